@@ -1,0 +1,45 @@
+# faxcore: set-up, tests, demo and benchmarks on a fresh machine.
+#   make demo   - create .venv, build, run the main job on built-in sample input
+#   make test   - same set-up, install test peers (as root), ruff, the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.faxcore-installed
+PYTEST_ARGS ?=
+
+.PHONY: all venv build peers test lint demo bench clean
+
+all: build
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip "setuptools>=70" wheel "Cython>=3.0" "numpy>=1.26"
+
+$(STAMP): pyproject.toml setup.py | $(PY)
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+# Rebuilds only the .pyx files that changed since the last build.
+build: $(STAMP)
+	$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -E "^(running|copying|creating)" || true
+	$(PY) -c "import faxcore"
+
+peers:
+	bash scripts/install-peers.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: build peers lint
+	bash scripts/run-tests.sh $(PY) $(PYTEST_ARGS)
+
+demo: build
+	$(PY) -m faxcore demo
+
+bench: build peers
+	$(PY) benchmarks/codec.py
+
+clean:
+	rm -rf build $(VENV) faxcore/**/*.so faxcore/**/*.c

@@ -1,0 +1,3 @@
+from faxcore.cli import main
+
+raise SystemExit(main())

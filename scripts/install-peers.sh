@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the real peers the test suite checks faxcore against (Debian packages).
+# Runs apt-get only when something is missing and we are root; otherwise it reports
+# what is missing and the tests decide (skip locally, fail when CI=true).
+set -u
+# command-or-file to check  ->  Debian package providing it
+declare -A PEERS=(
+  [/usr/bin/tiffcp]=libtiff-tools
+  [/usr/bin/gs]=ghostscript
+  [/usr/bin/pbmtog3]=netpbm
+  [/usr/include/tiffio.h]=libtiff-dev
+  [/usr/include/spandsp/version.h]=libspandsp-dev
+  [/usr/lib/x86_64-linux-gnu/libspandsp.so.2]=libspandsp2
+  [/usr/lib/postgresql]=postgresql
+)
+missing=()
+for path in "${!PEERS[@]}"; do
+  # multiarch: accept the library under any lib directory
+  if [ ! -e "$path" ] && ! ls /usr/lib/*/"$(basename "$path")" >/dev/null 2>&1; then
+    missing+=("${PEERS[$path]}")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "peers: all present"
+  exit 0
+fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "peers: missing ${missing[*]} (not root: install them with apt-get)" >&2
+  exit 0
+fi
+echo "peers: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq || echo "peers: apt-get update failed" >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/faxcore-peers.log 2>&1 \
+  || { echo "peers: apt-get install failed, see /tmp/faxcore-peers.log" >&2; tail -20 /tmp/faxcore-peers.log >&2; }
+exit 0
