@@ -13,7 +13,7 @@ all: build
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -U pip "setuptools>=70" wheel "Cython>=3.0" "numpy>=1.26"
+	$(PY) -m pip install -q -U pip "setuptools>=77" wheel "Cython>=3.0" "numpy>=1.26"
 
 $(STAMP): pyproject.toml setup.py | $(PY)
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
@@ -23,7 +23,7 @@ venv: $(STAMP)
 
 # Rebuilds only the .pyx files that changed since the last build.
 build: $(STAMP)
-	$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -E "^(running|copying|creating)" || true
+	$(PY) setup.py -q build_ext --inplace -j 2
 	$(PY) -c "import faxcore"
 
 peers:
