@@ -1,0 +1,276 @@
+"""``faxcore account create|show|list|pay|charge|reactivate|statement|bill``.
+
+Every command takes ``--db URL`` (``sqlite:///path``, ``postgresql://...``; default
+``$FAXCORE_DB`` or an SQLite file in the user's data directory), ``--now ISO-TIME``
+(the clock, default the current time; useful for back-office corrections and tests)
+and ``--json`` for machine-readable output. Amounts are given in dollars
+(``12.50``, ``$12.50``) and stored in cents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from faxcore.cli import CliError
+
+UTC = timezone.utc
+
+
+def default_db_url() -> str:
+    env = os.environ.get("FAXCORE_DB")
+    if env:
+        return env
+    import platformdirs
+
+    path = os.path.join(platformdirs.user_data_dir("faxcore", appauthor=False), "faxcore.db")
+    return f"sqlite:///{path}"
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="sqlite:///path or postgresql://... (default: $FAXCORE_DB or "
+                        "faxcore.db in the user data directory)")
+    p.add_argument("--now", metavar="TIME", default=None,
+                   help="the time to act at, ISO 8601 (default: now; no zone means UTC)")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+
+
+def parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CliError(f"bad --now time {text!r}: use ISO 8601, e.g. 2026-03-01T12:00") from exc
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def parse_money(text: str) -> int:
+    m = re.fullmatch(r"\$?(\d+)(?:\.(\d{1,2}))?", text.strip())
+    if not m:
+        raise CliError(f"bad amount {text!r}: use dollars like 12.50")
+    return int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
+
+
+def open_db(args: argparse.Namespace) -> Any:
+    from faxcore.accounts import open_store
+
+    url = args.db or default_db_url()
+    try:
+        return open_store(url)
+    except Exception as exc:  # connection refused, bad URL, unwritable path...
+        raise CliError(f"cannot open database {url}: {exc}") from exc
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def out_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return o.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def money(cents: int) -> str:
+    from faxcore.accounts.rules import format_cents
+
+    return format_cents(cents)
+
+
+def run(args: argparse.Namespace, fn: Any) -> int:
+    """Open the store, call fn(store, now) and map the store's errors to CliError."""
+    from faxcore.accounts import AccountsError, JobError
+
+    store = open_db(args)
+    try:
+        return int(fn(store, parse_now(args.now)) or 0)
+    except (AccountsError, JobError, ValueError, TypeError) as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+
+
+def _summary(store: Any, account_id: int, now: datetime) -> dict[str, Any]:
+    acc = store.account(account_id)
+    st = store.status(account_id, now)
+    decision = store.check_send(account_id, now)
+    return {**acc, "status": st.name, "since": st.since, "balance_cents": st.balance_cents,
+            "login_scope": st.login_scope, "may_send": decision.allowed,
+            "reason": decision.reason}
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    out(f"account {s['id']}{' (' + s['name'] + ')' if s.get('name') else ''}: plan {s['plan']}, "
+        f"credit limit {money(s['credit_limit_cents'])}, billing day {s['billing_day']}")
+    out(f"  status:  {s['status']} since {s['since']:%Y-%m-%d %H:%M UTC} "
+        f"(log-in: {s['login_scope']})")
+    out(f"  balance: {money(s['balance_cents'])}; next billing {s['next_billing_at']:%Y-%m-%d}")
+    out(f"  sending: {'allowed' if s['may_send'] else 'refused'}: {s['reason']}")
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    def go(store: Any, now: datetime) -> None:
+        aid = store.create_account(plan=args.plan, credit_limit_cents=parse_money(args.credit_limit),
+                                   billing_day=args.billing_day, now=now, name=args.name)
+        s = _summary(store, aid, now)
+        if args.json:
+            out_json(s)
+        else:
+            out(f"created account {aid}")
+            _print_summary(s)
+    return run(args, go)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    def go(store: Any, now: datetime) -> None:
+        s = _summary(store, args.account, now)
+        if args.json:
+            out_json(s)
+        else:
+            _print_summary(s)
+    return run(args, go)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    def go(store: Any, now: datetime) -> None:
+        rows = [_summary(store, a["id"], now) for a in store.list_accounts()]
+        if args.json:
+            out_json(rows)
+            return
+        out(f"{'id':>6}  {'plan':<9} {'status':<21} {'balance':>10}  login")
+        for s in rows:
+            out(f"{s['id']:>6}  {s['plan']:<9} {s['status']:<21} "
+                f"{money(s['balance_cents']):>10}  {s['login_scope']}")
+    return run(args, go)
+
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    def go(store: Any, now: datetime) -> None:
+        p = store.post_payment(args.account, parse_money(args.amount), args.reference, now)
+        s = _summary(store, args.account, now)
+        if args.json:
+            out_json({"payment": {"ledger_id": p.ledger_id, "cents": p.cents,
+                                  "reference": p.reference, "duplicate": p.duplicate},
+                      "account": s})
+            return
+        if p.duplicate:
+            out(f"payment {p.reference} was already posted: nothing changed")
+        else:
+            out(f"posted payment {p.reference} of {money(p.cents)} to account {args.account}")
+        _print_summary(s)
+    return run(args, go)
+
+
+def cmd_charge(args: argparse.Namespace) -> int:
+    def go(store: Any, now: datetime) -> None:
+        cents = store.record_outbound(args.account, args.pages, now)
+        s = _summary(store, args.account, now)
+        if args.json:
+            out_json({"charged_cents": cents, "pages": args.pages, "account": s})
+            return
+        out(f"charged {args.pages} sent page(s): {money(cents)}")
+        _print_summary(s)
+    return run(args, go)
+
+
+def cmd_reactivate(args: argparse.Namespace) -> int:
+    def go(store: Any, now: datetime) -> None:
+        store.reactivate(args.account, now, args.operator)
+        s = _summary(store, args.account, now)
+        if args.json:
+            out_json(s)
+            return
+        out(f"account {args.account} reactivated by {args.operator}; "
+            f"reactivation fee {money(1000)} charged")
+        _print_summary(s)
+    return run(args, go)
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    def go(store: Any, now: datetime) -> None:
+        st = store.statement(args.account, now)
+        if args.json:
+            out_json(st)
+            return
+        _print_summary(_summary(store, args.account, now))
+        out(f"{'date':<17} {'entry':<13} {'amount':>10} {'balance':>10}  details")
+        for e in st["entries"]:
+            details = []
+            if "pages" in e:
+                details.append(f"{e['pages']} page(s)")
+            if "reference" in e:
+                details.append(f"ref {e['reference']}")
+            if "period" in e:
+                details.append(f"invoice {e['period']}: {money(e['invoiced_cents'])} due")
+            if "note" in e:
+                details.append(e["note"])
+            out(f"{e['at']:%Y-%m-%d %H:%M} {e['kind']:<13} {money(e['amount_cents']):>10} "
+                f"{money(e['balance_cents']):>10}  {'; '.join(details)}")
+    return run(args, go)
+
+
+def cmd_bill(args: argparse.Namespace) -> int:
+    def go(store: Any, now: datetime) -> None:
+        n = store.run_billing(now)
+        if args.json:
+            out_json({"invoices_issued": n})
+        else:
+            out(f"issued {n} invoice(s)")
+    return run(args, go)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("account", help="accounts: create, show, pay, reactivate, statements")
+    asub = p.add_subparsers(dest="account_command", metavar="ACTION")
+    asub.required = True
+
+    c = asub.add_parser("create", help="create an account")
+    c.add_argument("--plan", choices=("plus", "tollfree"), default="plus")
+    c.add_argument("--credit-limit", default="50.00", metavar="DOLLARS")
+    c.add_argument("--billing-day", type=int, default=1, metavar="1-31")
+    c.add_argument("--name", default=None)
+    c.set_defaults(func=cmd_create)
+
+    s = asub.add_parser("show", help="status, balance and whether the account may send")
+    s.add_argument("account", type=int)
+    s.set_defaults(func=cmd_show)
+
+    lst = asub.add_parser("list", help="all accounts with status and balance")
+    lst.set_defaults(func=cmd_list)
+
+    pay = asub.add_parser("pay", help="post a payment (idempotent per reference)")
+    pay.add_argument("account", type=int)
+    pay.add_argument("amount", metavar="DOLLARS")
+    pay.add_argument("--reference", required=True, help="payment reference (unique)")
+    pay.set_defaults(func=cmd_pay)
+
+    ch = asub.add_parser("charge", help="record sent pages (charged at the plan's price)")
+    ch.add_argument("account", type=int)
+    ch.add_argument("--pages", type=int, required=True)
+    ch.set_defaults(func=cmd_charge)
+
+    r = asub.add_parser("reactivate", help="operator: reactivate a terminated account ($10.00 fee)")
+    r.add_argument("account", type=int)
+    r.add_argument("--operator", required=True, help="the support operator's name")
+    r.set_defaults(func=cmd_reactivate)
+
+    st = asub.add_parser("statement", help="ledger with running balance and invoices")
+    st.add_argument("account", type=int)
+    st.set_defaults(func=cmd_statement)
+
+    b = asub.add_parser("bill", help="issue the invoices whose billing date has come")
+    b.set_defaults(func=cmd_bill)
+
+    for q in (c, s, lst, pay, ch, r, st, b):
+        add_common(q)

@@ -1,0 +1,36 @@
+"""Page codecs: ITU-T T.4 MH/MR and T.6 MMR (Cython core), TIFF Class F, page preparation.
+
+    >>> import numpy as np
+    >>> from faxcore.codecs import encode, decode
+    >>> page = np.zeros((4, 1728), np.uint8); page[1, 100:200] = 1
+    >>> decode(encode(page, "mmr"), "mmr", 1728).bitmap.tolist() == page.tolist()
+    True
+"""
+
+from faxcore.codecs.t4 import (
+    MAX_PIXELS,
+    MAX_ROWS,
+    MAX_WIDTH,
+    SCHEMES,
+    DecodedPage,
+    PackedBitmap,
+    decode,
+    encode,
+    encode_tiff_strip,
+    pack,
+    unpack,
+)
+
+__all__ = [
+    "MAX_PIXELS",
+    "MAX_ROWS",
+    "MAX_WIDTH",
+    "SCHEMES",
+    "DecodedPage",
+    "PackedBitmap",
+    "decode",
+    "encode",
+    "encode_tiff_strip",
+    "pack",
+    "unpack",
+]

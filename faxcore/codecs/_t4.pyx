@@ -1,0 +1,841 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Hot loops of the T.4 (MH, MR) and T.6 (MMR) codecs.
+
+Everything here works on *packed* rows: bytes, most significant bit first, 1 = black, as in
+PBM P4 and as libtiff stores fax images. The public API is in :mod:`faxcore.codecs.t4`.
+
+Memory safety: bounds checking is off for this module, so every pointer access below is
+guarded by an explicit check or by an invariant stated next to it:
+
+* input rows are copied into a buffer with 8 spare bytes after the last row, so the 64-bit
+  loads of ``_find`` may read up to 7 bytes past the row (the bits past the width are
+  clamped away);
+* changing-element arrays hold at most ``width`` strictly increasing positions in
+  ``[0, width)`` (``_push`` keeps them strictly increasing, every position is checked
+  against ``width`` before it is pushed) plus ``SENTINELS`` copies of ``width``; they are
+  allocated ``width + SENTINELS + 2`` long;
+* the bit reader never reads past ``n`` bytes of input: it pads with zero bits and reports
+  how many real bits are left, and a code longer than the real bits left is "truncated";
+* output rows are written only after checking the row count against the allocated rows;
+  the encoder checks the output capacity for a worst-case row before each row.
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset, memcpy
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+from faxcore.codecs import tables as _tables
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    static inline uint64_t fc_load_be64(const uint8_t *p) {
+        uint64_t w; memcpy(&w, p, 8); return __builtin_bswap64(w);
+    }
+    static inline void fc_store_be32(uint8_t *p, uint32_t v) {
+        v = __builtin_bswap32(v); memcpy(p, &v, 4);
+    }
+    static inline int fc_clz64(uint64_t w) { return __builtin_clzll(w); }
+    """
+    uint64_t fc_load_be64(const uint8_t *p) nogil
+    void fc_store_be32(uint8_t *p, uint32_t v) nogil
+    int fc_clz64(uint64_t w) nogil   # w must be non-zero
+
+
+DEF SENTINELS = 4
+# Decoder results of one row
+DEF ROW_OK = 0
+DEF ROW_INVALID = 1      # invalid code: resynchronise at the next EOL
+DEF ROW_EOL = 2          # an EOL (or 11+ zero bits) where a code was expected
+DEF ROW_TRUNCATED = 3    # the data ended inside the row
+DEF ROW_LENGTH = 4       # runs add up to more than the width
+DEF ROW_EXTENSION = 5    # 2-D extension code (uncompressed mode), not supported
+DEF ROW_EOFB = 6         # MMR: EOFB where a row should start
+
+MAX_WIDTH = 65535
+MAX_ROWS = 65535
+
+# ---------------------------------------------------------------------------------------
+# Tables, built once at import from faxcore.codecs.tables
+# ---------------------------------------------------------------------------------------
+
+# Encoder: code and length for terminating codes 0..63 and make-up codes (index 64 + n for
+# the make-up of n*64, n = 1..40), per colour.
+cdef uint32_t ENC_CODE[2][105]
+cdef uint8_t ENC_LEN[2][105]
+# Vertical mode codes VL3..VR3 (index a1 - b1 + 3)
+cdef uint32_t V_CODE[7]
+cdef uint8_t V_LEN[7]
+# Decoder: entry = run << 4 | length for a code, or 0 = invalid, or 1 = EOL ahead
+# (11 or more zero bits). White codes are at most 12 bits, black codes 13.
+cdef uint16_t WHITE_DEC[4096]
+cdef uint16_t BLACK_DEC[8192]
+# 2-D mode from the next 7 bits: low 4 bits = length, high bits = mode
+DEF M_P = 1
+DEF M_H = 2
+DEF M_V = 3          # offset in bits 8..10 (0..6 = VL3..VR3)
+DEF M_EXT = 4
+DEF M_ZERO = 5       # 0000000: EOL / EOFB ahead, or garbage
+cdef uint16_t MODE_DEC[128]
+cdef uint8_t REVERSE[256]
+
+
+cdef int _fill_dec(uint16_t *table, int bits, str code, int run) except -1:
+    cdef int n = len(code)
+    cdef int value = int(code, 2)
+    cdef int lo = value << (bits - n)
+    cdef int i
+    for i in range(lo, lo + (1 << (bits - n))):
+        if table[i] != 0:
+            raise RuntimeError("T.4 code tables are not prefix-free")
+        table[i] = <uint16_t>((run << 4) | n)
+    return 0
+
+
+cdef int _build_tables() except -1:
+    cdef int colour, run, i, bits, j
+    cdef uint16_t *dec
+    memset(WHITE_DEC, 0, sizeof(WHITE_DEC))
+    memset(BLACK_DEC, 0, sizeof(BLACK_DEC))
+    memset(MODE_DEC, 0, sizeof(MODE_DEC))
+    for colour in range(2):
+        codes = _tables.run_codes(bool(colour))
+        dec = &BLACK_DEC[0] if colour else &WHITE_DEC[0]
+        bits = 13 if colour else 12
+        for run, code in codes.items():
+            idx = run if run < 64 else 64 + run // 64
+            ENC_CODE[colour][idx] = int(code, 2)
+            ENC_LEN[colour][idx] = len(code)
+            _fill_dec(dec, bits, code, run)
+        # 11 leading zeros: EOL (or fill before it) ahead
+        for i in range(1 << (bits - 11)):
+            if dec[i] != 0:
+                raise RuntimeError("code table clashes with EOL")
+            dec[i] = 1
+    for i, code in enumerate(_tables.VERTICAL_BY_OFFSET):
+        V_CODE[i] = int(code, 2)
+        V_LEN[i] = len(code)
+    mode_entries = [("P", M_P), ("H", M_H), ("EXT2D", M_EXT)]
+    for name, mode in mode_entries:
+        code = _tables.MODE_CODES[name]
+        j = int(code, 2) << (7 - len(code))
+        for i in range(j, j + (1 << (7 - len(code)))):
+            MODE_DEC[i] = <uint16_t>((mode << 4) | len(code))
+    for off, code in enumerate(_tables.VERTICAL_BY_OFFSET):
+        j = int(code, 2) << (7 - len(code))
+        for i in range(j, j + (1 << (7 - len(code)))):
+            MODE_DEC[i] = <uint16_t>((off << 8) | (M_V << 4) | len(code))
+    MODE_DEC[0] = (M_ZERO << 4)
+    for i in range(256):
+        j = 0
+        for bits in range(8):
+            if i & (1 << bits):
+                j |= 0x80 >> bits
+        REVERSE[i] = j
+    return 0
+
+
+_build_tables()
+
+REVERSE_TABLE = bytes([REVERSE[i] for i in range(256)])
+
+
+# ---------------------------------------------------------------------------------------
+# Changing elements of packed rows
+# ---------------------------------------------------------------------------------------
+
+cdef inline int _find(const uint8_t *row, int pos, int width, uint64_t mask) noexcept nogil:
+    """First position >= pos whose pixel differs from the colour given by mask, or width.
+
+    mask = 0 looks for a black pixel (1 bit), mask = ~0 for a white one. Reads whole
+    64-bit words; needs 7 readable bytes past the row (see module docstring).
+    """
+    cdef uint64_t w
+    cdef int p
+    if pos >= width:
+        return width
+    w = (fc_load_be64(row + (pos >> 3)) ^ mask) << (pos & 7)
+    if w:
+        p = pos + fc_clz64(w)
+        return p if p < width else width
+    pos = (pos & ~7) + 64
+    while pos < width:
+        w = fc_load_be64(row + (pos >> 3)) ^ mask
+        if w:
+            p = pos + fc_clz64(w)
+            return p if p < width else width
+        pos += 64
+    return width
+
+
+cdef inline int _row_changes(const uint8_t *row, int width, int32_t *out) noexcept nogil:
+    """Fill out[] with the changing elements of a row, then SENTINELS copies of width.
+
+    out[0] is the first black pixel, out[1] the first white pixel after it, and so on.
+    Returns the number of changing elements (at most width).
+    """
+    cdef int n = 0, pos = 0
+    cdef uint64_t mask = 0
+    while True:
+        pos = _find(row, pos, width, mask)
+        if pos >= width:
+            break
+        out[n] = pos
+        n += 1
+        mask = ~mask
+    out[n] = width
+    out[n + 1] = width
+    out[n + 2] = width
+    out[n + 3] = width
+    return n
+
+
+# ---------------------------------------------------------------------------------------
+# Bit writer
+# ---------------------------------------------------------------------------------------
+
+cdef struct Writer:
+    uint8_t *buf
+    Py_ssize_t cap        # bytes allocated
+    Py_ssize_t pos        # bytes written
+    uint64_t acc          # pending bits in the low `nb` bits
+    int nb                # 0 <= nb < 32 between calls
+
+
+cdef inline void _put(Writer *w, uint32_t code, int n) noexcept nogil:
+    # n <= 25; the caller guarantees 4 free bytes (capacity is checked per row)
+    w.acc = (w.acc << n) | code
+    w.nb += n
+    if w.nb >= 32:
+        w.nb -= 32
+        fc_store_be32(w.buf + w.pos, <uint32_t>(w.acc >> w.nb))
+        w.pos += 4
+
+
+cdef inline void _put_zeros(Writer *w, int64_t n) noexcept nogil:
+    while n > 24:
+        _put(w, 0, 24)
+        n -= 24
+    if n > 0:
+        _put(w, 0, <int>n)
+
+
+cdef inline int64_t _bitpos(Writer *w) noexcept nogil:
+    return w.pos * 8 + w.nb
+
+
+cdef int _reserve(Writer *w, Py_ssize_t need) noexcept nogil:
+    """Make sure `need` more bytes fit. Returns -1 when out of memory."""
+    cdef Py_ssize_t cap
+    cdef uint8_t *nbuf
+    if w.pos + need + 8 <= w.cap:
+        return 0
+    cap = w.cap * 2
+    if cap < w.pos + need + 8:
+        cap = w.pos + need + 8
+    nbuf = <uint8_t *>realloc(w.buf, cap)
+    if nbuf == NULL:
+        return -1
+    w.buf = nbuf
+    w.cap = cap
+    return 0
+
+
+cdef inline void _flush(Writer *w) noexcept nogil:
+    """Pad with zero bits to a byte boundary and write out everything pending."""
+    if w.nb & 7:
+        _put(w, 0, 8 - (w.nb & 7))
+    while w.nb > 0:
+        w.nb -= 8
+        w.buf[w.pos] = <uint8_t>(w.acc >> w.nb)
+        w.pos += 1
+
+
+cdef inline void _put_span(Writer *w, int run, int colour) noexcept nogil:
+    # Same make-up choice as libtiff (and T.4): 2560 repeated while the rest is >= 2624
+    while run >= 2624:
+        _put(w, ENC_CODE[colour][64 + 40], ENC_LEN[colour][64 + 40])
+        run -= 2560
+    if run >= 64:
+        _put(w, ENC_CODE[colour][64 + (run >> 6)], ENC_LEN[colour][64 + (run >> 6)])
+        run &= 63
+    _put(w, ENC_CODE[colour][run], ENC_LEN[colour][run])
+
+
+cdef inline void _encode_1d(Writer *w, const int32_t *cur, int n, int width) noexcept nogil:
+    cdef int i, prev = 0
+    for i in range(n):
+        _put_span(w, cur[i] - prev, i & 1)
+        prev = cur[i]
+    _put_span(w, width - prev, n & 1)
+
+
+cdef inline void _encode_2d(Writer *w, const int32_t *cur, const int32_t *ref,
+                            int width) noexcept nogil:
+    # a0 = -1 is the imaginary white element before the row (T.4 4.2.1.3.4)
+    cdef int a0 = -1, a1, a2, b1, b2, ia = 0, jlow = 0, bi, d, start
+    while True:
+        while ref[jlow] <= a0:      # ref ends with width sentinels and a0 < width here
+            jlow += 1
+        bi = jlow + ((jlow ^ ia) & 1)   # b1 is a change to the colour opposite a0's
+        b1 = ref[bi]
+        b2 = ref[bi + 1]
+        a1 = cur[ia]
+        if b2 < a1:
+            _put(w, 1, 4)           # pass mode 0001
+            a0 = b2
+        else:
+            d = a1 - b1
+            if -3 <= d <= 3:
+                _put(w, V_CODE[d + 3], V_LEN[d + 3])
+                a0 = a1
+                ia += 1
+            else:
+                a2 = cur[ia + 1]
+                start = a0 if a0 > 0 else 0
+                _put(w, 1, 3)       # horizontal mode 001
+                _put_span(w, a1 - start, ia & 1)
+                _put_span(w, a2 - a1, (ia & 1) ^ 1)
+                a0 = a2
+                ia += 2
+        if a0 >= width:
+            break
+
+
+cdef inline void _put_eol(Writer *w, int align, int tag) noexcept nogil:
+    """EOL, optionally preceded by fill so it ends on a byte boundary; tag: -1 none, 0/1."""
+    if align:
+        _put(w, 0, (4 - (w.nb & 7)) & 7)
+    if tag < 0:
+        _put(w, 1, 12)
+    else:
+        _put(w, 2 | tag, 13)
+
+
+def encode_packed(const uint8_t[:, ::1] rows, int width, int scheme, int k=4,
+                  bint eol_align=False, Py_ssize_t min_row_bits=0, bint end_marker=True):
+    """Encode packed rows. scheme: 0 = MH, 1 = MR, 2 = MMR. Returns bytes (MSB first).
+
+    MH/MR: EOL before every row (with its tag bit in MR), optional fill, then RTC when
+    end_marker. MMR: rows, then EOFB when end_marker. Always padded to a whole byte.
+    """
+    cdef Py_ssize_t nrows = rows.shape[0], rowbytes = rows.shape[1]
+    cdef Py_ssize_t r, worst
+    cdef uint8_t *src = NULL
+    cdef int32_t *cur = NULL
+    cdef int32_t *ref = NULL
+    cdef int32_t *tmp
+    cdef int n, i, kleft = 0, tag = -1, oom = 0
+    cdef Writer w
+    cdef int64_t row_start
+    if width < 1 or width > MAX_WIDTH:
+        raise ValueError(f"width must be 1..{MAX_WIDTH}, got {width}")
+    if rowbytes < (width + 7) // 8:
+        raise ValueError("packed rows are shorter than the width")
+    if scheme not in (0, 1, 2):
+        raise ValueError("scheme must be 0 (MH), 1 (MR) or 2 (MMR)")
+    if scheme == 1 and k < 1:
+        raise ValueError("k must be >= 1")
+    if min_row_bits < 0:
+        raise ValueError("min_row_bits must be >= 0")
+    # worst case per row: every pixel a change; H mode codes <= 3 + 2 * 13 bits per two
+    # changes plus make-ups (<= 14 bits per 2560 pixels); fill; EOL+tag+align
+    worst = ((width + 2) * 16 + (width // 2560 + 2) * 28 + min_row_bits + 64) // 8 + 16
+    w.cap = worst * 2 + 64
+    w.pos = 0
+    w.acc = 0
+    w.nb = 0
+    w.buf = <uint8_t *>malloc(w.cap)
+    src = <uint8_t *>malloc(nrows * rowbytes + 8)
+    cur = <int32_t *>malloc((width + SENTINELS + 2) * sizeof(int32_t))
+    ref = <int32_t *>malloc((width + SENTINELS + 2) * sizeof(int32_t))
+    try:
+        if w.buf == NULL or src == NULL or cur == NULL or ref == NULL:
+            raise MemoryError()
+        if nrows:
+            memcpy(src, &rows[0, 0], nrows * rowbytes)
+        memset(src + nrows * rowbytes, 0, 8)
+        for i in range(SENTINELS):          # all-white reference row for the first 2-D row
+            ref[i] = width
+        with nogil:
+            for r in range(nrows):
+                if _reserve(&w, worst) < 0:
+                    oom = 1
+                    break
+                n = _row_changes(src + r * rowbytes, width, cur)
+                if scheme == 2:
+                    _encode_2d(&w, cur, ref, width)
+                    tmp = ref; ref = cur; cur = tmp
+                    continue
+                row_start = _bitpos(&w)
+                if scheme == 1:
+                    tag = 1 if kleft == 0 else 0
+                _put_eol(&w, eol_align, tag)
+                if tag == 0:
+                    _encode_2d(&w, cur, ref, width)
+                    kleft -= 1
+                else:
+                    _encode_1d(&w, cur, n, width)
+                    kleft = k - 1
+                if scheme == 1:
+                    tmp = ref; ref = cur; cur = tmp
+                if min_row_bits > 0 and _bitpos(&w) - row_start < min_row_bits:
+                    _put_zeros(&w, min_row_bits - (_bitpos(&w) - row_start))
+        if oom or _reserve(&w, 128) < 0:
+            raise MemoryError()
+        if end_marker:
+            if scheme == 2:
+                _put(&w, 1, 12)
+                _put(&w, 1, 12)
+            else:
+                for i in range(6):
+                    _put_eol(&w, eol_align, 1 if scheme == 1 else -1)
+        _flush(&w)
+        return PyBytes_FromStringAndSize(<char *>w.buf, w.pos)
+    finally:
+        free(w.buf)
+        free(src)
+        free(cur)
+        free(ref)
+
+
+# ---------------------------------------------------------------------------------------
+# Bit reader
+# ---------------------------------------------------------------------------------------
+
+cdef struct Reader:
+    const uint8_t *data
+    Py_ssize_t n          # input bytes
+    Py_ssize_t pos        # next byte to load into acc
+    uint64_t acc          # the next `nb` bits, left-aligned; all bits below them are 0
+    int nb
+
+
+cdef inline void _refill(Reader *r) noexcept nogil:
+    """Top up acc to at least 57 bits, or to whatever is left of the input."""
+    cdef int take
+    if r.nb > 56:
+        return
+    if r.pos + 8 <= r.n:
+        take = (63 - r.nb) >> 3              # whole bytes that fit: 1..7
+        r.acc |= (fc_load_be64(r.data + r.pos) >> r.nb) & ~((<uint64_t>1 << (64 - r.nb - take * 8)) - 1)
+        r.pos += take
+        r.nb += take * 8
+    else:
+        while r.nb <= 56 and r.pos < r.n:
+            r.acc |= (<uint64_t>r.data[r.pos]) << (56 - r.nb)
+            r.pos += 1
+            r.nb += 8
+
+
+cdef inline void _skip(Reader *r, int n) noexcept nogil:
+    # 0 <= n <= nb
+    if n >= 64:
+        r.acc = 0
+    else:
+        r.acc <<= n
+    r.nb -= n
+
+
+cdef inline int64_t _consumed_bits(Reader *r) noexcept nogil:
+    return r.pos * 8 - r.nb
+
+
+cdef int _rest_is_zero(Reader *r) noexcept nogil:
+    """True if every bit still unread (in acc and after it) is 0."""
+    cdef Py_ssize_t i
+    if r.acc != 0:
+        return 0
+    for i in range(r.pos, r.n):
+        if r.data[i] != 0:
+            return 0
+    return 1
+
+
+cdef int _eol(Reader *r) noexcept nogil:
+    """At a row boundary: consume fill bits and an EOL if there is one.
+
+    Returns 1 when an EOL (11 or more zero bits, then a 1) was consumed, 0 when the next
+    bits are not an EOL (nothing consumed), -1 when only zero bits (or nothing) remain.
+    """
+    cdef int64_t zeros = 0
+    cdef int z
+    while True:
+        _refill(r)
+        if r.nb == 0:
+            return -1
+        if r.acc == 0:
+            zeros += r.nb
+            _skip(r, r.nb)
+            continue
+        z = fc_clz64(r.acc)
+        if zeros + z >= 11:
+            _skip(r, z + 1)
+            return 1
+        # fewer than 11 zeros: only possible before any bits were skipped here, as a
+        # refill leaves >= 57 bits unless the input is exhausted
+        return 0
+
+
+cdef int _resync(Reader *r) noexcept nogil:
+    """After a damaged row: skip to just after the next EOL. 1 = found, -1 = end of data."""
+    cdef int64_t zeros = 0
+    cdef int z
+    while True:
+        _refill(r)
+        if r.nb == 0:
+            return -1
+        if r.acc == 0:
+            zeros += r.nb
+            _skip(r, r.nb)
+            continue
+        z = fc_clz64(r.acc)
+        _skip(r, z + 1)
+        if zeros + z >= 11:
+            return 1
+        zeros = 0
+
+
+cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
+    """Decode one run (make-up codes then a terminating code). Returns the run length, or
+    -ROW_* on error. The run may not exceed `limit` pixels."""
+    cdef int total = 0, e, n, v
+    while True:
+        if r.nb < 13:
+            _refill(r)
+        if colour:
+            e = BLACK_DEC[r.acc >> 51]
+        else:
+            e = WHITE_DEC[r.acc >> 52]
+        n = e & 15
+        if n == 0:
+            if r.nb < 13:
+                return -ROW_TRUNCATED
+            return -ROW_EOL if e == 1 else -ROW_INVALID
+        if n > r.nb:
+            return -ROW_TRUNCATED
+        r.acc <<= n
+        r.nb -= n
+        v = e >> 4
+        total += v
+        if total > limit:
+            return -ROW_LENGTH
+        if v < 64:
+            return total
+
+
+cdef inline int _push(int32_t *cur, int n, int x) noexcept nogil:
+    """Append changing element x (a0 <= x < width); an element equal to the last one
+    cancels it (a zero-length run), which keeps the array strictly increasing."""
+    if n > 0 and cur[n - 1] == x:
+        return n - 1
+    cur[n] = x
+    return n + 1
+
+
+cdef inline void _terminate(int32_t *cur, int n, int width) noexcept nogil:
+    cur[n] = width
+    cur[n + 1] = width
+    cur[n + 2] = width
+    cur[n + 3] = width
+
+
+cdef int _decode_1d(Reader *r, int32_t *cur, int *ncur, int width) noexcept nogil:
+    cdef int pos = 0, n = 0, colour = 0, run
+    while pos < width:
+        run = _run(r, colour, width - pos)
+        if run < 0:
+            return -run
+        pos += run
+        if pos < width:
+            n = _push(cur, n, pos)
+        colour ^= 1
+    _terminate(cur, n, width)
+    ncur[0] = n
+    return ROW_OK
+
+
+cdef int _decode_2d(Reader *r, int32_t *cur, int *ncur, const int32_t *ref,
+                    int width) noexcept nogil:
+    """Decode one 2-D row against the reference row `ref` (changing elements + sentinels)."""
+    cdef int a0 = -1, a1, a2, b1, b2, n = 0, jlow = 0, bi, e, m, ln, r1, r2, start
+    while a0 < width:
+        while ref[jlow] <= a0:          # ref ends in width sentinels and a0 < width
+            jlow += 1
+        bi = jlow + ((jlow ^ n) & 1)    # colour of a0 is n & 1
+        b1 = ref[bi]
+        b2 = ref[bi + 1]
+        if r.nb < 13:
+            _refill(r)
+        e = MODE_DEC[r.acc >> 57]
+        m = (e >> 4) & 15
+        ln = e & 15
+        if m == M_ZERO:
+            if r.nb < 12:
+                return ROW_TRUNCATED
+            if (r.acc >> 53) == 0:
+                return ROW_EOL
+            return ROW_INVALID
+        if ln > r.nb:
+            return ROW_TRUNCATED
+        r.acc <<= ln
+        r.nb -= ln
+        if m == M_V:
+            a1 = b1 + (e >> 8) - 3
+            if a1 < 0 or a1 < a0 or a1 > width:
+                return ROW_LENGTH
+            if a1 < width:
+                n = _push(cur, n, a1)
+            a0 = a1
+        elif m == M_H:
+            start = a0 if a0 > 0 else 0
+            r1 = _run(r, n & 1, width - start)
+            if r1 < 0:
+                return -r1
+            a1 = start + r1
+            r2 = _run(r, (n & 1) ^ 1, width - a1)
+            if r2 < 0:
+                return -r2
+            a2 = a1 + r2
+            if a1 < width:
+                n = _push(cur, n, a1)
+            if a2 < width:
+                n = _push(cur, n, a2)
+            a0 = a2
+            if a0 < 0:          # H mode with two zero runs at the very start
+                a0 = 0
+        elif m == M_P:
+            a0 = b2             # b2 > b1 > a0, b2 <= width
+        else:
+            return ROW_EXTENSION
+    _terminate(cur, n, width)
+    ncur[0] = n
+    return ROW_OK
+
+
+cdef inline void _render(uint8_t *row, Py_ssize_t rowbytes, const int32_t *cur, int n,
+                         int width) noexcept nogil:
+    """Packed row from changing elements: black from cur[0] to cur[1], cur[2] to cur[3]..."""
+    cdef int i, s, e, sb, eb
+    memset(row, 0, rowbytes)
+    i = 0
+    while i < n:
+        s = cur[i]
+        e = cur[i + 1]          # a sentinel (width) when n is odd
+        i += 2
+        sb = s >> 3
+        eb = e >> 3
+        if sb == eb:
+            row[sb] |= (0xFF >> (s & 7)) & ~(0xFF >> (e & 7))
+        else:
+            row[sb] |= 0xFF >> (s & 7)
+            if eb > sb + 1:
+                memset(row + sb + 1, 0xFF, eb - sb - 1)
+            if e & 7:
+                row[eb] |= ~(0xFF >> (e & 7)) & 0xFF
+
+
+_ROW_MESSAGES = {
+    ROW_INVALID: "invalid code",
+    ROW_EOL: "EOL inside the row (row too short)",
+    ROW_TRUNCATED: "data ended inside the row",
+    ROW_LENGTH: "runs do not add up to the width",
+    ROW_EXTENSION: "2-D extension code (uncompressed mode) is not supported",
+}
+
+
+cdef class _Out:
+    """Growable packed output: rows x rowbytes, never more than max_rows rows."""
+    cdef uint8_t *buf
+    cdef Py_ssize_t rowbytes, cap, max_rows
+
+    def __cinit__(self, Py_ssize_t rowbytes, Py_ssize_t max_rows, Py_ssize_t first):
+        self.rowbytes = rowbytes
+        self.max_rows = max_rows
+        self.cap = max(1, min(first, max_rows))
+        self.buf = <uint8_t *>malloc(self.cap * rowbytes)
+        if self.buf == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    cdef uint8_t *row(self, Py_ssize_t i) except NULL:
+        # i < max_rows is checked by the caller before every row
+        cdef Py_ssize_t cap
+        cdef uint8_t *nbuf
+        if i >= self.cap:
+            cap = min(max(self.cap * 2, i + 1), self.max_rows)
+            nbuf = <uint8_t *>realloc(self.buf, cap * self.rowbytes)
+            if nbuf == NULL:
+                raise MemoryError()
+            self.buf = nbuf
+            self.cap = cap
+        return self.buf + i * self.rowbytes
+
+    cdef bytes take(self, Py_ssize_t rows):
+        return PyBytes_FromStringAndSize(<char *>self.buf, rows * self.rowbytes)
+
+
+def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max_rows,
+                  int k=0, bint rows_given=False):
+    """Decode a T.4/T.6 stream (MSB first) into packed rows.
+
+    Returns (packed bytes, rows, bad row indices, end marker seen, error or None,
+    consumed bits). See faxcore.codecs.t4.decode for the behaviour on damaged data.
+    """
+    cdef Reader r, row_start
+    cdef Py_ssize_t rowbytes = (width + 7) // 8, row = 0
+    cdef int32_t *cur = NULL
+    cdef int32_t *ref = NULL
+    cdef int32_t *tmp
+    cdef int ncur = 0, st, res, tag = 1, neol = 0, i, mr = scheme == 1, two_d
+    cdef int since_1d = 0, uses_eol = 0, after = 0
+    cdef uint8_t *orow
+    cdef bint end_seen = False
+    if width < 1 or width > MAX_WIDTH:
+        raise ValueError(f"width must be 1..{MAX_WIDTH}, got {width}")
+    if scheme not in (0, 1, 2):
+        raise ValueError("scheme must be 0 (MH), 1 (MR) or 2 (MMR)")
+    r.data = &data[0] if data.shape[0] > 0 else NULL
+    r.n = data.shape[0]
+    r.pos = 0
+    r.acc = 0
+    r.nb = 0
+    # every row costs at least one bit, so a stream cannot hold more than 8 * n + 1 rows
+    max_rows = max(0, min(max_rows, 8 * r.n + 1))
+    bad = []
+    error = None
+    out = _Out(rowbytes, max(max_rows, 1), 2400 if rows_given else 256)
+    cur = <int32_t *>malloc((width + SENTINELS + 2) * sizeof(int32_t))
+    ref = <int32_t *>malloc((width + SENTINELS + 2) * sizeof(int32_t))
+    try:
+        if cur == NULL or ref == NULL:
+            raise MemoryError()
+        _terminate(ref, 0, width)           # the row before the first is white
+        if scheme == 2:
+            while True:
+                _refill(&r)
+                if r.nb >= 24 and (r.acc >> 40) == 0x001001:
+                    _skip(&r, 24)
+                    end_seen = True
+                    break
+                if row >= max_rows:
+                    if not rows_given and not _rest_is_zero(&r):
+                        error = f"row limit of {max_rows} rows reached"
+                    break
+                if r.acc == 0 and _rest_is_zero(&r):
+                    break
+                st = _decode_2d(&r, cur, &ncur, ref, width)
+                if st != ROW_OK:
+                    if st == ROW_EOL:
+                        error = f"row {row}: EOL inside an MMR stream (only EOFB is allowed)"
+                    else:
+                        error = f"row {row}: {_ROW_MESSAGES[st]}"
+                    break
+                orow = out.row(row)
+                _render(orow, rowbytes, cur, ncur, width)
+                tmp = ref; ref = cur; cur = tmp
+                row += 1
+            return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r))
+
+        # MH / MR: after = 0 a row follows, 1 = RTC seen, -1 = end of data
+        res = _eol(&r)
+        if res == 1:
+            uses_eol = 1
+            after = _after_eol(&r, mr, &tag, &neol)
+        elif res == -1:
+            after = -1
+        while after == 0:
+            if row >= max_rows:
+                if not rows_given:
+                    error = f"row limit of {max_rows} rows reached"
+                break
+            if not mr:
+                two_d = 0
+            elif uses_eol and neol > 0:
+                two_d = tag == 0
+            else:                          # MR without EOL before this row: K decides
+                two_d = row > 0 and k > 0 and since_1d < k
+            neol = 0
+            row_start = r           # resynchronisation searches from here
+            if two_d:
+                st = _decode_2d(&r, cur, &ncur, ref, width)
+            else:
+                st = _decode_1d(&r, cur, &ncur, width)
+            if st == ROW_OK:
+                res = _eol(&r)
+                if res == 1:
+                    uses_eol = 1
+                    after = _after_eol(&r, mr, &tag, &neol)
+                elif res == -1:
+                    after = -1
+                elif uses_eol:
+                    # more data where the EOL should be: the row is longer than the width
+                    st = ROW_LENGTH
+                    r = row_start
+                    res = _resync(&r)
+                    after = _after_eol(&r, mr, &tag, &neol) if res == 1 else -1
+            else:
+                if st == ROW_EOL:
+                    res = _eol(&r)
+                elif st == ROW_TRUNCATED:
+                    res = -1
+                else:
+                    # a damaged code may have swallowed part of the next EOL: look for
+                    # it from the start of the row (valid row data never contains one)
+                    r = row_start
+                    res = _resync(&r)
+                if res == 1:
+                    uses_eol = 1
+                    after = _after_eol(&r, mr, &tag, &neol)
+                else:
+                    after = -1
+            orow = out.row(row)
+            if st == ROW_OK:
+                _render(orow, rowbytes, cur, ncur, width)
+                tmp = ref; ref = cur; cur = tmp
+                since_1d = since_1d + 1 if two_d else 1
+            else:
+                # a damaged row is replaced by the previous row, as fax receivers do;
+                # ref keeps the previous row's changing elements, matching the copy
+                if row > 0:
+                    memcpy(orow, orow - rowbytes, rowbytes)
+                else:
+                    memset(orow, 0, rowbytes)
+                bad.append(row)
+                if error is None:
+                    error = f"row {row}: {_ROW_MESSAGES[st]}"
+            row += 1
+        if after == 1 or (after == -1 and neol >= 2):
+            end_seen = True
+        return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r))
+    finally:
+        free(cur)
+        free(ref)
+
+
+cdef int _after_eol(Reader *r, int mr, int *tag, int *neol) noexcept nogil:
+    """Right after an EOL: read the MR tag bit, then count further EOLs (RTC).
+
+    Returns 0 when a row follows, 1 after six consecutive EOLs (RTC), -1 at end of data.
+    """
+    cdef int res
+    neol[0] = 1
+    while True:
+        if mr:
+            _refill(r)
+            if r.nb == 0:
+                return -1
+            tag[0] = <int>(r.acc >> 63)
+            _skip(r, 1)
+        if neol[0] >= 6:
+            return 1
+        res = _eol(r)
+        if res == 1:
+            neol[0] += 1
+            continue
+        return res

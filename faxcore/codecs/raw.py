@@ -1,0 +1,207 @@
+"""Raw fax streams: ``.g3`` (T.4 MH or MR) and ``.g4`` (T.6 MMR) files without a container.
+
+This is what Ghostscript's ``faxg3`` / ``faxg32d`` / ``faxg4`` devices and netpbm's
+``pbmtog3`` write and what ``fax2tiff`` and ``g3topbm`` read: the pages one after the
+other, each T.4 page ended by RTC (return to control: six EOLs) and each T.6 page by EOFB
+(end of facsimile block: two EOLs). The stream records neither the page width nor the
+resolution, so the reader is told the width (1728 by default) and the caller assigns a
+resolution.
+
+Page splitting is done on the bit stream before decoding: a T.4 page ends after a run of
+at least ``RTC_MIN_EOLS`` (4) consecutive EOLs with nothing between them but fill bits
+and MR's 1-D tag bit (six in an undamaged RTC; a fax line can garble some of them), a T.6
+page after its EOFB. Data after the last end marker that holds a decodable row becomes a
+final page with ``Page.error`` saying it was not terminated (a truncated stream); data
+with no row at all (zero padding) is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import BinaryIO
+
+import numpy as np
+
+from faxcore.codecs.tiff import Page
+
+__all__ = ["read_raw", "raw_bytes", "write_raw", "split_pages", "RTC_MIN_EOLS"]
+
+RTC_MIN_EOLS = 4
+_EOL_ZEROS = 11  # an EOL is eleven or more 0 bits (fill included) and a 1
+
+
+def _bits(data: bytes, lsb_first: bool) -> np.ndarray:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    return np.unpackbits(buf, bitorder="little" if lsb_first else "big")
+
+
+def split_pages(data: bytes, scheme: str, *, lsb_first: bool = False) -> list[tuple[bytes, bool]]:
+    """Cut a raw stream into pages: a list of (page bytes MSB first, end marker seen)."""
+    scheme = scheme.lower()
+    if scheme not in ("mh", "mr", "mmr"):
+        raise ValueError(f"unknown scheme {scheme!r} (mh, mr or mmr)")
+    bits = _bits(data, lsb_first)
+    ones = np.flatnonzero(bits)
+    if ones.size == 0:
+        return []
+    gaps = np.diff(ones, prepend=-1) - 1          # 0 bits before each 1 bit
+    eol = np.flatnonzero(gaps >= _EOL_ZEROS)        # indices into ``ones`` of EOL 1-bits
+    ends: list[int] = []                            # bit position just after each page
+    if eol.size >= 2:
+        nxt = eol[1:]
+        cur = eol[:-1]
+        # Nothing between two EOLs but fill, or (MR) the tag bit right after the first.
+        empty = (nxt == cur + 1) | ((nxt == cur + 2) & (ones[np.minimum(cur + 1, ones.size - 1)]
+                                                        == ones[cur] + 1))
+        need = 1 if scheme == "mmr" else RTC_MIN_EOLS - 1   # empty pairs in a row
+        edges = np.diff(np.r_[0, empty.astype(np.int8), 0])
+        for s, t in zip(np.flatnonzero(edges == 1).tolist(),
+                        np.flatnonzero(edges == -1).tolist(), strict=True):
+            if t - s < need:
+                continue
+            j = int(nxt[t - 1])                  # the last EOL of the run
+            end = int(ones[j]) + 1
+            if scheme == "mr" and j + 1 < ones.size and ones[j + 1] == ones[j] + 1:
+                end += 1                          # its 1-D tag bit
+            ends.append(end)
+    pages: list[tuple[bytes, bool]] = []
+    start = 0
+    for end in ends:
+        padded = -(-end // 8) * 8
+        if not bits[end:padded].any():   # encoders pad a page to a byte boundary
+            end = padded
+        pages.append((np.packbits(bits[start:end]).tobytes(), True))
+        start = end
+    tail = bits[start:]
+    if tail.any():
+        pages.append((np.packbits(tail).tobytes(), False))
+    return pages
+
+
+def read_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int = 1728, *,
+             lsb_first: bool = False, xres: float = 204.0, yres: float = 196.0,
+             page_rows: int | None = None, max_rows: int | None = None) -> list[Page]:
+    """Decode every page of a raw stream. ``scheme`` "mh", "mr" (both ``.g3``) or "mmr".
+
+    Pages are split at RTC / EOFB. Ghostscript's fax devices write neither, so their
+    multi-page streams read as one tall page unless ``page_rows`` gives the rows per page
+    (for MMR each page then restarts at the byte after the previous page's last row).
+    Damaged rows are handled by the codec (replaced and counted in ``Page.bad_rows``);
+    a page that ends in an error or lacks its end marker has ``Page.error`` set (a stream
+    cut into pages by ``page_rows`` needs no end marker). ``max_rows`` caps the rows of
+    one undivided page (the codec's default cap is 65535 rows). Raises ``ValueError`` when
+    the stream holds no decodable row at all.
+    """
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    elif hasattr(src, "read"):
+        data = src.read()
+    else:
+        with open(src, "rb") as f:
+            data = f.read()
+    if width < 1:
+        raise ValueError(f"bad width {width}")
+    if page_rows is not None and page_rows < 1:
+        raise ValueError(f"bad page_rows {page_rows}")
+    pages: list[Page] = []
+    for chunk, terminated in split_pages(data, scheme, lsb_first=lsb_first):
+        for dp in _decode_pages(chunk, scheme, width, page_rows, max_rows):
+            rows = int(dp.rows)
+            if rows == 0:
+                continue
+            err = getattr(dp, "error", None)
+            errors = [str(err)] if err else []
+            if not terminated and not page_rows:
+                errors.append("stream ends without " + ("EOFB" if scheme == "mmr" else "RTC"))
+            pages.append(Page(
+                bitmap=np.ascontiguousarray(dp.bitmap[:rows], dtype=np.uint8),
+                xres=xres, yres=yres, scheme=scheme, bad_rows=int(dp.bad_rows),
+                consecutive_bad_rows=int(getattr(dp, "max_consecutive_bad_rows", 0)),
+                fill_order=2 if lsb_first else 1, error="; ".join(errors) or None))
+    if not pages:
+        raise ValueError(f"no decodable {scheme.upper()} page in {len(data)} bytes "
+                         f"(width {width})")
+    for i, p in enumerate(pages):
+        p.page_number = i
+    return pages
+
+
+class _Cut:
+    """One ``page_rows`` slice of a decoded page, shaped like the codec's DecodedPage."""
+
+    def __init__(self, bitmap: np.ndarray, bad: list[int], error: str | None):
+        self.bitmap = bitmap
+        self.rows = bitmap.shape[0]
+        self.bad_rows = len(bad)
+        self.max_consecutive_bad_rows = _longest_run(bad)
+        self.error = error
+
+
+def _longest_run(indices: list[int]) -> int:
+    best = run = 0
+    for i, v in enumerate(indices):
+        run = run + 1 if i and v == indices[i - 1] + 1 else 1
+        best = max(best, run)
+    return best
+
+
+def _decode_pages(chunk: bytes, scheme: str, width: int, page_rows: int | None,
+                  max_rows: int | None) -> list:
+    """Decode one marker-delimited chunk, cut into ``page_rows`` pages when given."""
+    from faxcore.codecs import decode
+
+    if not page_rows:
+        return [decode(chunk, scheme, width, max_rows=max_rows)]
+    if scheme != "mmr":
+        # MH/MR rows stand alone after their EOL (an MR page starts with a 1-D row), so
+        # the pages decode as one and are cut afterwards.
+        dp = decode(chunk, scheme, width, max_rows=max_rows)
+        bad = list(getattr(dp, "bad_row_indices", []))
+        out = []
+        for y in range(0, int(dp.rows), page_rows):
+            rows_bad = [i - y for i in bad if y <= i < y + page_rows]
+            out.append(_Cut(dp.bitmap[y:y + page_rows], rows_bad,
+                            dp.error if y + page_rows >= dp.rows else None))
+        return out
+    # MMR pages each start from a white reference row: decode page by page.
+    out = []
+    pos = 0
+    while pos < len(chunk) and any(chunk[pos:]):
+        dp = decode(chunk[pos:], scheme, width, rows=page_rows)
+        out.append(dp)
+        step = (int(dp.consumed_bits) + 7) // 8
+        if dp.rows < page_rows or step == 0:
+            break
+        pos += step
+    return out
+
+
+def raw_bytes(pages: Iterable[Page | np.ndarray], scheme: str, *, k: int = 4,
+              eol_align: bool = False, min_row_bits: int = 0, lsb_first: bool = False) -> bytes:
+    """A raw stream of ``pages``: each page coded on its own and ended by RTC or EOFB."""
+    from faxcore.codecs import encode
+
+    scheme = scheme.lower()
+    if scheme not in ("mh", "mr", "mmr"):
+        raise ValueError(f"unknown scheme {scheme!r} (mh, mr or mmr)")
+    out = []
+    for p in pages:
+        bm = p.bitmap if isinstance(p, Page) else np.asarray(p)
+        out.append(encode(bm, scheme, k=k, eol_align=eol_align, min_row_bits=min_row_bits,
+                          end_marker=True, lsb_first=lsb_first))
+    if not out:
+        raise ValueError("no pages to write")
+    return b"".join(out)
+
+
+def write_raw(path: str | os.PathLike | BinaryIO, pages: Iterable[Page | np.ndarray],
+              scheme: str, **options) -> int:
+    """Write :func:`raw_bytes` to ``path``; return the number of bytes written."""
+    data = raw_bytes(pages, scheme, **options)
+    if hasattr(path, "write"):
+        path.write(data)
+    else:
+        with open(path, "wb") as f:
+            f.write(data)
+    return len(data)

@@ -1,0 +1,336 @@
+"""ITU-T T.4 (MH, MR) and T.6 (MMR) page codecs: the public API.
+
+Schemes:
+    ``"mh"``  Modified Huffman, T.4 one-dimensional coding (TIFF Compression 3, G3 1-D)
+    ``"mr"``  Modified READ, T.4 two-dimensional coding with parameter K (TIFF G3 2-D)
+    ``"mmr"`` Modified Modified READ, T.6 (TIFF Compression 4, G4)
+
+Terms: an EOL (end of line, ``000000000001``) precedes every MH/MR row; in MR a tag bit
+follows each EOL (1 = next row 1-D, 0 = 2-D). Fill bits are 0 bits inserted before an EOL.
+RTC (return to control) ends an MH/MR page: six EOLs (each followed by tag 1 in MR).
+EOFB (end of facsimile block) ends an MMR page: two EOLs.
+
+Bitmaps are 2-D numpy ``uint8`` arrays, one row per scan line, 1 (any non-zero) = black.
+The packed form, :class:`PackedBitmap`, is rows of bytes, most significant bit first,
+1 = black (as PBM P4 and libtiff), with an explicit width; the codec core works on it, so
+passing packed rows saves the packing step.
+
+Stream layouts :func:`encode` produces (bits most significant first unless ``lsb_first``):
+
+=========================  ==========================================================
+options                    stream
+=========================  ==========================================================
+mh/mr, end_marker=True     EOL row EOL row ... EOL row RTC, padded to a byte (T.4 page)
+mh/mr, end_marker=False    EOL row EOL row ... EOL row, padded to a byte: exactly what
+                           libtiff writes for one TIFF Class F strip (Compression 3,
+                           FAXMODE_CLASSF, no RTC); ``eol_align=True`` matches T4Options
+                           bit 2 (libtiff ``tiffcp -c g3:fill``); MR needs the same K:
+                           libtiff uses K=4 when YResolution > 150 dpi, else K=2
+mmr, end_marker=True       rows EOFB, padded to a byte: exactly libtiff's G4 strip
+mmr, end_marker=False      rows, padded to a byte (e.g. ECM blocks that add EOFB later)
+=========================  ==========================================================
+
+:func:`encode_tiff_strip` picks the libtiff-compatible combination for a TIFF writer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from faxcore.codecs import _t4
+
+log = logging.getLogger(__name__)
+
+SCHEMES = {"mh": 0, "mr": 1, "mmr": 2}
+MAX_WIDTH = _t4.MAX_WIDTH  # 65535 pixels
+#: Default cap on decoded rows when ``rows`` is not given (also bounded by the input size:
+#: every row costs at least one bit) and on decoded pixels (rows * width).
+MAX_ROWS = _t4.MAX_ROWS  # 65535 rows
+MAX_PIXELS = 1 << 28  # 268 million pixels, 32 MiB packed
+_REVERSE = _t4.REVERSE_TABLE
+
+
+@dataclass(frozen=True)
+class PackedBitmap:
+    """A bilevel page as packed rows: ``data[row, byte]``, MSB first, 1 = black.
+
+    ``data`` is a C-contiguous ``uint8`` array of shape (rows, ceil(width / 8)); bits past
+    ``width`` in the last byte of a row are ignored by the encoder and 0 from the decoder.
+    """
+
+    data: np.ndarray
+    width: int
+
+    def __post_init__(self) -> None:
+        data = np.ascontiguousarray(self.data, dtype=np.uint8)
+        if data.ndim != 2:
+            raise ValueError("packed data must be 2-D (rows, bytes per row)")
+        if not 1 <= self.width <= MAX_WIDTH:
+            raise ValueError(f"width must be 1..{MAX_WIDTH}, got {self.width}")
+        if data.shape[1] != (self.width + 7) // 8:
+            raise ValueError(
+                f"packed rows of width {self.width} need {(self.width + 7) // 8} bytes, "
+                f"got {data.shape[1]}"
+            )
+        object.__setattr__(self, "data", data)
+
+    @property
+    def rows(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.width)
+
+    @classmethod
+    def from_bytes(cls, buf: bytes, width: int, rows: int | None = None) -> PackedBitmap:
+        """From raw packed rows (e.g. the raster of a PBM P4 file)."""
+        rowbytes = (width + 7) // 8
+        if rows is None:
+            rows = len(buf) // rowbytes
+        if len(buf) < rows * rowbytes:
+            raise ValueError(f"need {rows * rowbytes} bytes for {rows} rows, got {len(buf)}")
+        arr = np.frombuffer(buf, dtype=np.uint8, count=rows * rowbytes).reshape(rows, rowbytes)
+        return cls(arr, width)
+
+    def tobytes(self) -> bytes:
+        return self.data.tobytes()
+
+    def unpack(self) -> np.ndarray:
+        return unpack(self)
+
+
+def pack(bitmap: np.ndarray) -> PackedBitmap:
+    """2-D 0/1 bitmap (non-zero = black) to :class:`PackedBitmap`."""
+    bitmap = np.asarray(bitmap)
+    if bitmap.ndim != 2:
+        raise ValueError(f"bitmap must be 2-D (rows, width), got shape {bitmap.shape}")
+    if bitmap.shape[1] < 1:
+        raise ValueError("bitmap width must be at least 1")
+    return PackedBitmap(np.packbits(bitmap, axis=1), int(bitmap.shape[1]))
+
+
+def unpack(packed: PackedBitmap) -> np.ndarray:
+    """:class:`PackedBitmap` to a 2-D ``uint8`` 0/1 bitmap."""
+    return np.unpackbits(packed.data, axis=1, count=packed.width)
+
+
+def _scheme(scheme: str) -> int:
+    try:
+        return SCHEMES[scheme.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"scheme must be one of 'mh', 'mr', 'mmr', got {scheme!r}") from None
+
+
+def _as_packed(bitmap: np.ndarray | PackedBitmap) -> PackedBitmap:
+    if isinstance(bitmap, PackedBitmap):
+        return bitmap
+    return pack(bitmap)
+
+
+def encode(
+    bitmap: np.ndarray | PackedBitmap,
+    scheme: str,
+    *,
+    k: int = 4,
+    eol_align: bool = False,
+    min_row_bits: int = 0,
+    end_marker: bool = True,
+    lsb_first: bool = False,
+) -> bytes:
+    """Encode a page with MH, MR or MMR.
+
+    Args:
+        bitmap: 2-D ``uint8`` array (non-zero = black) or a :class:`PackedBitmap`.
+        scheme: ``"mh"``, ``"mr"`` or ``"mmr"``.
+        k: MR only: the K parameter; each 1-D row is followed by at most K-1 2-D rows
+            (T.4 uses 2 at standard and 4 at fine resolution). The first row is 1-D.
+        eol_align: MH/MR: fill bits before every EOL (including those of RTC) so that the
+            EOL ends on a byte boundary (TIFF T4Options bit 2, ``fax2tiff -A``).
+        min_row_bits: MH/MR: minimum bits per coded row, counting the row's EOL (and tag
+            bit), its data and its fill; fill bits are added before the next EOL. Use
+            ``bit rate * minimum scan line time`` (T.30 DCS), e.g. 9600 * 0.020 = 192.
+        end_marker: write RTC (MH/MR) or EOFB (MMR) after the last row.
+        lsb_first: reverse the bit order in each byte (TIFF FillOrder 2, the order in
+            which bits are sent on the line) instead of most significant bit first.
+
+    Returns the coded bytes; the last byte is padded with 0 bits. See the module docstring
+    for which options give byte-identical libtiff strips.
+    """
+    code = _scheme(scheme)
+    if code == 2 and (eol_align or min_row_bits):
+        raise ValueError("eol_align and min_row_bits apply to MH/MR only (MMR has no EOL)")
+    if code == 1 and not 1 <= k <= 65535:
+        raise ValueError(f"k must be 1..65535, got {k}")
+    if min_row_bits < 0 or min_row_bits > 1 << 20:
+        raise ValueError(f"min_row_bits must be 0..{1 << 20}, got {min_row_bits}")
+    packed = _as_packed(bitmap)
+    out = _t4.encode_packed(
+        packed.data, packed.width, code, k, bool(eol_align), int(min_row_bits), bool(end_marker)
+    )
+    if lsb_first:
+        out = out.translate(_REVERSE)
+    return out
+
+
+def encode_tiff_strip(
+    bitmap: np.ndarray | PackedBitmap,
+    scheme: str,
+    *,
+    k: int = 4,
+    eol_align: bool = False,
+    lsb_first: bool = False,
+) -> bytes:
+    """Encode one TIFF Class F strip exactly as libtiff does.
+
+    G3 (``"mh"``/``"mr"``): an EOL (with tag bit in MR) before every row, no RTC, padded
+    to a byte; each strip starts afresh, so its first MR row is 1-D. ``eol_align`` is T4Options
+    bit 2 (fill bits). G4 (``"mmr"``): the rows coded against an all-white line, then EOFB.
+    ``lsb_first`` gives FillOrder 2. Same as ``encode(..., end_marker=(scheme == "mmr"))``.
+    """
+    return encode(
+        bitmap,
+        scheme,
+        k=k,
+        eol_align=eol_align and scheme != "mmr",
+        end_marker=_scheme(scheme) == 2,
+        lsb_first=lsb_first,
+    )
+
+
+@dataclass
+class DecodedPage:
+    """Result of :func:`decode`.
+
+    Attributes:
+        packed: the decoded rows as a :class:`PackedBitmap` (``.bitmap`` unpacks it).
+        rows: number of rows decoded (including replaced damaged rows).
+        bad_rows: number of damaged rows (MH/MR), each replaced by the previous row.
+        bad_row_indices: their row numbers, ascending.
+        max_consecutive_bad_rows: longest run of consecutive damaged rows (TIFF
+            ConsecutiveBadFaxLines; T.30 copy-quality checks use it with ``bad_rows``).
+        end_marker_seen: RTC (MH/MR: six EOLs; also two or more EOLs at the very end of
+            the data) or EOFB (MMR) was found.
+        error: ``None`` when every row decoded cleanly, else a message describing the first
+            problem (MMR: why decoding stopped).
+        consumed_bits: bits of input used, up to the end marker or the last row.
+    """
+
+    packed: PackedBitmap
+    rows: int
+    bad_rows: int
+    bad_row_indices: list[int]
+    max_consecutive_bad_rows: int
+    end_marker_seen: bool
+    error: str | None
+    consumed_bits: int
+    scheme: str
+    _bitmap: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def bitmap(self) -> np.ndarray:
+        """The rows as a 2-D ``uint8`` array, 1 = black (unpacked on first use)."""
+        if self._bitmap is None:
+            self._bitmap = unpack(self.packed)
+        return self._bitmap
+
+    @property
+    def width(self) -> int:
+        return self.packed.width
+
+    @property
+    def consumed_bytes(self) -> int:
+        return (self.consumed_bits + 7) // 8
+
+    @property
+    def ok(self) -> bool:
+        """True when there was no error and no damaged row."""
+        return self.error is None and self.bad_rows == 0
+
+
+def _longest_run(indices: list[int]) -> int:
+    best = run = 0
+    prev = None
+    for i in indices:
+        run = run + 1 if prev is not None and i == prev + 1 else 1
+        best = max(best, run)
+        prev = i
+    return best
+
+
+def decode(
+    data: bytes | bytearray | memoryview,
+    scheme: str,
+    width: int,
+    *,
+    rows: int | None = None,
+    k: int | None = None,
+    lsb_first: bool = False,
+    max_rows: int | None = None,
+) -> DecodedPage:
+    """Decode an MH, MR or MMR stream. Never raises on damaged data; see below.
+
+    Args:
+        data: the coded bytes.
+        scheme: ``"mh"``, ``"mr"`` or ``"mmr"``.
+        width: pixels per row, 1..65535.
+        rows: stop after this many rows (e.g. TIFF ImageLength); fewer are returned if the
+            data ends first (``error`` then says so).
+        k: MR only: used for rows not preceded by an EOL (streams without EOLs), where
+            every K-th row is 1-D. After an EOL the tag bit always decides.
+        lsb_first: the data is in TIFF FillOrder 2 (bit-reversed bytes).
+        max_rows: cap on rows when ``rows`` is None; default: 65535 rows and at most
+            2**28 pixels. Hitting it sets ``error``.
+
+    Behaviour:
+        MH/MR: each row may be preceded by an EOL with optional fill bits (byte-aligned
+        EOLs are fine); streams starting without an EOL or without any EOLs decode too.
+        A damaged row (invalid code, wrong length, EOL too early) is counted in
+        ``bad_rows``, replaced by the previous good row (white for the first row), and
+        decoding resumes after the next EOL. The page ends at RTC or at the end of the
+        data. In a stream without EOLs there is nothing to resynchronise on, so the
+        first error ends the page.
+        MMR: decoding stops at the first error, returning the rows decoded so far with
+        ``error`` set; it ends at EOFB or at the end of the data.
+        The memory used is bounded by ``rows * width`` (when ``rows`` is given) or by the
+        caps above, and by the input size (every row costs at least one bit).
+    """
+    code = _scheme(scheme)
+    if not isinstance(width, int | np.integer) or not 1 <= width <= MAX_WIDTH:
+        raise ValueError(f"width must be 1..{MAX_WIDTH}, got {width!r}")
+    width = int(width)
+    buf = bytes(data)
+    if lsb_first:
+        buf = buf.translate(_REVERSE)
+    if rows is not None:
+        if rows < 0:
+            raise ValueError("rows must be >= 0")
+        limit = int(rows)
+    else:
+        limit = MAX_ROWS if max_rows is None else int(max_rows)
+        limit = max(0, min(limit, MAX_PIXELS // width))
+    kk = 0 if k is None else int(k)
+    if code == 1 and k is not None and kk < 1:
+        raise ValueError("k must be >= 1")
+    out, nrows, bad, end_seen, error, consumed = _t4.decode_packed(
+        buf, width, code, limit, kk, rows is not None
+    )
+    if rows is not None and nrows < rows and error is None:
+        error = f"data ended after {nrows} of {rows} rows"
+    if error is not None:
+        log.debug("%s decode: %s", scheme, error)
+    packed = PackedBitmap.from_bytes(out, width, nrows)
+    return DecodedPage(
+        packed=packed,
+        rows=nrows,
+        bad_rows=len(bad),
+        bad_row_indices=list(bad),
+        max_consecutive_bad_rows=_longest_run(bad),
+        end_marker_seen=bool(end_seen),
+        error=error,
+        consumed_bits=int(consumed),
+        scheme=scheme.lower(),
+    )

@@ -1,0 +1,75 @@
+"""Software fax modems on 8 kHz audio (sans-IO).
+
+Public factory (see :mod:`faxcore.modem.base` for the full transmitter/receiver contract)::
+
+    from faxcore import modem
+    tx = modem.transmitter("v21", 300)
+    tx.send(bits)                 # numpy array / bytes of 0/1
+    audio = tx.tx(8000)           # int16 samples
+    rx = modem.receiver("v21", 300)
+    rx.rx(audio); rx.bits(); rx.events(); rx.trained
+
+Names and bit rates: ``"v21"`` 300, ``"v27ter"`` 2400/4800, ``"v29"`` 7200/9600,
+``"v17"`` 7200/9600/12000/14400. Each name maps to the module ``faxcore.modem.<name>``,
+imported on first use, which exposes ``Transmitter(bit_rate, **options)`` and
+``Receiver(bit_rate, **options)``.
+
+Also here: G.711 (:mod:`faxcore.modem.g711`), CNG/CED tones (:mod:`faxcore.modem.tones`),
+HDLC (:mod:`faxcore.modem.hdlc`), level/noise helpers (:mod:`faxcore.modem.dsp`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from faxcore.modem.base import ModemEvent
+
+__all__ = ["MODEMS", "ModemEvent", "ModemNotAvailable", "receiver", "transmitter"]
+
+#: modem name -> allowed bit rates
+MODEMS: dict[str, tuple[int, ...]] = {
+    "v21": (300,),
+    "v27ter": (2400, 4800),
+    "v29": (7200, 9600),
+    "v17": (7200, 9600, 12000, 14400),
+}
+
+
+class ModemNotAvailable(ImportError):
+    """The module implementing a known modem is not present (or failed to import)."""
+
+
+def _module(name: str, bit_rate: int):
+    if name not in MODEMS:
+        raise ValueError(f"unknown modem {name!r}; expected one of {sorted(MODEMS)}")
+    if bit_rate not in MODEMS[name]:
+        raise ValueError(f"modem {name!r} does not run at {bit_rate} bit/s; rates: {MODEMS[name]}")
+    modname = f"faxcore.modem.{name}"
+    try:
+        return importlib.import_module(modname)
+    except ModuleNotFoundError as exc:
+        if exc.name in (modname, f"{modname}_core") or (exc.name or "").startswith(modname):
+            raise ModemNotAvailable(
+                f"modem {name!r} is not available: module {modname} (or its compiled core) "
+                f"is missing ({exc}); run `make build`"
+            ) from exc
+        raise
+
+
+def available(name: str) -> bool:
+    """True if the module for modem ``name`` can be imported."""
+    try:
+        _module(name, MODEMS[name][0])
+    except ModemNotAvailable:
+        return False
+    return True
+
+
+def transmitter(name: str, bit_rate: int, **options):
+    """A new transmitter for modem ``name`` at ``bit_rate`` bit/s (see base.py contract)."""
+    return _module(name, bit_rate).Transmitter(bit_rate, **options)
+
+
+def receiver(name: str, bit_rate: int, **options):
+    """A new receiver for modem ``name`` at ``bit_rate`` bit/s (see base.py contract)."""
+    return _module(name, bit_rate).Receiver(bit_rate, **options)

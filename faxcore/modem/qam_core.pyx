@@ -1,0 +1,805 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Per-sample and per-symbol loops shared by the V.29 and V.17 modems.
+
+Transmit side: the 23-bit scramblers, the V.17 differential + trellis encoder and a
+polyphase pulse shaper / modulator (10/3 samples per symbol at 2400 baud).
+
+Receive side (:class:`QamReceiver`): carrier detect (power meter with on/off
+thresholds), a bank of complex band-pass root-raised-cosine filters at P fractional
+delays (matched filter, down-conversion and interpolation in one step), Gardner symbol
+timing recovery on the T/2 samples, a T/2-spaced adaptive equaliser (LMS, trained on the
+known training sequence, then decision directed), a second-order carrier phase/frequency
+loop, the training state machine and the slicer (V.29) or the 8-state Viterbi decoder
+(V.17).  Everything the modem modules configure comes in as numpy arrays, so this file
+holds no V.29/V.17 tables itself.
+
+Bounds checks are off: every ring index is masked with a power-of-two mask, every table
+index is clamped first (see ``_grid_index``), and the arrays are validated in
+``__init__``.
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.math cimport atan2, cos, floor, sin, sqrt
+from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t
+
+cnp.import_array()
+
+DEF NCO_BITS = 12          # sine table of 4096 entries
+DEF EQ_MAX = 64
+DEF TB_MAX = 64            # Viterbi survivor ring (power of two)
+DEF XBUF = 64              # input ring (power of two, >= filter length)
+
+# events (codes handed back to Python)
+EV_CARRIER_UP = 1
+EV_CARRIER_DOWN = 2
+EV_TRAINING_SUCCEEDED = 3
+EV_TRAINING_FAILED = 4
+
+# receiver states
+DEF ST_IDLE = 0
+DEF ST_ACQUIRE = 1         # ABAB: timing, AGC, frequency, parity, phase
+DEF ST_WAIT_TRANSITION = 2 # ABAB phase-locked, looking for the known sequence
+DEF ST_TRAIN = 3           # known training symbols
+DEF ST_CHECK = 4           # scrambled ones, full data decoding, checked
+DEF ST_DATA = 5
+DEF ST_FAILED = 6          # training failed: silent until carrier down
+
+
+# --------------------------------------------------------------------------- transmit
+
+
+def scramble23(const uint8_t[::1] bits, uint32_t reg, int tap=18):
+    """Self-synchronising scrambler 1 + x^-tap + x^-23 (V.29, V.17).
+
+    ``reg`` holds the previous outputs, newest in bit 0. Returns (scrambled bits, reg)."""
+    cdef Py_ssize_t i, n = bits.shape[0]
+    out = np.empty(n, np.uint8)
+    cdef uint8_t[::1] o = out
+    cdef uint32_t b
+    cdef int t1 = tap - 1
+    for i in range(n):
+        b = (bits[i] ^ (reg >> t1) ^ (reg >> 22)) & 1
+        reg = ((reg << 1) | b) & 0x7FFFFF
+        o[i] = <uint8_t>b
+    return out, reg
+
+
+def v17_encode(const uint8_t[::1] q, int diff, int conv):
+    """V.17 differential + 8-state trellis encoding of the per-symbol data words ``q``
+    (bit 0 = Q1, the first bit in time). Returns (labels, diff, conv): label bit 0 is
+    the redundant bit Y0, bits 1-2 the differentially coded Y1 Y2, bits 3.. Q3 Q4 ..."""
+    cdef Py_ssize_t i, n = q.shape[0]
+    out = np.empty(n, np.uint8)
+    cdef uint8_t[::1] o = out
+    cdef int y, y1, y2, s0, s1, s2, ns0, ns1
+    for i in range(n):
+        y = (diff + (q[i] & 3)) & 3
+        diff = y
+        y1 = y & 1
+        y2 = (y >> 1) & 1
+        s0 = conv & 1
+        s1 = (conv >> 1) & 1
+        s2 = (conv >> 2) & 1
+        o[i] = <uint8_t>(((q[i] << 1) & 0x78) | (y << 1) | s0)
+        ns0 = s1 ^ y2 ^ (s0 & y1)
+        ns1 = s2 ^ y1 ^ y2 ^ (s0 & (s1 ^ y2))
+        conv = ns0 | (ns1 << 1) | (s0 << 2)
+    return out, diff, conv
+
+
+cdef class Modulator:
+    """Polyphase pulse shaper + carrier modulator: complex symbols in, int16 out.
+
+    ``taps`` is the pulse at 24 kHz (10 samples per symbol); output sample n uses the
+    symbols k with 3n - 10k inside the pulse."""
+
+    cdef double[:, ::1] coef       # [10][L]
+    cdef int L
+    cdef double[::1] sre, sim      # symbol history ring (2*L, duplicated)
+    cdef int spos
+    cdef int baud_phase
+    cdef double phase, dphase, gain
+
+    def __init__(self, double[::1] taps, double carrier_hz, double gain):
+        cdef int L = (taps.shape[0] + 9) // 10
+        cdef int r, i
+        self.L = L
+        c = np.zeros((10, L))
+        for r in range(10):
+            for i in range(L):
+                if r + 10 * i < taps.shape[0]:
+                    c[r, i] = taps[r + 10 * i]
+        self.coef = c
+        self.sre = np.zeros(2 * L)
+        self.sim = np.zeros(2 * L)
+        self.spos = 0
+        self.baud_phase = 0
+        self.phase = 0.0
+        self.dphase = 2.0 * np.pi * carrier_hz / 8000.0
+        self.gain = gain
+
+    def modulate(self, const double complex[::1] symbols):
+        """All samples up to (not including) the one that needs the symbol after the
+        last one given. Returns int16 array (about 10/3 samples per symbol)."""
+        cdef Py_ssize_t ns = symbols.shape[0], k = 0
+        cdef Py_ssize_t cap = (ns * 10) // 3 + 4
+        out = np.empty(cap, np.int16)
+        cdef int16_t[::1] o = out
+        cdef Py_ssize_t n = 0
+        cdef int i, L = self.L, base
+        cdef double xr, xi, v
+        cdef double[::1] c
+        while True:
+            if self.baud_phase + 3 >= 10:
+                if k >= ns:
+                    break
+                self.baud_phase -= 7
+                self.spos = (self.spos + 1) % L
+                self.sre[self.spos] = symbols[k].real
+                self.sre[self.spos + L] = symbols[k].real
+                self.sim[self.spos] = symbols[k].imag
+                self.sim[self.spos + L] = symbols[k].imag
+                k += 1
+            else:
+                self.baud_phase += 3
+            # newest symbol at spos + L, i-th older at spos + L - i
+            c = self.coef[self.baud_phase]
+            base = self.spos + L
+            xr = 0.0
+            xi = 0.0
+            for i in range(L):
+                xr += c[i] * self.sre[base - i]
+                xi += c[i] * self.sim[base - i]
+            v = self.gain * (xr * cos(self.phase) - xi * sin(self.phase))
+            self.phase += self.dphase
+            if self.phase > 6.283185307179586:
+                self.phase -= 6.283185307179586
+            if v > 32767.0:
+                v = 32767.0
+            elif v < -32768.0:
+                v = -32768.0
+            o[n] = <int16_t>floor(v + 0.5)
+            n += 1
+        return out[:n]
+
+
+# --------------------------------------------------------------------------- receive
+
+
+cdef class QamReceiver:
+    """Configured by :mod:`faxcore.modem.v29` / :mod:`faxcore.modem.v17`; see module doc."""
+
+    # --- configuration
+    cdef int mode                 # 0 = V.29 slicer, 1 = V.17 Viterbi
+    cdef int bps                  # data bits per symbol
+    cdef double[:, ::1] hre, him  # filter bank [P+1][N]
+    cdef int N, P
+    cdef double on_thresh, off_thresh, pw_alpha
+    cdef uint32_t dphase_nom
+    cdef double[::1] cos_t, sin_t
+    cdef double abab_re[2], abab_im[2], abab_power
+    cdef double[::1] tr_re, tr_im  # known training symbols after ABAB
+    cdef int tr_len
+    cdef int check_len            # symbols of scrambled ones after the known sequence
+    cdef uint32_t desc_reg0       # descrambler register at the start of the ones
+    cdef int tap
+    cdef int diff0                # V.17 differential state / V.29 phase at ones start
+    # constellation: points by label, grid lookup tables
+    cdef double[::1] pt_re, pt_im
+    cdef uint8_t[:, :, ::1] grid  # [G][grid][grid]: G=1 (V.29) or 9 (V.17 all + 8 subsets)
+    cdef int gsize
+    cdef double gscale, goff
+    cdef double const_power
+    cdef uint8_t[::1] v29_bits    # V.29: phase step -> tribit
+    cdef int v29_outer            # 1 if the amplitude bit is used
+    cdef int v17_next[8][4]
+    # --- gains
+    cdef double tim_kp_fast, tim_kp, tim_ki
+    cdef double pll_a_train, pll_b_train, pll_a, pll_b
+    cdef double eq_mu_train, eq_mu
+    cdef double fail_ratio
+    # --- run state
+    cdef public long long nsamples
+    cdef int state
+    cdef double pw
+    cdef int carrier
+    cdef double p_ref             # settled power at the start of this training attempt
+    cdef double p_floor           # lowest power since the carrier went off
+    cdef int p_cnt
+    cdef double xbuf[2 * XBUF]
+    cdef int xpos
+    cdef uint32_t phase, dphase
+    cdef double freq_acc          # carrier frequency correction (NCO units per sample)
+    cdef double t_next
+    cdef double half_step
+    cdef double tim_acc
+    cdef int on_time
+    cdef double mid_re, mid_im, prev_re, prev_im
+    cdef double pnorm
+    cdef double agc
+    cdef int L, center
+    cdef double eqc_re[EQ_MAX], eqc_im[EQ_MAX]
+    cdef double eqs_re[EQ_MAX], eqc_saved_re[EQ_MAX], eqc_saved_im[EQ_MAX]
+    cdef double eql_re[2 * EQ_MAX], eql_im[2 * EQ_MAX]
+    cdef int eqpos
+    cdef int have_saved
+    cdef double saved_freq, saved_agc
+    cdef long long sym
+    cdef double z1_re, z1_im, z2_re, z2_im   # previous two equaliser outputs
+    cdef double f_re, f_im, v_par, pz_acc
+    cdef int pz_n
+    cdef double ph_re, ph_im
+    cdef int parity                # which parity of sym is symbol A
+    cdef double win_re[8], win_im[8]
+    cdef int win_n
+    cdef int tr_idx
+    cdef long long sidx            # symbol index from the start of the ones
+    cdef uint32_t desc_reg
+    cdef int diff
+    cdef int check_bits, check_zeros
+    cdef double mse_acc
+    cdef int mse_n
+    cdef double last_err
+    # Viterbi
+    cdef double pm[8]
+    cdef uint8_t tb_prev[TB_MAX][8]
+    cdef uint8_t tb_lab[TB_MAX][8]
+    cdef int tb_pos, tb_fill, tb_depth
+    # output
+    cdef uint8_t[::1] obits
+    cdef Py_ssize_t onb
+    cdef list events
+
+    def __init__(self, dict cfg):
+        cdef int i, j
+        self.mode = cfg["mode"]
+        self.bps = cfg["bits_per_symbol"]
+        h = np.ascontiguousarray(cfg["filter"], dtype=np.complex128)
+        self.P = h.shape[0] - 1
+        self.N = h.shape[1]
+        if self.N > XBUF:
+            raise ValueError("filter too long")
+        self.hre = np.ascontiguousarray(h.real)
+        self.him = np.ascontiguousarray(h.imag)
+        self.on_thresh = cfg["on_power"]
+        self.off_thresh = cfg["off_power"]
+        self.pw_alpha = 1.0 / 32.0
+        self.dphase_nom = <uint32_t>int(round(cfg["carrier_hz"] / 8000.0 * 4294967296.0))
+        ang = 2.0 * np.pi * np.arange(1 << NCO_BITS) / (1 << NCO_BITS)
+        self.cos_t = np.cos(ang)
+        self.sin_t = np.sin(ang)
+        ab = cfg["abab"]
+        for i in range(2):
+            self.abab_re[i] = ab[i].real
+            self.abab_im[i] = ab[i].imag
+        self.abab_power = (abs(ab[0]) ** 2 + abs(ab[1]) ** 2) / 2.0
+        tr = np.ascontiguousarray(cfg["training"], dtype=np.complex128)
+        self.tr_re = np.ascontiguousarray(tr.real)
+        self.tr_im = np.ascontiguousarray(tr.imag)
+        self.tr_len = tr.shape[0]
+        self.check_len = cfg["check_len"]
+        self.desc_reg0 = cfg["descrambler_reg"]
+        self.tap = cfg.get("tap", 18)
+        self.diff0 = cfg["diff0"]
+        pts = np.ascontiguousarray(cfg["points"], dtype=np.complex128)
+        self.pt_re = np.ascontiguousarray(pts.real)
+        self.pt_im = np.ascontiguousarray(pts.imag)
+        self.const_power = float(cfg.get("const_power", np.mean(np.abs(pts) ** 2)))
+        g = np.ascontiguousarray(cfg["grid"], dtype=np.uint8)
+        if int(g.max()) >= pts.shape[0]:
+            raise ValueError("grid label out of range")
+        self.grid = g
+        self.gsize = g.shape[1]
+        self.gscale = cfg["grid_scale"]
+        self.goff = cfg["grid_offset"]
+        self.v29_bits = np.ascontiguousarray(cfg.get("v29_bits", np.zeros(8, np.uint8)),
+                                             dtype=np.uint8)
+        self.v29_outer = cfg.get("v29_outer", 0)
+        nxt = cfg.get("v17_next")
+        for i in range(8):
+            for j in range(4):
+                self.v17_next[i][j] = int(nxt[i][j]) if nxt is not None else 0
+        self.tim_kp_fast = cfg.get("tim_kp_fast", 0.05)
+        self.tim_kp = cfg.get("tim_kp", 0.004)
+        self.tim_ki = cfg.get("tim_ki", 0.00002)
+        self.pll_a_train = cfg.get("pll_a_train", 0.1)
+        self.pll_b_train = cfg.get("pll_b_train", 0.004)
+        self.pll_a = cfg.get("pll_a", 0.05)
+        self.pll_b = cfg.get("pll_b", 0.001)
+        self.eq_mu_train = cfg.get("eq_mu_train", 0.1)
+        self.eq_mu = cfg.get("eq_mu", 0.01)
+        self.fail_ratio = cfg.get("fail_ratio", 0.08)
+        self.L = cfg.get("eq_len", 17)
+        if self.L > EQ_MAX or self.L < 3:
+            raise ValueError("bad equaliser length")
+        self.center = (self.L // 2) & ~1
+        self.tb_depth = cfg.get("traceback", 24)
+        if self.tb_depth >= TB_MAX - 1:
+            raise ValueError("traceback too long")
+        self.half_step = 8000.0 / 4800.0
+        self.nsamples = 0
+        self.obits = np.zeros(4096, np.uint8)
+        self.onb = 0
+        self.events = []
+        self.have_saved = 0
+        self.pw = 0.0
+        self.p_floor = 0.0
+        self.carrier = 0
+        self.xpos = 0
+        for i in range(2 * XBUF):
+            self.xbuf[i] = 0.0
+        self.phase = 0
+        self._reset_burst()
+
+    cdef void _reset_burst(self):
+        cdef int i
+        self.state = ST_IDLE
+        self.dphase = self.dphase_nom
+        self.freq_acc = 0.0
+        self.t_next = self.half_step
+        self.tim_acc = 0.0
+        self.on_time = 0
+        self.mid_re = self.mid_im = self.prev_re = self.prev_im = 0.0
+        self.pnorm = 0.0
+        self.agc = 1.0
+        for i in range(EQ_MAX):
+            self.eqc_re[i] = 0.0
+            self.eqc_im[i] = 0.0
+        for i in range(2 * EQ_MAX):
+            self.eql_re[i] = 0.0
+            self.eql_im[i] = 0.0
+        self.eqc_re[self.center] = 1.0
+        self.eqpos = 0
+        self.sym = 0
+        self.z1_re = self.z1_im = self.z2_re = self.z2_im = 0.0
+        self.f_re = self.f_im = self.v_par = self.pz_acc = 0.0
+        self.pz_n = 0
+        self.ph_re = self.ph_im = 0.0
+        self.parity = 0
+        self.win_n = 0
+        self.tr_idx = 0
+        self.sidx = 0
+        self.check_bits = self.check_zeros = 0
+        self.mse_acc = 0.0
+        self.mse_n = 0
+
+    # ------------------------------------------------------------------ python API
+
+    def restart(self):
+        """Forget the current burst (keeps the equaliser saved from the last training)."""
+        self._reset_burst()
+        self.carrier = 0
+
+    def take_bits(self):
+        out = np.asarray(self.obits[:self.onb]).copy()
+        self.onb = 0
+        return out
+
+    def take_events(self):
+        ev = self.events
+        self.events = []
+        return ev
+
+    @property
+    def trained(self):
+        return self.state == ST_DATA
+
+    @property
+    def carrier_on(self):
+        return bool(self.carrier)
+
+    def diagnostics(self):
+        return {
+            "state": self.state,
+            "freq_offset_hz": (<double>(<int>(self.dphase - self.dphase_nom)) + self.freq_acc)
+            / 4294967296.0 * 8000.0,
+            "timing_acc": self.tim_acc,
+            "agc": self.agc,
+            "mse": self.mse_acc / self.mse_n if self.mse_n else -1.0,
+            "check": (self.check_zeros, self.check_bits),
+            "parity": self.parity, "v_par": self.v_par, "pz": self.pz_acc / max(self.pz_n, 1),
+            "ph": atan2(self.ph_im, self.ph_re), "win_n": self.win_n, "sym": self.sym,
+        }
+
+    def rx(self, const int16_t[::1] samples):
+        cdef Py_ssize_t i, n = samples.shape[0]
+        cdef double x, mu, yr, yi, c, s, br, bi
+        cdef int p, m, N = self.N, base
+        cdef double *hr
+        cdef double *hi
+        cdef uint32_t idx
+        for i in range(n):
+            x = samples[i]
+            self.pw += (x * x - self.pw) * self.pw_alpha
+            if self.carrier:
+                # off below the absolute threshold, or 13 dB under the burst's level
+                # (a burst that ends into a noise floor above the off threshold)
+                if self.pw < self.off_thresh or (self.p_cnt >= 96 and self.pw < 0.05 * self.p_ref):
+                    self.carrier = 0
+                    if self.state != ST_DATA and self.state != ST_FAILED and self.state != ST_IDLE:
+                        self.events.append((EV_TRAINING_FAILED, self.nsamples + i))
+                    self.events.append((EV_CARRIER_DOWN, self.nsamples + i))
+                    self._reset_burst()
+                    self.p_floor = self.pw
+            elif self.pw < self.p_floor:
+                self.p_floor = self.pw
+            elif self.pw > self.on_thresh and self.pw > 8.0 * self.p_floor:
+                self.carrier = 1
+                self._reset_burst()
+                self.state = ST_ACQUIRE
+                self.p_ref = self.pw
+                self.p_cnt = 0
+                self.events.append((EV_CARRIER_UP, self.nsamples + i))
+            if self.carrier and self.state != ST_DATA:
+                # A burst that starts on top of a noise floor above the carrier-on
+                # threshold: a jump of 9 dB over the settled level restarts training.
+                if self.p_cnt < 96:
+                    self.p_cnt += 1
+                    if self.pw > self.p_ref:
+                        self.p_ref = self.pw
+                elif self.pw > 8.0 * self.p_ref:
+                    self._reset_burst()
+                    self.state = ST_ACQUIRE
+                    self.p_ref = self.pw
+                    self.p_cnt = 0
+            self.xpos = (self.xpos + 1) & (XBUF - 1)
+            self.xbuf[self.xpos] = x
+            self.xbuf[self.xpos + XBUF] = x
+            self.phase += self.dphase
+            if not self.carrier or self.state == ST_FAILED:
+                continue
+            self.t_next -= 1.0
+            if self.t_next > 0.0:
+                continue
+            # output at fractional position mu samples before the newest sample
+            mu = -self.t_next
+            if mu > 1.0:
+                mu = 1.0
+            p = <int>(mu * self.P + 0.5)
+            hr = &self.hre[p, 0]
+            hi = &self.him[p, 0]
+            base = self.xpos + XBUF
+            yr = 0.0
+            yi = 0.0
+            for m in range(N):
+                yr += self.xbuf[base - m] * hr[m]
+                yi += self.xbuf[base - m] * hi[m]
+            idx = self.phase >> (32 - NCO_BITS)
+            c = self.cos_t[idx]
+            s = self.sin_t[idx]
+            br = (yr * c + yi * s) * self.agc
+            bi = (yi * c - yr * s) * self.agc
+            self.t_next += self.half_step
+            self._half(br, bi, self.nsamples + i)
+        self.nsamples += n
+
+    # ------------------------------------------------------------------ internals
+
+    cdef inline void _put_bit(self, int b):
+        if self.onb >= self.obits.shape[0]:
+            new = np.zeros(self.obits.shape[0] * 2, np.uint8)
+            new[:self.onb] = self.obits[:self.onb]
+            self.obits = new
+        self.obits[self.onb] = <uint8_t>b
+        self.onb += 1
+
+    cdef void _half(self, double ur, double ui, long long t):
+        cdef int i, k
+        cdef double e, zr, zi, kp
+        self.eqpos = (self.eqpos + 1) % self.L
+        self.eql_re[self.eqpos] = ur
+        self.eql_im[self.eqpos] = ui
+        self.eql_re[self.eqpos + self.L] = ur
+        self.eql_im[self.eqpos + self.L] = ui
+        self.on_time ^= 1
+        if not self.on_time:
+            self.mid_re = ur
+            self.mid_im = ui
+            return
+        # Gardner timing error, normalised by the running signal power
+        self.pnorm += ((ur * ur + ui * ui) - self.pnorm) * (0.25 if self.sym < 8 else 0.03)
+        if self.pnorm > 0.0:
+            e = (self.mid_re * (self.prev_re - ur) + self.mid_im * (self.prev_im - ui)) / self.pnorm
+            if e > 1.0:
+                e = 1.0
+            elif e < -1.0:
+                e = -1.0
+            kp = self.tim_kp_fast if self.state == ST_ACQUIRE else self.tim_kp
+            if self.state != ST_ACQUIRE:
+                self.tim_acc += self.tim_ki * e
+            self.t_next += kp * e + self.tim_acc
+        self.prev_re = ur
+        self.prev_im = ui
+        # equaliser output: newest sample at eqpos + L, tap i applies to the i-th newest
+        zr = 0.0
+        zi = 0.0
+        k = self.eqpos + self.L
+        for i in range(self.L):
+            zr += self.eqc_re[i] * self.eql_re[k - i] - self.eqc_im[i] * self.eql_im[k - i]
+            zi += self.eqc_re[i] * self.eql_im[k - i] + self.eqc_im[i] * self.eql_re[k - i]
+        self._symbol(zr, zi, t)
+        self.sym += 1
+
+    cdef void _eq_update(self, double er, double ei, double mu):
+        """LMS: c += mu * err * conj(u) (normalised by taps x constellation power)."""
+        cdef int i, k = self.eqpos + self.L
+        cdef double g = mu / (self.L * self.const_power)
+        er *= g
+        ei *= g
+        for i in range(self.L):
+            self.eqc_re[i] += er * self.eql_re[k - i] + ei * self.eql_im[k - i]
+            self.eqc_im[i] += ei * self.eql_re[k - i] - er * self.eql_im[k - i]
+
+    cdef void _pll(self, double zr, double zi, double dr, double di, double a, double b):
+        """Carrier loop: phase error = angle(z conj(d)); rotate the NCO."""
+        cdef double d2 = dr * dr + di * di
+        cdef double err
+        if d2 <= 0.0:
+            return
+        err = (zi * dr - zr * di) / d2
+        if err > 0.5:
+            err = 0.5
+        elif err < -0.5:
+            err = -0.5
+        self.freq_acc += b * err * (4294967296.0 / 6.283185307179586) / (10.0 / 3.0)
+        self.phase += <uint32_t><int32_t>(a * err * (4294967296.0 / 6.283185307179586))
+        self.dphase = self.dphase_nom + <uint32_t><int32_t>self.freq_acc
+
+    cdef void _rotate(self, double ang):
+        """Turn the NCO by ``ang`` and the samples already in the equaliser with it, so
+        the correction shows at once instead of after the equaliser's delay."""
+        cdef int i
+        cdef double c = cos(ang), s = sin(ang), r, m
+        self.phase += <uint32_t><int32_t>(ang * (4294967296.0 / 6.283185307179586))
+        for i in range(2 * self.L):
+            r = self.eql_re[i]
+            m = self.eql_im[i]
+            self.eql_re[i] = r * c + m * s
+            self.eql_im[i] = m * c - r * s
+        r = self.mid_re
+        m = self.mid_im
+        self.mid_re = r * c + m * s
+        self.mid_im = m * c - r * s
+        r = self.prev_re
+        m = self.prev_im
+        self.prev_re = r * c + m * s
+        self.prev_im = m * c - r * s
+
+    cdef inline int _grid_index(self, double v):
+        cdef int k = <int>floor((v + self.goff) * self.gscale)
+        if k < 0:
+            return 0
+        if k >= self.gsize:
+            return self.gsize - 1
+        return k
+
+    cdef void _symbol(self, double zr, double zi, long long t):
+        cdef int k, j, lab
+        cdef double a, pr, pi, er, ei, e_ab, e_tr, r
+        cdef int par
+        if self.state == ST_ACQUIRE:
+            self._acquire(zr, zi)
+        elif self.state == ST_WAIT_TRANSITION:
+            # expected ABAB symbol for this symbol's parity
+            par = <int>((self.sym + self.parity) & 1)
+            self._pll(zr, zi, self.abab_re[par], self.abab_im[par],
+                      self.pll_a_train, self.pll_b_train)
+            # keep a window of the last 4 symbols, compare with ABAB vs training start
+            for k in range(3):
+                self.win_re[k] = self.win_re[k + 1]
+                self.win_im[k] = self.win_im[k + 1]
+            self.win_re[3] = zr
+            self.win_im[3] = zi
+            self.win_n += 1
+            if self.win_n >= 4:
+                e_ab = 0.0
+                e_tr = 0.0
+                for k in range(4):
+                    par = <int>((self.sym - 3 + k + self.parity) & 1)
+                    er = self.win_re[k] - self.abab_re[par]
+                    ei = self.win_im[k] - self.abab_im[par]
+                    e_ab += er * er + ei * ei
+                    er = self.win_re[k] - self.tr_re[k]
+                    ei = self.win_im[k] - self.tr_im[k]
+                    e_tr += er * er + ei * ei
+                if e_tr < e_ab:
+                    self.state = ST_TRAIN
+                    self.tr_idx = 4
+                    if self.tr_idx >= self.tr_len:
+                        self._start_check()
+                    return
+            if self.win_n > 600:
+                self._fail(t)
+        elif self.state == ST_TRAIN:
+            er = self.tr_re[self.tr_idx] - zr
+            ei = self.tr_im[self.tr_idx] - zi
+            self._eq_update(er, ei, self.eq_mu_train)
+            self._pll(zr, zi, self.tr_re[self.tr_idx], self.tr_im[self.tr_idx],
+                      self.pll_a_train, self.pll_b_train)
+            self.tr_idx += 1
+            if self.tr_idx >= self.tr_len:
+                self._start_check()
+        elif self.state == ST_CHECK or self.state == ST_DATA:
+            self._data_symbol(zr, zi, t)
+
+    cdef void _fail(self, long long t):
+        self.state = ST_FAILED
+        self.events.append((EV_TRAINING_FAILED, t))
+
+    cdef void _acquire(self, double zr, double zi):
+        """ABAB segment: let timing settle, then estimate frequency, parity, level, phase."""
+        cdef double cr, ci, rr, ri, v, fr, fi, a, pw
+        cdef int par
+        cdef long long s = self.sym
+        if s >= 16 and s < 48:
+            # frequency: z_k conj(z_k-2) (same point)
+            self.f_re += zr * self.z2_re + zi * self.z2_im
+            self.f_im += zi * self.z2_re - zr * self.z2_im
+            # parity: c = z_k conj(z_k-1) compared with B conj(A) (A->B) and A conj(B)
+            cr = zr * self.z1_re + zi * self.z1_im
+            ci = zi * self.z1_re - zr * self.z1_im
+            rr = self.abab_re[1] * self.abab_re[0] + self.abab_im[1] * self.abab_im[0]
+            ri = self.abab_im[1] * self.abab_re[0] - self.abab_re[1] * self.abab_im[0]
+            # Re(c conj(rho)) - Re(c rho) = 2 ci ri ... keep it general
+            v = (cr * rr + ci * ri) - (cr * rr - ci * ri)
+            if s & 1:
+                self.v_par += v
+            else:
+                self.v_par -= v
+            self.pz_acc += zr * zr + zi * zi
+            self.pz_n += 1
+        elif s == 48:
+            # frequency correction: angle over two symbols
+            a = atan2(self.f_im, self.f_re) / 2.0
+            self.freq_acc += a * (4294967296.0 / 6.283185307179586) / (10.0 / 3.0)
+            self.dphase = self.dphase_nom + <uint32_t><int32_t>self.freq_acc
+            # v_par > 0: odd symbols are B (preceded by A) -> A has even index
+            self.parity = 0 if self.v_par > 0 else 1
+            pw = self.pz_acc / self.pz_n if self.pz_n else 0.0
+            if pw > 0.0:
+                self.agc *= sqrt(self.abab_power / pw)
+        if s >= 49 and s < 57:
+            # phase against the expected ABAB point (level now corrected)
+            par = <int>((s + self.parity) & 1)
+            self.ph_re += zr * self.abab_re[par] + zi * self.abab_im[par]
+            self.ph_im += zi * self.abab_re[par] - zr * self.abab_im[par]
+        elif s == 57:
+            self._rotate(atan2(self.ph_im, self.ph_re))
+            self.state = ST_WAIT_TRANSITION
+            self.win_n = 0
+        self.z2_re = self.z1_re
+        self.z2_im = self.z1_im
+        self.z1_re = zr
+        self.z1_im = zi
+
+    cdef void _start_check(self):
+        self.state = ST_CHECK
+        self.sidx = 0
+        self.desc_reg = self.desc_reg0
+        self.diff = self.diff0
+        self.check_bits = 0
+        self.check_zeros = 0
+        self.mse_acc = 0.0
+        self.mse_n = 0
+        cdef int i
+        for i in range(8):
+            self.pm[i] = 1e9
+        self.pm[0] = 0.0
+        self.tb_pos = 0
+        self.tb_fill = 0
+
+    cdef inline int _nearest(self, int g, double zr, double zi):
+        return self.grid[g, self._grid_index(zr), self._grid_index(zi)]
+
+    cdef void _data_symbol(self, double zr, double zi, long long t):
+        cdef int lab, gi, gj, s, y, ns, sub, best, j, b, q, i
+        cdef double dr, di, er, ei, d, m
+        cdef double bm[8]
+        cdef int blab[8]
+        cdef double npm[8]
+        cdef int nprev[8]
+        cdef int nlab[8]
+        gi = self._grid_index(zr)
+        gj = self._grid_index(zi)
+        lab = self.grid[0, gi, gj]
+        dr = self.pt_re[lab]
+        di = self.pt_im[lab]
+        er = dr - zr
+        ei = di - zi
+        self.mse_acc += er * er + ei * ei
+        self.mse_n += 1
+        self._eq_update(er, ei, self.eq_mu)
+        self._pll(zr, zi, dr, di, self.pll_a, self.pll_b)
+        if self.mode == 0:
+            self._v29_bits(lab, t)
+            self.sidx += 1
+            return
+        # V.17: branch metrics per subset (label bits Y2 Y1 Y0)
+        for sub in range(8):
+            j = self.grid[1 + sub, gi, gj]
+            er = self.pt_re[j] - zr
+            ei = self.pt_im[j] - zi
+            bm[sub] = er * er + ei * ei
+            blab[sub] = j
+        for ns in range(8):
+            npm[ns] = 1e30
+        for s in range(8):
+            for y in range(4):
+                ns = self.v17_next[s][y]
+                sub = (y << 1) | (s & 1)
+                m = self.pm[s] + bm[sub]
+                if m < npm[ns]:
+                    npm[ns] = m
+                    nprev[ns] = s
+                    nlab[ns] = blab[sub]
+        m = npm[0]
+        best = 0
+        for ns in range(1, 8):
+            if npm[ns] < m:
+                m = npm[ns]
+                best = ns
+        self.tb_pos = (self.tb_pos + 1) & (TB_MAX - 1)
+        for ns in range(8):
+            self.pm[ns] = npm[ns] - m
+            self.tb_prev[self.tb_pos][ns] = <uint8_t>nprev[ns]
+            self.tb_lab[self.tb_pos][ns] = <uint8_t>nlab[ns]
+        self.tb_fill += 1
+        if self.tb_fill <= self.tb_depth:
+            return
+        # trace back tb_depth symbols from the best state
+        b = best
+        j = self.tb_pos
+        for i in range(self.tb_depth):
+            b = self.tb_prev[j][b]
+            j = (j - 1) & (TB_MAX - 1)
+        lab = self.tb_lab[j][b]
+        self._v17_bits(lab, t)
+        self.sidx += 1
+
+    cdef inline int _descramble(self, int b):
+        cdef int o = (b ^ (self.desc_reg >> (self.tap - 1)) ^ (self.desc_reg >> 22)) & 1
+        self.desc_reg = ((self.desc_reg << 1) | b) & 0x7FFFFF
+        return o
+
+    cdef void _deliver(self, int b, long long t):
+        if self.sidx < self.check_len:
+            self.check_bits += 1
+            if b == 0:
+                self.check_zeros += 1
+        else:
+            self._put_bit(b)
+
+    cdef void _end_check(self, long long t):
+        """Called when the last scrambled-ones symbol has been decoded."""
+        if self.check_zeros > self.fail_ratio * self.check_bits:
+            self._fail(t)
+            return
+        self.state = ST_DATA
+        self.events.append((EV_TRAINING_SUCCEEDED, t))
+
+    cdef void _v29_bits(self, int lab, long long t):
+        cdef int p = lab & 7
+        cdef int step = (p - self.diff) & 7
+        cdef int tri = self.v29_bits[step]
+        self.diff = p
+        if self.v29_outer:
+            self._deliver(self._descramble((lab >> 3) & 1), t)
+        self._deliver(self._descramble((tri >> 2) & 1), t)
+        self._deliver(self._descramble((tri >> 1) & 1), t)
+        self._deliver(self._descramble(tri & 1), t)
+        if self.sidx == self.check_len - 1:
+            self._end_check(t)
+
+    cdef void _v17_bits(self, int lab, long long t):
+        cdef int y = (lab >> 1) & 3
+        cdef int q = (y - self.diff) & 3
+        cdef int i
+        self.diff = y
+        self._deliver(self._descramble(q & 1), t)
+        self._deliver(self._descramble((q >> 1) & 1), t)
+        for i in range(self.bps - 2):
+            self._deliver(self._descramble((lab >> (3 + i)) & 1), t)
+        if self.sidx == self.check_len - 1:
+            self._end_check(t)

@@ -1,0 +1,102 @@
+"""V.21 channel 2: 300 bit/s FSK, binary 1 (mark) = 1650 Hz, binary 0 (space) = 1850 Hz.
+
+T.30 sends all its control frames (HDLC, see :mod:`faxcore.modem.hdlc`) with this modem.
+Follows the contract in :mod:`faxcore.modem.base`; V.21 has no training, so the receiver's
+``trained`` is true while a burst is being received and it emits only ``carrier_up`` /
+``carrier_down`` events. The per-sample loops are in ``v21_core.pyx``.
+
+Receiver options: ``cutoff_dbm0`` (carrier-on threshold, default -47 dBm0; carrier off
+3 dB lower). Transmitter options: ``level_dbm0`` (default -10 dBm0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faxcore.modem.base import (
+    DEFAULT_TX_LEVEL_DBM0,
+    SAMPLE_RATE,
+    BitQueue,
+    ModemEvent,
+    as_bits,
+)
+from faxcore.modem.dsp import dbm0_to_peak
+from faxcore.modem.v21_core import V21Demodulator, V21Modulator
+
+BIT_RATE = 300
+MARK_HZ = 1650
+SPACE_HZ = 1850
+__all__ = ["BIT_RATE", "MARK_HZ", "SPACE_HZ", "Receiver", "Transmitter", "SAMPLE_RATE"]
+
+
+def _check_rate(bit_rate: int) -> None:
+    if bit_rate != BIT_RATE:
+        raise ValueError(f"V.21 runs at 300 bit/s only, not {bit_rate}")
+
+
+class Transmitter:
+    """V.21 ch2 FSK transmitter: the queued bits, then the carrier stops (no training)."""
+
+    def __init__(self, bit_rate: int = BIT_RATE, *, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0):
+        _check_rate(bit_rate)
+        if not -60.0 <= level_dbm0 <= 3.0:
+            raise ValueError("level_dbm0 must be within -60..+3 dBm0")
+        self.level_dbm0 = level_dbm0
+        self._mod = V21Modulator(dbm0_to_peak(level_dbm0))
+        self._queue = BitQueue()
+        self._final = False
+        self.done = False
+
+    def send(self, bits, final: bool = True) -> None:
+        if self.done or self._final:
+            raise RuntimeError("V.21 burst already ended; use a new Transmitter")
+        self._queue.put(as_bits(bits))
+        self._final = bool(final)
+
+    def tx(self, n: int) -> np.ndarray:
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        out = np.zeros(n, np.int16)
+        if self.done or n == 0:
+            return out
+        need = self._mod.bits_needed(n)
+        bits = self._queue.take(need)
+        if len(bits) < need and not self._final:
+            bits = np.concatenate([bits, np.ones(need - len(bits), np.uint8)])
+        written, used = self._mod.run(out, bits)
+        if used < len(bits):  # cannot happen: bits_needed is exact
+            raise AssertionError("V.21 modulator bit accounting")
+        if written < n:
+            self.done = True
+        return out
+
+
+class Receiver(V21Demodulator):
+    """V.21 ch2 FSK receiver (see module docstring)."""
+
+    def __init__(self, bit_rate: int = BIT_RATE, *, cutoff_dbm0: float = -47.0):
+        _check_rate(bit_rate)
+        super().__init__(cutoff_dbm0, cutoff_dbm0 - 3.0)
+
+    def rx(self, samples) -> None:
+        if not (isinstance(samples, np.ndarray) and samples.dtype == np.int16
+                and samples.ndim == 1 and samples.flags.c_contiguous):
+            from faxcore.modem.base import as_samples
+
+            samples = as_samples(samples)
+        if samples.shape[0]:
+            self.process(samples)
+
+    def bits(self) -> np.ndarray:
+        return self.take_bits()
+
+    def events(self) -> list[ModemEvent]:
+        ev = self.event_list
+        if not ev:
+            return []
+        self.event_list = []
+        return [ModemEvent(k, t) for k, t in ev]
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.in_burst)

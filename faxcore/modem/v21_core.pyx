@@ -1,0 +1,343 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""V.21 channel 2 FSK (300 bit/s; mark 1 = 1650 Hz, space 0 = 1850 Hz) per-sample loops.
+
+Demodulator: two sliding one-bit (26-sample) quadrature correlators at 1650 and 1850 Hz
+(non-coherent matched filters); decision variable d = |C1|^2 - |C0|^2. Carrier detect
+compares the in-band power (from the correlators) with an absolute threshold and with the
+total power (white noise and out-of-band tones have a low in-band share). Bit timing: the
+start of the burst is estimated from where the correlator magnitude passed half its steady
+value, then a DPLL follows the zero crossings of d. The decoder runs DELAY samples behind
+the carrier detector, so the first and last bits of a burst are known exactly.
+
+All array indices below are masked into their ring buffers (power-of-two sizes) or
+bounded by explicit loop limits, hence bounds checks off.
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.math cimport M_PI, cos, floor, sin, sqrt
+
+cnp.import_array()
+
+DEF NWIN = 27          # correlator window (samples), ~1 bit
+DEF TABLE = 160        # 1650 and 1850 Hz are both periodic in 160 samples at 8 kHz
+DEF HIST = 1024        # history ring (samples), power of two
+DEF HMASK = 1023
+DEF DELAY = 256        # decoder lag behind the carrier detector (samples)
+DEF HOLD_ON = 24
+DEF HOLD_OFF = 32
+
+cdef double BIT_LEN = 8000.0 / 300.0
+# a random-data FSK burst at mean square P gives (|C1|^2+|C0|^2) ~ 1.17 * NWIN^2 * P / 2
+cdef double PIN_SCALE = 2.0 / (1.17 * NWIN * NWIN)
+cdef double DBM0_MS = 16141.0 * 16141.0   # mean square of a 0 dBm0 signal
+
+
+cdef inline double _dbm0_ms(double dbm0):
+    return DBM0_MS * 10.0 ** (dbm0 / 10.0)
+
+
+cdef class V21Demodulator:
+    """Samples in, bits and (kind, sample) events out. See module docstring."""
+
+    cdef double c1r[TABLE]
+    cdef double c1i[TABLE]
+    cdef double c0r[TABLE]
+    cdef double c0i[TABLE]
+    cdef double r1r[NWIN]
+    cdef double r1i[NWIN]
+    cdef double r0r[NWIN]
+    cdef double r0i[NWIN]
+    cdef double s1r, s1i, s0r, s0i
+    cdef int widx, tidx
+    cdef double hist_a[HIST]
+    cdef double hist_d[HIST]
+    cdef long long t
+    # carrier detector
+    cdef double pin_s, ptot_s, a_s, pin_l, ptot_l, alpha, on_thr, off_thr, level
+    cdef int carrier, hold
+    # decoder
+    cdef int dec_active, dec_ending, ncross, pending, pending_has_end
+    cdef double b_m, t_end, gain, dprev, pending_on, pending_end
+    cdef long long recompute
+    cdef object _bits
+    cdef public list event_list
+    cdef public int in_burst
+
+    def __init__(self, double on_dbm0=-45.0, double off_dbm0=-48.0):
+        cdef int k
+        for k in range(TABLE):
+            self.c1r[k] = cos(2.0 * M_PI * 1650.0 * k / 8000.0)
+            self.c1i[k] = -sin(2.0 * M_PI * 1650.0 * k / 8000.0)
+            self.c0r[k] = cos(2.0 * M_PI * 1850.0 * k / 8000.0)
+            self.c0i[k] = -sin(2.0 * M_PI * 1850.0 * k / 8000.0)
+        self.on_thr = _dbm0_ms(on_dbm0)
+        self.off_thr = _dbm0_ms(off_dbm0)
+        self.alpha = 1.0 / 16.0
+        self.reset()
+
+    def reset(self):
+        cdef int k
+        for k in range(NWIN):
+            self.r1r[k] = 0.0
+            self.r1i[k] = 0.0
+            self.r0r[k] = 0.0
+            self.r0i[k] = 0.0
+        for k in range(HIST):
+            self.hist_a[k] = 0.0
+            self.hist_d[k] = 0.0
+        self.s1r = self.s1i = self.s0r = self.s0i = 0.0
+        self.widx = 0
+        self.tidx = 0
+        self.t = 0
+        self.pin_s = 0.0
+        self.ptot_s = 0.0
+        self.a_s = 0.0
+        self.pin_l = 0.0
+        self.ptot_l = 0.0
+        self.level = 0.0
+        self.carrier = 0
+        self.hold = 0
+        self.dec_active = 0
+        self.dec_ending = 0
+        self.pending = 0
+        self.pending_has_end = 0
+        self.in_burst = 0
+        self.ncross = 0
+        self.dprev = 0.0
+        self.recompute = 0
+        self._bits = bytearray()
+        self.event_list = []
+
+    @property
+    def samples(self):
+        return self.t
+
+    def take_bits(self):
+        out = np.frombuffer(bytes(self._bits), dtype=np.uint8).copy()
+        self._bits = bytearray()
+        return out
+
+    cdef double _find_edge(self, double ref, int rising, long long tnow, int limit):
+        """Time where hist_a crossed ref/2 at the burst edge. Rising: search back for the
+        last quiet sample (< ref/4), then forward for the first crossing of ref/2 (robust
+        to dips at bit transitions). Falling: the last crossing from above."""
+        cdef long long tau = tnow
+        cdef long long stop = tnow - limit
+        cdef double half = 0.5 * ref
+        cdef double a0, a1
+        if stop < 0:
+            stop = 0
+        if rising:
+            while tau > stop and self.hist_a[tau & HMASK] >= 0.25 * ref:
+                tau -= 1
+            while tau < tnow:
+                a0 = self.hist_a[tau & HMASK]
+                a1 = self.hist_a[(tau + 1) & HMASK]
+                if a0 < half <= a1:
+                    return tau + (half - a0) / (a1 - a0)
+                tau += 1
+            return <double> tnow
+        while tau > stop:
+            a1 = self.hist_a[tau & HMASK]
+            a0 = self.hist_a[(tau - 1) & HMASK]
+            if a0 >= half > a1:
+                return (tau - 1) + (a0 - half) / (a0 - a1)
+            tau -= 1
+        return <double> stop
+
+    cdef void _start_decoder(self, double t_on):
+        self.dec_active = 1
+        self.dec_ending = 0
+        self.b_m = t_on
+        self.t_end = -1.0
+        self.ncross = 0
+        self.gain = 0.6
+
+    cdef void _decoder_step(self, long long td):
+        cdef double d = self.hist_d[td & HMASK]
+        cdef double dp = self.dprev
+        cdef double tz, b_est, err, n_dec
+        self.dprev = d
+        if not self.dec_active:
+            if self.pending and td >= <long long> floor(self.pending_on) - 1:
+                self.pending = 0
+                self._start_decoder(self.pending_on)
+                self.in_burst = 1
+                self.event_list.append(("carrier_up", <long long> floor(self.pending_on + 0.5)))
+                if self.pending_has_end:
+                    self.dec_ending = 1
+                    self.t_end = self.pending_end
+            return
+        # zero crossing of d: a bit boundary N/2 samples earlier
+        if dp != 0.0 and d != 0.0 and ((dp < 0.0) != (d < 0.0)) and td > self.b_m:
+            tz = (td - 1) + dp / (dp - d)
+            b_est = tz - 0.5 * NWIN + 1.0
+            err = b_est - self.b_m
+            if err > 0.5 * BIT_LEN:
+                err -= BIT_LEN
+            elif err < -0.5 * BIT_LEN:
+                err += BIT_LEN
+            if -0.4 * BIT_LEN < err < 0.4 * BIT_LEN:
+                self.b_m += self.gain * err
+                self.ncross += 1
+                if self.gain > 0.12:
+                    self.gain *= 0.7
+        n_dec = self.b_m + 0.5 * (BIT_LEN + NWIN) - 1.0
+        if td + 0.5 >= n_dec:
+            if self.dec_ending and self.b_m + 0.5 * BIT_LEN > self.t_end:
+                self._finish(td)
+                return
+            self._bits.append(1 if d > 0.0 else 0)
+            self.b_m += BIT_LEN
+        if self.dec_ending and td > self.t_end + BIT_LEN + NWIN:
+            self._finish(td)
+
+    cdef void _finish(self, long long td):
+        self.dec_active = 0
+        self.dec_ending = 0
+        self.in_burst = 0
+        cdef double te = self.t_end if self.t_end >= 0 else td
+        self.event_list.append(("carrier_down", <long long> floor(te + 0.5)))
+
+    def process(self, const short[::1] x):
+        cdef Py_ssize_t i, n = x.shape[0]
+        cdef double v, p1r, p1i, p0r, p0i, a2, a, pin, ref, t_on
+        cdef int k, w, ti
+        cdef long long t
+        cdef double alpha = self.alpha
+        for i in range(n):
+            v = x[i]
+            ti = self.tidx
+            w = self.widx
+            p1r = v * self.c1r[ti]
+            p1i = v * self.c1i[ti]
+            p0r = v * self.c0r[ti]
+            p0i = v * self.c0i[ti]
+            self.s1r += p1r - self.r1r[w]
+            self.s1i += p1i - self.r1i[w]
+            self.s0r += p0r - self.r0r[w]
+            self.s0i += p0i - self.r0i[w]
+            self.r1r[w] = p1r
+            self.r1i[w] = p1i
+            self.r0r[w] = p0r
+            self.r0i[w] = p0i
+            w += 1
+            if w == NWIN:
+                w = 0
+            self.widx = w
+            ti += 1
+            if ti == TABLE:
+                ti = 0
+            self.tidx = ti
+            self.recompute += 1
+            if self.recompute >= 8192:
+                # stop rounding errors of the running sums from accumulating
+                self.recompute = 0
+                self.s1r = self.s1i = self.s0r = self.s0i = 0.0
+                for k in range(NWIN):
+                    self.s1r += self.r1r[k]
+                    self.s1i += self.r1i[k]
+                    self.s0r += self.r0r[k]
+                    self.s0i += self.r0i[k]
+            a2 = self.s1r * self.s1r + self.s1i * self.s1i
+            pin = self.s0r * self.s0r + self.s0i * self.s0i
+            t = self.t
+            self.hist_d[t & HMASK] = a2 - pin
+            a2 = a2 + pin
+            a = sqrt(a2)
+            self.hist_a[t & HMASK] = a
+            pin = a2 * PIN_SCALE
+            self.pin_s += alpha * (pin - self.pin_s)
+            self.ptot_s += alpha * (v * v - self.ptot_s)
+            # slow averages decide carrier off (robust at low SNR)
+            self.a_s += (1.0 / 64.0) * (a - self.a_s)
+            self.pin_l += (1.0 / 64.0) * (pin - self.pin_l)
+            self.ptot_l += (1.0 / 64.0) * (v * v - self.ptot_l)
+            if not self.carrier:
+                if (self.pin_s > self.on_thr and pin > self.on_thr
+                        and self.pin_s > 0.4 * self.ptot_s):
+                    self.hold += 1
+                    if self.hold >= HOLD_ON:
+                        self.carrier = 1
+                        self.hold = 0
+                        ref = 0.0
+                        for k in range(NWIN):
+                            if self.hist_a[(t - k) & HMASK] > ref:
+                                ref = self.hist_a[(t - k) & HMASK]
+                        self.level = ref
+                        t_on = self._find_edge(ref, 1, t, HIST - 2 * NWIN) - 0.5 * NWIN + 1.0
+                        if t_on < t - DELAY:
+                            t_on = t - DELAY
+                        # the decoder (DELAY behind) starts when it reaches t_on, or
+                        # after it has flushed the previous burst
+                        self.pending = 1
+                        self.pending_has_end = 0
+                        self.pending_on = t_on
+                else:
+                    self.hold = 0
+            else:
+                if (self.pin_l < self.off_thr or self.pin_l < 0.2 * self.ptot_l
+                        or self.a_s < 0.25 * self.level):
+                    self.hold += 1
+                    if self.hold >= HOLD_OFF:
+                        self.carrier = 0
+                        self.hold = 0
+                        ref = self._find_edge(self.level, 0, t, HIST - 2 * NWIN)
+                        if self.pending:
+                            # burst shorter than the decoder lag: end known before start
+                            self.pending_has_end = 1
+                            self.pending_end = ref - 0.5 * NWIN + 1.0
+                        else:
+                            self.dec_ending = 1
+                            self.t_end = ref - 0.5 * NWIN + 1.0
+                else:
+                    self.hold = 0
+                    self.level += (a - self.level) * (1.0 / 256.0)
+            self.t = t + 1
+            if t >= DELAY:
+                self._decoder_step(t - DELAY)
+
+
+cdef class V21Modulator:
+    """Phase-continuous FSK modulator: bit clock 300/8000 kept with integers."""
+
+    cdef double phase, amp, step1, step0
+    cdef int clk, cur, started
+
+    def __init__(self, double amplitude):
+        self.amp = amplitude
+        self.phase = 0.0
+        self.step1 = 2.0 * M_PI * 1650.0 / 8000.0
+        self.step0 = 2.0 * M_PI * 1850.0 / 8000.0
+        self.clk = 80          # 80 clock units per bit, 3 per sample
+        self.cur = 1
+        self.started = 0
+
+    def bits_needed(self, int n):
+        """How many new bits the next ``n`` samples start."""
+        if n <= 0:
+            return 0
+        return (self.clk + 3 * (n - 1)) // 80
+
+    def run(self, short[::1] out, const unsigned char[::1] bits):
+        """Fill ``out`` from ``bits``; stops early (at a bit boundary) when bits run out.
+        Returns (samples written, bits consumed)."""
+        cdef Py_ssize_t i, n = out.shape[0], nb = bits.shape[0], used = 0
+        cdef double step, v
+        for i in range(n):
+            if self.clk >= 80:
+                if used >= nb:
+                    return i, used
+                self.cur = bits[used]
+                used += 1
+                self.clk -= 80
+            step = self.step1 if self.cur else self.step0
+            v = self.amp * sin(self.phase)
+            self.phase += step
+            if self.phase > 2.0 * M_PI:
+                self.phase -= 2.0 * M_PI
+            out[i] = <short> (v + 0.5 if v >= 0 else v - 0.5)
+            self.clk += 3
+        return n, used

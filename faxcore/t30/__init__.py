@@ -1,0 +1,23 @@
+"""faxcore.t30: the ITU-T T.30 fax session procedure as a sans-IO engine.
+
+The engine (:class:`~faxcore.t30.engine.T30Engine`) never sleeps, reads sockets or starts
+threads: the caller passes the current time and modem events in, and takes modem commands
+out (:mod:`faxcore.t30.modem_if`). The same engine can therefore sit on our software
+modems, on a Class 1 modem or on T.38.
+
+Modules:
+    frames    HDLC frame build/parse, FCF (facsimile control field) codes, X bit
+    dis       DIS/DTC/DCS information fields (T.30 Table 2), capabilities, negotiation
+    idents    TSI/CSI/CIG and other 20-character identifiers
+    ecm       error correction mode framing (T.4 Annex A): FCD/RCP, PPS, PPR maps
+    timers    T1-T5
+    modem_if  the commands and events between T.30 and a modem
+    result    completion status codes and the call result with its frame trace
+    engine    the state machine (phases A-E, calling/answering, send/receive/poll)
+    loopback  an ideal simulated line joining two engines in virtual time, with faults
+"""
+
+from faxcore.t30.engine import RxPage, T30Config, T30Engine, TxPage
+from faxcore.t30.result import CallResult, T30Status
+
+__all__ = ["CallResult", "RxPage", "T30Config", "T30Engine", "T30Status", "TxPage"]

@@ -1,0 +1,924 @@
+"""The T.30 state machine: phases A to E, calling and answering, sending, receiving and
+polling, ECM, fallback, retries and timeouts.
+
+Sans-IO: the engine is driven by its user (a session adapter, the loopback, a Class 1
+driver) through four calls and never blocks::
+
+    eng = T30Engine(T30Config(calling=True, pages=[TxPage(bitmap)]))
+    eng.start(now)
+    for cmd in eng.commands(): ...          # modem commands to carry out (modem_if)
+    eng.handle_event(TxComplete(), now)      # modem events as they happen
+    eng.handle_timer(now)                    # whenever now >= eng.next_deadline
+    eng.done, eng.result                     # every call ends in phase E with a result
+
+Internally each procedure is written as a generator that yields the time it wants to be
+woken at and receives the next event (or a timeout); this keeps the T.30 flow readable
+top to bottom while staying entirely event driven.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from faxcore.t30 import ecm as ecm_mod
+from faxcore.t30.dis import (
+    PIXELS_WIDTH,
+    RESOLUTIONS,
+    Capabilities,
+    DCSParams,
+    NegotiationError,
+    accept_dcs,
+    ctc_fif,
+    modulation_from_ctc,
+    negotiate,
+)
+from faxcore.t30.frames import NULL_FCF2, Frame, FrameError, fcf_name, fcf_value, pps_fif
+from faxcore.t30.idents import decode_ident, encode_ident
+from faxcore.t30.modem_if import (
+    CarrierDown,
+    CarrierUp,
+    Command,
+    DataReceived,
+    Event,
+    FrameReceived,
+    HangUp,
+    LineDropped,
+    ReceiveData,
+    ReceiveHDLC,
+    SendData,
+    SendHDLC,
+    SendTone,
+    Silence,
+    TxComplete,
+    WrongCarrier,
+)
+from faxcore.t30.result import CallResult, T30Status, TraceEntry
+from faxcore.t30.timers import DEFAULT_TIMERS, Timers
+
+log = logging.getLogger("faxcore.t30")
+
+GAP_MS = 75  # silence between signals in opposite directions / of different kinds
+TCF_SECONDS = 1.5
+TCF_MIN_ZERO_RUN = 1.0  # seconds of unbroken zeros that make a TCF good (spandsp)
+K_FACTOR = {"standard": 2, "fine": 4, "superfine": 8}
+
+
+@dataclass
+class TxPage:
+    """A page to send: ``bitmap`` rows x width, uint8 0/1 (1 = black)."""
+
+    bitmap: np.ndarray
+    resolution: str = "fine"
+
+    def __post_init__(self) -> None:
+        self.bitmap = np.asarray(self.bitmap, dtype=np.uint8)
+        if self.bitmap.ndim != 2 or self.bitmap.shape[0] == 0:
+            raise ValueError("a page bitmap must be a non-empty 2-D array")
+        if self.bitmap.shape[1] not in PIXELS_WIDTH:
+            raise ValueError(f"page width {self.bitmap.shape[1]} is not 1728, 2048 or 2432")
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}")
+
+    @property
+    def width(self) -> int:
+        return int(self.bitmap.shape[1])
+
+
+@dataclass
+class RxPage:
+    """A received page. ``bitmap`` is None if the data could not be decoded at all."""
+
+    bitmap: np.ndarray | None
+    resolution: str
+    scheme: str
+    width: int
+    rows: int
+    bad_rows: int
+    ecm: bool
+    data: bytes = field(repr=False, default=b"")
+    quality: str = "MCF"
+
+
+@dataclass
+class T30Config:
+    """How a station behaves. ``pages``: what to send (a caller sends them; an answerer
+    offers them for polling). ``poll``: a caller without pages asks to receive (DTC)."""
+
+    calling: bool = True
+    pages: Sequence[TxPage] = ()
+    receive: bool = True
+    poll: bool = False
+    ident: str = ""
+    ecm: bool = True
+    modems: tuple[str, ...] = ("v17", "v29", "v27ter")
+    schemes: tuple[str, ...] = ("mh", "mr", "mmr")
+    fine: bool = True
+    superfine: bool = True
+    max_width: int = 2
+    ecm_frame_size: int = 256
+    min_scan_ms: int = 0
+    timers: Timers = DEFAULT_TIMERS
+    max_tries: int = 3
+    max_rtn: int = 3
+    ppr_limit: int = 4
+    rtp_ratio: float = 0.05
+    rtn_ratio: float = 0.15
+    rnr_count: int = 0
+    codec: Any = None
+    on_page: Callable[[RxPage], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.calling and not self.pages and not self.poll:
+            raise ValueError("a calling station needs pages to send or poll=True")
+        for m in self.modems:
+            if m not in ("v17", "v29", "v27ter"):
+                raise ValueError(f"unknown modem {m!r}")
+        if self.ecm_frame_size not in (64, 256):
+            raise ValueError("ecm_frame_size must be 64 or 256")
+        encode_ident(self.ident)  # validates
+        self.pages = [p if isinstance(p, TxPage) else TxPage(p) for p in self.pages]
+
+
+class _Fail(Exception):
+    def __init__(self, status: T30Status, message: str = "", send_dcn: bool = True):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.send_dcn = send_dcn
+
+
+class _Abort(Exception):
+    pass
+
+
+class _Timeout:
+    def __repr__(self) -> str:
+        return "TIMEOUT"
+
+
+TIMEOUT = _Timeout()
+
+_DCN_STATUS = {
+    "B": T30Status.RX_DCNWHY, "ftt": T30Status.RX_DCNWHY, "page": T30Status.RX_DCNDATA,
+    "post": T30Status.RX_DCNFAX, "phd": T30Status.RX_DCNPHD, "eom": T30Status.RX_DCNPHD,
+    "rtn": T30Status.RX_DCNNORTN, "rr": T30Status.RX_DCNRRD,
+}
+_T2_STATUS = {
+    "ftt": T30Status.RX_T2EXP, "phd": T30Status.RX_T2EXP, "rtn": T30Status.RX_T2EXP,
+    "post": T30Status.RX_T2EXPD, "eop": T30Status.RX_T2EXPDCN, "rr": T30Status.RX_T2EXPRR,
+}
+
+
+def longest_zero_run(data: bytes) -> int:
+    return max((len(m) for m in re.findall(b"\x00+", bytes(data))), default=0)
+
+
+class T30Engine:
+    """One fax station's T.30 procedure. See the module docstring for the driving API."""
+
+    def __init__(self, config: T30Config):
+        self.cfg = config
+        self.result = CallResult(calling=config.calling)
+        self.received_pages: list[RxPage] = []
+        self.phase = "A"
+        self.done = False
+        self.now = 0.0
+        self._t0 = 0.0
+        self._out: list[Command] = []
+        self._gen = None
+        self._deadline: float | None = None
+        self._x = bool(config.calling)  # X bit: set by the station that received DIS
+        self._dcs: DCSParams | None = None
+        self._long_next = False
+
+    # ---- driving API -----------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        if self._gen is not None:
+            raise RuntimeError("engine already started")
+        self.now = self._t0 = now
+        self._gen = self._run()
+        self._step(lambda: next(self._gen))
+
+    def handle_event(self, event: Event, now: float) -> None:
+        if self.done or self._gen is None:
+            return
+        self.now = now
+        self._step(lambda: self._gen.send(event))
+
+    def handle_timer(self, now: float) -> None:
+        if self.done or self._deadline is None or now < self._deadline:
+            return
+        self.now = now
+        self._step(lambda: self._gen.send(TIMEOUT))
+
+    def abort(self, now: float, reason: str = "aborted locally") -> None:
+        """Stop the call: DCN to the far end, then hang up (status CALLDROPPED)."""
+        if self.done or self._gen is None or self.phase == "E":
+            return
+        self.now = now
+        self._step(lambda: self._gen.throw(_Abort(reason)))
+
+    @property
+    def next_deadline(self) -> float | None:
+        return None if self.done else self._deadline
+
+    def commands(self) -> list[Command]:
+        out, self._out = self._out, []
+        return out
+
+    # ---- plumbing --------------------------------------------------------------------
+
+    def _step(self, fn) -> None:
+        try:
+            self._deadline = fn()
+        except StopIteration:
+            self._deadline = None
+            self.done = True
+
+    def _emit(self, cmd: Command) -> None:
+        self._out.append(cmd)
+
+    def _wait(self, deadline: float | None):
+        ev = yield deadline
+        if isinstance(ev, LineDropped):
+            raise _Fail(T30Status.CALLDROPPED, "line dropped", send_dcn=False)
+        return ev
+
+    def _frame(self, name: str, fif: bytes = b"", final: bool = True) -> Frame:
+        return Frame.build(name, fif, x=self._x, final=final)
+
+    def _trace(self, direction: str, frame: Frame | None, raw: bytes = b"", ok: bool = True):
+        if frame is not None:
+            name, raw = frame.describe(), frame.to_bytes()
+        else:
+            name = "?"
+        entry = TraceEntry(round(self.now - self._t0, 3), direction, name,
+                           bytes(raw).hex(" ").upper(), ok)
+        self.result.trace.append(entry)
+        log.info("%s %s", "calling" if self.cfg.calling else "answering", entry)
+
+    def _set_mode(self, dcs: DCSParams) -> None:
+        self._dcs = dcs
+        r = self.result
+        r.bit_rate, r.modulation = dcs.modulation.rate, str(dcs.modulation)
+        r.ecm, r.scheme, r.resolution = dcs.ecm, dcs.scheme, dcs.resolution
+
+    def _codec(self):
+        if self.cfg.codec is None:
+            from faxcore import codecs  # the page codec; imported only when pages flow
+
+            self.cfg.codec = codecs
+        return self.cfg.codec
+
+    def local_caps(self) -> Capabilities:
+        c = self.cfg
+        return Capabilities(
+            can_receive=c.receive, ready_to_poll=bool(c.pages) and not c.calling,
+            modems=frozenset(c.modems), fine=c.fine, superfine=c.superfine,
+            mr="mr" in c.schemes, mmr="mmr" in c.schemes and c.ecm, ecm=c.ecm,
+            max_width=c.max_width, max_length="unlimited", min_scan_ms=c.min_scan_ms)
+
+    def _ident_frames(self, name: str) -> list[Frame]:
+        if not self.cfg.ident:
+            return []
+        return [self._frame(name, encode_ident(self.cfg.ident), final=False)]
+
+    def _note_idents(self, frames: list[Frame]) -> None:
+        for f in frames:
+            if f.name in ("CSI", "TSI", "CIG"):
+                self.result.remote_ident = decode_ident(f.fif)
+
+    # ---- low-level signalling ---------------------------------------------------------
+
+    def _transmit(self, cmd: Command):
+        self._emit(cmd)
+        deadline = self.now + self.cfg.timers.max_burst
+        while True:
+            ev = yield from self._wait(deadline)
+            if ev is TIMEOUT:
+                raise _Fail(T30Status.HDLC_CARRIER, "modem did not finish transmitting",
+                            send_dcn=False)
+            if isinstance(ev, TxComplete):
+                return
+
+    def _send_frames(self, frames: list[Frame]):
+        yield from self._transmit(Silence(GAP_MS))
+        for f in frames:
+            self._trace("tx", f)
+        yield from self._transmit(SendHDLC(tuple(f.to_bytes() for f in frames)))
+
+    def _receive_frames(self, deadline: float, *, listen: bool = True, cng: bool = False):
+        """Listen at V.21 until a final frame. Returns (frames, how) with how one of
+        "ok" (frames end with a good final frame), "timeout", "garbled"."""
+        if listen:
+            self._emit(ReceiveHDLC(cng=cng))
+        frames: list[Frame] = []
+        garbled = False
+        gap = self.cfg.timers.frame_gap
+        while True:
+            ev = yield from self._wait(deadline)
+            if ev is TIMEOUT:
+                return frames, ("garbled" if garbled or frames else "timeout")
+            if isinstance(ev, CarrierUp):
+                deadline = max(deadline, self.now + gap)
+            elif isinstance(ev, FrameReceived):
+                deadline = max(deadline, self.now + gap)
+                if not ev.crc_ok:
+                    garbled = True
+                    self._trace("rx", None, ev.data, ok=False)
+                    continue
+                try:
+                    f = Frame.parse(ev.data)
+                except FrameError:
+                    garbled = True
+                    self._trace("rx", None, ev.data, ok=False)
+                    continue
+                self._trace("rx", f)
+                frames.append(f)
+                if f.final:
+                    return frames, "ok"
+            elif isinstance(ev, CarrierDown):
+                if garbled or frames:
+                    return frames, "garbled"
+
+    def _command(self, frames: list[Frame], fail: T30Status):
+        """Send a command and return the response frames; repeat after T4 without a
+        valid response (or on CRP), at most ``max_tries`` times."""
+        tries = 0
+        while True:
+            tries += 1
+            yield from self._send_frames(frames)
+            resp, how = yield from self._receive_frames(self.now + self.cfg.timers.t4)
+            if how == "ok" and resp[-1].name != "CRP":
+                return resp
+            if tries >= self.cfg.max_tries:
+                raise _Fail(fail, f"no valid response to {frames[-1].describe()} "
+                                  f"after {tries} tries")
+
+    # ---- the call ----------------------------------------------------------------------
+
+    def _run(self):
+        status, message, send_dcn = T30Status.OK, "", False
+        try:
+            if self.cfg.calling:
+                yield from self._calling()
+            else:
+                yield from self._answering()
+        except _Fail as f:
+            status, message, send_dcn = f.status, f.message, f.send_dcn
+        except _Abort as a:
+            status, message, send_dcn = T30Status.CALLDROPPED, str(a), True
+        self.phase = "E"
+        if send_dcn:
+            try:
+                yield from self._send_frames([self._frame("DCN")])
+            except (_Fail, _Abort):
+                pass
+        self._emit(HangUp())
+        r = self.result
+        r.status, r.message = status, message
+        r.duration = round(self.now - self._t0, 3)
+        r.pages_received = len(self.received_pages)
+        log.info("%s: phase E, %s", "calling" if self.cfg.calling else "answering", r.summary())
+
+    def _calling(self):
+        self.phase = "A"
+        t1 = self.now + self.cfg.timers.t1
+        first = True
+        while True:
+            frames, how = yield from self._receive_frames(t1, cng=first)
+            first = False
+            if how == "timeout" and self.now >= t1:
+                raise _Fail(T30Status.T1_EXPIRED, "no DIS from the called station",
+                            send_dcn=False)
+            if how != "ok":
+                continue
+            self._note_idents(frames)
+            last = frames[-1]
+            if last.name == "DIS":
+                break
+            if last.name == "DCN":
+                raise _Fail(T30Status.TX_GOTDCN, send_dcn=False)
+        self.phase = "B"
+        remote = Capabilities.from_fif(last.fif)
+        if self.cfg.pages:
+            if not remote.can_receive:
+                raise _Fail(T30Status.RX_INCAPABLE)
+            yield from self._transmitter(remote)
+        else:
+            if not remote.ready_to_poll:
+                raise _Fail(T30Status.NOPOLL, "far end has no document to poll")
+            dtc = self._ident_frames("CIG") + [self._frame("DTC", self.local_caps().to_fif())]
+            yield from self._receiver(dtc)
+
+    def _answering(self):
+        self.phase = "A"
+        yield from self._transmit(SendTone("CED", 3000))
+        self.phase = "B"
+        dis = self._ident_frames("CSI") + [self._frame("DIS", self.local_caps().to_fif())]
+        yield from self._receiver(dis)
+
+    # ---- transmitting ------------------------------------------------------------------
+
+    def _negotiate(self, remote: Capabilities, page: TxPage):
+        try:
+            return negotiate(self.cfg.modems, remote, resolution=page.resolution,
+                             width_pixels=page.width, ecm=self.cfg.ecm,
+                             schemes=self.cfg.schemes, ecm_frame_size=self.cfg.ecm_frame_size)
+        except NegotiationError as e:
+            raise _Fail(T30Status[e.reason], str(e)) from None
+
+    def _transmitter(self, remote: Capabilities):
+        pages = self.cfg.pages
+        dcs, mods = self._negotiate(remote, pages[0])
+        i, rtn, need_train = 0, 0, True
+        while i < len(pages):
+            if need_train:
+                self.phase = "B"
+                dcs = yield from self._train(dcs, mods)
+                need_train = False
+            last = i == len(pages) - 1
+            if last:
+                post = "EOP"
+            else:
+                nxt, _ = self._negotiate(remote, pages[i + 1])
+                same = (nxt.resolution, nxt.width) == (dcs.resolution, dcs.width)
+                post = "MPS" if same else "EOM"
+            data = self._encode(pages[i], self._dcs)
+            self.phase = "C"
+            if self._dcs.ecm:
+                outcome = yield from self._send_page_ecm(data, post, i)
+            else:
+                outcome = yield from self._send_page_t4(data, post)
+            self.phase = "D"
+            if outcome == "RTN":
+                rtn += 1
+                if rtn >= self.cfg.max_rtn:
+                    raise _Fail(T30Status.RETRYDCN, f"page {i + 1} rejected (RTN) {rtn} times")
+                need_train = True
+                continue
+            rtn = 0
+            i += 1
+            self.result.pages_sent = i
+            need_train = outcome == "RTP"
+            dcs = self._dcs
+            if post == "EOP":
+                self.phase = "E"
+                yield from self._send_frames([self._frame("DCN")])
+                return
+            if post == "EOM":
+                self.phase = "B"
+                remote = yield from self._wait_dis()
+                dcs, mods = self._negotiate(remote, pages[i])
+                need_train = True
+
+    def _wait_dis(self):
+        t1 = self.now + self.cfg.timers.t1
+        while True:
+            frames, how = yield from self._receive_frames(t1)
+            if how == "timeout" and self.now >= t1:
+                raise _Fail(T30Status.T1_EXPIRED, "no DIS after EOM")
+            if how != "ok":
+                continue
+            self._note_idents(frames)
+            if frames[-1].name in ("DIS", "DTC"):
+                return Capabilities.from_fif(frames[-1].fif)
+            if frames[-1].name == "DCN":
+                raise _Fail(T30Status.TX_GOTDCN, send_dcn=False)
+
+    def _encode(self, page: TxPage, dcs: DCSParams) -> bytes:
+        opts = {"min_row_bits": dcs.min_row_bits()} if dcs.min_row_bits() else {}
+        return bytes(self._codec().encode(page.bitmap, dcs.scheme, k=K_FACTOR[dcs.resolution],
+                                          end_marker=True, **opts))
+
+    def _train(self, dcs: DCSParams, mods):
+        """DCS + TCF until CFR; fall back one speed on each FTT."""
+        idx = mods.index(dcs.modulation)
+        tries = 0
+        while True:
+            self._set_mode(dcs)
+            frames = self._ident_frames("TSI") + [self._frame("DCS", dcs.to_fif())]
+            yield from self._send_frames(frames)
+            yield from self._transmit(Silence(GAP_MS))
+            tcf = bytes(int(dcs.modulation.rate * TCF_SECONDS) // 8)
+            yield from self._transmit(SendData(dcs.modulation, data=tcf, long_training=True))
+            resp, how = yield from self._receive_frames(self.now + self.cfg.timers.t4)
+            name = resp[-1].name if how == "ok" else None
+            if name == "CFR":
+                self._long_next = False
+                return dcs
+            if name == "FTT":
+                idx += 1
+                tries = 0
+                if idx >= len(mods):
+                    raise _Fail(T30Status.CANNOT_TRAIN, "FTT at every speed")
+                log.info("FTT at %s, falling back to %s", dcs.modulation, mods[idx])
+                dcs = dcs.with_modulation(mods[idx])
+                continue
+            if name == "DCN":
+                raise _Fail(T30Status.TX_BADDCS, "DCN in answer to DCS", send_dcn=False)
+            if name not in (None, "DIS", "DTC", "CRP"):
+                raise _Fail(T30Status.TX_BADDCS, f"{name} in answer to DCS")
+            tries += 1
+            if tries >= self.cfg.max_tries:
+                raise _Fail(T30Status.TX_PHBDEAD, f"no response to DCS after {tries} tries")
+
+    def _send_page_t4(self, data: bytes, post: str):
+        mod = self._dcs.modulation
+        yield from self._transmit(Silence(GAP_MS))
+        yield from self._transmit(SendData(mod, data=data, long_training=False))
+        self.phase = "D"
+        resp = yield from self._command([self._frame(post)], T30Status.TX_PHDDEAD)
+        name = resp[-1].name
+        if name in ("MCF", "PIP"):
+            return "MCF"
+        if name == "RTP":
+            return "RTP"
+        if name in ("RTN", "PIN"):
+            return "RTN"
+        if name == "DCN":
+            raise _Fail(T30Status.TX_BADPG, send_dcn=False)
+        raise _Fail(T30Status.TX_INVALRSP, f"{name} in answer to {post}")
+
+    def _ecm_command(self, frames: list[Frame]):
+        resp = yield from self._command(frames, T30Status.TX_PHDDEAD)
+        t5 = self.now + self.cfg.timers.t5
+        while resp[-1].name == "RNR":
+            if self.now >= t5:
+                raise _Fail(T30Status.TX_T5EXP, "receiver not ready for T5")
+            resp = yield from self._command([self._frame("RR")], T30Status.TX_PHDDEAD)
+        return resp
+
+    def _send_page_ecm(self, data: bytes, post: str, page_no: int):
+        dcs = self._dcs
+        blocks = ecm_mod.split_page(data, dcs.ecm_frame_size)
+        for b, frames in enumerate(blocks):
+            fcf2 = fcf_value(post, self._x) if b == len(blocks) - 1 else NULL_FCF2
+            to_send = set(range(len(frames)))
+            pprs = 0
+            while True:
+                self.phase = "C"
+                yield from self._transmit(Silence(GAP_MS))
+                burst = ecm_mod.block_burst(frames, to_send)
+                yield from self._transmit(SendData(self._dcs.modulation, frames=burst,
+                                                   long_training=self._long_next))
+                self._long_next = False
+                self.phase = "D"
+                pps = self._frame("PPS", pps_fif(fcf2, page_no, b, len(frames)))
+                resp = yield from self._ecm_command([pps])
+                name = resp[-1].name
+                if name in ("MCF", "PIP"):
+                    break
+                if name == "DCN":
+                    raise _Fail(T30Status.TX_BADPG, send_dcn=False)
+                if name == "PIN":
+                    asked = set(range(len(frames)))
+                elif name == "PPR":
+                    asked = ecm_mod.parse_ppr(resp[-1].fif) & set(range(len(frames)))
+                    if not asked:
+                        break
+                else:
+                    raise _Fail(T30Status.TX_ECMPHD, f"{name} in answer to PPS")
+                pprs += 1
+                if pprs >= self.cfg.ppr_limit:
+                    pprs = 0
+                    done = yield from self._ctc_or_eor(fcf2)
+                    if done:
+                        break
+                to_send = asked
+        return "MCF"
+
+    def _ctc_or_eor(self, fcf2: int):
+        """After the 4th PPR: CTC at the next lower speed (returns False: keep sending),
+        or EOR when there is none (returns True: block closed with errors)."""
+        mods = self.local_fallbacks()
+        cur = self._dcs.modulation
+        lower = [m for m in mods if m.rate < cur.rate]
+        if lower:
+            new = self._dcs.with_modulation(lower[0])
+            resp = yield from self._ecm_command([self._frame("CTC", ctc_fif(new))])
+            if resp[-1].name != "CTR":
+                raise _Fail(T30Status.TX_ECMPHD, f"{resp[-1].name} in answer to CTC")
+            log.info("CTC: continuing at %s", new.modulation)
+            self._set_mode(new)
+            self._long_next = True
+            return False
+        resp = yield from self._ecm_command([self._frame("EOR", bytes((fcf2,)))])
+        if resp[-1].name != "ERR":
+            raise _Fail(T30Status.TX_ECMPHD, f"{resp[-1].name} in answer to EOR")
+        return True
+
+    def local_fallbacks(self):
+        from faxcore.t30.dis import fallback_order
+
+        return fallback_order(self.cfg.modems)
+
+    # ---- receiving -------------------------------------------------------------------
+
+    def _rx_tcf(self, dcs: DCSParams):
+        """Receive the TCF after a DCS. True = good, False = bad/missing, None = V.21 heard."""
+        self._emit(ReceiveData(dcs.modulation))
+        deadline = self.now + self.cfg.timers.t4 + 2.0
+        data = bytearray()
+        up = False
+        while True:
+            ev = yield from self._wait(deadline)
+            if ev is TIMEOUT:
+                break
+            if isinstance(ev, WrongCarrier):
+                return None
+            if isinstance(ev, CarrierUp):
+                up = True
+                deadline = self.now + TCF_SECONDS + 3.0
+            elif isinstance(ev, DataReceived):
+                data += ev.data
+            elif isinstance(ev, CarrierDown) and up:
+                break
+        run = longest_zero_run(data)
+        need = int(dcs.modulation.rate * TCF_MIN_ZERO_RUN) // 8
+        log.info("TCF at %s: %d octets, longest zero run %d (need %d)", dcs.modulation,
+                 len(data), run, need)
+        return run >= need
+
+    def _rx_image(self, dcs: DCSParams, block: ecm_mod.BlockReceiver, first: bool):
+        """Receive one high-speed burst: returns the data (non-ECM), True (ECM frames went
+        into ``block``), or None if V.21 was heard instead."""
+        self._emit(ReceiveData(dcs.modulation, hdlc=dcs.ecm))
+        deadline = self.now + self.cfg.timers.t2
+        data = bytearray()
+        up = False
+        while True:
+            ev = yield from self._wait(deadline)
+            if ev is TIMEOUT:
+                if up:
+                    break
+                raise _Fail(T30Status.RX_T2EXPFAX if first else T30Status.RX_T2EXPMPS)
+            if isinstance(ev, WrongCarrier):
+                return None
+            if isinstance(ev, CarrierUp):
+                up = True
+                deadline = self.now + self.cfg.timers.max_burst
+            elif isinstance(ev, DataReceived):
+                data += ev.data
+            elif isinstance(ev, FrameReceived):
+                if ev.crc_ok:
+                    block.add(ev.data)
+            elif isinstance(ev, CarrierDown) and up:
+                break
+        return True if dcs.ecm else bytes(data)
+
+    def _decode(self, data: bytes, dcs: DCSParams) -> RxPage:
+        width = dcs.width_pixels
+        try:
+            page = self._codec().decode(data, dcs.scheme, width)
+            bitmap, rows, bad = page.bitmap, int(page.rows), int(page.bad_rows)
+        except Exception as e:  # the decoder's errors on hostile data: a bad page
+            log.warning("page data could not be decoded: %s", e)
+            bitmap, rows, bad = None, 0, 0
+        if rows == 0:
+            quality = "RTN"
+        elif bad > self.cfg.rtn_ratio * rows:
+            quality = "RTN"
+        elif bad > self.cfg.rtp_ratio * rows:
+            quality = "RTP"
+        else:
+            quality = "MCF"
+        return RxPage(bitmap, dcs.resolution, dcs.scheme, width, rows, bad, dcs.ecm,
+                      bytes(data), quality)
+
+    def _store(self, page: RxPage) -> None:
+        self.received_pages.append(page)
+        self.result.pages_received = len(self.received_pages)
+        self.result.bad_rows += page.bad_rows
+        if self.cfg.on_page is not None:
+            self.cfg.on_page(page)
+
+    def _receiver(self, pb_frames: list[Frame]):
+        """The receiving side, from phase B (our DIS or DTC) to the DCN."""
+        T = self.cfg.timers
+        local = self.local_caps()
+        t1 = self.now + T.t1
+        action = "pb"          # pb: send phase-B frames; page: receive image; listen
+        ctx = "B"
+        dcs: DCSParams | None = None
+        block = ecm_mod.BlockReceiver()
+        page_buf = bytearray()
+        pending: bytes | None = None
+        last_post: tuple[str, str] | None = None
+        last_block: tuple[int, int] | None = None
+        last_resp: Frame | None = None
+        last_count = 0
+        busy = self.cfg.rnr_count
+        held_pps: Frame | None = None
+        first_page = True
+        while True:
+            if action == "pb":
+                self.phase = "B"
+                yield from self._send_frames(pb_frames)
+                frames, how = yield from self._receive_frames(self.now + T.t4)
+                if how != "ok":
+                    if self.now >= t1:
+                        raise _Fail(T30Status.T1_EXPIRED, "no command in answer to "
+                                    f"{pb_frames[-1].name}", send_dcn=False)
+                    continue
+            elif action == "page":
+                self.phase = "C"
+                got = yield from self._rx_image(dcs, block, first_page)
+                if got is not None:
+                    ctx = "post"
+                    if not dcs.ecm:
+                        pending = got
+                frames, how = yield from self._receive_frames(self.now + T.t2)
+            else:
+                frames, how = yield from self._receive_frames(self.now + T.t2)
+            action = "listen"
+            if how == "timeout":
+                if ctx in ("B", "eom"):
+                    if self.now >= t1 and ctx == "B":
+                        raise _Fail(T30Status.T1_EXPIRED, send_dcn=False)
+                    t1 = self.now + T.t1 if ctx == "eom" else t1
+                    ctx, action = "B", "pb"
+                    continue
+                if ctx == "post" and dcs is not None and dcs.ecm and pending is None:
+                    raise _Fail(T30Status.RX_T2EXPMPS)
+                raise _Fail(_T2_STATUS.get(ctx, T30Status.RX_T2EXP))
+            if how == "garbled":
+                yield from self._send_frames([self._frame("CRP")])
+                continue
+            self._note_idents(frames)
+            cmd = frames[-1]
+            name = cmd.name
+            self.phase = "D" if ctx not in ("B", "ftt") else "B"
+
+            if name == "DCN":
+                if ctx == "eop":
+                    return
+                raise _Fail(_DCN_STATUS.get(ctx, T30Status.RX_DCNWHY), send_dcn=False)
+
+            if name == "DTC" and ctx == "B" and not self.cfg.calling:
+                if not self.cfg.pages:
+                    raise _Fail(T30Status.NOPOLL, "polled, but nothing to send")
+                self._x = False
+                yield from self._transmitter(Capabilities.from_fif(cmd.fif))
+                return
+
+            if name in ("DIS", "DTC"):
+                if ctx == "B":
+                    action = "pb"  # the far end did not hear us: say it again
+                continue
+
+            if name == "DCS":
+                if not self.cfg.receive:
+                    raise _Fail(T30Status.RX_GOTDCS, "DCS received, but not willing to receive")
+                try:
+                    new = DCSParams.from_fif(cmd.fif)
+                except ValueError as e:
+                    raise _Fail(T30Status.INCOMPATIBLE, str(e)) from None
+                why = accept_dcs(local, new)
+                if why:
+                    raise _Fail(T30Status.INCOMPATIBLE, why)
+                dcs = new
+                self._set_mode(dcs)
+                self.phase = "B"
+                ok = yield from self._rx_tcf(dcs)
+                if ok is None:
+                    continue
+                resp = self._frame("CFR" if ok else "FTT")
+                yield from self._send_frames([resp])
+                if ok:
+                    action, ctx = "page", "page"
+                    block, page_buf, pending = ecm_mod.BlockReceiver(), bytearray(), None
+                    last_block = None
+                else:
+                    ctx = "ftt"
+                continue
+
+            if dcs is None:
+                if ctx == "B":
+                    continue
+                raise _Fail(T30Status.RX_INVALCMD, f"{name} before DCS")
+
+            post = name[4:] if name.startswith("PRI-") else name
+            if post in ("MPS", "EOM", "EOP") and not dcs.ecm:
+                if pending is not None:
+                    page = self._decode(pending, dcs)
+                    pending = None
+                    rname = page.quality
+                    if rname != "RTN":
+                        self._store(page)
+                        first_page = False
+                    last_post = (post, rname)
+                elif last_post is not None and last_post[0] == post:
+                    rname = last_post[1]   # our answer was lost: say it again
+                else:
+                    rname = "RTN"          # no page arrived at all
+                yield from self._send_frames([self._frame(rname)])
+                if rname == "RTN":
+                    ctx = "rtn"
+                elif rname == "RTP":
+                    ctx = "eop" if post == "EOP" else "phd"
+                else:
+                    ctx = {"MPS": "page", "EOM": "eom", "EOP": "eop"}[post]
+                    action = "page" if post == "MPS" else "listen"
+                continue
+
+            if not dcs.ecm:
+                if name == "CRP" and last_post is not None:
+                    yield from self._send_frames([self._frame(last_post[1])])
+                    continue
+                raise _Fail(T30Status.RX_INVALCMD, f"unexpected {name}")
+
+            # ---- ECM commands ----
+            if name == "RR" and held_pps is None and last_resp is not None and busy == 0:
+                yield from self._send_frames([last_resp])
+                continue
+            if name in ("PPS", "RR"):
+                if name == "PPS":
+                    if len(cmd.fif) < 4:
+                        raise _Fail(T30Status.RX_ECMPHD, "short PPS")
+                    held_pps = cmd
+                if held_pps is None:
+                    raise _Fail(T30Status.RX_ECMPHD, "RR without PPS")
+                if busy > 0:
+                    busy -= 1
+                    yield from self._send_frames([self._frame("RNR")])
+                    ctx = "rr"
+                    continue
+                pps, held_pps = held_pps, None
+                fcf2, pg, blk, n = pps.fif[0], pps.fif[1], pps.fif[2], pps.fif[3]
+                count = n + 1
+                last_count = count
+                if last_block == (pg, blk):
+                    resp = self._frame("MCF")        # a repeat: our MCF was lost
+                    accepted = False
+                else:
+                    missing = block.missing(count)
+                    if missing:
+                        resp = self._frame("PPR", ecm_mod.ppr_map(missing))
+                        last_resp = resp
+                        yield from self._send_frames([resp])
+                        action, ctx = "page", "page"
+                        continue
+                    resp = self._frame("MCF")
+                    accepted = True
+                    last_block = (pg, blk)
+                last_resp = resp
+                action, ctx = yield from self._close_block(
+                    resp, fcf2, accepted, block, count, page_buf, dcs)
+                if accepted:
+                    block = ecm_mod.BlockReceiver()
+                    if fcf_name(fcf2) != "NULL":
+                        page_buf = bytearray()
+                        first_page = False
+                continue
+            if name == "EOR":
+                if not cmd.fif:
+                    raise _Fail(T30Status.RX_ECMPHD, "EOR without FCF2")
+                resp = self._frame("ERR")
+                last_resp = resp
+                action, ctx = yield from self._close_block(
+                    resp, cmd.fif[0], True, block, last_count, page_buf, dcs)
+                block = ecm_mod.BlockReceiver()
+                if fcf_name(cmd.fif[0]) != "NULL":
+                    page_buf = bytearray()
+                    first_page = False
+                continue
+            if name == "CTC":
+                try:
+                    dcs = dcs.with_modulation(modulation_from_ctc(cmd.fif))
+                except ValueError as e:
+                    raise _Fail(T30Status.RX_ECMPHD, str(e)) from None
+                self._set_mode(dcs)
+                yield from self._send_frames([self._frame("CTR")])
+                action, ctx = "page", "page"
+                continue
+            if name == "CRP" and last_resp is not None:
+                yield from self._send_frames([last_resp])
+                continue
+            raise _Fail(T30Status.RX_ECMPHD, f"unexpected {name} in ECM")
+
+    def _close_block(self, resp: Frame, fcf2: int, accepted: bool, block, count: int,
+                     page_buf: bytearray, dcs: DCSParams):
+        """Answer a PPS/EOR that completes a block; returns the next (action, ctx)."""
+        post = fcf_name(fcf2)
+        post = post[4:] if post.startswith("PRI-") else post
+        if accepted:
+            page_buf += block.assemble(count)
+            if post != "NULL":
+                page = self._decode(bytes(page_buf), dcs)
+                self._store(page)
+        yield from self._send_frames([resp])
+        if post == "NULL" or post == "MPS":
+            return "page", "page"
+        if post == "EOM":
+            return "listen", "eom"
+        if post == "EOP":
+            return "listen", "eop"
+        raise _Fail(T30Status.RX_ECMPHD, f"PPS with FCF2 {post}")

@@ -1,0 +1,153 @@
+"""A real, throw-away PostgreSQL server for the tests (and benchmarks/accounts.py).
+
+Uses Debian's server binaries (``/usr/lib/postgresql/<ver>/bin``). PostgreSQL refuses
+to run as root, so as root the server runs as an unprivileged system user
+(``faxcore-pg``, created if needed) through ``runuser``. Each caller gets its own
+temporary data directory, a free loopback port and its unix socket inside the data
+directory, so two pytest-xdist workers each start their own server safely.
+
+Test modules use it with ``from pg import postgres_server, pg_schema_url`` and the
+``postgres_server`` session fixture; a missing PostgreSQL skips locally and fails in CI
+(``conftest.missing``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+PG_USER = "faxcore-pg"
+
+
+def find_bindir() -> str | None:
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                  key=lambda p: [int(x) for x in p.split("/")[-2].split(".") if x.isdigit()])
+    for d in reversed(dirs):
+        if os.path.exists(os.path.join(d, "initdb")) and os.path.exists(os.path.join(d, "pg_ctl")):
+            return d
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_user() -> str:
+    try:
+        pwd.getpwnam(PG_USER)
+    except KeyError:
+        # Two workers may race here: a failed useradd is fine if the user now exists.
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        PG_USER], capture_output=True, check=False)
+        pwd.getpwnam(PG_USER)
+    return PG_USER
+
+
+@dataclass
+class PgServer:
+    bindir: str
+    datadir: str
+    port: int
+    user: str | None  # OS user running the server (None: ourselves)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _cmd(self, *args: str) -> list[str]:
+        if self.user:
+            return ["runuser", "-u", self.user, "--", *args]
+        return list(args)
+
+    def stop(self) -> None:
+        subprocess.run(self._cmd(os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir,
+                                 "-m", "immediate", "-w", "stop"),
+                       capture_output=True, check=False, timeout=60)
+        shutil.rmtree(os.path.dirname(self.datadir), ignore_errors=True)
+
+
+def start_server() -> PgServer:
+    """Start a private PostgreSQL; raises RuntimeError (or FileNotFoundError if not installed)."""
+    bindir = find_bindir()
+    if bindir is None:
+        raise FileNotFoundError("PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
+    user = _ensure_user() if os.geteuid() == 0 else None
+    top = tempfile.mkdtemp(prefix="faxcore-pg-")
+    os.chmod(top, 0o755)
+    datadir = os.path.join(top, "data")
+    os.mkdir(datadir, 0o700)
+    if user:
+        pw = pwd.getpwnam(user)
+        os.chown(datadir, pw.pw_uid, pw.pw_gid)
+    server = PgServer(bindir, datadir, 0, user)
+    init = subprocess.run(server._cmd(os.path.join(bindir, "initdb"), "-D", datadir, "-U",
+                                      "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
+                                      "--no-instructions"),
+                          capture_output=True, text=True, timeout=120)
+    if init.returncode != 0:
+        shutil.rmtree(top, ignore_errors=True)
+        raise RuntimeError(f"initdb failed: {init.stderr.strip()[-2000:]}")
+    last_err = ""
+    for _attempt in range(5):
+        server.port = _free_port()
+        opts = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {datadir} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                "-c max_connections=50 -c shared_buffers=32MB")
+        start = subprocess.run(server._cmd(os.path.join(bindir, "pg_ctl"), "-D", datadir,
+                                           "-o", opts, "-l", os.path.join(datadir, "server.log"),
+                                           "-w", "-t", "60", "start"),
+                               capture_output=True, text=True, timeout=90)
+        if start.returncode == 0:
+            return server
+        try:
+            with open(os.path.join(datadir, "server.log")) as f:
+                last_err = f.read()[-2000:]
+        except OSError:
+            last_err = start.stderr
+        time.sleep(0.2)  # port taken between probing and binding: try another one
+    shutil.rmtree(top, ignore_errors=True)
+    raise RuntimeError(f"PostgreSQL did not start: {last_err}")
+
+
+def new_schema_url(server_url: str) -> str:
+    """A URL whose connections use a fresh, empty schema (a fresh database, cheaply)."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    return f"{server_url}?options=-csearch_path%3D{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgServer]:
+    from conftest import missing
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing("python package psycopg")
+    try:
+        server = start_server()
+    except FileNotFoundError as exc:
+        missing(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PgServer) -> str:
+    return new_schema_url(postgres_server.url)

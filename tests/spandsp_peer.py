@@ -1,0 +1,792 @@
+"""ctypes wrapper of Debian's libspandsp2 (0.0.6): spandsp as a reference peer for the tests.
+
+No spandsp code lives in faxcore; this module only drives the installed shared library.
+Prototypes come from /usr/include/spandsp/*.h (see ../shared/docs/spandsp-ctypes-notes.md).
+
+Each modem wrapper has the same shape as ours (faxcore.modem.base):
+
+* transmitters: ``Tx(bits, ...)`` or ``send(bits)``; ``tx(n) -> int16 ndarray`` of exactly
+  ``n`` samples (zero padded after the end of the burst); ``done``; ``events()``.
+* receivers: ``rx(samples)``; ``bits()`` (data bits since the last call); ``events()``
+  (list of ``(SIG_STATUS_* value, sample index)``); ``trained``.
+
+``lib()`` returns the loaded library or calls ``missing()`` (skip locally, fail in CI).
+Every CFUNCTYPE object is kept on ``self`` for the lifetime of the C object.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_float,
+    c_int,
+    c_size_t,
+    c_uint8,
+    c_void_p,
+)
+from ctypes.util import find_library
+
+import numpy as np
+
+# SIG_STATUS_* (spandsp/async.h)
+SIG_STATUS_CARRIER_DOWN = -1
+SIG_STATUS_CARRIER_UP = -2
+SIG_STATUS_TRAINING_IN_PROGRESS = -3
+SIG_STATUS_TRAINING_SUCCEEDED = -4
+SIG_STATUS_TRAINING_FAILED = -5
+SIG_STATUS_FRAMING_OK = -6
+SIG_STATUS_END_OF_DATA = -7
+SIG_STATUS_ABORT = -8
+SIG_STATUS_SHUTDOWN_COMPLETE = -10
+STATUS_NAMES = {
+    -1: "carrier_down", -2: "carrier_up", -3: "training_in_progress",
+    -4: "training_succeeded", -5: "training_failed", -6: "framing_ok",
+    -7: "end_of_data", -8: "abort", -10: "shutdown_complete",
+}
+
+# fsk.h
+FSK_V21CH2 = 1
+FSK_FRAME_MODE_ASYNC = 0
+FSK_FRAME_MODE_SYNC = 1
+
+# modem_connect_tones.h
+TONES_NONE = 0
+TONES_FAX_CNG = 1
+TONES_ANS = 2
+TONES_FAX_CED = 2
+TONES_FAX_PREAMBLE = 6
+TONES_FAX_CED_OR_PREAMBLE = 7
+
+# g711.h
+G711_ALAW = 0
+G711_ULAW = 1
+
+GET_BIT = CFUNCTYPE(c_int, c_void_p)
+PUT_BIT = CFUNCTYPE(None, c_void_p, c_int)
+STATUS = CFUNCTYPE(None, c_void_p, c_int)
+HDLC_FRAME = CFUNCTYPE(None, c_void_p, POINTER(c_uint8), c_int, c_int)
+HDLC_UNDERFLOW = CFUNCTYPE(None, c_void_p)
+TONE_REPORT = CFUNCTYPE(None, c_void_p, c_int, c_int, c_int)
+
+
+class FskSpec(Structure):
+    _fields_ = [
+        ("name", c_char_p),
+        ("freq_zero", c_int),
+        ("freq_one", c_int),
+        ("tx_level", c_int),
+        ("min_level", c_int),
+        ("baud_rate", c_int),
+    ]
+
+
+_LIB = None
+_LOAD_ERROR: str | None = None
+
+
+def _declare(lib) -> None:
+    P = c_void_p
+    protos = {
+        # FSK
+        "fsk_tx_init": (P, [P, P, P, P]),
+        "fsk_tx_free": (c_int, [P]),
+        "fsk_tx_power": (None, [P, c_float]),
+        "fsk_tx_set_modem_status_handler": (None, [P, P, P]),
+        "fsk_tx": (c_int, [P, P, c_int]),
+        "fsk_rx_init": (P, [P, P, c_int, P, P]),
+        "fsk_rx_free": (c_int, [P]),
+        "fsk_rx_signal_cutoff": (None, [P, c_float]),
+        "fsk_rx_set_modem_status_handler": (None, [P, P, P]),
+        "fsk_rx": (c_int, [P, P, c_int]),
+        # V.27ter
+        "v27ter_tx_init": (P, [P, c_int, c_int, P, P]),
+        "v27ter_tx_free": (c_int, [P]),
+        "v27ter_tx_power": (None, [P, c_float]),
+        "v27ter_tx_set_modem_status_handler": (None, [P, P, P]),
+        "v27ter_tx": (c_int, [P, P, c_int]),
+        "v27ter_rx_init": (P, [P, c_int, P, P]),
+        "v27ter_rx_free": (c_int, [P]),
+        "v27ter_rx_set_modem_status_handler": (None, [P, P, P]),
+        "v27ter_rx": (c_int, [P, P, c_int]),
+        # V.29
+        "v29_tx_init": (P, [P, c_int, c_int, P, P]),
+        "v29_tx_free": (c_int, [P]),
+        "v29_tx_power": (None, [P, c_float]),
+        "v29_tx_set_modem_status_handler": (None, [P, P, P]),
+        "v29_tx": (c_int, [P, P, c_int]),
+        "v29_rx_init": (P, [P, c_int, P, P]),
+        "v29_rx_free": (c_int, [P]),
+        "v29_rx_set_modem_status_handler": (None, [P, P, P]),
+        "v29_rx": (c_int, [P, P, c_int]),
+        # V.17
+        "v17_tx_init": (P, [P, c_int, c_int, P, P]),
+        "v17_tx_restart": (c_int, [P, c_int, c_int, c_int]),
+        "v17_tx_free": (c_int, [P]),
+        "v17_tx_power": (None, [P, c_float]),
+        "v17_tx_set_modem_status_handler": (None, [P, P, P]),
+        "v17_tx": (c_int, [P, P, c_int]),
+        "v17_rx_init": (P, [P, c_int, P, P]),
+        "v17_rx_restart": (c_int, [P, c_int, c_int]),
+        "v17_rx_free": (c_int, [P]),
+        "v17_rx_set_modem_status_handler": (None, [P, P, P]),
+        "v17_rx": (c_int, [P, P, c_int]),
+        # HDLC
+        "hdlc_tx_init": (P, [P, c_int, c_int, c_int, P, P]),
+        "hdlc_tx_free": (c_int, [P]),
+        "hdlc_tx_frame": (c_int, [P, P, c_size_t]),
+        "hdlc_tx_flags": (c_int, [P, c_int]),
+        "hdlc_tx_abort": (c_int, [P]),
+        "hdlc_tx_corrupt_frame": (c_int, [P]),
+        "hdlc_tx_get_bit": (c_int, [P]),
+        "hdlc_rx_init": (P, [P, c_int, c_int, c_int, P, P]),
+        "hdlc_rx_free": (c_int, [P]),
+        "hdlc_rx_put_bit": (None, [P, c_int]),
+        # tones
+        "modem_connect_tones_tx_init": (P, [P, c_int]),
+        "modem_connect_tones_tx_free": (c_int, [P]),
+        "modem_connect_tones_tx": (c_int, [P, P, c_int]),
+        "modem_connect_tones_rx_init": (P, [P, c_int, P, P]),
+        "modem_connect_tones_rx_free": (c_int, [P]),
+        "modem_connect_tones_rx": (c_int, [P, P, c_int]),
+        "modem_connect_tones_rx_get": (c_int, [P]),
+        # G.711
+        "g711_init": (P, [P, c_int]),
+        "g711_free": (c_int, [P]),
+        "g711_encode": (c_int, [P, P, P, c_int]),
+        "g711_decode": (c_int, [P, P, P, c_int]),
+        # BERT (C-level bit source/sink for benchmarks)
+        "bert_init": (P, [P, c_int, c_int, c_int, c_int]),
+        "bert_free": (c_int, [P]),
+        "bert_get_bit": (c_int, [P]),
+        "bert_put_bit": (None, [P, c_int]),
+    }
+    for name, (res, args) in protos.items():
+        fn = getattr(lib, name)
+        fn.restype = res
+        fn.argtypes = args
+
+
+def load():
+    """The loaded libspandsp (or None if it cannot be loaded; see ``load_error()``)."""
+    global _LIB, _LOAD_ERROR
+    if _LIB is not None or _LOAD_ERROR is not None:
+        return _LIB
+    names = ["libspandsp.so.2", find_library("spandsp") or ""]
+    for name in names:
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            _declare(lib)
+            _LIB = lib
+            return lib
+        except (OSError, AttributeError) as exc:
+            _LOAD_ERROR = f"{name}: {exc}"
+    _LOAD_ERROR = _LOAD_ERROR or "libspandsp not found"
+    return None
+
+
+def load_error() -> str | None:
+    load()
+    return _LOAD_ERROR
+
+
+def lib():
+    """The library, or skip (locally) / fail (CI) through conftest.missing()."""
+    got = load()
+    if got is None:
+        from conftest import missing
+
+        missing(f"libspandsp2 (Debian package libspandsp2): {_LOAD_ERROR}")
+    return got
+
+
+def available() -> bool:
+    return load() is not None
+
+
+def _addr(name: str) -> int:
+    return ctypes.cast(getattr(lib(), name), c_void_p).value
+
+
+def _ptr(arr: np.ndarray) -> int:
+    return arr.ctypes.data
+
+
+# ----------------------------------------------------------------------------- base classes
+
+
+class _TxBase:
+    """Common transmitter plumbing: Python get_bit over a bit array, status events."""
+
+    _prefix = ""
+
+    def __init__(self, bits=None, level_dbm0: float | None = None, bert: bool = False):
+        self._lib = lib()
+        self._bits = np.zeros(0, np.uint8)
+        self._pos = 0
+        self._final = False
+        self.done = False
+        self._events: list[tuple[int, int]] = []
+        self.samples = 0
+        self._get_bit_cb = GET_BIT(self._get_bit)
+        self._status_cb = STATUS(self._status)
+        self._bert = None
+        if bert:
+            # C-level PRBS source: no Python callback per bit (benchmarks)
+            self._bert = self._lib.bert_init(None, 0, 8, 1, 10)  # ITU O.151 2^23-1
+        self._state = self._create()
+        if not self._state:
+            raise RuntimeError(f"{self._prefix}_init failed")
+        getattr(self._lib, f"{self._prefix}_set_modem_status_handler")(
+            self._state, ctypes.cast(self._status_cb, c_void_p), None)
+        if level_dbm0 is not None:
+            getattr(self._lib, f"{self._prefix}_power")(self._state, float(level_dbm0))
+        if bits is not None:
+            self.send(bits)
+
+    def _get_bit_args(self):
+        if self._bert:
+            return _addr("bert_get_bit"), self._bert
+        return ctypes.cast(self._get_bit_cb, c_void_p), None
+
+    def _create(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def send(self, bits, final: bool = True) -> None:
+        b = np.asarray(bytearray(bits) if isinstance(bits, (bytes, bytearray)) else bits,
+                       dtype=np.uint8)
+        self._bits = np.concatenate([self._bits[self._pos:], b])
+        self._pos = 0
+        self._final = final
+
+    def _get_bit(self, _user) -> int:
+        if self._pos < len(self._bits):
+            b = int(self._bits[self._pos])
+            self._pos += 1
+            return b
+        if self._final:
+            return SIG_STATUS_END_OF_DATA
+        return 1
+
+    def _status(self, _user, status: int) -> None:
+        self._events.append((status, self.samples))
+        if status == SIG_STATUS_SHUTDOWN_COMPLETE:
+            self.done = True
+
+    def events(self) -> list[tuple[int, int]]:
+        ev, self._events = self._events, []
+        return ev
+
+    def tx(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int16)
+        if self.done or n == 0:
+            return out
+        fn = getattr(self._lib, self._prefix)
+        got = fn(self._state, _ptr(out), n)
+        self.samples += n
+        if got < n:
+            # FSK returns a short block at shutdown, V.17 returns 0 once finished
+            self.done = True
+        return out
+
+    def __del__(self):
+        try:
+            if getattr(self, "_state", None):
+                getattr(self._lib, f"{self._prefix}_free")(self._state)
+                self._state = None
+            if getattr(self, "_bert", None):
+                self._lib.bert_free(self._bert)
+                self._bert = None
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class _RxBase:
+    """Common receiver plumbing: put_bit collecting data bits, status events with times."""
+
+    _prefix = ""
+    block = 80  # samples per C call, so event times are accurate to 10 ms
+
+    def __init__(self, bert: bool = False, cutoff_dbm0: float | None = None):
+        self._lib = lib()
+        self._out = bytearray()
+        self._events: list[tuple[int, int]] = []
+        self.trained = False
+        self.carrier = False
+        self.samples = 0
+        self._put_bit_cb = PUT_BIT(self._put_bit)
+        self._status_cb = STATUS(self._status)
+        self._bert = None
+        if bert:
+            self._bert = self._lib.bert_init(None, 0, 8, 1, 10)
+        self._state = self._create()
+        if not self._state:
+            raise RuntimeError(f"{self._prefix}_init failed")
+        getattr(self._lib, f"{self._prefix}_set_modem_status_handler")(
+            self._state, ctypes.cast(self._status_cb, c_void_p), None)
+        if cutoff_dbm0 is not None:
+            getattr(self._lib, f"{self._prefix}_signal_cutoff")(self._state, float(cutoff_dbm0))
+
+    def _put_bit_args(self):
+        if self._bert:
+            return _addr("bert_put_bit"), self._bert
+        return ctypes.cast(self._put_bit_cb, c_void_p), None
+
+    def _create(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _put_bit(self, _user, bit: int) -> None:
+        if bit < 0:
+            self._status(None, bit)
+            return
+        if self.trained:
+            self._out.append(bit & 1)
+
+    def _status(self, _user, status: int) -> None:
+        self._events.append((status, self.samples))
+        if status == SIG_STATUS_TRAINING_SUCCEEDED:
+            self.trained = True
+        elif status == SIG_STATUS_CARRIER_UP:
+            self.carrier = True
+        elif status in (SIG_STATUS_CARRIER_DOWN, SIG_STATUS_TRAINING_FAILED):
+            self.trained = False
+            if status == SIG_STATUS_CARRIER_DOWN:
+                self.carrier = False
+
+    def rx(self, samples) -> None:
+        x = np.ascontiguousarray(samples, dtype=np.int16)
+        fn = getattr(self._lib, self._prefix)
+        base = x.ctypes.data
+        blk = self.block
+        for i in range(0, len(x), blk):
+            k = min(blk, len(x) - i)
+            fn(self._state, base + 2 * i, k)
+            self.samples += k
+
+    def bits(self) -> np.ndarray:
+        out = np.frombuffer(bytes(self._out), dtype=np.uint8).copy()
+        self._out = bytearray()
+        return out
+
+    def events(self) -> list[tuple[int, int]]:
+        ev, self._events = self._events, []
+        return ev
+
+    def __del__(self):
+        try:
+            if getattr(self, "_state", None):
+                getattr(self._lib, f"{self._prefix}_free")(self._state)
+                self._state = None
+            if getattr(self, "_bert", None):
+                self._lib.bert_free(self._bert)
+                self._bert = None
+        except Exception:  # noqa: BLE001
+            pass
+
+
+# ----------------------------------------------------------------------------- V.21
+
+
+def v21_spec() -> FskSpec:
+    return (FskSpec * 9).in_dll(lib(), "preset_fsk_specs")[FSK_V21CH2]
+
+
+class V21Tx(_TxBase):
+    """spandsp V.21 channel 2 FSK transmitter (300 bit/s, 1650/1850 Hz)."""
+
+    _prefix = "fsk_tx"
+
+    def __init__(self, bits=None, level_dbm0: float | None = None, bert: bool = False):
+        super().__init__(bits, level_dbm0, bert)
+
+    def _create(self):
+        self._spec = v21_spec()
+        gb, ud = self._get_bit_args()
+        return self._lib.fsk_tx_init(None, ctypes.byref(self._spec), gb, ud)
+
+    def tx(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int16)
+        if self.done or n == 0:
+            return out
+        got = self._lib.fsk_tx(self._state, _ptr(out), n)
+        self.samples += n
+        if got < n:
+            self.done = True
+        return out
+
+
+class V21Rx(_RxBase):
+    """spandsp V.21 channel 2 FSK receiver. ``sync=True`` (default) uses
+    FSK_FRAME_MODE_SYNC, which delivers one extra leading bit. Bits are delivered while
+    the carrier is up (``trained`` mirrors carrier presence)."""
+
+    _prefix = "fsk_rx"
+
+    def __init__(self, sync: bool = True, bert: bool = False, cutoff_dbm0: float | None = None):
+        self._mode = FSK_FRAME_MODE_SYNC if sync else FSK_FRAME_MODE_ASYNC
+        super().__init__(bert, cutoff_dbm0)
+
+    def _create(self):
+        self._spec = v21_spec()
+        pb, ud = self._put_bit_args()
+        return self._lib.fsk_rx_init(None, ctypes.byref(self._spec), self._mode, pb, ud)
+
+    def _status(self, _user, status: int) -> None:
+        super()._status(_user, status)
+        if status == SIG_STATUS_CARRIER_UP:
+            self.trained = True
+
+
+# ----------------------------------------------------------------------------- high speed
+
+
+class V27terTx(_TxBase):
+    _prefix = "v27ter_tx"
+
+    def __init__(self, bit_rate: int = 4800, bits=None, level_dbm0: float | None = None,
+                 tep: bool = False, bert: bool = False):
+        if bit_rate not in (2400, 4800):
+            raise ValueError(bit_rate)
+        self.bit_rate, self._tep = bit_rate, tep
+        super().__init__(bits, level_dbm0, bert)
+
+    def _create(self):
+        gb, ud = self._get_bit_args()
+        return self._lib.v27ter_tx_init(None, self.bit_rate, int(self._tep), gb, ud)
+
+
+class V27terRx(_RxBase):
+    _prefix = "v27ter_rx"
+
+    def __init__(self, bit_rate: int = 4800, bert: bool = False):
+        if bit_rate not in (2400, 4800):
+            raise ValueError(bit_rate)
+        self.bit_rate = bit_rate
+        super().__init__(bert)
+
+    def _create(self):
+        pb, ud = self._put_bit_args()
+        return self._lib.v27ter_rx_init(None, self.bit_rate, pb, ud)
+
+
+class V29Tx(_TxBase):
+    _prefix = "v29_tx"
+
+    def __init__(self, bit_rate: int = 9600, bits=None, level_dbm0: float | None = None,
+                 tep: bool = False, bert: bool = False):
+        if bit_rate not in (7200, 9600):
+            raise ValueError(bit_rate)
+        self.bit_rate, self._tep = bit_rate, tep
+        super().__init__(bits, level_dbm0, bert)
+
+    def _create(self):
+        gb, ud = self._get_bit_args()
+        return self._lib.v29_tx_init(None, self.bit_rate, int(self._tep), gb, ud)
+
+
+class V29Rx(_RxBase):
+    _prefix = "v29_rx"
+
+    def __init__(self, bit_rate: int = 9600, bert: bool = False):
+        if bit_rate not in (7200, 9600):
+            raise ValueError(bit_rate)
+        self.bit_rate = bit_rate
+        super().__init__(bert)
+
+    def _create(self):
+        pb, ud = self._put_bit_args()
+        return self._lib.v29_rx_init(None, self.bit_rate, pb, ud)
+
+
+class V17Tx(_TxBase):
+    """spandsp V.17 transmitter; ``short_train`` selects the short training sequence
+    (spandsp: only valid after a long train on the same connection; we restart the
+    state with short_train set, which 0.0.6 accepts)."""
+
+    _prefix = "v17_tx"
+
+    def __init__(self, bit_rate: int = 14400, bits=None, level_dbm0: float | None = None,
+                 short_train: bool = False, tep: bool = False, bert: bool = False):
+        if bit_rate not in (7200, 9600, 12000, 14400):
+            raise ValueError(bit_rate)
+        self.bit_rate, self._tep, self._short = bit_rate, tep, short_train
+        super().__init__(bits, level_dbm0, bert)
+
+    def _create(self):
+        gb, ud = self._get_bit_args()
+        s = self._lib.v17_tx_init(None, self.bit_rate, int(self._tep), gb, ud)
+        if s and self._short:
+            self._lib.v17_tx_restart(s, self.bit_rate, int(self._tep), 1)
+        return s
+
+
+class V17Rx(_RxBase):
+    _prefix = "v17_rx"
+
+    def __init__(self, bit_rate: int = 14400, short_train: bool = False, bert: bool = False):
+        if bit_rate not in (7200, 9600, 12000, 14400):
+            raise ValueError(bit_rate)
+        self.bit_rate, self._short = bit_rate, short_train
+        super().__init__(bert)
+
+    def _create(self):
+        pb, ud = self._put_bit_args()
+        s = self._lib.v17_rx_init(None, self.bit_rate, pb, ud)
+        if s and self._short:
+            self._lib.v17_rx_restart(s, self.bit_rate, 1)
+        return s
+
+
+def transmitter(name: str, bit_rate: int, bits=None, **kw):
+    """spandsp transmitter by faxcore modem name ("v21", "v27ter", "v29", "v17")."""
+    if name == "v21":
+        return V21Tx(bits, **kw)
+    cls = {"v27ter": V27terTx, "v29": V29Tx, "v17": V17Tx}[name]
+    return cls(bit_rate, bits, **kw)
+
+
+def receiver(name: str, bit_rate: int, **kw):
+    """spandsp receiver by faxcore modem name."""
+    if name == "v21":
+        return V21Rx(**kw)
+    cls = {"v27ter": V27terRx, "v29": V29Rx, "v17": V17Rx}[name]
+    return cls(bit_rate, **kw)
+
+
+def run_tx(tx, block: int = 160, limit: int = 8000 * 600) -> np.ndarray:
+    """All samples of a transmitter's burst (until ``done``), in blocks."""
+    parts = []
+    total = 0
+    while not tx.done and total < limit:
+        parts.append(tx.tx(block))
+        total += block
+    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+# ----------------------------------------------------------------------------- HDLC
+
+
+class HdlcTx:
+    """spandsp HDLC (CRC-16 ITU) framer: ``frames`` are sent one after another after
+    ``preamble_flags`` flag octets, then the stream ends.
+
+    ``bits_only()`` gives the raw bit stream (no modem); with ``modem=True`` (default)
+    the bits drive a spandsp V.21 ch2 FSK transmitter and ``tx(n)`` gives audio."""
+
+    def __init__(self, frames: list[bytes], preamble_flags: int = 32,
+                 level_dbm0: float | None = None, modem: bool = True,
+                 corrupt: set[int] | None = None):
+        self._lib = lib()
+        self._frames = [bytes(f) for f in frames]
+        self._next = 0
+        self._corrupt = corrupt or set()
+        self._ended = False
+        self._underflow_cb = HDLC_UNDERFLOW(self._underflow)
+        self._hdlc = self._lib.hdlc_tx_init(None, 0, 1, 0,
+                                            ctypes.cast(self._underflow_cb, c_void_p), None)
+        self._lib.hdlc_tx_flags(self._hdlc, preamble_flags)
+        self._bufs = []
+        self._queue_next()
+        self.done = False
+        self._fsk = None
+        if modem:
+            self._spec = v21_spec()
+            self._fsk = self._lib.fsk_tx_init(None, ctypes.byref(self._spec),
+                                              _addr("hdlc_tx_get_bit"), self._hdlc)
+            if level_dbm0 is not None:
+                self._lib.fsk_tx_power(self._fsk, float(level_dbm0))
+
+    def _queue_next(self) -> None:
+        if self._next < len(self._frames):
+            f = self._frames[self._next]
+            buf = (c_uint8 * max(len(f), 1)).from_buffer_copy(f or b"\0")
+            self._bufs.append(buf)
+            self._lib.hdlc_tx_frame(self._hdlc, buf, len(f))
+            if self._next in self._corrupt:
+                self._lib.hdlc_tx_corrupt_frame(self._hdlc)
+            self._next += 1
+        elif not self._ended:
+            self._ended = True
+            self._lib.hdlc_tx_frame(self._hdlc, None, 0)
+
+    def _underflow(self, _user) -> None:
+        self._queue_next()
+
+    def bits_only(self, limit: int = 1_000_000) -> np.ndarray:
+        """The framed bit stream until END_OF_DATA (only when ``modem=False``)."""
+        out = bytearray()
+        for _ in range(limit):
+            b = self._lib.hdlc_tx_get_bit(self._hdlc)
+            if b < 0:
+                break
+            out.append(b & 1)
+        self.done = True
+        return np.frombuffer(bytes(out), dtype=np.uint8).copy()
+
+    def tx(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int16)
+        if self.done or n == 0:
+            return out
+        got = self._lib.fsk_tx(self._fsk, _ptr(out), n)
+        if got < n:
+            self.done = True
+        return out
+
+    def __del__(self):
+        try:
+            if getattr(self, "_fsk", None):
+                self._lib.fsk_tx_free(self._fsk)
+                self._fsk = None
+            if getattr(self, "_hdlc", None):
+                self._lib.hdlc_tx_free(self._hdlc)
+                self._hdlc = None
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class HdlcRx:
+    """spandsp HDLC (CRC-16) deframer, bad frames reported. ``frames`` collects
+    ``(bytes_without_fcs, ok)``; ``status`` collects SIG_STATUS_* values.
+
+    With ``modem=True`` (default) a spandsp V.21 ch2 FSK receiver (sync mode) feeds it
+    and ``rx(samples)`` takes audio; ``put_bits(bits)`` feeds bits directly."""
+
+    def __init__(self, modem: bool = True, framing_ok_threshold: int = 5):
+        self._lib = lib()
+        self.frames: list[tuple[bytes, bool]] = []
+        self.status: list[int] = []
+        self._frame_cb = HDLC_FRAME(self._frame)
+        self._hdlc = self._lib.hdlc_rx_init(None, 0, 1, framing_ok_threshold,
+                                            ctypes.cast(self._frame_cb, c_void_p), None)
+        self._fsk = None
+        if modem:
+            self._spec = v21_spec()
+            self._fsk = self._lib.fsk_rx_init(None, ctypes.byref(self._spec),
+                                              FSK_FRAME_MODE_SYNC,
+                                              _addr("hdlc_rx_put_bit"), self._hdlc)
+
+    def _frame(self, _user, pkt, length: int, ok: int) -> None:
+        if length < 0:
+            self.status.append(length)
+            return
+        self.frames.append((ctypes.string_at(pkt, length), bool(ok)))
+
+    def put_bits(self, bits) -> None:
+        put = self._lib.hdlc_rx_put_bit
+        for b in np.asarray(bits, dtype=np.uint8):
+            put(self._hdlc, int(b))
+
+    def rx(self, samples) -> None:
+        x = np.ascontiguousarray(samples, dtype=np.int16)
+        base = x.ctypes.data
+        for i in range(0, len(x), 160):
+            self._lib.fsk_rx(self._fsk, base + 2 * i, min(160, len(x) - i))
+
+    def __del__(self):
+        try:
+            if getattr(self, "_fsk", None):
+                self._lib.fsk_rx_free(self._fsk)
+                self._fsk = None
+            if getattr(self, "_hdlc", None):
+                self._lib.hdlc_rx_free(self._hdlc)
+                self._hdlc = None
+        except Exception:  # noqa: BLE001
+            pass
+
+
+# ----------------------------------------------------------------------------- tones
+
+
+class ToneTx:
+    """spandsp modem connect tone generator: ``kind`` is TONES_FAX_CNG or TONES_ANS
+    (= CED). CNG repeats forever; ANS lasts ~3.3 s then returns short blocks."""
+
+    def __init__(self, kind: int):
+        self._lib = lib()
+        self._s = self._lib.modem_connect_tones_tx_init(None, kind)
+        if not self._s:
+            raise RuntimeError("modem_connect_tones_tx_init failed")
+
+    def tx(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int16)
+        self._lib.modem_connect_tones_tx(self._s, _ptr(out), n)
+        return out
+
+    def __del__(self):
+        try:
+            if getattr(self, "_s", None):
+                self._lib.modem_connect_tones_tx_free(self._s)
+                self._s = None
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class ToneRx:
+    """spandsp modem connect tone detector. ``reports`` collects
+    ``(tone_code, level, sample_index)``; ``kind`` TONES_FAX_CNG, TONES_ANS or
+    TONES_FAX_CED_OR_PREAMBLE (reports ANS or FAX_PREAMBLE)."""
+
+    def __init__(self, kind: int):
+        self._lib = lib()
+        self.reports: list[tuple[int, int, int]] = []
+        self.samples = 0
+        self._cb = TONE_REPORT(self._report)
+        self._s = self._lib.modem_connect_tones_rx_init(None, kind,
+                                                        ctypes.cast(self._cb, c_void_p), None)
+
+    def _report(self, _user, code: int, level: int, _delay: int) -> None:
+        self.reports.append((code, level, self.samples))
+
+    def rx(self, samples) -> None:
+        x = np.ascontiguousarray(samples, dtype=np.int16)
+        base = x.ctypes.data
+        for i in range(0, len(x), 80):
+            k = min(80, len(x) - i)
+            self._lib.modem_connect_tones_rx(self._s, base + 2 * i, k)
+            self.samples += k
+
+    def detected(self) -> bool:
+        return bool(self._lib.modem_connect_tones_rx_get(self._s))
+
+    def __del__(self):
+        try:
+            if getattr(self, "_s", None):
+                self._lib.modem_connect_tones_rx_free(self._s)
+                self._s = None
+        except Exception:  # noqa: BLE001
+            pass
+
+
+# ----------------------------------------------------------------------------- G.711
+
+
+def g711_encode(samples, law: str) -> bytes:
+    """spandsp's G.711 encoder (``law`` "ulaw" or "alaw")."""
+    mode = G711_ULAW if law == "ulaw" else G711_ALAW
+    L = lib()
+    s = L.g711_init(None, mode)
+    try:
+        x = np.ascontiguousarray(samples, dtype=np.int16)
+        out = np.zeros(len(x), np.uint8)
+        L.g711_encode(s, _ptr(out), _ptr(x), len(x))
+        return out.tobytes()
+    finally:
+        L.g711_free(s)
+
+
+def g711_decode(data: bytes, law: str) -> np.ndarray:
+    mode = G711_ULAW if law == "ulaw" else G711_ALAW
+    L = lib()
+    s = L.g711_init(None, mode)
+    try:
+        src = np.frombuffer(bytes(data), dtype=np.uint8).copy()
+        out = np.zeros(len(src), np.int16)
+        L.g711_decode(s, _ptr(out), _ptr(src), len(src))
+        return out
+    finally:
+        L.g711_free(s)

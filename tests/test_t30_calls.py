@@ -1,0 +1,388 @@
+"""Complete T.30 calls faxcore <-> faxcore over the simulated line (virtual time):
+sending, polling, ECM and not, MH/MR/MMR, resolutions, fallback and failure paths.
+Received pages are compared pixel for pixel with the sent ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import require_shared
+
+from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
+from faxcore.t30.frames import Frame
+from faxcore.t30.loopback import Faults, Loopback
+from faxcore.t30.modem_if import SendData
+
+
+def make_page(rows: int = 300, seed: int = 0, width: int = 1728) -> np.ndarray:
+    """A page with text-like black blocks (codes like a real page, small)."""
+    rng = np.random.default_rng(seed)
+    page = np.zeros((rows, width), np.uint8)
+    for _ in range(rows // 3):
+        r, c = rng.integers(0, rows - 8), rng.integers(0, width - 40)
+        page[r:r + rng.integers(1, 8), c:c + rng.integers(2, 40)] = 1
+    return page
+
+
+def read_pbm(path) -> np.ndarray:
+    data = path.read_bytes()
+    fields, pos = [], 0
+    while len(fields) < 3:
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos)
+            continue
+        end = pos
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    assert fields[0] == b"P4"
+    w, h = int(fields[1]), int(fields[2])
+    bits = np.unpackbits(np.frombuffer(data[pos + 1:], np.uint8))
+    return bits.reshape(h, -1)[:, :w].copy()
+
+
+def run_call(pages=(), *, faults=None, caller=None, answerer=None, limit=3600.0):
+    ccfg = dict(calling=True, pages=list(pages), ident="+1 555 0100")
+    ccfg.update(caller or {})
+    acfg = dict(calling=False, ident="+44 20 7946")
+    acfg.update(answerer or {})
+    a = T30Engine(T30Config(**ccfg))
+    b = T30Engine(T30Config(**acfg))
+    lb = Loopback(a, b, faults)
+    lb.run(limit)
+    assert a.done and b.done
+    return a, b, lb
+
+
+def names(engine, direction=None):
+    return [t.name for t in engine.result.trace if direction is None or t.direction == direction]
+
+
+def assert_pages_equal(sent, engine):
+    assert len(engine.received_pages) == len(sent)
+    for s, r in zip(sent, engine.received_pages, strict=True):
+        assert r.bitmap is not None
+        assert r.bitmap.shape == s.bitmap.shape
+        assert np.array_equal(r.bitmap, s.bitmap)
+        assert r.resolution == s.resolution
+
+
+# ---- successful calls -------------------------------------------------------------------
+
+@pytest.mark.parametrize("ecm,schemes,expect", [
+    (False, ("mh",), "mh"), (False, ("mh", "mr"), "mr"), (False, ("mh", "mr", "mmr"), "mr"),
+    (True, ("mh",), "mh"), (True, ("mh", "mr"), "mr"), (True, ("mh", "mr", "mmr"), "mmr")])
+@pytest.mark.parametrize("resolution", ["standard", "fine"])
+def test_send_call(ecm, schemes, expect, resolution):
+    pages = [TxPage(make_page(200, seed), resolution) for seed in range(2)]
+    a, b, _ = run_call(pages, caller=dict(ecm=ecm), answerer=dict(ecm=ecm, schemes=schemes))
+    for e in (a, b):
+        assert e.result.status == T30Status.OK, e.result.summary()
+        assert e.result.scheme == expect and e.result.ecm == ecm
+        assert e.result.resolution == resolution and e.result.bit_rate == 14400
+    assert a.result.pages_sent == 2 and b.result.pages_received == 2
+    assert a.result.remote_ident == "+44 20 7946" and b.result.remote_ident == "+1 555 0100"
+    assert_pages_equal(pages, b)
+    post = "PPS-MPS" if ecm else "MPS"
+    tx = names(a, "tx")
+    assert tx[:2] == ["TSI", "DCS"] and post in tx and tx[-1] == "DCN"
+    assert names(b, "tx")[:2] == ["CSI", "DIS"]
+    assert a.result.trace[-1].hex == "FF 13 FB"   # DCN with the X bit of the caller
+
+
+def test_itu_charts_ecm_mmr_and_non_ecm_mr():
+    charts = [read_pbm(require_shared(f"testdata/itu/itu{n}.pbm")) for n in (1, 4)]
+    pages = [TxPage(c, "fine") for c in charts]
+    for ecm in (True, False):
+        a, b, _ = run_call(pages, caller=dict(ecm=ecm), answerer=dict(ecm=ecm))
+        assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+        assert b.result.scheme == ("mmr" if ecm else "mr")
+        assert_pages_equal(pages, b)
+        assert b.result.bad_rows == 0
+
+
+def test_superfine_wide_page_and_64_octet_frames():
+    pages = [TxPage(make_page(150, 3, width=2048), "superfine")]
+    a, b, _ = run_call(pages, caller=dict(ecm_frame_size=64))
+    assert a.result.ok and b.result.ok
+    assert_pages_equal(pages, b)
+    # A 64-octet frame block: the first PPS counts more than 1 frame per 64 octets.
+    assert b.received_pages[0].width == 2048
+
+
+def test_mixed_resolutions_use_eom():
+    pages = [TxPage(make_page(120, 1), "fine"), TxPage(make_page(120, 2), "standard"),
+             TxPage(make_page(120, 3), "standard")]
+    for ecm in (True, False):
+        a, b, _ = run_call(pages, caller=dict(ecm=ecm))
+        assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+        assert_pages_equal(pages, b)
+        tx = names(a, "tx")
+        assert ("PPS-EOM" if ecm else "EOM") in tx
+        assert tx.count("DCS") == 2
+        assert names(b, "tx").count("DIS") == 2
+
+
+@pytest.mark.parametrize("ecm", [True, False])
+def test_polling_caller_receives(ecm):
+    pages = [TxPage(make_page(150, 7), "fine"), TxPage(make_page(100, 8), "fine")]
+    a, b, _ = run_call(caller=dict(pages=[], poll=True, ecm=ecm),
+                       answerer=dict(pages=pages, ecm=ecm))
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    assert_pages_equal(pages, a)
+    assert b.result.pages_sent == 2
+    assert names(a, "tx")[:2] == ["CIG", "DTC"]
+    # X bit: the polled station sent the DIS, so its DCS has X = 0; the caller's CFR X = 1.
+    dcs = [t for t in b.result.trace if t.name == "DCS"][0]
+    assert dcs.hex.startswith("FF 13 82")
+    cfr = [t for t in a.result.trace if t.name == "CFR"][0]
+    assert cfr.hex == "FF 13 85"
+
+
+def test_polling_refused_when_nothing_to_poll():
+    a, b, _ = run_call(caller=dict(pages=[], poll=True))
+    assert a.result.status == T30Status.NOPOLL
+    assert b.result.status == T30Status.RX_DCNWHY
+
+
+# ---- training and fallback ----------------------------------------------------------------
+
+@pytest.mark.parametrize("max_rate,rate,ftts", [
+    (12000, 12000, 1), (9600, 9600, 2), (7200, 7200, 3), (4800, 4800, 4), (2400, 2400, 5)])
+@pytest.mark.parametrize("ecm", [True, False])
+def test_fallback_after_ftt(max_rate, rate, ftts, ecm):
+    pages = [TxPage(make_page(80, 4), "fine")]
+    a, b, _ = run_call(pages, faults=Faults(max_rate=max_rate), caller=dict(ecm=ecm))
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    assert a.result.bit_rate == rate and b.result.bit_rate == rate
+    assert names(b, "tx").count("FTT") == ftts
+    assert names(a, "tx").count("DCS") == ftts + 1
+    assert_pages_equal(pages, b)
+
+
+def test_fallback_v29_family():
+    pages = [TxPage(make_page(80, 4), "fine")]
+    a, b, _ = run_call(pages, faults=Faults(max_rate=7200), caller=dict(modems=("v29", "v27ter")))
+    assert a.result.ok and a.result.modulation == "V29/7200"
+    assert names(b, "tx").count("FTT") == 1
+
+
+def test_cannot_train_at_any_speed():
+    pages = [TxPage(make_page(80, 4), "fine")]
+    a, b, _ = run_call(pages, faults=Faults(max_rate=1200))
+    assert a.result.status == T30Status.CANNOT_TRAIN
+    assert names(b, "tx").count("FTT") == 6
+    assert b.result.status == T30Status.RX_DCNWHY
+    assert a.result.pages_sent == 0 and b.result.pages_received == 0
+
+
+# ---- failure paths -----------------------------------------------------------------------
+
+def test_no_answer_t1():
+    a = T30Engine(T30Config(calling=True, pages=[TxPage(make_page(50))]))
+    lb = Loopback(a, None)
+    end = lb.run()
+    assert a.result.status == T30Status.T1_EXPIRED
+    assert 35.0 <= end < 36.0 and a.result.trace == []
+
+
+def test_garbled_dcs_once_is_repeated():
+    def garble_first_dcs(sender, frame, n):
+        return "garble" if frame.name == "DCS" and n == 0 else "ok"
+
+    pages = [TxPage(make_page(80, 5))]
+    a, b, _ = run_call(pages, faults=Faults(frame=garble_first_dcs))
+    assert a.result.ok and b.result.ok
+    # The called station heard a bad frame instead of DCS and repeated its DIS.
+    assert names(b, "rx")[:2] == ["TSI", "?"]
+    assert names(b, "tx").count("DIS") >= 2
+    assert names(a, "tx").count("DCS") == 2
+    assert_pages_equal(pages, b)
+
+
+def test_garbled_dcs_always_fails_cleanly():
+    pages = [TxPage(make_page(80, 5))]
+    a, b, _ = run_call(pages, faults=Faults(frame=lambda s, f, n: "garble" if f.name == "DCS" else "ok"))
+    assert a.result.status == T30Status.TX_PHBDEAD
+    assert names(a, "tx").count("DCS") == 3
+    assert b.result.status == T30Status.RX_DCNWHY
+
+
+@pytest.mark.parametrize("ecm", [True, False])
+def test_lost_mcf_once_is_recovered(ecm):
+    def drop_first_mcf(sender, frame, n):
+        return "drop" if frame.name == "MCF" and n == 0 else "ok"
+
+    pages = [TxPage(make_page(80, s)) for s in range(2)]
+    a, b, _ = run_call(pages, faults=Faults(frame=drop_first_mcf), caller=dict(ecm=ecm))
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    assert_pages_equal(pages, b)          # the repeated MPS did not add a page
+    assert names(a, "tx").count("PPS-MPS" if ecm else "MPS") == 2
+
+
+@pytest.mark.parametrize("ecm", [True, False])
+def test_missing_mcf_three_tries_then_failure(ecm):
+    pages = [TxPage(make_page(80, s)) for s in range(2)]
+    a, b, _ = run_call(pages, faults=Faults(frame=lambda s, f, n: "drop" if f.name == "MCF" else "ok"),
+                       caller=dict(ecm=ecm))
+    assert a.result.status == T30Status.TX_PHDDEAD
+    assert names(a, "tx").count("PPS-MPS" if ecm else "MPS") == 3
+    assert names(a, "tx")[-1] == "DCN"
+    # The receiver answered every MPS, then heard DCN while waiting for the next page.
+    assert b.result.status == T30Status.RX_DCNDATA
+    assert b.result.pages_received == 1
+
+
+@pytest.mark.parametrize("ecm", [True, False])
+def test_far_end_hangs_up_mid_page(ecm):
+    pages = [TxPage(make_page(400, 9))]
+    a = T30Engine(T30Config(calling=True, pages=pages, ecm=ecm))
+    b = T30Engine(T30Config(calling=False, ecm=ecm))
+    lb = Loopback(a, b)
+
+    def hang_up_on_page(sender, cmd, now):
+        if sender == "caller" and isinstance(cmd, SendData) and not cmd.long_training:
+            lb.at(now + 0.5, lambda: (b.abort(lb.now, "operator hung up"), lb.pump("answerer")))
+        return False
+
+    lb.faults.cut = hang_up_on_page
+    lb.run()
+    assert b.result.status == T30Status.CALLDROPPED
+    assert a.result.status == T30Status.TX_PHDDEAD
+    assert a.result.pages_sent == 0 and b.result.pages_received == 0
+
+
+def test_sender_dcn_mid_page():
+    pages = [TxPage(make_page(400, 9))]
+    a = T30Engine(T30Config(calling=True, pages=pages, ecm=False))
+    b = T30Engine(T30Config(calling=False, ecm=False))
+    lb = Loopback(a, b)
+
+    def abort_on_page(sender, cmd, now):
+        if sender == "caller" and isinstance(cmd, SendData) and not cmd.long_training:
+            lb.at(now + 1.0, lambda: (a.abort(lb.now), lb.pump("caller")))
+        return False
+
+    lb.faults.cut = abort_on_page
+    lb.run()
+    assert a.result.status == T30Status.CALLDROPPED
+    assert b.result.status == T30Status.RX_DCNFAX
+    assert names(a, "tx")[-1] == "DCN" and names(b, "rx")[-1] == "DCN"
+
+
+def test_line_goes_dead_mid_page():
+    pages = [TxPage(make_page(400, 9))]
+
+    def cut(sender, cmd, now):
+        return sender == "caller" and isinstance(cmd, SendData) and not cmd.long_training
+
+    a, b, _ = run_call(pages, faults=Faults(cut=cut), caller=dict(ecm=False))
+    assert a.result.status == T30Status.TX_PHDDEAD
+    assert b.result.status == T30Status.RX_T2EXPFAX
+
+
+# ---- ECM error correction ------------------------------------------------------------------
+
+def test_ppr_selective_retransmission():
+    pages = [TxPage(make_page(600, 11))]
+    hit = []
+
+    def corrupt(sender, number, burst):
+        bad = burst == 0 and number in (1, 5)
+        if bad:
+            hit.append(number)
+        return bad
+
+    a, b, _ = run_call(pages, faults=Faults(ecm_frame=corrupt), caller=dict(ecm_frame_size=64))
+    assert a.result.ok and b.result.ok
+    assert sorted(hit) == [1, 5]
+    ppr = [t for t in b.result.trace if t.name == "PPR"]
+    assert len(ppr) == 1
+    assert Frame.parse(bytes.fromhex(ppr[0].hex)).fif[:1] == bytes([0x22])  # frames 1 and 5
+    assert_pages_equal(pages, b)
+
+
+def test_four_pprs_lead_to_ctc_ctr():
+    pages = [TxPage(make_page(300, 12))]
+    a, b, _ = run_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: n == 2 and burst < 4),
+                       caller=dict(ecm_frame_size=64))
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    assert names(b, "tx").count("PPR") == 4
+    assert "CTC" in names(a, "tx") and "CTR" in names(b, "tx")
+    assert a.result.bit_rate == 12000 and b.result.bit_rate == 12000
+    assert_pages_equal(pages, b)
+
+
+def test_four_pprs_at_lowest_speed_lead_to_eor_err():
+    pages = [TxPage(make_page(300, 12))]
+    a, b, _ = run_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: n == 2),
+                       caller=dict(modems=("v27ter",), ecm_frame_size=64),
+                       answerer=dict(modems=("v27ter",)),
+                       limit=7200)
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    tx = names(a, "tx")
+    assert "CTC" in tx and "EOR-EOP" in tx and "ERR" in names(b, "tx")
+    # The block was accepted without frame 2: the page arrives damaged, not identical.
+    page = b.received_pages[0]
+    assert page.rows > 0 and not (page.bitmap.shape == pages[0].bitmap.shape
+                                  and np.array_equal(page.bitmap, pages[0].bitmap))
+
+
+def test_rnr_rr_while_receiver_busy():
+    pages = [TxPage(make_page(80, 13))]
+    a, b, _ = run_call(pages, answerer=dict(rnr_count=2))
+    assert a.result.ok and b.result.ok
+    assert names(b, "tx").count("RNR") == 2 and names(a, "tx").count("RR") == 2
+    assert_pages_equal(pages, b)
+
+
+# ---- copy quality ---------------------------------------------------------------------------
+
+def damage(fraction: float, times: int):
+    """A data fault that flips bits through ``fraction`` of a page's length, on the first
+    ``times`` page transmissions (TCF is left alone)."""
+    count = [0]
+
+    def fault(sender, cmd, data):
+        if cmd.long_training or count[0] >= times:
+            return data
+        count[0] += 1
+        buf = bytearray(data)
+        step = max(int(1 / fraction), 1)
+        for i in range(16, len(buf), step):
+            buf[i] ^= 0xFF
+        return bytes(buf)
+
+    return fault
+
+
+def test_rtn_on_damaged_page_then_resend():
+    pages = [TxPage(make_page(300, 14))]
+    a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    assert names(b, "tx").count("RTN") == 1
+    assert names(a, "tx").count("DCS") == 2          # retrained after RTN
+    assert_pages_equal(pages, b)                      # the damaged copy was not kept
+
+
+def test_rtn_every_time_gives_up():
+    pages = [TxPage(make_page(300, 14))]
+    a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 99)), caller=dict(ecm=False))
+    assert a.result.status == T30Status.RETRYDCN
+    assert names(b, "tx").count("RTN") == 3
+    assert b.result.status == T30Status.RX_DCNNORTN
+    assert b.result.pages_received == 0
+
+
+def test_copy_quality_thresholds():
+    eng = T30Engine(T30Config(calling=False))
+    page = make_page(200, 15)
+    from faxcore.codecs import encode
+    from faxcore.t30.dis import DCSParams
+    dcs = DCSParams(scheme="mh")
+    data = encode(page, "mh")
+    assert eng._decode(data, dcs).quality == "MCF"
+    assert eng._decode(b"\xff" * 50, dcs).quality == "RTN"
