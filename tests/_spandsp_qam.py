@@ -158,3 +158,12 @@ class Rx:
         if getattr(self, "_s", None):
             getattr(self._lib, f"{self.name}_rx_free")(self._s)
             self._s = None
+
+
+def restart_rx(rx: Rx, bit_rate: int, short_train: bool) -> None:
+    """Restart a spandsp receiver, keeping its equaliser (V.17 short train needs that)."""
+    if rx.name == "v17":
+        rx._lib.v17_rx_restart(rx._s, bit_rate, 1 if short_train else 0)
+    else:
+        rx._lib.v29_rx_restart.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+        rx._lib.v29_rx_restart(rx._s, bit_rate, 1 if short_train else 0)

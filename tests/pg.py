@@ -13,6 +13,7 @@ Test modules use it with ``from pg import postgres_server, pg_schema_url`` and t
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -132,20 +133,39 @@ def new_schema_url(server_url: str) -> str:
     return f"{server_url}?options=-csearch_path%3D{name}"
 
 
+_shared: PgServer | None = None
+_users = 0
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PgServer]:
+    """One server per process (pytest-xdist worker), shared by every module importing this.
+
+    pytest makes one session fixture per importing module, so the server itself is kept
+    here and stopped when the last user is torn down (or at exit, as a safety net).
+    """
+    global _shared, _users
     from conftest import missing
 
     try:
         import psycopg  # noqa: F401
     except ImportError:
         missing("python package psycopg")
+    if _shared is None:
+        try:
+            _shared = start_server()
+        except FileNotFoundError as exc:
+            missing(str(exc))
+        atexit.register(_shared.stop)
+    _users += 1
     try:
-        server = start_server()
-    except FileNotFoundError as exc:
-        missing(str(exc))
-    yield server
-    server.stop()
+        yield _shared
+    finally:
+        _users -= 1
+        if _users == 0 and _shared is not None:
+            _shared.stop()
+            atexit.unregister(_shared.stop)
+            _shared = None
 
 
 @pytest.fixture

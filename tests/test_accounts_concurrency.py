@@ -28,9 +28,17 @@ def plan_ops(worker: int) -> list[tuple[str, int]]:
     return out
 
 
-def worker(url: str, worker_id: int, accounts: list[int], barrier, interleave: bool) -> None:
+def worker(url: str, worker_id: int, accounts: list[int], terminated: list[int], barrier,
+           interleave: bool) -> None:
+    from faxcore.accounts import InvalidOperation
+
     store = open_store(url)
     barrier.wait()  # start together
+    for a in terminated:  # every worker tries: exactly one reactivation fee each
+        try:
+            store.reactivate(a, T0 + timedelta(microseconds=PROCS - worker_id), "op")
+        except InvalidOperation:
+            pass
     for i, (kind, k) in enumerate(plan_ops(worker_id)):
         # interleaved times: some events arrive back-dated (summary rebuilt from the
         # ledger); equal times: every write is an incremental summary update
@@ -58,9 +66,14 @@ def test_concurrent_payments_charges_and_jobs(url, interleave):
     store = open_store(url)
     accounts = [store.create_account(plan="plus", credit_limit_cents=10**9, billing_day=1,
                                      now=T0) for _ in range(N_ACCOUNTS)]
+    # accounts with a Jan 25 invoice never paid: terminated since Feb 8
+    terminated = [store.create_account(plan="plus", credit_limit_cents=10**9, billing_day=25,
+                                       now=T0 - timedelta(days=40)) for _ in range(2)]
+    store.run_billing(T0 - timedelta(days=1))
+    assert [store.status(a, T0).name for a in terminated] == ["terminated"] * 2
     ctx = multiprocessing.get_context("spawn")  # no inherited connections
     barrier = ctx.Barrier(PROCS)
-    procs = [ctx.Process(target=worker, args=(url, w, accounts, barrier, interleave)) for w in range(PROCS)]
+    procs = [ctx.Process(target=worker, args=(url, w, accounts, terminated, barrier, interleave)) for w in range(PROCS)]
     for p in procs:
         p.start()
     for p in procs:
@@ -99,4 +112,7 @@ def test_concurrent_payments_charges_and_jobs(url, interleave):
         assert (replay.charges, replay.payments) == (row[6], row[7])
         assert store.status(a, later).name == "active"
     assert store.count_jobs() == sum(jobs.values())
+    for a in terminated:
+        assert store.balance_cents(a, later) == 500 + 1000  # the Jan fee + one reactivation
+        assert store.status(a, later).name == "suspended_until_paid"
     store.close()

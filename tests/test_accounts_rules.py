@@ -74,6 +74,10 @@ def test_unpaid_invoice_deadlines(store, offset, expected, scope):
     now = B + offset
     assert store.status(a, now).name == expected
     assert store.login_scope(a, now) == scope
+    actions = store.panel_actions(a, now)
+    assert ("make_payment" in actions) is (scope != "none")
+    assert ("view_account" in actions) is (scope != "none")
+    assert ("send_fax" in actions) is (scope == "full")
     gate = store.check_send(a, now)
     assert gate.allowed is (expected == "active")
     if expected != "active":
@@ -239,11 +243,36 @@ def test_idempotent_payments(store):
 ])
 def test_billing_day_in_short_months(store, created, day, expected):
     a = store.create_account(plan="plus", credit_limit_cents=10**9, billing_day=day, now=created)
-    end = datetime.fromisoformat(expected[-1]).replace(tzinfo=UTC)
-    assert store.run_billing(end) == len(expected)  # late billing catches up, once per cycle
+    for n, day_ in enumerate(expected):
+        b = datetime.fromisoformat(day_).replace(tzinfo=UTC)
+        assert store.run_billing(b - US) == 0
+        assert store.run_billing(b) == 1
+        assert store.run_billing(b + DAY) == 0
+        store.post_payment(a, store.balance_cents(a, b + DAY), f"m{n}", b + DAY)
+    end = datetime.fromisoformat(expected[-1]).replace(tzinfo=UTC) + DAY
     entries = store.statement(a, end)["entries"]
     assert [e["at"].date().isoformat() for e in entries if e["kind"] == "invoice"] == expected
     assert store.account(a)["next_billing_at"] > end
+
+
+def test_late_billing_run_catches_up_once_per_cycle(store):
+    a = store.create_account(plan="plus", credit_limit_cents=10**9, billing_day=31,
+                             now=datetime(2026, 1, 31, 10, tzinfo=UTC))
+    store.post_payment(a, 5000, "prepaid", datetime(2026, 2, 1, tzinfo=UTC))
+    assert store.run_billing(datetime(2026, 6, 1, tzinfo=UTC)) == 4  # Feb 28 .. May 31
+    assert store.balance_cents(a, datetime(2026, 6, 1, tzinfo=UTC)) == 4 * FEE - 5000
+    assert store.status(a, datetime(2026, 6, 1, tzinfo=UTC)).name == "active"
+
+
+def test_terminated_account_is_not_billed_until_reactivated(store):
+    a = billed(store)  # Jan 15 invoice unpaid: terminated from Jan 29
+    assert store.run_billing(datetime(2026, 4, 1, tzinfo=UTC)) == 0  # Feb 15, Mar 15 skipped
+    r = datetime(2026, 4, 1, 12, tzinfo=UTC)
+    store.reactivate(a, r, operator="carol")
+    store.post_payment(a, 1600, "settle", r)
+    assert store.status(a, r).name == "active"
+    assert store.run_billing(datetime(2026, 4, 15, tzinfo=UTC)) == 1  # billing resumes
+    assert store.balance_cents(a, datetime(2026, 4, 15, tzinfo=UTC)) == FEE
 
 
 def test_late_billing_run_dates_invoice_at_billing_date(store):

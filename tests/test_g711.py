@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import spandsp_peer as sp
+
 from faxcore.modem import g711
 
 ALL = np.arange(-32768, 32768, dtype=np.int16)

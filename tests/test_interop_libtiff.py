@@ -146,6 +146,16 @@ def test_tiffcp_files_decoded_by_us(tmp_path, itu1, itu4, codec, fill):
     assert [p.resolution for p in pages] == ["fine", "standard"]
 
 
+@pytest.mark.parametrize("codec", ["g3:2d:fill", "g4"])
+def test_tiffcp_big_endian_decoded_by_us(tmp_path, itu1, codec):
+    src, dst = tmp_path / "none.tif", tmp_path / "be.tif"
+    write_tiff(src, [Page(itu1, 204, 196)], "none")
+    run(require_tool("tiffcp"), "-B", "-c", codec, "-f", "lsb2msb", "-r", "500", src, dst)
+    assert dst.read_bytes()[:2] == b"MM"
+    (page,) = read_tiff(dst)
+    _same(page.bitmap, itu1)
+
+
 @pytest.mark.parametrize("compression", ["group3", "group4"])
 def test_pillow_files_decoded_by_us(tmp_path, itu1, compression):
     path = tmp_path / "pil.tif"
@@ -198,8 +208,8 @@ def test_ghostscript_raw_decoded_by_us(tmp_path, chart_pdf, device, tiffdev, sch
     for page, want in zip(pages, theirs, strict=True):
         _same(page.bitmap, want)
         assert page.error is None and page.bad_rows == 0
-    (tall,) = read_raw(both, scheme, 1728) if scheme != "mmr" else (None,)
-    if tall is not None:                                 # without page_rows: one tall page
+    if scheme != "mmr":              # G3 without page_rows: the pages as one tall page
+        (tall,) = read_raw(both, scheme, 1728)
         _same(tall.bitmap, np.vstack(theirs))
 
 
@@ -207,6 +217,10 @@ def _fax2tiff(raw: Path, tmp: Path, *flags: str) -> np.ndarray:
     tif = tmp / "fax2tiff.tif"
     run(require_tool("fax2tiff"), *flags, "-o", tif, raw)
     (theirs,) = tiffcp_none(tif, tmp)
+    # fax2tiff writes TIFF Class F (G3, LSB first, CleanFaxData): we read that too.
+    (page,) = read_tiff(tif)
+    _same(page.bitmap, theirs)
+    assert (page.scheme, page.fill_order, page.clean, page.bad_rows) == ("mh", 2, 0, 0)
     return theirs
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import spandsp_peer as sp
+
 from faxcore import modem
 from faxcore.modem import dsp, g711
 from faxcore.modem.base import ModemEvent, Receiver, Transmitter
@@ -173,3 +173,52 @@ def test_missing_module_gives_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "faxcore.modem.v29", None)
     with pytest.raises(modem.ModemNotAvailable, match="v29"):
         modem.transmitter("v29", 9600)
+
+
+def test_block_size_does_not_change_output(our_audio, data_bits):
+    x = dsp.to_int16(our_audio[:60000])
+    rng = np.random.default_rng(9)
+    ref_bits, ref_ev = _rx_ours(x, block=8000)
+    rx = modem.receiver("v21", 300)
+    i = 0
+    while i < len(x):
+        n = int(rng.integers(1, 700))
+        rx.rx(x[i:i + n])
+        i += n
+    np.testing.assert_array_equal(rx.bits(), ref_bits)
+    assert rx.events() == ref_ev
+
+
+def test_hostile_audio_no_crash():
+    rng = np.random.default_rng(5)
+    rx = modem.receiver("v21", 300)
+    for sig in (rng.integers(-32768, 32768, 40000).astype(np.int16),   # full-scale noise
+                np.full(8000, 32767, np.int16), np.full(8000, -32768, np.int16),
+                np.tile(np.array([32767, -32768], np.int16), 4000)):
+        rx.rx(sig)
+        rx.bits()
+        for e in rx.events():
+            assert e.kind in ("carrier_up", "carrier_down")
+    rx.rx([1, 2, 3])  # plain Python ints are accepted
+
+
+def test_tones_do_not_raise_v21_carrier():
+    from faxcore.modem import tones
+
+    rx = modem.receiver("v21", 300)
+    rx.rx(tones.CngGenerator(level_dbm0=-5).tx(8000 * 4))
+    rx.rx(tones.CedGenerator(level_dbm0=-5).tx(8000 * 4))
+    assert rx.events() == [] and rx.bits().size == 0
+
+
+def test_ced_then_spandsp_v21_frames():
+    """The usual answer: CED, 75 ms silence, then V.21 HDLC (preamble + DIS)."""
+    from faxcore.modem import hdlc, tones
+
+    dis = b"\xff\x13\x80\x00\xce\xf4\x80\x80\x81\x80\x80\x80\x18"
+    x = np.concatenate([tones.CedGenerator().tx(8000 * 3), np.zeros(600, np.int16),
+                        sp.run_tx(sp.HdlcTx([dis])), np.zeros(2000, np.int16)])
+    rx = hdlc.HdlcReceiver()
+    for i in range(0, len(x), 160):
+        rx.rx(x[i:i + 160])
+    assert [(e.data, e.ok) for e in rx.frames()] == [(dis, True)]

@@ -155,6 +155,32 @@ def test_spandsp_to_ours_combined_with_noise_floor(rate):
     assert _errors(_data(), got) == 0
 
 
+@pytest.mark.parametrize("rate", RATES)
+def test_spandsp_with_tep_to_ours(rate):
+    """spandsp's optional talker echo protection tone (unmodulated carrier, silence)
+    before the training."""
+    data = _data(5000, seed=2)
+    sig = _channel(_burst("spandsp", rate, data, tep=True), snr=30)
+    got, events = _ours_rx(rate, sig)
+    assert TRAINING_SUCCEEDED in [e.kind for e in events]
+    assert _errors(data, got) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate,snr", [(4800, 14), (4800, 12), (2400, 6)])
+def test_no_more_errors_than_spandsp_in_noise(rate, snr):
+    """Same noisy spandsp signal into both receivers: ours makes no more bit errors."""
+    data = _data(NBITS, seed=31)
+    sig = _channel(_burst("spandsp", rate, data), snr=snr, seed=32)
+    ours, events = _ours_rx(rate, sig)
+    theirs, their_events = _spandsp_rx(rate, sig)
+    assert TRAINING_SUCCEEDED in [e.kind for e in events]
+    assert sp.SIG_STATUS_TRAINING_SUCCEEDED in [e[0] for e in their_events]
+    ours_err, theirs_err = _errors(data, ours), _errors(data, theirs)
+    assert theirs_err < 0.01 * NBITS  # the region the comparison is about
+    assert ours_err <= theirs_err
+
+
 # --------------------------------------------------------------------------- ours -> spandsp
 
 
@@ -247,6 +273,70 @@ def test_two_bursts_retrain(rate):
     kinds = [e.kind for e in rx.events()]
     assert kinds == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN] * 2
     assert _errors(a, first) == 0 and _errors(b, second) == 0
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("floor_dbm0", [None, -30.0])
+def test_bursts_end_cleanly_even_over_a_noise_floor(rate, floor_dbm0):
+    """Two spandsp bursts, optionally over a continuous noise floor far above the carrier
+    threshold (-30 dBm0, 20 dB below the signal): both are received, and after each data
+    block only the transmitter's closing binary ones come out, no noise-made garbage."""
+    a, b = _data(3000, seed=21), _data(3000, seed=22)
+    gap = np.zeros(4000)
+    x = np.concatenate([gap, _burst("spandsp", rate, a), gap, _burst("spandsp", rate, b), gap])
+    if floor_dbm0 is not None:
+        x = x + dsp.awgn(len(x), floor_dbm0, np.random.default_rng(23))
+    got, events = _ours_rx(rate, dsp.to_int16(x))
+    assert [e.kind for e in events] == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN] * 2
+    errors, _, off = dsp.bit_errors(a, got)
+    assert errors == 0
+    rest = got[off + len(a):]
+    errors, _, off_b = dsp.bit_errors(b, rest, max_shift=len(rest))
+    assert errors == 0
+    bps = 3 if rate == 4800 else 2
+    for tail in (rest[:off_b], rest[off_b + len(b):]):
+        # spandsp sends 32 symbols of ones, then fills its last 160-sample block
+        assert np.all(tail == 1) and len(tail) <= 60 * bps
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_late_start_inside_segment_4(rate):
+    """A receiver switched on 300 symbols into segment 4 (reversals missed) still finds
+    its place in the known training pattern and trains on the rest."""
+    data = _data(3000, seed=41)
+    burst = _burst("spandsp", rate, data)
+    start = int(np.nonzero(burst)[0][0])
+    sps = 5.0 if rate == 4800 else 20.0 / 3.0
+    sig = _channel(burst[start + int((50 + 300) * sps):], snr=30)
+    got, events = _ours_rx(rate, sig)
+    assert TRAINING_SUCCEEDED in [e.kind for e in events]
+    assert _errors(data, got) == 0
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_transmitter_block_size_independent(rate):
+    data = _data(500, seed=42)
+    ref = _burst("ours", rate, data)
+    tx = modem.transmitter("v27ter", rate)
+    tx.send(data)
+    sizes = [1, 2, 3, 5, 7, 11, 13, 100, 1000]
+    out, k = [], 0
+    while not tx.done:
+        out.append(tx.tx(sizes[k % len(sizes)]))
+        k += 1
+    got = np.concatenate(out)
+    n = min(len(got), len(ref))
+    assert np.array_equal(got[:n], ref[:n]) and not got[n:].any() and not ref[n:].any()
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_empty_burst_is_training_only(rate):
+    tx = modem.transmitter("v27ter", rate)
+    tx.send([])
+    sig = _channel(_drain(tx))
+    got, events = _ours_rx(rate, sig)
+    assert [e.kind for e in events] == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN]
+    assert np.all(got == 1)  # only the closing binary ones
 
 
 def test_event_times_and_trained_flag():
@@ -351,6 +441,8 @@ def test_transmitter_contract():
         modem.transmitter("v27ter", 4800, bogus=1)
     with pytest.raises(ValueError):
         modem.transmitter("v27ter", 9600)
+    with pytest.raises(ValueError):
+        modem.transmitter("v27ter", 4800, level_dbm0=6.0)
     tx.send(bytes([1, 0, 1, 1]))
     out = tx.tx(0)
     assert out.dtype == np.int16 and out.size == 0

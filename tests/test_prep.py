@@ -248,3 +248,20 @@ def test_refit_page():
     assert std.bitmap[50:150, 500:1000].all() and std.bitmap.sum() == 100 * 500
     hi = prep.refit_page(page, resolution="400")
     assert hi.bitmap.shape == (round(400 * 400 / 196), 3456)
+
+
+def test_oversized_requests_are_value_errors(tmp_path):
+    # A 1-pixel-wide strip with no dpi would be scaled to the full scan width.
+    with pytest.raises(ValueError, match="pixel limit"):
+        prep.prepare_image(Image.new("L", (1, 100_000), 0), resolution="fine")
+    # A 200-inch-long PDF page at 400 dpi (80000 rows of 3456 pixels).
+    ps = tmp_path / "long.ps"
+    ps.write_text("%!PS\n<< /PageSize [595 14400] >> setpagedevice\nshowpage\n")
+    pdf = tmp_path / "long.pdf"
+    subprocess.run([require_tool("gs"), "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE",
+                    "-sDEVICE=pdfwrite", f"-sOutputFile={pdf}", str(ps)], check=True)
+    with pytest.raises(ValueError, match="pixel limit"):
+        prep.prepare_pdf(pdf, resolution="400")
+    pages = prep.prepare_pdf(pdf, resolution="standard")    # 200 in at 98 lpi is fine
+    assert sum(p.height for p in pages) == round(14400 / 72 * 98)
+    assert len(pages) == -(-round(14400 / 72 * 98) // prep.page_rows("a4", "standard"))

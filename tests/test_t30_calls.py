@@ -383,6 +383,6 @@ def test_copy_quality_thresholds():
     from faxcore.codecs import encode
     from faxcore.t30.dis import DCSParams
     dcs = DCSParams(scheme="mh")
-    data = encode(page, "mh")
+    data = encode(page, "mh", lsb_first=True)
     assert eng._decode(data, dcs).quality == "MCF"
     assert eng._decode(b"\xff" * 50, dcs).quality == "RTN"

@@ -128,7 +128,9 @@ class Database:
         self.conn.execute("PRAGMA busy_timeout = 60000")
         if path != ":memory:":
             self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        # FULL: a committed payment survives a power loss too (NORMAL in WAL mode would
+        # only survive an application crash).
+        self.conn.execute("PRAGMA synchronous = FULL")
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
@@ -151,7 +153,7 @@ class Database:
             out = text.replace("{pk}", _pk(self.dialect))
             if self.dialect == "postgresql":
                 out = out.replace("?", "%s")
-                out = out.replace("{for_update}", "")
+                out = out.replace("{for_update}", "FOR UPDATE")
                 out = out.replace("{skip_locked}", "FOR UPDATE SKIP LOCKED")
             else:
                 out = out.replace("{for_update}", "").replace("{skip_locked}", "")

@@ -26,6 +26,12 @@ Billing dates
     charged at that instant and the invoice covers the whole balance then owed
     (fee included). An invoice for a balance <= 0 is issued for 0 and is never due.
     Only issued invoices count: if billing has not run, nothing is overdue.
+    Suspended and closed accounts keep being billed (they keep their number and
+    their inbound faxes are held); a billing instant at which the account is
+    terminated issues no invoice and no fee (the service has ended); billing
+    resumes with the first billing instant after a reactivation. Whether an
+    account is terminated at a billing instant is decided when billing runs, on
+    the record as it stands then.
 
 Invoice settled
     Payments are applied oldest-first, so an invoice issued when the account's
@@ -120,6 +126,13 @@ LEVELS = (Status.active, Status.suspended_until_paid, Status.closed_until_paid,
           Status.terminated)
 LOGIN_SCOPE = {Status.active: "full", Status.suspended_until_paid: "limited",
                Status.closed_until_paid: "limited", Status.terminated: "none"}
+# What the client may do in the control panel with each log-in scope.
+PANEL_ACTIONS = {
+    "full": frozenset({"view_account", "make_payment", "send_fax", "view_faxes",
+                       "change_settings"}),
+    "limited": frozenset({"view_account", "make_payment"}),
+    "none": frozenset(),
+}
 
 # Ledger event kinds. Amounts are signed deltas to the balance.
 PAGE_CHARGE = "page_charge"

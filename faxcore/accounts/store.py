@@ -222,6 +222,9 @@ class Store(JobStoreMixin):
                period: str | None = None, note: str | None = None) -> int:
         """Insert a ledger event and update the summary. Must run inside ``db.write()``."""
         row = self._row(account_id, lock=True)
+        if t < row[4]:
+            raise ValueError(f"{from_us(t)} is before account {account_id} was created "
+                             f"({from_us(row[4])})")
         state = _state_from_row(row)
         replay = t < state.last_at
         if not replay:
@@ -288,6 +291,7 @@ class Store(JobStoreMixin):
             raise ValueError(f"pages must be an integer >= 0, got {pages!r}")
         t = to_us(now)
         with self.db.write():
+            self._row(account_id, lock=True)  # decide on the status under the lock
             st = self.status(account_id, now)
             if st.status is Status.terminated:
                 state = "refused"
@@ -314,10 +318,15 @@ class Store(JobStoreMixin):
                 nxt = row[5]
                 while nxt <= t:
                     b = from_us(nxt)
-                    fee = self.db.one("SELECT monthly_fee_cents FROM plans WHERE code = ?",
-                                      (row[1],))[0]
-                    self._event(account_id, nxt, INVOICE, int(fee), period=rules.period_of(b))
-                    issued += 1
+                    if self.status(account_id, b).status is Status.terminated:
+                        # no monthly fee for a terminated account: its service has ended
+                        log.debug("account %s terminated at %s: not billed", account_id, b)
+                    else:
+                        fee = self.db.one("SELECT monthly_fee_cents FROM plans WHERE code = ?",
+                                          (row[1],))[0]
+                        self._event(account_id, nxt, INVOICE, int(fee),
+                                    period=rules.period_of(b))
+                        issued += 1
                     nxt = to_us(rules.next_billing_after(b, row[3]))
                 self.db.execute("UPDATE accounts SET next_billing_at = ? WHERE id = ?",
                                 (nxt, account_id))
@@ -364,10 +373,14 @@ class Store(JobStoreMixin):
             raise ValueError("reactivation needs the operator's name")
         t = to_us(now)
         with self.db.write():
-            st = self.status(account_id, now)
-            if st.status is not Status.terminated:
-                raise InvalidOperation(
-                    f"account {account_id} is {st.name}, not terminated: nothing to reactivate")
+            row = self._row(account_id, lock=True)  # two operators at once: one fee only
+            # terminated now, and still terminated at the latest recorded event (a
+            # back-dated reactivation must not charge a second fee)
+            for when in (t, max(t, row[11])):
+                st = self.status(account_id, from_us(when))
+                if st.status is not Status.terminated:
+                    raise InvalidOperation(f"account {account_id} is {st.name}, not "
+                                           "terminated: nothing to reactivate")
             try:
                 self._event(account_id, t, REACTIVATION, REACTIVATION_FEE_CENTS,
                             note=f"reactivated by {operator}")
@@ -395,6 +408,10 @@ class Store(JobStoreMixin):
 
     def login_scope(self, account_id: int, now: datetime) -> str:
         return self.status(account_id, now).login_scope
+
+    def panel_actions(self, account_id: int, now: datetime) -> frozenset[str]:
+        """Control-panel actions the client may use now (``rules.PANEL_ACTIONS``)."""
+        return rules.PANEL_ACTIONS[self.login_scope(account_id, now)]
 
     def check_send(self, account_id: int, now: datetime) -> SendDecision:
         """The gate: may this account send a fax now? ``reason`` says why (not)."""

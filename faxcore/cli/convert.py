@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from faxcore.cli import CliError
 from faxcore.codecs import prep
-from faxcore.codecs.raw import read_raw, write_raw
+from faxcore.codecs.raw import guess_g3_scheme, read_raw, write_raw
 from faxcore.codecs.tiff import (
     RESOLUTIONS,
     Page,
@@ -73,9 +73,12 @@ def _input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw", choices=SCHEMES,
                    help="INPUT is a raw fax stream coded with this scheme")
     p.add_argument("--width", type=int,
-                   help="pixels per row of a raw input stream (default 1728)")
+                   help="pixels per row of a raw input stream (default: the ITU width for "
+                        "--page-size and --resolution, 1728 for A4 at 204 dpi)")
     p.add_argument("--lsb-first", action="store_true",
                    help="raw input stream has its bits LSB first (TIFF FillOrder 2)")
+    p.add_argument("--page-rows", type=int,
+                   help="rows per page of a raw stream without RTC/EOFB (Ghostscript's)")
     p.add_argument("--resolution", choices=tuple(RESOLUTIONS),
                    help="fax resolution (default fine; fax inputs keep theirs unless given)")
 
@@ -109,7 +112,11 @@ def load_pages(path: Path, args: argparse.Namespace) -> tuple[str, list[Page]]:
         width = args.width or prep.fax_width(page_size or "a4", resolution or "fine")
         xres, yres = RESOLUTIONS[resolution or "fine"]
         try:
-            pages = read_raw(path, raw, width, lsb_first=args.lsb_first, xres=xres, yres=yres)
+            data = path.read_bytes()
+            if raw == "mh" and not args.raw:     # a .g3 file: MH or MR?
+                raw = guess_g3_scheme(data, width, lsb_first=args.lsb_first)
+            pages = read_raw(data, raw, width, lsb_first=args.lsb_first, xres=xres, yres=yres,
+                             page_rows=args.page_rows)
         except ValueError as exc:
             raise CliError(f"{path}: corrupt or empty {raw.upper()} stream: {exc}") from None
         return f"raw {raw.upper()} stream", pages
@@ -136,7 +143,7 @@ def load_pages(path: Path, args: argparse.Namespace) -> tuple[str, list[Page]]:
     except UnidentifiedImageError:
         raise CliError(f"{path}: not a PDF, image, TIFF or raw fax stream "
                        f"(for a raw stream give --raw mh|mr|mmr --width N)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise CliError(f"{path}: unreadable image: {exc}") from None
 
 

@@ -39,9 +39,13 @@ cdef extern from *:
         v = __builtin_bswap32(v); memcpy(p, &v, 4);
     }
     static inline int fc_clz64(uint64_t w) { return __builtin_clzll(w); }
+    static inline void fc_store_be64(uint8_t *p, uint64_t v) {
+        v = __builtin_bswap64(v); memcpy(p, &v, 8);
+    }
     """
     uint64_t fc_load_be64(const uint8_t *p) nogil
     void fc_store_be32(uint8_t *p, uint32_t v) nogil
+    void fc_store_be64(uint8_t *p, uint64_t v) nogil
     int fc_clz64(uint64_t w) nogil   # w must be non-zero
 
 
@@ -67,6 +71,10 @@ MAX_ROWS = 65535
 cdef uint32_t ENC_CODE[2][105]
 cdef uint8_t ENC_LEN[2][105]
 # Vertical mode codes VL3..VR3 (index a1 - b1 + 3)
+# Whole runs 0..2623 as one code word: make-up (if any) followed by the terminating code,
+# at most 13 + 12 = 25 bits, so a run is one table look-up and one _put
+cdef uint32_t SPAN_CODE[2][2624]
+cdef uint8_t SPAN_LEN[2][2624]
 cdef uint32_t V_CODE[7]
 cdef uint8_t V_LEN[7]
 # Decoder: entry = run << 4 | length for a code, or 0 = invalid, or 1 = EOL ahead
@@ -115,6 +123,12 @@ cdef int _build_tables() except -1:
             if dec[i] != 0:
                 raise RuntimeError("code table clashes with EOL")
             dec[i] = 1
+    for colour in range(2):
+        for run in range(2624):
+            seq = _tables.run_code_sequence(run, bool(colour))
+            code = "".join(seq)
+            SPAN_CODE[colour][run] = int(code, 2)
+            SPAN_LEN[colour][run] = len(code)
     for i, code in enumerate(_tables.VERTICAL_BY_OFFSET):
         V_CODE[i] = int(code, 2)
         V_LEN[i] = len(code)
@@ -259,23 +273,26 @@ cdef inline void _put_span(Writer *w, int run, int colour) noexcept nogil:
     while run >= 2624:
         _put(w, ENC_CODE[colour][64 + 40], ENC_LEN[colour][64 + 40])
         run -= 2560
-    if run >= 64:
-        _put(w, ENC_CODE[colour][64 + (run >> 6)], ENC_LEN[colour][64 + (run >> 6)])
-        run &= 63
-    _put(w, ENC_CODE[colour][run], ENC_LEN[colour][run])
+    _put(w, SPAN_CODE[colour][run], SPAN_LEN[colour][run])
 
 
-cdef inline void _encode_1d(Writer *w, const int32_t *cur, int n, int width) noexcept nogil:
+cdef void _encode_1d(Writer *wp, const int32_t *cur, int n, int width) noexcept nogil:
+    # the writer is copied to a local so the compiler can keep it in registers (stores
+    # through the uint8_t output pointer could otherwise alias it)
+    cdef Writer w = wp[0]
     cdef int i, prev = 0
     for i in range(n):
-        _put_span(w, cur[i] - prev, i & 1)
+        _put_span(&w, cur[i] - prev, i & 1)
         prev = cur[i]
-    _put_span(w, width - prev, n & 1)
+    _put_span(&w, width - prev, n & 1)
+    wp[0] = w
 
 
-cdef inline void _encode_2d(Writer *w, const int32_t *cur, const int32_t *ref,
-                            int width) noexcept nogil:
+cdef void _encode_2d(Writer *wp, const int32_t *cur, const int32_t *ref,
+                     int width) noexcept nogil:
     # a0 = -1 is the imaginary white element before the row (T.4 4.2.1.3.4)
+    cdef Writer wl = wp[0]
+    cdef Writer *w = &wl
     cdef int a0 = -1, a1, a2, b1, b2, ia = 0, jlow = 0, bi, d, start
     while True:
         while ref[jlow] <= a0:      # ref ends with width sentinels and a0 < width here
@@ -303,6 +320,7 @@ cdef inline void _encode_2d(Writer *w, const int32_t *cur, const int32_t *ref,
                 ia += 2
         if a0 >= width:
             break
+    wp[0] = wl
 
 
 cdef inline void _put_eol(Writer *w, int align, int tag) noexcept nogil:
@@ -506,16 +524,35 @@ cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
     while True:
         if r.nb < 13:
             _refill(r)
+            if r.nb < 13:
+                return _run_tail(r, colour, limit, total)
         if colour:
             e = BLACK_DEC[r.acc >> 51]
         else:
             e = WHITE_DEC[r.acc >> 52]
         n = e & 15
         if n == 0:
-            if r.nb < 13:
-                return -ROW_TRUNCATED
             return -ROW_EOL if e == 1 else -ROW_INVALID
-        if n > r.nb:
+        r.acc <<= n             # n <= 13 <= nb
+        r.nb -= n
+        v = e >> 4
+        total += v
+        if v < 64:
+            return total if total <= limit else -ROW_LENGTH
+        if total > limit:       # make-ups: also keeps total far from overflow
+            return -ROW_LENGTH
+
+
+cdef int _run_tail(Reader *r, int colour, int limit, int total) noexcept nogil:
+    """_run near the end of the input, where fewer than 13 real bits are left."""
+    cdef int e, n, v
+    while True:
+        if colour:
+            e = BLACK_DEC[r.acc >> 51]
+        else:
+            e = WHITE_DEC[r.acc >> 52]
+        n = e & 15
+        if n == 0 or n > r.nb:
             return -ROW_TRUNCATED
         r.acc <<= n
         r.nb -= n
@@ -543,27 +580,54 @@ cdef inline void _terminate(int32_t *cur, int n, int width) noexcept nogil:
     cur[n + 3] = width
 
 
-cdef int _decode_1d(Reader *r, int32_t *cur, int *ncur, int width) noexcept nogil:
-    cdef int pos = 0, n = 0, colour = 0, run
-    while pos < width:
-        run = _run(r, colour, width - pos)
+cdef int _decode_1d(Reader *rp, int32_t *cur, int *ncur, int width) noexcept nogil:
+    # local copy of the reader: lets the compiler keep it in registers (the int32_t
+    # stores into cur could otherwise alias its fields)
+    cdef Reader rl = rp[0]
+    cdef Reader *r = &rl
+    cdef int pos = 0, n = 0, run
+    while True:
+        run = _run(r, 0, width - pos)
         if run < 0:
+            rp[0] = rl
             return -run
         pos += run
-        if pos < width:
-            n = _push(cur, n, pos)
-        colour ^= 1
+        if pos >= width:
+            break
+        n = _push(cur, n, pos)
+        run = _run(r, 1, width - pos)
+        if run < 0:
+            rp[0] = rl
+            return -run
+        pos += run
+        if pos >= width:
+            break
+        n = _push(cur, n, pos)
     _terminate(cur, n, width)
     ncur[0] = n
+    rp[0] = rl
     return ROW_OK
 
 
-cdef int _decode_2d(Reader *r, int32_t *cur, int *ncur, const int32_t *ref,
+cdef int _decode_2d(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref,
                     int width) noexcept nogil:
     """Decode one 2-D row against the reference row `ref` (changing elements + sentinels)."""
+    cdef Reader rl = rp[0]
+    cdef Reader *r = &rl
+    cdef int st = _decode_2d_body(r, cur, ncur, ref, width)
+    rp[0] = rl
+    return st
+
+
+cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_t *ref,
+                                int width) noexcept nogil:
     cdef int a0 = -1, a1, a2, b1, b2, n = 0, jlow = 0, bi, e, m, ln, r1, r2, start
     while a0 < width:
-        while ref[jlow] <= a0:          # ref ends in width sentinels and a0 < width
+        # jlow: first reference element > a0 (ref ends in width sentinels, a0 < width).
+        # It moves 0..2 places per mode; two branch-free steps, then a rarely used loop.
+        jlow += ref[jlow] <= a0
+        jlow += ref[jlow] <= a0
+        while ref[jlow] <= a0:
             jlow += 1
         bi = jlow + ((jlow ^ n) & 1)    # colour of a0 is n & 1
         b1 = ref[bi]
@@ -618,24 +682,30 @@ cdef int _decode_2d(Reader *r, int32_t *cur, int *ncur, const int32_t *ref,
 
 cdef inline void _render(uint8_t *row, Py_ssize_t rowbytes, const int32_t *cur, int n,
                          int width) noexcept nogil:
-    """Packed row from changing elements: black from cur[0] to cur[1], cur[2] to cur[3]..."""
-    cdef int i, s, e, sb, eb
-    memset(row, 0, rowbytes)
-    i = 0
-    while i < n:
-        s = cur[i]
-        e = cur[i + 1]          # a sentinel (width) when n is odd
-        i += 2
-        sb = s >> 3
-        eb = e >> 3
-        if sb == eb:
-            row[sb] |= (0xFF >> (s & 7)) & ~(0xFF >> (e & 7))
-        else:
-            row[sb] |= 0xFF >> (s & 7)
-            if eb > sb + 1:
-                memset(row + sb + 1, 0xFF, eb - sb - 1)
-            if e & 7:
-                row[eb] |= ~(0xFF >> (e & 7)) & 0xFF
+    """Packed row from its changing elements, 64 bits at a time.
+
+    Within a 64-bit word starting at pixel W, every change p flips the pixels p..W+63,
+    i.e. XORs ~0 >> (p - W). Writes whole words, so up to 7 bytes past the row are
+    written (into the next row, rendered later, or into the 8 spare bytes at the end
+    of the buffer); bits past the width are cleared.
+    """
+    cdef int i = 0, W = 0
+    cdef uint64_t word, colour = 0
+    while W < width:
+        if i == n:              # no more changes: the rest of the row is one colour
+            memset(row + (W >> 3), <int>(colour & 0xFF), rowbytes - (W >> 3))
+            if colour and (width & 7):
+                row[rowbytes - 1] &= <uint8_t>(0xFF00 >> (width & 7))
+            return
+        word = colour
+        while i < n and cur[i] < W + 64:
+            word ^= (<uint64_t>0xFFFFFFFFFFFFFFFF) >> (cur[i] - W)
+            colour = ~colour
+            i += 1
+        if W + 64 > width:
+            word &= ~((<uint64_t>0xFFFFFFFFFFFFFFFF) >> (width - W))
+        fc_store_be64(row + (W >> 3), word)
+        W += 64
 
 
 _ROW_MESSAGES = {
@@ -656,7 +726,7 @@ cdef class _Out:
         self.rowbytes = rowbytes
         self.max_rows = max_rows
         self.cap = max(1, min(first, max_rows))
-        self.buf = <uint8_t *>malloc(self.cap * rowbytes)
+        self.buf = <uint8_t *>malloc(self.cap * rowbytes + 8)   # + 8: _render's word stores
         if self.buf == NULL:
             raise MemoryError()
 
@@ -669,7 +739,7 @@ cdef class _Out:
         cdef uint8_t *nbuf
         if i >= self.cap:
             cap = min(max(self.cap * 2, i + 1), self.max_rows)
-            nbuf = <uint8_t *>realloc(self.buf, cap * self.rowbytes)
+            nbuf = <uint8_t *>realloc(self.buf, cap * self.rowbytes + 8)
             if nbuf == NULL:
                 raise MemoryError()
             self.buf = nbuf

@@ -28,6 +28,7 @@ import io
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "PAGE_SIZES", "FAX_WIDTHS", "fax_width", "page_rows", "resolution_dpi", "to_bilevel",
     "split_bitmap", "prepare", "prepare_image", "prepare_pdf", "prepare_bitmap",
-    "refit_page", "sample_page", "is_pdf",
+    "refit_page", "sample_page", "is_pdf", "pbm_frames",
 ]
 
 # Page sizes in mm (width, length).
@@ -60,6 +61,10 @@ _WIDTH_CLASS = {"a4": "a4", "letter": "a4", "b4": "b4", "a3": "a3"}
 # Every ITU width and the horizontal dpi it implies.
 _KNOWN_WIDTHS = {w: x for cls in FAX_WIDTHS.values() for x, w in cls.items()}
 _SPLIT_SLACK = 0.05
+# Largest bitmap prepared in one piece (before splitting into pages): 128 Mpixel, about
+# 11 m of paper at fine resolution. Larger requests raise ValueError instead of eating
+# the memory.
+MAX_PREP_PIXELS = 1 << 27
 
 
 def resolution_dpi(resolution: str) -> tuple[float, float]:
@@ -152,6 +157,7 @@ def _place(grey: Image.Image, src_xdpi: float, src_ydpi: float, width: int,
         scale = width / tw
     tw = max(1, min(width, round(tw * scale)))
     th = max(1, round(h * ydpi / src_ydpi * scale))
+    _check_size(width, th)
     if (tw, th) != (w, h):
         grey = grey.resize((tw, th), Image.Resampling.LANCZOS)
     if tw == width:
@@ -159,6 +165,12 @@ def _place(grey: Image.Image, src_xdpi: float, src_ydpi: float, width: int,
     canvas = Image.new("L", (width, th), 255)
     canvas.paste(grey, ((width - tw) // 2, 0))
     return canvas
+
+
+def _check_size(width: int, rows: int) -> None:
+    if width * rows > MAX_PREP_PIXELS:
+        raise ValueError(f"page would be {width} x {rows} pixels, more than the "
+                         f"{MAX_PREP_PIXELS} pixel limit")
 
 
 def _source_dpi(img: Image.Image, width: int, xdpi: float, ydpi: float) -> tuple[float, float]:
@@ -205,6 +217,16 @@ def prepare_image(src: str | os.PathLike | bytes | Image.Image, **options) -> li
     """
     if isinstance(src, Image.Image):
         return prepare_bitmap(src, **options)
+    data = src if isinstance(src, bytes) else None
+    if data is None:
+        with open(src, "rb") as f:
+            head = f.read(2)
+        if head == b"P4":
+            with open(src, "rb") as f:
+                data = f.read()
+    if data is not None and data[:2] == b"P4":
+        # Pillow reads only the first image of a multi-image PBM (netpbm's multi-page form).
+        return [page for frame in pbm_frames(data) for page in prepare_bitmap(frame, **options)]
     img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
     pages: list[Page] = []
     with img:
@@ -216,6 +238,32 @@ def prepare_image(src: str | os.PathLike | bytes | Image.Image, **options) -> li
             frame.info = dict(img.info)
             pages.extend(prepare_bitmap(frame, **options))
     return pages
+
+
+_PBM_HEADER = re.compile(rb"P4(?:\s+|#[^\n]*\n)+(\d+)(?:\s+|#[^\n]*\n)+(\d+)\s")
+
+
+def pbm_frames(data: bytes) -> list[Image.Image]:
+    """Every image of a PBM P4 file (netpbm writes multi-page files as images in a row)."""
+    frames: list[Image.Image] = []
+    pos = 0
+    while pos < len(data):
+        m = _PBM_HEADER.match(data, pos)
+        if not m:
+            if frames and not data[pos:].strip():
+                break                       # trailing whitespace
+            raise ValueError(f"bad PBM header at byte {pos}")
+        w, h = int(m.group(1)), int(m.group(2))
+        if w < 1 or h < 1:
+            raise ValueError(f"bad PBM size {w}x{h}")
+        _check_size(w, h)
+        size = (w + 7) // 8 * h
+        start = m.end()
+        if start + size > len(data):
+            raise ValueError(f"PBM image {len(frames) + 1} is truncated")
+        frames.append(Image.frombytes("1", (w, h), data[start:start + size], "raw", "1;I"))
+        pos = start + size
+    return frames
 
 
 def prepare_pdf(src: str | os.PathLike | bytes, *, resolution: str = "fine",
@@ -244,6 +292,7 @@ def prepare_pdf(src: str | os.PathLike | bytes, *, resolution: str = "fine",
             scale = min(1.0, width / tw) if tw > 0 else 1.0
             tw = max(1, min(width, round(tw * scale)))
             th = max(1, round(h_pt / 72.0 * ydpi * scale))
+            _check_size(width, th)
             # Render square pixels at the finer of the two axes, then resample the other.
             s = max(tw / w_pt, th / h_pt)
             img = page.render(scale=s, rotation=rotation, grayscale=True).to_pil()

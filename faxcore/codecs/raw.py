@@ -7,10 +7,12 @@ other, each T.4 page ended by RTC (return to control: six EOLs) and each T.6 pag
 resolution, so the reader is told the width (1728 by default) and the caller assigns a
 resolution.
 
-Page splitting is done on the bit stream before decoding: a T.4 page ends after a run of
+Page splitting is done on the bit stream before decoding: a T.4 page ends at a run of
 at least ``RTC_MIN_EOLS`` (4) consecutive EOLs with nothing between them but fill bits
-and MR's 1-D tag bit (six in an undamaged RTC; a fax line can garble some of them), a T.6
-page after its EOFB. Data after the last end marker that holds a decodable row becomes a
+and MR's 1-D tag bit (six in an undamaged RTC; a fax line can garble some of them); the
+last EOL of the run goes to the next page when more data follows (T.4 pages start with
+an EOL). A T.6 page ends after its EOFB. A cut is moved to the next byte boundary when
+only 0 bits (padding) lie before it. Data after the last end marker that holds a decodable row becomes a
 final page with ``Page.error`` saying it was not terminated (a truncated stream); data
 with no row at all (zero padding) is dropped.
 """
@@ -25,7 +27,8 @@ import numpy as np
 
 from faxcore.codecs.tiff import Page
 
-__all__ = ["read_raw", "raw_bytes", "write_raw", "split_pages", "RTC_MIN_EOLS"]
+__all__ = ["read_raw", "raw_bytes", "write_raw", "split_pages", "guess_g3_scheme",
+           "RTC_MIN_EOLS"]
 
 RTC_MIN_EOLS = 4
 _EOL_ZEROS = 11  # an EOL is eleven or more 0 bits (fill included) and a 1
@@ -61,10 +64,13 @@ def split_pages(data: bytes, scheme: str, *, lsb_first: bool = False) -> list[tu
             if t - s < need:
                 continue
             j = int(nxt[t - 1])                  # the last EOL of the run
-            end = int(ones[j]) + 1
-            if scheme == "mr" and j + 1 < ones.size and ones[j + 1] == ones[j] + 1:
-                end += 1                          # its 1-D tag bit
-            ends.append(end)
+            tagged = scheme == "mr" and j + 1 < ones.size and ones[j + 1] == ones[j] + 1
+            if scheme != "mmr" and j + 1 + tagged < ones.size:
+                # More data follows: the run's last EOL is the one a T.4 page starts
+                # with, so it goes to the next page.
+                j = int(cur[t - 1])
+                tagged = scheme == "mr" and ones[j + 1] == ones[j] + 1
+            ends.append(int(ones[j]) + 1 + tagged)
     pages: list[tuple[bytes, bool]] = []
     start = 0
     for end in ends:
@@ -177,9 +183,32 @@ def _decode_pages(chunk: bytes, scheme: str, width: int, page_rows: int | None,
     return out
 
 
-def raw_bytes(pages: Iterable[Page | np.ndarray], scheme: str, *, k: int = 4,
+def guess_g3_scheme(src: bytes, width: int = 1728, *, lsb_first: bool = False) -> str:
+    """Tell MH from MR in a ``.g3`` stream: the one whose first page decodes cleaner.
+
+    Both start every row with an EOL, so only decoding tells them apart; ties go to MH.
+    """
+    from faxcore.codecs import decode
+
+    chunks = split_pages(bytes(src), "mr", lsb_first=lsb_first)
+    if not chunks:
+        return "mh"
+    first = chunks[0][0]
+    score = {}
+    for scheme in ("mh", "mr"):
+        dp = decode(first, scheme, width)
+        score[scheme] = (int(dp.bad_rows) + (dp.error is not None), -int(dp.rows))
+    return "mr" if score["mr"] < score["mh"] else "mh"
+
+
+def raw_bytes(pages: Iterable[Page | np.ndarray], scheme: str, *, k: int | None = None,
               eol_align: bool = False, min_row_bits: int = 0, lsb_first: bool = False) -> bytes:
-    """A raw stream of ``pages``: each page coded on its own and ended by RTC or EOFB."""
+    """A raw stream of ``pages``: each page coded on its own and ended by RTC or EOFB.
+
+    ``k`` is MR's K; by default 2 for pages at standard resolution and 4 otherwise (T.4's
+    values for 3.85 and 7.7 lines/mm; libtiff uses the same rule). Bare bitmaps count as
+    fine resolution.
+    """
     from faxcore.codecs import encode
 
     scheme = scheme.lower()
@@ -187,9 +216,10 @@ def raw_bytes(pages: Iterable[Page | np.ndarray], scheme: str, *, k: int = 4,
         raise ValueError(f"unknown scheme {scheme!r} (mh, mr or mmr)")
     out = []
     for p in pages:
-        bm = p.bitmap if isinstance(p, Page) else np.asarray(p)
-        out.append(encode(bm, scheme, k=k, eol_align=eol_align, min_row_bits=min_row_bits,
-                          end_marker=True, lsb_first=lsb_first))
+        page = p if isinstance(p, Page) else Page(bitmap=np.asarray(p))
+        kk = k if k is not None else (4 if page.yres > 150 else 2)
+        out.append(encode(page.bitmap, scheme, k=kk, eol_align=eol_align,
+                          min_row_bits=min_row_bits, end_marker=True, lsb_first=lsb_first))
     if not out:
         raise ValueError("no pages to write")
     return b"".join(out)

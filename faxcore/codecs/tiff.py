@@ -13,6 +13,12 @@ Reading accepts both byte orders, FillOrder 1 and 2, any RowsPerStrip, Compressi
 pixels are always returned as 1 = black. Resolutions in pixels/cm (ResolutionUnit 3) are
 converted to dpi.
 
+Limits: pages up to ``MAX_WIDTH`` (32768) pixels wide and ``max_pixels`` (default
+``MAX_PIXELS``, 64 Mpixel; an A3 page at 400 dpi is 32 Mpixel) in all; a strip is never
+asked for more rows than it has bits. Compression 2 (CCITT RLE), BigTIFF, tiles, grey and
+colour are not fax pages: they raise :class:`TiffUnsupportedError` (``faxcore convert``
+then hands the file to Pillow).
+
 Bad input never crashes or hangs the reader:
 
 * a broken file structure (bad header, IFD or tag outside the file, IFD chain loop,
@@ -106,7 +112,7 @@ class TiffUnsupportedError(TiffError):
     """A valid TIFF that is not a bilevel fax page (grey, colour, LZW, tiled, ...)."""
 
 
-@dataclass
+@dataclass(eq=False)   # bitmaps are arrays: compare pages by their fields explicitly
 class Page:
     """One fax page: a bitmap (2-D uint8, 1 = black) and its resolution in dpi.
 
@@ -123,7 +129,7 @@ class Page:
     clean: int | None = None           # CleanFaxData: 0 clean, 1 regenerated, 2 unclean
     page_number: int | None = None     # PageNumber (0-based as in TIFF)
     fill_order: int = 1
-    software: str | None = None
+    software: str | None = None        # Software tag as read (the writer sets its own)
     error: str | None = None           # set when the pixel data was damaged (partial page)
     extra: dict = field(default_factory=dict)
 
@@ -184,8 +190,6 @@ class _Reader:
 
     def ifd(self, off: int) -> tuple[dict[int, tuple], int]:
         """Parse the IFD at ``off``: {tag: values tuple} and the next IFD offset."""
-        if off % 2:
-            log.debug("IFD at odd offset %d", off)
         n = self.u16(off)
         self._need(off + 2, 12 * n + 4)
         tags: dict[int, tuple] = {}
@@ -327,24 +331,27 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int) -> Page | No
 
     t4 = int(_one(tags, T4_OPTIONS, 0))
     scheme = "none" if comp == 1 else _SCHEME_OF[(comp, bool(t4 & 1))]
-    bitmap = np.zeros((height, width), dtype=np.uint8)
+    parts: list[np.ndarray] = []
     bad = consecutive = 0
     errors: list[str] = []
     for s in range(nstrips):
-        y0 = s * rps
-        nrows = min(rps, height - y0)
+        nrows = min(rps, height - s * rps)
         start, want = int(offsets[s]), int(counts[s])
         chunk = r.data[start:start + want] if start < len(r.data) else b""
         if len(chunk) < want:
             errors.append(f"strip {s}: {len(chunk)} of {want} bytes in file")
-        got, strip_bad, run, err = _decode_strip(chunk, scheme, width, nrows, fill == 2,
-                                                 bitmap[y0:y0 + nrows])
+        rows, strip_bad, run, err = _decode_strip(chunk, scheme, width, nrows, fill == 2)
+        got = rows.shape[0]
+        parts.append(rows)
+        if got < nrows:                  # missing rows stay white
+            parts.append(np.zeros((nrows - got, width), dtype=np.uint8))
         bad += strip_bad + (nrows - got)
         consecutive = max(consecutive, run, nrows - got)
         if err:
             errors.append(f"strip {s}: {err}")
         elif got < nrows:
             errors.append(f"strip {s}: {got} of {nrows} rows decoded")
+    bitmap = parts[0] if len(parts) == 1 else np.concatenate(parts)
     if photometric == 1:
         np.subtract(1, bitmap, out=bitmap)   # min-is-black: a 0 bit is black
     xres = _real(tags, X_RESOLUTION, 204.0)
@@ -368,36 +375,34 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int) -> Page | No
     )
 
 
-def _decode_strip(chunk: bytes, scheme: str, width: int, nrows: int, lsb_first: bool,
-                  out: np.ndarray) -> tuple[int, int, int, str | None]:
-    """Decode one strip into ``out``.
+def _decode_strip(chunk: bytes, scheme: str, width: int, nrows: int,
+                  lsb_first: bool) -> tuple[np.ndarray, int, int, str | None]:
+    """Decode one strip of at most ``nrows`` rows.
 
-    Returns (rows decoded, damaged rows, longest run of damaged rows, error).
+    Returns (the rows decoded, damaged rows, longest run of damaged rows, error).
     """
     if scheme == "none":
         stride = (width + 7) // 8
         avail = min(nrows, len(chunk) // stride)
-        if avail:
-            buf = np.frombuffer(chunk, dtype=np.uint8, count=avail * stride)
-            if lsb_first:
-                buf = _REVERSE[buf]
-            bits = np.unpackbits(buf.reshape(avail, stride), axis=1)
-            out[:avail] = bits[:, :width]
-        return avail, 0, 0, None
+        buf = np.frombuffer(chunk, dtype=np.uint8, count=avail * stride)
+        if lsb_first:
+            buf = _REVERSE[buf]
+        bits = np.unpackbits(buf.reshape(avail, stride), axis=1, count=width)
+        return np.ascontiguousarray(bits), 0, 0, None
     if not chunk:
-        return 0, 0, 0, "no data"
+        return np.zeros((0, width), dtype=np.uint8), 0, 0, "no data"
     from faxcore.codecs import decode  # the codec package imports this module
 
     # Every row takes at least one bit, so a strip cannot hold more rows than this;
     # capping ``rows`` caps what the decoder may allocate on hostile input.
     cap = min(nrows, 8 * len(chunk) + 1)
     dp = decode(chunk, scheme, width, rows=cap, lsb_first=lsb_first)
-    got = min(int(dp.rows), nrows, int(dp.bitmap.shape[0]))
-    if got:
-        out[:got] = dp.bitmap[:got]
+    rows = dp.bitmap[:min(int(dp.rows), nrows)]
+    if rows.dtype != np.uint8 or not rows.flags.c_contiguous or not rows.flags.writeable:
+        rows = np.ascontiguousarray(rows, dtype=np.uint8).copy()
     err = getattr(dp, "error", None)
     run = int(getattr(dp, "max_consecutive_bad_rows", 0))
-    return got, int(dp.bad_rows), run, (str(err) if err else None)
+    return rows, int(dp.bad_rows), run, (str(err) if err else None)
 
 
 _REVERSE = np.array([int(f"{i:08b}"[::-1], 2) for i in range(256)], dtype=np.uint8)
@@ -482,9 +487,8 @@ def tiff_bytes(pages: Iterable[Page | np.ndarray], scheme: str = "mmr", *,
                                             | (4 if eol_align else 0)]))
         elif scheme == "mmr":
             entries.append((T6_OPTIONS, 4, [0]))
-        sw = page.software if page.software is not None else software
-        if sw:
-            entries.append((SOFTWARE, 2, [sw]))
+        if software:                     # the software that wrote this file
+            entries.append((SOFTWARE, 2, [software]))
         if page.bad_rows or page.clean is not None:
             clean = page.clean if page.clean is not None else (REGENERATED if page.bad_rows
                                                                else CLEAN)
@@ -493,8 +497,7 @@ def tiff_bytes(pages: Iterable[Page | np.ndarray], scheme: str = "mmr", *,
                         (CONSECUTIVE_BAD_FAX_LINES, 4, [page.consecutive_bad_rows])]
         entries.sort(key=lambda e: e[0])
         next_ptr = _write_ifd(out, bo, entries, next_ptr)
-    data = bytearray(out.getvalue())
-    return bytes(data)
+    return out.getvalue()
 
 
 def _k_for(k: int | None, yres: float) -> int:

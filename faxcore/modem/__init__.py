@@ -48,10 +48,11 @@ def _module(name: str, bit_rate: int):
     try:
         return importlib.import_module(modname)
     except ModuleNotFoundError as exc:
-        if exc.name in (modname, f"{modname}_core") or (exc.name or "").startswith(modname):
+        # the modem's module, or a compiled core it needs, is not there (not built yet?)
+        if (exc.name or "").startswith("faxcore."):
             raise ModemNotAvailable(
-                f"modem {name!r} is not available: module {modname} (or its compiled core) "
-                f"is missing ({exc}); run `make build`"
+                f"modem {name!r} is not available: cannot import {exc.name} ({exc}); "
+                f"run `make build`"
             ) from exc
         raise
 

@@ -10,6 +10,7 @@ sequences (training, data mapping) and constellations.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -63,6 +64,7 @@ def rrc(t: np.ndarray, beta: float = ROLLOFF) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def tx_pulse(span_symbols: int = 6) -> np.ndarray:
     """Transmit pulse at 24 kHz (10 samples per symbol), unit peak-ish, windowed RRC."""
     n = 10 * 2 * span_symbols + 1

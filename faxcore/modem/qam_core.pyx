@@ -200,6 +200,9 @@ cdef class QamReceiver:
     cdef double pll_a_train, pll_b_train, pll_a, pll_b
     cdef double eq_mu_train, eq_mu
     cdef double fail_ratio
+    cdef double min_snr           # training fails below this measured SNR (linear)
+    cdef double tr_err, tr_pow    # error / reference power over the end of the training
+    cdef double train_snr
     # --- run state
     cdef public long long nsamples
     cdef int state
@@ -306,11 +309,12 @@ cdef class QamReceiver:
         self.tim_ki = cfg.get("tim_ki", 0.00002)
         self.pll_a_train = cfg.get("pll_a_train", 0.1)
         self.pll_b_train = cfg.get("pll_b_train", 0.004)
-        self.pll_a = cfg.get("pll_a", 0.05)
-        self.pll_b = cfg.get("pll_b", 0.001)
+        self.pll_a = cfg.get("pll_a", 0.01)
+        self.pll_b = cfg.get("pll_b", 0.0001)
         self.eq_mu_train = cfg.get("eq_mu_train", 0.1)
-        self.eq_mu = cfg.get("eq_mu", 0.01)
+        self.eq_mu = cfg.get("eq_mu", 0.002)
         self.fail_ratio = cfg.get("fail_ratio", 0.08)
+        self.min_snr = 10.0 ** (cfg.get("min_snr_db", 0.0) / 10.0)
         self.L = cfg.get("eq_len", 17)
         if self.L > EQ_MAX or self.L < 3:
             raise ValueError("bad equaliser length")
@@ -364,6 +368,9 @@ cdef class QamReceiver:
         self.check_bits = self.check_zeros = 0
         self.mse_acc = 0.0
         self.mse_n = 0
+        self.tr_err = 0.0
+        self.tr_pow = 0.0
+        self.train_snr = 0.0
 
     # ------------------------------------------------------------------ python API
 
@@ -399,6 +406,7 @@ cdef class QamReceiver:
             "agc": self.agc,
             "mse": self.mse_acc / self.mse_n if self.mse_n else -1.0,
             "check": (self.check_zeros, self.check_bits),
+            "train_snr_db": 10.0 * np.log10(self.train_snr) if self.train_snr > 0 else -99.0,
             "parity": self.parity, "v_par": self.v_par, "pz": self.pz_acc / max(self.pz_n, 1),
             "ph": atan2(self.ph_im, self.ph_re), "win_n": self.win_n, "sym": self.sym,
         }
@@ -604,7 +612,7 @@ cdef class QamReceiver:
                     er = self.win_re[k] - self.tr_re[k]
                     ei = self.win_im[k] - self.tr_im[k]
                     e_tr += er * er + ei * ei
-                if e_tr < e_ab:
+                if e_tr < 0.25 * e_ab:
                     self.state = ST_TRAIN
                     self.tr_idx = 4
                     if self.tr_idx >= self.tr_len:
@@ -615,6 +623,11 @@ cdef class QamReceiver:
         elif self.state == ST_TRAIN:
             er = self.tr_re[self.tr_idx] - zr
             ei = self.tr_im[self.tr_idx] - zi
+            # signal-to-noise measured on the last part of the known sequence
+            if self.tr_idx >= self.tr_len - 256 and self.tr_idx >= 14:
+                self.tr_err += er * er + ei * ei
+                self.tr_pow += (self.tr_re[self.tr_idx] * self.tr_re[self.tr_idx]
+                                + self.tr_im[self.tr_idx] * self.tr_im[self.tr_idx])
             self._eq_update(er, ei, self.eq_mu_train)
             self._pll(zr, zi, self.tr_re[self.tr_idx], self.tr_im[self.tr_idx],
                       self.pll_a_train, self.pll_b_train)
@@ -676,6 +689,7 @@ cdef class QamReceiver:
 
     cdef void _start_check(self):
         self.state = ST_CHECK
+        self.train_snr = self.tr_pow / self.tr_err if self.tr_err > 0.0 else 1e9
         self.sidx = 0
         self.desc_reg = self.desc_reg0
         self.diff = self.diff0
@@ -773,7 +787,7 @@ cdef class QamReceiver:
 
     cdef void _end_check(self, long long t):
         """Called when the last scrambled-ones symbol has been decoded."""
-        if self.check_zeros > self.fail_ratio * self.check_bits:
+        if self.check_zeros > self.fail_ratio * self.check_bits or self.train_snr < self.min_snr:
             self._fail(t)
             return
         self.state = ST_DATA

@@ -3,7 +3,10 @@
 T.30 sends all its control frames (HDLC, see :mod:`faxcore.modem.hdlc`) with this modem.
 Follows the contract in :mod:`faxcore.modem.base`; V.21 has no training, so the receiver's
 ``trained`` is true while a burst is being received and it emits only ``carrier_up`` /
-``carrier_down`` events. The per-sample loops are in ``v21_core.pyx``.
+``carrier_down`` events. Their ``sample`` is the *estimated* start / end of the burst
+(accurate to a few samples), reported once the decoder has got there: the decoder runs
+32 ms behind the input so that the first and last bits of a burst come out exactly.
+The per-sample loops are in ``v21_core.pyx``.
 
 Receiver options: ``cutoff_dbm0`` (carrier-on threshold, default -47 dBm0; carrier off
 3 dB lower). Transmitter options: ``level_dbm0`` (default -10 dBm0).
@@ -95,7 +98,8 @@ class Receiver(V21Demodulator):
         if not ev:
             return []
         self.event_list = []
-        return [ModemEvent(k, t) for k, t in ev]
+        # times are the estimated burst edges (never before the first sample)
+        return [ModemEvent(k, max(0, t)) for k, t in ev]
 
     @property
     def trained(self) -> bool:

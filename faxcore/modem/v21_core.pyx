@@ -171,7 +171,10 @@ cdef class V21Demodulator:
                     self.t_end = self.pending_end
             return
         # zero crossing of d: a bit boundary N/2 samples earlier
-        if dp != 0.0 and d != 0.0 and ((dp < 0.0) != (d < 0.0)) and td > self.b_m:
+        if (dp != 0.0 and d != 0.0 and ((dp < 0.0) != (d < 0.0)) and td > self.b_m
+                and self.hist_a[td & HMASK] > 0.5 * self.level):
+            # (crossings while the window slides into or out of the burst are not
+            # bit boundaries: the amplitude check skips them)
             tz = (td - 1) + dp / (dp - d)
             b_est = tz - 0.5 * NWIN + 1.0
             err = b_est - self.b_m
@@ -182,7 +185,7 @@ cdef class V21Demodulator:
             if -0.4 * BIT_LEN < err < 0.4 * BIT_LEN:
                 self.b_m += self.gain * err
                 self.ncross += 1
-                if self.gain > 0.12:
+                if self.gain > 0.05:
                     self.gain *= 0.7
         n_dec = self.b_m + 0.5 * (BIT_LEN + NWIN) - 1.0
         if td + 0.5 >= n_dec:
@@ -301,19 +304,23 @@ cdef class V21Demodulator:
 
 
 cdef class V21Modulator:
-    """Phase-continuous FSK modulator: bit clock 300/8000 kept with integers."""
+    """Phase-continuous FSK modulator: a rotating phasor (renormalised once per bit, so
+    no sin() per sample); bit clock 300/8000 kept with integers (80 units per bit,
+    3 per sample)."""
 
-    cdef double phase, amp, step1, step0
-    cdef int clk, cur, started
+    cdef double amp, c, s, c1, s1, c0, s0
+    cdef int clk, cur
 
     def __init__(self, double amplitude):
         self.amp = amplitude
-        self.phase = 0.0
-        self.step1 = 2.0 * M_PI * 1650.0 / 8000.0
-        self.step0 = 2.0 * M_PI * 1850.0 / 8000.0
-        self.clk = 80          # 80 clock units per bit, 3 per sample
+        self.c = 1.0
+        self.s = 0.0
+        self.c1 = cos(2.0 * M_PI * 1650.0 / 8000.0)
+        self.s1 = sin(2.0 * M_PI * 1650.0 / 8000.0)
+        self.c0 = cos(2.0 * M_PI * 1850.0 / 8000.0)
+        self.s0 = sin(2.0 * M_PI * 1850.0 / 8000.0)
+        self.clk = 80
         self.cur = 1
-        self.started = 0
 
     def bits_needed(self, int n):
         """How many new bits the next ``n`` samples start."""
@@ -325,19 +332,31 @@ cdef class V21Modulator:
         """Fill ``out`` from ``bits``; stops early (at a bit boundary) when bits run out.
         Returns (samples written, bits consumed)."""
         cdef Py_ssize_t i, n = out.shape[0], nb = bits.shape[0], used = 0
-        cdef double step, v
+        cdef double v, c, s, rc, rs, tmp
+        c = self.c
+        s = self.s
+        rc = self.c1 if self.cur else self.c0
+        rs = self.s1 if self.cur else self.s0
         for i in range(n):
             if self.clk >= 80:
                 if used >= nb:
+                    self.c = c
+                    self.s = s
                     return i, used
                 self.cur = bits[used]
                 used += 1
                 self.clk -= 80
-            step = self.step1 if self.cur else self.step0
-            v = self.amp * sin(self.phase)
-            self.phase += step
-            if self.phase > 2.0 * M_PI:
-                self.phase -= 2.0 * M_PI
+                rc = self.c1 if self.cur else self.c0
+                rs = self.s1 if self.cur else self.s0
+                tmp = 1.0 / sqrt(c * c + s * s)
+                c *= tmp
+                s *= tmp
+            v = self.amp * s
             out[i] = <short> (v + 0.5 if v >= 0 else v - 0.5)
+            tmp = c * rc - s * rs
+            s = s * rc + c * rs
+            c = tmp
             self.clk += 3
+        self.c = c
+        self.s = s
         return n, used

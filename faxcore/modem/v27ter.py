@@ -68,6 +68,7 @@ SHUTDOWN_SYMBOLS = 32
 TX_SPAN = 4  # transmit filter: +-4 symbols
 RX_SPAN = 3  # receive matched filter: +-3 symbols
 RX_PHASES = 64  # fractional-sample interpolation steps of the matched filter
+CHUNK = 256  # symbols encoded ahead when data is queued
 
 #: scrambled bits (first in time = most significant) -> phase step in 45 degree units
 _STEP = {
@@ -120,7 +121,9 @@ def _segment4_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Segment 4 pattern, scrambler state after it, and the receiver's look-up tables:
     ``exp24[j]`` = the 24 differential decisions (1 = 180 degrees, newest in bit 0) a
     receiver has seen at segment 4 symbol ``j`` (reversals before segment 4 count as 1),
-    ``lut[w]`` = the first ``j`` in 16..700 whose newest 16 decisions are ``w``, else -1."""
+    ``lut[w]`` = the first ``j`` in 16..142 whose newest 16 decisions are ``w``, else -1.
+    The pattern repeats every 127 symbols, so 16..142 covers every position (modulo 127)
+    and a window seen with the reversals before it maps to its exact index."""
     pattern, reg, count = segment4()
     seq = np.concatenate([np.ones(24, dtype=np.int64), pattern.astype(np.int64)])
     weights = 1 << np.arange(23, -1, -1, dtype=np.int64)
@@ -128,7 +131,7 @@ def _segment4_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     for j in range(SEG4_SYMBOLS):
         exp24[j] = int(np.dot(seq[j + 1:j + 25], weights))
     lut = np.full(65536, -1, dtype=np.int16)
-    for j in range(700, 15, -1):  # descending, so the smallest j wins a collision
+    for j in range(142, 15, -1):  # descending, so the smallest j wins a collision
         lut[exp24[j] & 0xFFFF] = j
     return pattern, lut, exp24, reg, count
 
@@ -154,8 +157,9 @@ class Transmitter:
         self.bit_rate = _check_rate(bit_rate)
         self.bits_per_symbol = 3 if bit_rate == 4800 else 2
         self.level_dbm0 = float(level_dbm0)
-        if not -60.0 <= self.level_dbm0 <= 3.0:
-            raise ValueError("level_dbm0 must be between -60 and +3 dBm0")
+        if not -60.0 <= self.level_dbm0 <= 0.0:
+            # above 0 dBm0 the pulse-shaped peaks would clip
+            raise ValueError("level_dbm0 must be between -60 and 0 dBm0")
         num, den = _symbol_period(bit_rate)
         sps = num / den
         ntaps = 2 * TX_SPAN + 1
@@ -173,7 +177,6 @@ class Transmitter:
         self._phase = "data"
         self._started = False
         self._ended = False
-        self._tail_left = 0
         self.done = False
         self._training = self._training_symbols(tep, sps)
 
@@ -206,36 +209,35 @@ class Transmitter:
         return states.astype(np.int8)
 
     def _more(self, k: int) -> np.ndarray:
-        """The next ``k`` symbols after the training."""
+        """At least ``k`` more symbols after the training. Queued data is encoded up to
+        ``CHUNK`` symbols ahead (fewer numpy calls per block); fill ones only as needed."""
         bps = self.bits_per_symbol
         out: list[np.ndarray] = []
-        while k > 0:
+        made = 0
+        while made < k:
             if self._phase == "data":
                 avail = len(self._queue)
-                if self._queue.final and avail <= k * bps:
+                want = max(k - made, CHUNK)
+                if self._queue.final and avail <= want * bps:
                     bits = self._queue.take(avail)
                     pad = (-len(bits)) % bps
                     bits = np.concatenate([bits, np.ones(pad + SHUTDOWN_SYMBOLS * bps, np.uint8)])
                     self._phase = "tail"
-                    self._tail_left = 2 * TX_SPAN + 1
                     self._ended = True
-                else:
-                    whole = min(avail // bps, k)
-                    bits = self._queue.take(whole * bps)
-                    if whole < k:  # queue dry, more data to come: fill with ones
-                        bits = np.concatenate([bits, np.ones((k - whole) * bps, np.uint8)])
+                elif avail >= bps:
+                    bits = self._queue.take(min(avail // bps, want) * bps)
+                else:  # queue dry, more data to come: fill with binary ones
+                    bits = np.ones((k - made) * bps, np.uint8)
                 sy = self._map(bits)
             elif self._phase == "tail":
-                n = min(k, self._tail_left)
-                self._tail_left -= n
-                sy = np.full(n, -1, dtype=np.int8)
-                if self._tail_left == 0:
-                    self._phase = "off"
+                # zero symbols until the pulse-shaping filter has rung down
+                sy = np.full(2 * TX_SPAN + 1, -1, dtype=np.int8)
+                self._phase = "off"
             else:
-                sy = np.full(k, -1, dtype=np.int8)
+                sy = np.full(k - made, -1, dtype=np.int8)
             out.append(sy)
-            k -= len(sy)
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int8)
+            made += len(sy)
+        return np.concatenate(out) if len(out) > 1 else out[0]
 
     # -- public API ----------------------------------------------------------------------
     def send(self, bits, final: bool = True) -> None:
@@ -286,7 +288,12 @@ class Receiver(ReceiverBase):
                               dbm0_to_rms(cutoff_dbm0) ** 2, dbm0_to_rms(cutoff_dbm0 - 5.0) ** 2)
 
     def rx(self, samples) -> None:
-        x = as_samples(samples)
+        """Feed received samples (int16; any block size)."""
+        if (type(samples) is np.ndarray and samples.dtype == np.int16 and samples.ndim == 1
+                and samples.flags.c_contiguous):
+            x = samples  # fast path: no conversion
+        else:
+            x = as_samples(samples)
         if x.size == 0:
             return
         bits = self._core.process(x)

@@ -160,13 +160,15 @@ cdef class PskShaper:
     def run(self, symbols, int n, double gain):
         """Produce ``n`` samples (int16) consuming exactly ``symbols_needed(n)`` symbols."""
         cdef const cnp.int8_t[::1] sym = np.ascontiguousarray(symbols, dtype=np.int8)
-        if sym.shape[0] != self.symbols_needed(n):
+        if sym.shape[0] != (self.baud_phase + n * self.den) // self.num:
             raise ValueError("wrong number of symbols for this block")
         out = np.empty(n, dtype=np.int16)
         cdef cnp.int16_t[::1] o = out
-        cdef int i, j, k = 0, s, p, pos
+        cdef int i, j, k = 0, s, pos, ntaps = self.ntaps
         cdef double xr, xi, v, c
-        cdef int car
+        cdef const double *cp
+        cdef int car = <int>(self.sample_no % CARRIER_PERIOD)
+        self.sample_no += n
         for i in range(n):
             self.baud_phase += self.den
             if self.baud_phase >= self.num:
@@ -182,17 +184,18 @@ cdef class PskShaper:
                     self.hist_im[self.hist_pos] = self.pt_im[s & 7]
                 self.hist_re[self.hist_pos + 32] = self.hist_re[self.hist_pos]
                 self.hist_im[self.hist_pos + 32] = self.hist_im[self.hist_pos]
-            p = self.baud_phase
+            cp = &self.coef[self.baud_phase, 0]
             xr = 0.0
             xi = 0.0
             pos = self.hist_pos + 32
-            for j in range(self.ntaps):
-                c = self.coef[p, j]
+            for j in range(ntaps):
+                c = cp[j]
                 xr += c * self.hist_re[pos - j]
                 xi += c * self.hist_im[pos - j]
-            car = <int>(self.sample_no % CARRIER_PERIOD)
-            self.sample_no += 1
             v = gain * (xr * self.car_re[car] - xi * self.car_im[car])
+            car += 1
+            if car == CARRIER_PERIOD:
+                car = 0
             if v > 32767.0:
                 v = 32767.0
             elif v < -32768.0:
@@ -244,6 +247,8 @@ cdef class V27Demod:
     cdef double mse_limit
     # carrier detect
     cdef double power
+    cdef double floor                     # slowly tracked power while no carrier
+    cdef int low_run                      # symbols in a row far below the trained level
     cdef public bint carrier
     cdef int state
     # input
@@ -271,8 +276,10 @@ cdef class V27Demod:
     cdef double eq_mu
     # training
     cdef int sym_count, rev_run, rev_bad, idx, mismatches, prev_state
-    cdef double dsum_re, dsum_im, zp_re, zp_im, tgt, mse_acc
-    cdef int mse_n, seg5_errors, failed_reported, start_idx
+    cdef double dsum_re, dsum_im, zp_re, zp_im, tgt
+    cdef int seg5_errors, failed_reported, start_idx
+    cdef int shadow, shadow_mis, sh_err, sh_prev, sh_reg, sh_count
+    cdef double mse_avg, sq4, sq5
     cdef unsigned int hist
     cdef const cnp.int16_t[::1] lut        # 16 newest pattern decisions -> segment 4 index
     cdef const cnp.uint32_t[::1] exp24     # segment 4 index -> 24 newest decisions
@@ -336,6 +343,7 @@ cdef class V27Demod:
         self.events = []
         self.n = 0
         self.power = 0.0
+        self.floor = 0.0
         self.carrier = False
         self.state = ST_IDLE
         self.last_mse = -1.0
@@ -354,6 +362,7 @@ cdef class V27Demod:
         self.agc_power = -1.0
         self.gain = 1.0
         self.agc_frozen = 0
+        self.low_run = 0
         self.phase = 0.0
         self.freq = 0.0
         self.rot_re = 1.0
@@ -380,11 +389,11 @@ cdef class V27Demod:
         self.zp_re = 0.0
         self.zp_im = 0.0
         self.tgt = 1.0
-        self.mse_acc = 0.0
-        self.mse_n = 0
         self.seg5_errors = 0
         self.failed_reported = 0
         self.start_idx = 0
+        self.shadow = 0
+        self.mse_avg = 0.0
         self.hist = 0
         self.dreg = 0
         self.dcount = 0
@@ -392,6 +401,13 @@ cdef class V27Demod:
     @property
     def state_name(self):
         return ("idle", "hunt", "reversals", "train", "seg5", "data", "failed")[self.state]
+
+    @property
+    def training_info(self):
+        """Diagnostics: training position and quality."""
+        return {"state": self.state_name, "index": self.idx, "start": self.start_idx,
+                "mse": self.mse_avg, "mismatches": self.mismatches, "gain": self.gain,
+                "symbols": self.sym_count, "shadow": (self.shadow, self.shadow_mis, self.sh_err)}
 
     @property
     def carrier_frequency_offset(self):
@@ -403,6 +419,12 @@ cdef class V27Demod:
             return  # cannot happen: process() sizes the buffer for the block
         self.obuf[self.olen] = b
         self.olen += 1
+
+    cdef void _carrier_down(self, double pw):
+        self.carrier = False
+        self.events.append((EV_CARRIER_DOWN, self.n))
+        self.state = ST_IDLE
+        self.floor = pw
 
     cdef void _fail(self):
         if not self.failed_reported:
@@ -437,14 +459,18 @@ cdef class V27Demod:
                 car = 0
             if self.carrier:
                 if pw < self.off_power:
-                    self.carrier = False
-                    self.events.append((EV_CARRIER_DOWN, self.n))
-                    self.state = ST_IDLE
-            elif pw > self.on_power:
+                    self._carrier_down(pw)
+            elif pw < self.floor:
+                self.floor = pw
+            elif pw > self.on_power and pw > 4.0 * self.floor:
+                # above the threshold, and 6 dB above the floor seen since the last burst
+                # (a noise floor above the threshold does not hold the detector up)
                 self.carrier = True
                 self.events.append((EV_CARRIER_UP, self.n))
                 self._reset_burst()
                 self.state = ST_HUNT
+            else:
+                self.floor += (pw - self.floor) * 0.00025
             if self.state != ST_IDLE:
                 while self.n >= self.next_n:
                     off = <int>(self.n - self.next_n)
@@ -500,6 +526,16 @@ cdef class V27Demod:
         cdef double ted, zr = 0.0, zi = 0.0, er, ei, dr, di, pe, a, tr, ti, ang, mu
         cdef double cr, ci
         self.sym_count += 1
+        # --- end of signal: once the gain is fixed, the signal is ~1; three symbols in a
+        # row below -12 dB mean the burst is over (well before the power meter notices) ---
+        if self.agc_frozen:
+            if cur_re * cur_re + cur_im * cur_im + mid_re * mid_re + mid_im * mid_im < 0.0625:
+                self.low_run += 1
+                if self.low_run >= 3:
+                    self._carrier_down(self.power)
+                    return
+            else:
+                self.low_run = 0
         # --- AGC: |on-time|^2 + |mid|^2 hardly depends on the timing phase ---
         if not self.agc_frozen:
             a = (cur_re * cur_re + cur_im * cur_im + mid_re * mid_re + mid_im * mid_im) \
@@ -535,53 +571,10 @@ cdef class V27Demod:
         if self.state == ST_WAIT:
             return
         if self.state == ST_TRAIN:
-            self.idx += 1
-            if self.pattern[self.idx]:
-                self.tgt = -self.tgt
-            tr = self.tgt
-            ti = 0.0
-            if (zr > 0.0) != (tr > 0.0):
-                self.mismatches += 1
-                if self.idx < self.start_idx + 48 and self.mismatches > 6:
-                    self._rehunt()
-                    return
-            er = tr - zr
-            ei = ti - zi
-            if self.idx >= MAX_TRAIN - 256:
-                self.mse_acc += er * er + ei * ei
-                self.mse_n += 1
-            if self.idx == 160:
-                self.eq_mu = 0.01
-                self.pll_p = 0.05
-                self.pll_i = 0.001
-                self.gardner_gain = 0.02
-                self.drift_gain = 0.0005
-            if self.idx == 600:
-                self.eq_mu = 0.005
-                self.pll_p = 0.03
-                self.pll_i = 0.0004
-            self._adapt(zr, zi, tr, ti, self.eq_mu)
-            if self.idx == MAX_TRAIN - 1:
-                self.last_mse = self.mse_acc / self.mse_n
-                if self.last_mse > self.mse_limit or self.mismatches > 100:
-                    self._fail()
-                    return
-                self.state = ST_SEG5
-                self.idx = 0
-                self.prev_state = 0 if self.tgt > 0 else 4
-                self.dreg = self.seg4_reg
-                self.dcount = self.seg4_count
-                self.eq_mu = 0.002
-                self.pll_p = 0.02
-                self.pll_i = 0.0002
-                self.gardner_gain = 0.01
-                self.drift_gain = 0.0002
+            self._train(zr, zi)
             return
         # ST_SEG5 / ST_DATA: decide, decode differentially, descramble
-        if self.bps == 3:
-            nearest = _octant(zr * COS_PI_8 - zi * SIN_PI_8, zr * SIN_PI_8 + zi * COS_PI_8)
-        else:
-            nearest = 2 * _quadrant(zr - zi, zr + zi)
+        nearest = self._decide(zr, zi)
         diff = (nearest - self.prev_state) & 7
         bits = self.inv[diff]
         self.prev_state = nearest
@@ -639,6 +632,108 @@ cdef class V27Demod:
             self.events.append((EV_TRAINING_FAILED, self.n))
             self.failed_reported = 1
 
+    cdef inline int _decide(self, double zr, double zi):
+        """Nearest constellation point, in 45 degree units."""
+        if self.bps == 3:
+            return _octant(zr * COS_PI_8 - zi * SIN_PI_8, zr * SIN_PI_8 + zi * COS_PI_8)
+        return 2 * _quadrant(zr - zi, zr + zi)
+
+    cdef void _data_gains(self):
+        self.eq_mu = 0.002
+        self.pll_p = 0.02
+        self.pll_i = 0.0002
+        self.gardner_gain = 0.01
+        self.drift_gain = 0.0002
+
+    cdef void _train(self, double zr, double zi):
+        """Segment 4: train on the known 0/180 degree pattern.
+
+        The pattern repeats every 127 symbols, so a receiver that joined late (no
+        reversals seen) knows its index only modulo 127. Every point where segment 4 may
+        end (index = 1073 mod 127) is therefore tested once training has converged: the
+        next 8 symbols are decoded both as more segment 4 and as segment 5 (scrambled
+        ones); whichever fits decides."""
+        cdef double tr, er, ei
+        cdef int n_tr, mism, nearest, bits, j
+        self.idx += 1
+        if self.pattern[self.idx]:
+            self.tgt = -self.tgt
+        tr = self.tgt
+        mism = (zr > 0.0) != (tr > 0.0)
+        n_tr = self.idx - self.start_idx
+        if self.shadow:
+            # hold the loops still (carrier keeps its frequency) while the two hypotheses
+            # are compared
+            self._rotate(self.freq)
+            self.shadow_mis += mism
+            nearest = self._decide(zr, zi)
+            self.sq4 += (zr - tr) * (zr - tr) + zi * zi
+            self.sq5 += (zr - self.pt_re[nearest]) * (zr - self.pt_re[nearest]) \
+                + (zi - self.pt_im[nearest]) * (zi - self.pt_im[nearest])
+            bits = self.inv[(nearest - self.sh_prev) & 7]
+            self.sh_prev = nearest
+            for j in range(self.bps - 1, -1, -1):
+                if _descramble_bit(&self.sh_reg, &self.sh_count, (bits >> j) & 1) != 1:
+                    self.sh_err += 1
+            self.shadow += 1
+            if self.shadow > SEG5:
+                self.shadow = 0
+                if self.sh_err <= 2 * self.bps and self.sq5 < 0.5 * self.sq4:
+                    # segment 4 had ended: those were segment 5's ones; data follows
+                    self.prev_state = self.sh_prev
+                    self.dreg = self.sh_reg
+                    self.dcount = self.sh_count
+                    self._data_gains()
+                    self.state = ST_DATA
+                    self.events.append((EV_TRAINING_SUCCEEDED, self.n))
+                elif self.shadow_mis > 2 and self.sh_err > 2 * self.bps:
+                    self._fail()
+            return
+        if mism:
+            self.mismatches += 1
+            if n_tr < 48 and self.mismatches > 6:
+                self._rehunt()
+                return
+        er = tr - zr
+        ei = -zi
+        if n_tr == 64:
+            self.mse_avg = er * er + ei * ei
+        elif n_tr > 64:
+            self.mse_avg += (er * er + ei * ei - self.mse_avg) * 0.015625
+        if n_tr == 144:
+            self.eq_mu = 0.01
+            self.pll_p = 0.05
+            self.pll_i = 0.001
+            self.gardner_gain = 0.02
+            self.drift_gain = 0.0005
+        elif n_tr == 584:
+            self.eq_mu = 0.005
+            self.pll_p = 0.03
+            self.pll_i = 0.0004
+        self._adapt(zr, zi, tr, 0.0, self.eq_mu)
+        if self.idx == MAX_TRAIN - 1:
+            self.last_mse = self.mse_avg
+            if n_tr < 300 or self.mse_avg > self.mse_limit or self.mismatches > 100:
+                self._fail()
+                return
+            self.state = ST_SEG5
+            self.idx = 0
+            self.prev_state = 0 if self.tgt > 0 else 4
+            self.dreg = self.seg4_reg
+            self.dcount = self.seg4_count
+            self._data_gains()
+        elif self.idx % 127 == (MAX_TRAIN - 1) % 127 and n_tr > 300:
+            self.last_mse = self.mse_avg
+            if self.mse_avg <= self.mse_limit:
+                self.shadow = 1
+                self.shadow_mis = 0
+                self.sh_err = 0
+                self.sq4 = 0.0
+                self.sq5 = 0.0
+                self.sh_prev = 0 if self.tgt > 0 else 4
+                self.sh_reg = self.seg4_reg
+                self.sh_count = self.seg4_count
+
     cdef void _rehunt(self):
         """A false segment 4 start (noise, or timing not settled): hunt again."""
         cdef int i
@@ -678,9 +773,8 @@ cdef class V27Demod:
         self.idx = j
         self.tgt = 1.0
         self.mismatches = 0
+        self.shadow = 0
         self.start_idx = j
-        self.mse_acc = 0.0
-        self.mse_n = 0
         self.agc_frozen = 1
         self.eq_mu = 0.03
         self.pll_p = 0.1
@@ -690,7 +784,7 @@ cdef class V27Demod:
 
     cdef inline void _adapt(self, double zr, double zi, double tr, double ti, double mu):
         """LMS equaliser update and carrier loop step towards target (tr, ti)."""
-        cdef double er = tr - zr, ei = ti - zi, pe, a, c, sn, rr, ri, g
+        cdef double er = tr - zr, ei = ti - zi, pe
         cdef int j, e = self.epos
         cdef double br, bi
         if mu > 0.0:
@@ -709,8 +803,12 @@ cdef class V27Demod:
         elif pe < -0.5:
             pe = -0.5
         self.freq += self.pll_i * pe
-        # advance exp(-j phase) by a small angle without sin/cos; renormalise the length
-        a = self.freq + self.pll_p * pe
+        self._rotate(self.freq + self.pll_p * pe)
+
+    cdef inline void _rotate(self, double a):
+        """Advance the carrier phase by a small angle ``a`` (exp(-j phase) without
+        sin/cos, its length renormalised)."""
+        cdef double c, sn, rr, ri, g
         self.phase += a
         c = 1.0 - 0.5 * a * a
         sn = a - a * a * a * (1.0 / 6.0)

@@ -9,6 +9,8 @@ data, 32 symbols of scrambled ones (no end sequence is defined by V.29).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from faxcore.modem import qam, qam_core
@@ -105,6 +107,13 @@ class Transmitter(qam.QamTransmitter):
 
 
 def receiver_config(bit_rate: int) -> dict:
+    """Configuration of :class:`faxcore.modem.qam_core.QamReceiver` (cached: building the
+    filter bank and decision tables costs ~25 ms; the core never modifies the arrays)."""
+    return dict(_receiver_config(bit_rate))
+
+
+@functools.lru_cache(maxsize=None)
+def _receiver_config(bit_rate: int) -> dict:
     _check_rate(bit_rate)
     pts = POINTS if bit_rate == 9600 else INNER
     cfg = qam.base_config(CARRIER_HZ, POINTS)

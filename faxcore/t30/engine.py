@@ -195,7 +195,8 @@ class T30Engine:
         self._deadline: float | None = None
         self._x = bool(config.calling)  # X bit: set by the station that received DIS
         self._dcs: DCSParams | None = None
-        self._long_next = False
+        self._long_next = False  # transmitter: next ECM burst long-trained (after CTC)
+        self._rx_long = False    # receiver: the same, as announced by CTC
 
     # ---- driving API -----------------------------------------------------------------
 
@@ -495,8 +496,10 @@ class T30Engine:
 
     def _encode(self, page: TxPage, dcs: DCSParams) -> bytes:
         opts = {"min_row_bits": dcs.min_row_bits()} if dcs.min_row_bits() else {}
+        # The line carries the coded bits in order, octets LSB first (T.4, T.4 Annex A):
+        # so the first coded bit is the LSB of the first octet.
         return bytes(self._codec().encode(page.bitmap, dcs.scheme, k=K_FACTOR[dcs.resolution],
-                                          end_marker=True, **opts))
+                                          end_marker=True, lsb_first=True, **opts))
 
     def _train(self, dcs: DCSParams, mods):
         """DCS + TCF until CFR; fall back one speed on each FTT."""
@@ -649,8 +652,10 @@ class T30Engine:
 
     def _rx_image(self, dcs: DCSParams, block: ecm_mod.BlockReceiver, first: bool):
         """Receive one high-speed burst: returns the data (non-ECM), True (ECM frames went
-        into ``block``), or None if V.21 was heard instead."""
-        self._emit(ReceiveData(dcs.modulation, hdlc=dcs.ecm))
+        into ``block``), or None if V.21 was heard instead. The burst ends at carrier
+        down, at V.21, or when nothing arrived for T2 (a carrier loss nobody reported)."""
+        self._emit(ReceiveData(dcs.modulation, hdlc=dcs.ecm, short_train=not self._rx_long))
+        self._rx_long = False
         deadline = self.now + self.cfg.timers.t2
         data = bytearray()
         up = False
@@ -661,13 +666,17 @@ class T30Engine:
                     break
                 raise _Fail(T30Status.RX_T2EXPFAX if first else T30Status.RX_T2EXPMPS)
             if isinstance(ev, WrongCarrier):
+                if up:
+                    break  # V.21 already: the high-speed carrier's end was missed
                 return None
             if isinstance(ev, CarrierUp):
                 up = True
-                deadline = self.now + self.cfg.timers.max_burst
+                deadline = self.now + self.cfg.timers.t2
             elif isinstance(ev, DataReceived):
                 data += ev.data
+                deadline = self.now + self.cfg.timers.t2
             elif isinstance(ev, FrameReceived):
+                deadline = self.now + self.cfg.timers.t2
                 if ev.crc_ok:
                     block.add(ev.data)
             elif isinstance(ev, CarrierDown) and up:
@@ -677,7 +686,7 @@ class T30Engine:
     def _decode(self, data: bytes, dcs: DCSParams) -> RxPage:
         width = dcs.width_pixels
         try:
-            page = self._codec().decode(data, dcs.scheme, width)
+            page = self._codec().decode(data, dcs.scheme, width, lsb_first=True)
             bitmap, rows, bad = page.bitmap, int(page.rows), int(page.bad_rows)
         except Exception as e:  # the decoder's errors on hostile data: a bad page
             log.warning("page data could not be decoded: %s", e)
@@ -896,6 +905,7 @@ class T30Engine:
                 except ValueError as e:
                     raise _Fail(T30Status.RX_ECMPHD, str(e)) from None
                 self._set_mode(dcs)
+                self._rx_long = True
                 yield from self._send_frames([self._frame("CTR")])
                 action, ctx = "page", "page"
                 continue

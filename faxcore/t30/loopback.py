@@ -88,6 +88,7 @@ class _Rx:
     kind: str  # "hdlc" or "data"
     mod: Modulation | None
     hdlc: bool
+    short: bool
     seq: int
     since: float
 
@@ -96,7 +97,6 @@ class _Rx:
 class _Tx:
     alive: bool = True
     rx_seq: int | None = None  # the far end's receive mode that picked this signal up
-    data: bytes = b""
     start: float = 0.0
     end: float = 0.0
 
@@ -193,9 +193,6 @@ class Loopback:
         far = self._far(end)
         if tx.rx_seq is not None and far.rx is not None and far.rx.seq == tx.rx_seq \
                 and self.now < tx.end:
-            if tx.data and tx.end > tx.start:
-                part = int(len(tx.data) * (self.now - tx.start) / (tx.end - tx.start))
-                self._deliver(far, DataReceived(tx.data[:part]))
             self._deliver(far, CarrierDown())
 
     def _execute(self, end: _End, cmd: Command) -> None:
@@ -206,7 +203,8 @@ class Loopback:
             self._cut_tx(end)
             hd = isinstance(cmd, ReceiveHDLC)
             end.rx = _Rx("hdlc" if hd else "data", None if hd else cmd.modulation,
-                         True if hd else cmd.hdlc, next(self._rxseq), self.now)
+                         True if hd else cmd.hdlc, False if hd else cmd.short_train,
+                         next(self._rxseq), self.now)
             return
         end.rx = None
         self._cut_tx(end)
@@ -312,27 +310,47 @@ class Loopback:
                 payload = self._rng.randbytes(len(payload))
             elif self.faults.data is not None:
                 payload = bytes(self.faults.data(end.label, cmd, payload))
-            tx.data = payload
         dur = train + bits / mod.rate + 0.01
 
         def carrier_up() -> None:
             if not tx.alive or dead or far.rx is None:
                 return
-            if far.rx.kind == "data" and far.rx.mod == mod and far.rx.since <= start:
+            # A V.17 receiver set for the other kind of training does not train.
+            train_ok = mod.name != "v17" or far.rx.short != cmd.long_training
+            if far.rx.kind == "data" and far.rx.mod == mod and far.rx.since <= start \
+                    and far.rx.hdlc == cmd.hdlc and train_ok:
                 tx.rx_seq = far.rx.seq
                 self._deliver(far, CarrierUp())
 
+        def listening() -> bool:
+            return tx.alive and tx.rx_seq is not None and far.rx is not None \
+                and far.rx.seq == tx.rx_seq
+
+        # Data arrives as it is demodulated: ECM frames one by one, raw data each second.
+        t = start + train + (HDLC_FAST_PREAMBLE if cmd.hdlc else 0.0)
+        if cmd.hdlc:
+            for f, ok in frames:
+                t += hdlc_bits(f) / mod.rate
+
+                def frame_in(f=f, ok=ok) -> None:
+                    if listening():
+                        self._deliver(far, FrameReceived(f, crc_ok=ok))
+
+                self.at(t, frame_in)
+        else:
+            per_second = mod.rate // 8
+            for i in range(0, len(payload), per_second):
+                chunk = payload[i:i + per_second]
+                t += len(chunk) * 8 / mod.rate
+
+                def data_in(chunk=chunk) -> None:
+                    if listening():
+                        self._deliver(far, DataReceived(chunk))
+
+                self.at(t, data_in)
+
         def finish() -> None:
-            if not tx.alive or tx.rx_seq is None or far.rx is None or far.rx.seq != tx.rx_seq:
-                return
-            if cmd.hdlc:
-                for f, ok in frames:
-                    if far.rx is None or far.rx.seq != tx.rx_seq:
-                        return
-                    self._deliver(far, FrameReceived(f, crc_ok=ok))
-            else:
-                self._deliver(far, DataReceived(payload))
-            if far.rx is not None and far.rx.seq == tx.rx_seq:
+            if listening():
                 tx.rx_seq = None
                 self._deliver(far, CarrierDown())
 

@@ -100,10 +100,13 @@ class SendData(Command):
 
 @dataclass(frozen=True)
 class ReceiveData(Command):
-    """Listen on a high-speed modem; ``hdlc``: deliver frames (ECM) instead of raw data."""
+    """Listen on a high-speed modem; ``hdlc``: deliver frames (ECM) instead of raw data.
+    ``short_train``: the sender will use V.17 short training (Class 1 ``+FRM=146`` etc.),
+    as it does for everything after CFR except TCF and the first burst after CTC."""
 
     modulation: Modulation
     hdlc: bool = False
+    short_train: bool = False
 
 
 @dataclass(frozen=True)

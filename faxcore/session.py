@@ -1,0 +1,350 @@
+"""FaxSession: a complete fax call on 8 kHz audio, the T.30 engine bound to faxcore's
+software modems.
+
+    s = faxcore.FaxSession(calling=True, send=["page.tif"], ecm=True)
+    while not s.done:
+        s.rx(audio_from_line)        # int16 samples, any block size
+        line_out = s.tx(160)         # exactly 160 int16 samples
+    s.result.status, s.pages
+
+The session is the modem side of :mod:`faxcore.t30.modem_if`: it turns the engine's
+commands into audio (tones, V.21 HDLC, V.27ter/V.29/V.17 data and ECM frames) and the
+received audio into events. Time is the sample clock: 8000 samples = 1 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from faxcore.t30.engine import RxPage, T30Config, T30Engine, TxPage
+from faxcore.t30.modem_if import (
+    CarrierDown,
+    CarrierUp,
+    DataReceived,
+    FrameReceived,
+    HangUp,
+    ReceiveData,
+    ReceiveHDLC,
+    SendData,
+    SendHDLC,
+    SendTone,
+    Silence,
+    TxComplete,
+    WrongCarrier,
+)
+from faxcore.t30.result import CallResult
+
+log = logging.getLogger("faxcore.session")
+
+RATE = 8000
+CHUNK = 40  # transmit granularity (5 ms): how precisely a burst's end is timed
+ECM_PREAMBLE_MS = 200.0
+
+_RES_DPI = {"standard": (204.0, 98.0), "fine": (204.0, 196.0), "superfine": (204.0, 391.0)}
+
+
+def _bytes_to_bits(data: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes(data), np.uint8), bitorder="little")
+
+
+def _resolution_from_dpi(yres: float) -> str:
+    if yres < 140:
+        return "standard"
+    if yres < 300:
+        return "fine"
+    return "superfine"
+
+
+def load_pages(items) -> list[TxPage]:
+    """Pages to send from TxPage objects, bitmaps (fine), or TIFF / PBM file paths."""
+    pages: list[TxPage] = []
+    for item in items or ():
+        if isinstance(item, TxPage):
+            pages.append(item)
+        elif isinstance(item, np.ndarray):
+            pages.append(TxPage(item, "fine"))
+        elif isinstance(item, str | os.PathLike):
+            path = Path(item)
+            if path.suffix.lower() in (".pbm", ".png", ".gif", ".bmp"):
+                from PIL import Image
+
+                with Image.open(path) as im:
+                    bm = (np.asarray(im.convert("1")) == 0).astype(np.uint8)
+                yres = 196.0
+                pages.append(TxPage(bm, _resolution_from_dpi(yres)))
+            else:
+                from faxcore.codecs.tiff import read_tiff
+
+                for p in read_tiff(path):
+                    pages.append(TxPage(p.bitmap, _resolution_from_dpi(p.yres)))
+        else:
+            raise TypeError(f"cannot send {type(item).__name__}: give a TxPage, bitmap or path")
+    return pages
+
+
+class _Silence:
+    def __init__(self, n: int):
+        self.left = n
+
+    @property
+    def done(self) -> bool:
+        return self.left <= 0
+
+    def tx(self, n: int) -> np.ndarray:
+        self.left -= n
+        return np.zeros(n, np.int16)
+
+
+class _RawReceiver:
+    """A fast modem receiver delivering bytes (LSB first) and carrier events."""
+
+    def __init__(self, name: str, rate: int, short: bool):
+        from faxcore import modem
+
+        opts = {"short_train": short} if name == "v17" else {}
+        self.m = modem.receiver(name, rate, **opts)
+        self.bits = np.zeros(0, np.uint8)
+
+    def rx(self, samples) -> list:
+        self.m.rx(samples)
+        out = []
+        evs = self.m.events()
+        bits = self.m.bits()
+        if bits.size:
+            self.bits = np.concatenate([self.bits, bits])
+        whole = len(self.bits) // 8 * 8
+        ups = [e for e in evs if e.kind == "training_succeeded"]
+        downs = [e for e in evs if e.kind == "carrier_down"]
+        if ups:
+            out.append(CarrierUp())
+        if whole:
+            out.append(DataReceived(np.packbits(self.bits[:whole], bitorder="little").tobytes()))
+            self.bits = self.bits[whole:]
+        if downs:
+            self.bits = np.zeros(0, np.uint8)
+            out.append(CarrierDown())
+        return out
+
+
+class _HdlcRx:
+    """HDLC frames over a modem (V.21, or a fast modem for ECM)."""
+
+    def __init__(self, name: str, rate: int, short: bool = False):
+        from faxcore.modem.hdlc import HdlcReceiver
+
+        opts = {"short_train": short} if name == "v17" else {}
+        self.r = HdlcReceiver(name, rate, **opts)
+        self.fast = name != "v21"
+
+    def rx(self, samples) -> list:
+        self.r.rx(samples)
+        out = []
+        for e in self.r.events():
+            kind = e.kind
+            if kind == "flags" and not self.fast:
+                out.append(CarrierUp())
+            elif kind == "training_succeeded" and self.fast:
+                out.append(CarrierUp())
+            elif kind in ("frame", "bad"):
+                out.append(FrameReceived(bytes(e.data), crc_ok=kind == "frame" and e.ok))
+            elif kind == "carrier_down":
+                out.append(CarrierDown())
+        return out
+
+
+class FaxSession:
+    """One fax call over audio. ``send``: pages to transmit (paths, bitmaps, TxPage);
+    ``receive``: a path for the received TIFF-F (written when the call ends) or a
+    callable taking each :class:`~faxcore.t30.engine.RxPage`. Other keyword options go to
+    :class:`~faxcore.t30.engine.T30Config` (``poll``, ``schemes``, ``timers``...)."""
+
+    def __init__(self, calling: bool, *, send: Sequence | None = None,
+                 receive: str | os.PathLike | Callable[[RxPage], None] | None = None,
+                 ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
+                 ident: str = "", tx_level_dbm0: float = -10.0, v17_short_train: bool = False,
+                 **options):
+        from faxcore import modem
+
+        modems = tuple(m for m in modems if modem.available(m))
+        if not modems:
+            raise ValueError("none of the requested modems is available")
+        self._receive = receive
+        self._on_page = receive if callable(receive) else None
+        cfg = T30Config(calling=calling, pages=load_pages(send), ecm=ecm, modems=modems,
+                        ident=ident, on_page=self._page, **options)
+        self.engine = T30Engine(cfg)
+        self._level = tx_level_dbm0
+        # T.30 asks for V.17 short training on pages and ECM blocks. Our V.17 receiver
+        # cannot yet train on the short sequence from scratch (it does not keep the TCF's
+        # equaliser), so by default every V.17 burst is long-trained at both ends.
+        self._v17_short = v17_short_train
+        self._clock = 0          # samples: max of what was received and transmitted
+        self._rx_clock = 0
+        self._tx_clock = 0
+        self._src = None         # current transmit source (has tx(n), done)
+        self._cng = None
+        self._rxm = None         # current receive object
+        self._v21_watch = None   # V.21 detector while a fast carrier is expected
+        self._written = False
+        self.engine.start(0.0)
+        self._run_commands()
+
+    # ---- public --------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.engine.done and self._src is None
+
+    @property
+    def result(self) -> CallResult:
+        return self.engine.result
+
+    @property
+    def pages(self) -> list[np.ndarray]:
+        """Bitmaps of the pages received so far."""
+        return [p.bitmap for p in self.engine.received_pages if p.bitmap is not None]
+
+    def rx(self, samples) -> None:
+        from faxcore.modem.base import as_samples
+
+        samples = as_samples(samples)  # clear ValueError for non-int16 audio
+        pos = 0
+        while pos < len(samples):
+            n = min(CHUNK * 4, len(samples) - pos)
+            block = samples[pos:pos + n]
+            pos += n
+            self._rx_clock += n
+            self._tick()
+            if self._rxm is None or self.engine.done:
+                continue
+            events = self._rxm.rx(block)
+            if self._v21_watch is not None:
+                # V.21 flags while a fast carrier is expected (or still thought to be
+                # up): the far end is sending commands (Class 1 +FCERROR).
+                for e in self._v21_watch.rx(block):
+                    if isinstance(e, CarrierUp):
+                        events.append(WrongCarrier())
+            for ev in events:
+                self._event(ev)
+                if self._rxm is None:
+                    break
+
+    def tx(self, n: int) -> np.ndarray:
+        """Exactly ``n`` samples of line audio (silence once the call is over)."""
+        n = int(n)
+        if n < 0:
+            raise ValueError("sample count must be >= 0")
+        out = np.zeros(n, np.int16)
+        pos = 0
+        while pos < n:
+            k = min(CHUNK, n - pos)
+            if self._src is not None:
+                out[pos:pos + k] = self._src.tx(k)
+                if self._src.done:
+                    self._src = None
+                    self._tx_clock += k
+                    pos += k
+                    self._event(TxComplete())
+                    continue
+            elif self._cng is not None:
+                out[pos:pos + k] = self._cng.tx(k)
+            pos += k
+            self._tx_clock += k
+        self._tick()
+        return out
+
+    # ---- internals -----------------------------------------------------------------
+
+    @property
+    def _now(self) -> float:
+        return max(self._rx_clock, self._tx_clock) / RATE
+
+    def _tick(self) -> None:
+        d = self.engine.next_deadline
+        if d is not None and self._now >= d:
+            self.engine.handle_timer(self._now)
+            self._run_commands()
+
+    def _event(self, ev) -> None:
+        self.engine.handle_event(ev, self._now)
+        self._run_commands()
+
+    def _page(self, page: RxPage) -> None:
+        if self._on_page is not None:
+            self._on_page(page)
+
+    def _run_commands(self) -> None:
+        from faxcore import modem
+        from faxcore.modem.hdlc import HdlcTransmitter
+        from faxcore.modem.tones import CedGenerator, CngGenerator
+
+        for cmd in self.engine.commands():
+            if isinstance(cmd, ReceiveHDLC):
+                self._src = None
+                self._rxm = _HdlcRx("v21", 300)
+                self._v21_watch = None
+                self._cng = CngGenerator() if cmd.cng else None
+                continue
+            if isinstance(cmd, ReceiveData):
+                self._src = None
+                mod = cmd.modulation
+                short = cmd.short_train and self._v17_short
+                if cmd.hdlc:
+                    self._rxm = _HdlcRx(mod.name, mod.rate, short)
+                else:
+                    self._rxm = _RawReceiver(mod.name, mod.rate, short)
+                self._v21_watch = _HdlcRx("v21", 300)
+                self._cng = None
+                continue
+            self._rxm = None
+            self._v21_watch = None
+            self._cng = None
+            if isinstance(cmd, Silence):
+                self._src = _Silence(cmd.ms * RATE // 1000)
+            elif isinstance(cmd, SendTone):
+                if cmd.tone == "CED":
+                    self._src = CedGenerator(duration=cmd.ms / 1000.0)
+                else:
+                    self._src = CngGenerator(cycles=1)
+            elif isinstance(cmd, SendHDLC):
+                t = HdlcTransmitter("v21", 300, preamble_ms=1000.0, level_dbm0=self._level)
+                t.send(list(cmd.frames), final=True)
+                self._src = t
+            elif isinstance(cmd, SendData):
+                mod = cmd.modulation
+                short = not cmd.long_training and self._v17_short
+                opts = {"short_train": short} if mod.name == "v17" else {}
+                if cmd.hdlc:
+                    t = HdlcTransmitter(mod.name, mod.rate, preamble_ms=ECM_PREAMBLE_MS,
+                                        level_dbm0=self._level, **opts)
+                    t.send(list(cmd.frames), final=True)
+                else:
+                    t = modem.transmitter(mod.name, mod.rate, level_dbm0=self._level, **opts)
+                    t.send(_bytes_to_bits(cmd.data), final=True)
+                self._src = t
+            elif isinstance(cmd, HangUp):
+                self._src = None
+                self._finish()
+
+    def _finish(self) -> None:
+        if self._written or self._receive is None or callable(self._receive):
+            return
+        self._written = True
+        pages = self.engine.received_pages
+        if not pages:
+            return
+        from faxcore.codecs.tiff import Page, write_tiff
+
+        out = []
+        for p in pages:
+            if p.bitmap is None:
+                continue
+            x, y = _RES_DPI[p.resolution]
+            out.append(Page(p.bitmap, xres=x, yres=y, bad_rows=p.bad_rows))
+        if out:
+            write_tiff(self._receive, out, "mmr")

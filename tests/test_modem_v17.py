@@ -1,0 +1,143 @@
+"""V.17 (14400 / 12000 / 9600 / 7200 bit/s, trellis coded, long and short training):
+interop with spandsp 0.0.6 in both directions under the line impairments of issue 3,
+plus receiver behaviour that T.30 relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import _qam_rig as rig
+import _spandsp_qam as sp
+from faxcore import modem
+from faxcore.modem import v17
+from faxcore.modem.base import CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED
+
+RATES = (14400, 12000, 9600, 7200)
+NBITS = 20000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rate", "line"), rig.cases(RATES, rig.TO_OURS))
+def test_spandsp_tx_to_our_rx(rate, line):
+    rig.need_spandsp()
+    bits = rig.random_bits(NBITS, rate)
+    sig = rig.impair(sp.Tx("v17", rate, bits).burst(), lead=800, seed=rate, **line)
+    got, events = rig.our_receive("v17", rate, sig)
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == [CARRIER_UP, TRAINING_SUCCEEDED], kinds
+    assert CARRIER_DOWN in kinds and TRAINING_FAILED not in kinds
+    rig.assert_no_errors(bits, got, f"spandsp V.17/{rate} -> ours {line}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rate", "line"), rig.cases(RATES, rig.TO_SPANDSP))
+def test_our_tx_to_spandsp_rx(rate, line):
+    rig.need_spandsp()
+    bits = rig.random_bits(NBITS, rate + 1)
+    sig = rig.impair(rig.our_burst("v17", rate, bits), seed=rate, **line)
+    rx = sp.Rx("v17", rate)
+    rx.rx(sig)
+    assert sp.SIG_STATUS_TRAINING_SUCCEEDED in rx.status, rx.status
+    rig.assert_no_errors(bits, rx.bits(), f"ours V.17/{rate} -> spandsp {line}")
+
+
+SHORT_LINES = [rig.TO_OURS[0], rig.TO_OURS[2], rig.TO_OURS[6]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rate", "line"), rig.cases(RATES, SHORT_LINES))
+def test_short_train_spandsp_tx_to_our_rx(rate, line):
+    rig.need_spandsp()
+    bits = rig.random_bits(NBITS, rate + 2)
+    sig = rig.impair(sp.Tx("v17", rate, bits, short_train=True).burst(), lead=800, seed=rate,
+                     **line)
+    got, events = rig.our_receive("v17", rate, sig, short_train=True)
+    assert [e.kind for e in events][:2] == [CARRIER_UP, TRAINING_SUCCEEDED]
+    rig.assert_no_errors(bits, got, f"spandsp V.17/{rate} short train -> ours {line}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rate", "line"), rig.cases(RATES, [rig.TO_SPANDSP[0], rig.TO_SPANDSP[6]]))
+def test_short_train_our_tx_to_spandsp_rx(rate, line):
+    # spandsp's receiver only short-trains after a long training (as in a T.30 call:
+    # TCF with the long train, then pages with the short one)
+    rig.need_spandsp()
+    first = rig.random_bits(2000, 1)
+    bits = rig.random_bits(NBITS, rate + 3)
+    rx = sp.Rx("v17", rate)
+    rx.rx(rig.impair(rig.our_burst("v17", rate, first), seed=rate, **line))
+    n_first = len(rx.bits_out)
+    assert sp.SIG_STATUS_TRAINING_SUCCEEDED in rx.status
+    sp.restart_rx(rx, rate, short_train=True)
+    rx.status.clear()
+    rx.rx(rig.impair(rig.our_burst("v17", rate, bits, short_train=True), seed=rate + 1, **line))
+    assert sp.SIG_STATUS_TRAINING_SUCCEEDED in rx.status, rx.status
+    rig.assert_no_errors(bits, rx.bits()[n_first:], f"ours V.17/{rate} short -> spandsp {line}")
+
+
+def test_ours_to_ours_any_block_sizes_and_short_train():
+    for short in (False, True):
+        bits = rig.random_bits(6000, 9)
+        sig = rig.impair(rig.our_burst("v17", 14400, bits, short_train=short, block=7), lead=77)
+        got, events = rig.our_receive("v17", 14400, sig, short_train=short, blocks="random")
+        rig.assert_no_errors(bits, got, f"ours -> ours short={short}")
+        assert [e.kind for e in events] == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN]
+
+
+def test_wrong_rate_reports_training_failed_and_no_bits():
+    # same training for every rate; the scrambled-ones check after it catches the rate
+    sig = rig.impair(rig.our_burst("v17", 14400, rig.random_bits(4000, 1)), lead=400)
+    for rate in (12000, 9600, 7200):
+        got, events = rig.our_receive("v17", rate, sig)
+        kinds = [e.kind for e in events]
+        assert TRAINING_FAILED in kinds and TRAINING_SUCCEEDED not in kinds, (rate, kinds)
+        assert got.size == 0
+
+
+def test_long_train_into_short_receiver_fails_cleanly():
+    sig = rig.impair(rig.our_burst("v17", 9600, rig.random_bits(3000, 1)), lead=400)
+    got, events = rig.our_receive("v17", 9600, sig, short_train=True)
+    assert TRAINING_FAILED in [e.kind for e in events] and got.size == 0
+
+
+def test_low_snr_never_delivers_garbage():
+    # at 8 dB SNR V.17/14400 cannot work: the receiver must say so, not emit garbage
+    bits = rig.random_bits(8000, 4)
+    for seed in range(3):
+        sig = rig.impair(rig.our_burst("v17", 14400, bits), snr=8.0, lead=400, seed=seed)
+        got, events = rig.our_receive("v17", 14400, sig)
+        kinds = [e.kind for e in events]
+        if TRAINING_SUCCEEDED in kinds:
+            n = min(len(got), len(bits))
+            assert np.count_nonzero(got[:n] != bits[:n]) < 0.05 * n
+        else:
+            assert TRAINING_FAILED in kinds and got.size == 0
+
+
+def test_trellis_encoder_properties():
+    # every state has 4 successors and 4 predecessors; a 90 degree turn of every point
+    # maps the constellation onto itself (what makes the differential coding work)
+    nxt = v17.trellis_next_state()
+    assert sorted(np.bincount(nxt.ravel(), minlength=8)) == [4] * 8
+    for rate, pts in v17.CONSTELLATIONS.items():
+        assert len(pts) == 2 ** (v17.BITS_PER_SYMBOL[rate] + 1)
+        turned = set(np.round(pts * 1j, 6))
+        assert turned == set(np.round(pts, 6))
+
+
+def test_transmitter_contract():
+    tx = modem.transmitter("v17", 12000, short_train=True, level_dbm0=-13)
+    tx.send(b"\x01\x00", final=False)
+    tx.send(np.zeros(3, np.uint8))
+    with pytest.raises(RuntimeError):
+        tx.send(b"\x01")
+    n = 0
+    while not tx.done:
+        n += len(tx.tx(1000))
+        assert n < 100000
+    assert np.all(tx.tx(50) == 0)
+    with pytest.raises(TypeError):
+        modem.transmitter("v17", 14400, bogus=1)
+    with pytest.raises(ValueError):
+        modem.receiver("v17", 4800)

@@ -1,0 +1,120 @@
+"""V.29 (9600 / 7200 bit/s): interop with spandsp 0.0.6 in both directions, under the
+line impairments of issue 3, plus the receiver/transmitter contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import _qam_rig as rig
+import _spandsp_qam as sp
+from faxcore import modem
+from faxcore.modem.base import CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED
+
+RATES = (9600, 7200)
+NBITS = 20000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rate", "line"), rig.cases(RATES, rig.TO_OURS))
+def test_spandsp_tx_to_our_rx(rate, line):
+    rig.need_spandsp()
+    bits = rig.random_bits(NBITS, rate)
+    sig = rig.impair(sp.Tx("v29", rate, bits).burst(), lead=800, seed=rate, **line)
+    got, events = rig.our_receive("v29", rate, sig)
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == [CARRIER_UP, TRAINING_SUCCEEDED], kinds
+    assert CARRIER_DOWN in kinds and TRAINING_FAILED not in kinds
+    rig.assert_no_errors(bits, got, f"spandsp V.29/{rate} -> ours {line}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("rate", "line"), rig.cases(RATES, rig.TO_SPANDSP))
+def test_our_tx_to_spandsp_rx(rate, line):
+    rig.need_spandsp()
+    bits = rig.random_bits(NBITS, rate + 1)
+    sig = rig.impair(rig.our_burst("v29", rate, bits), seed=rate, **line)
+    rx = sp.Rx("v29", rate)
+    rx.rx(sig)
+    assert sp.SIG_STATUS_TRAINING_SUCCEEDED in rx.status, rx.status
+    rig.assert_no_errors(bits, rx.bits(), f"ours V.29/{rate} -> spandsp {line}")
+
+
+def test_ours_to_ours_any_block_sizes():
+    bits = rig.random_bits(5000, 7)
+    sig = rig.impair(rig.our_burst("v29", 9600, bits, block=1), lead=123)
+    got, events = rig.our_receive("v29", 9600, sig, blocks="random", seed=3)
+    rig.assert_no_errors(bits, got, "ours -> ours, random block sizes")
+    assert [e.kind for e in events] == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN]
+    times = [e.sample for e in events]
+    assert times == sorted(times) and 123 <= times[0] < 123 + 200
+
+
+def test_wrong_rate_reports_training_failed_and_no_bits():
+    # a 9600 burst into a 7200 receiver: its ABAB/CD points differ, the check fails
+    sig = rig.impair(rig.our_burst("v29", 9600, rig.random_bits(4000, 1)), lead=400)
+    got, events = rig.our_receive("v29", 7200, sig)
+    kinds = [e.kind for e in events]
+    assert TRAINING_SUCCEEDED not in kinds and TRAINING_FAILED in kinds, kinds
+    assert got.size == 0
+
+
+def test_noise_only_gives_no_bits():
+    rng = np.random.default_rng(5)
+    noise = (rng.standard_normal(16000) * 3000).astype(np.int16)  # about -15 dBm0
+    got, events = rig.our_receive("v29", 9600, noise)
+    assert got.size == 0
+    assert TRAINING_SUCCEEDED not in [e.kind for e in events]
+
+
+def test_two_bursts_retrain():
+    b1, b2 = rig.random_bits(3000, 11), rig.random_bits(3000, 12)
+    sig = np.concatenate([rig.impair(rig.our_burst("v29", 7200, b1), lead=200),
+                          rig.impair(rig.our_burst("v29", 7200, b2), lead=600)])
+    rx = modem.receiver("v29", 7200)
+    rx.rx(sig[:len(sig) // 2])
+    rx.rx(sig[len(sig) // 2:])
+    got = rx.bits()
+    kinds = [e.kind for e in rx.events()]
+    assert kinds.count(TRAINING_SUCCEEDED) == 2 and kinds.count(CARRIER_DOWN) == 2
+    # each burst: its bits, then the closing ones and up to a carrier-down's worth of tail
+    assert np.array_equal(got[:3000], b1)
+    k = np.flatnonzero([np.array_equal(got[i:i + 3000], b2) for i in range(3000, len(got) - 2999)])
+    assert k.size == 1
+
+
+def test_transmitter_contract():
+    tx = modem.transmitter("v29", 9600)
+    tx.send(b"\x01\x00\x01", final=False)
+    tx.send(np.ones(5, np.uint8))
+    with pytest.raises(RuntimeError):
+        tx.send(b"\x01")
+    assert tx.tx(0).size == 0
+    total = 0
+    while not tx.done:
+        total += len(tx.tx(333))
+        assert total < 100000
+    assert np.all(tx.tx(1000) == 0)
+    with pytest.raises(ValueError):
+        modem.transmitter("v29", 9600).send(b"\x02")
+    with pytest.raises(ValueError):
+        modem.transmitter("v29", 4800)
+
+
+def test_transmit_level():
+    from faxcore.modem.dsp import level_dbm0
+
+    for level in (-10.0, -20.0):
+        sig = rig.our_burst("v29", 9600, rig.random_bits(20000, 2), level=level)
+        data = sig[8000 // 2400 * 600: -400]  # skip the training, keep data
+        assert abs(level_dbm0(data) - level) < 0.5
+
+
+def test_receiver_rejects_bad_samples():
+    rx = modem.receiver("v29", 9600)
+    with pytest.raises(ValueError):
+        rx.rx(np.array([0.5, 1.5]))
+    with pytest.raises(ValueError):
+        rx.rx(np.array([40000]))
+    rx.rx(np.zeros(0, np.int16))
+    assert rx.bits().size == 0 and not rx.trained
