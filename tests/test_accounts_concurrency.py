@@ -116,3 +116,26 @@ def test_concurrent_payments_charges_and_jobs(url, interleave):
         assert store.balance_cents(a, later) == 500 + 1000  # the Jan fee + one reactivation
         assert store.status(a, later).name == "suspended_until_paid"
     store.close()
+
+
+def opener(url: str, barrier) -> None:
+    barrier.wait()
+    open_store(url).close()
+
+
+def test_concurrent_first_open_migrates_once(url):
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    procs = [ctx.Process(target=opener, args=(url, barrier)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 3
+    store = open_store(url)
+    from faxcore.accounts.db import SCHEMA_VERSION
+
+    rows = store.db.all("SELECT version FROM schema_version ORDER BY version")
+    assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+    assert [p.code for p in store.plans()] == ["plus", "tollfree"]
+    store.close()

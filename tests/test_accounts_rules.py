@@ -396,3 +396,32 @@ def test_schema_migrated_once_and_plans_configurable(store):
     store.set_plan("plus", page_price_cents=7)
     a = store.create_account(plan="plus", credit_limit_cents=10**6, billing_day=1, now=T0)
     assert store.record_outbound(a, 3, T0) == 21
+
+
+def test_sqlite_urls(tmp_path):
+    from faxcore.accounts.db import sqlite_path
+
+    assert sqlite_path("sqlite:////abs/x.db") == "/abs/x.db"
+    assert sqlite_path("sqlite:///rel/x.db") == "rel/x.db"
+    assert sqlite_path("plain.db") == "plain.db"
+    with pytest.raises(ValueError, match="unsupported"):
+        open_store("mysql://localhost/x")
+    with pytest.raises(ValueError, match="synchronous"):
+        open_store(f"sqlite:///{tmp_path}/a.db?journal=delete")
+    s = open_store(f"sqlite:///{tmp_path}/b.db?synchronous=normal")
+    assert s.db.one("PRAGMA journal_mode")[0] == "wal"
+    assert s.db.one("PRAGMA synchronous")[0] == 1  # NORMAL
+    s.close()
+    s = open_store(f"sqlite:///{tmp_path}/c.db")
+    assert s.db.one("PRAGMA synchronous")[0] == 2  # FULL by default
+    s.close()
+
+
+def test_active_since_and_inbound_result_truth(store):
+    a = billed(store)
+    store.post_payment(a, 600, "p", B + 4 * DAY)
+    st = store.status(a, B + 5 * DAY)
+    assert st.name == "active" and st.since == B + 4 * DAY and st.balance_cents == 0
+    assert bool(store.record_inbound(a, 1, B + 5 * DAY))
+    b = billed(store)
+    assert not store.record_inbound(b, 1, B + 30 * DAY)

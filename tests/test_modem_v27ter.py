@@ -424,6 +424,29 @@ def test_fuzz_receiver_never_crashes(values, block, rate):
     assert all(e.kind in (CARRIER_UP, CARRIER_DOWN, TRAINING_FAILED) for e in rx.events())
 
 
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 700), st.integers(0, 3), st.integers(1, 900), st.integers(1, 900),
+       st.sampled_from(RATES), st.integers(0, 2**31))
+def test_loopback_any_length_and_blocks(nbits, pieces, tx_block, rx_block, rate, seed):
+    """Our transmitter into our receiver: any number of bits, sent in pieces (the last
+    final), any block sizes on either side: the bits come back exactly, then only the
+    closing ones."""
+    data = np.random.default_rng(seed).integers(0, 2, nbits).astype(np.uint8)
+    tx = modem.transmitter("v27ter", rate)
+    cuts = sorted(np.random.default_rng(seed + 1).integers(0, nbits + 1, pieces).tolist())
+    pieces = list(zip([0] + cuts, cuts + [nbits], strict=True))
+    for i, (a, b) in enumerate(pieces):
+        tx.send(data[a:b], final=(i == len(pieces) - 1))
+    audio = [np.zeros(LEAD, np.int16)]
+    while not tx.done:
+        audio.append(tx.tx(tx_block))
+    sig = np.concatenate(audio + [np.zeros(1200, np.int16)])
+    got, events = _ours_rx(rate, sig, block=rx_block)
+    assert [e.kind for e in events] == [CARRIER_UP, TRAINING_SUCCEEDED, CARRIER_DOWN]
+    assert np.array_equal(got[:nbits], data)
+    assert np.all(got[nbits:] == 1)
+
+
 def test_receiver_rejects_bad_samples():
     rx = modem.receiver("v27ter", 4800)
     with pytest.raises(ValueError):

@@ -150,14 +150,18 @@ def test_polling_refused_when_nothing_to_poll():
 
 # ---- training and fallback ----------------------------------------------------------------
 
-@pytest.mark.parametrize("max_rate,rate,ftts", [
-    (12000, 12000, 1), (9600, 9600, 2), (7200, 7200, 3), (4800, 4800, 4), (2400, 2400, 5)])
+# Fallback order (spandsp's): V.17 14400, 12000, 9600, V.29 9600, V.17 7200, V.29 7200,
+# V.27ter 4800, 2400. A line that cannot carry more than max_rate fails TCF above it.
+@pytest.mark.parametrize("max_rate,mod,ftts", [
+    (12000, "V17/12000", 1), (9600, "V17/9600", 2), (7200, "V17/7200", 4),
+    (4800, "V27ter/4800", 6), (2400, "V27ter/2400", 7)])
 @pytest.mark.parametrize("ecm", [True, False])
-def test_fallback_after_ftt(max_rate, rate, ftts, ecm):
+def test_fallback_after_ftt(max_rate, mod, ftts, ecm):
     pages = [TxPage(make_page(80, 4), "fine")]
     a, b, _ = run_call(pages, faults=Faults(max_rate=max_rate), caller=dict(ecm=ecm))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
-    assert a.result.bit_rate == rate and b.result.bit_rate == rate
+    assert a.result.modulation == mod and b.result.modulation == mod
+    assert a.result.bit_rate == max_rate
     assert names(b, "tx").count("FTT") == ftts
     assert names(a, "tx").count("DCS") == ftts + 1
     assert_pages_equal(pages, b)
@@ -168,13 +172,14 @@ def test_fallback_v29_family():
     a, b, _ = run_call(pages, faults=Faults(max_rate=7200), caller=dict(modems=("v29", "v27ter")))
     assert a.result.ok and a.result.modulation == "V29/7200"
     assert names(b, "tx").count("FTT") == 1
+    assert names(b, "rx").count("DCS") == 2
 
 
 def test_cannot_train_at_any_speed():
     pages = [TxPage(make_page(80, 4), "fine")]
     a, b, _ = run_call(pages, faults=Faults(max_rate=1200))
     assert a.result.status == T30Status.CANNOT_TRAIN
-    assert names(b, "tx").count("FTT") == 6
+    assert names(b, "tx").count("FTT") == 8
     assert b.result.status == T30Status.RX_DCNWHY
     assert a.result.pages_sent == 0 and b.result.pages_received == 0
 
@@ -312,7 +317,7 @@ def test_four_pprs_lead_to_ctc_ctr():
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert names(b, "tx").count("PPR") == 4
     assert "CTC" in names(a, "tx") and "CTR" in names(b, "tx")
-    assert a.result.bit_rate == 12000 and b.result.bit_rate == 12000
+    assert a.result.modulation == b.result.modulation == "V17/12000"
     assert_pages_equal(pages, b)
 
 

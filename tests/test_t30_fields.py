@@ -115,8 +115,8 @@ def test_hylafax_dis_vector():
     assert caps.max_width == 2 and caps.max_length == "unlimited" and caps.min_scan_ms == 0
     assert caps.inch and caps.metric and caps.sep and caps.sub and caps.pwd
     assert caps.letter and caps.legal
-    assert caps.modulations() == [V17_14400, D.V17_12000, D.V17_9600, V17_7200, V27_4800,
-                                  V27_2400]
+    assert caps.modulations() == [V17_14400, D.V17_12000, D.V17_9600, V29_9600, V17_7200,
+                                  V29_7200, V27_4800, V27_2400]
     # 300x300 (42) and R16 (43) are kept as uninterpreted bits and written back.
     assert {42, 43} <= caps.other_bits
     assert D.Capabilities.from_fif(caps.to_fif()) == caps
@@ -247,6 +247,8 @@ def test_negotiation():
                          ecm=False)
     assert dcs.scheme == "mr" and not dcs.ecm
     assert D.fallback_order({"v17", "v29", "v27ter"}) == [
+        V17_14400, D.V17_12000, D.V17_9600, V29_9600, V17_7200, V29_7200, V27_4800, V27_2400]
+    assert D.fallback_order({"v17", "v27ter"}) == [
         V17_14400, D.V17_12000, D.V17_9600, V17_7200, V27_4800, V27_2400]
     assert D.fallback_order({"v29", "v27ter"}) == [V29_9600, V29_7200, V27_4800, V27_2400]
     assert D.fallback_order({"v27ter-fallback"}) == [V27_2400]

@@ -10,6 +10,9 @@ which takes the database write lock), so read-modify-write of the summary is
 serialised per account; constraints (unique payment reference, unique invoice
 period per account) make duplicates impossible even across hosts.
 
+SQLite URLs: ``sqlite:///relative/path``, ``sqlite:////absolute/path`` (or a bare
+path); WAL journal, ``synchronous=FULL`` unless ``?synchronous=normal`` is given.
+
 Migrations: ``schema_version`` holds the applied version; :data:`MIGRATIONS` are
 applied in order inside one transaction (PostgreSQL: under an advisory lock, so
 several hosts starting at once migrate once).
@@ -21,6 +24,7 @@ import logging
 import os
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -115,11 +119,17 @@ class Database:
             self._connect_pg(url)
         else:
             self.dialect = "sqlite"
-            self._connect_sqlite(sqlite_path(url))
+            path, _, query = url.partition("?")
+            options = dict(urllib.parse.parse_qsl(query)) if query else {}
+            sync = options.pop("synchronous", "full").upper()
+            if options or sync not in ("FULL", "NORMAL", "OFF", "EXTRA"):
+                raise ValueError(f"unsupported SQLite URL options in {url!r} "
+                                 "(only synchronous=full|normal|off|extra)")
+            self._connect_sqlite(sqlite_path(path), sync)
         self.migrate()
 
     # -- connections
-    def _connect_sqlite(self, path: str) -> None:
+    def _connect_sqlite(self, path: str, synchronous: str = "FULL") -> None:
         if path != ":memory:":
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
@@ -128,9 +138,9 @@ class Database:
         self.conn.execute("PRAGMA busy_timeout = 60000")
         if path != ":memory:":
             self.conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a committed payment survives a power loss too (NORMAL in WAL mode would
-        # only survive an application crash).
-        self.conn.execute("PRAGMA synchronous = FULL")
+        # FULL (default): a committed payment survives a power loss too; NORMAL in WAL
+        # mode only survives an application crash (``?synchronous=normal``, for tests).
+        self.conn.execute(f"PRAGMA synchronous = {synchronous}")
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 

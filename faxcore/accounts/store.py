@@ -453,6 +453,9 @@ class InboundResult:
     accepted: bool
     reason: str | None
 
+    def __bool__(self) -> bool:
+        return self.accepted
+
 
 def describe(account_id: int, st: AccountStatus) -> str:
     """Human-readable gate reason: status, since when, amount due, how to get active again."""

@@ -425,17 +425,18 @@ def encode_packed(const uint8_t[:, ::1] rows, int width, int scheme, int k=4,
 # ---------------------------------------------------------------------------------------
 
 cdef struct Reader:
-    const uint8_t *data
-    Py_ssize_t n          # input bytes
+    const uint8_t *data   # a copy of the input followed by PAD zero bytes
+    Py_ssize_t n          # input bytes (without the padding)
     Py_ssize_t pos        # next byte to load into acc
     uint64_t acc          # the next `nb` bits, left-aligned; all bits below them are 0
     int nb
 
 
 cdef inline void _refill(Reader *r) noexcept nogil:
-    """Top up acc to at least 57 bits, or to whatever is left of the input."""
+    """Top up acc to at least 56 bits, or to whatever is left of the input. Keeps
+    nb <= 63 (_refill_fast shifts by nb)."""
     cdef int take
-    if r.nb > 56:
+    if r.nb > 55:
         return
     if r.pos + 8 <= r.n:
         take = (63 - r.nb) >> 3              # whole bytes that fit: 1..7
@@ -443,10 +444,45 @@ cdef inline void _refill(Reader *r) noexcept nogil:
         r.pos += take
         r.nb += take * 8
     else:
-        while r.nb <= 56 and r.pos < r.n:
+        while r.nb <= 55 and r.pos < r.n:
             r.acc |= (<uint64_t>r.data[r.pos]) << (56 - r.nb)
             r.pos += 1
             r.nb += 8
+
+
+DEF PAD = 32
+
+
+cdef inline void _refill_fast(Reader *r) noexcept nogil:
+    """Branch-free top-up to 56..63 bits for the row decoders (bits below nb may hold
+    look-ahead bits; _settle() clears them). May read into the zero padding after the
+    input; pos <= n + 16 is checked, so loads stay inside the n + PAD byte buffer. Zero
+    bits decode as 'EOL ahead', so a row decoder stops within a code of the padding."""
+    if r.pos <= r.n + 16:
+        r.acc |= fc_load_be64(r.data + r.pos) >> r.nb
+        r.pos += (63 - r.nb) >> 3
+        r.nb |= 56
+
+
+cdef inline int _settle(Reader *r) noexcept nogil:
+    """After _refill_fast: drop padding bits from the reader and clear the look-ahead
+    bits below nb, restoring the invariants of _refill. Returns 1 if the row decoder
+    consumed padding, i.e. ran past the end of the real data."""
+    cdef int64_t extra
+    if r.pos > r.n:
+        extra = (r.pos - r.n) * 8
+        if extra > r.nb:
+            r.pos = r.n
+            r.nb = 0
+            r.acc = 0
+            return 1
+        r.nb -= <int>extra
+        r.pos = r.n
+    if r.nb == 0:
+        r.acc = 0
+    else:
+        r.acc &= ~((<uint64_t>0xFFFFFFFFFFFFFFFF) >> r.nb)
+    return 0
 
 
 cdef inline void _skip(Reader *r, int n) noexcept nogil:
@@ -519,13 +555,11 @@ cdef int _resync(Reader *r) noexcept nogil:
 
 cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
     """Decode one run (make-up codes then a terminating code). Returns the run length, or
-    -ROW_* on error. The run may not exceed `limit` pixels."""
+    -ROW_* on error. The run may not exceed `limit` pixels. Uses _refill_fast: the
+    caller must _settle() the reader afterwards."""
     cdef int total = 0, e, n, v
     while True:
-        if r.nb < 13:
-            _refill(r)
-            if r.nb < 13:
-                return _run_tail(r, colour, limit, total)
+        _refill_fast(r)
         if colour:
             e = BLACK_DEC[r.acc >> 51]
         else:
@@ -533,7 +567,7 @@ cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
         n = e & 15
         if n == 0:
             return -ROW_EOL if e == 1 else -ROW_INVALID
-        r.acc <<= n             # n <= 13 <= nb
+        r.acc <<= n             # n <= 13 <= 56 <= nb
         r.nb -= n
         v = e >> 4
         total += v
@@ -541,27 +575,6 @@ cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
             return total if total <= limit else -ROW_LENGTH
         if total > limit:       # make-ups: also keeps total far from overflow
             return -ROW_LENGTH
-
-
-cdef int _run_tail(Reader *r, int colour, int limit, int total) noexcept nogil:
-    """_run near the end of the input, where fewer than 13 real bits are left."""
-    cdef int e, n, v
-    while True:
-        if colour:
-            e = BLACK_DEC[r.acc >> 51]
-        else:
-            e = WHITE_DEC[r.acc >> 52]
-        n = e & 15
-        if n == 0 or n > r.nb:
-            return -ROW_TRUNCATED
-        r.acc <<= n
-        r.nb -= n
-        v = e >> 4
-        total += v
-        if total > limit:
-            return -ROW_LENGTH
-        if v < 64:
-            return total
 
 
 cdef inline int _push(int32_t *cur, int n, int x) noexcept nogil:
@@ -585,28 +598,30 @@ cdef int _decode_1d(Reader *rp, int32_t *cur, int *ncur, int width) noexcept nog
     # stores into cur could otherwise alias its fields)
     cdef Reader rl = rp[0]
     cdef Reader *r = &rl
-    cdef int pos = 0, n = 0, run
+    cdef int pos = 0, n = 0, run, st = ROW_OK
     while True:
         run = _run(r, 0, width - pos)
         if run < 0:
-            rp[0] = rl
-            return -run
+            st = -run
+            break
         pos += run
         if pos >= width:
             break
         n = _push(cur, n, pos)
         run = _run(r, 1, width - pos)
         if run < 0:
-            rp[0] = rl
-            return -run
+            st = -run
+            break
         pos += run
         if pos >= width:
             break
         n = _push(cur, n, pos)
+    if _settle(r):
+        st = ROW_TRUNCATED
     _terminate(cur, n, width)
     ncur[0] = n
     rp[0] = rl
-    return ROW_OK
+    return st
 
 
 cdef int _decode_2d(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref,
@@ -615,6 +630,8 @@ cdef int _decode_2d(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref,
     cdef Reader rl = rp[0]
     cdef Reader *r = &rl
     cdef int st = _decode_2d_body(r, cur, ncur, ref, width)
+    if _settle(r):
+        st = ROW_TRUNCATED
     rp[0] = rl
     return st
 
@@ -632,20 +649,15 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
         bi = jlow + ((jlow ^ n) & 1)    # colour of a0 is n & 1
         b1 = ref[bi]
         b2 = ref[bi + 1]
-        if r.nb < 13:
-            _refill(r)
+        _refill_fast(r)
         e = MODE_DEC[r.acc >> 57]
         m = (e >> 4) & 15
         ln = e & 15
         if m == M_ZERO:
-            if r.nb < 12:
-                return ROW_TRUNCATED
             if (r.acc >> 53) == 0:
                 return ROW_EOL
             return ROW_INVALID
-        if ln > r.nb:
-            return ROW_TRUNCATED
-        r.acc <<= ln
+        r.acc <<= ln                    # ln <= 7 <= nb
         r.nb -= ln
         if m == M_V:
             a1 = b1 + (e >> 8) - 3
@@ -765,13 +777,20 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     cdef int ncur = 0, st, res, tag = 1, neol = 0, i, mr = scheme == 1, two_d
     cdef int since_1d = 0, uses_eol = 0, after = 0
     cdef uint8_t *orow
+    cdef uint8_t *padded = NULL
     cdef bint end_seen = False
     if width < 1 or width > MAX_WIDTH:
         raise ValueError(f"width must be 1..{MAX_WIDTH}, got {width}")
     if scheme not in (0, 1, 2):
         raise ValueError("scheme must be 0 (MH), 1 (MR) or 2 (MMR)")
-    r.data = &data[0] if data.shape[0] > 0 else NULL
     r.n = data.shape[0]
+    padded = <uint8_t *>malloc(r.n + PAD)
+    if padded == NULL:
+        raise MemoryError()
+    if r.n:
+        memcpy(padded, &data[0], r.n)
+    memset(padded + r.n, 0, PAD)
+    r.data = padded
     r.pos = 0
     r.acc = 0
     r.nb = 0
@@ -886,6 +905,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     finally:
         free(cur)
         free(ref)
+        free(padded)
 
 
 cdef int _after_eol(Reader *r, int mr, int *tag, int *neol) noexcept nogil:

@@ -203,6 +203,7 @@ cdef class QamReceiver:
     cdef double min_snr           # training fails below this measured SNR (linear)
     cdef double tr_err, tr_pow    # error / reference power over the end of the training
     cdef double train_snr
+    cdef public double tim_total      # sum of timing corrections this burst (samples)
     # --- run state
     cdef public long long nsamples
     cdef int state
@@ -249,6 +250,9 @@ cdef class QamReceiver:
     cdef double pm[8]
     cdef uint8_t tb_prev[TB_MAX][8]
     cdef uint8_t tb_lab[TB_MAX][8]
+    cdef double tb_zre[TB_MAX]
+    cdef double tb_zim[TB_MAX]
+    cdef int pll_viterbi           # V.17: carrier loop driven by the Viterbi decisions
     cdef int tb_pos, tb_fill, tb_depth
     # output
     cdef uint8_t[::1] obits
@@ -314,6 +318,7 @@ cdef class QamReceiver:
         self.eq_mu_train = cfg.get("eq_mu_train", 0.1)
         self.eq_mu = cfg.get("eq_mu", 0.002)
         self.fail_ratio = cfg.get("fail_ratio", 0.08)
+        self.pll_viterbi = cfg.get("pll_viterbi", 1)
         self.min_snr = 10.0 ** (cfg.get("min_snr_db", 0.0) / 10.0)
         self.L = cfg.get("eq_len", 17)
         if self.L > EQ_MAX or self.L < 3:
@@ -371,6 +376,7 @@ cdef class QamReceiver:
         self.tr_err = 0.0
         self.tr_pow = 0.0
         self.train_snr = 0.0
+        self.tim_total = 0.0
 
     # ------------------------------------------------------------------ python API
 
@@ -518,6 +524,7 @@ cdef class QamReceiver:
             if self.state != ST_ACQUIRE:
                 self.tim_acc += self.tim_ki * e
             self.t_next += kp * e + self.tim_acc
+            self.tim_total += kp * e + self.tim_acc
         self.prev_re = ur
         self.prev_im = ui
         # equaliser output: newest sample at eqpos + L, tap i applies to the i-th newest
@@ -592,32 +599,23 @@ cdef class QamReceiver:
         elif self.state == ST_WAIT_TRANSITION:
             # expected ABAB symbol for this symbol's parity
             par = <int>((self.sym + self.parity) & 1)
-            self._pll(zr, zi, self.abab_re[par], self.abab_im[par],
-                      self.pll_a_train, self.pll_b_train)
-            # keep a window of the last 4 symbols, compare with ABAB vs training start
-            for k in range(3):
-                self.win_re[k] = self.win_re[k + 1]
-                self.win_im[k] = self.win_im[k + 1]
-            self.win_re[3] = zr
-            self.win_im[3] = zi
+            # Every training sequence here starts with at least 8 symbols of -A -B -A -B:
+            # a 180 degree reversal of the ABAB pattern. r = Re(z conj(expected)) / |expected|^2
+            # is +1 in ABAB and -1 once the sequence starts; two reversed symbols in a row
+            # mark the start (the first of them is training symbol 0).
+            r = (zr * self.abab_re[par] + zi * self.abab_im[par]) / (
+                self.abab_re[par] * self.abab_re[par] + self.abab_im[par] * self.abab_im[par])
             self.win_n += 1
-            if self.win_n >= 4:
-                e_ab = 0.0
-                e_tr = 0.0
-                for k in range(4):
-                    par = <int>((self.sym - 3 + k + self.parity) & 1)
-                    er = self.win_re[k] - self.abab_re[par]
-                    ei = self.win_im[k] - self.abab_im[par]
-                    e_ab += er * er + ei * ei
-                    er = self.win_re[k] - self.tr_re[k]
-                    ei = self.win_im[k] - self.tr_im[k]
-                    e_tr += er * er + ei * ei
-                if e_tr < 0.25 * e_ab:
-                    self.state = ST_TRAIN
-                    self.tr_idx = 4
-                    if self.tr_idx >= self.tr_len:
-                        self._start_check()
-                    return
+            if self.win_n >= 2 and r < 0.0 and self.win_re[0] < 0.0 and r + self.win_re[0] < -1.0:
+                self.state = ST_TRAIN
+                self.tr_idx = 2
+                if self.tr_idx >= self.tr_len:
+                    self._start_check()
+                return
+            self.win_re[0] = r
+            if r > 0.0:
+                self._pll(zr, zi, self.abab_re[par], self.abab_im[par],
+                          self.pll_a_train, self.pll_b_train)
             if self.win_n > 600:
                 self._fail(t)
         elif self.state == ST_TRAIN:
@@ -725,7 +723,8 @@ cdef class QamReceiver:
         self.mse_acc += er * er + ei * ei
         self.mse_n += 1
         self._eq_update(er, ei, self.eq_mu)
-        self._pll(zr, zi, dr, di, self.pll_a, self.pll_b)
+        if self.mode == 0 or not self.pll_viterbi:
+            self._pll(zr, zi, dr, di, self.pll_a, self.pll_b)
         if self.mode == 0:
             self._v29_bits(lab, t)
             self.sidx += 1
@@ -759,6 +758,8 @@ cdef class QamReceiver:
             self.pm[ns] = npm[ns] - m
             self.tb_prev[self.tb_pos][ns] = <uint8_t>nprev[ns]
             self.tb_lab[self.tb_pos][ns] = <uint8_t>nlab[ns]
+        self.tb_zre[self.tb_pos] = zr
+        self.tb_zim[self.tb_pos] = zi
         self.tb_fill += 1
         if self.tb_fill <= self.tb_depth:
             return
@@ -769,6 +770,10 @@ cdef class QamReceiver:
             b = self.tb_prev[j][b]
             j = (j - 1) & (TB_MAX - 1)
         lab = self.tb_lab[j][b]
+        if self.pll_viterbi:
+            # carrier loop on the decoded (delayed, far more reliable) decision
+            self._pll(self.tb_zre[j], self.tb_zim[j], self.pt_re[lab], self.pt_im[lab],
+                      self.pll_a, self.pll_b)
         self._v17_bits(lab, t)
         self.sidx += 1
 

@@ -39,7 +39,7 @@ EV_TRAINING_FAILED = 4
 cdef enum:
     ST_IDLE = 0      # no carrier
     ST_HUNT = 1      # carrier, looking for segment 3 (180 degree reversals)
-    ST_REV = 2       # in reversals, waiting for the first 0 degree step of segment 4
+    ST_REV = 2       # in the segment 3 reversals (timing loop narrowed), looking for segment 4
     ST_TRAIN = 3     # segment 4: equaliser and carrier loop trained on the known sequence
     ST_SEG5 = 4      # segment 5: scrambled ones, decoded but not delivered (quality check)
     ST_DATA = 5      # delivering data
@@ -275,7 +275,7 @@ cdef class V27Demod:
     cdef double cim[NEQ]
     cdef double eq_mu
     # training
-    cdef int sym_count, rev_run, rev_bad, idx, mismatches, prev_state
+    cdef int sym_count, rev_run, idx, mismatches, prev_state
     cdef double dsum_re, dsum_im, zp_re, zp_im, tgt
     cdef int seg5_errors, failed_reported, start_idx
     cdef int shadow, shadow_mis, sh_err, sh_prev, sh_reg, sh_count
@@ -380,7 +380,6 @@ cdef class V27Demod:
         self.eq_mu = 0.0
         self.sym_count = 0
         self.rev_run = 0
-        self.rev_bad = 0
         self.idx = 0
         self.mismatches = 0
         self.prev_state = 0
@@ -414,13 +413,18 @@ cdef class V27Demod:
         """Tracked carrier offset in Hz (from the carrier loop)."""
         return self.freq * (self.bit_rate / self.bps) / (2.0 * M_PI)
 
-    cdef inline void _out_bit(self, int b):
+    cdef inline void _out_bit(self, int b) noexcept:
         if self.olen >= self.obuf.shape[0]:
             return  # cannot happen: process() sizes the buffer for the block
         self.obuf[self.olen] = b
         self.olen += 1
 
     cdef void _carrier_down(self, double pw):
+        # a burst of more than half a second that never trained is reported as such
+        if (self.state == ST_HUNT or self.state == ST_REV or self.state == ST_TRAIN) \
+                and not self.failed_reported and self.sym_count * self.sps > 4000.0:
+            self.events.append((EV_TRAINING_FAILED, self.n))
+            self.failed_reported = 1
         self.carrier = False
         self.events.append((EV_CARRIER_DOWN, self.n))
         self.state = ST_IDLE
@@ -513,17 +517,18 @@ cdef class V27Demod:
         self.t_next += self.half_sps
         if self.on_time:
             self.on_time = 0
-            self._symbol(yr, yi)
+            self._symbol()
         else:
             self.on_time = 1
         self.next_n = <long long>floor(self.t_next) + self.half_len
 
-    cdef void _symbol(self, double raw_re, double raw_im):
-        cdef int e = self.epos, j, nearest, st, diff, bits, b
+    cdef void _symbol(self):
+        """One symbol instant: AGC, timing, equaliser, then the state machine."""
+        cdef int e = self.epos, j, nearest, diff, bits, b
         cdef double cur_re = self.ebr[e], cur_im = self.ebi[e]
         cdef double mid_re = self.ebr[e + 1], mid_im = self.ebi[e + 1]
         cdef double prv_re = self.ebr[e + 2], prv_im = self.ebi[e + 2]
-        cdef double ted, zr = 0.0, zi = 0.0, er, ei, dr, di, pe, a, tr, ti, ang, mu
+        cdef double ted, zr = 0.0, zi = 0.0, a, tr, ti
         cdef double cr, ci
         self.sym_count += 1
         # --- end of signal: once the gain is fixed, the signal is ~1; three symbols in a
@@ -632,7 +637,7 @@ cdef class V27Demod:
             self.events.append((EV_TRAINING_FAILED, self.n))
             self.failed_reported = 1
 
-    cdef inline int _decide(self, double zr, double zi):
+    cdef inline int _decide(self, double zr, double zi) noexcept:
         """Nearest constellation point, in 45 degree units."""
         if self.bps == 3:
             return _octant(zr * COS_PI_8 - zi * SIN_PI_8, zr * SIN_PI_8 + zi * COS_PI_8)
@@ -755,8 +760,8 @@ cdef class V27Demod:
 
     cdef void _start_training(self, double zr, double zi, int j):
         """Segment 4 found: align the phase reference on the current symbol, seed the
-        carrier loop frequency from the reversals, start adapting."""
-        cdef double ang = atan2(zi, zr), cr, ci, br, bi
+        carrier loop frequency from the d^2 average, start adapting."""
+        cdef double ang = atan2(zi, zr), br, bi
         cdef int k
         cdef double rr = cos(ang), ri = -sin(ang)
         # rotate what is already in the equaliser line, then the loop phase itself
@@ -782,7 +787,7 @@ cdef class V27Demod:
         self.gardner_gain = 0.05
         self.drift_gain = 0.001
 
-    cdef inline void _adapt(self, double zr, double zi, double tr, double ti, double mu):
+    cdef inline void _adapt(self, double zr, double zi, double tr, double ti, double mu) noexcept:
         """LMS equaliser update and carrier loop step towards target (tr, ti)."""
         cdef double er = tr - zr, ei = ti - zi, pe
         cdef int j, e = self.epos
@@ -805,7 +810,7 @@ cdef class V27Demod:
         self.freq += self.pll_i * pe
         self._rotate(self.freq + self.pll_p * pe)
 
-    cdef inline void _rotate(self, double a):
+    cdef inline void _rotate(self, double a) noexcept:
         """Advance the carrier phase by a small angle ``a`` (exp(-j phase) without
         sin/cos, its length renormalised)."""
         cdef double c, sn, rr, ri, g

@@ -342,8 +342,9 @@ class DCSParams:
 
 
 def ctc_fif(dcs: DCSParams) -> bytes:
-    """FIF of CTC (continue to correct): DCS octets 0-1 with the new rate bits."""
-    return dcs.to_fif()[:2]
+    """FIF of CTC (continue to correct): two octets in DCS layout carrying only the new
+    data signalling rate (bits 11-14), as spandsp sends it and TSB-85 expects."""
+    return bytes((0, dcs.to_fif()[1] & 0x3C))
 
 
 def modulation_from_ctc(fif: bytes) -> Modulation:
@@ -364,17 +365,16 @@ _BY_RATE = {
 
 
 def fallback_order(modems) -> list[Modulation]:
-    """Modulations usable with these modem families, fastest first: one per rate of
-    14400 -> 12000 -> 9600 -> 7200 -> 4800 -> 2400, preferring V.17 over V.29."""
+    """Modulations usable with these modem families, fastest first, in the order a
+    transmitter falls back after FTT: 14400 -> 12000 -> 9600 -> 7200 -> 4800 -> 2400,
+    trying V.29 after V.17 at 9600 and 7200 when both are there (as spandsp does, and as
+    the TSB-85 procedures expect: V.29 is the sturdier modem at those rates)."""
     fams = set(modems)
-    if "v27ter-fallback" in fams:
-        fams.add("v27ter-2400")
     out = []
     for rate in _RATE_LADDER:
         for mod in _BY_RATE[rate]:
-            if mod.name in fams or (mod == V27_2400 and "v27ter-2400" in fams):
+            if mod.name in fams or (mod == V27_2400 and "v27ter-fallback" in fams):
                 out.append(mod)
-                break
     return out
 
 

@@ -71,10 +71,12 @@ K_FACTOR = {"standard": 2, "fine": 4, "superfine": 8}
 
 @dataclass
 class TxPage:
-    """A page to send: ``bitmap`` rows x width, uint8 0/1 (1 = black)."""
+    """A page to send: ``bitmap`` rows x width, uint8 0/1 (1 = black). A page with
+    ``new_document`` starts another document: the page before it ends with EOM."""
 
     bitmap: np.ndarray
     resolution: str = "fine"
+    new_document: bool = False  # starts a new document: EOM (not MPS) before it
 
     def __post_init__(self) -> None:
         self.bitmap = np.asarray(self.bitmap, dtype=np.uint8)
@@ -130,6 +132,8 @@ class T30Config:
     rtp_ratio: float = 0.05
     rtn_ratio: float = 0.15
     rnr_count: int = 0
+    poll_password: str = ""  # answering: documents are polled only with this PWD
+    password: str = ""       # calling to poll: PWD sent with DTC
     codec: Any = None
     on_page: Callable[[RxPage], None] | None = None
 
@@ -141,7 +145,8 @@ class T30Config:
                 raise ValueError(f"unknown modem {m!r}")
         if self.ecm_frame_size not in (64, 256):
             raise ValueError("ecm_frame_size must be 64 or 256")
-        encode_ident(self.ident)  # validates
+        for text in (self.ident, self.password, self.poll_password):
+            encode_ident(text)  # validates
         self.pages = [p if isinstance(p, TxPage) else TxPage(p) for p in self.pages]
 
 
@@ -415,8 +420,11 @@ class T30Engine:
             yield from self._transmitter(remote)
         else:
             if not remote.ready_to_poll:
-                raise _Fail(T30Status.NOPOLL, "far end has no document to poll")
-            dtc = self._ident_frames("CIG") + [self._frame("DTC", self.local_caps().to_fif())]
+                raise _Fail(T30Status.TX_INCAPABLE, "far end has no document to poll")
+            dtc = self._ident_frames("CIG")
+            if self.cfg.password:
+                dtc.append(self._frame("PWD", encode_ident(self.cfg.password), final=False))
+            dtc.append(self._frame("DTC", self.local_caps().to_fif()))
             yield from self._receiver(dtc)
 
     def _answering(self):
@@ -451,7 +459,7 @@ class T30Engine:
             else:
                 nxt, _ = self._negotiate(remote, pages[i + 1])
                 same = (nxt.resolution, nxt.width) == (dcs.resolution, dcs.width)
-                post = "MPS" if same else "EOM"
+                post = "MPS" if same and not pages[i + 1].new_document else "EOM"
             data = self._encode(pages[i], self._dcs)
             self.phase = "C"
             if self._dcs.ecm:
@@ -459,17 +467,25 @@ class T30Engine:
             else:
                 outcome = yield from self._send_page_t4(data, post)
             self.phase = "D"
+            dcs = self._dcs
+            if outcome in ("RTN", "RTP"):
+                # Copy quality trouble: retrain one speed lower (as spandsp does).
+                k = mods.index(dcs.modulation) if dcs.modulation in mods else -1
+                if 0 <= k < len(mods) - 1:
+                    dcs = dcs.with_modulation(mods[k + 1])
+                need_train = True
             if outcome == "RTN":
                 rtn += 1
                 if rtn >= self.cfg.max_rtn:
                     raise _Fail(T30Status.RETRYDCN, f"page {i + 1} rejected (RTN) {rtn} times")
-                need_train = True
+                if post == "EOM":  # the receiver goes back to phase B: new DIS first
+                    self.phase = "B"
+                    remote = yield from self._wait_dis()
+                    dcs, mods = self._negotiate(remote, pages[i])
                 continue
             rtn = 0
             i += 1
             self.result.pages_sent = i
-            need_train = outcome == "RTP"
-            dcs = self._dcs
             if post == "EOP":
                 self.phase = "E"
                 yield from self._send_frames([self._frame("DCN")])
@@ -584,9 +600,9 @@ class T30Engine:
                 if name == "PIN":
                     asked = set(range(len(frames)))
                 elif name == "PPR":
+                    # Frames asked for beyond this block do not exist; if none is left the
+                    # burst carries only RCP (spandsp does the same; TSB-85 OTEN04).
                     asked = ecm_mod.parse_ppr(resp[-1].fif) & set(range(len(frames)))
-                    if not asked:
-                        break
                 else:
                     raise _Fail(T30Status.TX_ECMPHD, f"{name} in answer to PPS")
                 pprs += 1
@@ -771,10 +787,18 @@ class T30Engine:
                     return
                 raise _Fail(_DCN_STATUS.get(ctx, T30Status.RX_DCNWHY), send_dcn=False)
 
-            if name == "DTC" and ctx == "B" and not self.cfg.calling:
+            if name in ("DTC", "DIS") and ctx in ("B", "eom") and not self.cfg.calling:
+                # Polled (DTC), or the caller answered our DIS with its own DIS: it
+                # wants to receive. A station that received a DIS sets the X bit.
+                if name == "DIS":
+                    self._x = True
+                if self.cfg.poll_password:
+                    pwd = next((decode_ident(f.fif) for f in frames if f.name == "PWD"), None)
+                    if pwd != self.cfg.poll_password:
+                        raise _Fail(T30Status.PWD_UNACCEPTABLE,
+                                    "polled without the right password")
                 if not self.cfg.pages:
-                    raise _Fail(T30Status.NOPOLL, "polled, but nothing to send")
-                self._x = False
+                    raise _Fail(T30Status.TX_INCAPABLE, f"{name}, but nothing to send")
                 yield from self._transmitter(Capabilities.from_fif(cmd.fif))
                 return
 
@@ -870,7 +894,8 @@ class T30Engine:
                 else:
                     missing = block.missing(count)
                     if missing:
-                        resp = self._frame("PPR", ecm_mod.ppr_map(missing))
+                        # Frame numbers past the block's end are flagged too (spandsp).
+                        resp = self._frame("PPR", ecm_mod.ppr_map(missing | set(range(count, 256))))
                         last_resp = resp
                         yield from self._send_frames([resp])
                         action, ctx = "page", "page"

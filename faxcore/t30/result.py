@@ -62,6 +62,12 @@ class T30Status(enum.IntEnum):
     RETRYDCN = 48
     CALLDROPPED = 49
     NOPOLL = 50
+    IDENT_UNACCEPTABLE = 51
+    SUB_UNACCEPTABLE = 52
+    SEP_UNACCEPTABLE = 53
+    PSA_UNACCEPTABLE = 54
+    SID_UNACCEPTABLE = 55
+    PWD_UNACCEPTABLE = 56
 
 
 DESCRIPTIONS = {
@@ -101,6 +107,7 @@ DESCRIPTIONS = {
     T30Status.RETRYDCN: "disconnected after the permitted retries",
     T30Status.CALLDROPPED: "the call dropped prematurely",
     T30Status.NOPOLL: "poll not accepted",
+    T30Status.PWD_UNACCEPTABLE: "far end's password is not acceptable",
 }
 
 
