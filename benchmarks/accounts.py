@@ -8,7 +8,7 @@ ratio. Payments/s (a write transaction each) are printed for reference.
 PostgreSQL: ``--pg-url URL``, or a private server is started with tests/pg.py
 (Debian's PostgreSQL, as an unprivileged user when run as root).
 
-    python benchmarks/accounts.py [--accounts 2000] [--seconds 3]
+    python benchmarks/accounts.py [--accounts 1000] [--seconds 3]
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def run_backend(name: str, url: str, n: int, seconds: float) -> tuple[float, flo
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--accounts", type=int, default=2000)
+    ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--pg-url", default=None, help="use this PostgreSQL instead of a private one")
     args = ap.parse_args()

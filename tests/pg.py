@@ -86,7 +86,9 @@ def start_server() -> PgServer:
     if bindir is None:
         raise FileNotFoundError("PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
     user = _ensure_user() if os.geteuid() == 0 else None
-    top = tempfile.mkdtemp(prefix="faxcore-pg-")
+    # the server's user must reach its directory: $TMPDIR may be private to root
+    top = tempfile.mkdtemp(prefix="faxcore-pg-",
+                           dir="/tmp" if user and os.path.isdir("/tmp") else None)
     os.chmod(top, 0o755)
     datadir = os.path.join(top, "data")
     os.mkdir(datadir, 0o700)
@@ -95,8 +97,7 @@ def start_server() -> PgServer:
         os.chown(datadir, pw.pw_uid, pw.pw_gid)
     server = PgServer(bindir, datadir, 0, user)
     init = subprocess.run(server._cmd(os.path.join(bindir, "initdb"), "-D", datadir, "-U",
-                                      "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
-                                      "--no-instructions"),
+                                      "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"),
                           capture_output=True, text=True, timeout=120)
     if init.returncode != 0:
         shutil.rmtree(top, ignore_errors=True)

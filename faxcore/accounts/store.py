@@ -125,7 +125,11 @@ def _positive_int(value: int, what: str) -> int:
 
 
 class Store(JobStoreMixin):
-    """Accounts and jobs in SQLite or PostgreSQL. Use :func:`open_store`."""
+    """Accounts and jobs in SQLite or PostgreSQL. Use :func:`open_store`.
+
+    One Store holds one connection: use one per thread or process (several
+    processes and hosts may share the database).
+    """
 
     def __init__(self, url: str) -> None:
         self.db = Database(url)
@@ -484,4 +488,4 @@ def open_store(url: str) -> Store:
 
 __all__ = ["AccountStatus", "AccountsError", "InboundResult", "InvalidOperation", "Payment",
            "PaymentConflict", "Plan", "SendDecision", "Store", "UnknownAccount", "describe",
-           "open_store", "INBOUND"]
+           "open_store"]

@@ -308,16 +308,16 @@ cdef class QamReceiver:
         for i in range(8):
             for j in range(4):
                 self.v17_next[i][j] = int(nxt[i][j]) if nxt is not None else 0
-        self.tim_kp_fast = cfg.get("tim_kp_fast", 0.05)
+        self.tim_kp_fast = cfg.get("tim_kp_fast", 0.25)
         self.tim_kp = cfg.get("tim_kp", 0.004)
         self.tim_ki = cfg.get("tim_ki", 0.00002)
         self.pll_a_train = cfg.get("pll_a_train", 0.1)
         self.pll_b_train = cfg.get("pll_b_train", 0.004)
-        self.pll_a = cfg.get("pll_a", 0.01)
-        self.pll_b = cfg.get("pll_b", 0.0001)
+        self.pll_a = cfg.get("pll_a", 0.02)
+        self.pll_b = cfg.get("pll_b", 0.0002)
         self.eq_mu_train = cfg.get("eq_mu_train", 0.1)
         self.eq_mu = cfg.get("eq_mu", 0.002)
-        self.fail_ratio = cfg.get("fail_ratio", 0.08)
+        self.fail_ratio = cfg.get("fail_ratio", 0.03)
         self.pll_viterbi = cfg.get("pll_viterbi", 1)
         self.min_snr = 10.0 ** (cfg.get("min_snr_db", 0.0) / 10.0)
         self.L = cfg.get("eq_len", 17)

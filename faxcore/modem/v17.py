@@ -41,6 +41,10 @@ SEG4_ONES = 48
 END_ONES = 32
 END_SILENCE = 48
 SCRAMBLER_SEED = 0x2ECDD5
+#: training fails below this SNR, measured on the end of the known training sequence
+#: (in-band; about 2 dB above a full-band AWGN SNR): below it the decoder's output
+#: would be mostly errors, and T.30 must fall back rather than take garbage.
+MIN_TRAINING_SNR_DB = {14400: 20.0, 12000: 17.0, 9600: 14.0, 7200: 11.0}
 BRIDGE_WORD = 0x8880
 
 #: training points A, B, C, D (B = A turned +90 degrees, and so on)
@@ -209,6 +213,7 @@ def _receiver_config(bit_rate: int, short_train: bool) -> dict:
         v17_next=trellis_next_state(),
         tap=18,
         const_power=float(np.mean(np.abs(pts) ** 2)),
+        min_snr_db=MIN_TRAINING_SNR_DB[bit_rate],
     )
     return cfg
 

@@ -50,32 +50,36 @@ cdef enum:
 # Scrambler
 # ---------------------------------------------------------------------------------------
 
+cdef inline int _guard(int reg, int line_bit, int *count) noexcept nogil:
+    """V.27ter guard against repetitive line patterns: count the bits in a row that equal
+    the line bit 8, 9 or 12 places back; after 33 of them the next bit is inverted.
+    Returns 1 when this bit is the one to invert."""
+    if count[0] >= 33:
+        count[0] = 0
+        return 1
+    if line_bit == ((reg >> 7) & 1) or line_bit == ((reg >> 8) & 1) \
+            or line_bit == ((reg >> 11) & 1):
+        count[0] += 1
+    else:
+        count[0] = 0
+    return 0
+
+
 cdef inline int _scramble_bit(int *reg, int *count, int in_bit) noexcept nogil:
+    """``reg`` holds past line bits, newest in bit 0: line = in ^ line[-6] ^ line[-7]."""
     cdef int r = reg[0]
-    cdef int out = (in_bit ^ (r >> 5) ^ (r >> 6)) & 1
-    if count[0] >= 33:
-        out ^= 1
-        count[0] = 0
-    elif ((r >> 7) ^ out) & ((r >> 8) ^ out) & ((r >> 11) ^ out) & 1:
-        count[0] = 0
-    else:
-        count[0] += 1
-    reg[0] = ((r << 1) | out) & 0xFFFF
-    return out
+    cdef int line = (in_bit ^ (r >> 5) ^ (r >> 6)) & 1
+    line ^= _guard(r, line, count)
+    reg[0] = ((r << 1) | line) & 0xFFFF
+    return line
 
 
-cdef inline int _descramble_bit(int *reg, int *count, int in_bit) noexcept nogil:
+cdef inline int _descramble_bit(int *reg, int *count, int line) noexcept nogil:
     cdef int r = reg[0]
-    cdef int out = (in_bit ^ (r >> 5) ^ (r >> 6)) & 1
-    if count[0] >= 33:
-        # the transmitter inverted this bit: undo it
-        out ^= 1
-        count[0] = 0
-    elif ((r >> 7) ^ in_bit) & ((r >> 8) ^ in_bit) & ((r >> 11) ^ in_bit) & 1:
-        count[0] = 0
-    else:
-        count[0] += 1
-    reg[0] = ((r << 1) | in_bit) & 0xFFFF
+    cdef int out = (line ^ (r >> 5) ^ (r >> 6)) & 1
+    # the same guard on the received line bits tells which bits the transmitter inverted
+    out ^= _guard(r, line, count)
+    reg[0] = ((r << 1) | line) & 0xFFFF
     return out
 
 
@@ -632,8 +636,8 @@ cdef class V27Demod:
             if j >= 0 and self.exp24[j] == self.hist:
                 self._start_training(zr, zi, j)
                 return
-        if self.sym_count > 4800 and not self.failed_reported:
-            # 3-4 s of carrier without a training sequence
+        if self.sym_count * self.sps > 24000.0 and not self.failed_reported:
+            # 3 s of carrier without a training sequence
             self.events.append((EV_TRAINING_FAILED, self.n))
             self.failed_reported = 1
 

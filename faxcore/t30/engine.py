@@ -632,7 +632,10 @@ class T30Engine:
         resp = yield from self._ecm_command([self._frame("EOR", bytes((fcf2,)))])
         if resp[-1].name != "ERR":
             raise _Fail(T30Status.TX_ECMPHD, f"{resp[-1].name} in answer to EOR")
-        return True
+        # The block went through incomplete: the page is damaged. Stop here, as spandsp
+        # does (TSB-85 OTEN04): DCN and RETRYDCN.
+        raise _Fail(T30Status.RETRYDCN, "block still incomplete after every retransmission "
+                                        "(EOR/ERR)")
 
     def local_fallbacks(self):
         from faxcore.t30.dis import fallback_order
@@ -919,6 +922,9 @@ class T30Engine:
                 last_resp = resp
                 action, ctx = yield from self._close_block(
                     resp, cmd.fif[0], True, block, last_count, page_buf, dcs)
+                # The page is kept with its gaps (bad rows), but it is not a good page:
+                # a DCN now is a DCN while image data was still due.
+                ctx = "page" if ctx in ("eop", "eom") else ctx
                 block = ecm_mod.BlockReceiver()
                 if fcf_name(cmd.fif[0]) != "NULL":
                     page_buf = bytearray()
