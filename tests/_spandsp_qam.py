@@ -1,4 +1,5 @@
-"""ctypes peers for the V.29 and V.17 tests: spandsp 0.0.6's own modems (Debian libspandsp2).
+"""ctypes peers for the V.29 and V.17 tests: spandsp 0.0.6's own modems (Debian libspandsp2),
+and the test rig (line impairments, running the receivers, counting bit errors).
 
 Only what the QAM interop tests and the benchmark need: a transmitter that sends a
 given bit array (training, data, spandsp's own end of signal) and a receiver that
@@ -12,6 +13,10 @@ import ctypes
 import ctypes.util
 
 import numpy as np
+import pytest
+
+from faxcore import modem
+from faxcore.modem import dsp, g711
 
 SIG_STATUS_CARRIER_DOWN = -1
 SIG_STATUS_CARRIER_UP = -2
@@ -167,3 +172,102 @@ def restart_rx(rx: Rx, bit_rate: int, short_train: bool) -> None:
     else:
         rx._lib.v29_rx_restart.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         rx._lib.v29_rx_restart(rx._s, bit_rate, 1 if short_train else 0)
+
+
+# --------------------------------------------------------------------------- test rig
+
+
+def need_spandsp():
+    from conftest import missing
+
+    if load() is None:
+        missing("libspandsp2 (spandsp shared library)")
+
+
+def random_bits(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2, n).astype(np.uint8)
+
+
+def our_burst(name: str, rate: int, bits: np.ndarray, level: float = -10.0,
+              short_train: bool = False, block: int = 160) -> np.ndarray:
+    opts = {"short_train": True} if short_train else {}
+    tx = modem.transmitter(name, rate, level_dbm0=level, **opts)
+    tx.send(bits)
+    out = []
+    while not tx.done:
+        b = tx.tx(block)
+        assert len(b) == block and b.dtype == np.int16
+        out.append(b)
+        assert len(out) < 10000
+    return np.concatenate(out)
+
+
+def impair(sig: np.ndarray, *, level: float = -10.0, snr: float | None = None,
+           ppm: float = 0.0, hz: float = 0.0, law: str | None = None, lead: int = 0,
+           tail: int = 1600, seed: int = 0, noise_lead: bool = False) -> np.ndarray:
+    """Line between the modems: level, clock offset, carrier offset, AWGN over the
+    burst (SNR against the burst level; with noise_lead also over the leading silence),
+    G.711, silence around it."""
+    rng = np.random.default_rng(seed + 1000)
+    x = dsp.scale_to_dbm0(sig, level)
+    if noise_lead:
+        # the noise floor is there before the burst too (above the carrier-on threshold)
+        x = np.concatenate([np.zeros(lead), x])
+        lead = 0
+    if ppm:
+        x = dsp.resample_clock(x, ppm)
+    if hz:
+        x = dsp.frequency_shift(x, hz)
+    if snr is not None:
+        x = dsp.add_awgn(x, snr, rng, signal_power=dsp.dbm0_to_rms(level) ** 2)
+    x = np.concatenate([np.zeros(lead), x, np.zeros(tail)])
+    y = dsp.to_int16(x)
+    if law:
+        y = g711.roundtrip(y, law)
+    return y
+
+
+def our_receive(name: str, rate: int, sig: np.ndarray, short_train: bool = False,
+                blocks: str = "fixed", seed: int = 0):
+    opts = {"short_train": True} if short_train else {}
+    rx = modem.receiver(name, rate, **opts)
+    got = []
+    rng = np.random.default_rng(seed)
+    i = 0
+    while i < len(sig):
+        n = 160 if blocks == "fixed" else int(rng.integers(1, 8001))
+        rx.rx(sig[i:i + n])
+        got.append(rx.bits())
+        i += n
+    return np.concatenate(got), rx.events()
+
+
+def assert_no_errors(sent: np.ndarray, got: np.ndarray, what: str) -> None:
+    assert len(got) >= len(sent), f"{what}: only {len(got)} of {len(sent)} bits delivered"
+    errors = int(np.count_nonzero(got[:len(sent)] != sent))
+    assert errors == 0, f"{what}: {errors} bit errors in {len(sent)} (first bit at offset 0)"
+
+
+# impairment cases: (id, kwargs); every case for every rate and direction
+TO_OURS = [
+    ("clean", {}),
+    ("snr30", {"snr": 30.0, "noise_lead": True}),
+    ("ulaw+100ppm+7Hz", {"law": "ulaw", "ppm": 100, "hz": 7.0}),
+    ("alaw-100ppm-7Hz", {"law": "alaw", "ppm": -100, "hz": -7.0}),
+    ("level-5", {"level": -5.0}),
+    ("level-43", {"level": -43.0}),
+    ("all-43dBm0", {"level": -43.0, "snr": 30.0, "law": "alaw", "ppm": 100, "hz": -7.0}),
+]
+TO_SPANDSP = [
+    ("clean", {}),
+    ("snr30", {"snr": 30.0}),
+    ("ulaw+100ppm+7Hz", {"law": "ulaw", "ppm": 100, "hz": 7.0}),
+    ("alaw-100ppm-7Hz", {"law": "alaw", "ppm": -100, "hz": -7.0}),
+    ("level-5", {"level": -5.0}),
+    ("level-24", {"level": -24.0}),
+    ("all-24dBm0", {"level": -24.0, "snr": 30.0, "law": "ulaw", "ppm": -100, "hz": 7.0}),
+]
+
+
+def cases(rates, table):
+    return [pytest.param(r, kw, id=f"{r}-{cid}") for r in rates for cid, kw in table]

@@ -164,7 +164,7 @@ class Database:
             if self.dialect == "postgresql":
                 out = out.replace("?", "%s")
                 out = out.replace("{for_update}", "FOR UPDATE")
-                out = out.replace("{skip_locked}", "")
+                out = out.replace("{skip_locked}", "FOR UPDATE SKIP LOCKED")
             else:
                 out = out.replace("{for_update}", "").replace("{skip_locked}", "")
             self._sql_cache[text] = out

@@ -87,8 +87,17 @@ Time
     function of the events with time <= ``t`` (events at the same time apply in the
     order they were recorded). Asking about a past time therefore gives the status
     as the record shows it then, ignoring later events. Recording an event dated
-    earlier than the latest one is allowed; the summary is then rebuilt by replaying
-    the account's ledger in time order.
+    earlier than the latest one is allowed (not earlier than the account's creation);
+    the summary is then rebuilt by replaying the account's ledger in time order. A
+    reactivation must find the account terminated both at its own time and at the
+    latest recorded event, so a back-dated second reactivation cannot charge a
+    second fee.
+
+Not gated
+    ``record_outbound`` meters a transmission that has happened and always charges;
+    the gate is ``check_send`` (and the job store, which calls it when a job is
+    submitted and again when a scheduler claims it). The gate looks at the status
+    only, not at whether this job's pages would cross the credit limit.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def rrc(t: np.ndarray, beta: float = ROLLOFF) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tx_pulse(span_symbols: int = 6) -> np.ndarray:
     """Transmit pulse at 24 kHz (10 samples per symbol), unit peak-ish, windowed RRC."""
     n = 10 * 2 * span_symbols + 1
@@ -135,6 +135,8 @@ class QamTransmitter:
     _mean_power = 1.0
     #: scrambled ones after the data (spandsp: 32 symbols)
     END_ONES = 32
+    #: data symbols modulated per step (100 ms; less when less is queued)
+    CHUNK = 240
 
     def __init__(self, bit_rate: int, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0) -> None:
         self.bit_rate = bit_rate
@@ -150,6 +152,7 @@ class QamTransmitter:
         self._final = False
         self._phase = 0  # 0 = not started, 1 = data, 2 = ending, 3 = done
         self._buf = np.zeros(0, np.int16)
+        self._bpos = 0
         self.done = False
 
     # --- public API
@@ -163,21 +166,26 @@ class QamTransmitter:
         n = int(n)
         if n < 0:
             raise ValueError("n must be >= 0")
-        chunks = [self._buf]
-        have = len(self._buf)
-        while have < n:
-            s = self._next_samples()
-            if s is None:
-                chunks.append(np.zeros(n - have, np.int16))
-                have = n
-                break
-            chunks.append(s)
-            have += len(s)
-        out = np.concatenate(chunks)
-        self._buf = out[n:]
-        if self._phase == 3 and len(self._buf) == 0:
+        avail = len(self._buf) - self._bpos
+        if avail >= n:  # the common case: a slice of the modulated chunk
+            out = self._buf[self._bpos:self._bpos + n]
+            self._bpos += n
+        else:
+            chunks = [self._buf[self._bpos:]]
+            while avail < n:
+                s = self._next_samples()
+                if s is None:
+                    chunks.append(np.zeros(n - avail, np.int16))
+                    avail = n
+                    break
+                chunks.append(s)
+                avail += len(s)
+            self._buf = np.concatenate(chunks)
+            out = self._buf[:n]
+            self._bpos = n
+        if self._phase == 3 and self._bpos >= len(self._buf):
             self.done = True
-        return out[:n].astype(np.int16, copy=False)
+        return out.copy()
 
     # --- internals
     def _next_samples(self) -> np.ndarray | None:
@@ -185,18 +193,19 @@ class QamTransmitter:
             self._phase = 1
             return self._mod.modulate(np.ascontiguousarray(self._training_symbols()))
         if self._phase == 1:
-            nsym = 48  # 20 ms per step
-            want = nsym * self.bits_per_symbol
-            bits = self._queue.take(want)
-            if len(bits) < want:
-                if self._final:
-                    # the end: pad the last symbol with ones, then the closing ones
-                    pad = (-len(bits)) % self.bits_per_symbol
-                    bits = np.concatenate([bits, np.ones(pad + self.END_ONES * self.bits_per_symbol,
-                                                         np.uint8)])
-                    self._phase = 2
-                else:
-                    bits = np.concatenate([bits, np.ones(want - len(bits), np.uint8)])
+            bps = self.bits_per_symbol
+            avail = len(self._queue)
+            if self._final and avail < self.CHUNK * bps:
+                # the end: pad the last symbol with ones, then the closing ones
+                bits = self._queue.take(avail)
+                pad = (-len(bits)) % bps
+                bits = np.concatenate([bits, np.ones(pad + self.END_ONES * bps, np.uint8)])
+                self._phase = 2
+            elif avail >= bps:
+                bits = self._queue.take(min(self.CHUNK, avail // bps) * bps)
+            else:
+                # queue dry but more data announced (final=False): a little fill
+                bits = np.ones(8 * bps, np.uint8)
             return self._mod.modulate(np.ascontiguousarray(self._data_symbols(bits)))
         if self._phase == 2:
             self._phase = 3

@@ -40,7 +40,7 @@ EV_TRAINING_FAILED = 4
 # receiver states
 DEF ST_IDLE = 0
 DEF ST_ACQUIRE = 1         # ABAB: timing, AGC, frequency, parity, phase
-DEF ST_WAIT_TRANSITION = 2 # ABAB phase-locked, looking for the known sequence
+DEF ST_WAIT_TRANSITION = 2 # ABAB phase-locked, looking for the 180-degree reversal
 DEF ST_TRAIN = 3           # known training symbols
 DEF ST_CHECK = 4           # scrambled ones, full data decoding, checked
 DEF ST_DATA = 5
@@ -100,7 +100,7 @@ cdef class Modulator:
     cdef double[::1] sre, sim      # symbol history ring (2*L, duplicated)
     cdef int spos
     cdef int baud_phase
-    cdef double phase, dphase, gain
+    cdef double gain, cre, cim, stc, sts
 
     def __init__(self, double[::1] taps, double carrier_hz, double gain):
         cdef int L = (taps.shape[0] + 9) // 10
@@ -116,8 +116,10 @@ cdef class Modulator:
         self.sim = np.zeros(2 * L)
         self.spos = 0
         self.baud_phase = 0
-        self.phase = 0.0
-        self.dphase = 2.0 * np.pi * carrier_hz / 8000.0
+        self.cre = 1.0
+        self.cim = 0.0
+        self.stc = cos(2.0 * np.pi * carrier_hz / 8000.0)
+        self.sts = sin(2.0 * np.pi * carrier_hz / 8000.0)
         self.gain = gain
 
     def modulate(self, const double complex[::1] symbols):
@@ -129,8 +131,11 @@ cdef class Modulator:
         cdef int16_t[::1] o = out
         cdef Py_ssize_t n = 0
         cdef int i, L = self.L, base
-        cdef double xr, xi, v
+        cdef double xr, xi, v, cr, mag
         cdef double[::1] c
+        mag = sqrt(self.cre * self.cre + self.cim * self.cim)
+        self.cre /= mag
+        self.cim /= mag
         while True:
             if self.baud_phase + 3 >= 10:
                 if k >= ns:
@@ -152,10 +157,11 @@ cdef class Modulator:
             for i in range(L):
                 xr += c[i] * self.sre[base - i]
                 xi += c[i] * self.sim[base - i]
-            v = self.gain * (xr * cos(self.phase) - xi * sin(self.phase))
-            self.phase += self.dphase
-            if self.phase > 6.283185307179586:
-                self.phase -= 6.283185307179586
+            v = self.gain * (xr * self.cre - xi * self.cim)
+            # carrier phasor: rotate by the per-sample step (renormalised per call)
+            cr = self.cre * self.stc - self.cim * self.sts
+            self.cim = self.cre * self.sts + self.cim * self.stc
+            self.cre = cr
             if v > 32767.0:
                 v = 32767.0
             elif v < -32768.0:
@@ -179,7 +185,9 @@ cdef class QamReceiver:
     cdef double on_thresh, off_thresh, pw_alpha
     cdef uint32_t dphase_nom
     cdef double[::1] cos_t, sin_t
-    cdef double abab_re[2], abab_im[2], abab_power
+    cdef double abab_re[2]
+    cdef double abab_im[2]
+    cdef double abab_power
     cdef double[::1] tr_re, tr_im  # known training symbols after ABAB
     cdef int tr_len
     cdef int check_len            # symbols of scrambled ones after the known sequence
@@ -224,19 +232,18 @@ cdef class QamReceiver:
     cdef double pnorm
     cdef double agc
     cdef int L, center
-    cdef double eqc_re[EQ_MAX], eqc_im[EQ_MAX]
-    cdef double eqs_re[EQ_MAX], eqc_saved_re[EQ_MAX], eqc_saved_im[EQ_MAX]
-    cdef double eql_re[2 * EQ_MAX], eql_im[2 * EQ_MAX]
+    cdef double eqc_re[EQ_MAX]
+    cdef double eqc_im[EQ_MAX]
+    cdef double eql_re[2 * EQ_MAX]
+    cdef double eql_im[2 * EQ_MAX]
     cdef int eqpos
-    cdef int have_saved
-    cdef double saved_freq, saved_agc
     cdef long long sym
     cdef double z1_re, z1_im, z2_re, z2_im   # previous two equaliser outputs
     cdef double f_re, f_im, v_par, pz_acc
     cdef int pz_n
     cdef double ph_re, ph_im
     cdef int parity                # which parity of sym is symbol A
-    cdef double win_re[8], win_im[8]
+    cdef double win_re[8]
     cdef int win_n
     cdef int tr_idx
     cdef long long sidx            # symbol index from the start of the ones
@@ -286,6 +293,8 @@ cdef class QamReceiver:
         self.tr_re = np.ascontiguousarray(tr.real)
         self.tr_im = np.ascontiguousarray(tr.imag)
         self.tr_len = tr.shape[0]
+        if self.tr_len < 8:
+            raise ValueError("training sequence too short")
         self.check_len = cfg["check_len"]
         self.desc_reg0 = cfg["descrambler_reg"]
         self.tap = cfg.get("tap", 18)
@@ -303,8 +312,18 @@ cdef class QamReceiver:
         self.goff = cfg["grid_offset"]
         self.v29_bits = np.ascontiguousarray(cfg.get("v29_bits", np.zeros(8, np.uint8)),
                                              dtype=np.uint8)
+        if self.v29_bits.shape[0] != 8 or int(np.max(self.v29_bits)) > 7:
+            raise ValueError("v29_bits must map 8 phase steps to tribits")
         self.v29_outer = cfg.get("v29_outer", 0)
+        if self.mode == 0 and pts.shape[0] < (16 if self.v29_outer else 8):
+            raise ValueError("V.29 needs 8 (or 16) points")
         nxt = cfg.get("v17_next")
+        if nxt is not None and (np.min(nxt) < 0 or np.max(nxt) > 7):
+            raise ValueError("trellis next-state table out of range")
+        if self.mode == 1 and (nxt is None or g.shape[0] != 9):
+            raise ValueError("V.17 needs the trellis table and 9 decision grids")
+        if self.bps < 2 or self.bps > 6:
+            raise ValueError("bits per symbol out of range")
         for i in range(8):
             for j in range(4):
                 self.v17_next[i][j] = int(nxt[i][j]) if nxt is not None else 0
@@ -332,7 +351,6 @@ cdef class QamReceiver:
         self.obits = np.zeros(4096, np.uint8)
         self.onb = 0
         self.events = []
-        self.have_saved = 0
         self.pw = 0.0
         self.p_floor = 0.0
         self.carrier = 0
@@ -432,7 +450,10 @@ cdef class QamReceiver:
                 # (a burst that ends into a noise floor above the off threshold)
                 if self.pw < self.off_thresh or (self.p_cnt >= 96 and self.pw < 0.05 * self.p_ref):
                     self.carrier = 0
-                    if self.state != ST_DATA and self.state != ST_FAILED and self.state != ST_IDLE:
+                    # a carrier that drops while the known sequence was being trained on
+                    # is a failed training; one that drops before that (a TEP tone, a
+                    # noise burst) was never a training attempt
+                    if self.state == ST_TRAIN or self.state == ST_CHECK:
                         self.events.append((EV_TRAINING_FAILED, self.nsamples + i))
                     self.events.append((EV_CARRIER_DOWN, self.nsamples + i))
                     self._reset_burst()
@@ -523,6 +544,11 @@ cdef class QamReceiver:
             kp = self.tim_kp_fast if self.state == ST_ACQUIRE else self.tim_kp
             if self.state != ST_ACQUIRE:
                 self.tim_acc += self.tim_ki * e
+                # the clock offsets we follow are far below 0.2 % (6.7e-3 samples/symbol)
+                if self.tim_acc > 0.0067:
+                    self.tim_acc = 0.0067
+                elif self.tim_acc < -0.0067:
+                    self.tim_acc = -0.0067
             self.t_next += kp * e + self.tim_acc
             self.tim_total += kp * e + self.tim_acc
         self.prev_re = ur
@@ -559,6 +585,11 @@ cdef class QamReceiver:
         elif err < -0.5:
             err = -0.5
         self.freq_acc += b * err * (4294967296.0 / 6.283185307179586) / (10.0 / 3.0)
+        # keep the carrier search within +-40 Hz (the Recommendations ask for +-7 Hz)
+        if self.freq_acc > 21474836.48:
+            self.freq_acc = 21474836.48
+        elif self.freq_acc < -21474836.48:
+            self.freq_acc = -21474836.48
         self.phase += <uint32_t><int32_t>(a * err * (4294967296.0 / 6.283185307179586))
         self.dphase = self.dphase_nom + <uint32_t><int32_t>self.freq_acc
 
@@ -592,7 +623,7 @@ cdef class QamReceiver:
 
     cdef void _symbol(self, double zr, double zi, long long t):
         cdef int k, j, lab
-        cdef double a, pr, pi, er, ei, e_ab, e_tr, r
+        cdef double er, ei, r
         cdef int par
         if self.state == ST_ACQUIRE:
             self._acquire(zr, zi)

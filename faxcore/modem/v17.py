@@ -190,7 +190,7 @@ def receiver_config(bit_rate: int, short_train: bool) -> dict:
     return dict(_receiver_config(bit_rate, short_train))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _receiver_config(bit_rate: int, short_train: bool) -> dict:
     _check_rate(bit_rate)
     pts = CONSTELLATIONS[bit_rate]

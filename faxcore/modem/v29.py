@@ -115,7 +115,7 @@ def receiver_config(bit_rate: int) -> dict:
     return dict(_receiver_config(bit_rate))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _receiver_config(bit_rate: int) -> dict:
     _check_rate(bit_rate)
     pts = POINTS if bit_rate == 9600 else INNER
