@@ -72,7 +72,7 @@ class Tx:
     """spandsp V.29 / V.17 transmitter sending ``bits`` then its own end of signal."""
 
     def __init__(self, name: str, bit_rate: int, bits, level_dbm0: float = -10.0,
-                 short_train: bool = False) -> None:
+                 short_train: bool = False, tep: bool = False) -> None:
         lib = load()
         self._lib = lib
         self.name = name
@@ -82,11 +82,12 @@ class Tx:
         self._get_bit = GET_BIT(self._cb_get_bit)
         self._status_cb = STATUS(lambda _u, code: self.status.append(code))
         init = getattr(lib, f"{name}_tx_init")
-        self._s = init(None, bit_rate, 0, ctypes.cast(self._get_bit, ctypes.c_void_p), None)
+        self._s = init(None, bit_rate, 1 if tep else 0, ctypes.cast(self._get_bit, ctypes.c_void_p),
+                       None)
         if not self._s:
             raise ValueError(f"spandsp refused {name} at {bit_rate}")
         if name == "v17":
-            lib.v17_tx_restart(self._s, bit_rate, 0, 1 if short_train else 0)
+            lib.v17_tx_restart(self._s, bit_rate, 1 if tep else 0, 1 if short_train else 0)
         getattr(lib, f"{name}_tx_power")(self._s, float(level_dbm0))
         getattr(lib, f"{name}_tx_set_modem_status_handler")(
             self._s, ctypes.cast(self._status_cb, ctypes.c_void_p), None)

@@ -159,3 +159,33 @@ def test_receiver_survives_arbitrary_input(data, block, rate, short):
     kinds = [e.kind for e in rx.events()]
     assert bits.size == 0 or TRAINING_SUCCEEDED in kinds
     assert set(np.unique(bits)) <= {0, 1}
+
+
+def _fsk(nbits: int, seed: int) -> np.ndarray:
+    """V.21 channel 2-like FSK (1650/1850 Hz, 300 bit/s, continuous phase) at -10 dBm0."""
+    bits = np.random.default_rng(seed).integers(0, 2, nbits)
+    f = np.repeat(np.where(bits == 1, 1650.0, 1850.0), 80 // 3 + 1)
+    phase = np.cumsum(2 * np.pi * f / 8000)
+    return (np.sin(phase) * 7200).astype(np.int16)
+
+
+@pytest.mark.parametrize(("name", "rate"), [("v17", 14400), ("v17", 7200), ("v29", 9600), ("v29", 7200)])
+@pytest.mark.parametrize("what", ["ced", "v21"])
+def test_non_training_signals_are_not_trainings(name, rate, what):
+    # a CED tone or a V.21 burst raises the carrier detector, but is no training
+    # attempt: no training_failed (T.30 would take it for a failed TCF), no bits
+    if what == "ced":
+        x = (np.sin(2 * np.pi * 2100 * np.arange(24000) / 8000) * 7200).astype(np.int16)
+    else:
+        x = _fsk(600, 1)
+    sig = np.concatenate([np.zeros(800, np.int16), x, np.zeros(4000, np.int16)])
+    got, events = rig.our_receive(name, rate, sig)
+    assert [e.kind for e in events] == [CARRIER_UP, CARRIER_DOWN]
+    assert got.size == 0
+
+
+def test_long_training_alias():
+    assert modem.transmitter("v17", 9600, long_training=False).short_train
+    assert not modem.receiver("v17", 9600, long_training=True).short_train
+    with pytest.raises(ValueError):
+        modem.receiver("v17", 9600, short_train=True, long_training=True)

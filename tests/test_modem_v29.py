@@ -133,3 +133,16 @@ def test_streaming_send_final_false_then_final():
     rx = sp.Rx("v29", 9600)
     rx.rx(np.concatenate(out))
     rig.assert_no_errors(np.concatenate(pieces), rx.bits(), "streamed send()")
+
+
+@pytest.mark.parametrize("name", ["v29", "v17"])
+def test_spandsp_with_talker_echo_protection_tone(name):
+    # spandsp can send an unmodulated carrier + 20 ms silence before the training (TEP)
+    rig.need_spandsp()
+    rate = 9600
+    bits = rig.random_bits(5000, 3)
+    tx = sp.Tx(name, rate, bits, tep=True)
+    got, events = rig.our_receive(name, rate, rig.impair(tx.burst(), lead=800))
+    kinds = [e.kind for e in events]
+    assert TRAINING_SUCCEEDED in kinds and TRAINING_FAILED not in kinds, kinds
+    rig.assert_no_errors(bits, got, f"{name} with TEP")

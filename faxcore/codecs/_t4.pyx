@@ -77,11 +77,13 @@ cdef uint32_t SPAN_CODE[2][2624]
 cdef uint8_t SPAN_LEN[2][2624]
 cdef uint32_t V_CODE[7]
 cdef uint8_t V_LEN[7]
-# Decoder: entry = run << 4 | length for a code, or 0 = invalid, or 1 = EOL ahead
+# Decoder: entry = run << 4 | length for a code (length 1..13), or, with length 0,
+# 0 = invalid code, DEC_EOL = EOL ahead
 # (11 or more zero bits). White codes are at most 12 bits, black codes 13.
 cdef uint16_t WHITE_DEC[4096]
 cdef uint16_t BLACK_DEC[8192]
 # 2-D mode from the next 7 bits: low 4 bits = length, high bits = mode
+DEF DEC_EOL = 16     # length 0, 'run' 1: 11 or more zero bits (fill / EOL) ahead
 DEF M_P = 1
 DEF M_H = 2
 DEF M_V = 3          # offset in bits 8..10 (0..6 = VL3..VR3)
@@ -122,7 +124,7 @@ cdef int _build_tables() except -1:
         for i in range(1 << (bits - 11)):
             if dec[i] != 0:
                 raise RuntimeError("code table clashes with EOL")
-            dec[i] = 1
+            dec[i] = DEC_EOL
     for colour in range(2):
         for run in range(2624):
             seq = _tables.run_code_sequence(run, bool(colour))
@@ -530,7 +532,7 @@ cdef int _eol(Reader *r) noexcept nogil:
             _skip(r, z + 1)
             return 1
         # fewer than 11 zeros: only possible before any bits were skipped here, as a
-        # refill leaves >= 57 bits unless the input is exhausted
+        # refill leaves >= 56 bits unless the input is exhausted
         return 0
 
 
@@ -566,7 +568,7 @@ cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
             e = WHITE_DEC[r.acc >> 52]
         n = e & 15
         if n == 0:
-            return -ROW_EOL if e == 1 else -ROW_INVALID
+            return -ROW_EOL if e == DEC_EOL else -ROW_INVALID
         r.acc <<= n             # n <= 13 <= 56 <= nb
         r.nb -= n
         v = e >> 4

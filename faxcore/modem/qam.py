@@ -230,16 +230,23 @@ class QamReceiver(ReceiverBase):
         self._core = qam_core.QamReceiver(config)
 
     def rx(self, samples) -> None:
-        x = as_samples(samples)
+        if (type(samples) is np.ndarray and samples.dtype == np.int16 and samples.ndim == 1
+                and samples.flags.c_contiguous):
+            x = samples  # fast path: no conversion for the usual int16 blocks
+        else:
+            x = as_samples(samples)
         if x.size == 0:
             return
-        self._core.rx(x)
-        self.sample_count = self._core.nsamples
-        for code, t in self._core.take_events():
-            self._emit(_EVENT_NAMES[code], t)
-            log.debug("%s at sample %d", _EVENT_NAMES[code], t)
-        self._push_bits(self._core.take_bits())
-        self.trained = bool(self._core.trained)
+        core = self._core
+        core.rx(x)
+        self.sample_count = core.nsamples
+        if core.events:
+            for code, t in core.take_events():
+                self._emit(_EVENT_NAMES[code], t)
+                log.debug("%s at sample %d", _EVENT_NAMES[code], t)
+        if core.onb:
+            self._out.append(core.take_bits())
+        self.trained = core.trained
 
     def diagnostics(self) -> dict:
         """Internal state for debugging: frequency offset, AGC, mean squared error..."""

@@ -204,7 +204,7 @@ cdef class QamReceiver:
     cdef int v29_outer            # 1 if the amplitude bit is used
     cdef int v17_next[8][4]
     # --- gains
-    cdef double tim_kp_fast, tim_kp, tim_ki
+    cdef double tim_kp_fast, tim_kp, tim_ki, tim_ki_fast
     cdef double pll_a_train, pll_b_train, pll_a, pll_b
     cdef double eq_mu_train, eq_mu
     cdef double fail_ratio
@@ -239,7 +239,7 @@ cdef class QamReceiver:
     cdef int eqpos
     cdef long long sym
     cdef double z1_re, z1_im, z2_re, z2_im   # previous two equaliser outputs
-    cdef double f_re, f_im, v_par, pz_acc
+    cdef double f_re, f_im, v_par, pz_acc, v_abs
     cdef int pz_n
     cdef double ph_re, ph_im
     cdef int parity                # which parity of sym is symbol A
@@ -263,8 +263,8 @@ cdef class QamReceiver:
     cdef int tb_pos, tb_fill, tb_depth
     # output
     cdef uint8_t[::1] obits
-    cdef Py_ssize_t onb
-    cdef list events
+    cdef readonly Py_ssize_t onb
+    cdef readonly list events
 
     def __init__(self, dict cfg):
         cdef int i, j
@@ -328,8 +328,9 @@ cdef class QamReceiver:
             for j in range(4):
                 self.v17_next[i][j] = int(nxt[i][j]) if nxt is not None else 0
         self.tim_kp_fast = cfg.get("tim_kp_fast", 0.25)
-        self.tim_kp = cfg.get("tim_kp", 0.004)
-        self.tim_ki = cfg.get("tim_ki", 0.00002)
+        self.tim_kp = cfg.get("tim_kp", 0.016)
+        self.tim_ki = cfg.get("tim_ki", 0.00008)
+        self.tim_ki_fast = cfg.get("tim_ki_fast", 0.00008)
         self.pll_a_train = cfg.get("pll_a_train", 0.1)
         self.pll_b_train = cfg.get("pll_b_train", 0.004)
         self.pll_a = cfg.get("pll_a", 0.02)
@@ -381,7 +382,7 @@ cdef class QamReceiver:
         self.eqpos = 0
         self.sym = 0
         self.z1_re = self.z1_im = self.z2_re = self.z2_im = 0.0
-        self.f_re = self.f_im = self.v_par = self.pz_acc = 0.0
+        self.f_re = self.f_im = self.v_par = self.pz_acc = self.v_abs = 0.0
         self.pz_n = 0
         self.ph_re = self.ph_im = 0.0
         self.parity = 0
@@ -418,13 +419,17 @@ cdef class QamReceiver:
         return self.state == ST_DATA
 
     @property
+    def state_code(self):
+        return self.state
+
+    @property
     def carrier_on(self):
         return bool(self.carrier)
 
     def diagnostics(self):
         return {
             "state": self.state,
-            "freq_offset_hz": (<double>(<int>(self.dphase - self.dphase_nom)) + self.freq_acc)
+            "freq_offset_hz": (<double>(<int32_t>(self.dphase - self.dphase_nom)))
             / 4294967296.0 * 8000.0,
             "timing_acc": self.tim_acc,
             "agc": self.agc,
@@ -543,7 +548,12 @@ cdef class QamReceiver:
                 e = -1.0
             kp = self.tim_kp_fast if self.state == ST_ACQUIRE else self.tim_kp
             if self.state != ST_ACQUIRE:
-                self.tim_acc += self.tim_ki * e
+                # clock-offset integrator: fast while training and for the first data
+                # symbols (a short train leaves it little time), then slow (less jitter)
+                if self.state == ST_DATA and self.sidx > 800:
+                    self.tim_acc += self.tim_ki * e
+                else:
+                    self.tim_acc += self.tim_ki_fast * e
                 # the clock offsets we follow are far below 0.2 % (6.7e-3 samples/symbol)
                 if self.tim_acc > 0.0067:
                     self.tim_acc = 0.0067
@@ -690,9 +700,16 @@ cdef class QamReceiver:
                 self.v_par += v
             else:
                 self.v_par -= v
+            # |v| <= 2 |c| |Im rho|: the bound, to judge how ABAB-like the signal is
+            self.v_abs += 2.0 * sqrt(cr * cr + ci * ci) * (ri if ri > 0.0 else -ri)
             self.pz_acc += zr * zr + zi * zi
             self.pz_n += 1
         elif s == 48:
+            # Not the alternation of a training (a V.21 burst, a tone, noise, a TEP
+            # carrier)? Start over quietly: no training was attempted.
+            if self.v_abs <= 0.0 or (self.v_par if self.v_par > 0.0 else -self.v_par) < 0.35 * self.v_abs:
+                self._restart_acquire()
+                return
             # frequency correction: angle over two symbols
             a = atan2(self.f_im, self.f_re) / 2.0
             self.freq_acc += a * (4294967296.0 / 6.283185307179586) / (10.0 / 3.0)
@@ -715,6 +732,14 @@ cdef class QamReceiver:
         self.z2_im = self.z1_im
         self.z1_re = zr
         self.z1_im = zi
+
+    cdef void _restart_acquire(self):
+        cdef double p_ref = self.p_ref
+        cdef int p_cnt = self.p_cnt
+        self._reset_burst()
+        self.state = ST_ACQUIRE
+        self.p_ref = p_ref
+        self.p_cnt = p_cnt
 
     cdef void _start_check(self):
         self.state = ST_CHECK

@@ -113,6 +113,15 @@ def _check_rate(bit_rate: int) -> int:
     return bit_rate
 
 
+def _short(short_train: bool, long_training: bool | None) -> bool:
+    """``long_training=False`` is accepted as another spelling of ``short_train=True``."""
+    if long_training is None:
+        return bool(short_train)
+    if short_train and long_training:
+        raise ValueError("short_train=True contradicts long_training=True")
+    return not long_training
+
+
 def trellis_next_state() -> np.ndarray:
     """next[s][Y] for state s = S0 | S1<<1 | S2<<2 and Y = Y1 | Y2<<1 (Y0 = S0)."""
     nxt = np.zeros((8, 4), np.int64)
@@ -148,15 +157,16 @@ def training_symbols(short_train: bool) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 class Transmitter(qam.QamTransmitter):
-    """V.17 modulator. Options: ``level_dbm0``, ``short_train`` (default False)."""
+    """V.17 modulator. Options: ``level_dbm0``, ``short_train`` (default False; or
+    ``long_training=False``)."""
 
     carrier_hz = CARRIER_HZ
     END_ONES = END_ONES
 
     def __init__(self, bit_rate: int, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0,
-                 short_train: bool = False) -> None:
+                 short_train: bool = False, long_training: bool | None = None) -> None:
         self.bits_per_symbol = BITS_PER_SYMBOL[_check_rate(bit_rate)]
-        self.short_train = bool(short_train)
+        self.short_train = _short(short_train, long_training)
         self._points = CONSTELLATIONS[bit_rate]
         self._mean_power = float(np.mean(np.abs(self._points) ** 2))
         self._scr = 0
@@ -222,7 +232,8 @@ class Receiver(qam.QamReceiver):
     """V.17 demodulator with Viterbi decoding. Option ``short_train`` (default False):
     expect the short training sequence (T.30 pages/ECM blocks after a long-trained TCF)."""
 
-    def __init__(self, bit_rate: int, short_train: bool = False) -> None:
+    def __init__(self, bit_rate: int, short_train: bool = False,
+                 long_training: bool | None = None) -> None:
         self.bit_rate = bit_rate
-        self.short_train = bool(short_train)
+        self.short_train = _short(short_train, long_training)
         super().__init__(receiver_config(bit_rate, self.short_train))

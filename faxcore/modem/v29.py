@@ -39,7 +39,7 @@ SEG3_CD = 384
 SEG4_ONES = 48
 #: training fails below this SNR measured on the end of segment 3 (in-band, about 1.5 dB
 #: above a full-band AWGN SNR)
-MIN_TRAINING_SNR_DB = {9600: 12.0, 7200: 9.0}
+MIN_TRAINING_SNR_DB = {9600: 13.5, 7200: 10.5}
 
 
 def _check_rate(bit_rate: int) -> int:
