@@ -19,7 +19,13 @@ best of --repeat runs, the implementations interleaved.
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# numpy's OpenBLAS would otherwise start spinning worker threads that steal CPU from
+# both codecs on a small machine (the benchmark does no linear algebra)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
 import ctypes
 import ctypes.util
 import os
@@ -33,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from faxcore.codecs import PackedBitmap, decode, encode_tiff_strip, pack
+from faxcore.codecs import decode, encode_tiff_strip, pack
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("FAXCORE_SHARED", ROOT.parent / "shared"))
@@ -178,17 +184,15 @@ def load_pages(names: list[str] | None) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 
-def best(fn, repeat: int) -> float:
-    return min(fn() for _ in range(repeat))
+def clock(fn, *args, **kwargs) -> float:
+    """Seconds one call of fn(*args, **kwargs) takes."""
+    t0 = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t0
 
 
-def timed(fn):
-    def run():
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-
-    return run
+def decode_bitmap(data: bytes, scheme: str, width: int, rows: int) -> np.ndarray:
+    return decode(data, scheme, width, rows=rows).bitmap
 
 
 def main() -> int:
@@ -204,9 +208,8 @@ def main() -> int:
     print(f"machine: {platform.machine()} {platform.processor() or ''} "
           f"{os.cpu_count()} cpus, Python {platform.python_version()}, "
           f"numpy {np.__version__}, {lt.version}")
-    print("MP/s = megapixels per second (best of %d); ratio = faxcore / libtiff; "
-          "'packed' = PackedBitmap in/out (like libtiff), 'array' = numpy 0/1 bitmap "
-          "in/out" % args.repeat)
+    print(f"MP/s = megapixels per second (best of {args.repeat}); ratio = faxcore / libtiff; "
+          "'packed' = PackedBitmap in/out (like libtiff), 'array' = numpy 0/1 bitmap in/out")
     hdr = (f"{'page':6} {'sch':4} {'bytes':>7} | {'enc pk':>7} {'enc arr':>7} {'libtiff':>7} "
            f"{'ratio pk':>8} {'ratio arr':>9} | {'dec pk':>7} {'dec arr':>7} {'libtiff':>7} "
            f"{'ratio pk':>8} {'ratio arr':>9}")
@@ -231,8 +234,8 @@ def main() -> int:
                 t_enc_pk = t_enc_arr = t_enc_lt = float("inf")
                 for _ in range(args.repeat):
                     t_enc_lt = min(t_enc_lt, lt.encode(pdata, bm.shape[1], scheme))
-                    t_enc_pk = min(t_enc_pk, timed(lambda: encode_tiff_strip(packed, scheme))())
-                    t_enc_arr = min(t_enc_arr, timed(lambda: encode_tiff_strip(bm, scheme))())
+                    t_enc_pk = min(t_enc_pk, clock(encode_tiff_strip, packed, scheme))
+                    t_enc_arr = min(t_enc_arr, clock(encode_tiff_strip, bm, scheme))
                 # --- decode (the file on /dev/shm now holds libtiff's strip = ours)
                 tif = lt.open_for_decode()
                 out = np.empty_like(pdata)
@@ -246,10 +249,10 @@ def main() -> int:
                     failures += 1
                 for _ in range(args.repeat):
                     t_dec_lt = min(t_dec_lt, lt.decode(tif, out))
-                    t_dec_pk = min(t_dec_pk, timed(
-                        lambda: decode(ref, scheme, bm.shape[1], rows=bm.shape[0]))())
-                    t_dec_arr = min(t_dec_arr, timed(
-                        lambda: decode(ref, scheme, bm.shape[1], rows=bm.shape[0]).bitmap)())
+                    t_dec_pk = min(t_dec_pk, clock(decode, ref, scheme, bm.shape[1],
+                                                   rows=bm.shape[0]))
+                    t_dec_arr = min(t_dec_arr, clock(decode_bitmap, ref, scheme, bm.shape[1],
+                                                     bm.shape[0]))
                 lt.close(tif)
                 r = {
                     ("enc", "packed"): t_enc_lt / t_enc_pk, ("enc", "array"): t_enc_lt / t_enc_arr,

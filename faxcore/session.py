@@ -166,7 +166,7 @@ class FaxSession:
     def __init__(self, calling: bool, *, send: Sequence | None = None,
                  receive: str | os.PathLike | Callable[[RxPage], None] | None = None,
                  ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
-                 ident: str = "", tx_level_dbm0: float = -10.0, v17_short_train: bool = False,
+                 ident: str = "", tx_level_dbm0: float = -10.0, v17_short_train: bool = True,
                  **options):
         from faxcore import modem
 
@@ -179,9 +179,9 @@ class FaxSession:
                         ident=ident, on_page=self._page, **options)
         self.engine = T30Engine(cfg)
         self._level = tx_level_dbm0
-        # T.30 asks for V.17 short training on pages and ECM blocks. Our V.17 receiver
-        # cannot yet train on the short sequence from scratch (it does not keep the TCF's
-        # equaliser), so by default every V.17 burst is long-trained at both ends.
+        # T.30 uses V.17 short training for pages and ECM blocks after CFR (long for TCF
+        # and after CTC). v17_short_train=False long-trains every V.17 burst instead (both
+        # ends must agree; only for peers that cannot short-train).
         self._v17_short = v17_short_train
         self._clock = 0          # samples: max of what was received and transmitted
         self._rx_clock = 0

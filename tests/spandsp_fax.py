@@ -132,6 +132,8 @@ class SpandspFax:
                                                  "mmr": COMPRESSION_MMR}[c] for c in compressions))
         self.status: int | None = None
         self.frames: list[tuple[str, bytes]] = []
+        self.frame_times: list[float] = []  # line time (s) at which each frame was logged
+        self.samples = 0
         self._phase_e = PHASE_E(self._on_phase_e)
         self._frame_cb = FRAME(self._on_frame)
         L.t30_set_phase_e_handler(t, ctypes.cast(self._phase_e, c_void_p), None)
@@ -147,6 +149,7 @@ class SpandspFax:
 
     def _on_frame(self, _t, _user, direction: int, msg, length: int) -> None:
         self.frames.append(("rx" if direction else "tx", ctypes.string_at(msg, length)))
+        self.frame_times.append(self.samples / 8000.0)
 
     @property
     def done(self) -> bool:
@@ -160,6 +163,7 @@ class SpandspFax:
 
     def rx(self, samples) -> None:
         a = np.ascontiguousarray(samples, dtype=np.int16)
+        self.samples += len(a)
         self._lib.fax_rx(self._s, a.ctypes.data_as(POINTER(c_int16)), len(a))
 
     def tx(self, n: int) -> np.ndarray:

@@ -425,3 +425,67 @@ def test_active_since_and_inbound_result_truth(store):
     assert bool(store.record_inbound(a, 1, B + 5 * DAY))
     b = billed(store)
     assert not store.record_inbound(b, 1, B + 30 * DAY)
+
+
+BAD_IDS = [None, "1", "abc", 1.0, True, [1], b"1"]
+OUT_OF_RANGE_IDS = [0, -1, 2**63, 2**70]
+
+
+def test_hostile_ids_amounts_and_text_give_clear_errors(store):
+    """Bad ids, negative/huge/non-integer cents and pages, NUL in text: a clear TypeError /
+    ValueError / UnknownAccount on both back ends (never a raw database error, never
+    SQLite's silent coercion of "1" or True to account 1), and nothing is written."""
+    from faxcore.accounts import JobError
+
+    a = store.create_account(plan="plus", credit_limit_cents=10**6, billing_day=15, now=T0)
+    calls = [
+        lambda i: store.status(i, T0), lambda i: store.check_send(i, T0),
+        lambda i: store.login_scope(i, T0), lambda i: store.balance_cents(i, T0),
+        lambda i: store.record_outbound(i, 1, T0), lambda i: store.record_inbound(i, 1, T0),
+        lambda i: store.post_payment(i, 100, f"ref-{i!r}", T0),
+        lambda i: store.reactivate(i, T0, "op"), lambda i: store.submit_job(i, "+1555", 1, T0),
+        lambda i: store.statement(i, T0), lambda i: store.account(i),
+    ]
+    for call in calls:
+        for bad in BAD_IDS:
+            with pytest.raises(TypeError):
+                call(bad)
+        for bad in OUT_OF_RANGE_IDS:
+            with pytest.raises(UnknownAccount):
+                call(bad)
+    for bad in BAD_IDS:
+        for call in (store.get_job, lambda j: store.cancel_job(j, T0)):
+            with pytest.raises(TypeError):
+                call(bad)
+    for bad in OUT_OF_RANGE_IDS:
+        with pytest.raises(JobError):
+            store.get_job(bad)
+    for cents in (-1, 0, -2**63, 2**63, 10**12 + 1, 1.5, "100", None, True):
+        with pytest.raises((TypeError, ValueError)):
+            store.post_payment(a, cents, f"c{cents!r}", T0)
+        with pytest.raises((TypeError, ValueError)):
+            store.record_outbound(a, cents, T0)
+        with pytest.raises((TypeError, ValueError)):
+            store.submit_job(a, "+1555", cents, T0)
+        with pytest.raises((TypeError, ValueError)):
+            store.create_account(plan="plus", credit_limit_cents=cents if cents != 0 else -5,
+                                 billing_day=1, now=T0)
+    for price in (-1, 1.5, "100", True, 2**63):
+        with pytest.raises((TypeError, ValueError)):
+            store.set_plan("plus", page_price_cents=price)
+        with pytest.raises((TypeError, ValueError)):
+            store.set_plan("plus", monthly_fee_cents=price)
+    assert store.plan("plus").page_price_cents == PAGE  # unchanged
+    with pytest.raises(ValueError):
+        store.post_payment(a, 5, "nul\x00ref", T0)
+    with pytest.raises(ValueError):
+        store.reactivate(a, T0, "")
+    j = store.submit_job(a, "+1555", 1, T0)
+    store.claim_next_job(T0)
+    for pages_sent in (-1, 1.5, True):
+        with pytest.raises((TypeError, ValueError)):
+            store.finish_job(j.id, T0, success=True, pages_sent=pages_sent)
+    # nothing above was recorded
+    assert store.balance_cents(a, T0 + DAY) == 0
+    assert [e["kind"] for e in store.statement(a, T0 + DAY)["entries"]] == []
+    assert store.list_accounts()[-1]["id"] == a

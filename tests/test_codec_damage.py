@@ -156,7 +156,7 @@ def _check(page, data, width, rows=None):
         assert page.bad_rows == 0
 
 
-@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=9000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     scheme=st.sampled_from(["mh", "mr", "mmr"]),
     which=st.integers(0, 3),
@@ -173,7 +173,7 @@ def test_fuzz_bitflips_and_truncation(scheme, which, flips, cut, lsb):
     _check(page, data, WIDTH)
 
 
-@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=9000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     scheme=st.sampled_from(["mh", "mr", "mmr"]),
     data=st.binary(max_size=400),
@@ -202,3 +202,31 @@ def test_row_cap_bounds_memory():
     assert page.rows == (1 << 28) // 65535 and "limit" in page.error
     page = decode(data, "mmr", 1728, rows=100)
     assert page.rows == 100 and page.error is None
+
+
+def test_premature_eol_is_reported_and_next_row_kept():
+    """A row cut short by an EOL: counted bad, and the EOL still starts the next row."""
+    w = tables.WHITE_TERMINATING
+    b = tables.BLACK_TERMINATING
+    eol = tables.EOL
+    full = w[10] + b[20] + w[34]  # 10 white, 20 black, 34 white = 64 pixels
+    bits = eol + full + eol + w[10] + b[20] + eol + full + eol * 6
+    page = decode(_bytes(bits), "mh", 64)
+    assert page.rows == 3
+    assert page.bad_row_indices == [1]
+    assert page.error == "row 1: EOL inside the row (row too short)"
+    assert page.end_marker_seen
+    row = np.zeros(64, np.uint8)
+    row[10:30] = 1
+    np.testing.assert_array_equal(page.bitmap, np.stack([row, row, row]))
+
+
+def test_mmr_error_messages():
+    row = np.zeros((1, 64), np.uint8)
+    good = _bits(encode(row, "mmr", end_marker=False))[:1]  # V0: one all-white row
+    page = decode(_bytes(good + "0000001" + "111"), "mmr", 64)  # extension code
+    assert page.rows == 1 and "extension" in page.error
+    page = decode(_bytes(good + tables.EOL + "1"), "mmr", 64)
+    assert page.rows == 1 and "EOL" in page.error
+    page = decode(_bytes(good + tables.EOL * 2), "mmr", 64)
+    assert page.rows == 1 and page.error is None and page.end_marker_seen

@@ -195,7 +195,7 @@ def _check_roundtrip(bm, scheme, opts):
     return data
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bm=bitmaps(), scheme=st.sampled_from(["mh", "mr", "mmr"]), opts=OPTIONS)
 def test_matches_reference_encoder_and_round_trips(bm, scheme, opts):
     if scheme == "mmr":

@@ -102,8 +102,11 @@ def _spandsp_rx(rate: int, sig: np.ndarray):
 
 
 def _errors(data, got) -> int:
-    errors, compared, _ = dsp.bit_errors(data, got)
+    errors, compared, offset = dsp.bit_errors(data, got)
     assert compared == len(data)
+    if errors == 0:
+        # the data starts with the first bit delivered: no stray bits before it
+        assert offset == 0, f"{offset} extra bits before the data"
     return errors
 
 
@@ -499,3 +502,34 @@ def test_transmitter_contract():
     assert np.all(tx.tx(1000) == 0)
     with pytest.raises(RuntimeError):
         tx.send([1, 0])
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(RATES), st.sampled_from(["noise", "rail", "square", "loud"]),
+       st.integers(1, 4000), st.integers(0, 2**32 - 1))
+def test_trained_receiver_survives_hostile_tail(rate, kind, block, seed):
+    """Trained, then full-scale garbage pushes the equaliser and loops far outside their
+    range: no crash or hang, only 0/1 bits, and the next clean burst is received exactly."""
+    rng = np.random.default_rng(seed)
+    burst = _burst("ours", rate, _data(3000, seed=51))
+    n = 16000
+    tail = {
+        "noise": lambda: rng.integers(-32768, 32768, n).astype(np.int16),
+        "rail": lambda: np.repeat(np.array([32767, -32768], np.int16), n // 2),
+        "square": lambda: np.where(np.sin(2 * np.pi * 1800 * np.arange(n) / 8000) >= 0,
+                                   32767, -32768).astype(np.int16),
+        "loud": lambda: np.clip(burst.astype(np.int64) * 300, -32768, 32767).astype(np.int16),
+    }[kind]()
+    x = np.concatenate([np.zeros(LEAD, np.int16), burst[:-1500], tail])
+    rx = modem.receiver("v27ter", rate)
+    for i in range(0, len(x), block):
+        rx.rx(x[i:i + block])
+    bits = rx.bits()
+    assert TRAINING_SUCCEEDED in [e.kind for e in rx.events()]
+    assert bits.dtype == np.uint8 and set(np.unique(bits)) <= {0, 1}
+    rx.rx(np.zeros(8000, np.int16))
+    rx.bits()
+    rx.events()
+    data = _data(3000, seed=52)
+    rx.rx(_channel(_burst("ours", rate, data)))
+    assert _errors(data, rx.bits()) == 0

@@ -7,6 +7,8 @@ import _spandsp_qam as rig
 import _spandsp_qam as sp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faxcore import modem
 from faxcore.modem.base import CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED
@@ -146,3 +148,99 @@ def test_spandsp_with_talker_echo_protection_tone(name):
     kinds = [e.kind for e in events]
     assert TRAINING_SUCCEEDED in kinds and TRAINING_FAILED not in kinds, kinds
     rig.assert_no_errors(bits, got, f"{name} with TEP")
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.binary(min_size=0, max_size=6000), block=st.integers(1, 8000),
+       rate=st.sampled_from(RATES))
+def test_receiver_survives_arbitrary_input(data, block, rate):
+    # hostile audio: any int16 values in any block size never crash or hang the receiver,
+    # and nothing is delivered without a training that succeeded
+    x = np.frombuffer(data[: len(data) // 2 * 2], dtype=np.int16)
+    rx = modem.receiver("v29", rate)
+    for i in range(0, len(x), block):
+        rx.rx(x[i:i + block])
+    bits = rx.bits()
+    kinds = [e.kind for e in rx.events()]
+    assert bits.size == 0 or TRAINING_SUCCEEDED in kinds
+    assert set(np.unique(bits)) <= {0, 1}
+
+
+_TRAINED: dict = {}
+
+
+def _trained_prefix(name: str, rate: int) -> np.ndarray:
+    """A real burst (training + 1000 bits) with its end cut off: the receiver is in data
+    mode when the hostile samples start."""
+    if (name, rate) not in _TRAINED:
+        burst = rig.our_burst(name, rate, rig.random_bits(4000, 5))
+        _TRAINED[(name, rate)] = np.concatenate([np.zeros(400, np.int16), burst[:-2000]])
+    return _TRAINED[(name, rate)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(name_rate=st.sampled_from([("v29", 9600), ("v29", 7200), ("v17", 14400), ("v17", 7200)]),
+       kind=st.sampled_from(["noise", "rail", "square", "loud", "binary"]),
+       data=st.binary(min_size=0, max_size=4000), block=st.integers(1, 4000),
+       seed=st.integers(0, 2**32 - 1))
+def test_trained_receiver_survives_hostile_tail(name_rate, kind, data, block, seed):
+    """Trained, then full-scale garbage: full-scale noise, rail-to-rail DC and
+    alternation, a square wave at the carrier, the signal 50 dB too loud (clipped), or
+    arbitrary bytes. The equaliser and loops are pushed far outside their range: no
+    crash, no hang, only 0/1 bits, and the receiver still accepts the next burst."""
+    name, rate = name_rate
+    rng = np.random.default_rng(seed)
+    n = 16000
+    tail = {
+        "noise": lambda: rng.integers(-32768, 32768, n).astype(np.int16),
+        "rail": lambda: np.repeat(np.array([32767, -32768], np.int16), n // 2),
+        "square": lambda: np.where(np.sin(2 * np.pi * 1700 * np.arange(n) / 8000) >= 0,
+                                   32767, -32768).astype(np.int16),
+        "loud": lambda: np.clip(rig.our_burst(name, rate, rig.random_bits(2000, 6))
+                                .astype(np.int64) * 300, -32768, 32767).astype(np.int16),
+        "binary": lambda: np.frombuffer(data[: len(data) // 2 * 2], dtype=np.int16),
+    }[kind]()
+    x = np.concatenate([_trained_prefix(name, rate), tail])
+    rx = modem.receiver(name, rate)
+    for i in range(0, len(x), block):
+        rx.rx(x[i:i + block])
+    bits = rx.bits()
+    assert TRAINING_SUCCEEDED in [e.kind for e in rx.events()]
+    assert bits.dtype == np.uint8 and set(np.unique(bits)) <= {0, 1}
+    # after silence, a clean burst is received exactly
+    b2 = rig.random_bits(3000, 7)
+    rx.rx(np.zeros(8000, np.int16))
+    rx.bits()
+    rx.events()
+    rx.rx(rig.impair(rig.our_burst(name, rate, b2), lead=400))
+    rig.assert_no_errors(b2, rx.bits(), f"{name}/{rate} after hostile {kind}")
+
+
+@pytest.mark.parametrize(("name", "rate", "snr"), [("v29", 9600, 18.0), ("v17", 14400, 22.0),
+                                                   ("v17", 9600, 16.0)])
+def test_no_more_errors_than_spandsp_in_noise(name, rate, snr):
+    """Issue 3: ours no worse than spandsp where spandsp's BER is below 1e-2. The same
+    noisy spandsp bursts into both receivers, errors summed over six noise seeds: near the
+    edge errors come in bursts, so one seed alone can go either way (measured: V.17/14400
+    at 22 dB, seed 78: ours 18, spandsp 0; over ten seeds ours 0, spandsp 132).
+    benchmarks/modems.py prints the whole curve."""
+    rig.need_spandsp()
+    bits = rig.random_bits(NBITS, 77)
+    burst = sp.Tx(name, rate, bits).burst()
+
+    def errors(got):
+        n = min(len(got), NBITS)
+        return int(np.count_nonzero(got[:n] != bits[:n])) + (NBITS - n)
+
+    ours_err = theirs_err = 0
+    for seed in range(6):
+        sig = rig.impair(burst, snr=snr, lead=800, seed=seed)
+        ours, events = rig.our_receive(name, rate, sig)
+        assert TRAINING_SUCCEEDED in [e.kind for e in events], seed
+        theirs = sp.Rx(name, rate)
+        theirs.rx(sig)
+        assert sp.SIG_STATUS_TRAINING_SUCCEEDED in theirs.status, seed
+        ours_err += errors(ours)
+        theirs_err += errors(theirs.bits())
+    assert theirs_err < 0.01 * 6 * NBITS, theirs_err  # the region the requirement is about
+    assert ours_err <= theirs_err, (ours_err, theirs_err)

@@ -76,8 +76,8 @@ def test_audio_call_pages_identical(mod, ecm, tmp_path):
 
 
 @pytest.mark.parametrize("law,ecm", [("alaw", False), ("ulaw", True)])
-def test_audio_call_through_g711_and_noise(law, ecm):
-    mod = "v29" if modem.available("v29") else available_modems()[0]
+@pytest.mark.parametrize("mod", available_modems())
+def test_audio_call_through_g711_and_noise(mod, law, ecm):
     rng = np.random.default_rng(7)
     # Noise 30 dB below a -10 dBm0 signal (peak 3.14 dBm0 = 32768).
     noise_rms = 10 ** ((-10 - 30 - 3.14) / 20) * 32768

@@ -61,7 +61,7 @@ def page_bitmap():
 
 def test_answering_receiver_against_tsb85_style_tester():
     d = Driver(T30Engine(T30Config(calling=False, ident="+0123456789")))
-    assert d.start() == [SendTone("CED", 3000)]
+    assert d.start() == [SendTone("CED", 2650)]
     assert d.ev(TxComplete(), 3.0) == [Silence(75)]
     csi, dis = d.sent_frames(0.075)
     assert csi == spec("FF C0 02 9C 1C EC 6C AC 2C CC 4C 8C 0C D4 04 04 04 04 04 04 04 04 04")

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -137,12 +138,31 @@ class Database:
                                     check_same_thread=False)
         self.conn.execute("PRAGMA busy_timeout = 60000")
         if path != ":memory:":
-            self.conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal()
         # FULL (default): a committed payment survives a power loss too; NORMAL in WAL
         # mode only survives an application crash (``?synchronous=normal``, for tests).
         self.conn.execute(f"PRAGMA synchronous = {synchronous}")
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+
+    def _enable_wal(self, timeout: float = 60.0) -> None:
+        """Switch to WAL. SQLite answers "database is locked" at once, without its busy
+        handler, when another process holds a lock while a fresh database changes its
+        journal mode (several processes opening a new file together): retry until
+        ``timeout``."""
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"SQLite refused WAL journal mode (got {mode!r})")
 
     def _connect_pg(self, url: str) -> None:
         try:
@@ -171,20 +191,20 @@ class Database:
         return out
 
     def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(self.sql(text), tuple(params))
+        return self.conn.execute(self.sql(text), _params(params))
 
     def one(self, text: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(self.sql(text), tuple(params)).fetchone()
+        return self.conn.execute(self.sql(text), _params(params)).fetchone()
 
     def all(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
-        return self.conn.execute(self.sql(text), tuple(params)).fetchall()
+        return self.conn.execute(self.sql(text), _params(params)).fetchall()
 
     def insert(self, text: str, params: Sequence[Any] = ()) -> int:
         """Run an INSERT and return the new row's id."""
         if self.dialect == "postgresql":
-            return int(self.conn.execute(self.sql(text + " RETURNING id"), tuple(params))
+            return int(self.conn.execute(self.sql(text + " RETURNING id"), _params(params))
                        .fetchone()[0])
-        return int(self.conn.execute(self.sql(text), tuple(params)).lastrowid)
+        return int(self.conn.execute(self.sql(text), _params(params)).lastrowid)
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -230,6 +250,16 @@ class Database:
                 for stmt in statements:
                     self.execute(stmt)
                 self.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+
+def _params(params: Sequence[Any]) -> tuple[Any, ...]:
+    """The parameters as a tuple; text with a NUL character is refused on both back ends
+    (PostgreSQL cannot store it, so SQLite must not accept it either)."""
+    out = tuple(params)
+    for p in out:
+        if type(p) is str and "\x00" in p:
+            raise ValueError("text values (references, names, numbers) cannot contain NUL")
+    return out
 
 
 def sqlite_path(url: str) -> str:

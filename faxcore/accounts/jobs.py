@@ -37,6 +37,15 @@ class JobError(ValueError):
     """A job operation that is not possible (unknown job, wrong state)."""
 
 
+def _job_id(value: Any) -> int:
+    """A job id as given by a caller: a positive int; no silent coercion, no raw DB error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"job id must be an integer, got {type(value).__name__}")
+    if not 1 <= value <= 2**63 - 1:
+        raise JobError(f"no job {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Job:
     id: int
@@ -101,9 +110,10 @@ class JobStoreMixin:
             raise ValueError(f"channel must be one of {', '.join(SEND_CHANNELS)}, got {channel!r}")
         if not isinstance(destination, str) or not destination.strip():
             raise ValueError("a send job needs a destination number")
-        if isinstance(pages, bool) or not isinstance(pages, int) or pages < 1:
+        if isinstance(pages, bool) or not isinstance(pages, int) or not 1 <= pages <= 100_000:
             raise ValueError(f"pages must be a positive integer, got {pages!r}")
-        if not isinstance(max_attempts, int) or max_attempts < 1:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) \
+                or not 1 <= max_attempts <= 1000:
             raise ValueError("max_attempts must be >= 1")
         t = to_us(now)
         decision = self.check_send(account_id, now)
@@ -116,6 +126,7 @@ class JobStoreMixin:
         return self.get_job(job_id)
 
     def get_job(self, job_id: int) -> Job:
+        job_id = _job_id(job_id)
         row = self.db.one(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             raise JobError(f"no job {job_id!r}")
@@ -151,6 +162,7 @@ class JobStoreMixin:
 
     def cancel_job(self, job_id: int, now: datetime) -> Job:
         """Cancel a queued send job (one being sent or finished cannot be cancelled)."""
+        job_id = _job_id(job_id)
         t = to_us(now)
         with self.db.write():
             row = self.db.one("SELECT state, direction FROM jobs WHERE id = ? {for_update}",
@@ -189,6 +201,10 @@ class JobStoreMixin:
     def finish_job(self, job_id: int, now: datetime, *, success: bool, pages_sent: int = 0,
                    result: str = "", duration_s: float | None = None) -> Job:
         """Record the result of a call; a success charges the pages sent."""
+        job_id = _job_id(job_id)
+        if isinstance(pages_sent, bool) or not isinstance(pages_sent, int) \
+                or not 0 <= pages_sent <= 100_000:
+            raise ValueError(f"pages_sent must be an integer 0..100000, got {pages_sent!r}")
         t = to_us(now)
         with self.db.write():
             row = self.db.one("SELECT state, account_id, attempts, max_attempts FROM jobs "

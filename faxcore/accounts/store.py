@@ -116,11 +116,44 @@ def _state_from_row(row: Any) -> AccountState:
                         last_at=row[11])
 
 
-def _positive_int(value: int, what: str) -> int:
+# Upper bounds on what one call may post: far beyond any real fax or payment, and low
+# enough that sums of them can never overflow a BIGINT (a clear ValueError instead of a
+# database overflow error, or a wrapped balance).
+MAX_PAGES = 100_000
+MAX_CENTS = 10**12  # $10 000 000 000.00
+
+
+def _positive_int(value: int, what: str, limit: int = MAX_CENTS) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an integer, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{what} must be positive, got {value}")
+    if value > limit:
+        raise ValueError(f"{what} must be at most {limit}, got {value}")
+    return value
+
+
+_MAX_ID = 2**63 - 1  # BIGINT / SQLite INTEGER primary keys
+
+
+def _account_id(value: Any) -> int:
+    """An account id as given by a caller: a positive int (not a bool, not "1"); an int
+    no row can have is an unknown account, anything else a TypeError (never a raw
+    database error, never silent coercion by SQLite)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"account id must be an integer, got {type(value).__name__}")
+    if not 1 <= value <= _MAX_ID:
+        raise UnknownAccount(f"no account {value!r}")
+    return value
+
+
+def _cents_or_none(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an integer number of cents, got {type(value).__name__}")
+    if not 0 <= value <= MAX_CENTS:
+        raise ValueError(f"{what} must be 0..{MAX_CENTS} cents, got {value}")
     return value
 
 
@@ -160,6 +193,10 @@ class Store(JobStoreMixin):
     def set_plan(self, code: str, *, name: str | None = None, monthly_fee_cents: int | None = None,
                  page_price_cents: int | None = None) -> Plan:
         """Add or change a plan's prices; applies to charges posted from now on."""
+        if not isinstance(code, str) or not code.strip():
+            raise ValueError("a plan needs a non-empty code")
+        monthly_fee_cents = _cents_or_none(monthly_fee_cents, "monthly_fee_cents")
+        page_price_cents = _cents_or_none(page_price_cents, "page_price_cents")
         with self.db.write():
             row = self.db.one("SELECT code, name, monthly_fee_cents, page_price_cents FROM plans "
                               "WHERE code = ?", (code,))
@@ -187,7 +224,7 @@ class Store(JobStoreMixin):
             raise TypeError("create_account needs now= (a timezone-aware datetime)")
         t = to_us(now)
         if isinstance(credit_limit_cents, bool) or not isinstance(credit_limit_cents, int) \
-                or credit_limit_cents < 0:
+                or not 0 <= credit_limit_cents <= MAX_CENTS:
             raise ValueError(f"credit_limit_cents must be an integer >= 0, got "
                              f"{credit_limit_cents!r}")
         if isinstance(billing_day, bool) or not isinstance(billing_day, int) \
@@ -202,6 +239,7 @@ class Store(JobStoreMixin):
                 (plan, credit_limit_cents, billing_day, t, nxt, t, t, name))
 
     def _row(self, account_id: int, lock: bool = False) -> Any:
+        account_id = _account_id(account_id)
         sql = f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = ?"
         if lock:
             sql += " {for_update}"
@@ -276,7 +314,8 @@ class Store(JobStoreMixin):
 
     def record_outbound(self, account_id: int, pages: int, now: datetime) -> int:
         """Charge a sent fax of ``pages`` pages at the plan's per-page price; returns the charge."""
-        _positive_int(pages, "pages")
+        account_id = _account_id(account_id)
+        _positive_int(pages, "pages", MAX_PAGES)
         t = to_us(now)
         with self.db.write():
             price = self.db.one("SELECT p.page_price_cents FROM accounts a JOIN plans p "
@@ -291,8 +330,8 @@ class Store(JobStoreMixin):
                        caller: str | None = None, duration_s: float | None = None
                        ) -> InboundResult:
         """Meter a received fax at 0 cents; held if suspended/closed, refused if terminated."""
-        if isinstance(pages, bool) or not isinstance(pages, int) or pages < 0:
-            raise ValueError(f"pages must be an integer >= 0, got {pages!r}")
+        if isinstance(pages, bool) or not isinstance(pages, int) or not 0 <= pages <= MAX_PAGES:
+            raise ValueError(f"pages must be an integer 0..{MAX_PAGES}, got {pages!r}")
         t = to_us(now)
         with self.db.write():
             self._row(account_id, lock=True)  # decide on the status under the lock
@@ -339,6 +378,7 @@ class Store(JobStoreMixin):
     def post_payment(self, account_id: int, cents: int, reference: str,
                      now: datetime) -> Payment:
         """Record a payment; posting the same reference again changes nothing (idempotent)."""
+        account_id = _account_id(account_id)
         _positive_int(cents, "cents")
         if not isinstance(reference, str) or not reference.strip():
             raise ValueError("a payment needs a non-empty reference")

@@ -100,18 +100,22 @@ def _line(rng, snr: float | None, law: str | None):
     return carry
 
 
-def run_call(args: argparse.Namespace) -> int:
+def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
+                  snr: float | None = None, g711: str | None = None, out=None, wav=None,
+                  progress=None, max_seconds: float = 1800.0, seed: int = 1):
+    """One call over simulated audio between two faxcore stations (also for ``make demo``).
+
+    ``pages``: TxPage list; ``out``: path of the received TIFF-F; ``wav``: path to record
+    the line (left: caller, right: answerer); ``progress(seconds, engine)`` is called when
+    the caller's phase, page count or modulation changes. Returns (caller, answerer,
+    line_seconds, cpu_seconds)."""
     import faxcore
 
-    pages = load_inputs(args.inputs, args.resolution)
-    order = ("v17", "v29", "v27ter")
-    modems = order[order.index(args.modem):]
-    caller = faxcore.FaxSession(True, send=pages, ecm=args.ecm, modems=modems, ident="+1 555 0100")
-    answerer = faxcore.FaxSession(False, receive=args.out, ecm=args.ecm, modems=modems,
+    caller = faxcore.FaxSession(True, send=pages, ecm=ecm, modems=modems, ident="+1 555 0100")
+    answerer = faxcore.FaxSession(False, receive=out, ecm=ecm, modems=modems,
                                   ident="+1 555 0199")
-    carry = _line(np.random.default_rng(1), args.snr, args.g711)
-    rec = [] if args.wav else None
-    out = sys.stderr
+    carry = _line(np.random.default_rng(seed), snr, g711)
+    rec = [] if wav else None
     t0 = time.process_time()
     n, shown = 0, None
     while not (caller.done and answerer.done):
@@ -126,19 +130,35 @@ def run_call(args: argparse.Namespace) -> int:
         state = (e.phase, e.result.pages_sent, e.result.modulation)
         if state != shown:
             shown = state
-            out.write(f"  {n / 8000:7.1f} s  phase {e.phase}  pages sent {e.result.pages_sent}/"
-                      f"{len(pages)}  {e.result.modulation or '-'}\n")
-        if n > args.max_seconds * 8000:
-            raise CliError(f"call still running after {args.max_seconds:.0f} s of line time")
+            if progress is not None:
+                progress(n / 8000, e)
+        if n > max_seconds * 8000:
+            raise CliError(f"call still running after {max_seconds:.0f} s of line time")
     cpu = time.process_time() - t0
     if rec is not None:
-        with wave.open(args.wav, "wb") as w:
+        with wave.open(str(wav), "wb") as w:
             w.setnchannels(2)
             w.setsampwidth(2)
             w.setframerate(8000)
             w.writeframes(np.concatenate(rec).astype("<i2").tobytes())
+    return caller, answerer, n / 8000, cpu
+
+
+def run_call(args: argparse.Namespace) -> int:
+    pages = load_inputs(args.inputs, args.resolution)
+    order = ("v17", "v29", "v27ter")
+    modems = order[order.index(args.modem):]
+    err = sys.stderr
+
+    def progress(seconds, e):
+        err.write(f"  {seconds:7.1f} s  phase {e.phase}  pages sent {e.result.pages_sent}/"
+                  f"{len(pages)}  {e.result.modulation or '-'}\n")
+
+    caller, answerer, line, cpu = simulate_call(
+        pages, ecm=args.ecm, modems=modems, snr=args.snr, g711=args.g711, out=args.out,
+        wav=args.wav, progress=progress, max_seconds=args.max_seconds)
     say = sys.stdout.write
-    say(f"line time {n / 8000:.1f} s, CPU {cpu:.2f} s\n")
+    say(f"line time {line:.1f} s, CPU {cpu:.2f} s\n")
     say(f"caller:   {caller.result.summary()}\n")
     say(f"answerer: {answerer.result.summary()}\n")
     say("frame trace (caller's view):\n")

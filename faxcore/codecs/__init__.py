@@ -20,6 +20,7 @@ from faxcore.codecs.t4 import (
     pack,
     unpack,
 )
+from faxcore.codecs.tiff import Page, read_tiff, write_tiff
 
 __all__ = [
     "MAX_PIXELS",
@@ -28,9 +29,12 @@ __all__ = [
     "SCHEMES",
     "DecodedPage",
     "PackedBitmap",
+    "Page",
     "decode",
     "encode",
     "encode_tiff_strip",
     "pack",
+    "read_tiff",
     "unpack",
+    "write_tiff",
 ]

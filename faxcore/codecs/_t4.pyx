@@ -18,13 +18,20 @@ guarded by an explicit check or by an invariant stated next to it:
 * the bit reader never reads past ``n`` bytes of input: it pads with zero bits and reports
   how many real bits are left, and a code longer than the real bits left is "truncated";
 * output rows are written only after checking the row count against the allocated rows;
-  the encoder checks the output capacity for a worst-case row before each row.
+  the decoder's output buffer has 8 spare bytes after the last row for ``_render``'s
+  64-bit stores (which may spill up to 7 bytes into the next, not yet rendered, row);
+* the encoder checks the output capacity for a worst-case row (at most 16 bits per pixel
+  plus EOL, fill and alignment) before each row;
+* every loop of the decoder consumes at least one input bit or ends, and the row count is
+  capped, so hostile input cannot make it hang.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
+
+import numpy as _np
 
 from faxcore.codecs import tables as _tables
 
@@ -57,7 +64,6 @@ DEF ROW_EOL = 2          # an EOL (or 11+ zero bits) where a code was expected
 DEF ROW_TRUNCATED = 3    # the data ended inside the row
 DEF ROW_LENGTH = 4       # runs add up to more than the width
 DEF ROW_EXTENSION = 5    # 2-D extension code (uncompressed mode), not supported
-DEF ROW_EOFB = 6         # MMR: EOFB where a row should start
 
 MAX_WIDTH = 65535
 MAX_ROWS = 65535
@@ -73,8 +79,8 @@ cdef uint8_t ENC_LEN[2][105]
 # Vertical mode codes VL3..VR3 (index a1 - b1 + 3)
 # Whole runs 0..2623 as one code word: make-up (if any) followed by the terminating code,
 # at most 13 + 12 = 25 bits, so a run is one table look-up and one _put
-cdef uint32_t SPAN_CODE[2][2624]
-cdef uint8_t SPAN_LEN[2][2624]
+# entry = code | length << 25
+cdef uint32_t SPAN[2][2624]
 cdef uint32_t V_CODE[7]
 cdef uint8_t V_LEN[7]
 # Decoder: entry = run << 4 | length for a code (length 1..13), or, with length 0,
@@ -129,8 +135,9 @@ cdef int _build_tables() except -1:
         for run in range(2624):
             seq = _tables.run_code_sequence(run, bool(colour))
             code = "".join(seq)
-            SPAN_CODE[colour][run] = int(code, 2)
-            SPAN_LEN[colour][run] = len(code)
+            if len(code) > 25:
+                raise RuntimeError("span code longer than 25 bits")
+            SPAN[colour][run] = int(code, 2) | (len(code) << 25)
     for i, code in enumerate(_tables.VERTICAL_BY_OFFSET):
         V_CODE[i] = int(code, 2)
         V_LEN[i] = len(code)
@@ -275,7 +282,8 @@ cdef inline void _put_span(Writer *w, int run, int colour) noexcept nogil:
     while run >= 2624:
         _put(w, ENC_CODE[colour][64 + 40], ENC_LEN[colour][64 + 40])
         run -= 2560
-    _put(w, SPAN_CODE[colour][run], SPAN_LEN[colour][run])
+    cdef uint32_t e = SPAN[colour][run]
+    _put(w, e & 0x1FFFFFF, e >> 25)
 
 
 cdef void _encode_1d(Writer *wp, const int32_t *cur, int n, int width) noexcept nogil:
@@ -287,6 +295,23 @@ cdef void _encode_1d(Writer *wp, const int32_t *cur, int n, int width) noexcept 
         _put_span(&w, cur[i] - prev, i & 1)
         prev = cur[i]
     _put_span(&w, width - prev, n & 1)
+    wp[0] = w
+
+
+cdef void _encode_1d_direct(Writer *wp, const uint8_t *row, int width) noexcept nogil:
+    """MH-code one packed row straight from the pixels (no changing-element array)."""
+    cdef Writer w = wp[0]
+    cdef int pos = 0, nxt
+    cdef uint64_t mask = 0
+    while True:
+        nxt = _find(row, pos, width, 0)             # end of a white run
+        _put_span(&w, nxt - pos, 0)
+        if nxt >= width:
+            break
+        pos = _find(row, nxt, width, mask - 1)      # end of the black run (mask - 1 = ~0)
+        _put_span(&w, pos - nxt, 1)
+        if pos >= width:
+            break
     wp[0] = w
 
 
@@ -385,6 +410,14 @@ def encode_packed(const uint8_t[:, ::1] rows, int width, int scheme, int k=4,
                 if _reserve(&w, worst) < 0:
                     oom = 1
                     break
+                if scheme == 0:
+                    # MH needs no changing-element array: code runs as they are found
+                    row_start = _bitpos(&w)
+                    _put_eol(&w, eol_align, -1)
+                    _encode_1d_direct(&w, src + r * rowbytes, width)
+                    if min_row_bits > 0 and _bitpos(&w) - row_start < min_row_bits:
+                        _put_zeros(&w, min_row_bits - (_bitpos(&w) - row_start))
+                    continue
                 n = _row_changes(src + r * rowbytes, width, cur)
                 if scheme == 2:
                     _encode_2d(&w, cur, ref, width)
@@ -427,8 +460,8 @@ def encode_packed(const uint8_t[:, ::1] rows, int width, int scheme, int k=4,
 # ---------------------------------------------------------------------------------------
 
 cdef struct Reader:
-    const uint8_t *data   # a copy of the input followed by PAD zero bytes
-    Py_ssize_t n          # input bytes (without the padding)
+    const uint8_t *data
+    Py_ssize_t n          # input bytes
     Py_ssize_t pos        # next byte to load into acc
     uint64_t acc          # the next `nb` bits, left-aligned; all bits below them are 0
     int nb
@@ -436,7 +469,7 @@ cdef struct Reader:
 
 cdef inline void _refill(Reader *r) noexcept nogil:
     """Top up acc to at least 56 bits, or to whatever is left of the input. Keeps
-    nb <= 63 (_refill_fast shifts by nb)."""
+    nb <= 63, so that shifting by nb stays defined."""
     cdef int take
     if r.nb > 55:
         return
@@ -450,41 +483,6 @@ cdef inline void _refill(Reader *r) noexcept nogil:
             r.acc |= (<uint64_t>r.data[r.pos]) << (56 - r.nb)
             r.pos += 1
             r.nb += 8
-
-
-DEF PAD = 32
-
-
-cdef inline void _refill_fast(Reader *r) noexcept nogil:
-    """Branch-free top-up to 56..63 bits for the row decoders (bits below nb may hold
-    look-ahead bits; _settle() clears them). May read into the zero padding after the
-    input; pos <= n + 16 is checked, so loads stay inside the n + PAD byte buffer. Zero
-    bits decode as 'EOL ahead', so a row decoder stops within a code of the padding."""
-    if r.pos <= r.n + 16:
-        r.acc |= fc_load_be64(r.data + r.pos) >> r.nb
-        r.pos += (63 - r.nb) >> 3
-        r.nb |= 56
-
-
-cdef inline int _settle(Reader *r) noexcept nogil:
-    """After _refill_fast: drop padding bits from the reader and clear the look-ahead
-    bits below nb, restoring the invariants of _refill. Returns 1 if the row decoder
-    consumed padding, i.e. ran past the end of the real data."""
-    cdef int64_t extra
-    if r.pos > r.n:
-        extra = (r.pos - r.n) * 8
-        if extra > r.nb:
-            r.pos = r.n
-            r.nb = 0
-            r.acc = 0
-            return 1
-        r.nb -= <int>extra
-        r.pos = r.n
-    if r.nb == 0:
-        r.acc = 0
-    else:
-        r.acc &= ~((<uint64_t>0xFFFFFFFFFFFFFFFF) >> r.nb)
-    return 0
 
 
 cdef inline void _skip(Reader *r, int n) noexcept nogil:
@@ -557,11 +555,13 @@ cdef int _resync(Reader *r) noexcept nogil:
 
 cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
     """Decode one run (make-up codes then a terminating code). Returns the run length, or
-    -ROW_* on error. The run may not exceed `limit` pixels. Uses _refill_fast: the
-    caller must _settle() the reader afterwards."""
+    -ROW_* on error. The run may not exceed `limit` pixels."""
     cdef int total = 0, e, n, v
     while True:
-        _refill_fast(r)
+        if r.nb < 13:
+            _refill(r)
+            if r.nb < 13:
+                return _run_tail(r, colour, limit, total)
         if colour:
             e = BLACK_DEC[r.acc >> 51]
         else:
@@ -569,7 +569,7 @@ cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
         n = e & 15
         if n == 0:
             return -ROW_EOL if e == DEC_EOL else -ROW_INVALID
-        r.acc <<= n             # n <= 13 <= 56 <= nb
+        r.acc <<= n             # n <= 13 <= nb
         r.nb -= n
         v = e >> 4
         total += v
@@ -577,6 +577,27 @@ cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
             return total if total <= limit else -ROW_LENGTH
         if total > limit:       # make-ups: also keeps total far from overflow
             return -ROW_LENGTH
+
+
+cdef int _run_tail(Reader *r, int colour, int limit, int total) noexcept nogil:
+    """_run at the end of the input, where fewer than 13 real bits are left."""
+    cdef int e, n, v
+    while True:
+        if colour:
+            e = BLACK_DEC[r.acc >> 51]
+        else:
+            e = WHITE_DEC[r.acc >> 52]
+        n = e & 15
+        if n == 0 or n > r.nb:
+            return -ROW_TRUNCATED
+        r.acc <<= n
+        r.nb -= n
+        v = e >> 4
+        total += v
+        if total > limit:
+            return -ROW_LENGTH
+        if v < 64:
+            return total
 
 
 cdef inline int _push(int32_t *cur, int n, int x) noexcept nogil:
@@ -618,8 +639,6 @@ cdef int _decode_1d(Reader *rp, int32_t *cur, int *ncur, int width) noexcept nog
         if pos >= width:
             break
         n = _push(cur, n, pos)
-    if _settle(r):
-        st = ROW_TRUNCATED
     _terminate(cur, n, width)
     ncur[0] = n
     rp[0] = rl
@@ -632,42 +651,53 @@ cdef int _decode_2d(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref,
     cdef Reader rl = rp[0]
     cdef Reader *r = &rl
     cdef int st = _decode_2d_body(r, cur, ncur, ref, width)
-    if _settle(r):
-        st = ROW_TRUNCATED
     rp[0] = rl
     return st
 
 
 cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_t *ref,
                                 int width) noexcept nogil:
-    cdef int a0 = -1, a1, a2, b1, b2, n = 0, jlow = 0, bi, e, m, ln, r1, r2, start
-    while a0 < width:
-        # jlow: first reference element > a0 (ref ends in width sentinels, a0 < width).
-        # It moves 0..2 places per mode; two branch-free steps, then a rarely used loop.
-        jlow += ref[jlow] <= a0
-        jlow += ref[jlow] <= a0
-        while ref[jlow] <= a0:
-            jlow += 1
-        bi = jlow + ((jlow ^ n) & 1)    # colour of a0 is n & 1
+    # bi is the index of b1 in ref: the first reference element > a0 whose parity matches
+    # the colour of a0 (n & 1). It is updated from the mode just decoded instead of being
+    # searched for: the usual update is one predictable branch, which keeps the chain of
+    # dependent loads per mode short. ref is strictly increasing and ends in width
+    # sentinels, and a0 < width whenever bi is updated, so every loop stops in the
+    # sentinels (bi <= nref + 1, b2 index <= nref + 2 < nref + SENTINELS).
+    cdef int a0 = -1, a1, a2, b1, b2, n = 0, bi = 0, e, m, ln, r1, r2, start
+    while True:
         b1 = ref[bi]
         b2 = ref[bi + 1]
-        _refill_fast(r)
+        if r.nb < 13:
+            _refill(r)
         e = MODE_DEC[r.acc >> 57]
         m = (e >> 4) & 15
         ln = e & 15
         if m == M_ZERO:
+            if r.nb < 12:
+                return ROW_TRUNCATED
             if (r.acc >> 53) == 0:
                 return ROW_EOL
             return ROW_INVALID
-        r.acc <<= ln                    # ln <= 7 <= nb
+        if ln > r.nb:
+            return ROW_TRUNCATED
+        r.acc <<= ln
         r.nb -= ln
-        if m == M_V:
+        if m == M_V:                    # the common case first, as an if (not a switch)
             a1 = b1 + (e >> 8) - 3
-            if a1 < 0 or a1 < a0 or a1 > width:
+            start = a0 if a0 > 0 else 0
+            if a1 < start or a1 > width:
                 return ROW_LENGTH
-            if a1 < width:
-                n = _push(cur, n, a1)
+            if a1 == width:
+                break
+            n = _push(cur, n, a1)
             a0 = a1
+            # colour flipped: b1 is ref[bi - 1] (VL: a1 left of b1) or from ref[bi + 1] on
+            if a1 < b1 and bi > 0 and ref[bi - 1] > a0:
+                bi -= 1
+            else:
+                bi += 1
+                while ref[bi] <= a0:
+                    bi += 2
         elif m == M_H:
             start = a0 if a0 > 0 else 0
             r1 = _run(r, n & 1, width - start)
@@ -683,12 +713,23 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
             if a2 < width:
                 n = _push(cur, n, a2)
             a0 = a2
-            if a0 < 0:          # H mode with two zero runs at the very start
-                a0 = 0
+            if a0 >= width:
+                break
+            while ref[bi] <= a0:       # same colour: b1 moves right in steps of 2
+                bi += 2
         elif m == M_P:
-            a0 = b2             # b2 > b1 > a0, b2 <= width
+            a0 = b2                     # b2 > b1 > a0, b2 <= width
+            if a0 >= width:
+                break
+            bi += 2                     # same colour: the next element of b1's parity
         else:
             return ROW_EXTENSION
+        if (bi ^ n) & 1:
+            # only after a zero-length run (never in valid data) does the colour parity
+            # drift; keep bi's parity and bounds consistent, decoding garbage safely
+            bi += 1
+            while ref[bi] <= a0:
+                bi += 2
     _terminate(cur, n, width)
     ncur[0] = n
     return ROW_OK
@@ -732,7 +773,9 @@ _ROW_MESSAGES = {
 
 
 cdef class _Out:
-    """Growable packed output: rows x rowbytes, never more than max_rows rows."""
+    """Growable packed output rows in a numpy buffer (returned without a copy), never
+    more than max_rows rows; 8 spare bytes at the end for _render's word stores."""
+    cdef object arr
     cdef uint8_t *buf
     cdef Py_ssize_t rowbytes, cap, max_rows
 
@@ -740,36 +783,40 @@ cdef class _Out:
         self.rowbytes = rowbytes
         self.max_rows = max_rows
         self.cap = max(1, min(first, max_rows))
-        self.buf = <uint8_t *>malloc(self.cap * rowbytes + 8)   # + 8: _render's word stores
-        if self.buf == NULL:
-            raise MemoryError()
+        self._alloc(self.cap, 0)
 
-    def __dealloc__(self):
-        free(self.buf)
+    cdef int _alloc(self, Py_ssize_t cap, Py_ssize_t keep_rows) except -1:
+        cdef uint8_t[::1] mv
+        arr = _np.empty(cap * self.rowbytes + 8, dtype=_np.uint8)
+        mv = arr
+        if keep_rows:
+            memcpy(&mv[0], self.buf, keep_rows * self.rowbytes)
+        self.arr = arr
+        self.buf = &mv[0]
+        self.cap = cap
+        return 0
 
     cdef uint8_t *row(self, Py_ssize_t i) except NULL:
         # i < max_rows is checked by the caller before every row
-        cdef Py_ssize_t cap
-        cdef uint8_t *nbuf
         if i >= self.cap:
-            cap = min(max(self.cap * 2, i + 1), self.max_rows)
-            nbuf = <uint8_t *>realloc(self.buf, cap * self.rowbytes + 8)
-            if nbuf == NULL:
-                raise MemoryError()
-            self.buf = nbuf
-            self.cap = cap
+            self._alloc(min(max(self.cap * 2, i + 1), self.max_rows), i)
         return self.buf + i * self.rowbytes
 
-    cdef bytes take(self, Py_ssize_t rows):
-        return PyBytes_FromStringAndSize(<char *>self.buf, rows * self.rowbytes)
+    cdef object take(self, Py_ssize_t rows):
+        """The first `rows` rows as a (rows, rowbytes) array; compacted if much smaller
+        than the buffer, so a short page does not pin a large allocation."""
+        flat = self.arr[: rows * self.rowbytes]
+        if rows * 4 < self.cap * 3:
+            flat = flat.copy()
+        return flat.reshape(rows, self.rowbytes)
 
 
 def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max_rows,
                   int k=0, bint rows_given=False):
     """Decode a T.4/T.6 stream (MSB first) into packed rows.
 
-    Returns (packed bytes, rows, bad row indices, end marker seen, error or None,
-    consumed bits). See faxcore.codecs.t4.decode for the behaviour on damaged data.
+    Returns (packed rows as a (rows, (width + 7) // 8) uint8 array, rows, bad row
+    indices, end marker seen, error or None, consumed bits). See faxcore.codecs.t4.decode for the behaviour on damaged data.
     """
     cdef Reader r, row_start
     cdef Py_ssize_t rowbytes = (width + 7) // 8, row = 0
@@ -779,20 +826,13 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     cdef int ncur = 0, st, res, tag = 1, neol = 0, i, mr = scheme == 1, two_d
     cdef int since_1d = 0, uses_eol = 0, after = 0
     cdef uint8_t *orow
-    cdef uint8_t *padded = NULL
     cdef bint end_seen = False
     if width < 1 or width > MAX_WIDTH:
         raise ValueError(f"width must be 1..{MAX_WIDTH}, got {width}")
     if scheme not in (0, 1, 2):
         raise ValueError("scheme must be 0 (MH), 1 (MR) or 2 (MMR)")
     r.n = data.shape[0]
-    padded = <uint8_t *>malloc(r.n + PAD)
-    if padded == NULL:
-        raise MemoryError()
-    if r.n:
-        memcpy(padded, &data[0], r.n)
-    memset(padded + r.n, 0, PAD)
-    r.data = padded
+    r.data = &data[0] if r.n > 0 else NULL
     r.pos = 0
     r.acc = 0
     r.nb = 0
@@ -821,6 +861,8 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                 if r.acc == 0 and _rest_is_zero(&r):
                     break
                 st = _decode_2d(&r, cur, &ncur, ref, width)
+                if st == ROW_EOL and _rest_is_zero(&r):
+                    st = ROW_TRUNCATED
                 if st != ROW_OK:
                     if st == ROW_EOL:
                         error = f"row {row}: EOL inside an MMR stream (only EOFB is allowed)"
@@ -858,8 +900,24 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
             else:
                 st = _decode_1d(&r, cur, &ncur, width)
             if st == ROW_OK:
-                res = _eol(&r)
-                if res == 1:
+                if r.nb < 25:
+                    _refill(&r)
+                if (r.nb >= 25 and (r.acc >> 52) == 1
+                        and ((r.acc << (12 + mr)) >> 53) != 0):
+                    # the common case, inline: an EOL (+ tag) right after the row and
+                    # no second EOL after it, so another row follows
+                    if mr:
+                        tag = <int>((r.acc >> 51) & 1)
+                    _skip(&r, 12 + mr)
+                    uses_eol = 1
+                    neol = 1
+                    after = 0
+                    res = 2
+                else:
+                    res = _eol(&r)
+                if res == 2:
+                    pass
+                elif res == 1:
                     uses_eol = 1
                     after = _after_eol(&r, mr, &tag, &neol)
                 elif res == -1:
@@ -871,6 +929,8 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                     res = _resync(&r)
                     after = _after_eol(&r, mr, &tag, &neol) if res == 1 else -1
             else:
+                if st == ROW_EOL and _rest_is_zero(&r):
+                    st = ROW_TRUNCATED      # only zero bits left: the data ended
                 if st == ROW_EOL:
                     res = _eol(&r)
                 elif st == ROW_TRUNCATED:
@@ -907,7 +967,6 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     finally:
         free(cur)
         free(ref)
-        free(padded)
 
 
 cdef int _after_eol(Reader *r, int mr, int *tag, int *neol) noexcept nogil:

@@ -322,7 +322,7 @@ def decode(
         error = f"data ended after {nrows} of {rows} rows"
     if error is not None:
         log.debug("%s decode: %s", scheme, error)
-    packed = PackedBitmap.from_bytes(out, width, nrows)
+    packed = PackedBitmap(out, width)
     return DecodedPage(
         packed=packed,
         rows=nrows,

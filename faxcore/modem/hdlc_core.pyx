@@ -130,7 +130,8 @@ cdef class Deframer:
         for i in range(n):
             b = bits[i] & 1
             if b:
-                self.ones += 1
+                if self.ones < 8:  # saturate: an endless idle line must not overflow it
+                    self.ones += 1
                 if self.ones == 7:
                     # abort (or idle line): drop the frame in progress
                     if self.in_frame and self.nbits > 7 + 8:

@@ -495,7 +495,12 @@ cdef class QamReceiver:
                 continue
             # output at fractional position mu samples before the newest sample
             mu = -self.t_next
-            if mu > 1.0:
+            if not (mu >= 0.0):
+                # cannot happen with finite timing corrections; the check keeps p a row
+                # of the filter bank even if a NaN ever got in (bounds checks are off)
+                mu = 0.0
+                self.t_next = 0.0
+            elif mu > 1.0:
                 mu = 1.0
             p = <int>(mu * self.P + 0.5)
             hr = &self.hre[p, 0]

@@ -495,8 +495,11 @@ cdef class V27Demod:
     cdef void _half_baud(self, int off):
         """Compute the matched-filter output at t_next (T/2 grid) and feed the equaliser."""
         cdef double f = self.t_next - floor(self.t_next)
-        cdef int p = <int>(f * self.nfrac + 0.5)
+        cdef int p
         cdef int base, j
+        if not (0.0 <= f < 1.0):
+            f = 0.0  # NaN-proof (bounds checks are off): p must be a row of coef
+        p = <int>(f * self.nfrac + 0.5)
         cdef double yr = 0.0, yi = 0.0, c, zr, zi
         cdef const double *cp = &self.coef[p, 0]
         cdef const double *xr
@@ -665,6 +668,11 @@ cdef class V27Demod:
         cdef double tr, er, ei
         cdef int n_tr, mism, nearest, bits, j
         self.idx += 1
+        if self.idx >= MAX_TRAIN:
+            # segment 4 always ends at MAX_TRAIN - 1 below; the explicit check keeps the
+            # pattern read in range whatever path got here (bounds checks are off)
+            self._fail()
+            return
         if self.pattern[self.idx]:
             self.tgt = -self.tgt
         tr = self.tgt

@@ -64,6 +64,7 @@ from faxcore.t30.timers import DEFAULT_TIMERS, Timers
 log = logging.getLogger("faxcore.t30")
 
 GAP_MS = 75  # silence between signals in opposite directions / of different kinds
+CED_MS = 2650  # answer tone: T.30 allows 2.6-4.0 s; short, as spandsp's, saves line time
 TCF_SECONDS = 1.5
 TCF_MIN_ZERO_RUN = 1.0  # seconds of unbroken zeros that make a TCF good (spandsp)
 K_FACTOR = {"standard": 2, "fine": 4, "superfine": 8}
@@ -289,7 +290,8 @@ class T30Engine:
             can_receive=c.receive, ready_to_poll=bool(c.pages) and not c.calling,
             modems=frozenset(c.modems), fine=c.fine, superfine=c.superfine,
             mr="mr" in c.schemes, mmr="mmr" in c.schemes and c.ecm, ecm=c.ecm,
-            max_width=c.max_width, max_length="unlimited", min_scan_ms=c.min_scan_ms)
+            max_width=c.max_width, max_length="unlimited", min_scan_ms=c.min_scan_ms,
+            sub=False, pwd=bool(c.poll_password))
 
     def _ident_frames(self, name: str) -> list[Frame]:
         if not self.cfg.ident:
@@ -429,7 +431,7 @@ class T30Engine:
 
     def _answering(self):
         self.phase = "A"
-        yield from self._transmit(SendTone("CED", 3000))
+        yield from self._transmit(SendTone("CED", CED_MS))
         self.phase = "B"
         dis = self._ident_frames("CSI") + [self._frame("DIS", self.local_caps().to_fif())]
         yield from self._receiver(dis)

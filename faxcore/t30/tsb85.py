@@ -9,6 +9,22 @@ data, ECM blocks, clearing). Checked: frame types and contents (spec-order hex w
 ``...`` as wildcard, the ``+`` tag suffix meaning "X bit set" is in the hex already),
 the modulation of TCF/pages/blocks, clearing, and the final status. Not checked: tone
 and preamble timing, which need audio.
+
+Interpretations where the file is silent or loose (each one documented here):
+
+* NSF/NSC/NSS frames carry vendor data; we send none, so an ``R`` step expecting one is
+  counted as *not checked* (not passed) when the DUT sends something else.
+* Optional identification frames (CSI/TSI/CIG) the DUT sends before the frame a step
+  names are skipped; a CRP the DUT sends after a frame the tester corrupted is skipped
+  (the scripts say "CRP | nothing").
+* ``T PP``: successive PP steps of one image send its successive blocks; ``crc_error``
+  numbers the corrupted frame within the page; the frame count of the PPS that follows
+  is set to the frames actually sent (the scripts' counts are nominal).
+* ``T MSG bad_rows``: those rows (1-based) are replaced by invalid code; ``T TCF
+  pattern=N``: the first N octets are 0x55 (01010101...).
+* The DUT uses its defaults (ECM 256-octet frames, all modems, MH/MR/MMR); ``SET
+  IDENT/PWD/TXFILE`` and ``R SET PWD`` (the password the DUT requires from pollers)
+  configure it; a ``TXFILE`` set after the start is a second document (EOM between).
 """
 
 from __future__ import annotations
@@ -380,12 +396,17 @@ class _Runner:
         size = int(attrs.get("frame_size", "256"))
         key = (value, attrs.get("min_bits"))
         st = self.pp_state
-        if st.get("key") != key or st.get("done"):
+        last_out = next((e[3] for e in reversed(self.out) if e[2] == "hdlc"), b"")
+        ppr = len(last_out) > 2 and last_out[2] & 0xFE == 0xBC
+        if st.get("key") != key or (st.get("done") and not ppr):
             mb = int(attrs["min_bits"]) if "min_bits" in attrs else None
             data = self._encode(value, mb)[0]
             st.clear()
             st.update(key=key, blocks=ecm_mod.split_page(data, size), next=0, done=False)
-        b = int(attrs["block"]) if "block" in attrs else st["next"]
+        # After a PPR the tester sends the same block again, else the next one.
+        again = ppr and "cur" in st
+        b = int(attrs["block"]) if "block" in attrs else (st["cur"] if again else st["next"])
+        st["cur"] = b
         b = min(b, len(st["blocks"]) - 1)
         frames = st["blocks"][b]
         st["next"] = b + 1

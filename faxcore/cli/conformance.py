@@ -1,0 +1,64 @@
+"""``faxcore conformance tsb85 FILE.xml``: run TSB-85 fax conformance procedures against
+faxcore's T.30 engine (see :mod:`faxcore.t30.tsb85`) and report pass/fail per procedure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from faxcore.cli import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("conformance", help="run fax conformance procedures (TSB-85)",
+                       description="Run conformance procedures against faxcore's T.30 engine.")
+    csub = p.add_subparsers(dest="suite", metavar="SUITE")
+    csub.required = True
+    t = csub.add_parser("tsb85", help="TSB-85 procedures from an XML file",
+                        description="Play the tester's side of each TSB-85 procedure in FILE "
+                                    "against the T.30 engine and check what it does.")
+    t.add_argument("file", help="the procedures (e.g. ../shared/conformance/tsb85.xml)")
+    t.add_argument("--test", action="append", metavar="NAME",
+                   help="run only this procedure (repeatable)")
+    t.add_argument("--pages", help="directory of the test pages (default: FILE's pages/)")
+    t.add_argument("--json", action="store_true", help="print the results as JSON")
+    t.add_argument("--trace", action="store_true", help="print each procedure's steps")
+    t.set_defaults(func=run_tsb85)
+
+
+def run_tsb85(args: argparse.Namespace) -> int:
+    from faxcore.t30 import tsb85
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    try:
+        results = tsb85.run(path, args.test, args.pages)
+    except Exception as exc:  # unreadable XML and the like: one clear line
+        raise CliError(f"cannot run {path}: {exc}") from None
+    if args.test and not results:
+        raise CliError(f"no procedure named {', '.join(args.test)} in {path}")
+    out = sys.stdout
+    if args.json:
+        json.dump([{k: v for k, v in asdict(r).items() if args.trace or k != "trace"}
+                   for r in results], out, indent=1)
+        out.write("\n")
+    else:
+        for r in results:
+            verdict = "PASS" if r.passed else "FAIL"
+            out.write(f"{r.name:11s} {verdict}  status {r.status:<16s} "
+                      f"checked {r.checked:3d} (not {r.unchecked})  {r.failure}\n")
+            if args.trace:
+                out.write("\n".join("    " + line for line in r.trace) + "\n")
+        groups = Counter()
+        for r in results:
+            groups[(r.group, r.passed)] += 1
+        for g in dict.fromkeys(r.group for r in results):
+            out.write(f"  {g}: {groups[(g, True)]}/{groups[(g, True)] + groups[(g, False)]}\n")
+        out.write(f"passed {sum(r.passed for r in results)} of {len(results)} procedures\n")
+    return 0 if all(r.passed for r in results) else 1

@@ -1,0 +1,73 @@
+"""TSB-85 conformance procedures against the T.30 engine (faxcore.t30.tsb85), and the
+``faxcore conformance tsb85`` command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import require_shared
+
+from faxcore.cli import main
+from faxcore.t30 import tsb85
+
+
+@pytest.fixture(scope="module")
+def results():
+    path = require_shared("conformance/tsb85.xml")
+    return {r.name: r for r in tsb85.run(path)}
+
+
+def test_all_procedures_run_to_a_verdict(results):
+    assert len(results) == 100
+    for r in results.values():
+        assert r.status != "RUNNING" or not r.passed
+        assert r.passed == (r.failure == "")
+    passed = sum(r.passed for r in results.values())
+    assert passed >= 96, sorted(n for n, r in results.items() if not r.passed)
+
+
+@pytest.mark.parametrize("name", [
+    "MRGN01",  # receive 2 pages, CSI content, MPS/EOP/MCF
+    "MRGN04",  # copy quality: 4.9 % bad rows accepted, 15.1 % gets RTN
+    "MRGN07",  # corrupted TCF gets FTT, good TCF CFR
+    "MRGN14",  # corrupted DCS, DCS repeated
+    "OREN02",  # ECM: PPR with the right frame map, selective retransmission
+    "OREN04",  # ECM: the same frame bad again and again -> PPR each time
+    "OREN05",  # ECM: EOR / ERR
+    "MTGN24",  # RTP: retrain one speed lower
+    "OTGC08",  # fallback V.17 14400 -> 12000 -> 9600 -> V.29 9600 after FTT
+    "OTEN04",  # ECM transmit: 4 PPR -> CTC at a lower speed -> 4 PPR -> EOR -> DCN
+    "MRGP03",  # polling with a wrong password: DCN, PWD_UNACCEPTABLE
+    "OTGP03",  # polling with a password (PWD before DTC)
+    "ORGP10",  # EOM then DTC: the called station turns transmitter
+])
+def test_key_procedures_pass(results, name):
+    r = results[name]
+    assert r.passed, r.failure
+    assert r.checked > 3
+
+
+def test_a_wrong_expectation_fails(tmp_path):
+    """The runner really checks: MRGN01 with an expected FTT instead of CFR fails."""
+    src = require_shared("conformance/tsb85.xml")
+    text = src.read_text()
+    start = text.index('<test name="MRGN01">')
+    end = text.index("</test>", start) + len("</test>")
+    proc = text[start:end].replace('tag="CFR" value="FF C8 21"', 'tag="CFR" value="FF C8 22"', 1)
+    doc = text[:text.index("<test-group")] + '<test-group name="x">' + proc + \
+        "</test-group></fax-tests>"
+    (tmp_path / "t.xml").write_text(doc)
+    (r,) = tsb85.run(tmp_path / "t.xml", pages_dir=src.parent / "pages")
+    assert not r.passed and "FF C8 22" in r.failure and "FF C8 21" in r.failure
+
+
+def test_cli_json(capsys):
+    path = require_shared("conformance/tsb85.xml")
+    code = main(["conformance", "tsb85", str(path), "--test", "MRGN02", "--test", "OTEN01",
+                 "--json"])
+    got = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [g["name"] for g in got] == ["MRGN02", "OTEN01"]
+    assert all(g["passed"] and g["status"] == "OK" for g in got)
+    assert main(["conformance", "tsb85", str(path), "--test", "NOSUCH"]) == 1
