@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import SHARED  # noqa: E402
-from spandsp_fax import SpandspFax  # noqa: E402
 
 import faxcore  # noqa: E402
 from faxcore.codecs.tiff import Page, write_tiff  # noqa: E402
 from faxcore.t30 import TxPage  # noqa: E402
+from faxcore.testing.spandsp import SpandspFax  # noqa: E402
 
 
 def read_pbm(path: Path) -> np.ndarray:

@@ -1,185 +1,29 @@
-"""A complete spandsp fax terminal (fax_state_t: T.30 + modems on audio) through ctypes,
-as the reference peer for faxcore's calls. Debian's libspandsp2 0.0.6.
-
-    peer = SpandspFax(calling=False, receive_tiff="in.tif", ecm=True)
-    while not peer.done:
-        peer.rx(samples); out = peer.tx(160)
-    peer.status, peer.status_name, peer.stats, peer.frames
-
-Pages go in and out as TIFF-F files (spandsp's own T.4 code reads and writes them).
-"""
+"""The spandsp fax terminal for the tests: :mod:`faxcore.testing.spandsp`, with a missing
+libspandsp2 turned into conftest's ``missing()`` (skip on a developer machine, fail in CI)."""
 
 from __future__ import annotations
 
-import ctypes
-from ctypes import CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int16, c_uint8, c_void_p
-from ctypes.util import find_library
+from conftest import missing
 
-import numpy as np
-
-T30_SUPPORT_V27TER, T30_SUPPORT_V29, T30_SUPPORT_V17 = 1, 2, 4
-COMPRESSION_MH, COMPRESSION_MR, COMPRESSION_MMR = 2, 4, 8
-T30_ERR_NAMES = (
-    "OK CEDTONE T0_EXPIRED T1_EXPIRED T3_EXPIRED HDLC_CARRIER CANNOT_TRAIN OPER_INT_FAIL "
-    "INCOMPATIBLE RX_INCAPABLE TX_INCAPABLE NORESSUPPORT NOSIZESUPPORT UNEXPECTED TX_BADDCS "
-    "TX_BADPG TX_ECMPHD TX_GOTDCN TX_INVALRSP TX_NODIS TX_PHBDEAD TX_PHDDEAD TX_T5EXP RX_ECMPHD "
-    "RX_GOTDCS RX_INVALCMD RX_NOCARRIER RX_NOEOL RX_NOFAX RX_T2EXPDCN RX_T2EXPD RX_T2EXPFAX "
-    "RX_T2EXPMPS RX_T2EXPRR RX_T2EXP RX_DCNWHY RX_DCNDATA RX_DCNFAX RX_DCNPHD RX_DCNRRD "
-    "RX_DCNNORTN FILEERROR NOPAGE BADTIFF BADPAGE BADTAG BADTIFFHDR NOMEM RETRYDCN CALLDROPPED "
-    "NOPOLL").split()
-ENCODINGS = {1: "mh", 2: "mr", 3: "mmr"}
-
-
-class T30Stats(Structure):
-    _fields_ = [(n, c_int) for n in (
-        "bit_rate", "error_correcting_mode", "pages_tx", "pages_rx", "pages_in_file",
-        "x_resolution", "y_resolution", "width", "length", "image_size", "encoding",
-        "bad_rows", "longest_bad_row_run", "error_correcting_mode_retries", "current_status")]
-
-
-PHASE_E = CFUNCTYPE(None, c_void_p, c_void_p, c_int)
-FRAME = CFUNCTYPE(None, c_void_p, c_void_p, c_int, POINTER(c_uint8), c_int)
-
-_LIB = None
-_ERR: str | None = None
-
-
-def load():
-    global _LIB, _ERR
-    if _LIB is not None or _ERR is not None:
-        return _LIB
-    for name in ("libspandsp.so.2", find_library("spandsp")):
-        if not name:
-            continue
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError as exc:
-            _ERR = str(exc)
-            continue
-        P = c_void_p
-        protos = {
-            "fax_init": (P, [P, c_int]), "fax_free": (c_int, [P]),
-            "fax_rx": (c_int, [P, POINTER(c_int16), c_int]),
-            "fax_tx": (c_int, [P, POINTER(c_int16), c_int]),
-            "fax_set_transmit_on_idle": (None, [P, c_int]),
-            "fax_get_t30_state": (P, [P]),
-            "t30_set_tx_ident": (c_int, [P, c_char_p]),
-            "t30_get_rx_ident": (c_char_p, [P]),
-            "t30_set_tx_file": (None, [P, c_char_p, c_int, c_int]),
-            "t30_set_rx_file": (None, [P, c_char_p, c_int]),
-            "t30_set_ecm_capability": (c_int, [P, c_int]),
-            "t30_set_supported_modems": (c_int, [P, c_int]),
-            "t30_set_supported_compressions": (c_int, [P, c_int]),
-            "t30_set_supported_resolutions": (c_int, [P, c_int]),
-            "t30_set_rx_encoding": (c_int, [P, c_int]),
-            "t30_set_phase_e_handler": (None, [P, P, P]),
-            "t30_set_real_time_frame_handler": (None, [P, P, P]),
-            "t30_get_transfer_statistics": (None, [P, POINTER(T30Stats)]),
-        }
-        for fn, (res, args) in protos.items():
-            f = getattr(lib, fn)
-            f.restype, f.argtypes = res, args
-        _LIB, _ERR = lib, None
-        return lib
-    _ERR = _ERR or "libspandsp not found"
-    return None
+from faxcore.testing import spandsp as _sp
+from faxcore.testing.spandsp import (  # noqa: F401  (re-exported for the tests)
+    ENCODINGS,
+    T30_ERR_NAMES,
+    SpandspMissing,
+    T30Stats,
+)
 
 
 def lib():
-    got = load()
-    if got is None:
-        from conftest import missing
-
-        missing(f"libspandsp2 (Debian package libspandsp2): {_ERR}")
-    return got
+    try:
+        return _sp.lib()
+    except _sp.SpandspMissing as exc:
+        missing(str(exc))
 
 
-class SpandspFax:
-    """One spandsp fax terminal on 8 kHz audio."""
+class SpandspFax(_sp.SpandspFax):
+    __doc__ = _sp.SpandspFax.__doc__
 
-    def __init__(self, calling: bool, *, send_tiff: str | None = None,
-                 receive_tiff: str | None = None, ecm: bool = True,
-                 modems: tuple[str, ...] = ("v17", "v29", "v27ter"), ident: str = "",
-                 compressions: tuple[str, ...] = ("mh", "mr", "mmr"), rx_mmr: bool = False):
-        L = lib()
-        self._lib = L
-        self._s = L.fax_init(None, 1 if calling else 0)
-        if not self._s:
-            raise RuntimeError("fax_init failed")
-        L.fax_set_transmit_on_idle(self._s, 1)
-        t = L.fax_get_t30_state(self._s)
-        self._t = t
-        self._keep = []  # keep every pointer ctypes must not free
-        if ident:
-            b = ident.encode()
-            self._keep.append(b)
-            L.t30_set_tx_ident(t, b)
-        if send_tiff:
-            b = str(send_tiff).encode()
-            self._keep.append(b)
-            L.t30_set_tx_file(t, b, -1, -1)
-        if receive_tiff:
-            b = str(receive_tiff).encode()
-            self._keep.append(b)
-            L.t30_set_rx_file(t, b, -1)
-            if rx_mmr:
-                L.t30_set_rx_encoding(t, 3)
-        L.t30_set_ecm_capability(t, 1 if ecm else 0)
-        mask = sum({"v27ter": T30_SUPPORT_V27TER, "v29": T30_SUPPORT_V29,
-                    "v17": T30_SUPPORT_V17}[m] for m in modems)
-        L.t30_set_supported_modems(t, mask)
-        L.t30_set_supported_compressions(t, sum({"mh": COMPRESSION_MH, "mr": COMPRESSION_MR,
-                                                 "mmr": COMPRESSION_MMR}[c] for c in compressions))
-        self.status: int | None = None
-        self.frames: list[tuple[str, bytes]] = []
-        self.frame_times: list[float] = []  # line time (s) at which each frame was logged
-        self.samples = 0
-        self._phase_e = PHASE_E(self._on_phase_e)
-        self._frame_cb = FRAME(self._on_frame)
-        L.t30_set_phase_e_handler(t, ctypes.cast(self._phase_e, c_void_p), None)
-        L.t30_set_real_time_frame_handler(t, ctypes.cast(self._frame_cb, c_void_p), None)
-        self.stats = T30Stats()
-        self.remote_ident = ""
-
-    def _on_phase_e(self, _t, _user, code: int) -> None:
-        self.status = code
-        self._lib.t30_get_transfer_statistics(self._t, ctypes.byref(self.stats))
-        rid = self._lib.t30_get_rx_ident(self._t)
-        self.remote_ident = rid.decode(errors="replace") if rid else ""
-
-    def _on_frame(self, _t, _user, direction: int, msg, length: int) -> None:
-        self.frames.append(("rx" if direction else "tx", ctypes.string_at(msg, length)))
-        self.frame_times.append(self.samples / 8000.0)
-
-    @property
-    def done(self) -> bool:
-        return self.status is not None
-
-    @property
-    def status_name(self) -> str:
-        if self.status is None:
-            return "RUNNING"
-        return T30_ERR_NAMES[self.status] if 0 <= self.status < len(T30_ERR_NAMES) else str(self.status)
-
-    def rx(self, samples) -> None:
-        a = np.ascontiguousarray(samples, dtype=np.int16)
-        self.samples += len(a)
-        self._lib.fax_rx(self._s, a.ctypes.data_as(POINTER(c_int16)), len(a))
-
-    def tx(self, n: int) -> np.ndarray:
-        out = np.zeros(n, np.int16)
-        got = self._lib.fax_tx(self._s, out.ctypes.data_as(POINTER(c_int16)), n)
-        if got < n:
-            out[got:] = 0
-        return out
-
-    def close(self) -> None:
-        if self._s:
-            self._lib.fax_free(self._s)
-            self._s = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    def __init__(self, *args, **kwargs):
+        lib()
+        super().__init__(*args, **kwargs)

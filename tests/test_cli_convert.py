@@ -205,19 +205,30 @@ def test_subprocess_convert_and_info(tmp_path):
     assert r.returncode == 1 and r.stderr.count("\n") == 1
 
 
-def test_demo_with_itu_chart(tmp_path, itu1, capsys):
+def test_demo_faxes_itu_chart(tmp_path, itu1, capsys):
+    """``faxcore demo``: chart 1 goes from one faxcore station to another over simulated
+    audio (V.17, ECM); the received TIFF-F, the PNG preview and the report are written."""
     _, ref = itu1
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "pixel-exact" in text and str(out.resolve()) in text
-    # the TIFF it wrote is an MMR TIFF-F that libtiff (Pillow) decodes to chart 1
-    with Image.open(out / "itu1-mmr.tif") as im:
+    assert str(out.resolve()) in text and "pixel for pixel" in text
+    progress = [line for line in text.splitlines() if " phase " in line]
+    # One line per change of phase/page/bit rate, not a flood: A, B, C, D, E.
+    assert [line.split(" phase ")[1][0] for line in progress] == list("ABCDE")
+    assert "14400 bit/s V17/14400" in progress[2]
+    # The received TIFF-F, decoded by libtiff (Pillow), is chart 1.
+    with Image.open(out / "received.tif") as im:
         assert im.info["compression"] == "group4"
         np.testing.assert_array_equal((np.asarray(im.convert("L")) < 128).astype(np.uint8),
                                       ref)
-    np.testing.assert_array_equal(png_bitmap(out / "itu1.png"), ref)
-    assert (out / "itu1-preview.png").stat().st_size > 0
+    np.testing.assert_array_equal(png_bitmap(out / "page-1.png"), ref)
+    report = (out / "report.txt").read_text()
+    assert "caller (sending):     status OK" in report
+    assert "answerer (receiving): status OK" in report
+    assert "V17/14400 ECM mmr fine" in report
+    for frame in ("DIS", "DCS", "CFR", "PPS-EOP", "MCF", "DCN"):
+        assert f" {frame} " in report, frame
 
 
 def test_demo_without_shared_data_uses_builtin_page(tmp_path, capsys, monkeypatch):
@@ -227,8 +238,42 @@ def test_demo_without_shared_data_uses_builtin_page(tmp_path, capsys, monkeypatc
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     assert "built-in sample page" in capsys.readouterr().out
-    (page,) = read_tiff(out / "itu1-mmr.tif")
+    (page,) = read_tiff(out / "received.tif")
     np.testing.assert_array_equal(page.bitmap, sample_page("fine"))
+
+
+def test_demo_sends_the_files_named_too(tmp_path, capsys, monkeypatch):
+    """Files on the command line follow the chart; a standard-resolution page gets its own
+    DCS (EOM before it) and arrives as it was prepared."""
+    from faxcore.codecs.prep import prepare_image, sample_page
+
+    monkeypatch.setenv("FAXCORE_SHARED", str(tmp_path / "absent"))
+    src = tmp_path / "drawing.png"
+    img = Image.new("L", (800, 500), 255)
+    img.paste(0, (100, 100, 400, 200))
+    img.save(src, dpi=(100, 100))
+    want = prepare_image(src, resolution="standard")
+    tif = tmp_path / "std.tif"
+    tif.write_bytes(tiff_bytes(want, "mh"))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), str(tif)]) == 0
+    text = capsys.readouterr().out
+    assert "all 2 received page(s) equal" in text
+    got = read_tiff(out / "received.tif")
+    assert [p.resolution for p in got] == ["fine", "standard"]
+    np.testing.assert_array_equal(got[0].bitmap, sample_page("fine"))
+    np.testing.assert_array_equal(got[1].bitmap, want[0].bitmap)
+    assert got[1].bitmap.sum() > 30000  # the black box (3 x 1 inch) survived the trip
+    assert " PPS-EOM " in (out / "report.txt").read_text()
+    np.testing.assert_array_equal(png_bitmap(out / "page-2.png"), want[0].bitmap)
+
+
+def test_demo_bad_file_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FAXCORE_SHARED", str(tmp_path / "absent"))
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    assert main(["demo", "--out", str(tmp_path / "demo"), str(bad)]) == 1
+    assert "cannot use" in capsys.readouterr().err
 
 
 def test_non_fax_tiff_goes_through_page_preparation(tmp_path):

@@ -244,7 +244,9 @@ def test_packed_input_and_output():
     assert packed.data.shape == (30, 26)
     np.testing.assert_array_equal(unpack(packed), bm)
     # garbage in the pad bits of the last byte is ignored
-    noisy = PackedBitmap(packed.data | 0x1F * 0 | np.uint8(0x1F) * (np.arange(26) == 25), 203)
+    noisy_data = packed.data.copy()
+    noisy_data[:, -1] |= 0x1F  # the 5 pad bits after pixel 202
+    noisy = PackedBitmap(noisy_data, 203)
     for scheme in ("mh", "mr", "mmr"):
         data = encode(packed, scheme)
         assert data == encode(bm, scheme) == encode(noisy, scheme)

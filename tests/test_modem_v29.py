@@ -244,3 +244,15 @@ def test_no_more_errors_than_spandsp_in_noise(name, rate, snr):
         theirs_err += errors(theirs.bits())
     assert theirs_err < 0.01 * 6 * NBITS, theirs_err  # the region the requirement is about
     assert ours_err <= theirs_err, (ours_err, theirs_err)
+
+
+@pytest.mark.parametrize(("name", "rate"), [("v21", 300), ("v27ter", 4800), ("v29", 9600),
+                                            ("v17", 14400)])
+def test_default_transmit_level_is_minus_10_dbm0(name, rate):
+    # issue 3: "default as fax machines use (about -10 dBm0 for the data pumps)"
+    from faxcore.modem.dsp import level_dbm0
+
+    tx = modem.transmitter(name, rate)
+    tx.send(rig.random_bits(rate * 4, 3))
+    x = np.concatenate([tx.tx(8000) for _ in range(4)])
+    assert abs(level_dbm0(x[16000:32000]) - (-10.0)) < 0.5  # data part, past any training

@@ -6,6 +6,7 @@ import wave
 
 import numpy as np
 from conftest import require_shared
+from spandsp_fax import lib as spandsp_lib
 from test_session import read_pbm
 
 from faxcore.cli import main
@@ -36,3 +37,46 @@ def test_call_bad_input_is_a_clear_error(tmp_path, capsys):
     assert main(["call", "--loopback", str(bad), "--out", str(tmp_path / "o.tif")]) == 1
     assert "cannot use" in capsys.readouterr().err
     assert main(["call", "--loopback", str(tmp_path / "missing.pbm")]) == 1
+
+
+def test_call_with_spandsp_peer(tmp_path, capsys):
+    """``--peer spandsp``: faxcore calls and sends, spandsp (libspandsp2) answers and
+    writes what it received; the pages must be the sent ones."""
+    spandsp_lib()
+    charts = [require_shared("testdata/itu/itu1.pbm"), require_shared("testdata/itu/itu3.pbm")]
+    out = tmp_path / "sp.tif"
+    code = main(["call", "--loopback", *map(str, charts), "--peer", "spandsp",
+                 "--out", str(out)])
+    report = capsys.readouterr()
+    assert code == 0, report.out
+    assert "caller:   status OK" in report.out
+    assert "answerer: status OK (spandsp); pages sent 0, received 2; 14400 bit/s ECM mmr; " \
+           "remote '+1 555 0100'" in report.out
+    assert "PPS-EOP" in report.out and "phase E" in report.err
+    got = read_tiff(out)
+    assert len(got) == 2
+    for g, chart in zip(got, charts, strict=True):
+        assert np.array_equal(g.bitmap, read_pbm(chart))
+
+
+def test_call_with_spandsp_peer_no_ecm_v27ter(tmp_path, capsys):
+    spandsp_lib()
+    chart = require_shared("testdata/itu/itu4.pbm")
+    out = tmp_path / "sp.tif"
+    assert main(["call", "--loopback", str(chart), "--peer", "spandsp", "--no-ecm",
+                 "--modem", "v27ter", "--out", str(out)]) == 0
+    assert "4800 bit/s no ECM mr" in capsys.readouterr().out
+    (g,) = read_tiff(out)
+    assert np.array_equal(g.bitmap, read_pbm(chart))
+
+
+def test_call_spandsp_missing_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from faxcore.testing import spandsp
+
+    monkeypatch.setattr(spandsp, "_LIB", None)
+    monkeypatch.setattr(spandsp, "_ERR", "libspandsp.so.2: cannot open shared object file")
+    chart = require_shared("testdata/itu/itu4.pbm")
+    assert main(["call", "--loopback", str(chart), "--peer", "spandsp",
+                 "--out", str(tmp_path / "x.tif")]) == 1
+    err = capsys.readouterr().err
+    assert "install the Debian package libspandsp2" in err and "cannot open" in err

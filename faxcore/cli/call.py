@@ -4,6 +4,10 @@
 from one faxcore station to another over simulated audio (the software modems at both
 ends, optional AWGN and G.711), shows progress as it goes (phase, page, bit rate),
 writes the received TIFF-F and prints the call report with the T.30 frame trace.
+
+With ``--peer spandsp`` the answering, receiving station is spandsp's fax terminal
+(Debian's libspandsp2 through :mod:`faxcore.testing.spandsp`) instead: an
+interoperability check from the command line. spandsp writes the received TIFF-F.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="send at this resolution (default: the file's, or fine)")
     p.add_argument("--wav", help="record the line (left: caller, right: answerer) as WAV")
     p.add_argument("--out", default="received.tif", help="received TIFF-F (default received.tif)")
-    p.add_argument("--peer", choices=("faxcore",), default="faxcore",
-                   help="the station at the far end (spandsp: not yet)")
+    p.add_argument("--peer", choices=("faxcore", "spandsp"), default="faxcore",
+                   help="the answering (receiving) station: faxcore (default) or spandsp "
+                        "(Debian libspandsp2)")
     p.add_argument("--max-seconds", type=float, default=1800.0,
                    help="give up after this much line time (default 1800 s)")
     p.set_defaults(func=run_call)
@@ -102,18 +107,37 @@ def _line(rng, snr: float | None, law: str | None):
 
 def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
                   snr: float | None = None, g711: str | None = None, out=None, wav=None,
-                  progress=None, max_seconds: float = 1800.0, seed: int = 1):
-    """One call over simulated audio between two faxcore stations (also for ``make demo``).
+                  progress=None, max_seconds: float = 1800.0, seed: int = 1,
+                  peer: str = "faxcore", caller_options: dict | None = None,
+                  answerer_options: dict | None = None):
+    """One call over simulated audio from a faxcore station to a faxcore (or, with
+    ``peer="spandsp"``, a spandsp) station; also what ``make demo`` runs.
 
-    ``pages``: TxPage list; ``out``: path of the received TIFF-F; ``wav``: path to record
-    the line (left: caller, right: answerer); ``progress(seconds, engine)`` is called when
-    the caller's phase, page count or modulation changes. Returns (caller, answerer,
-    line_seconds, cpu_seconds)."""
+    ``pages``: TxPage list; ``out``: path of the received TIFF-F (required for spandsp);
+    ``wav``: path to record the line (left: caller, right: answerer);
+    ``progress(seconds, engine)`` is called when the caller's phase, page count or
+    modulation changes; ``caller_options``/``answerer_options``: more keyword arguments for
+    the stations (FaxSession, or SpandspFax for spandsp). Returns (caller, answerer,
+    line_seconds, cpu_seconds); the answerer is a FaxSession or a SpandspFax."""
     import faxcore
 
-    caller = faxcore.FaxSession(True, send=pages, ecm=ecm, modems=modems, ident="+1 555 0100")
-    answerer = faxcore.FaxSession(False, receive=out, ecm=ecm, modems=modems,
-                                  ident="+1 555 0199")
+    caller = faxcore.FaxSession(True, send=pages, ecm=ecm, modems=modems, ident="+1 555 0100",
+                                **(caller_options or {}))
+    if peer == "spandsp":
+        from faxcore.testing.spandsp import SpandspFax, SpandspMissing
+
+        if out is None:
+            raise ValueError("spandsp writes the received pages: give out=PATH")
+        try:
+            answerer = SpandspFax(False, receive_tiff=str(out), ecm=ecm, modems=tuple(modems),
+                                  ident="+1 555 0199", rx_mmr=ecm, **(answerer_options or {}))
+        except SpandspMissing as exc:
+            raise CliError(str(exc)) from None
+    elif peer == "faxcore":
+        answerer = faxcore.FaxSession(False, receive=out, ecm=ecm, modems=modems,
+                                      ident="+1 555 0199", **(answerer_options or {}))
+    else:
+        raise ValueError(f"unknown peer {peer!r}")
     carry = _line(np.random.default_rng(seed), snr, g711)
     rec = [] if wav else None
     t0 = time.process_time()
@@ -156,13 +180,29 @@ def run_call(args: argparse.Namespace) -> int:
 
     caller, answerer, line, cpu = simulate_call(
         pages, ecm=args.ecm, modems=modems, snr=args.snr, g711=args.g711, out=args.out,
-        wav=args.wav, progress=progress, max_seconds=args.max_seconds)
+        wav=args.wav, progress=progress, max_seconds=args.max_seconds, peer=args.peer)
     say = sys.stdout.write
     say(f"line time {line:.1f} s, CPU {cpu:.2f} s\n")
     say(f"caller:   {caller.result.summary()}\n")
-    say(f"answerer: {answerer.result.summary()}\n")
+    if args.peer == "spandsp":
+        say(f"answerer: {spandsp_summary(answerer)}\n")
+        ok, received = answerer.status_name == "OK", answerer.stats.pages_rx
+    else:
+        say(f"answerer: {answerer.result.summary()}\n")
+        ok, received = answerer.result.ok, answerer.result.pages_received
     say("frame trace (caller's view):\n")
     say(caller.result.trace_text() + "\n")
-    if answerer.result.pages_received:
+    if received:
         say(f"received pages written to {args.out}\n")
-    return 0 if caller.result.ok and answerer.result.ok else 1
+    return 0 if caller.result.ok and ok else 1
+
+
+def spandsp_summary(peer) -> str:
+    """A spandsp station's phase-E result in the words of CallResult.summary()."""
+    from faxcore.testing.spandsp import ENCODINGS
+
+    st = peer.stats
+    return (f"status {peer.status_name} (spandsp); pages sent {st.pages_tx}, received "
+            f"{st.pages_rx}; {st.bit_rate} bit/s {'ECM' if st.error_correcting_mode else 'no ECM'}"
+            f" {ENCODINGS.get(st.encoding, '-')}; remote '{peer.remote_ident}'; "
+            f"bad rows {st.bad_rows}")

@@ -1,8 +1,13 @@
 """``faxcore demo``: the main job on built-in sample input (what ``make demo`` runs).
 
-For now: ITU-T test chart 1 (``../shared/testdata/itu/itu1.pbm`` beside the repository, or
-the built-in letter page when that folder is absent) is coded to MMR TIFF Class F, read
-back, checked pixel for pixel, and written as a PNG preview.
+A real fax call: ITU-T test chart 1 (``../shared/testdata/itu/itu1.pbm`` beside the
+repository, or the built-in letter page when that folder is absent) plus any files the user
+names (PDF, images, TIFF) go from one faxcore station to another over simulated 8 kHz
+audio, V.17 with ECM (both stations' T.30 engines and software modems). Progress is shown
+as the call goes (one line per change of phase, page or bit rate); the received TIFF-F,
+PNG previews of every received page and the call report (result summaries and the frame
+trace) are written to ``out/demo/``; and the received pages are checked pixel for pixel
+against the sent ones.
 """
 
 from __future__ import annotations
@@ -10,17 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from faxcore.cli import CliError
-from faxcore.codecs.prep import sample_page
-from faxcore.codecs.tiff import Page, read_tiff, write_tiff
 
 REPO = Path(__file__).resolve().parent.parent.parent
+
+PHASES = {"A": "call set-up", "B": "negotiation and training", "C": "page transfer",
+          "D": "post-page exchange", "E": "call release"}
 
 
 def _say(line: str) -> None:
@@ -29,11 +34,14 @@ def _say(line: str) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the demo: ITU chart 1 to MMR TIFF-F and back",
-                       description="Code ITU-T chart 1 (or the built-in page) to MMR TIFF-F, "
-                                   "decode it, check the round trip and write a PNG preview.")
+    p = sub.add_parser("demo", help="run the demo: fax ITU chart 1 between two faxcore stations",
+                       description="Send ITU-T chart 1 (or the built-in page) and any FILEs "
+                                   "from one faxcore station to another over simulated audio "
+                                   "(V.17, ECM); write the received TIFF-F, PNG previews and "
+                                   "the call report, and check the pages arrived intact.")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="more documents to send after the chart (PDF, images, TIFF)")
     p.add_argument("--out", default="out/demo", help="output directory (default out/demo)")
-    p.add_argument("--input", help="a PBM/PNG fax page to use instead of ITU chart 1")
     p.set_defaults(func=run_demo)
 
 
@@ -42,56 +50,112 @@ def chart_path() -> Path:
     return shared / "testdata" / "itu" / "itu1.pbm"
 
 
-def load_source(path: Path | None) -> tuple[str, np.ndarray]:
-    if path is None:
-        path = chart_path()
-        if not path.exists():
-            return "built-in sample page (ITU charts not found at " f"{path.parent})", \
-                sample_page("fine")
+def load_chart() -> tuple[str, np.ndarray]:
+    """ITU chart 1 at fine resolution, or the built-in sample page when it is absent."""
+    from faxcore.codecs.prep import sample_page
+
+    path = chart_path()
+    if not path.exists():
+        return f"built-in sample page (ITU charts not found at {path.parent})", \
+            sample_page("fine")
     try:
         with Image.open(path) as img:
             bitmap = (np.asarray(img.convert("L")) < 128).astype(np.uint8)
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc}") from None
-    return str(path), bitmap
+    return f"ITU-T chart 1 ({path})", bitmap
+
+
+def write_previews(pages, out: Path) -> list[Path]:
+    """A full-size PNG per received page (page-N.png, black on white, with its dpi)."""
+    written = []
+    for n, p in enumerate((p for p in pages if p.bitmap is not None), 1):
+        dpi = {"standard": (204, 98), "fine": (204, 196), "superfine": (204, 391)}
+        img = Image.fromarray(((1 - p.bitmap) * 255).astype(np.uint8), "L").convert("1")
+        path = out / f"page-{n}.png"
+        img.save(path, dpi=dpi.get(p.resolution, (204, 196)))
+        written.append(path)
+    return written
+
+
+def report_text(caller, answerer, line: float, cpu: float, sent: list[str]) -> str:
+    lines = ["faxcore demo: call report", "",
+             "sent: " + "; ".join(sent),
+             f"line time {line:.1f} s, CPU {cpu:.2f} s (both stations)",
+             f"caller (sending):     {caller.result.summary()}",
+             f"answerer (receiving): {answerer.result.summary()}",
+             "", "frame trace, caller's view (time s, direction, frame, octets as on the line):",
+             caller.result.trace_text(),
+             "", "frame trace, answerer's view:",
+             answerer.result.trace_text(), ""]
+    return "\n".join(lines)
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from faxcore.cli.call import load_inputs, simulate_call
+    from faxcore.codecs.tiff import TiffError, read_tiff
+    from faxcore.t30 import TxPage
+
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"cannot create {out}: {exc.strerror or exc}") from None
-    name, bitmap = load_source(Path(args.input) if args.input else None)
-    h, w = bitmap.shape
-    _say(f"[1/4] source: {name} ({w} x {h} pixels, 204 x 196 dpi)")
+    name, chart = load_chart()
+    pages = [TxPage(chart, "fine")]
+    sent = [f"{name}: 1 page"]
+    _say(f"[1/4] page 1: {name}, {chart.shape[1]} x {chart.shape[0]} pixels, fine")
+    for f in args.files:
+        # A page of another resolution or width is preceded by EOM: the engine
+        # renegotiates (DIS/DCS) for it.
+        got = load_inputs([f], None)
+        first, last = len(pages) + 1, len(pages) + len(got)
+        span = f"page {first}" if first == last else f"pages {first}-{last}"
+        _say(f"      {span}: {f}, {got[0].width} pixels wide, {got[0].resolution}")
+        pages += got
+        sent.append(f"{f}: {len(got)} page(s)")
 
-    tif = out / "itu1-mmr.tif"
-    t0 = time.perf_counter()
-    size = write_tiff(tif, [Page(bitmap=bitmap, xres=204.0, yres=196.0)], "mmr")
-    t1 = time.perf_counter()
-    raw_bytes = h * ((w + 7) // 8)
-    _say(f"[2/4] coded MMR (T.6) TIFF-F: {tif} ({size} bytes, {raw_bytes / size:.1f}:1 "
-         f"against packed pixels, {1000 * (t1 - t0):.0f} ms)")
+    tif = out / "received.tif"
+    _say(f"[2/4] calling: {len(pages)} page(s) over simulated audio, V.17 with ECM")
 
-    t0 = time.perf_counter()
-    pages = read_tiff(tif)
-    t1 = time.perf_counter()
-    back = pages[0].bitmap
-    if len(pages) != 1 or back.shape != bitmap.shape:
-        raise CliError(f"round trip failed: got {len(pages)} page(s) of {back.shape}")
-    diff = int(np.count_nonzero(back != bitmap))
-    if diff:
-        raise CliError(f"round trip failed: {diff} pixels differ")
-    _say(f"[3/4] decoded and compared: pixel-exact ({w * h} pixels, "
-         f"{1000 * (t1 - t0):.0f} ms)")
+    def progress(seconds: float, e) -> None:
+        r = e.result
+        page = min(r.pages_sent + 1, len(pages))
+        where = f"page {page}/{len(pages)}" if e.phase in ("C", "D") else \
+            f"{r.pages_sent}/{len(pages)} sent"
+        _say(f"      {seconds:6.1f} s  phase {e.phase} ({PHASES.get(e.phase, '?')}), {where}, "
+             f"{r.bit_rate or '-'} bit/s{' ' + r.modulation if r.modulation else ''}")
 
-    png = out / "itu1.png"
-    img = Image.fromarray(((1 - back) * 255).astype(np.uint8), "L")
-    img.convert("1").save(png, dpi=(204, 196))
-    preview = out / "itu1-preview.png"
-    # Fine resolution pixels are almost square: halve both axes for a screen-sized view.
-    img.resize((w // 2, h // 2), Image.Resampling.BOX).save(preview)
-    _say(f"[4/4] PNG: {png} (full page), {preview} (half size)")
+    caller, answerer, line, cpu = simulate_call(pages, ecm=True,
+                                                modems=("v17", "v29", "v27ter"), out=tif,
+                                                progress=progress)
+    report = out / "report.txt"
+    report.write_text(report_text(caller, answerer, line, cpu, sent))
+    _say(f"      call over: caller {caller.result.status.name}, answerer "
+         f"{answerer.result.status.name}, {line:.1f} s on the line, {cpu:.2f} s CPU")
+    if not (caller.result.ok and answerer.result.ok):
+        raise CliError(f"the call failed: {caller.result.summary()} (report: {report})")
+
+    try:
+        received = read_tiff(tif)
+    except (OSError, TiffError) as exc:
+        raise CliError(f"cannot read back {tif}: {exc}") from None
+    _say(f"[3/4] received TIFF-F: {tif} ({len(received)} page(s), "
+         f"{tif.stat().st_size} bytes)")
+    pngs = write_previews(answerer.engine.received_pages, out)
+    for p in pngs:
+        _say(f"      preview: {p}")
+    _say(f"      call report: {report}")
+
+    if len(received) != len(pages):
+        raise CliError(f"sent {len(pages)} page(s), received {len(received)}")
+    for n, (got, want) in enumerate(zip(received, pages, strict=True), 1):
+        if got.bitmap.shape != want.bitmap.shape:
+            raise CliError(f"page {n}: received {got.bitmap.shape}, sent {want.bitmap.shape}")
+        diff = int(np.count_nonzero(got.bitmap != want.bitmap))
+        if diff:
+            raise CliError(f"page {n}: {diff} pixels differ from the sent page")
+    _say(f"[4/4] checked: all {len(pages)} received page(s) equal the sent ones, "
+         "pixel for pixel")
     _say(f"demo output is in {out.resolve()}")
     return 0

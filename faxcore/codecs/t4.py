@@ -53,7 +53,7 @@ MAX_PIXELS = 1 << 28  # 268 million pixels, 32 MiB packed
 _REVERSE = _t4.REVERSE_TABLE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PackedBitmap:
     """A bilevel page as packed rows: ``data[row, byte]``, MSB first, 1 = black.
 
@@ -201,7 +201,7 @@ def encode_tiff_strip(
     )
 
 
-@dataclass
+@dataclass(eq=False)
 class DecodedPage:
     """Result of :func:`decode`.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 
 import numpy as np
 
@@ -163,7 +164,7 @@ class QamTransmitter:
         self._final = bool(final)
 
     def tx(self, n: int) -> np.ndarray:
-        n = int(n)
+        n = operator.index(n)  # 1.5 or "3" is a caller error, not a block size
         if n < 0:
             raise ValueError("n must be >= 0")
         avail = len(self._buf) - self._bpos

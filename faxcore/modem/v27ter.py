@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 
 import numpy as np
 
@@ -261,7 +262,7 @@ class Transmitter:
 
     def tx(self, n: int) -> np.ndarray:
         """Exactly ``n`` int16 samples of the burst (zeros once it is over)."""
-        n = int(n)
+        n = operator.index(n)  # 1.5 or "3" is a caller error, not a block size
         if n < 0:
             raise ValueError("n must be >= 0")
         if self.done or n == 0:
