@@ -12,7 +12,9 @@
 
 Table-driven over CASES; a (name, bit_rate) whose faxcore module does not exist (yet) is
 skipped. Acceptance (issue 3): our receiver costs <= 2x spandsp's, and our BER is no
-worse than spandsp's wherever spandsp's is below 1e-2.
+worse than spandsp's wherever spandsp's is below 1e-2. ``--quick``: 4 s speed runs and a
+quarter of the BER bits for V.27ter/V.29/V.17 (V.21 keeps all 40 000, it is cheap); a
+BER point fails there only if ours is worse by more than chance (2 sigma on the counts).
 """
 
 from __future__ import annotations
@@ -168,11 +170,19 @@ def ber_curve(name: str, rate: int, nbits: int, seeds: int) -> list[dict]:
         for who in ("ours", "spandsp"):
             e, c, t = tot[who]
             row[f"{who}_ber"] = e / c if c else float("nan")   # nan = never trained
+            row[f"{who}_errors"] = e
             row[f"{who}_trained"] = f"{t}/{seeds}"
         rows.append(row)
         print(f"  {name}/{rate} {snr:>4} dB  ours {_fmt(row['ours_ber'])}  "
               f"spandsp {_fmt(row['spandsp_ber'])}", flush=True)
     return rows
+
+
+def _significant(row: dict) -> bool:
+    """Is our error count above spandsp's by more than chance (two Poisson counts over
+    the same bits: difference > 2 standard deviations)?"""
+    a, b = row["ours_errors"], row["spandsp_errors"]
+    return a - b > 2.0 * (a + b) ** 0.5
 
 
 def _fmt(v: float) -> str:
@@ -211,7 +221,8 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer bits and seeds")
+    ap.add_argument("--quick", action="store_true",
+                    help="shorter speed runs, fewer BER bits for the fast modems (V.21 keeps all)")
     ap.add_argument("--only", default="", help="comma-separated modem names")
     ap.add_argument("--no-ber", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench"))
@@ -248,7 +259,12 @@ def main(argv=None) -> int:
                 continue
             nbits = {"v21": 20000}.get(name, 60000)
             seeds = 2
-            if args.quick:
+            if args.quick and name != "v21":
+                # V.21 keeps its full 2 x 20 000 bits in quick mode: they cost well under a
+                # second, and with 5 000 bits its 1 dB point (BER ~1e-3, a handful of
+                # errors) could come out worse than spandsp's by chance: a false FAILED.
+                # Quick mode also counts a point as worse only when the difference is
+                # significant (see _significant); the full run compares strictly.
                 nbits, seeds = nbits // 4, 1
             try:
                 ber_rows += ber_curve(name, rate, nbits, seeds)
@@ -266,9 +282,14 @@ def main(argv=None) -> int:
         sb, ob = r["spandsp_ber"], r["ours_ber"]
         if sb == sb and sb < 1e-2:
             good = ob == ob and ob <= sb
+            verdict = "OK" if good else "WORSE"
+            if not good and args.quick and ob == ob and not _significant(r):
+                # quick mode has few bits: a difference of a few errors is chance
+                good, verdict = True, (f"OK (not significant: {r['ours_errors']} vs "
+                                       f"{r['spandsp_errors']} errors)")
             ok &= good
             print(f"{r['name']}/{r['bit_rate']} {r['snr_db']} dB: ours {_fmt(ob)} vs spandsp "
-                  f"{_fmt(sb)} {'OK' if good else 'WORSE'}")
+                  f"{_fmt(sb)} {verdict}")
     if speed_rows:
         with open(out / "modems_speed.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(speed_rows[0]))

@@ -161,7 +161,8 @@ class FaxSession:
     """One fax call over audio. ``send``: pages to transmit (paths, bitmaps, TxPage);
     ``receive``: a path for the received TIFF-F (written when the call ends) or a
     callable taking each :class:`~faxcore.t30.engine.RxPage`. Other keyword options go to
-    :class:`~faxcore.t30.engine.T30Config` (``poll``, ``schemes``, ``timers``...)."""
+    :class:`~faxcore.t30.engine.T30Config` (``poll``, ``schemes``, ``timers``,
+    ``sub_address``, ``sender_ident``, ``accept_sid``, ``password``...)."""
 
     def __init__(self, calling: bool, *, send: Sequence | None = None,
                  receive: str | os.PathLike | Callable[[RxPage], None] | None = None,

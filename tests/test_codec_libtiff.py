@@ -125,3 +125,45 @@ def test_every_run_length_matches_libtiff(tmp_path):
         assert encode_tiff_strip(bm, scheme, **opts) == ref, mode
         page = decode(ref, scheme, width)
         np.testing.assert_array_equal(page.bitmap, bm)
+
+
+def test_netpbm_pbmtog3_stream(tmp_path):
+    """pbmtog3 (netpbm's own T.4 coder): EOL before every row, RTC at the end; it writes
+    one EOL more than our RTC (seven after the last row). Our decoder reads it exactly and
+    our MH stream is a prefix of it."""
+    require_tool("pbmtog3")
+    pbm = require_shared("testdata/itu/itu1.pbm")
+    bm = load_pbm(pbm)
+    for args, opts in (([], {}), (["-reversebits"], {"lsb_first": True}),
+                       (["-align8"], {"eol_align": True})):
+        ref = subprocess.run(["pbmtog3", *args, str(pbm)], check=True,
+                             capture_output=True).stdout
+        ours = encode(bm, "mh", **opts)
+        assert ref.startswith(ours[:-1]) and len(ref) - len(ours) in (1, 2)
+        page = decode(ref, "mh", bm.shape[1], lsb_first=opts.get("lsb_first", False))
+        assert page.error is None and page.end_marker_seen
+        np.testing.assert_array_equal(page.bitmap, bm)
+
+
+@pytest.mark.parametrize("device,scheme,opts", [
+    ("faxg3", "mh", {}), ("faxg32d", "mr", {"k": 4}), ("faxg4", "mmr", {})])
+def test_ghostscript_fax_devices(tmp_path, device, scheme, opts):
+    """Ghostscript's raw fax devices write EOL-first streams without RTC/EOFB (MR with
+    K=4 at 196 dpi): decoding them and coding the page again with end_marker=False gives
+    Ghostscript's bytes exactly."""
+    require_tool("gs")
+    require_tool("pnmtops")
+    pbm = require_shared("testdata/itu/itu1.pbm")
+    ps = tmp_path / "page.ps"
+    with open(ps, "wb") as f:
+        subprocess.run(["pnmtops", "-noturn", "-imagewidth", "8.47", str(pbm)], stdout=f,
+                       check=True, stderr=subprocess.DEVNULL)
+    out = tmp_path / f"page.{device}"
+    subprocess.run(["gs", "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", f"-sDEVICE={device}",
+                    "-r204x196", "-g1728x2376", f"-sOutputFile={out}", str(ps)], check=True,
+                   capture_output=True)
+    ref = out.read_bytes()
+    page = decode(ref, scheme, 1728)
+    assert page.error is None and page.bad_rows == 0 and page.rows == 2376
+    assert 0 < page.bitmap.sum() < page.bitmap.size // 4  # a real page, not blank
+    assert encode(page.bitmap, scheme, end_marker=False, **opts) == ref

@@ -80,3 +80,41 @@ def test_call_spandsp_missing_is_a_clear_error(tmp_path, capsys, monkeypatch):
                  "--out", str(tmp_path / "x.tif")]) == 1
     err = capsys.readouterr().err
     assert "install the Debian package libspandsp2" in err and "cannot open" in err
+
+
+def test_call_sub_and_sid_reach_spandsp(tmp_path, capsys):
+    spandsp_lib()
+    chart = require_shared("testdata/itu/itu4.pbm")
+    out = tmp_path / "sp.tif"
+    assert main(["call", "--loopback", str(chart), "--peer", "spandsp", "--modem", "v29",
+                 "--sub", "4711", "--sid", "s3cret", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "answerer received SUB '4711', SID 's3cret'" in text
+    assert "  tx  SUB " in text and "  tx  SID " in text
+    (g,) = read_tiff(out)
+    assert np.array_equal(g.bitmap, read_pbm(chart))
+    assert main(["call", "--loopback", str(chart), "--sub", "x" * 21]) == 1
+    assert "longer than 20" in capsys.readouterr().err
+
+
+def test_call_spandsp_sends_to_faxcore(tmp_path, capsys):
+    """``--peer spandsp --peer-sends``: spandsp calls and sends (from a TIFF-F it reads
+    itself), faxcore answers and writes what it received."""
+    spandsp_lib()
+    charts = [require_shared("testdata/itu/itu1.pbm"), require_shared("testdata/itu/itu5.pbm")]
+    out = tmp_path / "fc.tif"
+    code = main(["call", "--loopback", *map(str, charts), "--peer", "spandsp", "--peer-sends",
+                 "--no-ecm", "--modem", "v29", "--sub", "99", "--sid", "abc",
+                 "--out", str(out)])
+    report = capsys.readouterr()
+    assert code == 0, report.out
+    assert "caller:   status OK (spandsp); pages sent 2" in report.out
+    assert "answerer: status OK (OK); pages sent 0, received 2; V29/9600 no ECM mr" in report.out
+    assert "answerer received SUB '99', SID 'abc'" in report.out
+    assert "pages received 2/2" in report.err
+    got = read_tiff(out)
+    assert len(got) == 2
+    for g, chart in zip(got, charts, strict=True):
+        assert np.array_equal(g.bitmap, read_pbm(chart))
+    assert main(["call", "--loopback", str(charts[0]), "--peer-sends"]) == 1
+    assert "needs --peer spandsp" in capsys.readouterr().err

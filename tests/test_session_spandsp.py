@@ -93,3 +93,47 @@ def test_faxcore_polls_spandsp(tmp_path):
     assert a.result.status == T30Status.OK, a.result.summary()
     assert b.status_name == "OK" and b.stats.pages_tx == 1
     assert np.array_equal(a.pages[0], page)
+
+
+def test_faxcore_sends_sub_and_sid_to_spandsp(tmp_path):
+    """SUB and SID with DCS, to a spandsp receiver whose DIS offers sub-addressing and
+    identification: spandsp reports what it received."""
+    page = small_page(8)
+    out = tmp_path / "sub.tif"
+    a = faxcore.FaxSession(True, send=[TxPage(page, "fine")], modems=("v29",),
+                           sub_address="4711", sender_ident="s3cret")
+    b = SpandspFax(False, receive_tiff=str(out), modems=("v29",),
+                   features=("identification", "sub_addressing"))
+    run(a, b)
+    assert a.result.status == T30Status.OK, a.result.summary()
+    assert [t.name for t in a.result.trace if t.direction == "tx"][:3] == ["SUB", "SID", "DCS"]
+    assert b.status_name == "OK"
+    assert (b.remote_sub_address, b.remote_sender_ident) == ("4711", "s3cret")
+    assert np.array_equal(read_tiff(out)[0].bitmap, page)
+
+
+def test_spandsp_sends_sub_and_sid_to_faxcore(tmp_path):
+    page = small_page(9)
+    src = tmp_path / "doc.tif"
+    write_tiff(src, [Page(page, 204, 196)], "mh")
+    a = SpandspFax(True, send_tiff=str(src), modems=("v29",), sub_address="0815",
+                   sender_ident="open sesame")
+    b = faxcore.FaxSession(False, modems=("v29",), accept_sid="open sesame")
+    run(a, b)
+    assert a.status_name == "OK"
+    assert b.result.status == T30Status.OK, b.result.summary()
+    assert b.result.remote_sub_address == "0815"
+    assert b.result.remote_sender_ident == "open sesame"
+    assert np.array_equal(b.pages[0], page)
+
+
+def test_faxcore_refuses_spandsp_with_a_wrong_sid(tmp_path):
+    page = small_page(9)
+    src = tmp_path / "doc.tif"
+    write_tiff(src, [Page(page, 204, 196)], "mh")
+    a = SpandspFax(True, send_tiff=str(src), modems=("v29",), sender_ident="guess")
+    b = faxcore.FaxSession(False, modems=("v29",), accept_sid="open sesame")
+    run(a, b)
+    assert b.result.status == T30Status.SID_UNACCEPTABLE
+    assert a.status_name != "OK" and a.stats.pages_tx == 0
+    assert b.pages == []

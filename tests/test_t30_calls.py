@@ -368,23 +368,83 @@ def damage(fraction: float, times: int):
     return fault
 
 
-def test_rtn_on_damaged_page_then_resend():
-    pages = [TxPage(make_page(300, 14))]
+def test_rtn_to_mps_retrains_and_resends():
+    """RTN to MPS: retrain one speed lower and send the page again (TSB-85 MTGN27)."""
+    pages = [TxPage(make_page(300, 14)), TxPage(make_page(300, 16))]
     a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert names(b, "tx").count("RTN") == 1
     assert names(a, "tx").count("DCS") == 2          # retrained after RTN, one speed lower
+    assert names(a, "tx").count("MPS") == 2 and names(a, "tx").count("EOP") == 1
     assert a.result.modulation == b.result.modulation == "V17/12000"
+    assert a.result.pages_sent == 2 and a.result.pages_rejected == 0
     assert_pages_equal(pages, b)                      # the damaged copy was not kept
 
 
-def test_rtn_every_time_gives_up():
-    pages = [TxPage(make_page(300, 14))]
+def test_rtn_to_mps_every_time_gives_up():
+    pages = [TxPage(make_page(300, 14)), TxPage(make_page(300, 16))]
     a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 99)), caller=dict(ecm=False))
     assert a.result.status == T30Status.RETRYDCN
     assert names(b, "tx").count("RTN") == 3
     assert b.result.status == T30Status.RX_DCNNORTN
     assert b.result.pages_received == 0
+
+
+def test_rtn_to_eop_is_not_retransmitted():
+    """RTN to EOP: the page is not sent again, the call ends with DCN (TSB-85 MTGN28); the
+    result counts the page as rejected, not sent."""
+    pages = [TxPage(make_page(300, 14))]
+    a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
+    assert a.result.status == T30Status.OK
+    assert (a.result.pages_sent, a.result.pages_rejected) == (0, 1)
+    assert "rejected" in a.result.message and "rejected 1" in a.result.summary()
+    assert names(a, "tx") == ["TSI", "DCS", "EOP", "DCN"]
+    assert names(b, "tx")[-1] == "RTN"
+    assert b.result.status == T30Status.RX_DCNNORTN and b.result.pages_received == 0
+
+
+def test_rtn_to_eom_goes_on_with_the_next_document():
+    """RTN to EOM: back to phase B and on with the next document; the rejected page is
+    not sent again (TSB-85 MTGN26)."""
+    pages = [TxPage(make_page(300, 14)), TxPage(make_page(300, 16), new_document=True)]
+    a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    assert (a.result.pages_sent, a.result.pages_rejected) == (1, 1)
+    assert names(a, "tx").count("EOM") == 1 and names(a, "tx").count("EOP") == 1
+    assert names(b, "tx").count("DIS") == 2 and names(b, "tx").count("RTN") == 1
+    assert_pages_equal(pages[1:], b)
+
+
+def test_receiver_rejects_a_scan_line_over_5_seconds():
+    """T.4: a total coded scan line takes less than 5 s. A row padded with fill to 5.1 s
+    gets RTN; 4.9 s is accepted (TSB-85 MRGN03 checks the same over the tester)."""
+    from faxcore.codecs import encode
+    from faxcore.t30.dis import DCSParams
+    from faxcore.t30.engine import longest_coded_line
+    from faxcore.t30.modem_if import Modulation
+
+    page = make_page(40, 17)
+    dcs = DCSParams(scheme="mh").with_modulation(Modulation(4800, "v27ter"))
+    eng = T30Engine(T30Config(calling=False))
+
+    def coded(seconds: float) -> bytes:
+        out = bytearray()
+        for r in range(page.shape[0]):
+            row = bytes(encode(page[r:r + 1], "mh", eol_align=True, end_marker=False,
+                               lsb_first=True))
+            if r == 20:  # fill zeros before the next EOL: the line takes longer
+                row += bytes(round(seconds * 4800 / 8) - len(row))
+            out += row
+        return bytes(out) + b"\x00\x08\x80" * 3
+
+    for seconds, quality in ((4.9, "MCF"), (5.1, "RTN")):
+        data = coded(seconds)
+        assert abs(longest_coded_line(data) / 4800 - seconds) < 0.01
+        got = eng._decode(data, dcs)
+        assert got.quality == quality
+        assert np.array_equal(got.bitmap, page)  # the page decodes; only its timing differs
+    assert longest_coded_line(bytes(encode(page, "mh", lsb_first=True))) < 2000
+    assert longest_coded_line(b"") == 0 and longest_coded_line(b"\xff" * 9) == 0
 
 
 def test_copy_quality_thresholds():
@@ -396,3 +456,78 @@ def test_copy_quality_thresholds():
     data = encode(page, "mh", lsb_first=True)
     assert eng._decode(data, dcs).quality == "MCF"
     assert eng._decode(b"\xff" * 50, dcs).quality == "RTN"
+
+
+# ---- SUB / SID in phase B -------------------------------------------------------------------
+
+def test_sub_and_sid_go_with_dcs():
+    """A subaddress (SUB) and sender identification (SID) go out between TSI and DCS, with
+    DCS bits 49/50 set, and the receiver reports them."""
+    from faxcore.t30.dis import DCSParams
+
+    pages = [TxPage(make_page(120, 21))]
+    a, b, _ = run_call(pages, caller=dict(sub_address="4711", sender_ident="s3cret"))
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    assert names(a, "tx")[:4] == ["TSI", "SUB", "SID", "DCS"]
+    assert b.result.remote_sub_address == "4711"
+    assert b.result.remote_sender_ident == "s3cret"
+    dcs_hex = next(t.hex for t in a.result.trace if t.name == "DCS")
+    dcs = DCSParams.from_fif(Frame.parse(bytes.fromhex(dcs_hex)).fif)
+    assert dcs.sub and dcs.sid
+    assert_pages_equal(pages, b)
+
+
+def test_no_sub_or_sid_without_them():
+    pages = [TxPage(make_page(120, 21))]
+    a, b, _ = run_call(pages)
+    assert "SUB" not in names(a) and "SID" not in names(a)
+    assert b.result.remote_sub_address == "" and b.result.remote_sender_ident == ""
+
+
+@pytest.mark.parametrize("sid", ["wrong", ""])
+def test_receiver_refuses_a_wrong_or_missing_sid(sid):
+    pages = [TxPage(make_page(120, 21))]
+    a, b, _ = run_call(pages, caller=dict(sender_ident=sid),
+                       answerer=dict(accept_sid="s3cret"))
+    assert b.result.status == T30Status.SID_UNACCEPTABLE
+    assert "CFR" not in names(b, "tx") and names(b, "tx")[-1] == "DCN"
+    assert a.result.status == T30Status.TX_BADDCS       # DCN in answer to DCS
+    assert b.result.pages_received == 0 and a.result.pages_sent == 0
+
+
+def test_receiver_takes_the_right_sid():
+    pages = [TxPage(make_page(120, 21))]
+    a, b, _ = run_call(pages, caller=dict(sender_ident="s3cret"),
+                       answerer=dict(accept_sid="s3cret"))
+    assert a.result.ok and b.result.ok
+    assert_pages_equal(pages, b)
+
+
+def test_sub_not_sent_to_a_station_that_cannot_take_it():
+    from faxcore.t30.dis import Capabilities
+
+    eng = T30Engine(T30Config(calling=True, pages=[TxPage(make_page(50, 1))],
+                              sub_address="12", sender_ident="x"))
+    dcs, _ = eng._negotiate(Capabilities(sub=False, pwd=False), eng.cfg.pages[0])
+    assert not dcs.sub and not dcs.sid
+    dcs, _ = eng._negotiate(Capabilities(sub=True, pwd=True), eng.cfg.pages[0])
+    assert dcs.sub and dcs.sid
+    with pytest.raises(ValueError):
+        T30Config(calling=True, pages=[TxPage(make_page(50, 1))], sub_address="x" * 21)
+
+
+@pytest.mark.parametrize("pwd,ok", [("pw 1", True), ("pw 2", False)])
+def test_polling_with_pwd(pwd, ok):
+    """PWD goes with DTC; the polled station sends its document only for its password,
+    and reports the PWD it got."""
+    pages = [TxPage(make_page(100, 22))]
+    a, b, _ = run_call(caller=dict(pages=[], poll=True, password=pwd),
+                       answerer=dict(pages=pages, poll_password="pw 1"))
+    assert names(a, "tx")[:3] == ["CIG", "PWD", "DTC"]
+    assert b.result.remote_password == pwd
+    if ok:
+        assert a.result.ok and b.result.ok
+        assert_pages_equal(pages, a)
+    else:
+        assert b.result.status == T30Status.PWD_UNACCEPTABLE
+        assert a.received_pages == []

@@ -8,6 +8,8 @@ writes the received TIFF-F and prints the call report with the T.30 frame trace.
 With ``--peer spandsp`` the answering, receiving station is spandsp's fax terminal
 (Debian's libspandsp2 through :mod:`faxcore.testing.spandsp`) instead: an
 interoperability check from the command line. spandsp writes the received TIFF-F.
+``--peer-sends`` turns the call round: spandsp calls and sends INPUT, faxcore answers
+and receives.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from faxcore.cli import CliError
 
 BLOCK = 160  # 20 ms of audio per step, as an RTP or sound-card stream would give it
+RES_DPI = {"standard": 98.0, "fine": 196.0, "superfine": 391.0}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--peer", choices=("faxcore", "spandsp"), default="faxcore",
                    help="the answering (receiving) station: faxcore (default) or spandsp "
                         "(Debian libspandsp2)")
+    p.add_argument("--peer-sends", action="store_true",
+                   help="with --peer spandsp: spandsp calls and sends, faxcore receives")
+    p.add_argument("--sub", default="", metavar="ADDRESS",
+                   help="send this subaddress (SUB) with DCS, up to 20 characters")
+    p.add_argument("--sid", default="", metavar="TEXT",
+                   help="send this sender identification / password (SID) with DCS")
     p.add_argument("--max-seconds", type=float, default=1800.0,
                    help="give up after this much line time (default 1800 s)")
     p.set_defaults(func=run_call)
@@ -108,37 +117,66 @@ def _line(rng, snr: float | None, law: str | None):
 def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
                   snr: float | None = None, g711: str | None = None, out=None, wav=None,
                   progress=None, max_seconds: float = 1800.0, seed: int = 1,
-                  peer: str = "faxcore", caller_options: dict | None = None,
-                  answerer_options: dict | None = None):
+                  peer: str = "faxcore", peer_sends: bool = False,
+                  caller_options: dict | None = None, answerer_options: dict | None = None):
     """One call over simulated audio from a faxcore station to a faxcore (or, with
     ``peer="spandsp"``, a spandsp) station; also what ``make demo`` runs.
 
     ``pages``: TxPage list; ``out``: path of the received TIFF-F (required for spandsp);
     ``wav``: path to record the line (left: caller, right: answerer);
-    ``progress(seconds, engine)`` is called when the caller's phase, page count or
-    modulation changes; ``caller_options``/``answerer_options``: more keyword arguments for
-    the stations (FaxSession, or SpandspFax for spandsp). Returns (caller, answerer,
-    line_seconds, cpu_seconds); the answerer is a FaxSession or a SpandspFax."""
+    ``progress(seconds, engine)`` is called when the faxcore station's phase, page count
+    or modulation changes (the caller's, with two faxcore stations); ``peer_sends``: with
+    spandsp, spandsp calls and sends, faxcore answers and receives;
+    ``caller_options``/``answerer_options``: more keyword arguments for the stations
+    (FaxSession, or SpandspFax for spandsp). Returns (caller, answerer, line_seconds,
+    cpu_seconds); each station is a FaxSession or a SpandspFax."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="faxcore-call-") as tmp:
+        caller, answerer = _stations(pages, ecm, modems, out, peer, peer_sends, Path(tmp),
+                                     caller_options or {}, answerer_options or {})
+        return (caller, answerer) + _play(caller, answerer, _line(
+            np.random.default_rng(seed), snr, g711), wav, progress, max_seconds)
+
+
+def _stations(pages, ecm, modems, out, peer, peer_sends, tmp: Path, copts, aopts):
     import faxcore
 
-    caller = faxcore.FaxSession(True, send=pages, ecm=ecm, modems=modems, ident="+1 555 0100",
-                                **(caller_options or {}))
-    if peer == "spandsp":
-        from faxcore.testing.spandsp import SpandspFax, SpandspMissing
+    if peer == "faxcore":
+        if peer_sends:
+            raise CliError("--peer-sends needs --peer spandsp")
+        return (faxcore.FaxSession(True, send=pages, ecm=ecm, modems=modems,
+                                   ident="+1 555 0100", **copts),
+                faxcore.FaxSession(False, receive=out, ecm=ecm, modems=modems,
+                                   ident="+1 555 0199", **aopts))
+    if peer != "spandsp":
+        raise ValueError(f"unknown peer {peer!r}")
+    from faxcore.testing.spandsp import SpandspFax, SpandspMissing
 
+    try:
+        if peer_sends:
+            from faxcore.codecs.tiff import Page, write_tiff
+
+            src = tmp / "send.tif"  # spandsp reads the pages from a TIFF-F as it goes
+            write_tiff(src, [Page(p.bitmap, xres=204.0, yres=RES_DPI[p.resolution])
+                             for p in pages], "mh")
+            return (SpandspFax(True, send_tiff=str(src), ecm=ecm, modems=tuple(modems),
+                               ident="+1 555 0100", **copts),
+                    faxcore.FaxSession(False, receive=out, ecm=ecm, modems=modems,
+                                       ident="+1 555 0199", **aopts))
         if out is None:
             raise ValueError("spandsp writes the received pages: give out=PATH")
-        try:
-            answerer = SpandspFax(False, receive_tiff=str(out), ecm=ecm, modems=tuple(modems),
-                                  ident="+1 555 0199", rx_mmr=ecm, **(answerer_options or {}))
-        except SpandspMissing as exc:
-            raise CliError(str(exc)) from None
-    elif peer == "faxcore":
-        answerer = faxcore.FaxSession(False, receive=out, ecm=ecm, modems=modems,
-                                      ident="+1 555 0199", **(answerer_options or {}))
-    else:
-        raise ValueError(f"unknown peer {peer!r}")
-    carry = _line(np.random.default_rng(seed), snr, g711)
+        return (faxcore.FaxSession(True, send=pages, ecm=ecm, modems=modems,
+                                   ident="+1 555 0100", **copts),
+                SpandspFax(False, receive_tiff=str(out), ecm=ecm, modems=tuple(modems),
+                           ident="+1 555 0199", rx_mmr=ecm, **aopts))
+    except SpandspMissing as exc:
+        raise CliError(str(exc)) from None
+
+
+def _play(caller, answerer, carry, wav, progress, max_seconds):
+    """Run the two stations to the end; returns (line_seconds, cpu_seconds)."""
+    ours = caller if hasattr(caller, "engine") else answerer
     rec = [] if wav else None
     t0 = time.process_time()
     n, shown = 0, None
@@ -150,8 +188,8 @@ def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
         if rec is not None:
             rec.append(np.stack([x, y], axis=1))
         n += BLOCK
-        e = caller.engine
-        state = (e.phase, e.result.pages_sent, e.result.modulation)
+        e = ours.engine
+        state = (e.phase, e.result.pages_sent, len(e.received_pages), e.result.modulation)
         if state != shown:
             shown = state
             if progress is not None:
@@ -165,7 +203,7 @@ def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
             w.setsampwidth(2)
             w.setframerate(8000)
             w.writeframes(np.concatenate(rec).astype("<i2").tobytes())
-    return caller, answerer, n / 8000, cpu
+    return n / 8000, cpu
 
 
 def run_call(args: argparse.Namespace) -> int:
@@ -175,26 +213,50 @@ def run_call(args: argparse.Namespace) -> int:
     err = sys.stderr
 
     def progress(seconds, e):
-        err.write(f"  {seconds:7.1f} s  phase {e.phase}  pages sent {e.result.pages_sent}/"
-                  f"{len(pages)}  {e.result.modulation or '-'}\n")
+        r = e.result
+        moved = f"pages received {len(e.received_pages)}" if args.peer_sends else \
+            f"pages sent {r.pages_sent}"
+        err.write(f"  {seconds:7.1f} s  phase {e.phase}  {moved}/{len(pages)}  "
+                  f"{r.modulation or '-'}\n")
 
+    copts = {"sub_address": args.sub, "sender_ident": args.sid}
+    try:
+        from faxcore.t30.idents import encode_ident
+
+        for text in copts.values():
+            encode_ident(text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    # spandsp offers SUB/SID in its DIS only when asked to.
+    aopts = {"features": ("identification", "sub_addressing", "command_repeat")} \
+        if args.peer == "spandsp" and not args.peer_sends and (args.sub or args.sid) else {}
     caller, answerer, line, cpu = simulate_call(
         pages, ecm=args.ecm, modems=modems, snr=args.snr, g711=args.g711, out=args.out,
-        wav=args.wav, progress=progress, max_seconds=args.max_seconds, peer=args.peer)
+        wav=args.wav, progress=progress, max_seconds=args.max_seconds, peer=args.peer,
+        peer_sends=args.peer_sends, caller_options=copts, answerer_options=aopts)
     say = sys.stdout.write
     say(f"line time {line:.1f} s, CPU {cpu:.2f} s\n")
-    say(f"caller:   {caller.result.summary()}\n")
-    if args.peer == "spandsp":
-        say(f"answerer: {spandsp_summary(answerer)}\n")
-        ok, received = answerer.status_name == "OK", answerer.stats.pages_rx
-    else:
-        say(f"answerer: {answerer.result.summary()}\n")
-        ok, received = answerer.result.ok, answerer.result.pages_received
-    say("frame trace (caller's view):\n")
-    say(caller.result.trace_text() + "\n")
+    c_ok, _, _, _ = _report("caller:   ", caller, say)
+    a_ok, received, got_sub, got_sid = _report("answerer: ", answerer, say)
+    if args.sub or args.sid:
+        say(f"answerer received SUB '{got_sub}', SID '{got_sid}'\n")
+    ours = caller if hasattr(caller, "engine") else answerer
+    say(f"frame trace ({'caller' if ours is caller else 'answerer'}'s view, faxcore):\n")
+    say(ours.result.trace_text() + "\n")
     if received:
         say(f"received pages written to {args.out}\n")
-    return 0 if caller.result.ok and ok else 1
+    return 0 if c_ok and a_ok else 1
+
+
+def _report(label: str, station, say) -> tuple[bool, int, str, str]:
+    """Print a station's result line; returns (ok, pages received, SUB, SID it got)."""
+    if hasattr(station, "engine"):
+        r = station.result
+        say(f"{label}{r.summary()}\n")
+        return r.ok, r.pages_received, r.remote_sub_address, r.remote_sender_ident
+    say(f"{label}{spandsp_summary(station)}\n")
+    return (station.status_name == "OK", station.stats.pages_rx, station.remote_sub_address,
+            station.remote_sender_ident)
 
 
 def spandsp_summary(peer) -> str:

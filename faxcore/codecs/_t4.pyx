@@ -691,8 +691,10 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
                 break
             n = _push(cur, n, a1)
             a0 = a1
-            # colour flipped: b1 is ref[bi - 1] (VL: a1 left of b1) or from ref[bi + 1] on
-            if a1 < b1 and bi > 0 and ref[bi - 1] > a0:
+            # colour flipped: b1 is ref[bi - 1] (only possible for VL2/VL3, as ref[bi - 1]
+            # < b1) or from ref[bi + 1] on; testing a1 + 1 < b1 first keeps the common V0,
+            # VR and VL1 cases on one well-predicted path
+            if a1 + 1 < b1 and bi > 0 and ref[bi - 1] > a0:
                 bi -= 1
             else:
                 bi += 1
@@ -736,31 +738,39 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
 
 
 cdef inline void _render(uint8_t *row, Py_ssize_t rowbytes, const int32_t *cur, int n,
-                         int width) noexcept nogil:
-    """Packed row from its changing elements, 64 bits at a time.
+                         int width, uint64_t *scratch) noexcept nogil:
+    """Packed row from its changing elements: black from cur[0] to cur[1], cur[2] to
+    cur[3], ... (cur[n] is the width sentinel, ending an odd last span).
 
-    Within a 64-bit word starting at pixel W, every change p flips the pixels p..W+63,
-    i.e. XORs ~0 >> (p - W). Writes whole words, so up to 7 bytes past the row are
-    written (into the next row, rendered later, or into the 8 spare bytes at the end
-    of the buffer); bits past the width are cleared.
+    The spans are ORed into `scratch`, (width + 63) // 64 words of 64 pixels, most
+    significant bit first, without data-dependent branches for the usual span of at most
+    one word boundary; then the words are stored big-endian. The stores cover
+    8 * words >= rowbytes bytes, i.e. up to 7 bytes past the row (into the next row,
+    rendered later, or into the 8 spare bytes of the buffer). No bit past the width is
+    set, as every span ends at or before it.
     """
-    cdef int i = 0, W = 0
-    cdef uint64_t word, colour = 0
-    while W < width:
-        if i == n:              # no more changes: the rest of the row is one colour
-            memset(row + (W >> 3), <int>(colour & 0xFF), rowbytes - (W >> 3))
-            if colour and (width & 7):
-                row[rowbytes - 1] &= <uint8_t>(0xFF00 >> (width & 7))
-            return
-        word = colour
-        while i < n and cur[i] < W + 64:
-            word ^= (<uint64_t>0xFFFFFFFFFFFFFFFF) >> (cur[i] - W)
-            colour = ~colour
-            i += 1
-        if W + 64 > width:
-            word &= ~((<uint64_t>0xFFFFFFFFFFFFFFFF) >> (width - W))
-        fc_store_be64(row + (W >> 3), word)
-        W += 64
+    cdef int i, s, e, ws, we, w, words = (width + 63) >> 6
+    cdef uint64_t m1, m2, ALL = 0xFFFFFFFFFFFFFFFF
+    if n == 0:
+        memset(row, 0, rowbytes)
+        return
+    memset(scratch, 0, words * 8)
+    i = 0
+    while i < n:
+        s = cur[i]
+        e = cur[i + 1] - 1          # last black pixel; s <= e < width
+        i += 2
+        ws = s >> 6
+        we = e >> 6
+        m1 = ALL >> (s & 63)
+        m2 = ALL << (63 - (e & 63))
+        # same word: both lines OR m1 & m2; else the first and the last word of the span
+        scratch[ws] |= m1 & (m2 if ws == we else ALL)
+        scratch[we] |= m2 & (m1 if ws == we else ALL)
+        for w in range(ws + 1, we):
+            scratch[w] = ALL
+    for w in range(words):
+        fc_store_be64(row + w * 8, scratch[w])
 
 
 _ROW_MESSAGES = {
@@ -826,6 +836,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     cdef int ncur = 0, st, res, tag = 1, neol = 0, i, mr = scheme == 1, two_d
     cdef int since_1d = 0, uses_eol = 0, after = 0
     cdef uint8_t *orow
+    cdef uint64_t *scratch = NULL
     cdef bint end_seen = False
     if width < 1 or width > MAX_WIDTH:
         raise ValueError(f"width must be 1..{MAX_WIDTH}, got {width}")
@@ -840,11 +851,13 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     max_rows = max(0, min(max_rows, 8 * r.n + 1))
     bad = []
     error = None
-    out = _Out(rowbytes, max(max_rows, 1), 2400 if rows_given else 256)
+    # rows given: allocate them at once; else start with an A4 fine page (about 2300 rows)
+    out = _Out(rowbytes, max(max_rows, 1), max_rows if rows_given else 2400)
     cur = <int32_t *>malloc((width + SENTINELS + 2) * sizeof(int32_t))
     ref = <int32_t *>malloc((width + SENTINELS + 2) * sizeof(int32_t))
+    scratch = <uint64_t *>malloc(((width + 63) // 64) * sizeof(uint64_t))
     try:
-        if cur == NULL or ref == NULL:
+        if cur == NULL or ref == NULL or scratch == NULL:
             raise MemoryError()
         _terminate(ref, 0, width)           # the row before the first is white
         if scheme == 2:
@@ -870,7 +883,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                         error = f"row {row}: {_ROW_MESSAGES[st]}"
                     break
                 orow = out.row(row)
-                _render(orow, rowbytes, cur, ncur, width)
+                _render(orow, rowbytes, cur, ncur, width, scratch)
                 tmp = ref; ref = cur; cur = tmp
                 row += 1
             return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r))
@@ -947,7 +960,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                     after = -1
             orow = out.row(row)
             if st == ROW_OK:
-                _render(orow, rowbytes, cur, ncur, width)
+                _render(orow, rowbytes, cur, ncur, width, scratch)
                 tmp = ref; ref = cur; cur = tmp
                 since_1d = since_1d + 1 if two_d else 1
             else:
@@ -967,6 +980,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     finally:
         free(cur)
         free(ref)
+        free(scratch)
 
 
 cdef int _after_eol(Reader *r, int mr, int *tag, int *neol) noexcept nogil:

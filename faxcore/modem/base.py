@@ -34,17 +34,23 @@ Receiver contract (``faxcore.modem.receiver(name, bit_rate, **options)``)
 ``bits() -> numpy.ndarray[uint8]``
     Data bits demodulated since the last call (values 0/1), only while trained: never the
     training sequence, never garbage after carrier down. V.21 has no training: its bits
-    are delivered while the carrier is up.
+    are delivered while the carrier is up. V.29/V.17 hand each bit out 96 symbols (40 ms)
+    after demodulating it (so that a lost signal's last bits can be dropped) and release
+    the rest at ``carrier_down``.
 ``events() -> list[ModemEvent]``
     Events since the last call, in order, each with the sample index at which it was
     detected (index counted over every sample ever passed to ``rx``, first sample = 0).
     Kinds: ``"carrier_up"``, ``"carrier_down"``, ``"training_succeeded"``,
     ``"training_failed"``. A receiver that cannot train says ``training_failed`` and
     emits no bits for that burst. After ``carrier_down`` the receiver is ready for a new
-    burst (it retrains on the next one).
+    burst (it retrains on the next one). ``"signal_lost"`` (V.29, V.17): after a training
+    that succeeded, the receiver lost the signal while the carrier stayed up (its
+    decision errors grew far past what the training allowed); it delivers no more bits
+    for that burst, drops the few bits demodulated just before it noticed, and waits for
+    ``carrier_down``. Consumers that do not know this kind may ignore it.
 ``trained``
-    ``True`` between ``training_succeeded`` and the next ``carrier_down`` (V.21: while
-    the carrier is up).
+    ``True`` between ``training_succeeded`` and the next ``carrier_down`` or
+    ``signal_lost`` (V.21: while the carrier is up).
 
 Common receiver options: V.17 takes ``short_train`` (bool). Modules may add their own.
 """
@@ -62,7 +68,8 @@ CARRIER_UP = "carrier_up"
 CARRIER_DOWN = "carrier_down"
 TRAINING_SUCCEEDED = "training_succeeded"
 TRAINING_FAILED = "training_failed"
-EVENT_KINDS = (CARRIER_UP, CARRIER_DOWN, TRAINING_SUCCEEDED, TRAINING_FAILED)
+SIGNAL_LOST = "signal_lost"
+EVENT_KINDS = (CARRIER_UP, CARRIER_DOWN, TRAINING_SUCCEEDED, TRAINING_FAILED, SIGNAL_LOST)
 
 DEFAULT_TX_LEVEL_DBM0 = -10.0
 

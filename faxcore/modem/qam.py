@@ -21,6 +21,7 @@ from faxcore.modem.base import (
     CARRIER_DOWN,
     CARRIER_UP,
     DEFAULT_TX_LEVEL_DBM0,
+    SIGNAL_LOST,
     TRAINING_FAILED,
     TRAINING_SUCCEEDED,
     BitQueue,
@@ -45,6 +46,7 @@ _EVENT_NAMES = {
     qam_core.EV_CARRIER_DOWN: CARRIER_DOWN,
     qam_core.EV_TRAINING_SUCCEEDED: TRAINING_SUCCEEDED,
     qam_core.EV_TRAINING_FAILED: TRAINING_FAILED,
+    qam_core.EV_SIGNAL_LOST: SIGNAL_LOST,
 }
 
 
@@ -108,6 +110,24 @@ def decision_grid(points: np.ndarray, labels_sets: list[np.ndarray], radius: flo
         d = (gx[..., None] - pts.real) ** 2 + (gy[..., None] - pts.imag) ** 2
         grid[g] = labs[np.argmin(d, axis=-1)].astype(np.uint8)
     return grid, float(scale), float(radius)
+
+
+#: data-mode lock monitor: the signal counts as lost when the running mean (over about
+#: LOCK_WINDOW symbols) of the decision metric says the SNR fell this far below the
+#: training gate. Locked bursts at the gate stay 1-2 dB above that line; a carrier loop
+#: that slipped (V.17/14400 at 18 dB) or a signal replaced by noise falls below it.
+LOST_MARGIN_DB = 3.5
+LOCK_WINDOW = 64
+#: bits are handed out this many symbols after they were demodulated, so that the ones
+#: decoded while the monitor was noticing a loss can be dropped (96 symbols = 40 ms; at
+#: carrier down everything left is released)
+HOLD_SYMBOLS = 96
+
+
+def lock_config(min_snr_db: float, lost_margin_db: float = LOST_MARGIN_DB) -> dict:
+    """Training gate and lock-monitor settings for a receiver trained at ``min_snr_db``."""
+    return {"min_snr_db": min_snr_db, "lost_snr_db": min_snr_db - lost_margin_db,
+            "lock_window": LOCK_WINDOW, "hold_symbols": HOLD_SYMBOLS}
 
 
 def base_config(carrier_hz: float, points: np.ndarray) -> dict:
@@ -245,7 +265,7 @@ class QamReceiver(ReceiverBase):
             for code, t in core.take_events():
                 self._emit(_EVENT_NAMES[code], t)
                 log.debug("%s at sample %d", _EVENT_NAMES[code], t)
-        if core.onb:
+        if core.ocommit:
             self._out.append(core.take_bits())
         self.trained = core.trained
 

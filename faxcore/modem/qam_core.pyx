@@ -10,7 +10,8 @@ delays (matched filter, down-conversion and interpolation in one step), Gardner 
 timing recovery on the T/2 samples, a T/2-spaced adaptive equaliser (LMS, trained on the
 known training sequence, then decision directed), a second-order carrier phase/frequency
 loop, the training state machine and the slicer (V.29) or the 8-state Viterbi decoder
-(V.17).  Everything the modem modules configure comes in as numpy arrays, so this file
+(V.17), and a data-mode lock monitor (see ``_monitor``) that ends a burst whose signal
+was lost while the carrier stayed up.  Everything the modem modules configure comes in as numpy arrays, so this file
 holds no V.29/V.17 tables itself.
 
 Bounds checks are off: every ring index is masked with a power-of-two mask, every table
@@ -36,6 +37,7 @@ EV_CARRIER_UP = 1
 EV_CARRIER_DOWN = 2
 EV_TRAINING_SUCCEEDED = 3
 EV_TRAINING_FAILED = 4
+EV_SIGNAL_LOST = 5
 
 # receiver states
 DEF ST_IDLE = 0
@@ -44,7 +46,7 @@ DEF ST_WAIT_TRANSITION = 2 # ABAB phase-locked, looking for the 180-degree rever
 DEF ST_TRAIN = 3           # known training symbols
 DEF ST_CHECK = 4           # scrambled ones, full data decoding, checked
 DEF ST_DATA = 5
-DEF ST_FAILED = 6          # training failed: silent until carrier down
+DEF ST_FAILED = 6          # training failed or signal lost: silent until carrier down
 
 
 # --------------------------------------------------------------------------- transmit
@@ -211,6 +213,15 @@ cdef class QamReceiver:
     cdef double min_snr           # training fails below this measured SNR (linear)
     cdef double tr_err, tr_pow    # error / reference power over the end of the training
     cdef double train_snr
+    # lock monitor (data mode): running mean of the per-symbol decision metric (V.29: the
+    # slicer's error energy; V.17: the growth of the best Viterbi path metric)
+    cdef double lk_alpha          # EMA weight per symbol
+    cdef double lk_thresh         # metric above which the signal is lost (0 = off)
+    cdef double lk_ema
+    cdef public double lk_peak    # worst (largest) lk_ema seen in data this burst
+    cdef int hold_bits            # bits held back until hold_bits newer ones exist
+    cdef int lk_grace             # symbols over the threshold before the loss is declared
+    cdef int lk_suspect           # leaky count of symbols over the threshold (-1: none)
     cdef public double tim_total      # sum of timing corrections this burst (samples)
     # --- run state
     cdef public long long nsamples
@@ -264,6 +275,7 @@ cdef class QamReceiver:
     # output
     cdef uint8_t[::1] obits
     cdef readonly Py_ssize_t onb
+    cdef readonly Py_ssize_t ocommit   # obits[:ocommit] may be handed out
     cdef readonly list events
 
     def __init__(self, dict cfg):
@@ -340,6 +352,15 @@ cdef class QamReceiver:
         self.fail_ratio = cfg.get("fail_ratio", 0.03)
         self.pll_viterbi = cfg.get("pll_viterbi", 1)
         self.min_snr = 10.0 ** (cfg.get("min_snr_db", 0.0) / 10.0)
+        lost_db = cfg.get("lost_snr_db", None)
+        self.lk_thresh = (self.const_power / 10.0 ** (lost_db / 10.0)) if lost_db is not None else 0.0
+        self.lk_alpha = 1.0 / cfg.get("lock_window", 32)
+        self.hold_bits = cfg.get("hold_symbols", 64) * self.bps
+        self.lk_grace = cfg.get("lost_grace", 64)
+        if self.lk_grace < 1 or self.lk_grace > 100000:
+            raise ValueError("lost_grace out of range")
+        if self.hold_bits < 0 or self.hold_bits > 100000:
+            raise ValueError("hold_symbols out of range")
         self.L = cfg.get("eq_len", 17)
         if self.L > EQ_MAX or self.L < 3:
             raise ValueError("bad equaliser length")
@@ -351,6 +372,7 @@ cdef class QamReceiver:
         self.nsamples = 0
         self.obits = np.zeros(4096, np.uint8)
         self.onb = 0
+        self.ocommit = 0
         self.events = []
         self.pw = 0.0
         self.p_floor = 0.0
@@ -396,17 +418,28 @@ cdef class QamReceiver:
         self.tr_pow = 0.0
         self.train_snr = 0.0
         self.tim_total = 0.0
+        self.lk_ema = 0.0
+        self.lk_peak = 0.0
+        self.lk_suspect = -1
 
     # ------------------------------------------------------------------ python API
 
     def restart(self):
         """Forget the current burst (keeps the equaliser saved from the last training)."""
+        self.ocommit = self.onb
         self._reset_burst()
         self.carrier = 0
 
     def take_bits(self):
-        out = np.asarray(self.obits[:self.onb]).copy()
-        self.onb = 0
+        """The committed bits (those with hold_symbols newer symbols behind them, or all
+        of them once the burst has ended); the rest stay until they are committed or
+        dropped because the signal was lost."""
+        cdef Py_ssize_t c = self.ocommit, r = self.onb - self.ocommit
+        out = np.asarray(self.obits[:c]).copy()
+        if r > 0:
+            self.obits[:r] = self.obits[c:self.onb].copy()
+        self.onb = r
+        self.ocommit = 0
         return out
 
     def take_events(self):
@@ -436,6 +469,8 @@ cdef class QamReceiver:
             "mse": self.mse_acc / self.mse_n if self.mse_n else -1.0,
             "check": (self.check_zeros, self.check_bits),
             "train_snr_db": 10.0 * np.log10(self.train_snr) if self.train_snr > 0 else -99.0,
+            "lock_snr_db": 10.0 * np.log10(self.const_power / self.lk_ema) if self.lk_ema > 0 else 99.0,
+            "lock_worst_db": 10.0 * np.log10(self.const_power / self.lk_peak) if self.lk_peak > 0 else 99.0,
             "parity": self.parity, "v_par": self.v_par, "pz": self.pz_acc / max(self.pz_n, 1),
             "ph": atan2(self.ph_im, self.ph_re), "win_n": self.win_n, "sym": self.sym,
         }
@@ -460,6 +495,7 @@ cdef class QamReceiver:
                     # noise burst) was never a training attempt
                     if self.state == ST_TRAIN or self.state == ST_CHECK:
                         self.events.append((EV_TRAINING_FAILED, self.nsamples + i))
+                    self.ocommit = self.onb   # the burst ended normally: release every bit
                     self.events.append((EV_CARRIER_DOWN, self.nsamples + i))
                     self._reset_burst()
                     self.p_floor = self.pw
@@ -789,6 +825,7 @@ cdef class QamReceiver:
         if self.mode == 0:
             self._v29_bits(lab, t)
             self.sidx += 1
+            self._monitor(er * er + ei * ei, t)
             return
         # V.17: branch metrics per subset (label bits Y2 Y1 Y0)
         for sub in range(8):
@@ -814,6 +851,10 @@ cdef class QamReceiver:
             if npm[ns] < m:
                 m = npm[ns]
                 best = ns
+        # m: growth of the best path metric this symbol (all metrics were normalised to
+        # a minimum of 0 after the previous symbol)
+        if self.tb_fill >= self.tb_depth:
+            self._monitor(m, t)
         self.tb_pos = (self.tb_pos + 1) & (TB_MAX - 1)
         for ns in range(8):
             self.pm[ns] = npm[ns] - m
@@ -838,6 +879,39 @@ cdef class QamReceiver:
         self._v17_bits(lab, t)
         self.sidx += 1
 
+    cdef void _monitor(self, double x, long long t):
+        """Data-mode lock monitor: a running mean of the per-symbol decision metric.
+        Locked, it is the noise power per symbol; when the equaliser, carrier or timing
+        loop has lost the signal it jumps several dB. Above ``lk_thresh`` nothing more is
+        committed; if the carrier does not drop within ``lk_grace`` symbols (the end of
+        a burst looks the same to the metric for a moment), the burst ends with a
+        signal-lost event and the bits not yet committed (demodulated while the metric
+        was climbing) are dropped."""
+        if self.state == ST_CHECK:
+            self.lk_ema += (x - self.lk_ema) * 0.125   # settle on the check segment
+            return
+        if self.state != ST_DATA:
+            return
+        self.lk_ema += (x - self.lk_ema) * self.lk_alpha
+        if self.lk_ema > self.lk_peak:
+            self.lk_peak = self.lk_ema
+        if self.lk_thresh > 0.0 and self.lk_ema > self.lk_thresh:
+            if self.lk_suspect < 0:
+                self.lk_suspect = 0
+            self.lk_suspect += 1
+            if self.lk_suspect >= self.lk_grace:
+                self.onb = self.ocommit
+                self.state = ST_FAILED
+                self.events.append((EV_SIGNAL_LOST, t))
+            return
+        if self.lk_suspect >= 0:
+            # back under the line: the suspicion fades at the rate it grew (a metric
+            # hovering around the threshold is a signal being lost, not noise)
+            self.lk_suspect -= 1
+            return
+        if self.onb - self.hold_bits > self.ocommit:
+            self.ocommit = self.onb - self.hold_bits
+
     cdef inline int _descramble(self, int b):
         cdef int o = (b ^ (self.desc_reg >> (self.tap - 1)) ^ (self.desc_reg >> 22)) & 1
         self.desc_reg = ((self.desc_reg << 1) | b) & 0x7FFFFF
@@ -857,6 +931,8 @@ cdef class QamReceiver:
             self._fail(t)
             return
         self.state = ST_DATA
+        self.lk_peak = 0.0
+        self.lk_suspect = -1
         self.events.append((EV_TRAINING_SUCCEEDED, t))
 
     cdef void _v29_bits(self, int lab, long long t):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -111,7 +111,14 @@ class RxPage:
 @dataclass
 class T30Config:
     """How a station behaves. ``pages``: what to send (a caller sends them; an answerer
-    offers them for polling). ``poll``: a caller without pages asks to receive (DTC)."""
+    offers them for polling). ``poll``: a caller without pages asks to receive (DTC).
+
+    Phase B extras: ``sub_address`` and ``sender_ident`` go out as SUB and SID frames with
+    DCS when the far end's DIS offers them (bits 49 and 50); ``accept_sid`` makes a
+    receiver refuse (DCN, SID_UNACCEPTABLE) a sender without that SID. ``password`` is
+    sent as PWD with DTC when polling; ``poll_password`` is what a polled station
+    requires. What the far end sent is in the result (``remote_sub_address``,
+    ``remote_sender_ident``, ``remote_password``)."""
 
     calling: bool = True
     pages: Sequence[TxPage] = ()
@@ -135,6 +142,9 @@ class T30Config:
     rnr_count: int = 0
     poll_password: str = ""  # answering: documents are polled only with this PWD
     password: str = ""       # calling to poll: PWD sent with DTC
+    sub_address: str = ""    # sending: SUB (subaddress) sent with DCS
+    sender_ident: str = ""   # sending: SID (sender identification, a password) with DCS
+    accept_sid: str = ""     # receiving: pages only from a sender whose SID is this
     codec: Any = None
     on_page: Callable[[RxPage], None] | None = None
 
@@ -146,7 +156,8 @@ class T30Config:
                 raise ValueError(f"unknown modem {m!r}")
         if self.ecm_frame_size not in (64, 256):
             raise ValueError("ecm_frame_size must be 64 or 256")
-        for text in (self.ident, self.password, self.poll_password):
+        for text in (self.ident, self.password, self.poll_password, self.sub_address,
+                     self.sender_ident, self.accept_sid):
             encode_ident(text)  # validates
         self.pages = [p if isinstance(p, TxPage) else TxPage(p) for p in self.pages]
 
@@ -185,6 +196,23 @@ def longest_zero_run(data: bytes) -> int:
     return max((len(m) for m in re.findall(b"\x00+", bytes(data))), default=0)
 
 
+MAX_LINE_SECONDS = 5.0  # T.4: a total coded scan line takes less than 5 s (non-ECM)
+
+
+def longest_coded_line(data: bytes) -> int:
+    """The longest total coded scan line of MH/MR page data (octets LSB first), in bits:
+    the longest distance between the ends of two successive EOLs (eleven or more zeros,
+    then a one), which covers a row's code, its fill and the EOL that ends it."""
+    bits = np.unpackbits(np.frombuffer(bytes(data), np.uint8), bitorder="little")
+    ones = np.flatnonzero(bits)
+    if len(ones) < 2:
+        return 0
+    ends = ones[1:][np.diff(ones) > 11]
+    if ones[0] >= 11:
+        ends = np.concatenate([ones[:1], ends])
+    return int(np.diff(ends).max()) if len(ends) >= 2 else 0
+
+
 class T30Engine:
     """One fax station's T.30 procedure. See the module docstring for the driving API."""
 
@@ -203,6 +231,7 @@ class T30Engine:
         self._dcs: DCSParams | None = None
         self._long_next = False  # transmitter: next ECM burst long-trained (after CTC)
         self._rx_long = False    # receiver: the same, as announced by CTC
+        self._warned: set[str] = set()
 
     # ---- driving API -----------------------------------------------------------------
 
@@ -291,7 +320,9 @@ class T30Engine:
             modems=frozenset(c.modems), fine=c.fine, superfine=c.superfine,
             mr="mr" in c.schemes, mmr="mmr" in c.schemes and c.ecm, ecm=c.ecm,
             max_width=c.max_width, max_length="unlimited", min_scan_ms=c.min_scan_ms,
-            sub=False, pwd=bool(c.poll_password))
+            # Subaddresses and sender identifications (SID) are taken and reported when
+            # receiving; the password bit also says polling takes a PWD.
+            sub=c.receive, pwd=c.receive or bool(c.poll_password))
 
     def _ident_frames(self, name: str) -> list[Frame]:
         if not self.cfg.ident:
@@ -299,9 +330,16 @@ class T30Engine:
         return [self._frame(name, encode_ident(self.cfg.ident), final=False)]
 
     def _note_idents(self, frames: list[Frame]) -> None:
+        r = self.result
         for f in frames:
             if f.name in ("CSI", "TSI", "CIG"):
-                self.result.remote_ident = decode_ident(f.fif)
+                r.remote_ident = decode_ident(f.fif)
+            elif f.name == "SUB":
+                r.remote_sub_address = decode_ident(f.fif)
+            elif f.name == "SID":
+                r.remote_sender_ident = decode_ident(f.fif)
+            elif f.name == "PWD":
+                r.remote_password = decode_ident(f.fif)
 
     # ---- low-level signalling ---------------------------------------------------------
 
@@ -391,7 +429,7 @@ class T30Engine:
                 pass
         self._emit(HangUp())
         r = self.result
-        r.status, r.message = status, message
+        r.status, r.message = status, message or r.message
         r.duration = round(self.now - self._t0, 3)
         r.pages_received = len(self.received_pages)
         log.info("%s: phase E, %s", "calling" if self.cfg.calling else "answering", r.summary())
@@ -440,11 +478,22 @@ class T30Engine:
 
     def _negotiate(self, remote: Capabilities, page: TxPage):
         try:
-            return negotiate(self.cfg.modems, remote, resolution=page.resolution,
-                             width_pixels=page.width, ecm=self.cfg.ecm,
-                             schemes=self.cfg.schemes, ecm_frame_size=self.cfg.ecm_frame_size)
+            dcs, mods = negotiate(self.cfg.modems, remote, resolution=page.resolution,
+                                  width_pixels=page.width, ecm=self.cfg.ecm,
+                                  schemes=self.cfg.schemes,
+                                  ecm_frame_size=self.cfg.ecm_frame_size)
         except NegotiationError as e:
             raise _Fail(T30Status[e.reason], str(e)) from None
+        # SUB and SID go only to a station whose DIS says it takes them (T.30 5.3.6.1.x:
+        # DIS bits 49 and 50); without that they are left out, and the log says so.
+        c = self.cfg
+        for have, can, what in ((c.sub_address, remote.sub, "subaddress (SUB)"),
+                                (c.sender_ident, remote.pwd, "sender identification (SID)")):
+            if have and not can and what not in self._warned:
+                self._warned.add(what)
+                log.warning("the far end does not take a %s: not sent", what)
+        return replace(dcs, sub=bool(c.sub_address and remote.sub),
+                       sid=bool(c.sender_ident and remote.pwd)), mods
 
     def _transmitter(self, remote: Capabilities):
         pages = self.cfg.pages
@@ -476,18 +525,25 @@ class T30Engine:
                 if 0 <= k < len(mods) - 1:
                     dcs = dcs.with_modulation(mods[k + 1])
                 need_train = True
-            if outcome == "RTN":
+            if outcome == "RTN" and post == "MPS":
+                # RTN to MPS: retrain (one speed lower) and send the page again, at most
+                # max_rtn times (TSB-85 MTGN27).
                 rtn += 1
                 if rtn >= self.cfg.max_rtn:
                     raise _Fail(T30Status.RETRYDCN, f"page {i + 1} rejected (RTN) {rtn} times")
-                if post == "EOM":  # the receiver goes back to phase B: new DIS first
-                    self.phase = "B"
-                    remote = yield from self._wait_dis()
-                    dcs, mods = self._negotiate(remote, pages[i])
                 continue
+            if outcome == "RTN":
+                # RTN to EOM or EOP: the page is not sent again; the call goes on with the
+                # next document (EOM) or ends normally (EOP), as TSB-85 MTGN26/MTGN28
+                # require. The result counts the page as rejected, not as sent.
+                self.result.pages_rejected += 1
+                self.result.message = (f"{self.result.pages_rejected} page(s) rejected by the "
+                                       "receiver (RTN), not retransmitted")
+                log.info("page %d rejected (RTN) after %s: not retransmitted", i + 1, post)
+            else:
+                self.result.pages_sent += 1
             rtn = 0
             i += 1
-            self.result.pages_sent = i
             if post == "EOP":
                 self.phase = "E"
                 yield from self._send_frames([self._frame("DCN")])
@@ -525,7 +581,13 @@ class T30Engine:
         tries = 0
         while True:
             self._set_mode(dcs)
-            frames = self._ident_frames("TSI") + [self._frame("DCS", dcs.to_fif())]
+            frames = self._ident_frames("TSI")
+            if dcs.sub:
+                frames.append(self._frame("SUB", encode_ident(self.cfg.sub_address), final=False))
+            if dcs.sid:
+                frames.append(self._frame("SID", encode_ident(self.cfg.sender_ident),
+                                          final=False))
+            frames.append(self._frame("DCS", dcs.to_fif()))
             yield from self._send_frames(frames)
             yield from self._transmit(Silence(GAP_MS))
             tcf = bytes(int(dcs.modulation.rate * TCF_SECONDS) // 8)
@@ -712,7 +774,13 @@ class T30Engine:
         except Exception as e:  # the decoder's errors on hostile data: a bad page
             log.warning("page data could not be decoded: %s", e)
             bitmap, rows, bad = None, 0, 0
+        line_bits = 0 if dcs.ecm else longest_coded_line(data)
         if rows == 0:
+            quality = "RTN"
+        elif line_bits > MAX_LINE_SECONDS * dcs.modulation.rate:
+            # A line this long means a broken transmitter or line (T.4 4.1.2): reject.
+            log.warning("coded scan line of %.2f s (over %.0f s): page rejected",
+                        line_bits / dcs.modulation.rate, MAX_LINE_SECONDS)
             quality = "RTN"
         elif bad > self.cfg.rtn_ratio * rows:
             quality = "RTN"
@@ -747,6 +815,10 @@ class T30Engine:
         last_count = 0
         busy = self.cfg.rnr_count
         held_pps: Frame | None = None
+        after_block = ("page", "page")  # (action, ctx) after the last confirmed block
+        block_id: tuple[int, int] | None = None  # (page, block) being received...
+        block_count = 0                          # ... and its frame count so far
+        repeats = 0                     # the same post-page command again after RTN
         first_page = True
         while True:
             if action == "pb":
@@ -828,12 +900,18 @@ class T30Engine:
                 ok = yield from self._rx_tcf(dcs)
                 if ok is None:
                     continue
+                if self.cfg.accept_sid:
+                    sid = next((decode_ident(f.fif) for f in frames if f.name == "SID"), None)
+                    if sid != self.cfg.accept_sid:
+                        # After the TCF (the line is ours again): DCN instead of CFR.
+                        raise _Fail(T30Status.SID_UNACCEPTABLE,
+                                    "no SID" if sid is None else "SID does not match")
                 resp = self._frame("CFR" if ok else "FTT")
                 yield from self._send_frames([resp])
                 if ok:
                     action, ctx = "page", "page"
                     block, page_buf, pending = ecm_mod.BlockReceiver(), bytearray(), None
-                    last_block = None
+                    last_block = block_id = None
                 else:
                     ctx = "ftt"
                 continue
@@ -853,12 +931,21 @@ class T30Engine:
                         self._store(page)
                         first_page = False
                     last_post = (post, rname)
+                    repeats = 0
                 elif last_post is not None and last_post[0] == post:
                     rname = last_post[1]   # our answer was lost: say it again
+                    repeats += 1
+                    if rname == "RTN" and repeats >= self.cfg.max_tries - 1:
+                        # The transmitter neither retrains nor hangs up: our RTN is not
+                        # getting through. Disconnect (TSB-85 MRGN03).
+                        raise _Fail(T30Status.RETRYDCN, f"{post} repeated {repeats + 1} "
+                                                        "times after RTN")
                 else:
                     rname = "RTN"          # no page arrived at all
                 yield from self._send_frames([self._frame(rname)])
-                if rname == "RTN":
+                if rname == "RTN" and post == "EOM":
+                    ctx = "eom"  # the transmitter goes on with phase B (TSB-85 MTGN26)
+                elif rname == "RTN":
                     ctx = "rtn"
                 elif rname == "RTP":
                     ctx = "eop" if post == "EOP" else "phd"
@@ -892,30 +979,42 @@ class T30Engine:
                 pps, held_pps = held_pps, None
                 fcf2, pg, blk, n = pps.fif[0], pps.fif[1], pps.fif[2], pps.fif[3]
                 count = n + 1
+                if last_block != (pg, blk):
+                    # The frame count: some transmitters (spandsp) state the frames of
+                    # *this burst*, fewer after a PPR. The block has as many as the most
+                    # any PPS for it stated (the first one: the whole block).
+                    if block_id == (pg, blk):
+                        count = max(count, block_count)
+                    block_id, block_count = (pg, blk), count
                 last_count = count
                 if last_block == (pg, blk):
-                    resp = self._frame("MCF")        # a repeat: our MCF was lost
-                    accepted = False
-                else:
-                    missing = block.missing(count)
-                    if missing:
-                        # Frame numbers past the block's end are flagged too (spandsp).
-                        resp = self._frame("PPR", ecm_mod.ppr_map(missing | set(range(count, 256))))
-                        last_resp = resp
-                        yield from self._send_frames([resp])
-                        action, ctx = "page", "page"
-                        continue
+                    # A repeat of the PPS we last confirmed (same page and block numbers):
+                    # our MCF was lost. Confirm again; nothing changes, so we are still
+                    # where that PPS left us, whatever its FCF2 says now (TSB-85 OREN09).
                     resp = self._frame("MCF")
-                    accepted = True
-                    last_block = (pg, blk)
+                    last_resp = resp
+                    yield from self._send_frames([resp])
+                    action, ctx = after_block
+                    continue
+                missing = block.missing(count)
+                if missing:
+                    # Frame numbers past the block's end are flagged too (spandsp).
+                    resp = self._frame("PPR", ecm_mod.ppr_map(missing | set(range(count, 256))))
+                    last_resp = resp
+                    yield from self._send_frames([resp])
+                    action, ctx = "page", "page"
+                    continue
+                resp = self._frame("MCF")
+                last_block = (pg, blk)
+                block_id = None
                 last_resp = resp
                 action, ctx = yield from self._close_block(
-                    resp, fcf2, accepted, block, count, page_buf, dcs)
-                if accepted:
-                    block = ecm_mod.BlockReceiver()
-                    if fcf_name(fcf2) != "NULL":
-                        page_buf = bytearray()
-                        first_page = False
+                    resp, fcf2, True, block, count, page_buf, dcs)
+                after_block = (action, ctx)
+                block = ecm_mod.BlockReceiver()
+                if fcf_name(fcf2) != "NULL":
+                    page_buf = bytearray()
+                    first_page = False
                 continue
             if name == "EOR":
                 if not cmd.fif:
@@ -927,7 +1026,7 @@ class T30Engine:
                 # The page is kept with its gaps (bad rows), but it is not a good page:
                 # a DCN now is a DCN while image data was still due.
                 ctx = "page" if ctx in ("eop", "eom") else ctx
-                block = ecm_mod.BlockReceiver()
+                block, block_id = ecm_mod.BlockReceiver(), None
                 if fcf_name(cmd.fif[0]) != "NULL":
                     page_buf = bytearray()
                     first_page = False

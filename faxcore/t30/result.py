@@ -108,6 +108,7 @@ DESCRIPTIONS = {
     T30Status.CALLDROPPED: "the call dropped prematurely",
     T30Status.NOPOLL: "poll not accepted",
     T30Status.PWD_UNACCEPTABLE: "far end's password is not acceptable",
+    T30Status.SID_UNACCEPTABLE: "far end's sender identification (SID) is not acceptable",
 }
 
 
@@ -135,12 +136,16 @@ class CallResult:
     calling: bool = True
     pages_sent: int = 0
     pages_received: int = 0
+    pages_rejected: int = 0  # refused with RTN (after EOM/EOP) and not sent again
     bit_rate: int = 0
     modulation: str = ""
     ecm: bool = False
     scheme: str = ""
     resolution: str = ""
     remote_ident: str = ""
+    remote_sub_address: str = ""   # SUB received with DCS
+    remote_sender_ident: str = ""  # SID received with DCS
+    remote_password: str = ""      # PWD received with DTC (polling)
     bad_rows: int = 0
     duration: float = 0.0
     trace: list[TraceEntry] = field(default_factory=list)
@@ -154,7 +159,8 @@ class CallResult:
 
     def summary(self) -> str:
         desc = self.message or DESCRIPTIONS.get(self.status, self.status.name)
-        return (f"status {self.status.name} ({desc}); pages sent {self.pages_sent}, "
+        rejected = f", rejected {self.pages_rejected}" if self.pages_rejected else ""
+        return (f"status {self.status.name} ({desc}); pages sent {self.pages_sent}{rejected}, "
                 f"received {self.pages_received}; {self.modulation or '-'} "
                 f"{'ECM' if self.ecm else 'no ECM'} {self.scheme or '-'} {self.resolution or '-'}; "
                 f"remote '{self.remote_ident}'; bad rows {self.bad_rows}; {self.duration:.1f} s")

@@ -22,6 +22,9 @@ Interpretations where the file is silent or loose (each one documented here):
   is set to the frames actually sent (the scripts' counts are nominal).
 * ``T MSG bad_rows``: those rows (1-based) are replaced by invalid code; ``T TCF
   pattern=N``: the first N octets are 0x55 (01010101...).
+* ``T MSG`` of the DURATION1/DURATION2 pages (the same bitmap in the PBM files): the
+  middle row is padded with fill to a total coded scan line of 4.9 s / 5.1 s at the
+  step's bit rate, the line lengths ETS 300 242 tests (T.4's 5 s maximum).
 * The DUT uses its defaults (ECM 256-octet frames, all modems, MH/MR/MMR); ``SET
   IDENT/PWD/TXFILE`` and ``R SET PWD`` (the password the DUT requires from pollers)
   configure it; a ``TXFILE`` set after the start is a second document (EOM between).
@@ -352,9 +355,12 @@ class _Runner:
             out.append(bytes(encode(p, dcs.scheme, k=2, lsb_first=True, **opts)))
         return out
 
-    def _encode_bad_rows(self, value: str, bad: set[int]) -> bytes:
-        """MH/MR page whose listed rows (1-based) are replaced by invalid code. Each row is
-        coded on its own with byte-aligned EOLs, so rows can be swapped for garbage."""
+    def _encode_rows(self, value: str, bad: set[int] = frozenset(),
+                     long_row: tuple[int, int] | None = None) -> bytes:
+        """MH page coded row by row with byte-aligned EOLs, so that rows can be altered:
+        the listed ``bad`` rows (1-based) are replaced by invalid code, and ``long_row``
+        = (row, bits) pads that row (0-based) with fill so that its total coded scan line
+        (data, fill and the next EOL) is that many bits long."""
         from faxcore.codecs import encode
 
         dcs = self.tester_dcs or DCSParams()
@@ -367,16 +373,33 @@ class _Runner:
                 # EOL (+1 = 1-D row for MR), then ones: no valid code, the row is lost.
                 out += b"\x00\x80" + (b"\xff" * max(4, mb // 8))
                 continue
-            out += bytes(encode(page[r:r + 1], "mh", eol_align=True, end_marker=False,
-                                lsb_first=True, **opts))
+            # Each chunk is EOL (4 fill bits + 000000000001: octets 00 80) + the row's code.
+            chunk = bytes(encode(page[r:r + 1], "mh", eol_align=True, end_marker=False,
+                                 lsb_first=True, **opts))
+            if long_row is not None and r == long_row[0]:
+                # From the end of this row's EOL to the end of the next one: the code after
+                # the EOL, the fill, then the 16 bits of the next aligned EOL.
+                fill = -(-(long_row[1] - 16) // 8) - (len(chunk) - 2)
+                chunk += bytes(max(fill, 0))
+            out += chunk
         # RTC: six EOLs.
         out += b"\x00\x08\x80\x00\x08\x80\x00\x08\x80"
         return bytes(out)
 
+    # ETS 300 242's DURATION pages test the total coded scan line time (T.4: at most 5 s):
+    # the PBM pages cannot carry line timing, so the tester pads one row with fill to
+    # these lengths at the step's bit rate.
+    LINE_SECONDS = {"duration1": 4.9, "duration2": 5.1}
+
     def t_msg(self, mod: Modulation, value: str, bad_rows: str | None = None) -> None:
+        stem = Path(value).stem.rsplit("_", 1)[-1]
         if bad_rows:
             bad = {int(x) for x in bad_rows.replace("\n", " ").split(",") if x.strip()}
-            data = self._encode_bad_rows(value, bad)
+            data = self._encode_rows(value, bad)
+        elif stem in self.LINE_SECONDS:
+            rows = read_pbm_pages(self.pages_dir / Path(value).with_suffix(".pbm").name)[0]
+            data = self._encode_rows(value, long_row=(
+                rows.shape[0] // 2, round(self.LINE_SECONDS[stem] * mod.rate)))
         else:
             data = b"".join(self._encode(value))
         listening = self._fast_listening(mod, hdlc=False)

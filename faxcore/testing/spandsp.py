@@ -29,6 +29,9 @@ T30_ERR_NAMES = (
     "RX_DCNNORTN FILEERROR NOPAGE BADTIFF BADPAGE BADTAG BADTIFFHDR NOMEM RETRYDCN CALLDROPPED "
     "NOPOLL").split()
 ENCODINGS = {1: "mh", 2: "mr", 3: "mmr"}
+# t30_set_supported_t30_features() bits (spandsp/t30.h): what the DIS/DTC offers.
+T30_FEATURES = {"identification": 0x01, "selective_polling": 0x02, "sub_addressing": 0x10,
+                "command_repeat": 0x800}
 DEBIAN_PACKAGE = "libspandsp2"
 
 
@@ -87,6 +90,7 @@ def load():
             "t30_set_supported_modems": (c_int, [P, c_int]),
             "t30_set_supported_compressions": (c_int, [P, c_int]),
             "t30_set_supported_resolutions": (c_int, [P, c_int]),
+            "t30_set_supported_t30_features": (c_int, [P, c_int]),
             "t30_set_rx_encoding": (c_int, [P, c_int]),
             "t30_set_phase_e_handler": (None, [P, P, P]),
             "t30_set_real_time_frame_handler": (None, [P, P, P]),
@@ -125,7 +129,8 @@ class SpandspFax:
                  receive_tiff: str | None = None, ecm: bool = True,
                  modems: tuple[str, ...] = ("v17", "v29", "v27ter"), ident: str = "",
                  compressions: tuple[str, ...] = ("mh", "mr", "mmr"), rx_mmr: bool = False,
-                 sub_address: str = "", sender_ident: str = "", password: str = ""):
+                 sub_address: str = "", sender_ident: str = "", password: str = "",
+                 features: tuple[str, ...] | None = None):
         L = lib()
         self._lib = L
         self._s = L.fax_init(None, 1 if calling else 0)
@@ -153,6 +158,10 @@ class SpandspFax:
             L.t30_set_rx_file(t, b, -1)
             if rx_mmr:
                 L.t30_set_rx_encoding(t, 3)
+        if features is not None:
+            # e.g. ("identification", "sub_addressing"): DIS bits 50 and 49, so that
+            # the far end sends SID and SUB.
+            L.t30_set_supported_t30_features(t, sum(T30_FEATURES[f] for f in features))
         L.t30_set_ecm_capability(t, 1 if ecm else 0)
         mask = sum({"v27ter": T30_SUPPORT_V27TER, "v29": T30_SUPPORT_V29,
                     "v17": T30_SUPPORT_V17}[m] for m in modems)
