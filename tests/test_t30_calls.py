@@ -531,3 +531,29 @@ def test_polling_with_pwd(pwd, ok):
     else:
         assert b.result.status == T30Status.PWD_UNACCEPTABLE
         assert a.received_pages == []
+
+
+def test_pps_counting_only_the_frames_of_the_burst(monkeypatch):
+    """spandsp's PPS after a PPR states the frames of *that burst* (2 here), not of the
+    block: the receiver keeps the block's size from the first PPS and loses nothing."""
+    import faxcore.t30.engine as engine_mod
+
+    burst_sizes = []
+    real_burst, real_pps = engine_mod.ecm_mod.block_burst, engine_mod.pps_fif
+
+    def burst(frames, numbers):
+        burst_sizes.append(len(numbers))
+        return real_burst(frames, numbers)
+
+    monkeypatch.setattr(engine_mod.ecm_mod, "block_burst", burst)
+    monkeypatch.setattr(engine_mod, "pps_fif",
+                        lambda fcf2, page, block, n: real_pps(fcf2, page, block, burst_sizes[-1]))
+    pages = [TxPage(make_page(600, 31))]
+    a, b, _ = run_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: burst == 0
+                                            and n in (3, 4)), caller=dict(ecm_frame_size=64))
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    assert names(b, "tx").count("PPR") == 1
+    pps = [Frame.parse(bytes.fromhex(t.hex)) for t in a.result.trace if t.name.startswith("PPS")]
+    assert [p.fif[3] + 1 for p in pps] == [burst_sizes[0], 2]
+    assert burst_sizes[0] > 5
+    assert_pages_equal(pages, b)

@@ -92,7 +92,8 @@ cdef uint16_t BLACK_DEC[8192]
 DEF DEC_EOL = 16     # length 0, 'run' 1: 11 or more zero bits (fill / EOL) ahead
 DEF M_P = 1
 DEF M_H = 2
-DEF M_V = 3          # offset in bits 8..10 (0..6 = VL3..VR3)
+DEF M_V = 3          # offset in bits 8..10 (0..6 = VL3..VR3), and V_FLAG set
+DEF V_FLAG = 0x800   # tested as a bit so the mode dispatch stays an if chain
 DEF M_EXT = 4
 DEF M_ZERO = 5       # 0000000: EOL / EOFB ahead, or garbage
 cdef uint16_t MODE_DEC[128]
@@ -150,7 +151,7 @@ cdef int _build_tables() except -1:
     for off, code in enumerate(_tables.VERTICAL_BY_OFFSET):
         j = int(code, 2) << (7 - len(code))
         for i in range(j, j + (1 << (7 - len(code)))):
-            MODE_DEC[i] = <uint16_t>((off << 8) | (M_V << 4) | len(code))
+            MODE_DEC[i] = <uint16_t>(V_FLAG | (off << 8) | (M_V << 4) | len(code))
     MODE_DEC[0] = (M_ZERO << 4)
     for i in range(256):
         j = 0
@@ -682,8 +683,8 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
             return ROW_TRUNCATED
         r.acc <<= ln
         r.nb -= ln
-        if m == M_V:                    # the common case first, as an if (not a switch)
-            a1 = b1 + (e >> 8) - 3
+        if e & V_FLAG:                  # the common case first, as an if (not a switch)
+            a1 = b1 + ((e >> 8) & 7) - 3
             start = a0 if a0 > 0 else 0
             if a1 < start or a1 > width:
                 return ROW_LENGTH
