@@ -1,0 +1,163 @@
+"""Audit: failure statuses no other test reaches (grep of tests/ and the TSB-85 file's
+STATUS steps): TX_GOTDCN, TX_BADPG, TX_INVALRSP, TX_ECMPHD, RX_ECMPHD. The engine is
+driven through its sans-IO API by a scripted far end: every transmission completes at
+once, and each time the engine listens it gets the next scripted reply. The expected
+codes are spandsp's meanings of the same T30_ERR names (t30_completion_code_to_str):
+TX_GOTDCN "received a DCN while waiting for a DIS", TX_BADPG "received a DCN from remote
+after sending a page", TX_INVALRSP "invalid response after sending a page", TX_ECMPHD /
+RX_ECMPHD "invalid ECM response received from receiver / transmitter"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faxcore.codecs import encode
+from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
+from faxcore.t30 import ecm as ecm_mod
+from faxcore.t30.dis import Capabilities, DCSParams
+from faxcore.t30.frames import Frame, pps_fif
+from faxcore.t30.modem_if import (
+    V27_4800,
+    CarrierDown,
+    CarrierUp,
+    DataReceived,
+    FrameReceived,
+    HangUp,
+    ReceiveData,
+    ReceiveHDLC,
+    SendData,
+    SendHDLC,
+    SendTone,
+    Silence,
+    TxComplete,
+)
+
+PAGE = np.zeros((60, 1728), np.uint8)
+PAGE[10:30, 200:900] = 1
+
+
+def frame(name: str, fif: bytes = b"") -> bytes:
+    return Frame.build(name, fif, x=False, final=True).to_bytes()
+
+
+def dis(ecm: bool) -> bytes:
+    return frame("DIS", Capabilities(modems=frozenset({"v27ter"}), ecm=ecm).to_fif())
+
+
+def drive(engine: T30Engine, script: list, limit: float = 300.0):
+    """Run ``engine`` against a scripted far end. ``script`` items are consumed in order
+    whenever the engine listens: a list of frames for ReceiveHDLC, bytes (raw data) or a
+    tuple of frames (ECM) for ReceiveData. Returns (frames the engine sent, commands)."""
+    now = 0.0
+    engine.start(now)
+    pending = engine.commands()
+    sent: list[Frame] = []
+    log = []
+    queue = list(script)
+    while not engine.done:
+        assert now < limit, "engine did not end"
+        if not pending:
+            d = engine.next_deadline
+            assert d is not None, "engine waits with no deadline"
+            now = max(now + 0.01, d)
+            engine.handle_timer(now)
+            pending = engine.commands()
+            continue
+        cmd = pending.pop(0)
+        log.append(cmd)
+        events = []
+        if isinstance(cmd, SendHDLC):
+            sent += [Frame.parse(f) for f in cmd.frames]
+            events = [TxComplete()]
+        elif isinstance(cmd, Silence | SendTone | SendData):
+            events = [TxComplete()]
+        elif isinstance(cmd, ReceiveHDLC) and queue:
+            events = [CarrierUp()] + [FrameReceived(f) for f in queue.pop(0)] + [CarrierDown()]
+        elif isinstance(cmd, ReceiveData) and queue:
+            item = queue.pop(0)
+            if isinstance(item, tuple):
+                body = [FrameReceived(f) for f in item]
+            else:
+                body = [DataReceived(item)]
+            events = [CarrierUp(), *body, CarrierDown()]
+        elif isinstance(cmd, HangUp):
+            break
+        for ev in events:
+            now += 0.05
+            engine.handle_event(ev, now)
+            pending += engine.commands()
+    for cmd in pending:  # what the engine issued on its way out (DCN, HangUp)
+        log.append(cmd)
+        if isinstance(cmd, SendHDLC):
+            sent += [Frame.parse(f) for f in cmd.frames]
+    assert engine.done and engine.phase == "E"
+    assert isinstance(log[-1], HangUp)
+    return sent, log
+
+
+def caller(ecm: bool) -> T30Engine:
+    return T30Engine(T30Config(calling=True, pages=[TxPage(PAGE, "standard")], ecm=ecm,
+                               modems=("v27ter",)))
+
+
+def test_dcn_instead_of_dis_gives_tx_gotdcn():
+    e = caller(False)
+    sent, _ = drive(e, [[frame("DCN")]])
+    assert e.result.status == T30Status.TX_GOTDCN
+    assert sent == []   # a DCN is not answered with DCN
+
+
+def test_dcn_after_the_page_gives_tx_badpg():
+    e = caller(False)
+    sent, log = drive(e, [[dis(False)], [frame("CFR")], [frame("DCN")]])
+    assert e.result.status == T30Status.TX_BADPG
+    assert [f.name for f in sent] == ["DCS", "EOP"]
+    assert any(isinstance(c, SendData) and not c.long_training for c in log)  # the page went
+    assert e.result.pages_sent == 0
+
+
+def test_wrong_answer_to_eop_gives_tx_invalrsp():
+    e = caller(False)
+    sent, _ = drive(e, [[dis(False)], [frame("CFR")], [frame("FTT")]])
+    assert e.result.status == T30Status.TX_INVALRSP
+    assert [f.name for f in sent] == ["DCS", "EOP", "DCN"]
+
+
+def test_wrong_answer_to_pps_gives_tx_ecmphd():
+    e = caller(True)
+    sent, log = drive(e, [[dis(True)], [frame("CFR")], [frame("CFR")]])
+    assert e.result.status == T30Status.TX_ECMPHD
+    names = [f.describe() for f in sent]
+    assert names[0] == "DCS" and names[1] == "PPS-EOP" and names[-1] == "DCN"
+    assert any(isinstance(c, SendData) and c.hdlc for c in log)   # ECM frames went
+
+
+@pytest.mark.parametrize("command", ["EOP", "MPS"])
+def test_non_ecm_post_page_command_in_ecm_gives_rx_ecmphd(command):
+    """The receiver agreed ECM in DCS, got an ECM block, then a T.4 post-page command."""
+    e = T30Engine(T30Config(calling=False, modems=("v27ter",)))
+    dcs = DCSParams(modulation=V27_4800, scheme="mr", ecm=True, resolution="standard")
+    data = bytes(encode(PAGE, "mr", k=2, end_marker=True, lsb_first=True))
+    (block,) = ecm_mod.split_page(data, 256)
+    burst = ecm_mod.block_burst(block, range(len(block)))
+    sent, _ = drive(e, [[frame("DCS", dcs.to_fif())], bytes(900), burst, [frame(command)]])
+    assert e.result.status == T30Status.RX_ECMPHD
+    assert [f.name for f in sent] == ["DIS", "CFR", "DCN"]
+    assert e.received_pages == []
+
+
+def test_scripted_driver_reaches_ok_with_a_good_far_end():
+    """Control: the same driver and script style, answered properly, gives OK and the
+    page, so the failures above come from the replies, not from the driver."""
+    e = T30Engine(T30Config(calling=False, modems=("v27ter",)))
+    dcs = DCSParams(modulation=V27_4800, scheme="mr", ecm=True, resolution="standard")
+    data = bytes(encode(PAGE, "mr", k=2, end_marker=True, lsb_first=True))
+    (block,) = ecm_mod.split_page(data, 256)
+    burst = ecm_mod.block_burst(block, range(len(block)))
+    pps = Frame.build("PPS", pps_fif(0x2E, 0, 0, len(block)), x=False).to_bytes()
+    sent, _ = drive(e, [[frame("DCS", dcs.to_fif())], bytes(900), burst, [pps],
+                        [frame("DCN")]])
+    assert e.result.status == T30Status.OK, e.result.summary()
+    assert [f.name for f in sent] == ["DIS", "CFR", "MCF"]
+    assert np.array_equal(e.received_pages[0].bitmap, PAGE)
