@@ -317,3 +317,21 @@ def test_g711_noise_spandsp_to_faxcore(mod, law, ecm, charts, tmp_path):
         line_ba=g711_noise_line(law, FC_RMS, 30.0, 24, gated=True))
     assert a.status_name == "OK" and a.stats.pages_tx == 2
     check_faxcore_rx(b, pages, "fine", "mmr" if ecm else "mr", ecm, mod)
+
+
+# ---- faxcore <-> faxcore over audio: the schemes test_session.py does not reach -------------
+
+@pytest.mark.parametrize("mod", ["v17", "v29", "v27ter"])
+@pytest.mark.parametrize("ecm,scheme,res", [(False, "mh", "standard"), (True, "mh", "fine"),
+                                            (True, "mr", "standard")])
+def test_faxcore_to_faxcore_schemes_over_audio(mod, ecm, scheme, res):
+    """test_session.py's audio calls only ever negotiate MMR (ECM) or MR (no ECM); MH and
+    MR-with-ECM go over audio here (the answerer's DIS offers up to ``scheme``)."""
+    pages = [audit_page(40), audit_page(41, rows=150)]
+    a = faxcore.FaxSession(True, send=[TxPage(p, res) for p in pages], ecm=ecm,
+                           modems=(mod,))
+    b = faxcore.FaxSession(False, ecm=ecm, modems=(mod,), schemes=SCHEMES_UP_TO[scheme])
+    run(a, b)
+    assert a.result.status == T30Status.OK and a.result.pages_sent == 2, a.result.summary()
+    assert a.result.scheme == scheme
+    check_faxcore_rx(b, pages, res, scheme, ecm, mod)

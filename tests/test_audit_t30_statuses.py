@@ -161,3 +161,62 @@ def test_scripted_driver_reaches_ok_with_a_good_far_end():
     assert e.result.status == T30Status.OK, e.result.summary()
     assert [f.name for f in sent] == ["DIS", "CFR", "MCF"]
     assert np.array_equal(e.received_pages[0].bitmap, PAGE)
+
+
+# ---- PIP / PIN answers and the receiver's RTP -------------------------------------------
+
+def test_pip_after_the_page_counts_as_confirmed():
+    """PIP (procedure interrupt positive): the page was received well; with no operator
+    the engine goes on as after MCF."""
+    e = caller(False)
+    sent, _ = drive(e, [[dis(False)], [frame("CFR")], [frame("PIP")]])
+    assert e.result.status == T30Status.OK, e.result.summary()
+    assert e.result.pages_sent == 1
+    assert [f.name for f in sent] == ["DCS", "EOP", "DCN"]
+
+
+def test_pin_after_the_page_is_not_a_confirmation():
+    """PIN (procedure interrupt negative): the page was not received well; it must not be
+    counted as sent."""
+    e = caller(False)
+    sent, _ = drive(e, [[dis(False)], [frame("CFR")], [frame("PIN")]])
+    assert e.result.pages_sent == 0
+    assert [f.name for f in sent][-1] == "DCN"
+
+
+def coded_with_bad_rows(page: np.ndarray, bad: set[int]) -> bytes:
+    """MH, one byte-aligned EOL per row; rows in ``bad`` (0-based) are replaced by a code
+    no decoder can read (all ones), then RTC."""
+    out = bytearray()
+    for r in range(page.shape[0]):
+        if r in bad:
+            out += b"\x00\x80" + b"\xff" * 4
+            continue
+        out += bytes(encode(page[r:r + 1], "mh", eol_align=True, end_marker=False,
+                            lsb_first=True))
+    return bytes(out) + b"\x00\x08\x80" * 3
+
+
+@pytest.mark.parametrize("nbad,answer", [(6, "MCF"), (20, "RTP"), (40, "RTN")])
+def test_receiver_copy_quality_answers(nbad, answer):
+    """200 rows, 3 % / 10 % / 20 % of them unreadable (evenly spread, never two in a
+    row): the receiver answers EOP with MCF, RTP or RTN (thresholds 5 % and 15 %), and
+    keeps the page unless it answered RTN."""
+    page = np.zeros((200, 1728), np.uint8)
+    page[::7, 100:1600] = 1
+    page[:, 800:804] = 1
+    bad = set(range(3, 200, 200 // nbad))
+    assert len(bad) == nbad
+    data = coded_with_bad_rows(page, bad)
+    e = T30Engine(T30Config(calling=False, modems=("v27ter",)))
+    dcs = DCSParams(modulation=V27_4800, scheme="mh", resolution="standard")
+    sent, _ = drive(e, [[frame("DCS", dcs.to_fif())], bytes(900), data, [frame("EOP")],
+                        [frame("DCN")]])
+    assert [f.name for f in sent][:3] == ["DIS", "CFR", answer]
+    if answer == "RTN":
+        assert e.received_pages == []
+    else:
+        (got,) = e.received_pages
+        assert got.bad_rows == nbad and got.rows == 200
+        good = [r for r in range(200) if r not in bad]
+        assert np.array_equal(got.bitmap[good], page[good])

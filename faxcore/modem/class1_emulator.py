@@ -1,0 +1,693 @@
+"""A Class 1 (T.31) fax modem, emulated: the DCE side, sans-IO.
+
+:class:`Class1Dce` takes the bytes a fax program (the DTE: efax, HylaFAX, faxcore's own
+:mod:`faxcore.modem.class1` driver) writes to its modem and gives back what a modem would
+answer; on its line side it produces and consumes 8 kHz audio with faxcore's software
+modems (V.21 HDLC, V.27ter, V.29, V.17, CNG/CED). Time is the audio sample clock: the
+emulator never sleeps. :mod:`faxcore.modem.class1_pty` puts it on a pseudo-terminal.
+
+What it answers (enough for efax 0.9a, HylaFAX and faxcore's driver):
+
+* basic commands ``ATZ``, ``AT&F``, ``ATE0/1``, ``ATV0/1``, ``ATQ0/1``, ``ATH0``, ``ATI``,
+  ``ATSn=v`` / ``ATSn?``, ``ATM``, ``ATL``, ``ATX`` (accepted), ``ATD<number>`` (CNG, then
+  ``CONNECT`` on the far end's V.21 flags, in ``+FRH=3`` state), ``ATA`` (CED, then V.21
+  flags and ``CONNECT`` in ``+FTH=3`` state), ``RING`` (:meth:`Class1Dce.ring`; auto-answer
+  with ``ATS0=n``);
+* ``+FCLASS=?`` (``0,1``), ``+FCLASS=0/1``, ``+FCLASS?``; ``+FTM=?``/``+FRM=?`` (every
+  number in :data:`~faxcore.modem.class1_codes.MODULATIONS`), ``+FTH=?``/``+FRH=?`` (3);
+* ``+FTH=3`` (frames end with ``<DLE><ETX>``; ``CONNECT`` after a non-final frame, ``OK``
+  once the final frame, control field 0x13, has gone out; an empty frame ends the burst),
+  ``+FRH=3`` (frame + 2 FCS octets + ``<DLE><ETX>``, then ``OK`` or ``ERROR`` for a bad
+  FCS), ``+FTM=n`` (data until ``<DLE><ETX>``, ``OK`` when sent), ``+FRM=n`` (``CONNECT``
+  once trained, data, ``<DLE><ETX>`` and ``NO CARRIER`` at carrier loss; ``+FCERROR`` if
+  V.21 is heard instead), ``+FTS=n``, ``+FRS=n`` (10 ms units); any character from the
+  DTE aborts ``+FRH``/``+FRM``/``+FRS`` (``OK``);
+* other ``+F...`` settings (``+FAE``, ``+FLO``, ``+FAR``, ``+FCL``, ``+FIT``...) are
+  accepted with ``OK``; ``+FMI?``/``+FMM?``/``+FMR?``/``+GMI`` ... name the emulator.
+
+V.21 is listened to in the background whenever the line is not ours, so frames that
+arrive while the DTE is between two commands are kept (a real modem's buffer does the
+same) and handed out at the next ``+FRH=3``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from faxcore.modem.class1_codes import FAST_CODES, MODULATIONS, DleDecoder, dle_escape
+
+log = logging.getLogger("faxcore.modem.class1_emulator")
+
+RATE = 8000
+IDENT = "faxcore Class 1 emulator"
+MAX_LINE = 256  # a command line longer than this is garbage: dropped, ERROR
+CODES = {"OK": 0, "CONNECT": 1, "RING": 2, "NO CARRIER": 3, "ERROR": 4, "NO DIALTONE": 6,
+         "BUSY": 7, "NO ANSWER": 8, "+FCERROR": "+F4"}
+SILENCE_PEAK = 300  # |sample| below this counts as silence for +FRS (about -40 dBm0)
+
+__all__ = ["Class1Dce", "DceStats"]
+
+
+@dataclass
+class DceStats:
+    """What the emulator saw: commands, frames each way, data octets each way."""
+
+    commands: int = 0
+    errors: int = 0
+    frames_tx: int = 0
+    frames_rx: int = 0
+    data_tx: int = 0
+    data_rx: int = 0
+
+
+class _Silence:
+    def __init__(self, n: int):
+        self.left = n
+
+    @property
+    def done(self) -> bool:
+        return self.left <= 0
+
+    def tx(self, n: int) -> np.ndarray:
+        self.left -= n
+        return np.zeros(n, np.int16)
+
+
+class Class1Dce:
+    """The emulated modem. DTE side: :meth:`from_dte` (bytes written by the fax program),
+    :meth:`to_dte` (bytes for it to read). Line side: :meth:`tx_audio` and
+    :meth:`rx_audio` (int16 at 8 kHz); call them with the same block size, in step.
+
+    :attr:`offhook` tells whether a call is up; :attr:`dialled` whether this end dialled it
+    (``ATD``) or answered (``ATA``); :attr:`waiting_for_dte` whether the modem is idle until
+    the DTE sends something (a transport uses it to hold the line clock, see
+    :mod:`faxcore.modem.class1_pty`)."""
+
+    def __init__(self, *, level_dbm0: float = -10.0, ced_seconds: float = 3.0,
+                 dial_timeout: float = 60.0) -> None:
+        self.level = level_dbm0
+        self.ced_seconds = ced_seconds
+        self.dial_timeout = dial_timeout
+        self.stats = DceStats()
+        self.log: list[str] = []      # command lines received, for reports and tests
+        self._out = bytearray()
+        self._reset_settings()
+        self.clock = 0                # samples since the emulator was made
+        self.offhook = False
+        self.dialled = False
+        self.dial_string = ""
+        self.calls = 0                # calls started so far (ATD/ATA)
+        self.mode = "command"
+        self._cmdline = bytearray()
+        self._skip_lf = False
+        self._dle = DleDecoder()
+        self._src = None              # current line transmitter (has tx(n), done)
+        self._v21 = None              # background V.21 HDLC receiver
+        self._v21_up = False          # V.21 flags seen in the current burst
+        self._v21_frames: list[tuple[bytes, bool]] = []
+        self._fast = None             # +FRM receiver
+        self._fast_bits = np.zeros(0, np.uint8)
+        self._connected = False       # CONNECT given for the current +FRH/+FRM
+        self._frame = bytearray()     # +FTH frame being received from the DTE
+        self._pending_frames = 0      # +FTH frames handed to the transmitter, not yet out
+        self._ending = False          # +FTH/+FTM: the DTE has finished, wait for the line
+        self._ftm_given = 0
+        self._ftm_rate = 0
+        self._ftm_samples = 0
+        self._ftm_buf = bytearray()
+        self._ftm_closed = False
+        self._frs_need = 0
+        self._deadline: int | None = None
+        self._silent = 0
+        self._rings = 0
+
+    # ---- DTE side ----------------------------------------------------------------------
+
+    def from_dte(self, data: bytes) -> None:
+        """Bytes from the DTE (any chunking)."""
+        data = bytes(data)
+        while data:
+            if self.mode in ("fth", "ftm"):
+                data = self._tx_data(data)
+            elif self.mode in ("frh", "frm", "frs"):
+                if self._skip_lf and data[:1] == b"\n":
+                    data = data[1:]
+                    self._skip_lf = False
+                    continue
+                # T.31: any character aborts a receive command
+                log.debug("receive aborted by the DTE (%r)", data[:1])
+                self._stop_rx()
+                self.mode = "command"
+                self._result("OK")
+                data = data[1:]
+            else:
+                data = self._command_bytes(data)
+
+    def to_dte(self) -> bytes:
+        out, self._out = bytes(self._out), bytearray()
+        return out
+
+    @property
+    def waiting_for_dte(self) -> bool:
+        if not self.offhook:
+            return False
+        if self.mode == "command":
+            return True
+        if self.mode == "fth":
+            return not self._ending and self._pending_frames == 0
+        if self.mode == "ftm":
+            if self._ending:
+                return False
+            consumed = self._ftm_samples * self._ftm_rate // RATE
+            return self._ftm_given - consumed < self._ftm_rate // 10
+        return False
+
+    def ring(self) -> None:
+        """An incoming call rings: ``RING`` to the DTE; answers by itself with ``ATS0=n``
+        after n rings."""
+        if self.offhook:
+            return
+        self._rings += 1
+        self._result("RING")
+        s0 = self.regs.get(0, 0)
+        if s0 and self._rings >= s0:
+            self._answer()
+
+    def hang_up(self) -> None:
+        """The line is gone (far end released, or the transport closes)."""
+        if self.offhook:
+            self._on_hook()
+            if self.mode != "command":
+                self.mode = "command"
+                self._result("NO CARRIER")
+
+    # ---- line side ---------------------------------------------------------------------
+
+    def tx_audio(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int16)
+        if self._src is not None:
+            out = self._src.tx(n)
+            if self.mode == "ftm":
+                self._ftm_samples += n
+                self._feed_ftm()
+            if self._src.done:
+                self._tx_done()
+        self.clock += n
+        if self._deadline is not None and self.clock >= self._deadline:
+            self._deadline = None
+            self._timer()
+        return out
+
+    def rx_audio(self, samples) -> None:
+        if not self.offhook:
+            return
+        samples = np.asarray(samples, np.int16)
+        if self.mode == "frs":
+            quiet = int(np.abs(samples.astype(np.int32)).max(initial=0)) < SILENCE_PEAK
+            self._silent = self._silent + len(samples) if quiet else 0
+            if self._silent >= self._frs_need:
+                self.mode = "command"
+                self._result("OK")
+        transmitting = self._src is not None and self.mode != "dial"
+        if transmitting:
+            return
+        if self._v21 is not None:
+            self._v21.rx(samples)
+            self._v21_events()
+        if self._fast is not None:
+            self._fast.rx(samples)
+            self._fast_events()
+
+    # ---- command mode ------------------------------------------------------------------
+
+    def _result(self, code: str) -> None:
+        if self.quiet:
+            return
+        if self.verbose:
+            self._out += b"\r\n" + code.encode() + b"\r\n"
+        else:
+            self._out += f"{CODES.get(code, code)}\r".encode()
+
+    def _info(self, text: str) -> None:
+        if self.verbose:
+            self._out += b"\r\n" + text.encode() + b"\r\n"
+        else:
+            self._out += text.encode() + b"\r\n"
+
+    def _reset_settings(self) -> None:
+        self.echo = True
+        self.verbose = True
+        self.quiet = False
+        self.fclass = 0
+        self.regs: dict[int, int] = {0: 0, 7: 60}
+
+    def _command_bytes(self, data: bytes) -> bytes:
+        for i, c in enumerate(data):
+            if self._skip_lf and c == 0x0A:
+                self._skip_lf = False
+                continue
+            self._skip_lf = False
+            if self.echo:
+                self._out.append(c)
+            if c == 0x0D:
+                line = self._cmdline.decode("latin-1")
+                self._cmdline = bytearray()
+                self._skip_lf = True
+                self._line(line)
+                if self.mode != "command":
+                    return data[i + 1:]
+                continue
+            if c in (0x08, 0x7F):
+                del self._cmdline[-1:]
+                continue
+            if c == 0x0A:
+                continue
+            self._cmdline.append(c)
+            if len(self._cmdline) > MAX_LINE:
+                self._cmdline = bytearray()
+                self.stats.errors += 1
+                self._result("ERROR")
+        return b""
+
+    def _line(self, raw: str) -> None:
+        line = raw.strip()
+        if not line:
+            return
+        if line[:2].upper() != "AT":
+            log.debug("ignored non-AT line %r", line[:40])
+            return
+        self.stats.commands += 1
+        self.log.append(line)
+        log.debug("DTE: %s", line)
+        body = line[2:]
+        i = 0
+        try:
+            while i < len(body):
+                c = body[i].upper()
+                i += 1
+                if c in " ;":
+                    continue
+                if c == "+":
+                    j = body.find(";", i)
+                    j = len(body) if j < 0 else j
+                    if self._extended(body[i:j].upper()):
+                        return  # an action command: the mode has changed
+                    i = j
+                elif c == "D":
+                    self._dial(body[i:])
+                    return
+                elif c == "A":
+                    self._answer()
+                    return
+                elif c == "S":
+                    j = i
+                    while j < len(body) and body[j].isdigit():
+                        j += 1
+                    reg = int(body[i:j] or 0)
+                    if body[j:j + 1] == "?":
+                        self._info(f"{self.regs.get(reg, 0):03d}")
+                        i = j + 1
+                    elif body[j:j + 1] == "=":
+                        k = j + 1
+                        while k < len(body) and body[k].isdigit():
+                            k += 1
+                        self.regs[reg] = int(body[j + 1:k] or 0)
+                        i = k
+                    else:
+                        i = j
+                else:
+                    if c == "&":
+                        c = "&" + body[i:i + 1].upper()
+                        i += 1
+                    j = i
+                    while j < len(body) and body[j].isdigit():
+                        j += 1
+                    arg = int(body[i:j] or 0)
+                    i = j
+                    self._basic(c, arg)
+        except _CommandError as e:
+            log.debug("ERROR for %r: %s", line, e)
+            self.stats.errors += 1
+            self._result("ERROR")
+            return
+        self._result("OK")
+
+    def _basic(self, c: str, arg: int) -> None:
+        if c == "E":
+            self.echo = bool(arg)
+        elif c == "V":
+            self.verbose = bool(arg)
+        elif c == "Q":
+            self.quiet = bool(arg)
+        elif c in ("Z", "&F"):
+            self._on_hook()
+            self._reset_settings()
+        elif c == "H":
+            self._on_hook()
+        elif c == "I":
+            self._info(IDENT)
+        elif c in ("M", "L", "X", "B", "&C", "&D", "&K", "&S", "&W", "&V", "O", "N", "W",
+                   "&Q", "&E", "&H", "&R", "&I"):
+            pass  # speaker, dialling and line settings: nothing to do here
+        else:
+            raise _CommandError(f"unknown command {c}")
+
+    def _extended(self, cmd: str) -> bool:
+        """An extended (+) command. True if it was an action that changed the mode."""
+        name, _, arg = cmd.partition("=")
+        query = cmd.endswith("?") and not _
+        if query:
+            name = cmd[:-1]
+        if arg == "?":
+            if name == "FCLASS":
+                self._info("0,1")
+            elif name in ("FTM", "FRM"):
+                self._info(",".join(str(c) for c in FAST_CODES))
+            elif name in ("FTH", "FRH"):
+                self._info("3")
+            elif name in ("FTS", "FRS"):
+                self._info("0-255")
+            else:
+                self._info("0")
+            return False
+        if query:
+            if name == "FCLASS":
+                self._info(str(self.fclass))
+            elif name in ("FMI", "GMI"):
+                self._info("faxcore")
+            elif name in ("FMM", "GMM"):
+                self._info(IDENT)
+            elif name in ("FMR", "GMR"):
+                from faxcore import __version__
+
+                self._info(__version__)
+            else:
+                self._info("0")
+            return False
+        if name in ("FMI", "GMI", "FMM", "GMM", "FMR", "GMR") and not _:
+            self._info(IDENT)
+            return False
+        if name == "FCLASS":
+            if arg not in ("0", "1"):
+                raise _CommandError(f"class {arg} not supported")
+            self.fclass = int(arg)
+            return False
+        if name in ("FTH", "FRH", "FTM", "FRM", "FTS", "FRS"):
+            try:
+                n = int(arg)
+            except ValueError:
+                raise _CommandError(f"bad argument {arg!r}") from None
+            if not self.offhook:
+                raise _CommandError("not in a call")
+            if name in ("FTS", "FRS"):
+                if not 0 <= n <= 255:
+                    raise _CommandError("out of range")
+                self._silence(name, n)
+                return True
+            if name in ("FTH", "FRH") and n != 3:
+                raise _CommandError("HDLC only at V.21 (3)")
+            if name in ("FTM", "FRM") and n not in FAST_CODES:
+                raise _CommandError(f"modulation {n} not supported")
+            {"FTH": self._fth, "FRH": self._frh, "FTM": self._ftm, "FRM": self._frm}[name](n)
+            return True
+        if name.startswith(("F", "G", "I")) or name in ("CGMI", "CGMM"):
+            return False  # +FAE, +FLO, +FAR, +FCL, +FIT, +ICF, +IFC...: accepted, no effect
+        raise _CommandError(f"unknown command +{name}")
+
+    # ---- call set-up -------------------------------------------------------------------
+
+    def _off_hook(self, dialled: bool) -> None:
+        from faxcore.modem.hdlc import HdlcReceiver
+
+        self.offhook = True
+        self.dialled = dialled
+        self.calls += 1
+        self._rings = 0
+        self._v21 = HdlcReceiver("v21", 300)
+        self._v21_up = False
+        self._v21_frames = []
+
+    def _on_hook(self) -> None:
+        if self.offhook:
+            log.info("on hook")
+        self.offhook = False
+        self._src = None
+        self._v21 = None
+        self._fast = None
+        self._deadline = None
+        self._v21_frames = []
+        self._v21_up = False
+
+    def _dial(self, number: str) -> None:
+        from faxcore.modem.tones import CngGenerator
+
+        if self.offhook:
+            raise _CommandError("already in a call")
+        self.dial_string = number.strip()
+        log.info("dialling %r", self.dial_string)
+        self._off_hook(True)
+        self._src = CngGenerator()
+        self.mode = "dial"
+        self._deadline = self.clock + int(self.regs.get(7, 60) or self.dial_timeout) * RATE
+
+    def _answer(self) -> None:
+        from faxcore.modem.tones import CedGenerator
+
+        if not self.offhook:
+            self._off_hook(False)
+        log.info("answering")
+        self._src = CedGenerator(duration=self.ced_seconds, silence_before=0.2)
+        self.mode = "answer"
+
+    # ---- transmit ----------------------------------------------------------------------
+
+    def _start_tx(self) -> None:
+        # our own line: what was heard before is stale
+        self._v21_frames = []
+        self._v21_up = False
+        self._fast = None
+        self._dle.reset()
+        self._ending = False
+
+    def _fth(self, n: int) -> None:
+        from faxcore.modem.hdlc import HdlcTransmitter
+
+        self._start_tx()
+        self._src = HdlcTransmitter("v21", 300, preamble_ms=1000.0, level_dbm0=self.level)
+        self._frame = bytearray()
+        self._pending_frames = 0
+        self.mode = "fth"
+        self._result("CONNECT")
+
+    def _ftm(self, n: int) -> None:
+        from faxcore import modem
+
+        self._start_tx()
+        name, rate, short = MODULATIONS[n]
+        opts = {"short_train": short} if name == "v17" else {}
+        self._src = modem.transmitter(name, rate, level_dbm0=self.level, **opts)
+        self._ftm_buf = bytearray()
+        self._ftm_given = self._ftm_samples = 0
+        self._ftm_rate = rate
+        self._ftm_closed = False
+        self.mode = "ftm"
+        self._result("CONNECT")
+
+    def _silence(self, name: str, n: int) -> None:
+        if name == "FTS":
+            self._start_tx()
+            self._src = None
+            self.mode = "fts"
+            self._deadline = self.clock + n * RATE // 100
+        else:
+            self.mode = "frs"
+            self._silent = 0
+            self._frs_need = n * RATE // 100
+
+    def _tx_data(self, data: bytes) -> bytes:
+        if self._ending:
+            return b""  # the DTE talks after <DLE><ETX> before OK: a real modem drops it
+        dec, ended, rest = self._dle.feed(data)
+        if self.mode == "ftm":
+            self._ftm_buf += dec
+            self.stats.data_tx += len(dec)
+            if ended:
+                self._ending = True
+            self._feed_ftm()
+            return rest if not ended else b""
+        self._frame += dec
+        if len(self._frame) > 4096:
+            self._frame = bytearray()
+            self._stop_tx("ERROR")
+            return b""
+        if not ended:
+            return b""
+        frame, self._frame = bytes(self._frame), bytearray()
+        if not frame:
+            self._ending = True
+            self._src.send([], final=True)
+            return rest
+        final = len(frame) >= 2 and bool(frame[1] & 0x10)
+        if len(frame) < 3:
+            log.debug("frame too short for HDLC: %s", frame.hex())
+            self._stop_tx("ERROR")
+            return b""
+        self._src.send([frame], final=final)
+        self.stats.frames_tx += 1
+        log.debug("frame to line: %s", frame.hex(" "))
+        if final:
+            self._ending = True
+        else:
+            self._result("CONNECT")
+        return rest
+
+    def _feed_ftm(self) -> None:
+        if self.mode != "ftm":
+            return
+        consumed = self._ftm_samples * self._ftm_rate // RATE
+        want = consumed + self._ftm_rate // 5  # keep 200 ms of data queued
+        if self._ftm_buf and self._ftm_given < want:
+            k = max(1, (want - self._ftm_given + 7) // 8)
+            chunk, self._ftm_buf = bytes(self._ftm_buf[:k]), self._ftm_buf[k:]
+            bits = np.unpackbits(np.frombuffer(chunk, np.uint8), bitorder="little")
+            self._src.send(bits, final=False)
+            self._ftm_given += len(bits)
+        if self._ending and not self._ftm_buf and not self._ftm_closed:
+            self._ftm_closed = True
+            self._src.send(np.zeros(0, np.uint8), final=True)
+
+    def _stop_tx(self, code: str) -> None:
+        self._src = None
+        self.mode = "command"
+        self._result(code)
+
+    def _tx_done(self) -> None:
+        mode = self.mode
+        self._src = None
+        if mode in ("fth", "ftm"):
+            self._ftm_closed = False
+            self.mode = "command"
+            self._result("OK")
+        elif mode == "answer":
+            self._fth(3)
+        elif mode == "dial":
+            pass
+
+    def _timer(self) -> None:
+        if self.mode == "fts":
+            self.mode = "command"
+            self._result("OK")
+        elif self.mode == "dial":
+            log.info("no fax answer in time")
+            self._on_hook()
+            self.mode = "command"
+            self._result("NO CARRIER")
+
+    # ---- receive -----------------------------------------------------------------------
+
+    def _stop_rx(self) -> None:
+        self._fast = None
+        self._connected = False
+
+    def _frh(self, n: int) -> None:
+        self.mode = "frh"
+        self._connected = False
+        self._pump_frh()
+
+    def _pump_frh(self) -> None:
+        if self.mode != "frh":
+            return
+        if self._v21_frames:
+            data, ok = self._v21_frames.pop(0)
+            from faxcore.modem.hdlc import fcs
+
+            if not self._connected:
+                self._result("CONNECT")
+            check = fcs(data) if ok else bytes(b ^ 0xFF for b in fcs(data))
+            self._out += dle_escape(data + check) + b"\x10\x03"
+            self.stats.frames_rx += 1
+            self._connected = False
+            self.mode = "command"
+            self._result("OK" if ok else "ERROR")
+            return
+        if self._v21_up and not self._connected:
+            self._connected = True
+            self._result("CONNECT")
+
+    def _v21_events(self) -> None:
+        for e in self._v21.events():
+            kind = e.kind
+            if kind == "flags":
+                self._v21_up = True
+                if self.mode == "dial":
+                    log.info("V.21 flags: the far end answered")
+                    self._src = None
+                    self._deadline = None
+                    self.mode = "frh"
+                    self._connected = False
+                elif self.mode == "frm" and not self._connected:
+                    self._fast = None
+                    self.mode = "command"
+                    self._result("+FCERROR")
+                elif self.mode == "frm":
+                    self._end_frm()
+            elif kind in ("frame", "bad"):
+                self._v21_up = True
+                self._v21_frames.append((bytes(e.data), kind == "frame" and e.ok))
+                if len(self._v21_frames) > 64:
+                    self._v21_frames.pop(0)
+            elif kind == "carrier_down":
+                was = self._v21_up
+                self._v21_up = False
+                if self.mode == "frh" and self._connected and not self._v21_frames and was:
+                    self._connected = False
+                    self.mode = "command"
+                    self._result("NO CARRIER")
+            self._pump_frh()
+
+    def _frm(self, n: int) -> None:
+        from faxcore import modem
+
+        name, rate, short = MODULATIONS[n]
+        self.mode = "frm"
+        self._connected = False
+        if self._v21_up or self._v21_frames:
+            self.mode = "command"
+            self._result("+FCERROR")
+            return
+        opts = {"short_train": short} if name == "v17" else {}
+        self._fast = modem.receiver(name, rate, **opts)
+        self._fast_bits = np.zeros(0, np.uint8)
+
+    def _fast_events(self) -> None:
+        evs = self._fast.events()
+        bits = self._fast.bits()
+        for e in evs:
+            if e.kind == "training_succeeded" and not self._connected:
+                self._connected = True
+                self._result("CONNECT")
+        if bits.size and self._connected:
+            self._fast_bits = np.concatenate([self._fast_bits, bits])
+            whole = len(self._fast_bits) // 8 * 8
+            if whole:
+                data = np.packbits(self._fast_bits[:whole], bitorder="little").tobytes()
+                self._fast_bits = self._fast_bits[whole:]
+                self.stats.data_rx += len(data)
+                self._out += dle_escape(data)
+        if any(e.kind == "carrier_down" for e in evs) and self._connected:
+            self._end_frm()
+
+    def _end_frm(self) -> None:
+        self._out += b"\x10\x03"
+        self._fast = None
+        self._connected = False
+        self.mode = "command"
+        self._result("NO CARRIER")
+
+
+class _CommandError(Exception):
+    pass
+

@@ -1,0 +1,217 @@
+"""The Class 1 emulator on a pseudo-terminal: what efax, HylaFAX or faxcore's driver open.
+
+    modem = PtyModem(far_end=lambda dialled: FaxSession(calling=not dialled, ...))
+    modem.start()                 # a thread; modem.path is "/dev/pts/N"
+    ... run `efax -d /dev/pts/N -t 123 page.g3` ...
+    modem.close(); modem.far_ends[0].pages
+
+The emulator's line side is joined, through a simulated 4-wire audio line, to a *far end*:
+any object with ``tx(n) -> int16 samples``, ``rx(samples)`` (a :class:`faxcore.FaxSession`,
+or another emulator's :class:`DceLine`). ``far_end(dialled)`` makes one per call, when the
+DTE dials (``dialled=True``: the far end answers) or answers (``dialled=False``: the far end
+calls). ``ring=True`` rings (``RING``) once the DTE has put the modem in class 1 and gone
+quiet, until it answers.
+
+Line time: the audio runs as fast as the CPU allows while the modem has work of its own
+(receiving, sending trained data), and *waits* while the modem waits for the DTE (between
+commands, or for data to send), so a program's latency never shows on the line as it
+would not with a real modem's buffers. If the DTE stays quiet for ``stall`` seconds of
+real time, the line goes on at real-time pace (a program that waits on purpose).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import threading
+import time
+import tty
+from collections.abc import Callable
+
+import numpy as np
+
+from faxcore.modem.class1_emulator import Class1Dce
+
+log = logging.getLogger("faxcore.modem.class1_pty")
+
+BLOCK = 160  # 20 ms of line audio per step
+
+__all__ = ["DceLine", "PtyModem"]
+
+
+class DceLine:
+    """Another emulator's line side seen as a far end (two emulated modems on one line)."""
+
+    def __init__(self, dce: Class1Dce):
+        self.dce = dce
+
+    def tx(self, n: int) -> np.ndarray:
+        return self.dce.tx_audio(n)
+
+    def rx(self, samples) -> None:
+        self.dce.rx_audio(samples)
+
+    @property
+    def done(self) -> bool:
+        return not self.dce.offhook
+
+
+class PtyModem:
+    """A :class:`Class1Dce` served on a new pseudo-terminal (see the module docstring)."""
+
+    def __init__(self, far_end: Callable[[bool], object] | None = None, *, ring: bool = False,
+                 stall: float = 0.5, max_call_seconds: float = 600.0,
+                 data_speed: float | None = None, dce: Class1Dce | None = None) -> None:
+        self.dce = dce or Class1Dce()
+        self.far_end = far_end
+        self.ring = ring
+        self.stall = stall
+        self.data_speed = data_speed
+        self._pace: tuple[float, int] | None = None
+        self.max_call_samples = int(max_call_seconds * 8000)
+        self.far_ends: list[object] = []
+        self.transcript = bytearray()  # everything the DTE wrote (for diagnostics)
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self._wbuf = bytearray()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._far = None
+        self._call_start = 0
+        self._last_dte = time.monotonic()
+        self._last_ring = 0.0
+        self.error: BaseException | None = None
+
+    # ---- lifetime ----------------------------------------------------------------------
+
+    def start(self) -> PtyModem:
+        self._thread = threading.Thread(target=self._run_guarded, name="class1-emulator",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> PtyModem:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Serve in this thread until ``close()`` (another thread) or ``until()``."""
+        while not self._stop.is_set() and not (until and until()):
+            self.step()
+
+    def _run_guarded(self) -> None:
+        try:
+            self.run()
+        except BaseException as e:  # reported to whoever joins us; the pty stays sane
+            log.exception("emulator stopped")
+            self.error = e
+
+    # ---- one turn of the loop ----------------------------------------------------------
+
+    def step(self) -> None:
+        dce = self.dce
+        now = time.monotonic()
+        if not dce.offhook:
+            self._far = None
+            if (self.ring and dce.fclass == 1 and now - self._last_dte > 0.5
+                    and now - self._last_ring > 2.0):
+                self._last_ring = now
+                dce.ring()
+            self._io(0.02)
+            return
+        if self._far is None:
+            self._far = self.far_end(dce.dialled) if self.far_end else _Quiet()
+            self.far_ends.append(self._far)
+            self._call_start = dce.clock
+        if dce.waiting_for_dte:
+            if now - self._last_dte < self.stall:
+                self._io(0.005)
+                return
+            # the DTE is quiet on purpose: line time goes on at real-time pace
+            self._advance()
+            self._io(BLOCK / 8000)
+            return
+        if self.data_speed and dce.mode == "ftm":
+            # high-speed data at (a multiple of) real-time pace, as a real modem drains
+            # its buffer: some programs time the page and divide by the seconds it took
+            if self._pace is None:
+                self._pace = (now, dce.clock)
+            allowed = self._pace[1] + (now - self._pace[0]) * 8000 * self.data_speed
+            if dce.clock + BLOCK > allowed:
+                self._io(BLOCK / 8000 / self.data_speed)
+                return
+        else:
+            self._pace = None
+        for _ in range(25):  # up to 0.5 s of line time between looks at the pty
+            self._advance()
+            if self._pace is not None:
+                break
+            if dce.waiting_for_dte or dce._out or not dce.offhook:
+                break
+        self._io(0.0)
+
+    def _advance(self) -> None:
+        dce = self.dce
+        a = dce.tx_audio(BLOCK)
+        b = self._far.tx(BLOCK)
+        dce.rx_audio(b)
+        self._far.rx(a)
+        if dce.offhook and dce.clock - self._call_start > self.max_call_samples:
+            log.warning("call longer than the limit: hanging up")
+            dce.hang_up()
+
+    def _io(self, timeout: float) -> None:
+        self._wbuf += self.dce.to_dte()
+        wl = [self._master] if self._wbuf else []
+        try:
+            r, w, _ = select.select([self._master], wl, [], timeout)
+        except (OSError, ValueError):
+            self._stop.set()
+            return
+        if r:
+            try:
+                data = os.read(self._master, 65536)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EIO):
+                    raise
+                data = b""
+            if data:
+                self._last_dte = time.monotonic()
+                self.transcript += data
+                self.dce.from_dte(data)
+                self._wbuf += self.dce.to_dte()
+        if self._wbuf:
+            try:
+                k = os.write(self._master, self._wbuf)
+                del self._wbuf[:k]
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EIO):
+                    raise
+
+
+class _Quiet:
+    """A far end that never answers (a line with nobody on it)."""
+
+    done = False
+
+    def tx(self, n: int) -> np.ndarray:
+        return np.zeros(n, np.int16)
+
+    def rx(self, samples) -> None:
+        pass
