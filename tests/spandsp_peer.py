@@ -8,7 +8,12 @@ Each modem wrapper has the same shape as ours (faxcore.modem.base):
 * transmitters: ``Tx(bits, ...)`` or ``send(bits)``; ``tx(n) -> int16 ndarray`` of exactly
   ``n`` samples (zero padded after the end of the burst); ``done``; ``events()``.
 * receivers: ``rx(samples)``; ``bits()`` (data bits since the last call); ``events()``
-  (list of ``(SIG_STATUS_* value, sample index)``); ``trained``.
+  (list of ``(SIG_STATUS_* value, sample index)``); ``trained``; V.27ter/V.29/V.17 also
+  ``restart(short_train)`` for the next burst.
+
+``transmitter(name, bit_rate, bits)`` / ``receiver(name, bit_rate)`` pick the class by
+faxcore modem name; ``run_tx(tx)`` gives a whole burst (``trim=True``: no zero padding).
+V.27ter, V.29 and V.17 differ only in their C names and bit rates (one table each).
 
 ``lib()`` returns the loaded library or calls ``missing()`` (skip locally, fail in CI).
 Every CFUNCTYPE object is kept on ``self`` for the lifetime of the C object.
@@ -88,52 +93,32 @@ _LIB = None
 _LOAD_ERROR: str | None = None
 
 
+# the calls every spandsp modem (fsk, v27ter, v29, v17) has, with the same prototypes
+_MODEM_CALLS = {
+    "tx_free": (c_int, [c_void_p]),
+    "tx_power": (None, [c_void_p, c_float]),
+    "tx_set_modem_status_handler": (None, [c_void_p, c_void_p, c_void_p]),
+    "tx": (c_int, [c_void_p, c_void_p, c_int]),
+    "rx_free": (c_int, [c_void_p]),
+    "rx_signal_cutoff": (None, [c_void_p, c_float]),
+    "rx_set_modem_status_handler": (None, [c_void_p, c_void_p, c_void_p]),
+    "rx": (c_int, [c_void_p, c_void_p, c_int]),
+}
+HIGH_SPEED = ("v27ter", "v29", "v17")
+
+
 def _declare(lib) -> None:
     P = c_void_p
-    protos = {
-        # FSK
+    protos = {f"{m}_{call}": proto for m in ("fsk", *HIGH_SPEED)
+              for call, proto in _MODEM_CALLS.items()}
+    for m in HIGH_SPEED:
+        protos[f"{m}_tx_init"] = (P, [P, c_int, c_int, P, P])  # bit_rate, tep, get_bit, user
+        protos[f"{m}_rx_init"] = (P, [P, c_int, P, P])  # bit_rate, put_bit, user
+        protos[f"{m}_rx_restart"] = (c_int, [P, c_int, c_int])  # bit_rate, old_train
+    protos.update({
         "fsk_tx_init": (P, [P, P, P, P]),
-        "fsk_tx_free": (c_int, [P]),
-        "fsk_tx_power": (None, [P, c_float]),
-        "fsk_tx_set_modem_status_handler": (None, [P, P, P]),
-        "fsk_tx": (c_int, [P, P, c_int]),
         "fsk_rx_init": (P, [P, P, c_int, P, P]),
-        "fsk_rx_free": (c_int, [P]),
-        "fsk_rx_signal_cutoff": (None, [P, c_float]),
-        "fsk_rx_set_modem_status_handler": (None, [P, P, P]),
-        "fsk_rx": (c_int, [P, P, c_int]),
-        # V.27ter
-        "v27ter_tx_init": (P, [P, c_int, c_int, P, P]),
-        "v27ter_tx_free": (c_int, [P]),
-        "v27ter_tx_power": (None, [P, c_float]),
-        "v27ter_tx_set_modem_status_handler": (None, [P, P, P]),
-        "v27ter_tx": (c_int, [P, P, c_int]),
-        "v27ter_rx_init": (P, [P, c_int, P, P]),
-        "v27ter_rx_free": (c_int, [P]),
-        "v27ter_rx_set_modem_status_handler": (None, [P, P, P]),
-        "v27ter_rx": (c_int, [P, P, c_int]),
-        # V.29
-        "v29_tx_init": (P, [P, c_int, c_int, P, P]),
-        "v29_tx_free": (c_int, [P]),
-        "v29_tx_power": (None, [P, c_float]),
-        "v29_tx_set_modem_status_handler": (None, [P, P, P]),
-        "v29_tx": (c_int, [P, P, c_int]),
-        "v29_rx_init": (P, [P, c_int, P, P]),
-        "v29_rx_free": (c_int, [P]),
-        "v29_rx_set_modem_status_handler": (None, [P, P, P]),
-        "v29_rx": (c_int, [P, P, c_int]),
-        # V.17
-        "v17_tx_init": (P, [P, c_int, c_int, P, P]),
-        "v17_tx_restart": (c_int, [P, c_int, c_int, c_int]),
-        "v17_tx_free": (c_int, [P]),
-        "v17_tx_power": (None, [P, c_float]),
-        "v17_tx_set_modem_status_handler": (None, [P, P, P]),
-        "v17_tx": (c_int, [P, P, c_int]),
-        "v17_rx_init": (P, [P, c_int, P, P]),
-        "v17_rx_restart": (c_int, [P, c_int, c_int]),
-        "v17_rx_free": (c_int, [P]),
-        "v17_rx_set_modem_status_handler": (None, [P, P, P]),
-        "v17_rx": (c_int, [P, P, c_int]),
+        "v17_tx_restart": (c_int, [P, c_int, c_int, c_int]),  # bit_rate, tep, short_train
         # HDLC
         "hdlc_tx_init": (P, [P, c_int, c_int, c_int, P, P]),
         "hdlc_tx_free": (c_int, [P]),
@@ -163,7 +148,7 @@ def _declare(lib) -> None:
         "bert_free": (c_int, [P]),
         "bert_get_bit": (c_int, [P]),
         "bert_put_bit": (None, [P, c_int]),
-    }
+    })
     for name, (res, args) in protos.items():
         fn = getattr(lib, name)
         fn.restype = res
@@ -217,45 +202,95 @@ def _ptr(arr: np.ndarray) -> int:
     return arr.ctypes.data
 
 
+def _in_blocks(fn, state, samples, block: int):
+    """``fn(state, samples, k)`` over int16 ``samples`` in blocks of ``block``; yields each
+    ``k`` after its call (so callbacks inside it see the count before the block)."""
+    x = np.ascontiguousarray(samples, dtype=np.int16)
+    base = x.ctypes.data
+    for i in range(0, len(x), block):
+        k = min(block, len(x) - i)
+        fn(state, base + 2 * i, k)
+        yield k
+
+
+def _release(obj, *owned: tuple[str, str]) -> None:
+    """Free the C objects ``obj`` owns, given as (attribute, free function) pairs, once;
+    quiet at interpreter shutdown (for ``__del__``)."""
+    try:
+        for attr, free in owned:
+            if getattr(obj, attr, None):
+                getattr(obj._lib, free)(getattr(obj, attr))
+                setattr(obj, attr, None)
+    except Exception:  # noqa: BLE001 - interpreter shutdown
+        pass
+
+
 # ----------------------------------------------------------------------------- base classes
 
 
-class _TxBase:
-    """Common transmitter plumbing: Python get_bit over a bit array, status events."""
+class _ModemBase:
+    """Plumbing shared by transmitters and receivers: the C state (``_create()``), its
+    status handler (``_status``, events with sample times), the optional C-level BERT
+    bit source/sink, and freeing."""
 
-    _prefix = ""
+    _prefix = ""  # "v29_tx", "fsk_rx", ...: the C function names start with it
+    _bert_bit = ""  # "bert_get_bit" or "bert_put_bit"
 
-    def __init__(self, bits=None, level_dbm0: float | None = None, bert: bool = False):
+    def __init__(self, bit_fn, bert: bool = False):
         self._lib = lib()
-        self._bits = np.zeros(0, np.uint8)
-        self._pos = 0
-        self._final = False
-        self.done = False
         self._events: list[tuple[int, int]] = []
         self.samples = 0
-        self._get_bit_cb = GET_BIT(self._get_bit)
+        self._bit_cb = bit_fn
         self._status_cb = STATUS(self._status)
         self._bert = None
         if bert:
-            # C-level PRBS source: no Python callback per bit (benchmarks)
+            # C-level PRBS source/sink: no Python callback per bit (benchmarks)
             self._bert = self._lib.bert_init(None, 0, 8, 1, 10)  # ITU O.151 2^23-1
         self._state = self._create()
         if not self._state:
             raise RuntimeError(f"{self._prefix}_init failed")
-        getattr(self._lib, f"{self._prefix}_set_modem_status_handler")(
-            self._state, ctypes.cast(self._status_cb, c_void_p), None)
-        if level_dbm0 is not None:
-            getattr(self._lib, f"{self._prefix}_power")(self._state, float(level_dbm0))
-        if bits is not None:
-            self.send(bits)
+        self._call("set_modem_status_handler", ctypes.cast(self._status_cb, c_void_p), None)
 
-    def _get_bit_args(self):
+    def _call(self, what: str, *args):
+        """``<prefix>_<what>(state, *args)``."""
+        return getattr(self._lib, f"{self._prefix}_{what}")(self._state, *args)
+
+    def _bit_args(self):
+        """(bit callback, user data) for the ``<modem>_init`` call."""
         if self._bert:
-            return _addr("bert_get_bit"), self._bert
-        return ctypes.cast(self._get_bit_cb, c_void_p), None
+            return _addr(self._bert_bit), self._bert
+        return ctypes.cast(self._bit_cb, c_void_p), None
 
     def _create(self):  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _status(self, _user, status: int) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def events(self) -> list[tuple[int, int]]:
+        ev, self._events = self._events, []
+        return ev
+
+    def __del__(self):
+        _release(self, ("_state", f"{self._prefix}_free"), ("_bert", "bert_free"))
+
+
+class _TxBase(_ModemBase):
+    """Transmitter: Python get_bit over a bit array (``send``), ``tx(n)`` blocks."""
+
+    _bert_bit = "bert_get_bit"
+
+    def __init__(self, bits=None, level_dbm0: float | None = None, bert: bool = False):
+        self._bits = np.zeros(0, np.uint8)
+        self._pos = 0
+        self._final = False
+        self.done = False
+        self.produced = 0  # samples the modem really produced (tx() pads the last block)
+        super().__init__(GET_BIT(self._get_bit), bert)
+        if level_dbm0 is not None:
+            self._call("power", float(level_dbm0))
+        if bits is not None:
+            self.send(bits)
 
     def send(self, bits, final: bool = True) -> None:
         b = np.asarray(bytearray(bits) if isinstance(bits, (bytes, bytearray)) else bits,
@@ -278,67 +313,32 @@ class _TxBase:
         if status == SIG_STATUS_SHUTDOWN_COMPLETE:
             self.done = True
 
-    def events(self) -> list[tuple[int, int]]:
-        ev, self._events = self._events, []
-        return ev
-
     def tx(self, n: int) -> np.ndarray:
         out = np.zeros(n, np.int16)
         if self.done or n == 0:
             return out
-        fn = getattr(self._lib, self._prefix)
-        got = fn(self._state, _ptr(out), n)
+        got = getattr(self._lib, self._prefix)(self._state, _ptr(out), n)
         self.samples += n
+        self.produced += max(0, min(got, n))
         if got < n:
             # FSK returns a short block at shutdown, V.17 returns 0 once finished
             self.done = True
         return out
 
-    def __del__(self):
-        try:
-            if getattr(self, "_state", None):
-                getattr(self._lib, f"{self._prefix}_free")(self._state)
-                self._state = None
-            if getattr(self, "_bert", None):
-                self._lib.bert_free(self._bert)
-                self._bert = None
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
+class _RxBase(_ModemBase):
+    """Receiver: put_bit collecting data bits while trained, status events with times."""
 
-class _RxBase:
-    """Common receiver plumbing: put_bit collecting data bits, status events with times."""
-
-    _prefix = ""
+    _bert_bit = "bert_put_bit"
     block = 80  # samples per C call, so event times are accurate to 10 ms
 
     def __init__(self, bert: bool = False, cutoff_dbm0: float | None = None):
-        self._lib = lib()
         self._out = bytearray()
-        self._events: list[tuple[int, int]] = []
         self.trained = False
         self.carrier = False
-        self.samples = 0
-        self._put_bit_cb = PUT_BIT(self._put_bit)
-        self._status_cb = STATUS(self._status)
-        self._bert = None
-        if bert:
-            self._bert = self._lib.bert_init(None, 0, 8, 1, 10)
-        self._state = self._create()
-        if not self._state:
-            raise RuntimeError(f"{self._prefix}_init failed")
-        getattr(self._lib, f"{self._prefix}_set_modem_status_handler")(
-            self._state, ctypes.cast(self._status_cb, c_void_p), None)
+        super().__init__(PUT_BIT(self._put_bit), bert)
         if cutoff_dbm0 is not None:
-            getattr(self._lib, f"{self._prefix}_signal_cutoff")(self._state, float(cutoff_dbm0))
-
-    def _put_bit_args(self):
-        if self._bert:
-            return _addr("bert_put_bit"), self._bert
-        return ctypes.cast(self._put_bit_cb, c_void_p), None
-
-    def _create(self):  # pragma: no cover - overridden
-        raise NotImplementedError
+            self._call("signal_cutoff", float(cutoff_dbm0))
 
     def _put_bit(self, _user, bit: int) -> None:
         if bit < 0:
@@ -359,34 +359,13 @@ class _RxBase:
                 self.carrier = False
 
     def rx(self, samples) -> None:
-        x = np.ascontiguousarray(samples, dtype=np.int16)
-        fn = getattr(self._lib, self._prefix)
-        base = x.ctypes.data
-        blk = self.block
-        for i in range(0, len(x), blk):
-            k = min(blk, len(x) - i)
-            fn(self._state, base + 2 * i, k)
+        for k in _in_blocks(getattr(self._lib, self._prefix), self._state, samples, self.block):
             self.samples += k
 
     def bits(self) -> np.ndarray:
         out = np.frombuffer(bytes(self._out), dtype=np.uint8).copy()
         self._out = bytearray()
         return out
-
-    def events(self) -> list[tuple[int, int]]:
-        ev, self._events = self._events, []
-        return ev
-
-    def __del__(self):
-        try:
-            if getattr(self, "_state", None):
-                getattr(self._lib, f"{self._prefix}_free")(self._state)
-                self._state = None
-            if getattr(self, "_bert", None):
-                self._lib.bert_free(self._bert)
-                self._bert = None
-        except Exception:  # noqa: BLE001
-            pass
 
 
 # ----------------------------------------------------------------------------- V.21
@@ -406,18 +385,7 @@ class V21Tx(_TxBase):
 
     def _create(self):
         self._spec = v21_spec()
-        gb, ud = self._get_bit_args()
-        return self._lib.fsk_tx_init(None, ctypes.byref(self._spec), gb, ud)
-
-    def tx(self, n: int) -> np.ndarray:
-        out = np.zeros(n, np.int16)
-        if self.done or n == 0:
-            return out
-        got = self._lib.fsk_tx(self._state, _ptr(out), n)
-        self.samples += n
-        if got < n:
-            self.done = True
-        return out
+        return self._lib.fsk_tx_init(None, ctypes.byref(self._spec), *self._bit_args())
 
 
 class V21Rx(_RxBase):
@@ -433,8 +401,8 @@ class V21Rx(_RxBase):
 
     def _create(self):
         self._spec = v21_spec()
-        pb, ud = self._put_bit_args()
-        return self._lib.fsk_rx_init(None, ctypes.byref(self._spec), self._mode, pb, ud)
+        return self._lib.fsk_rx_init(None, ctypes.byref(self._spec), self._mode,
+                                     *self._bit_args())
 
     def _status(self, _user, status: int) -> None:
         super()._status(_user, status)
@@ -445,101 +413,90 @@ class V21Rx(_RxBase):
 # ----------------------------------------------------------------------------- high speed
 
 
-class V27terTx(_TxBase):
-    _prefix = "v27ter_tx"
+def _rate(cls, bit_rate: int | None) -> int:
+    if bit_rate is None:
+        return cls._rates[-1]
+    if bit_rate not in cls._rates:
+        raise ValueError(bit_rate)
+    return bit_rate
 
-    def __init__(self, bit_rate: int = 4800, bits=None, level_dbm0: float | None = None,
+
+class _HighSpeedTx(_TxBase):
+    """spandsp V.27ter / V.29 / V.17 transmitter (``<modem>_tx_init(bit_rate, tep, ...)``).
+
+    ``short_train`` (V.17 only) selects the short training sequence (spandsp: only valid
+    after a long train on the same connection; we restart the state with short_train set,
+    which 0.0.6 accepts)."""
+
+    _rates: tuple[int, ...] = ()  # ascending; the default is the highest
+    _has_short_train = False
+
+    def __init__(self, bit_rate: int | None = None, bits=None, *,
+                 level_dbm0: float | None = None, short_train: bool = False,
                  tep: bool = False, bert: bool = False):
-        if bit_rate not in (2400, 4800):
-            raise ValueError(bit_rate)
-        self.bit_rate, self._tep = bit_rate, tep
+        self.bit_rate = _rate(self, bit_rate)
+        if short_train and not self._has_short_train:
+            raise ValueError(f"{self._prefix}: no short training")
+        self._tep, self._short = tep, short_train
         super().__init__(bits, level_dbm0, bert)
 
     def _create(self):
-        gb, ud = self._get_bit_args()
-        return self._lib.v27ter_tx_init(None, self.bit_rate, int(self._tep), gb, ud)
-
-
-class V27terRx(_RxBase):
-    _prefix = "v27ter_rx"
-
-    def __init__(self, bit_rate: int = 4800, bert: bool = False):
-        if bit_rate not in (2400, 4800):
-            raise ValueError(bit_rate)
-        self.bit_rate = bit_rate
-        super().__init__(bert)
-
-    def _create(self):
-        pb, ud = self._put_bit_args()
-        return self._lib.v27ter_rx_init(None, self.bit_rate, pb, ud)
-
-
-class V29Tx(_TxBase):
-    _prefix = "v29_tx"
-
-    def __init__(self, bit_rate: int = 9600, bits=None, level_dbm0: float | None = None,
-                 tep: bool = False, bert: bool = False):
-        if bit_rate not in (7200, 9600):
-            raise ValueError(bit_rate)
-        self.bit_rate, self._tep = bit_rate, tep
-        super().__init__(bits, level_dbm0, bert)
-
-    def _create(self):
-        gb, ud = self._get_bit_args()
-        return self._lib.v29_tx_init(None, self.bit_rate, int(self._tep), gb, ud)
-
-
-class V29Rx(_RxBase):
-    _prefix = "v29_rx"
-
-    def __init__(self, bit_rate: int = 9600, bert: bool = False):
-        if bit_rate not in (7200, 9600):
-            raise ValueError(bit_rate)
-        self.bit_rate = bit_rate
-        super().__init__(bert)
-
-    def _create(self):
-        pb, ud = self._put_bit_args()
-        return self._lib.v29_rx_init(None, self.bit_rate, pb, ud)
-
-
-class V17Tx(_TxBase):
-    """spandsp V.17 transmitter; ``short_train`` selects the short training sequence
-    (spandsp: only valid after a long train on the same connection; we restart the
-    state with short_train set, which 0.0.6 accepts)."""
-
-    _prefix = "v17_tx"
-
-    def __init__(self, bit_rate: int = 14400, bits=None, level_dbm0: float | None = None,
-                 short_train: bool = False, tep: bool = False, bert: bool = False):
-        if bit_rate not in (7200, 9600, 12000, 14400):
-            raise ValueError(bit_rate)
-        self.bit_rate, self._tep, self._short = bit_rate, tep, short_train
-        super().__init__(bits, level_dbm0, bert)
-
-    def _create(self):
-        gb, ud = self._get_bit_args()
-        s = self._lib.v17_tx_init(None, self.bit_rate, int(self._tep), gb, ud)
+        s = getattr(self._lib, f"{self._prefix}_init")(None, self.bit_rate, int(self._tep),
+                                                       *self._bit_args())
         if s and self._short:
-            self._lib.v17_tx_restart(s, self.bit_rate, int(self._tep), 1)
+            getattr(self._lib, f"{self._prefix}_restart")(s, self.bit_rate, int(self._tep), 1)
         return s
 
 
-class V17Rx(_RxBase):
-    _prefix = "v17_rx"
+class _HighSpeedRx(_RxBase):
+    """spandsp V.27ter / V.29 / V.17 receiver; ``short_train`` (V.17 only) expects the
+    short training sequence."""
 
-    def __init__(self, bit_rate: int = 14400, short_train: bool = False, bert: bool = False):
-        if bit_rate not in (7200, 9600, 12000, 14400):
-            raise ValueError(bit_rate)
-        self.bit_rate, self._short = bit_rate, short_train
+    _rates: tuple[int, ...] = ()
+    _has_short_train = False
+
+    def __init__(self, bit_rate: int | None = None, *, short_train: bool = False,
+                 bert: bool = False):
+        self.bit_rate = _rate(self, bit_rate)
+        if short_train and not self._has_short_train:
+            raise ValueError(f"{self._prefix}: no short training")
+        self._short = short_train
         super().__init__(bert)
 
     def _create(self):
-        pb, ud = self._put_bit_args()
-        s = self._lib.v17_rx_init(None, self.bit_rate, pb, ud)
+        s = getattr(self._lib, f"{self._prefix}_init")(None, self.bit_rate, *self._bit_args())
         if s and self._short:
-            self._lib.v17_rx_restart(s, self.bit_rate, 1)
+            getattr(self._lib, f"{self._prefix}_restart")(s, self.bit_rate, 1)
         return s
+
+    def restart(self, short_train: bool = False) -> None:
+        """Ready for the next burst; ``short_train`` keeps the equaliser (spandsp's
+        ``old_train``), as a V.17 short train after a long one needs."""
+        self._call("restart", self.bit_rate, int(short_train))
+
+
+class V27terTx(_HighSpeedTx):
+    _prefix, _rates = "v27ter_tx", (2400, 4800)
+
+
+class V27terRx(_HighSpeedRx):
+    _prefix, _rates = "v27ter_rx", (2400, 4800)
+
+
+class V29Tx(_HighSpeedTx):
+    _prefix, _rates = "v29_tx", (7200, 9600)
+
+
+class V29Rx(_HighSpeedRx):
+    _prefix, _rates = "v29_rx", (7200, 9600)
+
+
+class V17Tx(_HighSpeedTx):
+    _prefix, _rates, _has_short_train = "v17_tx", (7200, 9600, 12000, 14400), True
+
+
+class V17Rx(_HighSpeedRx):
+    _prefix, _rates, _has_short_train = "v17_rx", (7200, 9600, 12000, 14400), True
 
 
 def transmitter(name: str, bit_rate: int, bits=None, **kw):
@@ -558,14 +515,17 @@ def receiver(name: str, bit_rate: int, **kw):
     return cls(bit_rate, **kw)
 
 
-def run_tx(tx, block: int = 160, limit: int = 8000 * 600) -> np.ndarray:
-    """All samples of a transmitter's burst (until ``done``), in blocks."""
+def run_tx(tx, block: int = 160, limit: int = 8000 * 600, trim: bool = False) -> np.ndarray:
+    """All samples of a transmitter's burst (until ``done``), in blocks. The last block is
+    zero padded to ``block``; with ``trim`` (modem transmitters only) the result ends with
+    the last sample the modem produced."""
     parts = []
     total = 0
     while not tx.done and total < limit:
         parts.append(tx.tx(block))
         total += block
-    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+    out = np.concatenate(parts) if parts else np.zeros(0, np.int16)
+    return out[:tx.produced] if trim else out
 
 
 # ----------------------------------------------------------------------------- HDLC
@@ -638,15 +598,7 @@ class HdlcTx:
         return out
 
     def __del__(self):
-        try:
-            if getattr(self, "_fsk", None):
-                self._lib.fsk_tx_free(self._fsk)
-                self._fsk = None
-            if getattr(self, "_hdlc", None):
-                self._lib.hdlc_tx_free(self._hdlc)
-                self._hdlc = None
-        except Exception:  # noqa: BLE001
-            pass
+        _release(self, ("_fsk", "fsk_tx_free"), ("_hdlc", "hdlc_tx_free"))
 
 
 class HdlcRx:
@@ -682,21 +634,11 @@ class HdlcRx:
             put(self._hdlc, int(b))
 
     def rx(self, samples) -> None:
-        x = np.ascontiguousarray(samples, dtype=np.int16)
-        base = x.ctypes.data
-        for i in range(0, len(x), 160):
-            self._lib.fsk_rx(self._fsk, base + 2 * i, min(160, len(x) - i))
+        for _ in _in_blocks(self._lib.fsk_rx, self._fsk, samples, 160):
+            pass
 
     def __del__(self):
-        try:
-            if getattr(self, "_fsk", None):
-                self._lib.fsk_rx_free(self._fsk)
-                self._fsk = None
-            if getattr(self, "_hdlc", None):
-                self._lib.hdlc_rx_free(self._hdlc)
-                self._hdlc = None
-        except Exception:  # noqa: BLE001
-            pass
+        _release(self, ("_fsk", "fsk_rx_free"), ("_hdlc", "hdlc_rx_free"))
 
 
 # ----------------------------------------------------------------------------- tones
@@ -718,12 +660,7 @@ class ToneTx:
         return out
 
     def __del__(self):
-        try:
-            if getattr(self, "_s", None):
-                self._lib.modem_connect_tones_tx_free(self._s)
-                self._s = None
-        except Exception:  # noqa: BLE001
-            pass
+        _release(self, ("_s", "modem_connect_tones_tx_free"))
 
 
 class ToneRx:
@@ -743,50 +680,36 @@ class ToneRx:
         self.reports.append((code, level, self.samples))
 
     def rx(self, samples) -> None:
-        x = np.ascontiguousarray(samples, dtype=np.int16)
-        base = x.ctypes.data
-        for i in range(0, len(x), 80):
-            k = min(80, len(x) - i)
-            self._lib.modem_connect_tones_rx(self._s, base + 2 * i, k)
+        for k in _in_blocks(self._lib.modem_connect_tones_rx, self._s, samples, 80):
             self.samples += k
 
     def detected(self) -> bool:
         return bool(self._lib.modem_connect_tones_rx_get(self._s))
 
     def __del__(self):
-        try:
-            if getattr(self, "_s", None):
-                self._lib.modem_connect_tones_rx_free(self._s)
-                self._s = None
-        except Exception:  # noqa: BLE001
-            pass
+        _release(self, ("_s", "modem_connect_tones_rx_free"))
 
 
 # ----------------------------------------------------------------------------- G.711
 
 
-def g711_encode(samples, law: str) -> bytes:
-    """spandsp's G.711 encoder (``law`` "ulaw" or "alaw")."""
-    mode = G711_ULAW if law == "ulaw" else G711_ALAW
+def _g711(direction: str, law: str, src: np.ndarray, dtype) -> np.ndarray:
+    """spandsp's ``g711_<direction>`` over ``src`` with a fresh state (``law`` "ulaw" or
+    "alaw")."""
     L = lib()
-    s = L.g711_init(None, mode)
+    s = L.g711_init(None, G711_ULAW if law == "ulaw" else G711_ALAW)
     try:
-        x = np.ascontiguousarray(samples, dtype=np.int16)
-        out = np.zeros(len(x), np.uint8)
-        L.g711_encode(s, _ptr(out), _ptr(x), len(x))
-        return out.tobytes()
-    finally:
-        L.g711_free(s)
-
-
-def g711_decode(data: bytes, law: str) -> np.ndarray:
-    mode = G711_ULAW if law == "ulaw" else G711_ALAW
-    L = lib()
-    s = L.g711_init(None, mode)
-    try:
-        src = np.frombuffer(bytes(data), dtype=np.uint8).copy()
-        out = np.zeros(len(src), np.int16)
-        L.g711_decode(s, _ptr(out), _ptr(src), len(src))
+        out = np.zeros(len(src), dtype)
+        getattr(L, f"g711_{direction}")(s, _ptr(out), _ptr(src), len(src))
         return out
     finally:
         L.g711_free(s)
+
+
+def g711_encode(samples, law: str) -> bytes:
+    """spandsp's G.711 encoder (``law`` "ulaw" or "alaw")."""
+    return _g711("encode", law, np.ascontiguousarray(samples, dtype=np.int16), np.uint8).tobytes()
+
+
+def g711_decode(data: bytes, law: str) -> np.ndarray:
+    return _g711("decode", law, np.frombuffer(bytes(data), dtype=np.uint8).copy(), np.int16)

@@ -51,7 +51,7 @@ def test_v17_short_train_loopback():
     rx = sp.V17Rx(14400)
     _loop(sp.V17Tx(14400, rng.integers(0, 2, 2000, dtype=np.uint8)), rx)
     rx.bits()
-    sp.lib().v17_rx_restart(rx._state, 14400, 1)
+    rx.restart(short_train=True)
     _loop(sp.V17Tx(14400, bits, short_train=True), rx)
     errors, _, off = bit_errors(bits, rx.bits(), max_shift=4)
     assert errors == 0 and off == 0

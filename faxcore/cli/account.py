@@ -10,14 +10,15 @@ and ``--json`` for machine-readable output. Amounts are given in dollars
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
 import re
-import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 from faxcore.cli import CliError
+from faxcore.cli.output import emit
 
 UTC = timezone.utc
 
@@ -68,37 +69,29 @@ def open_db(args: argparse.Namespace) -> Any:
         raise CliError(f"cannot open database {url}: {exc}") from exc
 
 
-def out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
-def out_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, datetime):
-        return o.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def money(cents: int) -> str:
     from faxcore.accounts.rules import format_cents
 
     return format_cents(cents)
 
 
-def run(args: argparse.Namespace, fn: Any) -> int:
-    """Open the store, call fn(store, now) and map the store's errors to CliError."""
+def store_command(fn: Callable[[argparse.Namespace, Any, datetime], int | None]
+                  ) -> Callable[[argparse.Namespace], int]:
+    """A subcommand ``fn(args, store, now)``: opens the store (``--db``) at the time
+    ``--now``, closes it after, and maps the store's errors to CliError; the exit status
+    is what ``fn`` returns (None: 0)."""
     from faxcore.accounts import AccountsError, JobError
 
-    store = open_db(args)
-    try:
-        return int(fn(store, parse_now(args.now)) or 0)
-    except (AccountsError, JobError, ValueError, TypeError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        store.close()
+    @functools.wraps(fn)
+    def cmd(args: argparse.Namespace) -> int:
+        store = open_db(args)
+        try:
+            return int(fn(args, store, parse_now(args.now)) or 0)
+        except (AccountsError, JobError, ValueError, TypeError) as exc:
+            raise CliError(str(exc)) from exc
+        finally:
+            store.close()
+    return cmd
 
 
 def _summary(store: Any, account_id: int, now: datetime) -> dict[str, Any]:
@@ -110,124 +103,105 @@ def _summary(store: Any, account_id: int, now: datetime) -> dict[str, Any]:
             "reason": decision.reason}
 
 
-def _print_summary(s: dict[str, Any]) -> None:
-    out(f"account {s['id']}{' (' + s['name'] + ')' if s.get('name') else ''}: plan {s['plan']}, "
-        f"credit limit {money(s['credit_limit_cents'])}, billing day {s['billing_day']}")
-    out(f"  status:  {s['status']} since {s['since']:%Y-%m-%d %H:%M UTC} "
-        f"(log-in: {s['login_scope']})")
-    out(f"  balance: {money(s['balance_cents'])}; next billing {s['next_billing_at']:%Y-%m-%d}")
-    out(f"  sending: {'allowed' if s['may_send'] else 'refused'}: {s['reason']}")
+def _summary_lines(s: dict[str, Any]) -> list[str]:
+    return [
+        f"account {s['id']}{' (' + s['name'] + ')' if s.get('name') else ''}: plan {s['plan']}, "
+        f"credit limit {money(s['credit_limit_cents'])}, billing day {s['billing_day']}",
+        f"  status:  {s['status']} since {s['since']:%Y-%m-%d %H:%M UTC} "
+        f"(log-in: {s['login_scope']})",
+        f"  balance: {money(s['balance_cents'])}; next billing {s['next_billing_at']:%Y-%m-%d}",
+        f"  sending: {'allowed' if s['may_send'] else 'refused'}: {s['reason']}",
+    ]
 
 
-def cmd_create(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        aid = store.create_account(plan=args.plan, credit_limit_cents=parse_money(args.credit_limit),
-                                   billing_day=args.billing_day, now=now, name=args.name)
-        s = _summary(store, aid, now)
-        if args.json:
-            out_json(s)
-        else:
-            out(f"created account {aid}")
-            _print_summary(s)
-    return run(args, go)
+@store_command
+def cmd_create(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    aid = store.create_account(plan=args.plan, credit_limit_cents=parse_money(args.credit_limit),
+                               billing_day=args.billing_day, now=now, name=args.name)
+    s = _summary(store, aid, now)
+    emit(args, s, lambda: [f"created account {aid}", *_summary_lines(s)])
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        s = _summary(store, args.account, now)
-        if args.json:
-            out_json(s)
-        else:
-            _print_summary(s)
-    return run(args, go)
+@store_command
+def cmd_show(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    s = _summary(store, args.account, now)
+    emit(args, s, lambda: _summary_lines(s))
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        rows = [_summary(store, a["id"], now) for a in store.list_accounts()]
-        if args.json:
-            out_json(rows)
-            return
-        out(f"{'id':>6}  {'plan':<9} {'status':<21} {'balance':>10}  login")
+@store_command
+def cmd_list(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    rows = [_summary(store, a["id"], now) for a in store.list_accounts()]
+
+    def text() -> Iterator[str]:
+        yield f"{'id':>6}  {'plan':<9} {'status':<21} {'balance':>10}  login"
         for s in rows:
-            out(f"{s['id']:>6}  {s['plan']:<9} {s['status']:<21} "
-                f"{money(s['balance_cents']):>10}  {s['login_scope']}")
-    return run(args, go)
+            yield (f"{s['id']:>6}  {s['plan']:<9} {s['status']:<21} "
+                   f"{money(s['balance_cents']):>10}  {s['login_scope']}")
+    emit(args, rows, text)
 
 
-def cmd_pay(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        p = store.post_payment(args.account, parse_money(args.amount), args.reference, now)
-        s = _summary(store, args.account, now)
-        if args.json:
-            out_json({"payment": {"ledger_id": p.ledger_id, "cents": p.cents,
-                                  "reference": p.reference, "duplicate": p.duplicate},
-                      "account": s})
-            return
+@store_command
+def cmd_pay(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    p = store.post_payment(args.account, parse_money(args.amount), args.reference, now)
+    s = _summary(store, args.account, now)
+
+    def text() -> list[str]:
         if p.duplicate:
-            out(f"payment {p.reference} was already posted: nothing changed")
+            done = f"payment {p.reference} was already posted: nothing changed"
         else:
-            out(f"posted payment {p.reference} of {money(p.cents)} to account {args.account}")
-        _print_summary(s)
-    return run(args, go)
+            done = f"posted payment {p.reference} of {money(p.cents)} to account {args.account}"
+        return [done, *_summary_lines(s)]
+    emit(args, {"payment": {"ledger_id": p.ledger_id, "cents": p.cents,
+                            "reference": p.reference, "duplicate": p.duplicate},
+                "account": s}, text)
 
 
-def cmd_charge(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        cents = store.record_outbound(args.account, args.pages, now)
-        s = _summary(store, args.account, now)
-        if args.json:
-            out_json({"charged_cents": cents, "pages": args.pages, "account": s})
-            return
-        out(f"charged {args.pages} sent page(s): {money(cents)}")
-        _print_summary(s)
-    return run(args, go)
+@store_command
+def cmd_charge(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    cents = store.record_outbound(args.account, args.pages, now)
+    s = _summary(store, args.account, now)
+    emit(args, {"charged_cents": cents, "pages": args.pages, "account": s},
+         lambda: [f"charged {args.pages} sent page(s): {money(cents)}", *_summary_lines(s)])
 
 
-def cmd_reactivate(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        store.reactivate(args.account, now, args.operator)
-        s = _summary(store, args.account, now)
-        if args.json:
-            out_json(s)
-            return
-        out(f"account {args.account} reactivated by {args.operator}; "
-            f"reactivation fee {money(1000)} charged")
-        _print_summary(s)
-    return run(args, go)
+@store_command
+def cmd_reactivate(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    store.reactivate(args.account, now, args.operator)
+    s = _summary(store, args.account, now)
+    emit(args, s, lambda: [f"account {args.account} reactivated by {args.operator}; "
+                           f"reactivation fee {money(1000)} charged", *_summary_lines(s)])
 
 
-def cmd_statement(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        st = store.statement(args.account, now)
-        if args.json:
-            out_json(st)
-            return
-        _print_summary(_summary(store, args.account, now))
-        out(f"{'date':<17} {'entry':<13} {'amount':>10} {'balance':>10}  details")
+def _entry_details(e: dict[str, Any]) -> str:
+    details = []
+    if "pages" in e:
+        details.append(f"{e['pages']} page(s)")
+    if "reference" in e:
+        details.append(f"ref {e['reference']}")
+    if "period" in e:
+        details.append(f"invoice {e['period']}: {money(e['invoiced_cents'])} due")
+    if "note" in e:
+        details.append(e["note"])
+    return "; ".join(details)
+
+
+@store_command
+def cmd_statement(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    st = store.statement(args.account, now)
+
+    def text() -> Iterator[str]:
+        yield from _summary_lines(_summary(store, args.account, now))
+        yield f"{'date':<16} {'entry':<13} {'amount':>10} {'balance':>10}  details"
         for e in st["entries"]:
-            details = []
-            if "pages" in e:
-                details.append(f"{e['pages']} page(s)")
-            if "reference" in e:
-                details.append(f"ref {e['reference']}")
-            if "period" in e:
-                details.append(f"invoice {e['period']}: {money(e['invoiced_cents'])} due")
-            if "note" in e:
-                details.append(e["note"])
-            out(f"{e['at']:%Y-%m-%d %H:%M} {e['kind']:<13} {money(e['amount_cents']):>10} "
-                f"{money(e['balance_cents']):>10}  {'; '.join(details)}")
-    return run(args, go)
+            yield (f"{e['at']:%Y-%m-%d %H:%M} {e['kind']:<13} {money(e['amount_cents']):>10} "
+                   f"{money(e['balance_cents']):>10}  {_entry_details(e)}")
+    emit(args, st, text)
 
 
-def cmd_bill(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        n = store.run_billing(now)
-        if args.json:
-            out_json({"invoices_issued": n})
-        else:
-            out(f"issued {n} invoice(s)")
-    return run(args, go)
+@store_command
+def cmd_bill(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    n = store.run_billing(now)
+    emit(args, {"invoices_issued": n}, lambda: [f"issued {n} invoice(s)"])
 
 
 def register(sub: Any) -> None:

@@ -7,73 +7,61 @@ the reason and never dialled; ``submit`` then exits with status 3 so scripts not
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from faxcore.cli.account import add_common, out, out_json, run
+from faxcore.cli.account import add_common, store_command
+from faxcore.cli.output import emit
 
 EXIT_REFUSED = 3
 
 
-def _print_job(j: Any) -> None:
+def _job_lines(j: Any) -> list[str]:
     who = "to" if j.direction == "send" else "from"
-    out(f"job {j.id}: {j.direction} {who} {j.remote or '-'} for account {j.account_id} via "
-        f"{j.channel}: {j.state}")
-    out(f"  pages {j.pages}, attempts {j.attempts}/{j.max_attempts}, "
-        f"created {j.created_at:%Y-%m-%d %H:%M:%S UTC}, updated {j.updated_at:%Y-%m-%d %H:%M:%S UTC}")
-    if j.document:
-        out(f"  document: {j.document}")
-    if j.result:
-        out(f"  result: {j.result}")
-    if j.reason:
-        out(f"  reason: {j.reason}")
+    lines = [f"job {j.id}: {j.direction} {who} {j.remote or '-'} for account {j.account_id} via "
+             f"{j.channel}: {j.state}",
+             f"  pages {j.pages}, attempts {j.attempts}/{j.max_attempts}, "
+             f"created {j.created_at:%Y-%m-%d %H:%M:%S UTC}, "
+             f"updated {j.updated_at:%Y-%m-%d %H:%M:%S UTC}"]
+    for label, value in (("document", j.document), ("result", j.result), ("reason", j.reason)):
+        if value:
+            lines.append(f"  {label}: {value}")
+    return lines
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> int:
-        j = store.submit_job(args.account, args.to, args.pages, now, channel=args.channel,
-                             document=args.document)
-        if args.json:
-            out_json(j.as_dict())
-        else:
-            _print_job(j)
-        return EXIT_REFUSED if j.state == "refused" else 0
-    return run(args, go)
+@store_command
+def cmd_submit(args: argparse.Namespace, store: Any, now: datetime) -> int:
+    j = store.submit_job(args.account, args.to, args.pages, now, channel=args.channel,
+                         document=args.document)
+    emit(args, j.as_dict(), lambda: _job_lines(j))
+    return EXIT_REFUSED if j.state == "refused" else 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        jobs = store.list_jobs(args.account, direction=args.direction, state=args.state,
-                               limit=args.limit)
-        if args.json:
-            out_json([j.as_dict() for j in jobs])
-            return
-        out(f"{'id':>6} {'account':>7} {'dir':<7} {'channel':<8} {'state':<9} {'pages':>5} "
-            f"{'att':>3}  remote")
+@store_command
+def cmd_list(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    jobs = store.list_jobs(args.account, direction=args.direction, state=args.state,
+                           limit=args.limit)
+
+    def text() -> Iterator[str]:
+        yield (f"{'id':>6} {'account':>7} {'dir':<7} {'channel':<8} {'state':<9} {'pages':>5} "
+               f"{'att':>3}  remote")
         for j in jobs:
-            out(f"{j.id:>6} {j.account_id:>7} {j.direction:<7} {j.channel:<8} {j.state:<9} "
-                f"{j.pages:>5} {j.attempts:>3}  {j.remote or '-'}")
-    return run(args, go)
+            yield (f"{j.id:>6} {j.account_id:>7} {j.direction:<7} {j.channel:<8} {j.state:<9} "
+                   f"{j.pages:>5} {j.attempts:>3}  {j.remote or '-'}")
+    emit(args, [j.as_dict() for j in jobs], text)
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        j = store.get_job(args.job)
-        if args.json:
-            out_json(j.as_dict())
-        else:
-            _print_job(j)
-    return run(args, go)
+@store_command
+def cmd_show(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    j = store.get_job(args.job)
+    emit(args, j.as_dict(), lambda: _job_lines(j))
 
 
-def cmd_cancel(args: argparse.Namespace) -> int:
-    def go(store: Any, now: datetime) -> None:
-        j = store.cancel_job(args.job, now)
-        if args.json:
-            out_json(j.as_dict())
-        else:
-            out(f"job {j.id} cancelled")
-    return run(args, go)
+@store_command
+def cmd_cancel(args: argparse.Namespace, store: Any, now: datetime) -> None:
+    j = store.cancel_job(args.job, now)
+    emit(args, j.as_dict(), lambda: [f"job {j.id} cancelled"])
 
 
 def register(sub: Any) -> None:
