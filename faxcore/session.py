@@ -160,8 +160,10 @@ class _HdlcRx:
 class FaxSession:
     """One fax call over audio. ``send``: pages to transmit (paths, bitmaps, TxPage);
     ``receive``: a path for the received TIFF-F (written when the call ends) or a
-    callable taking each :class:`~faxcore.t30.engine.RxPage`. Other keyword options go to
-    :class:`~faxcore.t30.engine.T30Config` (``poll``, ``schemes``, ``timers``,
+    callable taking each :class:`~faxcore.t30.engine.RxPage`. ``modems``: the fast
+    modems offered, every one of which must be available (else
+    :class:`~faxcore.modem.ModemNotAvailable`; V.21 is always needed). Other keyword
+    options go to :class:`~faxcore.t30.engine.T30Config` (``poll``, ``schemes``, ``timers``,
     ``sub_address``, ``sender_ident``, ``accept_sid``, ``password``...)."""
 
     def __init__(self, calling: bool, *, send: Sequence | None = None,
@@ -171,9 +173,19 @@ class FaxSession:
                  **options):
         from faxcore import modem
 
-        modems = tuple(m for m in modems if modem.available(m))
+        modems = tuple(modems)
         if not modems:
-            raise ValueError("none of the requested modems is available")
+            raise ValueError("no modem requested")
+        for m in modems:
+            if m not in ("v17", "v29", "v27ter"):
+                raise ValueError(f"unknown fax modem {m!r}; expected v17, v29 or v27ter")
+        for m in ("v21", *modems):
+            if not modem.available(m):
+                # Never quietly carry on with fewer modems: the call would negotiate
+                # something other than what was asked for, and tests would shrink.
+                raise modem.ModemNotAvailable(
+                    f"modem {m!r} was requested but is not available (its compiled "
+                    "module failed to import): run `make build`")
         self._receive = receive
         self._on_page = receive if callable(receive) else None
         cfg = T30Config(calling=calling, pages=load_pages(send), ecm=ecm, modems=modems,
@@ -336,16 +348,26 @@ class FaxSession:
         if self._written or self._receive is None or callable(self._receive):
             return
         self._written = True
-        pages = self.engine.received_pages
-        if not pages:
-            return
-        from faxcore.codecs.tiff import Page, write_tiff
+        write_received_tiff(self._receive, self.engine.received_pages)
 
-        out = []
-        for p in pages:
-            if p.bitmap is None:
-                continue
-            x, y = _RES_DPI[p.resolution]
-            out.append(Page(p.bitmap, xres=x, yres=y, bad_rows=p.bad_rows))
-        if out:
-            write_tiff(self._receive, out, "mmr")
+
+def write_received_tiff(path, pages: Sequence[RxPage]) -> int:
+    """Write received pages as TIFF-F (MMR); returns the number of pages written (pages
+    that could not be decoded at all are left out; nothing is written without pages).
+
+    A page's damage goes into its tags: BadFaxLines = ``bad_rows``,
+    ConsecutiveBadFaxLines, and CleanFaxData 1 (bad rows regenerated: each replaced by
+    the row before) or 2 (uncorrected: the page lost its end, see ``RxPage.end_lost``)."""
+    from faxcore.codecs.tiff import REGENERATED, UNCLEAN, Page, write_tiff
+
+    out = []
+    for p in pages:
+        if p.bitmap is None:
+            continue
+        x, y = _RES_DPI[p.resolution]
+        clean = UNCLEAN if p.end_lost else (REGENERATED if p.bad_rows else None)
+        out.append(Page(p.bitmap, xres=x, yres=y, bad_rows=p.bad_rows,
+                        consecutive_bad_rows=p.consecutive_bad_rows, clean=clean))
+    if out:
+        write_tiff(path, out, "mmr")
+    return len(out)

@@ -118,3 +118,18 @@ def test_call_spandsp_sends_to_faxcore(tmp_path, capsys):
         assert np.array_equal(g.bitmap, read_pbm(chart))
     assert main(["call", "--loopback", str(charts[0]), "--peer-sends"]) == 1
     assert "needs --peer spandsp" in capsys.readouterr().err
+
+
+def test_call_snr_option_adds_noise_that_many_db_below_the_signal():
+    """``--snr 30``: the noise the simulated line adds is 30 dB below the power of the
+    signal faxcore sends (measured on V.29 data at the stations' level)."""
+    from faxcore import modem
+    from faxcore.cli.call import TX_LEVEL_DBM0, _line
+
+    t = modem.transmitter("v29", 9600, level_dbm0=TX_LEVEL_DBM0)
+    t.send(np.random.default_rng(3).integers(0, 2, 19200).astype(np.uint8), final=True)
+    x = t.tx(16000)[4000:12000]
+    y = _line(np.random.default_rng(4), 30.0, None)(x)
+    noise = y.astype(float) - x
+    snr = 10 * np.log10(np.mean(x.astype(float) ** 2) / np.mean(noise ** 2))
+    assert abs(snr - 30.0) < 0.3, snr

@@ -5,11 +5,13 @@ call must end in phase E with a result once time passes."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxcore.t30 import T30Config, T30Engine, TxPage
+from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
 from faxcore.t30.frames import FCF_CODES, Frame
+from faxcore.t30.loopback import V21_PREAMBLE, V21_RATE, hdlc_bits, training_time
 from faxcore.t30.modem_if import (
     CarrierDown,
     CarrierUp,
@@ -17,6 +19,10 @@ from faxcore.t30.modem_if import (
     FrameReceived,
     HangUp,
     LineDropped,
+    SendData,
+    SendHDLC,
+    SendTone,
+    Silence,
     TxComplete,
     WrongCarrier,
 )
@@ -37,29 +43,93 @@ events = st.one_of(
 script = st.lists(st.tuples(st.floats(0, 8, allow_nan=False), events), max_size=60)
 
 
+# After the hostile script, with nothing more from the line, every wait in the engine
+# ends by a timer (T1 35 s, T2 7 s, T4 3.45 s x 3 tries, T5 65 s) and a call ends well
+# within this much virtual time.
+QUIET_LIMIT = 150.0
+
+
+def tx_seconds(cmd) -> float | None:
+    """How long our pretend modem takes to carry out a transmit command (None: not one)."""
+    if isinstance(cmd, Silence | SendTone):
+        return cmd.ms / 1000.0
+    if isinstance(cmd, SendHDLC):
+        return V21_PREAMBLE + sum(hdlc_bits(f) for f in cmd.frames) / V21_RATE
+    if isinstance(cmd, SendData):
+        bits = len(cmd.data) * 8 + sum(hdlc_bits(f) for f in cmd.frames)
+        return training_time(cmd.modulation, cmd.long_training) + bits / cmd.modulation.rate
+    return None
+
+
+class Modem:
+    """Carries out the engine's commands as a modem would: a transmit command completes
+    (TxComplete) once, when its time is up, and only if it is still the current command;
+    nothing else is ever reported unasked."""
+
+    def __init__(self, engine: T30Engine):
+        self.engine = engine
+        self.cmds: list = []
+        self.tx_done_at: float | None = None
+
+    def take(self, now: float) -> None:
+        for cmd in self.engine.commands():
+            assert not (self.cmds and isinstance(self.cmds[-1], HangUp)), \
+                f"{cmd!r} after HangUp"
+            self.cmds.append(cmd)
+            dur = tx_seconds(cmd)
+            self.tx_done_at = None if dur is None else now + dur
+
+    def complete(self, now: float) -> None:
+        """Report TxComplete if a transmission is due by ``now``."""
+        if self.tx_done_at is not None and self.tx_done_at <= now:
+            self.tx_done_at = None
+            self.engine.handle_event(TxComplete(), now)
+            self.take(now)
+
+
 def drive(engine: T30Engine, steps) -> None:
+    """Play ``steps`` (time step, line event) at the engine, then let time pass with
+    nothing on the line: the call must end in phase E with a HangUp, within QUIET_LIMIT
+    seconds of virtual time, the modem having finished every transmission it was given.
+    A TxComplete in the script stands for "the modem finished": it is reported only
+    when a transmission is under way."""
     now = 0.0
+    modem = Modem(engine)
     engine.start(now)
-    cmds = engine.commands()
+    modem.take(now)
     for dt, ev in steps:
         now += dt
+        modem.complete(now)
         engine.handle_timer(now)
+        modem.take(now)
+        if isinstance(ev, TxComplete):
+            if modem.tx_done_at is None:
+                continue  # nothing being sent: a modem reports nothing
+            modem.tx_done_at = now
+            modem.complete(now)
+            continue
         engine.handle_event(ev, now)
-        cmds += engine.commands()
-    # Let time run: every call ends (phase E, HangUp) within a bounded time.
-    for _ in range(2000):
-        if engine.done:
+        modem.take(now)
+    quiet_from = now
+    while not engine.done:
+        wake = [t for t in (modem.tx_done_at, engine.next_deadline) if t is not None]
+        assert wake, "engine waits for nothing: a hang"
+        if min(wake) > quiet_from + QUIET_LIMIT:
             break
-        d = engine.next_deadline
-        now = max(now, d if d is not None else now) + 0.01
+        now = max(now, min(wake))
+        modem.complete(now)
         engine.handle_timer(now)
-        cmds += engine.commands()
-        # A transmission the fuzzer never completed: the modem reports it done.
-        engine.handle_event(TxComplete(), now)
-        cmds += engine.commands()
-    assert engine.done and engine.phase == "E"
-    assert isinstance(cmds[-1], HangUp)
-    assert engine.result.duration >= 0
+        modem.take(now)
+    assert engine.done and engine.phase == "E", f"not finished {now - quiet_from:.1f} s " \
+                                                "after the line went quiet"
+    assert isinstance(modem.cmds[-1], HangUp)
+    assert sum(isinstance(c, HangUp) for c in modem.cmds) == 1
+    r = engine.result
+    assert r.status != T30Status.IN_PROGRESS and engine.next_deadline is None
+    # The modem finished everything it was asked to send: the engine never had to give
+    # up waiting for it.
+    assert r.status != T30Status.HDLC_CARRIER, r.summary()
+    assert 0 <= r.duration <= now + 0.001  # duration is rounded to the millisecond
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -74,3 +144,28 @@ def test_engine_survives_random_events(steps, calling, ecm):
 def test_engine_survives_line_drop_anywhere(steps):
     e = T30Engine(T30Config(calling=False))
     drive(e, steps + [(0.1, LineDropped())])
+
+
+def test_driver_catches_an_engine_waiting_for_an_unsent_transmission(monkeypatch):
+    """The driver itself can fail: an engine that waits for the end of a transmission it
+    never asked for (here: its Silence commands are lost) only gets out by giving up
+    after ``max_burst`` (600 s). The old driver sent TxComplete unasked and hid that."""
+    real_emit = T30Engine._emit
+
+    def emit(self, cmd):
+        if not isinstance(cmd, Silence):
+            real_emit(self, cmd)
+
+    monkeypatch.setattr(T30Engine, "_emit", emit)
+    with pytest.raises(AssertionError, match="not finished"):
+        drive(T30Engine(T30Config(calling=False)), [])  # CED, then silence before DIS
+
+
+def test_a_quiet_line_ends_every_call():
+    """No script at all: both roles, with and without ECM, end in phase E by their
+    timers (the calling station after T1 without DIS, the answering one after T1)."""
+    for calling in (True, False):
+        for ecm in (True, False):
+            e = T30Engine(T30Config(calling=calling, pages=[PAGE], ecm=ecm))
+            drive(e, [])
+            assert e.result.status == T30Status.T1_EXPIRED

@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ecm", dest="ecm", action="store_false", help="no ECM")
     p.add_argument("--modem", choices=("v17", "v29", "v27ter"), default="v17",
                    help="fastest modem offered (default v17; slower ones stay as fallback)")
-    p.add_argument("--snr", type=float, help="add white noise this many dB below the signal")
+    p.add_argument("--snr", type=float,
+                   help="add white noise this many dB below the signal (faxcore's -10 dBm0)")
     p.add_argument("--g711", choices=("alaw", "ulaw"), help="pass the audio through G.711")
     p.add_argument("--resolution", choices=("standard", "fine", "superfine"),
                    help="send at this resolution (default: the file's, or fine)")
@@ -98,10 +99,16 @@ def load_inputs(paths: list[str], resolution: str | None):
     return pages
 
 
+TX_LEVEL_DBM0 = -10.0  # both stations' transmit level (FaxSession's default)
+
+
 def _line(rng, snr: float | None, law: str | None):
     from faxcore.modem import g711
+    from faxcore.modem.dsp import dbm0_to_rms
 
-    noise = None if snr is None else 10 ** ((-10.0 - snr - 3.14) / 20) * 32768
+    # White noise ``snr`` dB below the signal's power: the RMS of a -10 dBm0 signal
+    # (about 5090; 32767 is the peak of a +3.14 dBm0 sine, not an RMS).
+    noise = None if snr is None else dbm0_to_rms(TX_LEVEL_DBM0 - snr)
 
     def carry(x: np.ndarray) -> np.ndarray:
         if law:

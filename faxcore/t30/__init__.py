@@ -9,6 +9,7 @@ Modules:
     frames    HDLC frame build/parse, FCF (facsimile control field) codes, X bit
     dis       DIS/DTC/DCS information fields (T.30 Table 2), capabilities, negotiation
     idents    TSI/CSI/CIG and other 20-character identifiers
+    nsf       NSF (non-standard facilities): T.35 country and vendor codes
     ecm       error correction mode framing (T.4 Annex A): FCD/RCP, PPS, PPR maps
     timers    T1-T5
     modem_if  the commands and events between T.30 and a modem

@@ -58,6 +58,7 @@ from faxcore.t30.modem_if import (
     TxComplete,
     WrongCarrier,
 )
+from faxcore.t30.nsf import nsf_fif, parse_nsf
 from faxcore.t30.result import CallResult, T30Status, TraceEntry
 from faxcore.t30.timers import DEFAULT_TIMERS, Timers
 
@@ -95,7 +96,13 @@ class TxPage:
 
 @dataclass
 class RxPage:
-    """A received page. ``bitmap`` is None if the data could not be decoded at all."""
+    """A received page. ``bitmap`` is None if the data could not be decoded at all.
+
+    ``rows`` is the number of rows in ``bitmap``. ``bad_rows`` counts the damaged rows
+    and, when the page lost its end (``end_lost``: non-ECM data without RTC), the rows
+    taken as missing (see :meth:`T30Engine._decode`); ``consecutive_bad_rows`` is the
+    longest run of them (TIFF ConsecutiveBadFaxLines). ``error`` is the decoder's first
+    complaint, if any. ``quality`` is the answer it got: MCF, RTP or RTN."""
 
     bitmap: np.ndarray | None
     resolution: str
@@ -106,6 +113,9 @@ class RxPage:
     ecm: bool
     data: bytes = field(repr=False, default=b"")
     quality: str = "MCF"
+    consecutive_bad_rows: int = 0
+    end_lost: bool = False
+    error: str | None = None
 
 
 @dataclass
@@ -145,6 +155,8 @@ class T30Config:
     sub_address: str = ""    # sending: SUB (subaddress) sent with DCS
     sender_ident: str = ""   # sending: SID (sender identification, a password) with DCS
     accept_sid: str = ""     # receiving: pages only from a sender whose SID is this
+    nsf: bytes = b""         # answering: an NSF to send before CSI/DIS (T.35 order;
+                             # see faxcore.t30.nsf); none by default
     codec: Any = None
     on_page: Callable[[RxPage], None] | None = None
 
@@ -159,6 +171,9 @@ class T30Config:
         for text in (self.ident, self.password, self.poll_password, self.sub_address,
                      self.sender_ident, self.accept_sid):
             encode_ident(text)  # validates
+        self.nsf = bytes(self.nsf)
+        if self.nsf:
+            nsf_fif(self.nsf)  # validates
         self.pages = [p if isinstance(p, TxPage) else TxPage(p) for p in self.pages]
 
 
@@ -198,6 +213,16 @@ def longest_zero_run(data: bytes) -> int:
 
 MAX_LINE_SECONDS = 5.0  # T.4: a total coded scan line takes less than 5 s (non-ECM)
 
+# Nominal page lengths (T.4 2.2): A4 297 mm, B4 364 mm, at 3.85 / 7.7 / 15.4 lines per mm.
+# A page that lost its end is taken to have been this long ("unlimited": A4).
+LINES_PER_MM = {"standard": 3.85, "fine": 7.7, "superfine": 15.4}
+PAGE_MM = {"a4": 297, "b4": 364, "unlimited": 297}
+
+
+def nominal_rows(resolution: str, length: str = "a4") -> int:
+    """Rows of a page of the nominal ``length`` ("a4", "b4", "unlimited" = A4)."""
+    return int(PAGE_MM.get(length, 297) * LINES_PER_MM[resolution])
+
 
 def longest_coded_line(data: bytes) -> int:
     """The longest total coded scan line of MH/MR page data (octets LSB first), in bits:
@@ -211,6 +236,16 @@ def longest_coded_line(data: bytes) -> int:
     if ones[0] >= 11:
         ends = np.concatenate([ones[:1], ends])
     return int(np.diff(ends).max()) if len(ends) >= 2 else 0
+
+
+def _trailing_run(bad_rows: list[int], rows: int) -> int:
+    """How many of the last rows of a page (``rows`` of them) are in ``bad_rows``."""
+    n = 0
+    for r in reversed(bad_rows):
+        if r != rows - 1 - n:
+            break
+        n += 1
+    return n
 
 
 class T30Engine:
@@ -340,6 +375,10 @@ class T30Engine:
                 r.remote_sender_ident = decode_ident(f.fif)
             elif f.name == "PWD":
                 r.remote_password = decode_ident(f.fif)
+            elif f.name == "NSF":
+                nsf = parse_nsf(f.fif)
+                r.remote_nsf, r.remote_nsf_country = nsf.data, nsf.country
+                r.remote_nsf_vendor = nsf.vendor
 
     # ---- low-level signalling ---------------------------------------------------------
 
@@ -471,7 +510,8 @@ class T30Engine:
         self.phase = "A"
         yield from self._transmit(SendTone("CED", CED_MS))
         self.phase = "B"
-        dis = self._ident_frames("CSI") + [self._frame("DIS", self.local_caps().to_fif())]
+        nsf = [self._frame("NSF", nsf_fif(self.cfg.nsf), final=False)] if self.cfg.nsf else []
+        dis = nsf + self._ident_frames("CSI") + [self._frame("DIS", self.local_caps().to_fif())]
         yield from self._receiver(dis)
 
     # ---- transmitting ------------------------------------------------------------------
@@ -767,13 +807,51 @@ class T30Engine:
         return True if dcs.ecm else bytes(data)
 
     def _decode(self, data: bytes, dcs: DCSParams) -> RxPage:
+        """Decode a received page and judge its copy quality (the answer: MCF/RTP/RTN).
+
+        The rules, in order:
+
+        * nothing decodable (no rows), or (non-ECM) a coded scan line longer than 5 s
+          (T.4 4.1.2: a broken transmitter or line): RTN;
+        * a non-ECM page whose data ends without RTC has **lost its end** (the carrier
+          dropped or the data was cut): how much is gone cannot be known, so the rows
+          from the end of what arrived to the nominal page length of the DCS (A4 or B4
+          at the page's resolution; A4 when unlimited), and at least one row, count as
+          bad rows, consecutive ones, on top of the rows the decoder found damaged;
+        * then, with ``bad`` the bad rows so counted and ``total`` the rows received
+          plus the missing ones: ``bad > rtn_ratio * total`` (15 %): RTN;
+          ``bad > rtp_ratio * total`` (5 %): RTP; else MCF;
+        * a page that lost its end is never MCF: at least RTP, so the transmitter
+          retrains and the result and the TIFF-F (BadFaxLines, CleanFaxData = 2,
+          "uncorrected errors") record the damage.
+
+        ECM pages: the frame map makes their data complete, so a missing end marker alone
+        says nothing (the quality answer is not used either: ECM answers per block). But
+        a block closed with EOR/ERR keeps its gaps: when decoding stops with an error
+        before the end marker, the page has lost its end as above, and the result and
+        the TIFF-F record it. (Rows MMR decoded from the data after a gap before it
+        noticed cannot be told from good ones.)"""
         width = dcs.width_pixels
+        error: str | None = None
+        end_seen = True
         try:
             page = self._codec().decode(data, dcs.scheme, width, lsb_first=True)
             bitmap, rows, bad = page.bitmap, int(page.rows), int(page.bad_rows)
+            run = int(page.max_consecutive_bad_rows)
+            error, end_seen = page.error, bool(page.end_marker_seen)
+            trailing = _trailing_run(page.bad_row_indices, rows)
         except Exception as e:  # the decoder's errors on hostile data: a bad page
             log.warning("page data could not be decoded: %s", e)
-            bitmap, rows, bad = None, 0, 0
+            bitmap, rows, bad, run, trailing, error = None, 0, 0, 0, 0, str(e)
+        end_lost = rows > 0 and not end_seen and (not dcs.ecm or error is not None)
+        missing = 0
+        if end_lost:
+            missing = max(nominal_rows(dcs.resolution, dcs.length) - rows, 1)
+            bad += missing
+            run = max(run, trailing + missing)
+            log.warning("page data ended without RTC after %d rows (%s): %d rows taken "
+                        "as lost", rows, error or "no decoding error", missing)
+        total = rows + missing
         line_bits = 0 if dcs.ecm else longest_coded_line(data)
         if rows == 0:
             quality = "RTN"
@@ -782,14 +860,15 @@ class T30Engine:
             log.warning("coded scan line of %.2f s (over %.0f s): page rejected",
                         line_bits / dcs.modulation.rate, MAX_LINE_SECONDS)
             quality = "RTN"
-        elif bad > self.cfg.rtn_ratio * rows:
+        elif bad > self.cfg.rtn_ratio * total:
             quality = "RTN"
-        elif bad > self.cfg.rtp_ratio * rows:
+        elif bad > self.cfg.rtp_ratio * total or end_lost:
             quality = "RTP"
         else:
             quality = "MCF"
         return RxPage(bitmap, dcs.resolution, dcs.scheme, width, rows, bad, dcs.ecm,
-                      bytes(data), quality)
+                      bytes(data), quality, consecutive_bad_rows=run, end_lost=end_lost,
+                      error=error)
 
     def _store(self, page: RxPage) -> None:
         self.received_pages.append(page)

@@ -1,7 +1,8 @@
 """Completion status codes and the result of a call.
 
 Status numbers and names follow spandsp's ``T30_ERR_*`` completion codes (0.0.6), so a
-result compares directly with spandsp's phase-E code.
+result compares directly with spandsp's phase-E code. One more, ``IN_PROGRESS`` (-1), is
+the status of a call that has not ended yet.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 
 class T30Status(enum.IntEnum):
+    IN_PROGRESS = -1  # not a spandsp code: the call has not reached phase E yet
     OK = 0
     CEDTONE = 1
     T0_EXPIRED = 2
@@ -71,6 +73,7 @@ class T30Status(enum.IntEnum):
 
 
 DESCRIPTIONS = {
+    T30Status.IN_PROGRESS: "call in progress",
     T30Status.OK: "OK",
     T30Status.T1_EXPIRED: "timed out waiting for the far end to identify itself (T1)",
     T30Status.CANNOT_TRAIN: "failed to train with any compatible modem",
@@ -129,9 +132,11 @@ class TraceEntry:
 
 @dataclass
 class CallResult:
-    """What happened in a call. ``status`` is OK or the precise failure cause."""
+    """What happened in a call. ``status`` is IN_PROGRESS until the call reaches phase
+    E, then OK or the precise failure cause; ``ok`` is true only for a call that ended
+    well, ``finished`` once it has ended at all."""
 
-    status: T30Status = T30Status.OK
+    status: T30Status = T30Status.IN_PROGRESS
     message: str = ""
     calling: bool = True
     pages_sent: int = 0
@@ -146,6 +151,9 @@ class CallResult:
     remote_sub_address: str = ""   # SUB received with DCS
     remote_sender_ident: str = ""  # SID received with DCS
     remote_password: str = ""      # PWD received with DTC (polling)
+    remote_nsf: bytes = b""        # NSF received: its FIF in T.35 order (faxcore.t30.nsf)
+    remote_nsf_country: int | None = None  # ... its T.35 country code
+    remote_nsf_vendor: bytes = b""  # ... its terminal provider (vendor) code
     bad_rows: int = 0
     duration: float = 0.0
     trace: list[TraceEntry] = field(default_factory=list)
@@ -154,13 +162,19 @@ class CallResult:
     def ok(self) -> bool:
         return self.status == T30Status.OK
 
+    @property
+    def finished(self) -> bool:
+        return self.status != T30Status.IN_PROGRESS
+
     def trace_text(self) -> str:
         return "\n".join(str(t) for t in self.trace)
 
     def summary(self) -> str:
         desc = self.message or DESCRIPTIONS.get(self.status, self.status.name)
         rejected = f", rejected {self.pages_rejected}" if self.pages_rejected else ""
+        nsf = "" if self.remote_nsf_country is None else (
+            f" (NSF country {self.remote_nsf_country}, vendor {self.remote_nsf_vendor.hex()})")
         return (f"status {self.status.name} ({desc}); pages sent {self.pages_sent}{rejected}, "
                 f"received {self.pages_received}; {self.modulation or '-'} "
                 f"{'ECM' if self.ecm else 'no ECM'} {self.scheme or '-'} {self.resolution or '-'}; "
-                f"remote '{self.remote_ident}'; bad rows {self.bad_rows}; {self.duration:.1f} s")
+                f"remote '{self.remote_ident}'{nsf}; bad rows {self.bad_rows}; {self.duration:.1f} s")

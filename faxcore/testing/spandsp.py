@@ -95,6 +95,8 @@ def load():
             "t30_set_phase_e_handler": (None, [P, P, P]),
             "t30_set_real_time_frame_handler": (None, [P, P, P]),
             "t30_get_transfer_statistics": (None, [P, POINTER(T30Stats)]),
+            "t30_set_tx_nsf": (c_int, [P, POINTER(c_uint8), c_int]),
+            "t30_get_rx_nsf": (ctypes.c_size_t, [P, POINTER(POINTER(c_uint8))]),
         }
         for fn, (res, args) in protos.items():
             f = getattr(lib, fn)
@@ -130,7 +132,7 @@ class SpandspFax:
                  modems: tuple[str, ...] = ("v17", "v29", "v27ter"), ident: str = "",
                  compressions: tuple[str, ...] = ("mh", "mr", "mmr"), rx_mmr: bool = False,
                  sub_address: str = "", sender_ident: str = "", password: str = "",
-                 features: tuple[str, ...] | None = None):
+                 features: tuple[str, ...] | None = None, nsf: bytes = b""):
         L = lib()
         self._lib = L
         self._s = L.fax_init(None, 1 if calling else 0)
@@ -158,6 +160,15 @@ class SpandspFax:
             L.t30_set_rx_file(t, b, -1)
             if rx_mmr:
                 L.t30_set_rx_encoding(t, 3)
+        if nsf:
+            # spandsp puts these octets after the FCF as they are (line order); ``nsf``
+            # is in T.35 order, as faxcore's T30Config.nsf.
+            from faxcore.t30.frames import bitrev
+
+            buf = (c_uint8 * len(nsf)).from_buffer_copy(bitrev(nsf))
+            self._keep.append(buf)
+            if L.t30_set_tx_nsf(t, buf, len(nsf)) != 0:
+                raise ValueError("spandsp refused the NSF")
         if features is not None:
             # e.g. ("identification", "sub_addressing"): DIS bits 50 and 49, so that
             # the far end sends SID and SUB.
@@ -181,6 +192,7 @@ class SpandspFax:
         self.remote_sub_address = ""     # SUB received (as the receiving station)
         self.remote_sender_ident = ""    # SID received
         self.remote_password = ""        # PWD received
+        self.remote_nsf = b""            # NSF received, in T.35 order
 
     def _on_phase_e(self, _t, _user, code: int) -> None:
         self.status = code
@@ -190,6 +202,12 @@ class SpandspFax:
         self.remote_sub_address = _text(L.t30_get_rx_sub_address(self._t))
         self.remote_sender_ident = _text(L.t30_get_rx_sender_ident(self._t))
         self.remote_password = _text(L.t30_get_rx_password(self._t))
+        p = POINTER(c_uint8)()
+        n = L.t30_get_rx_nsf(self._t, ctypes.byref(p))
+        if n and p:
+            from faxcore.t30.frames import bitrev
+
+            self.remote_nsf = bitrev(ctypes.string_at(p, n))
 
     def _on_frame(self, _t, _user, direction: int, msg, length: int) -> None:
         self.frames.append(("rx" if direction else "tx", ctypes.string_at(msg, length)))
