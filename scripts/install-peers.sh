@@ -12,6 +12,7 @@ declare -A PEERS=(
   [/usr/include/spandsp/version.h]=libspandsp-dev
   [/usr/lib/x86_64-linux-gnu/libspandsp.so.2]=libspandsp2
   [/usr/lib/postgresql]=postgresql
+  [/usr/bin/efax]=efax
 )
 missing=()
 for path in "${!PEERS[@]}"; do

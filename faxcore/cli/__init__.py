@@ -17,7 +17,7 @@ import sys
 
 # Subcommand modules, in the order they appear in --help. A module is listed
 # here once it exists; find_spec keeps a partially built tree usable.
-MODULES = ("demo", "convert", "call", "conformance", "account", "jobs")
+MODULES = ("demo", "convert", "call", "conformance", "account", "jobs", "modem")
 
 
 class CliError(Exception):

@@ -139,6 +139,8 @@ class Class1Dce:
                     continue
                 # T.31: any character aborts a receive command
                 log.debug("receive aborted by the DTE (%r)", data[:1])
+                if self.mode == "frm" and self._connected:
+                    self._out += b"\x10\x03"
                 self._stop_rx()
                 self.mode = "command"
                 self._result("OK")
@@ -273,12 +275,13 @@ class Class1Dce:
         return b""
 
     def _line(self, raw: str) -> None:
-        line = raw.strip()
-        if not line:
+        # a modem looks for "AT" and ignores what comes before it (line noise, a CAN)
+        at = raw.upper().find("AT")
+        if at < 0:
+            if raw.strip():
+                log.debug("ignored non-AT line %r", raw[:40])
             return
-        if line[:2].upper() != "AT":
-            log.debug("ignored non-AT line %r", line[:40])
-            return
+        line = raw[at:].strip()
         self.stats.commands += 1
         self.log.append(line)
         log.debug("DTE: %s", line)
@@ -654,7 +657,7 @@ class Class1Dce:
         name, rate, short = MODULATIONS[n]
         self.mode = "frm"
         self._connected = False
-        if self._v21_up or self._v21_frames:
+        if self._v21_frames:  # V.21 frames are waiting: the far end is talking HDLC
             self.mode = "command"
             self._result("+FCERROR")
             return

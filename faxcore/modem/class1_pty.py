@@ -15,8 +15,10 @@ quiet, until it answers.
 Line time: the audio runs as fast as the CPU allows while the modem has work of its own
 (receiving, sending trained data), and *waits* while the modem waits for the DTE (between
 commands, or for data to send), so a program's latency never shows on the line as it
-would not with a real modem's buffers. If the DTE stays quiet for ``stall`` seconds of
-real time, the line goes on at real-time pace (a program that waits on purpose).
+would not with a real modem's buffers; while nobody sends anything the line runs at
+real-time pace, so that the programs' own timeouts keep their meaning. If the DTE stays quiet for ``stall`` seconds of
+real time (``data_stall`` while it owes data after ``CONNECT``), the line goes on at
+real-time pace (a program that waits on purpose; a modem then sends fill).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ log = logging.getLogger("faxcore.modem.class1_pty")
 
 BLOCK = 160  # 20 ms of line audio per step
 
-__all__ = ["DceLine", "PtyModem"]
+__all__ = ["DceLine", "PtyModem", "PtyPair"]
 
 
 class DceLine:
@@ -62,14 +64,16 @@ class PtyModem:
     """A :class:`Class1Dce` served on a new pseudo-terminal (see the module docstring)."""
 
     def __init__(self, far_end: Callable[[bool], object] | None = None, *, ring: bool = False,
-                 stall: float = 0.5, max_call_seconds: float = 600.0,
+                 stall: float = 0.5, data_stall: float = 5.0, max_call_seconds: float = 600.0,
                  data_speed: float | None = None, dce: Class1Dce | None = None) -> None:
         self.dce = dce or Class1Dce()
         self.far_end = far_end
         self.ring = ring
         self.stall = stall
+        self.data_stall = data_stall
         self.data_speed = data_speed
         self._pace: tuple[float, int] | None = None
+        self._idle = False
         self.max_call_samples = int(max_call_seconds * 8000)
         self.far_ends: list[object] = []
         self.transcript = bytearray()  # everything the DTE wrote (for diagnostics)
@@ -98,6 +102,9 @@ class PtyModem:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._far is not None and not self.dce.offhook and (
+                self._thread is None or not self._thread.is_alive()):
+            self._finish_far()  # the DTE hung up just before: let the far end finish
         for fd in (self._master, self._slave):
             try:
                 os.close(fd)
@@ -109,6 +116,11 @@ class PtyModem:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @property
+    def in_call(self) -> bool:
+        """A call is up (from ``ATD``/``ATA`` until the far end has finished after ``ATH``)."""
+        return self._far is not None
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
         """Serve in this thread until ``close()`` (another thread) or ``until()``."""
@@ -128,7 +140,8 @@ class PtyModem:
         dce = self.dce
         now = time.monotonic()
         if not dce.offhook:
-            self._far = None
+            if self._far is not None:
+                self._finish_far()
             if (self.ring and dce.fclass == 1 and now - self._last_dte > 0.5
                     and now - self._last_ring > 2.0):
                 self._last_ring = now
@@ -140,7 +153,10 @@ class PtyModem:
             self.far_ends.append(self._far)
             self._call_start = dce.clock
         if dce.waiting_for_dte:
-            if now - self._last_dte < self.stall:
+            # a program takes its time after CONNECT (efax renders its page header):
+            # a modem would send fill meanwhile; the emulated line just waits longer
+            cap = self.data_stall if dce.mode in ("ftm", "fth") else self.stall
+            if now - self._last_dte < cap:
                 self._io(0.005)
                 return
             # the DTE is quiet on purpose: line time goes on at real-time pace
@@ -158,13 +174,29 @@ class PtyModem:
                 return
         else:
             self._pace = None
+        if self._idle:
+            # nobody is sending: line time goes at real-time pace, so that the programs'
+            # own timeouts (T2, T4 in real seconds) mean what they say
+            self._advance()
+            self._io(BLOCK / 8000)
+            return
         for _ in range(25):  # up to 0.5 s of line time between looks at the pty
             self._advance()
-            if self._pace is not None:
+            if self._pace is not None or self._idle:
                 break
             if dce.waiting_for_dte or dce._out or not dce.offhook:
                 break
         self._io(0.0)
+
+    def _finish_far(self) -> None:
+        # the DTE hung up: let the far end hear silence until it is done too (its last
+        # frame, its own hang-up), for at most 10 s of line time
+        far, self._far = self._far, None
+        for _ in range(500):
+            if getattr(far, "done", True):
+                break
+            far.rx(np.zeros(BLOCK, np.int16))
+            far.tx(BLOCK)
 
     def _advance(self) -> None:
         dce = self.dce
@@ -172,6 +204,7 @@ class PtyModem:
         b = self._far.tx(BLOCK)
         dce.rx_audio(b)
         self._far.rx(a)
+        self._idle = not a.any() and not b.any()
         if dce.offhook and dce.clock - self._call_start > self.max_call_samples:
             log.warning("call longer than the limit: hanging up")
             dce.hang_up()
@@ -215,3 +248,118 @@ class _Quiet:
 
     def rx(self, samples) -> None:
         pass
+
+
+class PtyPair:
+    """Two emulated modems on two pseudo-terminals, joined by one simulated line: a program
+    on :attr:`a` dials, the modem on :attr:`b` rings (``RING`` every 2 s once its program
+    has put it in class 1), and the two programs fax each other (efax to efax, HylaFAX to
+    efax, faxcore's driver to either). When one side hangs up, the other hears the line
+    drop (``NO CARRIER``) 2 s of line time later. Same pacing rules as :class:`PtyModem`.
+    """
+
+    def __init__(self, *, stall: float = 0.5, data_stall: float = 5.0,
+                 data_speed: float | None = None, max_call_seconds: float = 600.0) -> None:
+        self.a = PtyModem(None, stall=stall, data_stall=data_stall)
+        self.b = PtyModem(None, stall=stall, data_stall=data_stall)
+        self.data_speed = data_speed
+        self.max_call_samples = int(max_call_seconds * 8000)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pace: tuple[float, int] | None = None
+        self._idle = False
+        self._dropped_at: dict[int, int] = {}
+        self._line_clock = 0
+        self.error: BaseException | None = None
+
+    @property
+    def paths(self) -> tuple[str, str]:
+        return self.a.path, self.b.path
+
+    def start(self) -> PtyPair:
+        self._thread = threading.Thread(target=self._run_guarded, name="class1-pair",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.a.close()
+        self.b.close()
+
+    def __enter__(self) -> PtyPair:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run_guarded(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.step()
+        except BaseException as e:
+            log.exception("emulator pair stopped")
+            self.error = e
+
+    def step(self) -> None:
+        now = time.monotonic()
+        ends = (self.a, self.b)
+        for x, y in ((self.a, self.b), (self.b, self.a)):
+            if (x.dce.offhook and x.dce.dialled and not y.dce.offhook and y.dce.fclass == 1
+                    and now - y._last_dte > 0.5 and now - y._last_ring > 2.0):
+                y._last_ring = now
+                y.dce.ring()
+        up = [m for m in ends if m.dce.offhook]
+        if not up:
+            self._pace = None
+            self._io(0.02)
+            return
+        for m in ends:
+            if m.dce.offhook and m.dce.waiting_for_dte:
+                cap = m.data_stall if m.dce.mode in ("ftm", "fth") else m.stall
+                if now - m._last_dte < cap:
+                    self._io(0.005)
+                    return
+        if self.data_speed and any(m.dce.mode == "ftm" for m in ends):
+            if self._pace is None:
+                self._pace = (now, self._line_clock)
+            allowed = self._pace[1] + (now - self._pace[0]) * 8000 * self.data_speed
+            if self._line_clock + BLOCK > allowed:
+                self._io(BLOCK / 8000 / self.data_speed)
+                return
+        else:
+            self._pace = None
+        self._advance()
+        self._io(BLOCK / 8000 if self._idle else 0.0)
+
+    def _advance(self) -> None:
+        a, b = self.a.dce, self.b.dce
+        x = a.tx_audio(BLOCK) if a.offhook else np.zeros(BLOCK, np.int16)
+        y = b.tx_audio(BLOCK) if b.offhook else np.zeros(BLOCK, np.int16)
+        if not a.offhook:
+            a.clock += BLOCK
+        if not b.offhook:
+            b.clock += BLOCK
+        connected = a.offhook and b.offhook
+        a.rx_audio(y if b.offhook else np.zeros(BLOCK, np.int16))
+        b.rx_audio(x if a.offhook else np.zeros(BLOCK, np.int16))
+        self._idle = not x.any() and not y.any()  # real-time pace while nobody sends
+        self._line_clock += BLOCK
+        if connected:
+            self._was_connected = True
+        # one side hung up after a call: the other hears the line drop 2 s later
+        for me, other in ((a, b), (b, a)):
+            if me.offhook and not other.offhook and getattr(self, "_was_connected", False):
+                t0 = self._dropped_at.setdefault(id(me), self._line_clock)
+                if self._line_clock - t0 > 2 * 8000:
+                    me.hang_up()
+            else:
+                self._dropped_at.pop(id(me), None)
+        if not a.offhook and not b.offhook:
+            self._was_connected = False
+
+    def _io(self, timeout: float) -> None:
+        self.a._io(timeout / 2)
+        self.b._io(0.0 if timeout == 0 else timeout / 2)

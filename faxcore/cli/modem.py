@@ -1,0 +1,219 @@
+"""``faxcore modem``: Class 1 fax modems, real and emulated.
+
+* ``faxcore modem emulate`` serves an emulated Class 1 modem on a pseudo-terminal and
+  prints its path: point efax, HylaFAX or ``faxcore modem send/receive`` at it. Its line
+  goes to a faxcore station: a number dialled there is answered by faxcore, which
+  receives (``--out``); with ``--send FILE`` the emulator rings and faxcore calls and
+  sends FILE to the program once it answers.
+* ``faxcore modem send --device /dev/ttyUSB0 --dial NUMBER FILE...`` sends a fax through
+  a real Class 1 modem (or an emulator); ``faxcore modem receive --device ...`` waits for
+  RING, answers and writes the pages to a TIFF-F file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from faxcore.cli import CliError
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("modem", help="Class 1 fax modems: drive a real one, or emulate one",
+                       description="Drive a Class 1 (T.31) fax modem on a serial port, or "
+                                   "emulate one on a pseudo-terminal for efax/HylaFAX.")
+    msub = p.add_subparsers(dest="modem_command", metavar="ACTION")
+    msub.required = True
+
+    e = msub.add_parser("emulate", help="serve an emulated Class 1 modem on a pty",
+                        description="Open a pseudo-terminal with an emulated Class 1 fax "
+                                    "modem and print its path. Calls go to a faxcore station "
+                                    "over simulated audio.")
+    e.add_argument("--out", default="received-%d.tif",
+                   help="where faxcore writes what a program sends it (%%d = call number; "
+                        "default received-%%d.tif)")
+    e.add_argument("--send", nargs="+", metavar="FILE", default=[],
+                   help="ring, and once answered send these files to the program")
+    e.add_argument("--no-ecm", dest="ecm", action="store_false", default=True,
+                   help="the faxcore station offers no ECM")
+    e.add_argument("--calls", type=int, default=0,
+                   help="stop after this many calls (default: run until interrupted)")
+    e.add_argument("--speed", type=float, default=1.0,
+                   help="pace of high-speed data relative to real time (default 1.0; "
+                        "0 = as fast as possible)")
+    e.add_argument("--link", help="also write the pty path to this file (for scripts)")
+    e.add_argument("--pair", action="store_true",
+                   help="two emulated modems on one line instead (two paths printed): "
+                        "a program dialling on the first rings the second")
+    e.set_defaults(func=run_emulate)
+
+    for name, helptext in (("send", "send files through a Class 1 modem"),
+                           ("receive", "answer a call on a Class 1 modem and receive")):
+        s = msub.add_parser(name, help=helptext, description=helptext + ".")
+        s.add_argument("--device", required=True, help="serial port, e.g. /dev/ttyUSB0")
+        s.add_argument("--baud", type=int, default=115200, help="DTE speed (default 115200)")
+        s.add_argument("--no-rtscts", dest="rtscts", action="store_false", default=True,
+                       help="no hardware flow control")
+        s.add_argument("--no-ecm", dest="ecm", action="store_false", default=True)
+        s.add_argument("--ident", default="", help="our fax number (TSI/CSI)")
+        s.add_argument("--max-seconds", type=float, default=1800.0,
+                       help="give up after this long (default 1800 s)")
+        if name == "send":
+            s.add_argument("--dial", required=True, help="number to dial (ATD...)")
+            s.add_argument("--resolution", choices=("standard", "fine", "superfine"))
+            s.add_argument("files", nargs="+", metavar="FILE")
+            s.set_defaults(func=run_send)
+        else:
+            s.add_argument("--out", default="received.tif", help="received TIFF-F")
+            s.add_argument("--answer-now", action="store_true",
+                           help="answer at once (ATA) instead of waiting for RING")
+            s.set_defaults(func=run_receive)
+
+
+# ---- emulate ---------------------------------------------------------------------------
+
+def run_pair(args: argparse.Namespace) -> int:
+    from faxcore.modem.class1_pty import PtyPair
+
+    pair = PtyPair(data_speed=args.speed or None)
+    a, b = pair.paths
+    _say(f"{a} {b}")
+    if args.link:
+        Path(args.link).write_text(f"{a}\n{b}\n")
+    _say(f"two emulated Class 1 modems on one line: dial on {a}, answer on {b} "
+         f"(e.g. efax -d {b} -r rx & efax -d {a} -t 1 page.tif); Ctrl-C to stop")
+    calls, up = 0, False
+    try:
+        while not pair._stop.is_set():
+            pair.step()
+            now_up = pair.a.dce.offhook or pair.b.dce.offhook
+            if up and not now_up:
+                calls += 1
+                _say(f"call {calls} ended")
+                if args.calls and calls >= args.calls:
+                    break
+            up = now_up
+    finally:
+        pair.close()
+    return 0
+
+
+def run_emulate(args: argparse.Namespace) -> int:
+    from faxcore.modem.class1_pty import PtyModem
+    from faxcore.session import FaxSession
+
+    if args.pair:
+        return run_pair(args)
+
+    pages = None
+    if args.send:
+        from faxcore.cli.call import load_inputs
+
+        pages = load_inputs(args.send, None)
+    state = {"n": 0}
+
+    def far_end(dialled: bool):
+        state["n"] += 1
+        n = state["n"]
+        if dialled:
+            out = args.out % n if "%d" in args.out else args.out
+            _say(f"call {n}: the program dialled; faxcore answers and receives into {out}")
+            return FaxSession(calling=False, receive=out, ecm=args.ecm)
+        if pages is None:
+            raise CliError("the program answered, but there is nothing to send (--send)")
+        _say(f"call {n}: the program answered; faxcore sends {len(pages)} page(s)")
+        return FaxSession(calling=True, send=pages, ecm=args.ecm)
+
+    modem = PtyModem(far_end, ring=bool(pages), data_speed=args.speed or None)
+    _say(modem.path)
+    if args.link:
+        Path(args.link).write_text(modem.path + "\n")
+    _say(f"Class 1 modem emulator on {modem.path} (e.g. efax -d {modem.path} -t 123 "
+         "page.tif); Ctrl-C to stop")
+    last = {"calls": 0, "offhook": False}
+
+    def until() -> bool:
+        if last["offhook"] and not modem.in_call:
+            last["calls"] += 1
+            far = modem.far_ends[-1] if modem.far_ends else None
+            res = getattr(far, "result", None)
+            if res is not None:
+                _say(f"call {last['calls']} ended: {res.summary()}")
+        last["offhook"] = modem.in_call
+        return bool(args.calls) and last["calls"] >= args.calls
+
+    try:
+        modem.run(until)
+    finally:
+        modem.close()
+    return 0
+
+
+# ---- send / receive on a serial port ---------------------------------------------------
+
+def _progress():
+    seen = {"phase": None, "pages": (0, 0)}
+
+    def show(call) -> None:
+        e = call.engine
+        if e is None:
+            return
+        r = e.result
+        key = (r.pages_sent, r.pages_received)
+        if e.phase != seen["phase"] or key != seen["pages"]:
+            seen["phase"], seen["pages"] = e.phase, key
+            rate = f", {r.modulation}" if r.modulation else ""
+            _say(f"phase {e.phase}: {r.pages_sent} page(s) sent, {r.pages_received} "
+                 f"received{rate}")
+    return show
+
+
+def _run_call(args: argparse.Namespace, call) -> int:
+    from faxcore.modem.class1 import Class1Error, Class1Serial
+
+    try:
+        port = Class1Serial(args.device, baudrate=args.baud, rtscts=args.rtscts)
+    except Class1Error as exc:
+        raise CliError(str(exc)) from None
+    try:
+        port.run(call, max_seconds=args.max_seconds, progress=_progress())
+    finally:
+        port.close()
+    r = call.result
+    if r is None:
+        raise CliError(f"modem: {call.error or 'the call did not start'}")
+    _say(r.summary())
+    if call.error:
+        _say(f"modem: {call.error}")
+    return 0 if int(r.status) == 0 else 1
+
+
+def run_send(args: argparse.Namespace) -> int:
+    from faxcore.cli.call import load_inputs
+    from faxcore.modem.class1 import Class1Call
+
+    pages = load_inputs(args.files, args.resolution)
+    _say(f"sending {len(pages)} page(s) to {args.dial} through {args.device}")
+    call = Class1Call(True, dial=args.dial, send=pages, ecm=args.ecm, ident=args.ident)
+    return _run_call(args, call)
+
+
+def run_receive(args: argparse.Namespace) -> int:
+    from faxcore.modem.class1 import Class1Call, Class1Driver
+
+    driver = Class1Driver(dial=None, wait_ring=not args.answer_now)
+    call = Class1Call(False, receive=args.out, ecm=args.ecm, ident=args.ident, driver=driver)
+    _say(f"waiting for a call on {args.device}" + ("" if args.answer_now else " (RING)"))
+    t = time.monotonic()
+    code = _run_call(args, call)
+    if call.engine is not None and call.engine.received_pages:
+        _say(f"{len(call.engine.received_pages)} page(s) written to {args.out} "
+             f"({time.monotonic() - t:.1f} s)")
+    return code

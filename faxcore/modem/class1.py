@@ -1,0 +1,863 @@
+"""A driver for Class 1 (ITU-T T.31 / EIA-578) fax modems, sans-IO: the DTE side.
+
+:class:`Class1Driver` is the modem end of :mod:`faxcore.t30.modem_if` for a modem on a
+serial line: the T.30 engine's commands become AT commands and DLE-framed data, the modem's
+answers become engine events. It reads and writes no port and never sleeps: feed it what
+the modem sent (:meth:`~Class1Driver.receive`), send what it gives
+(:meth:`~Class1Driver.outgoing`), tell it the time (``now``, seconds) and call
+:meth:`~Class1Driver.handle_timer` at :attr:`~Class1Driver.next_deadline`.
+
+=============================  ============================================================
+engine command                 AT traffic
+=============================  ============================================================
+``ReceiveHDLC`` (first, when   ``ATD<number>`` (the modem sends CNG; ``CONNECT`` = V.21
+  calling)                     flags heard, then as ``+FRH=3``)
+``ReceiveHDLC``                ``AT+FRH=3``: ``CONNECT``, frame + FCS, ``<DLE><ETX>``,
+                               ``OK`` (FCS good) / ``ERROR``; repeated while in force
+``SendTone("CED")``            ``ATA`` (the modem sends CED, then V.21 flags: ``CONNECT``)
+``SendHDLC``                   ``AT+FTH=3`` (unless already connected), each frame +
+                               ``<DLE><ETX>``; ``CONNECT`` after non-final, ``OK`` after final
+``SendData`` (TCF, page)       ``AT+FTM=n``, data, ``<DLE><ETX>``, ``OK``
+``SendData`` (ECM frames)      the same, HDLC framed here (flags, FCS, bit stuffing):
+                               most Class 1 modems only do HDLC at V.21
+``ReceiveData``                ``AT+FRM=n``: ``CONNECT``, data, ``<DLE><ETX>``, ``NO CARRIER``;
+                               ``+FCERROR`` -> ``WrongCarrier``; ECM frames deframed here
+``Silence``                    ``AT+FTS=n`` (n = ms / 10)
+``HangUp``                     ``ATH0``
+=============================  ============================================================
+
+Before the call :meth:`~Class1Driver.start` initialises the modem (``ATZ``, ``ATE0V1Q0``,
+``AT+FCLASS=1``, ``AT+FTM=?``, ``AT+FRM=?``); :attr:`~Class1Driver.modems` then names the
+fast modems it offers both ways. A receive still outstanding when the engine wants
+something else is aborted (one CAN octet; the modem answers ``OK``).
+
+Anything wrong on the serial line (a command answered ``ERROR``, an unexpected result,
+garbage, no answer within the time allowed, data that never ends) sets
+:attr:`~Class1Driver.error` to a readable message and reports ``LineDropped`` to the
+engine, which ends the call; nothing raises and nothing waits forever.
+:class:`Class1Call` binds a :class:`~faxcore.t30.engine.T30Engine` to the driver, and
+:class:`Class1Serial` runs it on a pyserial port.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from faxcore.modem.class1_codes import DleDecoder, dle_escape, modulation_code
+from faxcore.t30.modem_if import (
+    CarrierDown,
+    CarrierUp,
+    Command,
+    DataReceived,
+    Event,
+    FrameReceived,
+    HangUp,
+    LineDropped,
+    ReceiveData,
+    ReceiveHDLC,
+    SendData,
+    SendHDLC,
+    SendTone,
+    Silence,
+    TxComplete,
+    WrongCarrier,
+)
+
+log = logging.getLogger("faxcore.modem.class1")
+
+DEFAULT_INIT = ("ATZ", "ATE0V1Q0", "AT+FCLASS=1", "AT+FTM=?", "AT+FRM=?")
+CAN = b"\x18"
+MAX_LINE = 512        # a response line longer than this is garbage
+MAX_FRAME = 4096      # an HDLC frame longer than this is garbage
+MAX_JUNK = 16         # unexpected lines tolerated per command before giving up
+ECM_PREAMBLE_S = 0.2
+TX_KINDS = ("fth", "fth_frame", "ftm", "ftm_ok", "fts", "ata")
+
+__all__ = ["Class1Call", "Class1Driver", "Class1Error", "Class1Serial"]
+
+
+class Class1Error(Exception):
+    """The modem cannot be used (raised by the transports; the driver itself only sets
+    :attr:`Class1Driver.error`)."""
+
+
+class _Op:
+    """The AT command in progress and what it waits for."""
+
+    def __init__(self, kind: str, cmd: Command | None = None, **kw) -> None:
+        self.kind = kind
+        self.cmd = cmd
+        self.junk = 0
+        self.__dict__.update(kw)
+
+
+class Class1Driver:
+    """Sans-IO Class 1 DTE (see the module docstring). ``dial``: the number to dial when
+    the engine first listens as the caller (``None``: the call is answered, ``ATA``, once
+    :attr:`rings` is non-zero, or at once with ``wait_ring=False``)."""
+
+    def __init__(self, *, dial: str | None = None, init: Sequence[str] = DEFAULT_INIT,
+                 command_timeout: float = 5.0, dial_timeout: float = 90.0,
+                 wait_ring: bool = True) -> None:
+        self.dial = dial
+        self.init = tuple(init)
+        self.command_timeout = command_timeout
+        self.dial_timeout = dial_timeout
+        self.wait_ring = wait_ring
+        self.now = 0.0
+        self.error: str | None = None
+        self.ready = False           # initialisation finished
+        self.hung_up = False         # ATH done (or the modem is gone): nothing more to do
+        self.rings = 0
+        self.tx_codes: set[int] = set()
+        self.rx_codes: set[int] = set()
+        self.log: list[str] = []     # AT commands sent, for diagnostics
+        self._out = bytearray()
+        self._events: list[Event] = []
+        self._buf = b""
+        self._data: DleDecoder | None = None   # in data mode (after CONNECT) when set
+        self._frame = bytearray()
+        self._op: _Op | None = None
+        self._deadline: float | None = None
+        self._cmd: Command | None = None       # engine command in force
+        self._deferred: Command | None = None  # waits for a cut transmission to end
+        self._hdlc_open = False                # the modem is in +FTH=3 data state
+        self._rearm = False
+        self._dialled = False
+        self._answered = False
+        self._burst_done = False
+        self._hdlc_dec = None
+        self._init_i = 0
+
+    # ---- driving API -------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Begin initialising the modem."""
+        self.now = now
+        self._init_i = 0
+        self._next_init()
+
+    def receive(self, data: bytes, now: float) -> None:
+        """Bytes from the modem, in any chunks."""
+        self.now = now
+        buf = self._buf + bytes(data)
+        self._buf = b""
+        while buf and not self.hung_up:
+            if self._data is not None:
+                dec, ended, rest = self._data.feed(buf)
+                self._data_bytes(dec)
+                if not ended:
+                    return
+                self._data = None
+                buf = rest
+                self._data_end()
+                continue
+            i = buf.find(b"\n")
+            if i < 0:
+                if len(buf) > MAX_LINE:
+                    self._junk(f"{len(buf)} octets without a line end")
+                    buf = b""
+                self._buf = buf
+                return
+            raw, buf = buf[:i], buf[i + 1:]
+            line = raw.decode("latin-1").strip(" \r\t\x00\x11\x13")
+            if line:
+                self._line(line)
+
+    def outgoing(self) -> bytes:
+        """Bytes to write to the modem now."""
+        if self._rearm and self._op is None and not self.hung_up:
+            self._rearm = False
+            self._arm_receive()
+        out, self._out = bytes(self._out), bytearray()
+        return out
+
+    def events(self) -> list[Event]:
+        ev, self._events = self._events, []
+        return ev
+
+    def send_command(self, cmd: Command, now: float) -> None:
+        """A command from the T.30 engine (it replaces the one in force)."""
+        self.now = now
+        self._cmd = cmd
+        self._rearm = False
+        if self.hung_up:
+            if not isinstance(cmd, HangUp):
+                self._events.append(LineDropped())
+            return
+        if self._op is not None and self._op.kind == "ring":
+            self._op = None
+        if self._op is not None and self._op.kind in ("frh", "frh_data", "frh_result", "frm",
+                                                      "frm_data", "frm_end", "atd"):
+            self._abort(cmd)
+            return
+        if self._op is not None and self._op.kind == "abort":
+            self._op.then = cmd
+            return
+        op = self._op
+        if op is not None and op.kind in TX_KINDS and not isinstance(cmd, HangUp):
+            # the engine gave up on this transmission (engine.abort(): DCN next): cut it
+            # short, and run the new command once the modem is back in command state
+            self._deferred = cmd
+            if op.kind in ("fth", "fth_frame"):
+                op.frames = op.frames[:op.i + 1]
+            elif op.kind == "ftm":
+                op.data = b""
+            return
+        if self._op is not None and not isinstance(cmd, HangUp):
+            self._fail(f"engine command {type(cmd).__name__} while {self._op.kind} is "
+                       "still in progress")
+            return
+        self._run(cmd)
+
+    @property
+    def next_deadline(self) -> float | None:
+        return None if self.hung_up else self._deadline
+
+    def handle_timer(self, now: float) -> None:
+        self.now = now
+        if self._deadline is None or now < self._deadline or self.hung_up:
+            return
+        self._deadline = None
+        op = self._op
+        what = op.kind if op else "?"
+        if op is not None and op.kind == "abort":
+            log.warning("the modem did not confirm the abort; going on")
+            self._op = None
+            self._data = None
+            then = op.then
+            if then is not None:
+                self._run(then)
+            return
+        if op is not None and op.kind == "ath":
+            self.hung_up = True
+            self._op = None
+            return
+        self._fail(f"no answer from the modem to {getattr(op, 'at', what)!r} within "
+                   f"{getattr(op, 'timeout', 0):.1f} s")
+
+    @property
+    def modems(self) -> tuple[str, ...]:
+        """faxcore modem names the modem offers for both sending and receiving."""
+        both = self.tx_codes & self.rx_codes
+        out = []
+        for name, code in (("v17", 145), ("v29", 96), ("v27ter", 48)):
+            if code in both:
+                out.append(name)
+        return tuple(out)
+
+    # ---- sending -----------------------------------------------------------------------
+
+    def _at(self, text: str, kind: str, timeout: float | None, cmd: Command | None = None,
+            **kw) -> None:
+        self.log.append(text)
+        log.debug("DTE -> %s", text)
+        self._out += text.encode("ascii") + b"\r"
+        self._op = _Op(kind, cmd, at=text, timeout=timeout or 0.0, **kw)
+        self._deadline = None if timeout is None else self.now + timeout
+
+    def _next_init(self) -> None:
+        if self._init_i >= len(self.init):
+            self._op = None
+            self._deadline = None
+            self.ready = True
+            log.info("modem ready: class 1, transmits %s, receives %s",
+                     sorted(self.tx_codes), sorted(self.rx_codes))
+            if self.dial is None and not self.wait_ring:
+                pass
+            elif self.dial is None:
+                self._op = _Op("ring")
+            return
+        text = self.init[self._init_i]
+        self._init_i += 1
+        self._at(text, "init", self.command_timeout)
+
+    def _run(self, cmd: Command) -> None:
+        if isinstance(cmd, HangUp):
+            self._out += self._leave_data_mode()
+        self._op = None
+        self._deadline = None
+        if isinstance(cmd, ReceiveHDLC):
+            if self.dial is not None and not self._dialled:
+                self._dialled = True
+                self._at(f"ATD{self.dial}", "atd", self.dial_timeout, cmd)
+                return
+            self._hdlc_open = False
+            self._at("AT+FRH=3", "frh", None, cmd)
+        elif isinstance(cmd, ReceiveData):
+            self._hdlc_open = False
+            mod = cmd.modulation
+            code = modulation_code(mod.name, mod.rate, cmd.short_train)
+            self._burst_done = False
+            if cmd.hdlc:
+                from faxcore.modem.hdlc import HdlcDecoder
+
+                self._hdlc_dec = HdlcDecoder()
+            self._at(f"AT+FRM={code}", "frm", None, cmd)
+        elif isinstance(cmd, Silence):
+            if self._hdlc_open:
+                self._events.append(TxComplete())  # V.21 flags are already going out
+                return
+            self._at(f"AT+FTS={max(0, min(255, round(cmd.ms / 10)))}", "fts",
+                     self.command_timeout + cmd.ms / 1000, cmd)
+        elif isinstance(cmd, SendTone):
+            if cmd.tone == "CED" and not self._answered:
+                self._answered = True
+                self._at("ATA", "ata", self.command_timeout + 10.0, cmd)
+            else:
+                self._events.append(TxComplete())  # CNG: the modem's own business
+        elif isinstance(cmd, SendHDLC):
+            frames = [bytes(f) for f in cmd.frames] or [b"\xff\x13\xfa"]
+            if self._hdlc_open:
+                self._send_frame(_Op("fth_frame", cmd, frames=frames, i=0))
+            else:
+                self._at("AT+FTH=3", "fth", self.command_timeout, cmd, frames=frames, i=0)
+        elif isinstance(cmd, SendData):
+            self._hdlc_open = False
+            mod = cmd.modulation
+            short = not cmd.long_training
+            code = modulation_code(mod.name, mod.rate, short)
+            data = _ecm_bits(cmd) if cmd.hdlc else bytes(cmd.data)
+            seconds = len(data) * 8 / mod.rate
+            self._at(f"AT+FTM={code}", "ftm", self.command_timeout, cmd, data=data,
+                     seconds=seconds)
+        elif isinstance(cmd, HangUp):
+            self._hdlc_open = False
+            self._at("ATH0", "ath", self.command_timeout, cmd)
+
+    def _send_frame(self, op: _Op) -> None:
+        frame = op.frames[op.i]
+        self._out += dle_escape(frame) + b"\x10\x03"
+        final = len(frame) >= 2 and bool(frame[1] & 0x10)
+        op.kind = "fth_frame"
+        op.final = final
+        op.at = f"frame {frame[:3].hex()}"
+        op.timeout = self.command_timeout + 1.0 + len(frame) * 8 / 300 * 1.5
+        self._op = op
+        self._deadline = self.now + op.timeout
+
+    def _abort(self, then: Command) -> None:
+        op = self._op
+        log.debug("aborting %s for %s", op.kind, type(then).__name__)
+        if op.kind not in ("frh_result", "frm_end"):  # there the result code is due anyway
+            self._out += CAN
+        in_data = self._data is not None
+        self._op = _Op("abort", then=then, at="abort", timeout=2.0, in_data=in_data)
+        self._deadline = self.now + 2.0
+
+    def _arm_receive(self) -> None:
+        cmd = self._cmd
+        if isinstance(cmd, (ReceiveHDLC, ReceiveData)) and not self._burst_done:
+            self._run(cmd)
+
+    # ---- what the modem says -----------------------------------------------------------
+
+    def _line(self, line: str) -> None:
+        log.debug("modem -> %s", line)
+        op = self._op
+        up = line.upper()
+        code = up.split(" ")[0] if up.startswith("CONNECT") else up
+        if up.startswith("AT"):
+            return  # our own command echoed (before ATE0 took effect)
+        if code == "RING":
+            self.rings += 1
+            if op is not None and op.kind == "ring":
+                self._op = None
+            return
+        if op is None:
+            self._junk(f"unexpected {line!r} with no command outstanding")
+            return
+        k = op.kind
+        if k == "abort":
+            if code in ("OK", "NO CARRIER", "ERROR", "+FCERROR"):
+                self._op = None
+                self._deadline = None
+                if op.then is not None:
+                    self._run(op.then)
+            elif code == "CONNECT":
+                # the frame or data came anyway: swallow it up to <DLE><ETX>
+                self._data = DleDecoder()
+                self._frame = bytearray()
+                op.swallow = True
+            return
+        if k == "init":
+            if code == "OK":
+                self._next_init()
+            elif code == "ERROR":
+                if op.at.upper().startswith(("AT+FCLASS", "AT+FTM", "AT+FRM")):
+                    self._fail(f"the modem refused {op.at!r}: not a Class 1 fax modem?")
+                else:
+                    log.info("the modem refused %r (ignored)", op.at)
+                    self._next_init()
+            elif op.at.upper() in ("AT+FTM=?", "AT+FRM=?") and _codes(line) is not None:
+                codes = _codes(line)
+                (self.tx_codes if "FTM" in op.at.upper() else self.rx_codes).update(codes)
+            else:
+                pass  # ATI text and the like
+            return
+        if code == "ERROR" and k not in ("frh_result", "frh_data", "frm_end", "ath"):
+            self._fail(f"the modem answered ERROR to {op.at!r}")
+            return
+        if code in ("BUSY", "NO DIALTONE", "NO ANSWER", "NO DIAL TONE"):
+            self._fail(f"call failed: {line}")
+            return
+        if k == "fth":
+            if code == "CONNECT":
+                self._hdlc_open = True
+                self._send_frame(op)
+            else:
+                self._unexpected(op, line)
+        elif k == "fth_frame":
+            if code == "CONNECT" and not op.final:
+                op.i += 1
+                if op.i < len(op.frames):
+                    self._send_frame(op)
+                else:
+                    self._out += b"\x10\x03"  # an empty frame ends the burst
+                    op.final = True
+                    self._deadline = self.now + op.timeout
+            elif code == "OK" and (op.final or op.i >= len(op.frames) - 1):
+                self._hdlc_open = False
+                self._done_tx()
+            else:
+                self._unexpected(op, line)
+        elif k == "ftm":
+            if code == "CONNECT":
+                self._out += dle_escape(op.data) + b"\x10\x03"
+                op.kind = "ftm_ok"
+                op.timeout = self.command_timeout + 3.0 + op.seconds * 1.5
+                self._deadline = self.now + op.timeout
+            else:
+                self._unexpected(op, line)
+        elif k in ("ftm_ok", "fts"):
+            if code == "OK":
+                self._done_tx()
+            else:
+                self._unexpected(op, line)
+        elif k == "ata":
+            if code == "CONNECT":
+                self._hdlc_open = True
+                self._done_tx()
+            elif code == "NO CARRIER":
+                self._fail("no answer tone could be sent: NO CARRIER after ATA")
+            else:
+                self._unexpected(op, line)
+        elif k in ("frh", "atd"):
+            if code == "CONNECT":
+                self._events.append(CarrierUp())
+                op.kind = "frh_data"
+                self._frame = bytearray()
+                self._data = DleDecoder()
+                self._deadline = None
+            elif code == "NO CARRIER":
+                if k == "atd":
+                    self._fail("call failed: NO CARRIER (no fax answered)")
+                    return
+                self._op = None
+                self._events.append(CarrierDown())
+                self._rearm = True
+            elif code == "OK":
+                self._op = None  # an aborted receive confirming late
+                self._rearm = True
+            else:
+                self._unexpected(op, line)
+        elif k == "frh_result":
+            ok = code == "OK"
+            if code in ("OK", "ERROR", "NO CARRIER"):
+                data = bytes(self._frame)
+                if len(data) >= 2 + 3 and code != "NO CARRIER":
+                    self._events.append(FrameReceived(data[:-2], crc_ok=ok))
+                elif data:
+                    self._events.append(FrameReceived(data[:-2] or data, crc_ok=False))
+                if code == "NO CARRIER":
+                    self._events.append(CarrierDown())
+                self._op = None
+                self._rearm = True
+            else:
+                self._unexpected(op, line)
+        elif k == "frm":
+            if code == "CONNECT":
+                self._events.append(CarrierUp())
+                op.kind = "frm_data"
+                self._data = DleDecoder()
+            elif code == "+FCERROR":
+                self._op = None
+                self._events.append(WrongCarrier())
+            elif code == "NO CARRIER":
+                self._op = None
+                self._rearm = True  # the modem gave up waiting; the engine has its timers
+            elif code == "OK":
+                self._op = None
+                self._rearm = True
+            else:
+                self._unexpected(op, line)
+        elif k == "frm_end":
+            if code in ("NO CARRIER", "OK", "ERROR"):
+                self._op = None
+                self._burst_done = True
+                self._events.append(CarrierDown())
+            else:
+                self._unexpected(op, line)
+        elif k == "ath":
+            if code in ("OK", "NO CARRIER", "ERROR"):
+                self._op = None
+                self._deadline = None
+                self.hung_up = True
+            else:
+                self._unexpected(op, line)
+        else:
+            self._unexpected(op, line)
+
+    def _data_bytes(self, dec: bytes) -> None:
+        op = self._op
+        if op is None:
+            return
+        if op.kind == "abort":
+            return
+        if op.kind == "frh_data":
+            self._frame += dec
+            if len(self._frame) > MAX_FRAME:
+                self._events.append(FrameReceived(bytes(self._frame[:64]), crc_ok=False))
+                self._fail(f"HDLC frame longer than {MAX_FRAME} octets from the modem")
+        elif op.kind == "frm_data" and dec:
+            if self._hdlc_dec is not None and isinstance(op.cmd, ReceiveData) and op.cmd.hdlc:
+                bits = np.unpackbits(np.frombuffer(dec, np.uint8), bitorder="little")
+                for e in self._hdlc_dec.put_bits(bits):
+                    if e.kind in ("frame", "bad"):
+                        self._events.append(FrameReceived(e.data, crc_ok=e.kind == "frame"
+                                                          and e.ok))
+            else:
+                self._events.append(DataReceived(dec))
+
+    def _data_end(self) -> None:
+        op = self._op
+        if op is None:
+            return
+        if op.kind == "abort":
+            return
+        if op.kind == "frh_data":
+            op.kind = "frh_result"
+            self._deadline = self.now + self.command_timeout
+            op.timeout = self.command_timeout
+        elif op.kind == "frm_data":
+            op.kind = "frm_end"
+            self._deadline = self.now + self.command_timeout
+            op.timeout = self.command_timeout
+
+    def _done_tx(self) -> None:
+        self._op = None
+        self._deadline = None
+        if self._deferred is not None:
+            cmd, self._deferred = self._deferred, None
+            self._run(cmd)  # the engine no longer waits for the cut transmission
+            return
+        self._events.append(TxComplete())
+
+    def _unexpected(self, op: _Op, line: str) -> None:
+        op.junk += 1
+        log.info("unexpected %r from the modem during %s", line[:60], op.kind)
+        if op.junk > MAX_JUNK and op.kind != "ath":  # ATH0 ends at its deadline anyway
+            self._fail(f"the modem keeps sending unexpected responses during {op.at!r} "
+                       f"(last: {line[:40]!r})")
+
+    def _junk(self, what: str) -> None:
+        log.info("garbage from the modem: %s", what)
+        if self._op is not None:
+            self._op.junk += 1
+            if self._op.junk > MAX_JUNK and self._op.kind != "ath":
+                self._fail(f"garbage from the modem during {self._op.at!r} ({what})")
+
+    def _fail(self, message: str) -> None:
+        if self.error is None:
+            self.error = message
+        log.warning("Class 1 modem: %s", message)
+        self._out += self._leave_data_mode()
+        self._op = None
+        self._data = None
+        self._deadline = None
+        self._rearm = False
+        self._deferred = None
+        self._events.append(LineDropped())
+        # try to leave the modem on hook; if it does not answer, give up after a while
+        self._at("ATH0", "ath", 2.0)
+
+    def _leave_data_mode(self) -> bytes:
+        """What ends the data state the modem may be in: <DLE><ETX> while we send frames
+        or data, any character (CAN) while it receives."""
+        kind = self._op.kind if self._op is not None else ""
+        if kind in ("fth_frame", "ftm_ok") or self._hdlc_open:
+            return b"\x10\x03"
+        if kind.startswith(("frh", "frm", "atd")) or self._data is not None:
+            return CAN
+        return b""
+
+
+def _codes(line: str) -> set[int] | None:
+    """The numbers of a ``+FTM=?`` answer (``24,48,72,96`` or ranges ``24-48``)."""
+    out: set[int] = set()
+    text = line.replace("(", "").replace(")", "").replace(" ", "")
+    if not text:
+        return None
+    for part in text.split(","):
+        if "-" in part:
+            a, _, b = part.partition("-")
+            if not (a.isdigit() and b.isdigit()):
+                return None
+            out.update(range(int(a), int(b) + 1))
+        elif part.isdigit():
+            out.add(int(part))
+        else:
+            return None
+    return out
+
+
+def _ecm_bits(cmd: SendData) -> bytes:
+    """An ECM burst HDLC-framed in software (flags, FCS, bit stuffing), packed into octets
+    LSB first for ``+FTM``; the tail is padded with flags and ones."""
+    from faxcore.modem.hdlc import HdlcEncoder
+
+    enc = HdlcEncoder()
+    enc.flags(max(1, int(cmd.modulation.rate * ECM_PREAMBLE_S / 8)))
+    for f in cmd.frames:
+        enc.frame(f)
+    enc.flags(4)
+    bits = enc.take()
+    pad = (-len(bits)) % 8
+    if pad:
+        bits = np.concatenate([bits, np.ones(pad, np.uint8)])
+    return np.packbits(bits, bitorder="little").tobytes()
+
+
+# ---- the T.30 engine on the driver -------------------------------------------------------
+
+class Class1Call:
+    """One fax call: a :class:`~faxcore.t30.engine.T30Engine` over a Class 1 modem, sans-IO.
+
+        call = Class1Call(calling=True, dial="5551234", send=["page.tif"])
+        call.start(now)
+        loop: port.write(call.outgoing()); call.receive(port.read(...), now); call.tick(now)
+        until call.done; then call.result, call.pages
+
+    The engine is made once the modem is initialised, with the fast modems it offers.
+    Other keyword options go to :class:`~faxcore.t30.engine.T30Config` as with
+    :class:`faxcore.FaxSession`; ``receive`` is a TIFF path or a callable per page."""
+
+    def __init__(self, calling: bool, *, dial: str | None = None, send=None, receive=None,
+                 ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
+                 driver: Class1Driver | None = None, **options) -> None:
+        if calling and not dial and driver is None:
+            raise ValueError("a calling station needs a number to dial")
+        self.calling = calling
+        self.driver = driver or Class1Driver(dial=dial if calling else None)
+        self._send = send
+        self._receive = receive
+        self._ecm = ecm
+        self._want = modems
+        self._options = options
+        self.engine = None
+        self._written = False
+        self._failed: str | None = None
+
+    def start(self, now: float) -> None:
+        self.driver.start(now)
+        self._maybe_start_engine(now)
+
+    def receive(self, data: bytes, now: float) -> None:
+        self.driver.receive(data, now)
+        self._pump(now)
+
+    def outgoing(self) -> bytes:
+        return self.driver.outgoing()
+
+    def tick(self, now: float) -> None:
+        d = self.driver.next_deadline
+        if d is not None and now >= d:
+            self.driver.handle_timer(now)
+        if self.engine is not None:
+            d = self.engine.next_deadline
+            if d is not None and now >= d:
+                self.engine.handle_timer(now)
+                self._commands(now)
+        self._pump(now)
+
+    @property
+    def next_deadline(self) -> float | None:
+        ds = [self.driver.next_deadline]
+        if self.engine is not None:
+            ds.append(self.engine.next_deadline)
+        ds = [d for d in ds if d is not None]
+        return min(ds) if ds else None
+
+    @property
+    def done(self) -> bool:
+        if self._failed is not None:
+            return self.driver.hung_up or self.driver._op is None
+        return self.engine is not None and self.engine.done and self.driver.hung_up
+
+    @property
+    def error(self) -> str | None:
+        return self.driver.error or self._failed
+
+    @property
+    def result(self):
+        if self.engine is None:
+            return None
+        r = self.engine.result
+        if self.driver.error and not r.message.endswith(self.driver.error):
+            r.message = (r.message + "; " if r.message else "") + self.driver.error
+        return r
+
+    @property
+    def pages(self) -> list[np.ndarray]:
+        if self.engine is None:
+            return []
+        return [p.bitmap for p in self.engine.received_pages if p.bitmap is not None]
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _pump(self, now: float) -> None:
+        self._maybe_start_engine(now)
+        evs = self.driver.events()
+        if self.engine is None:
+            if any(isinstance(e, LineDropped) for e in evs) and self._failed is None:
+                self._failed = self.driver.error or "modem failed"
+            return
+        for ev in evs:
+            self.engine.handle_event(ev, now)
+            self._commands(now)
+
+    def _maybe_start_engine(self, now: float) -> None:
+        if self.engine is not None or self._failed is not None:
+            return
+        d = self.driver
+        if d.error is not None:
+            self._failed = d.error
+            return
+        if not d.ready:
+            return
+        if not self.calling and d.wait_ring and d.rings == 0:
+            return
+        from faxcore.session import load_pages
+        from faxcore.t30.engine import T30Config, T30Engine
+
+        modems = tuple(m for m in self._want if m in d.modems) if d.modems else self._want
+        if not modems:
+            self._failed = (f"the modem offers none of {self._want} (it lists "
+                            f"{sorted(d.tx_codes & d.rx_codes)})")
+            return
+        on_page = self._receive if callable(self._receive) else None
+        cfg = T30Config(calling=self.calling, pages=load_pages(self._send), ecm=self._ecm,
+                        modems=modems, on_page=on_page, **self._options)
+        self.engine = T30Engine(cfg)
+        self.engine.start(now)
+        self._commands(now)
+
+    def _commands(self, now: float) -> None:
+        for cmd in self.engine.commands():
+            self.driver.send_command(cmd, now)
+            if isinstance(cmd, HangUp):
+                self._finish()
+        evs = self.driver.events()
+        for ev in evs:
+            self.engine.handle_event(ev, now)
+            self._commands(now)
+
+    def _finish(self) -> None:
+        if self._written or self._receive is None or callable(self._receive):
+            return
+        self._written = True
+        pages = [p for p in self.engine.received_pages if p.bitmap is not None]
+        if not pages:
+            return
+        from faxcore.codecs.tiff import Page, write_tiff
+
+        dpi = {"standard": 98.0, "fine": 196.0, "superfine": 391.0}
+        write_tiff(self._receive, [Page(p.bitmap, xres=204.0, yres=dpi[p.resolution],
+                                        bad_rows=p.bad_rows) for p in pages], "mmr")
+
+
+# ---- a serial port ----------------------------------------------------------------------
+
+class Class1Serial:
+    """Runs a :class:`Class1Call` on a serial port (pyserial): ``/dev/ttyUSB0``, ``COM3``,
+    a pty. ``rtscts``: hardware flow control (most fax modems want it for page data).
+
+        Class1Serial("/dev/ttyUSB0").run(Class1Call(True, dial="5551234", send=[...]))
+    """
+
+    def __init__(self, device: str, *, baudrate: int = 115200, rtscts: bool = True,
+                 xonxoff: bool = False, port=None) -> None:
+        if port is None:
+            import serial  # pyserial
+
+            try:
+                port = serial.Serial(device, baudrate=baudrate, rtscts=rtscts,
+                                     xonxoff=xonxoff, timeout=0)
+            except (serial.SerialException, OSError) as e:
+                raise Class1Error(f"cannot open {device}: {e}") from e
+        self.port = port
+        self.device = device
+
+    def close(self) -> None:
+        self.port.close()
+
+    def run(self, call: Class1Call, *, max_seconds: float = 1800.0,
+            progress: Callable[[Class1Call], None] | None = None,
+            clock: Callable[[], float] = time.monotonic) -> Class1Call:
+        """Run the call to its end (or ``max_seconds``); returns it."""
+        import select
+
+        start = clock()
+        call.start(start)
+        fd = self._fileno()
+        while not call.done:
+            now = clock()
+            if now - start > max_seconds:
+                call.driver._fail(f"call took longer than {max_seconds:.0f} s")
+                call._failed = call.driver.error
+            out = call.outgoing()
+            if out:
+                self._write(out)
+            d = call.next_deadline
+            wait = 0.2 if d is None else min(0.2, max(0.0, d - now))
+            if fd is not None:
+                select.select([fd], [], [], wait)
+                data = self.port.read(65536)
+            else:
+                data = self.port.read(65536)
+                if not data:
+                    time.sleep(min(wait, 0.01))
+            now = clock()
+            if data:
+                call.receive(data, now)
+            call.tick(now)
+            if progress is not None:
+                progress(call)
+        out = call.outgoing()
+        if out:
+            self._write(out)
+        return call
+
+    def _fileno(self):
+        try:
+            return self.port.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            k = self.port.write(view)
+            if k is None:
+                k = len(view)
+            view = view[k:]
+            if view:
+                try:
+                    self.port.flush()
+                except OSError:
+                    pass
+
