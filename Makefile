@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.faxcore-installed
 PYTEST_ARGS ?=
 
-.PHONY: all venv build peers test lint demo bench clean
+.PHONY: all venv build peers test lint demo bench bench-codec bench-modems bench-calls bench-accounts clean
 
 all: build
 
@@ -38,8 +38,20 @@ test: build peers lint
 demo: build
 	$(PY) -m faxcore demo
 
-bench: build peers
+# Each benchmark runs its peer (libtiff, spandsp, PostgreSQL) in the same run and prints ratios.
+bench: bench-codec bench-modems bench-calls bench-accounts
+
+bench-codec: build peers
 	$(PY) benchmarks/codec.py
+
+bench-modems: build peers
+	$(PY) benchmarks/modems.py
+
+bench-calls: build peers
+	$(PY) benchmarks/calls.py
+
+bench-accounts: build peers
+	$(PY) benchmarks/accounts.py
 
 clean:
 	rm -rf build $(VENV) faxcore/**/*.so faxcore/**/*.c
