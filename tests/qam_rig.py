@@ -158,3 +158,28 @@ def check_survives_arbitrary_input(name: str, rate: int, data: bytes, block: int
     kinds = [e.kind for e in rx.events()]
     assert bits.size == 0 or TRAINING_SUCCEEDED in kinds
     assert set(np.unique(bits)) <= {0, 1}
+
+
+#: samples of the long training before the first data bit (ours and spandsp's)
+LONG_TRAIN_SAMPLES = {"v17": 11144, "v29": 2024}
+
+
+def with_noise_hit(name: str, burst: np.ndarray, *, at: float, ms: float, seed: int,
+                   lead: int = 800, replace: bool = False) -> tuple[np.ndarray, int, int]:
+    """``burst`` at -10 dBm0 after ``lead`` samples of silence, with white noise at the
+    signal's power (-10 dBm0) added to it (or, ``replace``, instead of it) for ``ms``
+    milliseconds starting ``at`` (0..1) of the way through the data. Returns (int16
+    signal, first and last+1 sample of the hit)."""
+    x = impair(burst, lead=lead, seed=seed).astype(np.float64)
+    train = LONG_TRAIN_SAMPLES[name]
+    start = lead + train + int((len(burst) - train) * at)
+    n = int(ms * 8)
+    noise = np.random.default_rng(seed + 99).normal(0.0, dsp.dbm0_to_rms(-10.0), n)
+    x[start:start + n] = noise if replace else x[start:start + n] + noise
+    return dsp.to_int16(x), start, start + n
+
+
+def data_bit_at(name: str, rate: int, sample: int, lead: int = 800) -> int:
+    """Index of the data bit being sent at ``sample`` (of a signal made by
+    ``with_noise_hit``), to within a symbol."""
+    return (sample - lead - LONG_TRAIN_SAMPLES[name]) * rate // 8000

@@ -35,8 +35,8 @@ Receiver contract (``faxcore.modem.receiver(name, bit_rate, **options)``)
     Data bits demodulated since the last call (values 0/1), only while trained: never the
     training sequence, never garbage after carrier down. V.21 has no training: its bits
     are delivered while the carrier is up. V.29/V.17 hand each bit out 96 symbols (40 ms)
-    after demodulating it (so that a lost signal's last bits can be dropped) and release
-    the rest at ``carrier_down``.
+    after demodulating it, later after a hit (so that a lost signal's last bits can be
+    dropped), and release the rest at ``carrier_down``.
 ``events() -> list[ModemEvent]``
     Events since the last call, in order, each with the sample index at which it was
     detected (index counted over every sample ever passed to ``rx``, first sample = 0).
@@ -45,9 +45,15 @@ Receiver contract (``faxcore.modem.receiver(name, bit_rate, **options)``)
     emits no bits for that burst. After ``carrier_down`` the receiver is ready for a new
     burst (it retrains on the next one). ``"signal_lost"`` (V.29, V.17): after a training
     that succeeded, the receiver lost the signal while the carrier stayed up (its
-    decision errors grew far past what the training allowed); it delivers no more bits
-    for that burst, drops the few bits demodulated just before it noticed, and waits for
-    ``carrier_down``. Consumers that do not know this kind may ignore it.
+    decision errors grew far past what the training allowed and did not come back down
+    within 250 ms, or were still up when the carrier dropped); it delivers no more bits
+    for that burst, drops the bits demodulated since just before it grew suspicious, and
+    waits for ``carrier_down``. A shorter hit (a click, a burst of noise, during which
+    the receiver's equaliser and loops stand still) is no loss: the bits go on, and the
+    ones demodulated during the hit are delivered too (possibly wrong, never missing or
+    extra, so that page data stays aligned; HDLC frames hit fail their CRC), later than
+    usual (by about the hit's length plus 100 ms). Consumers that do not know this kind
+    may ignore it.
 ``trained``
     ``True`` between ``training_succeeded`` and the next ``carrier_down`` or
     ``signal_lost`` (V.21: while the carrier is up).

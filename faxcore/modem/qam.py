@@ -122,12 +122,32 @@ LOCK_WINDOW = 64
 #: decoded while the monitor was noticing a loss can be dropped (96 symbols = 40 ms; at
 #: carrier down everything left is released)
 HOLD_SYMBOLS = 96
+#: a hit (a click, a burst of noise) is told from a lost signal by waiting: the metric
+#: that crossed the line must come back down (to RECOVER_RATIO of the line, or a little
+#: over its level before, for RECOVER_SYMBOLS symbols) within LOST_GRACE symbols
+#: (600 = 250 ms), or the signal is lost. Meanwhile nothing is committed; after a hit
+#: every bit is delivered (see qam_core.QamReceiver._monitor).
+LOST_GRACE = 600
+RECOVER_RATIO = 0.5
+RECOVER_SYMBOLS = 32
+#: when the carrier drops during a suspicion at least this old (and the signal shows
+#: no sign of coming back), the held bits are dropped with a signal_lost (a younger
+#: one is the burst's end fading out: the old one-and-only grace of the monitor)
+END_GRACE = 64
+#: the equaliser, carrier and timing loops stand still while the mean of the decision
+#: metric over 8 symbols is FREEZE_RATIO times the line (or over the line with the
+#: symbol power HIT_POWER_RATIO times the constellation's: noise added on top)
+FREEZE_RATIO = 2.0
+HIT_POWER_RATIO = 1.4
 
 
 def lock_config(min_snr_db: float, lost_margin_db: float = LOST_MARGIN_DB) -> dict:
     """Training gate and lock-monitor settings for a receiver trained at ``min_snr_db``."""
     return {"min_snr_db": min_snr_db, "lost_snr_db": min_snr_db - lost_margin_db,
-            "lock_window": LOCK_WINDOW, "hold_symbols": HOLD_SYMBOLS}
+            "lock_window": LOCK_WINDOW, "hold_symbols": HOLD_SYMBOLS,
+            "lost_grace": LOST_GRACE, "recover_ratio": RECOVER_RATIO,
+            "recover_symbols": RECOVER_SYMBOLS, "end_grace": END_GRACE,
+            "freeze_ratio": FREEZE_RATIO, "hit_power_ratio": HIT_POWER_RATIO}
 
 
 def base_config(carrier_hz: float, points: np.ndarray) -> dict:

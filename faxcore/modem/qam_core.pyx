@@ -11,8 +11,10 @@ timing recovery on the T/2 samples, a T/2-spaced adaptive equaliser (LMS, traine
 known training sequence, then decision directed), a second-order carrier phase/frequency
 loop, the training state machine and the slicer (V.29) or the 8-state Viterbi decoder
 (V.17), and a data-mode lock monitor (see ``_monitor``) that ends a burst whose signal
-was lost while the carrier stayed up.  Everything the modem modules configure comes in as numpy arrays, so this file
-holds no V.29/V.17 tables itself.
+was lost while the carrier stayed up, but rides out a hit (a click, a burst of noise on
+the line: ``_hit_check`` keeps the equaliser and loops still during it, and the bits
+flow again, none missing, once the signal is back). Everything the modem modules
+configure comes in as numpy arrays, so this file holds no V.29/V.17 tables itself.
 
 Bounds checks are off: every ring index is masked with a power-of-two mask, every table
 index is clamped first (see ``_grid_index``), and the arrays are validated in
@@ -220,8 +222,22 @@ cdef class QamReceiver:
     cdef double lk_ema
     cdef public double lk_peak    # worst (largest) lk_ema seen in data this burst
     cdef int hold_bits            # bits held back until hold_bits newer ones exist
-    cdef int lk_grace             # symbols over the threshold before the loss is declared
-    cdef int lk_suspect           # leaky count of symbols over the threshold (-1: none)
+    cdef int lk_grace             # symbols of suspicion before the loss is declared
+    cdef int lk_end_grace         # ... or, at carrier down, before the bits held are dropped
+    cdef int lk_suspect           # symbols since the suspicion began (-1: none)
+    cdef double lk_base           # lk_ema when bits were last committed (the locked level)
+    cdef double lk_rec            # this suspicion ends when lk_ema stays under this ...
+    cdef double lk_rec_ratio      # (recover_ratio x the line, or a little over lk_base)
+    cdef int lk_below             # symbols in a row under lk_rec so far
+    cdef int lk_recover           # ... for this many symbols
+    cdef double lk_clip           # per-symbol metric clipped here before the slow mean
+    cdef double lk_fast           # fast running mean (8 symbols): is a hit going on?
+    cdef double lk_freeze         # lk_fast above this freezes every adaptation (0 = off)
+    cdef double lk_pfast          # fast running mean (16 symbols) of the symbol power
+    cdef double lk_ploud          # lk_pfast above this with lk_fast over the line: a hit
+    cdef int frozen               # 1 while a hit is going on: no LMS, no loop updates
+    cdef public long long hits    # hits survived this burst (suspicion that went away)
+    cdef public long long frozen_symbols  # data symbols demodulated with adaptation frozen
     cdef public double tim_total      # sum of timing corrections this burst (samples)
     # --- run state
     cdef public long long nsamples
@@ -356,9 +372,19 @@ cdef class QamReceiver:
         self.lk_thresh = (self.const_power / 10.0 ** (lost_db / 10.0)) if lost_db is not None else 0.0
         self.lk_alpha = 1.0 / cfg.get("lock_window", 32)
         self.hold_bits = cfg.get("hold_symbols", 64) * self.bps
-        self.lk_grace = cfg.get("lost_grace", 64)
+        self.lk_grace = cfg.get("lost_grace", 600)
         if self.lk_grace < 1 or self.lk_grace > 100000:
             raise ValueError("lost_grace out of range")
+        self.lk_end_grace = cfg.get("end_grace", 64)
+        if self.lk_end_grace < 1 or self.lk_end_grace > 100000:
+            raise ValueError("end_grace out of range")
+        self.lk_recover = cfg.get("recover_symbols", 32)
+        if self.lk_recover < 1 or self.lk_recover > 100000:
+            raise ValueError("recover_symbols out of range")
+        self.lk_rec_ratio = cfg.get("recover_ratio", 0.5)
+        self.lk_clip = self.lk_thresh * cfg.get("lock_clip", 16.0)
+        self.lk_freeze = self.lk_thresh * cfg.get("freeze_ratio", 2.0)
+        self.lk_ploud = self.const_power * cfg.get("hit_power_ratio", 1.4)
         if self.hold_bits < 0 or self.hold_bits > 100000:
             raise ValueError("hold_symbols out of range")
         self.L = cfg.get("eq_len", 17)
@@ -421,6 +447,14 @@ cdef class QamReceiver:
         self.lk_ema = 0.0
         self.lk_peak = 0.0
         self.lk_suspect = -1
+        self.lk_fast = 0.0
+        self.lk_pfast = 0.0
+        self.frozen = 0
+        self.lk_base = 0.0
+        self.lk_rec = 0.0
+        self.lk_below = 0
+        self.hits = 0
+        self.frozen_symbols = 0
 
     # ------------------------------------------------------------------ python API
 
@@ -471,6 +505,10 @@ cdef class QamReceiver:
             "train_snr_db": 10.0 * np.log10(self.train_snr) if self.train_snr > 0 else -99.0,
             "lock_snr_db": 10.0 * np.log10(self.const_power / self.lk_ema) if self.lk_ema > 0 else 99.0,
             "lock_worst_db": 10.0 * np.log10(self.const_power / self.lk_peak) if self.lk_peak > 0 else 99.0,
+            "hit": {"fast_metric": self.lk_fast / self.lk_thresh if self.lk_thresh > 0 else 0.0,
+                    "fast_power": self.lk_pfast / self.const_power, "frozen": self.frozen,
+                    "below": self.lk_below, "hits": self.hits,
+                    "suspect": self.lk_suspect},
             "parity": self.parity, "v_par": self.v_par, "pz": self.pz_acc / max(self.pz_n, 1),
             "ph": atan2(self.ph_im, self.ph_re), "win_n": self.win_n, "sym": self.sym,
         }
@@ -495,6 +533,14 @@ cdef class QamReceiver:
                     # noise burst) was never a training attempt
                     if self.state == ST_TRAIN or self.state == ST_CHECK:
                         self.events.append((EV_TRAINING_FAILED, self.nsamples + i))
+                    if (self.state == ST_DATA and self.lk_suspect >= self.lk_end_grace
+                            and self.lk_fast > 0.7 * self.lk_thresh):
+                        # a suspicion that had lasted a while when the carrier dropped,
+                        # with no sign of the signal coming back: the signal was gone
+                        # before the carrier (not just the burst's end fading out):
+                        # as a loss with the carrier up, the bits held are dropped
+                        self.onb = self.ocommit
+                        self.events.append((EV_SIGNAL_LOST, self.nsamples + i))
                     self.ocommit = self.onb   # the burst ended normally: release every bit
                     self.events.append((EV_CARRIER_DOWN, self.nsamples + i))
                     self._reset_burst()
@@ -588,6 +634,10 @@ cdef class QamReceiver:
             elif e < -1.0:
                 e = -1.0
             kp = self.tim_kp_fast if self.state == ST_ACQUIRE else self.tim_kp
+            if self.frozen:
+                # a hit: the timing error is noise; coast on the clock-offset estimate
+                kp = 0.0
+                e = 0.0
             if self.state != ST_ACQUIRE:
                 # clock-offset integrator: fast while training and for the first data
                 # symbols (a short train leaves it little time), then slow (less jitter)
@@ -819,10 +869,11 @@ cdef class QamReceiver:
         ei = di - zi
         self.mse_acc += er * er + ei * ei
         self.mse_n += 1
-        self._eq_update(er, ei, self.eq_mu)
-        if self.mode == 0 or not self.pll_viterbi:
-            self._pll(zr, zi, dr, di, self.pll_a, self.pll_b)
         if self.mode == 0:
+            self._hit_check(er * er + ei * ei, zr * zr + zi * zi)
+            if not self.frozen:
+                self._eq_update(er, ei, self.eq_mu)
+                self._pll(zr, zi, dr, di, self.pll_a, self.pll_b)
             self._v29_bits(lab, t)
             self.sidx += 1
             self._monitor(er * er + ei * ei, t)
@@ -830,9 +881,9 @@ cdef class QamReceiver:
         # V.17: branch metrics per subset (label bits Y2 Y1 Y0)
         for sub in range(8):
             j = self.grid[1 + sub, gi, gj]
-            er = self.pt_re[j] - zr
-            ei = self.pt_im[j] - zi
-            bm[sub] = er * er + ei * ei
+            d = self.pt_re[j] - zr
+            m = self.pt_im[j] - zi
+            bm[sub] = d * d + m * m
             blab[sub] = j
         for ns in range(8):
             npm[ns] = 1e30
@@ -852,9 +903,18 @@ cdef class QamReceiver:
                 m = npm[ns]
                 best = ns
         # m: growth of the best path metric this symbol (all metrics were normalised to
-        # a minimum of 0 after the previous symbol)
+        # a minimum of 0 after the previous symbol). It decides, before anything adapts
+        # on this symbol, whether a hit is going on.
+        self._hit_check(m, zr * zr + zi * zi)
+        if not self.frozen:
+            self._eq_update(er, ei, self.eq_mu)
+            if not self.pll_viterbi:
+                self._pll(zr, zi, dr, di, self.pll_a, self.pll_b)
         if self.tb_fill >= self.tb_depth:
             self._monitor(m, t)
+            if self.state == ST_FAILED:
+                # signal lost: not one more (noisy) symbol after the bits it dropped
+                return
         self.tb_pos = (self.tb_pos + 1) & (TB_MAX - 1)
         for ns in range(8):
             self.pm[ns] = npm[ns] - m
@@ -872,45 +932,97 @@ cdef class QamReceiver:
             b = self.tb_prev[j][b]
             j = (j - 1) & (TB_MAX - 1)
         lab = self.tb_lab[j][b]
-        if self.pll_viterbi:
+        if self.pll_viterbi and not self.frozen:
             # carrier loop on the decoded (delayed, far more reliable) decision
             self._pll(self.tb_zre[j], self.tb_zim[j], self.pt_re[lab], self.pt_im[lab],
                       self.pll_a, self.pll_b)
         self._v17_bits(lab, t)
         self.sidx += 1
 
+    cdef inline void _hit_check(self, double x, double p):
+        """Data mode: a fast running mean (8 symbols) of the decision metric, and one
+        (16 symbols) of the symbol power. With the metric far above the lock line
+        (``freeze_ratio`` times it), or over the line while the power is up
+        (``hit_power_ratio`` times the constellation's: noise added on top of the
+        signal; the sparse V.17 constellations keep the metric of noise low), the
+        symbols are not the signal: a click or a burst of noise on the line. The
+        equaliser, the carrier loop and the timing loop then stand still (the timing
+        coasts on its clock-offset estimate), so that they are where they were when
+        the signal comes back. Only adaptation is frozen: the monitor still sees every
+        symbol (leaving the frozen ones out would hide noise that freezes now and then)."""
+        if self.state != ST_DATA or self.lk_freeze <= 0.0:
+            self.frozen = 0
+            return
+        self.lk_fast += (x - self.lk_fast) * 0.125
+        self.lk_pfast += (p - self.lk_pfast) * 0.0625
+        self.frozen = 1 if (self.lk_fast > self.lk_freeze or (
+            self.lk_fast > self.lk_thresh and self.lk_pfast > self.lk_ploud)) else 0
+        self.frozen_symbols += self.frozen
+
     cdef void _monitor(self, double x, long long t):
-        """Data-mode lock monitor: a running mean of the per-symbol decision metric.
-        Locked, it is the noise power per symbol; when the equaliser, carrier or timing
-        loop has lost the signal it jumps several dB. Above ``lk_thresh`` nothing more is
-        committed; if the carrier does not drop within ``lk_grace`` symbols (the end of
-        a burst looks the same to the metric for a moment), the burst ends with a
-        signal-lost event and the bits not yet committed (demodulated while the metric
-        was climbing) are dropped."""
+        """Data-mode lock monitor: a running mean (``lk_ema``, over ``lock_window``
+        symbols) of the per-symbol decision metric. Locked, it is the noise power per
+        symbol; when the signal is hit or gone it climbs several dB.
+
+        Over the line ``lk_thresh`` a suspicion begins: nothing more is committed
+        (bits stay held) until it ends one way or the other.
+
+        * It was a hit (a click, a burst of noise; ``_hit_check`` kept the loops
+          still meanwhile): the mean comes back down, to half the line (or, for a
+          burst that was already near the line, a little over where it was before),
+          and stays there for ``recover_symbols`` symbols. Committing resumes and
+          every bit held is delivered, those demodulated during the hit included.
+          They may be wrong, but none is missing or extra: page data stays aligned
+          (the damaged rows are resynchronised at the next EOL); HDLC frames hit fail
+          their CRC.
+        * The signal is gone: ``lost_grace`` symbols (250 ms) pass without that.
+          ``signal_lost``, the bits held are dropped (those demodulated while the
+          metric was climbing, ``hold_symbols`` before the suspicion began, and since),
+          silence until carrier down. If the carrier drops first, ``rx`` does the same
+          once the suspicion is ``end_grace`` symbols old and the fast mean shows no
+          signal coming back; a younger one is only the burst's end fading out, and
+          everything is released."""
         if self.state == ST_CHECK:
             self.lk_ema += (x - self.lk_ema) * 0.125   # settle on the check segment
             return
         if self.state != ST_DATA:
             return
+        if self.lk_clip > 0.0 and x > self.lk_clip:
+            x = self.lk_clip
         self.lk_ema += (x - self.lk_ema) * self.lk_alpha
         if self.lk_ema > self.lk_peak:
             self.lk_peak = self.lk_ema
-        if self.lk_thresh > 0.0 and self.lk_ema > self.lk_thresh:
-            if self.lk_suspect < 0:
+        if self.lk_suspect < 0:
+            if self.lk_thresh > 0.0 and self.lk_ema > self.lk_thresh:
                 self.lk_suspect = 0
-            self.lk_suspect += 1
-            if self.lk_suspect >= self.lk_grace:
-                self.onb = self.ocommit
-                self.state = ST_FAILED
-                self.events.append((EV_SIGNAL_LOST, t))
+                self.lk_below = 0
+                self.lk_rec = self.lk_rec_ratio * self.lk_thresh
+                if self.lk_rec < 1.26 * self.lk_base:
+                    self.lk_rec = 1.26 * self.lk_base
+                if self.lk_rec > 0.85 * self.lk_thresh:
+                    self.lk_rec = 0.85 * self.lk_thresh
+                return
+            if self.onb - self.hold_bits > self.ocommit:
+                self.ocommit = self.onb - self.hold_bits
+            self.lk_base = self.lk_ema
             return
-        if self.lk_suspect >= 0:
-            # back under the line: the suspicion fades at the rate it grew (a metric
-            # hovering around the threshold is a signal being lost, not noise)
-            self.lk_suspect -= 1
-            return
-        if self.onb - self.hold_bits > self.ocommit:
-            self.ocommit = self.onb - self.hold_bits
+        self.lk_suspect += 1
+        if self.lk_ema < self.lk_rec:
+            self.lk_below += 1
+            if self.lk_below >= self.lk_recover:
+                self.lk_suspect = -1
+                self.hits += 1
+                return
+        else:
+            self.lk_below = 0
+        if self.lk_suspect >= self.lk_grace:
+            self._lost(t)
+
+    cdef void _lost(self, long long t):
+        self.onb = self.ocommit
+        self.state = ST_FAILED
+        self.frozen = 0
+        self.events.append((EV_SIGNAL_LOST, t))
 
     cdef inline int _descramble(self, int b):
         cdef int o = (b ^ (self.desc_reg >> (self.tap - 1)) ^ (self.desc_reg >> 22)) & 1
@@ -933,6 +1045,8 @@ cdef class QamReceiver:
         self.state = ST_DATA
         self.lk_peak = 0.0
         self.lk_suspect = -1
+        self.lk_fast = self.lk_ema
+        self.lk_pfast = self.const_power
         self.events.append((EV_TRAINING_SUCCEEDED, t))
 
     cdef void _v29_bits(self, int lab, long long t):
