@@ -30,12 +30,11 @@ def ppr_page(rows: int = 300) -> np.ndarray:
 
 # Where the noise goes, from the start of the sender's phase C (75 ms of silence, the
 # V.17 short training, 200 ms of flags, then the FCD frames, 64 octets = 38 ms each at
-# 14400 bit/s): 40 ms of noise 10 dB below the signal (RMS 5090 at -10 dBm0) over the
+# 14400 bit/s): 40 ms of noise as loud as the signal (RMS 5090 at -10 dBm0) over the
 # first frames of every burst it hits, so a retransmission (those frames only) is hit
-# again. (Noise as loud as the signal makes faxcore's V.17 receiver lose the rest of the
-# burst, every frame after the hit; spandsp's loses only the frames hit. Both still
-# end with the page intact, but the PPRs are then not selective.)
-HIT_FROM_MS, HIT_MS, HIT_RMS = 430, 40, 1500.0
+# again. Both receivers (faxcore's and spandsp's) lose only the frames hit and carry on,
+# so the PPRs are selective.
+HIT_FROM_MS, HIT_MS, HIT_RMS = 430, 40, 5090.0
 
 
 class NoiseHits:
