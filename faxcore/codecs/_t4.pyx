@@ -46,6 +46,7 @@ cdef extern from *:
         v = __builtin_bswap32(v); memcpy(p, &v, 4);
     }
     static inline int fc_clz64(uint64_t w) { return __builtin_clzll(w); }
+    static inline int fc_ctz64(uint64_t w) { return __builtin_ctzll(w); }
     static inline void fc_store_be64(uint8_t *p, uint64_t v) {
         v = __builtin_bswap64(v); memcpy(p, &v, 8);
     }
@@ -54,6 +55,7 @@ cdef extern from *:
     void fc_store_be32(uint8_t *p, uint32_t v) nogil
     void fc_store_be64(uint8_t *p, uint64_t v) nogil
     int fc_clz64(uint64_t w) nogil   # w must be non-zero
+    int fc_ctz64(uint64_t w) nogil   # w must be non-zero
 
 
 DEF SENTINELS = 4
@@ -554,6 +556,54 @@ cdef int _resync(Reader *r) noexcept nogil:
         zeros = 0
 
 
+cdef int _skip_to_first_eol(Reader *r, int64_t *skipped) noexcept nogil:
+    """Before the first MH/MR row, when the data does not start with an EOL: skip to just
+    after the first EOL (T.4: a receiver synchronises on it; whatever comes before, such as
+    a modem's mark-state preamble of 1 bits, is not page data).
+
+    Returns 1 when an EOL was found; `skipped` is then the number of bits before the
+    EOL's run of zeros (its fill bits are not counted). Returns -1 when the data holds no
+    EOL; the reader is then at the end of the data, so callers scan a copy.
+    """
+    cdef int64_t zeros = 0, start = _consumed_bits(r), last = start
+    cdef int z, v
+    cdef uint64_t nz, a, d
+    while True:
+        _refill(r)
+        if r.nb == 0:
+            return -1
+        if r.acc == 0:
+            zeros += r.nb
+            _skip(r, r.nb)
+            continue
+        z = fc_clz64(r.acc)
+        if zeros + z >= 11:
+            _skip(r, z + 1)
+            skipped[0] = last - start
+            return 1
+        # The first 1 bit ends no EOL. Look at the v bits after it at once: unless they
+        # hold 11 zeros followed by a 1, skip to just past the last 1 bit in acc (the zeros
+        # after it stay, for the next round). Bit p of d (from the top) is set when bits
+        # p..p+10 are all 0; d is limited to the p with p + 11 < v (the 1 after the zeros
+        # must be real data too). Shifts bring in 1s as far as nz is concerned (nz = ~bits),
+        # so they never fake a run of zeros.
+        v = r.nb - z - 1
+        d = 0
+        if v >= 12:
+            nz = ~(r.acc << (z + 1))            # z + 1 <= nb - 12 < 64
+            a = nz & (nz << 1)                  # 2 zeros from p
+            d = a & (a << 2)                    # 4
+            d = d & (d << 4)                    # 8
+            d = d & (a << 8) & (nz << 10)       # 11
+            d &= ~<uint64_t>0 << (75 - v)       # p <= v - 12; 75 - v is 12..63
+        if d == 0:
+            _skip(r, 64 - fc_ctz64(r.acc))      # through the last 1 bit (<= nb bits)
+        else:
+            _skip(r, z + 1)                     # an EOL may be near: bit by bit
+        zeros = 0
+        last = _consumed_bits(r)        # just past a 1 bit that does not end an EOL
+
+
 cdef inline int _run(Reader *r, int colour, int limit) noexcept nogil:
     """Decode one run (make-up codes then a terminating code). Returns the run length, or
     -ROW_* on error. The run may not exceed `limit` pixels."""
@@ -827,9 +877,11 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     """Decode a T.4/T.6 stream (MSB first) into packed rows.
 
     Returns (packed rows as a (rows, (width + 7) // 8) uint8 array, rows, bad row
-    indices, end marker seen, error or None, consumed bits). See faxcore.codecs.t4.decode for the behaviour on damaged data.
+    indices, end marker seen, error or None, consumed bits, bits skipped before the first
+    EOL). See faxcore.codecs.t4.decode for the behaviour on damaged data.
     """
-    cdef Reader r, row_start
+    cdef Reader r, row_start, probe
+    cdef int64_t skipped = 0
     cdef Py_ssize_t rowbytes = (width + 7) // 8, row = 0
     cdef int32_t *cur = NULL
     cdef int32_t *ref = NULL
@@ -887,10 +939,18 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                 _render(orow, rowbytes, cur, ncur, width, scratch)
                 tmp = ref; ref = cur; cur = tmp
                 row += 1
-            return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r))
+            return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r), 0)
 
         # MH / MR: after = 0 a row follows, 1 = RTC seen, -1 = end of data
         res = _eol(&r)
+        if res == 0:
+            # not an EOL first: if there is an EOL anywhere, the page starts there and the
+            # bits before it are skipped (a mark preamble, or junk); a stream without any
+            # EOL (rows back to back) decodes from its first bit
+            probe = r
+            if _skip_to_first_eol(&probe, &skipped) == 1:
+                r = probe
+                res = 1
         if res == 1:
             uses_eol = 1
             after = _after_eol(&r, mr, &tag, &neol)
@@ -977,7 +1037,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
             row += 1
         if after == 1 or (after == -1 and neol >= 2):
             end_seen = True
-        return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r))
+        return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r), skipped)
     finally:
         free(cur)
         free(ref)

@@ -216,7 +216,14 @@ class DecodedPage:
             the data) or EOFB (MMR) was found.
         error: ``None`` when every row decoded cleanly, else a message describing the first
             problem (MMR: why decoding stopped).
-        consumed_bits: bits of input used, up to the end marker or the last row.
+        consumed_bits: bits of input used, up to the end marker or the last row
+            (including any ``skipped_bits``).
+        skipped_bits: MH/MR: bits before the first EOL that were skipped because the
+            page starts at its first EOL (T.4: a receiver synchronises on it), such as a
+            modem's preamble of 1 bits (the mark state) or noise before the page; they
+            count neither as rows nor as bad rows. 0 when the data starts with an EOL
+            (fill bits, i.e. 0 bits, before the first EOL are part of it, not skipped),
+            when it holds no EOL at all, and for MMR.
     """
 
     packed: PackedBitmap
@@ -228,6 +235,7 @@ class DecodedPage:
     error: str | None
     consumed_bits: int
     scheme: str
+    skipped_bits: int = 0
     _bitmap: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -287,7 +295,11 @@ def decode(
 
     Behaviour:
         MH/MR: each row may be preceded by an EOL with optional fill bits (byte-aligned
-        EOLs are fine); streams starting without an EOL or without any EOLs decode too.
+        EOLs are fine). The page starts at the first EOL: when the data holds an EOL,
+        everything before it (a modem's preamble of 1 bits, line noise, even a first row
+        sent without its EOL) is skipped and counted in ``skipped_bits``, not decoded,
+        as T.4 receivers, spandsp and libtiff do. Data without any EOL (rows back to
+        back, as in TIFF strips written without EOLs) decodes from its first bit.
         A damaged row (invalid code, wrong length, EOL too early) is counted in
         ``bad_rows``, replaced by the previous good row (white for the first row), and
         decoding resumes after the next EOL. The page ends at RTC or at the end of the
@@ -315,9 +327,11 @@ def decode(
     kk = 0 if k is None else int(k)
     if code == 1 and k is not None and kk < 1:
         raise ValueError("k must be >= 1")
-    out, nrows, bad, end_seen, error, consumed = _t4.decode_packed(
+    out, nrows, bad, end_seen, error, consumed, skipped = _t4.decode_packed(
         buf, width, code, limit, kk, rows is not None
     )
+    if skipped:
+        log.debug("%s decode: skipped %d bits before the first EOL", scheme, skipped)
     if rows is not None and nrows < rows and error is None:
         error = f"data ended after {nrows} of {rows} rows"
     if error is not None:
@@ -333,4 +347,5 @@ def decode(
         error=error,
         consumed_bits=int(consumed),
         scheme=scheme.lower(),
+        skipped_bits=int(skipped),
     )
