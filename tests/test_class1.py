@@ -50,6 +50,20 @@ def page(rows: int = 240, seed: int = 0) -> np.ndarray:
     return bm
 
 
+def trade_bytes(call: Class1Call, dce: Class1Dce, now, rounds: int = 100) -> None:
+    """The driver and the emulator trade bytes until neither has any (at most ``rounds``
+    turns); ``now()`` is the time given to the driver."""
+    for _ in range(rounds):
+        out = call.outgoing()
+        if out:
+            dce.from_dte(out)
+        back = dce.to_dte()
+        if back:
+            call.receive(back, now())
+        if not out and not back:
+            break
+
+
 def run_memory(call: Class1Call, dce: Class1Dce, far, *, ring: bool = False,
                max_seconds: float = 200.0):
     """Driver and emulator joined directly (no pty), in virtual time: the DTE answers at
@@ -58,15 +72,7 @@ def run_memory(call: Class1Call, dce: Class1Dce, far, *, ring: bool = False,
     call.start(now())
     rang = False
     while not call.done and dce.clock < 8000 * max_seconds:
-        for _ in range(100):
-            out = call.outgoing()
-            if out:
-                dce.from_dte(out)
-            back = dce.to_dte()
-            if back:
-                call.receive(back, now())
-            if not out and not back:
-                break
+        trade_bytes(call, dce, now)
         if ring and call.driver.ready and not rang and not dce.offhook:
             dce.ring()
             rang = True
@@ -485,15 +491,7 @@ def test_two_emulators_on_one_line():
     rang = False
     while not (tx.done and rx.done) and a.clock < 8000 * 120:
         for call, dce in ((tx, a), (rx, b)):
-            for _ in range(50):
-                out = call.outgoing()
-                if out:
-                    dce.from_dte(out)
-                back = dce.to_dte()
-                if back:
-                    call.receive(back, now())
-                if not out and not back:
-                    break
+            trade_bytes(call, dce, now, rounds=50)
         if a.offhook and not b.offhook and not rang and rx.driver.ready:
             b.ring()
             rang = True
@@ -517,15 +515,7 @@ def test_engine_abort_during_page_ends_the_call_cleanly():
     call.start(0.0)
     aborted = False
     while not call.done and dce.clock < 8000 * 120:
-        for _ in range(100):
-            out = call.outgoing()
-            if out:
-                dce.from_dte(out)
-            back = dce.to_dte()
-            if back:
-                call.receive(back, now())
-            if not out and not back:
-                break
+        trade_bytes(call, dce, now)
         if not aborted and dce.mode == "ftm" and dce.log[-1] == "AT+FTM=146":
             call.engine.abort(now(), "operator pressed stop")
             call._commands(now())

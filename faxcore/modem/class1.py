@@ -770,14 +770,9 @@ class Class1Call:
         if self._written or self._receive is None or callable(self._receive):
             return
         self._written = True
-        pages = [p for p in self.engine.received_pages if p.bitmap is not None]
-        if not pages:
-            return
-        from faxcore.codecs.tiff import Page, write_tiff
+        from faxcore.session import write_received_tiff
 
-        dpi = {"standard": 98.0, "fine": 196.0, "superfine": 391.0}
-        write_tiff(self._receive, [Page(p.bitmap, xres=204.0, yres=dpi[p.resolution],
-                                        bad_rows=p.bad_rows) for p in pages], "mmr")
+        write_received_tiff(self._receive, self.engine.received_pages)
 
 
 # ---- a serial port ----------------------------------------------------------------------

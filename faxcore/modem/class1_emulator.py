@@ -63,19 +63,6 @@ class DceStats:
     data_rx: int = 0
 
 
-class _Silence:
-    def __init__(self, n: int):
-        self.left = n
-
-    @property
-    def done(self) -> bool:
-        return self.left <= 0
-
-    def tx(self, n: int) -> np.ndarray:
-        self.left -= n
-        return np.zeros(n, np.int16)
-
-
 class Class1Dce:
     """The emulated modem. DTE side: :meth:`from_dte` (bytes written by the fax program),
     :meth:`to_dte` (bytes for it to read). Line side: :meth:`tx_audio` and

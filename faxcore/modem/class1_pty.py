@@ -31,6 +31,7 @@ import threading
 import time
 import tty
 from collections.abc import Callable
+from typing import Self
 
 import numpy as np
 
@@ -41,6 +42,59 @@ log = logging.getLogger("faxcore.modem.class1_pty")
 BLOCK = 160  # 20 ms of line audio per step
 
 __all__ = ["DceLine", "PtyModem", "PtyPair"]
+
+
+class _Served:
+    """What :class:`PtyModem` and :class:`PtyPair` share: :meth:`_serve` run on a daemon
+    thread (:meth:`start`, ``close`` which calls :meth:`_join`, a context manager; an
+    exception ends the thread and is kept in :attr:`error`), and ``data_speed`` pacing."""
+
+    _thread_name = "class1"
+    _stopped_message = "stopped"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self._pace: tuple[float, int] | None = None  # (real time, line clock) pace began
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._run_guarded, name=self._thread_name,
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def _join(self, timeout: float) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def _ahead_of_pace(self, now: float, clock: int) -> bool:
+        """Line time paced at ``data_speed`` times real time. True when ``clock``
+        (samples) is ahead of it: the pty was served for a block's time instead."""
+        if self._pace is None:
+            self._pace = (now, clock)
+        allowed = self._pace[1] + (now - self._pace[0]) * 8000 * self.data_speed
+        if clock + BLOCK > allowed:
+            self._io(BLOCK / 8000 / self.data_speed)
+            return True
+        return False
+
+    def _run_guarded(self) -> None:
+        try:
+            self._serve()
+        except BaseException as e:  # reported to whoever joins us; the pty stays sane
+            log.exception(self._stopped_message)
+            self.error = e
 
 
 class DceLine:
@@ -60,19 +114,22 @@ class DceLine:
         return not self.dce.offhook
 
 
-class PtyModem:
+class PtyModem(_Served):
     """A :class:`Class1Dce` served on a new pseudo-terminal (see the module docstring)."""
+
+    _thread_name = "class1-emulator"
+    _stopped_message = "emulator stopped"
 
     def __init__(self, far_end: Callable[[bool], object] | None = None, *, ring: bool = False,
                  stall: float = 0.5, data_stall: float = 5.0, max_call_seconds: float = 600.0,
                  data_speed: float | None = None, dce: Class1Dce | None = None) -> None:
+        super().__init__()
         self.dce = dce or Class1Dce()
         self.far_end = far_end
         self.ring = ring
         self.stall = stall
         self.data_stall = data_stall
         self.data_speed = data_speed
-        self._pace: tuple[float, int] | None = None
         self._idle = False
         self.max_call_samples = int(max_call_seconds * 8000)
         self.far_ends: list[object] = []
@@ -82,26 +139,15 @@ class PtyModem:
         os.set_blocking(self._master, False)
         self.path = os.ttyname(self._slave)
         self._wbuf = bytearray()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._far = None
         self._call_start = 0
         self._last_dte = time.monotonic()
         self._last_ring = 0.0
-        self.error: BaseException | None = None
 
     # ---- lifetime ----------------------------------------------------------------------
 
-    def start(self) -> PtyModem:
-        self._thread = threading.Thread(target=self._run_guarded, name="class1-emulator",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
     def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._join(timeout)
         if self._far is not None and not self.dce.offhook and (
                 self._thread is None or not self._thread.is_alive()):
             self._finish_far()  # the DTE hung up just before: let the far end finish
@@ -110,12 +156,6 @@ class PtyModem:
                 os.close(fd)
             except OSError:
                 pass
-
-    def __enter__(self) -> PtyModem:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     @property
     def in_call(self) -> bool:
@@ -127,12 +167,8 @@ class PtyModem:
         while not self._stop.is_set() and not (until and until()):
             self.step()
 
-    def _run_guarded(self) -> None:
-        try:
-            self.run()
-        except BaseException as e:  # reported to whoever joins us; the pty stays sane
-            log.exception("emulator stopped")
-            self.error = e
+    def _serve(self) -> None:
+        self.run()
 
     # ---- one turn of the loop ----------------------------------------------------------
 
@@ -166,11 +202,7 @@ class PtyModem:
         if self.data_speed and dce.mode == "ftm":
             # high-speed data at (a multiple of) real-time pace, as a real modem drains
             # its buffer: some programs time the page and divide by the seconds it took
-            if self._pace is None:
-                self._pace = (now, dce.clock)
-            allowed = self._pace[1] + (now - self._pace[0]) * 8000 * self.data_speed
-            if dce.clock + BLOCK > allowed:
-                self._io(BLOCK / 8000 / self.data_speed)
+            if self._ahead_of_pace(now, dce.clock):
                 return
         else:
             self._pace = None
@@ -250,7 +282,7 @@ class _Quiet:
         pass
 
 
-class PtyPair:
+class PtyPair(_Served):
     """Two emulated modems on two pseudo-terminals, joined by one simulated line: a program
     on :attr:`a` dials, the modem on :attr:`b` rings (``RING`` every 2 s once its program
     has put it in class 1), and the two programs fax each other (efax to efax, HylaFAX to
@@ -258,50 +290,32 @@ class PtyPair:
     drop (``NO CARRIER``) 2 s of line time later. Same pacing rules as :class:`PtyModem`.
     """
 
+    _thread_name = "class1-pair"
+    _stopped_message = "emulator pair stopped"
+
     def __init__(self, *, stall: float = 0.5, data_stall: float = 5.0,
                  data_speed: float | None = None, max_call_seconds: float = 600.0) -> None:
+        super().__init__()
         self.a = PtyModem(None, stall=stall, data_stall=data_stall)
         self.b = PtyModem(None, stall=stall, data_stall=data_stall)
         self.data_speed = data_speed
         self.max_call_samples = int(max_call_seconds * 8000)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pace: tuple[float, int] | None = None
         self._idle = False
         self._dropped_at: dict[int, int] = {}
         self._line_clock = 0
-        self.error: BaseException | None = None
 
     @property
     def paths(self) -> tuple[str, str]:
         return self.a.path, self.b.path
 
-    def start(self) -> PtyPair:
-        self._thread = threading.Thread(target=self._run_guarded, name="class1-pair",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
     def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._join(timeout)
         self.a.close()
         self.b.close()
 
-    def __enter__(self) -> PtyPair:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _run_guarded(self) -> None:
-        try:
-            while not self._stop.is_set():
-                self.step()
-        except BaseException as e:
-            log.exception("emulator pair stopped")
-            self.error = e
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self.step()
 
     def step(self) -> None:
         now = time.monotonic()
@@ -323,11 +337,7 @@ class PtyPair:
                     self._io(0.005)
                     return
         if self.data_speed and any(m.dce.mode == "ftm" for m in ends):
-            if self._pace is None:
-                self._pace = (now, self._line_clock)
-            allowed = self._pace[1] + (now - self._pace[0]) * 8000 * self.data_speed
-            if self._line_clock + BLOCK > allowed:
-                self._io(BLOCK / 8000 / self.data_speed)
+            if self._ahead_of_pace(now, self._line_clock):
                 return
         else:
             self._pace = None
