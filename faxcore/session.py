@@ -140,6 +140,7 @@ class _HdlcRx:
         opts = {"short_train": short} if name == "v17" else {}
         self.r = HdlcReceiver(name, rate, **opts)
         self.fast = name != "v21"
+        self.up = False  # V.21: flags heard and the carrier not yet gone
 
     def rx(self, samples) -> list:
         self.r.rx(samples)
@@ -147,12 +148,14 @@ class _HdlcRx:
         for e in self.r.events():
             kind = e.kind
             if kind == "flags" and not self.fast:
+                self.up = True
                 out.append(CarrierUp())
             elif kind == "training_succeeded" and self.fast:
                 out.append(CarrierUp())
             elif kind in ("frame", "bad"):
                 out.append(FrameReceived(bytes(e.data), crc_ok=kind == "frame" and e.ok))
             elif kind == "carrier_down":
+                self.up = False
                 out.append(CarrierDown())
         return out
 
@@ -162,7 +165,9 @@ class FaxSession:
     ``receive``: a path for the received TIFF-F (written when the call ends) or a
     callable taking each :class:`~faxcore.t30.engine.RxPage`. ``modems``: the fast
     modems offered, every one of which must be available (else
-    :class:`~faxcore.modem.ModemNotAvailable`; V.21 is always needed). Other keyword
+    :class:`~faxcore.modem.ModemNotAvailable`; V.21 is always needed).
+    ``wait_carrier_end``: answer a received command only once the far end's V.21 signal
+    has ended (default False: 75 ms after its final frame). Other keyword
     options go to :class:`~faxcore.t30.engine.T30Config` (``poll``, ``schemes``, ``timers``,
     ``sub_address``, ``sender_ident``, ``accept_sid``, ``password``...)."""
 
@@ -170,7 +175,7 @@ class FaxSession:
                  receive: str | os.PathLike | Callable[[RxPage], None] | None = None,
                  ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
                  ident: str = "", tx_level_dbm0: float = -10.0, v17_short_train: bool = True,
-                 **options):
+                 wait_carrier_end: bool = False, **options):
         from faxcore import modem
 
         modems = tuple(modems)
@@ -203,6 +208,8 @@ class FaxSession:
         self._cng = None
         self._rxm = None         # current receive object
         self._v21_watch = None   # V.21 detector while a fast carrier is expected
+        self._hold = None        # (V.21 receiver, deadline, source): see _run_commands
+        self._wait_carrier_end = wait_carrier_end
         self._written = False
         self.engine.start(0.0)
         self._run_commands()
@@ -232,6 +239,11 @@ class FaxSession:
             block = samples[pos:pos + n]
             pos += n
             self._rx_clock += n
+            if self._hold is not None:
+                rxm, until, _ = self._hold
+                rxm.rx(block)
+                if not rxm.up or self._now >= until:
+                    self._release()
             self._tick()
             if self._rxm is None or self.engine.done:
                 continue
@@ -254,6 +266,8 @@ class FaxSession:
             raise ValueError("sample count must be >= 0")
         out = np.zeros(n, np.int16)
         pos = 0
+        if self._hold is not None and self._now >= self._hold[1]:
+            self._release()
         while pos < n:
             k = min(CHUNK, n - pos)
             if self._src is not None:
@@ -287,6 +301,10 @@ class FaxSession:
         self.engine.handle_event(ev, self._now)
         self._run_commands()
 
+    def _release(self) -> None:
+        """The far end's V.21 signal has ended: start the held transmission."""
+        self._src, self._hold = self._hold[2], None
+
     def _page(self, page: RxPage) -> None:
         if self._on_page is not None:
             self._on_page(page)
@@ -314,6 +332,14 @@ class FaxSession:
                 self._v21_watch = _HdlcRx("v21", 300)
                 self._cng = None
                 continue
+            # The engine answers a final frame at once, while the far end may still be
+            # sending closing flags. With wait_carrier_end, start transmitting (the 75 ms
+            # gap first) only when its V.21 carrier has gone (bounded by 0.5 s), so the
+            # stations never talk over each other (the TSB-85 audio runner measures
+            # this; off by default until the call tests that time faults from the
+            # engine's phase changes are adapted).
+            held = self._rxm if self._wait_carrier_end and isinstance(self._rxm, _HdlcRx) \
+                and not self._rxm.fast and self._rxm.up else None
             self._rxm = None
             self._v21_watch = None
             self._cng = None
@@ -342,7 +368,11 @@ class FaxSession:
                 self._src = t
             elif isinstance(cmd, HangUp):
                 self._src = None
+                self._hold = None
                 self._finish()
+            if held is not None and self._src is not None:
+                self._hold = (held, self._now + 0.5, self._src)
+                self._src = None
 
     def _finish(self) -> None:
         if self._written or self._receive is None or callable(self._receive):

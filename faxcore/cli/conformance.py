@@ -28,6 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--pages", help="directory of the test pages (default: FILE's pages/)")
     t.add_argument("--json", action="store_true", help="print the results as JSON")
     t.add_argument("--trace", action="store_true", help="print each procedure's steps")
+    t.add_argument("--audio", action="store_true",
+                   help="run the DUT as a FaxSession over 8 kHz audio: the tester sends and "
+                        "hears tones, preambles, frames, TCF and pages through faxcore's "
+                        "modems and checks their timing (CED length, V.21 preamble, silences, "
+                        "turnarounds, TCF length)")
+    t.add_argument("--dut-answers-at-once", action="store_true",
+                   help="with --audio: run the FaxSession with its default turnaround "
+                        "(answering during the tester's closing flags) instead of "
+                        "wait_carrier_end=True")
     t.set_defaults(func=run_tsb85)
 
 
@@ -38,7 +47,15 @@ def run_tsb85(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise CliError(f"no such file: {path}")
     try:
-        results = tsb85.run(path, args.test, args.pages)
+        progress = None
+        if args.audio and sys.stderr.isatty():
+            def progress(r):
+                sys.stderr.write(f"\r{r.name:11s} {'PASS' if r.passed else 'FAIL'}   ")
+                sys.stderr.flush()
+        results = tsb85.run(path, args.test, args.pages, audio=args.audio,
+                            wait_carrier_end=not args.dut_answers_at_once, progress=progress)
+        if progress is not None:
+            sys.stderr.write("\r" + " " * 20 + "\r")
     except Exception as exc:  # unreadable XML and the like: one clear line
         raise CliError(f"cannot run {path}: {exc}") from None
     if args.test and not results:
@@ -51,8 +68,14 @@ def run_tsb85(args: argparse.Namespace) -> int:
     else:
         for r in results:
             verdict = "PASS" if r.passed else "FAIL"
+            timing = f"timing {len(r.timings):2d}  " if args.audio else ""
             out.write(f"{r.name:11s} {verdict}  status {r.status:<16s} "
-                      f"checked {r.checked:3d} (not {r.unchecked})  {r.failure}\n")
+                      f"checked {r.checked:3d} (not {r.unchecked})  {timing}{r.failure}\n")
+            if args.trace and args.audio:
+                out.write("".join(f"    {t['check']}: {t['measured'] * 1000:.0f} ms "
+                                  f"({t['low'] * 1000:.0f}..{t['high'] * 1000:.0f}) "
+                                  f"{'ok' if t['ok'] else 'FAIL'}  [{t['step']}]\n"
+                                  for t in r.timings))
             if args.trace:
                 out.write("\n".join("    " + line for line in r.trace) + "\n")
         groups = Counter()
@@ -60,5 +83,6 @@ def run_tsb85(args: argparse.Namespace) -> int:
             groups[(r.group, r.passed)] += 1
         for g in dict.fromkeys(r.group for r in results):
             out.write(f"  {g}: {groups[(g, True)]}/{groups[(g, True)] + groups[(g, False)]}\n")
-        out.write(f"passed {sum(r.passed for r in results)} of {len(results)} procedures\n")
+        mode = f" ({results[0].mode})" if args.audio and results else ""
+        out.write(f"passed {sum(r.passed for r in results)} of {len(results)} procedures{mode}\n")
     return 0 if all(r.passed for r in results) else 1

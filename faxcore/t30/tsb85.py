@@ -7,8 +7,23 @@ step becomes the events a modem would report to the DUT (carrier, frames, data),
 ``R`` step is matched against the DUT's modem commands (tones, V.21 frames, TCF, page
 data, ECM blocks, clearing). Checked: frame types and contents (spec-order hex with
 ``...`` as wildcard, the ``+`` tag suffix meaning "X bit set" is in the hex already),
-the modulation of TCF/pages/blocks, clearing, and the final status. Not checked: tone
-and preamble timing, which need audio.
+the modulation of TCF/pages/blocks, clearing, and the final status. Not checked here:
+tone and preamble timing, which need audio.
+
+Audio mode (``run(..., audio=True)``, ``faxcore conformance tsb85 FILE --audio``): the
+same step logic, but the DUT is a :class:`faxcore.session.FaxSession` (engine + software
+modems) on an 8 kHz line. The tester sends CNG/CED, V.21 bursts (37 preamble flags, 5
+closing), TCF, pages and ECM blocks (~200 ms of flags, 10 closing) with faxcore's modem
+transmitters, and cuts the DUT's audio into bursts (|sample| > 64, 20 ms of quiet ends
+one) that it classifies (CED/CNG by spectrum, V.21 by our HDLC receiver, else a fast
+burst, demodulated at the step's modem). Measured, and a failure when out of range:
+CED length (2.6-4 s), V.21 preamble (1 s +- 15 %), TCF length (1.5 s +- 10 %), the
+silence where the DUT switches between its own signals (CED -> V.21, V.21 -> TCF/page,
+page/block -> V.21: 75 +- 20 ms; the 20 ms of no energy that open V.27ter/V.29 training
+count as signal), and the turnaround after the tester's signal (the DUT must not start
+before it ends, and must answer within T2's 7 s). Bounds a step's ``<check>`` names
+("preamble is 850ms to 1150ms", "interval ... between 5.0s and 7.0s") replace these.
+The checks made, with their measured values, are in ``Outcome.timings``.
 
 Interpretations where the file is silent or loose (each one documented here):
 
@@ -149,6 +164,10 @@ class Outcome:
     checked: int = 0
     unchecked: int = 0
     trace: list[str] = field(default_factory=list)
+    mode: str = "interface"
+    # audio mode: the timing checks made, each {"step", "check", "measured", "low", "high",
+    # "unit", "ok"} (seconds); a failed one ends the procedure
+    timings: list[dict] = field(default_factory=list)
 
 
 def load(path: str | Path) -> list[Procedure]:
@@ -159,7 +178,11 @@ def load(path: str | Path) -> list[Procedure]:
         out = []
         for child in el:
             if child.tag == "step":
-                out.append(Step(child.get("dir"), child.get("type", ""), dict(child.attrib)))
+                attrs = dict(child.attrib)
+                checks = [c.get("desc", "") for c in child if c.tag == "check"]
+                if checks:
+                    attrs["_checks"] = checks
+                out.append(Step(child.get("dir"), child.get("type", ""), attrs))
             elif child.tag == "repeat":
                 mx = child.get("max")
                 out.append(Repeat(int(child.get("min", "0")), int(mx) if mx else None,
@@ -305,6 +328,13 @@ class _Runner:
             and self.rx.hdlc == hdlc
 
     def t_hdlc(self, value: str, crc_error: bool) -> None:
+        raw = self._tester_frame(value, crc_error)
+        self.advance(self.now + (len(raw) + 3) * 8 * 1.02 / 300)
+        if isinstance(self.rx, ReceiveHDLC) and self.burst == V21:
+            self._event(FrameReceived(raw, crc_ok=not crc_error))
+
+    def _tester_frame(self, value: str, crc_error: bool) -> bytes:
+        """The frame of a ``T HDLC`` step in line order (shared by both modes)."""
         raw = bitrev(bytes.fromhex(value))
         try:
             f = Frame.parse(raw)
@@ -319,9 +349,7 @@ class _Runner:
             # The scripts' frame counts are nominal: state the frames really sent.
             raw = Frame(f.fcf, pps_fif(f.fif[0], f.fif[1], f.fif[2], self.last_pp_count),
                         f.final).to_bytes()
-        self.advance(self.now + (len(raw) + 3) * 8 * 1.02 / 300)
-        if isinstance(self.rx, ReceiveHDLC) and self.burst == V21:
-            self._event(FrameReceived(raw, crc_ok=not crc_error))
+        return raw
 
     def t_postamble(self) -> None:
         self.advance(self.now + 5 * 8 / 300)
@@ -392,16 +420,7 @@ class _Runner:
     LINE_SECONDS = {"duration1": 4.9, "duration2": 5.1}
 
     def t_msg(self, mod: Modulation, value: str, bad_rows: str | None = None) -> None:
-        stem = Path(value).stem.rsplit("_", 1)[-1]
-        if bad_rows:
-            bad = {int(x) for x in bad_rows.replace("\n", " ").split(",") if x.strip()}
-            data = self._encode_rows(value, bad)
-        elif stem in self.LINE_SECONDS:
-            rows = read_pbm_pages(self.pages_dir / Path(value).with_suffix(".pbm").name)[0]
-            data = self._encode_rows(value, long_row=(
-                rows.shape[0] // 2, round(self.LINE_SECONDS[stem] * mod.rate)))
-        else:
-            data = b"".join(self._encode(value))
+        data = self._msg_data(mod, value, bad_rows)
         listening = self._fast_listening(mod, hdlc=False)
         self.advance(self.now + 0.3)
         if listening and self._fast_listening(mod, hdlc=False):
@@ -414,7 +433,36 @@ class _Runner:
         else:
             self.advance(self.now + len(data) * 8 / mod.rate)
 
+    def _msg_data(self, mod: Modulation, value: str, bad_rows: str | None) -> bytes:
+        """The coded page of a ``T MSG`` step (shared by both modes)."""
+        stem = Path(value).stem.rsplit("_", 1)[-1]
+        if bad_rows:
+            bad = {int(x) for x in bad_rows.replace("\n", " ").split(",") if x.strip()}
+            data = self._encode_rows(value, bad)
+        elif stem in self.LINE_SECONDS:
+            rows = read_pbm_pages(self.pages_dir / Path(value).with_suffix(".pbm").name)[0]
+            data = self._encode_rows(value, long_row=(
+                rows.shape[0] // 2, round(self.LINE_SECONDS[stem] * mod.rate)))
+        else:
+            data = b"".join(self._encode(value))
+        return data
+
     def t_pp(self, attrs: dict) -> None:
+        frames, bad = self._pp_block(attrs)
+        mod = self.burst
+        for n, payload in enumerate(frames):
+            raw = ecm_mod.fcd_frame(n, payload)
+            self.advance(self.now + (len(raw) + 3) * 8 / mod.rate)
+            if self._fast_listening(mod, hdlc=True):
+                self._event(FrameReceived(raw, crc_ok=n != bad))
+        for _ in range(3):
+            self.advance(self.now + 6 * 8 / mod.rate)
+            if self._fast_listening(mod, hdlc=True):
+                self._event(FrameReceived(ecm_mod.rcp_frame()))
+
+    def _pp_block(self, attrs: dict) -> tuple[list[bytes], int | None]:
+        """The block of a ``T PP`` step: its frames' payloads and the number of the frame
+        to corrupt, if any (shared by both modes)."""
         value = attrs["value"]
         size = int(attrs.get("frame_size", "256"))
         key = (value, attrs.get("min_bits"))
@@ -438,16 +486,7 @@ class _Runner:
         bad = int(attrs["crc_error"]) - ecm_mod.FRAMES_PER_BLOCK * b if "crc_error" in attrs \
             else None
         self.last_pp_count = len(frames)
-        mod = self.burst
-        for n, payload in enumerate(frames):
-            raw = ecm_mod.fcd_frame(n, payload)
-            self.advance(self.now + (len(raw) + 3) * 8 / mod.rate)
-            if self._fast_listening(mod, hdlc=True):
-                self._event(FrameReceived(raw, crc_ok=n != bad))
-        for _ in range(3):
-            self.advance(self.now + 6 * 8 / mod.rate)
-            if self._fast_listening(mod, hdlc=True):
-                self._event(FrameReceived(ecm_mod.rcp_frame()))
+        return frames, bad
 
     # ---- expectations ----------------------------------------------------------------
 
@@ -469,12 +508,16 @@ class _Runner:
             if self.dut.done or self.now >= deadline:
                 raise Mismatch(f"expected {'/'.join(kinds)}, DUT sent nothing "
                                f"(within {timeout:.1f} s)")
-            nxt = [deadline]
-            if self.dut.next_deadline is not None:
-                nxt.append(self.dut.next_deadline)
-            if self.tx_end is not None:
-                nxt.append(self.tx_end)
-            self.advance(max(min(nxt), self.now))
+            self._wait(deadline)
+
+    def _wait(self, deadline: float) -> None:
+        """Let time pass towards ``deadline``, stopping at the DUT's next event."""
+        nxt = [deadline]
+        if self.dut.next_deadline is not None:
+            nxt.append(self.dut.next_deadline)
+        if self.tx_end is not None:
+            nxt.append(self.tx_end)
+        self.advance(max(min(nxt), self.now))
 
     @staticmethod
     def _show(entry) -> str:
@@ -488,7 +531,7 @@ class _Runner:
     OPTIONAL = {"20", "21", "22", "23"}  # NSF, NSC, NSS (line order, X masked): vendor data
     IDENTS = {"40", "41", "42", "43"}     # CSI, CIG, TSI
 
-    def r_hdlc(self, pattern: str, timeout: float) -> None:
+    def r_hdlc(self, pattern: str, timeout: float):
         want_fcf = bitrev(bytes.fromhex(pattern.split()[2])).hex() if len(pattern.split()) > 2 \
             else ""
         if want_fcf in self.OPTIONAL:
@@ -499,7 +542,7 @@ class _Runner:
                 self.cursor = saved
                 self.checked -= 1
                 self.unchecked += 1
-                return
+                return None
             self.cursor = saved
         entry = self._next_output(("hdlc",), timeout)
         # Identification frames are optional before the frame the script names.
@@ -515,16 +558,18 @@ class _Runner:
         want = pattern.upper().split()
         for i, w in enumerate(want):
             if w == "...":
-                return
+                return entry
             if i >= len(got) or got[i] != w:
                 raise Mismatch(f"expected HDLC {pattern}, got {' '.join(got)}")
         if len(got) != len(want):
             raise Mismatch(f"expected HDLC {pattern}, got {' '.join(got)}")
+        return entry
 
-    def r_fast(self, kind: str, mod: Modulation | None, timeout: float) -> None:
+    def r_fast(self, kind: str, mod: Modulation | None, timeout: float):
         entry = self._next_output((kind,), timeout)
         if mod is not None and entry[3].modulation != mod:
             raise Mismatch(f"expected {kind.upper()} at {mod}, got {entry[3].modulation}")
+        return entry
 
     def r_silence(self) -> None:
         if self.tx_end is not None:
@@ -533,12 +578,7 @@ class _Runner:
     def r_clear(self, timeout: float) -> None:
         deadline = self.now + timeout
         while not self.dut.done and self.now < deadline:
-            nxt = [deadline]
-            if self.dut.next_deadline is not None:
-                nxt.append(self.dut.next_deadline)
-            if self.tx_end is not None:
-                nxt.append(self.tx_end)
-            self.advance(max(min(nxt), self.now))
+            self._wait(deadline)
         if not self.dut.done:
             raise Mismatch(f"DUT did not clear the call within {timeout:.1f} s")
         # Whatever the DUT still had to say (e.g. its DCN) was said before clearing.
@@ -605,6 +645,16 @@ class _Runner:
             if count >= rep.min and not (isinstance(first, Step) and first.dir == "R"):
                 return
 
+    def _after_r(self, step: Step, entry) -> None:
+        """Hook after an ``R`` step matched ``entry`` (audio mode checks timing here)."""
+
+    def t_tone(self, tone: str) -> None:
+        self.advance(self.now + (0.5 if tone == "CNG" else 3.0))
+
+    def t_clear(self) -> None:
+        if self.dut and not self.dut.done:
+            self._event(LineDropped())
+
     def _peek_hdlc(self, pattern: str) -> bool:
         """Does the DUT's next frame (waiting for it if need be) match ``pattern``?"""
         saved = self.cursor
@@ -628,9 +678,9 @@ class _Runner:
             return
         if s.dir == "T":
             if t == "CNG":
-                self.advance(self.now + 0.5)
+                self.t_tone("CNG")
             elif t == "CED":
-                self.advance(self.now + 3.0)
+                self.t_tone("CED")
             elif t == "PREAMBLE":
                 self.t_preamble(mod)
             elif t == "HDLC":
@@ -644,8 +694,7 @@ class _Runner:
             elif t == "PP":
                 self.t_pp(a)
             elif t == "CLEAR":
-                if self.dut and not self.dut.done:
-                    self._event(LineDropped())
+                self.t_clear()
             elif t == "SILENCE":
                 self.advance(self.now + float(a.get("value", "75")) / 1000)
             else:
@@ -654,17 +703,18 @@ class _Runner:
         # dir == "R": what the DUT must do
         self.checked += 1
         if t == "HDLC":
-            self.r_hdlc(a["value"], timeout)
-        elif t == "CED":
-            self._next_output(("tone",), timeout, skip_tone=False)
-        elif t == "CNG":
-            self._next_output(("tone",), timeout, skip_tone=False)
+            self._after_r(s, self.r_hdlc(a["value"], timeout))
+        elif t in ("CED", "CNG"):
+            entry = self._next_output(("tone",), timeout, skip_tone=False)
+            if entry[3] != t:
+                raise Mismatch(f"expected {t}, DUT sent {self._show(entry)}")
+            self._after_r(s, entry)
         elif t == "TCF":
-            self.r_fast("tcf", mod, timeout)
+            self._after_r(s, self.r_fast("tcf", mod, timeout))
         elif t == "MSG":
-            self.r_fast("msg", mod, timeout)
+            self._after_r(s, self.r_fast("msg", mod, timeout))
         elif t == "PP":
-            self.r_fast("pp", mod, timeout)
+            self._after_r(s, self.r_fast("pp", mod, timeout))
         elif t == "SILENCE":
             self.r_silence()
         elif t == "CLEAR":
@@ -674,16 +724,449 @@ class _Runner:
             self.unchecked += 1
 
 
+
+# ---- audio mode -------------------------------------------------------------------------
+
+RATE = 8000
+AUDIO_CHUNK = 80              # 10 ms: the tester's transmit/receive granularity
+_LOUD = 64                    # |sample| above this is signal (our modems send ~ -10 dBm0)
+_QUIET_END = 160              # 20 ms without signal ends a burst
+_CED_S = (2.6, 4.0)           # T.30 5.3.2.1: CED 2.6 s to 4 s
+_PREAMBLE_S = (0.85, 1.15)    # T.30 5.3.1: V.21 preamble 1 s +- 15 %
+_GAP_S = (0.055, 0.095)       # T.30 5.3.2.4: 75 +- 20 ms before a fast burst / after CED
+_RESPONSE_S = (0.0, 7.0)      # not before the far end's signal ends; within T2 (6 +- 1 s)
+_TCF_S = (1.35, 1.65)         # T.30 5.3.6.1: TCF 1.5 s +- 10 %
+
+# "NAME is 850ms to 1150ms", "between 5.0s and 7.0s": bounds a <check> names
+_BOUNDS = __import__("re").compile(
+    r"(\d+(?:\.\d+)?)\s*(ms|s)\b\s*(?:to|and)\s*(\d+(?:\.\d+)?)\s*(ms|s)\b")
+
+
+def _check_bounds(desc: str) -> tuple[float, float] | None:
+    m = _BOUNDS.search(desc)
+    if not m:
+        return None
+    lo = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    hi = float(m.group(3)) / (1000 if m.group(4) == "ms" else 1)
+    return lo, hi
+
+
+def _hdlc_bits(frame: bytes) -> int:
+    """Bits of a frame on the line: stuffed data and FCS plus its closing flag."""
+    from faxcore.modem.hdlc import HdlcEncoder
+
+    enc = HdlcEncoder()
+    enc.frame(frame)
+    return len(enc.take())
+
+
+class _LineAnalyser:
+    """The tester's ear: cuts the DUT's audio into bursts (signal between >= 20 ms of
+    quiet) and classifies each finished burst: a CED/CNG tone (spectral share of 2100 /
+    1100 Hz), V.21 HDLC (our V.21 HDLC receiver finds frames; one entry per frame, with
+    the burst's start and the measured preamble), else a fast-modem burst kept as audio
+    and demodulated when an ``R TCF/MSG/PP`` step says at which modem."""
+
+    def __init__(self, out: list, signals: list):
+        self.out = out
+        self.signals = signals      # (start, end, who) of every burst on the line
+        self.start: float | None = None
+        self.last_loud = 0.0
+        self.quiet = 0
+        self.buf: list[np.ndarray] = []
+
+    @property
+    def active(self) -> bool:
+        return self.start is not None
+
+    def feed(self, x: np.ndarray, t0: float) -> None:
+        loud = np.flatnonzero(np.abs(x.astype(np.int32)) > _LOUD)
+        if loud.size:
+            if self.start is None:
+                self.start = t0 + loud[0] / RATE
+                self.buf = [x[loud[0]:]]
+            else:
+                self.buf.append(x)
+            self.last_loud = t0 + (loud[-1] + 1) / RATE
+            self.quiet = len(x) - 1 - loud[-1]
+            return
+        if self.start is None:
+            return
+        self.buf.append(x)
+        self.quiet += len(x)
+        if self.quiet >= _QUIET_END:
+            self._finish()
+
+    def _finish(self) -> None:
+        start, end = self.start, self.last_loud
+        audio = np.concatenate(self.buf)[:max(1, round((end - start) * RATE))]
+        self.start, self.buf, self.quiet = None, [], 0
+        spec = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
+        freqs = np.fft.rfftfreq(audio.size, 1 / RATE)
+        total = spec.sum() or 1.0
+        for name, hz in (("CED", 2100.0), ("CNG", 1100.0)):
+            if spec[np.abs(freqs - hz) <= 30].sum() > 0.8 * total:
+                self.signals.append((start, end, "DUT tone"))
+                self.out.append((start, end, "tone", name, {"duration": end - start}))
+                return
+        from faxcore.modem.hdlc import HdlcReceiver
+
+        rx = HdlcReceiver("v21", 300)
+        frames = []
+        padded = np.concatenate([audio, np.zeros(RATE // 4, np.int16)])
+        for i in range(0, padded.size, AUDIO_CHUNK):
+            rx.rx(padded[i:i + AUDIO_CHUNK])
+            for e in rx.frames():
+                if e.ok:  # a fast burst may decode as a bad "frame"; never as a good one
+                    frames.append((start + (i + AUDIO_CHUNK) / RATE, e))
+        if frames:
+            self.signals.append((start, end, "DUT hdlc"))
+            for n, (t_det, e) in enumerate(frames):
+                data = bytes(e.data)
+                fstart = t_det - _hdlc_bits(data) / 300
+                info = {"burst_start": start, "burst_end": end, "index": n, "ok": e.ok}
+                if n == 0:
+                    info["preamble"] = fstart - start
+                self.out.append((fstart, t_det, "hdlc", data, info))
+            return
+        self.signals.append((start, end, "DUT fast"))
+        self.out.append((start, end, "fast", audio, {}))
+
+
+class _AudioDut:
+    """What the step logic asks of the DUT, for a FaxSession on the line."""
+
+    next_deadline = None
+
+    def __init__(self, runner: _AudioRunner):
+        self.r = runner
+
+    @property
+    def done(self) -> bool:
+        return self.r.session.done and not self.r.ear.active
+
+    @property
+    def result(self):
+        return self.r.session.result
+
+
+class _AudioRunner(_Runner):
+    """Audio mode: the DUT is a :class:`faxcore.session.FaxSession` (engine + software
+    modems) on an 8 kHz line; the tester makes audio with faxcore's modem transmitters
+    and listens with its receivers, so tone, preamble and turnaround timing is measured.
+    The steps are played by :class:`_Runner`'s logic; only the line is different."""
+
+    def __init__(self, proc: Procedure, pages_dir: Path, wait_carrier_end: bool = True):
+        super().__init__(proc, pages_dir)
+        self.wait_carrier_end = wait_carrier_end
+        self.session = None
+        self.src = None               # what the tester is sending
+        self.signals: list[tuple[float, float, str]] = []
+        self.ear = _LineAnalyser(self.out, self.signals)
+        self.pending: list[tuple[bytes, bool]] | None = None  # frames of the open burst
+        self.long_train_next = False  # V.17: long training after CTC (T.30 A.4.1)
+        self.timings: list[dict] = []
+        self.carried: list[str] = []  # <check>s of a skipped optional frame
+        self.timed: set[float] = set()  # V.21 bursts whose timing was checked
+
+    def start(self, calling: bool, settings: dict, doc: str | None) -> None:
+        from faxcore.session import FaxSession
+
+        pages = self._pages(doc) if doc else []
+        for extra in settings.get("TXFILES", []):
+            more = self._pages(extra)
+            if pages:
+                more[0].new_document = True
+            pages += more
+        self.session = FaxSession(
+            calling, send=pages, poll=calling and not pages, ident=settings.get("IDENT", ""),
+            poll_password=settings.get("R:PWD", ""),
+            password=settings.get("PWD", "") if calling else "",
+            wait_carrier_end=self.wait_carrier_end)
+        self.dut = _AudioDut(self)
+
+    # ---- the line -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        n = AUDIO_CHUNK
+        if self.src is not None:
+            a = self.src.tx(n)
+            if self.src.done:
+                self.src = None
+                loud = np.flatnonzero(np.abs(a.astype(np.int32)) > _LOUD)
+                end = self.now + ((loud[-1] + 1) if loud.size else 0) / RATE
+                self.signals.append((self._tx_start, end, "tester"))
+        else:
+            a = np.zeros(n, np.int16)
+        self.session.rx(a)
+        self.ear.feed(self.session.tx(n), self.now)
+        self.now += n / RATE
+
+    def advance(self, until: float) -> None:
+        while self.now + 1e-9 < until:
+            self._tick()
+
+    def _wait(self, deadline: float) -> None:
+        seen = len(self.out)
+        while self.now + 1e-9 < deadline and len(self.out) == seen and not self.dut.done:
+            self._tick()
+
+    def _event(self, ev) -> None:  # the line carries audio only
+        raise AssertionError("no modem events in audio mode")
+
+    def _play(self, src) -> None:
+        self.src = src
+        self._tx_start = self.now
+        limit = self.now + 600.0
+        while self.src is not None and self.now < limit:
+            self._tick()
+
+    # ---- tester transmissions -----------------------------------------------------------
+
+    def _opts(self, mod: Modulation, long_train: bool) -> dict:
+        return {"short_train": not long_train} if mod.name == "v17" else {}
+
+    def t_tone(self, tone: str) -> None:
+        from faxcore.modem.tones import CedGenerator, CngGenerator
+
+        self._play(CngGenerator(cycles=1) if tone == "CNG" else CedGenerator(duration=3.0))
+
+    def t_clear(self) -> None:
+        # The network clears the call: the DUT's line interface reports it.
+        if not self.session.engine.done:
+            self.session._event(LineDropped())
+
+    def t_preamble(self, mod: Modulation) -> None:
+        self._flush()
+        self.burst = mod
+        self.pending = []
+
+    def t_hdlc(self, value: str, crc_error: bool) -> None:
+        raw = self._tester_frame(value, crc_error)
+        f = Frame.parse(raw) if len(raw) >= 3 else None
+        if f is not None and f.name == "CTC":
+            self.long_train_next = True
+        if self.pending is None:
+            self.burst, self.pending = V21, []
+        self.pending.append((raw, crc_error))
+
+    def t_pp(self, attrs: dict) -> None:
+        frames, bad = self._pp_block(attrs)
+        if self.pending is None:
+            self.pending = []
+        self.pending += [(ecm_mod.fcd_frame(n, p), n == bad) for n, p in enumerate(frames)]
+        self.pending += [(ecm_mod.rcp_frame(), False)] * 3
+
+    def t_postamble(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.pending is None:
+            return
+        from faxcore.modem.hdlc import HdlcTransmitter
+
+        mod, frames = self.burst or V21, self.pending
+        self.pending, self.burst = None, None
+        # The file's header: 37 preamble flags, 1 flag between frames, 5 (V.21) or 10
+        # (fast) closing flags; ECM blocks have about 200 ms of flags before them.
+        if mod == V21:
+            tx = HdlcTransmitter("v21", 300, preamble=37, trailing_flags=5)
+        else:
+            tx = HdlcTransmitter(mod.name, mod.rate, preamble_ms=200.0, trailing_flags=10,
+                                 **self._opts(mod, self.long_train_next))
+            self.long_train_next = False
+        for raw, bad in frames:
+            tx.send(raw, final=False, corrupt=bad)
+        tx.send([], final=True)
+        self._play(tx)
+
+    def _fast(self, mod: Modulation, data: bytes, long_train: bool) -> None:
+        from faxcore import modem
+
+        self._flush()
+        tx = modem.transmitter(mod.name, mod.rate, **self._opts(mod, long_train))
+        tx.send(np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little"), final=True)
+        self._play(tx)
+
+    def t_tcf(self, mod: Modulation, octets: int, pattern: int = 0) -> None:
+        bad = min(pattern, octets)
+        self._fast(mod, b"\x55" * bad + bytes(octets - bad), True)
+
+    def t_msg(self, mod: Modulation, value: str, bad_rows: str | None = None) -> None:
+        self._fast(mod, self._msg_data(mod, value, bad_rows), self.long_train_next)
+        self.long_train_next = False
+
+    # ---- what the tester hears ----------------------------------------------------------
+
+    def r_silence(self) -> None:
+        """Wait until the DUT's signal on the line has ended (20 ms of quiet)."""
+        limit = self.now + 60.0
+        while self.ear.active and self.now < limit:
+            self._tick()
+
+    def _dut_dcs_mod(self) -> Modulation | None:
+        for e in reversed(self.out[:self.cursor]):
+            if e[2] == "hdlc" and len(e[3]) > 2:
+                try:
+                    f = Frame.parse(e[3])
+                except FrameError:
+                    continue
+                if f.name == "DCS":
+                    p = DCSParams.from_fif(f.fif)
+                    return p.modulation
+        return None
+
+    def r_fast(self, kind: str, mod: Modulation | None, timeout: float):
+        from faxcore import modem
+        from faxcore.modem.hdlc import HdlcReceiver
+
+        entry = self._next_output(("fast",), timeout)
+        mod = mod or self._dut_dcs_mod()
+        if mod is None:
+            raise Mismatch(f"expected {kind.upper()}: cannot tell its modem")
+        audio = np.concatenate([entry[3], np.zeros(RATE // 2, np.int16)])
+        info = entry[4]
+        info.update(modem_name=mod.name, kind=kind)
+        for long_train in ((True,) if kind == "tcf" or mod.name != "v17" else (False, True)):
+            opts = self._opts(mod, long_train)
+            if kind == "pp":
+                rx = HdlcReceiver(mod.name, mod.rate, **opts)
+                rx.rx(audio)
+                good = [f for f in rx.frames() if f.ok]
+                if good:
+                    info.update(modem=str(mod), frames=len(good))
+                    return entry
+                continue
+            rx = modem.receiver(mod.name, mod.rate, **opts)
+            rx.rx(audio)
+            if not any(e.kind == "training_succeeded" for e in rx.events()):
+                continue
+            bits = rx.bits()
+            info.update(modem=str(mod), bits=int(bits.size))
+            if kind == "tcf":
+                # the zeros after training: the run of 0 bits is the TCF proper
+                ones = np.flatnonzero(bits)
+                zeros = int(bits.size - ones.size)
+                info["tcf_seconds"] = zeros / mod.rate
+                if zeros < 0.9 * bits.size:
+                    raise Mismatch(f"expected TCF at {mod}: the data is not zeros")
+            elif not bits.size:
+                raise Mismatch(f"expected {kind.upper()} at {mod}: no data")
+            return entry
+        raise Mismatch(f"expected {kind.upper()} at {mod}: no {mod} carrier trained")
+
+    # ---- timing -------------------------------------------------------------------------
+
+    def _measure(self, step: Step, check: str, value: float, bounds: tuple[float, float],
+                 unit: str = "s") -> None:
+        lo, hi = bounds
+        ok = lo <= value <= hi
+        self.timings.append({"step": step.describe(), "check": check,
+                             "measured": round(float(value), 4), "low": lo, "high": hi,
+                             "unit": unit, "ok": bool(ok)})
+        if not ok:
+            raise Mismatch(f"{check}: measured {value * 1000:.0f} ms, expected "
+                           f"{lo * 1000:.0f} to {hi * 1000:.0f} ms ({step.describe()})")
+
+    def _prev_signal(self, t: float) -> tuple[float, str] | None:
+        """(end, who) of the line signal before time ``t``; one still on at ``t`` (the
+        DUT talking over it) counts, giving a negative gap."""
+        before = [(e, w) for s_, e, w in self.signals if s_ < t - 1e-6]
+        return max(before) if before else None
+
+    def _named(self, step: Step) -> list[tuple[str, tuple[float, float], str]]:
+        out = []
+        checks, self.carried = step.attrs.get("_checks", []) + self.carried, []
+        for c in checks:
+            b = _check_bounds(c)
+            if b:
+                out.append((c, b, c.lower()))
+        return out
+
+    def _after_r(self, step: Step, entry) -> None:
+        """Timing of what an ``R`` step matched: CED's length, the V.21 preamble, TCF's
+        length, and the silence before the DUT's signal: 75 +- 20 ms where the DUT
+        switches between its own signals (CED -> V.21, V.21 -> fast modem, fast -> V.21);
+        after the tester's signal, the turnaround window (the DUT must not start before
+        the tester's signal has ended, and must answer within T2). Bounds a ``<check>``
+        names (e.g. "MCF to DIS interval ... between 5.0s and 7.0s") replace these."""
+        if entry is None:
+            # an optional frame (NSF) the DUT did not send: its checks (e.g. "preamble
+            # is 850ms to 1150ms") apply to the frame that opens the burst instead
+            self.carried = step.attrs.get("_checks", [])
+            return
+        kind, info = entry[2], entry[4]
+        named = self._named(step)
+        if kind == "tone":
+            if entry[3] == "CED":
+                b = next((b for c, b, lc in named if lc.startswith("ced is")), _CED_S)
+                self._measure(step, "CED duration", info["duration"], b)
+            return
+        if kind == "hdlc":
+            start = info["burst_start"]
+            if start in self.timed:
+                return
+            # the burst's first frame may have been an optional one a step skipped
+            self.timed.add(start)
+            info = next(e[4] for e in self.out if e[2] == "hdlc"
+                        and e[4]["burst_start"] == start and e[4]["index"] == 0)
+            b = next((b for c, b, lc in named if "preamble" in lc), _PREAMBLE_S)
+            self._measure(step, "V.21 preamble", info["preamble"], b)
+        else:
+            start = entry[0]
+            if info.get("modem_name") in ("v27ter", "v29"):
+                # V.27ter segment 2 / V.29 segment 1: 20 ms of no energy open the
+                # training; the signal starts there
+                start -= 0.020
+            if "tcf_seconds" in info:
+                self._measure(step, "TCF duration", info["tcf_seconds"], _TCF_S)
+        prev = self._prev_signal(start)
+        if prev is None:
+            return
+        gap, who = start - prev[0], prev[1]
+        silence = next((b for c, b, lc in named if "silence" in lc or "interval" in lc), None)
+        if silence:
+            self._measure(step, "silence before the signal", gap, silence)
+        elif who == "tester":
+            self._measure(step, "turnaround (tester's end to DUT's start)", gap, _RESPONSE_S)
+        elif who == "DUT fast" and kind == "hdlc" and any(
+                e[2] == "fast" and e[1] == prev[0] and e[4].get("kind") == "tcf"
+                for e in self.out):
+            # after its TCF the DUT waits for the tester's answer: a V.21 signal next
+            # is a command repeated after a timeout, not a switch of modems
+            return
+        elif who == "DUT tone" or (who == "DUT hdlc") != (kind == "hdlc"):
+            what = {"DUT tone": "CED", "DUT hdlc": "V.21"}.get(who, "fast modem")
+            self._measure(step, f"silence {what} -> {'V.21' if kind == 'hdlc' else step.type}",
+                          gap, _GAP_S)
+
+    def run(self) -> Outcome:
+        out = super().run()
+        out.mode = "audio" if self.wait_carrier_end else "audio (DUT answers at once)"
+        out.timings = self.timings
+        return out
+
+
 def run(path: str | Path, names: list[str] | None = None,
-        pages_dir: str | Path | None = None) -> list[Outcome]:
-    """Run the procedures of a TSB-85 XML file (all, or those named) against the engine."""
+        pages_dir: str | Path | None = None, *, audio: bool = False,
+        wait_carrier_end: bool = True, progress=None) -> list[Outcome]:
+    """Run the procedures of a TSB-85 XML file (all, or those named) against the engine:
+    at the modem interface, or with ``audio=True`` against a FaxSession over 8 kHz audio
+    (timing measured). In audio mode the FaxSession runs with ``wait_carrier_end`` (it
+    answers once the tester's signal has ended; without it, FaxSession's default, it
+    starts its answer during the tester's closing flags and every procedure fails the
+    turnaround check). ``progress(outcome)`` is called after each procedure."""
     path = Path(path)
     pages = Path(pages_dir) if pages_dir else path.parent / "pages"
     out = []
     for proc in load(path):
         if names and proc.name not in names:
             continue
-        out.append(_Runner(proc, pages).run())
+        r = (_AudioRunner(proc, pages, wait_carrier_end) if audio
+             else _Runner(proc, pages)).run()
+        out.append(r)
+        if progress is not None:
+            progress(r)
     return out
 
 
