@@ -44,6 +44,9 @@ log = logging.getLogger("faxcore.session")
 RATE = 8000
 CHUNK = 40  # transmit granularity (5 ms): how precisely a burst's end is timed
 ECM_PREAMBLE_MS = 200.0
+# |sample| above this is the far end's signal (about -50 dBm0; modems send ~ -10 dBm0):
+# where a received signal ended, for the gap before our answer
+RX_LOUD = 64
 
 _RES_DPI = {"standard": (204.0, 98.0), "fine": (204.0, 196.0), "superfine": (204.0, 391.0)}
 
@@ -166,8 +169,9 @@ class FaxSession:
     callable taking each :class:`~faxcore.t30.engine.RxPage`. ``modems``: the fast
     modems offered, every one of which must be available (else
     :class:`~faxcore.modem.ModemNotAvailable`; V.21 is always needed).
-    ``wait_carrier_end``: answer a received command only once the far end's V.21 signal
-    has ended (default False: 75 ms after its final frame). Other keyword
+    ``wait_carrier_end`` (default True): answer a received command only once the far
+    end's V.21 signal has ended (False: 75 ms after its final frame, while the far end
+    may still be sending closing flags; only to test line checkers). Other keyword
     options go to :class:`~faxcore.t30.engine.T30Config` (``poll``, ``schemes``, ``timers``,
     ``sub_address``, ``sender_ident``, ``accept_sid``, ``password``...)."""
 
@@ -175,7 +179,7 @@ class FaxSession:
                  receive: str | os.PathLike | Callable[[RxPage], None] | None = None,
                  ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
                  ident: str = "", tx_level_dbm0: float = -10.0, v17_short_train: bool = True,
-                 wait_carrier_end: bool = False, **options):
+                 wait_carrier_end: bool = True, **options):
         from faxcore import modem
 
         modems = tuple(modems)
@@ -210,6 +214,9 @@ class FaxSession:
         self._v21_watch = None   # V.21 detector while a fast carrier is expected
         self._hold = None        # (V.21 receiver, deadline, source): see _run_commands
         self._wait_carrier_end = wait_carrier_end
+        self._quiet = 0          # zero samples at the end of the current source's output
+        self._tail_quiet = 0     # ... of the source that just completed (see tx)
+        self._rx_loud_end = 0    # rx sample after the last one louder than RX_LOUD
         self._written = False
         self.engine.start(0.0)
         self._run_commands()
@@ -238,6 +245,13 @@ class FaxSession:
             n = min(CHUNK * 4, len(samples) - pos)
             block = samples[pos:pos + n]
             pos += n
+            if self._rxm is not None or self._hold is not None:  # listening
+                if not -RX_LOUD <= int(block[-1]) <= RX_LOUD:  # the common case: cheap
+                    self._rx_loud_end = self._rx_clock + n
+                else:
+                    loud = np.flatnonzero((block > RX_LOUD) | (block < -RX_LOUD))
+                    if loud.size:
+                        self._rx_loud_end = self._rx_clock + int(loud[-1]) + 1
             self._rx_clock += n
             if self._hold is not None:
                 rxm, until, _ = self._hold
@@ -271,12 +285,25 @@ class FaxSession:
         while pos < n:
             k = min(CHUNK, n - pos)
             if self._src is not None:
-                out[pos:pos + k] = self._src.tx(k)
+                if isinstance(self._src, _Silence):
+                    k = max(1, min(k, self._src.left))  # silence ends on the sample
+                block = self._src.tx(k)
+                out[pos:pos + k] = block
+                if block[-1]:  # still sounding (the common case: cheap)
+                    self._quiet = 0
+                else:
+                    loud = np.flatnonzero(block)
+                    self._quiet = k - 1 - int(loud[-1]) if loud.size else self._quiet + k
                 if self._src.done:
                     self._src = None
                     self._tx_clock += k
                     pos += k
+                    # The signal really ended self._quiet samples ago (a modem's tail
+                    # of silence, the rest of the last block): a Silence that follows
+                    # counts from there.
+                    self._tail_quiet = self._quiet
                     self._event(TxComplete())
+                    self._tail_quiet = 0
                     continue
             elif self._cng is not None:
                 out[pos:pos + k] = self._cng.tx(k)
@@ -302,8 +329,20 @@ class FaxSession:
         self._run_commands()
 
     def _release(self) -> None:
-        """The far end's V.21 signal has ended: start the held transmission."""
+        """The far end's V.21 signal has ended: start the held transmission. Its leading
+        silence (the 75 ms gap) counts from the signal's last audible sample, not from
+        when the receiver noticed the carrier had gone (a line with noise on it keeps
+        the whole gap)."""
         self._src, self._hold = self._hold[2], None
+        if isinstance(self._src, _Silence):
+            self._src.left = self._gap_left(self._src.left)
+
+    def _gap_left(self, n: int) -> int:
+        """How much of an ``n``-sample gap is still to be sent at our next transmitted
+        sample, counting the gap from the far end's last audible sample. The receive
+        clock may be ahead of the transmit clock (a rig that gives us a block before
+        asking for ours): then the gap starts later, a little over ``n``."""
+        return max(1, min(n + 4 * CHUNK, n - (self._tx_clock - self._rx_loud_end)))
 
     def _page(self, page: RxPage) -> None:
         if self._on_page is not None:
@@ -315,6 +354,7 @@ class FaxSession:
         from faxcore.modem.tones import CedGenerator, CngGenerator
 
         for cmd in self.engine.commands():
+            self._quiet = 0
             if isinstance(cmd, ReceiveHDLC):
                 self._src = None
                 self._rxm = _HdlcRx("v21", 300)
@@ -333,18 +373,26 @@ class FaxSession:
                 self._cng = None
                 continue
             # The engine answers a final frame at once, while the far end may still be
-            # sending closing flags. With wait_carrier_end, start transmitting (the 75 ms
-            # gap first) only when its V.21 carrier has gone (bounded by 0.5 s), so the
-            # stations never talk over each other (the TSB-85 audio runner measures
-            # this; off by default until the call tests that time faults from the
-            # engine's phase changes are adapted).
+            # sending closing flags. With wait_carrier_end (the default), start
+            # transmitting (the 75 ms gap first) only when its V.21 carrier has gone
+            # (bounded by 0.5 s), so the stations never talk over each other (T.30; the
+            # TSB-85 audio runner measures this).
             held = self._rxm if self._wait_carrier_end and isinstance(self._rxm, _HdlcRx) \
                 and not self._rxm.fast and self._rxm.up else None
+            # listening (and not sending CNG meanwhile): the gap counts from what we heard
+            listened = self._rxm is not None and held is None and self._cng is None
             self._rxm = None
             self._v21_watch = None
             self._cng = None
             if isinstance(cmd, Silence):
-                self._src = _Silence(cmd.ms * RATE // 1000)
+                # The gap counts from the end of the last signal on the line: right after
+                # our own transmission, the quiet it ended with; right after listening,
+                # the quiet since the far end's signal ended (a fast modem reports its
+                # carrier's end some time after it); a held answer: see _release.
+                n = cmd.ms * RATE // 1000
+                self._src = _Silence(self._gap_left(n) if listened
+                                     else max(1, n - self._tail_quiet))
+                self._tail_quiet = 0
             elif isinstance(cmd, SendTone):
                 if cmd.tone == "CED":
                     self._src = CedGenerator(duration=cmd.ms / 1000.0)

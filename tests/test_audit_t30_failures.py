@@ -283,8 +283,8 @@ FALLBACK = [("v17", 14400), ("v17", 12000), ("v17", 9600), ("v29", 9600), ("v17"
 
 @pytest.mark.parametrize("max_rate", [0, 7200])
 def test_ftt_and_fallback_against_spandsp(max_rate, tmp_path):
-    """A line that adds a 1 ms click every 0.25 s to every high-speed signal faster than
-    ``max_rate`` (V.21 passes clean): spandsp trains but finds no clean second in the
+    """A line that adds a 1 ms click every 0.25 s (from 125 ms after its start) to every
+    high-speed signal faster than ``max_rate`` (V.21 passes clean): spandsp trains but finds no clean second in the
     TCF and answers FTT; faxcore must fall back one speed per FTT in T.30's order.
     max_rate 0: FTT at every speed spandsp rejects (14400 down to 4800; spandsp accepts
     the clicked TCF at 2400), the call completes at 2400. max_rate 7200: the page goes at
@@ -297,15 +297,25 @@ def test_ftt_and_fallback_against_spandsp(max_rate, tmp_path):
     a = faxcore.FaxSession(True, send=[TxPage(page, "fine")], ecm=False)
     b = SpandspFax(False, receive_tiff=str(tmp_path / "f_rx.tif"), ecm=False)
     rng = np.random.default_rng(8)
-    clock = {"n": 0}
+    clock = {"n": 0, "start": None}
 
     def fault(t, x, y):
-        if fast_rate_of(a) > max_rate:
-            x = x.astype(float)
-            pos = (clock["n"] + np.arange(160)) % 2000 < 8
-            x[pos] += rng.normal(0, 6000, int(pos.sum()))
-            x = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+        # The clicks are timed from each fast signal's first sample (the silence before
+        # it is zeros), the first 125 ms in, so where they fall in a TCF does not depend
+        # on when the sender started it. (A click on the very first sample of the
+        # training, or 87 ms in, can leave spandsp deaf to the next DCS instead.)
+        n = clock["n"]
         clock["n"] += 160
+        if fast_rate_of(a) <= max_rate:
+            clock["start"] = None
+            return x, y
+        if clock["start"] is None:
+            loud = np.flatnonzero(x)
+            clock["start"] = n + (int(loud[0]) if loud.size else len(x))
+        x = x.astype(float)
+        pos = (n - clock["start"] + 1000 + np.arange(160)) % 2000 < 8
+        x[pos] += rng.normal(0, 6000, int(pos.sum()))
+        x = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
         return x, y
 
     play(a, b, fault=fault, max_seconds=400)

@@ -28,38 +28,49 @@ def ppr_page(rows: int = 300) -> np.ndarray:
     return page
 
 
-# Where the noise goes, from the start of the sender's phase C (75 ms of silence, the
-# V.17 short training, 200 ms of flags, then the FCD frames, 64 octets = 38 ms each at
-# 14400 bit/s): 40 ms of noise as loud as the signal (RMS 5090 at -10 dBm0) over the
-# first frames of every burst it hits, so a retransmission (those frames only) is hit
-# again. Both receivers (faxcore's and spandsp's) lose only the frames hit and carry on,
-# so the PPRs are selective.
-HIT_FROM_MS, HIT_MS, HIT_RMS = 430, 40, 5090.0
+# Where the noise goes, from the first sample of each of the sender's phase-C fast-modem
+# bursts (the V.17 short training, 200 ms of flags, then the FCD frames, 64 octets = 38
+# ms each at 14400 bit/s): 40 ms of noise as loud as the signal (RMS 5090 at -10 dBm0)
+# over the first frames of every burst it hits, so a retransmission (those frames only)
+# is hit again. Both receivers (faxcore's and spandsp's) lose only the frames hit and
+# carry on, so the PPRs are selective. Timed from the signal itself, not from the
+# engine's phase change: the session starts a burst only once the far end's carrier has
+# gone, some time after the engine decided to send it.
+HIT_FROM_MS, HIT_MS, HIT_RMS = 355, 40, 5090.0
+
+
+def _sending_fast(sess) -> bool:
+    """Whether the FaxSession ``sess`` is transmitting on a fast modem right now."""
+    return (getattr(sess._src, "bit_rate", 0) or 0) > 300
 
 
 class NoiseHits:
     """The line from the sender ``sess`` (a FaxSession) to the far end: clean, except
-    that ECM bursts number ``hits`` (counted from 0 as the sender's engine enters phase
-    C) get a burst of noise."""
+    that the sender's phase-C fast-modem bursts number ``hits`` (counted from 0) get a
+    burst of noise."""
 
     def __init__(self, sess, hits: set[int], seed: int = 1):
         self.sess, self.hits = sess, set(hits)
         self.rng = np.random.default_rng(seed)
         self.burst, self.start, self.n = -1, 0, 0
-        self.prev = sess.engine.phase
+        self.in_burst = False
         self.hit_count = 0
 
     def before_tx(self) -> None:
-        """Call before each ``sess.tx()``: notes the start of a new burst."""
-        phase = self.sess.engine.phase
-        if phase == "C" and self.prev != "C":
-            self.burst += 1
-            self.start = self.n
-        self.prev = phase
+        """Call before each ``sess.tx()`` (kept for the callers; bursts are found from
+        the audio in :meth:`carry`)."""
 
     def carry(self, x: np.ndarray) -> np.ndarray:
+        """The sender's block ``x`` (just returned by ``sess.tx()``) as the far end hears it."""
         n, self.n = self.n, self.n + len(x)
-        if self.prev != "C" or self.burst not in self.hits:
+        fast = self.sess.engine.phase == "C" and _sending_fast(self.sess)
+        if fast and not self.in_burst:
+            # a burst began in this block: at its first sound (silence comes before it)
+            self.burst += 1
+            loud = np.flatnonzero(x)
+            self.start = n + (int(loud[0]) if loud.size else len(x))
+        self.in_burst = fast
+        if self.burst not in self.hits or self.burst < 0:
             return x
         t0 = self.start + HIT_FROM_MS * 8
         lo, hi = max(t0, n), min(t0 + HIT_MS * 8, n + len(x))

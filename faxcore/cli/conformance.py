@@ -33,10 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "hears tones, preambles, frames, TCF and pages through faxcore's "
                         "modems and checks their timing (CED length, V.21 preamble, silences, "
                         "turnarounds, TCF length)")
-    t.add_argument("--dut-answers-at-once", action="store_true",
-                   help="with --audio: run the FaxSession with its default turnaround "
-                        "(answering during the tester's closing flags) instead of "
-                        "wait_carrier_end=True")
     t.set_defaults(func=run_tsb85)
 
 
@@ -52,8 +48,7 @@ def run_tsb85(args: argparse.Namespace) -> int:
             def progress(r):
                 sys.stderr.write(f"\r{r.name:11s} {'PASS' if r.passed else 'FAIL'}   ")
                 sys.stderr.flush()
-        results = tsb85.run(path, args.test, args.pages, audio=args.audio,
-                            wait_carrier_end=not args.dut_answers_at_once, progress=progress)
+        results = tsb85.run(path, args.test, args.pages, audio=args.audio, progress=progress)
         if progress is not None:
             sys.stderr.write("\r" + " " * 20 + "\r")
     except Exception as exc:  # unreadable XML and the like: one clear line

@@ -904,6 +904,12 @@ class T30Engine:
                 self.phase = "B"
                 yield from self._send_frames(pb_frames)
                 frames, how = yield from self._receive_frames(self.now + T.t4)
+                while how == "garbled" and self.now < t1:
+                    # A damaged command (bad FCS) is not answered, and T4 starts again
+                    # from its end: the far end is on the line and goes on with its TCF
+                    # (a fast carrier V.21 does not hear), so repeating our frames now
+                    # would talk over it (TSB-85 MRGN11).
+                    frames, how = yield from self._receive_frames(self.now + T.t4)
                 if how != "ok":
                     if self.now >= t1:
                         raise _Fail(T30Status.T1_EXPIRED, "no command in answer to "
@@ -918,7 +924,11 @@ class T30Engine:
                         pending = got
                 frames, how = yield from self._receive_frames(self.now + T.t2)
             else:
-                frames, how = yield from self._receive_frames(self.now + T.t2)
+                # After EOM/MCF the transmitter waits for our DIS (phase B again): give it
+                # T.30's nominal T2 (6 s, TSB-85 expects the DIS 5 to 7 s after the MCF)
+                # to send a command first, not our longer 7 s T2 plus the 75 ms gap.
+                wait = T.t2_eom if ctx == "eom" else T.t2
+                frames, how = yield from self._receive_frames(self.now + wait)
             action = "listen"
             if how == "timeout":
                 if ctx in ("B", "eom"):

@@ -20,6 +20,9 @@ class Timers:
     t3: float = 15.0
     t4: float = 3.45
     t5: float = 65.0
+    # After answering EOM with MCF: how long the receiver waits for a command before it
+    # sends DIS again (T.30's nominal T2; TSB-85 MRGN09 expects the DIS 5 to 7 s on).
+    t2_eom: float = 6.0
     # Once a V.21 carrier is heard, how long to wait for the next frame of the burst.
     frame_gap: float = 5.0
     # Longest high-speed burst we accept (a page at 2400 bit/s can be long).

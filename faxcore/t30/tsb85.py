@@ -891,11 +891,14 @@ class _AudioRunner(_Runner):
         n = AUDIO_CHUNK
         if self.src is not None:
             a = self.src.tx(n)
+            # the signal ends at its last loud sample, which may be chunks before the
+            # source is done (a modem's tail of silence can be longer than a chunk)
+            loud = np.flatnonzero(np.abs(a.astype(np.int32)) > _LOUD)
+            if loud.size:
+                self._tx_end = self.now + (loud[-1] + 1) / RATE
             if self.src.done:
                 self.src = None
-                loud = np.flatnonzero(np.abs(a.astype(np.int32)) > _LOUD)
-                end = self.now + ((loud[-1] + 1) if loud.size else 0) / RATE
-                self.signals.append((self._tx_start, end, "tester"))
+                self.signals.append((self._tx_start, self._tx_end, "tester"))
         else:
             a = np.zeros(n, np.int16)
         self.session.rx(a)
@@ -916,7 +919,7 @@ class _AudioRunner(_Runner):
 
     def _play(self, src) -> None:
         self.src = src
-        self._tx_start = self.now
+        self._tx_start = self._tx_end = self.now
         limit = self.now + 600.0
         while self.src is not None and self.now < limit:
             self._tick()
@@ -1152,10 +1155,10 @@ def run(path: str | Path, names: list[str] | None = None,
         wait_carrier_end: bool = True, progress=None) -> list[Outcome]:
     """Run the procedures of a TSB-85 XML file (all, or those named) against the engine:
     at the modem interface, or with ``audio=True`` against a FaxSession over 8 kHz audio
-    (timing measured). In audio mode the FaxSession runs with ``wait_carrier_end`` (it
-    answers once the tester's signal has ended; without it, FaxSession's default, it
-    starts its answer during the tester's closing flags and every procedure fails the
-    turnaround check). ``progress(outcome)`` is called after each procedure."""
+    (timing measured). ``wait_carrier_end=False`` (audio mode) makes the FaxSession answer
+    75 ms after the tester's final frame, during its closing flags, instead of once its
+    signal has ended: a check of the runner, which then fails the turnaround.
+    ``progress(outcome)`` is called after each procedure."""
     path = Path(path)
     pages = Path(pages_dir) if pages_dir else path.parent / "pages"
     out = []
