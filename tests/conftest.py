@@ -11,10 +11,20 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("FAXCORE_SHARED", ROOT.parent / "shared"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Hypothesis: no per-example deadline (two shared cores make timings meaningless), and in
+# CI a derandomized run, so a landing is judged on the same examples every time; developer
+# runs keep exploring new random examples.
+settings.register_profile("faxcore", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("faxcore-ci", parent=settings.get_profile("faxcore"),
+                          derandomize=True, print_blob=True)
+settings.load_profile("faxcore-ci" if IN_CI else "faxcore")
 
 
 def missing(what: str) -> None:
