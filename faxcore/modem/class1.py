@@ -34,7 +34,14 @@ something else is aborted (one CAN octet; the modem answers ``OK``).
 Anything wrong on the serial line (a command answered ``ERROR``, an unexpected result,
 garbage, no answer within the time allowed, data that never ends) sets
 :attr:`~Class1Driver.error` to a readable message and reports ``LineDropped`` to the
-engine, which ends the call; nothing raises and nothing waits forever.
+engine, which ends the call; nothing raises and nothing waits forever. In every state
+(initialising, idle, waiting for RING, waiting for a result, in data) a line the state
+does not expect counts as junk; a few are tolerated (modems send stray lines), more than
+:data:`MAX_JUNK` in a row end the call. What the modem sends is held in bounded buffers
+only: a response line up to :data:`MAX_LINE` octets (a longer one is junk, up to its line
+end), an HDLC frame up to :data:`~faxcore.modem.class1_codes.MAX_FRAME`, one ``+FRM``
+data stream up to :data:`~faxcore.modem.class1_codes.MAX_DATA`; the command log keeps
+the last :data:`LOG_MAX` commands.
 :class:`Class1Call` binds a :class:`~faxcore.t30.engine.T30Engine` to the driver, and
 :class:`Class1Serial` runs it on a pyserial port.
 """
@@ -47,7 +54,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from faxcore.modem.class1_codes import DleDecoder, dle_escape, modulation_code
+from faxcore.modem.class1_codes import (
+    MAX_DATA,
+    MAX_FRAME,
+    DleDecoder,
+    ascii_upper,
+    dle_escape,
+    modulation_code,
+    parse_code_list,
+)
 from faxcore.t30.modem_if import (
     CarrierDown,
     CarrierUp,
@@ -71,9 +86,11 @@ log = logging.getLogger("faxcore.modem.class1")
 
 DEFAULT_INIT = ("ATZ", "ATE0V1Q0", "AT+FCLASS=1", "AT+FTM=?", "AT+FRM=?")
 CAN = b"\x18"
-MAX_LINE = 512        # a response line longer than this is garbage
-MAX_FRAME = 4096      # an HDLC frame longer than this is garbage
-MAX_JUNK = 16         # unexpected lines tolerated per command before giving up
+# A response line longer than this is garbage. The longest a Class 1 modem sends are
+# ATI/+FMM identification strings and +FTM=? lists, well under 100 characters.
+MAX_LINE = 512
+MAX_JUNK = 16         # unexpected lines tolerated per command (or per wait) before giving up
+LOG_MAX = 1000        # AT commands kept in Class1Driver.log (a one-page call sends ~40)
 ECM_PREAMBLE_S = 0.2
 TX_KINDS = ("fth", "fth_frame", "ftm", "ftm_ok", "fts", "ata")
 
@@ -86,13 +103,25 @@ class Class1Error(Exception):
 
 
 class _Op:
-    """The AT command in progress and what it waits for."""
+    """The AT command in progress (or the wait, ``ring``) and what it waits for. ``at``
+    names it in messages; ``timeout`` is the time it was given (0: none)."""
 
-    def __init__(self, kind: str, cmd: Command | None = None, **kw) -> None:
+    def __init__(self, kind: str, cmd: Command | None = None, *, at: str = "",
+                 timeout: float = 0.0, **kw) -> None:
         self.kind = kind
         self.cmd = cmd
+        self.at = at
+        self.timeout = timeout
         self.junk = 0
+        self.octets = 0  # data octets received (+FRM)
         self.__dict__.update(kw)
+
+    @property
+    def doing(self) -> str:
+        """What the driver was doing, for messages: ``during 'AT+FRH=3'``."""
+        if self.at:
+            return f"during {self.at!r}"
+        return "while waiting for RING" if self.kind == "ring" else f"while {self.kind}"
 
 
 class Class1Driver:
@@ -119,6 +148,8 @@ class Class1Driver:
         self._out = bytearray()
         self._events: list[Event] = []
         self._buf = b""
+        self._skip_line = False                # dropping the rest of an overlong line
+        self._idle_junk = 0                    # junk lines with no command outstanding
         self._data: DleDecoder | None = None   # in data mode (after CONNECT) when set
         self._frame = bytearray()
         self._op: _Op | None = None
@@ -157,13 +188,25 @@ class Class1Driver:
                 self._data_end()
                 continue
             i = buf.find(b"\n")
+            if self._skip_line:  # the rest of a line already counted as junk
+                if i < 0:
+                    return
+                buf = buf[i + 1:]
+                self._skip_line = False
+                continue
             if i < 0:
                 if len(buf) > MAX_LINE:
-                    self._junk(f"{len(buf)} octets without a line end")
+                    # whatever ends this line later is part of it: drop up to its end, so
+                    # that the outcome does not depend on how the bytes were read
+                    self._skip_line = True
+                    self._junk(f"over {MAX_LINE} octets without a line end")
                     buf = b""
                 self._buf = buf
                 return
             raw, buf = buf[:i], buf[i + 1:]
+            if len(raw) > MAX_LINE:
+                self._junk(f"a line of {len(raw)} octets")
+                continue
             line = raw.decode("latin-1").strip(" \r\t\x00\x11\x13")
             if line:
                 self._line(line)
@@ -237,8 +280,8 @@ class Class1Driver:
             self.hung_up = True
             self._op = None
             return
-        self._fail(f"no answer from the modem to {getattr(op, 'at', what)!r} within "
-                   f"{getattr(op, 'timeout', 0):.1f} s")
+        self._fail(f"no answer from the modem to {op.at if op else what!r} within "
+                   f"{op.timeout if op else 0:.1f} s")
 
     @property
     def modems(self) -> tuple[str, ...]:
@@ -255,9 +298,12 @@ class Class1Driver:
     def _at(self, text: str, kind: str, timeout: float | None, cmd: Command | None = None,
             **kw) -> None:
         self.log.append(text)
+        if len(self.log) > LOG_MAX:
+            del self.log[:-LOG_MAX]
         log.debug("DTE -> %s", text)
         self._out += text.encode("ascii") + b"\r"
         self._op = _Op(kind, cmd, at=text, timeout=timeout or 0.0, **kw)
+        self._idle_junk = 0
         self._deadline = None if timeout is None else self.now + timeout
 
     def _next_init(self) -> None:
@@ -359,7 +405,7 @@ class Class1Driver:
     def _line(self, line: str) -> None:
         log.debug("modem -> %s", line)
         op = self._op
-        up = line.upper()
+        up = ascii_upper(line)
         code = up.split(" ")[0] if up.startswith("CONNECT") else up
         if up.startswith("AT"):
             return  # our own command echoed (before ATE0 took effect)
@@ -369,9 +415,12 @@ class Class1Driver:
                 self._op = None
             return
         if op is None:
-            self._junk(f"unexpected {line!r} with no command outstanding")
+            self._junk(f"unexpected {line[:40]!r}")
             return
         k = op.kind
+        if k == "ring":
+            self._unexpected(op, line)  # nothing is asked: ERROR or BUSY mean nothing here
+            return
         if k == "abort":
             if code in ("OK", "NO CARRIER", "ERROR", "+FCERROR"):
                 self._op = None
@@ -388,14 +437,18 @@ class Class1Driver:
             if code == "OK":
                 self._next_init()
             elif code == "ERROR":
-                if op.at.upper().startswith(("AT+FCLASS", "AT+FTM", "AT+FRM")):
+                if ascii_upper(op.at).startswith(("AT+FCLASS", "AT+FTM", "AT+FRM")):
                     self._fail(f"the modem refused {op.at!r}: not a Class 1 fax modem?")
                 else:
                     log.info("the modem refused %r (ignored)", op.at)
                     self._next_init()
-            elif op.at.upper() in ("AT+FTM=?", "AT+FRM=?") and _codes(line) is not None:
-                codes = _codes(line)
-                (self.tx_codes if "FTM" in op.at.upper() else self.rx_codes).update(codes)
+            elif ascii_upper(op.at) in ("AT+FTM=?", "AT+FRM=?"):
+                codes = parse_code_list(line)
+                if codes is not None:
+                    (self.tx_codes if "FTM" in ascii_upper(op.at) else
+                     self.rx_codes).update(codes)
+                else:
+                    log.info("not a list of modulations: %r (ignored)", line[:40])
             else:
                 pass  # ATI text and the like
             return
@@ -483,6 +536,7 @@ class Class1Driver:
             if code == "CONNECT":
                 self._events.append(CarrierUp())
                 op.kind = "frm_data"
+                op.octets = 0
                 self._data = DleDecoder()
             elif code == "+FCERROR":
                 self._op = None
@@ -519,11 +573,24 @@ class Class1Driver:
         if op.kind == "abort":
             return
         if op.kind == "frh_data":
-            self._frame += dec
+            self._frame += dec[:MAX_FRAME + 1 - len(self._frame)]
             if len(self._frame) > MAX_FRAME:
-                self._events.append(FrameReceived(bytes(self._frame[:64]), crc_ok=False))
+                head, self._frame = bytes(self._frame[:64]), bytearray()
+                self._events.append(FrameReceived(head, crc_ok=False))
                 self._fail(f"HDLC frame longer than {MAX_FRAME} octets from the modem")
         elif op.kind == "frm_data" and dec:
+            over = len(dec) > MAX_DATA - op.octets
+            if over:
+                dec = dec[:MAX_DATA - op.octets]
+            op.octets += len(dec)
+            self._deliver(op, dec)
+            if over:
+                self._fail(f"data from the modem longer than {MAX_DATA} octets "
+                           f"{op.doing}")
+
+    def _deliver(self, op: _Op, dec: bytes) -> None:
+        """+FRM data: raw to the engine, or (ECM) HDLC frames decoded here."""
+        if dec:
             if self._hdlc_dec is not None and isinstance(op.cmd, ReceiveData) and op.cmd.hdlc:
                 bits = np.unpackbits(np.frombuffer(dec, np.uint8), bitorder="little")
                 for e in self._hdlc_dec.put_bits(bits):
@@ -559,17 +626,22 @@ class Class1Driver:
 
     def _unexpected(self, op: _Op, line: str) -> None:
         op.junk += 1
-        log.info("unexpected %r from the modem during %s", line[:60], op.kind)
+        log.info("unexpected %r from the modem %s", line[:60], op.doing)
         if op.junk > MAX_JUNK and op.kind != "ath":  # ATH0 ends at its deadline anyway
-            self._fail(f"the modem keeps sending unexpected responses during {op.at!r} "
+            self._fail(f"the modem keeps sending unexpected responses {op.doing} "
                        f"(last: {line[:40]!r})")
 
     def _junk(self, what: str) -> None:
         log.info("garbage from the modem: %s", what)
-        if self._op is not None:
-            self._op.junk += 1
-            if self._op.junk > MAX_JUNK and self._op.kind != "ath":
-                self._fail(f"garbage from the modem during {self._op.at!r} ({what})")
+        op = self._op
+        if op is None:
+            self._idle_junk += 1
+            if self._idle_junk > MAX_JUNK:
+                self._fail(f"garbage from the modem with no command outstanding ({what})")
+            return
+        op.junk += 1
+        if op.junk > MAX_JUNK and op.kind != "ath":
+            self._fail(f"garbage from the modem {op.doing} ({what})")
 
     def _fail(self, message: str) -> None:
         if self.error is None:
@@ -594,25 +666,6 @@ class Class1Driver:
         if kind.startswith(("frh", "frm", "atd")) or self._data is not None:
             return CAN
         return b""
-
-
-def _codes(line: str) -> set[int] | None:
-    """The numbers of a ``+FTM=?`` answer (``24,48,72,96`` or ranges ``24-48``)."""
-    out: set[int] = set()
-    text = line.replace("(", "").replace(")", "").replace(" ", "")
-    if not text:
-        return None
-    for part in text.split(","):
-        if "-" in part:
-            a, _, b = part.partition("-")
-            if not (a.isdigit() and b.isdigit()):
-                return None
-            out.update(range(int(a), int(b) + 1))
-        elif part.isdigit():
-            out.add(int(part))
-        else:
-            return None
-    return out
 
 
 def _ecm_bits(cmd: SendData) -> bytes:

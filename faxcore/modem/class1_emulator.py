@@ -28,6 +28,15 @@ What it answers (enough for efax 0.9a, HylaFAX and faxcore's driver):
 V.21 is listened to in the background whenever the line is not ours, so frames that
 arrive while the DTE is between two commands are kept (a real modem's buffer does the
 same) and handed out at the next ``+FRH=3``.
+
+Hostile DTE input is bounded (the DTE may write anything, without end): a command line
+longer than :data:`MAX_LINE` is refused whole with ``ERROR`` at its CR (nothing of it
+runs); numbers are ASCII digits only (:func:`~faxcore.modem.class1_codes.scan_number`);
+S-registers are S0-S255 holding 0-255; an ``+FTH`` frame longer than
+:data:`~faxcore.modem.class1_codes.MAX_FRAME`, or ``+FTM`` data more than
+:data:`~faxcore.modem.class1_codes.MAX_DATA` ahead of the line (a DTE that ignores flow
+control), stops the carrier and is dropped up to its ``<DLE><ETX>``, then ``ERROR``;
+:attr:`Class1Dce.log` keeps the last :data:`LOG_MAX` command lines.
 """
 
 from __future__ import annotations
@@ -37,13 +46,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faxcore.modem.class1_codes import FAST_CODES, MODULATIONS, DleDecoder, dle_escape
+from faxcore.modem.class1_codes import (
+    FAST_CODES,
+    MAX_DATA,
+    MAX_FRAME,
+    MODULATIONS,
+    DleDecoder,
+    ascii_upper,
+    dle_escape,
+    parse_number,
+    scan_number,
+)
 
 log = logging.getLogger("faxcore.modem.class1_emulator")
 
 RATE = 8000
 IDENT = "faxcore Class 1 emulator"
-MAX_LINE = 256  # a command line longer than this is garbage: dropped, ERROR
+# A command line longer than this is refused (ERROR at its CR). V.250 5.2.4 asks a DCE
+# to take at least 40 characters; real modems take 40 to 255, and the longest lines fax
+# programs send (HylaFAX's init strings) are under 100.
+MAX_LINE = 256
+LOG_MAX = 1000  # command lines kept in Class1Dce.log (a one-page call takes about 40)
+MAX_REGISTER = 255  # S0-S255, each 0-255 (8-bit registers, as on real modems)
 CODES = {"OK": 0, "CONNECT": 1, "RING": 2, "NO CARRIER": 3, "ERROR": 4, "NO DIALTONE": 6,
          "BUSY": 7, "NO ANSWER": 8, "+FCERROR": "+F4"}
 SILENCE_PEAK = 300  # |sample| below this counts as silence for +FRS (about -40 dBm0)
@@ -89,7 +113,9 @@ class Class1Dce:
         self.calls = 0                # calls started so far (ATD/ATA)
         self.mode = "command"
         self._cmdline = bytearray()
+        self._cmd_overflow = False    # the command line is too long: drop it up to its CR
         self._skip_lf = False
+        self._discard = False         # +FTH/+FTM data overflowed: drop it up to <DLE><ETX>
         self._dle = DleDecoder()
         self._src = None              # current line transmitter (has tx(n), done)
         self._v21 = None              # background V.21 HDLC receiver
@@ -143,7 +169,7 @@ class Class1Dce:
     def waiting_for_dte(self) -> bool:
         if not self.offhook:
             return False
-        if self.mode == "command":
+        if self.mode == "command" or self._discard:
             return True
         if self.mode == "fth":
             return not self._ending and self._pending_frames == 0
@@ -234,7 +260,24 @@ class Class1Dce:
         self.regs: dict[int, int] = {0: 0, 7: 60}
 
     def _command_bytes(self, data: bytes) -> bytes:
-        for i, c in enumerate(data):
+        i, n = 0, len(data)
+        while i < n:
+            if self._cmd_overflow:
+                # the rest of an overlong line, up to its CR: echoed, not kept
+                j = data.find(b"\r", i)
+                j = n if j < 0 else j
+                if self.echo:
+                    self._out += data[i:j]
+                i = j
+                if i < n:
+                    self._cmd_overflow = False
+                    self._end_line(None)
+                    i += 1
+                    if self.mode != "command":
+                        return data[i:]
+                continue
+            c = data[i]
+            i += 1
             if self._skip_lf and c == 0x0A:
                 self._skip_lf = False
                 continue
@@ -244,10 +287,9 @@ class Class1Dce:
             if c == 0x0D:
                 line = self._cmdline.decode("latin-1")
                 self._cmdline = bytearray()
-                self._skip_lf = True
-                self._line(line)
+                self._end_line(line)
                 if self.mode != "command":
-                    return data[i + 1:]
+                    return data[i:]
                 continue
             if c in (0x08, 0x7F):
                 del self._cmdline[-1:]
@@ -256,14 +298,28 @@ class Class1Dce:
                 continue
             self._cmdline.append(c)
             if len(self._cmdline) > MAX_LINE:
+                # refused whole at its CR, as a modem does: what follows in the same
+                # line must not run as a command of its own
                 self._cmdline = bytearray()
-                self.stats.errors += 1
-                self._result("ERROR")
+                self._cmd_overflow = True
         return b""
 
+    def _end_line(self, line: str | None) -> None:
+        """A CR: run the command line (``None``: it was too long, ERROR)."""
+        self._skip_lf = True
+        if line is not None:
+            self._line(line)
+            return
+        log.debug("command line longer than %d characters: ERROR", MAX_LINE)
+        if self.echo:
+            self._out.append(0x0D)
+        self.stats.errors += 1
+        self._result("ERROR")
+
     def _line(self, raw: str) -> None:
-        # a modem looks for "AT" and ignores what comes before it (line noise, a CAN)
-        at = raw.upper().find("AT")
+        # a modem looks for "AT" and ignores what comes before it (line noise, a CAN);
+        # ASCII upper case only, so that the index found fits the line as it came
+        at = ascii_upper(raw).find("AT")
         if at < 0:
             if raw.strip():
                 log.debug("ignored non-AT line %r", raw[:40])
@@ -271,19 +327,21 @@ class Class1Dce:
         line = raw[at:].strip()
         self.stats.commands += 1
         self.log.append(line)
+        if len(self.log) > LOG_MAX:
+            del self.log[:-LOG_MAX]
         log.debug("DTE: %s", line)
         body = line[2:]
         i = 0
         try:
             while i < len(body):
-                c = body[i].upper()
+                c = ascii_upper(body[i])
                 i += 1
                 if c in " ;":
                     continue
                 if c == "+":
                     j = body.find(";", i)
                     j = len(body) if j < 0 else j
-                    if self._extended(body[i:j].upper()):
+                    if self._extended(ascii_upper(body[i:j])):
                         return  # an action command: the mode has changed
                     i = j
                 elif c == "D":
@@ -293,30 +351,22 @@ class Class1Dce:
                     self._answer()
                     return
                 elif c == "S":
-                    j = i
-                    while j < len(body) and body[j].isdigit():
-                        j += 1
-                    reg = int(body[i:j] or 0)
-                    if body[j:j + 1] == "?":
+                    reg, i = _arg(body, i)
+                    if reg > MAX_REGISTER:
+                        raise _CommandError(f"no register S{reg}")
+                    if body[i:i + 1] == "?":
                         self._info(f"{self.regs.get(reg, 0):03d}")
-                        i = j + 1
-                    elif body[j:j + 1] == "=":
-                        k = j + 1
-                        while k < len(body) and body[k].isdigit():
-                            k += 1
-                        self.regs[reg] = int(body[j + 1:k] or 0)
-                        i = k
-                    else:
-                        i = j
+                        i += 1
+                    elif body[i:i + 1] == "=":
+                        value, i = _arg(body, i + 1)
+                        if value > MAX_REGISTER:
+                            raise _CommandError(f"S{reg}={value}: out of range")
+                        self.regs[reg] = value
                 else:
                     if c == "&":
-                        c = "&" + body[i:i + 1].upper()
+                        c = "&" + ascii_upper(body[i:i + 1])
                         i += 1
-                    j = i
-                    while j < len(body) and body[j].isdigit():
-                        j += 1
-                    arg = int(body[i:j] or 0)
-                    i = j
+                    arg, i = _arg(body, i)
                     self._basic(c, arg)
         except _CommandError as e:
             log.debug("ERROR for %r: %s", line, e)
@@ -334,9 +384,11 @@ class Class1Dce:
             self.quiet = bool(arg)
         elif c in ("Z", "&F"):
             self._on_hook()
+            self.mode = "command"
             self._reset_settings()
         elif c == "H":
             self._on_hook()
+            self.mode = "command"  # also ends a dial or an answer in progress
         elif c == "I":
             self._info(IDENT)
         elif c in ("M", "L", "X", "B", "&C", "&D", "&K", "&S", "&W", "&V", "O", "N", "W",
@@ -386,10 +438,9 @@ class Class1Dce:
             self.fclass = int(arg)
             return False
         if name in ("FTH", "FRH", "FTM", "FRM", "FTS", "FRS"):
-            try:
-                n = int(arg)
-            except ValueError:
-                raise _CommandError(f"bad argument {arg!r}") from None
+            n = parse_number(arg)
+            if n is None:
+                raise _CommandError(f"bad argument {arg[:20]!r}")
             if not self.offhook:
                 raise _CommandError("not in a call")
             if name in ("FTS", "FRS"):
@@ -461,6 +512,7 @@ class Class1Dce:
         self._fast = None
         self._dle.reset()
         self._ending = False
+        self._discard = False
 
     def _fth(self, n: int) -> None:
         from faxcore.modem.hdlc import HdlcTransmitter
@@ -501,18 +553,24 @@ class Class1Dce:
         if self._ending:
             return b""  # the DTE talks after <DLE><ETX> before OK: a real modem drops it
         dec, ended, rest = self._dle.feed(data)
+        if self._discard:
+            if not ended:
+                return b""
+            self._stop_tx("ERROR")
+            return rest
         if self.mode == "ftm":
+            if len(dec) > MAX_DATA - len(self._ftm_buf):
+                return self._overflow(f"+FTM data more than {MAX_DATA} octets ahead of "
+                                      "the line", ended, rest)
             self._ftm_buf += dec
             self.stats.data_tx += len(dec)
             if ended:
                 self._ending = True
             self._feed_ftm()
             return rest if not ended else b""
-        self._frame += dec
-        if len(self._frame) > 4096:
-            self._frame = bytearray()
-            self._stop_tx("ERROR")
-            return b""
+        self._frame += dec[:MAX_FRAME + 1 - len(self._frame)]
+        if len(self._frame) > MAX_FRAME:
+            return self._overflow(f"+FTH frame longer than {MAX_FRAME} octets", ended, rest)
         if not ended:
             return b""
         frame, self._frame = bytes(self._frame), bytearray()
@@ -549,8 +607,23 @@ class Class1Dce:
             self._ftm_closed = True
             self._src.send(np.zeros(0, np.uint8), final=True)
 
+    def _overflow(self, what: str, ended: bool, rest: bytes) -> bytes:
+        """Too much from the DTE: the carrier stops, the data is dropped up to its
+        <DLE><ETX> (not parsed as commands), then ERROR."""
+        log.warning("%s: transmission stopped", what)
+        self.stats.errors += 1
+        self._src = None
+        self._frame = bytearray()
+        self._ftm_buf = bytearray()
+        if ended:
+            self._stop_tx("ERROR")
+            return rest
+        self._discard = True
+        return b""
+
     def _stop_tx(self, code: str) -> None:
         self._src = None
+        self._discard = False
         self.mode = "command"
         self._result(code)
 
@@ -680,4 +753,13 @@ class Class1Dce:
 
 class _CommandError(Exception):
     pass
+
+
+def _arg(body: str, i: int) -> tuple[int, int]:
+    """The number at ``body[i]`` of a basic command (``E1``, ``S7=60``), 0 if there is
+    none, and the index after it; _CommandError if it has too many digits."""
+    n, j = scan_number(body, i)
+    if n is None and j > i:
+        raise _CommandError("number too long")
+    return (0 if n is None else n), j
 

@@ -19,6 +19,12 @@ would not with a real modem's buffers; while nobody sends anything the line runs
 real-time pace, so that the programs' own timeouts keep their meaning. If the DTE stays quiet for ``stall`` seconds of
 real time (``data_stall`` while it owes data after ``CONNECT``), the line goes on at
 real-time pace (a program that waits on purpose; a modem then sends fill).
+
+Bounded buffers (the DTE may write without end, or never read): :attr:`PtyModem.transcript`
+keeps the last :data:`TRANSCRIPT_MAX` octets the DTE wrote; output the DTE has not read
+is held up to :data:`WBUF_MAX` octets, and what does not fit is dropped and counted in
+:attr:`PtyModem.overruns` (a real modem's buffer overruns the same way when the DTE
+ignores flow control).
 """
 
 from __future__ import annotations
@@ -40,8 +46,12 @@ from faxcore.modem.class1_emulator import Class1Dce
 log = logging.getLogger("faxcore.modem.class1_pty")
 
 BLOCK = 160  # 20 ms of line audio per step
+TRANSCRIPT_MAX = 1 << 20  # octets of DTE input kept for diagnostics (the last ones)
+# Output waiting for the DTE to read it. A DTE that reads keeps this near empty; 1 MiB
+# is over nine minutes of 14400 bit/s data.
+WBUF_MAX = 1 << 20
 
-__all__ = ["DceLine", "PtyModem", "PtyPair"]
+__all__ = ["TRANSCRIPT_MAX", "WBUF_MAX", "DceLine", "PtyModem", "PtyPair"]
 
 
 class _Served:
@@ -133,7 +143,8 @@ class PtyModem(_Served):
         self._idle = False
         self.max_call_samples = int(max_call_seconds * 8000)
         self.far_ends: list[object] = []
-        self.transcript = bytearray()  # everything the DTE wrote (for diagnostics)
+        self.transcript = bytearray()  # what the DTE wrote, the last TRANSCRIPT_MAX octets
+        self.overruns = 0              # output octets dropped: the DTE did not read them
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
@@ -241,8 +252,17 @@ class PtyModem(_Served):
             log.warning("call longer than the limit: hanging up")
             dce.hang_up()
 
+    def _queue(self, data: bytes) -> None:
+        room = WBUF_MAX - len(self._wbuf)
+        if len(data) > room:
+            if not self.overruns:
+                log.warning("the DTE does not read: output dropped")
+            self.overruns += len(data) - room
+            data = data[:room]
+        self._wbuf += data
+
     def _io(self, timeout: float) -> None:
-        self._wbuf += self.dce.to_dte()
+        self._queue(self.dce.to_dte())
         wl = [self._master] if self._wbuf else []
         try:
             r, w, _ = select.select([self._master], wl, [], timeout)
@@ -259,8 +279,10 @@ class PtyModem(_Served):
             if data:
                 self._last_dte = time.monotonic()
                 self.transcript += data
+                if len(self.transcript) > TRANSCRIPT_MAX:
+                    del self.transcript[:-TRANSCRIPT_MAX]
                 self.dce.from_dte(data)
-                self._wbuf += self.dce.to_dte()
+                self._queue(self.dce.to_dte())
         if self._wbuf:
             try:
                 k = os.write(self._master, self._wbuf)
