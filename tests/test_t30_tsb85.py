@@ -1,4 +1,4 @@
-"""TSB-85 conformance procedures against the T.30 engine (faxcore.t30.tsb85), and the
+"""TSB-85 conformance procedures against the T.30 engine (faxcore.conformance), and the
 ``faxcore conformance tsb85`` command."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import json
 import pytest
 from conftest import require_shared
 
+from faxcore import conformance
 from faxcore.cli import main
-from faxcore.t30 import tsb85
 
 
 @pytest.fixture(scope="module")
 def results():
     path = require_shared("conformance/tsb85.xml")
-    return {r.name: r for r in tsb85.run(path)}
+    return {r.name: r for r in conformance.run(path)}
 
 
 PASSING = """
@@ -84,7 +84,7 @@ def test_a_wrong_expectation_fails(tmp_path):
     doc = text[:text.index("<test-group")] + '<test-group name="x">' + proc + \
         "</test-group></fax-tests>"
     (tmp_path / "t.xml").write_text(doc)
-    (r,) = tsb85.run(tmp_path / "t.xml", pages_dir=src.parent / "pages")
+    (r,) = conformance.run(tmp_path / "t.xml", pages_dir=src.parent / "pages")
     assert not r.passed and "FF C8 22" in r.failure and "FF C8 21" in r.failure
 
 

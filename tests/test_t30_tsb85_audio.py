@@ -1,4 +1,4 @@
-"""TSB-85 procedures in audio mode (faxcore.t30.tsb85, ``--audio``): the DUT is a
+"""TSB-85 procedures in audio mode (faxcore.conformance, ``--audio``): the DUT is a
 FaxSession on an 8 kHz line, the tester makes and hears the audio with faxcore's modems,
 and tone, preamble, silence, turnaround and TCF timing is measured."""
 
@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 from conftest import require_shared
 
+from faxcore import conformance
 from faxcore.cli import main
-from faxcore.t30 import engine, tsb85
+from faxcore.conformance import runner
+from faxcore.t30 import engine
 
 
 @pytest.fixture(scope="module")
 def results():
     path = require_shared("conformance/tsb85.xml")
-    return {r.name: r for r in tsb85.run(path, audio=True)}
+    return {r.name: r for r in conformance.run(path, audio=True)}
 
 
 # The whole file in audio mode (2026-11-26): 99 of 100. The one left fails on a measured
@@ -133,12 +135,12 @@ def test_shortened_ced_is_a_failure(monkeypatch):
     """A DUT whose CED is 2.0 s (T.30: 2.6 to 4 s) fails, with the measured length."""
     path = require_shared("conformance/tsb85.xml")
     monkeypatch.setattr(engine, "CED_MS", 2000)
-    (r,) = tsb85.run(path, ["MRGN01"], audio=True)
+    (r,) = conformance.run(path, ["MRGN01"], audio=True)
     assert not r.passed and "CED duration" in r.failure
     (ced,) = _checks(r, "CED duration")
     assert not ced["ok"] and abs(ced["measured"] - 2.0) < 0.02
     # the interface-level runner does not hear tones: the same DUT passes there
-    (r2,) = tsb85.run(path, ["MRGN01"])
+    (r2,) = conformance.run(path, ["MRGN01"])
     assert r2.passed and r2.timings == []
 
 
@@ -147,7 +149,7 @@ def test_answering_during_closing_flags_is_a_failure():
     (``wait_carrier_end=False``), while the tester's 5 closing flags (133 ms) are still on
     the line: the runner measures the overlap and fails the procedure."""
     path = require_shared("conformance/tsb85.xml")
-    (r,) = tsb85.run(path, ["MRGN01"], audio=True, wait_carrier_end=False)
+    (r,) = conformance.run(path, ["MRGN01"], audio=True, wait_carrier_end=False)
     assert not r.passed and "turnaround" in r.failure
     bad = [t for t in r.timings if not t["ok"]]
     assert len(bad) == 1 and -0.06 < bad[0]["measured"] < 0.0
@@ -163,7 +165,7 @@ def _one_procedure(tmp_path, name, old, new):
     doc = text[:text.index("<test-group")] + '<test-group name="x">' + \
         proc.replace(old, new, 1) + "</test-group></fax-tests>"
     (tmp_path / "t.xml").write_text(doc)
-    (r,) = tsb85.run(tmp_path / "t.xml", pages_dir=src.parent / "pages", audio=True)
+    (r,) = conformance.run(tmp_path / "t.xml", pages_dir=src.parent / "pages", audio=True)
     return r
 
 
@@ -196,7 +198,7 @@ def test_line_analyser_measures_ced():
     audio.append(np.zeros(800, np.int16))
     line = np.concatenate(audio)
     out, signals = [], []
-    ear = tsb85._LineAnalyser(out, signals)
+    ear = runner._LineAnalyser(out, signals)
     for i in range(0, line.size, 80):
         ear.feed(line[i:i + 80], i / 8000)
     assert [e[2] for e in out] == ["tone", "hdlc"]

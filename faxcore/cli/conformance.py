@@ -1,5 +1,5 @@
 """``faxcore conformance tsb85 FILE.xml``: run TSB-85 fax conformance procedures against
-faxcore's T.30 engine (see :mod:`faxcore.t30.tsb85`) and report pass/fail per procedure.
+faxcore's T.30 engine (see :mod:`faxcore.conformance`) and report pass/fail per procedure.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tsb85(args: argparse.Namespace) -> int:
-    from faxcore.t30 import tsb85
+    # Imported here, not at the top: every faxcore command builds all subcommand parsers,
+    # and the harness pulls in FaxSession and the compiled modems.
+    from faxcore import conformance
 
     path = Path(args.file)
     if not path.is_file():
@@ -48,7 +50,7 @@ def run_tsb85(args: argparse.Namespace) -> int:
             def progress(r):
                 sys.stderr.write(f"\r{r.name:11s} {'PASS' if r.passed else 'FAIL'}   ")
                 sys.stderr.flush()
-        results = tsb85.run(path, args.test, args.pages, audio=args.audio, progress=progress)
+        results = conformance.run(path, args.test, args.pages, audio=args.audio, progress=progress)
         if progress is not None:
             sys.stderr.write("\r" + " " * 20 + "\r")
     except Exception as exc:  # unreadable XML and the like: one clear line
