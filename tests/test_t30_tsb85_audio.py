@@ -12,7 +12,9 @@ from conftest import require_shared
 
 from faxcore import conformance
 from faxcore.cli import main
-from faxcore.conformance import runner
+from faxcore.conformance.ear import LineAnalyser
+from faxcore.modem.hdlc import HdlcTransmitter
+from faxcore.modem.tones import CedGenerator
 from faxcore.t30 import engine
 
 
@@ -186,9 +188,6 @@ def test_altered_timing_bound_fails(tmp_path):
 
 def test_line_analyser_measures_ced():
     """The tester's ear on its own: a 3.1 s CED, 75 ms of silence, then V.21 flags."""
-    from faxcore.modem.hdlc import HdlcTransmitter
-    from faxcore.modem.tones import CedGenerator
-
     ced = CedGenerator(duration=3.1)
     audio = [ced.tx(8000 * 4)[:int(3.1 * 8000)], np.zeros(600, np.int16)]
     tx = HdlcTransmitter("v21", 300, preamble=37)
@@ -198,7 +197,7 @@ def test_line_analyser_measures_ced():
     audio.append(np.zeros(800, np.int16))
     line = np.concatenate(audio)
     out, signals = [], []
-    ear = runner._LineAnalyser(out, signals)
+    ear = LineAnalyser(out, signals)
     for i in range(0, line.size, 80):
         ear.feed(line[i:i + 80], i / 8000)
     assert [e[2] for e in out] == ["tone", "hdlc"]

@@ -1,6 +1,7 @@
-"""TSB-85 conformance runner: plays the tester's side of the procedures in a TSB-85
-style XML file (``../shared/conformance/tsb85.xml``) against our T.30 engine, the device
-under test (DUT), and checks what the DUT does.
+"""The interface-level TSB-85 tester: plays the tester's side of one procedure against a
+:class:`~faxcore.t30.engine.T30Engine`, the device under test (DUT), and checks what the
+DUT does. :class:`Runner` holds the step logic; the audio runner
+(:mod:`faxcore.conformance.audio`) reuses it and only changes the line.
 
 The tester works at the level of :mod:`faxcore.t30.modem_if` in virtual time: a ``T``
 step becomes the events a modem would report to the DUT (carrier, frames, data), an
@@ -9,21 +10,6 @@ data, ECM blocks, clearing). Checked: frame types and contents (spec-order hex w
 ``...`` as wildcard, the ``+`` tag suffix meaning "X bit set" is in the hex already),
 the modulation of TCF/pages/blocks, clearing, and the final status. Not checked here:
 tone and preamble timing, which need audio.
-
-Audio mode (``run(..., audio=True)``, ``faxcore conformance tsb85 FILE --audio``): the
-same step logic, but the DUT is a :class:`faxcore.session.FaxSession` (engine + software
-modems) on an 8 kHz line. The tester sends CNG/CED, V.21 bursts (37 preamble flags, 5
-closing), TCF, pages and ECM blocks (~200 ms of flags, 10 closing) with faxcore's modem
-transmitters, and cuts the DUT's audio into bursts (|sample| > 64, 20 ms of quiet ends
-one) that it classifies (CED/CNG by spectrum, V.21 by our HDLC receiver, else a fast
-burst, demodulated at the step's modem). Measured, and a failure when out of range:
-CED length (2.6-4 s), V.21 preamble (1 s +- 15 %), TCF length (1.5 s +- 10 %), the
-silence where the DUT switches between its own signals (CED -> V.21, V.21 -> TCF/page,
-page/block -> V.21: 75 +- 20 ms; the 20 ms of no energy that open V.27ter/V.29 training
-count as signal), and the turnaround after the tester's signal (the DUT must not start
-before it ends, and must answer within T2's 7 s). Bounds a step's ``<check>`` names
-("preamble is 850ms to 1150ms", "interval ... between 5.0s and 7.0s") replace these.
-The checks made, with their measured values, are in ``Outcome.timings``.
 
 Interpretations where the file is silent or loose (each one documented here):
 
@@ -48,12 +34,10 @@ Interpretations where the file is silent or loose (each one documented here):
 from __future__ import annotations
 
 import logging
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from faxcore.conformance.model import Outcome, Procedure, Repeat, Step, parse_modem
+from faxcore.conformance.pages import code_pages, coded_message, page_file, read_pbm_pages
 from faxcore.t30 import ecm as ecm_mod
 from faxcore.t30.dis import DCSParams
 from faxcore.t30.engine import T30Config, T30Engine, TxPage
@@ -76,131 +60,26 @@ from faxcore.t30.modem_if import (
     TxComplete,
     WrongCarrier,
 )
-from faxcore.t30.result import T30Status
 
-log = logging.getLogger("faxcore.t30.tsb85")
+log = logging.getLogger(__name__)
 
 V21_PREAMBLE = 37 * 8 / 300.0
 DEFAULT_TIMEOUT = 15.0
 
 
-def parse_modem(text: str | None) -> Modulation | None:
-    if not text:
-        return None
-    name, _, rate = text.partition("/")
-    name = name.lower().replace(".", "")
-    if name == "v21":
-        return V21
-    return Modulation(int(rate), name)
-
-
-def read_pbm_pages(path: Path) -> list[np.ndarray]:
-    """All images of a (possibly multi-image) PBM P4 file, 1 = black."""
-    data = path.read_bytes()
-    pages, pos = [], 0
-    while pos < len(data):
-        fields: list[bytes] = []
-        while len(fields) < 3:
-            while pos < len(data) and data[pos:pos + 1].isspace():
-                pos += 1
-            if pos >= len(data):
-                return pages
-            if data[pos:pos + 1] == b"#":
-                pos = data.index(b"\n", pos) + 1
-                continue
-            end = pos
-            while end < len(data) and not data[end:end + 1].isspace():
-                end += 1
-            fields.append(data[pos:end])
-            pos = end
-        if fields[0] != b"P4":
-            raise ValueError(f"{path}: not a PBM P4 file")
-        w, h = int(fields[1]), int(fields[2])
-        pos += 1
-        stride = (w + 7) // 8
-        raw = np.frombuffer(data, np.uint8, stride * h, pos)
-        pos += stride * h
-        pages.append(np.unpackbits(raw.reshape(h, stride), axis=1)[:, :w].copy())
-    return pages
-
-
-@dataclass
-class Step:
-    dir: str | None
-    type: str
-    attrs: dict
-
-    def describe(self) -> str:
-        a = self.attrs
-        bits = [self.dir or "-", self.type]
-        for k in ("tag", "modem", "value"):
-            if k in a:
-                bits.append(f"{k}={a[k]}")
-        return " ".join(bits)
-
-
-@dataclass
-class Repeat:
-    min: int
-    max: int | None
-    steps: list
-
-
-@dataclass
-class Procedure:
-    name: str
-    group: str
-    steps: list
-
-
-@dataclass
-class Outcome:
-    name: str
-    group: str
-    passed: bool
-    status: str = ""
-    expected_status: str = ""
-    failure: str = ""
-    checked: int = 0
-    unchecked: int = 0
-    trace: list[str] = field(default_factory=list)
-    mode: str = "interface"
-    # audio mode: the timing checks made, each {"step", "check", "measured", "low", "high",
-    # "unit", "ok"} (seconds); a failed one ends the procedure
-    timings: list[dict] = field(default_factory=list)
-
-
-def load(path: str | Path) -> list[Procedure]:
-    root = ET.parse(path).getroot()
-    procs = []
-
-    def steps_of(el) -> list:
-        out = []
-        for child in el:
-            if child.tag == "step":
-                attrs = dict(child.attrib)
-                checks = [c.get("desc", "") for c in child if c.tag == "check"]
-                if checks:
-                    attrs["_checks"] = checks
-                out.append(Step(child.get("dir"), child.get("type", ""), attrs))
-            elif child.tag == "repeat":
-                mx = child.get("max")
-                out.append(Repeat(int(child.get("min", "0")), int(mx) if mx else None,
-                                  steps_of(child)))
-        return out
-
-    for group in root.iter("test-group"):
-        for test in group.iter("test"):
-            procs.append(Procedure(test.get("name", "?"), group.get("name", ""), steps_of(test)))
-    return procs
-
-
 class Mismatch(Exception):
-    pass
+    """The DUT did not do what an ``R`` step expects: the procedure fails with this text."""
 
 
-class _Runner:
-    """Plays one procedure."""
+class Runner:
+    """Plays one procedure against a T30Engine at the modem interface.
+
+    :meth:`run` walks the steps: ``t_*`` methods are the tester's transmissions, ``r_*``
+    methods match what the DUT must do. Everything the DUT sends is logged in ``out``
+    as (start, end, kind, payload) and ``cursor`` is how far the ``R`` steps have read
+    it. The audio runner overrides the line: :meth:`start`, :meth:`advance`, ``_wait``,
+    ``_event``, the ``t_*`` methods, ``r_fast``, ``r_silence`` and ``_after_r``.
+    """
 
     def __init__(self, proc: Procedure, pages_dir: Path):
         self.proc = proc
@@ -222,8 +101,7 @@ class _Runner:
     # ---- DUT plumbing --------------------------------------------------------------
 
     def _pages(self, value: str) -> list[TxPage]:
-        name = Path(value).with_suffix(".pbm").name
-        return [TxPage(p, "standard") for p in read_pbm_pages(self.pages_dir / name)]
+        return [TxPage(p, "standard") for p in read_pbm_pages(page_file(self.pages_dir, value))]
 
     def start(self, calling: bool, settings: dict, doc: str | None) -> None:
         pages = self._pages(doc) if doc else []
@@ -372,53 +250,6 @@ class _Runner:
         else:
             self.advance(self.now + octets * 8 / mod.rate)
 
-    def _encode(self, value: str, min_bits: int | None = None) -> list[bytes]:
-        from faxcore.codecs import encode
-
-        dcs = self.tester_dcs or DCSParams()
-        out = []
-        for p in read_pbm_pages(self.pages_dir / Path(value).with_suffix(".pbm").name):
-            mb = dcs.min_row_bits() if min_bits is None else min_bits
-            opts = {"min_row_bits": mb} if mb and dcs.scheme != "mmr" else {}
-            out.append(bytes(encode(p, dcs.scheme, k=2, lsb_first=True, **opts)))
-        return out
-
-    def _encode_rows(self, value: str, bad: set[int] = frozenset(),
-                     long_row: tuple[int, int] | None = None) -> bytes:
-        """MH page coded row by row with byte-aligned EOLs, so that rows can be altered:
-        the listed ``bad`` rows (1-based) are replaced by invalid code, and ``long_row``
-        = (row, bits) pads that row (0-based) with fill so that its total coded scan line
-        (data, fill and the next EOL) is that many bits long."""
-        from faxcore.codecs import encode
-
-        dcs = self.tester_dcs or DCSParams()
-        page = read_pbm_pages(self.pages_dir / Path(value).with_suffix(".pbm").name)[0]
-        mb = dcs.min_row_bits()
-        opts = {"min_row_bits": mb} if mb else {}
-        out = bytearray()
-        for r in range(page.shape[0]):
-            if r + 1 in bad:
-                # EOL (+1 = 1-D row for MR), then ones: no valid code, the row is lost.
-                out += b"\x00\x80" + (b"\xff" * max(4, mb // 8))
-                continue
-            # Each chunk is EOL (4 fill bits + 000000000001: octets 00 80) + the row's code.
-            chunk = bytes(encode(page[r:r + 1], "mh", eol_align=True, end_marker=False,
-                                 lsb_first=True, **opts))
-            if long_row is not None and r == long_row[0]:
-                # From the end of this row's EOL to the end of the next one: the code after
-                # the EOL, the fill, then the 16 bits of the next aligned EOL.
-                fill = -(-(long_row[1] - 16) // 8) - (len(chunk) - 2)
-                chunk += bytes(max(fill, 0))
-            out += chunk
-        # RTC: six EOLs.
-        out += b"\x00\x08\x80\x00\x08\x80\x00\x08\x80"
-        return bytes(out)
-
-    # ETS 300 242's DURATION pages test the total coded scan line time (T.4: at most 5 s):
-    # the PBM pages cannot carry line timing, so the tester pads one row with fill to
-    # these lengths at the step's bit rate.
-    LINE_SECONDS = {"duration1": 4.9, "duration2": 5.1}
-
     def t_msg(self, mod: Modulation, value: str, bad_rows: str | None = None) -> None:
         data = self._msg_data(mod, value, bad_rows)
         listening = self._fast_listening(mod, hdlc=False)
@@ -435,17 +266,8 @@ class _Runner:
 
     def _msg_data(self, mod: Modulation, value: str, bad_rows: str | None) -> bytes:
         """The coded page of a ``T MSG`` step (shared by both modes)."""
-        stem = Path(value).stem.rsplit("_", 1)[-1]
-        if bad_rows:
-            bad = {int(x) for x in bad_rows.replace("\n", " ").split(",") if x.strip()}
-            data = self._encode_rows(value, bad)
-        elif stem in self.LINE_SECONDS:
-            rows = read_pbm_pages(self.pages_dir / Path(value).with_suffix(".pbm").name)[0]
-            data = self._encode_rows(value, long_row=(
-                rows.shape[0] // 2, round(self.LINE_SECONDS[stem] * mod.rate)))
-        else:
-            data = b"".join(self._encode(value))
-        return data
+        return coded_message(page_file(self.pages_dir, value), self.tester_dcs or DCSParams(),
+                             mod.rate, bad_rows)
 
     def t_pp(self, attrs: dict) -> None:
         frames, bad = self._pp_block(attrs)
@@ -471,7 +293,8 @@ class _Runner:
         ppr = len(last_out) > 2 and last_out[2] & 0xFE == 0xBC
         if st.get("key") != key or (st.get("done") and not ppr):
             mb = int(attrs["min_bits"]) if "min_bits" in attrs else None
-            data = self._encode(value, mb)[0]
+            data = code_pages(page_file(self.pages_dir, value),
+                              self.tester_dcs or DCSParams(), mb)[0]
             st.clear()
             st.update(key=key, blocks=ecm_mod.split_page(data, size), next=0, done=False)
         # After a PPR the tester sends the same block again, else the next one.
@@ -722,455 +545,3 @@ class _Runner:
         else:
             self.checked -= 1
             self.unchecked += 1
-
-
-
-# ---- audio mode -------------------------------------------------------------------------
-
-RATE = 8000
-AUDIO_CHUNK = 80              # 10 ms: the tester's transmit/receive granularity
-_LOUD = 64                    # |sample| above this is signal (our modems send ~ -10 dBm0)
-_QUIET_END = 160              # 20 ms without signal ends a burst
-_CED_S = (2.6, 4.0)           # T.30 5.3.2.1: CED 2.6 s to 4 s
-_PREAMBLE_S = (0.85, 1.15)    # T.30 5.3.1: V.21 preamble 1 s +- 15 %
-_GAP_S = (0.055, 0.095)       # T.30 5.3.2.4: 75 +- 20 ms before a fast burst / after CED
-_RESPONSE_S = (0.0, 7.0)      # not before the far end's signal ends; within T2 (6 +- 1 s)
-_TCF_S = (1.35, 1.65)         # T.30 5.3.6.1: TCF 1.5 s +- 10 %
-
-# "NAME is 850ms to 1150ms", "between 5.0s and 7.0s": bounds a <check> names
-_BOUNDS = __import__("re").compile(
-    r"(\d+(?:\.\d+)?)\s*(ms|s)\b\s*(?:to|and)\s*(\d+(?:\.\d+)?)\s*(ms|s)\b")
-
-
-def _check_bounds(desc: str) -> tuple[float, float] | None:
-    m = _BOUNDS.search(desc)
-    if not m:
-        return None
-    lo = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
-    hi = float(m.group(3)) / (1000 if m.group(4) == "ms" else 1)
-    return lo, hi
-
-
-def _hdlc_bits(frame: bytes) -> int:
-    """Bits of a frame on the line: stuffed data and FCS plus its closing flag."""
-    from faxcore.modem.hdlc import HdlcEncoder
-
-    enc = HdlcEncoder()
-    enc.frame(frame)
-    return len(enc.take())
-
-
-class _LineAnalyser:
-    """The tester's ear: cuts the DUT's audio into bursts (signal between >= 20 ms of
-    quiet) and classifies each finished burst: a CED/CNG tone (spectral share of 2100 /
-    1100 Hz), V.21 HDLC (our V.21 HDLC receiver finds frames; one entry per frame, with
-    the burst's start and the measured preamble), else a fast-modem burst kept as audio
-    and demodulated when an ``R TCF/MSG/PP`` step says at which modem."""
-
-    def __init__(self, out: list, signals: list):
-        self.out = out
-        self.signals = signals      # (start, end, who) of every burst on the line
-        self.start: float | None = None
-        self.last_loud = 0.0
-        self.quiet = 0
-        self.buf: list[np.ndarray] = []
-
-    @property
-    def active(self) -> bool:
-        return self.start is not None
-
-    def feed(self, x: np.ndarray, t0: float) -> None:
-        loud = np.flatnonzero(np.abs(x.astype(np.int32)) > _LOUD)
-        if loud.size:
-            if self.start is None:
-                self.start = t0 + loud[0] / RATE
-                self.buf = [x[loud[0]:]]
-            else:
-                self.buf.append(x)
-            self.last_loud = t0 + (loud[-1] + 1) / RATE
-            self.quiet = len(x) - 1 - loud[-1]
-            return
-        if self.start is None:
-            return
-        self.buf.append(x)
-        self.quiet += len(x)
-        if self.quiet >= _QUIET_END:
-            self._finish()
-
-    def _finish(self) -> None:
-        start, end = self.start, self.last_loud
-        audio = np.concatenate(self.buf)[:max(1, round((end - start) * RATE))]
-        self.start, self.buf, self.quiet = None, [], 0
-        spec = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
-        freqs = np.fft.rfftfreq(audio.size, 1 / RATE)
-        total = spec.sum() or 1.0
-        for name, hz in (("CED", 2100.0), ("CNG", 1100.0)):
-            if spec[np.abs(freqs - hz) <= 30].sum() > 0.8 * total:
-                self.signals.append((start, end, "DUT tone"))
-                self.out.append((start, end, "tone", name, {"duration": end - start}))
-                return
-        from faxcore.modem.hdlc import HdlcReceiver
-
-        rx = HdlcReceiver("v21", 300)
-        frames = []
-        padded = np.concatenate([audio, np.zeros(RATE // 4, np.int16)])
-        for i in range(0, padded.size, AUDIO_CHUNK):
-            rx.rx(padded[i:i + AUDIO_CHUNK])
-            for e in rx.frames():
-                if e.ok:  # a fast burst may decode as a bad "frame"; never as a good one
-                    frames.append((start + (i + AUDIO_CHUNK) / RATE, e))
-        if frames:
-            self.signals.append((start, end, "DUT hdlc"))
-            for n, (t_det, e) in enumerate(frames):
-                data = bytes(e.data)
-                fstart = t_det - _hdlc_bits(data) / 300
-                info = {"burst_start": start, "burst_end": end, "index": n, "ok": e.ok}
-                if n == 0:
-                    info["preamble"] = fstart - start
-                self.out.append((fstart, t_det, "hdlc", data, info))
-            return
-        self.signals.append((start, end, "DUT fast"))
-        self.out.append((start, end, "fast", audio, {}))
-
-
-class _AudioDut:
-    """What the step logic asks of the DUT, for a FaxSession on the line."""
-
-    next_deadline = None
-
-    def __init__(self, runner: _AudioRunner):
-        self.r = runner
-
-    @property
-    def done(self) -> bool:
-        return self.r.session.done and not self.r.ear.active
-
-    @property
-    def result(self):
-        return self.r.session.result
-
-
-class _AudioRunner(_Runner):
-    """Audio mode: the DUT is a :class:`faxcore.session.FaxSession` (engine + software
-    modems) on an 8 kHz line; the tester makes audio with faxcore's modem transmitters
-    and listens with its receivers, so tone, preamble and turnaround timing is measured.
-    The steps are played by :class:`_Runner`'s logic; only the line is different."""
-
-    def __init__(self, proc: Procedure, pages_dir: Path, wait_carrier_end: bool = True):
-        super().__init__(proc, pages_dir)
-        self.wait_carrier_end = wait_carrier_end
-        self.session = None
-        self.src = None               # what the tester is sending
-        self.signals: list[tuple[float, float, str]] = []
-        self.ear = _LineAnalyser(self.out, self.signals)
-        self.pending: list[tuple[bytes, bool]] | None = None  # frames of the open burst
-        self.long_train_next = False  # V.17: long training after CTC (T.30 A.4.1)
-        self.timings: list[dict] = []
-        self.carried: list[str] = []  # <check>s of a skipped optional frame
-        self.timed: set[float] = set()  # V.21 bursts whose timing was checked
-
-    def start(self, calling: bool, settings: dict, doc: str | None) -> None:
-        from faxcore.session import FaxSession
-
-        pages = self._pages(doc) if doc else []
-        for extra in settings.get("TXFILES", []):
-            more = self._pages(extra)
-            if pages:
-                more[0].new_document = True
-            pages += more
-        self.session = FaxSession(
-            calling, send=pages, poll=calling and not pages, ident=settings.get("IDENT", ""),
-            poll_password=settings.get("R:PWD", ""),
-            password=settings.get("PWD", "") if calling else "",
-            wait_carrier_end=self.wait_carrier_end)
-        self.dut = _AudioDut(self)
-
-    # ---- the line -----------------------------------------------------------------------
-
-    def _tick(self) -> None:
-        n = AUDIO_CHUNK
-        if self.src is not None:
-            a = self.src.tx(n)
-            # the signal ends at its last loud sample, which may be chunks before the
-            # source is done (a modem's tail of silence can be longer than a chunk)
-            loud = np.flatnonzero(np.abs(a.astype(np.int32)) > _LOUD)
-            if loud.size:
-                self._tx_end = self.now + (loud[-1] + 1) / RATE
-            if self.src.done:
-                self.src = None
-                self.signals.append((self._tx_start, self._tx_end, "tester"))
-        else:
-            a = np.zeros(n, np.int16)
-        self.session.rx(a)
-        self.ear.feed(self.session.tx(n), self.now)
-        self.now += n / RATE
-
-    def advance(self, until: float) -> None:
-        while self.now + 1e-9 < until:
-            self._tick()
-
-    def _wait(self, deadline: float) -> None:
-        seen = len(self.out)
-        while self.now + 1e-9 < deadline and len(self.out) == seen and not self.dut.done:
-            self._tick()
-
-    def _event(self, ev) -> None:  # the line carries audio only
-        raise AssertionError("no modem events in audio mode")
-
-    def _play(self, src) -> None:
-        self.src = src
-        self._tx_start = self._tx_end = self.now
-        limit = self.now + 600.0
-        while self.src is not None and self.now < limit:
-            self._tick()
-
-    # ---- tester transmissions -----------------------------------------------------------
-
-    def _opts(self, mod: Modulation, long_train: bool) -> dict:
-        return {"short_train": not long_train} if mod.name == "v17" else {}
-
-    def t_tone(self, tone: str) -> None:
-        from faxcore.modem.tones import CedGenerator, CngGenerator
-
-        self._play(CngGenerator(cycles=1) if tone == "CNG" else CedGenerator(duration=3.0))
-
-    def t_clear(self) -> None:
-        # The network clears the call: the DUT's line interface reports it.
-        if not self.session.engine.done:
-            self.session._event(LineDropped())
-
-    def t_preamble(self, mod: Modulation) -> None:
-        self._flush()
-        self.burst = mod
-        self.pending = []
-
-    def t_hdlc(self, value: str, crc_error: bool) -> None:
-        raw = self._tester_frame(value, crc_error)
-        f = Frame.parse(raw) if len(raw) >= 3 else None
-        if f is not None and f.name == "CTC":
-            self.long_train_next = True
-        if self.pending is None:
-            self.burst, self.pending = V21, []
-        self.pending.append((raw, crc_error))
-
-    def t_pp(self, attrs: dict) -> None:
-        frames, bad = self._pp_block(attrs)
-        if self.pending is None:
-            self.pending = []
-        self.pending += [(ecm_mod.fcd_frame(n, p), n == bad) for n, p in enumerate(frames)]
-        self.pending += [(ecm_mod.rcp_frame(), False)] * 3
-
-    def t_postamble(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        if self.pending is None:
-            return
-        from faxcore.modem.hdlc import HdlcTransmitter
-
-        mod, frames = self.burst or V21, self.pending
-        self.pending, self.burst = None, None
-        # The file's header: 37 preamble flags, 1 flag between frames, 5 (V.21) or 10
-        # (fast) closing flags; ECM blocks have about 200 ms of flags before them.
-        if mod == V21:
-            tx = HdlcTransmitter("v21", 300, preamble=37, trailing_flags=5)
-        else:
-            tx = HdlcTransmitter(mod.name, mod.rate, preamble_ms=200.0, trailing_flags=10,
-                                 **self._opts(mod, self.long_train_next))
-            self.long_train_next = False
-        for raw, bad in frames:
-            tx.send(raw, final=False, corrupt=bad)
-        tx.send([], final=True)
-        self._play(tx)
-
-    def _fast(self, mod: Modulation, data: bytes, long_train: bool) -> None:
-        from faxcore import modem
-
-        self._flush()
-        tx = modem.transmitter(mod.name, mod.rate, **self._opts(mod, long_train))
-        tx.send(np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little"), final=True)
-        self._play(tx)
-
-    def t_tcf(self, mod: Modulation, octets: int, pattern: int = 0) -> None:
-        bad = min(pattern, octets)
-        self._fast(mod, b"\x55" * bad + bytes(octets - bad), True)
-
-    def t_msg(self, mod: Modulation, value: str, bad_rows: str | None = None) -> None:
-        self._fast(mod, self._msg_data(mod, value, bad_rows), self.long_train_next)
-        self.long_train_next = False
-
-    # ---- what the tester hears ----------------------------------------------------------
-
-    def r_silence(self) -> None:
-        """Wait until the DUT's signal on the line has ended (20 ms of quiet)."""
-        limit = self.now + 60.0
-        while self.ear.active and self.now < limit:
-            self._tick()
-
-    def _dut_dcs_mod(self) -> Modulation | None:
-        for e in reversed(self.out[:self.cursor]):
-            if e[2] == "hdlc" and len(e[3]) > 2:
-                try:
-                    f = Frame.parse(e[3])
-                except FrameError:
-                    continue
-                if f.name == "DCS":
-                    p = DCSParams.from_fif(f.fif)
-                    return p.modulation
-        return None
-
-    def r_fast(self, kind: str, mod: Modulation | None, timeout: float):
-        from faxcore import modem
-        from faxcore.modem.hdlc import HdlcReceiver
-
-        entry = self._next_output(("fast",), timeout)
-        mod = mod or self._dut_dcs_mod()
-        if mod is None:
-            raise Mismatch(f"expected {kind.upper()}: cannot tell its modem")
-        audio = np.concatenate([entry[3], np.zeros(RATE // 2, np.int16)])
-        info = entry[4]
-        info.update(modem_name=mod.name, kind=kind)
-        for long_train in ((True,) if kind == "tcf" or mod.name != "v17" else (False, True)):
-            opts = self._opts(mod, long_train)
-            if kind == "pp":
-                rx = HdlcReceiver(mod.name, mod.rate, **opts)
-                rx.rx(audio)
-                good = [f for f in rx.frames() if f.ok]
-                if good:
-                    info.update(modem=str(mod), frames=len(good))
-                    return entry
-                continue
-            rx = modem.receiver(mod.name, mod.rate, **opts)
-            rx.rx(audio)
-            if not any(e.kind == "training_succeeded" for e in rx.events()):
-                continue
-            bits = rx.bits()
-            info.update(modem=str(mod), bits=int(bits.size))
-            if kind == "tcf":
-                # the zeros after training: the run of 0 bits is the TCF proper
-                ones = np.flatnonzero(bits)
-                zeros = int(bits.size - ones.size)
-                info["tcf_seconds"] = zeros / mod.rate
-                if zeros < 0.9 * bits.size:
-                    raise Mismatch(f"expected TCF at {mod}: the data is not zeros")
-            elif not bits.size:
-                raise Mismatch(f"expected {kind.upper()} at {mod}: no data")
-            return entry
-        raise Mismatch(f"expected {kind.upper()} at {mod}: no {mod} carrier trained")
-
-    # ---- timing -------------------------------------------------------------------------
-
-    def _measure(self, step: Step, check: str, value: float, bounds: tuple[float, float],
-                 unit: str = "s") -> None:
-        lo, hi = bounds
-        ok = lo <= value <= hi
-        self.timings.append({"step": step.describe(), "check": check,
-                             "measured": round(float(value), 4), "low": lo, "high": hi,
-                             "unit": unit, "ok": bool(ok)})
-        if not ok:
-            raise Mismatch(f"{check}: measured {value * 1000:.0f} ms, expected "
-                           f"{lo * 1000:.0f} to {hi * 1000:.0f} ms ({step.describe()})")
-
-    def _prev_signal(self, t: float) -> tuple[float, str] | None:
-        """(end, who) of the line signal before time ``t``; one still on at ``t`` (the
-        DUT talking over it) counts, giving a negative gap."""
-        before = [(e, w) for s_, e, w in self.signals if s_ < t - 1e-6]
-        return max(before) if before else None
-
-    def _named(self, step: Step) -> list[tuple[str, tuple[float, float], str]]:
-        out = []
-        checks, self.carried = step.attrs.get("_checks", []) + self.carried, []
-        for c in checks:
-            b = _check_bounds(c)
-            if b:
-                out.append((c, b, c.lower()))
-        return out
-
-    def _after_r(self, step: Step, entry) -> None:
-        """Timing of what an ``R`` step matched: CED's length, the V.21 preamble, TCF's
-        length, and the silence before the DUT's signal: 75 +- 20 ms where the DUT
-        switches between its own signals (CED -> V.21, V.21 -> fast modem, fast -> V.21);
-        after the tester's signal, the turnaround window (the DUT must not start before
-        the tester's signal has ended, and must answer within T2). Bounds a ``<check>``
-        names (e.g. "MCF to DIS interval ... between 5.0s and 7.0s") replace these."""
-        if entry is None:
-            # an optional frame (NSF) the DUT did not send: its checks (e.g. "preamble
-            # is 850ms to 1150ms") apply to the frame that opens the burst instead
-            self.carried = step.attrs.get("_checks", [])
-            return
-        kind, info = entry[2], entry[4]
-        named = self._named(step)
-        if kind == "tone":
-            if entry[3] == "CED":
-                b = next((b for c, b, lc in named if lc.startswith("ced is")), _CED_S)
-                self._measure(step, "CED duration", info["duration"], b)
-            return
-        if kind == "hdlc":
-            start = info["burst_start"]
-            if start in self.timed:
-                return
-            # the burst's first frame may have been an optional one a step skipped
-            self.timed.add(start)
-            info = next(e[4] for e in self.out if e[2] == "hdlc"
-                        and e[4]["burst_start"] == start and e[4]["index"] == 0)
-            b = next((b for c, b, lc in named if "preamble" in lc), _PREAMBLE_S)
-            self._measure(step, "V.21 preamble", info["preamble"], b)
-        else:
-            start = entry[0]
-            if info.get("modem_name") in ("v27ter", "v29"):
-                # V.27ter segment 2 / V.29 segment 1: 20 ms of no energy open the
-                # training; the signal starts there
-                start -= 0.020
-            if "tcf_seconds" in info:
-                self._measure(step, "TCF duration", info["tcf_seconds"], _TCF_S)
-        prev = self._prev_signal(start)
-        if prev is None:
-            return
-        gap, who = start - prev[0], prev[1]
-        silence = next((b for c, b, lc in named if "silence" in lc or "interval" in lc), None)
-        if silence:
-            self._measure(step, "silence before the signal", gap, silence)
-        elif who == "tester":
-            self._measure(step, "turnaround (tester's end to DUT's start)", gap, _RESPONSE_S)
-        elif who == "DUT fast" and kind == "hdlc" and any(
-                e[2] == "fast" and e[1] == prev[0] and e[4].get("kind") == "tcf"
-                for e in self.out):
-            # after its TCF the DUT waits for the tester's answer: a V.21 signal next
-            # is a command repeated after a timeout, not a switch of modems
-            return
-        elif who == "DUT tone" or (who == "DUT hdlc") != (kind == "hdlc"):
-            what = {"DUT tone": "CED", "DUT hdlc": "V.21"}.get(who, "fast modem")
-            self._measure(step, f"silence {what} -> {'V.21' if kind == 'hdlc' else step.type}",
-                          gap, _GAP_S)
-
-    def run(self) -> Outcome:
-        out = super().run()
-        out.mode = "audio" if self.wait_carrier_end else "audio (DUT answers at once)"
-        out.timings = self.timings
-        return out
-
-
-def run(path: str | Path, names: list[str] | None = None,
-        pages_dir: str | Path | None = None, *, audio: bool = False,
-        wait_carrier_end: bool = True, progress=None) -> list[Outcome]:
-    """Run the procedures of a TSB-85 XML file (all, or those named) against the engine:
-    at the modem interface, or with ``audio=True`` against a FaxSession over 8 kHz audio
-    (timing measured). ``wait_carrier_end=False`` (audio mode) makes the FaxSession answer
-    75 ms after the tester's final frame, during its closing flags, instead of once its
-    signal has ended: a check of the runner, which then fails the turnaround.
-    ``progress(outcome)`` is called after each procedure."""
-    path = Path(path)
-    pages = Path(pages_dir) if pages_dir else path.parent / "pages"
-    out = []
-    for proc in load(path):
-        if names and proc.name not in names:
-            continue
-        r = (_AudioRunner(proc, pages, wait_carrier_end) if audio
-             else _Runner(proc, pages)).run()
-        out.append(r)
-        if progress is not None:
-            progress(r)
-    return out
-
-
-__all__ = ["Outcome", "Procedure", "load", "run", "T30Status"]
