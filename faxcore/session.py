@@ -48,7 +48,6 @@ ECM_PREAMBLE_MS = 200.0
 # where a received signal ended, for the gap before our answer
 RX_LOUD = 64
 
-_RES_DPI = {"standard": (204.0, 98.0), "fine": (204.0, 196.0), "superfine": (204.0, 391.0)}
 
 
 def _bytes_to_bits(data: bytes) -> np.ndarray:
@@ -165,8 +164,14 @@ class _HdlcRx:
 
 class FaxSession:
     """One fax call over audio. ``send``: pages to transmit (paths, bitmaps, TxPage);
-    ``receive``: a path for the received TIFF-F (written when the call ends) or a
-    callable taking each :class:`~faxcore.t30.engine.RxPage`. ``modems``: the fast
+    ``receive``: a path for the received TIFF-F, or a callable taking each
+    :class:`~faxcore.t30.engine.RxPage` (called before the page is confirmed to the
+    sender). A path gets each page as it arrives, written and fsync'ed before the MCF
+    that confirms it (:class:`faxcore.pagestore.TiffPageWriter`; ECM blocks of a page in
+    progress go to PATH.partial first); ``received_path`` is where the pages are.
+    ``fallback_dirs``: if PATH cannot be written during the call, the pages move to a
+    new file in the first of these directories that works (``store_error`` says why);
+    without, the page is not confirmed and the call ends with FILEERROR. ``modems``: the fast
     modems offered, every one of which must be available (else
     :class:`~faxcore.modem.ModemNotAvailable`; V.21 is always needed).
     ``wait_carrier_end`` (default True): answer a received command only once the far
@@ -179,7 +184,8 @@ class FaxSession:
                  receive: str | os.PathLike | Callable[[RxPage], None] | None = None,
                  ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
                  ident: str = "", tx_level_dbm0: float = -10.0, v17_short_train: bool = True,
-                 wait_carrier_end: bool = True, **options):
+                 wait_carrier_end: bool = True,
+                 fallback_dirs: Sequence[str | os.PathLike] = (), **options):
         from faxcore import modem
 
         modems = tuple(modems)
@@ -197,8 +203,13 @@ class FaxSession:
                     "module failed to import): run `make build`")
         self._receive = receive
         self._on_page = receive if callable(receive) else None
+        self._writer = None
+        if receive is not None and not callable(receive):
+            from faxcore.pagestore import TiffPageWriter
+
+            self._writer = TiffPageWriter(Path(receive), fallback_dirs)
         cfg = T30Config(calling=calling, pages=load_pages(send), ecm=ecm, modems=modems,
-                        ident=ident, on_page=self._page, **options)
+                        ident=ident, on_page=self._page, page_store=self._writer, **options)
         self.engine = T30Engine(cfg)
         self._level = tx_level_dbm0
         # T.30 uses V.17 short training for pages and ECM blocks after CFR (long for TCF
@@ -230,6 +241,18 @@ class FaxSession:
     @property
     def result(self) -> CallResult:
         return self.engine.result
+
+    @property
+    def received_path(self) -> Path | None:
+        """The TIFF-F holding the received pages: ``receive``, or the fallback file they
+        moved to (see ``store_error``); None without pages or a ``receive`` path."""
+        w = self._writer
+        return w.path if w is not None and w.pages_written else None
+
+    @property
+    def store_error(self) -> str | None:
+        """Why the received pages are not at ``receive`` (None: they are, or none came)."""
+        return None if self._writer is None else self._writer.error
 
     @property
     def pages(self) -> list[np.ndarray]:
@@ -423,29 +446,34 @@ class FaxSession:
                 self._src = None
 
     def _finish(self) -> None:
-        if self._written or self._receive is None or callable(self._receive):
+        if self._written or self._writer is None:
             return
         self._written = True
-        write_received_tiff(self._receive, self.engine.received_pages)
+        # Every page is on disk already (the writer stored each before it was
+        # confirmed); this writes the page total and checks the file is still there.
+        try:
+            self._writer.close()
+        except OSError as e:
+            log.error("received TIFF-F %s: %s", self._writer.path, e)
+            r = self.engine.result
+            r.message = (r.message + "; " if r.message else "") + \
+                f"received pages could not be finished in {self._writer.path}: {e}"
 
 
 def write_received_tiff(path, pages: Sequence[RxPage]) -> int:
     """Write received pages as TIFF-F (MMR); returns the number of pages written (pages
-    that could not be decoded at all are left out; nothing is written without pages).
+    that could not be decoded at all are left out; nothing is written without pages), all
+    at once when called: a session with ``receive=PATH`` writes each page as it arrives
+    instead (:mod:`faxcore.pagestore`).
 
-    A page's damage goes into its tags: BadFaxLines = ``bad_rows``,
-    ConsecutiveBadFaxLines, and CleanFaxData 1 (bad rows regenerated: each replaced by
-    the row before) or 2 (uncorrected: the page lost its end, see ``RxPage.end_lost``)."""
-    from faxcore.codecs.tiff import REGENERATED, UNCLEAN, Page, write_tiff
+    A page's damage goes into its tags (:func:`faxcore.pagestore.tiff_page`):
+    BadFaxLines = ``bad_rows``, ConsecutiveBadFaxLines, and CleanFaxData 1 (bad rows
+    regenerated: each replaced by the row before) or 2 (uncorrected: the page lost its
+    end, see ``RxPage.end_lost``)."""
+    from faxcore.codecs.tiff import write_tiff
+    from faxcore.pagestore import tiff_page
 
-    out = []
-    for p in pages:
-        if p.bitmap is None:
-            continue
-        x, y = _RES_DPI[p.resolution]
-        clean = UNCLEAN if p.end_lost else (REGENERATED if p.bad_rows else None)
-        out.append(Page(p.bitmap, xres=x, yres=y, bad_rows=p.bad_rows,
-                        consecutive_bad_rows=p.consecutive_bad_rows, clean=clean))
+    out = [tiff_page(p) for p in pages if p.bitmap is not None]
     if out:
         write_tiff(path, out, "mmr")
     return len(out)

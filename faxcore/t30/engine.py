@@ -60,6 +60,7 @@ from faxcore.t30.modem_if import (
 )
 from faxcore.t30.nsf import nsf_fif, parse_nsf
 from faxcore.t30.result import CallResult, T30Status, TraceEntry
+from faxcore.t30.store import PageStore, ReceivedBlock
 from faxcore.t30.timers import DEFAULT_TIMERS, Timers
 
 log = logging.getLogger("faxcore.t30")
@@ -102,7 +103,15 @@ class RxPage:
     and, when the page lost its end (``end_lost``: non-ECM data without RTC), the rows
     taken as missing (see :meth:`T30Engine._decode`); ``consecutive_bad_rows`` is the
     longest run of them (TIFF ConsecutiveBadFaxLines). ``error`` is the decoder's first
-    complaint, if any. ``quality`` is the answer it got: MCF, RTP or RTN."""
+    complaint, if any. ``quality`` is the answer it got: MCF, RTP or RTN.
+
+    ``unconfirmed``: the call ended before the page was confirmed to the sender, which
+    therefore does not count it as delivered; it is kept because what arrived is worth
+    keeping: a non-ECM page that arrived whole (RTC seen, quality MCF or RTP: the
+    ``quality`` it would have got) whose post-page command (MPS/EOM/EOP) never came, or
+    the blocks of an ECM page received before the call ended (its data from frame 0 on,
+    confirmed or not; ``end_lost`` when its end marker is not among them). See
+    :meth:`T30Engine._keep_unconfirmed`."""
 
     bitmap: np.ndarray | None
     resolution: str
@@ -116,6 +125,7 @@ class RxPage:
     consecutive_bad_rows: int = 0
     end_lost: bool = False
     error: str | None = None
+    unconfirmed: bool = False
 
 
 @dataclass
@@ -128,7 +138,11 @@ class T30Config:
     receiver refuse (DCN, SID_UNACCEPTABLE) a sender without that SID. ``password`` is
     sent as PWD with DTC when polling; ``poll_password`` is what a polled station
     requires. What the far end sent is in the result (``remote_sub_address``,
-    ``remote_sender_ident``, ``remote_password``)."""
+    ``remote_sender_ident``, ``remote_password``).
+
+    Receiving: ``page_store`` (:class:`~faxcore.t30.store.PageStore`) is given every page
+    (and ECM block) before the answer confirming it is queued, and must make it durable
+    before it returns; ``on_page`` is told of every page kept, after the store."""
 
     calling: bool = True
     pages: Sequence[TxPage] = ()
@@ -159,6 +173,7 @@ class T30Config:
                              # see faxcore.t30.nsf); none by default
     codec: Any = None
     on_page: Callable[[RxPage], None] | None = None
+    page_store: PageStore | None = None
 
     def __post_init__(self) -> None:
         if self.calling and not self.pages and not self.poll:
@@ -267,6 +282,14 @@ class T30Engine:
         self._long_next = False  # transmitter: next ECM burst long-trained (after CTC)
         self._rx_long = False    # receiver: the same, as announced by CTC
         self._warned: set[str] = set()
+        # Receiving: what has arrived but is not yet part of a kept page (see _receiver
+        # and _keep_unconfirmed): non-ECM page data awaiting its post-page command; the
+        # data of an ECM page's confirmed blocks; the ECM block being received.
+        self._rx_pending: bytes | None = None
+        self._rx_page_buf = bytearray()
+        self._rx_block = ecm_mod.BlockReceiver()
+        self._rx_blocks = 0          # blocks of the current ECM page stored so far
+        self._store_broken = False   # the page store failed: do not call it again
 
     # ---- driving API -----------------------------------------------------------------
 
@@ -460,6 +483,7 @@ class T30Engine:
             status, message, send_dcn = f.status, f.message, f.send_dcn
         except _Abort as a:
             status, message, send_dcn = T30Status.CALLDROPPED, str(a), True
+        self._keep_unconfirmed()
         self.phase = "E"
         if send_dcn:
             try:
@@ -806,7 +830,7 @@ class T30Engine:
                 break
         return True if dcs.ecm else bytes(data)
 
-    def _decode(self, data: bytes, dcs: DCSParams) -> RxPage:
+    def _decode(self, data: bytes, dcs: DCSParams, truncated: bool = False) -> RxPage:
         """Decode a received page and judge its copy quality (the answer: MCF/RTP/RTN).
 
         The rules, in order:
@@ -830,7 +854,9 @@ class T30Engine:
         a block closed with EOR/ERR keeps its gaps: when decoding stops with an error
         before the end marker, the page has lost its end as above, and the result and
         the TIFF-F record it. (Rows MMR decoded from the data after a gap before it
-        noticed cannot be told from good ones.)"""
+        noticed cannot be told from good ones.) ``truncated``: ECM data that is known to
+        stop short (the call ended mid-page): without its end marker the page lost its
+        end, even when the data stops between two rows."""
         width = dcs.width_pixels
         error: str | None = None
         end_seen = True
@@ -843,7 +869,8 @@ class T30Engine:
         except Exception as e:  # the decoder's errors on hostile data: a bad page
             log.warning("page data could not be decoded: %s", e)
             bitmap, rows, bad, run, trailing, error = None, 0, 0, 0, 0, str(e)
-        end_lost = rows > 0 and not end_seen and (not dcs.ecm or error is not None)
+        end_lost = rows > 0 and not end_seen and (not dcs.ecm or error is not None
+                                                  or truncated)
         missing = 0
         if end_lost:
             missing = max(nominal_rows(dcs.resolution, dcs.length) - rows, 1)
@@ -873,9 +900,102 @@ class T30Engine:
     def _store(self, page: RxPage) -> None:
         self.received_pages.append(page)
         self.result.pages_received = len(self.received_pages)
+        self.result.pages_unconfirmed += page.unconfirmed
         self.result.bad_rows += page.bad_rows
         if self.cfg.on_page is not None:
             self.cfg.on_page(page)
+
+    def _keep(self, page: RxPage) -> None:
+        """Keep a page we are about to confirm: into the page store first (durable when
+        it returns), then the received pages. Called before the answer is queued. If
+        the store fails the page is not confirmed: it stays in memory (unconfirmed) and
+        the call ends with DCN and FILEERROR."""
+        store = self.cfg.page_store
+        if store is not None:
+            try:
+                store.store_page(page)
+            except Exception as e:  # whatever the store raises: not stored, not confirmed
+                self._store_broken = True
+                page.unconfirmed = True
+                self._store(page)
+                log.error("page %d could not be stored: %s", len(self.received_pages), e)
+                raise _Fail(T30Status.FILEERROR, f"page {len(self.received_pages)} could "
+                                                 f"not be stored, not confirmed: {e}") from None
+        self._store(page)
+
+    def _keep_block(self, data: bytes, dcs: DCSParams) -> None:
+        """An ECM block of a page still in progress, about to be confirmed: into the page
+        store first, then it joins the page's data (``_rx_page_buf``)."""
+        store = self.cfg.page_store
+        if store is not None:
+            blk = ReceivedBlock(len(self.received_pages), self._rx_blocks, bytes(data),
+                                dcs.scheme, dcs.width_pixels, dcs.resolution)
+            try:
+                store.store_block(blk)
+            except Exception as e:
+                self._store_broken = True
+                log.error("block %d of page %d could not be stored: %s", blk.block,
+                          blk.page + 1, e)
+                raise _Fail(T30Status.FILEERROR, f"block {blk.block} of page {blk.page + 1} "
+                                                 f"could not be stored, not confirmed: {e}"
+                            ) from None
+        self._rx_blocks += 1
+        self._rx_page_buf += data
+
+    def _keep_unconfirmed(self) -> None:
+        """The call is ending (phase E) with page data not yet part of a kept page: keep
+        what is worth keeping, as an ``unconfirmed`` page (stored, and counted in
+        ``pages_received`` and ``pages_unconfirmed``; the status stays what it is):
+
+        * non-ECM: a page that arrived whole (RTC seen) and would have got MCF or RTP,
+          whose post-page command never came (lost, garbled, DCN or the line dropped
+          instead). A page without RTC or that would get RTN is not kept, as in a call
+          that goes on;
+        * ECM: the page's data from frame 0 of its first block on: its confirmed blocks,
+          then the frames of the block in progress up to the first one missing (good
+          FCS: correct data). With its end marker among them it is the whole page (a
+          PPS-MPS/EOM/EOP that never came); without, it is kept only if some of its
+          blocks were confirmed (the sender was told they arrived), as a page that
+          lost its end (``end_lost``, missing rows counted as bad). A fragment of a
+          first block that was never confirmed is not kept, as a non-ECM page without
+          RTC is not."""
+        dcs = self._dcs
+        pending, self._rx_pending = self._rx_pending, None
+        data = bytes(self._rx_page_buf)
+        block = self._rx_block
+        self._rx_page_buf, self._rx_block = bytearray(), ecm_mod.BlockReceiver()
+        if dcs is None:
+            return
+        if dcs.ecm:
+            n = 0
+            while n in block.frames:
+                n += 1
+            confirmed = bool(data)
+            data += block.assemble(n)
+            if not data:
+                return
+            page = self._decode(data, dcs, truncated=True)
+            if page.rows == 0 or page.end_lost and not confirmed:
+                return
+        else:
+            if pending is None:
+                return
+            page = self._decode(pending, dcs)
+            if page.end_lost or page.quality == "RTN":
+                return
+        page.unconfirmed = True
+        log.warning("page %d kept though never confirmed to the sender (%s)",
+                    len(self.received_pages) + 1,
+                    "its post-page command never came" if not page.end_lost
+                    else "the call ended before its last block")
+        store = self.cfg.page_store
+        if store is not None and not self._store_broken:
+            try:
+                store.store_page(page)
+            except Exception as e:
+                log.error("unconfirmed page %d could not be stored: %s",
+                          len(self.received_pages) + 1, e)
+        self._store(page)
 
     def _receiver(self, pb_frames: list[Frame]):
         """The receiving side, from phase B (our DIS or DTC) to the DCN."""
@@ -885,9 +1005,10 @@ class T30Engine:
         action = "pb"          # pb: send phase-B frames; page: receive image; listen
         ctx = "B"
         dcs: DCSParams | None = None
-        block = ecm_mod.BlockReceiver()
-        page_buf = bytearray()
-        pending: bytes | None = None
+        # The page data in progress lives in self._rx_pending (non-ECM data awaiting its
+        # post-page command), self._rx_page_buf (an ECM page's confirmed blocks) and
+        # self._rx_block (the ECM block being received), so that _keep_unconfirmed can
+        # keep it if the call ends first.
         last_post: tuple[str, str] | None = None
         last_block: tuple[int, int] | None = None
         last_resp: Frame | None = None
@@ -917,11 +1038,11 @@ class T30Engine:
                     continue
             elif action == "page":
                 self.phase = "C"
-                got = yield from self._rx_image(dcs, block, first_page)
+                got = yield from self._rx_image(dcs, self._rx_block, first_page)
                 if got is not None:
                     ctx = "post"
                     if not dcs.ecm:
-                        pending = got
+                        self._rx_pending = got
                 frames, how = yield from self._receive_frames(self.now + T.t2)
             else:
                 # After EOM/MCF the transmitter waits for our DIS (phase B again): give it
@@ -937,7 +1058,7 @@ class T30Engine:
                     t1 = self.now + T.t1 if ctx == "eom" else t1
                     ctx, action = "B", "pb"
                     continue
-                if ctx == "post" and dcs is not None and dcs.ecm and pending is None:
+                if ctx == "post" and dcs is not None and dcs.ecm and self._rx_pending is None:
                     raise _Fail(T30Status.RX_T2EXPMPS)
                 raise _Fail(_T2_STATUS.get(ctx, T30Status.RX_T2EXP))
             if how == "garbled":
@@ -999,7 +1120,8 @@ class T30Engine:
                 yield from self._send_frames([resp])
                 if ok:
                     action, ctx = "page", "page"
-                    block, page_buf, pending = ecm_mod.BlockReceiver(), bytearray(), None
+                    self._rx_block, self._rx_page_buf = ecm_mod.BlockReceiver(), bytearray()
+                    self._rx_pending, self._rx_blocks = None, 0
                     last_block = block_id = None
                 else:
                     ctx = "ftt"
@@ -1012,12 +1134,12 @@ class T30Engine:
 
             post = name[4:] if name.startswith("PRI-") else name
             if post in ("MPS", "EOM", "EOP") and not dcs.ecm:
-                if pending is not None:
-                    page = self._decode(pending, dcs)
-                    pending = None
+                if self._rx_pending is not None:
+                    page = self._decode(self._rx_pending, dcs)
+                    self._rx_pending = None
                     rname = page.quality
                     if rname != "RTN":
-                        self._store(page)
+                        self._keep(page)  # durable before the MCF/RTP is queued
                         first_page = False
                     last_post = (post, rname)
                     repeats = 0
@@ -1085,7 +1207,7 @@ class T30Engine:
                     yield from self._send_frames([resp])
                     action, ctx = after_block
                     continue
-                missing = block.missing(count)
+                missing = self._rx_block.missing(count)
                 if missing:
                     # Frame numbers past the block's end are flagged too (spandsp).
                     resp = self._frame("PPR", ecm_mod.ppr_map(missing | set(range(count, 256))))
@@ -1097,12 +1219,9 @@ class T30Engine:
                 last_block = (pg, blk)
                 block_id = None
                 last_resp = resp
-                action, ctx = yield from self._close_block(
-                    resp, fcf2, True, block, count, page_buf, dcs)
+                action, ctx = yield from self._close_block(resp, fcf2, count, dcs)
                 after_block = (action, ctx)
-                block = ecm_mod.BlockReceiver()
                 if fcf_name(fcf2) != "NULL":
-                    page_buf = bytearray()
                     first_page = False
                 continue
             if name == "EOR":
@@ -1110,14 +1229,12 @@ class T30Engine:
                     raise _Fail(T30Status.RX_ECMPHD, "EOR without FCF2")
                 resp = self._frame("ERR")
                 last_resp = resp
-                action, ctx = yield from self._close_block(
-                    resp, cmd.fif[0], True, block, last_count, page_buf, dcs)
+                action, ctx = yield from self._close_block(resp, cmd.fif[0], last_count, dcs)
                 # The page is kept with its gaps (bad rows), but it is not a good page:
                 # a DCN now is a DCN while image data was still due.
                 ctx = "page" if ctx in ("eop", "eom") else ctx
-                block, block_id = ecm_mod.BlockReceiver(), None
+                block_id = None
                 if fcf_name(cmd.fif[0]) != "NULL":
-                    page_buf = bytearray()
                     first_page = False
                 continue
             if name == "CTC":
@@ -1135,16 +1252,20 @@ class T30Engine:
                 continue
             raise _Fail(T30Status.RX_ECMPHD, f"unexpected {name} in ECM")
 
-    def _close_block(self, resp: Frame, fcf2: int, accepted: bool, block, count: int,
-                     page_buf: bytearray, dcs: DCSParams):
-        """Answer a PPS/EOR that completes a block; returns the next (action, ctx)."""
+    def _close_block(self, resp: Frame, fcf2: int, count: int, dcs: DCSParams):
+        """Answer a PPS/EOR that completes a block (``resp``: MCF or ERR) once the block,
+        or the page it completes, is stored; returns the next (action, ctx)."""
         post = fcf_name(fcf2)
         post = post[4:] if post.startswith("PRI-") else post
-        if accepted:
-            page_buf += block.assemble(count)
-            if post != "NULL":
-                page = self._decode(bytes(page_buf), dcs)
-                self._store(page)
+        data = self._rx_block.assemble(count)
+        if post == "NULL":
+            self._keep_block(data, dcs)
+        else:
+            page_data = bytes(self._rx_page_buf) + data
+            self._rx_page_buf, self._rx_blocks = bytearray(), 0
+            self._rx_block = ecm_mod.BlockReceiver()
+            self._keep(self._decode(page_data, dcs))
+        self._rx_block = ecm_mod.BlockReceiver()
         yield from self._send_frames([resp])
         if post == "NULL" or post == "MPS":
             return "page", "page"

@@ -134,7 +134,13 @@ class TraceEntry:
 class CallResult:
     """What happened in a call. ``status`` is IN_PROGRESS until the call reaches phase
     E, then OK or the precise failure cause; ``ok`` is true only for a call that ended
-    well, ``finished`` once it has ended at all."""
+    well, ``finished`` once it has ended at all.
+
+    ``pages_received`` counts every page the receiver kept, including
+    ``pages_unconfirmed``: pages kept though the call ended before they were confirmed to
+    the sender (see ``RxPage.unconfirmed``). The status of such a call stays the failure
+    it was (RX_DCNFAX, RX_T2EXPD, CALLDROPPED...): the sender does not count those pages
+    as delivered."""
 
     status: T30Status = T30Status.IN_PROGRESS
     message: str = ""
@@ -142,6 +148,7 @@ class CallResult:
     pages_sent: int = 0
     pages_received: int = 0
     pages_rejected: int = 0  # refused with RTN (after EOM/EOP) and not sent again
+    pages_unconfirmed: int = 0  # received, kept, but never confirmed to the sender
     bit_rate: int = 0
     modulation: str = ""
     ecm: bool = False
@@ -172,9 +179,11 @@ class CallResult:
     def summary(self) -> str:
         desc = self.message or DESCRIPTIONS.get(self.status, self.status.name)
         rejected = f", rejected {self.pages_rejected}" if self.pages_rejected else ""
+        unconfirmed = (f" ({self.pages_unconfirmed} unconfirmed: the call ended before it "
+                       "was answered)") if self.pages_unconfirmed else ""
         nsf = "" if self.remote_nsf_country is None else (
             f" (NSF country {self.remote_nsf_country}, vendor {self.remote_nsf_vendor.hex()})")
         return (f"status {self.status.name} ({desc}); pages sent {self.pages_sent}{rejected}, "
-                f"received {self.pages_received}; {self.modulation or '-'} "
+                f"received {self.pages_received}{unconfirmed}; {self.modulation or '-'} "
                 f"{'ECM' if self.ecm else 'no ECM'} {self.scheme or '-'} {self.resolution or '-'}; "
                 f"remote '{self.remote_ident}'{nsf}; bad rows {self.bad_rows}; {self.duration:.1f} s")

@@ -1,0 +1,387 @@
+"""Received pages on disk as they arrive, durable before the receiver confirms them.
+
+:class:`TiffPageWriter` is a :class:`~faxcore.t30.store.PageStore`: the T.30 engine hands
+it each received page before it answers MCF, and each ECM block before it answers the
+PPS of a page still in progress. What is on disk, and when:
+
+* **the TIFF-F** (``path``) grows by one page at a time. The first page creates it (a
+  temporary file in the same directory, fsync'ed, renamed over ``path``, the directory
+  fsync'ed); each later page is appended (its strip, tags and IFD after the end of the
+  file, fsync, then the 4-octet link from the previous IFD, fsync). When
+  :meth:`TiffPageWriter.store_page` returns, the page is in the file, so after a crash or
+  ``kill -9`` at any moment the file holds every page that was confirmed, and is a valid
+  TIFF-F that libtiff and :func:`faxcore.codecs.tiff.read_tiff` read. (An append cut
+  short leaves unlinked octets at the end, which readers never reach.) Pages carry
+  PageNumber (n, 0), "total unknown", until :meth:`TiffPageWriter.close` at the end of the
+  call writes the total. Nothing is written for a call without pages: a file already at
+  ``path`` is then left as it was.
+* **the partial page** (``path`` + ``.partial``): the confirmed blocks of an ECM page
+  whose later blocks have not arrived yet, appended and fsync'ed block by block. It is
+  removed once its page is in the TIFF-F. After a crash mid-page it holds the blocks
+  that were confirmed; :func:`read_partial` decodes them.
+
+A write that fails (disk full, the directory removed or made read-only) raises
+``OSError``, and the engine then does not confirm the page (DCN, FILEERROR). With
+``fallback_dirs`` the writer moves instead: it writes every page so far (and the partial
+page) to a new file in the first of those directories that works, named after the
+requested one with the date and time, carries on there, and says so in ``error``; the
+call is not disturbed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faxcore.codecs.tiff import (
+    PAGE_NUMBER,
+    REGENERATED,
+    STRIP_OFFSETS,
+    UNCLEAN,
+    Page,
+    read_tiff,
+    tiff_bytes,
+)
+from faxcore.t30.engine import RxPage
+from faxcore.t30.store import ReceivedBlock
+
+log = logging.getLogger("faxcore.pagestore")
+
+PARTIAL_SUFFIX = ".partial"
+_PARTIAL_MAGIC = b"FAXCORE-PARTIAL-PAGE 1\n"
+_RECORD = struct.Struct("<4sII")  # b"BLK\n", block number, data length
+_RES_DPI = {"standard": (204.0, 98.0), "fine": (204.0, 196.0), "superfine": (204.0, 391.0)}
+_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+
+
+def tiff_page(p: RxPage) -> Page:
+    """A received page as a TIFF-F page: its resolution and its damage in the tags
+    (BadFaxLines, ConsecutiveBadFaxLines, CleanFaxData 1 when bad rows were
+    regenerated, 2 when the page lost its end)."""
+    if p.bitmap is None:
+        raise ValueError("a page that could not be decoded has no bitmap to write")
+    x, y = _RES_DPI[p.resolution]
+    clean = UNCLEAN if p.end_lost else (REGENERATED if p.bad_rows else None)
+    return Page(p.bitmap, xres=x, yres=y, bad_rows=p.bad_rows,
+                consecutive_bad_rows=p.consecutive_bad_rows, clean=clean)
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """Where the writer of ``path`` keeps the blocks of an ECM page in progress."""
+    path = Path(path)
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a directory entry (a created, renamed or removed file) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # some file systems cannot fsync a directory
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` all at once: a temporary file beside it, fsync,
+    rename, fsync of the directory. A crash leaves the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_all(fd, data, 0)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+@dataclass
+class _Layout:
+    """Where a page's IFD sits once written: for linking the next page and for the
+    PageNumber total written at the end."""
+
+    next_ptr: int      # file offset of the IFD's next-IFD link
+    page_number: int   # file offset of the PageNumber tag's two SHORT values
+
+
+def _relocated(page: Page, index: int, base: int) -> tuple[bytes, int, _Layout]:
+    """One page as TIFF-F data to be written at file offset ``base`` (after the 8-octet
+    header): returns (data, IFD offset in the file, layout). The single-page file
+    :func:`tiff_bytes` writes is taken apart and its offsets moved by ``base - 8``;
+    ``base`` is moved forward (by 0-3 octets of padding, included in the data) so that
+    the IFD is on a word boundary (TIFF) and its next-IFD link, written later to add a
+    page, on a 4-octet boundary (so that it never straddles a disk sector)."""
+    data = bytearray(tiff_bytes([page], "mmr"))
+    if data[:4] != b"II*\x00":
+        raise ValueError("expected a little-endian TIFF from tiff_bytes")
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    n = struct.unpack_from("<H", data, ifd)[0]
+    link = ifd + 2 + 12 * n
+    pad = 0
+    while (base + pad) % 2 or (link + base + pad - 8) % 4:
+        pad += 1
+    delta = base + pad - 8
+    page_number = None
+    for i in range(n):
+        e = ifd + 2 + 12 * i
+        tag, typ, count = struct.unpack_from("<HHI", data, e)
+        size = _TYPE_SIZE.get(typ, 1) * count
+        if tag == PAGE_NUMBER:
+            struct.pack_into("<HH", data, e + 8, index, 0)  # total: unknown until close
+            page_number = e + 8 + delta
+        if tag == STRIP_OFFSETS:
+            if count == 1:
+                struct.pack_into("<I", data, e + 8,
+                                 struct.unpack_from("<I", data, e + 8)[0] + delta)
+            else:
+                at = struct.unpack_from("<I", data, e + 8)[0]
+                for j in range(count):
+                    v = struct.unpack_from("<I", data, at + 4 * j)[0]
+                    struct.pack_into("<I", data, at + 4 * j, v + delta)
+        if size > 4:
+            struct.pack_into("<I", data, e + 8, struct.unpack_from("<I", data, e + 8)[0] + delta)
+    if page_number is None:
+        raise ValueError("tiff_bytes wrote no PageNumber tag")
+    return bytes(pad) + bytes(data[8:]), ifd + delta, _Layout(link + delta, page_number)
+
+
+@dataclass
+class TiffPageWriter:
+    """Writes received pages to a TIFF-F as they arrive, each durable before the call
+    confirms it (see the module docstring). Give it to the engine as
+    ``T30Config.page_store`` (:class:`faxcore.FaxSession` does, for ``receive=PATH``)
+    and call :meth:`close` when the call is over.
+
+    ``fallback_dirs``: where to go on when ``path`` cannot be written (tried in order;
+    none: the error goes to the engine, which refuses the page). ``path`` is where the
+    pages are now; ``requested`` where they were meant to go; ``error`` says why they
+    are not there (None: they are). ``pages_written`` counts the pages in ``path``."""
+
+    requested: Path
+    fallback_dirs: Sequence[str | os.PathLike] = ()
+    path: Path = field(init=False)
+    error: str | None = field(default=None, init=False)
+    pages_written: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.requested = Path(self.requested)
+        self.path = self.requested
+        self._pages: list[Page] = []       # kept for a move to a fallback directory
+        self._layouts: list[_Layout] = []
+        self._end = 0                      # file size after our last write
+        self._created = False              # we created the file at ``requested``
+        self._blocks: list[ReceivedBlock] = []  # the partial page's stored blocks
+
+    # ---- PageStore -----------------------------------------------------------------
+
+    def store_page(self, page: RxPage) -> None:
+        if page.bitmap is None:
+            # Nothing decodable: there are no pixels to write (the engine confirms such
+            # a page only under ECM, where the answer goes per block).
+            log.warning("page %d could not be decoded: not written", len(self._pages) + 1)
+            return
+        tp = tiff_page(page)
+        self._guarded(lambda: self._append(tp))
+        self._pages.append(tp)
+        self.pages_written = len(self._pages)
+        if self._blocks:
+            # The page's blocks are in the TIFF-F now: the partial file has done its job.
+            self._blocks = []
+            try:
+                partial_path(self.path).unlink()
+                fsync_dir(self.path.parent)
+            except OSError as e:  # stale, and read_partial knows it: not worth failing
+                log.warning("could not remove %s: %s", partial_path(self.path), e)
+
+    def store_block(self, block: ReceivedBlock) -> None:
+        if self._blocks and self._blocks[0].page != block.page:
+            self._blocks = []  # an older page's blocks (it was never completed)
+        self._guarded(lambda: self._append_block(block, not self._blocks))
+        self._blocks.append(block)
+
+    # ---- the end of the call ---------------------------------------------------------
+
+    def close(self) -> None:
+        """The call is over: write the page total into every PageNumber tag. If the file
+        vanished or shrank since the last page (its directory removed...), the pages go
+        to a fallback directory as for a failed write."""
+        if not self._pages:
+            return
+        self._guarded(self._finish)
+
+    # ---- internals -------------------------------------------------------------------
+
+    def _guarded(self, write) -> None:
+        try:
+            write()
+        except OSError as e:
+            if not self.fallback_dirs or self.path != self.requested:
+                raise
+            self.error = f"cannot write {self.requested}: {e.strerror or e}"
+            log.error("%s; moving the received pages to a fallback directory", self.error)
+            self._move()
+            write()
+
+    def _move(self) -> None:
+        """Rewrite everything written so far in a fallback directory and carry on there."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        tried = []
+        for d in self.fallback_dirs:
+            d = Path(d)
+            target = d / f"{self.requested.stem}-{stamp}-{os.getpid()}{self.requested.suffix}"
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                pages, blocks = self._pages, self._blocks
+                self.path, self._layouts, self._end = target, [], 0
+                for tp in pages:
+                    self._append(tp)
+                for i, b in enumerate(blocks):
+                    self._append_block(b, i == 0)
+            except OSError as e:
+                tried.append(f"{d}: {e.strerror or e}")
+                continue
+            log.warning("received pages now go to %s", target)
+            if self._created:
+                _unlink_quietly(self.requested)  # a partial copy: the whole fax is in target
+            return
+        self.path = self.requested
+        raise OSError(errno.EIO, f"{self.error}; no fallback directory could be written "
+                                 f"({'; '.join(tried)})")
+
+    def _append(self, tp: Page) -> None:
+        index = len(self._layouts)
+        if index == 0:
+            body, ifd, layout = _relocated(tp, 0, 8)
+            data = b"II*\x00" + struct.pack("<I", ifd) + body
+            write_durably(self.path, data)
+            self._created = self._created or self.path == self.requested
+            self._end = len(data)
+        else:
+            body, ifd, layout = _relocated(tp, index, self._end)
+            fd = os.open(self.path, os.O_RDWR)  # by name: a removed file is an error
+            try:
+                if os.fstat(fd).st_size < self._end:
+                    raise OSError(errno.EIO, f"{self.path} is shorter than what was written")
+                _write_all(fd, body, self._end)
+                os.fsync(fd)
+                # Only now link the page in: before this a crash leaves the file as it was
+                # (plus unlinked octets at its end).
+                _write_all(fd, struct.pack("<I", ifd), self._layouts[-1].next_ptr)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._end += len(body)
+        self._layouts.append(layout)
+
+    def _finish(self) -> None:
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            if os.fstat(fd).st_size < self._end:
+                raise OSError(errno.EIO, f"{self.path} is shorter than what was written")
+            total = struct.pack("<H", len(self._layouts))
+            for lay in self._layouts:
+                _write_all(fd, total, lay.page_number + 2)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _append_block(self, block: ReceivedBlock, first: bool) -> None:
+        path = partial_path(self.path)
+        record = _RECORD.pack(b"BLK\n", block.block, len(block.data)) + block.data
+        if first:
+            head = json.dumps({"page": block.page, "scheme": block.scheme,
+                               "width": block.width, "resolution": block.resolution})
+            write_durably(path, _PARTIAL_MAGIC + head.encode() + b"\n" + record)
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, record)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class PartialPage:
+    """The confirmed blocks of an ECM page that was never completed (from
+    :func:`read_partial`): ``page`` its 0-based index in the fax, ``blocks`` how many,
+    ``data`` their coded data, and what it decodes to: ``bitmap`` (``rows`` rows; the
+    page's end is missing) and the decoder's ``error``, if any."""
+
+    page: int
+    blocks: int
+    scheme: str
+    width: int
+    resolution: str
+    data: bytes = field(repr=False)
+    bitmap: np.ndarray = field(repr=False)
+    rows: int = 0
+    error: str | None = None
+
+
+def read_partial(path: str | os.PathLike) -> PartialPage | None:
+    """The partial page left beside the TIFF-F ``path`` by a receiver that stopped
+    mid-page (crash, kill), decoded; None if there is none, or if it is stale (its page
+    is in the TIFF-F: the receiver stopped between storing the page and removing it). A
+    record cut short at the end (a block never confirmed) is left out."""
+    from faxcore.codecs import decode
+
+    try:
+        raw = partial_path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    if not raw.startswith(_PARTIAL_MAGIC):
+        raise ValueError(f"{partial_path(path)} is not a faxcore partial page")
+    head_end = raw.index(b"\n", len(_PARTIAL_MAGIC))
+    head = json.loads(raw[len(_PARTIAL_MAGIC):head_end])
+    pos, chunks = head_end + 1, []
+    while pos + _RECORD.size <= len(raw):
+        tag, _number, n = _RECORD.unpack_from(raw, pos)
+        if tag != b"BLK\n" or pos + _RECORD.size + n > len(raw):
+            break
+        chunks.append(raw[pos + _RECORD.size:pos + _RECORD.size + n])
+        pos += _RECORD.size + n
+    try:
+        have = len(read_tiff(path, strict=False))
+    except (OSError, ValueError):
+        have = 0
+    if have > head["page"]:
+        return None
+    data = b"".join(chunks)
+    got = decode(data, head["scheme"], head["width"], lsb_first=True)
+    return PartialPage(head["page"], len(chunks), head["scheme"], head["width"],
+                       head["resolution"], data, got.bitmap[:int(got.rows)], int(got.rows),
+                       got.error)
