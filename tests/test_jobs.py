@@ -23,18 +23,20 @@ def url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
-def scheduler(url: str, barrier, results) -> None:
+def scheduler(url: str, barrier, results, name: str) -> None:
     store = open_store(url)
     barrier.wait()
     claimed = []
     try:
         while True:
-            job = store.claim_next_job(T0 + timedelta(minutes=1))
+            job = store.claim_next_job(T0 + timedelta(minutes=1), worker=name)
             if job is None:
                 break
             assert job.state == "sending" and job.attempts == 1, job
-            store.finish_job(job.id, T0 + timedelta(minutes=2), success=True,
-                             pages_sent=job.pages, result="MCF")
+            assert job.lease_owner == name and job.leases_lost == 0, job
+            done = store.finish_job(job.id, T0 + timedelta(minutes=2), success=True,
+                                    pages_sent=job.pages, result="MCF", worker=name)
+            assert done.lease_owner == name and done.lease_expires_at is None, done
             claimed.append(job.id)
     except Exception as exc:  # report, do not hang the test on an empty queue
         results.put(f"scheduler failed: {exc!r}")
@@ -58,7 +60,8 @@ def test_concurrent_schedulers_claim_each_job_once(url):
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(3)
     results = ctx.Queue()
-    procs = [ctx.Process(target=scheduler, args=(url, barrier, results)) for _ in range(3)]
+    procs = [ctx.Process(target=scheduler, args=(url, barrier, results, f"sched{n}"))
+             for n in range(3)]
     for p in procs:
         p.start()
     claimed = [results.get(timeout=120) for _ in procs]

@@ -19,7 +19,7 @@ tollfree   FaxMicro Toll Free   $10.00       $0.12
 Inbound pages are free on both. The monthly fee is charged at each billing instant.
 """
 
-from faxcore.accounts.jobs import SEND_CHANNELS, Job, JobError
+from faxcore.accounts.jobs import SEND_CHANNELS, Job, JobError, LeaseLost
 from faxcore.accounts.rules import REACTIVATION_FEE_CENTS, Status
 from faxcore.accounts.store import (
     AccountsError,
@@ -37,6 +37,6 @@ from faxcore.accounts.store import (
 
 __all__ = [
     "REACTIVATION_FEE_CENTS", "SEND_CHANNELS", "AccountStatus", "AccountsError", "InboundResult",
-    "InvalidOperation", "Job", "JobError", "Payment", "PaymentConflict", "Plan", "SendDecision",
+    "InvalidOperation", "Job", "JobError", "LeaseLost", "Payment", "PaymentConflict", "Plan", "SendDecision",
     "Status", "Store", "UnknownAccount", "open_store",
 ]

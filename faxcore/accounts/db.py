@@ -8,7 +8,9 @@ Concurrency: every write runs in one transaction that first locks the account's
 summary row (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``,
 which takes the database write lock), so read-modify-write of the summary is
 serialised per account; constraints (unique payment reference, unique invoice
-period per account) make duplicates impossible even across hosts.
+period per account) make duplicates impossible even across hosts. Job claims take the
+next row with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (``{skip_locked}``) and run under
+``BEGIN IMMEDIATE`` on SQLite.
 
 SQLite URLs: ``sqlite:///relative/path``, ``sqlite:////absolute/path`` (or a bare
 path); WAL journal, ``synchronous=FULL`` unless ``?synchronous=normal`` is given.
@@ -101,6 +103,21 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         )""",
         "CREATE INDEX jobs_account ON jobs (account_id, id)",
         "CREATE INDEX jobs_state ON jobs (state, id)",
+    ]),
+    # Claims hold a lease (faxcore.accounts.jobs): owner, expiry, and how many claims of
+    # the job were lost (lease expired, job taken back). Claims made before leases
+    # existed have no owner and can never be renewed: they expire at once (epoch), so
+    # the first claim after the upgrade recovers jobs a killed worker left in 'sending'.
+    # Partial indexes: claiming looks only at queued jobs and at leased ones, so its
+    # plan does not depend on how many finished jobs the table holds (nor on fresh
+    # planner statistics).
+    (2, [
+        "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE jobs ADD COLUMN lease_expires_at BIGINT",
+        "ALTER TABLE jobs ADD COLUMN leases_lost INTEGER NOT NULL DEFAULT 0",
+        "UPDATE jobs SET lease_expires_at = 0 WHERE state = 'sending'",
+        "CREATE INDEX jobs_queued ON jobs (id) WHERE state = 'queued'",
+        "CREATE INDEX jobs_leases ON jobs (lease_expires_at, id) WHERE state = 'sending'",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -2,6 +2,8 @@
 
 A job submitted for an account that may not send is recorded as ``refused`` with
 the reason and never dialled; ``submit`` then exits with status 3 so scripts notice.
+``show`` and ``list`` print the lease of a job being sent (worker, expiry, ``EXPIRED``
+once it may be taken back) and how many of its claims were lost.
 """
 
 from __future__ import annotations
@@ -17,13 +19,29 @@ from faxcore.cli.output import emit
 EXIT_REFUSED = 3
 
 
-def _job_lines(j: Any) -> list[str]:
+def _lease_text(j: Any, now: datetime) -> str:
+    """The lease of a job being sent: ``W until T`` (``EXPIRED`` once claimable again)."""
+    if j.state != "sending" or j.lease_expires_at is None:
+        return ""
+    expired = " EXPIRED" if j.lease_expires_at <= now else ""
+    return f"{j.lease_owner or '(unknown)'} until {j.lease_expires_at:%Y-%m-%d %H:%M:%S UTC}" \
+        + expired
+
+
+def _job_lines(j: Any, now: datetime) -> list[str]:
     who = "to" if j.direction == "send" else "from"
     lines = [f"job {j.id}: {j.direction} {who} {j.remote or '-'} for account {j.account_id} via "
              f"{j.channel}: {j.state}",
              f"  pages {j.pages}, attempts {j.attempts}/{j.max_attempts}, "
              f"created {j.created_at:%Y-%m-%d %H:%M:%S UTC}, "
              f"updated {j.updated_at:%Y-%m-%d %H:%M:%S UTC}"]
+    lease = _lease_text(j, now)
+    if lease:
+        lines.append(f"  lease: {lease}")
+    elif j.lease_owner:
+        lines.append(f"  last worker: {j.lease_owner}")
+    if j.leases_lost:
+        lines.append(f"  lost claims: {j.leases_lost} (lease expired, job taken back)")
     for label, value in (("document", j.document), ("result", j.result), ("reason", j.reason)):
         if value:
             lines.append(f"  {label}: {value}")
@@ -33,8 +51,8 @@ def _job_lines(j: Any) -> list[str]:
 @store_command
 def cmd_submit(args: argparse.Namespace, store: Any, now: datetime) -> int:
     j = store.submit_job(args.account, args.to, args.pages, now, channel=args.channel,
-                         document=args.document)
-    emit(args, j.as_dict(), lambda: _job_lines(j))
+                         document=args.document, max_attempts=args.max_attempts)
+    emit(args, j.as_dict(), lambda: _job_lines(j, now))
     return EXIT_REFUSED if j.state == "refused" else 0
 
 
@@ -45,17 +63,18 @@ def cmd_list(args: argparse.Namespace, store: Any, now: datetime) -> None:
 
     def text() -> Iterator[str]:
         yield (f"{'id':>6} {'account':>7} {'dir':<7} {'channel':<8} {'state':<9} {'pages':>5} "
-               f"{'att':>3}  remote")
+               f"{'att':>3}  {'remote':<16} lease")
         for j in jobs:
             yield (f"{j.id:>6} {j.account_id:>7} {j.direction:<7} {j.channel:<8} {j.state:<9} "
-                   f"{j.pages:>5} {j.attempts:>3}  {j.remote or '-'}")
+                   f"{j.pages:>5} {j.attempts:>3}  {j.remote or '-':<16} "
+                   f"{_lease_text(j, now) or '-'}").rstrip()
     emit(args, [j.as_dict() for j in jobs], text)
 
 
 @store_command
 def cmd_show(args: argparse.Namespace, store: Any, now: datetime) -> None:
     j = store.get_job(args.job)
-    emit(args, j.as_dict(), lambda: _job_lines(j))
+    emit(args, j.as_dict(), lambda: _job_lines(j, now))
 
 
 @store_command
@@ -65,7 +84,12 @@ def cmd_cancel(args: argparse.Namespace, store: Any, now: datetime) -> None:
 
 
 def register(sub: Any) -> None:
-    from faxcore.accounts.jobs import RECEIVE_STATES, SEND_CHANNELS, SEND_STATES
+    from faxcore.accounts.jobs import (
+        DEFAULT_MAX_ATTEMPTS,
+        RECEIVE_STATES,
+        SEND_CHANNELS,
+        SEND_STATES,
+    )
 
     p = sub.add_parser("jobs", help="send jobs and received faxes")
     jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
@@ -78,6 +102,9 @@ def register(sub: Any) -> None:
     s.add_argument("--channel", choices=SEND_CHANNELS, default="api",
                    help="where the job came from (default: api)")
     s.add_argument("--document", default=None, metavar="PATH", help="the document to send")
+    s.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS, metavar="N",
+                   help="give up after N claims, failed calls and lost workers alike "
+                        f"(default: {DEFAULT_MAX_ATTEMPTS})")
     s.set_defaults(func=cmd_submit)
 
     lst = jsub.add_parser("list", help="list jobs")
