@@ -15,6 +15,12 @@ guarded by an explicit check or by an invariant stated next to it:
   ``[0, width)`` (``_push`` keeps them strictly increasing, every position is checked
   against ``width`` before it is pushed) plus ``SENTINELS`` copies of ``width``; they are
   allocated ``width + SENTINELS + 2`` long;
+* the 2-D decoder's reference index stays within those sentinels because every V mode
+  must move a1 right of a0 (T.4 4.2.1.3; a1 <= a0 is an invalid row): the proof, with the
+  loop invariants it rests on, is at ``_decode_2d_body``; the encoder's indices walk its
+  own changing elements, which end in the same sentinels (``_encode_2d``);
+* rows are rendered only from such arrays, so no bit at or past the width is ever set in
+  a decoded row (the pad bits of the last byte are 0);
 * the bit reader never reads past ``n`` bytes of input: it pads with zero bits and reports
   how many real bits are left, and a code longer than the real bits left is "truncated";
 * output rows are written only after checking the row count against the allocated rows;
@@ -321,6 +327,11 @@ cdef void _encode_1d_direct(Writer *wp, const uint8_t *row, int width) noexcept 
 cdef void _encode_2d(Writer *wp, const int32_t *cur, const int32_t *ref,
                      int width) noexcept nogil:
     # a0 = -1 is the imaginary white element before the row (T.4 4.2.1.3.4)
+    # Indices: cur and ref come from _row_changes (strictly increasing, then width
+    # sentinels). a0 < width at the top of the loop, so the jlow loop stops at the first
+    # ref element > a0, at most index nref; bi <= nref + 1, bi + 1 <= nref + 2. a0 is
+    # cur[ia - 1] (V, H) or a ref element (P), so ia <= n while a0 < width, and H reads
+    # cur[ia + 1] <= n + 1: all within the sentinels.
     cdef Writer wl = wp[0]
     cdef Writer *w = &wl
     cdef int a0 = -1, a1, a2, b1, b2, ia = 0, jlow = 0, bi, d, start
@@ -670,6 +681,10 @@ cdef inline void _terminate(int32_t *cur, int n, int width) noexcept nogil:
 cdef int _decode_1d(Reader *rp, int32_t *cur, int *ncur, int width) noexcept nogil:
     # local copy of the reader: lets the compiler keep it in registers (the int32_t
     # stores into cur could otherwise alias its fields)
+    # Memory safety: each run is at most width - pos (_run's limit), so 0 <= pos <= width
+    # and pos never decreases; only pos < width is pushed, and _push cancels an equal
+    # element (zero-length run), so cur stays strictly increasing in [0, width): n <= width
+    # and _terminate writes cur[n..n+3] <= width + 3 < width + SENTINELS + 2.
     cdef Reader rl = rp[0]
     cdef Reader *r = &rl
     cdef int pos = 0, n = 0, run, st = ROW_OK
@@ -708,12 +723,43 @@ cdef int _decode_2d(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref,
 
 cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_t *ref,
                                 int width) noexcept nogil:
-    # bi is the index of b1 in ref: the first reference element > a0 whose parity matches
-    # the colour of a0 (n & 1). It is updated from the mode just decoded instead of being
-    # searched for: the usual update is one predictable branch, which keeps the chain of
-    # dependent loads per mode short. ref is strictly increasing and ends in width
-    # sentinels, and a0 < width whenever bi is updated, so every loop stops in the
-    # sentinels (bi <= nref + 1, b2 index <= nref + 2 < nref + SENTINELS).
+    # Memory-safety proof (bounds checking is off). N = number of changing elements in
+    # ref: ref[0..N-1] strictly increasing in [0, width), ref[N..N+3] = width (SENTINELS).
+    # T.4 4.2.1.3 / T.6 2.2: a1 is the changing element *to the right of* a0, so every
+    # V mode must give a0 < a1 (at the start of the line a0 = -1, the imaginary white
+    # element before pixel 0, so a1 = 0 is allowed); a1 <= a0 is an invalid row. Without
+    # that check a run of VL1 codes on the width sentinels kept a1 = a0 = width - 1 while
+    # bi moved one element right per code, off the end of ref (heap read), and a later
+    # pass mode could move a0 back and make cur non-increasing.
+    #
+    # Invariants at the top of the loop (I0..I4), proved by induction over the modes:
+    #   I0  -1 <= a0 < width
+    #   I1  0 <= bi <= N + 2, and bi == N + 2 only when a0 == width - 1
+    #   I2  ref[bi] > a0
+    #   I3  cur[0..n-1] strictly increasing in [0, width), every cur[i] <= a0, so n <= width
+    #   I4  (bi ^ n) & 1 == 0: b1 = ref[bi] has the parity of the colour of a0 (the colour
+    #       is n & 1); correctness only, no index depends on it
+    # Initially a0 = -1, bi = n = 0 and ref[0] >= 0: all hold. Reads: ref[bi], ref[bi + 1]
+    # <= N + 3 (I1); ref[bi - 1] only when bi > 0; the skip loops read <= N + 2 (below).
+    # V (a1 = b1 + d, checked a0 < a1 <= width; a1 == width ends the row):
+    #   cur[n - 1] <= a0 < a1 < width, so a1 is appended (a zero-length run, which _push
+    #   would cancel, cannot occur): I3 with a0 = a1.
+    #   bi - 1 branch (taken only when bi > 0 and ref[bi - 1] > a1): I1 (bi - 1 <= N + 1),
+    #   I2 by the test. bi + 1 branch: the skip loop visits one parity and stops at the
+    #   first ref[j] > a1; one of N, N + 1 has that parity and ref there is width > a1, so it
+    #   stops at <= N + 1, unless it starts at N + 2: then bi was N + 1 (bi = N + 2 would
+    #   mean a0 = width - 1 < a1 < width, impossible), b1 = width, the bi - 1 branch was
+    #   refused with ref[N] = width > a1, so a1 + 1 >= b1, i.e. a1 = width - 1: I1. I2 from
+    #   the loop. n and bi both change parity: I4.
+    # H (runs r1 <= width - start, r2 <= width - a1, start = max(a0, 0)): a0 <= a1 <= a2
+    #   <= width, pushes are >= cur[n - 1] (equal cancels), so I3 with a0 = a2; a2 == width
+    #   ends the row. n changes by 0 or +-2 (r1 == 0 at a0 == cur[n - 1] cancels, a zero
+    #   r2 cancels a1), so I4 with bi += 2k. The skip loop stops at <= N + 1 as above, or
+    #   stays at N + 2, where a2 >= a0 = width - 1: I1. I2 from the loop.
+    # P (a0 = b2 = ref[bi + 1]): b2 == width ends the row; else bi + 1 < N, so
+    #   b2 > ref[bi] > a0 (I2, strictly increasing): I3 (a0 grows, nothing pushed); bi + 2
+    #   <= N: I1; ref[bi + 2] > b2 (or is width): I2; bi and n parity kept: I4.
+    # Every mode consumes >= 1 bit or returns, so the loop ends.
     cdef int a0 = -1, a1, a2, b1, b2, n = 0, bi = 0, e, m, ln, r1, r2, start
     while True:
         b1 = ref[bi]
@@ -735,12 +781,13 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
         r.nb -= ln
         if e & V_FLAG:                  # the common case first, as an if (not a switch)
             a1 = b1 + ((e >> 8) & 7) - 3
-            start = a0 if a0 > 0 else 0
-            if a1 < start or a1 > width:
-                return ROW_LENGTH
+            # one unsigned compare for a0 < a1 <= width (a0 >= -1, so no overflow)
+            if <unsigned int>(a1 - a0 - 1) >= <unsigned int>(width - a0):
+                return ROW_INVALID if a1 <= a0 else ROW_LENGTH
             if a1 == width:
                 break
-            n = _push(cur, n, a1)
+            cur[n] = a1                 # a1 > a0 >= cur[n - 1]: a plain append (I3)
+            n += 1
             a0 = a1
             # colour flipped: b1 is ref[bi - 1] (only possible for VL2/VL3, as ref[bi - 1]
             # < b1) or from ref[bi + 1] on; testing a1 + 1 < b1 first keeps the common V0,
@@ -777,12 +824,6 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
             bi += 2                     # same colour: the next element of b1's parity
         else:
             return ROW_EXTENSION
-        if (bi ^ n) & 1:
-            # only after a zero-length run (never in valid data) does the colour parity
-            # drift; keep bi's parity and bounds consistent, decoding garbage safely
-            bi += 1
-            while ref[bi] <= a0:
-                bi += 2
     _terminate(cur, n, width)
     ncur[0] = n
     return ROW_OK
