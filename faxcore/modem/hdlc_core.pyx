@@ -1,8 +1,20 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """HDLC bit-level loops: zero-bit insertion/removal, flag and abort detection, CRC-16.
 
-Every index into the frame buffer is checked against MAX_BITS before the write, so
-hostile bit streams cannot overrun it (over-long frames are reported and dropped).
+Memory safety. Bounds checks are off, so every index below is proven in range:
+
+* ``Deframer.buf`` (MAX_BITS): every write is preceded by ``nbits < MAX_BITS``; a longer
+  frame sets ``overflow`` and is reported as "bad" and dropped. ``_end_frame`` reads
+  ``buf[i * 8 + j]`` for ``i < (nbits - 7) >> 3``, i.e. below ``nbits``.
+* Counters fed by the line saturate instead of overflowing (signed overflow is undefined
+  behaviour in C): ``ones`` stops at 8, ``flag_run`` at FLAG_RUN_MAX, so an endless
+  flood of 1s, flags or aborts changes nothing.
+* Memory per call is bounded by the input: events are returned (and cleared) by every
+  ``put_bits`` call, at most one per 8 input bits (a frame or an abort needs a flag or 7
+  ones before it), and a frame in progress never holds more than MAX_BITS.
+* ``CRC_TABLE`` is indexed ``& 0xFF``. ``stuff_bytes`` writes at most
+  ``8n + (8n + 4) // 5`` bits (a zero after every five 1s, ``ones`` checked to be 0..4
+  on entry) into an array of ``8n + 8n // 5 + 2``.
 """
 
 import numpy as np
@@ -13,6 +25,7 @@ cnp.import_array()
 
 DEF MAX_BYTES = 4100        # longest frame accepted, FCS included
 DEF MAX_BITS = MAX_BYTES * 8 + 16
+DEF FLAG_RUN_MAX = 1000000  # consecutive flags counted up to here (only >= flags_needed matters)
 
 cdef unsigned short CRC_TABLE[256]
 
@@ -45,6 +58,8 @@ def stuff_bytes(const unsigned char[::1] data, int ones):
     ``ones`` is the run of 1s already sent; returns (bits ndarray, ones)."""
     cdef Py_ssize_t n = data.shape[0], i, k = 0
     cdef int j, b
+    if ones < 0 or ones > 4:
+        raise ValueError("ones (the run of 1s already sent) must be 0..4")
     out = np.empty(n * 8 + n * 8 // 5 + 2, dtype=np.uint8)
     cdef unsigned char[::1] o = out
     for i in range(n):
@@ -76,6 +91,8 @@ cdef class Deframer:
     cdef list _events
 
     def __init__(self, int flags_needed=5, int min_bytes=3):
+        if flags_needed > FLAG_RUN_MAX:
+            raise ValueError("flags_needed too large")
         self.flags_needed = flags_needed
         self.min_bytes = min_bytes
         self.reset()
@@ -157,7 +174,8 @@ cdef class Deframer:
                         self._end_frame()
                         if self.nbits - 7 > 0:
                             self.flag_run = 0
-                    self.flag_run += 1
+                    if self.flag_run < FLAG_RUN_MAX:
+                        self.flag_run += 1
                     if (not self.flags_reported and self.flags_needed > 0
                             and self.flag_run >= self.flags_needed):
                         self.flags_reported = 1

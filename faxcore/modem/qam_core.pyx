@@ -16,9 +16,40 @@ the line: ``_hit_check`` keeps the equaliser and loops still during it, and the 
 flow again, none missing, once the signal is back). Everything the modem modules
 configure comes in as numpy arrays, so this file holds no V.29/V.17 tables itself.
 
-Bounds checks are off: every ring index is masked with a power-of-two mask, every table
-index is clamped first (see ``_grid_index``), and the arrays are validated in
-``__init__``.
+Memory safety. Bounds checks are off, so every index below is proven in range, by an
+explicit check or by one of these invariants (``__init__`` validates every array it is
+given and raises ``ValueError`` otherwise):
+
+* Rings: ``xbuf`` (2 x XBUF) is read at ``xpos + XBUF - m`` with ``0 <= xpos < XBUF`` and
+  ``0 <= m < N <= XBUF``; the equaliser line (2 x EQ_MAX) at ``eqpos + L - i`` with
+  ``0 <= eqpos < L``, ``0 <= i < L <= EQ_MAX``; the survivor ring is indexed with
+  ``& (TB_MAX - 1)``; ``Modulator``'s symbol ring (2 x L) at ``spos + L - i``,
+  ``0 <= spos, i < L``, and ``0 <= baud_phase <= 9`` (row of ``coef``).
+* Filter bank row ``p = int(mu P + 0.5)`` with ``0 <= mu <= 1`` (checked, NaN mapped to 0).
+  NCO table index: the top NCO_BITS bits of a uint32.
+* Decision tables: ``_grid_index`` clamps to ``[0, gsize)`` comparing as double *before*
+  the cast (NaN gives 0: casting NaN or an out-of-range double to int is undefined
+  behaviour in C); the tables are ``[G][gsize][gsize]`` with G = 1 (V.29) or 9 (V.17) and
+  every entry a valid label (``< len(points)``).
+* Viterbi: the survivor entries ``tb_prev`` (0..7) and ``tb_lab`` (a valid label) are set
+  from ``nprev``/``nlab``, which start at 0 for every state and are only ever assigned a
+  state 0..7 and a label read from a decision table, whatever the metrics are, so the
+  trace-back stays in range even if a metric were NaN. Metrics stay finite and bounded
+  anyway: the equaliser output reaching the decoders is finite with ``|z|^2 <= z2_max``
+  (``_half`` checks it; a receiver whose equaliser blew up fails the training or loses
+  the signal instead), the branch metrics are distances to table points, and the path
+  metrics are renormalised to a minimum of 0 every symbol.
+* Training: ``tr_idx < tr_len`` (the state changes when it reaches tr_len).
+  ``v29_bits`` has 8 entries, indexed with ``& 7``; ``v17_next`` entries are 0..7.
+* Float to int: every double cast to an integer (NCO phase steps, the frequency
+  accumulator, grid and filter rows) is clamped (NaN-proof) into the target range first.
+* Divergence cannot start: the AGC gain is clamped to [AGC_MIN, AGC_MAX], and the LMS
+  step is normalised by the actual energy in the equaliser line whenever that is well
+  above the nominal level (a signal much louder than the AGC expected), so the
+  equaliser cannot blow up into inf/NaN.
+* Memory: ``obits`` holds at most the bits not yet taken; ``take_bits`` (called by the
+  Python wrapper after every ``rx`` block that committed bits) empties it. Uncommitted
+  bits are at most ``hold_symbols`` plus ``lost_grace`` symbols' worth plus one block's.
 """
 
 import numpy as np
@@ -33,6 +64,10 @@ DEF NCO_BITS = 12          # sine table of 4096 entries
 DEF EQ_MAX = 64
 DEF TB_MAX = 64            # Viterbi survivor ring (power of two)
 DEF XBUF = 64              # input ring (power of two, >= filter length)
+DEF AGC_MIN = 1e-4         # AGC gain range: a -10 dBm0 V.17 burst gets ~0.005, one at the
+DEF AGC_MAX = 10.0         # -45 dBm0 carrier threshold ~0.3; full scale 0.001
+DEF EQ_HEADROOM = 4.0      # LMS step normalised by the line energy above 4x nominal
+DEF I32_LIM = 2147483000.0 # doubles cast to int32 are clamped inside this
 
 # events (codes handed back to Python)
 EV_CARRIER_UP = 1
@@ -51,6 +86,18 @@ DEF ST_DATA = 5
 DEF ST_FAILED = 6          # training failed or signal lost: silent until carrier down
 
 
+cdef inline int32_t _i32(double v) noexcept nogil:
+    """``v`` rounded toward zero into int32; NaN gives 0 and out-of-range values are
+    clamped (a plain C cast of those is undefined behaviour)."""
+    if not (v == v):
+        return 0
+    if v > I32_LIM:
+        return <int32_t>I32_LIM
+    if v < -I32_LIM:
+        return <int32_t>(-I32_LIM)
+    return <int32_t>v
+
+
 # --------------------------------------------------------------------------- transmit
 
 
@@ -58,6 +105,8 @@ def scramble23(const uint8_t[::1] bits, uint32_t reg, int tap=18):
     """Self-synchronising scrambler 1 + x^-tap + x^-23 (V.29, V.17).
 
     ``reg`` holds the previous outputs, newest in bit 0. Returns (scrambled bits, reg)."""
+    if tap < 1 or tap > 22:
+        raise ValueError("scrambler tap must be 1..22")   # shifts stay < 32
     cdef Py_ssize_t i, n = bits.shape[0]
     out = np.empty(n, np.uint8)
     cdef uint8_t[::1] o = out
@@ -107,6 +156,8 @@ cdef class Modulator:
     cdef double gain, cre, cim, stc, sts
 
     def __init__(self, double[::1] taps, double carrier_hz, double gain):
+        if taps.shape[0] < 1 or taps.shape[0] > 10000:
+            raise ValueError("pulse must have 1..10000 taps")
         cdef int L = (taps.shape[0] + 9) // 10
         cdef int r, i
         self.L = L
@@ -246,6 +297,7 @@ cdef class QamReceiver:
     cdef int carrier
     cdef double p_ref             # settled power at the start of this training attempt
     cdef double p_floor           # lowest power since the carrier went off
+    cdef double p_acq             # highest power since this acquisition (re)started
     cdef int p_cnt
     cdef double xbuf[2 * XBUF]
     cdef int xpos
@@ -264,6 +316,9 @@ cdef class QamReceiver:
     cdef double eql_re[2 * EQ_MAX]
     cdef double eql_im[2 * EQ_MAX]
     cdef int eqpos
+    cdef double eq_energy         # sum |u|^2 over the equaliser line (at each symbol)
+    cdef double eq_nominal        # L x const_power: its level with the AGC right
+    cdef double z2_max            # |z|^2 above this: the equaliser has blown up
     cdef long long sym
     cdef double z1_re, z1_im, z2_re, z2_im   # previous two equaliser outputs
     cdef double f_re, f_im, v_par, pz_acc, v_abs
@@ -299,6 +354,8 @@ cdef class QamReceiver:
         self.mode = cfg["mode"]
         self.bps = cfg["bits_per_symbol"]
         h = np.ascontiguousarray(cfg["filter"], dtype=np.complex128)
+        if h.ndim != 2 or h.shape[0] < 2 or h.shape[1] < 1 or not np.all(np.isfinite(h)):
+            raise ValueError("filter bank must be a finite [P+1][N] array, P >= 1")
         self.P = h.shape[0] - 1
         self.N = h.shape[1]
         if self.N > XBUF:
@@ -317,21 +374,29 @@ cdef class QamReceiver:
             self.abab_re[i] = ab[i].real
             self.abab_im[i] = ab[i].imag
         self.abab_power = (abs(ab[0]) ** 2 + abs(ab[1]) ** 2) / 2.0
-        tr = np.ascontiguousarray(cfg["training"], dtype=np.complex128)
+        tr = np.ascontiguousarray(cfg["training"], dtype=np.complex128).reshape(-1)
         self.tr_re = np.ascontiguousarray(tr.real)
         self.tr_im = np.ascontiguousarray(tr.imag)
         self.tr_len = tr.shape[0]
         if self.tr_len < 8:
             raise ValueError("training sequence too short")
         self.check_len = cfg["check_len"]
+        if self.check_len < 1:
+            raise ValueError("check_len must be >= 1")
         self.desc_reg0 = cfg["descrambler_reg"]
         self.tap = cfg.get("tap", 18)
+        if self.tap < 1 or self.tap > 22:
+            raise ValueError("scrambler tap must be 1..22")   # shifts stay < 32
         self.diff0 = cfg["diff0"]
-        pts = np.ascontiguousarray(cfg["points"], dtype=np.complex128)
+        pts = np.ascontiguousarray(cfg["points"], dtype=np.complex128).reshape(-1)
+        if pts.shape[0] < 1 or pts.shape[0] > 256 or not np.all(np.isfinite(pts)):
+            raise ValueError("constellation must have 1..256 finite points")
         self.pt_re = np.ascontiguousarray(pts.real)
         self.pt_im = np.ascontiguousarray(pts.imag)
         self.const_power = float(cfg.get("const_power", np.mean(np.abs(pts) ** 2)))
         g = np.ascontiguousarray(cfg["grid"], dtype=np.uint8)
+        if g.ndim != 3 or g.shape[0] < 1 or g.shape[1] < 1 or g.shape[2] != g.shape[1]:
+            raise ValueError("decision grids must be [G][n][n]")
         if int(g.max()) >= pts.shape[0]:
             raise ValueError("grid label out of range")
         self.grid = g
@@ -346,8 +411,10 @@ cdef class QamReceiver:
         if self.mode == 0 and pts.shape[0] < (16 if self.v29_outer else 8):
             raise ValueError("V.29 needs 8 (or 16) points")
         nxt = cfg.get("v17_next")
-        if nxt is not None and (np.min(nxt) < 0 or np.max(nxt) > 7):
-            raise ValueError("trellis next-state table out of range")
+        if nxt is not None:
+            nxt = np.asarray(nxt)
+            if nxt.shape != (8, 4) or np.min(nxt) < 0 or np.max(nxt) > 7:
+                raise ValueError("trellis next-state table out of range")
         if self.mode == 1 and (nxt is None or g.shape[0] != 9):
             raise ValueError("V.17 needs the trellis table and 9 decision grids")
         if self.bps < 2 or self.bps > 6:
@@ -392,8 +459,15 @@ cdef class QamReceiver:
             raise ValueError("bad equaliser length")
         self.center = (self.L // 2) & ~1
         self.tb_depth = cfg.get("traceback", 24)
-        if self.tb_depth >= TB_MAX - 1:
-            raise ValueError("traceback too long")
+        if self.tb_depth < 1 or self.tb_depth >= TB_MAX - 1:
+            raise ValueError("traceback must be 1..%d" % (TB_MAX - 2))
+        self.eq_nominal = self.L * self.const_power
+        if not (self.const_power > 0.0) or not np.isfinite(self.const_power):
+            raise ValueError("const_power must be > 0")
+        # The largest equaliser input: full-scale input through the largest filter row,
+        # at the largest AGC gain. Taps summing to 16 times the identity's on such input
+        # are far past any equaliser that converged: it has blown up.
+        self.z2_max = (16.0 * AGC_MAX * 32768.0 * float(np.max(np.sum(np.abs(h), axis=1)))) ** 2
         self.half_step = 8000.0 / 4800.0
         self.nsamples = 0
         self.obits = np.zeros(4096, np.uint8)
@@ -412,6 +486,7 @@ cdef class QamReceiver:
     cdef void _reset_burst(self):
         cdef int i
         self.state = ST_IDLE
+        self.p_acq = 0.0
         self.dphase = self.dphase_nom
         self.freq_acc = 0.0
         self.t_next = self.half_step
@@ -566,6 +641,15 @@ cdef class QamReceiver:
                     self.state = ST_ACQUIRE
                     self.p_ref = self.pw
                     self.p_cnt = 0
+                # And a fall of 9 dB before the training proper: the acquisition was
+                # made on a louder signal (or its transient) that has ended, maybe
+                # straight into the training of this one (no gap for the carrier
+                # detector): start it over, quietly, on what follows.
+                if self.state == ST_ACQUIRE or self.state == ST_WAIT_TRANSITION:
+                    if self.pw > self.p_acq:
+                        self.p_acq = self.pw
+                    elif self.pw < 0.125 * self.p_acq:
+                        self._restart_acquire()
             self.xpos = (self.xpos + 1) & (XBUF - 1)
             self.xbuf[self.xpos] = x
             self.xbuf[self.xpos + XBUF] = x
@@ -614,7 +698,7 @@ cdef class QamReceiver:
 
     cdef void _half(self, double ur, double ui, long long t):
         cdef int i, k
-        cdef double e, zr, zi, kp
+        cdef double e, zr, zi, kp, en
         self.eqpos = (self.eqpos + 1) % self.L
         self.eql_re[self.eqpos] = ur
         self.eql_im[self.eqpos] = ui
@@ -633,6 +717,8 @@ cdef class QamReceiver:
                 e = 1.0
             elif e < -1.0:
                 e = -1.0
+            elif not (e == e):
+                e = 0.0   # keeps t_next (and so the filter row) finite
             kp = self.tim_kp_fast if self.state == ST_ACQUIRE else self.tim_kp
             if self.frozen:
                 # a hit: the timing error is noise; coast on the clock-offset estimate
@@ -654,20 +740,47 @@ cdef class QamReceiver:
             self.tim_total += kp * e + self.tim_acc
         self.prev_re = ur
         self.prev_im = ui
-        # equaliser output: newest sample at eqpos + L, tap i applies to the i-th newest
+        # equaliser output: newest sample at eqpos + L, tap i applies to the i-th newest;
+        # and the energy in the line, which normalises the LMS step (see _eq_update)
         zr = 0.0
         zi = 0.0
+        en = 0.0
         k = self.eqpos + self.L
         for i in range(self.L):
             zr += self.eqc_re[i] * self.eql_re[k - i] - self.eqc_im[i] * self.eql_im[k - i]
             zi += self.eqc_re[i] * self.eql_im[k - i] + self.eqc_im[i] * self.eql_re[k - i]
+            en += self.eql_re[k - i] * self.eql_re[k - i] + self.eql_im[k - i] * self.eql_im[k - i]
+        self.eq_energy = en
+        if not (zr * zr + zi * zi <= self.z2_max):
+            # NaN/inf or a blown-up equaliser (the LMS normalisation and the AGC clamp
+            # are there so that this does not happen): nothing below may see it
+            self._diverged(t)
+            return
         self._symbol(zr, zi, t)
         self.sym += 1
 
+    cdef void _diverged(self, long long t):
+        """The equaliser output is not finite or absurdly large: whatever got it there
+        (hostile input), the burst cannot be demodulated. Before a training was attempted
+        start over quietly; during the training it failed; in data the signal is lost."""
+        if self.state == ST_ACQUIRE or self.state == ST_WAIT_TRANSITION:
+            self._restart_acquire()
+        elif self.state == ST_TRAIN or self.state == ST_CHECK:
+            self._fail(t)
+        elif self.state == ST_DATA:
+            self._lost(t)
+
     cdef void _eq_update(self, double er, double ei, double mu):
-        """LMS: c += mu * err * conj(u) (normalised by taps x constellation power)."""
+        """LMS: c += mu * err * conj(u), normalised by taps x constellation power (the
+        line energy with the AGC right), or by a quarter of the actual line energy when
+        that is larger: with the AGC right it never is (measured: at most 2x nominal), but
+        a signal far louder than the AGC expected would otherwise make the LMS unstable
+        and blow the taps up to inf/NaN (an NLMS step of at most 4 mu instead)."""
         cdef int i, k = self.eqpos + self.L
-        cdef double g = mu / (self.L * self.const_power)
+        cdef double nrm = self.eq_nominal
+        if self.eq_energy > EQ_HEADROOM * nrm:
+            nrm = self.eq_energy / EQ_HEADROOM
+        cdef double g = mu / nrm
         er *= g
         ei *= g
         for i in range(self.L):
@@ -685,21 +798,23 @@ cdef class QamReceiver:
             err = 0.5
         elif err < -0.5:
             err = -0.5
+        elif not (err == err):
+            return
         self.freq_acc += b * err * (4294967296.0 / 6.283185307179586) / (10.0 / 3.0)
         # keep the carrier search within +-40 Hz (the Recommendations ask for +-7 Hz)
         if self.freq_acc > 21474836.48:
             self.freq_acc = 21474836.48
         elif self.freq_acc < -21474836.48:
             self.freq_acc = -21474836.48
-        self.phase += <uint32_t><int32_t>(a * err * (4294967296.0 / 6.283185307179586))
-        self.dphase = self.dphase_nom + <uint32_t><int32_t>self.freq_acc
+        self.phase += <uint32_t>_i32(a * err * (4294967296.0 / 6.283185307179586))
+        self.dphase = self.dphase_nom + <uint32_t>_i32(self.freq_acc)
 
     cdef void _rotate(self, double ang):
         """Turn the NCO by ``ang`` and the samples already in the equaliser with it, so
         the correction shows at once instead of after the equaliser's delay."""
         cdef int i
         cdef double c = cos(ang), s = sin(ang), r, m
-        self.phase += <uint32_t><int32_t>(ang * (4294967296.0 / 6.283185307179586))
+        self.phase += <uint32_t>_i32(ang * (4294967296.0 / 6.283185307179586))
         for i in range(2 * self.L):
             r = self.eql_re[i]
             m = self.eql_im[i]
@@ -715,12 +830,14 @@ cdef class QamReceiver:
         self.prev_im = m * c - r * s
 
     cdef inline int _grid_index(self, double v):
-        cdef int k = <int>floor((v + self.goff) * self.gscale)
-        if k < 0:
+        # compared as a double before the cast (NaN or a huge value cast to int is
+        # undefined behaviour in C); NaN goes to cell 0
+        cdef double f = floor((v + self.goff) * self.gscale)
+        if not (f >= 0.0):
             return 0
-        if k >= self.gsize:
+        if f >= self.gsize:
             return self.gsize - 1
-        return k
+        return <int>f
 
     cdef void _symbol(self, double zr, double zi, long long t):
         cdef int k, j, lab
@@ -804,12 +921,19 @@ cdef class QamReceiver:
             # frequency correction: angle over two symbols
             a = atan2(self.f_im, self.f_re) / 2.0
             self.freq_acc += a * (4294967296.0 / 6.283185307179586) / (10.0 / 3.0)
-            self.dphase = self.dphase_nom + <uint32_t><int32_t>self.freq_acc
+            self.dphase = self.dphase_nom + <uint32_t>_i32(self.freq_acc)
             # v_par > 0: odd symbols are B (preceded by A) -> A has even index
             self.parity = 0 if self.v_par > 0 else 1
             pw = self.pz_acc / self.pz_n if self.pz_n else 0.0
             if pw > 0.0:
                 self.agc *= sqrt(self.abab_power / pw)
+            # NaN-proof clamp: anything outside is not a signal the carrier detector
+            # passes, and a huge gain on a weak stretch would make a later loud one
+            # overflow
+            if not (self.agc >= AGC_MIN):
+                self.agc = AGC_MIN
+            elif self.agc > AGC_MAX:
+                self.agc = AGC_MAX
         if s >= 49 and s < 57:
             # phase against the expected ABAB point (level now corrected)
             par = <int>((s + self.parity) & 1)
@@ -887,6 +1011,10 @@ cdef class QamReceiver:
             blab[sub] = j
         for ns in range(8):
             npm[ns] = 1e30
+            # in range whatever the metrics (see the module doc): a state no transition
+            # improved on keeps predecessor 0 and label 0
+            nprev[ns] = 0
+            nlab[ns] = 0
         for s in range(8):
             for y in range(4):
                 ns = self.v17_next[s][y]

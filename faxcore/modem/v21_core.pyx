@@ -9,8 +9,21 @@ start of the burst is estimated from where the correlator magnitude passed half 
 value, then a DPLL follows the zero crossings of d. The decoder runs DELAY samples behind
 the carrier detector, so the first and last bits of a burst are known exactly.
 
-All array indices below are masked into their ring buffers (power-of-two sizes) or
-bounded by explicit loop limits, hence bounds checks off.
+Memory safety. Bounds checks are off, so every index below is proven in range:
+
+* Rings: ``hist_a``/``hist_d`` (HIST, a power of two) are indexed ``& HMASK`` (also for
+  negative sample numbers at the very start: two's complement); the correlator delay
+  lines (NWIN) at ``widx`` in ``[0, NWIN)`` and the carrier tables (TABLE) at ``tidx`` in
+  ``[0, TABLE)``, each wrapped by an explicit compare.
+* ``_find_edge`` and the carrier-on maximum only walk back at most ``HIST - 2 NWIN``
+  samples, inside the ring.
+* Floats: the input is int16, so every correlator sum is finite (at most NWIN x 32768)
+  and re-summed from the delay lines every 8192 samples; the burst edges interpolate
+  between a sample below and one at or above half the level, so the denominators are
+  positive and the times cast with ``floor`` are finite.
+* Memory: the bits decoded are held until ``take_bits`` (one bit per 26.7 samples of
+  carrier at most); events until the Python wrapper's ``events()``; both only grow
+  when the caller does not collect them.
 """
 
 import numpy as np

@@ -10,8 +10,34 @@
   decision-directed carrier phase/frequency tracking, training-sequence acquisition,
   differential decoding and descrambling.
 
-Indexing: every array index below is either masked with a power-of-two mask, or bounded
-by sizes fixed and checked in ``__init__``; bounds checks are therefore off.
+Memory safety. Bounds checks are off, so every index below is proven in range, by an
+explicit check or by one of these invariants (``__init__`` validates the tables it is
+given and raises ``ValueError`` otherwise):
+
+* Rings: the input ring (2 x NB) is written at ``n & (NB - 1)`` (+ NB) and read at
+  ``base - j`` with ``NB <= base < 2 NB`` and ``0 <= j < ntap <= NB - 8``; the equaliser
+  line (2 x NEB) at ``epos + j``, ``0 <= epos < NEB``, ``j < NEQ <= NEB``; the carrier
+  tables at ``car`` in ``[0, CARRIER_PERIOD)``; ``PskShaper``'s history (64) at
+  ``hist_pos + 32 - j`` with ``0 <= hist_pos < 32`` and ``j < ntaps <= 32``, its
+  polyphase row ``0 <= baud_phase < num`` (``0 < den <= num`` checked), and its symbol
+  reads are exactly the count checked on entry.
+* Filter row ``p = int(f nfrac + 0.5)`` with ``0 <= f < 1`` (checked, NaN mapped to 0),
+  so ``p <= nfrac`` (the table has nfrac + 1 rows). The input offset ``off`` is checked
+  against the ring (a timing runaway resynchronises).
+* Training: ``lut`` has 65536 entries, each -1 or below ``MAX_TRAIN - 300`` (checked),
+  indexed with ``hist & 0xFFFF``; ``exp24`` and ``pattern`` have MAX_TRAIN entries and
+  ``idx < MAX_TRAIN`` is checked before each read. Decisions (``_octant``,
+  ``_quadrant``) return 0..7 for any input, NaN included; ``inv`` is indexed ``& 7``.
+* Output: ``obuf`` is sized ``block + 16`` per call and ``_out_bit`` checks it.
+* Float to int: ``next_n = floor(t_next) + half_len`` needs a finite ``t_next``: every
+  step added to it is finite and bounded (the Gardner error is clamped, NaN mapped to
+  0; the drift is clamped). The carrier loop steps are clamped (NaN mapped to 0), so the
+  rotator stays a finite unit vector.
+* Divergence cannot start: the AGC gain is at most 1/sqrt(1e-9), and the LMS step is
+  normalised by the actual line energy whenever that is well above its nominal level
+  (a signal far louder than the frozen AGC expected); an equaliser output that is not
+  finite or past any converged equaliser's (``z2_max``) ends the training (or, in data,
+  the burst) instead of reaching the decisions.
 """
 
 import numpy as np
@@ -29,6 +55,10 @@ cdef enum:
     CARRIER_PERIOD = 40   # 1800 Hz at 8000 samples/s repeats every 40 samples
     MAX_TRAIN = 1074      # segment 4 length in symbols
     SEG5 = 8              # segment 5 (scrambled ones) in symbols
+
+# The equaliser line holds ~8.4 (at most ~14 with noise, measured) with the AGC right;
+# above EQ_CAP the LMS step is normalised by the energy (NLMS step <= EQ_CAP x mu <= 1.02)
+cdef double EQ_CAP = 34.0
 
 # event codes handed to Python
 EV_CARRIER_UP = 1
@@ -138,8 +168,10 @@ cdef class PskShaper:
 
     def __init__(self, int num, int den, coef):
         cdef int i
+        if den < 1 or den > num:
+            raise ValueError("symbol period num/den must have 0 < den <= num")
         self.coef = np.ascontiguousarray(coef, dtype=np.float64)
-        if self.coef.shape[0] != num or not 1 <= self.coef.shape[1] <= 32:
+        if self.coef.ndim != 2 or self.coef.shape[0] != num or not 1 <= self.coef.shape[1] <= 32:
             raise ValueError("bad pulse-shaping table")
         self.num = num
         self.den = den
@@ -278,6 +310,8 @@ cdef class V27Demod:
     cdef double cre[NEQ]
     cdef double cim[NEQ]
     cdef double eq_mu
+    cdef double eq_energy                 # sum |u|^2 over the equaliser line (this symbol)
+    cdef double z2_max                    # |z|^2 above this: the equaliser blew up
     # training
     cdef int sym_count, rev_run, idx, mismatches, prev_state
     cdef double dsum_re, dsum_im, zp_re, zp_im, tgt
@@ -309,10 +343,16 @@ cdef class V27Demod:
         self.sps = 5.0 if bit_rate == 4800 else 20.0 / 3.0
         self.half_sps = self.sps / 2.0
         self.coef = np.ascontiguousarray(coef, dtype=np.float64)
+        if self.coef.ndim != 2 or nfrac < 1 or not np.all(np.isfinite(self.coef)):
+            raise ValueError("bad matched-filter table")
         self.nfrac = nfrac
         self.ntap = self.coef.shape[1]
-        if self.coef.shape[0] != nfrac + 1 or self.ntap % 2 != 0 or self.ntap > NB - 8:
+        if self.coef.shape[0] != nfrac + 1 or self.ntap % 2 != 0 or not 2 <= self.ntap <= NB - 8:
             raise ValueError("bad matched-filter table")
+        # the largest equaliser input (full scale, mixed x2, largest row, largest AGC
+        # gain); taps summing to 16 times the identity's on it: blown up
+        self.z2_max = (16.0 * 31623.0 * 65536.0
+                       * float(np.max(np.sum(np.abs(self.coef), axis=1)))) ** 2
         self.half_len = self.ntap // 2 - 1
         self.pattern = np.ascontiguousarray(pattern, dtype=np.uint8)
         if self.pattern.shape[0] != MAX_TRAIN:
@@ -322,7 +362,7 @@ cdef class V27Demod:
         if self.lut.shape[0] != 65536 or self.exp24.shape[0] != MAX_TRAIN:
             raise ValueError("bad segment 4 tables")
         for i in range(65536):
-            if self.lut[i] >= MAX_TRAIN - 300:
+            if self.lut[i] >= MAX_TRAIN - 300 or self.lut[i] < -1:
                 raise ValueError("bad segment 4 tables")
         self.seg4_reg = seg4_reg
         self.seg4_count = seg4_count
@@ -434,6 +474,16 @@ cdef class V27Demod:
         self.state = ST_IDLE
         self.floor = pw
 
+    cdef void _diverged(self):
+        """Equaliser output not finite or absurd: before training hunt again, in training
+        it failed, in data the burst is over (as when the signal fades, see low_run)."""
+        if self.state == ST_HUNT or self.state == ST_REV:
+            self._rehunt()
+        elif self.state == ST_TRAIN:
+            self._fail()
+        elif self.state == ST_SEG5 or self.state == ST_DATA:
+            self._carrier_down(self.power)
+
     cdef void _fail(self):
         if not self.failed_reported:
             self.events.append((EV_TRAINING_FAILED, self.n))
@@ -481,11 +531,13 @@ cdef class V27Demod:
                 self.floor += (pw - self.floor) * 0.00025
             if self.state != ST_IDLE:
                 while self.n >= self.next_n:
-                    off = <int>(self.n - self.next_n)
-                    if off > NB - self.ntap - 1:
+                    # compared as 64-bit before the cast: off is 0..NB - ntap - 1
+                    if self.n - self.next_n > NB - self.ntap - 1:
                         # timing ran away (cannot happen with the clamps below): resync
                         self.t_next = <double>(self.n - self.half_len)
                         off = 0
+                    else:
+                        off = <int>(self.n - self.next_n)
                     self._half_baud(off)
             self.n += 1
         if self.olen == 0:
@@ -535,7 +587,7 @@ cdef class V27Demod:
         cdef double cur_re = self.ebr[e], cur_im = self.ebi[e]
         cdef double mid_re = self.ebr[e + 1], mid_im = self.ebi[e + 1]
         cdef double prv_re = self.ebr[e + 2], prv_im = self.ebi[e + 2]
-        cdef double ted, zr = 0.0, zi = 0.0, a, tr, ti
+        cdef double ted, zr = 0.0, zi = 0.0, a, tr, ti, en
         cdef double cr, ci
         self.sym_count += 1
         # --- end of signal: once the gain is fixed, the signal is ~1; three symbols in a
@@ -564,18 +616,28 @@ cdef class V27Demod:
             ted = 1.0
         elif ted < -1.0:
             ted = -1.0
+        elif not (ted == ted):
+            ted = 0.0   # t_next must stay finite (it is cast to an integer)
         self.timing_drift += self.drift_gain * ted
         if self.timing_drift > 0.01:
             self.timing_drift = 0.01
         elif self.timing_drift < -0.01:
             self.timing_drift = -0.01
         self.t_next += self.gardner_gain * ted + self.timing_drift
-        # --- equaliser output ---
+        # --- equaliser output, and the line energy (normalises the LMS step) ---
+        en = 0.0
         for j in range(NEQ):
             cr = self.cre[j]
             ci = self.cim[j]
             zr += cr * self.ebr[e + j] - ci * self.ebi[e + j]
             zi += cr * self.ebi[e + j] + ci * self.ebr[e + j]
+            en += self.ebr[e + j] * self.ebr[e + j] + self.ebi[e + j] * self.ebi[e + j]
+        self.eq_energy = en
+        if not (zr * zr + zi * zi <= self.z2_max):
+            # NaN/inf or a blown-up equaliser (cannot happen with the normalised LMS
+            # step; checked so that nothing below ever sees it)
+            self._diverged()
+            return
         # --- training state machine ---
         if self.state == ST_HUNT or self.state == ST_REV:
             self._hunt(zr, zi)
@@ -784,6 +846,10 @@ cdef class V27Demod:
             self.ebi[k] = br * ri + bi * rr
         self.phase += ang
         self.freq = 0.5 * atan2(self.dsum_im, self.dsum_re)
+        if self.freq > 0.5:       # as in _adapt (only a garbage estimate gets there)
+            self.freq = 0.5
+        elif self.freq < -0.5:
+            self.freq = -0.5
         self.rot_re = cos(self.phase)
         self.rot_im = -sin(self.phase)
         self.state = ST_TRAIN
@@ -805,6 +871,9 @@ cdef class V27Demod:
         cdef int j, e = self.epos
         cdef double br, bi
         if mu > 0.0:
+            if self.eq_energy > EQ_CAP:
+                # far louder than the AGC expected: normalised step (stays stable)
+                mu *= EQ_CAP / self.eq_energy
             er *= mu
             ei *= mu
             for j in range(NEQ):
@@ -819,13 +888,27 @@ cdef class V27Demod:
             pe = 0.5
         elif pe < -0.5:
             pe = -0.5
+        elif not (pe == pe):
+            pe = 0.0
         self.freq += self.pll_i * pe
+        # 0.5 rad/symbol is 95-127 Hz: far past any real offset (the Recommendation
+        # asks for 7 Hz); keeps _rotate's small-angle rotator a unit vector
+        if self.freq > 0.5:
+            self.freq = 0.5
+        elif self.freq < -0.5:
+            self.freq = -0.5
         self._rotate(self.freq + self.pll_p * pe)
 
     cdef inline void _rotate(self, double a) noexcept:
         """Advance the carrier phase by a small angle ``a`` (exp(-j phase) without
         sin/cos, its length renormalised)."""
         cdef double c, sn, rr, ri, g
+        # the cubic sin/cos below keep |rot| = 1 (with the renormalisation) only for
+        # small angles; steps are far below 1 rad (freq <= 0.5, pll_p x 0.5 <= 0.05)
+        if not (a >= -1.0):
+            a = -1.0 if a < 0.0 else 0.0   # NaN gives 0
+        elif a > 1.0:
+            a = 1.0
         self.phase += a
         c = 1.0 - 0.5 * a * a
         sn = a - a * a * a * (1.0 / 6.0)
