@@ -536,7 +536,11 @@ def test_engine_abort_during_page_ends_the_call_cleanly():
     assert at[i + 1:] == ["AT+FTS=8", "AT+FTH=3", "ATH0"]
     assert [t.name for t in call.result.trace][-1] == "DCN"
     assert not dce.offhook
-    assert far.result.status.name.startswith("RX_DCN") and far.pages == []
+    assert far.result.status.name.startswith("RX_DCN")
+    # The modem sent out the whole page it had (RTC included) before the DCN: the far
+    # end keeps it, as a page never confirmed to the sender (pages_sent stays 0).
+    assert far.result.pages_unconfirmed == 1 and np.array_equal(far.pages[0], bm)
+    assert call.result.pages_sent == 0
 
 
 def test_unanswered_command_is_repeated_after_aborting_the_receive():

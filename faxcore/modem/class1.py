@@ -803,8 +803,13 @@ class Class1Call:
                             f"{sorted(d.tx_codes & d.rx_codes)})")
             return
         on_page = self._receive if callable(self._receive) else None
+        store = None
+        if self._receive is not None and on_page is None:
+            from faxcore.pagestore import TiffPageWriter  # each page on disk before its MCF
+
+            store = TiffPageWriter(self._receive)
         cfg = T30Config(calling=self.calling, pages=load_pages(self._send), ecm=self._ecm,
-                        modems=modems, on_page=on_page, **self._options)
+                        modems=modems, on_page=on_page, page_store=store, **self._options)
         self.engine = T30Engine(cfg)
         self.engine.start(now)
         self._commands(now)
@@ -823,9 +828,7 @@ class Class1Call:
         if self._written or self._receive is None or callable(self._receive):
             return
         self._written = True
-        from faxcore.session import write_received_tiff
-
-        write_received_tiff(self._receive, self.engine.received_pages)
+        self.engine.cfg.page_store.close()  # the pages are on disk already: their total
 
 
 # ---- a serial port ----------------------------------------------------------------------
