@@ -75,6 +75,14 @@ def tiff_page(p: RxPage) -> Page:
                 consecutive_bad_rows=p.consecutive_bad_rows, clean=clean)
 
 
+def fallback_name(requested: str | os.PathLike, directory: str | os.PathLike) -> Path:
+    """Where a file meant for ``requested`` goes in a fallback ``directory``: the same
+    name with the date, time and process id added (``received-20250131-142502-4242.tif``)."""
+    requested = Path(requested)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(directory) / f"{requested.stem}-{stamp}-{os.getpid()}{requested.suffix}"
+
+
 def partial_path(path: str | os.PathLike) -> Path:
     """Where the writer of ``path`` keeps the blocks of an ECM page in progress."""
     path = Path(path)
@@ -257,11 +265,10 @@ class TiffPageWriter:
 
     def _move(self) -> None:
         """Rewrite everything written so far in a fallback directory and carry on there."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         tried = []
         for d in self.fallback_dirs:
             d = Path(d)
-            target = d / f"{self.requested.stem}-{stamp}-{os.getpid()}{self.requested.suffix}"
+            target = fallback_name(self.requested, d)
             try:
                 d.mkdir(parents=True, exist_ok=True)
                 pages, blocks = self._pages, self._blocks

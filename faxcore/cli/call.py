@@ -10,6 +10,14 @@ With ``--peer spandsp`` the answering, receiving station is spandsp's fax termin
 interoperability check from the command line. spandsp writes the received TIFF-F.
 ``--peer-sends`` turns the call round: spandsp calls and sends INPUT, faxcore answers
 and receives.
+
+Output files are checked before the call (their directory must exist and take a new
+file): a bad ``--out`` or ``--wav`` is a one-line error and no call is made. A faxcore
+receiver writes each page to ``--out`` as it arrives, before confirming it; if that
+fails during the call (disk full, directory gone), the pages move to a rescue directory
+(:func:`faxcore.cli.output.rescue_dirs`) and the call goes on; a WAV that cannot be
+written after the call goes there too. Either way the command says where, in one line,
+and exits with status 1.
 """
 
 from __future__ import annotations
@@ -19,10 +27,12 @@ import sys
 import time
 import wave
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from faxcore.cli import CliError
+from faxcore.cli.output import check_writable, rescue, rescue_dirs
 
 BLOCK = 160  # 20 ms of audio per step, as an RTP or sound-card stream would give it
 RES_DPI = {"standard": 98.0, "fine": 196.0, "superfine": 391.0}
@@ -121,6 +131,18 @@ def _line(rng, snr: float | None, law: str | None):
     return carry
 
 
+class CallRun(NamedTuple):
+    """What :func:`simulate_call` returns. ``problems``: outputs that are not where they
+    were asked to go, one line each saying where they are instead (or that they are
+    lost)."""
+
+    caller: Any
+    answerer: Any
+    line_seconds: float
+    cpu_seconds: float
+    problems: list[str]
+
+
 def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
                   snr: float | None = None, g711: str | None = None, out=None, wav=None,
                   progress=None, max_seconds: float = 1800.0, seed: int = 1,
@@ -135,15 +157,70 @@ def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
     or modulation changes (the caller's, with two faxcore stations); ``peer_sends``: with
     spandsp, spandsp calls and sends, faxcore answers and receives;
     ``caller_options``/``answerer_options``: more keyword arguments for the stations
-    (FaxSession, or SpandspFax for spandsp). Returns (caller, answerer, line_seconds,
-    cpu_seconds); each station is a FaxSession or a SpandspFax."""
+    (FaxSession, or SpandspFax for spandsp). Returns a :class:`CallRun`; each station is a
+    FaxSession or a SpandspFax.
+
+    Nothing received is lost to a failed write: a faxcore receiver writes each page to
+    ``out`` before confirming it and moves to a rescue directory if it cannot (unless
+    ``answerer_options`` gives other ``fallback_dirs``); a WAV that cannot be written
+    goes to a rescue directory. ``CallRun.problems`` says so."""
     import tempfile
 
+    aopts = dict(answerer_options or {})
+    if peer == "faxcore" or peer_sends:
+        aopts.setdefault("fallback_dirs", rescue_dirs())
     with tempfile.TemporaryDirectory(prefix="faxcore-call-") as tmp:
         caller, answerer = _stations(pages, ecm, modems, out, peer, peer_sends, Path(tmp),
-                                     caller_options or {}, answerer_options or {})
-        return (caller, answerer) + _play(caller, answerer, _line(
-            np.random.default_rng(seed), snr, g711), wav, progress, max_seconds)
+                                     caller_options or {}, aopts)
+        line, cpu, rec = _play(caller, answerer, _line(np.random.default_rng(seed), snr,
+                                                       g711), wav is not None, progress,
+                               max_seconds)
+    problems = []
+    for station in (caller, answerer):
+        problems += _store_problems(station)
+    if wav is not None:
+        problems += _save_wav(Path(wav), rec)
+    return CallRun(caller, answerer, line, cpu, problems)
+
+
+def _store_problems(station) -> list[str]:
+    """A faxcore receiver whose pages are not where they were asked to go."""
+    if not hasattr(station, "store_error"):
+        return []
+    if station.store_error and station.received_path is not None:
+        return [f"{station.store_error}; the received fax was kept in {station.received_path}"]
+    from faxcore.t30 import T30Status
+
+    if station.result.status == T30Status.FILEERROR:
+        return [f"received pages could not be written anywhere: {station.result.message}"]
+    return []
+
+
+def _save_wav(path: Path, rec: list) -> list[str]:
+    """Write the line recording; on failure keep it in a rescue directory instead."""
+    audio = np.concatenate(rec) if rec else np.zeros((0, 2), np.int16)
+
+    def write(p: Path) -> None:
+        try:
+            with open(p, "wb") as f, wave.open(f, "wb") as w:
+                w.setnchannels(2)
+                w.setsampwidth(2)
+                w.setframerate(8000)
+                w.writeframes(audio.astype("<i2").tobytes())
+        except OSError:
+            p.unlink(missing_ok=True)  # not a truncated recording left behind
+            raise
+
+    try:
+        write(path)
+        return []
+    except OSError as exc:
+        why = f"cannot write {path}: {exc.strerror or exc}"
+    try:
+        where = rescue(path, write)
+    except OSError as exc:
+        return [f"{why}; the line recording is lost: {exc}"]
+    return [f"{why}; the line recording was kept in {where}"]
 
 
 def _stations(pages, ecm, modems, out, peer, peer_sends, tmp: Path, copts, aopts):
@@ -181,10 +258,11 @@ def _stations(pages, ecm, modems, out, peer, peer_sends, tmp: Path, copts, aopts
         raise CliError(str(exc)) from None
 
 
-def _play(caller, answerer, carry, wav, progress, max_seconds):
-    """Run the two stations to the end; returns (line_seconds, cpu_seconds)."""
+def _play(caller, answerer, carry, record: bool, progress, max_seconds):
+    """Run the two stations to the end; returns (line_seconds, cpu_seconds, recording:
+    blocks of [caller, answerer] samples if ``record``)."""
     ours = caller if hasattr(caller, "engine") else answerer
-    rec = [] if wav else None
+    rec = [] if record else None
     t0 = time.process_time()
     n, shown = 0, None
     while not (caller.done and answerer.done):
@@ -204,16 +282,14 @@ def _play(caller, answerer, carry, wav, progress, max_seconds):
         if n > max_seconds * 8000:
             raise CliError(f"call still running after {max_seconds:.0f} s of line time")
     cpu = time.process_time() - t0
-    if rec is not None:
-        with wave.open(str(wav), "wb") as w:
-            w.setnchannels(2)
-            w.setsampwidth(2)
-            w.setframerate(8000)
-            w.writeframes(np.concatenate(rec).astype("<i2").tobytes())
-    return n / 8000, cpu
+    return n / 8000, cpu, rec
 
 
 def run_call(args: argparse.Namespace) -> int:
+    # Before anything else: a call that cannot keep what it receives is not made.
+    check_writable(args.out, "--out")
+    if args.wav:
+        check_writable(args.wav, "--wav")
     pages = load_inputs(args.inputs, args.resolution)
     order = ("v17", "v29", "v27ter")
     modems = order[order.index(args.modem):]
@@ -237,7 +313,7 @@ def run_call(args: argparse.Namespace) -> int:
     # spandsp offers SUB/SID in its DIS only when asked to.
     aopts = {"features": ("identification", "sub_addressing", "command_repeat")} \
         if args.peer == "spandsp" and not args.peer_sends and (args.sub or args.sid) else {}
-    caller, answerer, line, cpu = simulate_call(
+    caller, answerer, line, cpu, problems = simulate_call(
         pages, ecm=args.ecm, modems=modems, snr=args.snr, g711=args.g711, out=args.out,
         wav=args.wav, progress=progress, max_seconds=args.max_seconds, peer=args.peer,
         peer_sends=args.peer_sends, caller_options=copts, answerer_options=aopts)
@@ -250,8 +326,11 @@ def run_call(args: argparse.Namespace) -> int:
     ours = caller if hasattr(caller, "engine") else answerer
     say(f"frame trace ({'caller' if ours is caller else 'answerer'}'s view, faxcore):\n")
     say(ours.result.trace_text() + "\n")
+    where = getattr(answerer, "received_path", None) or args.out
     if received:
-        say(f"received pages written to {args.out}\n")
+        say(f"received pages written to {where}\n")
+    if problems:
+        raise CliError("; ".join(problems))
     return 0 if c_ok and a_ok else 1
 
 

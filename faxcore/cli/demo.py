@@ -8,6 +8,11 @@ as the call goes (one line per change of phase, page or bit rate); the received 
 PNG previews of every received page and the call report (result summaries and the frame
 trace) are written to ``out/demo/``; and the received pages are checked pixel for pixel
 against the sent ones.
+
+The output directory is created and checked before the call. If it cannot be written
+during or after the call, the received TIFF-F, the previews and the report are kept in a
+rescue directory instead (:func:`faxcore.cli.output.rescue_dirs`); the demo says where
+and exits with status 1.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from faxcore.cli import CliError
+from faxcore.cli.output import check_writable, rescue
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -91,6 +97,14 @@ def report_text(caller, answerer, line: float, cpu: float, sent: list[str]) -> s
     return "\n".join(lines)
 
 
+def write_outputs(out: Path, caller, answerer, line: float, cpu: float,
+                  sent: list[str]) -> tuple[Path, list[Path]]:
+    """The call report and the page previews, into ``out``; returns their paths."""
+    report = out / "report.txt"
+    report.write_text(report_text(caller, answerer, line, cpu, sent))
+    return report, write_previews(answerer.engine.received_pages, out)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from faxcore.cli.call import load_inputs, simulate_call
     from faxcore.codecs.tiff import TiffError, read_tiff
@@ -101,6 +115,7 @@ def run_demo(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"cannot create {out}: {exc.strerror or exc}") from None
+    check_writable(out / "received.tif", "--out")
     name, chart = load_chart()
     pages = [TxPage(chart, "fine")]
     sent = [f"{name}: 1 page"]
@@ -126,15 +141,31 @@ def run_demo(args: argparse.Namespace) -> int:
         _say(f"      {seconds:6.1f} s  phase {e.phase} ({PHASES.get(e.phase, '?')}), {where}, "
              f"{r.bit_rate or '-'} bit/s{' ' + r.modulation if r.modulation else ''}")
 
-    caller, answerer, line, cpu = simulate_call(pages, ecm=True,
-                                                modems=("v17", "v29", "v27ter"), out=tif,
-                                                progress=progress)
-    report = out / "report.txt"
-    report.write_text(report_text(caller, answerer, line, cpu, sent))
+    caller, answerer, line, cpu, problems = simulate_call(
+        pages, ecm=True, modems=("v17", "v29", "v27ter"), out=tif, progress=progress)
+    tif = answerer.received_path or tif  # a rescue directory if out/ failed mid-call
+    try:
+        report, pngs = write_outputs(out, caller, answerer, line, cpu, sent)
+    except OSError as exc:
+        # out/ went away or filled up: keep the report and previews with the fax.
+        why = f"cannot write in {out}: {exc.strerror or exc}"
+        saved: list = []
+
+        def keep(d: Path) -> None:
+            d.mkdir()
+            saved[:] = write_outputs(d, caller, answerer, line, cpu, sent)
+
+        try:
+            where = rescue(out / "demo", keep)
+        except OSError as exc2:
+            raise CliError(f"{why}; the report and previews are lost: {exc2}") from None
+        report, pngs = saved
+        problems.append(f"{why}; the report and previews were kept in {where}")
     _say(f"      call over: caller {caller.result.status.name}, answerer "
          f"{answerer.result.status.name}, {line:.1f} s on the line, {cpu:.2f} s CPU")
     if not (caller.result.ok and answerer.result.ok):
-        raise CliError(f"the call failed: {caller.result.summary()} (report: {report})")
+        raise CliError(f"the call failed: {caller.result.summary()} (report: {report})"
+                       + "".join(f"; {p}" for p in problems))
 
     try:
         received = read_tiff(tif)
@@ -142,7 +173,6 @@ def run_demo(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read back {tif}: {exc}") from None
     _say(f"[3/4] received TIFF-F: {tif} ({len(received)} page(s), "
          f"{tif.stat().st_size} bytes)")
-    pngs = write_previews(answerer.engine.received_pages, out)
     for p in pngs:
         _say(f"      preview: {p}")
     _say(f"      call report: {report}")
@@ -157,5 +187,7 @@ def run_demo(args: argparse.Namespace) -> int:
             raise CliError(f"page {n}: {diff} pixels differ from the sent page")
     _say(f"[4/4] checked: all {len(pages)} received page(s) equal the sent ones, "
          "pixel for pixel")
+    if problems:
+        raise CliError("; ".join(problems))
     _say(f"demo output is in {out.resolve()}")
     return 0
