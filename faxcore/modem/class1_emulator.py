@@ -68,6 +68,12 @@ IDENT = "faxcore Class 1 emulator"
 MAX_LINE = 256
 LOG_MAX = 1000  # command lines kept in Class1Dce.log (a one-page call takes about 40)
 MAX_REGISTER = 255  # S0-S255, each 0-255 (8-bit registers, as on real modems)
+# +FTH frames queued ahead of the V.21 line, in bits (stuffing counted at its worst, 6/5):
+# CONNECT comes back at once after each non-final frame, so without a cap a DTE could queue
+# frames for ever. Two longest frames, 3.6 minutes of V.21; a T.30 burst (NSF, CSI, DIS)
+# is under 2 s.
+MAX_FTH_AHEAD = 2 * MAX_FRAME * 8
+V21_BITS_PER_SAMPLE = 300 / RATE
 CODES = {"OK": 0, "CONNECT": 1, "RING": 2, "NO CARRIER": 3, "ERROR": 4, "NO DIALTONE": 6,
          "BUSY": 7, "NO ANSWER": 8, "+FCERROR": "+F4"}
 SILENCE_PEAK = 300  # |sample| below this counts as silence for +FRS (about -40 dBm0)
@@ -126,6 +132,7 @@ class Class1Dce:
         self._connected = False       # CONNECT given for the current +FRH/+FRM
         self._frame = bytearray()     # +FTH frame being received from the DTE
         self._pending_frames = 0      # +FTH frames handed to the transmitter, not yet out
+        self._fth_ahead = 0.0         # +FTH bits handed to the transmitter, not yet sent
         self._ending = False          # +FTH/+FTM: the DTE has finished, wait for the line
         self._ftm_given = 0
         self._ftm_rate = 0
@@ -205,6 +212,8 @@ class Class1Dce:
         out = np.zeros(n, np.int16)
         if self._src is not None:
             out = self._src.tx(n)
+            if self.mode == "fth":
+                self._fth_ahead = max(0.0, self._fth_ahead - n * V21_BITS_PER_SAMPLE)
             if self.mode == "ftm":
                 self._ftm_samples += n
                 self._feed_ftm()
@@ -521,6 +530,7 @@ class Class1Dce:
         self._src = HdlcTransmitter("v21", 300, preamble_ms=1000.0, level_dbm0=self.level)
         self._frame = bytearray()
         self._pending_frames = 0
+        self._fth_ahead = 300.0  # the 1 s preamble of flags
         self.mode = "fth"
         self._result("CONNECT")
 
@@ -582,7 +592,12 @@ class Class1Dce:
         if len(frame) < 3:
             log.debug("frame too short for HDLC: %s", frame.hex())
             self._stop_tx("ERROR")
-            return b""
+            return rest  # after <DLE><ETX>: commands again
+        bits = (len(frame) + 3) * 8 * 6 // 5  # + FCS and a flag, stuffed at worst
+        if self._fth_ahead + bits > MAX_FTH_AHEAD:
+            return self._overflow(f"+FTH frames more than {MAX_FTH_AHEAD} bits ahead of "
+                                  "the line", True, rest)
+        self._fth_ahead += bits
         self._src.send([frame], final=final)
         self.stats.frames_tx += 1
         log.debug("frame to line: %s", frame.hex(" "))
