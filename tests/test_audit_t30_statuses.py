@@ -144,7 +144,9 @@ def test_non_ecm_post_page_command_in_ecm_gives_rx_ecmphd(command):
     sent, _ = drive(e, [[frame("DCS", dcs.to_fif())], bytes(900), burst, [frame(command)]])
     assert e.result.status == T30Status.RX_ECMPHD
     assert [f.name for f in sent] == ["DIS", "CFR", "DCN"]
-    assert e.received_pages == []
+    # The block held the whole page (every frame, RTC): it is kept, never confirmed.
+    (page,) = e.received_pages
+    assert page.unconfirmed and np.array_equal(page.bitmap, PAGE)
 
 
 def test_scripted_driver_reaches_ok_with_a_good_far_end():
