@@ -11,8 +11,9 @@ The backlog is analysed (``ANALYZE``) before measuring unless ``--no-analyze``: 
 bulk load with stale planner statistics shows how robust the claim query's plan is.
 
 Uses only the calls that existed before claims had leases, so the same script measures
-the code before and after. PostgreSQL: ``--pg-url URL``, or a private server is started
-with tests/pg.py. SQLite uses the store's default (``synchronous=FULL``).
+the code before and after (``PYTHONPATH=<old checkout>``). PostgreSQL: ``--pg-url URL``, or a private server is started
+with tests/pg.py (``fsync=off``). SQLite uses the store's default (``synchronous=FULL``:
+an fsync per claim) unless ``--sqlite-sync normal``.
 
     python benchmarks/jobs.py [--jobs 30000] [--seconds 3]
 """
@@ -82,6 +83,9 @@ def main() -> int:
     ap.add_argument("--no-analyze", action="store_true",
                     help="measure right after the bulk insert, before ANALYZE (stale planner "
                          "statistics)")
+    ap.add_argument("--sqlite-sync", choices=("full", "normal"), default="full",
+                    help="SQLite synchronous mode (normal: no fsync per commit, so the "
+                         "figure is the CPU cost of a claim)")
     ap.add_argument("--pg-url", default=None, help="use this PostgreSQL instead of a private one")
     args = ap.parse_args()
     try:
@@ -91,8 +95,8 @@ def main() -> int:
     print(f"faxcore job claim benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"{platform.machine()} {platform.processor() or ''} Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
-        sq = run_backend("sqlite", f"sqlite:///{tmp}/bench.db", args.jobs, args.seconds,
-                         not args.no_analyze)
+        sq = run_backend("sqlite", f"sqlite:///{tmp}/bench.db?synchronous={args.sqlite_sync}",
+                         args.jobs, args.seconds, not args.no_analyze)
     server = None
     pg_url = args.pg_url
     if pg_url is None:

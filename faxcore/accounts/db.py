@@ -108,16 +108,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     # the job were lost (lease expired, job taken back). Claims made before leases
     # existed have no owner and can never be renewed: they expire at once (epoch), so
     # the first claim after the upgrade recovers jobs a killed worker left in 'sending'.
-    # Partial indexes: claiming looks only at queued jobs and at leased ones, so its
-    # plan does not depend on how many finished jobs the table holds (nor on fresh
-    # planner statistics).
+    # jobs_leases (partial: only jobs being sent) finds expired claims in expiry order
+    # without looking at finished jobs; queued jobs are found by jobs_state.
     (2, [
         "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
         "ALTER TABLE jobs ADD COLUMN lease_expires_at BIGINT",
         "ALTER TABLE jobs ADD COLUMN leases_lost INTEGER NOT NULL DEFAULT 0",
         "UPDATE jobs SET lease_expires_at = 0 WHERE state = 'sending'",
-        "CREATE INDEX jobs_queued ON jobs (id) WHERE state = 'queued'",
-        "CREATE INDEX jobs_leases ON jobs (lease_expires_at, id) WHERE state = 'sending'",
+        "CREATE INDEX jobs_leases ON jobs (state, lease_expires_at, id) WHERE state = 'sending'",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
