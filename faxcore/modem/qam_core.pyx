@@ -322,6 +322,7 @@ cdef class QamReceiver:
     cdef long long sym
     cdef double z1_re, z1_im, z2_re, z2_im   # previous two equaliser outputs
     cdef double f_re, f_im, v_par, pz_acc, v_abs
+    cdef double pz_first          # pz_acc over the first half of the ABAB window
     cdef int pz_n
     cdef double ph_re, ph_im
     cdef int parity                # which parity of sym is symbol A
@@ -506,6 +507,7 @@ cdef class QamReceiver:
         self.sym = 0
         self.z1_re = self.z1_im = self.z2_re = self.z2_im = 0.0
         self.f_re = self.f_im = self.v_par = self.pz_acc = self.v_abs = 0.0
+        self.pz_first = 0.0
         self.pz_n = 0
         self.ph_re = self.ph_im = 0.0
         self.parity = 0
@@ -912,10 +914,19 @@ cdef class QamReceiver:
             self.v_abs += 2.0 * sqrt(cr * cr + ci * ci) * (ri if ri > 0.0 else -ri)
             self.pz_acc += zr * zr + zi * zi
             self.pz_n += 1
+            if s < 32:
+                self.pz_first = self.pz_acc
         elif s == 48:
             # Not the alternation of a training (a V.21 burst, a tone, noise, a TEP
             # carrier)? Start over quietly: no training was attempted.
             if self.v_abs <= 0.0 or (self.v_par if self.v_par > 0.0 else -self.v_par) < 0.35 * self.v_abs:
+                self._restart_acquire()
+                return
+            # Nor if the level changed by 3 dB between the halves of the window: the ABAB
+            # segment has a steady level (a louder signal ending into this one, a step
+            # transient, would set the AGC and the timing on something else)
+            if (self.pz_first > 2.0 * (self.pz_acc - self.pz_first)
+                    or self.pz_acc - self.pz_first > 2.0 * self.pz_first):
                 self._restart_acquire()
                 return
             # frequency correction: angle over two symbols
