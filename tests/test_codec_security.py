@@ -2,8 +2,10 @@
 codes that kept a1 at a0) and the invariants every decoded row must meet.
 
 The exact regression streams are built here and also committed to tests/corpus/ (for the
-AddressSanitizer replay); ``python tests/test_codec_security.py --write-corpus`` rewrites
-those files, and ``test_corpus_files_are_the_streams_built_here`` checks they match.
+AddressSanitizer replay), with about ten small valid seeds per target (mh, mr, mmr, tiff,
+raw_mmr); ``python -m tests.test_codec_security --write-corpus`` rewrites the corpus files
+of those targets (including the small bombs of test_tiff_budget and the truncated files
+of test_tiff_truncated), and the tests below check they match.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faxcore.codecs import decode, encode, tables
+from faxcore.codecs.raw import raw_bytes, read_raw
+from faxcore.codecs.t4 import DocumentError
+from faxcore.codecs.tiff import Page, read_tiff, tiff_bytes
 
 CORPUS = Path(__file__).parent / "corpus"
 EOL = tables.EOL
@@ -165,8 +170,41 @@ def _seed_pages() -> dict[str, tuple[np.ndarray, dict]]:
     }
 
 
+def _container_seeds(target: str) -> dict[str, bytes]:
+    """Small valid TIFF files / raw MMR streams."""
+    pages = _seed_pages()
+    text, shifts, passes = pages["text"][0], pages["vertical-modes"][0], pages["pass-modes"][0]
+    small = [Page(text[:4]), Page(passes, yres=98.0)]
+    if target == "raw_mmr":
+        return {
+            "seed-one-page.bin": raw_bytes([text], "mmr"),
+            "seed-two-pages.bin": raw_bytes(small, "mmr"),
+            "seed-three-pages.bin": raw_bytes([text, shifts, passes], "mmr"),
+            "seed-white.bin": raw_bytes([pages["white"][0]], "mmr"),
+            "seed-no-eofb.bin": encode(shifts, "mmr", end_marker=False),
+            "seed-gs-no-markers.bin": b"".join(encode(p, "mmr", end_marker=False)
+                                               for p in (text[:2], passes[:2])),
+            "seed-alternating-w64.bin": raw_bytes([pages["alternating-w64"][0]], "mmr"),
+            "seed-odd-w13.bin": raw_bytes([pages["odd-w13"][0]] * 2, "mmr"),
+            "seed-long-runs-w5000.bin": raw_bytes([pages["long-runs-w5000"][0]], "mmr"),
+            "seed-trailing-zeros.bin": raw_bytes(small, "mmr") + bytes(16),
+        }
+    assert target == "tiff"
+    out = {f"seed-{scheme}.bin": tiff_bytes(small, scheme)
+           for scheme in ("mmr", "mh", "mr", "none")}
+    out["seed-mh-aligned-lsb.bin"] = tiff_bytes(small, "mh", eol_align=True, fill_order=2)
+    out["seed-mr-big-endian.bin"] = tiff_bytes(small, "mr", byteorder=">")
+    out["seed-mmr-strips.bin"] = tiff_bytes([Page(shifts)], "mmr", rows_per_strip=2)
+    out["seed-mh-strips.bin"] = tiff_bytes([Page(text)], "mh", rows_per_strip=3)
+    out["seed-odd-width.bin"] = tiff_bytes([Page(pages["odd-w13"][0])], "mmr")
+    out["seed-one-page.bin"] = tiff_bytes([Page(passes)], "mmr")
+    return out
+
+
 def seeds(target: str) -> dict[str, bytes]:
-    """Small valid streams of one scheme, named as the corpus files."""
+    """Small valid inputs of one corpus target, named as the corpus files."""
+    if target in ("tiff", "raw_mmr"):
+        return _container_seeds(target)
     out = {}
     for name, (page, opts) in _seed_pages().items():
         if target == "mmr" and ("eol_align" in opts or "min_row_bits" in opts or "k" in opts):
@@ -353,18 +391,55 @@ def test_corpus_seeds_decode_cleanly(target):
         assert page.end_marker_seen == ("no-end-marker" not in name), name
 
 
+def test_container_seeds_read_cleanly():
+    for name, data in seeds("tiff").items():
+        assert (CORPUS / "tiff" / name).read_bytes() == data, name
+        pages = read_tiff(data)
+        assert pages and all(p.error is None for p in pages), name
+    for name, data in seeds("raw_mmr").items():
+        assert (CORPUS / "raw_mmr" / name).read_bytes() == data, name
+        page_rows = 2 if "gs-no-markers" in name else None
+        pages = read_raw(data, "mmr", _corpus_width(name), page_rows=page_rows)
+        assert pages and all(p.bad_rows == 0 for p in pages), name
+        assert all(p.error is None for p in pages) == ("no-eofb" not in name), name
+
+
+def test_container_corpus_reads_within_invariants():
+    """Every TIFF and raw MMR corpus file reads, or fails with the documented errors;
+    every page returned is a 0/1 bitmap of its stated width."""
+    files = sorted((CORPUS / "tiff").glob("*.bin")) + sorted((CORPUS / "raw_mmr").glob("*.bin"))
+    assert len(files) >= 20
+    for path in files:
+        try:
+            if path.parent.name == "tiff":
+                pages = read_tiff(path)
+            else:
+                pages = read_raw(path, "mmr", _corpus_width(path.name))
+        except DocumentError as exc:
+            pages = exc.pages
+        for p in pages:
+            assert p.bitmap.dtype == np.uint8 and p.bitmap.ndim == 2
+            assert p.bitmap.max(initial=0) <= 1
+
+
 def write_corpus() -> None:
-    for (target, name), make in REGRESSION.items():
+    """Write every committed corpus file of the codec, TIFF and raw MMR targets."""
+    from tests.test_tiff_budget import SMALL_BOMBS
+    from tests.test_tiff_truncated import truncated_corpus
+
+    files = {key: make() for key, make in REGRESSION.items()}
+    files.update({key: make() for key, make in SMALL_BOMBS.items()})
+    files.update({("tiff", name): data for name, data in truncated_corpus().items()})
+    for target in ("mh", "mr", "mmr", "tiff", "raw_mmr"):
+        files.update({(target, name): data for name, data in seeds(target).items()})
+    for (target, name), data in files.items():
+        assert len(data) < 64 * 1024, name
         (CORPUS / target).mkdir(parents=True, exist_ok=True)
-        (CORPUS / target / name).write_bytes(make())
-    for target in ("mh", "mr", "mmr"):
-        (CORPUS / target).mkdir(parents=True, exist_ok=True)
-        for name, data in seeds(target).items():
-            (CORPUS / target / name).write_bytes(data)
+        (CORPUS / target / name).write_bytes(data)
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write-corpus"]:
         write_corpus()
     else:
-        sys.exit("usage: python tests/test_codec_security.py --write-corpus")
+        sys.exit("usage: python -m tests.test_codec_security --write-corpus")

@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from faxcore.cli import CliError
 from faxcore.codecs import prep
 from faxcore.codecs.raw import guess_g3_scheme, read_raw, write_raw
+from faxcore.codecs.t4 import DocumentError, DocumentTooLarge
 from faxcore.codecs.tiff import (
     RESOLUTIONS,
     Page,
@@ -99,8 +100,20 @@ def _res_of(page: Page) -> str:
     return name if name in RESOLUTIONS else "fine"
 
 
+class PartialInput(CliError):
+    """INPUT could be read only in part (a truncated file, a document over the size
+    limit): ``pages`` are its complete pages, the message says what stopped the read."""
+
+    def __init__(self, message: str, kind: str, pages: list[Page]):
+        super().__init__(message)
+        self.kind = kind
+        self.pages = pages
+
+
 def load_pages(path: Path, args: argparse.Namespace) -> tuple[str, list[Page]]:
-    """Read INPUT as fax pages; return (a description of the input kind, pages)."""
+    """Read INPUT as fax pages; return (a description of the input kind, pages).
+
+    Raises :class:`PartialInput` when only some pages could be read."""
     head = _read_head(path)
     resolution = args.resolution
     page_size = getattr(args, "page_size", None)
@@ -117,6 +130,11 @@ def load_pages(path: Path, args: argparse.Namespace) -> tuple[str, list[Page]]:
                 raw = guess_g3_scheme(data, width, lsb_first=args.lsb_first)
             pages = read_raw(data, raw, width, lsb_first=args.lsb_first, xres=xres, yres=yres,
                              page_rows=args.page_rows)
+        except DocumentError as exc:
+            if exc.pages:
+                raise PartialInput(f"{path}: {exc}", f"raw {raw.upper()} stream",
+                                   exc.pages) from None
+            raise CliError(f"{path}: corrupt or empty {raw.upper()} stream: {exc}") from None
         except ValueError as exc:
             raise CliError(f"{path}: corrupt or empty {raw.upper()} stream: {exc}") from None
         return f"raw {raw.upper()} stream", pages
@@ -126,7 +144,10 @@ def load_pages(path: Path, args: argparse.Namespace) -> tuple[str, list[Page]]:
         except TiffUnsupportedError as exc:
             log.info("%s: not a fax TIFF (%s): reading it as an image", path, exc)
         except TiffError as exc:
-            raise CliError(f"{path}: corrupt TIFF: {exc}") from None
+            if exc.pages:
+                raise PartialInput(f"{path}: {exc}", "TIFF-F", exc.pages) from None
+            what = "" if isinstance(exc, DocumentTooLarge) else "corrupt TIFF: "
+            raise CliError(f"{path}: {what}{exc}") from None
         else:
             if resolution or page_size:
                 pages = [prep.refit_page(p, resolution=resolution or _res_of(p),
@@ -209,8 +230,12 @@ def run_convert(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    kind, pages = load_pages(path, args)
-    _say(f"{path}: {kind}, {len(pages)} page(s)")
+    partial = None
+    try:
+        kind, pages = load_pages(path, args)
+    except PartialInput as exc:     # the complete pages, then the error (exit status 1)
+        partial, kind, pages = exc, exc.kind, exc.pages
+    _say(f"{path}: {kind}, {len(pages)} page(s)" + (" readable" if partial else ""))
     for i, p in enumerate(pages, 1):
         scheme = (p.scheme or "-").upper() if kind in ("TIFF-F",) or kind.startswith("raw") \
             else "not coded"
@@ -221,4 +246,6 @@ def run_info(args: argparse.Namespace) -> int:
         if p.error:
             line += f", damaged: {p.error}"
         _say(line)
+    if partial is not None:
+        raise partial
     return 0

@@ -8,11 +8,15 @@
 """
 
 from faxcore.codecs.t4 import (
+    MAX_DOCUMENT_PAGES,
+    MAX_DOCUMENT_PIXELS,
     MAX_PIXELS,
     MAX_ROWS,
     MAX_WIDTH,
     SCHEMES,
     DecodedPage,
+    DocumentError,
+    DocumentTooLarge,
     PackedBitmap,
     decode,
     encode,
@@ -20,19 +24,24 @@ from faxcore.codecs.t4 import (
     pack,
     unpack,
 )
-from faxcore.codecs.tiff import Page, read_tiff, write_tiff
+from faxcore.codecs.tiff import Page, iter_tiff, read_tiff, write_tiff
 
 __all__ = [
+    "MAX_DOCUMENT_PAGES",
+    "MAX_DOCUMENT_PIXELS",
     "MAX_PIXELS",
     "MAX_ROWS",
     "MAX_WIDTH",
     "SCHEMES",
     "DecodedPage",
+    "DocumentError",
+    "DocumentTooLarge",
     "PackedBitmap",
     "Page",
     "decode",
     "encode",
     "encode_tiff_strip",
+    "iter_tiff",
     "pack",
     "read_tiff",
     "unpack",

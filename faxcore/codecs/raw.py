@@ -15,20 +15,37 @@ an EOL). A T.6 page ends after its EOFB. A cut is moved to the next byte boundar
 only 0 bits (padding) lie before it. Data after the last end marker that holds a decodable row becomes a
 final page with ``Page.error`` saying it was not terminated (a truncated stream); data
 with no row at all (zero padding) is dropped.
+
+A raw stream says nothing about page sizes, and a white MMR row costs one bit, so a few
+hundred KB can decode to gigabytes: one read decodes at most ``max_document_pixels``
+(default ``MAX_DOCUMENT_PIXELS``, 2**30 pixels, each page also charged
+``PAGE_OVERHEAD_PIXELS``) in at most ``max_pages`` pages (default 10 000). The decoder is
+told how many rows are left, so it stops there; :class:`DocumentTooLarge` (a
+``ValueError``) is then raised. :func:`iter_raw` decodes page by page as the caller
+iterates; :func:`read_raw` is ``list(iter_raw(...))`` and puts the pages decoded before an
+error in the exception's ``pages``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import numpy as np
 
+from faxcore.codecs.t4 import (
+    MAX_DOCUMENT_PAGES,
+    MAX_DOCUMENT_PIXELS,
+    MAX_ROWS,
+    DocumentBudget,
+    DocumentError,
+    DocumentTooLarge,
+)
 from faxcore.codecs.tiff import Page
 
-__all__ = ["read_raw", "raw_bytes", "write_raw", "split_pages", "guess_g3_scheme",
-           "RTC_MIN_EOLS"]
+__all__ = ["read_raw", "iter_raw", "raw_bytes", "write_raw", "split_pages",
+           "guess_g3_scheme", "RTC_MIN_EOLS", "DocumentTooLarge"]
 
 RTC_MIN_EOLS = 4
 _EOL_ZEROS = 11  # an EOL is eleven or more 0 bits (fill included) and a 1
@@ -85,9 +102,75 @@ def split_pages(data: bytes, scheme: str, *, lsb_first: bool = False) -> list[tu
     return pages
 
 
+def _read_source(src: str | os.PathLike | bytes | BinaryIO) -> bytes:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src)
+    if hasattr(src, "read"):
+        return src.read()
+    with open(src, "rb") as f:
+        return f.read()
+
+
+def iter_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int = 1728, *,
+             lsb_first: bool = False, xres: float = 204.0, yres: float = 196.0,
+             page_rows: int | None = None, max_rows: int | None = None,
+             max_document_pixels: int = MAX_DOCUMENT_PIXELS,
+             max_pages: int = MAX_DOCUMENT_PAGES) -> Iterator[Page]:
+    """Decode the pages of a raw stream one at a time, as the caller asks for them.
+
+    Arguments as for :func:`read_raw`. The stream is read and checked at once; each page
+    is decoded when the iteration reaches it (an MH/MR stream cut by ``page_rows`` is
+    decoded per end-marker chunk and then cut). Raises :class:`DocumentTooLarge` when the
+    next page would take the pages so far past ``max_document_pixels`` or ``max_pages``,
+    and :class:`~faxcore.codecs.t4.DocumentError` (a ``ValueError``) when the stream
+    holds no decodable row; errors carry ``complete_pages``, the pages yielded before.
+    """
+    data = _read_source(src)
+    scheme = scheme.lower()
+    if scheme not in ("mh", "mr", "mmr"):
+        raise ValueError(f"unknown scheme {scheme!r} (mh, mr or mmr)")
+    if width < 1:
+        raise ValueError(f"bad width {width}")
+    if page_rows is not None and page_rows < 1:
+        raise ValueError(f"bad page_rows {page_rows}")
+    budget = DocumentBudget(max_document_pixels, max_pages)
+    return _iter_pages(data, scheme, width, lsb_first, xres, yres, page_rows, max_rows,
+                       budget)
+
+
+def _iter_pages(data: bytes, scheme: str, width: int, lsb_first: bool, xres: float,
+                yres: float, page_rows: int | None, max_rows: int | None,
+                budget: DocumentBudget) -> Iterator[Page]:
+    done = 0
+    try:
+        for chunk, terminated in split_pages(data, scheme, lsb_first=lsb_first):
+            for dp in _decode_pages(chunk, scheme, width, page_rows, max_rows, budget):
+                err = getattr(dp, "error", None)
+                errors = [str(err)] if err else []
+                if not terminated and not page_rows:
+                    errors.append("stream ends without " + ("EOFB" if scheme == "mmr"
+                                                            else "RTC"))
+                rows = int(dp.rows)
+                yield Page(
+                    bitmap=np.ascontiguousarray(dp.bitmap[:rows], dtype=np.uint8),
+                    xres=xres, yres=yres, scheme=scheme, bad_rows=int(dp.bad_rows),
+                    consecutive_bad_rows=int(getattr(dp, "max_consecutive_bad_rows", 0)),
+                    fill_order=2 if lsb_first else 1, error="; ".join(errors) or None,
+                    page_number=done)
+                done += 1
+    except DocumentError as exc:
+        exc.complete_pages = done
+        raise
+    if not done:
+        raise DocumentError(f"no decodable {scheme.upper()} page in {len(data)} bytes "
+                            f"(width {width})")
+
+
 def read_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int = 1728, *,
              lsb_first: bool = False, xres: float = 204.0, yres: float = 196.0,
-             page_rows: int | None = None, max_rows: int | None = None) -> list[Page]:
+             page_rows: int | None = None, max_rows: int | None = None,
+             max_document_pixels: int = MAX_DOCUMENT_PIXELS,
+             max_pages: int = MAX_DOCUMENT_PAGES) -> list[Page]:
     """Decode every page of a raw stream. ``scheme`` "mh", "mr" (both ``.g3``) or "mmr".
 
     Pages are split at RTC / EOFB. Ghostscript's fax devices write neither, so their
@@ -96,40 +179,24 @@ def read_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int 
     Damaged rows are handled by the codec (replaced and counted in ``Page.bad_rows``);
     a page that ends in an error or lacks its end marker has ``Page.error`` set (a stream
     cut into pages by ``page_rows`` needs no end marker). ``max_rows`` caps the rows of
-    one undivided page (the codec's default cap is 65535 rows). Raises ``ValueError`` when
-    the stream holds no decodable row at all.
+    one undivided page (the codec's default cap is 65535 rows).
+
+    The whole read decodes at most ``max_document_pixels`` pixels (default 2**30, each
+    page counting ``PAGE_OVERHEAD_PIXELS`` more) in at most ``max_pages`` pages (default
+    10 000); beyond that it raises :class:`DocumentTooLarge`, whose ``pages`` holds the
+    pages decoded before. Raises :class:`~faxcore.codecs.t4.DocumentError` (a
+    ``ValueError``) when the stream holds no decodable row at all.
     """
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        data = bytes(src)
-    elif hasattr(src, "read"):
-        data = src.read()
-    else:
-        with open(src, "rb") as f:
-            data = f.read()
-    if width < 1:
-        raise ValueError(f"bad width {width}")
-    if page_rows is not None and page_rows < 1:
-        raise ValueError(f"bad page_rows {page_rows}")
     pages: list[Page] = []
-    for chunk, terminated in split_pages(data, scheme, lsb_first=lsb_first):
-        for dp in _decode_pages(chunk, scheme, width, page_rows, max_rows):
-            rows = int(dp.rows)
-            if rows == 0:
-                continue
-            err = getattr(dp, "error", None)
-            errors = [str(err)] if err else []
-            if not terminated and not page_rows:
-                errors.append("stream ends without " + ("EOFB" if scheme == "mmr" else "RTC"))
-            pages.append(Page(
-                bitmap=np.ascontiguousarray(dp.bitmap[:rows], dtype=np.uint8),
-                xres=xres, yres=yres, scheme=scheme, bad_rows=int(dp.bad_rows),
-                consecutive_bad_rows=int(getattr(dp, "max_consecutive_bad_rows", 0)),
-                fill_order=2 if lsb_first else 1, error="; ".join(errors) or None))
-    if not pages:
-        raise ValueError(f"no decodable {scheme.upper()} page in {len(data)} bytes "
-                         f"(width {width})")
-    for i, p in enumerate(pages):
-        p.page_number = i
+    try:
+        for page in iter_raw(src, scheme, width, lsb_first=lsb_first, xres=xres, yres=yres,
+                             page_rows=page_rows, max_rows=max_rows,
+                             max_document_pixels=max_document_pixels, max_pages=max_pages):
+            pages.append(page)
+    except DocumentError as exc:
+        exc.pages = pages
+        exc.complete_pages = len(pages)
+        raise
     return pages
 
 
@@ -153,34 +220,51 @@ def _longest_run(indices: list[int]) -> int:
 
 
 def _decode_pages(chunk: bytes, scheme: str, width: int, page_rows: int | None,
-                  max_rows: int | None) -> list:
-    """Decode one marker-delimited chunk, cut into ``page_rows`` pages when given."""
+                  max_rows: int | None, budget: DocumentBudget) -> Iterator:
+    """Decode one marker-delimited chunk, cut into ``page_rows`` pages when given.
+
+    Yields decoded pages with at least one row, each charged to ``budget`` before its
+    bitmap is unpacked. Undivided pages (and MH/MR chunks cut afterwards) are decoded
+    with at most one row more than the budget has left, so the decoder stops there.
+    """
     from faxcore.codecs import decode
 
+    cap = MAX_ROWS if max_rows is None else int(max_rows)
     if not page_rows:
-        return [decode(chunk, scheme, width, max_rows=max_rows)]
+        dp = decode(chunk, scheme, width, max_rows=min(cap, budget.rows_left(width) + 1))
+        if dp.rows:
+            budget.charge(int(dp.rows) * width)
+            yield dp
+        return
     if scheme != "mmr":
         # MH/MR rows stand alone after their EOL (an MR page starts with a 1-D row), so
         # the pages decode as one and are cut afterwards.
-        dp = decode(chunk, scheme, width, max_rows=max_rows)
+        dp = decode(chunk, scheme, width, max_rows=min(cap, budget.rows_left(width) + 1))
         bad = list(getattr(dp, "bad_row_indices", []))
-        out = []
         for y in range(0, int(dp.rows), page_rows):
+            rows = min(page_rows, int(dp.rows) - y)
+            budget.charge(rows * width)
             rows_bad = [i - y for i in bad if y <= i < y + page_rows]
-            out.append(_Cut(dp.bitmap[y:y + page_rows], rows_bad,
-                            dp.error if y + page_rows >= dp.rows else None))
-        return out
-    # MMR pages each start from a white reference row: decode page by page.
-    out = []
+            yield _Cut(dp.bitmap[y:y + rows], rows_bad,
+                       dp.error if y + page_rows >= dp.rows else None)
+        return
+    # MMR pages each start from a white reference row: decode page by page, from an
+    # offset into the chunk (a memoryview: no copy of the rest of the stream per page).
+    view = memoryview(chunk)
+    end = len(chunk.rstrip(b"\0"))        # only zero padding after this
     pos = 0
-    while pos < len(chunk) and any(chunk[pos:]):
-        dp = decode(chunk[pos:], scheme, width, rows=page_rows)
-        out.append(dp)
+    while pos < end:
+        # the decoder allocates this many rows up front (every row costs >= 1 bit)
+        budget.check(min(page_rows, 8 * (len(chunk) - pos) + 1) * width)
+        dp = decode(view[pos:], scheme, width, rows=page_rows)
+        if not dp.rows:
+            break
+        budget.charge(int(dp.rows) * width)
+        yield dp
         step = (int(dp.consumed_bits) + 7) // 8
         if dp.rows < page_rows or step == 0:
             break
         pos += step
-    return out
 
 
 def guess_g3_scheme(src: bytes, width: int = 1728, *, lsb_first: bool = False) -> str:

@@ -52,6 +52,85 @@ MAX_ROWS = _t4.MAX_ROWS  # 65535 rows
 MAX_PIXELS = 1 << 28  # 268 million pixels, 32 MiB packed
 _REVERSE = _t4.REVERSE_TABLE
 
+#: Default budget of one multi-page read (``read_tiff``/``iter_tiff``/``read_raw``/
+#: ``iter_raw``): decoded pixels of all pages together, counting ``PAGE_OVERHEAD_PIXELS``
+#: per page. 2**30 is about 270 A4 pages at fine resolution (1728 x 2292) or 67 at
+#: 400 dpi, far more than a fax; it bounds what a small hostile file can make a reader
+#: allocate to 1 GiB of the 1-byte-per-pixel bitmaps ``read_tiff`` returns (128 MiB
+#: packed), where per-page caps alone let 10 KB of TIFF ask for 6 GiB.
+MAX_DOCUMENT_PIXELS = 1 << 30
+#: Default cap on the pages of one read: a fax has tens of pages, TIFF page numbers stop
+#: at 65535; without it, pages of one row cost more in Python objects than in pixels.
+MAX_DOCUMENT_PAGES = 10_000
+#: Pixels charged per page on top of its width x height: its Python objects and the
+#: decoder's per-page set-up (about 3 KB measured for a one-row page of 1728 pixels).
+PAGE_OVERHEAD_PIXELS = 4096
+
+
+class DocumentError(ValueError):
+    """A multi-page file could be read only in part.
+
+    Attributes:
+        pages: the complete pages read before the problem, in order (``read_tiff`` and
+            ``read_raw`` fill it; the iterators leave it empty, as their caller has
+            already received those pages).
+        complete_pages: how many complete pages came before the problem.
+    """
+
+    def __init__(self, message: str, *, pages: list | None = None,
+                 complete_pages: int | None = None) -> None:
+        super().__init__(message)
+        self.pages: list = list(pages) if pages else []
+        self.complete_pages: int = (len(self.pages) if complete_pages is None
+                                    else int(complete_pages))
+
+
+class DocumentTooLarge(DocumentError):
+    """A multi-page read went over its budget of pixels or pages (a decompression bomb,
+    or a document larger than the caller allowed)."""
+
+
+class DocumentBudget:
+    """What one multi-page read may still decode: pixels and pages (see
+    ``MAX_DOCUMENT_PIXELS``). ``error`` is the exception class raised when over it."""
+
+    def __init__(self, max_pixels: int = MAX_DOCUMENT_PIXELS,
+                 max_pages: int = MAX_DOCUMENT_PAGES,
+                 error: type[DocumentTooLarge] = DocumentTooLarge) -> None:
+        if int(max_pixels) < 1 or int(max_pages) < 1:
+            raise ValueError(f"document budget must be positive, got {max_pixels} pixels, "
+                             f"{max_pages} pages")
+        self.max_pixels = int(max_pixels)
+        self.max_pages = int(max_pages)
+        self.error = error
+        self.pixels = 0     # charged so far, overhead included
+        self.pages = 0
+
+    def _fail(self, what: str) -> DocumentTooLarge:
+        return self.error(f"document too large: {what} (limits: {self.max_pixels} pixels, "
+                          f"{self.max_pages} pages per read)", complete_pages=self.pages)
+
+    def check(self, pixels: int) -> None:
+        """Raise ``self.error`` unless a next page of ``pixels`` fits."""
+        if self.pages >= self.max_pages:
+            raise self._fail(f"more than {self.max_pages} pages")
+        if self.pixels + int(pixels) + PAGE_OVERHEAD_PIXELS > self.max_pixels:
+            raise self._fail(f"page {self.pages + 1} needs {int(pixels)} pixels, "
+                             f"{self.pixels} already used")
+
+    def charge(self, pixels: int) -> None:
+        """Account for the next page of ``pixels`` (before its bitmap is made); raise
+        ``self.error`` when it does not fit."""
+        self.check(pixels)
+        self.pixels += int(pixels) + PAGE_OVERHEAD_PIXELS
+        self.pages += 1
+
+    def rows_left(self, width: int) -> int:
+        """Rows of ``width`` pixels the next page may have (0 when no page fits)."""
+        if self.pages >= self.max_pages:
+            return 0
+        return max(0, (self.max_pixels - self.pixels - PAGE_OVERHEAD_PIXELS) // max(1, width))
+
 
 @dataclass(frozen=True, eq=False)
 class PackedBitmap:
@@ -269,6 +348,17 @@ def _longest_run(indices: list[int]) -> int:
     return best
 
 
+def _byte_buffer(data: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """The input as a flat byte buffer, without copying when it already is one (callers
+    decoding page after page from one stream pass memoryview slices)."""
+    if isinstance(data, bytes):
+        return data
+    mv = memoryview(data)
+    if mv.c_contiguous and mv.itemsize == 1:
+        return mv.cast("B")
+    return bytes(mv)
+
+
 def decode(
     data: bytes | bytearray | memoryview,
     scheme: str,
@@ -314,9 +404,9 @@ def decode(
     if not isinstance(width, int | np.integer) or not 1 <= width <= MAX_WIDTH:
         raise ValueError(f"width must be 1..{MAX_WIDTH}, got {width!r}")
     width = int(width)
-    buf = bytes(data)
+    buf = _byte_buffer(data)
     if lsb_first:
-        buf = buf.translate(_REVERSE)
+        buf = bytes(buf).translate(_REVERSE)
     if rows is not None:
         if rows < 0:
             raise ValueError("rows must be >= 0")

@@ -19,12 +19,27 @@ asked for more rows than it has bits. Compression 2 (CCITT RLE), BigTIFF, tiles,
 colour are not fax pages: they raise :class:`TiffUnsupportedError` (``faxcore convert``
 then hands the file to Pillow).
 
+A document is bounded as a whole too: one read decodes at most ``max_document_pixels``
+(default ``MAX_DOCUMENT_PIXELS``, 2**30 pixels, each page also charged
+``PAGE_OVERHEAD_PIXELS``) in at most ``max_pages`` pages (default 10 000); the size of
+each page is known from its IFD, so a page that would go over is refused before it is
+decoded, with :class:`TiffTooLarge`. :func:`iter_tiff` decodes one page at a time, so a
+caller that does not keep the pages needs memory for one page only;
+:func:`read_tiff` is ``list(iter_tiff(...))``.
+
 Bad input never crashes or hangs the reader:
 
 * a broken file structure (bad header, IFD or tag outside the file, IFD chain loop,
   inconsistent strip tables, a page larger than ``max_pixels``) raises :class:`TiffError`
-  (a ``ValueError``); with ``strict=False`` the pages read before the broken IFD are
-  returned instead, and the error is logged;
+  (a ``ValueError``). The error carries the complete pages read before the broken IFD:
+  ``exc.pages`` (from :func:`read_tiff`) and ``exc.complete_pages``; its message starts
+  with the page it is about ("page 3: ..."). This is the partial result of a truncated
+  file (e.g. a received fax cut short): the pages whose IFD and strips are in the file
+  are complete, the first IFD or next-IFD offset past the end of the file raises. With
+  ``strict=False`` those pages are returned instead, and the error is logged;
+* a document over its budget raises :class:`TiffTooLarge` (a :class:`TiffError` and a
+  :class:`~faxcore.codecs.t4.DocumentTooLarge`), also carrying the pages read before it,
+  whatever ``strict`` says;
 * a valid TIFF that is not a bilevel fax image (grey, colour, LZW, tiles...) raises
   :class:`TiffUnsupportedError` (a ``TiffError``), so callers can hand it to Pillow;
 * damaged pixel data is a *partial page*, as a fax receiver would keep it: damaged MH/MR
@@ -40,17 +55,25 @@ import logging
 import math
 import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
 
+from faxcore.codecs.t4 import (
+    MAX_DOCUMENT_PAGES,
+    MAX_DOCUMENT_PIXELS,
+    DocumentBudget,
+    DocumentError,
+    DocumentTooLarge,
+)
+
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "Page", "TiffError", "TiffUnsupportedError", "read_tiff", "write_tiff", "tiff_bytes",
-    "RESOLUTIONS", "resolution_name",
+    "Page", "TiffError", "TiffUnsupportedError", "TiffTooLarge", "iter_tiff", "read_tiff",
+    "write_tiff", "tiff_bytes", "RESOLUTIONS", "resolution_name",
 ]
 
 # Fax resolutions as TIFF-F writes them (dpi, ResolutionUnit 2).
@@ -104,12 +127,21 @@ _SCHEME_OF = {(3, False): "mh", (3, True): "mr", (4, False): "mmr", (4, True): "
 CLEAN, REGENERATED, UNCLEAN = 0, 1, 2
 
 
-class TiffError(ValueError):
-    """The file is not a readable TIFF (broken header, IFD, tags or strip tables)."""
+class TiffError(DocumentError):
+    """The file is not a readable TIFF (broken header, IFD, tags or strip tables).
+
+    A ``ValueError``; ``pages`` / ``complete_pages`` are the complete pages before the
+    problem (see :class:`~faxcore.codecs.t4.DocumentError`).
+    """
 
 
 class TiffUnsupportedError(TiffError):
     """A valid TIFF that is not a bilevel fax page (grey, colour, LZW, tiled, ...)."""
+
+
+class TiffTooLarge(TiffError, DocumentTooLarge):
+    """The TIFF holds more pixels or pages than one read may decode (``max_document_pixels``,
+    ``max_pages``)."""
 
 
 @dataclass(eq=False)   # bitmaps are arrays: compare pages by their fields explicitly
@@ -188,10 +220,13 @@ class _Reader:
         if off < 0 or off + n > len(self.data):
             raise TiffError(f"offset {off}+{n} is past the end of the file ({len(self.data)} bytes)")
 
-    def ifd(self, off: int) -> tuple[dict[int, tuple], int]:
-        """Parse the IFD at ``off``: {tag: values tuple} and the next IFD offset."""
+    def ifd(self, off: int) -> tuple[dict[int, tuple], int | None]:
+        """Parse the IFD at ``off``: {tag: values tuple} and the next IFD offset, None when
+        the file ends inside that offset (a truncated file: the IFD itself is whole)."""
         n = self.u16(off)
-        self._need(off + 2, 12 * n + 4)
+        if off + 2 + 12 * n > len(self.data):
+            raise TiffError(f"IFD at offset {off} ({n} entries) is cut off by the end of the "
+                            f"file ({len(self.data)} bytes): file truncated?")
         tags: dict[int, tuple] = {}
         for i in range(n):
             e = off + 2 + 12 * i
@@ -217,7 +252,8 @@ class _Reader:
                 vals = tuple(vals[j] / vals[j + 1] if vals[j + 1] else 0.0
                              for j in range(0, len(vals), 2))
             tags[tag] = vals
-        return tags, self.u32(off + 2 + 12 * n)
+        end = off + 2 + 12 * n
+        return tags, (self.u32(end) if end + 4 <= len(self.data) else None)
 
 
 def _ints(tags: dict, tag: int) -> tuple[int, ...] | None:
@@ -246,50 +282,104 @@ def _real(tags: dict, tag: int, default: float) -> float:
     return float(vals[0])
 
 
-def read_tiff(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO, *,
-              strict: bool = True, max_pixels: int = MAX_PIXELS) -> list[Page]:
-    """Read every page of a TIFF (Class F or any bilevel TIFF) as :class:`Page` objects.
-
-    ``src`` is a path, the file's bytes, or a binary file object. See the module
-    docstring for what happens with broken files.
-    """
+def _read_source(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO) -> bytes:
     if isinstance(src, (bytes, bytearray, memoryview)):
-        data = bytes(src)
-    elif hasattr(src, "read"):
-        data = src.read()
-    else:
-        with open(src, "rb") as f:
-            data = f.read()
-    r = _Reader(data)
-    pages: list[Page] = []
+        return bytes(src)
+    if hasattr(src, "read"):
+        return src.read()
+    with open(src, "rb") as f:
+        return f.read()
+
+
+def iter_tiff(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO, *,
+              strict: bool = True, max_pixels: int = MAX_PIXELS,
+              max_document_pixels: int = MAX_DOCUMENT_PIXELS,
+              max_pages: int = MAX_DOCUMENT_PAGES) -> Iterator[Page]:
+    """Decode the pages of a TIFF one at a time, as the caller asks for them.
+
+    The file is read at once (``src`` as for :func:`read_tiff`) and its header checked;
+    each page is decoded only when the iteration reaches it. ``max_pixels`` caps one page;
+    ``max_document_pixels`` caps all the pages of this iteration together, each page
+    counting ``PAGE_OVERHEAD_PIXELS`` more, and ``max_pages`` their number: a page that
+    would go over is not decoded, :class:`TiffTooLarge` is raised instead. Errors raised
+    after some pages have ``complete_pages`` set (their ``pages`` stay empty: the caller
+    already has them). See the module docstring for broken files.
+    """
+    r = _Reader(_read_source(src))
+    budget = DocumentBudget(max_document_pixels, max_pages, TiffTooLarge)
+    return _iter_pages(r, strict, max_pixels, budget)
+
+
+def _iter_pages(r: _Reader, strict: bool, max_pixels: int,
+                budget: DocumentBudget) -> Iterator[Page]:
     seen: set[int] = set()
-    off = r.u32(4)
-    index = 0
+    off: int | None = r.u32(4)
+    index = 0          # IFDs so far (thumbnails included)
+    done = 0           # pages yielded
     while off:
         try:
             if off in seen:
                 raise TiffError(f"IFD chain loops back to offset {off}")
             seen.add(off)
+            if off + 2 > len(r.data):
+                where = "past" if off >= len(r.data) else "cut off by"
+                raise TiffError(f"IFD at offset {off} is {where} the end of the file "
+                                f"({len(r.data)} bytes): file truncated?")
             tags, nxt = r.ifd(off)
-            page = _read_page(r, tags, index, max_pixels)
-        except TiffUnsupportedError:
+            page = _read_page(r, tags, index, max_pixels, budget)
+        except TiffUnsupportedError as exc:
+            exc.complete_pages = done
+            raise
+        except TiffTooLarge as exc:
+            exc.complete_pages = done
             raise
         except TiffError as exc:
-            if strict or not pages:
-                raise
-            log.warning("TIFF page %d unreadable, keeping %d pages: %s", index + 1,
-                        len(pages), exc)
-            break
+            if strict or not done:
+                raise TiffError(f"page {done + 1}: {exc}", complete_pages=done) from None
+            log.warning("TIFF page %d unreadable, keeping %d pages: %s", done + 1, done, exc)
+            return
         if page is not None:
-            pages.append(page)
+            yield page
+            done += 1
         index += 1
+        if nxt is None:
+            msg = (f"page {done + 1}: file truncated ({len(r.data)} bytes) inside the "
+                   f"next-IFD offset after page {done}")
+            if strict or not done:
+                raise TiffError(msg, complete_pages=done)
+            log.warning("TIFF %s; keeping %d pages", msg, done)
+            return
         off = nxt
-    if not pages:
+    if not done:
         raise TiffError("TIFF file has no image")
+
+
+def read_tiff(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO, *,
+              strict: bool = True, max_pixels: int = MAX_PIXELS,
+              max_document_pixels: int = MAX_DOCUMENT_PIXELS,
+              max_pages: int = MAX_DOCUMENT_PAGES) -> list[Page]:
+    """Read every page of a TIFF (Class F or any bilevel TIFF) as :class:`Page` objects.
+
+    ``src`` is a path, the file's bytes, or a binary file object. The limits are those
+    of :func:`iter_tiff`: by default at most 2**30 pixels (1 GiB of bitmaps) and 10 000
+    pages in all. A :class:`TiffError` (including :class:`TiffTooLarge`) raised after
+    some pages carries them in ``exc.pages``: a truncated multi-page file gives its
+    complete pages that way. See the module docstring for what happens with broken files.
+    """
+    pages: list[Page] = []
+    try:
+        for page in iter_tiff(src, strict=strict, max_pixels=max_pixels,
+                              max_document_pixels=max_document_pixels, max_pages=max_pages):
+            pages.append(page)
+    except DocumentError as exc:
+        exc.pages = pages
+        exc.complete_pages = len(pages)
+        raise
     return pages
 
 
-def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int) -> Page | None:
+def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int,
+               budget: DocumentBudget) -> Page | None:
     subfile = _one(tags, NEW_SUBFILE_TYPE, 0)
     if subfile & 1:
         return None  # reduced-resolution copy (thumbnail): not a page
@@ -331,7 +421,12 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int) -> Page | No
 
     t4 = int(_one(tags, T4_OPTIONS, 0))
     scheme = "none" if comp == 1 else _SCHEME_OF[(comp, bool(t4 & 1))]
-    parts: list[np.ndarray] = []
+    # Charged before anything is decoded: rows that cannot be decoded are still returned
+    # (white), so the page costs width x height whatever its data.
+    budget.charge(width * height)
+    # One page-sized array that the strips are copied into (missing rows stay white);
+    # a page in one fully decoded strip is used as decoded. Peak: the page plus a strip.
+    bitmap: np.ndarray | None = None
     bad = consecutive = 0
     errors: list[str] = []
     for s in range(nstrips):
@@ -342,16 +437,20 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int) -> Page | No
             errors.append(f"strip {s}: {len(chunk)} of {want} bytes in file")
         rows, strip_bad, run, err = _decode_strip(chunk, scheme, width, nrows, fill == 2)
         got = rows.shape[0]
-        parts.append(rows)
-        if got < nrows:                  # missing rows stay white
-            parts.append(np.zeros((nrows - got, width), dtype=np.uint8))
+        if nstrips == 1 and got == height:
+            bitmap = rows
+        else:
+            if bitmap is None:
+                bitmap = np.zeros((height, width), dtype=np.uint8)
+            bitmap[s * rps:s * rps + got] = rows
+        del rows
         bad += strip_bad + (nrows - got)
         consecutive = max(consecutive, run, nrows - got)
         if err:
             errors.append(f"strip {s}: {err}")
         elif got < nrows:
             errors.append(f"strip {s}: {got} of {nrows} rows decoded")
-    bitmap = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    assert bitmap is not None        # nstrips >= 1
     if photometric == 1:
         np.subtract(1, bitmap, out=bitmap)   # min-is-black: a 0 bit is black
     xres = _real(tags, X_RESOLUTION, 204.0)
