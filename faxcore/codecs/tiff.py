@@ -23,9 +23,10 @@ A document is bounded as a whole too: one read decodes at most ``max_document_pi
 (default ``MAX_DOCUMENT_PIXELS``, 2**30 pixels, each page also charged
 ``PAGE_OVERHEAD_PIXELS``) in at most ``max_pages`` pages (default 10 000); the size of
 each page is known from its IFD, so a page that would go over is refused before it is
-decoded, with :class:`TiffTooLarge`. :func:`iter_tiff` decodes one page at a time, so a
-caller that does not keep the pages needs memory for one page only;
-:func:`read_tiff` is ``list(iter_tiff(...))``.
+decoded, with :class:`TiffTooLarge`. :func:`iter_tiff` decodes one page at a time, when
+the iteration reaches it, so a caller that does not keep the pages needs memory for one
+or two pages (the one it holds and the next being decoded); :func:`read_tiff` is
+``list(iter_tiff(...))``.
 
 Bad input never crashes or hangs the reader:
 
@@ -34,9 +35,11 @@ Bad input never crashes or hangs the reader:
   (a ``ValueError``). The error carries the complete pages read before the broken IFD:
   ``exc.pages`` (from :func:`read_tiff`) and ``exc.complete_pages``; its message starts
   with the page it is about ("page 3: ..."). This is the partial result of a truncated
-  file (e.g. a received fax cut short): the pages whose IFD and strips are in the file
-  are complete, the first IFD or next-IFD offset past the end of the file raises. With
-  ``strict=False`` those pages are returned instead, and the error is logged;
+  file (e.g. a received fax cut short): every page whose IFD is in the file is returned
+  (as libtiff's ``tiffinfo`` lists it; writers that put the strips before the IFD, as
+  ours and libtiff's do, make it a complete page), and the first IFD or next-IFD
+  offset cut off by the end of the file raises. With ``strict=False`` those pages are
+  returned instead, and the error is logged;
 * a document over its budget raises :class:`TiffTooLarge` (a :class:`TiffError` and a
   :class:`~faxcore.codecs.t4.DocumentTooLarge`), also carrying the pages read before it,
   whatever ``strict`` says;
