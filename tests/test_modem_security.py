@@ -401,7 +401,7 @@ def corpus_inputs() -> dict[str, bytes]:
         burst("v29", 9600, 4000, 23, level=-43.0)[0][3000:]]
     # v27ter
     files["v27ter/quiet-then-dc-r4800.bin"] = quiet_burst_with_hit(4800, "dc", 80, 0.5)[0]
-    files["v27ter/quiet-then-noise-r2400.bin"] = quiet_burst_with_hit(2400, "noise", 4000, 0.5)[0]
+    files["v27ter/quiet-then-noise-r4800.bin"] = quiet_burst_with_hit(4800, "noise", 2000, 0.5)[0]
     files["v27ter/seed-r4800.bin"] = burst("v27ter", 4800, 2000, 31)[0]
     files["v27ter/seed-r2400.bin"] = burst("v27ter", 2400, 1000, 32)[0]
     # v21 (HDLC frames as T.30 sends them), and hostile shapes
