@@ -126,6 +126,30 @@ def test_finish_by_a_worker_whose_lease_was_taken_records_nothing(store):
     assert charges(store, j.id) == [(4 * PAGE, 4)]
 
 
+def test_claim_returns_its_own_claim_even_if_taken_right_after_commit(url, store):
+    """A worker stopped between its claim's commit and reading the row back must get the
+    claim it made (attempt 1, its lease), not the job as a later claim left it: found by
+    the crash test on PostgreSQL (two workers logged the same attempt)."""
+    a = account(store)
+    j = store.submit_job(a, "+15550015", 1, T0)
+    other = open_store(url)
+    fired = []
+    read = store.get_job
+
+    def get_job_after_a_pause(job_id):
+        if not fired and store.db._depth == 0:  # the claim has committed: another worker
+            fired.append(other.claim_next_job(T0 + 5 * S, worker="w2"))  # takes it back
+        return read(job_id)
+
+    store.get_job = get_job_after_a_pause
+    try:
+        c = store.claim_next_job(T0, worker="w1", lease_seconds=5)
+    finally:
+        del store.get_job
+        other.close()
+    assert (c.id, c.attempts, c.lease_owner, c.lease_expires_at) == (j.id, 1, "w1", T0 + 5 * S)
+
+
 def test_late_finish_of_an_untaken_expired_lease_is_recorded(store):
     a = account(store)
     j = store.submit_job(a, "+15550006", 1, T0)

@@ -214,7 +214,7 @@ class JobStoreMixin:
             job_id = self._insert_job(account_id, "send", channel, destination, pages, state, t,
                                       reason=reason, document=document,
                                       max_attempts=max_attempts)
-        return self.get_job(job_id)
+            return self.get_job(job_id)  # as submitted, not as a worker may have claimed it
 
     def get_job(self, job_id: int) -> Job:
         job_id = _job_id(job_id)
@@ -264,7 +264,7 @@ class JobStoreMixin:
                 raise JobError(f"job {job_id} is {row[0]}: only queued send jobs can be cancelled")
             self.db.execute("UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ?",
                             (t, job_id))
-        return self.get_job(job_id)
+            return self.get_job(job_id)
 
     def claim_next_job(self, now: datetime, *, worker: str | None = None,
                        lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Job | None:
@@ -318,12 +318,14 @@ class JobStoreMixin:
                         "UPDATE jobs SET state = 'sending', attempts = attempts + 1, "
                         "lease_owner = ?, lease_expires_at = ?, leases_lost = ?, "
                         "updated_at = ? WHERE id = ?", (worker, t + lease, lost, t, job_id))
-                    break
+                    # read before commit: once committed, a lease that expires before
+                    # this process reads the row again (it was stopped, or slow) may be
+                    # taken by another claim, and the caller must get *its* claim
+                    return self.get_job(job_id)
                 self.db.execute(
                     "UPDATE jobs SET state = 'refused', reason = ?, leases_lost = ?, "
                     "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
                     (decision.reason, lost, t, job_id))
-        return self.get_job(job_id)
 
     def _leased_row(self, job_id: int, worker: str, what: str) -> Any:
         """The locked row of a job ``worker`` holds the lease of (in a write transaction):
@@ -363,7 +365,7 @@ class JobStoreMixin:
             # never shorten a lease (a heartbeat with a smaller now or lease_seconds)
             self.db.execute("UPDATE jobs SET lease_expires_at = ? WHERE id = ?",
                             (max(t + lease, expires or 0), job_id))
-        return self.get_job(job_id)
+            return self.get_job(job_id)  # in the transaction: this renewal, not a later claim
 
     def finish_job(self, job_id: int, now: datetime, *, success: bool, pages_sent: int = 0,
                    result: str = "", duration_s: float | None = None,
@@ -398,7 +400,7 @@ class JobStoreMixin:
             self.db.execute("UPDATE jobs SET state = ?, result = ?, duration_s = ?, "
                             "lease_expires_at = NULL, updated_at = ? WHERE id = ?",
                             (new_state, result, duration_s, t, job_id))
-        return self.get_job(job_id)
+            return self.get_job(job_id)  # in the transaction: the job as this call left it
 
     def received_faxes(self, account_id: int, now: datetime) -> list[Job]:
         """Received faxes the client may see now; held ones are released once active."""
