@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faxcore import modem
-from faxcore.modem import hdlc, hdlc_core, qam, qam_core, v17, v27ter_core
+from faxcore.modem import hdlc, hdlc_core, qam, qam_core, v17, v21_core, v27ter_core
 
 CORPUS = Path(__file__).parent / "corpus"
 MODEM_TARGETS = ("v17", "v29", "v27ter", "v21")
@@ -203,7 +203,9 @@ def test_v27ter_long_loud_noise_keeps_state_finite(rate):
 def test_core_configurations_that_shift_out_of_range_are_refused():
     """A scrambler tap of 0 or over 22 made the cores shift by -1 or 32+ (undefined
     behaviour); a pulse-shaper period with den > num stepped its polyphase row out of
-    the table; a stuffing run of 5+ ones broke the output size bound."""
+    the table; a stuffing run of 5+ ones is not a state the encoder can be in; a NaN
+    gain or an amplitude over full scale made the transmitters cast NaN or out-of-range
+    values to int16."""
     with pytest.raises(ValueError):
         qam_core.scramble23(np.ones(8, np.uint8), 1, 0)
     with pytest.raises(ValueError):
@@ -219,6 +221,14 @@ def test_core_configurations_that_shift_out_of_range_are_refused():
     with pytest.raises(ValueError):
         hdlc_core.stuff_bytes(b"\xff", 5)
     qam_core.QamReceiver(cfg)   # the real configuration is accepted
+    # transmitters: a NaN or out-of-range sample cast to int16 is undefined behaviour
+    with pytest.raises(ValueError):
+        qam_core.Modulator(qam.tx_pulse(), 1800.0, float("nan"))
+    with pytest.raises(ValueError):
+        v21_core.V21Modulator(40000.0)
+    shaper = v27ter_core.PskShaper(5, 1, np.ones((5, 8)))
+    with pytest.raises(ValueError):
+        shaper.run(np.zeros(shaper.symbols_needed(10), np.int8), 10, float("inf"))
 
 
 # --------------------------------------------------------------------------- HDLC

@@ -24,7 +24,9 @@ given and raises ``ValueError`` otherwise):
   ``0 <= m < N <= XBUF``; the equaliser line (2 x EQ_MAX) at ``eqpos + L - i`` with
   ``0 <= eqpos < L``, ``0 <= i < L <= EQ_MAX``; the survivor ring is indexed with
   ``& (TB_MAX - 1)``; ``Modulator``'s symbol ring (2 x L) at ``spos + L - i``,
-  ``0 <= spos, i < L``, and ``0 <= baud_phase <= 9`` (row of ``coef``).
+  ``0 <= spos, i < L``, and ``0 <= baud_phase <= 9`` (row of ``coef``); it writes at
+  most ``(10 ns + 9) / 3`` samples for ns symbols (3 per sample, 10 per symbol, ending
+  with baud_phase >= 7) into ``10 ns // 3 + 4``.
 * Filter bank row ``p = int(mu P + 0.5)`` with ``0 <= mu <= 1`` (checked, NaN mapped to 0).
   NCO table index: the top NCO_BITS bits of a uint32.
 * Decision tables: ``_grid_index`` clamps to ``[0, gsize)`` comparing as double *before*
@@ -42,7 +44,8 @@ given and raises ``ValueError`` otherwise):
 * Training: ``tr_idx < tr_len`` (the state changes when it reaches tr_len).
   ``v29_bits`` has 8 entries, indexed with ``& 7``; ``v17_next`` entries are 0..7.
 * Float to int: every double cast to an integer (NCO phase steps, the frequency
-  accumulator, grid and filter rows) is clamped (NaN-proof) into the target range first.
+  accumulator, grid and filter rows, transmitted samples) is clamped (NaN-proof) into
+  the target range first.
 * Divergence cannot start: the AGC gain is clamped to [AGC_MIN, AGC_MAX], and the LMS
   step is normalised by the actual energy in the equaliser line whenever that is well
   above the nominal level (a signal much louder than the AGC expected), so the
@@ -156,8 +159,10 @@ cdef class Modulator:
     cdef double gain, cre, cim, stc, sts
 
     def __init__(self, double[::1] taps, double carrier_hz, double gain):
-        if taps.shape[0] < 1 or taps.shape[0] > 10000:
-            raise ValueError("pulse must have 1..10000 taps")
+        if taps.shape[0] < 1 or taps.shape[0] > 10000 or not np.all(np.isfinite(taps)):
+            raise ValueError("pulse must have 1..10000 finite taps")
+        if not np.isfinite(gain) or not np.isfinite(carrier_hz):
+            raise ValueError("gain and carrier must be finite")
         cdef int L = (taps.shape[0] + 9) // 10
         cdef int r, i
         self.L = L
@@ -221,6 +226,8 @@ cdef class Modulator:
                 v = 32767.0
             elif v < -32768.0:
                 v = -32768.0
+            elif not (v == v):
+                v = 0.0   # NaN symbols given: a NaN cast to int16 is undefined behaviour
             o[n] = <int16_t>floor(v + 0.5)
             n += 1
         return out[:n]

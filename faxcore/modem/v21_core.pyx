@@ -21,6 +21,8 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   and re-summed from the delay lines every 8192 samples; the burst edges interpolate
   between a sample below and one at or above half the level, so the denominators are
   positive and the times cast with ``floor`` are finite.
+* The modulator's samples are ``amp x s`` with ``0 <= amp <= 32767`` (checked) and the
+  phasor renormalised to unit length every bit, so the int16 cast is in range.
 * Memory: the bits decoded are held until ``take_bits`` (one bit per 26.7 samples of
   carrier at most); events until the Python wrapper's ``events()``; both only grow
   when the caller does not collect them.
@@ -325,6 +327,9 @@ cdef class V21Modulator:
     cdef int clk, cur
 
     def __init__(self, double amplitude):
+        if not (0.0 <= amplitude <= 32767.0):
+            # |amp * s| <= amp (s stays on the unit circle) must fit the int16 cast
+            raise ValueError("amplitude must be 0..32767")
         self.amp = amplitude
         self.c = 1.0
         self.s = 0.0

@@ -28,7 +28,9 @@ given and raises ``ValueError`` otherwise):
   indexed with ``hist & 0xFFFF``; ``exp24`` and ``pattern`` have MAX_TRAIN entries and
   ``idx < MAX_TRAIN`` is checked before each read. Decisions (``_octant``,
   ``_quadrant``) return 0..7 for any input, NaN included; ``inv`` is indexed ``& 7``.
-* Output: ``obuf`` is sized ``block + 16`` per call and ``_out_bit`` checks it.
+* Output: ``obuf`` is sized ``block + 16`` per call and ``_out_bit`` checks it. The
+  transmitter's samples are clamped to int16 before the cast, from finite values (the
+  pulse table and the gain are checked finite, the points are unit phasors).
 * Float to int: ``next_n = floor(t_next) + half_len`` needs a finite ``t_next``: every
   step added to it is finite and bounded (the Gardner error is clamped, NaN mapped to
   0; the drift is clamped). The carrier loop steps are clamped (NaN mapped to 0), so the
@@ -171,7 +173,8 @@ cdef class PskShaper:
         if den < 1 or den > num:
             raise ValueError("symbol period num/den must have 0 < den <= num")
         self.coef = np.ascontiguousarray(coef, dtype=np.float64)
-        if self.coef.ndim != 2 or self.coef.shape[0] != num or not 1 <= self.coef.shape[1] <= 32:
+        if (self.coef.ndim != 2 or self.coef.shape[0] != num or not 1 <= self.coef.shape[1] <= 32
+                or not np.all(np.isfinite(self.coef))):
             raise ValueError("bad pulse-shaping table")
         self.num = num
         self.den = den
@@ -198,6 +201,8 @@ cdef class PskShaper:
         cdef const cnp.int8_t[::1] sym = np.ascontiguousarray(symbols, dtype=np.int8)
         if sym.shape[0] != (self.baud_phase + n * self.den) // self.num:
             raise ValueError("wrong number of symbols for this block")
+        if not (abs(gain) < 1e9):
+            raise ValueError("gain must be finite")   # the int16 cast below needs it
         out = np.empty(n, dtype=np.int16)
         cdef cnp.int16_t[::1] o = out
         cdef int i, j, k = 0, s, pos, ntaps = self.ntaps
