@@ -187,6 +187,16 @@ def test_overlong_line_is_junk_whatever_the_chunking():
         assert drv.outgoing() == b""  # still waiting for ATZ's answer
         drv.receive(b"\r\nOK\r\n", 0.2)
         assert drv.outgoing() == b"ATE0V1Q0\r"
+    errors = set()
+    for chunks in ([b"y" * 1400 + b"\r\n"], [b"y" * 700, b"y" * 700 + b"\r\n"]):
+        drv = ready_driver(wait_ring=False)
+        drv.receive(b"\r\nHELLO\r\n" * c1.MAX_JUNK, 1.0)
+        for c in chunks:
+            drv.receive(c, 1.0)
+        assert failed_cleanly(drv)
+        errors.add(drv.error)
+    assert errors == {"garbage from the modem with no command outstanding (a line longer "
+                      f"than {c1.MAX_LINE} octets)"}
 
 
 def test_endless_frm_data_is_cut():

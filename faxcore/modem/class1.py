@@ -199,13 +199,13 @@ class Class1Driver:
                     # whatever ends this line later is part of it: drop up to its end, so
                     # that the outcome does not depend on how the bytes were read
                     self._skip_line = True
-                    self._junk(f"over {MAX_LINE} octets without a line end")
+                    self._junk(f"a line longer than {MAX_LINE} octets")
                     buf = b""
                 self._buf = buf
                 return
             raw, buf = buf[:i], buf[i + 1:]
             if len(raw) > MAX_LINE:
-                self._junk(f"a line of {len(raw)} octets")
+                self._junk(f"a line longer than {MAX_LINE} octets")
                 continue
             line = raw.decode("latin-1").strip(" \r\t\x00\x11\x13")
             if line:
