@@ -1,13 +1,22 @@
 # faxcore: set-up, tests, demo and benchmarks on a fresh machine.
 #   make demo   - create .venv, build, run the main job on built-in sample input
-#   make test   - same set-up, install test peers (as root), ruff, the whole suite
+#   make test   - same set-up, install test peers (as root), ruff, the whole suite, then
+#                 the AddressSanitizer replay of tests/corpus (scripts/asan-replay.sh)
+#   make fuzz   - bounded fuzzing of every target (FUZZ_SECONDS each, ASan build)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.faxcore-installed
 PYTEST_ARGS ?=
+# make fuzz: seconds per target, targets (default: all), parallel workers, 0 = normal build
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?=
+FUZZ_JOBS ?= 2
+FUZZ_ASAN ?= 1
+# make asan / make test: generated inputs per target in the ASan replay
+ASAN_COUNT ?= 3000
 
-.PHONY: all venv build peers test lint demo bench bench-codec bench-modems bench-calls bench-accounts clean
+.PHONY: all venv build peers test lint asan fuzz demo bench bench-codec bench-modems bench-calls bench-accounts clean
 
 all: build
 
@@ -33,7 +42,21 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: build peers lint
-	bash scripts/run-tests.sh $(PY) $(PYTEST_ARGS)
+	ASAN_COUNT=$(ASAN_COUNT) bash scripts/run-tests.sh $(PY) $(PYTEST_ARGS)
+
+# The ASan step of `make test` on its own: build/asan (rebuilt only where a .pyx changed),
+# then the corpus and ASAN_COUNT generated inputs per target.
+asan: build
+	bash scripts/asan-replay.sh $(PY) --count $(ASAN_COUNT)
+
+# Findings are saved as tests/corpus/<target>/crash-<sha1>.bin; exit status 1.
+fuzz: build
+ifeq ($(FUZZ_ASAN),1)
+	$(PY) fuzz/asan_build.py
+	$(PY) fuzz/run.py fuzz --asan build/asan --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
+else
+	$(PY) fuzz/run.py fuzz --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
+endif
 
 demo: build
 	$(PY) -m faxcore demo

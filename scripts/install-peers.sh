@@ -13,6 +13,9 @@ declare -A PEERS=(
   [/usr/lib/x86_64-linux-gnu/libspandsp.so.2]=libspandsp2
   [/usr/lib/postgresql]=postgresql
   [/usr/bin/efax]=efax
+  # AddressSanitizer runtime for the ASan replay of `make test` (gcc 12's; it usually
+  # comes with gcc, via libgcc-12-dev)
+  [/usr/lib/x86_64-linux-gnu/libasan.so.8]=libasan8
 )
 missing=()
 for path in "${!PEERS[@]}"; do
