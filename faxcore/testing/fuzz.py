@@ -27,17 +27,12 @@ Input formats (the files of ``tests/corpus/<target>/`` use the same):
   FIF; no FCS), parsed (:meth:`Frame.parse` and the FIF decoders) and given in turn to
   an answering and a calling :class:`~faxcore.t30.engine.T30Engine`.
 * ``class1_dte``, ``class1_dce``: bytes the peer writes on the serial line, replayed by
-  :mod:`faxcore.testing.class1_fuzz` (those targets exist once that module does).
+  :mod:`faxcore.testing.class1_fuzz` (``replay_dte_bytes`` / ``replay_dce_bytes``).
 
-A corpus file may also be a ``.json`` description of a generated input (see
-:func:`load_json_case`).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import json
 import re
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HIDDEN_TARGETS", "TARGETS", "Case", "Target", "corpus_cases", "load_json_case", "opts_from_name",
+__all__ = ["HIDDEN_TARGETS", "TARGETS", "Case", "Target", "corpus_cases", "opts_from_name",
            "run_case"]
 
 #: ``read_tiff`` / ``read_raw`` pixel and row caps: keep one case small and fast (the caps
@@ -204,8 +199,10 @@ def _receive(name: str, rate: int, samples: np.ndarray, chunks, short: bool) -> 
         for ev in rx.events():
             assert ev.kind in EVENT_KINDS, ev
             assert 0 <= ev.sample < max(fed, 1), (ev, fed)
-            # V.21 reports *estimated* burst edges, which a click can put out of order
-            # (a known defect, see the fuzz report); the others report detection times
+            # Known defect, not checked until fixed: V.21 reports *estimated* burst edges,
+            # and for a burst cut short its carrier_down can come before its carrier_up
+            # (up at 7546, down at 7503: 59 of the 3000 generated inputs of seed 0).
+            # The other receivers report detection times, always in order.
             assert name == "v21" or not events or events[-1][1] <= ev.sample, \
                 (events[-1], ev)
             if ev.kind == CARRIER_UP:
@@ -354,18 +351,10 @@ def _targets() -> dict[str, Target]:
 
 def _class1_targets() -> list[Target]:
     """The Class 1 driver (DTE side) and emulator (DCE side), replayed by
-    :mod:`faxcore.testing.class1_fuzz` once that module exists (it owns the replay)."""
-    name = "faxcore.testing.class1_fuzz"
-    if importlib.util.find_spec(name) is None:
-        return []
-    mod = importlib.import_module(name)
-    out = []
-    for target, fn in (("class1_dte", "replay_dte_bytes"), ("class1_dce", "replay_dce_bytes")):
-        replay = getattr(mod, fn, None)
-        if replay is not None:
-            out.append(Target(target, _class1(replay), "bytes", max_len=8192,
-                              replay_share=1 / 3))
-    return out
+    :mod:`faxcore.testing.class1_fuzz`, which owns those checks."""
+    from faxcore.testing.class1_fuzz import replay_dce_bytes, replay_dte_bytes
+    return [Target(name, _class1(fn), "bytes", max_len=8192, replay_share=1 / 3)
+            for name, fn in (("class1_dte", replay_dte_bytes), ("class1_dce", replay_dce_bytes))]
 
 
 def _class1(replay: Callable[[bytes], object]) -> Callable[[bytes, Mapping[str, int]], Hashable]:
@@ -421,29 +410,15 @@ def opts_from_name(target: Target, name: str) -> dict[str, int]:
     return opts
 
 
-def load_json_case(path: Path) -> bytes:
-    """A ``.json`` corpus file: an input too big (or too telling) to commit as bytes,
-    generated on load. ``{"generator": "module:function", "args": {...}}`` calls
-    ``function(**args)`` from a ``faxcore`` module, which returns the input bytes (or an
-    int16 sample array)."""
-    spec = json.loads(path.read_text())
-    modname, _, fname = str(spec["generator"]).partition(":")
-    if not modname.startswith("faxcore.") or not fname:
-        raise ValueError(f"{path}: generator must be 'faxcore.<module>:<function>'")
-    out = getattr(importlib.import_module(modname), fname)(**spec.get("args", {}))
-    if isinstance(out, np.ndarray):
-        out = np.ascontiguousarray(out, dtype="<i2").tobytes()
-    return bytes(out)
-
-
 def corpus_cases(target: Target, corpus: Path) -> Iterator[Case]:
     """Every committed input of ``target`` under ``corpus`` (tests/corpus), sorted."""
     d = corpus / target.name
     if not d.is_dir():
         return
     for path in sorted(d.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.suffix not in (".bin",
-                                                                                   ".json"):
+        if path.name.startswith("."):
             continue
-        data = load_json_case(path) if path.suffix == ".json" else path.read_bytes()
-        yield Case(data, opts_from_name(target, path.name), f"corpus:{path}")
+        if path.suffix != ".bin" or not path.is_file():
+            # never skip an input silently: a new kind of corpus file needs support here
+            raise ValueError(f"{path}: corpus inputs are .bin files")
+        yield Case(path.read_bytes(), opts_from_name(target, path.name), f"corpus:{path}")
