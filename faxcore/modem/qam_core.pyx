@@ -323,7 +323,8 @@ cdef class QamReceiver:
     cdef double eql_re[2 * EQ_MAX]
     cdef double eql_im[2 * EQ_MAX]
     cdef int eqpos
-    cdef double eq_energy         # sum |u|^2 over the equaliser line (at each symbol)
+    cdef double eq_energy         # sum |u|^2 over the equaliser line (kept running)
+    cdef int eq_energy_n          # updates since it was last summed afresh
     cdef double eq_nominal        # L x const_power: its level with the AGC right
     cdef double z2_max            # |z|^2 above this: the equaliser has blown up
     cdef long long sym
@@ -511,6 +512,8 @@ cdef class QamReceiver:
             self.eql_im[i] = 0.0
         self.eqc_re[self.center] = 1.0
         self.eqpos = 0
+        self.eq_energy = 0.0
+        self.eq_energy_n = 0
         self.sym = 0
         self.z1_re = self.z1_im = self.z2_re = self.z2_im = 0.0
         self.f_re = self.f_im = self.v_par = self.pz_acc = self.v_abs = 0.0
@@ -709,6 +712,19 @@ cdef class QamReceiver:
         cdef int i, k
         cdef double e, zr, zi, kp, en
         self.eqpos = (self.eqpos + 1) % self.L
+        # running line energy: the new sample in, the one it overwrites (the oldest) out;
+        # summed afresh now and then so that rounding cannot pile up
+        self.eq_energy_n += 1
+        if self.eq_energy_n >= 1024:
+            self.eq_energy_n = 0
+            en = ur * ur + ui * ui
+            for i in range(1, self.L):
+                k = self.eqpos + i
+                en += self.eql_re[k] * self.eql_re[k] + self.eql_im[k] * self.eql_im[k]
+            self.eq_energy = en
+        else:
+            self.eq_energy += (ur * ur + ui * ui - self.eql_re[self.eqpos] * self.eql_re[self.eqpos]
+                               - self.eql_im[self.eqpos] * self.eql_im[self.eqpos])
         self.eql_re[self.eqpos] = ur
         self.eql_im[self.eqpos] = ui
         self.eql_re[self.eqpos + self.L] = ur
@@ -749,17 +765,13 @@ cdef class QamReceiver:
             self.tim_total += kp * e + self.tim_acc
         self.prev_re = ur
         self.prev_im = ui
-        # equaliser output: newest sample at eqpos + L, tap i applies to the i-th newest;
-        # and the energy in the line, which normalises the LMS step (see _eq_update)
+        # equaliser output: newest sample at eqpos + L, tap i applies to the i-th newest
         zr = 0.0
         zi = 0.0
-        en = 0.0
         k = self.eqpos + self.L
         for i in range(self.L):
             zr += self.eqc_re[i] * self.eql_re[k - i] - self.eqc_im[i] * self.eql_im[k - i]
             zi += self.eqc_re[i] * self.eql_im[k - i] + self.eqc_im[i] * self.eql_re[k - i]
-            en += self.eql_re[k - i] * self.eql_re[k - i] + self.eql_im[k - i] * self.eql_im[k - i]
-        self.eq_energy = en
         if not (zr * zr + zi * zi <= self.z2_max):
             # NaN/inf or a blown-up equaliser (the LMS normalisation and the AGC clamp
             # are there so that this does not happen): nothing below may see it

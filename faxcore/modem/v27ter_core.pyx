@@ -315,7 +315,8 @@ cdef class V27Demod:
     cdef double cre[NEQ]
     cdef double cim[NEQ]
     cdef double eq_mu
-    cdef double eq_energy                 # sum |u|^2 over the equaliser line (this symbol)
+    cdef double eq_energy                 # sum |u|^2 over the equaliser line (running)
+    cdef int eq_energy_n                  # updates since it was last summed afresh
     cdef double z2_max                    # |z|^2 above this: the equaliser blew up
     # training
     cdef int sym_count, rev_run, idx, mismatches, prev_state
@@ -422,6 +423,8 @@ cdef class V27Demod:
             self.ebr[i] = 0.0
             self.ebi[i] = 0.0
         self.epos = 0
+        self.eq_energy = 0.0
+        self.eq_energy_n = 0
         for i in range(NEQ):
             self.cre[i] = 0.0
             self.cim[i] = 0.0
@@ -557,7 +560,7 @@ cdef class V27Demod:
         if not (0.0 <= f < 1.0):
             f = 0.0  # NaN-proof (bounds checks are off): p must be a row of coef
         p = <int>(f * self.nfrac + 0.5)
-        cdef double yr = 0.0, yi = 0.0, c, zr, zi
+        cdef double yr = 0.0, yi = 0.0, c, zr, zi, en
         cdef const double *cp = &self.coef[p, 0]
         cdef const double *xr
         cdef const double *xi
@@ -574,6 +577,20 @@ cdef class V27Demod:
         zr = yr * self.rot_re - yi * self.rot_im
         zi = yr * self.rot_im + yi * self.rot_re
         self.epos = (self.epos - 1) & (NEB - 1)
+        # running energy of the equaliser window [epos, epos + NEQ): zr in, the sample at
+        # epos + NEQ out (< 2 NEB); summed afresh now and then (rounding)
+        self.eq_energy_n += 1
+        if self.eq_energy_n >= 1024:
+            self.eq_energy_n = 0
+            en = zr * zr + zi * zi
+            for j in range(1, NEQ):
+                en += self.ebr[self.epos + j] * self.ebr[self.epos + j] \
+                    + self.ebi[self.epos + j] * self.ebi[self.epos + j]
+            self.eq_energy = en
+        else:
+            self.eq_energy += (zr * zr + zi * zi
+                               - self.ebr[self.epos + NEQ] * self.ebr[self.epos + NEQ]
+                               - self.ebi[self.epos + NEQ] * self.ebi[self.epos + NEQ])
         self.ebr[self.epos] = zr
         self.ebi[self.epos] = zi
         self.ebr[self.epos + NEB] = zr
@@ -592,7 +609,7 @@ cdef class V27Demod:
         cdef double cur_re = self.ebr[e], cur_im = self.ebi[e]
         cdef double mid_re = self.ebr[e + 1], mid_im = self.ebi[e + 1]
         cdef double prv_re = self.ebr[e + 2], prv_im = self.ebi[e + 2]
-        cdef double ted, zr = 0.0, zi = 0.0, a, tr, ti, en
+        cdef double ted, zr = 0.0, zi = 0.0, a, tr, ti
         cdef double cr, ci
         self.sym_count += 1
         # --- end of signal: once the gain is fixed, the signal is ~1; three symbols in a
@@ -629,15 +646,12 @@ cdef class V27Demod:
         elif self.timing_drift < -0.01:
             self.timing_drift = -0.01
         self.t_next += self.gardner_gain * ted + self.timing_drift
-        # --- equaliser output, and the line energy (normalises the LMS step) ---
-        en = 0.0
+        # --- equaliser output ---
         for j in range(NEQ):
             cr = self.cre[j]
             ci = self.cim[j]
             zr += cr * self.ebr[e + j] - ci * self.ebi[e + j]
             zi += cr * self.ebi[e + j] + ci * self.ebr[e + j]
-            en += self.ebr[e + j] * self.ebr[e + j] + self.ebi[e + j] * self.ebi[e + j]
-        self.eq_energy = en
         if not (zr * zr + zi * zi <= self.z2_max):
             # NaN/inf or a blown-up equaliser (cannot happen with the normalised LMS
             # step; checked so that nothing below ever sees it)
