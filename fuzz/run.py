@@ -253,10 +253,19 @@ def _native_sig(stderr: str, rc: int | None, hung: bool) -> str:
         if not f:
             return f"{m.group(1)}"
         func, stem = f.group(1), Path(f.group(2)).name
-        # Cython mangling: __pyx_f_7faxcore_6codecs_3_t4__decode_2d_body -> _t4._decode_2d_body
+        # Cython mangling: __pyx_f_7faxcore_6codecs_3_t4__decode_2d_body -> _t4._decode_2d_body,
+        # ..._8qam_core_11QamReceiver__data_symbol -> qam_core.QamReceiver._data_symbol,
+        # __pyx_pf_..._3_t4_2decode_packed (def function number 2) -> _t4.decode_packed
         key = f"{len(stem)}{stem}_"
         if key in func:
-            func = stem + "." + re.sub(r"^\d+", "", func.split(key, 1)[1])
+            rest = func.split(key, 1)[1]
+            n = re.match(r"\d+", rest)
+            if n and rest[n.end() + int(n.group()):].startswith("_"):
+                cls = rest[n.end():n.end() + int(n.group())]
+                rest = cls + "." + rest[n.end() + int(n.group()) + 1:]
+            else:
+                rest = re.sub(r"^\d+", "", rest)
+            func = f"{stem}.{rest}"
         return f"{m.group(1)} in {func}"
     f = re.search(r'File "([^"]+)", line (\d+) in (\w+)', stderr)
     where = f" at {Path(f.group(1)).name}:{f.group(2)}" if f else ""
