@@ -297,7 +297,8 @@ def test_deframer_random_bits(data, mode):
 RECEIVERS = [("v21", 300, False), ("v27ter", 2400, False), ("v27ter", 4800, False),
              ("v29", 7200, False), ("v29", 9600, False), ("v17", 7200, False),
              ("v17", 9600, False), ("v17", 12000, False), ("v17", 14400, False),
-             ("v17", 14400, True), ("v17", 7200, True)]
+             ("v17", 14400, True), ("v17", 12000, True), ("v17", 9600, True),
+             ("v17", 7200, True)]
 _BURSTS: dict = {}
 
 

@@ -22,7 +22,9 @@ given and raises ``ValueError`` otherwise):
 
 * Rings: ``xbuf`` (2 x XBUF) is read at ``xpos + XBUF - m`` with ``0 <= xpos < XBUF`` and
   ``0 <= m < N <= XBUF``; the equaliser line (2 x EQ_MAX) at ``eqpos + L - i`` with
-  ``0 <= eqpos < L``, ``0 <= i < L <= EQ_MAX``; the survivor ring is indexed with
+  ``0 <= eqpos < L``, ``0 <= i < L <= EQ_MAX`` (its running energy reads the entry at
+  ``eqpos`` before it is overwritten, and re-sums ``eqpos + i``, ``i < L``); the survivor
+  ring is indexed with
   ``& (TB_MAX - 1)``; ``Modulator``'s symbol ring (2 x L) at ``spos + L - i``,
   ``0 <= spos, i < L``, and ``0 <= baud_phase <= 9`` (row of ``coef``); it writes at
   most ``(10 ns + 9) / 3`` samples for ns symbols (3 per sample, 10 per symbol, ending

@@ -16,7 +16,8 @@ given and raises ``ValueError`` otherwise):
 
 * Rings: the input ring (2 x NB) is written at ``n & (NB - 1)`` (+ NB) and read at
   ``base - j`` with ``NB <= base < 2 NB`` and ``0 <= j < ntap <= NB - 8``; the equaliser
-  line (2 x NEB) at ``epos + j``, ``0 <= epos < NEB``, ``j < NEQ <= NEB``; the carrier
+  line (2 x NEB) at ``epos + j``, ``0 <= epos < NEB``, ``j <= NEQ < NEB`` (``epos +
+  NEQ`` is the sample leaving the running energy sum); the carrier
   tables at ``car`` in ``[0, CARRIER_PERIOD)``; ``PskShaper``'s history (64) at
   ``hist_pos + 32 - j`` with ``0 <= hist_pos < 32`` and ``j < ntaps <= 32``, its
   polyphase row ``0 <= baud_phase < num`` (``0 < den <= num`` checked), and its symbol
