@@ -8,11 +8,12 @@ import itertools
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pg import new_schema_url, postgres_server  # noqa: F401  (fixture)
 
 from faxcore.accounts import InvalidOperation, open_store
+from faxcore.accounts.store import MAX_PAGES
 
 UTC = timezone.utc
 T0 = datetime(2026, 1, 20, 13, 0, tzinfo=UTC)
@@ -122,6 +123,11 @@ def url_factory(request, tmp_path_factory):
        limit=st.sampled_from([0, 300, 1500, 10**6]),
        billing_day=st.sampled_from([1, 15, 28, 29, 30, 31]),
        history=ops)
+# Found by Hypothesis: a $2.50 credit and a $10,000.00 limit need 100,025 pages at 10 cents to
+# reach the limit, more than record_outbound takes in one call (MAX_PAGES).
+@example(plan="plus", limit=10**6, billing_day=1,
+         history=[("wait", timedelta(hours=1)), ("wait", timedelta(hours=1)), ("bill", 0),
+                  ("pay", 250), ("to_limit", 0)])
 def test_random_histories_match_reference_model(url_factory, plan, limit, billing_day, history):
     store = open_store(url_factory())
     try:
@@ -163,11 +169,17 @@ def test_random_histories_match_reference_model(url_factory, plan, limit, billin
                 model.billed_through = now
                 store.run_billing(now)
             elif op == "to_limit":
-                # send exactly enough pages to reach the credit limit, when possible
+                # send exactly enough pages to reach the credit limit, when possible; with a
+                # credit that can be more than one call takes (MAX_PAGES), so send several
+                # faxes at the same instant: only the last one reaches the limit
                 gap = limit - bal
                 if gap > 0 and gap % model.price == 0:
-                    store.record_outbound(a, gap // model.price, now)
-                    model.add(now, "charge", gap)
+                    pages = gap // model.price
+                    while pages:
+                        n = min(pages, MAX_PAGES)
+                        store.record_outbound(a, n, now)
+                        model.add(now, "charge", n * model.price)
+                        pages -= n
             elif op == "send":
                 store.record_outbound(a, arg, now)
                 model.add(now, "charge", arg * model.price)

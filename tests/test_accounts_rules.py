@@ -220,6 +220,29 @@ def test_credit_limit_counts_unbilled_and_billed(store):
     assert store.status(a, B + DAY).name == "suspended_until_paid"
 
 
+def test_credit_limit_reached_from_a_credit_over_several_sends(store):
+    """A credit raises the pages needed to reach the limit beyond what one call may record
+    (MAX_PAGES): the over-cap call is refused and writes nothing; sends that add up to the
+    limit suspend exactly at it (the property test's to_limit step, found by Hypothesis)."""
+    from faxcore.accounts.store import MAX_PAGES
+
+    a = store.create_account(plan="plus", credit_limit_cents=10**6, billing_day=15, now=T0)
+    store.post_payment(a, 250, "prepaid", T0)  # $2.50 credit
+    pages = (10**6 + 250) // PAGE
+    assert pages == MAX_PAGES + 25
+    with pytest.raises(ValueError, match="at most 100000"):
+        store.record_outbound(a, pages, T0 + US)
+    assert store.balance_cents(a, T0 + US) == -250
+    assert [e["kind"] for e in store.statement(a, T0 + US)["entries"]] == ["payment"]
+    store.record_outbound(a, MAX_PAGES, T0 + US)
+    st = store.status(a, T0 + US)
+    assert st.name == "active" and st.balance_cents == 10**6 - 250  # 25 pages short
+    store.record_outbound(a, 25, T0 + US)
+    st = store.status(a, T0 + US)
+    assert st.name == "suspended_until_paid" and st.balance_cents == 10**6
+    assert not store.check_send(a, T0 + US).allowed
+
+
 def test_idempotent_payments(store):
     a = billed(store)
     other = store.create_account(plan="plus", credit_limit_cents=1000, billing_day=1, now=T0)
