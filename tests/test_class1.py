@@ -1,4 +1,4 @@
-"""Class 1 driver (faxcore.modem.class1) and emulator (faxcore.modem.class1_emulator/_pty).
+"""Class 1 driver (faxcore.class1.dte) and emulator (faxcore.class1.dce, faxcore.class1.pty).
 
 * driver <-> emulator in memory (virtual time) and over a real pseudo-terminal: a T.30
   engine on the Class 1 driver sends to / receives from a faxcore FaxSession on the far end
@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxcore.modem.class1 import Class1Call, Class1Driver, Class1Serial
-from faxcore.modem.class1_codes import DleDecoder, dle_escape
-from faxcore.modem.class1_emulator import Class1Dce
-from faxcore.modem.class1_pty import PtyModem
+from faxcore.class1.codes import DleDecoder, dle_escape
+from faxcore.class1.dce import Class1Dce
+from faxcore.class1.dte import Class1Call, Class1Driver, Class1Serial
+from faxcore.class1.pty import PtyModem
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
 from faxcore.t30.modem_if import (

@@ -1,7 +1,7 @@
 """efax (Debian package efax, 0.9a) drives faxcore's Class 1 emulator on a pseudo-terminal.
 
 efax is a fax program we did not write that talks Class 1 to a modem on a serial port. Here
-its "modem" is :class:`faxcore.modem.class1_pty.PtyModem`, whose line goes to a faxcore
+its "modem" is :class:`faxcore.class1.pty.PtyModem`, whose line goes to a faxcore
 :class:`~faxcore.FaxSession`:
 
 * ``efax -t`` sends two pages, faxcore receives them: each page arrives pixel for pixel,
@@ -23,7 +23,7 @@ import numpy as np
 from conftest import require_tool
 from PIL import Image
 
-from faxcore.modem.class1_pty import PtyModem
+from faxcore.class1.pty import PtyModem
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
 
@@ -118,7 +118,7 @@ def test_efax_receives_two_pages_from_faxcore(tmp_path):
 def test_efax_to_efax_through_two_emulated_modems(tmp_path):
     """Two emulators joined by one simulated line (PtyPair): efax -t on one pty, efax -r
     on the other. Neither end is faxcore's T.30: only our modems and line are in between."""
-    from faxcore.modem.class1_pty import PtyPair
+    from faxcore.class1.pty import PtyPair
 
     require_tool("efax")
     sent = bitmap(220, 6)

@@ -5,9 +5,9 @@ with a clear message, never a hang." So, for both sides of the Class 1 line:
 
 * regression tests, one per defect found (the first part of this file);
 * hypothesis fuzzing (second part): random bytes, random AT-ish lines and random DLE
-  sequences fed to :class:`~faxcore.modem.class1.Class1Driver` in every phase (idle,
+  sequences fed to :class:`~faxcore.class1.dte.Class1Driver` in every phase (idle,
   initialising, waiting for RING, after ATD, in +FRH/+FRM data, sending) and to
-  :class:`~faxcore.modem.class1_emulator.Class1Dce`'s command parser and data modes; no
+  :class:`~faxcore.class1.dce.Class1Dce`'s command parser and data modes; no
   exception escapes, every buffer stays under its documented cap, and with virtual time
   running the call always ends;
 * the committed corpus (``tests/corpus/class1_dte``, ``tests/corpus/class1_dce``) replayed
@@ -30,12 +30,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxcore.modem import class1 as c1
-from faxcore.modem import class1_codes as codes
-from faxcore.modem import class1_emulator as c1e
-from faxcore.modem import class1_pty as c1p
-from faxcore.modem.class1 import Class1Call, Class1Driver
-from faxcore.modem.class1_emulator import Class1Dce
+from faxcore.class1 import codes
+from faxcore.class1 import dce as c1e
+from faxcore.class1 import dte as c1
+from faxcore.class1 import pty as c1p
+from faxcore.class1.dce import Class1Dce
+from faxcore.class1.dte import Class1Call, Class1Driver
 from faxcore.t30.engine import TxPage
 from faxcore.t30.modem_if import V29_9600, DataReceived, LineDropped, ReceiveData, ReceiveHDLC
 from faxcore.testing import class1_fuzz as fz
@@ -156,7 +156,7 @@ def test_huge_range_in_ftm_answer_is_not_materialised():
     script = textwrap.dedent("""
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-        from faxcore.modem.class1 import Class1Call, Class1Driver
+        from faxcore.class1.dte import Class1Call, Class1Driver
         drv = Class1Driver(dial="1")
         drv.start(0.0)
         for _ in range(5):

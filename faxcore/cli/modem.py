@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---- emulate ---------------------------------------------------------------------------
 
 def run_pair(args: argparse.Namespace) -> int:
-    from faxcore.modem.class1_pty import PtyPair
+    from faxcore.class1.pty import PtyPair
 
     pair = PtyPair(data_speed=args.speed or None)
     a, b = pair.paths
@@ -106,7 +106,7 @@ def run_pair(args: argparse.Namespace) -> int:
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    from faxcore.modem.class1_pty import PtyModem
+    from faxcore.class1.pty import PtyModem
     from faxcore.session import FaxSession
 
     if args.pair:
@@ -176,7 +176,7 @@ def _progress():
 
 
 def _run_call(args: argparse.Namespace, call) -> int:
-    from faxcore.modem.class1 import Class1Error, Class1Serial
+    from faxcore.class1.dte import Class1Error, Class1Serial
 
     try:
         port = Class1Serial(args.device, baudrate=args.baud, rtscts=args.rtscts)
@@ -196,8 +196,8 @@ def _run_call(args: argparse.Namespace, call) -> int:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    from faxcore.class1.dte import Class1Call
     from faxcore.cli.call import load_inputs
-    from faxcore.modem.class1 import Class1Call
 
     pages = load_inputs(args.files, args.resolution)
     _say(f"sending {len(pages)} page(s) to {args.dial} through {args.device}")
@@ -206,7 +206,7 @@ def run_send(args: argparse.Namespace) -> int:
 
 
 def run_receive(args: argparse.Namespace) -> int:
-    from faxcore.modem.class1 import Class1Call, Class1Driver
+    from faxcore.class1.dte import Class1Call, Class1Driver
 
     driver = Class1Driver(dial=None, wait_ring=not args.answer_now)
     call = Class1Call(False, receive=args.out, ecm=args.ecm, ident=args.ident, driver=driver)

@@ -5,14 +5,14 @@ Two targets, one function each (the corpus directories of ``tests/corpus/`` hold
 inputs: raw bytes the *peer* writes on the serial line):
 
 * :func:`replay_dte_bytes` (``class1_dte``): bytes a modem writes, fed to our
-  :class:`~faxcore.modem.class1.Class1Driver` in each phase of a call (:data:`DTE_PHASES`:
+  :class:`~faxcore.class1.dte.Class1Driver` in each phase of a call (:data:`DTE_PHASES`:
   initialising, idle, waiting for RING, after ATD, in ``+FRH``/``+FRM`` data, sending).
   While the bytes last, a stand-in for the T.30 engine gives the driver a new command
   whenever it has none, and gives up on a receive that lasts more than
   :data:`ENGINE_PATIENCE` s (as T1/T2/T4 do); then it hangs up, and virtual time runs
   until the driver is on hook.
 * :func:`replay_dce_bytes` (``class1_dce``): bytes a DTE writes, fed to our emulated modem
-  :class:`~faxcore.modem.class1_emulator.Class1Dce` in each of :data:`DCE_PHASES`
+  :class:`~faxcore.class1.dce.Class1Dce` in each of :data:`DCE_PHASES`
   (command mode, dialling, answering, in a call, in ``+FTH``/``+FTM``/``+FRH``/``+FRM``/
   ``+FRS``), with 20 ms of (silent) line time after each read; then a DTE that wants out
   (``<DLE><ETX>``, a CAN, ``ATH0``) must get the modem back on hook.
@@ -45,10 +45,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from faxcore.modem import class1, class1_emulator
-from faxcore.modem.class1 import Class1Driver
-from faxcore.modem.class1_codes import MAX_DATA, MAX_FRAME
-from faxcore.modem.class1_emulator import Class1Dce
+from faxcore.class1 import dce as class1_emulator
+from faxcore.class1 import dte as class1
+from faxcore.class1.codes import MAX_DATA, MAX_FRAME
+from faxcore.class1.dce import Class1Dce
+from faxcore.class1.dte import Class1Driver
 from faxcore.t30 import modem_if as mi
 
 __all__ = ["CHUNKS", "DCE_PHASES", "DTE_PHASES", "INVARIANT_DCE_PHASES", "Class1FuzzFailure",

@@ -1,10 +1,10 @@
 """A Class 1 (T.31) fax modem, emulated: the DCE side, sans-IO.
 
 :class:`Class1Dce` takes the bytes a fax program (the DTE: efax, HylaFAX, faxcore's own
-:mod:`faxcore.modem.class1` driver) writes to its modem and gives back what a modem would
+:mod:`faxcore.class1.dte` driver) writes to its modem and gives back what a modem would
 answer; on its line side it produces and consumes 8 kHz audio with faxcore's software
 modems (V.21 HDLC, V.27ter, V.29, V.17, CNG/CED). Time is the audio sample clock: the
-emulator never sleeps. :mod:`faxcore.modem.class1_pty` puts it on a pseudo-terminal.
+emulator never sleeps. :mod:`faxcore.class1.pty` puts it on a pseudo-terminal.
 
 What it answers (enough for efax 0.9a, HylaFAX and faxcore's driver):
 
@@ -14,7 +14,7 @@ What it answers (enough for efax 0.9a, HylaFAX and faxcore's driver):
   flags and ``CONNECT`` in ``+FTH=3`` state), ``RING`` (:meth:`Class1Dce.ring`; auto-answer
   with ``ATS0=n``);
 * ``+FCLASS=?`` (``0,1``), ``+FCLASS=0/1``, ``+FCLASS?``; ``+FTM=?``/``+FRM=?`` (every
-  number in :data:`~faxcore.modem.class1_codes.MODULATIONS`), ``+FTH=?``/``+FRH=?`` (3);
+  number in :data:`~faxcore.class1.codes.MODULATIONS`), ``+FTH=?``/``+FRH=?`` (3);
 * ``+FTH=3`` (frames end with ``<DLE><ETX>``; ``CONNECT`` after a non-final frame, ``OK``
   once the final frame, control field 0x13, has gone out; an empty frame ends the burst),
   ``+FRH=3`` (frame + 2 FCS octets + ``<DLE><ETX>``, then ``OK`` or ``ERROR`` for a bad
@@ -31,10 +31,10 @@ same) and handed out at the next ``+FRH=3``.
 
 Hostile DTE input is bounded (the DTE may write anything, without end): a command line
 longer than :data:`MAX_LINE` is refused whole with ``ERROR`` at its CR (nothing of it
-runs); numbers are ASCII digits only (:func:`~faxcore.modem.class1_codes.scan_number`);
+runs); numbers are ASCII digits only (:func:`~faxcore.class1.codes.scan_number`);
 S-registers are S0-S255 holding 0-255; an ``+FTH`` frame longer than
-:data:`~faxcore.modem.class1_codes.MAX_FRAME`, or ``+FTM`` data more than
-:data:`~faxcore.modem.class1_codes.MAX_DATA` ahead of the line (a DTE that ignores flow
+:data:`~faxcore.class1.codes.MAX_FRAME`, or ``+FTM`` data more than
+:data:`~faxcore.class1.codes.MAX_DATA` ahead of the line (a DTE that ignores flow
 control), stops the carrier and is dropped up to its ``<DLE><ETX>``, then ``ERROR``;
 :attr:`Class1Dce.log` keeps the last :data:`LOG_MAX` command lines.
 """
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faxcore.modem.class1_codes import (
+from faxcore.class1.codes import (
     FAST_CODES,
     MAX_DATA,
     MAX_FRAME,
@@ -58,7 +58,7 @@ from faxcore.modem.class1_codes import (
     scan_number,
 )
 
-log = logging.getLogger("faxcore.modem.class1_emulator")
+log = logging.getLogger("faxcore.class1.dce")
 
 RATE = 8000
 IDENT = "faxcore Class 1 emulator"
@@ -101,7 +101,7 @@ class Class1Dce:
     :attr:`offhook` tells whether a call is up; :attr:`dialled` whether this end dialled it
     (``ATD``) or answered (``ATA``); :attr:`waiting_for_dte` whether the modem is idle until
     the DTE sends something (a transport uses it to hold the line clock, see
-    :mod:`faxcore.modem.class1_pty`)."""
+    :mod:`faxcore.class1.pty`)."""
 
     def __init__(self, *, level_dbm0: float = -10.0, ced_seconds: float = 3.0,
                  dial_timeout: float = 60.0) -> None:

@@ -39,8 +39,8 @@ engine, which ends the call; nothing raises and nothing waits forever. In every 
 does not expect counts as junk; a few are tolerated (modems send stray lines), more than
 :data:`MAX_JUNK` in a row end the call. What the modem sends is held in bounded buffers
 only: a response line up to :data:`MAX_LINE` octets (a longer one is junk, up to its line
-end), an HDLC frame up to :data:`~faxcore.modem.class1_codes.MAX_FRAME`, one ``+FRM``
-data stream up to :data:`~faxcore.modem.class1_codes.MAX_DATA`; the command log keeps
+end), an HDLC frame up to :data:`~faxcore.class1.codes.MAX_FRAME`, one ``+FRM``
+data stream up to :data:`~faxcore.class1.codes.MAX_DATA`; the command log keeps
 the last :data:`LOG_MAX` commands.
 :class:`Class1Call` binds a :class:`~faxcore.t30.engine.T30Engine` to the driver, and
 :class:`Class1Serial` runs it on a pyserial port.
@@ -54,7 +54,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from faxcore.modem.class1_codes import (
+from faxcore.class1.codes import (
     MAX_DATA,
     MAX_FRAME,
     DleDecoder,
@@ -82,7 +82,7 @@ from faxcore.t30.modem_if import (
     WrongCarrier,
 )
 
-log = logging.getLogger("faxcore.modem.class1")
+log = logging.getLogger("faxcore.class1.dte")
 
 DEFAULT_INIT = ("ATZ", "ATE0V1Q0", "AT+FCLASS=1", "AT+FTM=?", "AT+FRM=?")
 CAN = b"\x18"

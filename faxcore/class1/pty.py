@@ -41,9 +41,9 @@ from typing import Self
 
 import numpy as np
 
-from faxcore.modem.class1_emulator import Class1Dce
+from faxcore.class1.dce import Class1Dce
 
-log = logging.getLogger("faxcore.modem.class1_pty")
+log = logging.getLogger("faxcore.class1.pty")
 
 BLOCK = 160  # 20 ms of line audio per step
 TRANSCRIPT_MAX = 1 << 20  # octets of DTE input kept for diagnostics (the last ones)
