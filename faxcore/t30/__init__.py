@@ -14,6 +14,8 @@ Modules:
     timers    T1-T5
     modem_if  the commands and events between T.30 and a modem
     result    completion status codes and the call result with its frame trace
+    rules     the procedure as data: states, and what each side does on every command,
+              response and timeout (the tables the engine runs)
     engine    the state machine (phases A-E, calling/answering, send/receive/poll)
     loopback  an ideal simulated line joining two engines in virtual time, with faults
 """

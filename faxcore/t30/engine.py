@@ -13,7 +13,9 @@ driver) through four calls and never blocks::
 
 Internally each procedure is written as a generator that yields the time it wants to be
 woken at and receives the next event (or a timeout); this keeps the T.30 flow readable
-top to bottom while staying entirely event driven.
+top to bottom while staying entirely event driven. Where the procedure goes on each
+command, response and timeout is data, in :mod:`faxcore.t30.rules` (the receiving and
+transmitting states, ``RX_*`` and ``TX_*`` tables); the generators run those tables.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from faxcore.t30.dis import (
     NegotiationError,
     accept_dcs,
     ctc_fif,
+    fallback_order,
     modulation_from_ctc,
     negotiate,
 )
@@ -60,6 +63,38 @@ from faxcore.t30.modem_if import (
 )
 from faxcore.t30.nsf import nsf_fif, parse_nsf
 from faxcore.t30.result import CallResult, T30Status, TraceEntry
+from faxcore.t30.rules import (
+    LISTENING,
+    PHASE,
+    RX_AFTER_EOR,
+    RX_AFTER_IMAGE,
+    RX_AFTER_PPS,
+    RX_AFTER_TCF,
+    RX_INVALID,
+    RX_NO_IMAGE,
+    RX_ON_COMMAND,
+    RX_ON_DCN,
+    RX_ON_T2,
+    RX_POST_PAGE,
+    RX_PPS_OTHER,
+    RX_T1_RESTARTS,
+    RX_WAIT,
+    TX_AFTER_POST,
+    TX_DCN_FOR_DIS,
+    TX_NO_RESPONSE,
+    TX_ON_DCN,
+    TX_ON_RESPONSE,
+    TX_UNEXPECTED,
+    CallState,
+    Do,
+    RxState,
+    State,
+    Then,
+    TxGot,
+    TxState,
+    classify,
+    post_page_name,
+)
 from faxcore.t30.store import PageStore, ReceivedBlock
 from faxcore.t30.timers import DEFAULT_TIMERS, Timers
 
@@ -192,6 +227,30 @@ class T30Config:
         self.pages = [p if isinstance(p, TxPage) else TxPage(p) for p in self.pages]
 
 
+@dataclass
+class RxContext:
+    """What the receiving procedure remembers besides its state (the engine's
+    ``_state``) and the page data in progress (the engine's ``_rx_*``, which phase E
+    reads to keep an unconfirmed page)."""
+
+    pb_frames: list[Frame]          # our phase-B frames: (NSF) (CSI) DIS or (CIG) (PWD) DTC
+    local: Capabilities             # what we offered in them
+    t1: float                       # when phase B gives up (T1)
+    busy: int = 0                   # RNR answers still to give (T30Config.rnr_count)
+    first_page: bool = True         # no page (or ECM page end) received yet
+    # T.4: the last post-page command with a page before it, and our answer to it
+    last_post: tuple[str, str] | None = None
+    repeats: int = 0                # the same post-page command again, no page between
+    # ECM
+    last_resp: Frame | None = None  # our last MCF, PPR or ERR (for CRP and a lost answer)
+    held_pps: Frame | None = None   # a PPS answered RNR: answered for real on RR
+    last_block: tuple[int, int] | None = None   # (page, block) of the last PPS confirmed
+    after_block: RxState = RxState.RECEIVING_PAGE   # where that PPS led
+    block_id: tuple[int, int] | None = None  # (page, block) being received...
+    block_count: int = 0                     # ... and its frame count so far
+    last_count: int = 0             # frame count of the last PPS (an EOR closes with it)
+
+
 class _Fail(Exception):
     def __init__(self, status: T30Status, message: str = "", send_dcn: bool = True):
         super().__init__(message)
@@ -210,16 +269,6 @@ class _Timeout:
 
 
 TIMEOUT = _Timeout()
-
-_DCN_STATUS = {
-    "B": T30Status.RX_DCNWHY, "ftt": T30Status.RX_DCNWHY, "page": T30Status.RX_DCNDATA,
-    "post": T30Status.RX_DCNFAX, "phd": T30Status.RX_DCNPHD, "eom": T30Status.RX_DCNPHD,
-    "rtn": T30Status.RX_DCNNORTN, "rr": T30Status.RX_DCNRRD,
-}
-_T2_STATUS = {
-    "ftt": T30Status.RX_T2EXP, "phd": T30Status.RX_T2EXP, "rtn": T30Status.RX_T2EXP,
-    "post": T30Status.RX_T2EXPD, "eop": T30Status.RX_T2EXPDCN, "rr": T30Status.RX_T2EXPRR,
-}
 
 
 def longest_zero_run(data: bytes) -> int:
@@ -270,7 +319,7 @@ class T30Engine:
         self.cfg = config
         self.result = CallResult(calling=config.calling)
         self.received_pages: list[RxPage] = []
-        self.phase = "A"
+        self._state: State = CallState.SETUP
         self.done = False
         self.now = 0.0
         self._t0 = 0.0
@@ -297,7 +346,7 @@ class T30Engine:
         if self._gen is not None:
             raise RuntimeError("engine already started")
         self.now = self._t0 = now
-        self._gen = self._run()
+        self._gen = self._run(self._calling() if self.cfg.calling else self._answering())
         self._step(lambda: next(self._gen))
 
     def handle_event(self, event: Event, now: float) -> None:
@@ -318,6 +367,18 @@ class T30Engine:
             return
         self.now = now
         self._step(lambda: self._gen.throw(_Abort(reason)))
+
+    @property
+    def state(self) -> State:
+        """Where the procedure is: a :class:`~faxcore.t30.rules.RxState` or
+        :class:`~faxcore.t30.rules.TxState`, or :class:`~faxcore.t30.rules.CallState`
+        before and after them."""
+        return self._state
+
+    @property
+    def phase(self) -> str:
+        """The T.30 phase, A to E, of :attr:`state` (rules.PHASE)."""
+        return PHASE[self._state]
 
     @property
     def next_deadline(self) -> float | None:
@@ -472,19 +533,18 @@ class T30Engine:
 
     # ---- the call ----------------------------------------------------------------------
 
-    def _run(self):
+    def _run(self, procedure):
+        """Run ``procedure`` (the calling or answering station's generator) to its end,
+        then phase E: keep what is worth keeping, our DCN if due, hang up."""
         status, message, send_dcn = T30Status.OK, "", False
         try:
-            if self.cfg.calling:
-                yield from self._calling()
-            else:
-                yield from self._answering()
+            yield from procedure
         except _Fail as f:
             status, message, send_dcn = f.status, f.message, f.send_dcn
         except _Abort as a:
             status, message, send_dcn = T30Status.CALLDROPPED, str(a), True
         self._keep_unconfirmed()
-        self.phase = "E"
+        self._state = CallState.RELEASE
         if send_dcn:
             try:
                 yield from self._send_frames([self._frame("DCN")])
@@ -498,7 +558,7 @@ class T30Engine:
         log.info("%s: phase E, %s", "calling" if self.cfg.calling else "answering", r.summary())
 
     def _calling(self):
-        self.phase = "A"
+        self._state = CallState.SETUP
         t1 = self.now + self.cfg.timers.t1
         first = True
         while True:
@@ -514,8 +574,7 @@ class T30Engine:
             if last.name == "DIS":
                 break
             if last.name == "DCN":
-                raise _Fail(T30Status.TX_GOTDCN, send_dcn=False)
-        self.phase = "B"
+                raise _Fail(TX_DCN_FOR_DIS, send_dcn=False)
         remote = Capabilities.from_fif(last.fif)
         if self.cfg.pages:
             if not remote.can_receive:
@@ -531,9 +590,8 @@ class T30Engine:
             yield from self._receiver(dtc)
 
     def _answering(self):
-        self.phase = "A"
+        self._state = CallState.SETUP
         yield from self._transmit(SendTone("CED", CED_MS))
-        self.phase = "B"
         nsf = [self._frame("NSF", nsf_fif(self.cfg.nsf), final=False)] if self.cfg.nsf else []
         dis = nsf + self._ident_frames("CSI") + [self._frame("DIS", self.local_caps().to_fif())]
         yield from self._receiver(dis)
@@ -565,7 +623,6 @@ class T30Engine:
         i, rtn, need_train = 0, 0, True
         while i < len(pages):
             if need_train:
-                self.phase = "B"
                 dcs = yield from self._train(dcs, mods)
                 need_train = False
             last = i == len(pages) - 1
@@ -576,30 +633,25 @@ class T30Engine:
                 same = (nxt.resolution, nxt.width) == (dcs.resolution, dcs.width)
                 post = "MPS" if same and not pages[i + 1].new_document else "EOM"
             data = self._encode(pages[i], self._dcs)
-            self.phase = "C"
             if self._dcs.ecm:
-                outcome = yield from self._send_page_ecm(data, post, i)
+                got = yield from self._send_page_ecm(data, post, i)
             else:
-                outcome = yield from self._send_page_t4(data, post)
-            self.phase = "D"
+                got = yield from self._send_page_t4(data, post)
             dcs = self._dcs
-            if outcome in ("RTN", "RTP"):
+            after = TX_AFTER_POST[(post, got)]
+            if after.fall_back:
                 # Copy quality trouble: retrain one speed lower (as spandsp does).
                 k = mods.index(dcs.modulation) if dcs.modulation in mods else -1
                 if 0 <= k < len(mods) - 1:
                     dcs = dcs.with_modulation(mods[k + 1])
                 need_train = True
-            if outcome == "RTN" and post == "MPS":
-                # RTN to MPS: retrain (one speed lower) and send the page again, at most
-                # max_rtn times (TSB-85 MTGN27).
+            if after.then is Then.SAME_PAGE:
                 rtn += 1
                 if rtn >= self.cfg.max_rtn:
                     raise _Fail(T30Status.RETRYDCN, f"page {i + 1} rejected (RTN) {rtn} times")
                 continue
-            if outcome == "RTN":
-                # RTN to EOM or EOP: the page is not sent again; the call goes on with the
-                # next document (EOM) or ends normally (EOP), as TSB-85 MTGN26/MTGN28
-                # require. The result counts the page as rejected, not as sent.
+            if after.counts_as == "rejected":
+                # The page is not sent again; the result counts it as rejected, not sent.
                 self.result.pages_rejected += 1
                 self.result.message = (f"{self.result.pages_rejected} page(s) rejected by the "
                                        "receiver (RTN), not retransmitted")
@@ -608,12 +660,12 @@ class T30Engine:
                 self.result.pages_sent += 1
             rtn = 0
             i += 1
-            if post == "EOP":
-                self.phase = "E"
+            if after.then is Then.RELEASE:
+                self._state = CallState.RELEASE
                 yield from self._send_frames([self._frame("DCN")])
                 return
-            if post == "EOM":
-                self.phase = "B"
+            if after.then is Then.AWAIT_DIS:
+                self._state = TxState.AWAIT_DIS
                 remote = yield from self._wait_dis()
                 dcs, mods = self._negotiate(remote, pages[i])
                 need_train = True
@@ -630,7 +682,18 @@ class T30Engine:
             if frames[-1].name in ("DIS", "DTC"):
                 return Capabilities.from_fif(frames[-1].fif)
             if frames[-1].name == "DCN":
-                raise _Fail(T30Status.TX_GOTDCN, send_dcn=False)
+                raise _Fail(TX_DCN_FOR_DIS, send_dcn=False)
+
+    def _tx_got(self, command: str, name: str | None) -> TxGot:
+        """What the response ``name`` (None: no valid one) to ``command`` means
+        (rules.TX_ON_RESPONSE). A DCN ends the call without a DCN of ours (TX_ON_DCN);
+        a response the table does not list ends it with TX_UNEXPECTED and our DCN."""
+        if name == "DCN" and command in TX_ON_DCN:
+            raise _Fail(TX_ON_DCN[command], f"DCN in answer to {command}", send_dcn=False)
+        got = TX_ON_RESPONSE[command].get(name)
+        if got is None:
+            raise _Fail(TX_UNEXPECTED[command], f"{name} in answer to {command}")
+        return got
 
     def _encode(self, page: TxPage, dcs: DCSParams) -> bytes:
         opts = {"min_row_bits": dcs.min_row_bits()} if dcs.min_row_bits() else {}
@@ -641,6 +704,7 @@ class T30Engine:
 
     def _train(self, dcs: DCSParams, mods):
         """DCS + TCF until CFR; fall back one speed on each FTT."""
+        self._state = TxState.TRAINING
         idx = mods.index(dcs.modulation)
         tries = 0
         while True:
@@ -657,11 +721,11 @@ class T30Engine:
             tcf = bytes(int(dcs.modulation.rate * TCF_SECONDS) // 8)
             yield from self._transmit(SendData(dcs.modulation, data=tcf, long_training=True))
             resp, how = yield from self._receive_frames(self.now + self.cfg.timers.t4)
-            name = resp[-1].name if how == "ok" else None
-            if name == "CFR":
+            got = self._tx_got("DCS", resp[-1].name if how == "ok" else None)
+            if got is TxGot.TRAINED:
                 self._long_next = False
                 return dcs
-            if name == "FTT":
+            if got is TxGot.FALL_BACK:
                 idx += 1
                 tries = 0
                 if idx >= len(mods):
@@ -669,38 +733,28 @@ class T30Engine:
                 log.info("FTT at %s, falling back to %s", dcs.modulation, mods[idx])
                 dcs = dcs.with_modulation(mods[idx])
                 continue
-            if name == "DCN":
-                raise _Fail(T30Status.TX_BADDCS, "DCN in answer to DCS", send_dcn=False)
-            if name not in (None, "DIS", "DTC", "CRP"):
-                raise _Fail(T30Status.TX_BADDCS, f"{name} in answer to DCS")
-            tries += 1
+            tries += 1  # TxGot.AGAIN
             if tries >= self.cfg.max_tries:
-                raise _Fail(T30Status.TX_PHBDEAD, f"no response to DCS after {tries} tries")
+                raise _Fail(TX_NO_RESPONSE["DCS"], f"no response to DCS after {tries} tries")
 
     def _send_page_t4(self, data: bytes, post: str):
         mod = self._dcs.modulation
+        self._state = TxState.SENDING_IMAGE
         yield from self._transmit(Silence(GAP_MS))
         yield from self._transmit(SendData(mod, data=data, long_training=False))
-        self.phase = "D"
-        resp = yield from self._command([self._frame(post)], T30Status.TX_PHDDEAD)
-        name = resp[-1].name
-        if name in ("MCF", "PIP"):
-            return "MCF"
-        if name == "RTP":
-            return "RTP"
-        if name in ("RTN", "PIN"):
-            return "RTN"
-        if name == "DCN":
-            raise _Fail(T30Status.TX_BADPG, send_dcn=False)
-        raise _Fail(T30Status.TX_INVALRSP, f"{name} in answer to {post}")
+        self._state = TxState.POST_PAGE
+        resp = yield from self._command([self._frame(post)], TX_NO_RESPONSE[post])
+        return self._tx_got(post, resp[-1].name)
 
     def _ecm_command(self, frames: list[Frame]):
-        resp = yield from self._command(frames, T30Status.TX_PHDDEAD)
+        """Send an ECM command (PPS, CTC, EOR) and return its response; while the answer
+        is RNR, poll with RR (the response to RR stands for the command's), for T5."""
+        resp = yield from self._command(frames, TX_NO_RESPONSE[frames[-1].name])
         t5 = self.now + self.cfg.timers.t5
         while resp[-1].name == "RNR":
             if self.now >= t5:
                 raise _Fail(T30Status.TX_T5EXP, "receiver not ready for T5")
-            resp = yield from self._command([self._frame("RR")], T30Status.TX_PHDDEAD)
+            resp = yield from self._command([self._frame("RR")], TX_NO_RESPONSE["RR"])
         return resp
 
     def _send_page_ecm(self, data: bytes, post: str, page_no: int):
@@ -711,28 +765,24 @@ class T30Engine:
             to_send = set(range(len(frames)))
             pprs = 0
             while True:
-                self.phase = "C"
+                self._state = TxState.SENDING_IMAGE
                 yield from self._transmit(Silence(GAP_MS))
                 burst = ecm_mod.block_burst(frames, to_send)
                 yield from self._transmit(SendData(self._dcs.modulation, frames=burst,
                                                    long_training=self._long_next))
                 self._long_next = False
-                self.phase = "D"
+                self._state = TxState.POST_PAGE
                 pps = self._frame("PPS", pps_fif(fcf2, page_no, b, len(frames)))
                 resp = yield from self._ecm_command([pps])
-                name = resp[-1].name
-                if name in ("MCF", "PIP"):
+                got = self._tx_got("PPS", resp[-1].name)
+                if got is TxGot.CONFIRMED:
                     break
-                if name == "DCN":
-                    raise _Fail(T30Status.TX_BADPG, send_dcn=False)
-                if name == "PIN":
+                if got is TxGot.RESEND_ALL:
                     asked = set(range(len(frames)))
-                elif name == "PPR":
+                else:  # TxGot.RESEND_ASKED
                     # Frames asked for beyond this block do not exist; if none is left the
                     # burst carries only RCP (spandsp does the same; TSB-85 OTEN04).
                     asked = ecm_mod.parse_ppr(resp[-1].fif) & set(range(len(frames)))
-                else:
-                    raise _Fail(T30Status.TX_ECMPHD, f"{name} in answer to PPS")
                 pprs += 1
                 if pprs >= self.cfg.ppr_limit:
                     pprs = 0
@@ -740,34 +790,30 @@ class T30Engine:
                     if done:
                         break
                 to_send = asked
-        return "MCF"
+        return TxGot.MCF
 
     def _ctc_or_eor(self, fcf2: int):
         """After the 4th PPR: CTC at the next lower speed (returns False: keep sending),
-        or EOR when there is none (returns True: block closed with errors)."""
+        or EOR when there is none (the block is closed with its gaps: the call ends)."""
         mods = self.local_fallbacks()
         cur = self._dcs.modulation
         lower = [m for m in mods if m.rate < cur.rate]
         if lower:
             new = self._dcs.with_modulation(lower[0])
             resp = yield from self._ecm_command([self._frame("CTC", ctc_fif(new))])
-            if resp[-1].name != "CTR":
-                raise _Fail(T30Status.TX_ECMPHD, f"{resp[-1].name} in answer to CTC")
+            self._tx_got("CTC", resp[-1].name)  # TxGot.CONTINUE
             log.info("CTC: continuing at %s", new.modulation)
             self._set_mode(new)
             self._long_next = True
             return False
         resp = yield from self._ecm_command([self._frame("EOR", bytes((fcf2,)))])
-        if resp[-1].name != "ERR":
-            raise _Fail(T30Status.TX_ECMPHD, f"{resp[-1].name} in answer to EOR")
+        self._tx_got("EOR", resp[-1].name)  # TxGot.CLOSED_WITH_ERRORS
         # The block went through incomplete: the page is damaged. Stop here, as spandsp
         # does (TSB-85 OTEN04): DCN and RETRYDCN.
         raise _Fail(T30Status.RETRYDCN, "block still incomplete after every retransmission "
                                         "(EOR/ERR)")
 
     def local_fallbacks(self):
-        from faxcore.t30.dis import fallback_order
-
         return fallback_order(self.cfg.modems)
 
     # ---- receiving -------------------------------------------------------------------
@@ -811,7 +857,7 @@ class T30Engine:
             if ev is TIMEOUT:
                 if up:
                     break
-                raise _Fail(T30Status.RX_T2EXPFAX if first else T30Status.RX_T2EXPMPS)
+                raise _Fail(RX_NO_IMAGE[first])
             if isinstance(ev, WrongCarrier):
                 if up:
                     break  # V.21 already: the high-speed carrier's end was missed
@@ -998,279 +1044,307 @@ class T30Engine:
         self._store(page)
 
     def _receiver(self, pb_frames: list[Frame]):
-        """The receiving side, from phase B (our DIS or DTC) to the DCN."""
+        """The receiving side, from phase B (our DIS or DTC, ``pb_frames``) to the DCN."""
+        rx = RxContext(pb_frames, self.local_caps(), t1=self.now + self.cfg.timers.t1,
+                       busy=self.cfg.rnr_count)
+        self._state = RxState.SEND_PHASE_B
+        yield from self._receive(rx)
+
+    def _receive(self, rx: RxContext):
+        """Run the receiver's rules (:mod:`faxcore.t30.rules`, RX_*) from ``self._state``:
+        the active states do their work, the listening ones wait for a command and look
+        up what to do on it (RX_ON_COMMAND) or on T2 (RX_ON_T2)."""
         T = self.cfg.timers
-        local = self.local_caps()
-        t1 = self.now + T.t1
-        action = "pb"          # pb: send phase-B frames; page: receive image; listen
-        ctx = "B"
-        dcs: DCSParams | None = None
-        # The page data in progress lives in self._rx_pending (non-ECM data awaiting its
-        # post-page command), self._rx_page_buf (an ECM page's confirmed blocks) and
-        # self._rx_block (the ECM block being received), so that _keep_unconfirmed can
-        # keep it if the call ends first.
-        last_post: tuple[str, str] | None = None
-        last_block: tuple[int, int] | None = None
-        last_resp: Frame | None = None
-        last_count = 0
-        busy = self.cfg.rnr_count
-        held_pps: Frame | None = None
-        after_block = ("page", "page")  # (action, ctx) after the last confirmed block
-        block_id: tuple[int, int] | None = None  # (page, block) being received...
-        block_count = 0                          # ... and its frame count so far
-        repeats = 0                     # the same post-page command again after RTN
-        first_page = True
         while True:
-            if action == "pb":
-                self.phase = "B"
-                yield from self._send_frames(pb_frames)
-                frames, how = yield from self._receive_frames(self.now + T.t4)
-                while how == "garbled" and self.now < t1:
-                    # A damaged command (bad FCS) is not answered, and T4 starts again
-                    # from its end: the far end is on the line and goes on with its TCF
-                    # (a fast carrier V.21 does not hear), so repeating our frames now
-                    # would talk over it (TSB-85 MRGN11).
-                    frames, how = yield from self._receive_frames(self.now + T.t4)
+            if self._state is RxState.SEND_PHASE_B:
+                frames, how = yield from self._send_phase_b(rx)
                 if how != "ok":
-                    if self.now >= t1:
+                    if self.now >= rx.t1:
                         raise _Fail(T30Status.T1_EXPIRED, "no command in answer to "
-                                    f"{pb_frames[-1].name}", send_dcn=False)
+                                    f"{rx.pb_frames[-1].name}", send_dcn=False)
                     continue
-            elif action == "page":
-                self.phase = "C"
-                got = yield from self._rx_image(dcs, self._rx_block, first_page)
-                if got is not None:
-                    ctx = "post"
-                    if not dcs.ecm:
-                        self._rx_pending = got
-                frames, how = yield from self._receive_frames(self.now + T.t2)
+                self._state = RxState.AWAIT_COMMAND_B
             else:
-                # After EOM/MCF the transmitter waits for our DIS (phase B again): give it
-                # T.30's nominal T2 (6 s, TSB-85 expects the DIS 5 to 7 s after the MCF)
-                # to send a command first, not our longer 7 s T2 plus the 75 ms gap.
-                wait = T.t2_eom if ctx == "eom" else T.t2
-                frames, how = yield from self._receive_frames(self.now + wait)
-            action = "listen"
-            if how == "timeout":
-                if ctx in ("B", "eom"):
-                    if self.now >= t1 and ctx == "B":
-                        raise _Fail(T30Status.T1_EXPIRED, send_dcn=False)
-                    t1 = self.now + T.t1 if ctx == "eom" else t1
-                    ctx, action = "B", "pb"
+                if self._state is RxState.RECEIVING_PAGE:
+                    yield from self._receive_image(rx)
+                assert self._state in LISTENING, self._state
+                frames, how = yield from self._receive_frames(
+                    self.now + getattr(T, RX_WAIT[self._state]))
+                if how == "timeout":
+                    self._on_t2(rx)
                     continue
-                if ctx == "post" and dcs is not None and dcs.ecm and self._rx_pending is None:
-                    raise _Fail(T30Status.RX_T2EXPMPS)
-                raise _Fail(_T2_STATUS.get(ctx, T30Status.RX_T2EXP))
-            if how == "garbled":
-                yield from self._send_frames([self._frame("CRP")])
-                continue
+                if how == "garbled":
+                    yield from self._send_frames([self._frame("CRP")])
+                    continue
             self._note_idents(frames)
-            cmd = frames[-1]
-            name = cmd.name
-            self.phase = "D" if ctx not in ("B", "ftt") else "B"
-
-            if name == "DCN":
-                if ctx == "eop":
-                    return
-                raise _Fail(_DCN_STATUS.get(ctx, T30Status.RX_DCNWHY), send_dcn=False)
-
-            if name in ("DTC", "DIS") and ctx in ("B", "eom") and not self.cfg.calling:
-                # Polled (DTC), or the caller answered our DIS with its own DIS: it
-                # wants to receive. A station that received a DIS sets the X bit.
-                if name == "DIS":
-                    self._x = True
-                if self.cfg.poll_password:
-                    pwd = next((decode_ident(f.fif) for f in frames if f.name == "PWD"), None)
-                    if pwd != self.cfg.poll_password:
-                        raise _Fail(T30Status.PWD_UNACCEPTABLE,
-                                    "polled without the right password")
-                if not self.cfg.pages:
-                    raise _Fail(T30Status.TX_INCAPABLE, f"{name}, but nothing to send")
-                yield from self._transmitter(Capabilities.from_fif(cmd.fif))
+            ecm = None if self._dcs is None else self._dcs.ecm
+            do = RX_ON_COMMAND[self._state][classify(frames[-1].name, ecm, self.cfg.calling)]
+            finished = yield from getattr(self, _RX_HANDLERS[do])(rx, frames)
+            if finished:
                 return
 
-            if name in ("DIS", "DTC"):
-                if ctx == "B":
-                    action = "pb"  # the far end did not hear us: say it again
-                continue
+    def _send_phase_b(self, rx: RxContext):
+        """SEND_PHASE_B: our DIS/DTC, then T4 for a command. A damaged command (bad FCS)
+        is not answered, and T4 starts again from its end: the far end is on the line
+        and goes on with its TCF (a fast carrier V.21 does not hear), so repeating our
+        frames now would talk over it (TSB-85 MRGN11)."""
+        T = self.cfg.timers
+        yield from self._send_frames(rx.pb_frames)
+        frames, how = yield from self._receive_frames(self.now + T.t4)
+        while how == "garbled" and self.now < rx.t1:
+            frames, how = yield from self._receive_frames(self.now + T.t4)
+        return frames, how
 
-            if name == "DCS":
-                if not self.cfg.receive:
-                    raise _Fail(T30Status.RX_GOTDCS, "DCS received, but not willing to receive")
-                try:
-                    new = DCSParams.from_fif(cmd.fif)
-                except ValueError as e:
-                    raise _Fail(T30Status.INCOMPATIBLE, str(e)) from None
-                why = accept_dcs(local, new)
-                if why:
-                    raise _Fail(T30Status.INCOMPATIBLE, why)
-                dcs = new
-                self._set_mode(dcs)
-                self.phase = "B"
-                ok = yield from self._rx_tcf(dcs)
-                if ok is None:
-                    continue
-                if self.cfg.accept_sid:
-                    sid = next((decode_ident(f.fif) for f in frames if f.name == "SID"), None)
-                    if sid != self.cfg.accept_sid:
-                        # After the TCF (the line is ours again): DCN instead of CFR.
-                        raise _Fail(T30Status.SID_UNACCEPTABLE,
-                                    "no SID" if sid is None else "SID does not match")
-                resp = self._frame("CFR" if ok else "FTT")
-                yield from self._send_frames([resp])
-                if ok:
-                    action, ctx = "page", "page"
-                    self._rx_block, self._rx_page_buf = ecm_mod.BlockReceiver(), bytearray()
-                    self._rx_pending, self._rx_blocks = None, 0
-                    last_block = block_id = None
-                else:
-                    ctx = "ftt"
-                continue
+    def _receive_image(self, rx: RxContext):
+        """RECEIVING_PAGE: one high-speed burst, then the state RX_AFTER_IMAGE gives."""
+        dcs = self._dcs
+        got = yield from self._rx_image(dcs, self._rx_block, rx.first_page)
+        if got is not None and not dcs.ecm:
+            self._rx_pending = got
+        self._state = RX_AFTER_IMAGE[None if got is None else dcs.ecm]
 
-            if dcs is None:
-                if ctx == "B":
-                    continue
-                raise _Fail(T30Status.RX_INVALCMD, f"{name} before DCS")
+    def _on_t2(self, rx: RxContext) -> None:
+        """No command for the listening state's wait: RX_ON_T2."""
+        then = RX_ON_T2[self._state]
+        if isinstance(then, T30Status):
+            raise _Fail(then)
+        if self._state in RX_T1_RESTARTS:
+            rx.t1 = self.now + self.cfg.timers.t1
+        elif self.now >= rx.t1:
+            raise _Fail(T30Status.T1_EXPIRED, send_dcn=False)
+        self._state = then
 
-            post = name[4:] if name.startswith("PRI-") else name
-            if post in ("MPS", "EOM", "EOP") and not dcs.ecm:
-                if self._rx_pending is not None:
-                    page = self._decode(self._rx_pending, dcs)
-                    self._rx_pending = None
-                    rname = page.quality
-                    if rname != "RTN":
-                        self._keep(page)  # durable before the MCF/RTP is queued
-                        first_page = False
-                    last_post = (post, rname)
-                    repeats = 0
-                elif last_post is not None and last_post[0] == post:
-                    rname = last_post[1]   # our answer was lost: say it again
-                    repeats += 1
-                    if rname == "RTN" and repeats >= self.cfg.max_tries - 1:
-                        # The transmitter neither retrains nor hangs up: our RTN is not
-                        # getting through. Disconnect (TSB-85 MRGN03).
-                        raise _Fail(T30Status.RETRYDCN, f"{post} repeated {repeats + 1} "
-                                                        "times after RTN")
-                else:
-                    rname = "RTN"          # no page arrived at all
-                yield from self._send_frames([self._frame(rname)])
-                if rname == "RTN" and post == "EOM":
-                    ctx = "eom"  # the transmitter goes on with phase B (TSB-85 MTGN26)
-                elif rname == "RTN":
-                    ctx = "rtn"
-                elif rname == "RTP":
-                    ctx = "eop" if post == "EOP" else "phd"
-                else:
-                    ctx = {"MPS": "page", "EOM": "eom", "EOP": "eop"}[post]
-                    action = "page" if post == "MPS" else "listen"
-                continue
+    # The handlers of the receiver's reactions (rules.Do). Each is a generator that
+    # returns True when the receiving procedure is over (a normal end, or it turned
+    # round and transmitted), else False with self._state where the rules lead.
 
-            if not dcs.ecm:
-                if name == "CRP" and last_post is not None:
-                    yield from self._send_frames([self._frame(last_post[1])])
-                    continue
-                raise _Fail(T30Status.RX_INVALCMD, f"unexpected {name}")
+    def _rx_train(self, rx: RxContext, frames: list[Frame]):
+        cmd = frames[-1]
+        if not self.cfg.receive:
+            raise _Fail(T30Status.RX_GOTDCS, "DCS received, but not willing to receive")
+        try:
+            new = DCSParams.from_fif(cmd.fif)
+        except ValueError as e:
+            raise _Fail(T30Status.INCOMPATIBLE, str(e)) from None
+        why = accept_dcs(rx.local, new)
+        if why:
+            raise _Fail(T30Status.INCOMPATIBLE, why)
+        came_in = self._state
+        self._set_mode(new)
+        self._state = RxState.RECEIVING_TCF
+        ok = yield from self._rx_tcf(new)
+        if ok is None:
+            self._state = came_in  # V.21 instead of the TCF: no answer
+            return False
+        if self.cfg.accept_sid:
+            sid = next((decode_ident(f.fif) for f in frames if f.name == "SID"), None)
+            if sid != self.cfg.accept_sid:
+                # After the TCF (the line is ours again): DCN instead of CFR.
+                raise _Fail(T30Status.SID_UNACCEPTABLE,
+                            "no SID" if sid is None else "SID does not match")
+        answer, then = RX_AFTER_TCF[ok]
+        yield from self._send_frames([self._frame(answer)])
+        if then is RxState.RECEIVING_PAGE:
+            self._rx_block, self._rx_page_buf = ecm_mod.BlockReceiver(), bytearray()
+            self._rx_pending, self._rx_blocks = None, 0
+            rx.last_block = rx.block_id = None
+        self._state = then
+        return False
 
-            # ---- ECM commands ----
-            if name == "RR" and held_pps is None and last_resp is not None and busy == 0:
-                yield from self._send_frames([last_resp])
-                continue
-            if name in ("PPS", "RR"):
-                if name == "PPS":
-                    if len(cmd.fif) < 4:
-                        raise _Fail(T30Status.RX_ECMPHD, "short PPS")
-                    held_pps = cmd
-                if held_pps is None:
-                    raise _Fail(T30Status.RX_ECMPHD, "RR without PPS")
-                if busy > 0:
-                    busy -= 1
-                    yield from self._send_frames([self._frame("RNR")])
-                    ctx = "rr"
-                    continue
-                pps, held_pps = held_pps, None
-                fcf2, pg, blk, n = pps.fif[0], pps.fif[1], pps.fif[2], pps.fif[3]
-                count = n + 1
-                if last_block != (pg, blk):
-                    # The frame count: some transmitters (spandsp) state the frames of
-                    # *this burst*, fewer after a PPR. The block has as many as the most
-                    # any PPS for it stated (the first one: the whole block).
-                    if block_id == (pg, blk):
-                        count = max(count, block_count)
-                    block_id, block_count = (pg, blk), count
-                last_count = count
-                if last_block == (pg, blk):
-                    # A repeat of the PPS we last confirmed (same page and block numbers):
-                    # our MCF was lost. Confirm again; nothing changes, so we are still
-                    # where that PPS left us, whatever its FCF2 says now (TSB-85 OREN09).
-                    resp = self._frame("MCF")
-                    last_resp = resp
-                    yield from self._send_frames([resp])
-                    action, ctx = after_block
-                    continue
-                missing = self._rx_block.missing(count)
-                if missing:
-                    # Frame numbers past the block's end are flagged too (spandsp).
-                    resp = self._frame("PPR", ecm_mod.ppr_map(missing | set(range(count, 256))))
-                    last_resp = resp
-                    yield from self._send_frames([resp])
-                    action, ctx = "page", "page"
-                    continue
-                resp = self._frame("MCF")
-                last_block = (pg, blk)
-                block_id = None
-                last_resp = resp
-                action, ctx = yield from self._close_block(resp, fcf2, count, dcs)
-                after_block = (action, ctx)
-                if fcf_name(fcf2) != "NULL":
-                    first_page = False
-                continue
-            if name == "EOR":
-                if not cmd.fif:
-                    raise _Fail(T30Status.RX_ECMPHD, "EOR without FCF2")
-                resp = self._frame("ERR")
-                last_resp = resp
-                action, ctx = yield from self._close_block(resp, cmd.fif[0], last_count, dcs)
-                # The page is kept with its gaps (bad rows), but it is not a good page:
-                # a DCN now is a DCN while image data was still due.
-                ctx = "page" if ctx in ("eop", "eom") else ctx
-                block_id = None
-                if fcf_name(cmd.fif[0]) != "NULL":
-                    first_page = False
-                continue
-            if name == "CTC":
-                try:
-                    dcs = dcs.with_modulation(modulation_from_ctc(cmd.fif))
-                except ValueError as e:
-                    raise _Fail(T30Status.RX_ECMPHD, str(e)) from None
-                self._set_mode(dcs)
-                self._rx_long = True
-                yield from self._send_frames([self._frame("CTR")])
-                action, ctx = "page", "page"
-                continue
-            if name == "CRP" and last_resp is not None:
-                yield from self._send_frames([last_resp])
-                continue
-            raise _Fail(T30Status.RX_ECMPHD, f"unexpected {name} in ECM")
+    def _rx_transmit(self, rx: RxContext, frames: list[Frame]):
+        # Polled (DTC), or the caller answered our DIS with its own DIS: it wants to
+        # receive. A station that received a DIS sets the X bit.
+        cmd = frames[-1]
+        if cmd.name == "DIS":
+            self._x = True
+        if self.cfg.poll_password:
+            pwd = next((decode_ident(f.fif) for f in frames if f.name == "PWD"), None)
+            if pwd != self.cfg.poll_password:
+                raise _Fail(T30Status.PWD_UNACCEPTABLE, "polled without the right password")
+        if not self.cfg.pages:
+            raise _Fail(T30Status.TX_INCAPABLE, f"{cmd.name}, but nothing to send")
+        yield from self._transmitter(Capabilities.from_fif(cmd.fif))
+        return True
 
-    def _close_block(self, resp: Frame, fcf2: int, count: int, dcs: DCSParams):
+    def _rx_dis_again(self, rx: RxContext, frames: list[Frame]):
+        yield from ()
+        self._state = RxState.SEND_PHASE_B  # the far end did not hear us: say it again
+        return False
+
+    def _rx_dcn(self, rx: RxContext, frames: list[Frame]):
+        yield from ()
+        status = RX_ON_DCN[self._state]
+        if status is T30Status.OK:
+            return True
+        raise _Fail(status, send_dcn=False)
+
+    def _rx_ignore(self, rx: RxContext, frames: list[Frame]):
+        yield from ()
+        return False
+
+    def _rx_invalid(self, rx: RxContext, frames: list[Frame]):
+        yield from ()
+        name = frames[-1].name
+        ecm = None if self._dcs is None else self._dcs.ecm
+        why = {None: f"{name} before DCS", False: f"unexpected {name}",
+               True: f"unexpected {name} in ECM"}[ecm]
+        raise _Fail(RX_INVALID[ecm], why)
+
+    def _rx_repeat(self, rx: RxContext, frames: list[Frame]):
+        # CRP: our last answer again (T.4: to the last page's post-page command; ECM:
+        # the last MCF, PPR or ERR).
+        if self._dcs.ecm:
+            answer = rx.last_resp
+        else:
+            answer = None if rx.last_post is None else self._frame(rx.last_post[1])
+        if answer is None:
+            return (yield from self._rx_invalid(rx, frames))
+        yield from self._send_frames([answer])
+        return False
+
+    def _rx_answer_page(self, rx: RxContext, frames: list[Frame]):
+        """A T.4 post-page command: judge the page that came before it, keep it (durable
+        before the answer is queued), answer; RX_POST_PAGE gives the next state."""
+        post = post_page_name(frames[-1].name)
+        if self._rx_pending is not None:
+            page = self._decode(self._rx_pending, self._dcs)
+            self._rx_pending = None
+            answer = page.quality
+            if answer != "RTN":
+                self._keep(page)  # durable before the MCF/RTP is queued
+                rx.first_page = False
+            rx.last_post = (post, answer)
+            rx.repeats = 0
+        elif rx.last_post is not None and rx.last_post[0] == post:
+            answer = rx.last_post[1]   # our answer was lost: say it again
+            rx.repeats += 1
+            if answer == "RTN" and rx.repeats >= self.cfg.max_tries - 1:
+                # The transmitter neither retrains nor hangs up: our RTN is not
+                # getting through. Disconnect (TSB-85 MRGN03).
+                raise _Fail(T30Status.RETRYDCN, f"{post} repeated {rx.repeats + 1} "
+                                                "times after RTN")
+        else:
+            answer = "RTN"          # no page arrived at all
+        yield from self._send_frames([self._frame(answer)])
+        self._state = RX_POST_PAGE[(post, answer)]
+        return False
+
+    def _rx_answer_pps(self, rx: RxContext, frames: list[Frame]):
+        cmd = frames[-1]
+        if len(cmd.fif) < 4:
+            raise _Fail(T30Status.RX_ECMPHD, "short PPS")
+        rx.held_pps = cmd
+        yield from self._answer_held_pps(rx)
+        return False
+
+    def _rx_answer_rr(self, rx: RxContext, frames: list[Frame]):
+        if rx.held_pps is None and rx.last_resp is not None and rx.busy == 0:
+            yield from self._send_frames([rx.last_resp])  # our answer was lost
+            return False
+        if rx.held_pps is None:
+            raise _Fail(T30Status.RX_ECMPHD, "RR without PPS")
+        yield from self._answer_held_pps(rx)
+        return False
+
+    def _answer_held_pps(self, rx: RxContext):
+        """Answer the PPS held in ``rx``: RNR while busy (ECM_RR_WAIT), MCF again for a
+        repeated PPS, PPR for missing frames (RECEIVING_PAGE), else store the block and
+        MCF (RX_AFTER_PPS)."""
+        if rx.busy > 0:
+            rx.busy -= 1
+            yield from self._send_frames([self._frame("RNR")])
+            self._state = RxState.ECM_RR_WAIT
+            return
+        pps, rx.held_pps = rx.held_pps, None
+        fcf2, pg, blk, n = pps.fif[0], pps.fif[1], pps.fif[2], pps.fif[3]
+        count = n + 1
+        if rx.last_block != (pg, blk):
+            # The frame count: some transmitters (spandsp) state the frames of *this
+            # burst*, fewer after a PPR. The block has as many as the most any PPS for
+            # it stated (the first one: the whole block).
+            if rx.block_id == (pg, blk):
+                count = max(count, rx.block_count)
+            rx.block_id, rx.block_count = (pg, blk), count
+        rx.last_count = count
+        if rx.last_block == (pg, blk):
+            # A repeat of the PPS we last confirmed (same page and block numbers): our
+            # MCF was lost. Confirm again; nothing changes, so we are still where that
+            # PPS left us, whatever its FCF2 says now (TSB-85 OREN09).
+            rx.last_resp = self._frame("MCF")
+            yield from self._send_frames([rx.last_resp])
+            self._state = rx.after_block
+            return
+        missing = self._rx_block.missing(count)
+        if missing:
+            # Frame numbers past the block's end are flagged too (spandsp).
+            rx.last_resp = self._frame("PPR", ecm_mod.ppr_map(missing | set(range(count, 256))))
+            yield from self._send_frames([rx.last_resp])
+            self._state = RxState.RECEIVING_PAGE
+            return
+        rx.last_resp = self._frame("MCF")
+        rx.last_block = (pg, blk)
+        rx.block_id = None
+        self._state = yield from self._close_block(rx.last_resp, fcf2, count, RX_AFTER_PPS)
+        rx.after_block = self._state
+        if fcf_name(fcf2) != "NULL":
+            rx.first_page = False
+
+    def _rx_answer_eor(self, rx: RxContext, frames: list[Frame]):
+        cmd = frames[-1]
+        if not cmd.fif:
+            raise _Fail(T30Status.RX_ECMPHD, "EOR without FCF2")
+        rx.last_resp = self._frame("ERR")
+        # The page is kept with its gaps (bad rows); RX_AFTER_EOR says where that leads.
+        self._state = yield from self._close_block(rx.last_resp, cmd.fif[0], rx.last_count,
+                                                   RX_AFTER_EOR)
+        rx.block_id = None
+        if fcf_name(cmd.fif[0]) != "NULL":
+            rx.first_page = False
+        return False
+
+    def _rx_answer_ctc(self, rx: RxContext, frames: list[Frame]):
+        try:
+            dcs = self._dcs.with_modulation(modulation_from_ctc(frames[-1].fif))
+        except ValueError as e:
+            raise _Fail(T30Status.RX_ECMPHD, str(e)) from None
+        self._set_mode(dcs)
+        self._rx_long = True
+        yield from self._send_frames([self._frame("CTR")])
+        self._state = RxState.RECEIVING_PAGE
+        return False
+
+    def _close_block(self, resp: Frame, fcf2: int, count: int, after: dict[str, RxState]):
         """Answer a PPS/EOR that completes a block (``resp``: MCF or ERR) once the block,
-        or the page it completes, is stored; returns the next (action, ctx)."""
-        post = fcf_name(fcf2)
-        post = post[4:] if post.startswith("PRI-") else post
+        or the page it completes, is stored; returns the next state: ``after`` by the
+        FCF2 (RX_AFTER_PPS or RX_AFTER_EOR)."""
+        post = post_page_name(fcf_name(fcf2))
         data = self._rx_block.assemble(count)
         if post == "NULL":
-            self._keep_block(data, dcs)
+            self._keep_block(data, self._dcs)
         else:
             page_data = bytes(self._rx_page_buf) + data
             self._rx_page_buf, self._rx_blocks = bytearray(), 0
             self._rx_block = ecm_mod.BlockReceiver()
-            self._keep(self._decode(page_data, dcs))
+            self._keep(self._decode(page_data, self._dcs))
         self._rx_block = ecm_mod.BlockReceiver()
         yield from self._send_frames([resp])
-        if post == "NULL" or post == "MPS":
-            return "page", "page"
-        if post == "EOM":
-            return "listen", "eom"
-        if post == "EOP":
-            return "listen", "eop"
-        raise _Fail(T30Status.RX_ECMPHD, f"PPS with FCF2 {post}")
+        if post not in after:
+            raise _Fail(RX_PPS_OTHER, f"PPS with FCF2 {post}")
+        return after[post]
+
+
+_RX_HANDLERS: dict[Do, str] = {
+    Do.TRAIN: "_rx_train",
+    Do.TRANSMIT: "_rx_transmit",
+    Do.DIS_AGAIN: "_rx_dis_again",
+    Do.DCN: "_rx_dcn",
+    Do.ANSWER_PAGE: "_rx_answer_page",
+    Do.ANSWER_PPS: "_rx_answer_pps",
+    Do.ANSWER_RR: "_rx_answer_rr",
+    Do.ANSWER_EOR: "_rx_answer_eor",
+    Do.ANSWER_CTC: "_rx_answer_ctc",
+    Do.REPEAT: "_rx_repeat",
+    Do.IGNORE: "_rx_ignore",
+    Do.INVALID: "_rx_invalid",
+}
+"""The engine's handler (a method name) for each of the receiver's reactions."""
