@@ -22,10 +22,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from faxcore.class1 import Class1Call, Class1Dce, Class1Driver, Class1Serial, PtyModem
 from faxcore.class1.codes import DleDecoder, dle_escape
-from faxcore.class1.dce import Class1Dce
-from faxcore.class1.dte import Class1Call, Class1Driver, Class1Serial
-from faxcore.class1.pty import PtyModem
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
 from faxcore.t30.modem_if import (
@@ -522,8 +520,7 @@ def test_engine_abort_during_page_ends_the_call_cleanly():
     while not call.done and dce.clock < 8000 * 120:
         trade_bytes(call, dce, now)
         if not aborted and dce.mode == "ftm" and dce.log[-1] == "AT+FTM=146":
-            call.engine.abort(now(), "operator pressed stop")
-            call._commands(now())
+            call.abort(now(), "operator pressed stop")
             aborted = True
         a = dce.tx_audio(160)
         b = far.tx(160)

@@ -30,12 +30,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxcore.class1 import codes
+from faxcore.class1 import Class1Call, Class1Dce, Class1Driver, codes
 from faxcore.class1 import dce as c1e
 from faxcore.class1 import dte as c1
 from faxcore.class1 import pty as c1p
-from faxcore.class1.dce import Class1Dce
-from faxcore.class1.dte import Class1Call, Class1Driver
 from faxcore.t30.engine import TxPage
 from faxcore.t30.modem_if import V29_9600, DataReceived, LineDropped, ReceiveData, ReceiveHDLC
 from faxcore.testing import class1_fuzz as fz
@@ -156,7 +154,7 @@ def test_huge_range_in_ftm_answer_is_not_materialised():
     script = textwrap.dedent("""
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-        from faxcore.class1.dte import Class1Call, Class1Driver
+        from faxcore.class1 import Class1Driver
         drv = Class1Driver(dial="1")
         drv.start(0.0)
         for _ in range(5):
@@ -368,9 +366,9 @@ def test_pty_buffers_are_bounded():
                 total += os.write(fd, chunk)
             except BlockingIOError:
                 pass
-            modem._io(0.0)
+            modem.pump(0.0)
             assert len(modem.transcript) <= c1p.TRANSCRIPT_MAX
-            assert len(modem._wbuf) <= c1p.WBUF_MAX
+            assert modem.output_pending <= c1p.WBUF_MAX
         assert modem.transcript.endswith(chunk)
         assert modem.overruns > 0
     finally:
@@ -528,7 +526,7 @@ def _run_call(calling: bool, answers: list[bytes]) -> tuple[Class1Call, float]:
         d = call.next_deadline
         if call.done:
             break
-        assert d is not None, f"nothing more can happen: {call.driver._op.kind}"
+        assert d is not None, f"nothing more can happen: {call.driver.state}"
         t = max(t + 0.01, d)
     return call, t
 

@@ -1,11 +1,13 @@
-"""Class 1 (ITU-T T.31 / EIA-578) vocabulary shared by the driver and the emulator.
+"""Class 1 (ITU-T T.31 / EIA-578) vocabulary shared by the driver (:mod:`.dte`) and the
+emulator (:mod:`.dce`).
 
 * DLE escaping: data between DTE and DCE is sent as is, except DLE (0x10) which is
   doubled; ``<DLE><ETX>`` ends a frame or a data stream. Any other ``<DLE>x`` pair is
   not data (T.31 reserves some, e.g. ``<DLE><SUB>`` = two DLEs); both ends drop it.
 * Modulation numbers of ``+FTM``/``+FRM`` (``+FTH``/``+FRH``): 3 = V.21 ch 2 (300 bit/s),
   24/48 = V.27ter, 72/96 = V.29, 73/97/121/145 = V.17 long training and 74/98/122/146 the
-  same rates with short training.
+  same rates with short training. :data:`MODULATIONS` is faxcore's one table of them.
+* Result codes: :data:`RESULT_CODES` (``ATV0`` numbers); ``CAN`` aborts a receive.
 * Numbers on the line (``+FTM=?`` answers, ``ATS7=60``, ``AT+FTM=96``) are ASCII digits
   only: :func:`parse_number` / :func:`scan_number` / :func:`parse_code_list`, used by both
   the driver and the emulator. ``int()`` and ``str.isdigit()`` are not: they accept
@@ -22,6 +24,12 @@ import re
 DLE = 0x10
 ETX = 0x03
 SUB = 0x1A  # <DLE><SUB>: two DLE data octets (T.31 8.3.3.1)
+CAN = b"\x18"  # any character aborts +FRH/+FRM/+FRS; the driver sends this one
+
+#: verbose result code -> what a modem sends after ``ATV0`` (V.250 6.2.6; T.31 8.5.2)
+RESULT_CODES: dict[str, int | str] = {
+    "OK": 0, "CONNECT": 1, "RING": 2, "NO CARRIER": 3, "ERROR": 4, "NO DIALTONE": 6,
+    "BUSY": 7, "NO ANSWER": 8, "+FCERROR": "+F4"}
 
 #: Class 1 modulation number -> (faxcore modem name, bit rate, short training)
 MODULATIONS: dict[int, tuple[str, int, bool]] = {
@@ -59,9 +67,9 @@ MAX_DIGITS = 20
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
-__all__ = ["DLE", "ETX", "FAST_CODES", "MAX_DATA", "MAX_DIGITS", "MAX_FRAME", "MODULATIONS",
-           "DleDecoder", "ascii_upper", "dle_escape", "modulation_code", "parse_code_list",
-           "parse_number", "scan_number"]
+__all__ = ["CAN", "DLE", "ETX", "FAST_CODES", "MAX_DATA", "MAX_DIGITS", "MAX_FRAME",
+           "MODULATIONS", "RESULT_CODES", "SUB", "DleDecoder", "ascii_upper", "dle_escape",
+           "modulation_code", "parse_code_list", "parse_number", "scan_number"]
 
 
 def ascii_upper(text: str) -> str:

@@ -46,19 +46,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faxcore import __version__, modem
 from faxcore.class1.codes import (
     FAST_CODES,
     MAX_DATA,
     MAX_FRAME,
     MODULATIONS,
+    RESULT_CODES,
     DleDecoder,
     ascii_upper,
     dle_escape,
     parse_number,
     scan_number,
 )
+from faxcore.modem.hdlc import HdlcReceiver, HdlcTransmitter, fcs
+from faxcore.modem.tones import CedGenerator, CngGenerator
 
-log = logging.getLogger("faxcore.class1.dce")
+log = logging.getLogger(__name__)
 
 RATE = 8000
 IDENT = "faxcore Class 1 emulator"
@@ -74,8 +78,6 @@ MAX_REGISTER = 255  # S0-S255, each 0-255 (8-bit registers, as on real modems)
 # is under 2 s.
 MAX_FTH_AHEAD = 2 * MAX_FRAME * 8
 V21_BITS_PER_SAMPLE = 300 / RATE
-CODES = {"OK": 0, "CONNECT": 1, "RING": 2, "NO CARRIER": 3, "ERROR": 4, "NO DIALTONE": 6,
-         "BUSY": 7, "NO ANSWER": 8, "+FCERROR": "+F4"}
 SILENCE_PEAK = 300  # |sample| below this counts as silence for +FRS (about -40 dBm0)
 
 __all__ = ["Class1Dce", "DceStats"]
@@ -173,6 +175,11 @@ class Class1Dce:
         return out
 
     @property
+    def output_pending(self) -> int:
+        """Octets for the DTE that :meth:`to_dte` has not taken yet."""
+        return len(self._out)
+
+    @property
     def waiting_for_dte(self) -> bool:
         if not self.offhook:
             return False
@@ -253,7 +260,7 @@ class Class1Dce:
         if self.verbose:
             self._out += b"\r\n" + code.encode() + b"\r\n"
         else:
-            self._out += f"{CODES.get(code, code)}\r".encode()
+            self._out += f"{RESULT_CODES.get(code, code)}\r".encode()
 
     def _info(self, text: str) -> None:
         if self.verbose:
@@ -432,8 +439,6 @@ class Class1Dce:
             elif name in ("FMM", "GMM"):
                 self._info(IDENT)
             elif name in ("FMR", "GMR"):
-                from faxcore import __version__
-
                 self._info(__version__)
             else:
                 self._info("0")
@@ -470,8 +475,6 @@ class Class1Dce:
     # ---- call set-up -------------------------------------------------------------------
 
     def _off_hook(self, dialled: bool) -> None:
-        from faxcore.modem.hdlc import HdlcReceiver
-
         self.offhook = True
         self.dialled = dialled
         self.calls += 1
@@ -492,8 +495,6 @@ class Class1Dce:
         self._v21_up = False
 
     def _dial(self, number: str) -> None:
-        from faxcore.modem.tones import CngGenerator
-
         if self.offhook:
             raise _CommandError("already in a call")
         self.dial_string = number.strip()
@@ -504,8 +505,6 @@ class Class1Dce:
         self._deadline = self.clock + int(self.regs.get(7, 60) or self.dial_timeout) * RATE
 
     def _answer(self) -> None:
-        from faxcore.modem.tones import CedGenerator
-
         if not self.offhook:
             self._off_hook(False)
         log.info("answering")
@@ -524,8 +523,6 @@ class Class1Dce:
         self._discard = False
 
     def _fth(self, n: int) -> None:
-        from faxcore.modem.hdlc import HdlcTransmitter
-
         self._start_tx()
         self._src = HdlcTransmitter("v21", 300, preamble_ms=1000.0, level_dbm0=self.level)
         self._frame = bytearray()
@@ -535,8 +532,6 @@ class Class1Dce:
         self._result("CONNECT")
 
     def _ftm(self, n: int) -> None:
-        from faxcore import modem
-
         self._start_tx()
         name, rate, short = MODULATIONS[n]
         opts = {"short_train": short} if name == "v17" else {}
@@ -680,8 +675,6 @@ class Class1Dce:
             return
         if self._v21_frames:
             data, ok = self._v21_frames.pop(0)
-            from faxcore.modem.hdlc import fcs
-
             if not self._connected:
                 self._result("CONNECT")
             check = fcs(data) if ok else bytes(b ^ 0xFF for b in fcs(data))
@@ -727,8 +720,6 @@ class Class1Dce:
             self._pump_frh()
 
     def _frm(self, n: int) -> None:
-        from faxcore import modem
-
         name, rate, short = MODULATIONS[n]
         self.mode = "frm"
         self._connected = False

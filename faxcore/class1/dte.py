@@ -42,19 +42,19 @@ only: a response line up to :data:`MAX_LINE` octets (a longer one is junk, up to
 end), an HDLC frame up to :data:`~faxcore.class1.codes.MAX_FRAME`, one ``+FRM``
 data stream up to :data:`~faxcore.class1.codes.MAX_DATA`; the command log keeps
 the last :data:`LOG_MAX` commands.
-:class:`Class1Call` binds a :class:`~faxcore.t30.engine.T30Engine` to the driver, and
-:class:`Class1Serial` runs it on a pyserial port.
+:class:`~faxcore.class1.call.Class1Call` binds a :class:`~faxcore.t30.engine.T30Engine` to
+the driver, and :class:`~faxcore.class1.serial.Class1Serial` runs it on a pyserial port.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from faxcore.class1.codes import (
+    CAN,
     MAX_DATA,
     MAX_FRAME,
     DleDecoder,
@@ -63,6 +63,7 @@ from faxcore.class1.codes import (
     modulation_code,
     parse_code_list,
 )
+from faxcore.modem.hdlc import HdlcDecoder, HdlcEncoder
 from faxcore.t30.modem_if import (
     CarrierDown,
     CarrierUp,
@@ -82,10 +83,9 @@ from faxcore.t30.modem_if import (
     WrongCarrier,
 )
 
-log = logging.getLogger("faxcore.class1.dte")
+log = logging.getLogger(__name__)
 
 DEFAULT_INIT = ("ATZ", "ATE0V1Q0", "AT+FCLASS=1", "AT+FTM=?", "AT+FRM=?")
-CAN = b"\x18"
 # A response line longer than this is garbage. The longest a Class 1 modem sends are
 # ATI/+FMM identification strings and +FTM=? lists, well under 100 characters.
 MAX_LINE = 512
@@ -94,12 +94,7 @@ LOG_MAX = 1000        # AT commands kept in Class1Driver.log (a one-page call se
 ECM_PREAMBLE_S = 0.2
 TX_KINDS = ("fth", "fth_frame", "ftm", "ftm_ok", "fts", "ata")
 
-__all__ = ["Class1Call", "Class1Driver", "Class1Error", "Class1Serial"]
-
-
-class Class1Error(Exception):
-    """The modem cannot be used (raised by the transports; the driver itself only sets
-    :attr:`Class1Driver.error`)."""
+__all__ = ["DEFAULT_INIT", "LOG_MAX", "MAX_JUNK", "MAX_LINE", "Class1Driver"]
 
 
 class _Op:
@@ -252,7 +247,7 @@ class Class1Driver:
                 op.data = b""
             return
         if self._op is not None and not isinstance(cmd, HangUp):
-            self._fail(f"engine command {type(cmd).__name__} while {self._op.kind} is "
+            self.fail(f"engine command {type(cmd).__name__} while {self._op.kind} is "
                        "still in progress")
             return
         self._run(cmd)
@@ -280,18 +275,42 @@ class Class1Driver:
             self.hung_up = True
             self._op = None
             return
-        self._fail(f"no answer from the modem to {op.at if op else what!r} within "
+        self.fail(f"no answer from the modem to {op.at if op else what!r} within "
                    f"{op.timeout if op else 0:.1f} s")
 
     @property
     def modems(self) -> tuple[str, ...]:
         """faxcore modem names the modem offers for both sending and receiving."""
         both = self.tx_codes & self.rx_codes
-        out = []
-        for name, code in (("v17", 145), ("v29", 96), ("v27ter", 48)):
-            if code in both:
-                out.append(name)
-        return tuple(out)
+        # a modem offers a modem type if it offers its top rate (Class 1 modems list a
+        # type's rates together)
+        return tuple(name for name, rate in (("v17", 14400), ("v29", 9600), ("v27ter", 4800))
+                     if modulation_code(name, rate) in both)
+
+    @property
+    def state(self) -> str | None:
+        """What the driver is doing: the AT command in progress (``"init"``, ``"atd"``,
+        ``"frh"``, ``"frh_data"``, ``"frm_data"``, ``"fth_frame"``, ``"ftm_ok"``,
+        ``"abort"``, ``"ath"``...) or ``"ring"`` (waiting for RING); ``None`` when idle."""
+        return self._op.kind if self._op is not None else None
+
+    def fail(self, message: str) -> None:
+        """End the call: :attr:`error` is set to ``message`` (unless an error came
+        first), ``LineDropped`` goes to the engine, and the modem is told to hang up
+        (``ATH0``, given 2 s). The driver calls it on anything wrong on the line; a
+        transport calls it too (a call that lasts too long)."""
+        if self.error is None:
+            self.error = message
+        log.warning("Class 1 modem: %s", message)
+        self._out += self._leave_data_mode()
+        self._op = None
+        self._data = None
+        self._deadline = None
+        self._rearm = False
+        self._deferred = None
+        self._events.append(LineDropped())
+        # try to leave the modem on hook; if it does not answer, give up after a while
+        self._at("ATH0", "ath", 2.0)
 
     # ---- sending -----------------------------------------------------------------------
 
@@ -340,8 +359,6 @@ class Class1Driver:
             code = modulation_code(mod.name, mod.rate, cmd.short_train)
             self._burst_done = False
             if cmd.hdlc:
-                from faxcore.modem.hdlc import HdlcDecoder
-
                 self._hdlc_dec = HdlcDecoder()
             self._at(f"AT+FRM={code}", "frm", None, cmd)
         elif isinstance(cmd, Silence):
@@ -391,8 +408,7 @@ class Class1Driver:
         log.debug("aborting %s for %s", op.kind, type(then).__name__)
         if op.kind not in ("frh_result", "frm_end"):  # there the result code is due anyway
             self._out += CAN
-        in_data = self._data is not None
-        self._op = _Op("abort", then=then, at="abort", timeout=2.0, in_data=in_data)
+        self._op = _Op("abort", then=then, at="abort", timeout=2.0)
         self._deadline = self.now + 2.0
 
     def _arm_receive(self) -> None:
@@ -431,14 +447,13 @@ class Class1Driver:
                 # the frame or data came anyway: swallow it up to <DLE><ETX>
                 self._data = DleDecoder()
                 self._frame = bytearray()
-                op.swallow = True
             return
         if k == "init":
             if code == "OK":
                 self._next_init()
             elif code == "ERROR":
                 if ascii_upper(op.at).startswith(("AT+FCLASS", "AT+FTM", "AT+FRM")):
-                    self._fail(f"the modem refused {op.at!r}: not a Class 1 fax modem?")
+                    self.fail(f"the modem refused {op.at!r}: not a Class 1 fax modem?")
                 else:
                     log.info("the modem refused %r (ignored)", op.at)
                     self._next_init()
@@ -453,10 +468,10 @@ class Class1Driver:
                 pass  # ATI text and the like
             return
         if code == "ERROR" and k not in ("frh_result", "frh_data", "frm_end", "ath"):
-            self._fail(f"the modem answered ERROR to {op.at!r}")
+            self.fail(f"the modem answered ERROR to {op.at!r}")
             return
         if code in ("BUSY", "NO DIALTONE", "NO ANSWER", "NO DIAL TONE"):
-            self._fail(f"call failed: {line}")
+            self.fail(f"call failed: {line}")
             return
         if k == "fth":
             if code == "CONNECT":
@@ -496,7 +511,7 @@ class Class1Driver:
                 self._hdlc_open = True
                 self._done_tx()
             elif code == "NO CARRIER":
-                self._fail("no answer tone could be sent: NO CARRIER after ATA")
+                self.fail("no answer tone could be sent: NO CARRIER after ATA")
             else:
                 self._unexpected(op, line)
         elif k in ("frh", "atd"):
@@ -508,7 +523,7 @@ class Class1Driver:
                 self._deadline = None
             elif code == "NO CARRIER":
                 if k == "atd":
-                    self._fail("call failed: NO CARRIER (no fax answered)")
+                    self.fail("call failed: NO CARRIER (no fax answered)")
                     return
                 self._op = None
                 self._events.append(CarrierDown())
@@ -577,7 +592,7 @@ class Class1Driver:
             if len(self._frame) > MAX_FRAME:
                 head, self._frame = bytes(self._frame[:64]), bytearray()
                 self._events.append(FrameReceived(head, crc_ok=False))
-                self._fail(f"HDLC frame longer than {MAX_FRAME} octets from the modem")
+                self.fail(f"HDLC frame longer than {MAX_FRAME} octets from the modem")
         elif op.kind == "frm_data" and dec:
             over = len(dec) > MAX_DATA - op.octets
             if over:
@@ -585,7 +600,7 @@ class Class1Driver:
             op.octets += len(dec)
             self._deliver(op, dec)
             if over:
-                self._fail(f"data from the modem longer than {MAX_DATA} octets "
+                self.fail(f"data from the modem longer than {MAX_DATA} octets "
                            f"{op.doing}")
 
     def _deliver(self, op: _Op, dec: bytes) -> None:
@@ -628,7 +643,7 @@ class Class1Driver:
         op.junk += 1
         log.info("unexpected %r from the modem %s", line[:60], op.doing)
         if op.junk > MAX_JUNK and op.kind != "ath":  # ATH0 ends at its deadline anyway
-            self._fail(f"the modem keeps sending unexpected responses {op.doing} "
+            self.fail(f"the modem keeps sending unexpected responses {op.doing} "
                        f"(last: {line[:40]!r})")
 
     def _junk(self, what: str) -> None:
@@ -637,25 +652,11 @@ class Class1Driver:
         if op is None:
             self._idle_junk += 1
             if self._idle_junk > MAX_JUNK:
-                self._fail(f"garbage from the modem with no command outstanding ({what})")
+                self.fail(f"garbage from the modem with no command outstanding ({what})")
             return
         op.junk += 1
         if op.junk > MAX_JUNK and op.kind != "ath":
-            self._fail(f"garbage from the modem {op.doing} ({what})")
-
-    def _fail(self, message: str) -> None:
-        if self.error is None:
-            self.error = message
-        log.warning("Class 1 modem: %s", message)
-        self._out += self._leave_data_mode()
-        self._op = None
-        self._data = None
-        self._deadline = None
-        self._rearm = False
-        self._deferred = None
-        self._events.append(LineDropped())
-        # try to leave the modem on hook; if it does not answer, give up after a while
-        self._at("ATH0", "ath", 2.0)
+            self.fail(f"garbage from the modem {op.doing} ({what})")
 
     def _leave_data_mode(self) -> bytes:
         """What ends the data state the modem may be in: <DLE><ETX> while we send frames
@@ -671,8 +672,6 @@ class Class1Driver:
 def _ecm_bits(cmd: SendData) -> bytes:
     """An ECM burst HDLC-framed in software (flags, FCS, bit stuffing), packed into octets
     LSB first for ``+FTM``; the tail is padded with flags and ones."""
-    from faxcore.modem.hdlc import HdlcEncoder
-
     enc = HdlcEncoder()
     enc.flags(max(1, int(cmd.modulation.rate * ECM_PREAMBLE_S / 8)))
     for f in cmd.frames:
@@ -683,232 +682,3 @@ def _ecm_bits(cmd: SendData) -> bytes:
     if pad:
         bits = np.concatenate([bits, np.ones(pad, np.uint8)])
     return np.packbits(bits, bitorder="little").tobytes()
-
-
-# ---- the T.30 engine on the driver -------------------------------------------------------
-
-class Class1Call:
-    """One fax call: a :class:`~faxcore.t30.engine.T30Engine` over a Class 1 modem, sans-IO.
-
-        call = Class1Call(calling=True, dial="5551234", send=["page.tif"])
-        call.start(now)
-        loop: port.write(call.outgoing()); call.receive(port.read(...), now); call.tick(now)
-        until call.done; then call.result, call.pages
-
-    The engine is made once the modem is initialised, with the fast modems it offers.
-    Other keyword options go to :class:`~faxcore.t30.engine.T30Config` as with
-    :class:`faxcore.FaxSession`; ``receive`` is a TIFF path or a callable per page."""
-
-    def __init__(self, calling: bool, *, dial: str | None = None, send=None, receive=None,
-                 ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
-                 driver: Class1Driver | None = None, **options) -> None:
-        if calling and not dial and driver is None:
-            raise ValueError("a calling station needs a number to dial")
-        self.calling = calling
-        self.driver = driver or Class1Driver(dial=dial if calling else None)
-        self._send = send
-        self._receive = receive
-        self._ecm = ecm
-        self._want = modems
-        self._options = options
-        self.engine = None
-        self._written = False
-        self._failed: str | None = None
-
-    def start(self, now: float) -> None:
-        self.driver.start(now)
-        self._maybe_start_engine(now)
-
-    def receive(self, data: bytes, now: float) -> None:
-        self.driver.receive(data, now)
-        self._pump(now)
-
-    def outgoing(self) -> bytes:
-        return self.driver.outgoing()
-
-    def tick(self, now: float) -> None:
-        d = self.driver.next_deadline
-        if d is not None and now >= d:
-            self.driver.handle_timer(now)
-        if self.engine is not None:
-            d = self.engine.next_deadline
-            if d is not None and now >= d:
-                self.engine.handle_timer(now)
-                self._commands(now)
-        self._pump(now)
-
-    @property
-    def next_deadline(self) -> float | None:
-        ds = [self.driver.next_deadline]
-        if self.engine is not None:
-            ds.append(self.engine.next_deadline)
-        ds = [d for d in ds if d is not None]
-        return min(ds) if ds else None
-
-    @property
-    def done(self) -> bool:
-        if self._failed is not None:
-            return self.driver.hung_up or self.driver._op is None
-        return self.engine is not None and self.engine.done and self.driver.hung_up
-
-    @property
-    def error(self) -> str | None:
-        return self.driver.error or self._failed
-
-    @property
-    def result(self):
-        if self.engine is None:
-            return None
-        r = self.engine.result
-        if self.driver.error and not r.message.endswith(self.driver.error):
-            r.message = (r.message + "; " if r.message else "") + self.driver.error
-        return r
-
-    @property
-    def pages(self) -> list[np.ndarray]:
-        if self.engine is None:
-            return []
-        return [p.bitmap for p in self.engine.received_pages if p.bitmap is not None]
-
-    # ---- internals ---------------------------------------------------------------------
-
-    def _pump(self, now: float) -> None:
-        self._maybe_start_engine(now)
-        evs = self.driver.events()
-        if self.engine is None:
-            if any(isinstance(e, LineDropped) for e in evs) and self._failed is None:
-                self._failed = self.driver.error or "modem failed"
-            return
-        for ev in evs:
-            self.engine.handle_event(ev, now)
-            self._commands(now)
-
-    def _maybe_start_engine(self, now: float) -> None:
-        if self.engine is not None or self._failed is not None:
-            return
-        d = self.driver
-        if d.error is not None:
-            self._failed = d.error
-            return
-        if not d.ready:
-            return
-        if not self.calling and d.wait_ring and d.rings == 0:
-            return
-        from faxcore.session import load_pages
-        from faxcore.t30.engine import T30Config, T30Engine
-
-        modems = tuple(m for m in self._want if m in d.modems) if d.modems else self._want
-        if not modems:
-            self._failed = (f"the modem offers none of {self._want} (it lists "
-                            f"{sorted(d.tx_codes & d.rx_codes)})")
-            return
-        on_page = self._receive if callable(self._receive) else None
-        store = None
-        if self._receive is not None and on_page is None:
-            from faxcore.pagestore import TiffPageWriter  # each page on disk before its MCF
-
-            store = TiffPageWriter(self._receive)
-        cfg = T30Config(calling=self.calling, pages=load_pages(self._send), ecm=self._ecm,
-                        modems=modems, on_page=on_page, page_store=store, **self._options)
-        self.engine = T30Engine(cfg)
-        self.engine.start(now)
-        self._commands(now)
-
-    def _commands(self, now: float) -> None:
-        for cmd in self.engine.commands():
-            self.driver.send_command(cmd, now)
-            if isinstance(cmd, HangUp):
-                self._finish()
-        evs = self.driver.events()
-        for ev in evs:
-            self.engine.handle_event(ev, now)
-            self._commands(now)
-
-    def _finish(self) -> None:
-        if self._written or self._receive is None or callable(self._receive):
-            return
-        self._written = True
-        self.engine.cfg.page_store.close()  # the pages are on disk already: their total
-
-
-# ---- a serial port ----------------------------------------------------------------------
-
-class Class1Serial:
-    """Runs a :class:`Class1Call` on a serial port (pyserial): ``/dev/ttyUSB0``, ``COM3``,
-    a pty. ``rtscts``: hardware flow control (most fax modems want it for page data).
-
-        Class1Serial("/dev/ttyUSB0").run(Class1Call(True, dial="5551234", send=[...]))
-    """
-
-    def __init__(self, device: str, *, baudrate: int = 115200, rtscts: bool = True,
-                 xonxoff: bool = False, port=None) -> None:
-        if port is None:
-            import serial  # pyserial
-
-            try:
-                port = serial.Serial(device, baudrate=baudrate, rtscts=rtscts,
-                                     xonxoff=xonxoff, timeout=0)
-            except (serial.SerialException, OSError) as e:
-                raise Class1Error(f"cannot open {device}: {e}") from e
-        self.port = port
-        self.device = device
-
-    def close(self) -> None:
-        self.port.close()
-
-    def run(self, call: Class1Call, *, max_seconds: float = 1800.0,
-            progress: Callable[[Class1Call], None] | None = None,
-            clock: Callable[[], float] = time.monotonic) -> Class1Call:
-        """Run the call to its end (or ``max_seconds``); returns it."""
-        import select
-
-        start = clock()
-        call.start(start)
-        fd = self._fileno()
-        while not call.done:
-            now = clock()
-            if now - start > max_seconds:
-                call.driver._fail(f"call took longer than {max_seconds:.0f} s")
-                call._failed = call.driver.error
-            out = call.outgoing()
-            if out:
-                self._write(out)
-            d = call.next_deadline
-            wait = 0.2 if d is None else min(0.2, max(0.0, d - now))
-            if fd is not None:
-                select.select([fd], [], [], wait)
-                data = self.port.read(65536)
-            else:
-                data = self.port.read(65536)
-                if not data:
-                    time.sleep(min(wait, 0.01))
-            now = clock()
-            if data:
-                call.receive(data, now)
-            call.tick(now)
-            if progress is not None:
-                progress(call)
-        out = call.outgoing()
-        if out:
-            self._write(out)
-        return call
-
-    def _fileno(self):
-        try:
-            return self.port.fileno()
-        except (AttributeError, OSError, ValueError):
-            return None
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            k = self.port.write(view)
-            if k is None:
-                k = len(view)
-            view = view[k:]
-            if view:
-                try:
-                    self.port.flush()
-                except OSError:
-                    pass
-

@@ -43,7 +43,7 @@ import numpy as np
 
 from faxcore.class1.dce import Class1Dce
 
-log = logging.getLogger("faxcore.class1.pty")
+log = logging.getLogger(__name__)
 
 BLOCK = 160  # 20 ms of line audio per step
 TRANSCRIPT_MAX = 1 << 20  # octets of DTE input kept for diagnostics (the last ones)
@@ -55,9 +55,10 @@ __all__ = ["TRANSCRIPT_MAX", "WBUF_MAX", "DceLine", "PtyModem", "PtyPair"]
 
 
 class _Served:
-    """What :class:`PtyModem` and :class:`PtyPair` share: :meth:`_serve` run on a daemon
-    thread (:meth:`start`, ``close`` which calls :meth:`_join`, a context manager; an
-    exception ends the thread and is kept in :attr:`error`), and ``data_speed`` pacing."""
+    """What :class:`PtyModem` and :class:`PtyPair` share: :meth:`run` (``step`` in a loop)
+    on a daemon thread (:meth:`start`, ``close`` which calls :meth:`_join`, a context
+    manager; an exception ends the thread and is kept in :attr:`error`), and
+    ``data_speed`` pacing."""
 
     _thread_name = "class1"
     _stopped_message = "stopped"
@@ -85,7 +86,15 @@ class _Served:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _serve(self) -> None:
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Serve in this thread until ``close()`` (another thread) or ``until()``."""
+        while not self._stop.is_set() and not (until and until()):
+            self.step()
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def pump(self, timeout: float) -> None:
         raise NotImplementedError
 
     def _ahead_of_pace(self, now: float, clock: int) -> bool:
@@ -95,13 +104,13 @@ class _Served:
             self._pace = (now, clock)
         allowed = self._pace[1] + (now - self._pace[0]) * 8000 * self.data_speed
         if clock + BLOCK > allowed:
-            self._io(BLOCK / 8000 / self.data_speed)
+            self.pump(BLOCK / 8000 / self.data_speed)
             return True
         return False
 
     def _run_guarded(self) -> None:
         try:
-            self._serve()
+            self.run()
         except BaseException as e:  # reported to whoever joins us; the pty stays sane
             log.exception(self._stopped_message)
             self.error = e
@@ -146,6 +155,7 @@ class PtyModem(_Served):
         self.transcript = bytearray()  # what the DTE wrote, the last TRANSCRIPT_MAX octets
         self.overruns = 0              # output octets dropped: the DTE did not read them
         self._master, self._slave = os.openpty()
+        self._fds_open = True
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
         self.path = os.ttyname(self._slave)
@@ -162,24 +172,47 @@ class PtyModem(_Served):
         if self._far is not None and not self.dce.offhook and (
                 self._thread is None or not self._thread.is_alive()):
             self._finish_far()  # the DTE hung up just before: let the far end finish
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        if self._fds_open:
+            # once only: a second os.close() of these numbers would close whatever file
+            # has been given them since
+            self._fds_open = False
+            for fd in (self._master, self._slave):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     @property
     def in_call(self) -> bool:
         """A call is up (from ``ATD``/``ATA`` until the far end has finished after ``ATH``)."""
         return self._far is not None
 
-    def run(self, until: Callable[[], bool] | None = None) -> None:
-        """Serve in this thread until ``close()`` (another thread) or ``until()``."""
-        while not self._stop.is_set() and not (until and until()):
-            self.step()
+    @property
+    def output_pending(self) -> int:
+        """Octets for the DTE not written to the pty yet (at most :data:`WBUF_MAX`)."""
+        return len(self._wbuf)
 
-    def _serve(self) -> None:
-        self.run()
+    def ring_if_due(self, now: float) -> bool:
+        """``RING`` to the DTE (a call comes in) if it is time: the modem is on hook in
+        class 1, its program has written nothing for 0.5 s and the last RING was 2 s ago
+        (``now``: ``time.monotonic()``). True if it rang."""
+        dce = self.dce
+        if (dce.offhook or dce.fclass != 1 or now - self._last_dte <= 0.5
+                or now - self._last_ring <= 2.0):
+            return False
+        self._last_ring = now
+        dce.ring()
+        return True
+
+    def holding_line(self, now: float) -> bool:
+        """The modem waits for its program (between commands, or for data after
+        ``CONNECT``) and the program has been quiet for less than ``stall`` seconds
+        (``data_stall`` after ``CONNECT``): line time should wait for it."""
+        dce = self.dce
+        if not dce.waiting_for_dte:
+            return False
+        cap = self.data_stall if dce.mode in ("ftm", "fth") else self.stall
+        return now - self._last_dte < cap
 
     # ---- one turn of the loop ----------------------------------------------------------
 
@@ -189,11 +222,9 @@ class PtyModem(_Served):
         if not dce.offhook:
             if self._far is not None:
                 self._finish_far()
-            if (self.ring and dce.fclass == 1 and now - self._last_dte > 0.5
-                    and now - self._last_ring > 2.0):
-                self._last_ring = now
-                dce.ring()
-            self._io(0.02)
+            if self.ring:
+                self.ring_if_due(now)
+            self.pump(0.02)
             return
         if self._far is None:
             self._far = self.far_end(dce.dialled) if self.far_end else _Quiet()
@@ -202,13 +233,12 @@ class PtyModem(_Served):
         if dce.waiting_for_dte:
             # a program takes its time after CONNECT (efax renders its page header):
             # a modem would send fill meanwhile; the emulated line just waits longer
-            cap = self.data_stall if dce.mode in ("ftm", "fth") else self.stall
-            if now - self._last_dte < cap:
-                self._io(0.005)
+            if self.holding_line(now):
+                self.pump(0.005)
                 return
             # the DTE is quiet on purpose: line time goes on at real-time pace
             self._advance()
-            self._io(BLOCK / 8000)
+            self.pump(BLOCK / 8000)
             return
         if self.data_speed and dce.mode == "ftm":
             # high-speed data at (a multiple of) real-time pace, as a real modem drains
@@ -221,15 +251,15 @@ class PtyModem(_Served):
             # nobody is sending: line time goes at real-time pace, so that the programs'
             # own timeouts (T2, T4 in real seconds) mean what they say
             self._advance()
-            self._io(BLOCK / 8000)
+            self.pump(BLOCK / 8000)
             return
         for _ in range(25):  # up to 0.5 s of line time between looks at the pty
             self._advance()
             if self._pace is not None or self._idle:
                 break
-            if dce.waiting_for_dte or dce._out or not dce.offhook:
+            if dce.waiting_for_dte or dce.output_pending or not dce.offhook:
                 break
-        self._io(0.0)
+        self.pump(0.0)
 
     def _finish_far(self) -> None:
         # the DTE hung up: let the far end hear silence until it is done too (its last
@@ -261,7 +291,10 @@ class PtyModem(_Served):
             data = data[:room]
         self._wbuf += data
 
-    def _io(self, timeout: float) -> None:
+    def pump(self, timeout: float) -> None:
+        """Bytes both ways between the pty and the emulator: what the emulator has for the
+        DTE is queued; waits up to ``timeout`` s for the DTE; what it wrote goes to the
+        emulator; as much of the queue as the pty takes is written."""
         self._queue(self.dce.to_dte())
         wl = [self._master] if self._wbuf else []
         try:
@@ -325,6 +358,7 @@ class PtyPair(_Served):
         self._idle = False
         self._dropped_at: dict[int, int] = {}
         self._line_clock = 0
+        self._was_connected = False  # both ends were off hook together since the last drop
 
     @property
     def paths(self) -> tuple[str, str]:
@@ -335,36 +369,28 @@ class PtyPair(_Served):
         self.a.close()
         self.b.close()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            self.step()
-
     def step(self) -> None:
         now = time.monotonic()
         ends = (self.a, self.b)
         for x, y in ((self.a, self.b), (self.b, self.a)):
-            if (x.dce.offhook and x.dce.dialled and not y.dce.offhook and y.dce.fclass == 1
-                    and now - y._last_dte > 0.5 and now - y._last_ring > 2.0):
-                y._last_ring = now
-                y.dce.ring()
+            if x.dce.offhook and x.dce.dialled:
+                y.ring_if_due(now)
         up = [m for m in ends if m.dce.offhook]
         if not up:
             self._pace = None
-            self._io(0.02)
+            self.pump(0.02)
             return
         for m in ends:
-            if m.dce.offhook and m.dce.waiting_for_dte:
-                cap = m.data_stall if m.dce.mode in ("ftm", "fth") else m.stall
-                if now - m._last_dte < cap:
-                    self._io(0.005)
-                    return
+            if m.holding_line(now):
+                self.pump(0.005)
+                return
         if self.data_speed and any(m.dce.mode == "ftm" for m in ends):
             if self._ahead_of_pace(now, self._line_clock):
                 return
         else:
             self._pace = None
         self._advance()
-        self._io(BLOCK / 8000 if self._idle else 0.0)
+        self.pump(BLOCK / 8000 if self._idle else 0.0)
 
     def _advance(self) -> None:
         a, b = self.a.dce, self.b.dce
@@ -383,7 +409,7 @@ class PtyPair(_Served):
             self._was_connected = True
         # one side hung up after a call: the other hears the line drop 2 s later
         for me, other in ((a, b), (b, a)):
-            if me.offhook and not other.offhook and getattr(self, "_was_connected", False):
+            if me.offhook and not other.offhook and self._was_connected:
                 t0 = self._dropped_at.setdefault(id(me), self._line_clock)
                 if self._line_clock - t0 > 2 * 8000:
                     me.hang_up()
@@ -392,6 +418,7 @@ class PtyPair(_Served):
         if not a.offhook and not b.offhook:
             self._was_connected = False
 
-    def _io(self, timeout: float) -> None:
-        self.a._io(timeout / 2)
-        self.b._io(0.0 if timeout == 0 else timeout / 2)
+    def pump(self, timeout: float) -> None:
+        """:meth:`PtyModem.pump` on both ptys, ``timeout`` shared between them."""
+        self.a.pump(timeout / 2)
+        self.b.pump(0.0 if timeout == 0 else timeout / 2)

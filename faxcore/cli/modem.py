@@ -7,7 +7,13 @@
   sends FILE to the program once it answers.
 * ``faxcore modem send --device /dev/ttyUSB0 --dial NUMBER FILE...`` sends a fax through
   a real Class 1 modem (or an emulator); ``faxcore modem receive --device ...`` waits for
-  RING, answers and writes the pages to a TIFF-F file.
+  RING, answers and writes the pages to a TIFF-F file. ``--device`` also takes pyserial
+  URLs: ``socket://host:port`` (ser2net), ``rfc2217://host:port``, ``spy://DEVICE``, and
+  ``faxemu://?out=FILE`` / ``faxemu://?send=FILE`` (faxcore's emulator, in process).
+
+faxcore modules are imported in the functions that run a command: ``faxcore --help`` and
+the other commands do not pay for numpy, the T.30 engine and the modems, and the pty
+emulator (POSIX only) is not imported on a platform without ptys unless asked for.
 """
 
 from __future__ import annotations
@@ -57,7 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, helptext in (("send", "send files through a Class 1 modem"),
                            ("receive", "answer a call on a Class 1 modem and receive")):
         s = msub.add_parser(name, help=helptext, description=helptext + ".")
-        s.add_argument("--device", required=True, help="serial port, e.g. /dev/ttyUSB0")
+        s.add_argument("--device", required=True,
+                       help="serial port, e.g. /dev/ttyUSB0, or a pyserial URL: "
+                            "socket://HOST:PORT, rfc2217://HOST:PORT, spy://DEVICE, "
+                            "faxemu://?out=FILE")
         s.add_argument("--baud", type=int, default=115200, help="DTE speed (default 115200)")
         s.add_argument("--no-rtscts", dest="rtscts", action="store_false", default=True,
                        help="no hardware flow control")
@@ -80,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ---- emulate ---------------------------------------------------------------------------
 
 def run_pair(args: argparse.Namespace) -> int:
-    from faxcore.class1.pty import PtyPair
+    from faxcore.class1.pty import PtyPair  # lazy: see the module docstring
 
     pair = PtyPair(data_speed=args.speed or None)
     a, b = pair.paths
@@ -89,24 +98,25 @@ def run_pair(args: argparse.Namespace) -> int:
         Path(args.link).write_text(f"{a}\n{b}\n")
     _say(f"two emulated Class 1 modems on one line: dial on {a}, answer on {b} "
          f"(e.g. efax -d {b} -r rx & efax -d {a} -t 1 page.tif); Ctrl-C to stop")
-    calls, up = 0, False
+    state = {"calls": 0, "up": False}
+
+    def until() -> bool:
+        now_up = pair.a.dce.offhook or pair.b.dce.offhook
+        if state["up"] and not now_up:
+            state["calls"] += 1
+            _say(f"call {state['calls']} ended")
+        state["up"] = now_up
+        return bool(args.calls) and state["calls"] >= args.calls
+
     try:
-        while not pair._stop.is_set():
-            pair.step()
-            now_up = pair.a.dce.offhook or pair.b.dce.offhook
-            if up and not now_up:
-                calls += 1
-                _say(f"call {calls} ended")
-                if args.calls and calls >= args.calls:
-                    break
-            up = now_up
+        pair.run(until)
     finally:
         pair.close()
     return 0
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    from faxcore.class1.pty import PtyModem
+    from faxcore.class1.pty import PtyModem  # lazy: see the module docstring
     from faxcore.session import FaxSession
 
     if args.pair:
@@ -176,7 +186,7 @@ def _progress():
 
 
 def _run_call(args: argparse.Namespace, call) -> int:
-    from faxcore.class1.dte import Class1Error, Class1Serial
+    from faxcore.class1 import Class1Error, Class1Serial  # lazy: see the module docstring
 
     try:
         port = Class1Serial(args.device, baudrate=args.baud, rtscts=args.rtscts)
@@ -196,7 +206,7 @@ def _run_call(args: argparse.Namespace, call) -> int:
 
 
 def run_send(args: argparse.Namespace) -> int:
-    from faxcore.class1.dte import Class1Call
+    from faxcore.class1 import Class1Call  # lazy: see the module docstring
     from faxcore.cli.call import load_inputs
 
     pages = load_inputs(args.files, args.resolution)
@@ -206,7 +216,7 @@ def run_send(args: argparse.Namespace) -> int:
 
 
 def run_receive(args: argparse.Namespace) -> int:
-    from faxcore.class1.dte import Class1Call, Class1Driver
+    from faxcore.class1 import Class1Call, Class1Driver  # lazy: see the module docstring
 
     driver = Class1Driver(dial=None, wait_ring=not args.answer_now)
     call = Class1Call(False, receive=args.out, ecm=args.ecm, ident=args.ident, driver=driver)

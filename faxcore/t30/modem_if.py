@@ -39,11 +39,6 @@ class Modulation:
     def __str__(self) -> str:
         return f"{self.name.upper().replace('TER', 'ter')}/{self.rate}"
 
-    @property
-    def class1_code(self) -> int:
-        """The Class 1 ``+FTM``/``+FRM`` modulation number (long training)."""
-        return _CLASS1[(self.name, self.rate)]
-
 
 V21 = Modulation(300, "v21")
 V27_2400 = Modulation(2400, "v27ter")
@@ -57,10 +52,6 @@ V17_14400 = Modulation(14400, "v17")
 
 FAST_MODULATIONS = (V27_2400, V27_4800, V29_7200, V29_9600, V17_7200, V17_9600, V17_12000,
                     V17_14400)
-
-_CLASS1 = {("v21", 300): 3, ("v27ter", 2400): 24, ("v27ter", 4800): 48, ("v29", 7200): 72,
-           ("v29", 9600): 96, ("v17", 7200): 73, ("v17", 9600): 97, ("v17", 12000): 121,
-           ("v17", 14400): 145}
 
 
 # ---- commands (engine -> modem) -------------------------------------------------------

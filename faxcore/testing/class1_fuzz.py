@@ -45,8 +45,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from faxcore.class1 import dce as class1_emulator
-from faxcore.class1 import dte as class1
+from faxcore.class1 import dce as c1dce
+from faxcore.class1 import dte as c1dte
 from faxcore.class1.codes import MAX_DATA, MAX_FRAME
 from faxcore.class1.dce import Class1Dce
 from faxcore.class1.dte import Class1Driver
@@ -103,14 +103,14 @@ def _norm(msg: str | None) -> str | None:
 
 def check_driver(drv: Class1Driver) -> None:
     """Every buffer the modem's bytes can grow is within its cap."""
-    if len(drv._buf) > class1.MAX_LINE:
-        _fail(f"line buffer {len(drv._buf)} > {class1.MAX_LINE}")
+    if len(drv._buf) > c1dte.MAX_LINE:
+        _fail(f"line buffer {len(drv._buf)} > {c1dte.MAX_LINE}")
     if len(drv._frame) > MAX_FRAME:
         _fail(f"frame buffer {len(drv._frame)} > {MAX_FRAME}")
     if drv._op is not None and drv._op.octets > MAX_DATA:
         _fail(f"+FRM data {drv._op.octets} > {MAX_DATA}")
-    if len(drv.log) > class1.LOG_MAX:
-        _fail(f"command log {len(drv.log)} > {class1.LOG_MAX}")
+    if len(drv.log) > c1dte.LOG_MAX:
+        _fail(f"command log {len(drv.log)} > {c1dte.LOG_MAX}")
     if drv.error is not None and not isinstance(drv.error, str):
         _fail(f"error is not a message: {drv.error!r}")
 
@@ -272,17 +272,17 @@ def replay_dte_bytes(data: bytes, phases: Sequence[str] = DTE_PHASES, *,
 
 def check_emulator(dce: Class1Dce) -> None:
     """Every buffer the DTE's bytes can grow is within its cap."""
-    if len(dce._cmdline) > class1_emulator.MAX_LINE:
-        _fail(f"command line buffer {len(dce._cmdline)} > {class1_emulator.MAX_LINE}")
+    if len(dce._cmdline) > c1dce.MAX_LINE:
+        _fail(f"command line buffer {len(dce._cmdline)} > {c1dce.MAX_LINE}")
     if len(dce._frame) > MAX_FRAME:
         _fail(f"+FTH frame buffer {len(dce._frame)} > {MAX_FRAME}")
     if len(dce._ftm_buf) > MAX_DATA:
         _fail(f"+FTM buffer {len(dce._ftm_buf)} > {MAX_DATA}")
-    if len(dce.log) > class1_emulator.LOG_MAX:
-        _fail(f"command log {len(dce.log)} > {class1_emulator.LOG_MAX}")
-    if len(dce.regs) > class1_emulator.MAX_REGISTER + 1:
+    if len(dce.log) > c1dce.LOG_MAX:
+        _fail(f"command log {len(dce.log)} > {c1dce.LOG_MAX}")
+    if len(dce.regs) > c1dce.MAX_REGISTER + 1:
         _fail(f"{len(dce.regs)} S-registers")
-    if any(not 0 <= v <= class1_emulator.MAX_REGISTER for v in dce.regs.values()):
+    if any(not 0 <= v <= c1dce.MAX_REGISTER for v in dce.regs.values()):
         _fail(f"S-register out of range: {dce.regs}")
     if len(dce._v21_frames) > 64:
         _fail(f"{len(dce._v21_frames)} V.21 frames kept")
