@@ -223,6 +223,7 @@ def test_tables_cover_every_state_and_command():
     assert set(PHASE) == set(RxState) | set(TxState) | set(CallState)
     assert {(p, a) for p in ("MPS", "EOM", "EOP") for a in ("MCF", "RTP", "RTN")} \
         == set(RX_POST_PAGE)
+    assert set(TX_ON_DCN) == set(TX_UNEXPECTED) == set(TX_ON_RESPONSE)  # Rule 4: no gap
     assert set(TX_AFTER_POST) == {(p, g) for p in ("MPS", "EOM", "EOP")
                                   for g in (TxGot.MCF, TxGot.RTP, TxGot.RTN)}
 
@@ -516,7 +517,7 @@ def test_transmitter_answers_to_ctc_and_eor(command, resp):
     eng, script = to_ctc() if command == "CTC" else to_eor()
     got = play(eng, script + [[frame(resp)]])
     assert command in got.names
-    if resp == "DCN" and command in TX_ON_DCN:
+    if resp == "DCN":
         assert eng.result.status == TX_ON_DCN[command] and got.names[-1] == command
         return
     if resp not in TX_ON_RESPONSE[command]:
@@ -555,3 +556,15 @@ def test_rr_stands_for_the_command_it_polls_for():
     eng = tx_engine([TxPage(PAGE, "standard")], **ECM_CFG)
     got = play(eng, [[dis(True)], [frame("CFR")], [frame("RNR")], [frame("MCF")]])
     assert got.names == ["DCS", "PPS", "RR", "DCN"] and eng.result.status == T30Status.OK
+
+
+# ---- the two settled asymmetries (rules.py, Decisions 1 and 2) ---------------------------
+
+@pytest.mark.parametrize("command", ["CTC", "EOR"])
+def test_dcn_answering_ctc_or_eor_is_a_dcn_after_a_page(command):
+    """Decision 1: a DCN in answer to CTC or EOR ends the call as a DCN after PPS does,
+    TX_BADPG, and is not answered with a DCN of ours."""
+    eng, script = to_ctc() if command == "CTC" else to_eor()
+    got = play(eng, script + [[frame("DCN")]])
+    assert eng.result.status == T30Status.TX_BADPG
+    assert got.names[-1] == command and "DCN" not in got.names

@@ -688,7 +688,7 @@ class T30Engine:
         """What the response ``name`` (None: no valid one) to ``command`` means
         (rules.TX_ON_RESPONSE). A DCN ends the call without a DCN of ours (TX_ON_DCN);
         a response the table does not list ends it with TX_UNEXPECTED and our DCN."""
-        if name == "DCN" and command in TX_ON_DCN:
+        if name == "DCN":
             raise _Fail(TX_ON_DCN[command], f"DCN in answer to {command}", send_dcn=False)
         got = TX_ON_RESPONSE[command].get(name)
         if got is None:

@@ -420,8 +420,8 @@ TX_ON_DCN: dict[str, T30Status] = {
     "EOM": T30Status.TX_BADPG,
     "EOP": T30Status.TX_BADPG,
     "PPS": T30Status.TX_BADPG,
-    # CTC, EOR: no entry: a DCN is taken as any unexpected response (TX_UNEXPECTED,
-    # with our DCN). See Decision 1.
+    "CTC": T30Status.TX_BADPG,    # Decision 1: as after PPS (it was TX_ECMPHD + our DCN)
+    "EOR": T30Status.TX_BADPG,    # Decision 1
 }
 """Command sent -> the status when a DCN answers it (no DCN of ours: Rule 4)."""
 
