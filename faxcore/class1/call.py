@@ -91,11 +91,11 @@ class Class1Call:
         self.engine.abort(now, reason)
         self._commands(now)
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, now: float) -> None:
         """End the call at once, as when the modem fails (:meth:`Class1Driver.fail`): the
         engine hears the line drop, :attr:`error` is ``message`` unless an error came
         first. For a transport (a call past its time limit)."""
-        self.driver.fail(message)
+        self.driver.fail(message, now)
         self._failed = self.driver.error
 
     @property

@@ -294,11 +294,13 @@ class Class1Driver:
         ``"abort"``, ``"ath"``...) or ``"ring"`` (waiting for RING); ``None`` when idle."""
         return self._op.kind if self._op is not None else None
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, now: float | None = None) -> None:
         """End the call: :attr:`error` is set to ``message`` (unless an error came
         first), ``LineDropped`` goes to the engine, and the modem is told to hang up
-        (``ATH0``, given 2 s). The driver calls it on anything wrong on the line; a
-        transport calls it too (a call that lasts too long)."""
+        (``ATH0``, given 2 s from ``now``). The driver calls it on anything wrong on the
+        line; a transport calls it too (a call that lasts too long), with the time."""
+        if now is not None:
+            self.now = now
         if self.error is None:
             self.error = message
         log.warning("Class 1 modem: %s", message)

@@ -70,10 +70,14 @@ class Class1Serial:
         start = clock()
         call.start(start)
         fd = self._fileno()
+        timed_out = False
         while not call.done:
             now = clock()
-            if now - start > max_seconds:
-                call.fail(f"call took longer than {max_seconds:.0f} s")
+            if now - start > max_seconds and not timed_out:
+                # once: ATH0 then has its time (failing again each turn would send it
+                # again and move its deadline on, for ever if the modem never answers)
+                timed_out = True
+                call.fail(f"call took longer than {max_seconds:.0f} s", now)
             out = call.outgoing()
             if out:
                 self._write(out)
