@@ -568,3 +568,32 @@ def test_dcn_answering_ctc_or_eor_is_a_dcn_after_a_page(command):
     got = play(eng, script + [[frame("DCN")]])
     assert eng.result.status == T30Status.TX_BADPG
     assert got.names[-1] == command and "DCN" not in got.names
+
+
+def test_rtp_to_eom_returns_to_phase_b():
+    """Decision 2: RTP in answer to EOM takes the receiver back to phase B, as MCF and
+    RTN do: the transmitter waits for a DIS after any answer to EOM, gets it after T2,
+    and sends the next document. faxcore to faxcore over the simulated line, the first
+    page damaged (5 of 60 rows) so that it gets RTP."""
+    from faxcore.t30.loopback import Faults, Loopback
+
+    damaged = coded_with_bad_rows(PAGES_BY_QUALITY["RTP"])   # PAGE, 5 rows damaged
+    hit = []
+
+    def data(sender, cmd, d):
+        if sender == "caller" and not cmd.long_training and not hit:  # page 1, not TCF
+            hit.append(1)
+            assert len(d) >= len(damaged)   # the line carries as many octets as were sent
+            return damaged + bytes(len(d) - len(damaged))   # fill after RTC
+        return d
+
+    pages = [TxPage(BUSY, "standard"), TxPage(PAGE, "standard", new_document=True)]
+    a = T30Engine(T30Config(calling=True, pages=pages, ecm=False, schemes=("mh",)))
+    b = T30Engine(T30Config(calling=False))
+    Loopback(a, b, Faults(data=data)).run(600.0)
+    assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+    tx_b = [t.name for t in b.result.trace if t.direction == "tx"]
+    assert tx_b == ["DIS", "CFR", "RTP", "DIS", "CFR", "MCF"]
+    assert a.result.pages_sent == 2 and [p.quality for p in b.received_pages] == ["RTP",
+                                                                                  "MCF"]
+    assert np.array_equal(b.received_pages[1].bitmap, PAGE)

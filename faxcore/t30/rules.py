@@ -334,7 +334,7 @@ RX_POST_PAGE: dict[tuple[str, str], RxState] = {
     ("MPS", "RTP"): RxState.AFTER_RTP_MPS,
     ("MPS", "RTN"): RxState.AFTER_RTN,
     ("EOM", "MCF"): RxState.AFTER_EOM,
-    ("EOM", "RTP"): RxState.AFTER_RTP_MPS,   # see Decision 2
+    ("EOM", "RTP"): RxState.AFTER_EOM,       # Decision 2 (it was AFTER_RTP_MPS)
     ("EOM", "RTN"): RxState.AFTER_EOM,       # on to the next document (TSB-85 MTGN26)
     ("EOP", "MCF"): RxState.AFTER_EOP,
     ("EOP", "RTP"): RxState.AFTER_EOP,
