@@ -26,14 +26,13 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
 from faxcore.accounts import open_store  # noqa: E402
 from faxcore.accounts.rules import to_us  # noqa: E402
 
-UTC = timezone.utc
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 

@@ -4,14 +4,13 @@ balances and job counts must be exact afterwards (nothing lost, nothing counted 
 from __future__ import annotations
 
 import multiprocessing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pg import pg_url, postgres_server  # noqa: F401  (fixtures)
 
 from faxcore.accounts import open_store
 
-UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 PROCS = 4
 OPS = 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import calendar
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -15,7 +15,6 @@ from pg import new_schema_url, postgres_server  # noqa: F401  (fixture)
 from faxcore.accounts import InvalidOperation, open_store
 from faxcore.accounts.store import MAX_PAGES
 
-UTC = timezone.utc
 T0 = datetime(2026, 1, 20, 13, 0, tzinfo=UTC)
 FEES = {"plus": (500, 10), "tollfree": (1000, 12)}  # (monthly fee, per page): the defaults
 GRACE = [timedelta(days=2), timedelta(days=7), timedelta(days=14)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pg import pg_url, postgres_server  # noqa: F401  (fixtures)
@@ -15,7 +15,6 @@ from faxcore.accounts import (
 )
 from faxcore.accounts.db import SCHEMA_VERSION
 
-UTC = timezone.utc
 DAY = timedelta(days=1)
 US = timedelta(microseconds=1)
 T0 = datetime(2026, 1, 10, 9, 30, tzinfo=UTC)

@@ -4,14 +4,13 @@ jobs of accounts that may not send are refused at claim time, never handed out."
 from __future__ import annotations
 
 import multiprocessing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pg import pg_url, postgres_server  # noqa: F401  (fixtures)
 
 from faxcore.accounts import open_store
 
-UTC = timezone.utc
 T0 = datetime(2026, 5, 3, 9, 0, tzinfo=UTC)
 N_JOBS = 40
 

@@ -26,10 +26,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-UTC = timezone.utc
 LEASE = 0.5  # seconds; a killed worker's job is claimable again this long after its claim
 N_JOBS = 120  # queued at the start; topped up while kills remain, so workers stay busy
 TOP_UP = 20

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pg import pg_url, postgres_server  # noqa: F401  (fixtures)
@@ -16,7 +16,6 @@ from pg import pg_url, postgres_server  # noqa: F401  (fixtures)
 from faxcore.accounts import JobError, LeaseLost, open_store
 from faxcore.cli import main
 
-UTC = timezone.utc
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 PAGE = 10  # plan "plus", cents

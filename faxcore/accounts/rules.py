@@ -105,10 +105,8 @@ from __future__ import annotations
 import calendar
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-
-UTC = timezone.utc
 
 US_PER_DAY = 86_400 * 1_000_000
 SUSPEND_AFTER_US = 2 * US_PER_DAY
@@ -119,7 +117,7 @@ REACTIVATION_FEE_CENTS = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class Status(str, Enum):
+class Status(str, Enum):  # noqa: UP042 (kept as it is; StrEnum would be a change of its own)
     """Account status; ``Status.active.name == "active"`` and it compares equal to the string."""
 
     active = "active"

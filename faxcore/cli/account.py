@@ -14,13 +14,11 @@ import functools
 import os
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from faxcore.cli import CliError
 from faxcore.cli.output import emit
-
-UTC = timezone.utc
 
 
 def default_db_url() -> str:
