@@ -117,14 +117,14 @@ def run_pair(args: argparse.Namespace) -> int:
 
 def run_emulate(args: argparse.Namespace) -> int:
     from faxcore.class1.pty import PtyModem  # lazy: see the module docstring
-    from faxcore.session import FaxSession
+    from faxcore.session import FaxSession  # lazy: see the module docstring
 
     if args.pair:
         return run_pair(args)
 
     pages = None
     if args.send:
-        from faxcore.cli.call import load_inputs
+        from faxcore.cli.call import load_inputs  # lazy: see the module docstring
 
         pages = load_inputs(args.send, None)
     state = {"n": 0}
@@ -207,7 +207,7 @@ def _run_call(args: argparse.Namespace, call) -> int:
 
 def run_send(args: argparse.Namespace) -> int:
     from faxcore.class1 import Class1Call  # lazy: see the module docstring
-    from faxcore.cli.call import load_inputs
+    from faxcore.cli.call import load_inputs  # lazy: see the module docstring
 
     pages = load_inputs(args.files, args.resolution)
     _say(f"sending {len(pages)} page(s) to {args.dial} through {args.device}")
