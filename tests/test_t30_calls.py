@@ -12,6 +12,7 @@ from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
 from faxcore.t30.frames import Frame
 from faxcore.t30.loopback import Faults, Loopback
 from faxcore.t30.modem_if import SendData
+from faxcore.t30.pages import judge_page
 
 
 def make_page(rows: int = 300, seed: int = 0, width: int = 1728) -> np.ndarray:
@@ -420,8 +421,8 @@ def test_receiver_rejects_a_scan_line_over_5_seconds():
     gets RTN; 4.9 s is accepted (TSB-85 MRGN03 checks the same over the tester)."""
     from faxcore.codecs import encode
     from faxcore.t30.dis import DCSParams
-    from faxcore.t30.engine import longest_coded_line
     from faxcore.t30.modem_if import Modulation
+    from faxcore.t30.pages import longest_coded_line
 
     page = make_page(40, 17)
     dcs = DCSParams(scheme="mh").with_modulation(Modulation(4800, "v27ter"))
@@ -440,7 +441,7 @@ def test_receiver_rejects_a_scan_line_over_5_seconds():
     for seconds, quality in ((4.9, "MCF"), (5.1, "RTN")):
         data = coded(seconds)
         assert abs(longest_coded_line(data) / 4800 - seconds) < 0.01
-        got = eng._decode(data, dcs)
+        got = judge_page(data, dcs, eng.cfg)
         assert got.quality == quality
         assert np.array_equal(got.bitmap, page)  # the page decodes; only its timing differs
     assert longest_coded_line(bytes(encode(page, "mh", lsb_first=True))) < 2000
@@ -454,8 +455,8 @@ def test_copy_quality_thresholds():
     from faxcore.t30.dis import DCSParams
     dcs = DCSParams(scheme="mh")
     data = encode(page, "mh", lsb_first=True)
-    assert eng._decode(data, dcs).quality == "MCF"
-    assert eng._decode(b"\xff" * 50, dcs).quality == "RTN"
+    assert judge_page(data, dcs, eng.cfg).quality == "MCF"
+    assert judge_page(b"\xff" * 50, dcs, eng.cfg).quality == "RTN"
 
 
 # ---- SUB / SID in phase B -------------------------------------------------------------------
@@ -536,17 +537,17 @@ def test_polling_with_pwd(pwd, ok):
 def test_pps_counting_only_the_frames_of_the_burst(monkeypatch):
     """spandsp's PPS after a PPR states the frames of *that burst* (2 here), not of the
     block: the receiver keeps the block's size from the first PPS and loses nothing."""
-    import faxcore.t30.engine as engine_mod
+    import faxcore.t30.transmitter as transmitter_mod
 
     burst_sizes = []
-    real_burst, real_pps = engine_mod.ecm_mod.block_burst, engine_mod.pps_fif
+    real_burst, real_pps = transmitter_mod.ecm_mod.block_burst, transmitter_mod.pps_fif
 
     def burst(frames, numbers):
         burst_sizes.append(len(numbers))
         return real_burst(frames, numbers)
 
-    monkeypatch.setattr(engine_mod.ecm_mod, "block_burst", burst)
-    monkeypatch.setattr(engine_mod, "pps_fif",
+    monkeypatch.setattr(transmitter_mod.ecm_mod, "block_burst", burst)
+    monkeypatch.setattr(transmitter_mod, "pps_fif",
                         lambda fcf2, page, block, n: real_pps(fcf2, page, block, burst_sizes[-1]))
     pages = [TxPage(make_page(600, 31))]
     a, b, _ = run_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: burst == 0

@@ -12,9 +12,9 @@ from test_t30_calls import make_page, names
 
 from faxcore.codecs import decode, encode
 from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
-from faxcore.t30.engine import nominal_rows
 from faxcore.t30.loopback import Faults, Loopback
 from faxcore.t30.modem_if import LineDropped, SendData
+from faxcore.t30.pages import nominal_rows
 
 
 class RecordingStore:

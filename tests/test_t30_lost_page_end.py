@@ -14,8 +14,8 @@ from faxcore.codecs.tiff import UNCLEAN, read_tiff
 from faxcore.session import write_received_tiff
 from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
 from faxcore.t30.dis import DCSParams
-from faxcore.t30.engine import nominal_rows
 from faxcore.t30.loopback import Faults
+from faxcore.t30.pages import judge_page, nominal_rows
 
 
 def cut_pages(keep: float, times: int = 1):
@@ -98,9 +98,9 @@ def test_page_without_rtc_is_never_mcf():
     page = make_page(nominal_rows("standard") + 20, 7)
     whole = bytes(encode(page, "mh", lsb_first=True, end_marker=True))
     no_rtc = bytes(encode(page, "mh", lsb_first=True, end_marker=False))
-    good = eng._decode(whole, dcs)
+    good = judge_page(whole, dcs, eng.cfg)
     assert (good.quality, good.bad_rows, good.end_lost) == ("MCF", 0, False)
-    bad = eng._decode(no_rtc, dcs)
+    bad = judge_page(no_rtc, dcs, eng.cfg)
     assert np.array_equal(bad.bitmap, page)
     assert (bad.quality, bad.bad_rows, bad.end_lost) == ("RTP", 1, True)
 
@@ -111,7 +111,8 @@ def test_ecm_pages_are_judged_by_their_rows_only():
     eng = T30Engine(T30Config(calling=False))
     dcs = DCSParams(scheme="mmr", resolution="fine", ecm=True)
     page = make_page(100, 8)
-    got = eng._decode(bytes(encode(page, "mmr", lsb_first=True, end_marker=False)), dcs)
+    got = judge_page(bytes(encode(page, "mmr", lsb_first=True, end_marker=False)), dcs,
+                     eng.cfg)
     assert got.quality == "MCF" and not got.end_lost and got.bad_rows == 0
     assert np.array_equal(got.bitmap, page)
 

@@ -21,7 +21,6 @@ from faxcore.codecs import encode
 from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
 from faxcore.t30 import ecm as ecm_mod
 from faxcore.t30.dis import Capabilities, DCSParams, ctc_fif, fallback_order
-from faxcore.t30.engine import RxContext
 from faxcore.t30.frames import Frame, fcf_value, pps_fif
 from faxcore.t30.modem_if import (
     V27_2400,
@@ -41,6 +40,8 @@ from faxcore.t30.modem_if import (
     TxComplete,
     WrongCarrier,
 )
+from faxcore.t30.pages import judge_page
+from faxcore.t30.receiver import RxContext
 from faxcore.t30.rules import (
     LISTENING,
     PHASE,
@@ -317,7 +318,7 @@ PAGES_BY_QUALITY = {"MCF": set(), "RTP": {5, 15, 25, 40, 50}, "RTN": set(range(1
 def test_receiver_does_what_rx_post_page_says(post, answer):
     eng, rx = rx_engine(RxState.AWAIT_POST_PAGE, False)
     data = coded_with_bad_rows(PAGES_BY_QUALITY[answer])
-    assert eng._decode(data, T4_DCS).quality == answer
+    assert judge_page(data, T4_DCS, eng.cfg).quality == answer
     eng._rx_pending = data
     got = play(eng, [[frame(post)]])
     assert got.names == [answer] and eng.state is RX_POST_PAGE[(post, answer)]

@@ -16,11 +16,19 @@ Modules:
     result    completion status codes and the call result with its frame trace
     rules     the procedure as data: states, and what each side does on every command,
               response and timeout (the tables the engine runs)
-    engine    the state machine (phases A-E, calling/answering, send/receive/poll)
+    engine    the engine: driving API, coroutine helpers, phases A and E
+    transmitter  sending: training, pages, ECM blocks, post-page commands
+    receiver  receiving: phase B answers, TCF, image data, post-page answers, ECM
+    pages     TxPage, RxPage; coding a page, judging a received one (judge_page)
+    config    T30Config and the fixed signal timings
+    errors    how a procedure ends early (CallFailed, CallAborted), TIMEOUT
+    store     the page store hook (durable before the confirming answer)
     loopback  an ideal simulated line joining two engines in virtual time, with faults
 """
 
-from faxcore.t30.engine import RxPage, T30Config, T30Engine, TxPage
+from faxcore.t30.config import T30Config
+from faxcore.t30.engine import T30Engine
+from faxcore.t30.pages import RxPage, TxPage
 from faxcore.t30.result import CallResult, T30Status
 
 __all__ = ["CallResult", "RxPage", "T30Config", "T30Engine", "T30Status", "TxPage"]

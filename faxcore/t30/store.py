@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from faxcore.t30.engine import RxPage
+    from faxcore.t30.pages import RxPage
 
 
 @dataclass(frozen=True)
@@ -54,4 +54,4 @@ class PageStore(Protocol):
     def store_page(self, page: RxPage) -> None:
         """A complete page about to be confirmed (MCF or RTP; with ECM, the MCF or ERR
         to its last block), or, as the call ends, a page kept though it never was
-        confirmed (``page.unconfirmed``; see :class:`~faxcore.t30.engine.RxPage`)."""
+        confirmed (``page.unconfirmed``; see :class:`~faxcore.t30.pages.RxPage`)."""
