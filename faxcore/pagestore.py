@@ -45,6 +45,7 @@ import numpy as np
 from faxcore.codecs.tiff import (
     PAGE_NUMBER,
     REGENERATED,
+    RESOLUTIONS,
     STRIP_OFFSETS,
     UNCLEAN,
     Page,
@@ -59,7 +60,6 @@ log = logging.getLogger("faxcore.pagestore")
 PARTIAL_SUFFIX = ".partial"
 _PARTIAL_MAGIC = b"FAXCORE-PARTIAL-PAGE 1\n"
 _RECORD = struct.Struct("<4sII")  # b"BLK\n", block number, data length
-_RES_DPI = {"standard": (204.0, 98.0), "fine": (204.0, 196.0), "superfine": (204.0, 391.0)}
 _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
 
@@ -69,7 +69,7 @@ def tiff_page(p: RxPage) -> Page:
     regenerated, 2 when the page lost its end)."""
     if p.bitmap is None:
         raise ValueError("a page that could not be decoded has no bitmap to write")
-    x, y = _RES_DPI[p.resolution]
+    x, y = RESOLUTIONS[p.resolution]
     clean = UNCLEAN if p.end_lost else (REGENERATED if p.bad_rows else None)
     return Page(p.bitmap, xres=x, yres=y, bad_rows=p.bad_rows,
                 consecutive_bad_rows=p.consecutive_bad_rows, clean=clean)

@@ -9,7 +9,12 @@ software modems.
 
 The session is the modem side of :mod:`faxcore.t30.modem_if`: it turns the engine's
 commands into audio (tones, V.21 HDLC, V.27ter/V.29/V.17 data and ECM frames) and the
-received audio into events. Time is the sample clock: 8000 samples = 1 s.
+received audio into events. Time is the sample clock: ``SAMPLE_RATE`` (8000) samples = 1 s.
+
+Pages to send are loaded by the one loader, :func:`faxcore.codecs.load_pages` (PDF, images,
+TIFF-F, PBM, raw streams, bitmaps), made T.30 pages by :func:`load_pages` here; the
+conversions between codec pages and the engine's pages are :func:`to_tx_page`,
+:func:`page_from_tx` and :func:`page_from_rx`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from faxcore import modem
+from faxcore.codecs import RESOLUTIONS, Page, write_tiff
+from faxcore.codecs import load_pages as load_codec_pages
+from faxcore.codecs.prep import t30_resolution
+from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE
+from faxcore.modem.base import as_samples
+from faxcore.modem.tones import CedGenerator, CngGenerator
+from faxcore.pagestore import TiffPageWriter, tiff_page
 from faxcore.t30.engine import RxPage, T30Config, T30Engine, TxPage
 from faxcore.t30.modem_if import (
     CarrierDown,
@@ -41,7 +54,6 @@ from faxcore.t30.result import CallResult
 
 log = logging.getLogger("faxcore.session")
 
-RATE = 8000
 CHUNK = 40  # transmit granularity (5 ms): how precisely a burst's end is timed
 ECM_PREAMBLE_MS = 200.0
 # |sample| above this is the far end's signal (about -50 dBm0; modems send ~ -10 dBm0):
@@ -54,38 +66,50 @@ def _bytes_to_bits(data: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bytes(data), np.uint8), bitorder="little")
 
 
-def _resolution_from_dpi(yres: float) -> str:
-    if yres < 140:
-        return "standard"
-    if yres < 300:
-        return "fine"
-    return "superfine"
+def to_tx_page(page: Page | TxPage, resolution: str | None = None) -> TxPage:
+    """A codec page as a page for the T.30 engine, sent at ``resolution`` (default: the
+    T.30 resolution nearest its own). Its width must be a T.30 one (1728, 2048, 2432):
+    :func:`load_pages` refits pages that are not."""
+    if isinstance(page, TxPage):
+        return page
+    return TxPage(page.bitmap, resolution or t30_resolution(page.yres))
 
 
-def load_pages(items) -> list[TxPage]:
-    """Pages to send from TxPage objects, bitmaps (fine), or TIFF / PBM file paths."""
+def page_from_tx(page: TxPage) -> Page:
+    """A page for the T.30 engine as a codec page (bitmap and resolution in dpi)."""
+    xres, yres = RESOLUTIONS[page.resolution]
+    return Page(bitmap=page.bitmap, xres=xres, yres=yres)
+
+
+#: A received page as a codec page: its resolution in dpi, its damage in the TIFF-F
+#: fields (BadFaxLines, ConsecutiveBadFaxLines, CleanFaxData); written once, in
+#: :func:`faxcore.pagestore.tiff_page`.
+page_from_rx = tiff_page
+
+
+def load_pages(items, *, resolution: str | None = None, **options) -> list[TxPage]:
+    """Pages to send, as the T.30 engine takes them: ``TxPage`` objects as they are, and
+    anything :func:`faxcore.codecs.load_pages` reads (paths or bytes of PDF, image, TIFF-F,
+    PBM or raw files, bitmaps, codec pages), with every page refitted to a T.30 width
+    and sent at ``resolution`` (standard, fine, superfine; default: each page's own, or
+    fine). Other keyword options go to the loader (``page_size``, ``dither``...).
+
+    Raises :class:`faxcore.codecs.LoadError` (a ``ValueError``) for a file it cannot
+    read, :class:`faxcore.codecs.SourceUnreadable` (also an ``OSError``) for one it
+    cannot open, ``TypeError`` for something that is no page at all."""
+    if items is None:
+        return []
+    if isinstance(items, TxPage):
+        items = [items]
+    elif isinstance(items, str | os.PathLike | bytes | np.ndarray | Page):
+        items = [items]
     pages: list[TxPage] = []
-    for item in items or ():
+    for item in items:
         if isinstance(item, TxPage):
             pages.append(item)
-        elif isinstance(item, np.ndarray):
-            pages.append(TxPage(item, "fine"))
-        elif isinstance(item, str | os.PathLike):
-            path = Path(item)
-            if path.suffix.lower() in (".pbm", ".png", ".gif", ".bmp"):
-                from PIL import Image
-
-                with Image.open(path) as im:
-                    bm = (np.asarray(im.convert("1")) == 0).astype(np.uint8)
-                yres = 196.0
-                pages.append(TxPage(bm, _resolution_from_dpi(yres)))
-            else:
-                from faxcore.codecs.tiff import read_tiff
-
-                for p in read_tiff(path):
-                    pages.append(TxPage(p.bitmap, _resolution_from_dpi(p.yres)))
-        else:
-            raise TypeError(f"cannot send {type(item).__name__}: give a TxPage, bitmap or path")
+            continue
+        for page in load_codec_pages(item, resolution=resolution, sendable=True, **options):
+            pages.append(to_tx_page(page, resolution))
     return pages
 
 
@@ -106,8 +130,6 @@ class _RawReceiver:
     """A fast modem receiver delivering bytes (LSB first) and carrier events."""
 
     def __init__(self, name: str, rate: int, short: bool):
-        from faxcore import modem
-
         opts = {"short_train": short} if name == "v17" else {}
         self.m = modem.receiver(name, rate, **opts)
         self.bits = np.zeros(0, np.uint8)
@@ -137,6 +159,8 @@ class _HdlcRx:
     """HDLC frames over a modem (V.21, or a fast modem for ECM)."""
 
     def __init__(self, name: str, rate: int, short: bool = False):
+        # Imported on first use: hdlc needs a compiled core, and a session whose modems
+        # are not built says so in FaxSession() (ModemNotAvailable), not on import.
         from faxcore.modem.hdlc import HdlcReceiver
 
         opts = {"short_train": short} if name == "v17" else {}
@@ -182,18 +206,17 @@ class FaxSession:
 
     def __init__(self, calling: bool, *, send: Sequence | None = None,
                  receive: str | os.PathLike | Callable[[RxPage], None] | None = None,
-                 ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
+                 ecm: bool = True, modems: tuple[str, ...] = PAGE_MODEMS,
                  ident: str = "", tx_level_dbm0: float = -10.0, v17_short_train: bool = True,
                  wait_carrier_end: bool = True,
                  fallback_dirs: Sequence[str | os.PathLike] = (), **options):
-        from faxcore import modem
-
         modems = tuple(modems)
         if not modems:
             raise ValueError("no modem requested")
         for m in modems:
-            if m not in ("v17", "v29", "v27ter"):
-                raise ValueError(f"unknown fax modem {m!r}; expected v17, v29 or v27ter")
+            if m not in PAGE_MODEMS:
+                raise ValueError(f"unknown fax modem {m!r}; expected one of "
+                                 f"{', '.join(PAGE_MODEMS)}")
         for m in ("v21", *modems):
             if not modem.available(m):
                 # Never quietly carry on with fewer modems: the call would negotiate
@@ -205,8 +228,6 @@ class FaxSession:
         self._on_page = receive if callable(receive) else None
         self._writer = None
         if receive is not None and not callable(receive):
-            from faxcore.pagestore import TiffPageWriter
-
             self._writer = TiffPageWriter(Path(receive), fallback_dirs)
         cfg = T30Config(calling=calling, pages=load_pages(send), ecm=ecm, modems=modems,
                         ident=ident, on_page=self._page, page_store=self._writer, **options)
@@ -216,7 +237,6 @@ class FaxSession:
         # and after CTC). v17_short_train=False long-trains every V.17 burst instead (both
         # ends must agree; only for peers that cannot short-train).
         self._v17_short = v17_short_train
-        self._clock = 0          # samples: max of what was received and transmitted
         self._rx_clock = 0
         self._tx_clock = 0
         self._src = None         # current transmit source (has tx(n), done)
@@ -260,8 +280,6 @@ class FaxSession:
         return [p.bitmap for p in self.engine.received_pages if p.bitmap is not None]
 
     def rx(self, samples) -> None:
-        from faxcore.modem.base import as_samples
-
         samples = as_samples(samples)  # clear ValueError for non-int16 audio
         pos = 0
         while pos < len(samples):
@@ -339,7 +357,7 @@ class FaxSession:
 
     @property
     def _now(self) -> float:
-        return max(self._rx_clock, self._tx_clock) / RATE
+        return max(self._rx_clock, self._tx_clock) / SAMPLE_RATE
 
     def _tick(self) -> None:
         d = self.engine.next_deadline
@@ -372,9 +390,7 @@ class FaxSession:
             self._on_page(page)
 
     def _run_commands(self) -> None:
-        from faxcore import modem
-        from faxcore.modem.hdlc import HdlcTransmitter
-        from faxcore.modem.tones import CedGenerator, CngGenerator
+        from faxcore.modem.hdlc import HdlcTransmitter  # compiled core: see _HdlcRx
 
         for cmd in self.engine.commands():
             self._quiet = 0
@@ -412,7 +428,7 @@ class FaxSession:
                 # our own transmission, the quiet it ended with; right after listening,
                 # the quiet since the far end's signal ended (a fast modem reports its
                 # carrier's end some time after it); a held answer: see _release.
-                n = cmd.ms * RATE // 1000
+                n = cmd.ms * SAMPLE_RATE // 1000
                 self._src = _Silence(self._gap_left(n) if listened
                                      else max(1, n - self._tail_quiet))
                 self._tail_quiet = 0
@@ -470,10 +486,7 @@ def write_received_tiff(path, pages: Sequence[RxPage]) -> int:
     BadFaxLines = ``bad_rows``, ConsecutiveBadFaxLines, and CleanFaxData 1 (bad rows
     regenerated: each replaced by the row before) or 2 (uncorrected: the page lost its
     end, see ``RxPage.end_lost``)."""
-    from faxcore.codecs.tiff import write_tiff
-    from faxcore.pagestore import tiff_page
-
-    out = [tiff_page(p) for p in pages if p.bitmap is not None]
+    out = [page_from_rx(p) for p in pages if p.bitmap is not None]
     if out:
         write_tiff(path, out, "mmr")
     return len(out)

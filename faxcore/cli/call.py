@@ -1,6 +1,7 @@
 """``faxcore call``: one fax call for engineers.
 
-``faxcore call --loopback INPUT...`` sends the pages of INPUT (TIFF-F, PDF or any image)
+``faxcore call --loopback INPUT...`` sends the pages of INPUT (TIFF-F, PDF, PBM, any image,
+raw .g3/.g4: whatever :func:`faxcore.codecs.load_pages` reads, refitted to a T.30 width)
 from one faxcore station to another over simulated audio (the software modems at both
 ends, optional AWGN and G.711), shows progress as it goes (phase, page, bit rate),
 writes the received TIFF-F and prints the call report with the T.30 frame trace.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 import wave
 from pathlib import Path
@@ -33,15 +35,21 @@ import numpy as np
 
 from faxcore.cli import CliError
 from faxcore.cli.output import check_writable, rescue, rescue_dirs
+from faxcore.codecs import LoadError, SourceUnreadable, write_tiff
+from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE, g711
+from faxcore.modem.dsp import dbm0_to_rms
+from faxcore.session import FaxSession, load_pages, page_from_tx
+from faxcore.t30 import T30Status, TxPage
+from faxcore.t30.idents import encode_ident
 
 BLOCK = 160  # 20 ms of audio per step, as an RTP or sound-card stream would give it
-RES_DPI = {"standard": 98.0, "fine": 196.0, "superfine": 391.0}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "call", help="one fax call over a simulated line, with the call report",
-        description="Send INPUT files (TIFF-F, PDF, images) from one faxcore station to "
+        description="Send INPUT files (TIFF-F, PDF, images, PBM, raw .g3/.g4) from one "
+                    "faxcore station to "
                     "another over simulated 8 kHz audio and print the call report.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files to send")
     p.add_argument("--loopback", action="store_true", required=True,
@@ -49,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ecm", dest="ecm", action="store_true", default=True,
                    help="offer error correction mode (default)")
     p.add_argument("--no-ecm", dest="ecm", action="store_false", help="no ECM")
-    p.add_argument("--modem", choices=("v17", "v29", "v27ter"), default="v17",
+    p.add_argument("--modem", choices=PAGE_MODEMS, default=PAGE_MODEMS[0],
                    help="fastest modem offered (default v17; slower ones stay as fallback)")
     p.add_argument("--snr", type=float,
                    help="add white noise this many dB below the signal (faxcore's -10 dBm0)")
@@ -72,38 +80,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_call)
 
 
-def _resolution_of(yres: float) -> str:
-    return "standard" if yres < 140 else ("fine" if yres < 300 else "superfine")
-
-
-def load_inputs(paths: list[str], resolution: str | None):
-    from faxcore.codecs import prep
-    from faxcore.codecs.tiff import TiffError, read_tiff
-    from faxcore.t30 import TxPage
-
-    pages = []
+def load_inputs(paths: list[str], resolution: str | None) -> list[TxPage]:
+    """The pages of the files to send (:func:`faxcore.session.load_pages`: the one loader,
+    every page at a T.30 width), at ``resolution`` (default: each file's own, or fine)."""
+    pages: list[TxPage] = []
     for name in paths:
-        path = Path(name)
         try:
-            head = path.read_bytes()[:8]
-        except OSError as exc:
-            raise CliError(f"cannot read {path}: {exc}") from None
-        try:
-            if head[:4] in (b"II*\x00", b"MM\x00*"):
-                got = read_tiff(path)
-                if resolution:
-                    got = [prep.refit_page(p, resolution=resolution) for p in got]
-            elif prep.is_pdf(head):
-                got = prep.prepare_pdf(path, resolution=resolution or "fine")
-            else:
-                got = prep.prepare_image(path, resolution=resolution or "fine")
-        except (OSError, TiffError, ValueError) as exc:
-            raise CliError(f"cannot use {path}: {exc}") from None
-        for p in got:
-            try:
-                pages.append(TxPage(p.bitmap, resolution or _resolution_of(p.yres)))
-            except ValueError as exc:
-                raise CliError(f"{path}: {exc}") from None
+            pages += load_pages([Path(name)], resolution=resolution)
+        except SourceUnreadable as exc:
+            raise CliError(str(exc)) from None
+        except LoadError as exc:
+            raise CliError(f"cannot use {exc}") from None
     if not pages:
         raise CliError("nothing to send")
     return pages
@@ -113,9 +100,6 @@ TX_LEVEL_DBM0 = -10.0  # both stations' transmit level (FaxSession's default)
 
 
 def _line(rng, snr: float | None, law: str | None):
-    from faxcore.modem import g711
-    from faxcore.modem.dsp import dbm0_to_rms
-
     # White noise ``snr`` dB below the signal's power: the RMS of a -10 dBm0 signal
     # (about 5090; 32767 is the peak of a +3.14 dBm0 sine, not an RMS).
     noise = None if snr is None else dbm0_to_rms(TX_LEVEL_DBM0 - snr)
@@ -143,7 +127,7 @@ class CallRun(NamedTuple):
     problems: list[str]
 
 
-def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
+def simulate_call(pages, *, ecm: bool = True, modems=PAGE_MODEMS,
                   snr: float | None = None, g711: str | None = None, out=None, wav=None,
                   progress=None, max_seconds: float = 1800.0, seed: int = 1,
                   peer: str = "faxcore", peer_sends: bool = False,
@@ -164,8 +148,6 @@ def simulate_call(pages, *, ecm: bool = True, modems=("v17", "v29", "v27ter"),
     ``out`` before confirming it and moves to a rescue directory if it cannot (unless
     ``answerer_options`` gives other ``fallback_dirs``); a WAV that cannot be written
     goes to a rescue directory. ``CallRun.problems`` says so."""
-    import tempfile
-
     aopts = dict(answerer_options or {})
     if peer == "faxcore" or peer_sends:
         aopts.setdefault("fallback_dirs", rescue_dirs())
@@ -189,8 +171,6 @@ def _store_problems(station) -> list[str]:
         return []
     if station.store_error and station.received_path is not None:
         return [f"{station.store_error}; the received fax was kept in {station.received_path}"]
-    from faxcore.t30 import T30Status
-
     if station.result.status == T30Status.FILEERROR:
         return [f"received pages could not be written anywhere: {station.result.message}"]
     return []
@@ -205,7 +185,7 @@ def _save_wav(path: Path, rec: list) -> list[str]:
             with open(p, "wb") as f, wave.open(f, "wb") as w:
                 w.setnchannels(2)
                 w.setsampwidth(2)
-                w.setframerate(8000)
+                w.setframerate(SAMPLE_RATE)
                 w.writeframes(audio.astype("<i2").tobytes())
         except OSError:
             p.unlink(missing_ok=True)  # not a truncated recording left behind
@@ -224,33 +204,29 @@ def _save_wav(path: Path, rec: list) -> list[str]:
 
 
 def _stations(pages, ecm, modems, out, peer, peer_sends, tmp: Path, copts, aopts):
-    import faxcore
-
     if peer == "faxcore":
         if peer_sends:
             raise CliError("--peer-sends needs --peer spandsp")
-        return (faxcore.FaxSession(True, send=pages, ecm=ecm, modems=modems,
+        return (FaxSession(True, send=pages, ecm=ecm, modems=modems,
                                    ident="+1 555 0100", **copts),
-                faxcore.FaxSession(False, receive=out, ecm=ecm, modems=modems,
+                FaxSession(False, receive=out, ecm=ecm, modems=modems,
                                    ident="+1 555 0199", **aopts))
     if peer != "spandsp":
         raise ValueError(f"unknown peer {peer!r}")
+    # Test tooling, loaded only for this peer: it opens Debian's libspandsp through ctypes.
     from faxcore.testing.spandsp import SpandspFax, SpandspMissing
 
     try:
         if peer_sends:
-            from faxcore.codecs.tiff import Page, write_tiff
-
             src = tmp / "send.tif"  # spandsp reads the pages from a TIFF-F as it goes
-            write_tiff(src, [Page(p.bitmap, xres=204.0, yres=RES_DPI[p.resolution])
-                             for p in pages], "mh")
+            write_tiff(src, [page_from_tx(p) for p in pages], "mh")
             return (SpandspFax(True, send_tiff=str(src), ecm=ecm, modems=tuple(modems),
                                ident="+1 555 0100", **copts),
-                    faxcore.FaxSession(False, receive=out, ecm=ecm, modems=modems,
+                    FaxSession(False, receive=out, ecm=ecm, modems=modems,
                                        ident="+1 555 0199", **aopts))
         if out is None:
             raise ValueError("spandsp writes the received pages: give out=PATH")
-        return (faxcore.FaxSession(True, send=pages, ecm=ecm, modems=modems,
+        return (FaxSession(True, send=pages, ecm=ecm, modems=modems,
                                    ident="+1 555 0100", **copts),
                 SpandspFax(False, receive_tiff=str(out), ecm=ecm, modems=tuple(modems),
                            ident="+1 555 0199", rx_mmr=ecm, **aopts))
@@ -278,11 +254,11 @@ def _play(caller, answerer, carry, record: bool, progress, max_seconds):
         if state != shown:
             shown = state
             if progress is not None:
-                progress(n / 8000, e)
-        if n > max_seconds * 8000:
+                progress(n / SAMPLE_RATE, e)
+        if n > max_seconds * SAMPLE_RATE:
             raise CliError(f"call still running after {max_seconds:.0f} s of line time")
     cpu = time.process_time() - t0
-    return n / 8000, cpu, rec
+    return n / SAMPLE_RATE, cpu, rec
 
 
 def run_call(args: argparse.Namespace) -> int:
@@ -291,8 +267,7 @@ def run_call(args: argparse.Namespace) -> int:
     if args.wav:
         check_writable(args.wav, "--wav")
     pages = load_inputs(args.inputs, args.resolution)
-    order = ("v17", "v29", "v27ter")
-    modems = order[order.index(args.modem):]
+    modems = PAGE_MODEMS[PAGE_MODEMS.index(args.modem):]
     err = sys.stderr
 
     def progress(seconds, e):
@@ -304,8 +279,6 @@ def run_call(args: argparse.Namespace) -> int:
 
     copts = {"sub_address": args.sub, "sender_ident": args.sid}
     try:
-        from faxcore.t30.idents import encode_ident
-
         for text in copts.values():
             encode_ident(text)
     except ValueError as exc:
@@ -347,7 +320,7 @@ def _report(label: str, station, say) -> tuple[bool, int, str, str]:
 
 def spandsp_summary(peer) -> str:
     """A spandsp station's phase-E result in the words of CallResult.summary()."""
-    from faxcore.testing.spandsp import ENCODINGS
+    from faxcore.testing.spandsp import ENCODINGS  # test tooling: see _stations
 
     st = peer.stats
     return (f"status {peer.status_name} (spandsp); pages sent {st.pages_tx}, received "

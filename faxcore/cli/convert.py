@@ -1,7 +1,8 @@
 """``faxcore convert`` and ``faxcore info``: fax pages between PDF, images, TIFF-F and raw streams.
 
-Input kind is found from the file's content (TIFF, PDF, anything Pillow opens) and, for
-raw fax streams, which have no header, from ``--raw`` or the ``.g3`` / ``.g4`` extension.
+Input is read by the one loader, :func:`faxcore.codecs.load_document`: its kind is found
+from the file's content (TIFF, PDF, PBM, anything Pillow opens) and, for raw fax streams,
+which have no header, from ``--raw`` or the ``.g3`` / ``.g4`` extension.
 Output kind is chosen by extension: ``.tif``/``.tiff`` (TIFF Class F), ``.g3`` (raw MH or
 MR), ``.g4`` (raw MMR), ``.png`` (one file per page, ``NAME-1.png``, ``NAME-2.png``, ...),
 ``.pbm`` (PBM P4, pages one after another as netpbm writes multi-image files).
@@ -15,26 +16,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from faxcore.cli import CliError
-from faxcore.codecs import prep
-from faxcore.codecs.raw import guess_g3_scheme, read_raw, write_raw
-from faxcore.codecs.t4 import DocumentError, DocumentTooLarge
-from faxcore.codecs.tiff import (
-    RESOLUTIONS,
-    Page,
-    TiffError,
-    TiffUnsupportedError,
-    read_tiff,
-    resolution_name,
-    write_tiff,
-)
+from faxcore.codecs import LoadError, UnknownFormat, load_document, pbm_bytes, prep
+from faxcore.codecs.raw import write_raw
+from faxcore.codecs.tiff import RESOLUTIONS, Page, resolution_name, write_tiff
 
 log = logging.getLogger(__name__)
 
 SCHEMES = ("mh", "mr", "mmr")
-RAW_EXT = {".g3": "mh", ".g4": "mmr"}
 
 
 def _say(line: str) -> None:
@@ -87,19 +78,6 @@ def _input_options(p: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- input
 
 
-def _read_head(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(1024)
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _res_of(page: Page) -> str:
-    name = page.resolution
-    return name if name in RESOLUTIONS else "fine"
-
-
 class PartialInput(CliError):
     """INPUT could be read only in part (a truncated file, a document over the size
     limit): ``pages`` are its complete pages, the message says what stopped the read."""
@@ -114,69 +92,27 @@ def load_pages(path: Path, args: argparse.Namespace) -> tuple[str, list[Page]]:
     """Read INPUT as fax pages; return (a description of the input kind, pages).
 
     Raises :class:`PartialInput` when only some pages could be read."""
-    head = _read_head(path)
-    resolution = args.resolution
-    page_size = getattr(args, "page_size", None)
-    options = {"resolution": resolution or "fine", "page_size": page_size or "a4",
-               "dither": getattr(args, "dither", False),
-               "split": "none" if getattr(args, "no_split", False) else "auto"}
-    raw = args.raw or RAW_EXT.get(path.suffix.lower())
-    if raw:
-        width = args.width or prep.fax_width(page_size or "a4", resolution or "fine")
-        xres, yres = RESOLUTIONS[resolution or "fine"]
-        try:
-            data = path.read_bytes()
-            if raw == "mh" and not args.raw:     # a .g3 file: MH or MR?
-                raw = guess_g3_scheme(data, width, lsb_first=args.lsb_first)
-            pages = read_raw(data, raw, width, lsb_first=args.lsb_first, xres=xres, yres=yres,
-                             page_rows=args.page_rows)
-        except DocumentError as exc:
-            if exc.pages:
-                raise PartialInput(f"{path}: {exc}", f"raw {raw.upper()} stream",
-                                   exc.pages) from None
-            raise CliError(f"{path}: corrupt or empty {raw.upper()} stream: {exc}") from None
-        except ValueError as exc:
-            raise CliError(f"{path}: corrupt or empty {raw.upper()} stream: {exc}") from None
-        return f"raw {raw.upper()} stream", pages
-    if head[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
-        try:
-            pages = read_tiff(path)
-        except TiffUnsupportedError as exc:
-            log.info("%s: not a fax TIFF (%s): reading it as an image", path, exc)
-        except TiffError as exc:
-            if exc.pages:
-                raise PartialInput(f"{path}: {exc}", "TIFF-F", exc.pages) from None
-            what = "" if isinstance(exc, DocumentTooLarge) else "corrupt TIFF: "
-            raise CliError(f"{path}: {what}{exc}") from None
-        else:
-            if resolution or page_size:
-                pages = [prep.refit_page(p, resolution=resolution or _res_of(p),
-                                         page_size=page_size or "a4",
-                                         dither=options["dither"]) for p in pages]
-            return "TIFF-F", pages
-    if prep.is_pdf(head):
-        try:
-            return "PDF", prep.prepare_pdf(path, **options)
-        except ValueError as exc:
-            raise CliError(f"{path}: {exc}") from None
     try:
-        return "image", prep.prepare_image(path, **options)
-    except UnidentifiedImageError:
-        raise CliError(f"{path}: not a PDF, image, TIFF or raw fax stream "
-                       f"(for a raw stream give --raw mh|mr|mmr --width N)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise CliError(f"{path}: unreadable image: {exc}") from None
+        doc = load_document(path, resolution=args.resolution,
+                            page_size=getattr(args, "page_size", None),
+                            dither=getattr(args, "dither", False),
+                            split=not getattr(args, "no_split", False), raw=args.raw,
+                            width=args.width, lsb_first=args.lsb_first,
+                            page_rows=args.page_rows)
+    except UnknownFormat as exc:
+        raise CliError(f"{exc} (for a raw stream give --raw mh|mr|mmr --width N)") from None
+    except LoadError as exc:
+        if exc.pages:
+            raise PartialInput(str(exc), exc.kind, exc.pages) from None
+        raise CliError(str(exc)) from None
+    return doc.kind, doc.pages
 
 
 # --------------------------------------------------------------------------- output
 
 
-def _pbm(bitmap: np.ndarray) -> bytes:
-    h, w = bitmap.shape
-    return f"P4\n{w} {h}\n".encode() + np.packbits(bitmap, axis=1).tobytes()
-
-
-def _png(page: Page, path: Path) -> None:
+def save_png(page: Page, path: Path) -> None:
+    """One page as a bilevel PNG, black on white, with its resolution as the dpi."""
     img = Image.fromarray(((1 - page.bitmap) * 255).astype(np.uint8), "L").convert("1")
     img.save(path, dpi=(page.xres, page.yres))
 
@@ -203,11 +139,11 @@ def save_pages(pages: list[Page], path: Path, args: argparse.Namespace) -> list[
             out = []
             for i, page in enumerate(pages, 1):
                 target = path.with_name(f"{path.stem}-{i}{path.suffix}")
-                _png(page, target)
+                save_png(page, target)
                 out.append(target)
             return out
         if ext == ".pbm":
-            path.write_bytes(b"".join(_pbm(p.bitmap) for p in pages))
+            path.write_bytes(pbm_bytes(p.bitmap for p in pages))
             return [path]
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None

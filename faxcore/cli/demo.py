@@ -23,10 +23,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from faxcore.cli import CliError
+from faxcore.cli.call import load_inputs, simulate_call
+from faxcore.cli.convert import save_png
 from faxcore.cli.output import check_writable, rescue
+from faxcore.codecs import LoadError, load_pages
+from faxcore.codecs.prep import sample_page
+from faxcore.codecs.tiff import TiffError, read_tiff
+from faxcore.modem import PAGE_MODEMS
+from faxcore.session import page_from_rx
+from faxcore.t30 import TxPage
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -58,28 +65,24 @@ def chart_path() -> Path:
 
 def load_chart() -> tuple[str, np.ndarray]:
     """ITU chart 1 at fine resolution, or the built-in sample page when it is absent."""
-    from faxcore.codecs.prep import sample_page
-
     path = chart_path()
     if not path.exists():
         return f"built-in sample page (ITU charts not found at {path.parent})", \
             sample_page("fine")
     try:
-        with Image.open(path) as img:
-            bitmap = (np.asarray(img.convert("L")) < 128).astype(np.uint8)
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc}") from None
-    return f"ITU-T chart 1 ({path})", bitmap
+        # A fax page (1728 wide): taken as it is, at fine; one page, however long.
+        page = load_pages(path, resolution="fine", split=False)[0]
+    except LoadError as exc:
+        raise CliError(str(exc)) from None
+    return f"ITU-T chart 1 ({path})", page.bitmap
 
 
 def write_previews(pages, out: Path) -> list[Path]:
     """A full-size PNG per received page (page-N.png, black on white, with its dpi)."""
     written = []
     for n, p in enumerate((p for p in pages if p.bitmap is not None), 1):
-        dpi = {"standard": (204, 98), "fine": (204, 196), "superfine": (204, 391)}
-        img = Image.fromarray(((1 - p.bitmap) * 255).astype(np.uint8), "L").convert("1")
         path = out / f"page-{n}.png"
-        img.save(path, dpi=dpi.get(p.resolution, (204, 196)))
+        save_png(page_from_rx(p), path)
         written.append(path)
     return written
 
@@ -106,10 +109,6 @@ def write_outputs(out: Path, caller, answerer, line: float, cpu: float,
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from faxcore.cli.call import load_inputs, simulate_call
-    from faxcore.codecs.tiff import TiffError, read_tiff
-    from faxcore.t30 import TxPage
-
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +141,7 @@ def run_demo(args: argparse.Namespace) -> int:
              f"{r.bit_rate or '-'} bit/s{' ' + r.modulation if r.modulation else ''}")
 
     caller, answerer, line, cpu, problems = simulate_call(
-        pages, ecm=True, modems=("v17", "v29", "v27ter"), out=tif, progress=progress)
+        pages, ecm=True, modems=PAGE_MODEMS, out=tif, progress=progress)
     tif = answerer.received_path or tif  # a rescue directory if out/ failed mid-call
     try:
         report, pngs = write_outputs(out, caller, answerer, line, cpu, sent)

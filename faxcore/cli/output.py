@@ -16,6 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from faxcore.cli import CliError
+from faxcore.pagestore import fallback_name
+
 
 def out(text: str) -> None:
     sys.stdout.write(text + "\n")
@@ -47,8 +50,6 @@ def check_writable(path: str | os.PathLike, what: str) -> Path:
     """Fail early (a :class:`~faxcore.cli.CliError`, one line) when ``path`` cannot be
     written: its directory missing or not writable (a file is created there and removed
     again), or ``path`` a directory. ``what`` names the option (``--out``)."""
-    from faxcore.cli import CliError
-
     p = Path(path)
     parent = p.parent
     if p.is_dir():
@@ -80,8 +81,6 @@ def rescue(requested: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(path)`` for a new file in the first rescue directory that takes it
     (the name of ``requested`` with the date and time); returns that path. Raises
     ``OSError`` when none does."""
-    from faxcore.pagestore import fallback_name
-
     errors = []
     for d in rescue_dirs():
         target = fallback_name(requested, d)

@@ -28,12 +28,12 @@ import io
 import logging
 import math
 import os
-import re
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from faxcore.codecs.pbm import read_pbm
 from faxcore.codecs.tiff import RESOLUTIONS, Page
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "PAGE_SIZES", "FAX_WIDTHS", "fax_width", "page_rows", "resolution_dpi", "to_bilevel",
     "split_bitmap", "prepare", "prepare_image", "prepare_pdf", "prepare_bitmap",
-    "refit_page", "sample_page", "is_pdf", "pbm_frames",
+    "refit_page", "sample_page", "is_pdf", "pbm_frames", "T30_RESOLUTIONS", "T30_WIDTHS",
+    "t30_resolution",
 ]
 
 # Page sizes in mm (width, length).
@@ -58,6 +59,9 @@ FAX_WIDTHS: dict[str, dict[int, int]] = {
     "a3": {204: 2432, 300: 3648, 400: 4864},
 }
 _WIDTH_CLASS = {"a4": "a4", "letter": "a4", "b4": "b4", "a3": "a3"}
+#: What a T.30 call sends: the 204 dpi widths (8 pels/mm) at these resolutions.
+T30_WIDTHS: frozenset[int] = frozenset(cls[204] for cls in FAX_WIDTHS.values())
+T30_RESOLUTIONS: tuple[str, ...] = ("standard", "fine", "superfine")
 # Every ITU width and the horizontal dpi it implies.
 _KNOWN_WIDTHS = {w: x for cls in FAX_WIDTHS.values() for x, w in cls.items()}
 _SPLIT_SLACK = 0.05
@@ -74,6 +78,16 @@ def resolution_dpi(resolution: str) -> tuple[float, float]:
     except KeyError:
         raise ValueError(f"unknown resolution {resolution!r} "
                          f"(one of {', '.join(RESOLUTIONS)})") from None
+
+
+def t30_resolution(yres: float) -> str:
+    """The T.30 resolution a page ``yres`` dpi tall is sent at: below 140 dpi standard,
+    below 300 fine, else superfine."""
+    if yres < 140:
+        return "standard"
+    if yres < 300:
+        return "fine"
+    return "superfine"
 
 
 def _page_size(page_size: str) -> str:
@@ -240,30 +254,11 @@ def prepare_image(src: str | os.PathLike | bytes | Image.Image, **options) -> li
     return pages
 
 
-_PBM_HEADER = re.compile(rb"P4(?:\s+|#[^\n]*\n)+(\d+)(?:\s+|#[^\n]*\n)+(\d+)\s")
-
-
 def pbm_frames(data: bytes) -> list[Image.Image]:
-    """Every image of a PBM P4 file (netpbm writes multi-page files as images in a row)."""
-    frames: list[Image.Image] = []
-    pos = 0
-    while pos < len(data):
-        m = _PBM_HEADER.match(data, pos)
-        if not m:
-            if frames and not data[pos:].strip():
-                break                       # trailing whitespace
-            raise ValueError(f"bad PBM header at byte {pos}")
-        w, h = int(m.group(1)), int(m.group(2))
-        if w < 1 or h < 1:
-            raise ValueError(f"bad PBM size {w}x{h}")
-        _check_size(w, h)
-        size = (w + 7) // 8 * h
-        start = m.end()
-        if start + size > len(data):
-            raise ValueError(f"PBM image {len(frames) + 1} is truncated")
-        frames.append(Image.frombytes("1", (w, h), data[start:start + size], "raw", "1;I"))
-        pos = start + size
-    return frames
+    """Every image of a PBM P4 file (netpbm writes multi-page files as images in a row),
+    as grey Pillow images (:func:`faxcore.codecs.pbm.read_pbm`)."""
+    return [Image.fromarray(((1 - bm) * 255).astype(np.uint8), "L")
+            for bm in read_pbm(data, max_pixels=MAX_PREP_PIXELS)]
 
 
 def prepare_pdf(src: str | os.PathLike | bytes, *, resolution: str = "fine",

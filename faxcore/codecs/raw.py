@@ -41,6 +41,8 @@ from faxcore.codecs.t4 import (
     DocumentBudget,
     DocumentError,
     DocumentTooLarge,
+    decode,
+    encode,
 )
 from faxcore.codecs.tiff import Page
 
@@ -227,8 +229,6 @@ def _decode_pages(chunk: bytes, scheme: str, width: int, page_rows: int | None,
     bitmap is unpacked. Undivided pages (and MH/MR chunks cut afterwards) are decoded
     with at most one row more than the budget has left, so the decoder stops there.
     """
-    from faxcore.codecs import decode
-
     cap = MAX_ROWS if max_rows is None else int(max_rows)
     if not page_rows:
         dp = decode(chunk, scheme, width, max_rows=min(cap, budget.rows_left(width) + 1))
@@ -272,8 +272,6 @@ def guess_g3_scheme(src: bytes, width: int = 1728, *, lsb_first: bool = False) -
 
     Both start every row with an EOL, so only decoding tells them apart; ties go to MH.
     """
-    from faxcore.codecs import decode
-
     chunks = split_pages(bytes(src), "mr", lsb_first=lsb_first)
     if not chunks:
         return "mh"
@@ -293,8 +291,6 @@ def raw_bytes(pages: Iterable[Page | np.ndarray], scheme: str, *, k: int | None 
     values for 3.85 and 7.7 lines/mm; libtiff uses the same rule). Bare bitmaps count as
     fine resolution.
     """
-    from faxcore.codecs import encode
-
     scheme = scheme.lower()
     if scheme not in ("mh", "mr", "mmr"):
         raise ValueError(f"unknown scheme {scheme!r} (mh, mr or mmr)")

@@ -70,6 +70,8 @@ from faxcore.codecs.t4 import (
     DocumentBudget,
     DocumentError,
     DocumentTooLarge,
+    decode,
+    encode,
 )
 
 log = logging.getLogger(__name__)
@@ -493,8 +495,6 @@ def _decode_strip(chunk: bytes, scheme: str, width: int, nrows: int,
         return np.ascontiguousarray(bits), 0, 0, None
     if not chunk:
         return np.zeros((0, width), dtype=np.uint8), 0, 0, "no data"
-    from faxcore.codecs import decode  # the codec package imports this module
-
     # Every row takes at least one bit, so a strip cannot hold more rows than this;
     # capping ``rows`` caps what the decoder may allocate on hostile input.
     cap = min(nrows, 8 * len(chunk) + 1)
@@ -616,8 +616,6 @@ def _encode_strip(rows: np.ndarray, scheme: str, fill_order: int, eol_align: boo
         if fill_order == 2:
             packed = _REVERSE[packed]
         return packed.tobytes()
-    from faxcore.codecs import encode
-
     lsb = fill_order == 2
     if scheme == "mmr":
         # libtiff ends every T.6 strip with EOFB.

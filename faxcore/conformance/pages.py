@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faxcore.codecs import encode
+from faxcore.codecs import encode, read_pbm
 from faxcore.t30.dis import DCSParams
 
 # ETS 300 242's DURATION pages test the total coded scan line time (T.4: at most 5 s):
@@ -31,32 +31,10 @@ def page_file(pages_dir: Path, value: str) -> Path:
 
 def read_pbm_pages(path: Path) -> list[np.ndarray]:
     """All images of a (possibly multi-image) PBM P4 file, 1 = black."""
-    data = path.read_bytes()
-    pages, pos = [], 0
-    while pos < len(data):
-        fields: list[bytes] = []
-        while len(fields) < 3:
-            while pos < len(data) and data[pos:pos + 1].isspace():
-                pos += 1
-            if pos >= len(data):
-                return pages
-            if data[pos:pos + 1] == b"#":
-                pos = data.index(b"\n", pos) + 1
-                continue
-            end = pos
-            while end < len(data) and not data[end:end + 1].isspace():
-                end += 1
-            fields.append(data[pos:end])
-            pos = end
-        if fields[0] != b"P4":
-            raise ValueError(f"{path}: not a PBM P4 file")
-        w, h = int(fields[1]), int(fields[2])
-        pos += 1
-        stride = (w + 7) // 8
-        raw = np.frombuffer(data, np.uint8, stride * h, pos)
-        pos += stride * h
-        pages.append(np.unpackbits(raw.reshape(h, stride), axis=1)[:, :w].copy())
-    return pages
+    try:
+        return read_pbm(path.read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def code_pages(path: Path, dcs: DCSParams, min_bits: int | None = None) -> list[bytes]:

@@ -1,16 +1,17 @@
-"""Software fax modems on 8 kHz audio (sans-IO).
+"""Software fax modems on 8 kHz audio (``SAMPLE_RATE``; sans-IO).
 
 Public factory (see :mod:`faxcore.modem.base` for the full transmitter/receiver contract)::
 
     from faxcore import modem
     tx = modem.transmitter("v21", 300)
     tx.send(bits)                 # numpy array / bytes of 0/1
-    audio = tx.tx(8000)           # int16 samples
+    audio = tx.tx(modem.SAMPLE_RATE)   # one second of int16 samples
     rx = modem.receiver("v21", 300)
     rx.rx(audio); rx.bits(); rx.events(); rx.trained
 
 Names and bit rates: ``"v21"`` 300, ``"v27ter"`` 2400/4800, ``"v29"`` 7200/9600,
-``"v17"`` 7200/9600/12000/14400. Each name maps to the module ``faxcore.modem.<name>``,
+``"v17"`` 7200/9600/12000/14400 (``MODEMS``; ``PAGE_MODEMS`` are the ones that carry
+pages, fastest first). Each name maps to the module ``faxcore.modem.<name>``,
 imported on first use, which exposes ``Transmitter(bit_rate, **options)`` and
 ``Receiver(bit_rate, **options)``.
 
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 import importlib
 
-from faxcore.modem.base import ModemEvent
+from faxcore.modem.base import SAMPLE_RATE, ModemEvent
 
-__all__ = ["MODEMS", "ModemEvent", "ModemNotAvailable", "receiver", "transmitter"]
+__all__ = ["MODEMS", "PAGE_MODEMS", "SAMPLE_RATE", "ModemEvent", "ModemNotAvailable",
+           "available", "receiver", "transmitter"]
 
 #: modem name -> allowed bit rates
 MODEMS: dict[str, tuple[int, ...]] = {
@@ -33,6 +35,10 @@ MODEMS: dict[str, tuple[int, ...]] = {
     "v29": (7200, 9600),
     "v17": (7200, 9600, 12000, 14400),
 }
+#: The modems that carry pages (all but V.21, which carries the T.30 commands), fastest
+#: first: the order a sender falls back in, the choices of ``faxcore call --modem`` and
+#: what a FaxSession offers by default.
+PAGE_MODEMS: tuple[str, ...] = tuple(name for name in reversed(MODEMS) if name != "v21")
 
 
 class ModemNotAvailable(ImportError):

@@ -68,6 +68,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+#: Samples per second of all line audio here (the telephone network's G.711 rate); the
+#: one constant: ``faxcore.modem.SAMPLE_RATE``.
 SAMPLE_RATE = 8000
 
 CARRIER_UP = "carrier_up"

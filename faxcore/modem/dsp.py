@@ -11,7 +11,8 @@ from fractions import Fraction
 
 import numpy as np
 
-SAMPLE_RATE = 8000
+from faxcore.modem.base import SAMPLE_RATE
+
 #: dBm0 of a full-scale (peak 32767) sine
 FULL_SCALE_DBM0 = 3.14
 #: RMS of a 0 dBm0 signal in int16 units

@@ -159,6 +159,7 @@ class ToneDetector:
         self._ced = _Run()
         self._v21 = None
         if "v21" in self.detect:
+            # Only for V.21 detection: hdlc needs a compiled core, the tones do not.
             from faxcore.modem.hdlc import HdlcReceiver
 
             self._v21 = HdlcReceiver("v21", 300)
