@@ -9,20 +9,25 @@ preparation, and the one loader of documents as fax pages (:func:`load_pages`).
 """
 
 
+import importlib
+
+
 class CodecsNotBuilt(ImportError):
-    """The compiled codec core (``faxcore.codecs._t4``, Cython) is not there."""
+    """The compiled codec core (``faxcore.codecs._t4``, Cython) is missing or unusable."""
 
 
 try:
-    from faxcore.codecs import _t4  # noqa: F401  (every codec needs the compiled core)
-except ImportError as exc:
-    # Only the core itself missing (not built, or built for another Python) is a build
-    # problem; any other missing module (numpy...) keeps its own error.
-    if not isinstance(exc, ModuleNotFoundError) or exc.name == "faxcore.codecs._t4":
-        raise CodecsNotBuilt(
-            "faxcore.codecs: the Cython extension is not built: run `make build`"
-            f" ({exc})") from exc
-    raise
+    # importlib, not ``from faxcore.codecs import _t4``: that turns a missing module into
+    # "cannot import name ... (most likely due to a circular import)".
+    importlib.import_module("faxcore.codecs._t4")
+except ModuleNotFoundError as exc:
+    if exc.name != "faxcore.codecs._t4":    # numpy or another dependency: its own error
+        raise
+    raise CodecsNotBuilt(
+        "faxcore.codecs: the Cython extension is not built: run `make build`") from exc
+except ImportError as exc:                  # there, but built for another Python / numpy
+    raise CodecsNotBuilt(f"faxcore.codecs: the Cython extension cannot be loaded ({exc}): "
+                         "run `make build`") from exc
 
 from faxcore.codecs.loader import (  # noqa: E402  (after the check above)
     Document,
