@@ -1,8 +1,10 @@
 """faxcore: a fax transmission engine.
 
 Subpackages:
-    faxcore.codecs   ITU-T T.4 (MH, MR) and T.6 (MMR) page codecs, TIFF Class F, page preparation
-    faxcore.modem    software fax modems on 8 kHz audio, Class 1 driver and emulator
+    faxcore.codecs   ITU-T T.4 (MH, MR) and T.6 (MMR) page codecs, TIFF Class F, PBM, page
+                     preparation, and the one document loader (faxcore.codecs.load_pages)
+    faxcore.modem    software fax modems on 8 kHz audio (faxcore.modem.SAMPLE_RATE)
+    faxcore.class1   Class 1 modem driver and emulator
     faxcore.t30      the T.30 fax session engine (sans-IO)
     faxcore.accounts account status gate, metering and the job store
 """

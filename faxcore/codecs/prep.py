@@ -200,7 +200,7 @@ def _source_dpi(img: Image.Image, width: int, xdpi: float, ydpi: float) -> tuple
     if w in _KNOWN_WIDTHS:
         fx = float(_KNOWN_WIDTHS[w])
         if fx == 204:
-            return fx, (ydpi if xdpi == 204 else 196.0)
+            return fx, (ydpi if xdpi == 204 else RESOLUTIONS["fine"][1])
         return fx, fx
     # Unknown size: the image spans the whole scan line, square pixels.
     s = w * xdpi / width
@@ -417,6 +417,6 @@ def sample_page(resolution: str = "fine", page_size: str = "a4") -> np.ndarray:
     bitmap = to_bilevel(img)
     if resolution == "fine" and _WIDTH_CLASS[_page_size(page_size)] == "a4":
         return bitmap
-    page = refit_page(Page(bitmap=bitmap, xres=204.0, yres=196.0), resolution=resolution,
+    page = refit_page(Page(bitmap, *RESOLUTIONS["fine"]), resolution=resolution,
                       page_size=page_size)
     return page.bitmap

@@ -44,7 +44,7 @@ from faxcore.codecs.t4 import (
     decode,
     encode,
 )
-from faxcore.codecs.tiff import Page
+from faxcore.codecs.tiff import RESOLUTIONS, Page
 
 __all__ = ["read_raw", "iter_raw", "raw_bytes", "write_raw", "split_pages",
            "guess_g3_scheme", "RTC_MIN_EOLS", "DocumentTooLarge"]
@@ -114,7 +114,8 @@ def _read_source(src: str | os.PathLike | bytes | BinaryIO) -> bytes:
 
 
 def iter_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int = 1728, *,
-             lsb_first: bool = False, xres: float = 204.0, yres: float = 196.0,
+             lsb_first: bool = False, xres: float = RESOLUTIONS["fine"][0],
+             yres: float = RESOLUTIONS["fine"][1],
              page_rows: int | None = None, max_rows: int | None = None,
              max_document_pixels: int = MAX_DOCUMENT_PIXELS,
              max_pages: int = MAX_DOCUMENT_PAGES) -> Iterator[Page]:
@@ -169,7 +170,8 @@ def _iter_pages(data: bytes, scheme: str, width: int, lsb_first: bool, xres: flo
 
 
 def read_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int = 1728, *,
-             lsb_first: bool = False, xres: float = 204.0, yres: float = 196.0,
+             lsb_first: bool = False, xres: float = RESOLUTIONS["fine"][0],
+             yres: float = RESOLUTIONS["fine"][1],
              page_rows: int | None = None, max_rows: int | None = None,
              max_document_pixels: int = MAX_DOCUMENT_PIXELS,
              max_pages: int = MAX_DOCUMENT_PAGES) -> list[Page]:

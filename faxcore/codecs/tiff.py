@@ -89,6 +89,8 @@ RESOLUTIONS: dict[str, tuple[float, float]] = {
     "300": (300.0, 300.0),
     "400": (400.0, 400.0),
 }
+# A page's resolution when nothing says otherwise: fine, the usual fax resolution.
+_FINE_X, _FINE_Y = RESOLUTIONS["fine"]
 
 # Largest page the reader allocates (pixels). An A3 page at 400 dpi is about 32 Mpixel.
 MAX_PIXELS = 1 << 26
@@ -158,8 +160,8 @@ class Page:
     """
 
     bitmap: np.ndarray
-    xres: float = 204.0
-    yres: float = 196.0
+    xres: float = _FINE_X
+    yres: float = _FINE_Y
     scheme: str | None = None          # "mh", "mr", "mmr" or "none" as stored in the file
     bad_rows: int = 0                  # BadFaxLines
     consecutive_bad_rows: int = 0      # ConsecutiveBadFaxLines
@@ -458,8 +460,8 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int,
     assert bitmap is not None        # nstrips >= 1
     if photometric == 1:
         np.subtract(1, bitmap, out=bitmap)   # min-is-black: a 0 bit is black
-    xres = _real(tags, X_RESOLUTION, 204.0)
-    yres = _real(tags, Y_RESOLUTION, 196.0)
+    xres = _real(tags, X_RESOLUTION, _FINE_X)
+    yres = _real(tags, Y_RESOLUTION, _FINE_Y)
     if _one(tags, RESOLUTION_UNIT, 2) == 3:
         xres, yres = round(xres * 2.54, 2), round(yres * 2.54, 2)
     pn = _ints(tags, PAGE_NUMBER)
