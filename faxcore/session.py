@@ -47,6 +47,7 @@ from faxcore.t30.modem_if import (
     SendHDLC,
     SendTone,
     Silence,
+    TrainingFailed,
     TxComplete,
     WrongCarrier,
 )
@@ -144,6 +145,9 @@ class _RawReceiver:
         whole = len(self.bits) // 8 * 8
         ups = [e for e in evs if e.kind == "training_succeeded"]
         downs = [e for e in evs if e.kind == "carrier_down"]
+        if any(e.kind == "training_failed" for e in evs):
+            # the TCF's receiver answers FTT at once instead of waiting for its deadline
+            out.append(TrainingFailed())
         if ups:
             out.append(CarrierUp())
         if whole:
@@ -187,7 +191,9 @@ class _HdlcRx:
 
 
 class FaxSession:
-    """One fax call over audio. ``send``: pages to transmit (paths, bitmaps, TxPage);
+    """One fax call over audio. ``send``: what to transmit, as :func:`load_pages` takes
+    it (paths or bytes of PDF, image, TIFF-F, PBM or raw .g3/.g4 files, bitmaps, codec
+    pages, TxPage), every page refitted to a T.30 width;
     ``receive``: a path for the received TIFF-F, or a callable taking each
     :class:`~faxcore.t30.engine.RxPage` (called before the page is confirmed to the
     sender). A path gets each page as it arrives, written and fsync'ed before the MCF
