@@ -22,10 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = csub.add_parser("tsb85", help="TSB-85 procedures from an XML file",
                         description="Play the tester's side of each TSB-85 procedure in FILE "
                                     "against the T.30 engine and check what it does.")
-    t.add_argument("file", help="the procedures (e.g. ../shared/conformance/tsb85.xml)")
+    t.add_argument("file", help="the procedures (e.g. ../shared/conformance/tsb85.xml, or "
+                                "faxcore/conformance/exceptions.xml: faxcore's exception "
+                                "procedures)")
     t.add_argument("--test", action="append", metavar="NAME",
                    help="run only this procedure (repeatable)")
-    t.add_argument("--pages", help="directory of the test pages (default: FILE's pages/)")
+    t.add_argument("--pages", help="directory of the test pages (default: FILE's pages/, "
+                                   "else the IMAGE path FILE's <config> names)")
     t.add_argument("--json", action="store_true", help="print the results as JSON")
     t.add_argument("--trace", action="store_true", help="print each procedure's steps")
     t.add_argument("--audio", action="store_true",
@@ -53,8 +56,10 @@ def run_tsb85(args: argparse.Namespace) -> int:
         results = conformance.run(path, args.test, args.pages, audio=args.audio, progress=progress)
         if progress is not None:
             sys.stderr.write("\r" + " " * 20 + "\r")
+    except conformance.PagesNotFound as exc:  # before any procedure is played
+        raise CliError(str(exc)) from None
     except Exception as exc:  # unreadable XML and the like: one clear line
-        raise CliError(f"cannot run {path}: {exc}") from None
+        raise CliError(f"cannot run {path}: {' '.join(str(exc).split())}") from None
     if args.test and not results:
         raise CliError(f"no procedure named {', '.join(args.test)} in {path}")
     out = sys.stdout
@@ -63,10 +68,11 @@ def run_tsb85(args: argparse.Namespace) -> int:
                    for r in results], out, indent=1)
         out.write("\n")
     else:
+        width = max([11] + [len(r.name) for r in results])
         for r in results:
             verdict = "PASS" if r.passed else "FAIL"
             timing = f"timing {len(r.timings):2d}  " if args.audio else ""
-            out.write(f"{r.name:11s} {verdict}  status {r.status:<16s} "
+            out.write(f"{r.name:{width}s} {verdict}  status {r.status:<16s} "
                       f"checked {r.checked:3d} (not {r.unchecked})  {timing}{r.failure}\n")
             if args.trace and args.audio:
                 out.write("".join(f"    {t['check']}: {t['measured'] * 1000:.0f} ms "

@@ -14,6 +14,10 @@ engine and the modems; none of them may import it. Modules, each with one job:
     audio   the tester over 8 kHz audio against a FaxSession, with timing checks
     suite   run(): load a file and play its procedures in either mode
 
+Besides TSB-85's procedures, ``exceptions.xml`` here holds faxcore's own exception
+procedures (repeats, final statuses, unusual frames, unexpected answers), written after
+the themes of TSB-85's Annexes D and I.
+
 Use::
 
     from faxcore import conformance
@@ -22,6 +26,6 @@ Use::
 """
 
 from faxcore.conformance.model import Outcome, Procedure, load
-from faxcore.conformance.suite import run
+from faxcore.conformance.suite import PagesNotFound, run
 
-__all__ = ["Outcome", "Procedure", "load", "run"]
+__all__ = ["Outcome", "PagesNotFound", "Procedure", "load", "run"]

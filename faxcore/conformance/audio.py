@@ -162,6 +162,9 @@ class AudioRunner(Runner):
         if not self.session.engine.done:
             self.session._event(LineDropped())
 
+    def _signal_open(self) -> bool:
+        return self.pending is not None
+
     def t_preamble(self, mod: Modulation) -> None:
         self._flush()
         self.burst = mod

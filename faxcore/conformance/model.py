@@ -8,7 +8,8 @@ must do, and ``SET`` steps of either direction configure the DUT. Steps without 
 (``CALL``, ``ANSWER``, ``WAIT``, ``STATUS``) set up the call, pause, or name the expected
 final status. A step's attributes stay strings (``tag``, ``value``, ``modem``,
 ``timeout``...); the ``desc`` of its ``<check>`` children ("CED is 2.6s to 4s") go in
-``attrs["_checks"]``.
+``attrs["_checks"]``. A ``<config><path type="IMAGE" value=.../>`` names where the pages
+are, relative to the file (:func:`image_dir`).
 This module only reads the file; :mod:`faxcore.conformance.runner` gives the steps meaning.
 """
 
@@ -86,6 +87,16 @@ class Outcome:
     # audio mode: the timing checks made, each {"step", "check", "measured", "low", "high",
     # "unit", "ok"} (seconds); a failed one ends the procedure
     timings: list[dict] = field(default_factory=list)
+
+
+def image_dir(path: str | Path) -> Path | None:
+    """The directory a file's ``<config><path type="IMAGE" value=.../></config>`` names,
+    relative to the file (None if it names none)."""
+    root = ET.parse(path).getroot()
+    for el in root.iter("path"):
+        if el.get("type") == "IMAGE" and el.get("value"):
+            return Path(path).parent / el.get("value")
+    return None
 
 
 def load(path: str | Path) -> list[Procedure]:

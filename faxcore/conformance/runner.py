@@ -29,6 +29,14 @@ Interpretations where the file is silent or loose (each one documented here):
 * The DUT uses its defaults (ECM 256-octet frames, all modems, MH/MR/MMR); ``SET
   IDENT/PWD/TXFILE`` and ``R SET PWD`` (the password the DUT requires from pollers)
   configure it; a ``TXFILE`` set after the start is a second document (EOM between).
+* ``T PREAMBLE`` without a modem: more flags within the signal being sent (between its
+  frames), or the start of a V.21 signal when none is open.
+* ``T HDLC`` with ``...`` (e.g. a TSI written ``FF C0 42 9C ... 04 ...``): the tester
+  sends the octets written before the ``...``; what follows it is left out.
+
+A procedure never stops the run: a step the runner cannot play (bad hex, say), a page
+file that is missing, or any error of the runner or the engine makes that procedure
+FAIL with a one-line reason, and the next one is played.
 """
 
 from __future__ import annotations
@@ -71,6 +79,20 @@ class Mismatch(Exception):
     """The DUT did not do what an ``R`` step expects: the procedure fails with this text."""
 
 
+class BadStep(Exception):
+    """A step the runner cannot play as written (the procedure fails with this text)."""
+
+
+class PageMissing(BadStep):
+    """A page file a step names is not there."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` as one line of at most ``limit`` characters (a failure reason)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class Runner:
     """Plays one procedure against a T30Engine at the modem interface.
 
@@ -100,8 +122,15 @@ class Runner:
 
     # ---- DUT plumbing --------------------------------------------------------------
 
+    def _page_file(self, value: str) -> Path:
+        """The PBM file of the page ``value`` names; PageMissing if it is not there."""
+        path = page_file(self.pages_dir, value)
+        if not path.is_file():
+            raise PageMissing(f"page file missing: {path}")
+        return path
+
     def _pages(self, value: str) -> list[TxPage]:
-        return [TxPage(p, "standard") for p in read_pbm_pages(page_file(self.pages_dir, value))]
+        return [TxPage(p, "standard") for p in read_pbm_pages(self._page_file(value))]
 
     def start(self, calling: bool, settings: dict, doc: str | None) -> None:
         pages = self._pages(doc) if doc else []
@@ -201,6 +230,10 @@ class Runner:
             if self._fast_listening(mod, hdlc=True):
                 self._event(CarrierUp())
 
+    def _signal_open(self) -> bool:
+        """Is the tester in the middle of a signal (a PREAMBLE without its POSTAMBLE)?"""
+        return self.burst is not None
+
     def _fast_listening(self, mod: Modulation, hdlc: bool) -> bool:
         return isinstance(self.rx, ReceiveData) and self.rx.modulation == mod \
             and self.rx.hdlc == hdlc
@@ -212,8 +245,15 @@ class Runner:
             self._event(FrameReceived(raw, crc_ok=not crc_error))
 
     def _tester_frame(self, value: str, crc_error: bool) -> bytes:
-        """The frame of a ``T HDLC`` step in line order (shared by both modes)."""
-        raw = bitrev(bytes.fromhex(value))
+        """The frame of a ``T HDLC`` step in line order (shared by both modes): the octets
+        written, up to a ``...`` if there is one (the tester sends nothing for it)."""
+        octets = value.split()
+        if "..." in octets:
+            octets = octets[:octets.index("...")]
+        try:
+            raw = bitrev(bytes.fromhex("".join(octets)))
+        except ValueError:
+            raise BadStep(f"tester frame is not hex octets: {value!r}") from None
         try:
             f = Frame.parse(raw)
         except FrameError:
@@ -266,7 +306,7 @@ class Runner:
 
     def _msg_data(self, mod: Modulation, value: str, bad_rows: str | None) -> bytes:
         """The coded page of a ``T MSG`` step (shared by both modes)."""
-        return coded_message(page_file(self.pages_dir, value), self.tester_dcs or DCSParams(),
+        return coded_message(self._page_file(value), self.tester_dcs or DCSParams(),
                              mod.rate, bad_rows)
 
     def t_pp(self, attrs: dict) -> None:
@@ -293,7 +333,7 @@ class Runner:
         ppr = len(last_out) > 2 and last_out[2] & 0xFE == 0xBC
         if st.get("key") != key or (st.get("done") and not ppr):
             mb = int(attrs["min_bits"]) if "min_bits" in attrs else None
-            data = code_pages(page_file(self.pages_dir, value),
+            data = code_pages(self._page_file(value),
                               self.tester_dcs or DCSParams(), mb)[0]
             st.clear()
             st.update(key=key, blocks=ecm_mod.split_page(data, size), next=0, done=False)
@@ -435,12 +475,17 @@ class Runner:
             self._steps(flat)
             if not self.dut.done:
                 self.r_clear(120.0)
-        except Mismatch as e:
-            outcome.failure = str(e)
+        except (Mismatch, BadStep) as e:
+            outcome.failure = one_line(str(e))
         except Exception as e:  # a runner or engine bug must not stop the whole run
-            log.exception("procedure %s crashed", proc.name)
-            outcome.failure = f"{type(e).__name__}: {e}"
-        outcome.status = self.dut.result.status.name if self.dut and self.dut.done else "RUNNING"
+            log.debug("procedure %s: internal error", proc.name, exc_info=True)
+            outcome.failure = one_line(f"internal error: {type(e).__name__}: {e}")
+        try:
+            done = self.dut is not None and self.dut.done
+            outcome.status = self.dut.result.status.name if done else "RUNNING"
+        except Exception as e:  # the DUT cannot even say how it ended
+            outcome.status = "UNKNOWN"
+            outcome.failure = outcome.failure or one_line(f"internal error: {e}")
         if not outcome.failure and expected and outcome.status != expected:
             outcome.failure = f"final status {outcome.status}, expected {expected}"
         outcome.passed = not outcome.failure
@@ -505,7 +550,10 @@ class Runner:
             elif t == "CED":
                 self.t_tone("CED")
             elif t == "PREAMBLE":
-                self.t_preamble(mod)
+                if mod is None and self._signal_open():
+                    pass  # more flags inside the signal being sent: nothing changes
+                else:
+                    self.t_preamble(mod or V21)
             elif t == "HDLC":
                 self.t_hdlc(a["value"], "crc_error" in a)
             elif t == "POSTAMBLE":
