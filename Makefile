@@ -40,6 +40,7 @@ peers:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test: build peers lint
 	ASAN_COUNT=$(ASAN_COUNT) bash scripts/run-tests.sh $(PY) $(PYTEST_ARGS)
