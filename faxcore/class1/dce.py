@@ -27,7 +27,16 @@ What it answers (enough for efax 0.9a, HylaFAX and faxcore's driver):
 
 V.21 is listened to in the background whenever the line is not ours, so frames that
 arrive while the DTE is between two commands are kept (a real modem's buffer does the
-same) and handed out at the next ``+FRH=3``.
+same) and handed out at the next ``+FRH=3``. Only frames of a burst that opened with a
+preamble of flags count (as a modem's HDLC receiver syncs on the flags): the V.21
+demodulator also turns other modulations into bits (V.27ter's 1800 Hz carrier lies in
+V.21 channel 2's band), and chance flag patterns in them would make frames the far end
+never sent.
+
+Flow control (:attr:`Class1Dce.input_room`): during ``+FTM`` the modem takes data from
+the DTE only while less than :data:`FLOW_MS` of line time is queued, as a T.31 modem
+drops CTS; a transport (:mod:`faxcore.class1.pty`) stops reading, and holds the DTE's
+output, until the line has drained it.
 
 Hostile DTE input is bounded (the DTE may write anything, without end): a command line
 longer than :data:`MAX_LINE` is refused whole with ``ERROR`` at its CR (nothing of it
@@ -78,9 +87,13 @@ MAX_REGISTER = 255  # S0-S255, each 0-255 (8-bit registers, as on real modems)
 # is under 2 s.
 MAX_FTH_AHEAD = 2 * MAX_FRAME * 8
 V21_BITS_PER_SAMPLE = 300 / RATE
+# +FTM flow control: the DTE may be this far ahead of the line (a modem's buffer; a T.31
+# modem drops CTS when its buffer fills). Long enough that the line never starves between
+# two looks at the DTE, short enough that a program timing its writes sees the line rate.
+FLOW_MS = 1000
 SILENCE_PEAK = 300  # |sample| below this counts as silence for +FRS (about -40 dBm0)
 
-__all__ = ["Class1Dce", "DceStats"]
+__all__ = ["FLOW_MS", "Class1Dce", "DceStats"]
 
 
 @dataclass
@@ -128,6 +141,8 @@ class Class1Dce:
         self._src = None              # current line transmitter (has tx(n), done)
         self._v21 = None              # background V.21 HDLC receiver
         self._v21_up = False          # V.21 flags seen in the current burst
+        self._v21_sync = False        # a preamble of flags opened the current V.21 burst
+        self.noise_frames = 0         # V.21 frames dropped: no preamble (not a real burst)
         self._v21_frames: list[tuple[bytes, bool]] = []
         self._fast = None             # +FRM receiver
         self._fast_bits = np.zeros(0, np.uint8)
@@ -180,6 +195,31 @@ class Class1Dce:
         return len(self._out)
 
     @property
+    def input_room(self) -> int | None:
+        """How many octets the modem takes from the DTE now (``None``: no limit). During
+        ``+FTM`` the data queued ahead of the line is kept under :data:`FLOW_MS` of line
+        time: 0 means "hold the DTE" (a modem's CTS off). A DTE that ignores it is cut at
+        :data:`~faxcore.class1.codes.MAX_DATA`. Each octet read adds at most one octet of
+        data (DLE doubling only shrinks it), so reading this many keeps the bound."""
+        if self.mode != "ftm" or self._discard or self._ending:
+            return None
+        queued = len(self._ftm_buf) + max(0, self._ftm_given - self._ftm_consumed()) // 8
+        return max(0, self._ftm_rate * FLOW_MS // 8000 - queued)
+
+    @property
+    def queued_ms(self) -> float:
+        """``+FTM`` data taken from the DTE and not yet on the line, in ms of line time."""
+        if self.mode != "ftm" or not self._ftm_rate:
+            return 0.0
+        bits = len(self._ftm_buf) * 8 + max(0, self._ftm_given - self._ftm_consumed())
+        return bits * 1000 / self._ftm_rate
+
+    def _ftm_consumed(self) -> int:
+        """+FTM data bits the line has sent so far (training excluded: an estimate that
+        counts the training as data, which errs on the side of taking more)."""
+        return self._ftm_samples * self._ftm_rate // RATE
+
+    @property
     def waiting_for_dte(self) -> bool:
         if not self.offhook:
             return False
@@ -190,8 +230,7 @@ class Class1Dce:
         if self.mode == "ftm":
             if self._ending:
                 return False
-            consumed = self._ftm_samples * self._ftm_rate // RATE
-            return self._ftm_given - consumed < self._ftm_rate // 10
+            return self._ftm_given - self._ftm_consumed() < self._ftm_rate // 10
         return False
 
     def ring(self) -> None:
@@ -481,6 +520,7 @@ class Class1Dce:
         self._rings = 0
         self._v21 = HdlcReceiver("v21", 300)
         self._v21_up = False
+        self._v21_sync = False
         self._v21_frames = []
 
     def _on_hook(self) -> None:
@@ -493,6 +533,13 @@ class Class1Dce:
         self._deadline = None
         self._v21_frames = []
         self._v21_up = False
+        self._v21_sync = False
+
+    def _restart_v21(self) -> None:
+        """A fresh V.21 receiver: carrier, deframer and preamble state from scratch."""
+        self._v21 = HdlcReceiver("v21", 300) if self.offhook else None
+        self._v21_up = False
+        self._v21_sync = False
 
     def _dial(self, number: str) -> None:
         if self.offhook:
@@ -514,9 +561,11 @@ class Class1Dce:
     # ---- transmit ----------------------------------------------------------------------
 
     def _start_tx(self) -> None:
-        # our own line: what was heard before is stale
+        # our own line: what was heard before is stale, and so is the V.21 receiver's
+        # state (it hears nothing while we send: the far end's next burst must not look
+        # like the continuation of its last one)
         self._v21_frames = []
-        self._v21_up = False
+        self._restart_v21()
         self._fast = None
         self._dle.reset()
         self._ending = False
@@ -605,8 +654,7 @@ class Class1Dce:
     def _feed_ftm(self) -> None:
         if self.mode != "ftm":
             return
-        consumed = self._ftm_samples * self._ftm_rate // RATE
-        want = consumed + self._ftm_rate // 5  # keep 200 ms of data queued
+        want = self._ftm_consumed() + self._ftm_rate // 5  # keep 200 ms of data queued
         if self._ftm_buf and self._ftm_given < want:
             k = max(1, (want - self._ftm_given + 7) // 8)
             chunk, self._ftm_buf = bytes(self._ftm_buf[:k]), self._ftm_buf[k:]
@@ -693,6 +741,7 @@ class Class1Dce:
             kind = e.kind
             if kind == "flags":
                 self._v21_up = True
+                self._v21_sync = True
                 if self.mode == "dial":
                     log.info("V.21 flags: the far end answered")
                     self._src = None
@@ -705,6 +754,11 @@ class Class1Dce:
                     self._result("+FCERROR")
                 elif self.mode == "frm":
                     self._end_frm()
+            elif kind in ("frame", "bad") and not self._v21_sync:
+                # no preamble opened this burst: bits the V.21 demodulator made of
+                # another modulation (V.27ter's carrier is in V.21's band), not a frame
+                self.noise_frames += 1
+                log.debug("V.21 %s without a preamble dropped: %s", kind, e.data[:8].hex())
             elif kind in ("frame", "bad"):
                 self._v21_up = True
                 self._v21_frames.append((bytes(e.data), kind == "frame" and e.ok))
@@ -713,6 +767,7 @@ class Class1Dce:
             elif kind == "carrier_down":
                 was = self._v21_up
                 self._v21_up = False
+                self._v21_sync = False
                 if self.mode == "frh" and self._connected and not self._v21_frames and was:
                     self._connected = False
                     self.mode = "command"
@@ -748,6 +803,9 @@ class Class1Dce:
                 self._out += dle_escape(data)
         if any(e.kind == "carrier_down" for e in evs) and self._connected:
             self._end_frm()
+            # the V.21 receiver heard the whole high-speed burst as noise: the far end's
+            # next V.21 burst (75 ms on) starts on a clean receiver
+            self._restart_v21()
 
     def _end_frm(self) -> None:
         self._out += b"\x10\x03"

@@ -18,7 +18,19 @@ commands, or for data to send), so a program's latency never shows on the line a
 would not with a real modem's buffers; while nobody sends anything the line runs at
 real-time pace, so that the programs' own timeouts keep their meaning. If the DTE stays quiet for ``stall`` seconds of
 real time (``data_stall`` while it owes data after ``CONNECT``), the line goes on at
-real-time pace (a program that waits on purpose; a modem then sends fill).
+real-time pace (a program that waits on purpose; a modem then sends fill). With
+``data_speed`` the high-speed data, whichever way it goes (``+FTM`` or ``+FRM``), runs at
+that multiple of real time.
+
+Flow control: during ``+FTM`` the emulator reads the pty only while its queue is under
+:data:`~faxcore.class1.dce.FLOW_MS` of line time ahead of the line, and meanwhile stops
+the pty's output (``tcflow(TCOOFF)`` on its slave side, what a modem's CTS does on a
+serial line), so the program's ``write`` blocks at once instead of filling the kernel's
+buffer: the program is paced to the line rate, as with a real modem.
+
+After the last call, :meth:`PtyModem.linger` keeps answering until the program has
+closed the pty (or gone quiet), so a program that resets the modem after hanging up is
+not cut off.
 
 Bounded buffers (the DTE may write without end, or never read): :attr:`PtyModem.transcript`
 keeps the last :data:`TRANSCRIPT_MAX` octets the DTE wrote; output the DTE has not read
@@ -33,6 +45,7 @@ import errno
 import logging
 import os
 import select
+import termios
 import threading
 import time
 import tty
@@ -68,6 +81,9 @@ class _Served:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self._pace: tuple[float, int] | None = None  # (real time, line clock) pace began
+        # real time in seconds as pacing and the stall rules read it; replaceable before
+        # start() (tests run the emulator on a virtual clock)
+        self.clock: Callable[[], float] = time.monotonic
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._run_guarded, name=self._thread_name,
@@ -162,8 +178,11 @@ class PtyModem(_Served):
         self._wbuf = bytearray()
         self._far = None
         self._call_start = 0
-        self._last_dte = time.monotonic()
+        self._last_dte = self.clock()
         self._last_ring = 0.0
+        self._held = False             # the pty's output is stopped (flow control)
+        self._slave_open = True        # our own fd of the slave side (see linger)
+        self.hung_up = False           # linger: the program closed the pty
 
     # ---- lifetime ----------------------------------------------------------------------
 
@@ -175,8 +194,11 @@ class PtyModem(_Served):
         if self._fds_open:
             # once only: a second os.close() of these numbers would close whatever file
             # has been given them since
+            self._hold(False)
             self._fds_open = False
-            for fd in (self._master, self._slave):
+            fds = (self._master, self._slave) if self._slave_open else (self._master,)
+            self._slave_open = False
+            for fd in fds:
                 try:
                     os.close(fd)
                 except OSError:
@@ -218,7 +240,7 @@ class PtyModem(_Served):
 
     def step(self) -> None:
         dce = self.dce
-        now = time.monotonic()
+        now = self.clock()
         if not dce.offhook:
             if self._far is not None:
                 self._finish_far()
@@ -240,9 +262,10 @@ class PtyModem(_Served):
             self._advance()
             self.pump(BLOCK / 8000)
             return
-        if self.data_speed and dce.mode == "ftm":
-            # high-speed data at (a multiple of) real-time pace, as a real modem drains
-            # its buffer: some programs time the page and divide by the seconds it took
+        if self.data_speed and dce.mode in ("ftm", "frm"):
+            # high-speed data at (a multiple of) real-time pace, either way, as a real
+            # modem drains its buffer or receives: programs time the page (efax divides
+            # the bytes by the seconds it took) and a test run at --speed 1 is a real call
             if self._ahead_of_pace(now, dce.clock):
                 return
         else:
@@ -294,23 +317,29 @@ class PtyModem(_Served):
     def pump(self, timeout: float) -> None:
         """Bytes both ways between the pty and the emulator: what the emulator has for the
         DTE is queued; waits up to ``timeout`` s for the DTE; what it wrote goes to the
-        emulator; as much of the queue as the pty takes is written."""
+        emulator (no more than it takes now: flow control, see the module docstring);
+        as much of the queue as the pty takes is written."""
         self._queue(self.dce.to_dte())
+        room = self.dce.input_room
+        self._hold(room == 0)
+        rl = [] if room == 0 else [self._master]
         wl = [self._master] if self._wbuf else []
         try:
-            r, w, _ = select.select([self._master], wl, [], timeout)
+            r, w, _ = select.select(rl, wl, [], timeout)
         except (OSError, ValueError):
             self._stop.set()
             return
         if r:
             try:
-                data = os.read(self._master, 65536)
+                data = os.read(self._master, 65536 if room is None else min(room, 65536))
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EIO):
                     raise
+                if e.errno == errno.EIO:
+                    self.hung_up = True  # no program has the pty open (linger ends)
                 data = b""
             if data:
-                self._last_dte = time.monotonic()
+                self._last_dte = self.clock()
                 self.transcript += data
                 if len(self.transcript) > TRANSCRIPT_MAX:
                     del self.transcript[:-TRANSCRIPT_MAX]
@@ -323,6 +352,58 @@ class PtyModem(_Served):
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EIO):
                     raise
+
+
+    def _hold(self, hold: bool) -> None:
+        """Stop (or restart) the output of the pty's slave side: the program's writes
+        block at once, as a serial port's do when the modem drops CTS. Without it the
+        kernel would take some 18 KB more (a minute of V.27ter) before blocking it."""
+        if hold == self._held or not self._slave_open:
+            return
+        try:
+            termios.tcflow(self._slave, termios.TCOOFF if hold else termios.TCOON)
+        except (OSError, termios.error) as e:
+            # not fatal: unread input stays in the kernel, which blocks the writer later
+            log.debug("tcflow: %s", e)
+        self._held = hold
+
+    def linger(self, quiet: float = 3.0, limit: float = 15.0) -> None:
+        """Serve on, in this thread, after the last call (:meth:`run` has returned) until
+        the program has closed the pty, or is on hook and has written nothing for
+        ``quiet`` seconds; ``limit`` seconds at most. A program that hangs up (``ATH0``)
+        and then resets the modem gets its answers instead of I/O errors. No more RINGs
+        meanwhile. Then :meth:`close`."""
+        _linger(self, (self,), quiet, limit)
+
+    def _release(self) -> None:
+        """Before lingering: no more RINGs, output restarted, and our own fd of the slave
+        side closed (it kept the pty alive between programs; without it the master reads
+        EIO once the program has closed its end, which :meth:`pump` notes in
+        :attr:`hung_up`)."""
+        self.ring = False
+        self._hold(False)
+        self.hung_up = False
+        if self._slave_open:
+            self._slave_open = False
+            os.close(self._slave)
+
+    def done_with(self, now: float, quiet: float) -> bool:
+        """Lingering is over: the program closed the pty, or it is on hook, has nothing
+        left to read and has been quiet for ``quiet`` seconds."""
+        return self.hung_up or (now - self._last_dte >= quiet and not self._wbuf
+                                and not self.dce.offhook)
+
+
+def _linger(served: _Served, modems: tuple[PtyModem, ...], quiet: float,
+            limit: float) -> None:
+    for m in modems:
+        m._release()
+    start = served.clock()
+    while not served._stop.is_set():
+        now = served.clock()
+        if now - start >= limit or all(m.done_with(now, quiet) for m in modems):
+            break
+        served.step()
 
 
 class _Quiet:
@@ -369,8 +450,12 @@ class PtyPair(_Served):
         self.a.close()
         self.b.close()
 
+    def linger(self, quiet: float = 3.0, limit: float = 15.0) -> None:
+        """:meth:`PtyModem.linger` for both programs at once."""
+        _linger(self, (self.a, self.b), quiet, limit)
+
     def step(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         ends = (self.a, self.b)
         for x, y in ((self.a, self.b), (self.b, self.a)):
             if x.dce.offhook and x.dce.dialled:
@@ -384,7 +469,7 @@ class PtyPair(_Served):
             if m.holding_line(now):
                 self.pump(0.005)
                 return
-        if self.data_speed and any(m.dce.mode == "ftm" for m in ends):
+        if self.data_speed and any(m.dce.mode in ("ftm", "frm") for m in ends):
             if self._ahead_of_pace(now, self._line_clock):
                 return
         else:

@@ -31,6 +31,18 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
+def _speed(text: str) -> float:
+    """``--speed``: a finite number >= 0 (0: as fast as possible)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more (0: as fast as possible), "
+                                         f"not {text}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("modem", help="Class 1 fax modems: drive a real one, or emulate one",
                        description="Drive a Class 1 (T.31) fax modem on a serial port, or "
@@ -51,9 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the faxcore station offers no ECM")
     e.add_argument("--calls", type=int, default=0,
                    help="stop after this many calls (default: run until interrupted)")
-    e.add_argument("--speed", type=float, default=1.0,
-                   help="pace of high-speed data relative to real time (default 1.0; "
-                        "0 = as fast as possible)")
+    e.add_argument("--speed", type=_speed, default=1.0,
+                   help="pace of high-speed data, either way, relative to real time "
+                        "(default 1.0; 0 = as fast as possible)")
     e.add_argument("--link", help="also write the pty path to this file (for scripts)")
     e.add_argument("--pair", action="store_true",
                    help="two emulated modems on one line instead (two paths printed): "
@@ -110,6 +122,7 @@ def run_pair(args: argparse.Namespace) -> int:
 
     try:
         pair.run(until)
+        pair.linger()  # as for one modem (run_emulate): answer the programs to the end
     finally:
         pair.close()
     return 0
@@ -161,6 +174,9 @@ def run_emulate(args: argparse.Namespace) -> int:
 
     try:
         modem.run(until)
+        # the program may still be hanging up or resetting the modem: answer it until it
+        # closes the pty (or goes quiet) rather than leave it I/O errors
+        modem.linger()
     finally:
         modem.close()
     return 0
