@@ -6,7 +6,9 @@
   went into the trace-back); full-scale square waves drove the QAM equaliser to NaN/inf;
   a V.27ter receiver trained on a quiet line blew its equaliser up on a loud hit (NaN
   carrier loop, and no correct bit after the hit even when it did not); configurations
-  that made the cores shift by 32 or more (undefined behaviour in C) were accepted.
+  that made the cores shift by 32 or more (undefined behaviour in C) were accepted; a
+  V.21 burst cut short by noise or a click reported its carrier_down before its
+  carrier_up (two fuzz findings, in the corpus).
 * Hypothesis fuzzing of every receiver (random blocks, square waves, DC, clipping,
   silence and bursts, DC then a real burst, block sizes 1..8000) and of the deframer:
   no exception, every exposed float finite, held bits and frame buffers bounded.
@@ -467,6 +469,27 @@ def test_corpus_replays_cleanly(target):
         out, kinds = feed(corpus_receiver(target, path.name), x)
         if path.name.startswith("seed-") and "clipped" not in path.name:
             assert "training_succeeded" in kinds or target == "v21", path.name
+
+
+def test_corpus_v21_burst_events_in_order():
+    """The V.21 fuzz findings (a quiet burst right after loud noise; a click in a quiet
+    burst: carrier_down came before its carrier_up) and every other V.21 file: events
+    alternate up, down, ... and their sample numbers never go back."""
+    files = sorted((CORPUS / "v21").glob("*.bin"))
+    assert {"loud-noise-then-quiet-burst-r300.bin", "click-in-quiet-burst-r300.bin"} <= {
+        p.name for p in files}
+    for path in files:
+        x = np.frombuffer(path.read_bytes(), "<i2").astype(np.int16)
+        rx = corpus_receiver("v21", path.name)
+        events = []
+        for i in range(0, len(x), 160):
+            rx.rx(x[i:i + 160])
+            events += [(e.kind, e.sample) for e in rx.events()]
+        kinds = [k for k, _ in events]
+        assert kinds == ["carrier_up", "carrier_down"] * (len(kinds) // 2) + \
+            ["carrier_up"] * (len(kinds) % 2), (path.name, events)
+        samples = [t for _, t in events]
+        assert samples == sorted(samples), (path.name, events)
 
 
 def test_corpus_v17_regression_decodes():

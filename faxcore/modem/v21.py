@@ -6,6 +6,11 @@ Follows the contract in :mod:`faxcore.modem.base`; V.21 has no training, so the 
 ``carrier_down`` events. Their ``sample`` is the *estimated* start / end of the burst
 (accurate to a few samples), reported once the decoder has got there: the decoder runs
 32 ms behind the input so that the first and last bits of a burst come out exactly.
+The events alternate ``carrier_up``, ``carrier_down``, ... with non-decreasing samples.
+Noise or a click on top of a tone can end a burst without the tone stopping: that burst
+ends where the noise came, and if the carrier comes back within the decoder lag with no
+new rise of the tone, the next burst starts at that same sample and its bits go on with
+the same bit timing.
 The per-sample loops are in ``v21_core.pyx``.
 
 Receiver options: ``cutoff_dbm0`` (carrier-on threshold, default -47 dBm0; carrier off

@@ -9,6 +9,18 @@ start of the burst is estimated from where the correlator magnitude passed half 
 value, then a DPLL follows the zero crossings of d. The decoder runs DELAY samples behind
 the carrier detector, so the first and last bits of a burst are known exactly.
 
+Burst edges are in order: each search for an edge looks only at the history of its own
+burst (a start not before the previous burst's end, an end not before its start), and
+the times are clamped to that too, so the events go up, down, up, ... with
+non-decreasing sample numbers. When the carrier is judged off because the in-band share
+fell (noise or a click on top of the tone) the amplitude has not fallen, so there is no
+edge to find: the end is then where the off condition started to hold, and a burst
+detected next with no rise of its own since then starts at that very sample (the tone
+went on): if the decoder is still on the cut burst, it goes on with the same bit timing
+(``_finish``). A burst shorter than the decoder lag that is followed by
+another before the decoder reaches it is not reported (as before); the next one's start
+is then searched for back to the burst before it.
+
 Memory safety. Bounds checks are off, so every index below is proven in range:
 
 * Rings: ``hist_a``/``hist_d`` (HIST, a power of two) are indexed ``& HMASK`` (also for
@@ -16,7 +28,8 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   lines (NWIN) at ``widx`` in ``[0, NWIN)`` and the carrier tables (TABLE) at ``tidx`` in
   ``[0, TABLE)``, each wrapped by an explicit compare.
 * ``_find_edge`` and the carrier-on maximum only walk back at most ``HIST - 2 NWIN``
-  samples, inside the ring.
+  samples, inside the ring (``_search_floor`` never returns less than
+  ``t - (HIST - 2 NWIN)``).
 * Floats: the input is int16, so every correlator sum is finite (at most NWIN x 32768)
   and re-summed from the delay lines every 8192 samples; the burst edges interpolate
   between a sample below and one at or above half the level, so the denominators are
@@ -31,7 +44,7 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport M_PI, cos, floor, sin, sqrt
+from libc.math cimport M_PI, ceil, cos, floor, sin, sqrt
 
 cnp.import_array()
 
@@ -75,6 +88,12 @@ cdef class V21Demodulator:
     # decoder
     cdef int dec_active, dec_ending, ncross, pending, pending_has_end
     cdef double b_m, t_end, gain, dprev, pending_on, pending_end
+    # start of the burst being received and end of the previous one (signal time; the
+    # edges of the next burst are searched for after these); last_end before the
+    # pending burst, restored if that burst is dropped; *_cut: that end was not a fall
+    # of the amplitude (noise on top ended the burst, the tone may go on)
+    cdef double burst_on, last_end, pending_prev_end
+    cdef int last_cut, pending_prev_cut
     cdef long long recompute
     cdef object _bits
     cdef public list event_list
@@ -118,6 +137,11 @@ cdef class V21Demodulator:
         self.dec_ending = 0
         self.pending = 0
         self.pending_has_end = 0
+        self.burst_on = -1.0e9
+        self.last_end = -1.0e9
+        self.pending_prev_end = -1.0e9
+        self.last_cut = 0
+        self.pending_prev_cut = 0
         self.in_burst = 0
         self.ncross = 0
         self.dprev = 0.0
@@ -134,12 +158,22 @@ cdef class V21Demodulator:
         self._bits = bytearray()
         return out
 
-    cdef double _find_edge(self, double ref, int rising, long long tnow, int limit):
-        """Time where hist_a crossed ref/2 at the burst edge. Rising: search back for the
-        last quiet sample (< ref/4), then forward for the first crossing of ref/2 (robust
-        to dips at bit transitions). Falling: the last crossing from above."""
+    cdef long long _search_floor(self, long long t, double edge):
+        """Earliest hist_a time an edge search from ``t`` may look at: inside the ring,
+        and not before ``edge`` (a signal time, so NWIN/2 - 1 later in hist_a time)."""
+        cdef long long lo = t - (HIST - 2 * NWIN)
+        cdef double e = edge + 0.5 * NWIN - 1.0
+        if e > lo:
+            lo = <long long> ceil(e) if e < t else t
+        return lo
+
+    cdef double _find_edge(self, double ref, int rising, long long tnow, long long stop):
+        """Time where hist_a crossed ref/2 at the burst edge, searching back no further
+        than ``stop`` (from ``_search_floor``). Rising: search back for the last quiet
+        sample (< ref/4), then forward for the first crossing of ref/2 (robust to dips at
+        bit transitions). Falling: the last crossing from above. None found: -1; the
+        others are in ``[max(stop, 0), tnow]``."""
         cdef long long tau = tnow
-        cdef long long stop = tnow - limit
         cdef double half = 0.5 * ref
         cdef double a0, a1
         if stop < 0:
@@ -153,14 +187,14 @@ cdef class V21Demodulator:
                 if a0 < half <= a1:
                     return tau + (half - a0) / (a1 - a0)
                 tau += 1
-            return <double> tnow
+            return -1.0
         while tau > stop:
             a1 = self.hist_a[tau & HMASK]
             a0 = self.hist_a[(tau - 1) & HMASK]
             if a0 >= half > a1:
                 return (tau - 1) + (a0 - half) / (a0 - a1)
             tau -= 1
-        return <double> stop
+        return -1.0
 
     cdef void _start_decoder(self, double t_on):
         self.dec_active = 1
@@ -205,25 +239,36 @@ cdef class V21Demodulator:
         n_dec = self.b_m + 0.5 * (BIT_LEN + NWIN) - 1.0
         if td + 0.5 >= n_dec:
             if self.dec_ending and self.b_m + 0.5 * BIT_LEN > self.t_end:
-                self._finish(td)
-                return
+                if not self._finish():
+                    return
             self._bits.append(1 if d > 0.0 else 0)
             self.b_m += BIT_LEN
         if self.dec_ending and td > self.t_end + BIT_LEN + NWIN:
-            self._finish(td)
+            self._finish()
 
-    cdef void _finish(self, long long td):
-        self.dec_active = 0
+    cdef int _finish(self):
+        """End the burst being decoded (only called with dec_ending set, so t_end is its
+        end, >= its start). If the next burst starts at that very sample (the tone went
+        on under the noise that cut this one), it goes straight on with the bit timing
+        kept (a fresh DPLL started off a bit boundary may never lock): returns 1."""
         self.dec_ending = 0
+        self.event_list.append(("carrier_down", <long long> floor(self.t_end + 0.5)))
+        if self.pending and self.pending_on == self.t_end:
+            self.pending = 0
+            self.event_list.append(("carrier_up", <long long> floor(self.pending_on + 0.5)))
+            if self.pending_has_end:
+                self.dec_ending = 1
+                self.t_end = self.pending_end
+            return 1
+        self.dec_active = 0
         self.in_burst = 0
-        cdef double te = self.t_end if self.t_end >= 0 else td
-        self.event_list.append(("carrier_down", <long long> floor(te + 0.5)))
+        return 0
 
     def process(self, const short[::1] x):
         cdef Py_ssize_t i, n = x.shape[0]
-        cdef double v, p1r, p1i, p0r, p0i, a2, a, pin, ref, t_on
+        cdef double v, p1r, p1i, p0r, p0i, a2, a, pin, ref, t_on, t_end
         cdef int k, w, ti
-        cdef long long t
+        cdef long long t, lo
         cdef double alpha = self.alpha
         for i in range(n):
             v = x[i]
@@ -285,9 +330,30 @@ cdef class V21Demodulator:
                             if self.hist_a[(t - k) & HMASK] > ref:
                                 ref = self.hist_a[(t - k) & HMASK]
                         self.level = ref
-                        t_on = self._find_edge(ref, 1, t, HIST - 2 * NWIN) - 0.5 * NWIN + 1.0
+                        if self.pending:
+                            # the burst still waiting for the decoder (shorter than the
+                            # lag) is replaced by this one and never reported: the start
+                            # may be searched for back to the end of the burst before it
+                            self.last_end = self.pending_prev_end
+                            self.last_cut = self.pending_prev_cut
+                        self.pending_prev_end = self.last_end
+                        self.pending_prev_cut = self.last_cut
+                        lo = self._search_floor(t, self.last_end)
+                        t_on = self._find_edge(ref, 1, t, lo)
+                        if t_on >= 0.0:
+                            t_on = t_on - 0.5 * NWIN + 1.0
+                        elif self.last_cut and lo > t - (HIST - 2 * NWIN):
+                            # no rise since the previous burst was cut (by noise on top,
+                            # not by the tone stopping): this one goes on from there
+                            t_on = self.last_end
+                        else:
+                            # no rise to time: from now
+                            t_on = t - 0.5 * NWIN + 1.0
                         if t_on < t - DELAY:
                             t_on = t - DELAY
+                        if t_on < self.last_end:
+                            t_on = self.last_end
+                        self.burst_on = t_on
                         # the decoder (DELAY behind) starts when it reaches t_on, or
                         # after it has flushed the previous burst
                         self.pending = 1
@@ -302,14 +368,25 @@ cdef class V21Demodulator:
                     if self.hold >= HOLD_OFF:
                         self.carrier = 0
                         self.hold = 0
-                        ref = self._find_edge(self.level, 0, t, HIST - 2 * NWIN)
+                        ref = self._find_edge(self.level, 0, t,
+                                              self._search_floor(t, self.burst_on))
+                        if ref < 0.0:
+                            # the in-band share fell, not the amplitude: the end is
+                            # where the off condition started to hold
+                            t_end = <double> (t - HOLD_OFF + 1)
+                        else:
+                            t_end = ref - 0.5 * NWIN + 1.0
+                        if t_end < self.burst_on:
+                            t_end = self.burst_on
+                        self.last_end = t_end
+                        self.last_cut = ref < 0.0
                         if self.pending:
                             # burst shorter than the decoder lag: end known before start
                             self.pending_has_end = 1
-                            self.pending_end = ref - 0.5 * NWIN + 1.0
+                            self.pending_end = t_end
                         else:
                             self.dec_ending = 1
-                            self.t_end = ref - 0.5 * NWIN + 1.0
+                            self.t_end = t_end
                 else:
                     self.hold = 0
                     self.level += (a - self.level) * (1.0 / 256.0)
