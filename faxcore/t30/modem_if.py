@@ -12,6 +12,7 @@ command (engine -> modem)        Class 1             completes with
   ECM blocks with ``frames``)     (``AT+FTH=n``)
 :class:`ReceiveData`              ``AT+FRM=n``        :class:`CarrierUp`, :class:`DataReceived`
                                   (``AT+FRH=n``)      or :class:`FrameReceived`, :class:`CarrierDown`
+                                                      (:class:`TrainingFailed`: software modems)
 :class:`Silence`                  ``AT+FTS=n``        :class:`TxComplete`
 :class:`SendTone` (CED / CNG)     ``ATA`` / ``ATD``   :class:`TxComplete`
 :class:`HangUp`                   ``ATH``             (nothing: the engine is done)
@@ -155,6 +156,13 @@ class DataReceived(Event):
     """Raw high-speed data (TCF or a non-ECM page), in line order."""
 
     data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TrainingFailed(Event):
+    """A high-speed carrier was heard but the modem could not train on it (no data will
+    come from that burst). Software modems report it; a Class 1 modem says nothing (the
+    engine's deadlines cover that)."""
 
 
 @dataclass(frozen=True)

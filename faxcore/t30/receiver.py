@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from faxcore.t30 import ecm as ecm_mod
-from faxcore.t30.config import TCF_MIN_ZERO_RUN, TCF_SECONDS
+from faxcore.t30.config import GAP_MS, TCF_MIN_ZERO_RUN
 from faxcore.t30.dis import Capabilities, DCSParams, accept_dcs, modulation_from_ctc
 from faxcore.t30.errors import TIMEOUT, CallFailed
 from faxcore.t30.frames import Frame, fcf_name
@@ -27,6 +27,7 @@ from faxcore.t30.modem_if import (
     DataReceived,
     FrameReceived,
     ReceiveData,
+    TrainingFailed,
     WrongCarrier,
 )
 from faxcore.t30.pages import RxPage, judge_page
@@ -52,6 +53,14 @@ from faxcore.t30.rules import (
     post_page_name,
 )
 from faxcore.t30.store import ReceivedBlock
+from faxcore.t30.tcf import (
+    ANSWER_AFTER_S,
+    DATA_STOPPED_S,
+    TCF_LONGEST_S,
+    tcf_end,
+    tcf_octets,
+    training_seconds,
+)
 
 log = logging.getLogger("faxcore.t30")
 
@@ -380,28 +389,54 @@ class ReceiverMixin:
     # ---- receiving TCF and image data -------------------------------------------------
 
     def _rx_tcf(self, dcs: DCSParams):
-        """Receive the TCF after a DCS. True = good, False = bad/missing, None = V.21 heard."""
-        self._emit(ReceiveData(dcs.modulation))
-        deadline = self.now + self.cfg.timers.t4 + 2.0
+        """Receive the TCF after a DCS. True = good, False = bad or missing (FTT), None =
+        V.21 heard instead (no answer). Judged as soon as the outcome is known, so that
+        the answer comes well inside the transmitter's T4 (see :mod:`faxcore.t30.tcf`):
+        a trained TCF at its carrier's end (or when its data stop, or at the latest
+        TCF_LONGEST_S after the training); a carrier the modem could not train on
+        (TrainingFailed) at its end; else ANSWER_AFTER_S past the TCF's expected end."""
+        mod = dcs.modulation
+        self._emit(ReceiveData(mod))
+        start = self.now
+        # a carrier's end after this point is the end of a TCF (not of a click or of the
+        # tail of the DCS's V.21 signal, which cannot have trained or failed a training)
+        trained_by = start + GAP_MS / 1000 + training_seconds(mod)
+        deadline = start + tcf_end(mod) + ANSWER_AFTER_S
+        octets = tcf_octets(mod)
         data = bytearray()
-        up = False
+        up = failed = False
+        last_data = start
         while True:
-            ev = yield from self._wait(deadline)
+            wake = deadline
+            if up and len(data) >= octets:
+                # the TCF's data are in; in a noise floor its carrier's end may never be
+                # reported, but the data stop (the modem lost the signal)
+                wake = min(wake, last_data + DATA_STOPPED_S)
+            ev = yield from self._wait(wake)
             if ev is TIMEOUT:
                 break
             if isinstance(ev, WrongCarrier):
                 return None
             if isinstance(ev, CarrierUp):
-                up = True
-                deadline = self.now + TCF_SECONDS + 3.0
+                up, failed = True, False
+                deadline = max(deadline, self.now + TCF_LONGEST_S)
+            elif isinstance(ev, TrainingFailed):
+                # noise can make a modem try and fail before the TCF; what counts is the
+                # last attempt (a later CarrierUp clears it)
+                failed = not up
             elif isinstance(ev, DataReceived):
                 data += ev.data
-            elif isinstance(ev, CarrierDown) and up:
+                last_data = self.now
+            elif isinstance(ev, CarrierDown) and (up or failed and self.now >= trained_by):
                 break
         run = longest_zero_run(data)
-        need = int(dcs.modulation.rate * TCF_MIN_ZERO_RUN) // 8
-        log.info("TCF at %s: %d octets, longest zero run %d (need %d)", dcs.modulation,
-                 len(data), run, need)
+        need = int(mod.rate * TCF_MIN_ZERO_RUN) // 8
+        if up or data:
+            log.info("TCF at %s: %d octets, longest zero run %d (need %d)", mod, len(data),
+                     run, need)
+        else:
+            log.info("TCF at %s: %s", mod, "the modem could not train on it" if failed
+                     else "nothing heard")
         return run >= need
 
     def _rx_image(self, dcs: DCSParams, block: ecm_mod.BlockReceiver, first: bool):
