@@ -5,7 +5,7 @@ accounts suspended/closed/terminated), then calls ``check_send`` on random accou
 for a fixed time in one process, and prints checks/s for each back end and their
 ratio. Payments/s (a write transaction each) are printed for reference.
 
-PostgreSQL: ``--pg-url URL``, or a private server is started with tests/pg.py
+PostgreSQL: ``--pg-url URL``, or a private server is started with faxcore.testing.pg
 (Debian's PostgreSQL, as an unprivileged user when run as root).
 
     python benchmarks/accounts.py [--accounts 1000] [--seconds 3]
@@ -17,14 +17,12 @@ import argparse
 import os
 import platform
 import random
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-
-from faxcore.accounts import open_store  # noqa: E402
+from faxcore.accounts import open_store
+from faxcore.testing import pg
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -112,8 +110,6 @@ def main() -> int:
     server = None
     pg_url = args.pg_url
     if pg_url is None:
-        import pg
-
         server = pg.start_server()
         pg_url = server.url
     try:

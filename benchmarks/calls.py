@@ -17,15 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import SHARED  # noqa: E402
-
-import faxcore  # noqa: E402
-from faxcore.codecs.tiff import Page, write_tiff  # noqa: E402
-from faxcore.t30 import TxPage  # noqa: E402
-from faxcore.testing.spandsp import SpandspFax  # noqa: E402
+import faxcore
+from faxcore.codecs.tiff import Page, write_tiff
+from faxcore.t30 import TxPage
+from faxcore.testing.paths import SHARED
+from faxcore.testing.spandsp import SpandspFax
 
 
 def read_pbm(path: Path) -> np.ndarray:

@@ -12,7 +12,7 @@ bulk load with stale planner statistics shows how robust the claim query's plan 
 
 Uses only the calls that existed before claims had leases, so the same script measures
 the code before and after (``PYTHONPATH=<old checkout>``). PostgreSQL: ``--pg-url URL``, or a private server is started
-with tests/pg.py (``fsync=off``). SQLite uses the store's default (``synchronous=FULL``:
+with faxcore.testing.pg (``fsync=off``). SQLite uses the store's default (``synchronous=FULL``:
 an fsync per claim) unless ``--sqlite-sync normal``.
 
     python benchmarks/jobs.py [--jobs 30000] [--seconds 3]
@@ -23,15 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-
-from faxcore.accounts import open_store  # noqa: E402
-from faxcore.accounts.rules import to_us  # noqa: E402
+from faxcore.accounts import open_store
+from faxcore.accounts.rules import to_us
+from faxcore.testing import pg
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -99,8 +97,6 @@ def main() -> int:
     server = None
     pg_url = args.pg_url
     if pg_url is None:
-        import pg
-
         server = pg.start_server()
         pg_url = server.url
     try:

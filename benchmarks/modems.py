@@ -28,14 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import spandsp_peer as sp  # noqa: E402
-
-from faxcore import modem  # noqa: E402
-from faxcore.modem import dsp  # noqa: E402
+from faxcore import modem
+from faxcore.modem import dsp
+from faxcore.testing.paths import ROOT
+from faxcore.testing.spandsp import SpandspMissing
+from faxcore.testing.spandsp import modems as sp
 
 CASES = [
     ("v21", 300),
@@ -227,8 +224,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-ber", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench"))
     args = ap.parse_args(argv)
-    if not sp.available():
-        print(f"spandsp not available: {sp.load_error()}")
+    try:
+        sp.lib()
+    except SpandspMissing as exc:
+        print(f"spandsp not available: {exc}")
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,19 @@
-"""faxcore.testing: test support shipped with the library (like ``numpy.testing``).
+"""faxcore.testing: test support shipped with the library (like ``numpy.testing``), used
+by the test suite, the benchmarks and ``faxcore call --peer spandsp``. No test module
+imports another one: what two tests share lives here.
 
 Modules:
-    spandsp   a complete spandsp fax terminal (Debian's libspandsp2, loaded with ctypes)
-              as a reference peer for faxcore's calls (``faxcore call --peer spandsp``,
-              the interoperability tests and the call benchmark)
+    line           two stations back to back on 8 kHz audio (``run_call``) and line
+                   impairments: noise, G.711, a dead line, noise hits, whole-burst channels
+    engines        T.30 engines in virtual time: two on the simulated line
+                   (``loopback_call``), one against a scripted far end (``play``)
+    pages          synthetic fax pages from a seed
+    modem_rig      our modems and spandsp's driven in blocks, bit errors, interop cases
+    hostile_files  decompression bombs and truncated TIFFs for the file readers
+    spandsp        spandsp (Debian's libspandsp2, through ctypes) as a reference peer:
+                   the one loader, a complete fax terminal, its modems, HDLC, tones, G.711
+    pg             a private, throw-away PostgreSQL server
+    paths          where the test data lives (checkout, corpus, shared data)
+    fuzz, fuzz_inputs, class1_fuzz
+                   the fuzz targets, their inputs, the Class 1 fuzz drivers
 """

@@ -1,0 +1,20 @@
+"""spandsp (Debian's libspandsp2 0.0.6, through ctypes) as a reference peer: a fax
+implementation we did not write, for the interoperability tests, the benchmarks and
+``faxcore call --peer spandsp``.
+
+Modules:
+    library   the one loader: :func:`lib` gives the library with every prototype set, or
+              raises :class:`SpandspMissing` naming the Debian package
+    fax       :class:`SpandspFax`, a complete fax terminal (T.30 and modems) on 8 kHz audio
+    modems    spandsp's V.21 / V.27ter / V.29 / V.17 modems, HDLC, tones and G.711, with
+              the same shape as faxcore's (``tx(n)``, ``rx(samples)``, ``bits()``,
+              ``events()``)
+
+The fax terminal's names are here too (``from faxcore.testing.spandsp import SpandspFax``).
+"""
+
+from faxcore.testing.spandsp.fax import ENCODINGS, T30_ERR_NAMES, T30_FEATURES, SpandspFax
+from faxcore.testing.spandsp.library import SpandspMissing, T30Stats, available, lib
+
+__all__ = ["ENCODINGS", "T30_ERR_NAMES", "T30_FEATURES", "SpandspFax", "SpandspMissing",
+           "T30Stats", "available", "lib"]

@@ -1,0 +1,175 @@
+"""The one loader of Debian's libspandsp2 (0.0.6) for faxcore's test peers.
+
+:func:`lib` loads ``libspandsp.so.2`` once, sets the prototype of every C function the
+wrappers in this package call (from /usr/include/spandsp/*.h; see
+``../shared/docs/spandsp-ctypes-notes.md``), and returns it. When the library cannot be
+loaded, or is not the spandsp ABI these prototypes describe, it raises
+:class:`SpandspMissing` naming the Debian package, every time it is called: callers
+decide what a missing peer means (the test suite skips locally and fails in CI, the CLI
+prints one line and exits 1).
+
+No spandsp code lives in faxcore: this only drives the installed shared library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import (
+    POINTER,
+    Structure,
+    c_char_p,
+    c_float,
+    c_int,
+    c_int16,
+    c_size_t,
+    c_uint8,
+    c_void_p,
+)
+from ctypes.util import find_library
+
+DEBIAN_PACKAGE = "libspandsp2"
+
+
+class SpandspMissing(RuntimeError):
+    """libspandsp could not be loaded (install the Debian package libspandsp2)."""
+
+
+class T30Stats(Structure):
+    """``t30_stats_t`` (spandsp/t30_api.h): what ``t30_get_transfer_statistics`` fills."""
+
+    _fields_ = [(n, c_int) for n in (
+        "bit_rate", "error_correcting_mode", "pages_tx", "pages_rx", "pages_in_file",
+        "x_resolution", "y_resolution", "width", "length", "image_size", "encoding",
+        "bad_rows", "longest_bad_row_run", "error_correcting_mode_retries", "current_status")]
+
+
+P = c_void_p
+
+# the calls every spandsp modem (fsk, v27ter, v29, v17) has, with the same prototypes
+_MODEM_CALLS = {
+    "tx_free": (c_int, [P]),
+    "tx_power": (None, [P, c_float]),
+    "tx_set_modem_status_handler": (None, [P, P, P]),
+    "tx": (c_int, [P, P, c_int]),
+    "rx_free": (c_int, [P]),
+    "rx_signal_cutoff": (None, [P, c_float]),
+    "rx_set_modem_status_handler": (None, [P, P, P]),
+    "rx": (c_int, [P, P, c_int]),
+}
+#: spandsp's names of the high-speed modems (the fax image modems)
+HIGH_SPEED = ("v27ter", "v29", "v17")
+
+
+def _prototypes() -> dict[str, tuple]:
+    """Every C function the wrappers call: name -> (restype, argtypes)."""
+    protos = {f"{m}_{call}": proto for m in ("fsk", *HIGH_SPEED)
+              for call, proto in _MODEM_CALLS.items()}
+    for m in HIGH_SPEED:
+        protos[f"{m}_tx_init"] = (P, [P, c_int, c_int, P, P])  # bit_rate, tep, get_bit, user
+        protos[f"{m}_rx_init"] = (P, [P, c_int, P, P])  # bit_rate, put_bit, user
+        protos[f"{m}_rx_restart"] = (c_int, [P, c_int, c_int])  # bit_rate, old_train
+    protos.update({
+        "fsk_tx_init": (P, [P, P, P, P]),
+        "fsk_rx_init": (P, [P, P, c_int, P, P]),
+        "v17_tx_restart": (c_int, [P, c_int, c_int, c_int]),  # bit_rate, tep, short_train
+        # HDLC
+        "hdlc_tx_init": (P, [P, c_int, c_int, c_int, P, P]),
+        "hdlc_tx_free": (c_int, [P]),
+        "hdlc_tx_frame": (c_int, [P, P, c_size_t]),
+        "hdlc_tx_flags": (c_int, [P, c_int]),
+        "hdlc_tx_abort": (c_int, [P]),
+        "hdlc_tx_corrupt_frame": (c_int, [P]),
+        "hdlc_tx_get_bit": (c_int, [P]),
+        "hdlc_rx_init": (P, [P, c_int, c_int, c_int, P, P]),
+        "hdlc_rx_free": (c_int, [P]),
+        "hdlc_rx_put_bit": (None, [P, c_int]),
+        # tones
+        "modem_connect_tones_tx_init": (P, [P, c_int]),
+        "modem_connect_tones_tx_free": (c_int, [P]),
+        "modem_connect_tones_tx": (c_int, [P, P, c_int]),
+        "modem_connect_tones_rx_init": (P, [P, c_int, P, P]),
+        "modem_connect_tones_rx_free": (c_int, [P]),
+        "modem_connect_tones_rx": (c_int, [P, P, c_int]),
+        "modem_connect_tones_rx_get": (c_int, [P]),
+        # G.711
+        "g711_init": (P, [P, c_int]),
+        "g711_free": (c_int, [P]),
+        "g711_encode": (c_int, [P, P, P, c_int]),
+        "g711_decode": (c_int, [P, P, P, c_int]),
+        # BERT (C-level bit source/sink for benchmarks)
+        "bert_init": (P, [P, c_int, c_int, c_int, c_int]),
+        "bert_free": (c_int, [P]),
+        "bert_get_bit": (c_int, [P]),
+        "bert_put_bit": (None, [P, c_int]),
+        # the fax terminal (fax.h, t30_api.h)
+        "fax_init": (P, [P, c_int]), "fax_free": (c_int, [P]),
+        "fax_rx": (c_int, [P, POINTER(c_int16), c_int]),
+        "fax_tx": (c_int, [P, POINTER(c_int16), c_int]),
+        "fax_set_transmit_on_idle": (None, [P, c_int]),
+        "fax_get_t30_state": (P, [P]),
+        "t30_set_tx_ident": (c_int, [P, c_char_p]),
+        "t30_get_rx_ident": (c_char_p, [P]),
+        "t30_set_tx_sub_address": (c_int, [P, c_char_p]),
+        "t30_get_rx_sub_address": (c_char_p, [P]),
+        "t30_set_tx_sender_ident": (c_int, [P, c_char_p]),
+        "t30_get_rx_sender_ident": (c_char_p, [P]),
+        "t30_set_tx_password": (c_int, [P, c_char_p]),
+        "t30_get_rx_password": (c_char_p, [P]),
+        "t30_set_tx_file": (None, [P, c_char_p, c_int, c_int]),
+        "t30_set_rx_file": (None, [P, c_char_p, c_int]),
+        "t30_set_ecm_capability": (c_int, [P, c_int]),
+        "t30_set_supported_modems": (c_int, [P, c_int]),
+        "t30_set_supported_compressions": (c_int, [P, c_int]),
+        "t30_set_supported_resolutions": (c_int, [P, c_int]),
+        "t30_set_supported_t30_features": (c_int, [P, c_int]),
+        "t30_set_rx_encoding": (c_int, [P, c_int]),
+        "t30_set_phase_e_handler": (None, [P, P, P]),
+        "t30_set_real_time_frame_handler": (None, [P, P, P]),
+        "t30_get_transfer_statistics": (None, [P, POINTER(T30Stats)]),
+        "t30_set_tx_nsf": (c_int, [P, POINTER(c_uint8), c_int]),
+        "t30_get_rx_nsf": (c_size_t, [P, POINTER(POINTER(c_uint8))]),
+    })
+    return protos
+
+
+_LIB: ctypes.CDLL | None = None
+_ERROR: str | None = None  # why the last load failed (kept: a failure is not retried)
+
+
+def _load() -> ctypes.CDLL | None:
+    global _LIB, _ERROR
+    if _LIB is not None or _ERROR is not None:
+        return _LIB
+    for name in ("libspandsp.so.2", find_library("spandsp")):
+        if not name:
+            continue
+        try:
+            found = ctypes.CDLL(name)
+        except OSError as exc:
+            _ERROR = str(exc)
+            continue
+        try:
+            for fn, (res, args) in _prototypes().items():
+                f = getattr(found, fn)
+                f.restype, f.argtypes = res, args
+        except AttributeError as exc:
+            _ERROR = f"{name} is not spandsp 0.0.6 ({exc})"
+            continue
+        _LIB, _ERROR = found, None
+        return found
+    _ERROR = _ERROR or "libspandsp not found"
+    return None
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded library with every prototype set; :class:`SpandspMissing` if absent."""
+    found = _load()
+    if found is None:
+        raise SpandspMissing(f"libspandsp could not be loaded ({_ERROR}); install the Debian "
+                             f"package {DEBIAN_PACKAGE} (apt-get install {DEBIAN_PACKAGE})")
+    return found
+
+
+def available() -> bool:
+    """Whether :func:`lib` will succeed."""
+    return _load() is not None
