@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,8 +32,8 @@ from hypothesis import strategies as st
 
 from faxcore import modem
 from faxcore.modem import hdlc, hdlc_core, qam, qam_core, v17, v21_core, v27ter_core
+from faxcore.testing.paths import CORPUS
 
-CORPUS = Path(__file__).parent / "corpus"
 MODEM_TARGETS = ("v17", "v29", "v27ter", "v21")
 
 # --------------------------------------------------------------------------- helpers

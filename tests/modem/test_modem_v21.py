@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import spandsp_peer as sp
 
 from faxcore import modem
 from faxcore.modem import dsp, g711
 from faxcore.modem.base import ModemEvent, Receiver, Transmitter
+from faxcore.testing.spandsp import modems as sp
 
 NBITS = 20_000
 LEAD = 1200  # silence before the burst (150 ms)
