@@ -157,7 +157,7 @@ def test_huge_range_in_ftm_answer_is_not_materialised():
         from faxcore.class1 import Class1Driver
         drv = Class1Driver(dial="1")
         drv.start(0.0)
-        for _ in range(5):
+        for _ in range(len(drv.init)):
             out = drv.outgoing()
             drv.receive(b"\\r\\n(1-99999999999)\\r\\n\\r\\nOK\\r\\n" if b"=?" in out
                         else b"\\r\\nOK\\r\\n", 0.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from faxcore.class1.dte import Class1Driver
+from faxcore.class1.quirks import Quirks
 from faxcore.pagestore import TiffPageWriter
 from faxcore.session import load_pages
 from faxcore.t30.engine import T30Config, T30Engine
@@ -29,15 +30,21 @@ class Class1Call:
 
     The engine is made once the modem is initialised, with the fast modems it offers.
     Other keyword options go to :class:`~faxcore.t30.engine.T30Config` as with
-    :class:`faxcore.FaxSession`; ``receive`` is a TIFF path or a callable per page."""
+    :class:`faxcore.FaxSession`; ``receive`` is a TIFF path or a callable per page.
+    ``quirks``: the modem's quirk profile for the driver made here (see
+    :mod:`faxcore.class1.quirks`; default ``"auto"``: asked of the modem)."""
 
     def __init__(self, calling: bool, *, dial: str | None = None, send=None, receive=None,
                  ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
-                 driver: Class1Driver | None = None, **options) -> None:
+                 driver: Class1Driver | None = None, quirks: str | Quirks | None = None,
+                 **options) -> None:
         if calling and not dial and driver is None:
             raise ValueError("a calling station needs a number to dial")
+        if driver is not None and quirks is not None:
+            raise ValueError("quirks go to the driver given (Class1Driver(quirks=...))")
         self.calling = calling
-        self.driver = driver or Class1Driver(dial=dial if calling else None)
+        self.driver = driver or Class1Driver(dial=dial if calling else None,
+                                             quirks="auto" if quirks is None else quirks)
         self._send = send
         self._receive = receive
         self._ecm = ecm

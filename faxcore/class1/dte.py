@@ -31,6 +31,13 @@ Before the call :meth:`~Class1Driver.start` initialises the modem (``ATZ``, ``AT
 fast modems it offers both ways. A receive still outstanding when the engine wants
 something else is aborted (one CAN octet; the modem answers ``OK``).
 
+Modems that bend T.31 get a quirk profile (:mod:`faxcore.class1.quirks`, like HylaFAX's
+``config.<modem>`` files): by default the driver also asks ``ATI``, ``AT+FMI?``,
+``AT+FMM?`` and ``AT+FMR?`` and picks the profile from the answers (spandsp's T.31 modem,
+in iaxmodem and the FreeSWITCH/Asterisk softmodems, is ``spandsp-t31``: a stray
+``CONNECT`` before a frame is dropped, a command it answered ``OK`` without running is
+sent again); :attr:`~Class1Driver.workarounds` counts what was used.
+
 Anything wrong on the serial line (a command answered ``ERROR``, an unexpected result,
 garbage, no answer within the time allowed, data that never ends) sets
 :attr:`~Class1Driver.error` to a readable message and reports ``LineDropped`` to the
@@ -49,6 +56,8 @@ the driver, and :class:`~faxcore.class1.serial.Class1Serial` runs it on a pyseri
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,6 +72,7 @@ from faxcore.class1.codes import (
     modulation_code,
     parse_code_list,
 )
+from faxcore.class1.quirks import GENERIC, IDENTIFY, Quirks, detect, resolve
 from faxcore.modem.hdlc import HdlcDecoder, HdlcEncoder
 from faxcore.t30.modem_if import (
     CarrierDown,
@@ -92,9 +102,14 @@ MAX_LINE = 512
 MAX_JUNK = 16         # unexpected lines tolerated per command (or per wait) before giving up
 LOG_MAX = 1000        # AT commands kept in Class1Driver.log (a one-page call sends ~40)
 ECM_PREAMBLE_S = 0.2
+MAX_REISSUE = 2       # times one command is sent again for quirk reissue_empty_ok
+ID_LINES = 4          # identification lines kept per IDENTIFY command (ATI may say more)
+# what a modem with quirk stray_connect puts before a frame after the CONNECT of +FRH=3
+# (a frame itself starts with its address octet, 0xFF)
+_STRAY_CONNECT = re.compile(rb"(?:[\r\n]*CONNECT\r?\n)+")
 TX_KINDS = ("fth", "fth_frame", "ftm", "ftm_ok", "fts", "ata")
 
-__all__ = ["DEFAULT_INIT", "LOG_MAX", "MAX_JUNK", "MAX_LINE", "Class1Driver"]
+__all__ = ["DEFAULT_INIT", "LOG_MAX", "MAX_JUNK", "MAX_LINE", "MAX_REISSUE", "Class1Driver"]
 
 
 class _Op:
@@ -109,6 +124,10 @@ class _Op:
         self.timeout = timeout
         self.junk = 0
         self.octets = 0  # data octets received (+FRM)
+        self.reissued = 0  # times sent again (quirk reissue_empty_ok)
+        # quirk reissue_empty_ok: the modem is expected to swallow this command (it came
+        # right after a frame delivered with a stray CONNECT)
+        self.swallow_expected = False
         self.__dict__.update(kw)
 
     @property
@@ -122,13 +141,26 @@ class _Op:
 class Class1Driver:
     """Sans-IO Class 1 DTE (see the module docstring). ``dial``: the number to dial when
     the engine first listens as the caller (``None``: the call is answered, ``ATA``, once
-    :attr:`rings` is non-zero, or at once with ``wait_ring=False``)."""
+    :attr:`rings` is non-zero, or at once with ``wait_ring=False``).
+
+    ``quirks``: the modem's quirk profile (:mod:`faxcore.class1.quirks`): ``"auto"`` (the
+    default: the modem is asked who it is, :data:`~faxcore.class1.quirks.IDENTIFY` after
+    ``init``, and :attr:`quirks` is chosen from its answers, kept in :attr:`identity`), a
+    profile name with optional flags (``"spandsp-t31"``, ``"generic,stray_connect"``) or
+    a :class:`~faxcore.class1.quirks.Quirks`. :attr:`workarounds` counts each quirk's
+    workaround used."""
 
     def __init__(self, *, dial: str | None = None, init: Sequence[str] = DEFAULT_INIT,
                  command_timeout: float = 5.0, dial_timeout: float = 90.0,
-                 wait_ring: bool = True) -> None:
+                 wait_ring: bool = True, quirks: str | Quirks | None = "auto") -> None:
         self.dial = dial
-        self.init = tuple(init)
+        self._base_init = tuple(init)
+        self.init = self._base_init
+        self.quirks: Quirks = GENERIC
+        self.identity: dict[str, list[str]] = {}  # IDENTIFY command -> answer lines
+        self.workarounds: Counter[str] = Counter()
+        self._identify = False
+        self.use_quirks(quirks)
         self.command_timeout = command_timeout
         self.dial_timeout = dial_timeout
         self.wait_ring = wait_ring
@@ -158,8 +190,20 @@ class Class1Driver:
         self._burst_done = False
         self._hdlc_dec = None
         self._init_i = 0
+        self._swallow_next = False   # quirk: the next command will be taken for an abort
+        self._empty_dle = False      # quirk: a <DLE><ETX> line came (an OK may follow)
 
     # ---- driving API -------------------------------------------------------------------
+
+    def use_quirks(self, quirks: str | Quirks | None) -> None:
+        """Set the quirk profile (see the class docstring), before :meth:`start`.
+        ``ValueError`` for an unknown profile or flag."""
+        given = resolve(quirks)
+        self._identify = given is None
+        self.quirks = given or GENERIC
+        extra = tuple(c for c in IDENTIFY if c not in self._base_init) if self._identify \
+            else ()
+        self.init = self._base_init + extra
 
     def start(self, now: float) -> None:
         """Begin initialising the modem."""
@@ -324,6 +368,7 @@ class Class1Driver:
         log.debug("DTE -> %s", text)
         self._out += text.encode("ascii") + b"\r"
         self._op = _Op(kind, cmd, at=text, timeout=timeout or 0.0, **kw)
+        self._op.swallow_expected, self._swallow_next = self._swallow_next, False
         self._idle_junk = 0
         self._deadline = None if timeout is None else self.now + timeout
 
@@ -332,6 +377,10 @@ class Class1Driver:
             self._op = None
             self._deadline = None
             self.ready = True
+            if self._identify:
+                self.quirks = detect(self.identity)
+                log.info("modem quirk profile %s (identified as %s)", self.quirks.name,
+                         "; ".join(" ".join(v) for v in self.identity.values()) or "?")
             log.info("modem ready: class 1, transmits %s, receives %s",
                      sorted(self.tx_codes), sorted(self.rx_codes))
             if self.dial is None and not self.wait_ring:
@@ -410,6 +459,7 @@ class Class1Driver:
         log.debug("aborting %s for %s", op.kind, type(then).__name__)
         if op.kind not in ("frh_result", "frm_end"):  # there the result code is due anyway
             self._out += CAN
+        self._swallow_next = False  # a modem waiting to swallow a command takes the CAN
         self._op = _Op("abort", then=then, at="abort", timeout=2.0)
         self._deadline = self.now + 2.0
 
@@ -427,6 +477,16 @@ class Class1Driver:
         code = up.split(" ")[0] if up.startswith("CONNECT") else up
         if up.startswith("AT"):
             return  # our own command echoed (before ATE0 took effect)
+        if line == "\x10\x03" and self.quirks.reissue_empty_ok and op is not None \
+                and op.kind != "init":
+            # <DLE><ETX> outside data: the end of a receive the modem thinks we aborted,
+            # before its OK (quirk reissue_empty_ok)
+            self._empty_dle = True
+            return
+        empty, self._empty_dle = self._empty_dle, False
+        swallow = op is not None and op.swallow_expected
+        if op is not None:
+            op.swallow_expected = False
         if code == "RING":
             self.rings += 1
             if op is not None and op.kind == "ring":
@@ -466,6 +526,10 @@ class Class1Driver:
                      self.rx_codes).update(codes)
                 else:
                     log.info("not a list of modulations: %r (ignored)", line[:40])
+            elif self._identify and op.at in IDENTIFY:
+                lines = self.identity.setdefault(op.at, [])
+                if len(lines) < ID_LINES:
+                    lines.append(line[:80])
             else:
                 pass  # ATI text and the like
             return
@@ -474,6 +538,8 @@ class Class1Driver:
             return
         if code in ("BUSY", "NO DIALTONE", "NO ANSWER", "NO DIAL TONE"):
             self.fail(f"call failed: {line}")
+            return
+        if code == "OK" and self._reissue(op, empty, swallow):
             return
         if k == "fth":
             if code == "CONNECT":
@@ -531,14 +597,18 @@ class Class1Driver:
                 self._events.append(CarrierDown())
                 self._rearm = True
             elif code == "OK":
-                self._op = None  # an aborted receive confirming late
+                # an aborted receive confirming late, or (quirk reissue_empty_ok) the
+                # command taken for an abort: either way, listen again
+                if self.quirks.reissue_empty_ok and (empty or swallow):
+                    self.workarounds["reissue_empty_ok"] += 1
+                self._op = None
                 self._rearm = True
             else:
                 self._unexpected(op, line)
         elif k == "frh_result":
             ok = code == "OK"
             if code in ("OK", "ERROR", "NO CARRIER"):
-                data = bytes(self._frame)
+                data = self._frame_data()
                 if len(data) >= 2 + 3 and code != "NO CARRIER":
                     self._events.append(FrameReceived(data[:-2], crc_ok=ok))
                 elif data:
@@ -562,6 +632,8 @@ class Class1Driver:
                 self._op = None
                 self._rearm = True  # the modem gave up waiting; the engine has its timers
             elif code == "OK":
+                if self.quirks.reissue_empty_ok and (empty or swallow):
+                    self.workarounds["reissue_empty_ok"] += 1
                 self._op = None
                 self._rearm = True
             else:
@@ -582,6 +654,56 @@ class Class1Driver:
                 self._unexpected(op, line)
         else:
             self._unexpected(op, line)
+
+    def _reissue(self, op: _Op, empty: bool, swallow: bool) -> bool:
+        """Quirk reissue_empty_ok: ``OK`` to ``op``'s command means the modem took it
+        for the abort of a receive and did not run it (``empty``: a ``<DLE><ETX>`` came
+        first; ``swallow``: the command came right after a frame delivered with a stray
+        CONNECT). Sends it again (at most :data:`MAX_REISSUE` times) and says so. +FTH and
+        +FTM answer CONNECT when run: OK alone is never their answer. +FTS and ATH answer
+        OK when run: only an ``empty`` or ``swallow`` OK is taken for a swallowed one.
+        (+FRH/+FRM listen again on any OK: see :meth:`_line`.)"""
+        if not self.quirks.reissue_empty_ok or op.reissued >= MAX_REISSUE:
+            return False
+        if op.kind in ("fth", "ftm"):
+            pass
+        elif op.kind in ("fts", "ath") and (empty or swallow):
+            pass
+        else:
+            return False
+        op.reissued += 1
+        self.workarounds["reissue_empty_ok"] += 1
+        text = op.at
+        if op.kind == "fts":
+            # a modem that took a command for an abort has stopped listening and
+            # thinks it is sending silence: spandsp then never answers +FTS (the
+            # silence it is asked to add to is not playing). +FRS=n (wait for n*10 ms
+            # of silence on the line) gives the same gap: we are not transmitting.
+            text = "AT+FRS=" + op.at[len("AT+FTS="):]
+        log.info("the modem answered %r with %sOK without running it: sending %r "
+                 "(quirk reissue_empty_ok)", op.at, "<DLE><ETX> " if empty else "", text)
+        op.at = text
+        self.log.append(text)
+        if len(self.log) > LOG_MAX:
+            del self.log[:-LOG_MAX]
+        self._out += text.encode("ascii") + b"\r"
+        if op.timeout:
+            self._deadline = self.now + op.timeout
+        return True
+
+    def _frame_data(self) -> bytes:
+        """The +FRH frame received (with its FCS); quirk stray_connect: without the
+        CONNECT lines the modem put before it (and the next command will be swallowed)."""
+        data = bytes(self._frame)
+        if self.quirks.stray_connect:
+            m = _STRAY_CONNECT.match(data)
+            if m is not None:
+                log.info("dropped %d stray CONNECT line(s) before the frame (quirk "
+                         "stray_connect)", m.group().count(b"CONNECT"))
+                self.workarounds["stray_connect"] += 1
+                self._swallow_next = True
+                data = data[m.end():]
+        return data
 
     def _data_bytes(self, dec: bytes) -> None:
         op = self._op

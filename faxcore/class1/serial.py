@@ -24,6 +24,7 @@ from collections.abc import Callable
 import serial  # pyserial
 
 from faxcore.class1.call import Class1Call
+from faxcore.class1.quirks import Quirks, resolve
 
 __all__ = ["Class1Error", "Class1Serial"]
 
@@ -43,13 +44,18 @@ class Class1Serial:
     pyserial's ``serial_for_url``: a device (``/dev/ttyUSB0``, ``COM3``, a pty) or a URL
     (see the module docstring). ``rtscts``: hardware flow control (most fax modems want
     it for page data; ignored by ``socket://``). ``port``: an open pyserial-like object
-    to use instead (``device`` then only names it).
+    to use instead (``device`` then only names it). ``quirks``: the quirk profile of the
+    modem on this port, given to each call's driver (:mod:`faxcore.class1.quirks`:
+    ``"auto"``, ``"spandsp-t31"``, ...; ``None``: the driver's own setting, by default
+    ``"auto"``); ``ValueError`` for an unknown profile or flag.
 
         Class1Serial("/dev/ttyUSB0").run(Class1Call(True, dial="5551234", send=[...]))
     """
 
     def __init__(self, device: str, *, baudrate: int = 115200, rtscts: bool = True,
-                 xonxoff: bool = False, port=None) -> None:
+                 xonxoff: bool = False, port=None, quirks: str | Quirks | None = None) -> None:
+        resolve(quirks)  # an unknown profile fails here, before the port is opened
+        self.quirks = quirks
         if port is None:
             try:
                 port = serial.serial_for_url(device, baudrate=baudrate, rtscts=rtscts,
@@ -68,6 +74,8 @@ class Class1Serial:
             clock: Callable[[], float] = time.monotonic) -> Class1Call:
         """Run the call to its end (or ``max_seconds``); returns it."""
         start = clock()
+        if self.quirks is not None:
+            call.driver.use_quirks(self.quirks)
         call.start(start)
         fd = self._fileno()
         timed_out = False
