@@ -86,6 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--ident", default="", help="our fax number (TSI/CSI)")
         s.add_argument("--max-seconds", type=float, default=1800.0,
                        help="give up after this long (default 1800 s)")
+        s.add_argument("--quirks", default="auto", metavar="PROFILE",
+                       help="the modem's quirk profile: auto (default: ask the modem who "
+                            "it is, ATI and AT+FMI?/FMM?/FMR?), generic, spandsp-t31 "
+                            "(iaxmodem, FreeSWITCH/Asterisk softmodems) or tolerant; "
+                            "flags may follow, e.g. generic,stray_connect or "
+                            "spandsp-t31,no-reissue_empty_ok")
         if name == "send":
             s.add_argument("--dial", required=True, help="number to dial (ATD...)")
             s.add_argument("--resolution", choices=("standard", "fine", "superfine"))
@@ -205,13 +211,18 @@ def _run_call(args: argparse.Namespace, call) -> int:
     from faxcore.class1 import Class1Error, Class1Serial  # lazy: see the module docstring
 
     try:
-        port = Class1Serial(args.device, baudrate=args.baud, rtscts=args.rtscts)
-    except Class1Error as exc:
+        port = Class1Serial(args.device, baudrate=args.baud, rtscts=args.rtscts,
+                            quirks=args.quirks)
+    except (Class1Error, ValueError) as exc:  # ValueError: an unknown --quirks profile
         raise CliError(str(exc)) from None
     try:
         port.run(call, max_seconds=args.max_seconds, progress=_progress())
     finally:
         port.close()
+    d = call.driver
+    if d.ready:
+        used = ", ".join(f"{k} x{n}" for k, n in sorted(d.workarounds.items()))
+        _say(f"modem quirk profile: {d.quirks.name}" + (f" (used: {used})" if used else ""))
     r = call.result
     if r is None:
         raise CliError(f"modem: {call.error or 'the call did not start'}")
