@@ -213,9 +213,12 @@ def test_garbled_dcs_once_is_repeated():
 def test_garbled_dcs_always_fails_cleanly():
     pages = [TxPage(make_page(80, 5))]
     a, b, _ = run_call(pages, faults=Faults(frame=lambda s, f, n: "garble" if f.name == "DCS" else "ok"))
-    assert a.result.status == T30Status.TX_PHBDEAD
+    # Both give up after three tries; the receiver's third DIS goes unanswered first
+    # (rules.py Decision 3), so its DCN answers the sender's third DCS.
+    assert a.result.status == T30Status.TX_BADDCS
     assert names(a, "tx").count("DCS") == 3
-    assert b.result.status == T30Status.RX_DCNWHY
+    assert b.result.status == T30Status.RETRYDCN
+    assert names(b, "tx") == ["CSI", "DIS"] * 3 + ["DCN"]
 
 
 @pytest.mark.parametrize("ecm", [True, False])

@@ -163,9 +163,11 @@ def test_driver_catches_an_engine_waiting_for_an_unsent_transmission(monkeypatch
 
 def test_a_quiet_line_ends_every_call():
     """No script at all: both roles, with and without ECM, end in phase E by their
-    timers (the calling station after T1 without DIS, the answering one after T1)."""
+    timers (the calling station after T1 without DIS, the answering one after its third
+    DIS, with DCN: rules.py Decision 3)."""
     for calling in (True, False):
         for ecm in (True, False):
             e = T30Engine(T30Config(calling=calling, pages=[PAGE], ecm=ecm))
             drive(e, [])
-            assert e.result.status == T30Status.T1_EXPIRED
+            assert e.result.status == (T30Status.T1_EXPIRED if calling
+                                       else T30Status.RETRYDCN)

@@ -50,6 +50,8 @@ from faxcore.t30.rules import (
     RX_AFTER_PPS,
     RX_AFTER_TCF,
     RX_COLUMNS,
+    RX_DIS_TRIES_END,
+    RX_DIS_TRIES_RESET,
     RX_INVALID,
     RX_NO_IMAGE,
     RX_ON_COMMAND,
@@ -82,6 +84,13 @@ BUSY[:, :300] = np.random.default_rng(5).integers(0, 2, (60, 300))
 NOTHING = object()   # script item: do not answer this listen (its timer runs out)
 
 
+@dataclass(frozen=True)
+class BadFcs:
+    """Script item: one V.21 frame that arrives with a bad FCS, then the carrier drops."""
+
+    data: bytes
+
+
 def frame(name: str, fif: bytes = b"", x: bool = False) -> bytes:
     return Frame.build(name, fif, x=x, final=True).to_bytes()
 
@@ -101,7 +110,7 @@ def play(eng: T30Engine, script: list, to_end: bool = False,
          waiting: Command | None = None) -> Played:
     """Carry out ``eng``'s commands as a modem would (every transmission completes at
     once) and answer its listens from ``script`` in order: a list of frames (V.21), a
-    tuple of ECM frames or bytes (high-speed), or NOTHING. Stop at the first listen the
+    BadFcs frame, a tuple of ECM frames or bytes (high-speed), or NOTHING. Stop at the first listen the
     script has nothing left for (unless ``to_end``: then let every timer run out).
     ``waiting``: the listen an earlier play stopped at, to go on from."""
     out = Played()
@@ -136,6 +145,8 @@ def play(eng: T30Engine, script: list, to_end: bool = False,
                 continue
             if isinstance(item, list):
                 events = [CarrierUp()] + [FrameReceived(f) for f in item]
+            elif isinstance(item, BadFcs):
+                events = [CarrierUp(), FrameReceived(item.data, crc_ok=False), CarrierDown()]
             elif isinstance(item, tuple):
                 events = [CarrierUp(), *[FrameReceived(f) for f in item], CarrierDown()]
             elif item is WrongCarrier:
@@ -297,6 +308,31 @@ def test_receiver_does_what_rx_on_t2_says(state, t1_over):
         timers = eng.cfg.timers
         expired = getattr(timers, RX_WAIT[state])   # T2 ran out at this time
         assert rx.t1 == (expired + timers.t1 if state in RX_T1_RESTARTS else 500.0)
+
+
+@pytest.mark.parametrize("calling", [False, True], ids=["DIS", "DTC"])
+def test_receiver_gives_up_as_rx_dis_tries_end_says(calling):
+    """Nothing answers our DIS (or the DTC of a polling caller): it goes out max_tries
+    times, then our DCN and RX_DIS_TRIES_END (Decision 3)."""
+    eng, rx = rx_engine(RxState.SEND_PHASE_B, None, calling=calling)
+    got = play(eng, [], to_end=True)
+    pb = rx.pb_frames[-1].name
+    assert got.names == [pb] * eng.cfg.max_tries + ["DCN"]
+    assert eng.result.status == RX_DIS_TRIES_END
+
+
+@pytest.mark.parametrize("do", sorted(RX_DIS_TRIES_RESET, key=lambda d: d.name))
+def test_rx_dis_tries_reset_starts_the_count_again(do):
+    """max_tries - 1 DIS unanswered, the last one answered by a command whose reaction is
+    in RX_DIS_TRIES_RESET; back in phase B (V.21 where the TCF was due, then T2) the DIS
+    has max_tries tries again."""
+    assert do is Do.TRAIN   # a new entry needs its own way back to phase B here
+    eng, rx = rx_engine(RxState.SEND_PHASE_B, None)
+    tries = eng.cfg.max_tries
+    got = play(eng, [NOTHING] * (tries - 1) + [[column_frame(Cmd.DCS)], WrongCarrier],
+               to_end=True)
+    assert got.names == ["DIS"] * (2 * tries) + ["DCN"]
+    assert eng.result.status == RX_DIS_TRIES_END
 
 
 def coded_with_bad_rows(bad: set[int]) -> bytes:

@@ -38,6 +38,8 @@ from faxcore.t30.rules import (
     RX_AFTER_IMAGE,
     RX_AFTER_PPS,
     RX_AFTER_TCF,
+    RX_DIS_TRIES_END,
+    RX_DIS_TRIES_RESET,
     RX_INVALID,
     RX_NO_IMAGE,
     RX_ON_COMMAND,
@@ -79,6 +81,7 @@ class RxContext:
     pb_frames: list[Frame]          # our phase-B frames: (NSF) (CSI) DIS or (CIG) (PWD) DTC
     local: Capabilities             # what we offered in them
     t1: float                       # when phase B gives up (T1)
+    pb_sent: int = 0                # our DIS/DTC sent in this phase B, no DCS in answer
     busy: int = 0                   # RNR answers still to give (T30Config.rnr_count)
     first_page: bool = True         # no page (or ECM page end) received yet
     # T.4: the last post-page command with a page before it, and our answer to it
@@ -111,6 +114,10 @@ class ReceiverMixin:
         T = self.cfg.timers
         while True:
             if self._state is RxState.SEND_PHASE_B:
+                if rx.pb_sent >= self.cfg.max_tries:
+                    raise CallFailed(RX_DIS_TRIES_END, f"{rx.pb_frames[-1].name} sent "
+                                     f"{rx.pb_sent} times without a command in answer")
+                rx.pb_sent += 1
                 frames, how = yield from self._send_phase_b(rx)
                 if how != "ok":
                     if self.now >= rx.t1:
@@ -133,6 +140,8 @@ class ReceiverMixin:
             self._note_idents(frames)
             ecm = None if self._dcs is None else self._dcs.ecm
             do = RX_ON_COMMAND[self._state][classify(frames[-1].name, ecm, self.cfg.calling)]
+            if do in RX_DIS_TRIES_RESET:
+                rx.pb_sent = 0
             finished = yield from getattr(self, _RX_HANDLERS[do])(rx, frames)
             if finished:
                 return
@@ -164,6 +173,7 @@ class ReceiverMixin:
             raise CallFailed(then)
         if self._state in RX_T1_RESTARTS:
             rx.t1 = self.now + self.cfg.timers.t1
+            rx.pb_sent = 0
         elif self.now >= rx.t1:
             raise CallFailed(T30Status.T1_EXPIRED, send_dcn=False)
         self._state = then

@@ -29,7 +29,9 @@ the call with the status its table gives and without a DCN of ours (see Decision
 Rule 5: a garbled command (bad FCS) gets CRP in every listening state of the receiver
 (the state does not change); a garbled answer to our DIS/DTC is not answered (the
 sender goes on with its TCF, TSB-85 MRGN11). A command that gets no valid response
-is repeated after T4, at most ``max_tries`` times (TX_NO_RESPONSE).
+is repeated after T4, at most ``max_tries`` times in all, then DCN: the transmitter's
+commands (TX_NO_RESPONSE) and the receiver's DIS/DTC alike (RX_DIS_TRIES_END,
+Decision 3).
 
 The receiver
 ------------
@@ -40,8 +42,9 @@ A receiving station (the answerer, or a caller that polls with DTC) goes::
     RECEIVING_PAGE --image--> AWAIT_POST_PAGE (T.4) / AWAIT_PPS (ECM) --command--> ...
 
 Three of its states are *active* (it sends or receives something other than V.21
-commands): SEND_PHASE_B sends DIS/DTC and waits T4 for a command, again until T1
-(then T1_EXPIRED, no DCN); RECEIVING_TCF receives the TCF after a DCS (RX_AFTER_TCF);
+commands): SEND_PHASE_B sends DIS/DTC and waits T4 for a command, again at most
+``max_tries`` times in one phase B (then DCN, RX_DIS_TRIES_END) and until T1 (then
+T1_EXPIRED, no DCN); RECEIVING_TCF receives the TCF after a DCS (RX_AFTER_TCF);
 RECEIVING_PAGE receives one high-speed burst (page data or an ECM block) and goes to
 RX_AFTER_IMAGE; no carrier at all for T2 there is RX_T2EXPFAX before the first page
 and RX_T2EXPMPS after it. Every other state *listens* for a command (T2, or
@@ -69,6 +72,17 @@ spandsp, whose receiver sends DIS on T2 in its RTP state too). So a transmitter 
 got RTP to EOM waited for a DIS that never came: the call died (RX_T2EXP here,
 TX_GOTDCN there). Now EOM+RTP goes to AFTER_EOM like EOM+MCF and EOM+RTN; a DCS in
 answer (a transmitter that retrains at once) is taken there as anywhere else.
+
+Decision 3 (how often the receiver sends DIS/DTC). It used to send them again after
+every T4 without a command until T1 ran out (35 s: five or six DIS, then T1_EXPIRED
+without a DCN). DIS and DTC are commands: T.30 (5.4, the "command received?" loops of
+Figure 5-2) sends a command that gets no valid response at most three times, then
+disconnects with DCN, as the transmitter already did for DCS and the post-page
+commands. TSB-85's exception procedures expect the same of a receiver (three DIS, then
+DCN, RETRYDCN). Now SEND_PHASE_B sends our DIS/DTC at most ``max_tries`` times in one
+phase B; the count starts again when a DCS is taken (RX_DIS_TRIES_RESET) and in a new
+phase B (after EOM); then DCN and RX_DIS_TRIES_END. T1 still ends a phase B in which
+the far end keeps sending frames we cannot use.
 """
 
 from __future__ import annotations
@@ -296,6 +310,14 @@ DCN) or the state to go to."""
 RX_T1_RESTARTS = frozenset({RxState.AFTER_EOM})
 """Listening states whose T2 expiry starts a new phase B, with a new T1 (a phase B
 entered from AWAIT_COMMAND_B goes on under the T1 it has, and ends at T1_EXPIRED)."""
+
+RX_DIS_TRIES_END = T30Status.RETRYDCN
+"""Our DIS/DTC sent ``max_tries`` times in one phase B without a DCS in answer: the
+status, with our DCN (Decision 3)."""
+
+RX_DIS_TRIES_RESET = frozenset({Do.TRAIN})
+"""Reactions that show the far end heard our DIS/DTC: the count of RX_DIS_TRIES_END
+starts again (so does a new phase B, RX_T1_RESTARTS)."""
 
 RX_WAIT: dict[RxState, str] = {state: "t2" for state in LISTENING} | {
     # T.30's nominal T2 after EOM (TSB-85 MRGN09 expects the DIS 5 to 7 s after the

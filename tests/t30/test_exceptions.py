@@ -1,0 +1,78 @@
+"""T.30 exception behaviour of the engine (faxcore/t30/rules.py, Decisions 3 to 7): how
+often a command is repeated and what ends it, the final status when the far end hangs
+up or misbehaves, tolerance of unusual but valid frames. Each test drives a real
+T30Engine through its public API with a scripted far end (test_t30_rules.play) and
+checks the frames it sends, its status and what it reports."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_t30_rules import NOTHING, PAGE, T4_DCS, BadFcs, frame, play
+
+from faxcore.codecs import encode
+from faxcore.t30 import T30Config, T30Engine, T30Status
+from faxcore.t30.dis import Capabilities
+
+T4_PAGE = bytes(encode(PAGE, "mh", lsb_first=True))
+GOOD_TCF = bytes(1000)
+
+
+def answerer(**cfg) -> T30Engine:
+    eng = T30Engine(T30Config(calling=False, modems=("v27ter",), **cfg))
+    eng.start(0.0)
+    return eng
+
+
+# ---- Decision 3: DIS/DTC at most max_tries times, then DCN ----------------------------------
+
+def test_receiver_sends_dis_three_times_then_dcn():
+    """Nobody answers the DIS: three DIS (T4 apart), then DCN and RETRYDCN, long before
+    T1. It used to send DIS until T1 ran out (six of them) and end T1_EXPIRED, silently."""
+    eng = answerer()
+    got = play(eng, [], to_end=True)
+    assert got.names == ["DIS", "DIS", "DIS", "DCN"]
+    assert eng.result.status == T30Status.RETRYDCN
+    assert eng.result.duration < eng.cfg.timers.t1
+
+
+def test_polling_caller_sends_dtc_three_times_then_dcn():
+    eng = T30Engine(T30Config(calling=True, poll=True, modems=("v27ter",)))
+    eng.start(0.0)
+    offer = frame("DIS", Capabilities(modems=frozenset({"v27ter"}), ready_to_poll=True)
+                  .to_fif())
+    got = play(eng, [[offer]], to_end=True)
+    assert got.names == ["DTC", "DTC", "DTC", "DCN"]
+    assert eng.result.status == T30Status.RETRYDCN
+
+
+def test_garbled_answers_count_as_no_answer():
+    """Each DIS is answered by a DCS with a bad FCS: no valid answer, still three DIS
+    (each after T4), then DCN."""
+    eng = answerer()
+    bad = BadFcs(frame("DCS", T4_DCS.to_fif(), x=True))
+    got = play(eng, [bad, bad, bad], to_end=True)
+    assert got.names == ["DIS", "DIS", "DIS", "DCN"]
+    assert eng.result.status == T30Status.RETRYDCN
+
+
+def test_dis_count_starts_again_in_a_new_phase_b():
+    """One DIS unanswered, the second answered (DCS, TCF, page, EOM, MCF); the new phase
+    B after EOM has its own three tries."""
+    eng = answerer()
+    script = [NOTHING, [frame("DCS", T4_DCS.to_fif(), x=True)], GOOD_TCF, T4_PAGE,
+              [frame("EOM", x=True)]]
+    got = play(eng, script, to_end=True)
+    assert got.names == ["DIS", "DIS", "CFR", "MCF", "DIS", "DIS", "DIS", "DCN"]
+    assert eng.result.status == T30Status.RETRYDCN
+    assert eng.result.pages_received == 1
+    assert np.array_equal(eng.received_pages[0].bitmap, PAGE)
+
+
+def test_far_end_answering_the_third_dis_is_served():
+    """Two DIS unanswered, the third answered: the call goes through (TSB-85 MRGN11)."""
+    eng = answerer()
+    script = [NOTHING, NOTHING, [frame("DCS", T4_DCS.to_fif(), x=True)], GOOD_TCF, T4_PAGE,
+              [frame("EOP", x=True)], [frame("DCN", x=True)]]
+    got = play(eng, script, to_end=True)
+    assert got.names == ["DIS", "DIS", "DIS", "CFR", "MCF"]
+    assert eng.result.status == T30Status.OK and eng.result.pages_received == 1
