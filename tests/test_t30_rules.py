@@ -84,13 +84,6 @@ BUSY[:, :300] = np.random.default_rng(5).integers(0, 2, (60, 300))
 NOTHING = object()   # script item: do not answer this listen (its timer runs out)
 
 
-@dataclass(frozen=True)
-class BadFcs:
-    """Script item: one V.21 frame that arrives with a bad FCS, then the carrier drops."""
-
-    data: bytes
-
-
 def frame(name: str, fif: bytes = b"", x: bool = False) -> bytes:
     return Frame.build(name, fif, x=x, final=True).to_bytes()
 
@@ -110,7 +103,7 @@ def play(eng: T30Engine, script: list, to_end: bool = False,
          waiting: Command | None = None) -> Played:
     """Carry out ``eng``'s commands as a modem would (every transmission completes at
     once) and answer its listens from ``script`` in order: a list of frames (V.21), a
-    BadFcs frame, a tuple of ECM frames or bytes (high-speed), or NOTHING. Stop at the first listen the
+    tuple of ECM frames or bytes (high-speed), or NOTHING. Stop at the first listen the
     script has nothing left for (unless ``to_end``: then let every timer run out).
     ``waiting``: the listen an earlier play stopped at, to go on from."""
     out = Played()
@@ -145,8 +138,6 @@ def play(eng: T30Engine, script: list, to_end: bool = False,
                 continue
             if isinstance(item, list):
                 events = [CarrierUp()] + [FrameReceived(f) for f in item]
-            elif isinstance(item, BadFcs):
-                events = [CarrierUp(), FrameReceived(item.data, crc_ok=False), CarrierDown()]
             elif isinstance(item, tuple):
                 events = [CarrierUp(), *[FrameReceived(f) for f in item], CarrierDown()]
             elif item is WrongCarrier:

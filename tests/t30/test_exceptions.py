@@ -1,17 +1,22 @@
 """T.30 exception behaviour of the engine (faxcore/t30/rules.py, Decisions 3 to 7): how
 often a command is repeated and what ends it, the final status when the far end hangs
 up or misbehaves, tolerance of unusual but valid frames. Each test drives a real
-T30Engine through its public API with a scripted far end (test_t30_rules.play) and
+T30Engine through its public API with a scripted far end (faxcore.testing.engines) and
 checks the frames it sends, its status and what it reports."""
 
 from __future__ import annotations
 
 import numpy as np
-from test_t30_rules import NOTHING, PAGE, T4_DCS, BadFcs, frame, play
 
 from faxcore.codecs import encode
 from faxcore.t30 import T30Config, T30Engine, T30Status
-from faxcore.t30.dis import Capabilities
+from faxcore.t30.dis import Capabilities, DCSParams
+from faxcore.t30.modem_if import V27_4800
+from faxcore.testing.engines import NOTHING, BadFcs, frame, play
+
+PAGE = np.zeros((60, 1728), np.uint8)
+PAGE[10:30, 200:900] = 1
+T4_DCS = DCSParams(modulation=V27_4800, scheme="mh", ecm=False, resolution="standard")
 
 T4_PAGE = bytes(encode(PAGE, "mh", lsb_first=True))
 GOOD_TCF = bytes(1000)
