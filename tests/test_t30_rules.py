@@ -31,6 +31,7 @@ from faxcore.t30.modem_if import (
     DataReceived,
     FrameReceived,
     HangUp,
+    LineDropped,
     ReceiveData,
     ReceiveHDLC,
     SendData,
@@ -44,6 +45,7 @@ from faxcore.t30.pages import judge_page
 from faxcore.t30.receiver import RxContext
 from faxcore.t30.rules import (
     LISTENING,
+    ON_LINE_DROPPED,
     PHASE,
     RX_AFTER_EOR,
     RX_AFTER_IMAGE,
@@ -324,6 +326,28 @@ def test_rx_dis_tries_reset_starts_the_count_again(do):
                to_end=True)
     assert got.names == ["DIS"] * (2 * tries) + ["DCN"]
     assert eng.result.status == RX_DIS_TRIES_END
+
+
+@pytest.mark.parametrize("state", LISTENING, ids=[s.name for s in LISTENING])
+def test_receiver_line_dropped_as_on_line_dropped_says(state):
+    """The line drops in a listening state: ON_LINE_DROPPED's status (CALLDROPPED if
+    the state is not listed), never a DCN of ours."""
+    eng, rx = rx_engine(state, False)
+    eng.commands()
+    eng.handle_event(LineDropped(), 1.0)
+    assert eng.done and eng.result.status == ON_LINE_DROPPED.get(state, T30Status.CALLDROPPED)
+    assert not any(isinstance(c, SendHDLC) for c in eng.commands())
+
+
+def test_transmitter_line_dropped_in_release_as_on_line_dropped_says():
+    """MCF to EOP, then the line drops while our DCN goes out: ON_LINE_DROPPED[RELEASE]."""
+    eng = tx_engine([TxPage(PAGE, "standard")], ecm=False, modems=("v27ter",))
+    play(eng, [[dis()], [frame("CFR")]])
+    for ev in (CarrierUp(), FrameReceived(frame("MCF")), CarrierDown()):
+        eng.handle_event(ev, eng.now + 0.05)
+    assert eng.state is CallState.RELEASE and not eng.done
+    eng.handle_event(LineDropped(), eng.now + 0.05)
+    assert eng.done and eng.result.status == ON_LINE_DROPPED[CallState.RELEASE]
 
 
 def coded_with_bad_rows(bad: set[int]) -> bytes:

@@ -52,7 +52,7 @@ from faxcore.t30.nsf import nsf_fif, parse_nsf
 from faxcore.t30.pages import RxPage, TxPage
 from faxcore.t30.receiver import ReceiverMixin
 from faxcore.t30.result import CallResult, T30Status, TraceEntry
-from faxcore.t30.rules import PHASE, TX_DCN_FOR_DIS, CallState, State
+from faxcore.t30.rules import ON_LINE_DROPPED, PHASE, TX_DCN_FOR_DIS, CallState, State
 from faxcore.t30.transmitter import TransmitterMixin
 
 # RxPage, TxPage and T30Config were defined here: still importable from here.
@@ -152,7 +152,11 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
     def _wait(self, deadline: float | None):
         ev = yield deadline
         if isinstance(ev, LineDropped):
-            raise CallFailed(T30Status.CALLDROPPED, "line dropped", send_dcn=False)
+            # The status depends on where the procedure is (rules.ON_LINE_DROPPED): after
+            # its end the call is complete, however the far end leaves (Decision 4).
+            status = ON_LINE_DROPPED.get(self._state, T30Status.CALLDROPPED)
+            raise CallFailed(status, "line dropped" if status is not T30Status.OK else
+                             "line dropped after the procedure was complete", send_dcn=False)
         return ev
 
     def _frame(self, name: str, fif: bytes = b"", final: bool = True) -> Frame:

@@ -13,7 +13,9 @@ from faxcore.t30.result import T30Status
 
 
 class CallFailed(Exception):
-    """The call ends with ``status``; ``send_dcn``: tell the far end with a DCN first."""
+    """The call ends with ``status``; ``send_dcn``: tell the far end with a DCN first.
+    The status is OK when the procedure was already complete (the line dropped after
+    the last MCF, rules.ON_LINE_DROPPED)."""
 
     def __init__(self, status: T30Status, message: str = "", send_dcn: bool = True):
         super().__init__(message)

@@ -83,6 +83,16 @@ DCN, RETRYDCN). Now SEND_PHASE_B sends our DIS/DTC at most ``max_tries`` times i
 phase B; the count starts again when a DCS is taken (RX_DIS_TRIES_RESET) and in a new
 phase B (after EOM); then DCN and RX_DIS_TRIES_END. T1 still ends a phase B in which
 the far end keeps sending frames we cannot use.
+
+Decision 4 (the line drops after the procedure is complete). A dropped line used to be
+CALLDROPPED whatever the state. The receiver that has answered EOP with MCF (or RTP)
+has every page, each confirmed; the far end then owes only its DCN, and hanging up
+without one (or while the DCN is on its way) takes nothing from the call. Likewise the
+transmitter whose EOP got its answer is in phase E, sending its DCN: the far end may
+well hang up meanwhile. T.30 ends the procedure at that answer (phase E follows, the
+DCN needs no response); spandsp reports OK once EOP has been seen and TSB-85's
+exception procedures expect OK there. Now ON_LINE_DROPPED gives OK in AFTER_EOP and in
+RELEASE (where a failure's own status is already set and stays), CALLDROPPED elsewhere.
 """
 
 from __future__ import annotations
@@ -154,6 +164,14 @@ PHASE: dict[State, str] = {
     TxState.AWAIT_DIS: "B",
     CallState.RELEASE: "E",
 }
+
+ON_LINE_DROPPED: dict[State, T30Status] = {
+    RxState.AFTER_EOP: T30Status.OK,     # every page confirmed; only the DCN was due
+    CallState.RELEASE: T30Status.OK,     # phase E: our DCN going out (a failure's DCN
+                                         # keeps the failure's status)
+}
+"""The line drops (LineDropped) in these states: the status (Decision 4); in any other
+state it is CALLDROPPED. Never a DCN of ours: there is no line."""
 
 # ---- the receiver: classifying a command ---------------------------------------------
 

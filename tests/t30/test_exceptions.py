@@ -11,8 +11,17 @@ import numpy as np
 from faxcore.codecs import encode
 from faxcore.t30 import T30Config, T30Engine, T30Status
 from faxcore.t30.dis import Capabilities, DCSParams
-from faxcore.t30.modem_if import V27_4800
-from faxcore.testing.engines import NOTHING, BadFcs, frame, play
+from faxcore.t30.modem_if import (
+    V27_4800,
+    CarrierDown,
+    CarrierUp,
+    FrameReceived,
+    LineDropped,
+    SendHDLC,
+    Silence,
+)
+from faxcore.t30.pages import TxPage
+from faxcore.testing.engines import NOTHING, BadFcs, dis_frame, frame, play
 
 PAGE = np.zeros((60, 1728), np.uint8)
 PAGE[10:30, 200:900] = 1
@@ -81,3 +90,65 @@ def test_far_end_answering_the_third_dis_is_served():
     got = play(eng, script, to_end=True)
     assert got.names == ["DIS", "DIS", "DIS", "CFR", "MCF"]
     assert eng.result.status == T30Status.OK and eng.result.pages_received == 1
+
+
+# ---- Decision 4: the line drops after the procedure is complete -----------------------------
+
+def test_receiver_hung_up_on_after_mcf_to_eop_is_ok():
+    """The far end hangs up after our MCF to its EOP without sending DCN: every page is
+    confirmed, the status is OK (was CALLDROPPED). No DCN of ours: there is no line."""
+    eng = answerer()
+    script = [[frame("DCS", T4_DCS.to_fif(), x=True)], GOOD_TCF, T4_PAGE,
+              [frame("EOP", x=True)]]
+    got = play(eng, script)
+    assert got.names == ["DIS", "CFR", "MCF"] and eng.state.name == "AFTER_EOP"
+    eng.handle_event(LineDropped(), eng.now + 0.5)
+    assert eng.done and eng.result.status == T30Status.OK
+    assert [c for c in eng.commands() if isinstance(c, SendHDLC)] == []
+    assert eng.result.pages_received == 1 and eng.result.pages_unconfirmed == 0
+    assert np.array_equal(eng.received_pages[0].bitmap, PAGE)
+
+
+def test_receiver_hung_up_on_before_eop_is_still_calldropped():
+    """The same page, the line drops after MCF to MPS (the next page was due)."""
+    eng = answerer()
+    script = [[frame("DCS", T4_DCS.to_fif(), x=True)], GOOD_TCF, T4_PAGE,
+              [frame("MPS", x=True)]]
+    got = play(eng, script)
+    assert got.names == ["DIS", "CFR", "MCF"]
+    eng.handle_event(LineDropped(), eng.now + 0.5)
+    assert eng.done and eng.result.status == T30Status.CALLDROPPED
+
+
+def after_answer(eng: T30Engine, answer: bytes) -> None:
+    """Give the engine, listening after its EOP, the far end's ``answer``; it is then in
+    phase E with its DCN queued (the gap before it not yet over)."""
+    for ev in (CarrierUp(), FrameReceived(answer), CarrierDown()):
+        eng.handle_event(ev, eng.now + 0.05)
+    assert isinstance(eng.commands()[0], Silence)
+    assert eng.state.name == "RELEASE" and not eng.done
+
+
+def test_transmitter_hung_up_on_while_sending_its_dcn_is_ok():
+    """MCF to EOP, and the far end hangs up while our DCN is going out: the page was
+    confirmed, OK (was CALLDROPPED), one page sent."""
+    eng = T30Engine(T30Config(calling=True, pages=[TxPage(PAGE, "standard")], ecm=False,
+                              modems=("v27ter",)))
+    eng.start(0.0)
+    got = play(eng, [[dis_frame(False)], [frame("CFR")]])   # stops listening after EOP
+    assert got.names == ["DCS", "EOP"]
+    after_answer(eng, frame("MCF"))
+    eng.handle_event(LineDropped(), eng.now + 0.1)
+    assert eng.done and eng.result.status == T30Status.OK and eng.result.pages_sent == 1
+
+
+def test_a_failure_keeps_its_status_when_the_line_drops_during_its_dcn():
+    """CFR in answer to EOP: TX_INVALRSP and our DCN; the line drops while it goes out
+    (also in RELEASE): the status stays TX_INVALRSP."""
+    eng = T30Engine(T30Config(calling=True, pages=[TxPage(PAGE, "standard")], ecm=False,
+                              modems=("v27ter",)))
+    eng.start(0.0)
+    play(eng, [[dis_frame(False)], [frame("CFR")]])
+    after_answer(eng, frame("CFR"))
+    eng.handle_event(LineDropped(), eng.now + 0.1)
+    assert eng.done and eng.result.status == T30Status.TX_INVALRSP
