@@ -130,8 +130,9 @@ def test_missing_pages_directory_is_one_line_and_exit_1(tmp_path, capsys):
     assert main(["conformance", "tsb85", str(tsb85), "--pages", str(tmp_path / "none")]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.strip().splitlines() == [
-        f"faxcore conformance: error: pages directory not found: {tmp_path / 'none'}"]
+    (line,) = err.strip().splitlines()
+    assert line.startswith("faxcore conformance")
+    assert line.endswith(f"error: pages directory not found: {tmp_path / 'none'}")
 
 
 def test_no_default_pages_directory_says_where_it_looked(tmp_path, capsys):
