@@ -93,6 +93,16 @@ well hang up meanwhile. T.30 ends the procedure at that answer (phase E follows,
 DCN needs no response); spandsp reports OK once EOP has been seen and TSB-85's
 exception procedures expect OK there. Now ON_LINE_DROPPED gives OK in AFTER_EOP and in
 RELEASE (where a failure's own status is already set and stays), CALLDROPPED elsewhere.
+
+Decision 5 (DCN in answer to MPS or EOM, transmitter). It used to be TX_BADPG, as a DCN
+after EOP. Our statuses are spandsp's phase-E codes, so that a result compares with
+spandsp's (result.py); spandsp's transmitter reports a DCN in answer to MPS or EOM as
+RX_DCNPHD ("unexpected DCN after EOM or MPS"): the far end broke off phase D where more
+was announced (T.30: MPS and EOM say another page or document follows; EOP that the
+call ends, so a DCN there is the far end hanging up on the last page, TX_BADPG). TSB-85's
+exception procedures expect the same. Now TX_ON_DCN says RX_DCNPHD for MPS and EOM.
+ECM keeps TX_BADPG for a DCN after any PPS (as spandsp does; the table is keyed by the
+command, and a PPS-NULL in the middle of a page is one too).
 """
 
 from __future__ import annotations
@@ -456,9 +466,9 @@ DCN with TX_ON_DCN."""
 
 TX_ON_DCN: dict[str, T30Status] = {
     "DCS": T30Status.TX_BADDCS,   # DCN in answer to DCS/TCF
-    "MPS": T30Status.TX_BADPG,    # DCN after a page: the far end hung up on it
-    "EOM": T30Status.TX_BADPG,
-    "EOP": T30Status.TX_BADPG,
+    "MPS": T30Status.RX_DCNPHD,   # Decision 5: DCN where the next page was due
+    "EOM": T30Status.RX_DCNPHD,   # ... where the next document was due
+    "EOP": T30Status.TX_BADPG,    # DCN after the last page: the far end hung up on it
     "PPS": T30Status.TX_BADPG,
     "CTC": T30Status.TX_BADPG,    # Decision 1: as after PPS (it was TX_ECMPHD + our DCN)
     "EOR": T30Status.TX_BADPG,    # Decision 1

@@ -7,6 +7,7 @@ checks the frames it sends, its status and what it reports."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from faxcore.codecs import encode
 from faxcore.t30 import T30Config, T30Engine, T30Status
@@ -152,3 +153,22 @@ def test_a_failure_keeps_its_status_when_the_line_drops_during_its_dcn():
     after_answer(eng, frame("CFR"))
     eng.handle_event(LineDropped(), eng.now + 0.1)
     assert eng.done and eng.result.status == T30Status.TX_INVALRSP
+
+
+# ---- Decision 5: DCN in answer to MPS or EOM is RX_DCNPHD ------------------------------------
+
+@pytest.mark.parametrize("post,status", [("MPS", T30Status.RX_DCNPHD),
+                                         ("EOM", T30Status.RX_DCNPHD),
+                                         ("EOP", T30Status.TX_BADPG)])
+def test_dcn_in_answer_to_a_post_page_command(post, status):
+    """DCN where the next page (MPS) or document (EOM) was announced: RX_DCNPHD, as
+    spandsp's transmitter says (was TX_BADPG); after EOP it stays TX_BADPG. The page
+    is not counted as sent, and the DCN is not answered with one of ours."""
+    pages = [TxPage(PAGE, "standard")]
+    if post != "EOP":
+        pages.append(TxPage(PAGE, "standard", new_document=post == "EOM"))
+    eng = T30Engine(T30Config(calling=True, pages=pages, ecm=False, modems=("v27ter",)))
+    eng.start(0.0)
+    got = play(eng, [[dis_frame(False)], [frame("CFR")], [frame("DCN")]], to_end=True)
+    assert got.names == ["DCS", post]
+    assert eng.result.status == status and eng.result.pages_sent == 0
