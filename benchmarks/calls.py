@@ -15,33 +15,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 import faxcore
 from faxcore.codecs.tiff import Page, write_tiff
 from faxcore.t30 import TxPage
+from faxcore.testing.line import run_call
+from faxcore.testing.pages import pbm_page
 from faxcore.testing.paths import SHARED
 from faxcore.testing.spandsp import SpandspFax
 
 
-def read_pbm(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return (np.asarray(im.convert("1")) == 0).astype(np.uint8)
-
-
 def run(a, b, limit=1800.0) -> tuple[float, float]:
+    """(line seconds, CPU seconds) of one call."""
     t0 = time.process_time()
-    n = 0
-    while not (a.done and b.done):
-        x, y = a.tx(160), b.tx(160)
-        a.rx(y)
-        b.rx(x)
-        n += 160
-        if n > limit * 8000:
-            raise RuntimeError("call did not finish")
-    return n / 8000.0, time.process_time() - t0
+    line = run_call(a, b, max_seconds=limit)
+    return line, time.process_time() - t0
 
 
 def main() -> int:
@@ -50,7 +37,7 @@ def main() -> int:
     ap.add_argument("--no-ecm", dest="ecm", action="store_false")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    pages = [read_pbm(SHARED / f"testdata/itu/itu{n}.pbm") for n in (1, 2, 3)]
+    pages = [pbm_page(SHARED / f"testdata/itu/itu{n}.pbm") for n in (1, 2, 3)]
     print(f"faxcore vs spandsp: 3-page call (ITU 1-3, fine), {args.modem}, "
           f"{'ECM' if args.ecm else 'no ECM'}; {platform.machine()} {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}")

@@ -36,11 +36,12 @@ import numpy as np
 from faxcore.cli import CliError
 from faxcore.cli.output import check_writable, rescue, rescue_dirs
 from faxcore.codecs import LoadError, SourceUnreadable, write_tiff
-from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE, g711
-from faxcore.modem.dsp import dbm0_to_rms
+from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE
 from faxcore.session import FaxSession, load_pages, page_from_tx
 from faxcore.t30 import T30Status, TxPage
 from faxcore.t30.idents import encode_ident
+from faxcore.testing import line as simulated
+from faxcore.testing.line import G711, CallDidNotEnd, Impairment, Noise
 
 BLOCK = 160  # 20 ms of audio per step, as an RTP or sound-card stream would give it
 
@@ -99,20 +100,16 @@ def load_inputs(paths: list[str], resolution: str | None) -> list[TxPage]:
 TX_LEVEL_DBM0 = -10.0  # both stations' transmit level (FaxSession's default)
 
 
-def _line(rng, snr: float | None, law: str | None):
-    # White noise ``snr`` dB below the signal's power: the RMS of a -10 dBm0 signal
-    # (about 5090; 32767 is the peak of a +3.14 dBm0 sine, not an RMS).
-    noise = None if snr is None else dbm0_to_rms(TX_LEVEL_DBM0 - snr)
-
-    def carry(x: np.ndarray) -> np.ndarray:
-        if law:
-            x = g711.roundtrip(x, law)
-        if noise is not None:
-            y = x.astype(np.float64) + rng.normal(0.0, noise, len(x))
-            x = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
-        return x
-
-    return carry
+def simulated_line(snr: float | None, law: str | None,
+                   rng: np.random.Generator) -> list[Impairment]:
+    """The line of ``faxcore call`` (both directions): G.711 ``law`` if given, then white
+    noise ``snr`` dB below the stations' transmit level (:data:`TX_LEVEL_DBM0`) if given."""
+    line: list[Impairment] = []
+    if law:
+        line.append(G711(law))
+    if snr is not None:
+        line.append(Noise.below_dbm0(snr, TX_LEVEL_DBM0, rng))
+    return line
 
 
 class CallRun(NamedTuple):
@@ -154,9 +151,9 @@ def simulate_call(pages, *, ecm: bool = True, modems=PAGE_MODEMS,
     with tempfile.TemporaryDirectory(prefix="faxcore-call-") as tmp:
         caller, answerer = _stations(pages, ecm, modems, out, peer, peer_sends, Path(tmp),
                                      caller_options or {}, aopts)
-        line, cpu, rec = _play(caller, answerer, _line(np.random.default_rng(seed), snr,
-                                                       g711), wav is not None, progress,
-                               max_seconds)
+        line, cpu, rec = play_call(caller, answerer,
+                                   simulated_line(snr, g711, np.random.default_rng(seed)),
+                                   wav is not None, progress, max_seconds)
     problems = []
     for station in (caller, answerer):
         problems += _store_problems(station)
@@ -234,31 +231,45 @@ def _stations(pages, ecm, modems, out, peer, peer_sends, tmp: Path, copts, aopts
         raise CliError(str(exc)) from None
 
 
-def _play(caller, answerer, carry, record: bool, progress, max_seconds):
-    """Run the two stations to the end; returns (line_seconds, cpu_seconds, recording:
-    blocks of [caller, answerer] samples if ``record``)."""
+def play_call(caller, answerer, line: list[Impairment], record: bool, progress,
+              max_seconds: float):
+    """Run the two stations to the end over ``line``; returns (line_seconds,
+    cpu_seconds, recording: blocks of [caller, answerer] samples if ``record``)."""
     ours = caller if hasattr(caller, "engine") else answerer
-    rec = [] if record else None
-    t0 = time.process_time()
-    n, shown = 0, None
-    while not (caller.done and answerer.done):
-        x, y = caller.tx(BLOCK), answerer.tx(BLOCK)
-        x, y = carry(x), carry(y)
-        caller.rx(y)
-        answerer.rx(x)
-        if rec is not None:
-            rec.append(np.stack([x, y], axis=1))
-        n += BLOCK
+    heard: tuple[list, list] = ([], [])
+
+    def keep(blocks: list) -> Impairment:
+        def record_block(x: np.ndarray, start: int) -> np.ndarray:
+            blocks.append(x)
+            return x
+
+        return record_block
+
+    shown = None
+
+    def watch(n: int) -> None:
+        nonlocal shown
         e = ours.engine
         state = (e.phase, e.result.pages_sent, len(e.received_pages), e.result.modulation)
         if state != shown:
             shown = state
             if progress is not None:
                 progress(n / SAMPLE_RATE, e)
-        if n > max_seconds * SAMPLE_RATE:
-            raise CliError(f"call still running after {max_seconds:.0f} s of line time")
+
+    t0 = time.process_time()
+    try:
+        seconds = simulated.run_call(caller, answerer, impairments=line,
+                                     to_answerer=[keep(heard[0])] if record else [],
+                                     to_caller=[keep(heard[1])] if record else [],
+                                     max_seconds=max_seconds, block=BLOCK, watch=watch)
+    except CallDidNotEnd:
+        raise CliError(f"call still running after {max_seconds:.0f} s of line time") from None
     cpu = time.process_time() - t0
-    return n / SAMPLE_RATE, cpu, rec
+    rec = None
+    if record:
+        rec = [np.stack([np.concatenate(heard[0]), np.concatenate(heard[1])], axis=1)] \
+            if heard[0] else []
+    return seconds, cpu, rec
 
 
 def run_call(args: argparse.Namespace) -> int:

@@ -13,10 +13,9 @@ to where a signal is on the line), :class:`G711`, :class:`Cut` (the line goes de
 :class:`Hits` (bursts of noise at given times). They keep their random state, so a
 call is the same every run for a seed.
 
-Whole-burst impairments for the modem tests (a burst's level, a clock offset, a
-frequency shift, AWGN against the burst's power, silence around it) are
-:func:`burst_channel`: resampling and frequency shifting work on a whole signal, not
-block by block.
+The modem tests impair a whole burst at once with :func:`burst_channel` (its level, a
+clock offset, a carrier offset, AWGN, silence around it, G.711): resampling and
+frequency shifting work on a whole signal, not block by block.
 """
 
 from __future__ import annotations
@@ -142,51 +141,70 @@ def run_call(caller, answerer, *, impairments: Sequence[Impairment] = (),
     seconds. Each turn both stations make ``block`` samples and hear the other's:
     ``impairments`` act on both directions (the caller's block first, then the
     answerer's), then ``to_answerer`` on what the caller sent and ``to_caller`` on what
-    the answerer sent. ``watch(n)`` is called before each turn with the samples played
-    so far. :class:`CallDidNotEnd` after ``max_seconds`` of line time; :class:`BadStation`
-    if a station's block is not ``block`` int16 samples."""
+    the answerer sent. ``watch(n)`` is called after each turn with the samples played so
+    far (to report progress, or to change something mid-call). :class:`CallDidNotEnd`
+    once ``max_seconds`` of line time have gone; :class:`BadStation` if a station's
+    block is not ``block`` int16 samples."""
     ab = chain(*impairments, *to_answerer)
     ba = chain(*impairments, *to_caller)
     n = 0
     while not (caller.done and answerer.done):
-        if watch is not None:
-            watch(n)
         x, y = caller.tx(block), answerer.tx(block)
         for station, out in ((caller, x), (answerer, y)):
             if out.dtype != np.int16 or len(out) != block:
                 raise BadStation(f"{type(station).__name__}.tx({block}) gave "
-                                    f"{len(out)} {out.dtype} samples, not {block} int16")
+                                 f"{len(out)} {out.dtype} samples, not {block} int16")
         x = ab(x, n)
         y = ba(y, n)
         caller.rx(y)
         answerer.rx(x)
         n += block
+        if watch is not None:
+            watch(n)
         if n >= max_seconds * SAMPLE_RATE:
             raise CallDidNotEnd(f"call still running after {max_seconds:g} s of line time: "
                                 f"{describe(caller)} / {describe(answerer)}")
     return n / SAMPLE_RATE
 
 
-def burst_channel(sig: np.ndarray, *, level: float | None = None, snr: float | None = None,
-                  signal_dbm0: float | None = None, ppm: float = 0.0, hz: float = 0.0,
-                  law: str | None = None, lead: int = 0, tail: int = 0,
-                  rng: np.random.Generator | None = None) -> np.ndarray:
-    """A whole burst ``sig`` over a line, in this order: scaled to ``level`` dBm0, clock
-    offset ``ppm``, carrier offset ``hz``, AWGN ``snr`` dB below the burst (its measured
-    power, or the power of ``signal_dbm0``), ``lead`` / ``tail`` samples of silence
-    around it, int16, G.711 ``law``."""
+def burst_channel(sig: np.ndarray, *, level: float | None = None, ppm: float = 0.0,
+                  hz: float = 0.0, snr: float | None = None, signal_dbm0: float | None = None,
+                  lead: int = 0, tail: int = 0, noise: str = "burst",
+                  rng: np.random.Generator | None = None, law: str | None = None) -> np.ndarray:
+    """A whole burst ``sig`` over a line, as int16: scaled to ``level`` dBm0, a clock
+    offset of ``ppm``, a carrier offset of ``hz``, ``lead`` / ``tail`` samples of silence
+    around it, white noise ``snr`` dB below the signal, then G.711 ``law``.
+
+    The noise's reference power is that of a signal at ``signal_dbm0``, or else the
+    burst's measured power (its samples above 0.5 in magnitude). Where the noise goes
+    (``noise``): "burst" over the burst only (the silence is added after); "lead" over
+    the leading silence and the burst (a noise floor before the carrier; the silence
+    goes through the clock and carrier offsets with the burst); "active" from the first
+    to the last sample of the burst after the silence is added; "all" everywhere."""
+    if noise not in ("burst", "lead", "active", "all"):
+        raise ValueError(f"noise: {noise!r}")
     x = np.asarray(sig, dtype=np.float64)
     if level is not None:
         x = dsp.scale_to_dbm0(x, level)
+    pre = lead if noise == "lead" else 0
+    x = np.concatenate([np.zeros(pre), x])
     if ppm:
         x = dsp.resample_clock(x, ppm)
     if hz:
         x = dsp.frequency_shift(x, hz)
+    padded = noise in ("active", "all")
+    if padded:
+        x = np.concatenate([np.zeros(lead), x, np.zeros(tail)])
     if snr is not None:
-        power = None if signal_dbm0 is None else dsp.dbm0_to_rms(signal_dbm0) ** 2
-        x = dsp.add_awgn(x, snr, rng if rng is not None else np.random.default_rng(0),
-                         signal_power=power)
-    x = np.concatenate([np.zeros(lead), x, np.zeros(tail)])
+        active = np.nonzero(np.abs(x) > 0.5)[0]
+        power = dsp.dbm0_to_rms(signal_dbm0) ** 2 if signal_dbm0 is not None \
+            else float(np.mean(x[active] ** 2))
+        lo, hi = (active[0], active[-1] + 1) if noise == "active" else (0, len(x))
+        x[lo:hi] = dsp.add_awgn(x[lo:hi], snr,
+                                rng if rng is not None else np.random.default_rng(0),
+                                signal_power=power)
+    if not padded:
+        x = np.concatenate([np.zeros(lead - pre), x, np.zeros(tail)])
     y = dsp.to_int16(x)
     if law:
         y = g711.roundtrip(y, law)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from faxcore import modem
-from faxcore.modem import dsp, g711
+from faxcore.modem import dsp
 from faxcore.modem.base import CARRIER_DOWN, CARRIER_UP, TRAINING_FAILED, TRAINING_SUCCEEDED
+from faxcore.testing.line import burst_channel
 from faxcore.testing.spandsp import modems as sp
 
 LABEL = {"v29": "V.29", "v17": "V.17"}
@@ -54,24 +55,10 @@ def impair(sig: np.ndarray, *, level: float = -10.0, snr: float | None = None,
            tail: int = 1600, seed: int = 0, noise_lead: bool = False) -> np.ndarray:
     """Line between the modems: level, clock offset, carrier offset, AWGN over the
     burst (SNR against the burst level; with noise_lead also over the leading silence),
-    G.711, silence around it."""
-    rng = np.random.default_rng(seed + 1000)
-    x = dsp.scale_to_dbm0(sig, level)
-    if noise_lead:
-        # the noise floor is there before the burst too (above the carrier-on threshold)
-        x = np.concatenate([np.zeros(lead), x])
-        lead = 0
-    if ppm:
-        x = dsp.resample_clock(x, ppm)
-    if hz:
-        x = dsp.frequency_shift(x, hz)
-    if snr is not None:
-        x = dsp.add_awgn(x, snr, rng, signal_power=dsp.dbm0_to_rms(level) ** 2)
-    x = np.concatenate([np.zeros(lead), x, np.zeros(tail)])
-    y = dsp.to_int16(x)
-    if law:
-        y = g711.roundtrip(y, law)
-    return y
+    G.711, silence around it (:func:`faxcore.testing.line.burst_channel`)."""
+    return burst_channel(sig, level=level, ppm=ppm, hz=hz, snr=snr, signal_dbm0=level,
+                         lead=lead, tail=tail, noise="lead" if noise_lead else "burst",
+                         rng=np.random.default_rng(seed + 1000), law=law)
 
 
 def our_receive(name: str, rate: int, sig: np.ndarray, short_train: bool = False,

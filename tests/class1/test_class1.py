@@ -33,57 +33,9 @@ from faxcore.t30.modem_if import (
     ReceiveHDLC,
     SendHDLC,
 )
+from faxcore.testing.class1_memory import run_in_memory, trade_bytes
+from faxcore.testing.pages import letter_page
 from faxcore.testing.paths import ROOT
-
-
-def page(rows: int = 240, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    bm = np.zeros((rows, 1728), np.uint8)
-    bm[10:30, 100:1500] = 1
-    bm[35:rows // 2, ::9] = 1
-    for _ in range(40):  # some text-like blobs
-        y, x = int(rng.integers(rows // 2, rows - 12)), int(rng.integers(0, 1700))
-        bm[y:y + 10, x:x + int(rng.integers(2, 28))] = 1
-    return bm
-
-
-def trade_bytes(call: Class1Call, dce: Class1Dce, now, rounds: int = 100) -> None:
-    """The driver and the emulator trade bytes until neither has any (at most ``rounds``
-    turns); ``now()`` is the time given to the driver."""
-    for _ in range(rounds):
-        out = call.outgoing()
-        if out:
-            dce.from_dte(out)
-        back = dce.to_dte()
-        if back:
-            call.receive(back, now())
-        if not out and not back:
-            break
-
-
-def run_memory(call: Class1Call, dce: Class1Dce, far, *, ring: bool = False,
-               max_seconds: float = 200.0):
-    """Driver and emulator joined directly (no pty), in virtual time: the DTE answers at
-    once, the line advances 20 ms at a time."""
-    now = lambda: dce.clock / 8000  # noqa: E731
-    call.start(now())
-    rang = False
-    while not call.done and dce.clock < 8000 * max_seconds:
-        trade_bytes(call, dce, now)
-        if ring and call.driver.ready and not rang and not dce.offhook:
-            dce.ring()
-            rang = True
-            continue
-        if dce.offhook and far is not None:
-            a = dce.tx_audio(160)
-            b = far.tx(160)
-            dce.rx_audio(b)
-            far.rx(a)
-        else:
-            dce.tx_audio(160)
-        call.tick(now())
-    return call
-
 
 # ---- DLE framing --------------------------------------------------------------------------
 
@@ -110,10 +62,10 @@ def test_dle_escape_roundtrip_any_chunking(data, cuts):
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["t4", "ecm"])
 def test_driver_sends_through_emulator_in_memory(ecm):
-    bm = page()
+    bm = letter_page()
     dce = Class1Dce()
     far = FaxSession(False, receive=lambda p: None, ecm=ecm)
-    call = run_memory(Class1Call(True, dial="5551234", send=[TxPage(bm, "fine")], ecm=ecm),
+    call = run_in_memory(Class1Call(True, dial="5551234", send=[TxPage(bm, "fine")], ecm=ecm),
                       dce, far)
     assert call.error is None
     assert int(call.result.status) == 0, call.result.summary()
@@ -127,10 +79,10 @@ def test_driver_sends_through_emulator_in_memory(ecm):
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["t4", "ecm"])
 def test_driver_receives_through_emulator_in_memory(ecm):
-    bm = page(seed=3)
+    bm = letter_page(seed=3)
     dce = Class1Dce()
     far = FaxSession(True, send=[TxPage(bm, "fine")], ecm=ecm)
-    call = run_memory(Class1Call(False, receive=lambda p: None, ecm=ecm), dce, far, ring=True)
+    call = run_in_memory(Class1Call(False, receive=lambda p: None, ecm=ecm), dce, far, ring=True)
     assert call.error is None
     assert int(call.result.status) == 0, call.result.summary()
     assert call.result.ecm is ecm
@@ -140,7 +92,7 @@ def test_driver_receives_through_emulator_in_memory(ecm):
 
 def test_driver_uses_only_modulations_the_modem_lists():
     """A modem offering V.27ter/V.29 only (as +FTM=? says): the call runs at V.29 9600."""
-    bm = page(120)
+    bm = letter_page(120)
 
     class OldModem(Class1Dce):
         def _info(self, text):
@@ -148,7 +100,7 @@ def test_driver_uses_only_modulations_the_modem_lists():
 
     dce = OldModem()
     far = FaxSession(False, receive=lambda p: None, ecm=False)
-    call = run_memory(Class1Call(True, dial="1", send=[TxPage(bm, "fine")], ecm=False),
+    call = run_in_memory(Class1Call(True, dial="1", send=[TxPage(bm, "fine")], ecm=False),
                       dce, far)
     assert call.driver.modems == ("v29", "v27ter")
     assert call.result.modulation == "V29/9600" and int(call.result.status) == 0
@@ -160,7 +112,7 @@ def test_driver_uses_only_modulations_the_modem_lists():
 @pytest.mark.parametrize("ecm", [False, True], ids=["t4", "ecm"])
 @pytest.mark.parametrize("direction", ["send", "receive"])
 def test_driver_over_pty(direction, ecm):
-    bm = page(seed=7)
+    bm = letter_page(seed=7)
     fars = []
 
     def far_end(dialled):
@@ -190,7 +142,7 @@ def test_cli_emulate_and_send(tmp_path):
     """`faxcore modem emulate` prints its pty; `faxcore modem send --device` faxes to it."""
     from PIL import Image
 
-    bm = page(200, seed=11)
+    bm = letter_page(200, seed=11)
     src = tmp_path / "page.png"
     Image.fromarray(((1 - bm) * 255).astype(np.uint8)).convert("1").save(src, dpi=(204, 196))
     out = tmp_path / "rx-%d.tif"
@@ -270,7 +222,7 @@ def test_modem_that_stops_answering_gives_a_clear_error():
         return ok_init(line) if not line.upper().startswith(("ATD", "AT+F", "ATH")) or \
             line.upper().endswith("?") or line.upper() == "AT+FCLASS=1" else b""
 
-    call = Class1Call(True, dial="1", send=[TxPage(page(50), "fine")])
+    call = Class1Call(True, dial="1", send=[TxPage(letter_page(50), "fine")])
     call.driver.dial_timeout = 20.0
     t = drive(call, ScriptedModem(answer))
     assert call.done and t < 60
@@ -297,7 +249,7 @@ def test_modem_silent_mid_call():
             return b""
         return ok_init(line)
 
-    call = Class1Call(True, dial="2", send=[TxPage(page(50), "fine")])
+    call = Class1Call(True, dial="2", send=[TxPage(letter_page(50), "fine")])
     t = drive(call, ScriptedModem(answer))
     assert call.done and t < 60
     assert call.error.startswith("no answer from the modem to 'AT+FTS=8'")
@@ -310,7 +262,7 @@ def test_not_a_class1_modem():
     def answer(line):
         return b"\r\nERROR\r\n" if line.upper() == "AT+FCLASS=1" else ok_init(line)
 
-    call = Class1Call(True, dial="3", send=[TxPage(page(50), "fine")])
+    call = Class1Call(True, dial="3", send=[TxPage(letter_page(50), "fine")])
     t = drive(call, ScriptedModem(answer))
     assert call.done and t < 30
     assert "refused 'AT+FCLASS=1'" in call.error and call.result is None
@@ -326,7 +278,7 @@ def test_garbage_results_end_the_call():
         junk = bytes(rng.integers(0, 256, 40, dtype=np.uint8))
         return b"\r\n" + junk.replace(b"\n", b"") + b"\r\n"
 
-    call = Class1Call(True, dial="4", send=[TxPage(page(50), "fine")])
+    call = Class1Call(True, dial="4", send=[TxPage(letter_page(50), "fine")])
     t = drive(call, ScriptedModem(answer), noise=lambda t: b"\r\nHELLO\r\n" if int(t * 100) % 7
               else b"")
     assert call.done and t < 200
@@ -341,7 +293,7 @@ def test_endless_frame_data_is_cut():
             return b"\r\nCONNECT\r\n" + b"\x55" * 5000
         return ok_init(line)
 
-    call = Class1Call(True, dial="5", send=[TxPage(page(50), "fine")])
+    call = Class1Call(True, dial="5", send=[TxPage(letter_page(50), "fine")])
     t = drive(call, ScriptedModem(answer))
     assert call.done and t < 60
     assert "longer than 4096" in call.error
@@ -402,7 +354,7 @@ def test_garbage_over_pty_does_not_hang(tmp_path):
     th.start()
     try:
         drv = Class1Driver(dial="6", command_timeout=1.0)
-        call = Class1Call(True, send=[TxPage(page(50), "fine")], driver=drv)
+        call = Class1Call(True, send=[TxPage(letter_page(50), "fine")], driver=drv)
         port = Class1Serial(path, rtscts=False)
         t0 = time.monotonic()
         port.run(call, max_seconds=20)
@@ -483,7 +435,7 @@ def test_emulator_dial_timeout_says_no_carrier():
 
 def test_two_emulators_on_one_line():
     """Two emulated modems joined back to back, each driven by faxcore's Class 1 driver."""
-    bm = page(120, seed=21)
+    bm = letter_page(120, seed=21)
     a, b = Class1Dce(), Class1Dce()
     tx = Class1Call(True, dial="1", send=[TxPage(bm, "fine")], ecm=True)
     rx = Class1Call(False, receive=lambda p: None, ecm=True)
@@ -509,7 +461,7 @@ def test_two_emulators_on_one_line():
 def test_engine_abort_during_page_ends_the_call_cleanly():
     """engine.abort() while the page is going out: the driver ends the data (<DLE><ETX>),
     sends DCN (+FTS, +FTH=3) and hangs up; the far end hears the DCN."""
-    bm = page(400, seed=5)
+    bm = letter_page(400, seed=5)
     dce = Class1Dce()
     far = FaxSession(False, receive=lambda p: None, ecm=False)
     call = Class1Call(True, dial="8", send=[TxPage(bm, "fine")], ecm=False)
@@ -548,7 +500,7 @@ def test_unanswered_command_is_repeated_after_aborting_the_receive():
     """The far end goes deaf and mute once it has sent its DIS: each DCS waits T4 on
     +FRH=3, the driver aborts that receive (CAN -> OK) to send DCS again, three times, then
     the call ends."""
-    bm = page(60)
+    bm = letter_page(60)
     dce = Class1Dce()
     far = FaxSession(False, receive=lambda p: None, ecm=False)
 
@@ -571,7 +523,7 @@ def test_unanswered_command_is_repeated_after_aborting_the_receive():
         orig(data)
 
     dce.from_dte = spy
-    call = run_memory(Class1Call(True, dial="7", send=[TxPage(bm, "fine")], ecm=False),
+    call = run_in_memory(Class1Call(True, dial="7", send=[TxPage(bm, "fine")], ecm=False),
                       dce, Deaf(), max_seconds=120)
     assert call.done and call.error is None
     assert call.result.status.name == "TX_PHBDEAD", (call.result.message, call.driver.log, [(t.time, t.direction, t.name) for t in call.result.trace])

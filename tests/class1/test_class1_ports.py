@@ -28,18 +28,9 @@ from faxcore.class1.pty import PtyModem
 from faxcore.codecs.tiff import read_tiff
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
+from faxcore.testing.pages import memo_page
 
 BLOCK = 160
-
-
-def page(rows: int = 200, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    bm = np.zeros((rows, 1728), np.uint8)
-    bm[10:30, 100:1500] = 1
-    for _ in range(60):
-        y, x = int(rng.integers(40, rows - 12)), int(rng.integers(0, 1700))
-        bm[y:y + 10, x:x + int(rng.integers(2, 28))] = 1
-    return bm
 
 
 def far_end_for(bm: np.ndarray, fars: list):
@@ -139,7 +130,7 @@ class TcpModem:
 def test_driver_over_socket_url(direction):
     """Class1Serial("socket://host:port"): the driver talks to a modem behind a TCP serial
     server; the page crosses pixel for pixel."""
-    bm = page(seed=31)
+    bm = memo_page(seed=31)
     fars: list = []
     with TcpModem(far_end_for(bm, fars), ring=direction == "receive") as modem:
         if direction == "send":
@@ -173,7 +164,7 @@ def test_socket_url_nobody_listening():
 def test_spy_url_logs_the_traffic(tmp_path):
     """spy://DEVICE?file=...: the call runs on DEVICE (here the emulator's pty) and every
     byte each way is in the trace."""
-    bm = page(seed=32)
+    bm = memo_page(seed=32)
     fars: list = []
     trace = tmp_path / "trace.txt"
     with PtyModem(far_end_for(bm, fars)) as modem:
@@ -194,7 +185,7 @@ def test_spy_url_logs_the_traffic(tmp_path):
 
 def test_faxemu_url_dial_and_send(tmp_path):
     """faxemu://?out=FILE: the emulator in process; faxcore answers and writes the page."""
-    bm = page(seed=33)
+    bm = memo_page(seed=33)
     url = "faxemu://?" + urllib.parse.urlencode({"out": str(tmp_path / "rx-%d.tif")})
     call = Class1Call(True, dial="5550100", send=[TxPage(bm, "fine")])
     port = Class1Serial(url, rtscts=False)
@@ -212,7 +203,7 @@ def test_faxemu_url_dial_and_send(tmp_path):
 
 def test_faxemu_url_ring_and_receive(tmp_path):
     """faxemu://?send=FILE: the emulator rings; once answered, faxcore sends FILE."""
-    bm = page(seed=34)
+    bm = memo_page(seed=34)
     src = tmp_path / "p.pbm"
     Image.fromarray(((1 - bm) * 255).astype(np.uint8)).convert("1").save(src)
     url = "faxemu://?" + urllib.parse.urlencode({"send": str(src), "ecm": "0"})
@@ -281,7 +272,7 @@ def run_deaf(chatter: bytes) -> tuple[Class1Call, DeafModem, list[float]]:
         return seen[-1]
 
     drv = Class1Driver(dial="1", command_timeout=1000.0)
-    call = Class1Call(True, send=[TxPage(page(80), "fine")], driver=drv)
+    call = Class1Call(True, send=[TxPage(memo_page(80), "fine")], driver=drv)
     Class1Serial("deaf", port=port).run(call, max_seconds=10, clock=clock)
     return call, port, seen
 

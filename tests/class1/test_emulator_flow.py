@@ -35,18 +35,17 @@ from faxcore.cli import main as cli_main
 from faxcore.modem.hdlc import HdlcTransmitter, fcs
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
+from faxcore.testing.class1_memory import run_in_memory
+from faxcore.testing.pages import scatter_blocks
 
 BLOCK = 160
 
 
 def page(rows: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
     bm = np.zeros((rows, 1728), np.uint8)
     bm[5:25, 80:1600] = 1
-    for _ in range(60):
-        y, x = int(rng.integers(30, rows - 12)), int(rng.integers(0, 1700))
-        bm[y:y + 8, x:x + int(rng.integers(2, 24))] = 1
-    return bm
+    return scatter_blocks(bm, np.random.default_rng(seed), 60, rows=(30, rows - 12),
+                          cols=(0, 1700), height=8, width=(2, 24))
 
 
 def burst(tx, tail: int = 0) -> np.ndarray:
@@ -133,31 +132,7 @@ def test_v27ter_page_through_the_emulator_has_no_crp():
     far = FaxSession(True, send=[TxPage(bm, "fine")], ecm=False, modems=("v27ter",))
     call = Class1Call(False, receive=lambda p: None, ecm=False,
                       driver=Class1Driver(dial=None, wait_ring=True))
-    now = lambda: dce.clock / 8000  # noqa: E731
-    call.start(now())
-    rang = False
-    while not call.done and dce.clock < 8000 * 200:
-        for _ in range(100):
-            out = call.outgoing()
-            if out:
-                dce.from_dte(out)
-            back = dce.to_dte()
-            if back:
-                call.receive(back, now())
-            if not out and not back:
-                break
-        if call.driver.ready and not rang and not dce.offhook:
-            dce.ring()
-            rang = True
-            continue
-        if dce.offhook:
-            a = dce.tx_audio(BLOCK)
-            b = far.tx(BLOCK)
-            dce.rx_audio(b)
-            far.rx(a)
-        else:
-            dce.tx_audio(BLOCK)
-        call.tick(now())
+    run_in_memory(call, dce, far, ring=True, max_seconds=200)
     assert call.error is None and int(call.result.status) == 0, call.result.summary()
     assert call.result.modulation.startswith("V27")
     assert len(call.pages) == 1 and np.array_equal(call.pages[0], bm)

@@ -71,10 +71,9 @@ def test_call_with_spandsp_peer_no_ecm_v27ter(tmp_path, capsys):
 
 
 def test_call_spandsp_missing_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    from faxcore.testing import spandsp
+    from faxcore.testing.spandsp import library
 
-    monkeypatch.setattr(spandsp, "_LIB", None)
-    monkeypatch.setattr(spandsp, "_ERR", "libspandsp.so.2: cannot open shared object file")
+    monkeypatch.setattr(library, "NAMES", ("libspandsp-not-here.so.2",))
     chart = require_shared("testdata/itu/itu4.pbm")
     assert main(["call", "--loopback", str(chart), "--peer", "spandsp",
                  "--out", str(tmp_path / "x.tif")]) == 1
@@ -124,12 +123,13 @@ def test_call_snr_option_adds_noise_that_many_db_below_the_signal():
     """``--snr 30``: the noise the simulated line adds is 30 dB below the power of the
     signal faxcore sends (measured on V.29 data at the stations' level)."""
     from faxcore import modem
-    from faxcore.cli.call import TX_LEVEL_DBM0, _line
+    from faxcore.cli.call import TX_LEVEL_DBM0, simulated_line
+    from faxcore.testing.line import chain
 
     t = modem.transmitter("v29", 9600, level_dbm0=TX_LEVEL_DBM0)
     t.send(np.random.default_rng(3).integers(0, 2, 19200).astype(np.uint8), final=True)
     x = t.tx(16000)[4000:12000]
-    y = _line(np.random.default_rng(4), 30.0, None)(x)
+    y = chain(*simulated_line(30.0, None, np.random.default_rng(4)))(x, 0)
     noise = y.astype(float) - x
     snr = 10 * np.log10(np.mean(x.astype(float) ** 2) / np.mean(noise ** 2))
     assert abs(snr - 30.0) < 0.3, snr

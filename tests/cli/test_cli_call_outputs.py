@@ -17,17 +17,12 @@ import faxcore.cli.call as call_mod
 import faxcore.pagestore as pagestore
 from faxcore.cli import main
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
+from faxcore.testing.pages import small_page
 
 
 def pages_file(tmp_path: Path, n: int = 2) -> tuple[Path, list[np.ndarray]]:
     rng = np.random.default_rng(5)
-    pages = []
-    for _ in range(n):
-        p = np.zeros((120, 1728), np.uint8)
-        for _ in range(40):
-            r, c = rng.integers(0, 110), rng.integers(0, 1700)
-            p[r:r + 8, c:c + 25] = 1
-        pages.append(p)
+    pages = [small_page(rng, 120, blocks=40) for _ in range(n)]
     src = tmp_path / "send.tif"
     write_tiff(src, [Page(p, 204, 196) for p in pages], "mh")
     return src, pages
@@ -55,7 +50,7 @@ def test_output_in_a_missing_directory_is_refused_before_the_call(option, tmp_pa
                                                                    monkeypatch):
     src, _ = pages_file(tmp_path, 1)
     played = []
-    monkeypatch.setattr(call_mod, "_play", lambda *a, **k: played.append(1))
+    monkeypatch.setattr(call_mod, "play_call", lambda *a, **k: played.append(1))
     args = ["call", "--loopback", str(src), "--out", str(tmp_path / "rx.tif")]
     args += [option, "/missing/dir/x" + (".tif" if option == "--out" else ".wav")]
     assert main(args) == 1
@@ -76,7 +71,7 @@ def test_output_that_is_a_directory_is_refused(tmp_path, capsys):
 
 def play_after(action):
     """Make ``action()`` happen once the stations exist, just as the call starts."""
-    real = call_mod._play
+    real = call_mod.play_call
 
     def play(*a, **k):
         action()
@@ -90,7 +85,7 @@ def test_out_directory_removed_during_the_call_keeps_the_fax(tmp_path, capsys, m
     src, sent = pages_file(tmp_path)
     d = tmp_path / "out"
     d.mkdir()
-    monkeypatch.setattr(call_mod, "_play", play_after(lambda: shutil.rmtree(d)))
+    monkeypatch.setattr(call_mod, "play_call", play_after(lambda: shutil.rmtree(d)))
     code = main(["call", "--loopback", str(src), "--out", str(d / "rx.tif")])
     got = capsys.readouterr()
     assert code == 1
@@ -130,7 +125,7 @@ def test_nowhere_to_write_is_said_plainly(tmp_path, capsys, monkeypatch):
     d.mkdir()
     (tmp_path / "file").write_text("")
     monkeypatch.setattr(call_mod, "rescue_dirs", lambda: [tmp_path / "file" / "rescued"])
-    monkeypatch.setattr(call_mod, "_play", play_after(lambda: shutil.rmtree(d)))
+    monkeypatch.setattr(call_mod, "play_call", play_after(lambda: shutil.rmtree(d)))
     assert main(["call", "--loopback", str(src), "--out", str(d / "rx.tif")]) == 1
     got = capsys.readouterr()
     assert "answerer: status FILEERROR" in got.out
@@ -143,7 +138,7 @@ def test_wav_directory_removed_during_the_call_keeps_the_recording(tmp_path, cap
     src, sent = pages_file(tmp_path, 1)
     d = tmp_path / "rec"
     d.mkdir()
-    monkeypatch.setattr(call_mod, "_play", play_after(lambda: shutil.rmtree(d)))
+    monkeypatch.setattr(call_mod, "play_call", play_after(lambda: shutil.rmtree(d)))
     out = tmp_path / "rx.tif"
     assert main(["call", "--loopback", str(src), "--out", str(out),
                  "--wav", str(d / "line.wav")]) == 1
@@ -160,7 +155,7 @@ def test_wav_directory_removed_during_the_call_keeps_the_recording(tmp_path, cap
 def test_demo_output_directory_removed_during_the_call(tmp_path, capsys, monkeypatch,
                                                        rescue_home):
     out = tmp_path / "demo"
-    monkeypatch.setattr(call_mod, "_play", play_after(lambda: shutil.rmtree(out)))
+    monkeypatch.setattr(call_mod, "play_call", play_after(lambda: shutil.rmtree(out)))
     assert main(["demo", "--out", str(out)]) == 1
     got = capsys.readouterr()
     line = error_line(got.err)

@@ -9,19 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faxcore.codecs import decode, encode, tables
+from faxcore.testing.pages import row_runs
 
 WIDTH = 256
 
 
 def _page(rows=40, seed=1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    bm = np.zeros((rows, WIDTH), np.uint8)
-    for r in range(rows):
-        for _ in range(rng.integers(0, 6)):
-            a = int(rng.integers(0, WIDTH - 1))
-            bm[r, a : a + int(rng.integers(1, 40))] = 1
-    return bm
-
+    return row_runs(rows, WIDTH, seed, runs=6, length=40)
 
 def _bits(data: bytes) -> str:
     return "".join(f"{b:08b}" for b in data)

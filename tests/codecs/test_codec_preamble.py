@@ -22,20 +22,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from faxcore.codecs import decode, encode, tables
+from faxcore.testing.pages import row_runs
 
 WIDTH = 1728
 
 
 def _page(rows: int = 12, width: int = WIDTH, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    bm = np.zeros((rows, width), np.uint8)
-    for r in range(rows):
-        for _ in range(int(rng.integers(0, 8))):
-            a = int(rng.integers(0, width - 1))
-            bm[r, a : a + int(rng.integers(1, 90))] = 1
+    bm = row_runs(rows, width, seed, runs=8, length=90)
     bm[rows // 2] = 1  # an all-black row
     return bm
-
 
 PAGE = _page()
 

@@ -42,6 +42,8 @@ from faxcore.modem import MODEMS, PAGE_MODEMS, SAMPLE_RATE
 from faxcore.session import FaxSession, page_from_rx, page_from_tx, to_tx_page
 from faxcore.session import load_pages as session_load_pages
 from faxcore.t30 import RxPage, TxPage
+from faxcore.testing.class1_memory import run_in_memory
+from faxcore.testing.line import run_call
 from faxcore.testing.paths import ROOT
 
 ROWS = 1800     # 9.2 inches at fine: a portrait page (a landscape PDF page is turned)
@@ -173,41 +175,12 @@ def test_fax_session_sends_every_kind_over_audio(tmp_path):
         assert_is_drawn(kind, page.bitmap)
 
 
-def run_class1_in_memory(call: Class1Call, dce: Class1Dce, far: FaxSession,
-                         max_seconds: float) -> Class1Call:
-    """The Class 1 driver and the emulator joined directly, in virtual time (as in
-    tests/class1/test_class1.py): bytes traded until neither has any, then 20 ms of line audio
-    between the emulator and ``far``."""
-    def now() -> float:
-        return dce.clock / SAMPLE_RATE
-
-    call.start(now())
-    while not call.done and dce.clock < SAMPLE_RATE * max_seconds:
-        for _ in range(100):
-            out = call.outgoing()
-            if out:
-                dce.from_dte(out)
-            back = dce.to_dte()
-            if back:
-                call.receive(back, now())
-            if not out and not back:
-                break
-        if dce.offhook:
-            a, b = dce.tx_audio(160), far.tx(160)
-            dce.rx_audio(b)
-            far.rx(a)
-        else:
-            dce.tx_audio(160)
-        call.tick(now())
-    return call
-
-
 def test_class1_call_sends_every_kind(tmp_path):
     """Class1Call(send=...) takes the same files: driver and emulator in memory, a
     FaxSession at the far end of the emulated line."""
     sources = [write_source(k, tmp_path) for k in KINDS]
     far = FaxSession(False, receive=lambda p: None)
-    call = run_class1_in_memory(Class1Call(True, dial="5551234", send=sources),
+    call = run_in_memory(Class1Call(True, dial="5551234", send=sources),
                                 Class1Dce(), far, max_seconds=400.0)
     assert call.error is None
     assert int(call.result.status) == 0, call.result.summary()
@@ -287,10 +260,7 @@ def test_wide_fax_pages_are_refitted_when_sent(source, tmp_path, capsys):
     got = []
     a = FaxSession(True, send=[src], modems=("v29",))
     b = FaxSession(False, receive=got.append, modems=("v29",))
-    while not (a.done and b.done):
-        x, y = a.tx(160), b.tx(160)
-        a.rx(y)
-        b.rx(x)
+    run_call(a, b)
     assert a.result.ok and len(got) == 1
     np.testing.assert_array_equal(got[0].bitmap, tx.bitmap)
     if source == "tiff":

@@ -17,6 +17,7 @@ from faxcore.modem.base import (
     TRAINING_FAILED,
     TRAINING_SUCCEEDED,
 )
+from faxcore.testing.line import burst_channel
 from faxcore.testing.spandsp import modems as sp
 
 RATES = (2400, 4800)
@@ -66,24 +67,9 @@ def _channel(burst: np.ndarray, snr=None, law=None, ppm=0, hz=0.0, level=None,
              seed=0, floor=False) -> np.ndarray:
     """Impair a burst: level, clock offset, carrier offset, silence around it, AWGN over
     the burst (its first to last non-zero sample; everywhere with ``floor``), G.711."""
-    x = burst.astype(np.float64)
-    if level is not None:
-        x = dsp.scale_to_dbm0(x, level)
-    if ppm:
-        x = dsp.resample_clock(x, ppm)
-    if hz:
-        x = dsp.frequency_shift(x, hz)
-    x = np.concatenate([np.zeros(LEAD), x, np.zeros(2400)])
-    if snr is not None:
-        active = np.nonzero(np.abs(x) > 0.5)[0]
-        start, end = (0, len(x)) if floor else (active[0], active[-1] + 1)
-        power = float(np.mean(x[active] ** 2))
-        x[start:end] = dsp.add_awgn(x[start:end], snr, np.random.default_rng(seed),
-                                    signal_power=power)
-    y = dsp.to_int16(x)
-    if law:
-        y = sp.g711_decode(sp.g711_encode(y, law), law)
-    return y
+    return burst_channel(burst, level=level, ppm=ppm, hz=hz, lead=LEAD, tail=2400, snr=snr,
+                         noise="all" if floor else "active", rng=np.random.default_rng(seed),
+                         law=law)
 
 
 def _ours_rx(rate: int, sig: np.ndarray, block: int = 160):

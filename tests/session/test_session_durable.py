@@ -26,6 +26,8 @@ from faxcore.pagestore import TiffPageWriter, partial_path, read_partial
 from faxcore.t30 import T30Status, TxPage
 from faxcore.t30.engine import RxPage
 from faxcore.t30.store import ReceivedBlock
+from faxcore.testing.line import run_call
+from faxcore.testing.pages import small_page
 from faxcore.testing.paths import ROOT
 
 HERE = Path(__file__).resolve().parent
@@ -34,13 +36,7 @@ BLOCK = 400  # samples per exchange with the receiver process (50 ms)
 
 
 def text_page(seed: int, rows: int = 120) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    page = np.zeros((rows, 1728), np.uint8)
-    for _ in range(50):
-        r, c = rng.integers(0, rows - 10), rng.integers(0, 1700)
-        page[r:r + 8, c:c + 25] = 1
-    return page
-
+    return small_page(seed, rows, blocks=50)
 
 def dense_page(rows: int, seed: int) -> np.ndarray:
     """Codes large: with 64-octet ECM frames (16 KB blocks), several blocks."""
@@ -282,6 +278,15 @@ def test_stale_partial_page_is_ignored(tmp_path):
 
 # ---- the session -----------------------------------------------------------------------
 
+def remove_after_first_page(b, d: Path):
+    """A ``watch`` for run_call: the directory ``d`` vanishes once ``b`` has a page."""
+    def watch(n: int) -> None:
+        if len(b.engine.received_pages) == 1 and d.exists():
+            shutil.rmtree(d)
+
+    return watch
+
+
 def test_session_goes_on_in_the_fallback_directory(tmp_path):
     """FaxSession(receive=PATH, fallback_dirs=...): the output directory vanishes after
     page 1; the call still ends OK and every page is in the fallback file."""
@@ -291,15 +296,7 @@ def test_session_goes_on_in_the_fallback_directory(tmp_path):
     a = faxcore.FaxSession(True, send=[TxPage(p) for p in sent], modems=("v17",))
     b = faxcore.FaxSession(False, receive=d / "rx.tif", modems=("v17",),
                            fallback_dirs=[tmp_path / "rescue"])
-    n = 0
-    while not (a.done and b.done):
-        x, y = a.tx(160), b.tx(160)
-        a.rx(y)
-        b.rx(x)
-        if len(b.engine.received_pages) == 1 and d.exists():
-            shutil.rmtree(d)
-        n += 160
-        assert n < 200 * 8000
+    run_call(a, b, max_seconds=200, watch=remove_after_first_page(b, d))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert b.store_error and b.received_path.parent == tmp_path / "rescue"
     assert_tiff_holds(b.received_path, sent)
@@ -311,15 +308,7 @@ def test_session_without_fallback_refuses_the_page_it_cannot_store(tmp_path):
     sent = [text_page(s, 80) for s in (21, 22)]
     a = faxcore.FaxSession(True, send=[TxPage(p) for p in sent], modems=("v17",))
     b = faxcore.FaxSession(False, receive=d / "rx.tif", modems=("v17",))
-    n = 0
-    while not (a.done and b.done):
-        x, y = a.tx(160), b.tx(160)
-        a.rx(y)
-        b.rx(x)
-        if len(b.engine.received_pages) == 1 and d.exists():
-            shutil.rmtree(d)
-        n += 160
-        assert n < 200 * 8000
+    run_call(a, b, max_seconds=200, watch=remove_after_first_page(b, d))
     assert b.result.status == T30Status.FILEERROR
     assert a.result.pages_sent == 1 and not a.result.ok
 

@@ -16,17 +16,9 @@ from faxcore.codecs.tiff import read_tiff
 from faxcore.t30 import T30Status, TxPage
 from faxcore.t30.ecm import parse_ppr
 from faxcore.t30.frames import Frame
+from faxcore.testing.line import run_call
+from faxcore.testing.pages import busy_page
 from faxcore.testing.spandsp import SpandspFax
-
-
-def ppr_page(rows: int = 300) -> np.ndarray:
-    rng = np.random.default_rng(9)
-    page = np.zeros((rows, 1728), np.uint8)
-    for _ in range(rows // 2):
-        r, c = rng.integers(0, rows - 9), rng.integers(0, 1700)
-        page[r:r + rng.integers(1, 9), c:c + rng.integers(2, 28)] = 1
-    return page
-
 
 # Where the noise goes, from the first sample of each of the sender's phase-C fast-modem
 # bursts (the V.17 short training, 200 ms of flags, then the FCD frames, 64 octets = 38
@@ -45,24 +37,19 @@ def _sending_fast(sess) -> bool:
 
 
 class NoiseHits:
-    """The line from the sender ``sess`` (a FaxSession) to the far end: clean, except
-    that the sender's phase-C fast-modem bursts number ``hits`` (counted from 0) get a
-    burst of noise."""
+    """The line from the sender ``sess`` (a FaxSession) to the far end, an impairment for
+    run_call: clean, except that the sender's phase-C fast-modem bursts number ``hits``
+    (counted from 0) get a burst of noise."""
 
     def __init__(self, sess, hits: set[int], seed: int = 1):
         self.sess, self.hits = sess, set(hits)
         self.rng = np.random.default_rng(seed)
-        self.burst, self.start, self.n = -1, 0, 0
+        self.burst, self.start = -1, 0
         self.in_burst = False
         self.hit_count = 0
 
-    def before_tx(self) -> None:
-        """Call before each ``sess.tx()`` (kept for the callers; bursts are found from
-        the audio in :meth:`carry`)."""
-
-    def carry(self, x: np.ndarray) -> np.ndarray:
-        """The sender's block ``x`` (just returned by ``sess.tx()``) as the far end hears it."""
-        n, self.n = self.n, self.n + len(x)
+    def __call__(self, x: np.ndarray, n: int) -> np.ndarray:
+        """The sender's block ``x`` (line time ``n``) as the far end hears it."""
         fast = self.sess.engine.phase == "C" and _sending_fast(self.sess)
         if fast and not self.in_burst:
             # a burst began in this block: at its first sound (silence comes before it)
@@ -81,17 +68,6 @@ class NoiseHits:
         y = x.astype(float)
         y[lo - n:hi - n] += self.rng.normal(0.0, HIT_RMS, hi - lo)
         return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
-
-
-def play(a, b, hits: NoiseHits, max_seconds: float = 300.0) -> None:
-    n = 0
-    while not (a.done and b.done):
-        hits.before_tx()
-        x, y = a.tx(160), b.tx(160)
-        a.rx(y)
-        b.rx(hits.carry(x))
-        n += 160
-        assert n < max_seconds * 8000, a.result.summary()
 
 
 def ecm_exchange(sender) -> list[tuple[str, Frame]]:
@@ -120,12 +96,12 @@ def receiver_ok(b) -> bool:
 
 @pytest.mark.parametrize("peer", ["faxcore", "spandsp"])
 def test_repeated_ppr_for_one_block_over_audio(peer, tmp_path):
-    page = ppr_page()
+    page = busy_page()
     a = faxcore.FaxSession(True, send=[TxPage(page, "fine")], ecm=True, modems=("v17",),
                            ecm_frame_size=64)
     b, pages = receive(peer, tmp_path, page)
     hits = NoiseHits(a, {0, 1})
-    play(a, b, hits)
+    run_call(a, b, to_answerer=[hits], max_seconds=300)
     assert hits.hit_count == 2
     assert a.result.ok and receiver_ok(b), a.result.summary()
     assert a.result.pages_sent == 1 and a.result.modulation == "V17/14400"
@@ -145,12 +121,12 @@ def test_repeated_ppr_for_one_block_over_audio(peer, tmp_path):
 
 @pytest.mark.parametrize("peer", ["faxcore", "spandsp"])
 def test_four_pprs_then_ctc_ctr_over_audio(peer, tmp_path):
-    page = ppr_page()
+    page = busy_page()
     a = faxcore.FaxSession(True, send=[TxPage(page, "fine")], ecm=True, modems=("v17",),
                            ecm_frame_size=64)
     b, pages = receive(peer, tmp_path, page)
     hits = NoiseHits(a, {0, 1, 2, 3})
-    play(a, b, hits)
+    run_call(a, b, to_answerer=[hits], max_seconds=300)
     assert hits.hit_count == 4
     assert a.result.ok and receiver_ok(b), a.result.summary()
     ex = ecm_exchange(a)

@@ -3,8 +3,8 @@
 :func:`lib` loads ``libspandsp.so.2`` once, sets the prototype of every C function the
 wrappers in this package call (from /usr/include/spandsp/*.h; see
 ``../shared/docs/spandsp-ctypes-notes.md``), and returns it. When the library cannot be
-loaded, or is not the spandsp ABI these prototypes describe, it raises
-:class:`SpandspMissing` naming the Debian package, every time it is called: callers
+loaded (from :data:`NAMES`), or is not the spandsp ABI these prototypes describe, it
+raises :class:`SpandspMissing` naming the Debian package, every time it is called: callers
 decide what a missing peer means (the test suite skips locally and fails in CI, the CLI
 prints one line and exits 1).
 
@@ -14,6 +14,7 @@ No spandsp code lives in faxcore: this only drives the installed shared library.
 from __future__ import annotations
 
 import ctypes
+import functools
 from ctypes import (
     POINTER,
     Structure,
@@ -132,44 +133,42 @@ def _prototypes() -> dict[str, tuple]:
     return protos
 
 
-_LIB: ctypes.CDLL | None = None
-_ERROR: str | None = None  # why the last load failed (kept: a failure is not retried)
+#: The library names (or paths) tried, in order.
+NAMES: tuple[str, ...] = ("libspandsp.so.2", find_library("spandsp") or "")
 
 
-def _load() -> ctypes.CDLL | None:
-    global _LIB, _ERROR
-    if _LIB is not None or _ERROR is not None:
-        return _LIB
-    for name in ("libspandsp.so.2", find_library("spandsp")):
+@functools.cache
+def _load(names: tuple[str, ...]) -> tuple[ctypes.CDLL | None, str]:
+    """(the library with its prototypes set, or None and why); once per ``names``."""
+    error = "libspandsp not found"
+    for name in names:
         if not name:
             continue
         try:
             found = ctypes.CDLL(name)
         except OSError as exc:
-            _ERROR = str(exc)
+            error = str(exc)
             continue
         try:
             for fn, (res, args) in _prototypes().items():
                 f = getattr(found, fn)
                 f.restype, f.argtypes = res, args
         except AttributeError as exc:
-            _ERROR = f"{name} is not spandsp 0.0.6 ({exc})"
+            error = f"{name} is not spandsp 0.0.6 ({exc})"
             continue
-        _LIB, _ERROR = found, None
-        return found
-    _ERROR = _ERROR or "libspandsp not found"
-    return None
+        return found, ""
+    return None, error
 
 
 def lib() -> ctypes.CDLL:
     """The loaded library with every prototype set; :class:`SpandspMissing` if absent."""
-    found = _load()
+    found, error = _load(NAMES)
     if found is None:
-        raise SpandspMissing(f"libspandsp could not be loaded ({_ERROR}); install the Debian "
+        raise SpandspMissing(f"libspandsp could not be loaded ({error}); install the Debian "
                              f"package {DEBIAN_PACKAGE} (apt-get install {DEBIAN_PACKAGE})")
     return found
 
 
 def available() -> bool:
     """Whether :func:`lib` will succeed."""
-    return _load() is not None
+    return _load(NAMES)[0] is not None

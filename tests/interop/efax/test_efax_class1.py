@@ -26,18 +26,9 @@ from PIL import Image
 from faxcore.class1.pty import PtyModem
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
+from faxcore.testing.pages import form_page
 
 EFAX_HEADER_ROWS = 20  # efax's HDRSPCE: rows it puts on top of each page it sends
-
-
-def bitmap(rows: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    bm = np.zeros((rows, 1728), np.uint8)
-    bm[10:40, 64:1664] = 1
-    for _ in range(120):
-        y, x = int(rng.integers(50, rows - 20)), int(rng.integers(0, 1690))
-        bm[y:y + int(rng.integers(2, 18)), x:x + int(rng.integers(2, 36))] = 1
-    return bm
 
 
 def save_pbm(bm: np.ndarray, path) -> None:
@@ -51,7 +42,7 @@ def efax(args, timeout=60):
 
 def test_efax_sends_two_pages_to_faxcore(tmp_path):
     require_tool("efax")
-    pages = [bitmap(260, 1), bitmap(180, 2)]
+    pages = [form_page(260, 1), form_page(180, 2)]
     files = []
     for i, bm in enumerate(pages):
         files.append(str(tmp_path / f"p{i}.pbm"))
@@ -88,7 +79,7 @@ def test_efax_sends_two_pages_to_faxcore(tmp_path):
 
 def test_efax_receives_two_pages_from_faxcore(tmp_path):
     require_tool("efax")
-    pages = [bitmap(300, 3), bitmap(150, 4)]
+    pages = [form_page(300, 3), form_page(150, 4)]
     fars = []
 
     def far_end(dialled):
@@ -121,7 +112,7 @@ def test_efax_to_efax_through_two_emulated_modems(tmp_path):
     from faxcore.class1.pty import PtyPair
 
     require_tool("efax")
-    sent = bitmap(220, 6)
+    sent = form_page(220, 6)
     src = tmp_path / "p.pbm"
     save_pbm(sent, src)
     with PtyPair(data_speed=1.0) as pair:
