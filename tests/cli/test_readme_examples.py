@@ -369,9 +369,12 @@ _BLOCKS, _COMMANDS = readme()
 _PY = [b for b in _BLOCKS if b.lang == "python"]
 
 
-@pytest.mark.parametrize("block", _PY, ids=_ids([
-    f"python {(python_check(b.code) or PyCheck('block', (), print)).marker.rstrip('([')}"
-    for b in _PY]))
+def _py_id(block: Block) -> str:
+    check = python_check(block.code)
+    return "python " + (check.marker.rstrip("([") if check else block.code.split("\n")[0])
+
+
+@pytest.mark.parametrize("block", _PY, ids=_ids([_py_id(b) for b in _PY]))
 def test_readme_python_example(block: Block, tmp_path: Path) -> None:
     code = with_emulator(block.code)
     check = python_check(code)
@@ -628,6 +631,20 @@ def test_readme_command(cmd: Command, tokens: list[str], tmp_path: Path) -> None
         check_accounts(tmp_path, args, run, tokens, before)
     else:
         CHECKS[args.command](tmp_path, args, run, tokens)
+
+
+def test_fax_session_takes_the_pages_the_loader_gives(tmp_path: Path) -> None:
+    """An old README example, FaxSession(send=prepare(...)), raised TypeError: pages
+    from the loader (codecs ``Page`` objects, as the README's load_pages example makes
+    them) are now taken as they are, as the README says."""
+    from faxcore import FaxSession
+    from faxcore.codecs.prep import prepare
+
+    make_sample(tmp_path / "letter.pdf")
+    pages = load_pages([tmp_path / "letter.pdf"])
+    for send in (pages, prepare(tmp_path / "letter.pdf")):
+        session = FaxSession(True, send=send)
+        assert_same_pages(session.engine.cfg.pages, pages, "FaxSession's pages")
 
 
 # ---- nothing in the README goes untested -----------------------------------------------
