@@ -20,6 +20,18 @@ PPS of a page still in progress. What is on disk, and when:
   removed once its page is in the TIFF-F. After a crash mid-page it holds the blocks
   that were confirmed; :func:`read_partial` decodes them.
 
+**What is known about the call** goes into each page's tags as the page is written
+(:func:`fax_info`, once the writer is attached to the engine with
+:meth:`TiffPageWriter.attach`, as :class:`faxcore.FaxSession` does): the sender's TSI
+(ImageDescription), when the page was written (DateTime), how long it took to receive
+(FaxRecvTime: since the previous page, or since the call began for the first), the session
+parameters (FaxRecvParams: resolution, signal rate, width, declared length, data format on
+the line, ECM, scan time), the subaddress (FaxSubAddress) and the DCS as received
+(FaxDcs): HylaFAX's tags, so that its ``faxinfo`` and ``faxcore info`` show them
+(:mod:`faxcore.codecs.faxinfo`). A page far longer than the length its DCS declared
+(over ``LONG_PAGE_RATIO`` times A4 or B4; "unlimited" declares none) is logged as a
+warning and noted in the page's FaxcoreNotes tag.
+
 A write that fails (disk full, the directory removed or made read-only) raises
 ``OSError``, and the engine then does not confirm the page (DCN, FILEERROR). With
 ``fallback_dirs`` the writer moves instead: it writes every page so far (and the partial
@@ -42,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faxcore.codecs.faxinfo import DATE_TIME_FORMAT, FaxInfo, RecvParams, dcs_hex
 from faxcore.codecs.tiff import (
     PAGE_NUMBER,
     REGENERATED,
@@ -52,7 +65,11 @@ from faxcore.codecs.tiff import (
     read_tiff,
     tiff_bytes,
 )
-from faxcore.t30.engine import RxPage
+from faxcore.t30.dis import DCSParams
+from faxcore.t30.engine import RxPage, T30Engine
+from faxcore.t30.frames import Frame, FrameError
+from faxcore.t30.pages import LINES_PER_MM, nominal_rows
+from faxcore.t30.result import CallResult
 from faxcore.t30.store import ReceivedBlock
 
 log = logging.getLogger("faxcore.pagestore")
@@ -62,17 +79,83 @@ _PARTIAL_MAGIC = b"FAXCORE-PARTIAL-PAGE 1\n"
 _RECORD = struct.Struct("<4sII")  # b"BLK\n", block number, data length
 _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
+#: A page longer than this many times the A4 or B4 length its DCS declared is flagged.
+LONG_PAGE_RATIO = 1.5
 
-def tiff_page(p: RxPage) -> Page:
+
+def tiff_page(p: RxPage, info: FaxInfo | None = None) -> Page:
     """A received page as a TIFF-F page: its resolution and its damage in the tags
     (BadFaxLines, ConsecutiveBadFaxLines, CleanFaxData 1 when bad rows were
-    regenerated, 2 when the page lost its end)."""
+    regenerated, 2 when the page lost its end), and ``info``, its call's metadata
+    (:func:`fax_info`), if given."""
     if p.bitmap is None:
         raise ValueError("a page that could not be decoded has no bitmap to write")
     x, y = RESOLUTIONS[p.resolution]
     clean = UNCLEAN if p.end_lost else (REGENERATED if p.bad_rows else None)
     return Page(p.bitmap, xres=x, yres=y, bad_rows=p.bad_rows,
-                consecutive_bad_rows=p.consecutive_bad_rows, clean=clean)
+                consecutive_bad_rows=p.consecutive_bad_rows, clean=clean, fax_info=info)
+
+
+def received_dcs(result: CallResult) -> bytes | None:
+    """The FIF of the DCS that set the current mode: the last one received with a good
+    FCS, from the call's trace (None if there is none)."""
+    for t in reversed(result.trace):
+        if t.direction == "rx" and t.name == "DCS" and t.crc_ok:
+            try:
+                return Frame.parse(bytes.fromhex(t.hex)).fif
+            except (ValueError, FrameError):
+                return None
+    return None
+
+
+def long_page_note(page: RxPage, length: str, number: int) -> str | None:
+    """A warning when ``page`` (page ``number``, from 1) is more than
+    ``LONG_PAGE_RATIO`` times the ``length`` (a4, b4) its DCS declared; None if it is
+    not, or if the length declared is "unlimited"."""
+    if length not in ("a4", "b4"):
+        return None
+    nominal = nominal_rows(page.resolution, length)
+    if page.rows <= LONG_PAGE_RATIO * nominal:
+        return None
+    mm = page.rows / LINES_PER_MM[page.resolution]
+    return (f"page {number} is {mm:.0f} mm long ({page.rows} rows), "
+            f"{page.rows / nominal:.1f} times the {length.upper()} length its DCS declared")
+
+
+def fax_info(page: RxPage, result: CallResult, *, number: int,
+             received: float | None = None, recv_time: float | None = None) -> FaxInfo:
+    """The metadata of received ``page`` (page ``number`` of the call, from 1) for its
+    TIFF tags (:mod:`faxcore.codecs.faxinfo`), from the call's ``result`` as it stands:
+    the sender's TSI and SUB, the signal rate now in use (a CTC may have lowered it
+    since the DCS), the last DCS received (declared length, scan time) and the page's
+    own resolution, width, data format (as on the line) and ECM. ``received``: when
+    (seconds since the epoch; DateTime, local time); ``recv_time``: seconds it took
+    (FaxRecvTime, rounded). A page far longer than declared gets a note
+    (:func:`long_page_note`)."""
+    fif = received_dcs(result)
+    dcs: DCSParams | None = None
+    if fif is not None:
+        try:
+            dcs = DCSParams.from_fif(fif)
+        except ValueError:       # a DCS the engine refused: its fields say nothing
+            dcs = None
+    params: int | None = None
+    rate = result.bit_rate or (dcs.modulation.rate if dcs is not None else 0)
+    try:
+        params = RecvParams(
+            resolution=page.resolution, bit_rate=rate, width=page.width,
+            length=dcs.length if dcs is not None else "a4", data_format=page.scheme,
+            ecm=page.ecm, scan_ms=dcs.min_scan_ms if dcs is not None else 0).encode()
+    except ValueError as e:      # nothing HylaFAX's 32 bits can say (no rate yet...)
+        log.debug("no FaxRecvParams for page %d: %s", number, e)
+    note = long_page_note(page, dcs.length, number) if dcs is not None else None
+    return FaxInfo(
+        sender=result.remote_ident, sub_address=result.remote_sub_address,
+        received="" if received is None else time.strftime(DATE_TIME_FORMAT,
+                                                             time.localtime(received)),
+        recv_time=None if recv_time is None else max(0, round(recv_time)),
+        recv_params=params, dcs=dcs_hex(fif) if fif is not None else "",
+        notes=(note,) if note else ())
 
 
 def fallback_name(requested: str | os.PathLike, directory: str | os.PathLike) -> Path:
@@ -145,14 +228,15 @@ class _Layout:
     page_number: int   # file offset of the PageNumber tag's two SHORT values
 
 
-def _relocated(page: Page, index: int, base: int) -> tuple[bytes, int, _Layout]:
+def _relocated(page: Page, index: int, base: int, scheme: str = "mmr",
+               rtc: bool = False) -> tuple[bytes, int, _Layout]:
     """One page as TIFF-F data to be written at file offset ``base`` (after the 8-octet
     header): returns (data, IFD offset in the file, layout). The single-page file
     :func:`tiff_bytes` writes is taken apart and its offsets moved by ``base - 8``;
     ``base`` is moved forward (by 0-3 octets of padding, included in the data) so that
     the IFD is on a word boundary (TIFF) and its next-IFD link, written later to add a
     page, on a 4-octet boundary (so that it never straddles a disk sector)."""
-    data = bytearray(tiff_bytes([page], "mmr"))
+    data = bytearray(tiff_bytes([page], scheme, rtc=rtc))
     if data[:4] != b"II*\x00":
         raise ValueError("expected a little-endian TIFF from tiff_bytes")
     ifd = struct.unpack_from("<I", data, 4)[0]
@@ -196,15 +280,28 @@ class TiffPageWriter:
     ``fallback_dirs``: where to go on when ``path`` cannot be written (tried in order;
     none: the error goes to the engine, which refuses the page). ``path`` is where the
     pages are now; ``requested`` where they were meant to go; ``error`` says why they
-    are not there (None: they are). ``pages_written`` counts the pages in ``path``."""
+    are not there (None: they are). ``pages_written`` counts the pages in ``path``.
+
+    ``scheme``: how the pages are coded in the file (mmr, the default and the smallest;
+    mh for readers that take nothing else, as efax); ``rtc``: MH and MR pages end with
+    RTC (for efax: see :func:`faxcore.codecs.tiff.write_tiff`). :meth:`attach` the
+    writer to the engine for the call's metadata in every page (the module docstring);
+    ``notes`` collects the warnings written in the pages' FaxcoreNotes tags."""
 
     requested: Path
     fallback_dirs: Sequence[str | os.PathLike] = ()
+    scheme: str = "mmr"
+    rtc: bool = False
     path: Path = field(init=False)
     error: str | None = field(default=None, init=False)
     pages_written: int = field(default=0, init=False)
+    notes: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        if self.scheme not in ("mh", "mr", "mmr"):
+            raise ValueError(f"scheme must be mh, mr or mmr, not {self.scheme!r}")
+        self._engine: T30Engine | None = None
+        self._since = 0.0                  # engine time the current page's time counts from
         self.requested = Path(self.requested)
         self.path = self.requested
         self._pages: list[Page] = []       # kept for a move to a fallback directory
@@ -212,6 +309,13 @@ class TiffPageWriter:
         self._end = 0                      # file size after our last write
         self._created = False              # we created the file at ``requested``
         self._blocks: list[ReceivedBlock] = []  # the partial page's stored blocks
+
+    def attach(self, engine: T30Engine) -> None:
+        """Take each page's metadata from ``engine`` (its result and clock), from now on.
+        Call it when the call begins (after ``engine.start``): the first page's receive
+        time counts from this moment."""
+        self._engine = engine
+        self._since = engine.now
 
     # ---- PageStore -----------------------------------------------------------------
 
@@ -221,8 +325,18 @@ class TiffPageWriter:
             # a page only under ECM, where the answer goes per block).
             log.warning("page %d could not be decoded: not written", len(self._pages) + 1)
             return
-        tp = tiff_page(page)
+        info = None
+        if self._engine is not None:
+            now = self._engine.now
+            info = fax_info(page, self._engine.result, number=len(self._pages) + 1,
+                            received=time.time(), recv_time=now - self._since)
+            for note in info.notes:
+                log.warning("%s (%s)", note, self.path)
+        tp = tiff_page(page, info)
         self._guarded(lambda: self._append(tp))
+        if info is not None:
+            self._since = now
+            self.notes += info.notes
         self._pages.append(tp)
         self.pages_written = len(self._pages)
         if self._blocks:
@@ -291,13 +405,13 @@ class TiffPageWriter:
     def _append(self, tp: Page) -> None:
         index = len(self._layouts)
         if index == 0:
-            body, ifd, layout = _relocated(tp, 0, 8)
+            body, ifd, layout = _relocated(tp, 0, 8, self.scheme, self.rtc)
             data = b"II*\x00" + struct.pack("<I", ifd) + body
             write_durably(self.path, data)
             self._created = self._created or self.path == self.requested
             self._end = len(data)
         else:
-            body, ifd, layout = _relocated(tp, index, self._end)
+            body, ifd, layout = _relocated(tp, index, self._end, self.scheme, self.rtc)
             fd = os.open(self.path, os.O_RDWR)  # by name: a removed file is an error
             try:
                 if os.fstat(fd).st_size < self._end:

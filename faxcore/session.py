@@ -33,7 +33,7 @@ from faxcore.codecs.prep import t30_resolution
 from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE
 from faxcore.modem.base import as_samples
 from faxcore.modem.tones import CedGenerator, CngGenerator
-from faxcore.pagestore import TiffPageWriter, tiff_page
+from faxcore.pagestore import TiffPageWriter, fax_info, tiff_page
 from faxcore.t30.engine import RxPage, T30Config, T30Engine, TxPage
 from faxcore.t30.modem_if import (
     CarrierDown,
@@ -190,11 +190,15 @@ class FaxSession:
     """One fax call over audio. ``send``: what to transmit, as :func:`load_pages` takes
     it (paths or bytes of PDF, image, TIFF-F, PBM or raw .g3/.g4 files, bitmaps, codec
     pages, TxPage), every page refitted to a T.30 width;
-    ``receive``: a path for the received TIFF-F, or a callable taking each
+    ``receive``: a path for the received TIFF-F, a
+    :class:`~faxcore.pagestore.TiffPageWriter` (a path with options: ``scheme``, ``rtc``
+    for efax, ``fallback_dirs``), or a callable taking each
     :class:`~faxcore.t30.engine.RxPage` (called before the page is confirmed to the
     sender). A path gets each page as it arrives, written and fsync'ed before the MCF
     that confirms it (:class:`faxcore.pagestore.TiffPageWriter`; ECM blocks of a page in
-    progress go to PATH.partial first); ``received_path`` is where the pages are.
+    progress go to PATH.partial first), with the call's metadata in its tags (sender,
+    time, time to receive, session parameters, DCS: :mod:`faxcore.pagestore`);
+    ``received_path`` is where the pages are.
     ``fallback_dirs``: if PATH cannot be written during the call, the pages move to a
     new file in the first of these directories that works (``store_error`` says why);
     without, the page is not confirmed and the call ends with FILEERROR. ``modems``: the fast
@@ -207,7 +211,8 @@ class FaxSession:
     ``sub_address``, ``sender_ident``, ``accept_sid``, ``password``...)."""
 
     def __init__(self, calling: bool, *, send: Sequence | None = None,
-                 receive: str | os.PathLike | Callable[[RxPage], None] | None = None,
+                 receive: str | os.PathLike | TiffPageWriter | Callable[[RxPage], None]
+                 | None = None,
                  ecm: bool = True, modems: tuple[str, ...] = PAGE_MODEMS,
                  ident: str = "", tx_level_dbm0: float = -10.0, v17_short_train: bool = True,
                  wait_carrier_end: bool = True,
@@ -229,7 +234,11 @@ class FaxSession:
         self._receive = receive
         self._on_page = receive if callable(receive) else None
         self._writer = None
-        if receive is not None and not callable(receive):
+        if isinstance(receive, TiffPageWriter):
+            if fallback_dirs:
+                raise ValueError("give fallback_dirs to the TiffPageWriter")
+            self._writer = receive
+        elif receive is not None and not callable(receive):
             self._writer = TiffPageWriter(Path(receive), fallback_dirs)
         cfg = T30Config(calling=calling, pages=load_pages(send), ecm=ecm, modems=modems,
                         ident=ident, on_page=self._page, page_store=self._writer, **options)
@@ -252,6 +261,8 @@ class FaxSession:
         self._rx_loud_end = 0    # rx sample after the last one louder than RX_LOUD
         self._written = False
         self.engine.start(0.0)
+        if self._writer is not None:
+            self._writer.attach(self.engine)  # each page's metadata; times from now
         self._run_commands()
 
     # ---- public --------------------------------------------------------------------
@@ -478,7 +489,7 @@ class FaxSession:
                 f"received pages could not be finished in {self._writer.path}: {e}"
 
 
-def write_received_tiff(path, pages: Sequence[RxPage]) -> int:
+def write_received_tiff(path, pages: Sequence[RxPage], result: CallResult | None = None) -> int:
     """Write received pages as TIFF-F (MMR); returns the number of pages written (pages
     that could not be decoded at all are left out; nothing is written without pages), all
     at once when called: a session with ``receive=PATH`` writes each page as it arrives
@@ -487,8 +498,13 @@ def write_received_tiff(path, pages: Sequence[RxPage]) -> int:
     A page's damage goes into its tags (:func:`faxcore.pagestore.tiff_page`):
     BadFaxLines = ``bad_rows``, ConsecutiveBadFaxLines, and CleanFaxData 1 (bad rows
     regenerated: each replaced by the row before) or 2 (uncorrected: the page lost its
-    end, see ``RxPage.end_lost``)."""
-    out = [page_from_rx(p) for p in pages if p.bitmap is not None]
+    end, see ``RxPage.end_lost``). With the call's ``result``, each page also gets what it
+    says about the call (sender, subaddress, session parameters, DCS, a page far longer
+    than declared: :func:`faxcore.pagestore.fax_info`; no receive times, which only the
+    writer that stores pages as they arrive knows)."""
+    kept = [p for p in pages if p.bitmap is not None]
+    out = [tiff_page(p, None if result is None else fax_info(p, result, number=i))
+           for i, p in enumerate(kept, 1)]
     if out:
         write_tiff(path, out, "mmr")
     return len(out)

@@ -5,8 +5,11 @@ Directory), chained into a multi-page file, the pixels in strips compressed with
 ITU-T T.4 (Compression 3: MH, or MR when T4Options bit 0 is set) or T.6 (Compression 4:
 MMR). The strip format is libtiff's: for T.4 every row starts with an EOL (end of line
 code, optionally padded so it ends on a byte boundary: T4Options bit 2) and a strip ends
-without RTC; for T.6 a strip ends with EOFB. Each strip is coded on its own (MR and MMR
-start every strip from an all-white reference row).
+without RTC (``write_tiff(..., rtc=True)``: a page's last strip ends with RTC, for efax);
+for T.6 a strip ends with EOFB. Each strip is coded on its own (MR and MMR start every
+strip from an all-white reference row). A received page's call metadata (sender, time,
+session parameters, DCS: HylaFAX's tags) is ``Page.fax_info``, read and written
+(:mod:`faxcore.codecs.faxinfo`).
 
 Reading accepts both byte orders, FillOrder 1 and 2, any RowsPerStrip, Compression 1
 (uncompressed), 3 and 4, PhotometricInterpretation 0 (min-is-white) and 1 (min-is-black);
@@ -64,6 +67,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from faxcore.codecs.faxinfo import FaxInfo
 from faxcore.codecs.t4 import (
     MAX_DOCUMENT_PAGES,
     MAX_DOCUMENT_PIXELS,
@@ -78,7 +82,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Page", "TiffError", "TiffUnsupportedError", "TiffTooLarge", "iter_tiff", "read_tiff",
-    "write_tiff", "tiff_bytes", "RESOLUTIONS", "resolution_name",
+    "write_tiff", "tiff_bytes", "RESOLUTIONS", "resolution_name", "FaxInfo",
 ]
 
 # Fax resolutions as TIFF-F writes them (dpi, ResolutionUnit 2).
@@ -169,6 +173,7 @@ class Page:
     page_number: int | None = None     # PageNumber (0-based as in TIFF)
     fill_order: int = 1
     software: str | None = None        # Software tag as read (the writer sets its own)
+    fax_info: FaxInfo | None = None    # the call's metadata tags (faxcore.codecs.faxinfo)
     error: str | None = None           # set when the pixel data was damaged (partial page)
     extra: dict = field(default_factory=dict)
 
@@ -475,6 +480,7 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int,
         page_number=int(pn[0]) if pn else None,
         fill_order=fill,
         software=str(sw[0]) if sw else None,
+        fax_info=FaxInfo.from_tags(tags),
         error="; ".join(errors) or None,
         extra={"t4options": t4, "rows_per_strip": rps, "strips": nstrips,
                "photometric": photometric, "index": index},
@@ -539,7 +545,8 @@ def _rational(v: float) -> tuple[int, int]:
 def tiff_bytes(pages: Iterable[Page | np.ndarray], scheme: str = "mmr", *,
                fill_order: int = 1, rows_per_strip: int | None = None,
                eol_align: bool = False, k: int | None = None,
-               software: str | None = "faxcore", byteorder: str = "<") -> bytes:
+               software: str | None = "faxcore", byteorder: str = "<",
+               rtc: bool = False) -> bytes:
     """The bytes of a TIFF-F file holding ``pages``; see :func:`write_tiff`."""
     scheme = scheme.lower()
     if scheme not in ("mh", "mr", "mmr", "none"):
@@ -559,8 +566,10 @@ def tiff_bytes(pages: Iterable[Page | np.ndarray], scheme: str = "mmr", *,
         bm = _check_bitmap(page.bitmap)
         h, w = bm.shape
         rps = h if not rows_per_strip else max(1, min(int(rows_per_strip), h))
+        # RTC ends the page: it goes after the last strip's rows only
         strips = [_encode_strip(bm[y:y + rps], scheme, fill_order, eol_align,
-                                _k_for(k, page.yres)) for y in range(0, h, rps)]
+                                _k_for(k, page.yres), rtc and y + rps >= h)
+                  for y in range(0, h, rps)]
         offsets = []
         for s in strips:
             offsets.append(out.tell())
@@ -599,6 +608,8 @@ def tiff_bytes(pages: Iterable[Page | np.ndarray], scheme: str = "mmr", *,
             entries += [(BAD_FAX_LINES, 4, [page.bad_rows]),
                         (CLEAN_FAX_DATA, 3, [clean]),
                         (CONSECUTIVE_BAD_FAX_LINES, 4, [page.consecutive_bad_rows])]
+        if page.fax_info is not None:    # sender, time, session parameters, DCS...
+            entries += page.fax_info.tags()
         entries.sort(key=lambda e: e[0])
         next_ptr = _write_ifd(out, bo, entries, next_ptr)
     return out.getvalue()
@@ -612,7 +623,7 @@ def _k_for(k: int | None, yres: float) -> int:
 
 
 def _encode_strip(rows: np.ndarray, scheme: str, fill_order: int, eol_align: bool,
-                  k: int) -> bytes:
+                  k: int, rtc: bool = False) -> bytes:
     if scheme == "none":
         packed = np.packbits(rows, axis=1)
         if fill_order == 2:
@@ -622,8 +633,9 @@ def _encode_strip(rows: np.ndarray, scheme: str, fill_order: int, eol_align: boo
     if scheme == "mmr":
         # libtiff ends every T.6 strip with EOFB.
         return encode(rows, "mmr", end_marker=True, lsb_first=lsb)
-    # libtiff's TIFF-F T.4 strips: an EOL before every row, no RTC at the end.
-    return encode(rows, scheme, k=k, eol_align=eol_align, end_marker=False, lsb_first=lsb)
+    # libtiff's TIFF-F T.4 strips: an EOL before every row, no RTC at the end (unless
+    # asked for: readers that take a page's data to RTC or the end of the file, as efax).
+    return encode(rows, scheme, k=k, eol_align=eol_align, end_marker=rtc, lsb_first=lsb)
 
 
 def _write_ifd(out: io.BytesIO, bo: str, entries: list[tuple[int, int, list]],
@@ -666,20 +678,27 @@ def _write_ifd(out: io.BytesIO, bo: str, entries: list[tuple[int, int, list]],
 def write_tiff(path: str | os.PathLike | BinaryIO, pages: Sequence[Page | np.ndarray],
                scheme: str = "mmr", *, fill_order: int = 1, rows_per_strip: int | None = None,
                eol_align: bool = False, k: int | None = None,
-               software: str | None = "faxcore", byteorder: str = "<") -> int:
+               software: str | None = "faxcore", byteorder: str = "<",
+               rtc: bool = False) -> int:
     """Write ``pages`` as a TIFF Class F file; return the number of bytes written.
 
     ``scheme``: "mh" (Compression 3), "mr" (Compression 3, T4Options bit 0), "mmr"
     (Compression 4) or "none" (uncompressed). ``fill_order`` 2 stores bits LSB first.
     ``rows_per_strip`` splits pages into strips (default: one strip per page).
     ``eol_align`` byte-aligns every EOL (T4Options bit 2). ``k`` is MR's K (default as
-    libtiff: 2 at standard resolution, 4 above). Pages may be :class:`Page` objects or
-    bare bitmaps (taken as 204x196 dpi). Every page gets NewSubfileType 2 (a page of a
-    multi-page document), PageNumber, and, when it has bad rows, BadFaxLines,
-    CleanFaxData and ConsecutiveBadFaxLines.
+    libtiff: 2 at standard resolution, 4 above). ``rtc`` (MH and MR only; MMR strips
+    always end with EOFB) ends each page's last strip with RTC, the T.4 end of page:
+    libtiff, Pillow and faxcore read such a file as the same pixels, and readers that
+    take a page's data up to RTC or the end of the file (efax, ``efix``) stop at the
+    page's end instead of running into the next page. Pages may be :class:`Page`
+    objects or bare bitmaps (taken as 204x196 dpi). Every page gets NewSubfileType 2 (a
+    page of a multi-page document), PageNumber, and, when it has bad rows, BadFaxLines,
+    CleanFaxData and ConsecutiveBadFaxLines; a page with ``fax_info`` gets its tags
+    (ImageDescription, DateTime, FaxRecvParams...: :mod:`faxcore.codecs.faxinfo`).
     """
     data = tiff_bytes(pages, scheme, fill_order=fill_order, rows_per_strip=rows_per_strip,
-                      eol_align=eol_align, k=k, software=software, byteorder=byteorder)
+                      eol_align=eol_align, k=k, software=software, byteorder=byteorder,
+                      rtc=rtc)
     if hasattr(path, "write"):
         path.write(data)
     else:
