@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faxcore.codecs import encode
 from faxcore.codecs.pbm import read_pbm
 
 WIDTH = 1728  # the A4 width of a fax page (T.4), in pixels
@@ -136,3 +137,17 @@ def block_page() -> np.ndarray:
 def pbm_page(path: str | Path) -> np.ndarray:
     """The first image of a PBM P4 file (e.g. an ITU test chart)."""
     return read_pbm(Path(path).read_bytes())[0]
+
+
+def mh_with_bad_rows(page: np.ndarray, bad: set[int]) -> bytes:
+    """``page`` as a T.4 MH stream as a fax line carries it (LSB first, one byte-aligned
+    EOL per row, RTC at the end) where the rows in ``bad`` (0-based) are replaced by a
+    code no decoder can read (all ones): a page with known damaged rows."""
+    out = bytearray()
+    for r in range(page.shape[0]):
+        if r in bad:
+            out += b"\x00\x80" + b"\xff" * 4
+            continue
+        out += bytes(encode(page[r:r + 1], "mh", eol_align=True, end_marker=False,
+                            lsb_first=True))
+    return bytes(out) + b"\x00\x08\x80" * 3

@@ -20,7 +20,7 @@ from faxcore.t30.dis import DCSParams
 from faxcore.t30.frames import Frame, pps_fif
 from faxcore.t30.modem_if import V27_4800, SendData
 from faxcore.testing.engines import dis_frame, drive, frame
-from faxcore.testing.pages import block_page
+from faxcore.testing.pages import block_page, mh_with_bad_rows
 
 PAGE = block_page()
 
@@ -115,19 +115,6 @@ def test_pin_after_the_page_is_not_a_confirmation():
     assert [f.name for f in sent][-1] == "DCN"
 
 
-def coded_with_bad_rows(page: np.ndarray, bad: set[int]) -> bytes:
-    """MH, one byte-aligned EOL per row; rows in ``bad`` (0-based) are replaced by a code
-    no decoder can read (all ones), then RTC."""
-    out = bytearray()
-    for r in range(page.shape[0]):
-        if r in bad:
-            out += b"\x00\x80" + b"\xff" * 4
-            continue
-        out += bytes(encode(page[r:r + 1], "mh", eol_align=True, end_marker=False,
-                            lsb_first=True))
-    return bytes(out) + b"\x00\x08\x80" * 3
-
-
 @pytest.mark.parametrize("nbad,answer", [(6, "MCF"), (20, "RTP"), (40, "RTN")])
 def test_receiver_copy_quality_answers(nbad, answer):
     """200 rows, 3 % / 10 % / 20 % of them unreadable (evenly spread, never two in a
@@ -138,7 +125,7 @@ def test_receiver_copy_quality_answers(nbad, answer):
     page[:, 800:804] = 1
     bad = set(range(3, 200, 200 // nbad))
     assert len(bad) == nbad
-    data = coded_with_bad_rows(page, bad)
+    data = mh_with_bad_rows(page, bad)
     e = T30Engine(T30Config(calling=False, modems=("v27ter",)))
     dcs = DCSParams(modulation=V27_4800, scheme="mh", resolution="standard")
     sent, _ = drive(e, [[frame("DCS", dcs.to_fif())], bytes(900), data, [frame("EOP")],

@@ -37,9 +37,8 @@ from faxcore.class1 import pty as c1p
 from faxcore.t30.engine import TxPage
 from faxcore.t30.modem_if import V29_9600, DataReceived, LineDropped, ReceiveData, ReceiveHDLC
 from faxcore.testing import class1_fuzz as fz
+from faxcore.testing.paths import CORPUS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "tests" / "corpus"
 ALL_CODES = b"24,48,72,73,74,96,97,98,121,122,145,146"
 
 

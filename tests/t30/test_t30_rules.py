@@ -12,8 +12,6 @@ alone and the test fails."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pytest
 
@@ -27,18 +25,12 @@ from faxcore.t30.modem_if import (
     V27_4800,
     CarrierDown,
     CarrierUp,
-    Command,
-    DataReceived,
     FrameReceived,
-    HangUp,
     LineDropped,
     ReceiveData,
     ReceiveHDLC,
     SendData,
     SendHDLC,
-    SendTone,
-    Silence,
-    TxComplete,
     WrongCarrier,
 )
 from faxcore.t30.pages import judge_page
@@ -76,89 +68,14 @@ from faxcore.t30.rules import (
     TxState,
     classify,
 )
+from faxcore.testing.engines import NOTHING, Played, frame, play
+from faxcore.testing.pages import mh_with_bad_rows
 
 PAGE = np.zeros((60, 1728), np.uint8)
 PAGE[10:30, 200:900] = 1
 PAGE[35:50, 1000:1500] = 1
 BUSY = PAGE.copy()   # compresses badly: an ECM block of several frames
 BUSY[:, :300] = np.random.default_rng(5).integers(0, 2, (60, 300))
-
-NOTHING = object()   # script item: do not answer this listen (its timer runs out)
-
-
-def frame(name: str, fif: bytes = b"", x: bool = False) -> bytes:
-    return Frame.build(name, fif, x=x, final=True).to_bytes()
-
-
-@dataclass
-class Played:
-    sent: list[Frame] = field(default_factory=list)
-    log: list[Command] = field(default_factory=list)
-    waiting: Command | None = None   # the listen the far end did not answer (stopped)
-
-    @property
-    def names(self) -> list[str]:
-        return [f.name for f in self.sent]
-
-
-def play(eng: T30Engine, script: list, to_end: bool = False,
-         waiting: Command | None = None) -> Played:
-    """Carry out ``eng``'s commands as a modem would (every transmission completes at
-    once) and answer its listens from ``script`` in order: a list of frames (V.21), a
-    tuple of ECM frames or bytes (high-speed), or NOTHING. Stop at the first listen the
-    script has nothing left for (unless ``to_end``: then let every timer run out).
-    ``waiting``: the listen an earlier play stopped at, to go on from."""
-    out = Played()
-    queue = list(script)
-    now = eng.now
-    pending = ([waiting] if waiting else []) + eng.commands()
-    while not eng.done:
-        assert now < 1000, "engine did not end"
-        if not pending:
-            d = eng.next_deadline
-            assert d is not None, "engine waits with no deadline"
-            now = max(now + 0.01, d)
-            eng.handle_timer(now)
-            pending = eng.commands()
-            continue
-        cmd = pending.pop(0)
-        out.log.append(cmd)
-        events: list = []
-        if isinstance(cmd, SendHDLC):
-            out.sent += [Frame.parse(f) for f in cmd.frames]
-            events = [TxComplete()]
-        elif isinstance(cmd, Silence | SendTone | SendData):
-            events = [TxComplete()]
-        elif isinstance(cmd, ReceiveHDLC | ReceiveData):
-            if not queue:
-                if not to_end:
-                    out.waiting = cmd
-                    return out
-                continue
-            item = queue.pop(0)
-            if item is NOTHING:
-                continue
-            if isinstance(item, list):
-                events = [CarrierUp()] + [FrameReceived(f) for f in item]
-            elif isinstance(item, tuple):
-                events = [CarrierUp(), *[FrameReceived(f) for f in item], CarrierDown()]
-            elif item is WrongCarrier:
-                events = [WrongCarrier()]
-            else:
-                events = [CarrierUp(), DataReceived(item), CarrierDown()]
-        elif isinstance(cmd, HangUp):
-            break
-        for ev in events:
-            now += 0.05
-            eng.handle_event(ev, now)
-            pending += eng.commands()
-    for cmd in pending:  # what it issued on its way out (DCN, HangUp)
-        out.log.append(cmd)
-        if isinstance(cmd, SendHDLC):
-            out.sent += [Frame.parse(f) for f in cmd.frames]
-    assert eng.done and eng.phase == "E" and isinstance(out.log[-1], HangUp)
-    return out
-
 
 # ---- the receiver -----------------------------------------------------------------------
 
@@ -350,25 +267,13 @@ def test_transmitter_line_dropped_in_release_as_on_line_dropped_says():
     assert eng.done and eng.result.status == ON_LINE_DROPPED[CallState.RELEASE]
 
 
-def coded_with_bad_rows(bad: set[int]) -> bytes:
-    """MH with a byte-aligned EOL per row; rows in ``bad`` replaced by junk, then RTC."""
-    out = bytearray()
-    for r in range(PAGE.shape[0]):
-        if r in bad:
-            out += b"\x00\x80" + b"\xff" * 4
-            continue
-        out += bytes(encode(PAGE[r:r + 1], "mh", eol_align=True, end_marker=False,
-                            lsb_first=True))
-    return bytes(out) + b"\x00\x08\x80" * 3
-
-
 PAGES_BY_QUALITY = {"MCF": set(), "RTP": {5, 15, 25, 40, 50}, "RTN": set(range(10, 30))}
 
 
 @pytest.mark.parametrize("post,answer", sorted(RX_POST_PAGE))
 def test_receiver_does_what_rx_post_page_says(post, answer):
     eng, rx = rx_engine(RxState.AWAIT_POST_PAGE, False)
-    data = coded_with_bad_rows(PAGES_BY_QUALITY[answer])
+    data = mh_with_bad_rows(PAGE, PAGES_BY_QUALITY[answer])
     assert judge_page(data, T4_DCS, eng.cfg).quality == answer
     eng._rx_pending = data
     got = play(eng, [[frame(post)]])
@@ -629,7 +534,7 @@ def test_rtp_to_eom_returns_to_phase_b():
     page damaged (5 of 60 rows) so that it gets RTP."""
     from faxcore.t30.loopback import Faults, Loopback
 
-    damaged = coded_with_bad_rows(PAGES_BY_QUALITY["RTP"])   # PAGE, 5 rows damaged
+    damaged = mh_with_bad_rows(PAGE, PAGES_BY_QUALITY["RTP"])   # PAGE, 5 rows damaged
     hit = []
 
     def data(sender, cmd, d):

@@ -13,63 +13,8 @@ from faxcore.t30.frames import Frame
 from faxcore.t30.loopback import Faults, Loopback
 from faxcore.t30.modem_if import SendData
 from faxcore.t30.pages import judge_page
-
-
-def make_page(rows: int = 300, seed: int = 0, width: int = 1728) -> np.ndarray:
-    """A page with text-like black blocks (codes like a real page, small)."""
-    rng = np.random.default_rng(seed)
-    page = np.zeros((rows, width), np.uint8)
-    for _ in range(rows // 3):
-        r, c = rng.integers(0, rows - 8), rng.integers(0, width - 40)
-        page[r:r + rng.integers(1, 8), c:c + rng.integers(2, 40)] = 1
-    return page
-
-
-def read_pbm(path) -> np.ndarray:
-    data = path.read_bytes()
-    fields, pos = [], 0
-    while len(fields) < 3:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":
-            pos = data.index(b"\n", pos)
-            continue
-        end = pos
-        while not data[end:end + 1].isspace():
-            end += 1
-        fields.append(data[pos:end])
-        pos = end
-    assert fields[0] == b"P4"
-    w, h = int(fields[1]), int(fields[2])
-    bits = np.unpackbits(np.frombuffer(data[pos + 1:], np.uint8))
-    return bits.reshape(h, -1)[:, :w].copy()
-
-
-def run_call(pages=(), *, faults=None, caller=None, answerer=None, limit=3600.0):
-    ccfg = dict(calling=True, pages=list(pages), ident="+1 555 0100")
-    ccfg.update(caller or {})
-    acfg = dict(calling=False, ident="+44 20 7946")
-    acfg.update(answerer or {})
-    a = T30Engine(T30Config(**ccfg))
-    b = T30Engine(T30Config(**acfg))
-    lb = Loopback(a, b, faults)
-    lb.run(limit)
-    assert a.done and b.done
-    return a, b, lb
-
-
-def names(engine, direction=None):
-    return [t.name for t in engine.result.trace if direction is None or t.direction == direction]
-
-
-def assert_pages_equal(sent, engine):
-    assert len(engine.received_pages) == len(sent)
-    for s, r in zip(sent, engine.received_pages, strict=True):
-        assert r.bitmap is not None
-        assert r.bitmap.shape == s.bitmap.shape
-        assert np.array_equal(r.bitmap, s.bitmap)
-        assert r.resolution == s.resolution
-
+from faxcore.testing.engines import assert_pages_equal, loopback_call, names
+from faxcore.testing.pages import pbm_page, text_page
 
 # ---- successful calls -------------------------------------------------------------------
 
@@ -78,8 +23,8 @@ def assert_pages_equal(sent, engine):
     (True, ("mh",), "mh"), (True, ("mh", "mr"), "mr"), (True, ("mh", "mr", "mmr"), "mmr")])
 @pytest.mark.parametrize("resolution", ["standard", "fine"])
 def test_send_call(ecm, schemes, expect, resolution):
-    pages = [TxPage(make_page(200, seed), resolution) for seed in range(2)]
-    a, b, _ = run_call(pages, caller=dict(ecm=ecm), answerer=dict(ecm=ecm, schemes=schemes))
+    pages = [TxPage(text_page(200, seed), resolution) for seed in range(2)]
+    a, b, _ = loopback_call(pages, caller=dict(ecm=ecm), answerer=dict(ecm=ecm, schemes=schemes))
     for e in (a, b):
         assert e.result.status == T30Status.OK, e.result.summary()
         assert e.result.scheme == expect and e.result.ecm == ecm
@@ -95,10 +40,10 @@ def test_send_call(ecm, schemes, expect, resolution):
 
 
 def test_itu_charts_ecm_mmr_and_non_ecm_mr():
-    charts = [read_pbm(require_shared(f"testdata/itu/itu{n}.pbm")) for n in (1, 4)]
+    charts = [pbm_page(require_shared(f"testdata/itu/itu{n}.pbm")) for n in (1, 4)]
     pages = [TxPage(c, "fine") for c in charts]
     for ecm in (True, False):
-        a, b, _ = run_call(pages, caller=dict(ecm=ecm), answerer=dict(ecm=ecm))
+        a, b, _ = loopback_call(pages, caller=dict(ecm=ecm), answerer=dict(ecm=ecm))
         assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
         assert b.result.scheme == ("mmr" if ecm else "mr")
         assert_pages_equal(pages, b)
@@ -106,8 +51,8 @@ def test_itu_charts_ecm_mmr_and_non_ecm_mr():
 
 
 def test_superfine_wide_page_and_64_octet_frames():
-    pages = [TxPage(make_page(150, 3, width=2048), "superfine")]
-    a, b, _ = run_call(pages, caller=dict(ecm_frame_size=64))
+    pages = [TxPage(text_page(150, 3, width=2048), "superfine")]
+    a, b, _ = loopback_call(pages, caller=dict(ecm_frame_size=64))
     assert a.result.ok and b.result.ok
     assert_pages_equal(pages, b)
     # A 64-octet frame block: the first PPS counts more than 1 frame per 64 octets.
@@ -115,10 +60,10 @@ def test_superfine_wide_page_and_64_octet_frames():
 
 
 def test_mixed_resolutions_use_eom():
-    pages = [TxPage(make_page(120, 1), "fine"), TxPage(make_page(120, 2), "standard"),
-             TxPage(make_page(120, 3), "standard")]
+    pages = [TxPage(text_page(120, 1), "fine"), TxPage(text_page(120, 2), "standard"),
+             TxPage(text_page(120, 3), "standard")]
     for ecm in (True, False):
-        a, b, _ = run_call(pages, caller=dict(ecm=ecm))
+        a, b, _ = loopback_call(pages, caller=dict(ecm=ecm))
         assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
         assert_pages_equal(pages, b)
         tx = names(a, "tx")
@@ -129,8 +74,8 @@ def test_mixed_resolutions_use_eom():
 
 @pytest.mark.parametrize("ecm", [True, False])
 def test_polling_caller_receives(ecm):
-    pages = [TxPage(make_page(150, 7), "fine"), TxPage(make_page(100, 8), "fine")]
-    a, b, _ = run_call(caller=dict(pages=[], poll=True, ecm=ecm),
+    pages = [TxPage(text_page(150, 7), "fine"), TxPage(text_page(100, 8), "fine")]
+    a, b, _ = loopback_call(caller=dict(pages=[], poll=True, ecm=ecm),
                        answerer=dict(pages=pages, ecm=ecm))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert_pages_equal(pages, a)
@@ -144,7 +89,7 @@ def test_polling_caller_receives(ecm):
 
 
 def test_polling_refused_when_nothing_to_poll():
-    a, b, _ = run_call(caller=dict(pages=[], poll=True))
+    a, b, _ = loopback_call(caller=dict(pages=[], poll=True))
     # As spandsp reports it (TSB-85 MTGP01): the far end cannot transmit.
     assert a.result.status == T30Status.TX_INCAPABLE
     assert b.result.status == T30Status.RX_DCNWHY
@@ -159,8 +104,8 @@ def test_polling_refused_when_nothing_to_poll():
     (4800, "V27ter/4800", 6), (2400, "V27ter/2400", 7)])
 @pytest.mark.parametrize("ecm", [True, False])
 def test_fallback_after_ftt(max_rate, mod, ftts, ecm):
-    pages = [TxPage(make_page(80, 4), "fine")]
-    a, b, _ = run_call(pages, faults=Faults(max_rate=max_rate), caller=dict(ecm=ecm))
+    pages = [TxPage(text_page(80, 4), "fine")]
+    a, b, _ = loopback_call(pages, faults=Faults(max_rate=max_rate), caller=dict(ecm=ecm))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert a.result.modulation == mod and b.result.modulation == mod
     assert a.result.bit_rate == max_rate
@@ -170,16 +115,16 @@ def test_fallback_after_ftt(max_rate, mod, ftts, ecm):
 
 
 def test_fallback_v29_family():
-    pages = [TxPage(make_page(80, 4), "fine")]
-    a, b, _ = run_call(pages, faults=Faults(max_rate=7200), caller=dict(modems=("v29", "v27ter")))
+    pages = [TxPage(text_page(80, 4), "fine")]
+    a, b, _ = loopback_call(pages, faults=Faults(max_rate=7200), caller=dict(modems=("v29", "v27ter")))
     assert a.result.ok and a.result.modulation == "V29/7200"
     assert names(b, "tx").count("FTT") == 1
     assert names(b, "rx").count("DCS") == 2
 
 
 def test_cannot_train_at_any_speed():
-    pages = [TxPage(make_page(80, 4), "fine")]
-    a, b, _ = run_call(pages, faults=Faults(max_rate=1200))
+    pages = [TxPage(text_page(80, 4), "fine")]
+    a, b, _ = loopback_call(pages, faults=Faults(max_rate=1200))
     assert a.result.status == T30Status.CANNOT_TRAIN
     assert names(b, "tx").count("FTT") == 8
     assert b.result.status == T30Status.RX_DCNWHY
@@ -189,7 +134,7 @@ def test_cannot_train_at_any_speed():
 # ---- failure paths -----------------------------------------------------------------------
 
 def test_no_answer_t1():
-    a = T30Engine(T30Config(calling=True, pages=[TxPage(make_page(50))]))
+    a = T30Engine(T30Config(calling=True, pages=[TxPage(text_page(50))]))
     lb = Loopback(a, None)
     end = lb.run()
     assert a.result.status == T30Status.T1_EXPIRED
@@ -200,8 +145,8 @@ def test_garbled_dcs_once_is_repeated():
     def garble_first_dcs(sender, frame, n):
         return "garble" if frame.name == "DCS" and n == 0 else "ok"
 
-    pages = [TxPage(make_page(80, 5))]
-    a, b, _ = run_call(pages, faults=Faults(frame=garble_first_dcs))
+    pages = [TxPage(text_page(80, 5))]
+    a, b, _ = loopback_call(pages, faults=Faults(frame=garble_first_dcs))
     assert a.result.ok and b.result.ok
     # The called station heard a bad frame instead of DCS and repeated its DIS.
     assert names(b, "rx")[:2] == ["TSI", "?"]
@@ -211,8 +156,8 @@ def test_garbled_dcs_once_is_repeated():
 
 
 def test_garbled_dcs_always_fails_cleanly():
-    pages = [TxPage(make_page(80, 5))]
-    a, b, _ = run_call(pages, faults=Faults(frame=lambda s, f, n: "garble" if f.name == "DCS" else "ok"))
+    pages = [TxPage(text_page(80, 5))]
+    a, b, _ = loopback_call(pages, faults=Faults(frame=lambda s, f, n: "garble" if f.name == "DCS" else "ok"))
     # Both give up after three tries; the receiver's third DIS goes unanswered first
     # (rules.py Decision 3), so its DCN answers the sender's third DCS.
     assert a.result.status == T30Status.TX_BADDCS
@@ -226,8 +171,8 @@ def test_lost_mcf_once_is_recovered(ecm):
     def drop_first_mcf(sender, frame, n):
         return "drop" if frame.name == "MCF" and n == 0 else "ok"
 
-    pages = [TxPage(make_page(80, s)) for s in range(2)]
-    a, b, _ = run_call(pages, faults=Faults(frame=drop_first_mcf), caller=dict(ecm=ecm))
+    pages = [TxPage(text_page(80, s)) for s in range(2)]
+    a, b, _ = loopback_call(pages, faults=Faults(frame=drop_first_mcf), caller=dict(ecm=ecm))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert_pages_equal(pages, b)          # the repeated MPS did not add a page
     assert names(a, "tx").count("PPS-MPS" if ecm else "MPS") == 2
@@ -235,8 +180,8 @@ def test_lost_mcf_once_is_recovered(ecm):
 
 @pytest.mark.parametrize("ecm", [True, False])
 def test_missing_mcf_three_tries_then_failure(ecm):
-    pages = [TxPage(make_page(80, s)) for s in range(2)]
-    a, b, _ = run_call(pages, faults=Faults(frame=lambda s, f, n: "drop" if f.name == "MCF" else "ok"),
+    pages = [TxPage(text_page(80, s)) for s in range(2)]
+    a, b, _ = loopback_call(pages, faults=Faults(frame=lambda s, f, n: "drop" if f.name == "MCF" else "ok"),
                        caller=dict(ecm=ecm))
     assert a.result.status == T30Status.TX_PHDDEAD
     assert names(a, "tx").count("PPS-MPS" if ecm else "MPS") == 3
@@ -248,7 +193,7 @@ def test_missing_mcf_three_tries_then_failure(ecm):
 
 @pytest.mark.parametrize("ecm", [True, False])
 def test_far_end_hangs_up_mid_page(ecm):
-    pages = [TxPage(make_page(400, 9))]
+    pages = [TxPage(text_page(400, 9))]
     a = T30Engine(T30Config(calling=True, pages=pages, ecm=ecm))
     b = T30Engine(T30Config(calling=False, ecm=ecm))
     lb = Loopback(a, b)
@@ -266,7 +211,7 @@ def test_far_end_hangs_up_mid_page(ecm):
 
 
 def test_sender_dcn_mid_page():
-    pages = [TxPage(make_page(400, 9))]
+    pages = [TxPage(text_page(400, 9))]
     a = T30Engine(T30Config(calling=True, pages=pages, ecm=False))
     b = T30Engine(T30Config(calling=False, ecm=False))
     lb = Loopback(a, b)
@@ -284,12 +229,12 @@ def test_sender_dcn_mid_page():
 
 
 def test_line_goes_dead_mid_page():
-    pages = [TxPage(make_page(400, 9))]
+    pages = [TxPage(text_page(400, 9))]
 
     def cut(sender, cmd, now):
         return sender == "caller" and isinstance(cmd, SendData) and not cmd.long_training
 
-    a, b, _ = run_call(pages, faults=Faults(cut=cut), caller=dict(ecm=False))
+    a, b, _ = loopback_call(pages, faults=Faults(cut=cut), caller=dict(ecm=False))
     assert a.result.status == T30Status.TX_PHDDEAD
     assert b.result.status == T30Status.RX_T2EXPFAX
 
@@ -297,7 +242,7 @@ def test_line_goes_dead_mid_page():
 # ---- ECM error correction ------------------------------------------------------------------
 
 def test_ppr_selective_retransmission():
-    pages = [TxPage(make_page(600, 11))]
+    pages = [TxPage(text_page(600, 11))]
     hit = []
 
     def corrupt(sender, number, burst):
@@ -306,7 +251,7 @@ def test_ppr_selective_retransmission():
             hit.append(number)
         return bad
 
-    a, b, _ = run_call(pages, faults=Faults(ecm_frame=corrupt), caller=dict(ecm_frame_size=64))
+    a, b, _ = loopback_call(pages, faults=Faults(ecm_frame=corrupt), caller=dict(ecm_frame_size=64))
     assert a.result.ok and b.result.ok
     assert sorted(hit) == [1, 5]
     ppr = [t for t in b.result.trace if t.name == "PPR"]
@@ -316,8 +261,8 @@ def test_ppr_selective_retransmission():
 
 
 def test_four_pprs_lead_to_ctc_ctr():
-    pages = [TxPage(make_page(300, 12))]
-    a, b, _ = run_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: n == 2 and burst < 4),
+    pages = [TxPage(text_page(300, 12))]
+    a, b, _ = loopback_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: n == 2 and burst < 4),
                        caller=dict(ecm_frame_size=64))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert names(b, "tx").count("PPR") == 4
@@ -327,8 +272,8 @@ def test_four_pprs_lead_to_ctc_ctr():
 
 
 def test_four_pprs_at_lowest_speed_lead_to_eor_err():
-    pages = [TxPage(make_page(300, 12))]
-    a, b, _ = run_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: n == 2),
+    pages = [TxPage(text_page(300, 12))]
+    a, b, _ = loopback_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: n == 2),
                        caller=dict(modems=("v27ter",), ecm_frame_size=64),
                        answerer=dict(modems=("v27ter",)),
                        limit=7200)
@@ -345,8 +290,8 @@ def test_four_pprs_at_lowest_speed_lead_to_eor_err():
 
 
 def test_rnr_rr_while_receiver_busy():
-    pages = [TxPage(make_page(80, 13))]
-    a, b, _ = run_call(pages, answerer=dict(rnr_count=2))
+    pages = [TxPage(text_page(80, 13))]
+    a, b, _ = loopback_call(pages, answerer=dict(rnr_count=2))
     assert a.result.ok and b.result.ok
     assert names(b, "tx").count("RNR") == 2 and names(a, "tx").count("RR") == 2
     assert_pages_equal(pages, b)
@@ -374,8 +319,8 @@ def damage(fraction: float, times: int):
 
 def test_rtn_to_mps_retrains_and_resends():
     """RTN to MPS: retrain one speed lower and send the page again (TSB-85 MTGN27)."""
-    pages = [TxPage(make_page(300, 14)), TxPage(make_page(300, 16))]
-    a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
+    pages = [TxPage(text_page(300, 14)), TxPage(text_page(300, 16))]
+    a, b, _ = loopback_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert names(b, "tx").count("RTN") == 1
     assert names(a, "tx").count("DCS") == 2          # retrained after RTN, one speed lower
@@ -386,8 +331,8 @@ def test_rtn_to_mps_retrains_and_resends():
 
 
 def test_rtn_to_mps_every_time_gives_up():
-    pages = [TxPage(make_page(300, 14)), TxPage(make_page(300, 16))]
-    a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 99)), caller=dict(ecm=False))
+    pages = [TxPage(text_page(300, 14)), TxPage(text_page(300, 16))]
+    a, b, _ = loopback_call(pages, faults=Faults(data=damage(0.05, 99)), caller=dict(ecm=False))
     assert a.result.status == T30Status.RETRYDCN
     assert names(b, "tx").count("RTN") == 3
     assert b.result.status == T30Status.RX_DCNNORTN
@@ -397,8 +342,8 @@ def test_rtn_to_mps_every_time_gives_up():
 def test_rtn_to_eop_is_not_retransmitted():
     """RTN to EOP: the page is not sent again, the call ends with DCN (TSB-85 MTGN28); the
     result counts the page as rejected, not sent."""
-    pages = [TxPage(make_page(300, 14))]
-    a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
+    pages = [TxPage(text_page(300, 14))]
+    a, b, _ = loopback_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
     assert a.result.status == T30Status.OK
     assert (a.result.pages_sent, a.result.pages_rejected) == (0, 1)
     assert "rejected" in a.result.message and "rejected 1" in a.result.summary()
@@ -410,8 +355,8 @@ def test_rtn_to_eop_is_not_retransmitted():
 def test_rtn_to_eom_goes_on_with_the_next_document():
     """RTN to EOM: back to phase B and on with the next document; the rejected page is
     not sent again (TSB-85 MTGN26)."""
-    pages = [TxPage(make_page(300, 14)), TxPage(make_page(300, 16), new_document=True)]
-    a, b, _ = run_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
+    pages = [TxPage(text_page(300, 14)), TxPage(text_page(300, 16), new_document=True)]
+    a, b, _ = loopback_call(pages, faults=Faults(data=damage(0.05, 1)), caller=dict(ecm=False))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert (a.result.pages_sent, a.result.pages_rejected) == (1, 1)
     assert names(a, "tx").count("EOM") == 1 and names(a, "tx").count("EOP") == 1
@@ -427,7 +372,7 @@ def test_receiver_rejects_a_scan_line_over_5_seconds():
     from faxcore.t30.modem_if import Modulation
     from faxcore.t30.pages import longest_coded_line
 
-    page = make_page(40, 17)
+    page = text_page(40, 17)
     dcs = DCSParams(scheme="mh").with_modulation(Modulation(4800, "v27ter"))
     eng = T30Engine(T30Config(calling=False))
 
@@ -453,7 +398,7 @@ def test_receiver_rejects_a_scan_line_over_5_seconds():
 
 def test_copy_quality_thresholds():
     eng = T30Engine(T30Config(calling=False))
-    page = make_page(200, 15)
+    page = text_page(200, 15)
     from faxcore.codecs import encode
     from faxcore.t30.dis import DCSParams
     dcs = DCSParams(scheme="mh")
@@ -469,8 +414,8 @@ def test_sub_and_sid_go_with_dcs():
     DCS bits 49/50 set, and the receiver reports them."""
     from faxcore.t30.dis import DCSParams
 
-    pages = [TxPage(make_page(120, 21))]
-    a, b, _ = run_call(pages, caller=dict(sub_address="4711", sender_ident="s3cret"))
+    pages = [TxPage(text_page(120, 21))]
+    a, b, _ = loopback_call(pages, caller=dict(sub_address="4711", sender_ident="s3cret"))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert names(a, "tx")[:4] == ["TSI", "SUB", "SID", "DCS"]
     assert b.result.remote_sub_address == "4711"
@@ -482,16 +427,16 @@ def test_sub_and_sid_go_with_dcs():
 
 
 def test_no_sub_or_sid_without_them():
-    pages = [TxPage(make_page(120, 21))]
-    a, b, _ = run_call(pages)
+    pages = [TxPage(text_page(120, 21))]
+    a, b, _ = loopback_call(pages)
     assert "SUB" not in names(a) and "SID" not in names(a)
     assert b.result.remote_sub_address == "" and b.result.remote_sender_ident == ""
 
 
 @pytest.mark.parametrize("sid", ["wrong", ""])
 def test_receiver_refuses_a_wrong_or_missing_sid(sid):
-    pages = [TxPage(make_page(120, 21))]
-    a, b, _ = run_call(pages, caller=dict(sender_ident=sid),
+    pages = [TxPage(text_page(120, 21))]
+    a, b, _ = loopback_call(pages, caller=dict(sender_ident=sid),
                        answerer=dict(accept_sid="s3cret"))
     assert b.result.status == T30Status.SID_UNACCEPTABLE
     assert "CFR" not in names(b, "tx") and names(b, "tx")[-1] == "DCN"
@@ -500,8 +445,8 @@ def test_receiver_refuses_a_wrong_or_missing_sid(sid):
 
 
 def test_receiver_takes_the_right_sid():
-    pages = [TxPage(make_page(120, 21))]
-    a, b, _ = run_call(pages, caller=dict(sender_ident="s3cret"),
+    pages = [TxPage(text_page(120, 21))]
+    a, b, _ = loopback_call(pages, caller=dict(sender_ident="s3cret"),
                        answerer=dict(accept_sid="s3cret"))
     assert a.result.ok and b.result.ok
     assert_pages_equal(pages, b)
@@ -510,22 +455,22 @@ def test_receiver_takes_the_right_sid():
 def test_sub_not_sent_to_a_station_that_cannot_take_it():
     from faxcore.t30.dis import Capabilities
 
-    eng = T30Engine(T30Config(calling=True, pages=[TxPage(make_page(50, 1))],
+    eng = T30Engine(T30Config(calling=True, pages=[TxPage(text_page(50, 1))],
                               sub_address="12", sender_ident="x"))
     dcs, _ = eng._negotiate(Capabilities(sub=False, pwd=False), eng.cfg.pages[0])
     assert not dcs.sub and not dcs.sid
     dcs, _ = eng._negotiate(Capabilities(sub=True, pwd=True), eng.cfg.pages[0])
     assert dcs.sub and dcs.sid
     with pytest.raises(ValueError):
-        T30Config(calling=True, pages=[TxPage(make_page(50, 1))], sub_address="x" * 21)
+        T30Config(calling=True, pages=[TxPage(text_page(50, 1))], sub_address="x" * 21)
 
 
 @pytest.mark.parametrize("pwd,ok", [("pw 1", True), ("pw 2", False)])
 def test_polling_with_pwd(pwd, ok):
     """PWD goes with DTC; the polled station sends its document only for its password,
     and reports the PWD it got."""
-    pages = [TxPage(make_page(100, 22))]
-    a, b, _ = run_call(caller=dict(pages=[], poll=True, password=pwd),
+    pages = [TxPage(text_page(100, 22))]
+    a, b, _ = loopback_call(caller=dict(pages=[], poll=True, password=pwd),
                        answerer=dict(pages=pages, poll_password="pw 1"))
     assert names(a, "tx")[:3] == ["CIG", "PWD", "DTC"]
     assert b.result.remote_password == pwd
@@ -552,8 +497,8 @@ def test_pps_counting_only_the_frames_of_the_burst(monkeypatch):
     monkeypatch.setattr(transmitter_mod.ecm_mod, "block_burst", burst)
     monkeypatch.setattr(transmitter_mod, "pps_fif",
                         lambda fcf2, page, block, n: real_pps(fcf2, page, block, burst_sizes[-1]))
-    pages = [TxPage(make_page(600, 31))]
-    a, b, _ = run_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: burst == 0
+    pages = [TxPage(text_page(600, 31))]
+    a, b, _ = loopback_call(pages, faults=Faults(ecm_frame=lambda s, n, burst: burst == 0
                                             and n in (3, 4)), caller=dict(ecm_frame_size=64))
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert names(b, "tx").count("PPR") == 1
