@@ -33,6 +33,7 @@ from faxcore.t30.frames import Frame
 from faxcore.t30.idents import encode_ident
 from faxcore.t30.modem_if import V17_14400, V27_4800
 from faxcore.testing.engines import frame, play
+from faxcore.testing.paths import CORPUS
 
 GOOD_TCF = bytes(1000)   # 1.7 s of zeros at 4800 bit/s: a good TCF
 SENDER = "+1 555 0100"
@@ -99,6 +100,16 @@ def test_hostile_ident_text_is_written_as_printable_ascii():
     assert back[0].fax_info.sub_address == "?1"
     with pytest.raises(ValueError, match="DateTime"):
         FaxInfo(received="31.01.2025 14:25")
+
+
+def test_fax_tags_of_the_wrong_type_are_ignored():
+    """tests/corpus/tiff/hostile-faxtags.bin (written by Pillow): FaxRecvParams as
+    ASCII, FaxRecvTime as two SHORTs, FaxDcs as BYTEs with a NUL, FaxcoreNotes as LONGs,
+    a DateTime that is no date, an ImageDescription with a CallID line. The page reads;
+    only the sender (the first line) is taken."""
+    (p,) = read_tiff(CORPUS / "tiff" / "hostile-faxtags.bin")
+    assert p.fax_info == FaxInfo(sender="sender")
+    assert p.bitmap[4:8, 100:300].all() and p.bitmap.sum() == 4 * 200
 
 
 # ---- pages received by a real engine, stored by the real writer ---------------------------
