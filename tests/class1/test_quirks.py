@@ -1,6 +1,6 @@
 """Class 1 quirk profiles (faxcore.class1.quirks) and what each flag makes the driver do,
 sans-IO: the modem's side is replayed from what spandsp 0.0.6's T.31 modem really sent
-(recorded with faxcore.testing.spandsp_t31; the whole calls are in test_t31_spandsp.py).
+(recorded with faxcore.testing.spandsp.t31; the whole calls are in test_t31_spandsp.py).
 Also: Class1Serial(quirks=...) and ``faxcore modem send --quirks``.
 """
 

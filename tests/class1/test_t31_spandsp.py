@@ -1,7 +1,7 @@
 """faxcore's Class 1 driver (the DTE) against spandsp's T.31 modem, the DCE inside iaxmodem
 and FreeSWITCH's softmodems: Class1Call <-> SpandspT31 (t31_at_rx / at_tx handler) <->
 8 kHz audio <-> a far end (a faxcore FaxSession, or spandsp's own fax terminal), in virtual
-time, in one process (faxcore.testing.spandsp_t31.run_call).
+time, in one process (faxcore.testing.spandsp.t31.run_call).
 
 * sends and receives, ECM on and off, pages pixel-identical;
 * the known failure: a DTE that re-issues AT+FRH=3 after the next frame of a burst has
@@ -25,8 +25,8 @@ from faxcore.codecs import encode, read_pbm
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
-from faxcore.testing import spandsp_t31
 from faxcore.testing.spandsp import SpandspFax
+from faxcore.testing.spandsp import t31 as spandsp_t31
 
 ECM = pytest.mark.parametrize("ecm", [False, True], ids=["t4", "ecm"])
 DLE_DLE = b"\x10\x10"  # one 0x10 data octet on the serial line, DLE-escaped

@@ -10,19 +10,19 @@ holds no EOL at all still decodes from its first bit. libtiff and spandsp do the
 
 from __future__ import annotations
 
-import ctypes
 import struct
 import subprocess
 
 import numpy as np
 import pytest
-from conftest import missing, require_tool
+from conftest import require_tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from faxcore.codecs import decode, encode, tables
 from faxcore.testing.pages import row_runs
+from faxcore.testing.spandsp import t4 as spandsp_t4
 
 WIDTH = 1728
 
@@ -251,50 +251,13 @@ def test_same_rows_as_libtiff(tmp_path, scheme, lsb_first, preamble):
 
 
 # ---------------------------------------------------------------------------------------
-# spandsp: a fax receiver's T.4 decoder (t4_rx, libspandsp2 through ctypes)
+# spandsp: a fax receiver's T.4 decoder (t4_rx: faxcore.testing.spandsp.t4)
 # ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spandsp_t4():
-    try:
-        lib = ctypes.CDLL("libspandsp.so.2")
-    except OSError as exc:
-        missing(f"libspandsp2 (Debian package libspandsp2): {exc}")
-    lib.t4_rx_init.restype = ctypes.c_void_p
-    lib.t4_rx_init.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-    for name in ("t4_rx_start_page", "t4_rx_end_page", "t4_rx_release", "t4_rx_free"):
-        getattr(lib, name).argtypes = [ctypes.c_void_p]
-    lib.t4_rx_put_chunk.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-    for name in ("t4_rx_set_rx_encoding", "t4_rx_set_image_width", "t4_rx_set_x_resolution",
-                 "t4_rx_set_y_resolution"):
-        getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_int]
-    return lib
-
-
-def _spandsp_decode(lib, path, data: bytes, scheme: str, width: int) -> np.ndarray:
-    """One page through spandsp's t4_rx (line order: bytes LSB first), written by spandsp
-    to a TIFF file that Pillow reads back."""
-    s = lib.t4_rx_init(None, str(path).encode(), 1)
-    assert s
-    try:
-        lib.t4_rx_set_rx_encoding(s, 1 if scheme == "mh" else 2)   # T4_COMPRESSION_ITU_T4_*
-        lib.t4_rx_set_image_width(s, width)
-        lib.t4_rx_set_x_resolution(s, 8031)                         # R8
-        lib.t4_rx_set_y_resolution(s, 7700)                         # fine
-        assert lib.t4_rx_start_page(s) == 0
-        assert lib.t4_rx_put_chunk(s, data, len(data))              # saw RTC
-        assert lib.t4_rx_end_page(s) == 0
-    finally:
-        lib.t4_rx_release(s)
-        lib.t4_rx_free(s)
-    with Image.open(path) as im:
-        return (np.asarray(im.convert("L")) < 128).astype(np.uint8)
 
 
 @pytest.mark.parametrize("scheme", ["mh", "mr"])
 @pytest.mark.parametrize("preamble", ["ones2688", "ones1152", "junk", "first_row_without_eol"])
-def test_same_rows_as_spandsp(tmp_path, spandsp_t4, scheme, preamble):
+def test_same_rows_as_spandsp(tmp_path, scheme, preamble):
     k = 1 if preamble == "first_row_without_eol" else 2
     bits = _stream(scheme, k=k)
     expect = PAGE
@@ -307,7 +270,7 @@ def test_same_rows_as_spandsp(tmp_path, spandsp_t4, scheme, preamble):
         bits = bits[12 + (scheme == "mr"):]
         expect = PAGE[1:]
     data = _bytes(bits, lsb_first=True)
-    ref = _spandsp_decode(spandsp_t4, tmp_path / "rx.tif", data, scheme, WIDTH)
+    ref = spandsp_t4.decode_page(data, scheme, WIDTH, tmp_path / "rx.tif")
     np.testing.assert_array_equal(ref, expect)      # spandsp skips them too
     page = decode(data, scheme, WIDTH, lsb_first=True)
     assert page.bad_rows == 0 and page.error is None and page.skipped_bits > 0

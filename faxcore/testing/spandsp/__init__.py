@@ -9,6 +9,9 @@ Modules:
     modems    spandsp's V.21 / V.27ter / V.29 / V.17 modems, HDLC, tones and G.711, with
               the same shape as faxcore's (``tx(n)``, ``rx(samples)``, ``bits()``,
               ``events()``)
+    t4        spandsp's T.4 page decoder (a reference for faxcore's MH/MR decoding)
+    t31       spandsp's T.31 Class 1 modem, and a rig putting faxcore's Class 1 driver
+              in front of it
 
 The fax terminal's names are here too (``from faxcore.testing.spandsp import SpandspFax``).
 """

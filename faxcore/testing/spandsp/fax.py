@@ -18,7 +18,7 @@ from ctypes import CFUNCTYPE, POINTER, c_int, c_int16, c_uint8, c_void_p
 
 import numpy as np
 
-from faxcore.testing.spandsp.library import T30Stats, lib
+from faxcore.testing.spandsp.library import AudioState, T30Stats, lib
 
 PHASE_E = CFUNCTYPE(None, c_void_p, c_void_p, c_int)
 FRAME = CFUNCTYPE(None, c_void_p, c_void_p, c_int, POINTER(c_uint8), c_int)
@@ -43,8 +43,10 @@ def _text(p) -> str:
     return p.decode(errors="replace") if p else ""
 
 
-class SpandspFax:
+class SpandspFax(AudioState):
     """One spandsp fax terminal on 8 kHz audio."""
+
+    _prefix = "fax"
 
     def __init__(self, calling: bool, *, send_tiff: str | None = None,
                  receive_tiff: str | None = None, ecm: bool = True,
@@ -147,20 +149,3 @@ class SpandspFax:
         self.samples += len(a)
         self._lib.fax_rx(self._s, a.ctypes.data_as(POINTER(c_int16)), len(a))
 
-    def tx(self, n: int) -> np.ndarray:
-        out = np.zeros(n, np.int16)
-        got = self._lib.fax_tx(self._s, out.ctypes.data_as(POINTER(c_int16)), n)
-        if got < n:
-            out[got:] = 0
-        return out
-
-    def close(self) -> None:
-        if self._s:
-            self._lib.fax_free(self._s)
-            self._s = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass

@@ -28,6 +28,8 @@ from ctypes import (
 )
 from ctypes.util import find_library
 
+import numpy as np
+
 DEBIAN_PACKAGE = "libspandsp2"
 
 
@@ -129,6 +131,29 @@ def _prototypes() -> dict[str, tuple]:
         "t30_get_transfer_statistics": (None, [P, POINTER(T30Stats)]),
         "t30_set_tx_nsf": (c_int, [P, POINTER(c_uint8), c_int]),
         "t30_get_rx_nsf": (c_size_t, [P, POINTER(POINTER(c_uint8))]),
+        # the T.31 Class 1 modem (t31.h) and its logging (logging.h)
+        "t31_init": (P, [P, P, P, P, P, P, P]),
+        "t31_free": (c_int, [P]),
+        "t31_at_rx": (c_int, [P, c_char_p, c_int]),
+        "t31_rx": (c_int, [P, POINTER(c_int16), c_int]),
+        "t31_tx": (c_int, [P, POINTER(c_int16), c_int]),
+        "t31_call_event": (None, [P, c_int]),
+        "t31_set_transmit_on_idle": (None, [P, c_int]),
+        "t31_get_logging_state": (P, [P]),
+        "span_log_set_level": (c_int, [P, c_int]),
+        "span_log_set_tag": (c_int, [P, c_char_p]),
+        "span_log_set_message_handler": (None, [P, P]),
+        # a T.4 receiver writing TIFF (t4_rx.h)
+        "t4_rx_init": (P, [P, c_char_p, c_int]),
+        "t4_rx_start_page": (c_int, [P]),
+        "t4_rx_end_page": (c_int, [P]),
+        "t4_rx_release": (c_int, [P]),
+        "t4_rx_free": (c_int, [P]),
+        "t4_rx_put_chunk": (c_int, [P, c_char_p, c_int]),
+        "t4_rx_set_rx_encoding": (c_int, [P, c_int]),
+        "t4_rx_set_image_width": (c_int, [P, c_int]),
+        "t4_rx_set_x_resolution": (c_int, [P, c_int]),
+        "t4_rx_set_y_resolution": (c_int, [P, c_int]),
     })
     return protos
 
@@ -172,3 +197,36 @@ def lib() -> ctypes.CDLL:
 def available() -> bool:
     """Whether :func:`lib` will succeed."""
     return _load(NAMES)[0] is not None
+
+
+class AudioState:
+    """A spandsp object on 8 kHz audio whose C state is ``self._s`` (made with
+    ``self._lib``): ``tx(n)`` through ``<_prefix>_tx`` (exactly ``n`` samples, zero
+    padded), freed once through ``<_prefix>_free``."""
+
+    _prefix = ""  # "fax", "t31": the C function names start with it
+    _lib: ctypes.CDLL
+    _s: int | None = None
+
+    def _after_tx(self) -> None:
+        """What a subclass does after each block it sends (nothing here)."""
+
+    def tx(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int16)
+        got = getattr(self._lib, f"{self._prefix}_tx")(
+            self._s, out.ctypes.data_as(POINTER(c_int16)), n)
+        if got < n:
+            out[got:] = 0
+        self._after_tx()
+        return out
+
+    def close(self) -> None:
+        if self._s:
+            getattr(self._lib, f"{self._prefix}_free")(self._s)
+            self._s = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass

@@ -4,8 +4,8 @@ faxcore's Class 1 driver in front of it, in virtual time and in one process.
 spandsp's T.31 DCE is the modem inside iaxmodem and FreeSWITCH's softmodems: an AT
 interpreter on its serial side (``t31_at_rx`` in, the ``at_tx`` handler out) and fax modems
 on 8 kHz audio (``t31_rx``/``t31_tx``). Debian's libspandsp2 0.0.6, loaded by
-:func:`faxcore.testing.spandsp.lib` (the one loader; :class:`~faxcore.testing.spandsp.
-SpandspMissing` when it is absent).
+:func:`faxcore.testing.spandsp.library.lib` (the one loader; :class:`~faxcore.testing.
+spandsp.library.SpandspMissing` when it is absent).
 
     modem = SpandspT31()
     modem.from_dte(b"ATZ\\r"); modem.to_dte()          # -> b"\\r\\nOK\\r\\n"
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from faxcore.testing import spandsp as _sp
+from faxcore.testing.spandsp.library import AudioState, lib
 
 log = logging.getLogger(__name__)
 
@@ -51,43 +51,16 @@ MODEM_CONTROL = CFUNCTYPE(c_int, c_void_p, c_void_p, c_int, c_void_p)
 # void (int level, const char *text): spandsp 0.0.6 passes no user data
 MESSAGE = CFUNCTYPE(None, c_int, c_char_p)
 
-_PROTOS = {
-    "t31_init": (c_void_p, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p,
-                            c_void_p]),
-    "t31_free": (c_int, [c_void_p]),
-    "t31_at_rx": (c_int, [c_void_p, c_char_p, c_int]),
-    "t31_rx": (c_int, [c_void_p, POINTER(c_int16), c_int]),
-    "t31_tx": (c_int, [c_void_p, POINTER(c_int16), c_int]),
-    "t31_call_event": (None, [c_void_p, c_int]),
-    "t31_set_transmit_on_idle": (None, [c_void_p, c_int]),
-    "t31_get_logging_state": (c_void_p, [c_void_p]),
-    "span_log_set_level": (c_int, [c_void_p, c_int]),
-    "span_log_set_tag": (c_int, [c_void_p, c_char_p]),
-    "span_log_set_message_handler": (None, [c_void_p, c_void_p]),
-}
-_typed = False
 
-
-def lib():
-    """libspandsp (through :func:`faxcore.testing.spandsp.lib`, the one loader) with the
-    T.31 prototypes set; :class:`~faxcore.testing.spandsp.SpandspMissing` if absent."""
-    global _typed
-    L = _sp.lib()
-    if not _typed:
-        for fn, (res, args) in _PROTOS.items():
-            f = getattr(L, fn)
-            f.restype, f.argtypes = res, args
-        _typed = True
-    return L
-
-
-class SpandspT31:
+class SpandspT31(AudioState):
     """One spandsp T.31 Class 1 modem on 8 kHz audio (see the module docstring).
 
     The telephone network around it is simulated: ``ATD`` connects at once (the far
     end has answered: the modem sends CNG and listens), ``ATA`` answers at once (CED,
     then V.21), :meth:`ring` sends ``RING`` to the DTE. ``trace=True`` keeps spandsp's
     T.31 log lines in :attr:`trace`."""
+
+    _prefix = "t31"
 
     def __init__(self, *, trace: bool = False) -> None:
         L = lib()
@@ -176,24 +149,8 @@ class SpandspT31:
         self._lib.t31_rx(self._s, a.ctypes.data_as(POINTER(c_int16)), len(a))
         self._events()
 
-    def tx(self, n: int) -> np.ndarray:
-        out = np.zeros(n, np.int16)
-        got = self._lib.t31_tx(self._s, out.ctypes.data_as(POINTER(c_int16)), n)
-        if got < n:
-            out[got:] = 0
+    def _after_tx(self) -> None:
         self._events()
-        return out
-
-    def close(self) -> None:
-        if self._s:
-            self._lib.t31_free(self._s)
-            self._s = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 # ---- the rig -----------------------------------------------------------------------------
