@@ -13,6 +13,10 @@ declare -A PEERS=(
   [/usr/lib/x86_64-linux-gnu/libspandsp.so.2]=libspandsp2
   [/usr/lib/postgresql]=postgresql
   [/usr/bin/efax]=efax
+  # HylaFAX's daemons (faxq, hfaxd, faxgetty) and client (sendfax), for
+  # tests/interop/hylafax (run on a private spool; nothing is started at install here)
+  [/usr/sbin/faxgetty]=hylafax-server
+  [/usr/bin/sendfax]=hylafax-client
   # AddressSanitizer runtime for the ASan replay of `make test` (gcc 12's; it usually
   # comes with gcc, via libgcc-12-dev)
   [/usr/lib/x86_64-linux-gnu/libasan.so.8]=libasan8
