@@ -161,6 +161,8 @@ class Class1Call:
                         modems=modems, on_page=on_page, page_store=store, **self._options)
         self.engine = T30Engine(cfg)
         self.engine.start(now)
+        if store is not None:
+            store.attach(self.engine)  # each page's metadata (TSI, DCS, times) in its TIFF tags
         self._commands(now)
 
     def _commands(self, now: float) -> None:
