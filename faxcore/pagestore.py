@@ -190,7 +190,7 @@ def write_durably(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        _write_all(fd, data, 0)
+        write_all(fd, data, 0)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -205,7 +205,8 @@ def write_durably(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
+def write_all(fd: int, data: bytes, offset: int) -> None:
+    """``data`` to the open file ``fd`` at ``offset`` (every byte: pwrite may write less)."""
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, offset)
@@ -416,11 +417,11 @@ class TiffPageWriter:
             try:
                 if os.fstat(fd).st_size < self._end:
                     raise OSError(errno.EIO, f"{self.path} is shorter than what was written")
-                _write_all(fd, body, self._end)
+                write_all(fd, body, self._end)
                 os.fsync(fd)
                 # Only now link the page in: before this a crash leaves the file as it was
                 # (plus unlinked octets at its end).
-                _write_all(fd, struct.pack("<I", ifd), self._layouts[-1].next_ptr)
+                write_all(fd, struct.pack("<I", ifd), self._layouts[-1].next_ptr)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -434,7 +435,7 @@ class TiffPageWriter:
                 raise OSError(errno.EIO, f"{self.path} is shorter than what was written")
             total = struct.pack("<H", len(self._layouts))
             for lay in self._layouts:
-                _write_all(fd, total, lay.page_number + 2)
+                write_all(fd, total, lay.page_number + 2)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -272,6 +272,12 @@ class FaxSession:
         return self.engine.done and self._src is None
 
     @property
+    def tx_bit_rate(self) -> int:
+        """Bit rate of what the session is transmitting right now: its modem's (300 for
+        V.21), 0 while it sends silence or a tone or nothing."""
+        return getattr(self._src, "bit_rate", 0) or 0
+
+    @property
     def result(self) -> CallResult:
         return self.engine.result
 

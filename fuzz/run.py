@@ -243,7 +243,7 @@ def _rel(p: Path) -> str:
         return str(p)
 
 
-def _native_sig(stderr: str, rc: int | None, hung: bool) -> str:
+def native_signature(stderr: str, rc: int | None, hung: bool) -> str:
     """What kind of native failure, and where: one entry per distinct defect."""
     if hung:
         return "hang"
@@ -345,7 +345,7 @@ def supervise(target: str, opts: argparse.Namespace, env: dict, tmp: Path) -> Re
         if execs == 0:
             res.error = f"worker failed before its first input (exit {rc}):\n{stderr[-3000:]}"
             break
-        sig = _native_sig(stderr, rc, hung)
+        sig = native_signature(stderr, rc, hung)
         restarts += 1
         if sig in seen:
             # the same defect again: counted, not saved (the first input shows it)

@@ -207,6 +207,12 @@ class Class1Dce:
         return max(0, self._ftm_rate * FLOW_MS // 8000 - queued)
 
     @property
+    def ftm_buffered(self) -> int:
+        """Octets of ``+FTM`` data taken from the DTE and held, not yet given to the
+        modulator (at most :data:`~faxcore.class1.codes.MAX_DATA`)."""
+        return len(self._ftm_buf)
+
+    @property
     def queued_ms(self) -> float:
         """``+FTM`` data taken from the DTE and not yet on the line, in ms of line time."""
         if self.mode != "ftm" or not self._ftm_rate:
@@ -301,7 +307,9 @@ class Class1Dce:
         else:
             self._out += f"{RESULT_CODES.get(code, code)}\r".encode()
 
-    def _info(self, text: str) -> None:
+    def send_info(self, text: str) -> None:
+        """An information text to the DTE (e.g. the answer to ``AT+FTM=?``), framed as
+        the verbose setting says."""
         if self.verbose:
             self._out += b"\r\n" + text.encode() + b"\r\n"
         else:
@@ -410,7 +418,7 @@ class Class1Dce:
                     if reg > MAX_REGISTER:
                         raise _CommandError(f"no register S{reg}")
                     if body[i:i + 1] == "?":
-                        self._info(f"{self.regs.get(reg, 0):03d}")
+                        self.send_info(f"{self.regs.get(reg, 0):03d}")
                         i += 1
                     elif body[i:i + 1] == "=":
                         value, i = _arg(body, i + 1)
@@ -445,7 +453,7 @@ class Class1Dce:
             self._on_hook()
             self.mode = "command"  # also ends a dial or an answer in progress
         elif c == "I":
-            self._info(IDENT)
+            self.send_info(IDENT)
         elif c in ("M", "L", "X", "B", "&C", "&D", "&K", "&S", "&W", "&V", "O", "N", "W",
                    "&Q", "&E", "&H", "&R", "&I"):
             pass  # speaker, dialling and line settings: nothing to do here
@@ -460,30 +468,30 @@ class Class1Dce:
             name = cmd[:-1]
         if arg == "?":
             if name == "FCLASS":
-                self._info("0,1")
+                self.send_info("0,1")
             elif name in ("FTM", "FRM"):
-                self._info(",".join(str(c) for c in FAST_CODES))
+                self.send_info(",".join(str(c) for c in FAST_CODES))
             elif name in ("FTH", "FRH"):
-                self._info("3")
+                self.send_info("3")
             elif name in ("FTS", "FRS"):
-                self._info("0-255")
+                self.send_info("0-255")
             else:
-                self._info("0")
+                self.send_info("0")
             return False
         if query:
             if name == "FCLASS":
-                self._info(str(self.fclass))
+                self.send_info(str(self.fclass))
             elif name in ("FMI", "GMI"):
-                self._info("faxcore")
+                self.send_info("faxcore")
             elif name in ("FMM", "GMM"):
-                self._info(IDENT)
+                self.send_info(IDENT)
             elif name in ("FMR", "GMR"):
-                self._info(__version__)
+                self.send_info(__version__)
             else:
-                self._info("0")
+                self.send_info("0")
             return False
         if name in ("FMI", "GMI", "FMM", "GMM", "FMR", "GMR") and not _:
-            self._info(IDENT)
+            self.send_info(IDENT)
             return False
         if name == "FCLASS":
             if arg not in ("0", "1"):

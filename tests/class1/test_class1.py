@@ -95,8 +95,8 @@ def test_driver_uses_only_modulations_the_modem_lists():
     bm = letter_page(120)
 
     class OldModem(Class1Dce):
-        def _info(self, text):
-            super()._info("24,48,72,96" if text.startswith("24,") else text)
+        def send_info(self, text):
+            super().send_info("24,48,72,96" if text.startswith("24,") else text)
 
     dce = OldModem()
     far = FaxSession(False, receive=lambda p: None, ecm=False)

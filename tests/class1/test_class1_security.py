@@ -345,7 +345,7 @@ def test_emulator_endless_ftm_data_is_bounded():
     chunk = b"\x00" * (1 << 20)
     for _ in range(codes.MAX_DATA // len(chunk) + 2):
         dce.from_dte(chunk)
-    assert len(dce._ftm_buf) <= codes.MAX_DATA
+    assert dce.ftm_buffered <= codes.MAX_DATA
     dce.from_dte(b"AT\r\x10\x03")
     assert dce.to_dte() == b"\r\nERROR\r\n" and dce.mode == "command"
     dce.from_dte(b"AT\r")

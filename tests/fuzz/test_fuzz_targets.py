@@ -229,16 +229,16 @@ def test_native_report_names_the_cython_function():
         "READ of size 4 at 0x6240 thread T0\n"
         "    #0 0x7f5b in __pyx_f_7faxcore_6codecs_3_t4__decode_2d_body "
         "faxcore/codecs/_t4.c:25602\n")
-    assert run._native_sig(stderr, -6, False) == "heap-buffer-overflow in _t4._decode_2d_body"
+    assert run.native_signature(stderr, -6, False) == "heap-buffer-overflow in _t4._decode_2d_body"
     method = stderr.replace("__pyx_f_7faxcore_6codecs_3_t4__decode_2d_body faxcore/codecs/_t4",
                             "__pyx_f_7faxcore_5modem_8qam_core_11QamReceiver__data_symbol "
                             "faxcore/modem/qam_core")
-    assert run._native_sig(method, -6, False) == \
+    assert run.native_signature(method, -6, False) == \
         "heap-buffer-overflow in qam_core.QamReceiver._data_symbol"
     pydef = stderr.replace("__pyx_f_7faxcore_6codecs_3_t4__decode_2d_body",
                            "__pyx_pf_7faxcore_6codecs_3_t4_2decode_packed")
-    assert run._native_sig(pydef, -6, False) == "heap-buffer-overflow in _t4.decode_packed"
-    assert run._native_sig("", None, True) == "hang"
+    assert run.native_signature(pydef, -6, False) == "heap-buffer-overflow in _t4.decode_packed"
+    assert run.native_signature("", None, True) == "hang"
 
 
 def test_hidden_targets_are_not_run_by_default():

@@ -186,14 +186,14 @@ def test_append_cut_short_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     pages = [text_page(7), text_page(8)]
     w.store_page(rxpage(pages[0]))
     before = out.stat().st_size
-    real = ps._write_all
+    real = ps.write_all
 
     def crash_on_link(fd, data, offset):
         if len(data) == 4:
             raise KeyboardInterrupt  # stands for the process dying here
         real(fd, data, offset)
 
-    monkeypatch.setattr(ps, "_write_all", crash_on_link)
+    monkeypatch.setattr(ps, "write_all", crash_on_link)
     with pytest.raises(KeyboardInterrupt):
         w.store_page(rxpage(pages[1]))
     assert out.stat().st_size > before  # page 2 is in the file, not linked in

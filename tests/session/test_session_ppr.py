@@ -33,7 +33,7 @@ HIT_FROM_MS, HIT_MS, HIT_RMS = 355, 40, 5090.0
 
 def _sending_fast(sess) -> bool:
     """Whether the FaxSession ``sess`` is transmitting on a fast modem right now."""
-    return (getattr(sess._src, "bit_rate", 0) or 0) > 300
+    return sess.tx_bit_rate > 300
 
 
 class NoiseHits:

@@ -263,8 +263,7 @@ def test_ppr_over_audio(direction, tmp_path):
 def fast_rate_of(session) -> int:
     """Bit rate of what a FaxSession is transmitting right now (0: silence/tones/V.21).
     Only used to decide where the line fault strikes; outcomes are judged on the peers."""
-    src = session._src
-    rate = getattr(src, "bit_rate", 0) or 0
+    rate = session.tx_bit_rate
     return rate if rate > 300 else 0
 
 
