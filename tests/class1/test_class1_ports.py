@@ -33,6 +33,15 @@ from faxcore.testing.pages import memo_page
 BLOCK = 160
 
 
+def run_on(port: Class1Serial, call: Class1Call) -> Class1Serial:
+    """Run ``call`` on ``port`` (at most 60 s), then close the port; returns it."""
+    try:
+        port.run(call, max_seconds=60)
+    finally:
+        port.close()
+    return port
+
+
 def far_end_for(bm: np.ndarray, fars: list):
     """faxcore on the far end of the line: receives when the DTE dialled, else sends bm."""
     def far_end(dialled: bool) -> FaxSession:
@@ -137,11 +146,7 @@ def test_driver_over_socket_url(direction):
             call = Class1Call(True, dial="5550123", send=[TxPage(bm, "fine")])
         else:
             call = Class1Call(False, receive=lambda p: None)
-        port = Class1Serial(modem.url)
-        try:
-            port.run(call, max_seconds=60)
-        finally:
-            port.close()
+        run_on(Class1Serial(modem.url), call)
     assert modem.error is None, repr(modem.error)
     assert call.error is None and int(call.result.status) == 0, call.result.summary()
     got = fars[0].pages if direction == "send" else call.pages
@@ -169,11 +174,7 @@ def test_spy_url_logs_the_traffic(tmp_path):
     trace = tmp_path / "trace.txt"
     with PtyModem(far_end_for(bm, fars)) as modem:
         call = Class1Call(True, dial="7", send=[TxPage(bm, "fine")], ecm=False)
-        port = Class1Serial(f"spy://{modem.path}?file={trace}", rtscts=False)
-        try:
-            port.run(call, max_seconds=60)
-        finally:
-            port.close()
+        run_on(Class1Serial(f"spy://{modem.path}?file={trace}", rtscts=False), call)
     assert call.error is None and int(call.result.status) == 0, call.result.summary()
     assert np.array_equal(fars[0].pages[0], bm)
     text = trace.read_text()
@@ -188,11 +189,7 @@ def test_faxemu_url_dial_and_send(tmp_path):
     bm = memo_page(seed=33)
     url = "faxemu://?" + urllib.parse.urlencode({"out": str(tmp_path / "rx-%d.tif")})
     call = Class1Call(True, dial="5550100", send=[TxPage(bm, "fine")])
-    port = Class1Serial(url, rtscts=False)
-    try:
-        port.run(call, max_seconds=60)
-    finally:
-        port.close()
+    port = run_on(Class1Serial(url, rtscts=False), call)
     assert call.error is None and int(call.result.status) == 0, call.result.summary()
     pages = read_tiff(tmp_path / "rx-1.tif")
     assert len(pages) == 1 and np.array_equal(pages[0].bitmap, bm)
@@ -208,11 +205,7 @@ def test_faxemu_url_ring_and_receive(tmp_path):
     Image.fromarray(((1 - bm) * 255).astype(np.uint8)).convert("1").save(src)
     url = "faxemu://?" + urllib.parse.urlencode({"send": str(src), "ecm": "0"})
     call = Class1Call(False, receive=lambda p: None)
-    port = Class1Serial(url, rtscts=False)
-    try:
-        port.run(call, max_seconds=60)
-    finally:
-        port.close()
+    port = run_on(Class1Serial(url, rtscts=False), call)
     assert call.error is None and int(call.result.status) == 0, call.result.summary()
     assert call.result.ecm is False
     assert len(call.pages) == 1 and np.array_equal(call.pages[0], bm)

@@ -162,12 +162,7 @@ def test_fax_session_sends_every_kind_over_audio(tmp_path):
     got = []
     a = FaxSession(True, send=sources, modems=("v17",))
     b = FaxSession(False, receive=got.append, modems=("v17",))
-    for _ in range(200 * SAMPLE_RATE // 160):
-        if a.done and b.done:
-            break
-        x, y = a.tx(160), b.tx(160)
-        a.rx(y)
-        b.rx(x)
+    run_call(a, b, max_seconds=200)
     assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
     assert len(got) == len(KINDS)
     for kind, page in zip(KINDS, got, strict=True):

@@ -94,14 +94,22 @@ def receiver_ok(b) -> bool:
     return b.result.ok if hasattr(b, "engine") else b.status_name == "OK"
 
 
-@pytest.mark.parametrize("peer", ["faxcore", "spandsp"])
-def test_repeated_ppr_for_one_block_over_audio(peer, tmp_path):
+def hit_call(peer: str, tmp_path, hits: set[int]):
+    """A one-page ECM call (V.17, 64-octet frames) to ``peer`` whose sender's bursts
+    numbered ``hits`` are hit by noise. Returns (page, sender, receiver, its pages,
+    the NoiseHits)."""
     page = busy_page()
     a = faxcore.FaxSession(True, send=[TxPage(page, "fine")], ecm=True, modems=("v17",),
                            ecm_frame_size=64)
     b, pages = receive(peer, tmp_path, page)
-    hits = NoiseHits(a, {0, 1})
-    run_call(a, b, to_answerer=[hits], max_seconds=300)
+    noise = NoiseHits(a, hits)
+    run_call(a, b, to_answerer=[noise], max_seconds=300)
+    return page, a, b, pages, noise
+
+
+@pytest.mark.parametrize("peer", ["faxcore", "spandsp"])
+def test_repeated_ppr_for_one_block_over_audio(peer, tmp_path):
+    page, a, b, pages, hits = hit_call(peer, tmp_path, {0, 1})
     assert hits.hit_count == 2
     assert a.result.ok and receiver_ok(b), a.result.summary()
     assert a.result.pages_sent == 1 and a.result.modulation == "V17/14400"
@@ -121,12 +129,7 @@ def test_repeated_ppr_for_one_block_over_audio(peer, tmp_path):
 
 @pytest.mark.parametrize("peer", ["faxcore", "spandsp"])
 def test_four_pprs_then_ctc_ctr_over_audio(peer, tmp_path):
-    page = busy_page()
-    a = faxcore.FaxSession(True, send=[TxPage(page, "fine")], ecm=True, modems=("v17",),
-                           ecm_frame_size=64)
-    b, pages = receive(peer, tmp_path, page)
-    hits = NoiseHits(a, {0, 1, 2, 3})
-    run_call(a, b, to_answerer=[hits], max_seconds=300)
+    page, a, b, pages, hits = hit_call(peer, tmp_path, {0, 1, 2, 3})
     assert hits.hit_count == 4
     assert a.result.ok and receiver_ok(b), a.result.summary()
     ex = ecm_exchange(a)

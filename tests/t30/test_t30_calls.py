@@ -191,38 +191,35 @@ def test_missing_mcf_three_tries_then_failure(ecm):
     assert b.result.pages_received == 1
 
 
-@pytest.mark.parametrize("ecm", [True, False])
-def test_far_end_hangs_up_mid_page(ecm):
+def abort_mid_page(ecm: bool, who: str, after: float, *reason: str):
+    """A one-page call in which ``who`` ("caller" or "answerer") aborts ``after`` seconds
+    into the page (with ``reason``, if given). Returns both engines, ended."""
     pages = [TxPage(text_page(400, 9))]
     a = T30Engine(T30Config(calling=True, pages=pages, ecm=ecm))
     b = T30Engine(T30Config(calling=False, ecm=ecm))
     lb = Loopback(a, b)
+    end = a if who == "caller" else b
 
-    def hang_up_on_page(sender, cmd, now):
+    def abort_on_page(sender, cmd, now):
         if sender == "caller" and isinstance(cmd, SendData) and not cmd.long_training:
-            lb.at(now + 0.5, lambda: (b.abort(lb.now, "operator hung up"), lb.pump("answerer")))
+            lb.at(now + after, lambda: (end.abort(lb.now, *reason), lb.pump(who)))
         return False
 
-    lb.faults.cut = hang_up_on_page
+    lb.faults.cut = abort_on_page
     lb.run()
+    return a, b
+
+
+@pytest.mark.parametrize("ecm", [True, False])
+def test_far_end_hangs_up_mid_page(ecm):
+    a, b = abort_mid_page(ecm, "answerer", 0.5, "operator hung up")
     assert b.result.status == T30Status.CALLDROPPED
     assert a.result.status == T30Status.TX_PHDDEAD
     assert a.result.pages_sent == 0 and b.result.pages_received == 0
 
 
 def test_sender_dcn_mid_page():
-    pages = [TxPage(text_page(400, 9))]
-    a = T30Engine(T30Config(calling=True, pages=pages, ecm=False))
-    b = T30Engine(T30Config(calling=False, ecm=False))
-    lb = Loopback(a, b)
-
-    def abort_on_page(sender, cmd, now):
-        if sender == "caller" and isinstance(cmd, SendData) and not cmd.long_training:
-            lb.at(now + 1.0, lambda: (a.abort(lb.now), lb.pump("caller")))
-        return False
-
-    lb.faults.cut = abort_on_page
-    lb.run()
+    a, b = abort_mid_page(False, "caller", 1.0)
     assert a.result.status == T30Status.CALLDROPPED
     assert b.result.status == T30Status.RX_DCNFAX
     assert names(a, "tx")[-1] == "DCN" and names(b, "rx")[-1] == "DCN"

@@ -153,6 +153,25 @@ def burst_noise(rng, n, rms):
     return np.clip(np.rint(rng.normal(0, rms, n)), -32768, 32767).astype(np.int16)
 
 
+class NoiseAfter:
+    """An impairment: the audio is replaced by noise of RMS ``rms`` for ``seconds`` from
+    the line time ``trigger(t)`` gives the first time it gives one (``t``: the line time
+    at the end of the block; None: not yet)."""
+
+    def __init__(self, trigger, seconds: float, rms: float, seed: int):
+        self.trigger, self.seconds, self.rms = trigger, seconds, rms
+        self.rng = np.random.default_rng(seed)
+        self.t0 = None
+
+    def __call__(self, x, start):
+        t = seconds_after(start, x)
+        if self.t0 is None:
+            self.t0 = self.trigger(t)
+        if self.t0 is not None and self.t0 <= t < self.t0 + self.seconds:
+            x = burst_noise(self.rng, len(x), self.rms)
+        return x
+
+
 @pytest.mark.parametrize("ecm", [False, True])
 def test_garbled_first_dcs_from_faxcore(ecm, tmp_path):
     """The frame of faxcore's first DCS (after the 1 s flag preamble) is drowned in
@@ -163,19 +182,12 @@ def test_garbled_first_dcs_from_faxcore(ecm, tmp_path):
     page = ruled_page(24, 300)
     a = station("fc", True, ecm, page, tmp_path, "g")
     b = station("sp", False, ecm, page, tmp_path, "g")
-    rng = np.random.default_rng(3)
-    win = {}
 
-    def fault(x, start):
-        t = seconds_after(start, x)
+    def dcs_frame(t):
         dcs = [e for e in a.result.trace if e.name == "DCS"]
-        if dcs and "t" not in win:
-            win["t"] = dcs[0].time + 1.0   # 75 ms gap + 1 s of flags: the frame
-        if "t" in win and win["t"] <= t < win["t"] + 0.3:
-            x = burst_noise(rng, 160, 5000)
-        return x
+        return dcs[0].time + 1.0 if dcs else None   # 75 ms gap + 1 s of flags: the frame
 
-    run_call(a, b, to_answerer=[fault], max_seconds=300)
+    run_call(a, b, to_answerer=[NoiseAfter(dcs_frame, 0.3, 5000, seed=3)], max_seconds=300)
     assert a.result.status == T30Status.OK, a.result.summary()
     assert [e.name for e in a.result.trace if e.direction == "tx"].count("DCS") >= 2
     assert b.status_name == "OK" and b.stats.pages_rx == 1
@@ -190,20 +202,13 @@ def test_garbled_first_dcs_from_spandsp(ecm, tmp_path):
     page = ruled_page(25, 300)
     a = station("sp", True, ecm, page, tmp_path, "h")
     b = station("fc", False, ecm, page, tmp_path, "h")
-    rng = np.random.default_rng(4)
-    win = {}
 
-    def fault(x, start):
-        t = seconds_after(start, x)
+    def dcs_frame(t):
         dcs = [ft for (d, f), ft in zip(a.frames, a.frame_times, strict=True)
                if d == "tx" and f[2] & 0xFE == 0x82]
-        if dcs and "t" not in win:
-            win["t"] = t + 1.0   # spandsp queues the frame, then ~1 s of flags
-        if "t" in win and win["t"] <= t < win["t"] + 0.5:
-            x = burst_noise(rng, 160, 3000)
-        return x
+        return t + 1.0 if dcs else None   # spandsp queues the frame, then ~1 s of flags
 
-    run_call(a, b, to_answerer=[fault], max_seconds=300)
+    run_call(a, b, to_answerer=[NoiseAfter(dcs_frame, 0.5, 3000, seed=4)], max_seconds=300)
     r = b.result
     assert r.status == T30Status.OK, r.summary()
     rx = [(e.name, e.crc_ok) for e in r.trace if e.direction == "rx"]
@@ -226,25 +231,15 @@ def test_ppr_over_audio(direction, tmp_path):
     s, r = direction.split("->")
     a = station(s, True, True, page, tmp_path, "p")
     b = station(r, False, True, page, tmp_path, "p")
-    rng = np.random.default_rng(5)
-    win = {}
 
-    def cfr_time(t):
+    def after_cfr(t):
         if s == "fc":
-            return t if any(e.name == "CFR" for e in a.result.trace) else None
-        return t if any(d == "rx" and f[2] & 0xFE == 0x84 for d, f in a.frames) else None
+            got = any(e.name == "CFR" for e in a.result.trace)
+        else:
+            got = any(d == "rx" and f[2] & 0xFE == 0x84 for d, f in a.frames)
+        return t + 1.5 if got else None
 
-    def fault(x, start):
-        t = seconds_after(start, x)
-        if "t" not in win:
-            got = cfr_time(t)
-            if got is not None:
-                win["t"] = got + 1.5
-        if "t" in win and win["t"] <= t < win["t"] + 0.04:
-            x = burst_noise(rng, 160, 6000)
-        return x
-
-    run_call(a, b, to_answerer=[fault], max_seconds=300)
+    run_call(a, b, to_answerer=[NoiseAfter(after_cfr, 0.04, 6000, seed=5)], max_seconds=300)
     if s == "fc":
         assert a.result.status == T30Status.OK, a.result.summary()
         assert "PPR" in [e.name for e in a.result.trace if e.direction == "rx"]
