@@ -85,6 +85,30 @@ class LeaseLost(JobError):
     working on the job."""
 
 
+#: Destination numbers: an optional ``+`` then digits, 2 to 15 of them (E.164's longest
+#: international number has 15); spaces, dashes, dots and parentheses between them are
+#: accepted and dropped: ``+1 (555) 010-0199`` is stored as ``+15550100199``.
+MIN_NUMBER_DIGITS = 2
+MAX_NUMBER_DIGITS = 15
+_NUMBER_SEPARATORS = str.maketrans("", "", " -.()")
+
+
+def normalize_number(number: Any) -> str:
+    """A destination fax number as stored: see :data:`MAX_NUMBER_DIGITS`. Raises
+    ``ValueError`` (``TypeError`` for a non-string) saying what is allowed."""
+    if not isinstance(number, str):
+        raise TypeError(f"a fax number must be a string, got {type(number).__name__}")
+    text = number.strip()
+    plus = text.startswith("+")
+    digits = (text[1:] if plus else text).translate(_NUMBER_SEPARATORS)
+    if not (digits.isascii() and digits.isdigit()
+            and MIN_NUMBER_DIGITS <= len(digits) <= MAX_NUMBER_DIGITS):
+        raise ValueError(f"bad fax number {number!r}: use digits, {MIN_NUMBER_DIGITS} to "
+                         f"{MAX_NUMBER_DIGITS} of them, with an optional leading + "
+                         "(spaces, dashes, dots and parentheses are dropped)")
+    return "+" * plus + digits
+
+
 def _job_id(value: Any) -> int:
     """A job id as given by a caller: a positive int; no silent coercion, no raw DB error."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -196,11 +220,13 @@ class JobStoreMixin:
                    max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
         """Queue a send job, or record it as refused (with the gate's reason) if not allowed.
 
+        ``destination`` is checked and stored as :func:`normalize_number` gives it.
         ``max_attempts`` bounds the claims of the job, lost ones (worker died) included."""
         if channel not in SEND_CHANNELS:
             raise ValueError(f"channel must be one of {', '.join(SEND_CHANNELS)}, got {channel!r}")
         if not isinstance(destination, str) or not destination.strip():
             raise ValueError("a send job needs a destination number")
+        destination = normalize_number(destination)
         if isinstance(pages, bool) or not isinstance(pages, int) or not 1 <= pages <= 100_000:
             raise ValueError(f"pages must be a positive integer, got {pages!r}")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) \

@@ -506,7 +506,9 @@ def describe(account_id: int, st: AccountStatus) -> str:
     since = st.since.strftime("%Y-%m-%d %H:%M UTC")
     due = format_cents(max(st.balance_cents, 0))
     if st.status is Status.active:
-        return f"account {account_id} is active (balance {format_cents(st.balance_cents)})"
+        b = st.balance_cents  # a prepayment is a credit, not a negative balance
+        return (f"account {account_id} is active ("
+                + (f"credit {format_cents(-b)})" if b < 0 else f"balance {format_cents(b)})"))
     label = st.status.value.replace("_", " ")
     text = f"account {account_id} is {label} since {since}; amount due {due}"
     if st.overdue_since is not None:

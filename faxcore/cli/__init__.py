@@ -2,9 +2,22 @@
 
 Each subcommand group lives in its own module under ``faxcore.cli`` and exposes
 ``register(subparsers)``, which adds its parsers and sets ``func`` on each; the
-function returns the process exit code. Errors a user can cause (unreadable
-file, corrupt stream, bad account id) are raised as :class:`CliError` and printed
-as one line with exit code 1 (2 for usage errors, from argparse).
+function returns the process exit code.
+
+Exit status and errors (what the README states):
+
+* 0: done; 1: an error, printed as one line on standard error
+  (``faxcore COMMAND: error: ...``), never a traceback: errors a user can cause are
+  raised as :class:`CliError`, anything else (a bug) is reported in one line too, with
+  the traceback logged at ``-vv``;
+* 2: a usage error (unknown option, missing or malformed argument), also one line,
+  naming the ``--help`` to read: the Unix convention, as argparse has it;
+* 3: ``faxcore jobs submit`` recorded the job as refused (the account may not send);
+* 130: interrupted (Ctrl-C).
+
+Standard output closed early (``faxcore ... | head -1``) is not an error: the rest of the
+output is dropped and the command finishes with its own status
+(:mod:`faxcore.cli.output`).
 """
 
 from __future__ import annotations
@@ -13,19 +26,42 @@ import argparse
 import importlib
 import importlib.util
 import logging
-import sys
+from typing import NoReturn
+
+from faxcore import __version__
 
 # Subcommand modules, in the order they appear in --help. A module is listed
 # here once it exists; find_spec keeps a partially built tree usable.
 MODULES = ("demo", "convert", "call", "conformance", "account", "jobs", "modem")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger(__name__)
 
 
 class CliError(Exception):
     """An error reported to the user as one line, exit status 1."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors in one line (no usage block): ``PROG: error: MESSAGE
+    (PROG --help lists the options)``, exit status 2. Subcommand parsers are made of
+    this class too (argparse uses the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        from faxcore.cli.output import err, settle_streams
+
+        err(f"{self.prog}: error: {message} ({self.prog} --help lists the options)")
+        settle_streams()
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faxcore", description="faxcore fax engine")
+    parser = Parser(prog="faxcore", description="faxcore fax engine")
+    parser.add_argument("--version", action="version", version=f"faxcore {__version__}",
+                        help="print faxcore's version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v: INFO, T.30 frame trace; -vv: DEBUG)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -38,7 +74,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_name(args: argparse.Namespace) -> str:
+    """``faxcore account show`` and the like: the command as the user typed it."""
+    words = ["faxcore", getattr(args, "command", None) or ""]
+    for attr in ("account_command", "jobs_command", "modem_command", "suite"):
+        if getattr(args, attr, None):
+            words.append(getattr(args, attr))
+    return " ".join(w for w in words if w)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from faxcore.cli.output import settle_streams
+
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Output that did not go through faxcore.cli.output (argparse's --help, a
+        # command's own writes) met a closed pipe: drop the rest of it, quietly.
+        return EXIT_ERROR
+    finally:
+        settle_streams()
+
+
+def _main(argv: list[str] | None) -> int:
+    from faxcore.cli.output import err
+
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -46,8 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
-        print(f"faxcore {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        err(f"{command_name(args)}: error: {_one_line(exc)}")
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        err("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # a bug: still one line; the traceback at -vv (DEBUG)
+        log.debug("traceback", exc_info=True)
+        err(f"{command_name(args)}: error: internal error: {type(exc).__name__}: "
+            f"{_one_line(exc)} (please report it; -vv shows the traceback)")
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+

@@ -1,10 +1,13 @@
 """``faxcore call``: one fax call for engineers.
 
-``faxcore call --loopback INPUT...`` sends the pages of INPUT (TIFF-F, PDF, PBM, any image,
+``faxcore call INPUT...`` sends the pages of INPUT (TIFF-F, PDF, PBM, any image,
 raw .g3/.g4: whatever :func:`faxcore.codecs.load_pages` reads, refitted to a T.30 width)
 from one faxcore station to another over simulated audio (the software modems at both
-ends, optional AWGN and G.711), shows progress as it goes (phase, page, bit rate),
-writes the received TIFF-F and prints the call report with the T.30 frame trace.
+ends, optional AWGN and G.711), shows progress on standard error as it goes (one
+:func:`faxcore.cli.output.progress_line` per change of phase, page or bit rate), writes the
+received TIFF-F and prints the call report with the T.30 frame trace. Both stations
+simulated here is the only mode (``--loopback``, which says so, is accepted and changes
+nothing).
 
 With ``--peer spandsp`` the answering, receiving station is spandsp's fax terminal
 (Debian's libspandsp2 through :mod:`faxcore.testing.spandsp`) instead: an
@@ -24,7 +27,6 @@ and exits with status 1.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import wave
@@ -33,8 +35,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from faxcore.cli import CliError
-from faxcore.cli.output import check_writable, rescue, rescue_dirs
+from faxcore.cli import CliError, output
+from faxcore.cli.output import TRACE_COLUMNS, call_progress, check_writable, rescue, rescue_dirs
 from faxcore.codecs import LoadError, SourceUnreadable, write_tiff
 from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE
 from faxcore.session import FaxSession, load_pages, page_from_tx
@@ -53,19 +55,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "faxcore station to "
                     "another over simulated 8 kHz audio and print the call report.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files to send")
-    p.add_argument("--loopback", action="store_true", required=True,
-                   help="both stations are simulated here (the only mode so far)")
+    p.add_argument("--loopback", action="store_true",
+                   help="both stations are simulated here: the default and only mode "
+                        "(accepted for old scripts; changes nothing)")
     p.add_argument("--ecm", dest="ecm", action="store_true", default=True,
                    help="offer error correction mode (default)")
     p.add_argument("--no-ecm", dest="ecm", action="store_false", help="no ECM")
     p.add_argument("--modem", choices=PAGE_MODEMS, default=PAGE_MODEMS[0],
                    help="fastest modem offered (default v17; slower ones stay as fallback)")
-    p.add_argument("--snr", type=float,
-                   help="add white noise this many dB below the signal (faxcore's -10 dBm0)")
-    p.add_argument("--g711", choices=("alaw", "ulaw"), help="pass the audio through G.711")
+    p.add_argument("--snr", type=float, metavar="DB",
+                   help="add white noise this many dB below the signal (faxcore's -10 dBm0) "
+                        "(default: no noise)")
+    p.add_argument("--g711", choices=("alaw", "ulaw"),
+                   help="pass the audio through G.711 (default: linear audio)")
     p.add_argument("--resolution", choices=("standard", "fine", "superfine"),
                    help="send at this resolution (default: the file's, or fine)")
-    p.add_argument("--wav", help="record the line (left: caller, right: answerer) as WAV")
+    p.add_argument("--wav", metavar="FILE",
+                   help="record the line (left: caller, right: answerer) as WAV "
+                        "(default: no recording)")
     p.add_argument("--out", default="received.tif", help="received TIFF-F (default received.tif)")
     p.add_argument("--peer", choices=("faxcore", "spandsp"), default="faxcore",
                    help="the answering (receiving) station: faxcore (default) or spandsp "
@@ -279,14 +286,7 @@ def run_call(args: argparse.Namespace) -> int:
         check_writable(args.wav, "--wav")
     pages = load_inputs(args.inputs, args.resolution)
     modems = PAGE_MODEMS[PAGE_MODEMS.index(args.modem):]
-    err = sys.stderr
-
-    def progress(seconds, e):
-        r = e.result
-        moved = f"pages received {len(e.received_pages)}" if args.peer_sends else \
-            f"pages sent {r.pages_sent}"
-        err.write(f"  {seconds:7.1f} s  phase {e.phase}  {moved}/{len(pages)}  "
-                  f"{r.modulation or '-'}\n")
+    progress = call_progress(output.err, len(pages), sending=not args.peer_sends)
 
     copts = {"sub_address": args.sub, "sender_ident": args.sid}
     try:
@@ -301,18 +301,19 @@ def run_call(args: argparse.Namespace) -> int:
         pages, ecm=args.ecm, modems=modems, snr=args.snr, g711=args.g711, out=args.out,
         wav=args.wav, progress=progress, max_seconds=args.max_seconds, peer=args.peer,
         peer_sends=args.peer_sends, caller_options=copts, answerer_options=aopts)
-    say = sys.stdout.write
-    say(f"line time {line:.1f} s, CPU {cpu:.2f} s\n")
+    say = output.out
+    say(f"line time {line:.1f} s, CPU {cpu:.2f} s")
     c_ok, _, _, _ = _report("caller:   ", caller, say)
     a_ok, received, got_sub, got_sid = _report("answerer: ", answerer, say)
     if args.sub or args.sid:
-        say(f"answerer received SUB '{got_sub}', SID '{got_sid}'\n")
+        say(f"answerer received SUB '{got_sub}', SID '{got_sid}'")
     ours = caller if hasattr(caller, "engine") else answerer
-    say(f"frame trace ({'caller' if ours is caller else 'answerer'}'s view, faxcore):\n")
-    say(ours.result.trace_text() + "\n")
+    say(f"frame trace ({'caller' if ours is caller else 'answerer'}'s view, faxcore; "
+        f"{TRACE_COLUMNS}):")
+    say(ours.result.trace_text())
     where = getattr(answerer, "received_path", None) or args.out
     if received:
-        say(f"received pages written to {where}\n")
+        say(f"received pages written to {where}")
     if problems:
         raise CliError("; ".join(problems))
     return 0 if c_ok and a_ok else 1
@@ -322,9 +323,9 @@ def _report(label: str, station, say) -> tuple[bool, int, str, str]:
     """Print a station's result line; returns (ok, pages received, SUB, SID it got)."""
     if hasattr(station, "engine"):
         r = station.result
-        say(f"{label}{r.summary()}\n")
+        say(f"{label}{r.summary()}")
         return r.ok, r.pages_received, r.remote_sub_address, r.remote_sender_ident
-    say(f"{label}{spandsp_summary(station)}\n")
+    say(f"{label}{spandsp_summary(station)}")
     return (station.status_name == "OK", station.stats.pages_rx, station.remote_sub_address,
             station.remote_sender_ident)
 

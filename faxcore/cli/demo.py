@@ -4,7 +4,8 @@ A real fax call: ITU-T test chart 1 (``../shared/testdata/itu/itu1.pbm`` beside 
 repository, or the built-in letter page when that folder is absent) plus any files the user
 names (PDF, images, TIFF) go from one faxcore station to another over simulated 8 kHz
 audio, V.17 with ECM (both stations' T.30 engines and software modems). Progress is shown
-as the call goes (one line per change of phase, page or bit rate); the received TIFF-F,
+as the call goes (one line per change of phase, page or bit rate, in the format of
+``faxcore call``: :func:`faxcore.cli.output.progress_line`); the received TIFF-F,
 PNG previews of every received page and the call report (result summaries and the frame
 trace) are written to ``out/demo/``; and the received pages are checked pixel for pixel
 against the sent ones.
@@ -12,14 +13,14 @@ against the sent ones.
 The output directory is created and checked before the call. If it cannot be written
 during or after the call, the received TIFF-F, the previews and the report are kept in a
 rescue directory instead (:func:`faxcore.cli.output.rescue_dirs`); the demo says where
-and exits with status 1.
+and exits with status 1. Its standard output closed early (``faxcore demo | head -3``)
+does not stop it: the call is made and every file written.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from faxcore.cli import CliError
 from faxcore.cli.call import load_inputs, simulate_call
 from faxcore.cli.convert import save_png
-from faxcore.cli.output import check_writable, rescue
+from faxcore.cli.output import TRACE_COLUMNS, call_progress, check_writable, out, rescue
 from faxcore.codecs import LoadError, load_pages
 from faxcore.codecs.prep import sample_page
 from faxcore.codecs.tiff import TiffError, read_tiff
@@ -37,13 +38,9 @@ from faxcore.t30 import TxPage
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
-PHASES = {"A": "call set-up", "B": "negotiation and training", "C": "page transfer",
-          "D": "post-page exchange", "E": "call release"}
-
 
 def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    out(line, flush=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -93,7 +90,7 @@ def report_text(caller, answerer, line: float, cpu: float, sent: list[str]) -> s
              f"line time {line:.1f} s, CPU {cpu:.2f} s (both stations)",
              f"caller (sending):     {caller.result.summary()}",
              f"answerer (receiving): {answerer.result.summary()}",
-             "", "frame trace, caller's view (time s, direction, frame, octets as on the line):",
+             "", f"frame trace, caller's view ({TRACE_COLUMNS}):",
              caller.result.trace_text(),
              "", "frame trace, answerer's view:",
              answerer.result.trace_text(), ""]
@@ -132,16 +129,8 @@ def run_demo(args: argparse.Namespace) -> int:
     tif = out / "received.tif"
     _say(f"[2/4] calling: {len(pages)} page(s) over simulated audio, V.17 with ECM")
 
-    def progress(seconds: float, e) -> None:
-        r = e.result
-        page = min(r.pages_sent + 1, len(pages))
-        where = f"page {page}/{len(pages)}" if e.phase in ("C", "D") else \
-            f"{r.pages_sent}/{len(pages)} sent"
-        _say(f"      {seconds:6.1f} s  phase {e.phase} ({PHASES.get(e.phase, '?')}), {where}, "
-             f"{r.bit_rate or '-'} bit/s{' ' + r.modulation if r.modulation else ''}")
-
     caller, answerer, line, cpu, problems = simulate_call(
-        pages, ecm=True, modems=PAGE_MODEMS, out=tif, progress=progress)
+        pages, ecm=True, modems=PAGE_MODEMS, out=tif, progress=call_progress(_say, len(pages)))
     tif = answerer.received_path or tif  # a rescue directory if out/ failed mid-call
     try:
         report, pngs = write_outputs(out, caller, answerer, line, cpu, sent)

@@ -2,6 +2,10 @@
 
 A job submitted for an account that may not send is recorded as ``refused`` with
 the reason and never dialled; ``submit`` then exits with status 3 so scripts notice.
+``submit`` checks what it is given first: ``--to`` a fax number (an optional ``+`` and 2
+to 15 digits; spaces, dashes, dots and parentheses are dropped), ``--document`` a file
+faxcore can read (:func:`faxcore.codecs.load_pages`: PDF, image, TIFF, raw .g3/.g4), whose
+pages are counted: ``--pages`` may then be left out, and must match when given.
 ``show`` and ``list`` print the lease of a job being sent (worker, expiry, ``EXPIRED``
 once it may be taken back) and how many of its claims were lost.
 """
@@ -11,8 +15,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from faxcore.cli import CliError
 from faxcore.cli.account import add_common, store_command
 from faxcore.cli.output import emit
 
@@ -48,10 +54,33 @@ def _job_lines(j: Any, now: datetime) -> list[str]:
     return lines
 
 
-@store_command
+def document_pages(path: str, pages: int | None) -> tuple[str, int]:
+    """The document of a send job, as stored (its absolute path: a worker may run
+    elsewhere), and its page count, checked against ``pages`` when that is given."""
+    from faxcore.codecs import LoadError, load_pages  # only when a document is given
+
+    try:
+        n = len(load_pages(Path(path)))
+    except LoadError as exc:
+        raise CliError(f"cannot use --document: {exc}") from None
+    if pages is not None and pages != n:
+        raise CliError(f"--pages {pages} does not match --document {path}: it has {n} "
+                       "page(s) (leave out --pages to take the document's count)")
+    return str(Path(path).resolve()), n
+
+
+@store_command(subject=lambda args: f"no account {args.account}")
 def cmd_submit(args: argparse.Namespace, store: Any, now: datetime) -> int:
-    j = store.submit_job(args.account, args.to, args.pages, now, channel=args.channel,
-                         document=args.document, max_attempts=args.max_attempts)
+    from faxcore.accounts.jobs import normalize_number
+
+    number = normalize_number(args.to)     # before reading a document: the cheap check
+    document, pages = None, args.pages
+    if args.document is not None:
+        document, pages = document_pages(args.document, args.pages)
+    elif pages is None:
+        raise CliError("give --document PATH (its pages are counted) or --pages N")
+    j = store.submit_job(args.account, number, pages, now, channel=args.channel,
+                         document=document, max_attempts=args.max_attempts)
     emit(args, j.as_dict(), lambda: _job_lines(j, now))
     return EXIT_REFUSED if j.state == "refused" else 0
 
@@ -71,16 +100,26 @@ def cmd_list(args: argparse.Namespace, store: Any, now: datetime) -> None:
     emit(args, [j.as_dict() for j in jobs], text)
 
 
-@store_command
+@store_command(subject=lambda args: f"no job {args.job}")
 def cmd_show(args: argparse.Namespace, store: Any, now: datetime) -> None:
     j = store.get_job(args.job)
     emit(args, j.as_dict(), lambda: _job_lines(j, now))
 
 
-@store_command
+@store_command(subject=lambda args: f"no job {args.job}")
 def cmd_cancel(args: argparse.Namespace, store: Any, now: datetime) -> None:
     j = store.cancel_job(args.job, now)
     emit(args, j.as_dict(), lambda: [f"job {j.id} cancelled"])
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def register(sub: Any) -> None:
@@ -95,31 +134,44 @@ def register(sub: Any) -> None:
     jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
     jsub.required = True
 
-    s = jsub.add_parser("submit", help="queue a send job (refused if the account may not send)")
-    s.add_argument("account", type=int)
-    s.add_argument("--to", required=True, metavar="NUMBER", help="destination fax number")
-    s.add_argument("--pages", type=int, required=True)
+    s = jsub.add_parser("submit", help="queue a send job (refused if the account may not send)",
+                        description="Queue a send job for ACCOUNT. If the account may not "
+                                    "send, the job is recorded as refused with the reason "
+                                    "and the exit status is 3.")
+    s.add_argument("account", type=int, help="the account number")
+    s.add_argument("--to", required=True, metavar="NUMBER",
+                   help="destination fax number: optional + and 2 to 15 digits; spaces, "
+                        "dashes, dots and parentheses are dropped (required)")
+    s.add_argument("--pages", type=int, default=None, metavar="N",
+                   help="number of pages (default: counted from --document, which it must "
+                        "match; required without --document)")
     s.add_argument("--channel", choices=SEND_CHANNELS, default="api",
                    help="where the job came from (default: api)")
-    s.add_argument("--document", default=None, metavar="PATH", help="the document to send")
+    s.add_argument("--document", default=None, metavar="PATH",
+                   help="the document to send (PDF, image, TIFF, raw .g3/.g4); it must be "
+                        "readable, and its absolute path is stored (default: none)")
     s.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS, metavar="N",
                    help="give up after N claims, failed calls and lost workers alike "
                         f"(default: {DEFAULT_MAX_ATTEMPTS})")
     s.set_defaults(func=cmd_submit)
 
     lst = jsub.add_parser("list", help="list jobs")
-    lst.add_argument("--account", type=int, default=None)
-    lst.add_argument("--direction", choices=("send", "receive"), default=None)
-    lst.add_argument("--state", choices=sorted(set(SEND_STATES + RECEIVE_STATES)), default=None)
-    lst.add_argument("--limit", type=int, default=1000)
+    lst.add_argument("--account", type=int, default=None, help="only this account's jobs "
+                                                               "(default: all accounts)")
+    lst.add_argument("--direction", choices=("send", "receive"), default=None,
+                     help="only send jobs or only received faxes (default: both)")
+    lst.add_argument("--state", choices=sorted(set(SEND_STATES + RECEIVE_STATES)), default=None,
+                     help="only jobs in this state (default: any)")
+    lst.add_argument("--limit", type=_positive, default=1000, metavar="N",
+                     help="show at most N jobs, oldest first (default: 1000)")
     lst.set_defaults(func=cmd_list)
 
     sh = jsub.add_parser("show", help="one job in detail")
-    sh.add_argument("job", type=int)
+    sh.add_argument("job", type=int, help="the job number")
     sh.set_defaults(func=cmd_show)
 
     c = jsub.add_parser("cancel", help="cancel a queued send job")
-    c.add_argument("job", type=int)
+    c.add_argument("job", type=int, help="the job number")
     c.set_defaults(func=cmd_cancel)
 
     for q in (s, lst, sh, c):

@@ -159,7 +159,11 @@ def _iter_pages(data: bytes, scheme: str, width: int, lsb_first: bool, xres: flo
                     xres=xres, yres=yres, scheme=scheme, bad_rows=int(dp.bad_rows),
                     consecutive_bad_rows=int(getattr(dp, "max_consecutive_bad_rows", 0)),
                     fill_order=2 if lsb_first else 1, error="; ".join(errors) or None,
-                    page_number=done)
+                    page_number=done,
+                    # apart for callers that tell a stream without end markers
+                    # (Ghostscript's) from a damaged one
+                    extra={"end_marker": terminated,
+                           "decode_error": str(err) if err else None})
                 done += 1
     except DocumentError as exc:
         exc.complete_pages = done
