@@ -54,7 +54,8 @@ given and raises ``ValueError`` otherwise):
   equaliser cannot blow up into inf/NaN.
 * Memory: ``obits`` holds at most the bits not yet taken; ``take_bits`` (called by the
   Python wrapper after every ``rx`` block that committed bits) empties it. Uncommitted
-  bits are at most ``hold_symbols`` plus ``lost_grace`` symbols' worth plus one block's.
+  bits are at most ``hold_symbols`` plus ``lost_grace`` symbols' worth plus one block's,
+  or, while the training SNR is still judged, ``snr_symbols`` plus the Viterbi delay.
 """
 
 import numpy as np
@@ -275,6 +276,11 @@ cdef class QamReceiver:
     cdef double min_snr           # training fails below this measured SNR (linear)
     cdef double tr_err, tr_pow    # error / reference power over the end of the training
     cdef double train_snr
+    cdef int snr_check            # 1: the SNR also counts the decisions after the training
+    cdef int snr_end              # ... judged once this many symbols after it are decoded
+    cdef int snr_symbols          # (the check segment's and this many more)
+    cdef int snr_end_late         # below the gate then: judged again here (0: no second look)
+    cdef double min_snr_late      # ... against this gate
     # lock monitor (data mode): running mean of the per-symbol decision metric (V.29: the
     # slicer's error energy; V.17: the growth of the best Viterbi path metric)
     cdef double lk_alpha          # EMA weight per symbol
@@ -446,6 +452,16 @@ cdef class QamReceiver:
         self.fail_ratio = cfg.get("fail_ratio", 0.03)
         self.pll_viterbi = cfg.get("pll_viterbi", 1)
         self.min_snr = 10.0 ** (cfg.get("min_snr_db", 0.0) / 10.0)
+        self.snr_check = 1 if cfg.get("snr_with_check", False) else 0
+        self.snr_symbols = int(cfg.get("snr_symbols", 0))
+        if self.snr_symbols < 0 or self.snr_symbols > 100000:
+            raise ValueError("snr_symbols out of range")
+        self.snr_end = self.check_len + self.snr_symbols
+        late = int(cfg.get("snr_symbols_late", 0))
+        if late != 0 and (late <= self.snr_symbols or late > 100000):
+            raise ValueError("snr_symbols_late must be 0 or above snr_symbols")
+        self.snr_end_late = self.check_len + late if late else 0
+        self.min_snr_late = 10.0 ** (cfg.get("min_snr_late_db", cfg.get("min_snr_db", 0.0)) / 10.0)
         lost_db = cfg.get("lost_snr_db", None)
         self.lk_thresh = (self.const_power / 10.0 ** (lost_db / 10.0)) if lost_db is not None else 0.0
         self.lk_alpha = 1.0 / cfg.get("lock_window", 32)
@@ -620,7 +636,12 @@ cdef class QamReceiver:
                     # a carrier that drops while the known sequence was being trained on
                     # is a failed training; one that drops before that (a TEP tone, a
                     # noise burst) was never a training attempt
+                    if self.state == ST_CHECK and self.sidx >= self.check_len:
+                        # a burst that ends while its SNR is still being judged (its check
+                        # segment passed): judged on what there was
+                        self._end_snr(self.nsamples + i)
                     if self.state == ST_TRAIN or self.state == ST_CHECK:
+                        self.onb = self.ocommit   # nothing of a burst never judged
                         self.events.append((EV_TRAINING_FAILED, self.nsamples + i))
                     if (self.state == ST_DATA and self.lk_suspect >= self.lk_end_grace
                             and self.lk_fast > 0.7 * self.lk_thresh):
@@ -909,6 +930,7 @@ cdef class QamReceiver:
 
     cdef void _fail(self, long long t):
         self.state = ST_FAILED
+        self.onb = self.ocommit   # data decoded while the SNR was still being judged
         self.events.append((EV_TRAINING_FAILED, t))
 
     cdef void _acquire(self, double zr, double zi):
@@ -1026,6 +1048,11 @@ cdef class QamReceiver:
         self.mse_acc += er * er + ei * ei
         self.mse_n += 1
         if self.mode == 0:
+            if self.state == ST_CHECK and self.snr_check:
+                # the known sequence's last symbols alone measure the SNR roughly; the
+                # decisions after it (the check segment and snr_symbols of data) add to it
+                self.tr_err += er * er + ei * ei
+                self.tr_pow += dr * dr + di * di
             self._hit_check(er * er + ei * ei, zr * zr + zi * zi)
             if not self.frozen:
                 self._eq_update(er, ei, self.eq_mu)
@@ -1092,6 +1119,15 @@ cdef class QamReceiver:
             b = self.tb_prev[j][b]
             j = (j - 1) & (TB_MAX - 1)
         lab = self.tb_lab[j][b]
+        if self.state == ST_CHECK and self.snr_check:
+            # V.17: the error against the decoded (trellis-corrected) point, not the
+            # sliced one: slicing errors near the gate would read the SNR too high.
+            # A short training's 24 known symbols alone measure it +-0.9 dB (and 0.3 dB
+            # low); with the check segment and snr_symbols of data, +-0.3 dB
+            dr = self.tb_zre[j] - self.pt_re[lab]
+            di = self.tb_zim[j] - self.pt_im[lab]
+            self.tr_err += dr * dr + di * di
+            self.tr_pow += self.pt_re[lab] * self.pt_re[lab] + self.pt_im[lab] * self.pt_im[lab]
         if self.pll_viterbi and not self.frozen:
             # carrier loop on the decoded (delayed, far more reliable) decision
             self._pll(self.tb_zre[j], self.tb_zim[j], self.pt_re[lab], self.pt_im[lab],
@@ -1199,7 +1235,26 @@ cdef class QamReceiver:
 
     cdef void _end_check(self, long long t):
         """Called when the last scrambled-ones symbol has been decoded."""
-        if self.check_zeros > self.fail_ratio * self.check_bits or self.train_snr < self.min_snr:
+        if self.check_zeros > self.fail_ratio * self.check_bits:
+            self._fail(t)
+        elif self.snr_end <= self.check_len:
+            self._end_snr(t)
+        # else the SNR is judged snr_symbols later (the data meanwhile held back)
+
+    cdef void _end_snr(self, long long t):
+        """The training SNR is measured: below the gate the training failed (and the
+        data decoded meanwhile is dropped), else the data flows. With a second look
+        (snr_symbols_late), a burst below the gate at the first is measured on until
+        then (its equaliser still converging: a short training) and judged again."""
+        cdef double gate = self.min_snr
+        cdef int late = self.snr_end_late > 0 and self.sidx >= self.snr_end_late - 1
+        if self.snr_check:
+            self.train_snr = self.tr_pow / self.tr_err if self.tr_err > 0.0 else 1e9
+        if late:
+            gate = self.min_snr_late
+        if self.train_snr < gate:
+            if self.snr_end_late > 0 and not late:
+                return   # measured on; judged again at snr_end_late (or carrier down)
             self._fail(t)
             return
         self.state = ST_DATA
@@ -1221,6 +1276,9 @@ cdef class QamReceiver:
         self._deliver(self._descramble(tri & 1), t)
         if self.sidx == self.check_len - 1:
             self._end_check(t)
+        elif self.state == ST_CHECK and (self.sidx == self.snr_end - 1
+                                         or self.sidx == self.snr_end_late - 1):
+            self._end_snr(t)
 
     cdef void _v17_bits(self, int lab, long long t):
         cdef int y = (lab >> 1) & 3
@@ -1233,3 +1291,6 @@ cdef class QamReceiver:
             self._deliver(self._descramble((lab >> (3 + i)) & 1), t)
         if self.sidx == self.check_len - 1:
             self._end_check(t)
+        elif self.state == ST_CHECK and (self.sidx == self.snr_end - 1
+                                         or self.sidx == self.snr_end_late - 1):
+            self._end_snr(t)

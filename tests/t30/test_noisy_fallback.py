@@ -22,6 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import faxcore
+from faxcore import modem
+from faxcore.modem import dsp
 from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
 from faxcore.t30.config import GAP_MS
 from faxcore.t30.dis import Capabilities, DCSParams, fallback_order
@@ -225,3 +228,329 @@ def test_no_response_repeats_the_same_rate_and_ftt_steps_down():
     s, tcfs = caller_training(lambda k, mod: None if k else "FTT")
     assert tcfs == [V17_14400, V17_12000, V17_12000, V17_12000]
     assert s.e.result.status == T30Status.TX_PHBDEAD
+
+
+# ---- 2. whole calls over a noisy line -----------------------------------------------------
+
+SNRS = (10, 12, 14, 16, 18)
+LEVEL_DBM0 = {"faxcore": -10.0, "spandsp": -14.0}   # what each sends its modems at
+PAGE_BITS = 20000       # a page's worth of data in the reference (the call's: 3-20 kbit)
+REF_BURSTS = 6          # bursts per modem and SNR in the reference
+
+
+class NoisyLine:
+    """White Gaussian noise on every sample of one direction of the line (silence too,
+    as on a real line), ``snr_db`` below a station sending at ``level_dbm0``. It
+    measures the SNR the call really had: the signal's power is the median over the
+    20 ms blocks the station filled (its modems' level; a tone at another level is a
+    minority of the blocks), the noise's what was added."""
+
+    def __init__(self, snr_db: float, level_dbm0: float, seed: int, gated: bool = False):
+        self.sigma = dsp.dbm0_to_rms(level_dbm0 - snr_db)
+        self.gated = gated     # noise only where the station sends (silence stays silent)
+        self.rng = np.random.default_rng(seed)
+        self.block_power: list[float] = []
+        self.noise = [0.0, 0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        n = self.rng.normal(0.0, self.sigma, len(x))
+        if self.gated:
+            n[x == 0] = 0.0
+        if np.count_nonzero(x) >= 0.95 * len(x):
+            self.block_power.append(float(np.mean(x.astype(np.float64) ** 2)))
+        y = dsp.to_int16(x + n)
+        self.noise[0] += float(np.sum((y - x.astype(np.float64)) ** 2))
+        self.noise[1] += np.count_nonzero(x) if self.gated else len(x)
+        return y
+
+    @property
+    def measured_snr(self) -> float:
+        return 10 * np.log10(np.median(self.block_power) / (self.noise[0] / self.noise[1]))
+
+
+def run_call(a, b, snr: float, level_dbm0: float, seed: int, max_seconds: float = 600.0,
+             give_up: bool = False, gated: bool = False):
+    """Play a call between two stations (tx(n), rx(samples), done) over a NoisyLine each
+    way; returns the two lines. After ``max_seconds`` of line time: an AssertionError,
+    or (``give_up``) the call is left as it is."""
+    ab = NoisyLine(snr, level_dbm0, seed, gated)
+    ba = NoisyLine(snr, level_dbm0, seed + 1, gated)
+    n = 0
+    while not (a.done and b.done):
+        x, y = ab(a.tx(160)), ba(b.tx(160))
+        a.rx(y)
+        b.rx(x)
+        n += 160
+        if give_up and n >= max_seconds * 8000:
+            break
+        assert n < max_seconds * 8000, "call did not end"
+    return ab, ba
+
+
+def test_noisy_line_has_the_snr_it_says():
+    page = test_page()
+    a = faxcore.FaxSession(True, send=[TxPage(page, "fine")], modems=("v29",))
+    b = faxcore.FaxSession(False, modems=("v29",))
+    for line in run_call(a, b, 16.0, LEVEL_DBM0["faxcore"], seed=3):
+        assert abs(line.measured_snr - 16.0) < 0.3, line.measured_snr
+
+
+def test_page(rows: int = 300) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    page = np.zeros((rows, 1728), np.uint8)
+    for _ in range(120):
+        r, c = rng.integers(0, rows - 10), rng.integers(0, 1700)
+        page[r:r + 8, c:c + 25] = 1
+    return page
+
+
+test_page.__test__ = False  # a helper, not a test
+
+
+def _burst(mod, bits: np.ndarray, short: bool) -> np.ndarray:
+    opts = {"short_train": short} if mod.name == "v17" else {}
+    tx = modem.transmitter(mod.name, mod.rate, level_dbm0=LEVEL_DBM0["faxcore"], **opts)
+    tx.send(bits)
+    out = [np.zeros(2400, np.int16)]
+    while not tx.done:
+        out.append(tx.tx(160))
+    out.append(np.zeros(4000, np.int16))
+    return np.concatenate(out)
+
+
+def _receive(mod, sig: np.ndarray, short: bool) -> np.ndarray | None:
+    """Our receiver's bits of a burst, None if it did not train."""
+    opts = {"short_train": short} if mod.name == "v17" else {}
+    rx = modem.receiver(mod.name, mod.rate, **opts)
+    got = []
+    for i in range(0, len(sig), 160):
+        rx.rx(sig[i:i + 160])
+        got.append(rx.bits())
+    if "training_succeeded" not in [e.kind for e in rx.events()]:
+        return None
+    return np.concatenate(got)
+
+
+def measure_modem(mod, snr: float, bursts: int = REF_BURSTS) -> dict:
+    """The reference: ``bursts`` times a TCF (long training, 1.5 s of zeros) and a page
+    (PAGE_BITS random bits, with the training T.30 uses for pages: V.17 short) through
+    the same noisy line as the calls, into our receiver. Counts: bursts trained, TCFs
+    that pass (a 1 s run of zeros, as the receiver judges), page bits wrong (a page that
+    did not train counts all its bits)."""
+    tcf_bits = np.zeros(int(mod.rate * 1.5), np.uint8)
+    tcf_burst = _burst(mod, tcf_bits, short=False)
+    page_bits = np.random.default_rng(5).integers(0, 2, PAGE_BITS).astype(np.uint8)
+    page_burst = _burst(mod, page_bits, short=mod.name == "v17")
+    r = {"trained": 0, "tcf_ok": 0, "page_trained": 0, "page_errors": 0, "page_bits": 0}
+    for k in range(bursts):
+        line = NoisyLine(snr, LEVEL_DBM0["faxcore"], seed=1000 * k + 7)
+        got = _receive(mod, np.concatenate([line(tcf_burst[i:i + 160])
+                                            for i in range(0, len(tcf_burst), 160)]), False)
+        if got is not None:
+            r["trained"] += 1
+            g = got[:len(tcf_bits)]
+            edges = np.flatnonzero(np.concatenate([[1], g, [1]]))
+            r["tcf_ok"] += int(np.max(np.diff(edges)) - 1 >= mod.rate)
+        sig = np.concatenate([line(page_burst[i:i + 160]) for i in range(0, len(page_burst), 160)])
+        got = _receive(mod, sig, mod.name == "v17")
+        r["page_bits"] += PAGE_BITS
+        r["page_trained"] += got is not None
+        if got is None or len(got) < PAGE_BITS:
+            r["page_errors"] += PAGE_BITS
+        else:
+            r["page_errors"] += int(np.count_nonzero(got[:PAGE_BITS] != page_bits))
+    r["ber"] = r["page_errors"] / r["page_bits"]
+    if r["tcf_ok"] == bursts and r["page_errors"] == 0:
+        r["verdict"] = "carries"        # every TCF passes and every page is error-free
+    elif r["tcf_ok"] == 0:
+        r["verdict"] = "fails"          # no TCF passes: the call must fall back past it
+    else:
+        r["verdict"] = "marginal"       # the call may stop here or fall back past it
+    return r
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    """{(modulation, snr): measure_modem(...)} for every modem in the fallback order."""
+    return {(mod, snr): measure_modem(mod, snr) for snr in SNRS for mod in SPANDSP_ORDER}
+
+
+def expected_rates(reference: dict, snr: float) -> list:
+    """Where a call at ``snr`` may end: the first modem in the fallback order that carries
+    the page, or a marginal one before it (its TCF can pass); empty if none carries."""
+    out = []
+    for mod in SPANDSP_ORDER:
+        v = reference[(mod, snr)]["verdict"]
+        if v == "marginal":
+            out.append(mod)
+        elif v == "carries":
+            return out + [mod]
+    return []
+
+
+def faxcore_call(snr: float, direction: str, ecm: bool, seed: int = 11, gated: bool = False):
+    """A faxcore-to-faxcore call with default modems: 'send' (the caller sends the page)
+    or 'poll' (the caller polls, the answerer sends). Returns (sender's result,
+    receiver's result, pages received, the page, the measured SNRs)."""
+    page = test_page()
+    got: list = []
+    if direction == "send":
+        a = faxcore.FaxSession(True, send=[TxPage(page, "fine")], ecm=ecm)
+        b = faxcore.FaxSession(False, ecm=ecm, receive=got.append)
+        tx, rx = a, b
+    else:
+        a = faxcore.FaxSession(True, poll=True, ecm=ecm, receive=got.append)
+        b = faxcore.FaxSession(False, send=[TxPage(page, "fine")], ecm=ecm)
+        tx, rx = b, a
+    lines = run_call(a, b, snr, LEVEL_DBM0["faxcore"], seed, gated=gated)
+    return tx.result, rx.result, [p.bitmap for p in got], page, [x.measured_snr for x in lines]
+
+
+def check_call(reference: dict, snr: float, direction: str, ecm: bool, gated: bool = False):
+    """One call; the outcome the reference allows. Returns the final modulation and
+    whether the page arrived."""
+    txr, rxr, pages, page, measured = faxcore_call(snr, direction, ecm, gated=gated)
+    for m in measured:
+        assert abs(m - snr) < 0.3, measured
+    allowed = expected_rates(reference, snr)
+    assert allowed, f"no modem carries a page at {snr} dB: the reference says {reference}"
+    what = (snr, direction, ecm, txr.summary(), rxr.summary(), [str(m) for m in allowed])
+    final = next(m for m in SPANDSP_ORDER if str(m) == txr.modulation)
+    assert rxr.modulation == txr.modulation and txr.ecm == ecm, what
+    assert final in allowed, what
+    assert txr.status == T30Status.OK, what
+    ref = reference[(final, snr)]
+    marginal = not ecm and ref["verdict"] == "marginal"
+    if marginal and not pages:
+        # The TCF passed at a rate whose page bursts the reference did not always train
+        # on: without ECM that page is lost (RTN to EOP, then DCN: TSB-85 MTGN28; the
+        # sender counts it rejected). With ECM it is sent again.
+        assert ref["page_trained"] < REF_BURSTS, what
+        assert txr.pages_rejected == 1 and rxr.status == T30Status.RX_DCNNORTN, what
+        return final, False
+    assert rxr.status == T30Status.OK and len(pages) == 1, what
+    if marginal and not np.array_equal(pages[0], page):
+        # ... or it arrives with a few rows damaged, which T.30's copy quality check
+        # accepts (MCF under 5 % bad rows): the reference's page bits had errors there
+        assert ref["page_errors"] > 0 and 0 < rxr.bad_rows < 0.05 * len(page), what
+        assert abs(len(pages[0]) - len(page)) < 0.05 * len(page), what
+        return final, False
+    assert np.array_equal(pages[0], page), what
+    return final, True
+
+
+def test_a_call_at_12_db_falls_back_and_completes(reference):
+    """The field case: 12 dB of noise, default modems. It used to end TX_PHBDEAD after
+    the FTT to V.29/9600 crossed the repeated DCS."""
+    final, arrived = check_call(reference, 12.0, "send", True)
+    assert arrived and final.rate >= 4800
+
+
+@pytest.mark.parametrize("gated", [False, True], ids=["noise", "gated-noise"])
+@pytest.mark.parametrize("ecm", [True, False], ids=["ecm", "no-ecm"])
+@pytest.mark.parametrize("direction", ["send", "poll"])
+@pytest.mark.parametrize("snr", SNRS)
+def test_noisy_line_falls_back_to_the_highest_rate_that_carries_the_page(
+        reference, snr, direction, ecm, gated):
+    """White noise on every sample of the line, or only where a station sends (silence
+    stays silent: the model under which spandsp works at all, see below)."""
+    check_call(reference, float(snr), direction, ecm, gated)
+
+
+# ---- 3. spandsp on the same line ------------------------------------------------------------
+
+def spandsp_call(snr: float, direction: str, ecm: bool, tmp_path, seed: int = 11,
+                 gated: bool = False):
+    """The same call with spandsp's fax terminal at both ends (its modems send at -14 dBm0:
+    the noise is set against that). Returns (status of each end, final bit rate, page
+    arrived identical)."""
+    from faxcore.codecs import Page, read_tiff, write_tiff
+    from faxcore.testing.spandsp import SpandspFax
+
+    page = test_page()
+    src, dst = tmp_path / f"tx-{snr}-{direction}-{ecm}.tif", tmp_path / f"rx-{snr}-{direction}-{ecm}.tif"
+    write_tiff(src, [Page(bitmap=page, xres=204, yres=196)], "mh")
+    if direction == "send":
+        a = SpandspFax(True, send_tiff=str(src), ecm=ecm)
+        b = SpandspFax(False, receive_tiff=str(dst), ecm=ecm)
+    else:   # a spandsp caller with only a file to receive polls (DTC)
+        a = SpandspFax(True, receive_tiff=str(dst), ecm=ecm)
+        b = SpandspFax(False, send_tiff=str(src), ecm=ecm)
+    try:
+        # an end still running after 5 minutes of line time is reported RUNNING
+        run_call(a, b, snr, LEVEL_DBM0["spandsp"], seed, max_seconds=300.0, give_up=True,
+                 gated=gated)
+        arrived = dst.exists() and dst.stat().st_size > 0 and any(
+            np.array_equal(p.bitmap, page) for p in read_tiff(dst))
+        return (a.status_name, b.status_name), a.stats.bit_rate, arrived
+    finally:
+        a.close()
+        b.close()
+
+
+def sweep_table(reference: dict, tmp_path, gated: bool) -> list[dict]:
+    """Every SNR, direction and ECM setting, faxcore and spandsp."""
+    rows = []
+    for snr in SNRS:
+        for direction in ("send", "poll"):
+            for ecm in (True, False):
+                txr, rxr, pages, page, _ = faxcore_call(float(snr), direction, ecm,
+                                                        gated=gated)
+                ok = txr.status == rxr.status == T30Status.OK and len(pages) == 1 \
+                    and np.array_equal(pages[0], page)
+                sp_status, sp_rate, sp_ok = spandsp_call(float(snr), direction, ecm, tmp_path,
+                                                         gated=gated)
+                rows.append({"snr": snr, "direction": direction, "ecm": ecm,
+                             "faxcore": f"{txr.status.name}/{rxr.status.name}",
+                             "faxcore_rate": txr.modulation, "faxcore_ok": ok,
+                             "spandsp": "/".join(sp_status), "spandsp_rate": sp_rate,
+                             "spandsp_ok": sp_ok and sp_status == ("OK", "OK"),
+                             "reference": [str(m) for m in expected_rates(reference, snr)]})
+    return rows
+
+
+def print_table(rows: list[dict], title: str) -> None:
+    print(f"\n{title}\nSNR dir  ECM | faxcore status, rate, page          | spandsp status, bit/s, page")
+    for r in rows:
+        print(f"{r['snr']:>3} {r['direction']:<4} {'on ' if r['ecm'] else 'off'} | "
+              f"{r['faxcore']:<14} {r['faxcore_rate']:<11} {'ok' if r['faxcore_ok'] else 'lost':<4} | "
+              f"{r['spandsp']:<24} {r['spandsp_rate']:>5} {'ok' if r['spandsp_ok'] else 'lost'}")
+
+
+@pytest.mark.slow
+def test_faxcore_completes_wherever_spandsp_does_and_lower(reference, tmp_path, capsys):
+    """spandsp at both ends on the same noisy line. With noise on every sample it never
+    gets through phase B (at 30 dB either: its receivers do not train after hearing the
+    noise before a burst); with noise only where a station sends it completes at 18 dB
+    and loses pages or fails from 16 dB down (it answers a TCF it could not train on with
+    nothing, so the caller repeats the DCS at the same rate until it gives up). Wherever spandsp
+    completes, faxcore completes too, at a rate at least as high; faxcore's call ends OK
+    at every point. Both tables are printed."""
+    from conftest import missing
+
+    from faxcore.testing.spandsp import available
+
+    if not available():
+        missing("libspandsp2")
+    tables = {g: sweep_table(reference, tmp_path, g) for g in (True, False)}
+    with capsys.disabled():
+        print_table(tables[False], "white noise on every sample of the line")
+        print_table(tables[True], "white noise only where a station sends")
+    for rows in tables.values():
+        for r in rows:
+            rate = next(m.rate for m in SPANDSP_ORDER if str(m) == r["faxcore_rate"])
+            if r["spandsp_ok"]:
+                assert r["faxcore_ok"] and rate >= r["spandsp_rate"], r
+            assert r["faxcore"].startswith("OK/"), r
+
+
+if __name__ == "__main__":   # the tables: python tests/t30/test_noisy_fallback.py
+    import tempfile
+    from pathlib import Path
+
+    ref = {(mod, snr): measure_modem(mod, snr) for snr in SNRS for mod in SPANDSP_ORDER}
+    for snr in SNRS:
+        print(snr, "dB reference:", {str(m): ref[(m, snr)]["verdict"] for m in SPANDSP_ORDER})
+    with tempfile.TemporaryDirectory() as d:
+        print_table(sweep_table(ref, Path(d), False), "white noise on every sample")
+        print_table(sweep_table(ref, Path(d), True), "white noise only where a station sends")
