@@ -87,9 +87,11 @@ def test_pdf_to_tiff_and_png_pages(tmp_path, capsys):
     assert all(abs(p.height - round(297 / 25.4 * 98)) <= 1 and p.width == 1728 for p in pages)
     assert main(["convert", str(tif), str(tmp_path / "pg.png")]) == 0
     for i, p in enumerate(pages, 1):
-        np.testing.assert_array_equal(png_bitmap(tmp_path / f"pg-{i}.png"), p.bitmap)
+        # standard resolution: each row is shown twice, so the PNG has square pixels
+        np.testing.assert_array_equal(png_bitmap(tmp_path / f"pg-{i}.png"),
+                                      np.repeat(p.bitmap, 2, axis=0))
         with Image.open(tmp_path / f"pg-{i}.png") as im:
-            assert tuple(round(v) for v in im.info["dpi"]) == (204, 98)
+            assert tuple(round(v) for v in im.info["dpi"]) == (204, 196)
     # the boxes landed where they were drawn (100 dpi -> 204 x 98 dpi, centred)
     off = (1728 - round(210 / 25.4 * 204)) // 2
     ys, xs = np.nonzero(pages[0].bitmap)
@@ -266,7 +268,8 @@ def test_demo_sends_the_files_named_too(tmp_path, capsys, monkeypatch):
     np.testing.assert_array_equal(got[1].bitmap, want[0].bitmap)
     assert got[1].bitmap.sum() > 30000  # the black box (3 x 1 inch) survived the trip
     assert " PPS-EOM " in (out / "report.txt").read_text()
-    np.testing.assert_array_equal(png_bitmap(out / "page-2.png"), want[0].bitmap)
+    np.testing.assert_array_equal(png_bitmap(out / "page-2.png"),
+                                  np.repeat(want[0].bitmap, 2, axis=0))  # square pixels
 
 
 def test_demo_bad_file_is_a_clear_error(tmp_path, capsys, monkeypatch):
