@@ -231,12 +231,17 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
 
     def _receive_frames(self, deadline: float, *, listen: bool = True, cng: bool = False):
         """Listen at V.21 until a final frame. Returns (frames, how) with how one of
-        "ok" (frames end with a good final frame), "timeout", "garbled"."""
+        "ok" (frames end with a good final frame), "timeout", "garbled".
+
+        While a carrier is up the wait runs at least ``frame_gap`` past the last frame or
+        carrier start (room for a frame at the HDLC maximum); a carrier that ends with
+        nothing decoded gives the wait back its own ``deadline`` (nothing is on its way)."""
         if listen:
             self._emit(ReceiveHDLC(cng=cng))
         frames: list[Frame] = []
         garbled = False
         gap = self.cfg.timers.frame_gap
+        base = deadline
         while True:
             ev = yield from self._wait(deadline)
             if ev is TIMEOUT:
@@ -262,6 +267,7 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
             elif isinstance(ev, CarrierDown):
                 if garbled or frames:
                     return frames, "garbled"
+                deadline = max(base, self.now)
 
     def _command(self, frames: list[Frame], fail: T30Status):
         """Send a command and return the response frames; repeat after T4 without a

@@ -23,8 +23,13 @@ class Timers:
     # After answering EOM with MCF: how long the receiver waits for a command before it
     # sends DIS again (T.30's nominal T2; TSB-85 MRGN09 expects the DIS 5 to 7 s on).
     t2_eom: float = 6.0
-    # Once a V.21 carrier is heard, how long to wait for the next frame of the burst.
-    frame_gap: float = 5.0
+    # Once a V.21 carrier is heard, how long to wait for the next frame of the burst: long
+    # enough for the longest frame we take, 256 octets (an NSF or NSS at the HDLC
+    # maximum) with its FCS, worst-case zero-bit insertion (1 bit in 6) and the 1 s
+    # +15 % preamble before the first frame: 9.5 s at 300 bit/s. T4 and T2 stop once
+    # flags are heard (T.30); a shorter wait cut such a frame off and the station
+    # talked over the rest of it.
+    frame_gap: float = 10.0
     # Longest high-speed burst we accept (a page at 2400 bit/s can be long).
     max_burst: float = 600.0
 

@@ -12,12 +12,14 @@ import pytest
 from faxcore.codecs import encode
 from faxcore.t30 import T30Config, T30Engine, T30Status
 from faxcore.t30.dis import Capabilities, DCSParams
+from faxcore.t30.frames import Frame
 from faxcore.t30.modem_if import (
     V27_4800,
     CarrierDown,
     CarrierUp,
     FrameReceived,
     LineDropped,
+    ReceiveData,
     SendHDLC,
     Silence,
 )
@@ -172,3 +174,31 @@ def test_dcn_in_answer_to_a_post_page_command(post, status):
     got = play(eng, [[dis_frame(False)], [frame("CFR")], [frame("DCN")]], to_end=True)
     assert got.names == ["DCS", post]
     assert eng.result.status == status and eng.result.pages_sent == 0
+
+
+# ---- tolerance: a frame at the HDLC maximum ---------------------------------------------------
+
+def test_a_256_octet_nss_before_the_dcs_is_waited_for():
+    """The caller answers DIS with an NSS of 256 octets (about 7 s at 300 bit/s, after a
+    1 s preamble), then its DCS. The receiver waits for the frame's end and trains; it
+    used to give the burst 5 s, time out in the middle of the NSS and send DIS again
+    over it."""
+    eng = answerer()
+    first = play(eng, [])                       # DIS out, listening for a command
+    nss = Frame.build("NSS", bytes(253), x=True, final=False).to_bytes()
+    assert len(nss) == 256
+    t0 = eng.now
+    eng.handle_event(CarrierUp(), t0)
+    frame_end = t0 + 1.0 + (len(nss) + 3) * 8 * 1.2 / 300   # preamble, frame, stuffing
+    while eng.next_deadline is not None and eng.next_deadline < frame_end:
+        eng.handle_timer(eng.next_deadline)
+        assert not any(isinstance(c, SendHDLC) for c in eng.commands()), \
+            "talked over the far end's frame"
+    eng.handle_event(FrameReceived(nss), frame_end)
+    eng.handle_event(FrameReceived(frame("DCS", T4_DCS.to_fif(), x=True)), frame_end + 0.4)
+    cmds = eng.commands()
+    assert any(isinstance(c, ReceiveData) for c in cmds)   # receiving the TCF
+    got = play(eng, [GOOD_TCF, T4_PAGE, [frame("EOP", x=True)], [frame("DCN", x=True)]],
+               to_end=True, waiting=cmds[-1])
+    assert first.names + got.names == ["DIS", "CFR", "MCF"]
+    assert eng.result.status == T30Status.OK and eng.result.pages_received == 1
