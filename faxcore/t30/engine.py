@@ -234,19 +234,24 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
         "ok" (frames end with a good final frame), "timeout", "garbled".
 
         While a carrier is up the wait runs at least ``frame_gap`` past the last frame or
-        carrier start (room for a frame at the HDLC maximum); a carrier that ends with
-        nothing decoded gives the wait back its own ``deadline`` (nothing is on its way)."""
+        carrier start (room for a frame at the HDLC maximum). A carrier that ends with
+        nothing decoded starts the wait again from its end (T.30: T2 and T4 are reset when
+        flags are heard), for as long as it was (at most T2: a wait under T1 keeps its
+        deadline): nothing more is on its way, so the long frame allowance goes."""
         if listen:
             self._emit(ReceiveHDLC(cng=cng))
         frames: list[Frame] = []
         garbled = False
         gap = self.cfg.timers.frame_gap
         base = deadline
+        restart = min(max(deadline - self.now, 0.0), self.cfg.timers.t2)
+        heard = False   # a carrier started during this wait (not the tail of an earlier one)
         while True:
             ev = yield from self._wait(deadline)
             if ev is TIMEOUT:
                 return frames, ("garbled" if garbled or frames else "timeout")
             if isinstance(ev, CarrierUp):
+                heard = True
                 deadline = max(deadline, self.now + gap)
             elif isinstance(ev, FrameReceived):
                 deadline = max(deadline, self.now + gap)
@@ -267,7 +272,8 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
             elif isinstance(ev, CarrierDown):
                 if garbled or frames:
                     return frames, "garbled"
-                deadline = max(base, self.now)
+                if heard:
+                    deadline = max(base, self.now + restart)
 
     def _command(self, frames: list[Frame], fail: T30Status):
         """Send a command and return the response frames; repeat after T4 without a
