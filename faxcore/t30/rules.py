@@ -103,6 +103,15 @@ call ends, so a DCN there is the far end hanging up on the last page, TX_BADPG).
 exception procedures expect the same. Now TX_ON_DCN says RX_DCNPHD for MPS and EOM.
 ECM keeps TX_BADPG for a DCN after any PPS (as spandsp does; the table is keyed by the
 command, and a PPS-NULL in the middle of a page is one too).
+
+Decision 6 (DIS in answer to DCS, three times). The transmitter sends DCS and TCF again
+when the far end answers with its DIS (it did not hear the DCS), at most ``max_tries``
+times, as T.30 repeats any command; the status was TX_PHBDEAD ("no response to DCS and
+training") as if nothing had been heard. A DIS is a response: the far end is there and
+talking, the tries ran out. Now the status follows what the last try got
+(TX_DCS_TRIES_END): TX_PHBDEAD after silence, a garbled frame or CRP; RETRYDCN
+("disconnected after the permitted retries") after DIS/DTC, as spandsp's transmitter
+reports it and TSB-85's exception procedures expect.
 """
 
 from __future__ import annotations
@@ -430,7 +439,8 @@ class TxGot(Enum):
 
     TRAINED = "CFR: send the page"
     FALL_BACK = "FTT: DCS and TCF again one speed lower"
-    AGAIN = "no valid response, or the far end did not hear us: DCS and TCF again"
+    AGAIN = "no valid response (none, garbled, CRP): DCS and TCF again"
+    NOT_HEARD = "DIS/DTC again: the far end did not hear our DCS; DCS and TCF again"
     MCF = "page good"
     RTP = "page good, retrain"
     RTN = "page bad, retrain"
@@ -449,7 +459,8 @@ _POST_PAGE_RESPONSES = {
 
 TX_ON_RESPONSE: dict[str, dict[str | None, TxGot]] = {
     "DCS": {"CFR": TxGot.TRAINED, "FTT": TxGot.FALL_BACK,
-            None: TxGot.AGAIN, "DIS": TxGot.AGAIN, "DTC": TxGot.AGAIN, "CRP": TxGot.AGAIN},
+            None: TxGot.AGAIN, "CRP": TxGot.AGAIN,
+            "DIS": TxGot.NOT_HEARD, "DTC": TxGot.NOT_HEARD},
     "MPS": _POST_PAGE_RESPONSES,
     "EOM": _POST_PAGE_RESPONSES,
     "EOP": _POST_PAGE_RESPONSES,
@@ -501,6 +512,13 @@ TX_NO_RESPONSE: dict[str, T30Status] = {
 }
 """Command sent -> the status when ``max_tries`` of it got no valid response. RNR for
 longer than T5 (the receiver never ready) is TX_T5EXP."""
+
+TX_DCS_TRIES_END: dict[TxGot, T30Status] = {
+    TxGot.AGAIN: TX_NO_RESPONSE["DCS"],   # no valid response to the last DCS: TX_PHBDEAD
+    TxGot.NOT_HEARD: T30Status.RETRYDCN,  # Decision 6: the far end answered, with DIS
+}
+"""The ``max_tries``-th DCS/TCF without CFR or FTT: the status, by what the last one got
+(our DCN follows)."""
 
 
 class Then(Enum):

@@ -32,6 +32,7 @@ from faxcore.t30.result import T30Status
 from faxcore.t30.rules import (
     TX_AFTER_POST,
     TX_DCN_FOR_DIS,
+    TX_DCS_TRIES_END,
     TX_NO_RESPONSE,
     TX_ON_DCN,
     TX_ON_RESPONSE,
@@ -176,9 +177,10 @@ class TransmitterMixin:
                 log.info("FTT at %s, falling back to %s", dcs.modulation, mods[idx])
                 dcs = dcs.with_modulation(mods[idx])
                 continue
-            tries += 1  # TxGot.AGAIN
+            tries += 1  # TxGot.AGAIN or NOT_HEARD
             if tries >= self.cfg.max_tries:
-                raise CallFailed(TX_NO_RESPONSE["DCS"], f"no response to DCS after {tries} tries")
+                raise CallFailed(TX_DCS_TRIES_END[got], f"no CFR or FTT to DCS after {tries} "
+                                                        "tries")
 
     def _send_page_t4(self, data: bytes, post: str):
         mod = self._dcs.modulation

@@ -202,3 +202,29 @@ def test_a_256_octet_nss_before_the_dcs_is_waited_for():
                to_end=True, waiting=cmds[-1])
     assert first.names + got.names == ["DIS", "CFR", "MCF"]
     assert eng.result.status == T30Status.OK and eng.result.pages_received == 1
+
+
+# ---- Decision 6: DIS in answer to DCS, three times --------------------------------------------
+
+def caller_one_page() -> T30Engine:
+    eng = T30Engine(T30Config(calling=True, pages=[TxPage(PAGE, "standard")], ecm=False,
+                              modems=("v27ter",)))
+    eng.start(0.0)
+    return eng
+
+
+def test_dcs_answered_by_dis_three_times_is_retrydcn():
+    """The far end answers each DCS/TCF with its DIS (it did not hear the DCS): DCS three
+    times, then DCN, RETRYDCN (was TX_PHBDEAD, "no response", though it answered)."""
+    eng = caller_one_page()
+    got = play(eng, [[dis_frame(False)]] * 4, to_end=True)
+    assert got.names == ["DCS", "DCS", "DCS", "DCN"]
+    assert eng.result.status == T30Status.RETRYDCN
+
+
+def test_dcs_without_any_response_is_still_tx_phbdead():
+    """Silence, a DIS, then silence: the last try got no response: TX_PHBDEAD."""
+    eng = caller_one_page()
+    got = play(eng, [[dis_frame(False)], NOTHING, [dis_frame(False)], NOTHING], to_end=True)
+    assert got.names == ["DCS", "DCS", "DCS", "DCN"]
+    assert eng.result.status == T30Status.TX_PHBDEAD

@@ -55,6 +55,7 @@ from faxcore.t30.rules import (
     RX_T1_RESTARTS,
     RX_WAIT,
     TX_AFTER_POST,
+    TX_DCS_TRIES_END,
     TX_NO_RESPONSE,
     TX_ON_DCN,
     TX_ON_RESPONSE,
@@ -506,6 +507,19 @@ def test_transmitter_gives_up_as_tx_no_response_says(command):
     got = play(eng, script, to_end=True)
     assert eng.result.status == TX_NO_RESPONSE[command]
     assert got.names[-eng.cfg.max_tries - 1:] == [command] * eng.cfg.max_tries + ["DCN"]
+
+
+@pytest.mark.parametrize("got", sorted(TX_DCS_TRIES_END, key=lambda g: g.name))
+def test_transmitter_gives_up_training_as_tx_dcs_tries_end_says(got):
+    """Every DCS/TCF answered the way that means ``got`` (a response TX_ON_RESPONSE
+    lists for it, or silence for None): max_tries of them, then our DCN and the status
+    TX_DCS_TRIES_END gives."""
+    resp = next(r for r, g in TX_ON_RESPONSE["DCS"].items() if g is got)
+    eng = tx_engine([TxPage(PAGE, "standard")], ecm=False, modems=("v27ter",))
+    answer = NOTHING if resp is None else [frame(resp)]
+    played = play(eng, [[dis()]] + [answer] * eng.cfg.max_tries, to_end=True)
+    assert played.names == ["DCS"] * eng.cfg.max_tries + ["DCN"]
+    assert eng.result.status == TX_DCS_TRIES_END[got]
 
 
 def test_rr_stands_for_the_command_it_polls_for():
