@@ -332,6 +332,13 @@ class Class1Driver:
                      if modulation_code(name, rate) in both)
 
     @property
+    def pending_command(self) -> _Op | None:
+        """The AT command in progress (or the ``ring`` wait), ``None`` when idle: its
+        ``kind``, ``at``, ``junk`` (stray lines ignored) and ``octets`` (``+FRM`` data
+        octets received). For inspection only; the driver owns it and changes it."""
+        return self._op
+
+    @property
     def state(self) -> str | None:
         """What the driver is doing: the AT command in progress (``"init"``, ``"atd"``,
         ``"frh"``, ``"frh_data"``, ``"frm_data"``, ``"fth_frame"``, ``"ftm_ok"``,

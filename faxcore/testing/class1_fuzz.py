@@ -107,8 +107,8 @@ def check_driver(drv: Class1Driver) -> None:
         _fail(f"line buffer {len(drv._buf)} > {c1dte.MAX_LINE}")
     if len(drv._frame) > MAX_FRAME:
         _fail(f"frame buffer {len(drv._frame)} > {MAX_FRAME}")
-    if drv._op is not None and drv._op.octets > MAX_DATA:
-        _fail(f"+FRM data {drv._op.octets} > {MAX_DATA}")
+    if drv.pending_command is not None and drv.pending_command.octets > MAX_DATA:
+        _fail(f"+FRM data {drv.pending_command.octets} > {MAX_DATA}")
     if len(drv.log) > c1dte.LOG_MAX:
         _fail(f"command log {len(drv.log)} > {c1dte.LOG_MAX}")
     if drv.error is not None and not isinstance(drv.error, str):
@@ -155,7 +155,7 @@ def driver_in_phase(phase: str) -> Class1Driver:
     drv.events()
     want = {"idle": None, "ring": "ring", "atd": "atd", "frh": "frh_data",
             "frm": "frm_data", "frm_ecm": "frm_data", "fth": "fth_frame", "ftm": "ftm_ok"}
-    kind = drv._op.kind if drv._op is not None else None
+    kind = drv.pending_command.kind if drv.pending_command is not None else None
     if kind != want[phase] or drv.error is not None:
         raise RuntimeError(f"phase {phase}: driver in {kind}, error {drv.error}")
     return drv
@@ -170,7 +170,7 @@ class _Engine:
         self.active = active
         self.i = 0
         self.since = 0.0
-        self.op = drv._op
+        self.op = drv.pending_command
         self.events: set[str] = set()
         self.data = 0
 
@@ -186,20 +186,20 @@ class _Engine:
                     _fail(f"frame of {len(e.data)} octets")
             elif isinstance(e, mi.DataReceived):
                 self.data += len(e.data)
-        if drv._op is not self.op:
-            self.op, self.since = drv._op, t
+        if drv.pending_command is not self.op:
+            self.op, self.since = drv.pending_command, t
             self.data = 0
         if self.data > MAX_DATA:
             _fail(f"{self.data} data octets from one +FRM")
         if not self.active or drv.hung_up or not drv.ready:
             return
-        op = drv._op
+        op = drv.pending_command
         stale = op is not None and op.kind in _RECEIVES and t - self.since > ENGINE_PATIENCE
         if op is None or stale:
             cmd = _COMMANDS[self.i % len(_COMMANDS)]
             self.i += 1
             drv.send_command(cmd, t)
-            self.op, self.since = drv._op, t
+            self.op, self.since = drv.pending_command, t
             drv.outgoing()
 
 
@@ -218,7 +218,7 @@ def _replay_driver(data: bytes, phase: str, chunks: Sequence[int]) -> tuple:
         drv.handle_timer(t)
         eng.service(t)
         check_driver(drv)
-    kinds = (drv._op.kind if drv._op else None, drv.hung_up)
+    kinds = (drv.pending_command.kind if drv.pending_command else None, drv.hung_up)
     # the modem falls silent; the engine hangs up; the driver must get on hook in time
     eng.active = False
     drv.send_command(mi.HangUp(), t)
@@ -227,7 +227,7 @@ def _replay_driver(data: bytes, phase: str, chunks: Sequence[int]) -> tuple:
         d = drv.next_deadline
         if d is None or d > end:
             _fail(f"phase {phase}: no end after hanging up (op "
-                  f"{drv._op.kind if drv._op else None}, deadline {d})")
+                  f"{drv.pending_command.kind if drv.pending_command else None}, deadline {d})")
         t = max(t, d)
         drv.handle_timer(t)
         eng.service(t)
@@ -276,8 +276,8 @@ def check_emulator(dce: Class1Dce) -> None:
         _fail(f"command line buffer {len(dce._cmdline)} > {c1dce.MAX_LINE}")
     if len(dce._frame) > MAX_FRAME:
         _fail(f"+FTH frame buffer {len(dce._frame)} > {MAX_FRAME}")
-    if len(dce._ftm_buf) > MAX_DATA:
-        _fail(f"+FTM buffer {len(dce._ftm_buf)} > {MAX_DATA}")
+    if dce.ftm_buffered > MAX_DATA:
+        _fail(f"+FTM buffer {dce.ftm_buffered} > {MAX_DATA}")
     if len(dce.log) > c1dce.LOG_MAX:
         _fail(f"command log {len(dce.log)} > {c1dce.LOG_MAX}")
     if len(dce.regs) > c1dce.MAX_REGISTER + 1:
@@ -325,7 +325,7 @@ def _recover(dce: Class1Dce, phase: str) -> int:
     be on hook, in command mode, within the line time its queued data needs."""
     rate = max(dce._ftm_rate, 2400)
     v21_bits = dce._fth_ahead + (len(dce._frame) + 3) * 10  # queued, and the frame begun
-    budget = (1000 + len(dce._ftm_buf) * 8 * 8000 // rate // BLOCK
+    budget = (1000 + dce.ftm_buffered * 8 * 8000 // rate // BLOCK
               + int(v21_bits * 8000 / 300) // BLOCK)
     for i in range(budget):
         if dce.mode in ("fth", "ftm"):

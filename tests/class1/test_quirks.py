@@ -192,7 +192,7 @@ def test_swallowed_frm_with_dle_etx_is_sent_again_and_not_junk():
     assert drv.outgoing() == b"AT+FRM=145\r"
     drv.receive(b"\x10\x03\r\nOK\r\n", 2.0)    # the carrier was still on: <DLE><ETX> first
     assert drv.outgoing() == b"AT+FRM=145\r"
-    assert drv.state == "frm" and drv._op.junk == 0
+    assert drv.state == "frm" and drv.pending_command.junk == 0
     assert drv.workarounds["reissue_empty_ok"] == 1
 
 
