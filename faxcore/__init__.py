@@ -17,9 +17,9 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str):
-    # FaxSession lives in faxcore.session; imported lazily so `import faxcore`
-    # stays cheap for the codec and accounts users.
     if name == "FaxSession":
+        # FaxSession lives in faxcore.session; imported lazily so `import faxcore`
+        # stays cheap for the codec and accounts users.
         from faxcore.session import FaxSession
 
         return FaxSession

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faxcore.codecs import decode
 from faxcore.codecs.faxinfo import DATE_TIME_FORMAT, FaxInfo, RecvParams, dcs_hex
 from faxcore.codecs.tiff import (
     PAGE_NUMBER,
@@ -479,8 +480,6 @@ def read_partial(path: str | os.PathLike) -> PartialPage | None:
     mid-page (crash, kill), decoded; None if there is none, or if it is stale (its page
     is in the TIFF-F: the receiver stopped between storing the page and removing it). A
     record cut short at the end (a block never confirmed) is left out."""
-    from faxcore.codecs import decode
-
     try:
         raw = partial_path(path).read_bytes()
     except FileNotFoundError:

@@ -39,9 +39,9 @@ _PTY_NAMES = ("DceLine", "PtyModem", "PtyPair")
 
 
 def __getattr__(name: str):
-    # faxcore.class1.pty needs ptys (the tty and termios modules: POSIX only), so it is
-    # imported on first use of its names: the driver stays importable on Windows (COM3)
     if name in _PTY_NAMES:
+        # faxcore.class1.pty needs ptys (the tty and termios modules: POSIX only), so it is
+        # imported on first use of its names: the driver stays importable on Windows (COM3)
         from faxcore.class1 import pty
 
         return getattr(pty, name)

@@ -51,6 +51,7 @@ class Parser(argparse.ArgumentParser):
     this class too (argparse uses the parent's class)."""
 
     def error(self, message: str) -> NoReturn:
+        # not at the top: faxcore.cli.output imports CliError from this module (a cycle)
         from faxcore.cli.output import err, settle_streams
 
         err(f"{self.prog}: error: {message} ({self.prog} --help lists the options)")
@@ -84,6 +85,7 @@ def command_name(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # not at the top: faxcore.cli.output imports CliError from this module (a cycle)
     from faxcore.cli.output import settle_streams
 
     try:
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    # not at the top: faxcore.cli.output imports CliError from this module (a cycle)
     from faxcore.cli.output import err
 
     parser = build_parser()

@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from faxcore.accounts import AccountsError, JobError, open_store
+from faxcore.accounts.db import sqlite_path
+from faxcore.accounts.rules import format_cents
 from faxcore.cli import CliError
 from faxcore.cli.output import emit
 
@@ -78,8 +81,6 @@ def parse_money(text: str, *, positive: bool = False) -> int:
 
 def sqlite_file(url: str) -> str | None:
     """The file of an SQLite URL (or bare path); None for PostgreSQL and ``:memory:``."""
-    from faxcore.accounts.db import sqlite_path
-
     if url.startswith(("postgresql://", "postgres://")):
         return None
     try:
@@ -94,8 +95,6 @@ def open_db(args: argparse.Namespace, *, create: bool = False, subject: str = ""
     mistyped path is an error, not a new empty database); with it, its folder must
     exist unless it is the default data directory. ``subject`` opens the message about
     a missing database (``no account 42``)."""
-    from faxcore.accounts import open_store
-
     url = args.db or default_db_url()
     path = sqlite_file(url)
     if path is not None:
@@ -116,8 +115,6 @@ def open_db(args: argparse.Namespace, *, create: bool = False, subject: str = ""
 
 
 def money(cents: int) -> str:
-    from faxcore.accounts.rules import format_cents
-
     return format_cents(cents)
 
 
@@ -137,7 +134,6 @@ def store_command(fn: Command | None = None, *, create: bool = False,
     returns (None: 0). Used bare (``@store_command``) or with options."""
     if fn is None:
         return functools.partial(store_command, create=create, subject=subject)
-    from faxcore.accounts import AccountsError, JobError
 
     @functools.wraps(fn)
     def cmd(args: argparse.Namespace) -> int:

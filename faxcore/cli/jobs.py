@@ -18,9 +18,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from faxcore.accounts.jobs import (
+    DEFAULT_MAX_ATTEMPTS,
+    RECEIVE_STATES,
+    SEND_CHANNELS,
+    SEND_STATES,
+    normalize_number,
+)
 from faxcore.cli import CliError
 from faxcore.cli.account import add_common, store_command
 from faxcore.cli.output import emit
+from faxcore.codecs import LoadError, load_pages
 
 EXIT_REFUSED = 3
 
@@ -57,8 +65,6 @@ def _job_lines(j: Any, now: datetime) -> list[str]:
 def document_pages(path: str, pages: int | None) -> tuple[str, int]:
     """The document of a send job, as stored (its absolute path: a worker may run
     elsewhere), and its page count, checked against ``pages`` when that is given."""
-    from faxcore.codecs import LoadError, load_pages  # only when a document is given
-
     try:
         n = len(load_pages(Path(path)))
     except LoadError as exc:
@@ -71,8 +77,6 @@ def document_pages(path: str, pages: int | None) -> tuple[str, int]:
 
 @store_command(subject=lambda args: f"no account {args.account}")
 def cmd_submit(args: argparse.Namespace, store: Any, now: datetime) -> int:
-    from faxcore.accounts.jobs import normalize_number
-
     number = normalize_number(args.to)     # before reading a document: the cheap check
     document, pages = None, args.pages
     if args.document is not None:
@@ -123,13 +127,6 @@ def _positive(text: str) -> int:
 
 
 def register(sub: Any) -> None:
-    from faxcore.accounts.jobs import (
-        DEFAULT_MAX_ATTEMPTS,
-        RECEIVE_STATES,
-        SEND_CHANNELS,
-        SEND_STATES,
-    )
-
     p = sub.add_parser("jobs", help="send jobs and received faxes")
     jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
     jsub.required = True

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faxcore import modem
 from faxcore.modem.base import ModemEvent, as_bits
 from faxcore.modem.hdlc_core import Deframer, crc16_update, stuff_bytes
 
@@ -147,8 +148,6 @@ class HdlcTransmitter:
 
     def __init__(self, name: str = "v21", bit_rate: int = 300, *, preamble_ms: float = 1000.0,
                  preamble: int | None = None, trailing_flags: int = 2, **modem_options) -> None:
-        from faxcore import modem
-
         self._modem = modem.transmitter(name, bit_rate, **modem_options)
         self.bit_rate = bit_rate
         self._enc = HdlcEncoder()
@@ -207,8 +206,6 @@ class HdlcReceiver:
 
     def __init__(self, name: str = "v21", bit_rate: int = 300, *, flags_needed: int = 5,
                  **modem_options) -> None:
-        from faxcore import modem
-
         self._modem = modem.receiver(name, bit_rate, **modem_options)
         self._dec = HdlcDecoder(flags_needed)
         self._events: list[ModemEvent | HdlcEvent] = []

@@ -27,6 +27,7 @@ from faxcore.modem.base import (
     BitQueue,
     ModemEvent,
     as_bits,
+    as_samples,
 )
 from faxcore.modem.dsp import dbm0_to_peak
 from faxcore.modem.v21_core import V21Demodulator, V21Modulator
@@ -89,8 +90,6 @@ class Receiver(V21Demodulator):
     def rx(self, samples) -> None:
         if not (isinstance(samples, np.ndarray) and samples.dtype == np.int16
                 and samples.ndim == 1 and samples.flags.c_contiguous):
-            from faxcore.modem.base import as_samples
-
             samples = as_samples(samples)
         if samples.shape[0]:
             self.process(samples)

@@ -33,12 +33,31 @@ Input formats (the files of ``tests/corpus/<target>/`` use the same):
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from faxcore import codecs, modem
+from faxcore.codecs import MAX_PIXELS as CODEC_MAX_PIXELS
+from faxcore.codecs import MAX_ROWS
+from faxcore.codecs.raw import read_raw
+from faxcore.codecs.tiff import Page, read_tiff
+from faxcore.modem import MODEMS
+from faxcore.modem.base import CARRIER_DOWN, CARRIER_UP, EVENT_KINDS
+from faxcore.modem.hdlc import MAX_FRAME, HdlcDecoder
+from faxcore.t30 import T30Config, T30Engine, TxPage
+from faxcore.t30.dis import Capabilities, DCSParams, modulation_from_ctc
+from faxcore.t30.ecm import parse_ppr
+from faxcore.t30.frames import Frame, FrameError
+from faxcore.t30.idents import decode_ident
+from faxcore.t30.modem_if import FrameReceived
+from faxcore.t30.nsf import parse_nsf
+from faxcore.testing.class1_fuzz import replay_dce_bytes, replay_dte_bytes
 
 __all__ = ["HIDDEN_TARGETS", "TARGETS", "Case", "Target", "corpus_cases", "opts_from_name",
            "run_case"]
@@ -88,8 +107,6 @@ _REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 def _check_page(p, data: bytes, width: int, limit: int, scheme: str) -> None:
-    from faxcore.codecs import MAX_PIXELS as CODEC_MAX_PIXELS
-    from faxcore.codecs import MAX_ROWS
     rowbytes = (width + 7) // 8
     arr = p.packed.data
     assert arr.dtype == np.uint8 and arr.shape == (p.rows, rowbytes), (arr.shape, p.rows)
@@ -116,10 +133,10 @@ def _same_page(a, b) -> bool:
 
 def _codec(scheme: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
     def run(data: bytes, opts: Mapping[str, int]) -> Hashable:
-        from faxcore.codecs import decode
-        from faxcore.codecs.t4 import MAX_PIXELS as CODEC_MAX_PIXELS
-        from faxcore.codecs.t4 import MAX_ROWS
         width = opts.get("width", 1728)
+        # codecs.decode and modem.receiver are looked up on each call, so that the
+        # driver's tests can wrap them with a broken decoder or receiver
+        decode = codecs.decode
         p = decode(data, scheme, width)
         _check_page(p, data, width, min(MAX_ROWS, CODEC_MAX_PIXELS // width), scheme)
         # FillOrder 2 is a byte translation in front of the same core: same page
@@ -135,8 +152,6 @@ def _codec(scheme: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
 
 def _raw(scheme: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
     def run(data: bytes, opts: Mapping[str, int]) -> Hashable:
-        from faxcore.codecs.raw import read_raw
-        from faxcore.codecs.tiff import Page
         width = opts.get("width", 1728)
         try:
             pages = read_raw(data, scheme, width, max_rows=RAW_MAX_ROWS)
@@ -154,7 +169,6 @@ def _raw(scheme: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
 
 
 def _tiff(data: bytes, opts: Mapping[str, int]) -> Hashable:
-    from faxcore.codecs.tiff import Page, read_tiff
     sig = []
     for strict in (True, False):
         try:
@@ -178,8 +192,6 @@ def _tiff(data: bytes, opts: Mapping[str, int]) -> Hashable:
 
 def _receive(name: str, rate: int, samples: np.ndarray, chunks, short: bool) -> tuple:
     """Feed ``samples`` in blocks of the sizes ``chunks`` (cycled); check each output."""
-    from faxcore import modem
-    from faxcore.modem.base import CARRIER_DOWN, CARRIER_UP, EVENT_KINDS
     rx = modem.receiver(name, rate, **({"short_train": True} if short else {}))
     bits: list[np.ndarray] = []
     events: list[tuple[str, int]] = []
@@ -219,7 +231,6 @@ def _receive(name: str, rate: int, samples: np.ndarray, chunks, short: bool) -> 
 
 def _modem(name: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
     def run(data: bytes, opts: Mapping[str, int]) -> Hashable:
-        from faxcore.modem import MODEMS
         samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.int16)
         rates = [opts["rate"]] if opts.get("rate") in MODEMS[name] else MODEMS[name]
         short = bool(opts.get("short_train"))
@@ -237,7 +248,6 @@ def _modem(name: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
 # ---- HDLC, T.30 -------------------------------------------------------------------------
 
 def _deframe(bits: np.ndarray, chunks) -> tuple:
-    from faxcore.modem.hdlc import MAX_FRAME, HdlcDecoder
     dec = HdlcDecoder()
     out = []
     pos = k = 0
@@ -274,13 +284,6 @@ def t30_frames(data: bytes) -> list[bytes]:
 
 
 def _t30(data: bytes, opts: Mapping[str, int]) -> Hashable:
-    from faxcore.t30 import T30Config, T30Engine, TxPage
-    from faxcore.t30.dis import Capabilities, DCSParams, modulation_from_ctc
-    from faxcore.t30.ecm import parse_ppr
-    from faxcore.t30.frames import Frame, FrameError
-    from faxcore.t30.idents import decode_ident
-    from faxcore.t30.modem_if import FrameReceived
-    from faxcore.t30.nsf import parse_nsf
     frames = t30_frames(data)
     names = []
     for raw in frames:
@@ -350,7 +353,6 @@ def _targets() -> dict[str, Target]:
 def _class1_targets() -> list[Target]:
     """The Class 1 driver (DTE side) and emulator (DCE side), replayed by
     :mod:`faxcore.testing.class1_fuzz`, which owns those checks."""
-    from faxcore.testing.class1_fuzz import replay_dce_bytes, replay_dte_bytes
     return [Target(name, _class1(fn), "bytes", max_len=8192, replay_share=1 / 3)
             for name, fn in (("class1_dte", replay_dte_bytes), ("class1_dce", replay_dce_bytes))]
 
@@ -370,8 +372,6 @@ def _selftest(data: bytes, opts: Mapping[str, int]) -> Hashable:
     ``ABORT...`` kills the process (as an ASan report does), and so does ``ABOR...``
     longer than 1000 bytes (mutations of a short one get there: a *generated* crash),
     ``RAISE...`` raises, ``HANG...`` never returns; anything else passes."""
-    import os
-    import time
     if data.startswith(b"ABORT") or (data.startswith(b"ABOR") and len(data) > 1000):
         os.abort()
     if data.startswith(b"RAISE"):

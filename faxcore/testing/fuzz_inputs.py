@@ -22,7 +22,18 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from faxcore.testing.fuzz import Case, Target
+from faxcore import modem
+from faxcore.codecs import encode
+from faxcore.codecs.raw import raw_bytes
+from faxcore.codecs.tiff import tiff_bytes
+from faxcore.modem import MODEMS
+from faxcore.modem.hdlc import HdlcEncoder
+from faxcore.t30.dis import Capabilities, DCSParams
+from faxcore.t30.ecm import fcd_frame, ppr_map
+from faxcore.t30.frames import Frame, pps_fif
+from faxcore.t30.idents import encode_ident
+from faxcore.t30.nsf import nsf_fif
+from faxcore.testing.fuzz import Case, Target, t30_frames
 
 __all__ = ["generated_case", "generated_cases", "mutate", "random_input", "seeds", "with_rate"]
 
@@ -57,8 +68,6 @@ def _page(rows: int, width: int, seed: int) -> np.ndarray:
 
 @functools.cache
 def _codec_seeds(target: str) -> tuple[Case, ...]:
-    from faxcore.codecs import encode
-    from faxcore.codecs.raw import raw_bytes
     scheme = target.removeprefix("raw_")
     out = []
     for width, rows, seed in ((1728, 12, 1), (64, 20, 2), (8, 16, 3), (215, 9, 4), (1, 5, 5)):
@@ -76,7 +85,6 @@ def _codec_seeds(target: str) -> tuple[Case, ...]:
 
 @functools.cache
 def _tiff_seeds() -> tuple[Case, ...]:
-    from faxcore.codecs.tiff import tiff_bytes
     pages = [_page(24, 50, 1), _page(17, 50, 2)]
     files = [
         tiff_bytes(pages, "none", rows_per_strip=7),
@@ -90,7 +98,6 @@ def _tiff_seeds() -> tuple[Case, ...]:
 
 
 def _burst(name: str, rate: int, nbits: int, seed: int, **opts) -> np.ndarray:
-    from faxcore import modem
     rng = np.random.default_rng(seed)
     tx = modem.transmitter(name, rate, **opts)
     tx.send(rng.integers(0, 2, nbits).astype(np.uint8))
@@ -102,7 +109,6 @@ def _burst(name: str, rate: int, nbits: int, seed: int, **opts) -> np.ndarray:
 
 @functools.cache
 def _audio_seeds(name: str) -> tuple[Case, ...]:
-    from faxcore.modem import MODEMS
     gap = np.zeros(600, np.int16)       # 75 ms of silence, as between T.30 bursts
     out = []
     for i, rate in enumerate(MODEMS[name]):
@@ -115,11 +121,6 @@ def _audio_seeds(name: str) -> tuple[Case, ...]:
 
 
 def _frames() -> list[list[bytes]]:
-    from faxcore.t30.dis import Capabilities, DCSParams
-    from faxcore.t30.ecm import fcd_frame, ppr_map
-    from faxcore.t30.frames import Frame, pps_fif
-    from faxcore.t30.idents import encode_ident
-    from faxcore.t30.nsf import nsf_fif
 
     def f(name: str, fif: bytes = b"", final: bool = True) -> bytes:
         return Frame.build(name, fif, final=final).to_bytes()
@@ -139,7 +140,6 @@ def _frames() -> list[list[bytes]]:
 
 @functools.cache
 def _hdlc_seeds() -> tuple[Case, ...]:
-    from faxcore.modem.hdlc import HdlcEncoder
     out = []
     for i, frames in enumerate(_frames()):
         enc = HdlcEncoder()
@@ -278,7 +278,6 @@ def _audio_op(d: bytearray, rng: random.Random, pool: Sequence[bytes]) -> bytear
 
 def _t30_op(d: bytearray, rng: random.Random, pool: Sequence[bytes]) -> bytearray:
     """Frame-level edits that keep the length framing: drop, repeat, swap, join."""
-    from faxcore.testing.fuzz import t30_frames
     frames = t30_frames(bytes(d))
     op = rng.randrange(4)
     if op == 0 and frames:
@@ -368,7 +367,6 @@ def with_rate(target: Target, opts: dict, index: int) -> dict:
     the V.17 time. V.17 receivers alternate long and short training too."""
     if target.kind != "audio" or "rate" in opts:
         return opts
-    from faxcore.modem import MODEMS
     rates = MODEMS[target.name]
     out = {**opts, "rate": rates[index % len(rates)]}
     if "short_train" in target.name_flags.values() and (index // len(rates)) % 2:

@@ -18,6 +18,7 @@ from ctypes import CFUNCTYPE, POINTER, c_int, c_int16, c_uint8, c_void_p
 
 import numpy as np
 
+from faxcore.t30.frames import bitrev
 from faxcore.testing.spandsp.library import AudioState, T30Stats, lib
 
 PHASE_E = CFUNCTYPE(None, c_void_p, c_void_p, c_int)
@@ -84,8 +85,6 @@ class SpandspFax(AudioState):
         if nsf:
             # spandsp puts these octets after the FCF as they are (line order); ``nsf``
             # is in T.35 order, as faxcore's T30Config.nsf.
-            from faxcore.t30.frames import bitrev
-
             buf = (c_uint8 * len(nsf)).from_buffer_copy(bitrev(nsf))
             self._keep.append(buf)
             if L.t30_set_tx_nsf(t, buf, len(nsf)) != 0:
@@ -126,8 +125,6 @@ class SpandspFax(AudioState):
         p = POINTER(c_uint8)()
         n = L.t30_get_rx_nsf(self._t, ctypes.byref(p))
         if n and p:
-            from faxcore.t30.frames import bitrev
-
             self.remote_nsf = bitrev(ctypes.string_at(p, n))
 
     def _on_frame(self, _t, _user, direction: int, msg, length: int) -> None:
