@@ -450,14 +450,25 @@ def test_receiver_takes_the_right_sid():
 
 
 def test_sub_not_sent_to_a_station_that_cannot_take_it():
-    from faxcore.t30.dis import Capabilities
+    from faxcore.t30.dis import Capabilities, DCSParams
+    from faxcore.testing.engines import frame, play
 
-    eng = T30Engine(T30Config(calling=True, pages=[TxPage(text_page(50, 1))],
-                              sub_address="12", sender_ident="x"))
-    dcs, _ = eng._negotiate(Capabilities(sub=False, pwd=False), eng.cfg.pages[0])
+    def phase_b(sub: bool, pwd: bool) -> tuple[list[str], DCSParams]:
+        """What the caller sends to a far end whose DIS offers (or not) SUB and PWD/SID."""
+        eng = T30Engine(T30Config(calling=True, pages=[TxPage(text_page(50, 1))],
+                                  sub_address="12", sender_ident="x"))
+        eng.start(0.0)
+        dis = Capabilities(modems=frozenset({"v27ter"}), sub=sub, pwd=pwd).to_fif()
+        got = play(eng, [[frame("DIS", dis)]])
+        (dcs,) = [f for f in got.sent if f.name == "DCS"]
+        return got.names, DCSParams.from_fif(dcs.fif)
+
+    sent, dcs = phase_b(sub=False, pwd=False)
     assert not dcs.sub and not dcs.sid
-    dcs, _ = eng._negotiate(Capabilities(sub=True, pwd=True), eng.cfg.pages[0])
+    assert "SUB" not in sent and "SID" not in sent
+    sent, dcs = phase_b(sub=True, pwd=True)
     assert dcs.sub and dcs.sid
+    assert "SUB" in sent and "SID" in sent
     with pytest.raises(ValueError):
         T30Config(calling=True, pages=[TxPage(text_page(50, 1))], sub_address="x" * 21)
 
