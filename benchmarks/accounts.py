@@ -14,12 +14,12 @@ PostgreSQL: ``--pg-url URL``, or a private server is started with faxcore.testin
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+
+from _common import pin_one_core, print_header
 
 from faxcore.accounts import open_store
 from faxcore.testing import pg
@@ -98,25 +98,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--pg-url", default=None, help="use this PostgreSQL instead of a private one")
     args = ap.parse_args()
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # single core
-    except (AttributeError, OSError):
-        pass
-    print(f"faxcore accounts gate benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"{platform.machine()} {platform.processor() or ''} Python {platform.python_version()}")
+    pin_one_core()
+    print_header("faxcore accounts gate benchmark")
     with tempfile.TemporaryDirectory() as tmp:
         sq_rate, sq_pay = run_backend("sqlite", f"sqlite:///{tmp}/bench.db", args.accounts,
                                       args.seconds)
-    server = None
-    pg_url = args.pg_url
-    if pg_url is None:
-        server = pg.start_server()
-        pg_url = server.url
-    try:
+    with pg.server_url(args.pg_url) as pg_url:
         pg_rate, pg_pay = run_backend("postgresql", pg_url, args.accounts, args.seconds)
-    finally:
-        if server is not None:
-            server.stop()
     print()
     print(f"{'backend':<12} {'check_send/s':>14} {'payments/s':>12}")
     print(f"{'sqlite':<12} {sq_rate:>14,.0f} {sq_pay:>12,.0f}")

@@ -21,11 +21,11 @@ an fsync per claim) unless ``--sqlite-sync normal``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+
+from _common import pin_one_core, print_header
 
 from faxcore.accounts import open_store
 from faxcore.accounts.rules import to_us
@@ -85,25 +85,13 @@ def main() -> int:
                          "figure is the CPU cost of a claim)")
     ap.add_argument("--pg-url", default=None, help="use this PostgreSQL instead of a private one")
     args = ap.parse_args()
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # single core
-    except (AttributeError, OSError):
-        pass
-    print(f"faxcore job claim benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"{platform.machine()} {platform.processor() or ''} Python {platform.python_version()}")
+    pin_one_core()
+    print_header("faxcore job claim benchmark")
     with tempfile.TemporaryDirectory() as tmp:
         sq = run_backend("sqlite", f"sqlite:///{tmp}/bench.db?synchronous={args.sqlite_sync}",
                          args.jobs, args.seconds, not args.no_analyze)
-    server = None
-    pg_url = args.pg_url
-    if pg_url is None:
-        server = pg.start_server()
-        pg_url = server.url
-    try:
+    with pg.server_url(args.pg_url) as pg_url:
         pgr = run_backend("postgresql", pg_url, args.jobs, args.seconds, not args.no_analyze)
-    finally:
-        if server is not None:
-            server.stop()
     print()
     print(f"{'backend':<12} {'claims/s':>10} {'claim+finish/s':>15}")
     print(f"{'sqlite':<12} {sq[0]:>10,.0f} {sq[1]:>15,.0f}")

@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 PG_USER = "faxcore-pg"
@@ -122,6 +124,20 @@ def start_server() -> PgServer:
         time.sleep(0.2)  # port taken between probing and binding: try another one
     shutil.rmtree(top, ignore_errors=True)
     raise RuntimeError(f"PostgreSQL did not start: {last_err}")
+
+
+@contextmanager
+def server_url(url: str | None = None) -> Iterator[str]:
+    """``url`` if given, else the URL of a private server started here and stopped on exit
+    (the benchmarks' ``--pg-url`` option: measure a given server or a throw-away one)."""
+    if url is not None:
+        yield url
+        return
+    server = start_server()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def new_schema_url(server_url: str) -> str:
