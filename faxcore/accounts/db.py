@@ -221,6 +221,11 @@ class Database:
                        .fetchone()[0])
         return int(self.conn.execute(self.sql(text), _params(params)).lastrowid)
 
+    @property
+    def in_transaction(self) -> bool:
+        """True inside :meth:`write` (its changes not yet committed)."""
+        return self._depth > 0
+
     @contextmanager
     def write(self) -> Iterator[None]:
         """A write transaction; nested uses join the outer one."""

@@ -287,6 +287,17 @@ class Store(JobStoreMixin):
             (state.charges, state.payments, state.level, state.since, state.invoices_json(),
              state.last_at, account_id))
 
+    def summary_totals(self, account_id: int) -> tuple[int, int]:
+        """(charges, payments) in cents as the account's summary row holds them."""
+        row = self._row(account_id)
+        return row[6], row[7]
+
+    def ledger_totals(self, account_id: int) -> tuple[int, int]:
+        """(charges, payments) in cents replayed from the account's whole ledger: equal to
+        :meth:`summary_totals` unless the summary drifted from the ledger."""
+        state = self._replay(self._row(account_id), None)
+        return state.charges, state.payments
+
     def _replay(self, row: Any, until: int | None) -> AccountState:
         """Rebuild the summary from the ledger (events with time <= ``until``)."""
         state = AccountState(credit_limit=row[2], since=row[4], last_at=row[4])

@@ -135,7 +135,7 @@ def test_claim_returns_its_own_claim_even_if_taken_right_after_commit(url, store
     read = store.get_job
 
     def get_job_after_a_pause(job_id):
-        if not fired and store.db._depth == 0:  # the claim has committed: another worker
+        if not fired and not store.db.in_transaction:  # the claim has committed: another worker
             fired.append(other.claim_next_job(T0 + 5 * S, worker="w2"))  # takes it back
         return read(job_id)
 
@@ -232,6 +232,15 @@ def test_bad_lease_arguments_are_rejected(store):
         store.heartbeat(999, "w1", T0)
 
 
+def insert_v1_job(store, account_id: int, remote: str, pages: int, state: str, t: int) -> int:
+    """A send job row as the version-1 code wrote it (plain SQL: no public call makes a
+    job in 'sending' without claiming it)."""
+    return store.db.insert(
+        "INSERT INTO jobs (account_id, direction, channel, remote, pages, state, "
+        "created_at, updated_at) VALUES (?, 'send', 'api', ?, ?, ?, ?, ?)",
+        (account_id, remote, pages, state, t, t))
+
+
 def test_upgrade_recovers_jobs_stuck_in_sending(url, monkeypatch, caplog):
     """A database written before leases existed, with a job a killed worker left in
     'sending': after the upgrade the next claim takes it back."""
@@ -243,8 +252,8 @@ def test_upgrade_recovers_jobs_stuck_in_sending(url, monkeypatch, caplog):
         a = account(old)
         t = int(T0.timestamp() * 1_000_000)
         with old.db.write():  # rows as the version-1 code wrote them
-            stuck = old._insert_job(a, "send", "api", "+15550012", 2, "sending", t)
-            waiting = old._insert_job(a, "send", "api", "+15550013", 1, "queued", t)
+            stuck = insert_v1_job(old, a, "+15550012", 2, "sending", t)
+            waiting = insert_v1_job(old, a, "+15550013", 1, "queued", t)
             old.db.execute("UPDATE jobs SET attempts = 1 WHERE id = ?", (stuck,))
         assert old.db.schema_version() == 1
         old.close()
