@@ -34,7 +34,7 @@ reads are cut at the sizes of :data:`CHUNKS`, in turn, and time is virtual.
 The corpus files ``seed-*.bin`` are real traffic: faxcore's driver and emulator in
 memory (one-page calls, ECM and not, each way) and efax 0.9a sending a page to the
 emulator on its pty; the other files reproduce the defects they are named after (see
-tests/test_class1_security.py).
+tests/class1/test_class1_security.py).
 """
 
 from __future__ import annotations
