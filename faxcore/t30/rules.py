@@ -18,7 +18,8 @@ never set on its own.
 Rule 3: a frame is *classified* before it is looked up (:func:`classify`). The same FCF
 means different things in T.4 (non-ECM) and ECM mode, so a command of the other mode is
 OTHER whatever the state (an ECM PPS in T.4 mode, a T.4 MPS in ECM mode); before the
-first DCS there is no mode, and every command but DCS, DIS/DTC and DCN is BEFORE_DCS.
+first DCS there is no mode, and every command but DCS, DIS/DTC, DCN and CRP is
+BEFORE_DCS (CRP means the same in every mode: repeat your last signal).
 DIS/DTC means one thing to the station that answered the call (polled: it turns round
 and transmits) and another to the one that called (its DTC was not heard).
 
@@ -112,6 +113,15 @@ talking, the tries ran out. Now the status follows what the last try got
 (TX_DCS_TRIES_END): TX_PHBDEAD after silence, a garbled frame or CRP; RETRYDCN
 ("disconnected after the permitted retries") after DIS/DTC, as spandsp's transmitter
 reports it and TSB-85's exception procedures expect.
+
+Decision 7 (CRP in answer to our DIS/DTC). A CRP before the first DCS was taken as an
+unknown command: ignored, and our DIS sent again only when T2 ran out, 7 s later (the
+far end, which asked for it at once, waits T4 for it: 3 s). CRP is the response that
+asks the other station to repeat its last command now (T.30 5.3.6.1: the previous
+command was received in error); in phase B that command is our DIS/DTC. Now CRP is
+classified as CRP whatever the mode (Rule 3), and in AWAIT_COMMAND_B it sends our
+DIS/DTC again at once (DIS_AGAIN: one of its tries, Decision 3). TSB-85 MRGN12 sends CRP
+twice in answer to DIS.
 """
 
 from __future__ import annotations
@@ -207,7 +217,7 @@ class Cmd(Enum):
     RR = "RR in ECM mode"
     EOR = "EOR-x in ECM mode"
     CTC = "CTC in ECM mode"
-    CRP = "CRP (repeat your last answer)"
+    CRP = "CRP (repeat your last signal: our answer, or our DIS/DTC in phase B)"
     BEFORE_DCS = "any other command before the first DCS"
     OTHER = "anything else: unknown here, or a command of the other mode"
 
@@ -233,6 +243,8 @@ def classify(name: str, ecm: bool | None, calling: bool) -> Cmd:
         return Cmd.DIS_DTC_FROM_CALLED if calling else Cmd.DIS_DTC_FROM_CALLER
     if name == "DCS":
         return Cmd.DCS
+    if name == "CRP":
+        return Cmd.CRP
     if ecm is None:
         return Cmd.BEFORE_DCS
     table = _ECM_COMMANDS if ecm else _T4_COMMANDS
@@ -265,13 +277,14 @@ RX_COLUMNS = (Cmd.DCS, Cmd.DIS_DTC_FROM_CALLER, Cmd.DIS_DTC_FROM_CALLED, Cmd.DCN
 _RX_GRID: dict[RxState, tuple[Do, ...]] = {
     # T.4-only states (AWAIT_POST_PAGE, AFTER_RTP_MPS, AFTER_RTN) never see an ECM
     # command, ECM-only ones (AWAIT_PPS, AFTER_ERR, ECM_RR_WAIT) never a T.4 one, and
-    # only the first phase B is without a mode (Rule 3): INVALID there.
+    # only the first phase B is without a mode (Rule 3): INVALID there. CRP in phase B
+    # asks for our DIS/DTC again (Decision 7).
     # Columns (RX_COLUMNS):  DCS, DIS/DTC (caller), DIS/DTC (called), DCN,
     #                        MPS/EOM/EOP, PPS, RR, EOR,
     #                        CTC, CRP, before DCS, other
     RxState.AWAIT_COMMAND_B: (Do.TRAIN, Do.TRANSMIT, Do.DIS_AGAIN, Do.DCN,
                               Do.ANSWER_PAGE, Do.ANSWER_PPS, Do.ANSWER_RR, Do.ANSWER_EOR,
-                              Do.ANSWER_CTC, Do.REPEAT, Do.IGNORE, Do.INVALID),
+                              Do.ANSWER_CTC, Do.DIS_AGAIN, Do.IGNORE, Do.INVALID),
     RxState.AFTER_FTT: (Do.TRAIN, Do.IGNORE, Do.IGNORE, Do.DCN,
                         Do.ANSWER_PAGE, Do.ANSWER_PPS, Do.ANSWER_RR, Do.ANSWER_EOR,
                         Do.ANSWER_CTC, Do.REPEAT, Do.INVALID, Do.INVALID),

@@ -228,3 +228,20 @@ def test_dcs_without_any_response_is_still_tx_phbdead():
     got = play(eng, [[dis_frame(False)], NOTHING, [dis_frame(False)], NOTHING], to_end=True)
     assert got.names == ["DCS", "DCS", "DCS", "DCN"]
     assert eng.result.status == T30Status.TX_PHBDEAD
+
+
+# ---- Decision 7: CRP in answer to DIS ---------------------------------------------------------
+
+def test_crp_in_answer_to_dis_gets_the_dis_again_at_once():
+    """The caller answers our DIS with CRP (it heard it garbled): DIS again at once, not
+    after T2 (7 s) as for an unknown command; CRP twice, then DCS: the call goes on."""
+    eng = answerer()
+    crp = [frame("CRP", x=True)]
+    first = play(eng, [crp])
+    assert first.names == ["DIS", "DIS"]
+    assert eng.now < 1.0                       # the second DIS came at once
+    got = play(eng, [crp, [frame("DCS", T4_DCS.to_fif(), x=True)], GOOD_TCF, T4_PAGE,
+                     [frame("EOP", x=True)], [frame("DCN", x=True)]],
+               to_end=True, waiting=first.waiting)
+    assert got.names == ["DIS", "CFR", "MCF"]
+    assert eng.result.status == T30Status.OK and eng.result.pages_received == 1
