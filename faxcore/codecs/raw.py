@@ -41,8 +41,10 @@ from faxcore.codecs.t4 import (
     DocumentBudget,
     DocumentError,
     DocumentTooLarge,
+    collect_pages,
     decode,
     encode,
+    read_source,
 )
 from faxcore.codecs.tiff import RESOLUTIONS, Page
 
@@ -104,15 +106,6 @@ def split_pages(data: bytes, scheme: str, *, lsb_first: bool = False) -> list[tu
     return pages
 
 
-def _read_source(src: str | os.PathLike | bytes | BinaryIO) -> bytes:
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        return bytes(src)
-    if hasattr(src, "read"):
-        return src.read()
-    with open(src, "rb") as f:
-        return f.read()
-
-
 def iter_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int = 1728, *,
              lsb_first: bool = False, xres: float = RESOLUTIONS["fine"][0],
              yres: float = RESOLUTIONS["fine"][1],
@@ -128,7 +121,7 @@ def iter_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int 
     and :class:`~faxcore.codecs.t4.DocumentError` (a ``ValueError``) when the stream
     holds no decodable row; errors carry ``complete_pages``, the pages yielded before.
     """
-    data = _read_source(src)
+    data = read_source(src)
     scheme = scheme.lower()
     if scheme not in ("mh", "mr", "mmr"):
         raise ValueError(f"unknown scheme {scheme!r} (mh, mr or mmr)")
@@ -195,17 +188,10 @@ def read_raw(src: str | os.PathLike | bytes | BinaryIO, scheme: str, width: int 
     pages decoded before. Raises :class:`~faxcore.codecs.t4.DocumentError` (a
     ``ValueError``) when the stream holds no decodable row at all.
     """
-    pages: list[Page] = []
-    try:
-        for page in iter_raw(src, scheme, width, lsb_first=lsb_first, xres=xres, yres=yres,
-                             page_rows=page_rows, max_rows=max_rows,
-                             max_document_pixels=max_document_pixels, max_pages=max_pages):
-            pages.append(page)
-    except DocumentError as exc:
-        exc.pages = pages
-        exc.complete_pages = len(pages)
-        raise
-    return pages
+    return collect_pages(iter_raw(src, scheme, width, lsb_first=lsb_first, xres=xres,
+                                  yres=yres, page_rows=page_rows, max_rows=max_rows,
+                                  max_document_pixels=max_document_pixels,
+                                  max_pages=max_pages))
 
 
 class _Cut:

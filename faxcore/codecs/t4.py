@@ -36,7 +36,10 @@ mmr, end_marker=False      rows, padded to a byte (e.g. ECM blocks that add EOFB
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 
@@ -130,6 +133,35 @@ class DocumentBudget:
         if self.pages >= self.max_pages:
             return 0
         return max(0, (self.max_pixels - self.pixels - PAGE_OVERHEAD_PIXELS) // max(1, width))
+
+
+_P = TypeVar("_P")
+
+
+def read_source(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO) -> bytes:
+    """The bytes of a multi-page reader's ``src``: the bytes themselves, a binary file
+    object (read to its end) or a path."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src)
+    if hasattr(src, "read"):
+        return src.read()
+    with open(src, "rb") as f:
+        return f.read()
+
+
+def collect_pages(pages: Iterable[_P]) -> list[_P]:
+    """Every page of a page iterator (``iter_tiff``/``iter_raw``) as a list. A
+    :class:`DocumentError` on the way gets the pages read before it in ``pages`` (the
+    iterators leave that empty, as their caller already has them) and is raised again."""
+    done: list[_P] = []
+    try:
+        for page in pages:
+            done.append(page)
+    except DocumentError as exc:
+        exc.pages = done
+        exc.complete_pages = len(done)
+        raise
+    return done
 
 
 @dataclass(frozen=True, eq=False)

@@ -74,8 +74,10 @@ from faxcore.codecs.t4 import (
     DocumentBudget,
     DocumentError,
     DocumentTooLarge,
+    collect_pages,
     decode,
     encode,
+    read_source,
 )
 
 log = logging.getLogger(__name__)
@@ -294,15 +296,6 @@ def _real(tags: dict, tag: int, default: float) -> float:
     return float(vals[0])
 
 
-def _read_source(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO) -> bytes:
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        return bytes(src)
-    if hasattr(src, "read"):
-        return src.read()
-    with open(src, "rb") as f:
-        return f.read()
-
-
 def iter_tiff(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO, *,
               strict: bool = True, max_pixels: int = MAX_PIXELS,
               max_document_pixels: int = MAX_DOCUMENT_PIXELS,
@@ -317,7 +310,7 @@ def iter_tiff(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
     after some pages have ``complete_pages`` set (their ``pages`` stay empty: the caller
     already has them). See the module docstring for broken files.
     """
-    r = _Reader(_read_source(src))
+    r = _Reader(read_source(src))
     budget = DocumentBudget(max_document_pixels, max_pages, TiffTooLarge)
     return _iter_pages(r, strict, max_pixels, budget)
 
@@ -378,16 +371,9 @@ def read_tiff(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
     some pages carries them in ``exc.pages``: a truncated multi-page file gives its
     complete pages that way. See the module docstring for what happens with broken files.
     """
-    pages: list[Page] = []
-    try:
-        for page in iter_tiff(src, strict=strict, max_pixels=max_pixels,
-                              max_document_pixels=max_document_pixels, max_pages=max_pages):
-            pages.append(page)
-    except DocumentError as exc:
-        exc.pages = pages
-        exc.complete_pages = len(pages)
-        raise
-    return pages
+    return collect_pages(iter_tiff(src, strict=strict, max_pixels=max_pixels,
+                                   max_document_pixels=max_document_pixels,
+                                   max_pages=max_pages))
 
 
 def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int,
