@@ -292,3 +292,9 @@ class QamReceiver(ReceiverBase):
     def diagnostics(self) -> dict:
         """Internal state for debugging: frequency offset, AGC, mean squared error..."""
         return self._core.diagnostics()
+
+    @property
+    def held_bits(self) -> int:
+        """Demodulated bits the core holds back (not yet given to :meth:`bits`): at most
+        ``(HOLD_SYMBOLS + LOST_GRACE + 2)`` symbols' worth between two :meth:`rx` calls."""
+        return self._core.onb

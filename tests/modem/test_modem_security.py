@@ -94,7 +94,7 @@ def feed(rx, x: np.ndarray, blocks=(160,)) -> tuple[np.ndarray, list[str]]:
         out.append(b)
         kinds += [e.kind for e in rx.events()]
         if isinstance(rx, qam.QamReceiver):
-            assert rx._core.onb <= held_limit(rx), "held bits grow without bound"
+            assert rx.held_bits <= held_limit(rx), "held bits grow without bound"
     bad = nonfinite(rx)
     assert not bad, f"non-finite receiver state: {bad}"
     return (np.concatenate(out) if out else np.zeros(0, np.uint8)), kinds
