@@ -1,6 +1,6 @@
 """Fuzz targets: hostile bytes in, every public parser and receiver exercised, every
 promise it makes checked. Shared by ``make fuzz`` (fuzz/run.py), the AddressSanitizer
-replay in ``make test`` (scripts/asan-replay.sh) and tests/test_fuzz_targets.py.
+replay in ``make test`` (scripts/asan-replay.sh) and tests/fuzz/test_fuzz_targets.py.
 
 A target is a function ``run(data, opts) -> signature``: it feeds ``data`` to the code
 under test, returns quietly when everything held, and raises when something did not:
@@ -63,7 +63,7 @@ __all__ = ["HIDDEN_TARGETS", "TARGETS", "Case", "Target", "corpus_cases", "opts_
            "run_case"]
 
 #: ``read_tiff`` / ``read_raw`` pixel and row caps: keep one case small and fast (the caps
-#: themselves are tested in tests/test_tiff*.py).
+#: themselves are tested in tests/codecs/test_tiff*.py).
 MAX_PIXELS = 1 << 20
 RAW_MAX_ROWS = 2048
 #: rows asked for in the decoder's "rows given" run (TIFF strips)
