@@ -109,6 +109,13 @@ def normalize_number(number: Any) -> str:
     return "+" * plus + digits
 
 
+def _where(**equal: Any) -> tuple[str, list[Any]]:
+    """A WHERE condition ``col = ?`` for each keyword that is not None (column names come
+    from the code, never from input), and its parameters; ``1 = 1`` when all are None."""
+    cols = [c for c, v in equal.items() if v is not None]
+    return " AND ".join([f"{c} = ?" for c in cols]) or "1 = 1", [equal[c] for c in cols]
+
+
 def _job_id(value: Any) -> int:
     """A job id as given by a caller: a positive int; no silent coercion, no raw DB error."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -251,31 +258,14 @@ class JobStoreMixin:
 
     def list_jobs(self, account_id: int | None = None, *, direction: str | None = None,
                   state: str | None = None, limit: int = 1000) -> list[Job]:
-        sql = f"SELECT {_JOB_COLS} FROM jobs WHERE 1 = 1"
-        params: list[Any] = []
-        if account_id is not None:
-            sql += " AND account_id = ?"
-            params.append(account_id)
-        if direction is not None:
-            sql += " AND direction = ?"
-            params.append(direction)
-        if state is not None:
-            sql += " AND state = ?"
-            params.append(state)
-        sql += " ORDER BY id LIMIT ?"
+        where, params = _where(account_id=account_id, direction=direction, state=state)
         params.append(int(limit))
-        return [_job(r) for r in self.db.all(sql, params)]
+        return [_job(r) for r in self.db.all(f"SELECT {_JOB_COLS} FROM jobs WHERE {where} "
+                                             "ORDER BY id LIMIT ?", params)]
 
     def count_jobs(self, account_id: int | None = None, state: str | None = None) -> int:
-        sql = "SELECT count(*) FROM jobs WHERE 1 = 1"
-        params: list[Any] = []
-        if account_id is not None:
-            sql += " AND account_id = ?"
-            params.append(account_id)
-        if state is not None:
-            sql += " AND state = ?"
-            params.append(state)
-        return int(self.db.one(sql, params)[0])
+        where, params = _where(account_id=account_id, state=state)
+        return int(self.db.one(f"SELECT count(*) FROM jobs WHERE {where}", params)[0])
 
     def cancel_job(self, job_id: int, now: datetime) -> Job:
         """Cancel a queued send job (one being sent or finished cannot be cancelled)."""
