@@ -409,11 +409,17 @@ class HylaFax:
         raise HylaFaxError(f"{count} fax(es) not received after {timeout:.0f} s "
                            f"(recvq: {[p.name for p in self.received()]})")
 
-    def session_logs(self) -> str:
-        """Every call's protocol log (``log/c*``), for failure messages."""
+    def session_log_names(self) -> set[str]:
+        """The calls' protocol logs there are now (``log/c*``, one per call)."""
+        return {p.name for p in (self.spool / "log").glob("c*")}
+
+    def session_logs(self, exclude: set[str] = frozenset()) -> str:
+        """The calls' protocol logs (``log/c*``) but those named in ``exclude`` (what
+        :meth:`session_log_names` gave before a call: then only that call's)."""
         parts = []
         for p in sorted((self.spool / "log").glob("c*")):
-            parts.append(f"==== {p.name}\n{p.read_text(errors='replace')}")
+            if p.name not in exclude:
+                parts.append(f"==== {p.name}\n{p.read_text(errors='replace')}")
         return "\n".join(parts)
 
 

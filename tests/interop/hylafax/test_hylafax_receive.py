@@ -62,12 +62,13 @@ def faxcore_sends(rig: hylafax.Rig, pages: list[np.ndarray], *, scheme: str, ecm
     """One call into faxgetty; returns (the faxcore station, the pages in the TIFF
     faxgetty wrote, HylaFAX's session logs)."""
     before = len(rig.hf.received())
+    old_logs = rig.hf.session_log_names()
     rig.emu.data_speed = speed
     rig.far_end = lambda dialled: FaxSession(True, send=[TxPage(bm, "fine") for bm in pages],
                                              ecm=ecm, schemes=(scheme,), modems=modems)
     rig.ring()
     files = rig.hf.wait_received(before + 1, timeout)
-    logs = rig.hf.session_logs()
+    logs = rig.hf.session_logs(exclude=old_logs)  # this call's
     assert rig.emu.error is None, rig.emu.error
     station = rig.stations[-1]
     assert station.result is not None and int(station.result.status) == 0, (
