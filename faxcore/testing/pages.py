@@ -14,9 +14,11 @@ may also be a ``numpy.random.Generator``, to draw several pages from one stream.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from faxcore.codecs import encode
 from faxcore.codecs.pbm import read_pbm
@@ -137,6 +139,18 @@ def block_page() -> np.ndarray:
 def pbm_page(path: str | Path) -> np.ndarray:
     """The first image of a PBM P4 file (e.g. an ITU test chart)."""
     return read_pbm(Path(path).read_bytes())[0]
+
+
+def pillow_pages(src: bytes | str | Path) -> list[np.ndarray]:
+    """Every frame of an image file (its bytes or a path) as Pillow (libtiff, for a TIFF)
+    decodes it, as a bitmap (1 = black): the independent reading the TIFF tests compare
+    faxcore's with."""
+    im = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+    out = []
+    for i in range(getattr(im, "n_frames", 1)):
+        im.seek(i)
+        out.append((np.asarray(im.convert("L")) < 128).astype(np.uint8))
+    return out
 
 
 def mh_with_bad_rows(page: np.ndarray, bad: set[int]) -> bytes:

@@ -20,21 +20,12 @@ from faxcore.codecs.tiff import (
     tiff_bytes,
     write_tiff,
 )
+from faxcore.testing.pages import pillow_pages
 
 
 def _pages(n=3, h=37, w=61, seed=1):
     rng = np.random.default_rng(seed)
     return [(rng.random((h + i, w - i)) < 0.3).astype(np.uint8) for i in range(n)]
-
-
-def _pillow_pages(data_or_path):
-    im = Image.open(io.BytesIO(data_or_path) if isinstance(data_or_path, bytes)
-                    else data_or_path)
-    out = []
-    for i in range(getattr(im, "n_frames", 1)):
-        im.seek(i)
-        out.append((np.asarray(im.convert("L")) < 128).astype(np.uint8))
-    return out
 
 
 @pytest.mark.parametrize("byteorder", ["<", ">"])
@@ -45,7 +36,7 @@ def test_uncompressed_multipage_roundtrip_and_pillow(byteorder, fill_order, rows
     data = tiff_bytes(pages, "none", fill_order=fill_order, rows_per_strip=rows_per_strip,
                       byteorder=byteorder)
     assert data[:2] == (b"II" if byteorder == "<" else b"MM")
-    for ours, theirs in zip(_pillow_pages(data), pages, strict=True):
+    for ours, theirs in zip(pillow_pages(data), pages, strict=True):
         np.testing.assert_array_equal(ours, theirs)
     back = read_tiff(data)
     assert len(back) == 3
@@ -103,7 +94,7 @@ def test_pillow_written_bilevel_both_photometrics(tmp_path, photometric):
     (page,) = read_tiff(path)
     assert page.extra["photometric"] == (0 if photometric == "min-is-white" else 1)
     np.testing.assert_array_equal(page.bitmap, ref)
-    np.testing.assert_array_equal(_pillow_pages(str(path))[0], ref)
+    np.testing.assert_array_equal(pillow_pages(str(path))[0], ref)
     assert (page.xres, page.yres) == (204.0, 98.0)
 
 

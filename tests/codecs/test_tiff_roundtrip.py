@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from PIL import Image
 
 from faxcore.codecs.tiff import Page, read_tiff, tiff_bytes
+from faxcore.testing.pages import pillow_pages
 
 bitmaps = st.integers(1, 40).flatmap(
     lambda h: st.integers(1, 300).flatmap(
@@ -19,15 +17,6 @@ bitmaps = st.integers(1, 40).flatmap(
             st.builds(lambda v: np.full((h, w), v, np.uint8), st.integers(0, 1)),
             st.builds(lambda: (np.indices((h, w)).sum(axis=0) % 2).astype(np.uint8)),
         )))
-
-
-def libtiff_pages(data: bytes) -> list[np.ndarray]:
-    im = Image.open(io.BytesIO(data))
-    out = []
-    for i in range(im.n_frames):
-        im.seek(i)
-        out.append((np.asarray(im.convert("L")) < 128).astype(np.uint8))
-    return out
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
@@ -49,5 +38,5 @@ def test_roundtrip_and_libtiff(pages, scheme, fill_order, rows_per_strip, eol_al
         np.testing.assert_array_equal(page.bitmap, want)
         assert (page.xres, page.yres) == res and page.page_number == i
         assert page.error is None and page.bad_rows == 0
-    for got, want in zip(libtiff_pages(data), pages, strict=True):
+    for got, want in zip(pillow_pages(data), pages, strict=True):
         np.testing.assert_array_equal(got, want)

@@ -24,6 +24,7 @@ from faxcore.codecs.tiff import Page, read_tiff, tiff_bytes, write_tiff
 from faxcore.pagestore import TiffPageWriter
 from faxcore.t30 import T30Status, TxPage
 from faxcore.testing.line import run_call
+from faxcore.testing.pages import pillow_pages
 
 EFIX_ROWS = 772     # efix -p 215x100mm at 196 lines/inch: more rows than any page here
 
@@ -51,15 +52,6 @@ def strips(data: bytes) -> list[list[bytes]]:
         im.seek(i)
         offs, counts = im.tag_v2[273], im.tag_v2[279]
         out.append([data[o:o + n] for o, n in zip(offs, counts, strict=True)])
-    return out
-
-
-def pillow_pages(data: bytes) -> list[np.ndarray]:
-    im = Image.open(io.BytesIO(data))
-    out = []
-    for i in range(im.n_frames):
-        im.seek(i)
-        out.append((np.asarray(im.convert("L")) < 128).astype(np.uint8))
     return out
 
 
