@@ -13,6 +13,7 @@ from faxcore.codecs import encode
 from faxcore.t30 import T30Config, T30Engine, T30Status
 from faxcore.t30.dis import Capabilities, DCSParams
 from faxcore.t30.frames import Frame
+from faxcore.t30.idents import RX_IDENT_MAX, decode_ident
 from faxcore.t30.modem_if import (
     V27_4800,
     CarrierDown,
@@ -245,3 +246,26 @@ def test_crp_in_answer_to_dis_gets_the_dis_again_at_once():
                to_end=True, waiting=first.waiting)
     assert got.names == ["DIS", "CFR", "MCF"]
     assert eng.result.status == T30Status.OK and eng.result.pages_received == 1
+
+
+# ---- tolerance: identities longer than 20 characters ----------------------------------------
+
+def test_a_tsi_longer_than_20_characters_is_reported_whole():
+    """A TSI of 32 characters (T.30 says 20): the whole identity is reported. Its FIF
+    is sent last character first, so reading only the first 20 octets (as before) kept
+    the end of the string and lost its start, the country code."""
+    eng = answerer()
+    ident = "+44 20 7946 0958 ext. 1234 (fax)"
+    tsi = Frame.build("TSI", ident[::-1].encode(), x=True, final=False).to_bytes()
+    got = play(eng, [[tsi, frame("DCS", T4_DCS.to_fif(), x=True)], GOOD_TCF, T4_PAGE,
+                     [frame("EOP", x=True)], [frame("DCN", x=True)]], to_end=True)
+    assert got.names == ["DIS", "CFR", "MCF"] and eng.result.status == T30Status.OK
+    assert eng.result.remote_ident == ident
+
+
+def test_a_received_identity_is_bounded_and_printable():
+    """A 275-octet CSI of letters with NUL, DEL and 0xFF octets among them: the DUT keeps
+    the printable characters, at most RX_IDENT_MAX, from the start of the string."""
+    fif = (b"ACME\x00Fax\x7f\xff-" * 25)[::-1]
+    assert len(fif) == 275
+    assert decode_ident(fif) == ("ACMEFax-" * 25)[:RX_IDENT_MAX]
