@@ -27,6 +27,7 @@ from faxcore.accounts import AccountsError, JobError, open_store
 from faxcore.accounts.db import sqlite_path
 from faxcore.accounts.rules import format_cents
 from faxcore.cli import CliError
+from faxcore.cli.argtypes import action_group
 from faxcore.cli.output import emit
 
 #: How ``faxcore account create`` is pointed to in errors about a missing database.
@@ -265,9 +266,8 @@ def cmd_bill(args: argparse.Namespace, store: Any, now: datetime) -> None:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("account", help="accounts: create, show, pay, reactivate, statements")
-    asub = p.add_subparsers(dest="account_command", metavar="ACTION")
-    asub.required = True
+    asub = action_group(sub, "account", "accounts: create, show, pay, reactivate, statements",
+                        "account_command")
 
     c = asub.add_parser("create", help="create an account (and the database, if new)",
                         description="Create an account and print its number. The first "

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from faxcore.cli import CliError
+from faxcore.cli.argtypes import whole_number
 from faxcore.cli.output import out as _say
 from faxcore.codecs import LoadError, UnknownFormat, load_document, pbm_bytes, prep
 from faxcore.codecs.raw import write_raw
@@ -91,27 +92,16 @@ def _input_options(p: argparse.ArgumentParser, *, convert: bool) -> None:
                    help="the input is a raw fax stream coded with this scheme (default: "
                         "by extension: .g3 MH or MR, whichever decodes cleaner; .g4 MMR)")
     sized = "--page-size and --resolution" if convert else "A4 at --resolution"
-    p.add_argument("--width", type=_whole, metavar="PIXELS",
+    p.add_argument("--width", type=whole_number, metavar="PIXELS",
                    help=f"pixels per row of a raw input stream (default: the ITU width for "
                         f"{sized}: 1728 at 204 dpi)")
     p.add_argument("--lsb-first", action="store_true",
                    help="raw input stream has its bits LSB first (TIFF FillOrder 2)")
-    p.add_argument("--page-rows", type=_whole, metavar="ROWS",
+    p.add_argument("--page-rows", type=whole_number, metavar="ROWS",
                    help="rows per page of a raw stream without RTC/EOFB (Ghostscript's: "
                         "2292 for A4 at fine); default: one page up to each end marker")
     p.add_argument("--resolution", choices=tuple(RESOLUTIONS),
                    help="fax resolution (default fine; fax inputs keep theirs unless given)")
-
-
-def _whole(text: str) -> int:
-    """A pixel or row count: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
 
 
 # --------------------------------------------------------------------------- input

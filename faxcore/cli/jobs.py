@@ -27,6 +27,7 @@ from faxcore.accounts.jobs import (
 )
 from faxcore.cli import CliError
 from faxcore.cli.account import add_common, store_command
+from faxcore.cli.argtypes import action_group, whole_number
 from faxcore.cli.output import emit
 from faxcore.codecs import LoadError, load_pages
 
@@ -116,20 +117,8 @@ def cmd_cancel(args: argparse.Namespace, store: Any, now: datetime) -> None:
     emit(args, j.as_dict(), lambda: [f"job {j.id} cancelled"])
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
 def register(sub: Any) -> None:
-    p = sub.add_parser("jobs", help="send jobs and received faxes")
-    jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
-    jsub.required = True
+    jsub = action_group(sub, "jobs", "send jobs and received faxes", "jobs_command")
 
     s = jsub.add_parser("submit", help="queue a send job (refused if the account may not send)",
                         description="Queue a send job for ACCOUNT. If the account may not "
@@ -159,7 +148,7 @@ def register(sub: Any) -> None:
                      help="only send jobs or only received faxes (default: both)")
     lst.add_argument("--state", choices=sorted(set(SEND_STATES + RECEIVE_STATES)), default=None,
                      help="only jobs in this state (default: any)")
-    lst.add_argument("--limit", type=_positive, default=1000, metavar="N",
+    lst.add_argument("--limit", type=whole_number, default=1000, metavar="N",
                      help="show at most N jobs, oldest first (default: 1000)")
     lst.set_defaults(func=cmd_list)
 
