@@ -604,12 +604,7 @@ class Class1Driver:
                 self._events.append(CarrierDown())
                 self._rearm = True
             elif code == "OK":
-                # an aborted receive confirming late, or (quirk reissue_empty_ok) the
-                # command taken for an abort: either way, listen again
-                if self.quirks.reissue_empty_ok and (empty or swallow):
-                    self.workarounds["reissue_empty_ok"] += 1
-                self._op = None
-                self._rearm = True
+                self._listen_again(empty or swallow)
             else:
                 self._unexpected(op, line)
         elif k == "frh_result":
@@ -639,10 +634,7 @@ class Class1Driver:
                 self._op = None
                 self._rearm = True  # the modem gave up waiting; the engine has its timers
             elif code == "OK":
-                if self.quirks.reissue_empty_ok and (empty or swallow):
-                    self.workarounds["reissue_empty_ok"] += 1
-                self._op = None
-                self._rearm = True
+                self._listen_again(empty or swallow)
             else:
                 self._unexpected(op, line)
         elif k == "frm_end":
@@ -769,6 +761,15 @@ class Class1Driver:
             self._run(cmd)  # the engine no longer waits for the cut transmission
             return
         self._events.append(TxComplete())
+
+    def _listen_again(self, empty_or_swallowed: bool) -> None:
+        """A receive command (+FRH/+FRM) answered by a bare OK: an aborted receive
+        confirming late, or (quirk reissue_empty_ok, counted) the command taken for an
+        abort: either way, listen again."""
+        if self.quirks.reissue_empty_ok and empty_or_swallowed:
+            self.workarounds["reissue_empty_ok"] += 1
+        self._op = None
+        self._rearm = True
 
     def _unexpected(self, op: _Op, line: str) -> None:
         op.junk += 1
