@@ -47,6 +47,7 @@ from faxcore.t30.modem_if import (
     SendHDLC,
     SendTone,
     Silence,
+    TrainingFailed,
     TxComplete,
     WrongCarrier,
 )
@@ -144,6 +145,9 @@ class _RawReceiver:
         whole = len(self.bits) // 8 * 8
         ups = [e for e in evs if e.kind == "training_succeeded"]
         downs = [e for e in evs if e.kind == "carrier_down"]
+        if any(e.kind == "training_failed" for e in evs):
+            # the TCF's receiver answers FTT at once instead of waiting for its deadline
+            out.append(TrainingFailed())
         if ups:
             out.append(CarrierUp())
         if whole:
