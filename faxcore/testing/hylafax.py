@@ -35,9 +35,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from faxcore.class1.pty import PtyModem
 
 log = logging.getLogger(__name__)
 
@@ -447,10 +450,6 @@ class Rig:
     daemons and the emulator and removes the spool."""
 
     def __init__(self, *, data_speed: float | None = None) -> None:
-        import tempfile
-
-        from faxcore.class1.pty import PtyModem
-
         self.root = Path(tempfile.mkdtemp(prefix="faxcore-hylafax-"))
         self.root.chmod(0o755)  # the daemons run as the fax user
         self.far_end = None
