@@ -1,8 +1,8 @@
 """faxcore's own exception procedures (faxcore/conformance/exceptions.xml, written after
 the themes of TSB-85's Annexes D and I): every one passes, at the modem interface and
 over audio. Before the engine fixes (rules.py Decisions 3 to 7, frames at the HDLC
-maximum),
-51 of these 63 passed at the modem interface (the 62 first ones: 51 in both modes)."""
+maximum), 51 of these 63 passed at the modem interface (of the first 62: 51 in both
+modes)."""
 
 from __future__ import annotations
 
