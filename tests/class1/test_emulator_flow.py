@@ -387,3 +387,63 @@ def test_cli_emulate_answers_the_program_after_its_last_call(tmp_path):
     from faxcore.codecs.tiff import read_tiff
 
     assert np.array_equal(read_tiff(tmp_path / "rx-1.tif")[0].bitmap, bm)
+
+
+def test_cli_emulate_pair_answers_both_programs_after_the_call(tmp_path):
+    """`faxcore modem emulate --pair --calls 1`: two programs fax each other; when both
+    modems are on hook, each program still resets its modem (ATZ, ATE0) and gets OK.
+    Before the fix the emulator closed both ptys at once: efax printed some 20 'fax
+    device write: Input/output error' lines on each side."""
+    from faxcore.class1.dte import Class1Driver
+
+    link = tmp_path / "ptys"
+    bm = page(150, seed=8)
+    result: dict[str, object] = {}
+
+    def serve():
+        try:
+            result["rc"] = cli_main(["modem", "emulate", "--pair", "--calls", "1",
+                                     "--speed", "0", "--link", str(link)])
+        except BaseException as e:  # reported below
+            result["exc"] = e
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    for _ in range(500):
+        if link.exists() and len(link.read_text().split()) == 2:
+            break
+        time.sleep(0.02)
+    a, b = link.read_text().split()
+    calls = {"a": Class1Call(True, dial="1", send=[TxPage(bm, "fine")], ecm=False),
+             "b": Class1Call(False, receive=lambda p: None, ecm=False,
+                             driver=Class1Driver(dial=None, wait_ring=True))}
+    replies: dict[str, list[bytes]] = {"a": [], "b": []}
+    errors: list[BaseException] = []
+
+    def program(name: str, path: str) -> None:
+        port = Class1Serial(path, rtscts=False)
+        try:
+            port.run(calls[name], max_seconds=120)
+            for cmd in (b"ATZ\r", b"ATE0\r"):
+                port.port.write(cmd)
+                replies[name].append(read_until(port.port.fileno(), b"OK\r\n", limit=30))
+        except BaseException as e:  # reported below
+            errors.append(e)
+        finally:
+            port.close()
+
+    progs = [threading.Thread(target=program, args=("b", b), daemon=True),
+             threading.Thread(target=program, args=("a", a), daemon=True)]
+    for p in progs:
+        p.start()
+        time.sleep(0.3)  # the answering program first, as a person would start them
+    for p in progs:
+        p.join(120)
+    th.join(60)
+    assert not errors, errors
+    assert not th.is_alive(), "the emulator did not stop after the programs closed the ptys"
+    assert "exc" not in result and result["rc"] == 0, result
+    assert int(calls["a"].result.status) == 0, calls["a"].result.summary()
+    assert len(calls["b"].pages) == 1 and np.array_equal(calls["b"].pages[0], bm)
+    assert all(len(r) == 2 and all(x.endswith(b"OK\r\n") for x in r) for r in
+               replies.values()), replies
