@@ -73,7 +73,8 @@ def run_tsb85(args: argparse.Namespace) -> int:
             verdict = "PASS" if r.passed else "FAIL"
             timing = f"timing {len(r.timings):2d}  " if args.audio else ""
             out.write(f"{r.name:{width}s} {verdict}  status {r.status:<16s} "
-                      f"checked {r.checked:3d} (not {r.unchecked})  {timing}{r.failure}\n")
+                      f"steps checked {r.checked:3d}, not checkable {r.unchecked}  "
+                      f"{timing}{r.failure}\n")
             if args.trace and args.audio:
                 out.write("".join(f"    {t['check']}: {t['measured'] * 1000:.0f} ms "
                                   f"({t['low'] * 1000:.0f}..{t['high'] * 1000:.0f}) "

@@ -82,7 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--baud", type=int, default=115200, help="DTE speed (default 115200)")
         s.add_argument("--no-rtscts", dest="rtscts", action="store_false", default=True,
                        help="no hardware flow control")
-        s.add_argument("--no-ecm", dest="ecm", action="store_false", default=True)
+        s.add_argument("--no-ecm", dest="ecm", action="store_false", default=True,
+                       help="no error correction mode (default: ECM offered and accepted)")
         s.add_argument("--ident", default="", help="our fax number (TSI/CSI)")
         s.add_argument("--max-seconds", type=float, default=1800.0,
                        help="give up after this long (default 1800 s)")
@@ -94,11 +95,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "spandsp-t31,no-reissue_empty_ok")
         if name == "send":
             s.add_argument("--dial", required=True, help="number to dial (ATD...)")
-            s.add_argument("--resolution", choices=("standard", "fine", "superfine"))
-            s.add_argument("files", nargs="+", metavar="FILE")
+            s.add_argument("--resolution", choices=("standard", "fine", "superfine"),
+                           help="send at this resolution (default: each file's own, or fine)")
+            s.add_argument("files", nargs="+", metavar="FILE",
+                           help="documents to send: PDF, images, TIFF-F, PBM, raw .g3/.g4")
             s.set_defaults(func=run_send)
         else:
-            s.add_argument("--out", default="received.tif", help="received TIFF-F")
+            s.add_argument("--out", default="received.tif",
+                           help="received TIFF-F (default received.tif)")
             s.add_argument("--answer-now", action="store_true",
                            help="answer at once (ATA) instead of waiting for RING")
             s.set_defaults(func=run_receive)
