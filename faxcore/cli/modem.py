@@ -57,6 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", default="received-%d.tif",
                    help="where faxcore writes what a program sends it (%%d = call number; "
                         "default received-%%d.tif)")
+    e.add_argument("--scheme", choices=("mh-rtc", "mmr"), default="mh-rtc",
+                   help="coding of the received TIFF-F: mh-rtc (default: MH with RTC ending "
+                        "each page, which efax's efix and libtiff both read) or mmr "
+                        "(smaller; libtiff only)")
     e.add_argument("--send", nargs="+", metavar="FILE", default=[],
                    help="ring, and once answered send these files to the program")
     e.add_argument("--no-ecm", dest="ecm", action="store_false", default=True,
@@ -140,6 +144,7 @@ def run_pair(args: argparse.Namespace) -> int:
 
 def run_emulate(args: argparse.Namespace) -> int:
     from faxcore.class1.pty import PtyModem  # lazy: see the module docstring
+    from faxcore.pagestore import TiffPageWriter  # lazy: see the module docstring
     from faxcore.session import FaxSession  # lazy: see the module docstring
 
     if args.pair:
@@ -158,7 +163,9 @@ def run_emulate(args: argparse.Namespace) -> int:
         if dialled:
             out = args.out % n if "%d" in args.out else args.out
             _say(f"call {n}: the program dialled; faxcore answers and receives into {out}")
-            return FaxSession(calling=False, receive=out, ecm=args.ecm)
+            writer = (TiffPageWriter(out, scheme="mh", rtc=True) if args.scheme == "mh-rtc"
+                      else TiffPageWriter(out))
+            return FaxSession(calling=False, receive=writer, ecm=args.ecm)
         if pages is None:
             raise CliError("the program answered, but there is nothing to send (--send)")
         _say(f"call {n}: the program answered; faxcore sends {len(pages)} page(s)")

@@ -170,6 +170,10 @@ def test_cli_emulate_and_send(tmp_path):
 
     pages = read_tiff(tmp_path / "rx-1.tif")
     assert len(pages) == 1 and np.array_equal(pages[0].bitmap, bm)
+    # by default the emulator writes what efax's efix reads: MH (1-D T.4), RTC-terminated
+    with Image.open(tmp_path / "rx-1.tif") as im:
+        assert im.info["compression"] == "group3"
+        assert np.array_equal(np.asarray(im.convert("1")) == 0, bm.astype(bool))
 
 
 # ---- a bad serial line ----------------------------------------------------------------
