@@ -11,7 +11,8 @@ played; a page missing from it fails only the procedures that need it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from faxcore.conformance.audio import AudioRunner
@@ -19,6 +20,40 @@ from faxcore.conformance.model import Outcome, image_dir, load
 from faxcore.conformance.runner import Runner, one_line
 
 log = logging.getLogger(__name__)
+
+
+class ProcedureName(logging.Filter):
+    """Names the procedure being played in every log record that reaches a handler: sets
+    ``record.procedure`` and prefixes the message with ``[NAME]``, so that a warning of the
+    T.30 engine printed by ``faxcore conformance tsb85`` says which procedure it came from.
+    Installed on handlers (a logger's filter would only see that logger's own records, not
+    those of ``faxcore.t30``); a record passing several handlers is prefixed once."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.procedure = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "procedure", None) is None:
+            record.procedure = self.procedure
+            # The message is a %-format string: a '%' in the name must not become a field.
+            record.msg = f"[{self.procedure.replace('%', '%%')}] {record.msg}"
+        return True
+
+
+@contextmanager
+def procedure_logging(name: str) -> Iterator[None]:
+    """While the block runs, log records reaching the root logger's handlers carry the
+    procedure ``name`` (see :class:`ProcedureName`)."""
+    f = ProcedureName(name)
+    handlers = list(logging.getLogger().handlers)
+    for h in handlers:
+        h.addFilter(f)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(f)
 
 
 class PagesNotFound(FileNotFoundError):
@@ -63,8 +98,9 @@ def run(path: str | Path, names: list[str] | None = None,
         if names and proc.name not in names:
             continue
         try:
-            r = (AudioRunner(proc, pages, wait_carrier_end) if audio
-                 else Runner(proc, pages)).run()
+            with procedure_logging(proc.name):
+                r = (AudioRunner(proc, pages, wait_carrier_end) if audio
+                     else Runner(proc, pages)).run()
         except Exception as e:  # Runner.run catches its own; this is the last guard
             log.debug("procedure %s: internal error", proc.name, exc_info=True)
             r = Outcome(proc.name, proc.group, False,
