@@ -201,24 +201,29 @@ def run_emulate(args: argparse.Namespace) -> int:
 
 # ---- send / receive on a serial port ---------------------------------------------------
 
-def _progress():
-    seen = {"phase": None, "pages": (0, 0)}
+def _progress(total: int | None, sending: bool):
+    """A ``progress(call)`` callback for :meth:`Class1Serial.run` that shows a
+    :func:`faxcore.cli.output.progress_line` on standard error (as ``faxcore call`` does)
+    each time the phase, page count or modulation changes; seconds from the call's start."""
+    from faxcore.cli import output  # lazy: see the module docstring
+
+    start = time.monotonic()
+    line = output.call_progress(output.err, total, sending=sending)
+    shown = None
 
     def show(call) -> None:
+        nonlocal shown
         e = call.engine
         if e is None:
             return
-        r = e.result
-        key = (r.pages_sent, r.pages_received)
-        if e.phase != seen["phase"] or key != seen["pages"]:
-            seen["phase"], seen["pages"] = e.phase, key
-            rate = f", {r.modulation}" if r.modulation else ""
-            _say(f"phase {e.phase}: {r.pages_sent} page(s) sent, {r.pages_received} "
-                 f"received{rate}")
+        state = (e.phase, e.result.pages_sent, len(e.received_pages), e.result.modulation)
+        if state != shown:
+            shown = state
+            line(time.monotonic() - start, e)
     return show
 
 
-def _run_call(args: argparse.Namespace, call) -> int:
+def _run_call(args: argparse.Namespace, call, total: int | None, sending: bool) -> int:
     from faxcore.class1 import Class1Error, Class1Serial  # lazy: see the module docstring
 
     try:
@@ -227,7 +232,7 @@ def _run_call(args: argparse.Namespace, call) -> int:
     except (Class1Error, ValueError) as exc:  # ValueError: an unknown --quirks profile
         raise CliError(str(exc)) from None
     try:
-        port.run(call, max_seconds=args.max_seconds, progress=_progress())
+        port.run(call, max_seconds=args.max_seconds, progress=_progress(total, sending))
     finally:
         port.close()
     d = call.driver
@@ -250,7 +255,7 @@ def run_send(args: argparse.Namespace) -> int:
     pages = load_inputs(args.files, args.resolution)
     _say(f"sending {len(pages)} page(s) to {args.dial} through {args.device}")
     call = Class1Call(True, dial=args.dial, send=pages, ecm=args.ecm, ident=args.ident)
-    return _run_call(args, call)
+    return _run_call(args, call, len(pages), True)
 
 
 def run_receive(args: argparse.Namespace) -> int:
@@ -260,7 +265,7 @@ def run_receive(args: argparse.Namespace) -> int:
     call = Class1Call(False, receive=args.out, ecm=args.ecm, ident=args.ident, driver=driver)
     _say(f"waiting for a call on {args.device}" + ("" if args.answer_now else " (RING)"))
     t = time.monotonic()
-    code = _run_call(args, call)
+    code = _run_call(args, call, None, False)
     if call.engine is not None and call.engine.received_pages:
         _say(f"{len(call.engine.received_pages)} page(s) written to {args.out} "
              f"({time.monotonic() - t:.1f} s)")
