@@ -20,6 +20,11 @@ declare -A PEERS=(
   # AddressSanitizer runtime for the ASan replay of `make test` (gcc 12's; it usually
   # comes with gcc, via libgcc-12-dev)
   [/usr/lib/x86_64-linux-gnu/libasan.so.8]=libasan8
+  # fax over SIP (tests/interop/sip): SIPp scenarios, Kamailio as registrar/proxy,
+  # tshark to decode what faxcore put on the wire (RTP, UDPTL/T.38)
+  [/usr/bin/sipp]=sip-tester
+  [/usr/bin/tshark]=tshark
+  [/usr/sbin/kamailio]=kamailio
 )
 missing=()
 for path in "${!PEERS[@]}"; do
