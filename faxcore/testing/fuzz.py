@@ -57,6 +57,7 @@ from faxcore.t30.frames import Frame, FrameError
 from faxcore.t30.idents import decode_ident
 from faxcore.t30.modem_if import FrameReceived
 from faxcore.t30.nsf import parse_nsf
+from faxcore.testing import fuzz_rtp, fuzz_sip, fuzz_t38
 from faxcore.testing.class1_fuzz import replay_dce_bytes, replay_dte_bytes
 
 __all__ = ["HIDDEN_TARGETS", "TARGETS", "Case", "Target", "corpus_cases", "opts_from_name",
@@ -347,6 +348,10 @@ def _targets() -> dict[str, Target]:
     t.append(Target("hdlc", _hdlc, "hdlc"))
     t.append(Target("t30", _t30, "t30", max_len=4096))
     t.extend(_class1_targets())
+    # the network parsers (pure Python: fewer generated inputs under ASan)
+    for module in (fuzz_sip, fuzz_t38, fuzz_rtp):
+        t.extend(Target(name, run, "bytes", max_len=max_len, replay_share=1 / 3)
+                 for name, run, max_len in module.FUZZ)
     return {x.name: x for x in t}
 
 
