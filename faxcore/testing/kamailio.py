@@ -1,0 +1,196 @@
+"""Kamailio as a real SIP registrar and proxy for the tests (Debian ``kamailio`` 5.6).
+
+:func:`kamailio` writes a small configuration into a temporary directory and starts
+``kamailio`` in the foreground on a free loopback UDP port; it stops it again on exit.
+
+What the configuration does (a registrar and proxy with digest authentication, the way a
+small PBX or a SIP trunk provider is set up):
+
+* ``REGISTER``: challenged with 401 (``WWW-Authenticate``) unless the Authorization
+  header holds the right password for the To user, then saved in memory (usrloc,
+  ``db_mode`` 0).
+* a new ``INVITE`` (and other out-of-dialog requests) from a caller: challenged with 407
+  (``Proxy-Authenticate``) unless ``Proxy-Authorization`` is right for the From user;
+  then the request URI is looked up in the location table (404 if nobody registered)
+  and relayed statefully (``t_relay``), with Record-Route so in-dialog requests (ACK,
+  re-INVITE, BYE) pass through the proxy too.
+* in-dialog requests follow their Route headers (``loose_route``).
+
+Passwords are plain text in the configuration (``users``); the realm is the To/From
+domain, which is ``127.0.0.1`` in the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Kamailio", "KamailioMissing", "free_udp_port", "kamailio"]
+
+MODULES = ("tm", "sl", "rr", "pv", "maxfwd", "siputils", "textops", "sanity", "usrloc",
+           "registrar", "auth", "xlog")
+
+
+class KamailioMissing(RuntimeError):
+    """``kamailio`` is not installed (Debian package ``kamailio``)."""
+
+
+@dataclass
+class Kamailio:
+    """A running Kamailio: where it listens and what it logged so far."""
+
+    host: str
+    port: int
+    workdir: Path
+    proc: subprocess.Popen
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.host}:{self.port}"
+
+    def log(self) -> str:
+        return (self.workdir / "kamailio.log").read_text(errors="replace")
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _module_dir() -> str:
+    for d in ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules",
+              "/usr/lib64/kamailio/modules"):
+        if Path(d, "tm.so").exists():
+            return d
+    found = sorted(Path("/usr/lib").glob("*/kamailio/modules/tm.so"))
+    if not found:
+        raise KamailioMissing("kamailio modules (tm.so) not found")
+    return str(found[0].parent)
+
+
+def _config(host: str, port: int, users: Mapping[str, str]) -> str:
+    # The passwords go in as a switch on the authenticated user name: no database needed.
+    pw_cases = "\n".join(f'        case "{u}": $var(pw) = "{p}"; break;'
+                         for u, p in users.items())
+    loads = "\n".join(f'loadmodule "{m}.so"' for m in MODULES)
+    return f"""#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=2
+listen=udp:{host}:{port}
+alias="{host}:{port}"
+auto_aliases=no
+mpath="{_module_dir()}/"
+{loads}
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "max_expires", 3600)
+modparam("rr", "append_fromtag", 1)
+
+route[PASSWORD] {{
+    $var(pw) = "";
+    switch($var(user)) {{
+{pw_cases}
+        default: $var(pw) = "";
+    }}
+}}
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (!sanity_check("1511", "7")) {{ xlog("L_WARN", "malformed request dropped\\n"); exit; }}
+    if (has_totag()) {{
+        if (loose_route()) {{ t_relay(); exit; }}
+        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+        sl_send_reply("404", "Not here"); exit;
+    }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (is_method("REGISTER")) {{
+        $var(user) = $tU; route(PASSWORD);
+        if ($var(pw) == "" || !pv_www_authenticate("$td", "$var(pw)", "0")) {{
+            www_challenge("$td", "1"); exit;
+        }}
+        consume_credentials();
+        if (!save("location")) {{ sl_reply_error(); }}
+        exit;
+    }}
+    if (is_method("INVITE|MESSAGE|OPTIONS")) {{
+        $var(user) = $fU; route(PASSWORD);
+        if ($var(pw) == "" || !pv_proxy_authenticate("$fd", "$var(pw)", "0")) {{
+            proxy_challenge("$fd", "1"); exit;
+        }}
+        consume_credentials();
+    }}
+    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+    if (is_method("INVITE")) {{ record_route(); }}
+    if (!t_relay()) {{ sl_reply_error(); }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def kamailio(users: Mapping[str, str], *, host: str = "127.0.0.1",
+             port: int | None = None, timeout: float = 10.0) -> Iterator[Kamailio]:
+    """Start Kamailio with these ``{user: password}`` accounts; yields a :class:`Kamailio`."""
+    exe = shutil.which("kamailio") or next(
+        (p for p in ("/usr/sbin/kamailio",) if Path(p).exists()), None)
+    if exe is None:
+        raise KamailioMissing("kamailio is not installed (Debian package kamailio)")
+    port = port or free_udp_port(host)
+    with tempfile.TemporaryDirectory(prefix="faxcore-kam-") as tmp:
+        work = Path(tmp)
+        cfg = work / "kamailio.cfg"
+        cfg.write_text(_config(host, port, users))
+        check = subprocess.run([exe, "-c", "-f", str(cfg)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"kamailio rejected its configuration: {check.stderr[-2000:]}")
+        log = open(work / "kamailio.log", "wb")
+        proc = subprocess.Popen(
+            [exe, "-f", str(cfg), "-DD", "-E", "-Y", str(work), "-m", "32", "-M", "8"],
+            stdout=log, stderr=subprocess.STDOUT)
+        k = Kamailio(host, port, work, proc)
+        try:
+            _wait_ready(k, timeout)
+            yield k
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+def _wait_ready(k: Kamailio, timeout: float) -> None:
+    """Until Kamailio answers an OPTIONS (with 407: it challenges unknown callers)."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((k.host, 0))
+        s.settimeout(0.2)
+        me = s.getsockname()[1]
+        n = 0
+        while time.monotonic() < deadline:
+            if k.proc.poll() is not None:
+                raise RuntimeError(f"kamailio exited ({k.proc.returncode}): {k.log()[-2000:]}")
+            n += 1
+            msg = (f"OPTIONS sip:{k.host}:{k.port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {k.host}:{me};branch=z9hG4bKprobe{n}\r\n"
+                   f"Max-Forwards: 70\r\nFrom: <sip:probe@{k.host}>;tag=p{n}\r\n"
+                   f"To: <sip:probe@{k.host}>\r\nCall-ID: probe{n}@{k.host}\r\n"
+                   f"CSeq: {n} OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            s.sendto(msg.encode(), (k.host, k.port))
+            try:
+                data, _ = s.recvfrom(65535)
+            except TimeoutError:
+                continue
+            if data.startswith(b"SIP/2.0 "):
+                return
+    raise RuntimeError(f"kamailio did not answer within {timeout} s: {k.log()[-2000:]}")
