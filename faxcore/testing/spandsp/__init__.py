@@ -12,6 +12,8 @@ Modules:
     t4        spandsp's T.4 page decoder (a reference for faxcore's MH/MR decoding)
     t31       spandsp's T.31 Class 1 modem, and a rig putting faxcore's Class 1 driver
               in front of it
+    t38       spandsp's T.38 terminal and audio <-> T.38 gateway (IFP packets in and
+              out, time in samples), and the loops that play T.38 calls through them
 
 The fax terminal's names are here too (``from faxcore.testing.spandsp import SpandspFax``).
 """

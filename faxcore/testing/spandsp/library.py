@@ -24,6 +24,7 @@ from ctypes import (
     c_int16,
     c_size_t,
     c_uint8,
+    c_uint16,
     c_void_p,
 )
 from ctypes.util import find_library
@@ -44,6 +45,13 @@ class T30Stats(Structure):
         "bit_rate", "error_correcting_mode", "pages_tx", "pages_rx", "pages_in_file",
         "x_resolution", "y_resolution", "width", "length", "image_size", "encoding",
         "bad_rows", "longest_bad_row_run", "error_correcting_mode_retries", "current_status")]
+
+
+class T38Stats(Structure):
+    """``t38_stats_t`` (spandsp/t38_gateway.h): what ``t38_gateway_get_transfer_statistics``
+    fills."""
+
+    _fields_ = [(n, c_int) for n in ("bit_rate", "error_correcting_mode", "pages_transferred")]
 
 
 P = c_void_p
@@ -154,6 +162,41 @@ def _prototypes() -> dict[str, tuple]:
         "t4_rx_set_image_width": (c_int, [P, c_int]),
         "t4_rx_set_x_resolution": (c_int, [P, c_int]),
         "t4_rx_set_y_resolution": (c_int, [P, c_int]),
+        # T.38 (t38_core.h, t38_terminal.h, t38_gateway.h): the wrappers in t38.py
+        "t38_terminal_init": (P, [P, c_int, P, P]),  # calling, tx_packet_handler, user
+        "t38_terminal_free": (c_int, [P]),
+        "t38_terminal_send_timeout": (c_int, [P, c_int]),  # samples of 8 kHz time
+        "t38_terminal_set_config": (None, [P, c_int]),
+        "t38_terminal_set_tep_mode": (None, [P, c_int]),
+        "t38_terminal_set_fill_bit_removal": (None, [P, c_int]),
+        "t38_terminal_get_t30_state": (P, [P]),
+        "t38_terminal_get_t38_core_state": (P, [P]),
+        "t38_terminal_get_logging_state": (P, [P]),
+        "t38_core_rx_ifp_packet": (c_int, [P, P, c_int, c_uint16]),  # buf, len, seq_no
+        "t38_core_get_logging_state": (P, [P]),
+        "t38_set_t38_version": (None, [P, c_int]),
+        "t38_set_redundancy_control": (None, [P, c_int, c_int]),  # category, count
+        "t38_set_data_rate_management_method": (None, [P, c_int]),
+        "t38_set_max_datagram_size": (None, [P, c_int]),
+        "t38_set_fill_bit_removal": (None, [P, c_int]),
+        "t38_set_pace_transmission": (None, [P, c_int]),
+        "t38_set_sequence_number_handling": (None, [P, c_int]),
+        "t38_set_fastest_image_data_rate": (None, [P, c_int]),
+        "t38_gateway_init": (P, [P, P, P]),  # tx_packet_handler, user
+        "t38_gateway_free": (c_int, [P]),
+        "t38_gateway_rx": (c_int, [P, POINTER(c_int16), c_int]),
+        "t38_gateway_tx": (c_int, [P, POINTER(c_int16), c_int]),
+        "t38_gateway_rx_fillin": (c_int, [P, c_int]),
+        "t38_gateway_set_ecm_capability": (None, [P, c_int]),
+        "t38_gateway_set_transmit_on_idle": (None, [P, c_int]),
+        "t38_gateway_set_supported_modems": (None, [P, c_int]),
+        "t38_gateway_set_tep_mode": (None, [P, c_int]),
+        "t38_gateway_set_fill_bit_removal": (None, [P, c_int]),
+        "t38_gateway_get_transfer_statistics": (None, [P, POINTER(T38Stats)]),
+        "t38_gateway_get_t38_core_state": (P, [P]),
+        "t38_gateway_get_logging_state": (P, [P]),
+        "t38_gateway_set_real_time_frame_handler": (None, [P, P, P]),
+        "t30_get_logging_state": (P, [P]),
     })
     return protos
 
