@@ -11,6 +11,11 @@ driver) through four calls and never blocks::
     eng.handle_timer(now)                    # whenever now >= eng.next_deadline
     eng.done, eng.result                     # every call ends in phase E with a result
 
+A test or a conformance tool can also start a receiving station in any state of the
+rules (:mod:`faxcore.t30.rules`), as if the call had got there, with
+``eng.start(now, state=RxState.AWAIT_POST_PAGE, mode=dcs, page_data=data)``: see
+:meth:`T30Engine.start`.
+
 Internally each procedure is written as a generator that yields the time it wants to be
 woken at and receives the next event (or a timeout); this keeps the T.30 flow readable
 top to bottom while staying entirely event driven. Where the procedure goes on each
@@ -27,6 +32,9 @@ configuration :mod:`faxcore.t30.config`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
 
 from faxcore.t30 import ecm as ecm_mod
 from faxcore.t30.config import CED_MS, GAP_MS, T30Config
@@ -50,9 +58,17 @@ from faxcore.t30.modem_if import (
 )
 from faxcore.t30.nsf import nsf_fif, parse_nsf
 from faxcore.t30.pages import RxPage, TxPage
-from faxcore.t30.receiver import ReceiverMixin
+from faxcore.t30.receiver import ReceiverMixin, RxContext
 from faxcore.t30.result import CallResult, T30Status, TraceEntry
-from faxcore.t30.rules import ON_LINE_DROPPED, PHASE, TX_DCN_FOR_DIS, CallState, State
+from faxcore.t30.rules import (
+    LISTENING,
+    ON_LINE_DROPPED,
+    PHASE,
+    TX_DCN_FOR_DIS,
+    CallState,
+    RxState,
+    State,
+)
 from faxcore.t30.transmitter import TransmitterMixin
 
 # RxPage, TxPage and T30Config were defined here: still importable from here.
@@ -88,15 +104,59 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
         self._rx_block = ecm_mod.BlockReceiver()
         self._rx_blocks = 0          # blocks of the current ECM page stored so far
         self._store_broken = False   # the page store failed: do not call it again
+        self._rx: RxContext | None = None   # the receiving procedure's memory, once begun
 
     # ---- driving API -----------------------------------------------------------------
 
-    def start(self, now: float) -> None:
+    def start(self, now: float, state: RxState | None = None, *,
+              mode: DCSParams | None = None, page_data: bytes | None = None,
+              ecm_frames: Iterable[bytes] = (), **context: Any) -> None:
+        """Start the call at ``now``: phase A, as the calling or answering station.
+
+        With ``state``, start the *receiving* procedure in that state of the rules
+        instead, as if the call had got there (a white-box entry for tests and
+        conformance tools: each entry of the ``RX_*`` tables can be tried alone).
+        ``state`` is SEND_PHASE_B (our DIS, or DTC for a calling station, goes out
+        first), RECEIVING_PAGE or a listening state (rules.LISTENING). ``mode`` is the
+        DCS taken so far (None: none yet; RECEIVING_PAGE needs one). What has arrived:
+        ``page_data``, a T.4 page awaiting its post-page command (a T.4 ``mode``), or
+        ``ecm_frames``, the FCD/RCP frames received of the ECM block in progress (an ECM
+        ``mode``). ``context`` sets fields of the receiver's memory
+        (:class:`~faxcore.t30.receiver.RxContext`: ``t1``, ``last_post``,
+        ``last_resp``, ``first_page``, ``last_count``...); the others are as at the
+        start of phase B (T1 from ``now``). :attr:`receiving` shows that memory."""
         if self._gen is not None:
             raise RuntimeError("engine already started")
-        self.now = self._t0 = now
-        self._gen = self._run(self._calling() if self.cfg.calling else self._answering())
+        if state is None:
+            if mode is not None or page_data is not None or ecm_frames or context:
+                raise ValueError("mode, page_data, ecm_frames and context need a state")
+            self.now = self._t0 = now
+            self._gen = self._run(self._calling() if self.cfg.calling else self._answering())
+        else:
+            self.now = self._t0 = now
+            self._gen = self._run(self._receive(self._entered(state, mode, page_data,
+                                                              tuple(ecm_frames), context)))
         self._step(lambda: next(self._gen))
+
+    def _entered(self, state: RxState, mode: DCSParams | None, page_data: bytes | None,
+                 ecm_frames: tuple[bytes, ...], context: dict[str, Any]) -> RxContext:
+        """The receiver set up in ``state`` for :meth:`start` (checked first)."""
+        if state not in (RxState.SEND_PHASE_B, RxState.RECEIVING_PAGE, *LISTENING):
+            raise ValueError(f"the receiver cannot start in {state}")
+        if state is RxState.RECEIVING_PAGE and mode is None:
+            raise ValueError("RECEIVING_PAGE needs a mode (the DCS taken)")
+        if page_data is not None and (mode is None or mode.ecm):
+            raise ValueError("page_data is T.4 page data: it needs a T.4 mode")
+        if ecm_frames and (mode is None or not mode.ecm):
+            raise ValueError("ecm_frames are an ECM block's: they need an ECM mode")
+        if mode is not None:
+            self._set_mode(mode)
+        self._rx_pending = None if page_data is None else bytes(page_data)
+        for f in ecm_frames:
+            self._rx_block.add(f)
+        rx = replace(self._new_rx_context(self._phase_b_frames()), **context)
+        self._state = state
+        return rx
 
     def handle_event(self, event: Event, now: float) -> None:
         if self.done or self._gen is None:
@@ -123,6 +183,13 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
         :class:`~faxcore.t30.rules.TxState`, or :class:`~faxcore.t30.rules.CallState`
         before and after them."""
         return self._state
+
+    @property
+    def receiving(self) -> RxContext | None:
+        """What the receiving procedure remembers besides its state (our phase-B frames,
+        when T1 runs out, our last answers...); None if it has not begun. Read it, do
+        not change it."""
+        return self._rx
 
     @property
     def phase(self) -> str:
@@ -341,15 +408,20 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
         else:
             if not remote.ready_to_poll:
                 raise CallFailed(T30Status.TX_INCAPABLE, "far end has no document to poll")
-            dtc = self._ident_frames("CIG")
-            if self.cfg.password:
-                dtc.append(self._frame("PWD", encode_ident(self.cfg.password), final=False))
-            dtc.append(self._frame("DTC", self.local_caps().to_fif()))
-            yield from self._receiver(dtc)
+            yield from self._receiver(self._phase_b_frames())
 
     def _answering(self):
         self._state = CallState.SETUP
         yield from self._transmit(SendTone("CED", CED_MS))
+        yield from self._receiver(self._phase_b_frames())
+
+    def _phase_b_frames(self) -> list[Frame]:
+        """Our receiving station's phase-B frames: (NSF) (CSI) DIS when answering,
+        (CIG) (PWD) DTC when calling (polling)."""
+        if self.cfg.calling:
+            dtc = self._ident_frames("CIG")
+            if self.cfg.password:
+                dtc.append(self._frame("PWD", encode_ident(self.cfg.password), final=False))
+            return dtc + [self._frame("DTC", self.local_caps().to_fif())]
         nsf = [self._frame("NSF", nsf_fif(self.cfg.nsf), final=False)] if self.cfg.nsf else []
-        dis = nsf + self._ident_frames("CSI") + [self._frame("DIS", self.local_caps().to_fif())]
-        yield from self._receiver(dis)
+        return nsf + self._ident_frames("CSI") + [self._frame("DIS", self.local_caps().to_fif())]

@@ -100,17 +100,21 @@ class RxContext:
 class ReceiverMixin:
     """The receiver's procedures, as generators (a part of T30Engine)."""
 
+    def _new_rx_context(self, pb_frames: list[Frame]) -> RxContext:
+        """The receiver's memory at the start of phase B (our DIS or DTC, ``pb_frames``)."""
+        return RxContext(pb_frames, self.local_caps(), t1=self.now + self.cfg.timers.t1,
+                         busy=self.cfg.rnr_count)
+
     def _receiver(self, pb_frames: list[Frame]):
         """The receiving side, from phase B (our DIS or DTC, ``pb_frames``) to the DCN."""
-        rx = RxContext(pb_frames, self.local_caps(), t1=self.now + self.cfg.timers.t1,
-                       busy=self.cfg.rnr_count)
         self._state = RxState.SEND_PHASE_B
-        yield from self._receive(rx)
+        yield from self._receive(self._new_rx_context(pb_frames))
 
     def _receive(self, rx: RxContext):
         """Run the receiver's rules (:mod:`faxcore.t30.rules`, RX_*) from ``self._state``:
         the active states do their work, the listening ones wait for a command and look
         up what to do on it (RX_ON_COMMAND) or on T2 (RX_ON_T2)."""
+        self._rx = rx
         T = self.cfg.timers
         while True:
             if self._state is RxState.SEND_PHASE_B:

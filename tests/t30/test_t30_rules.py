@@ -1,7 +1,7 @@
 """The engine does what faxcore/t30/rules.py says: every entry of its tables is walked here.
 
-Receiver: an engine is started in each listening state (white box: the receiving
-procedure is entered at that state, with a mode), given one command (or nothing until
+Receiver: an engine is started in each listening state (T30Engine.start with a state:
+the receiving procedure is entered there, with a mode and what it has received), given one command (or nothing until
 its timer runs out), and its reaction is checked against RX_ON_COMMAND, RX_ON_DCN,
 RX_ON_T2, RX_WAIT, RX_POST_PAGE, RX_AFTER_PPS/EOR, RX_AFTER_TCF and RX_AFTER_IMAGE.
 Transmitter: a caller is driven through its public API by a scripted far end up to each
@@ -20,6 +20,7 @@ from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
 from faxcore.t30 import ecm as ecm_mod
 from faxcore.t30.dis import Capabilities, DCSParams, ctc_fif, fallback_order
 from faxcore.t30.frames import Frame, fcf_value, pps_fif
+from faxcore.t30.loopback import Faults, Loopback
 from faxcore.t30.modem_if import (
     V27_2400,
     V27_4800,
@@ -86,23 +87,36 @@ ECM_DCS = DCSParams(modulation=V27_4800, scheme="mr", ecm=True, resolution="stan
 
 def rx_engine(state: RxState, ecm: bool | None, calling: bool = False,
               **ctx) -> tuple[T30Engine, RxContext]:
-    """An engine whose receiving procedure starts in ``state``, in T.4 (``ecm`` False)
-    or ECM mode, or before any DCS (None). An answering station has a page to offer
-    for polling; a calling one polls."""
+    """An engine whose receiving procedure starts in ``state`` (T30Engine.start with a
+    state), in T.4 (``ecm`` False) or ECM mode, or before any DCS (None), T1 far off;
+    ``ctx``: what it has received and remembers (start's page_data, ecm_frames and
+    RxContext fields). An answering station has a page to offer for polling; a calling
+    one polls. Returns the engine and the receiver's memory (T30Engine.receiving)."""
     if calling:
         cfg = T30Config(calling=True, poll=True, modems=("v27ter",))
     else:
         cfg = T30Config(calling=False, pages=[TxPage(PAGE, "standard")], modems=("v27ter",))
     eng = T30Engine(cfg)
-    pb = [eng._frame("DTC" if calling else "DIS", eng.local_caps().to_fif())]
-    rx = RxContext(pb, eng.local_caps(), t1=500.0, **ctx)
-    if ecm is not None:
-        eng._set_mode(ECM_DCS if ecm else T4_DCS)
-    eng._state = state
-    eng.now = eng._t0 = 0.0
-    eng._gen = eng._run(eng._receive(rx))
-    eng._step(lambda: next(eng._gen))
-    return eng, rx
+    mode = None if ecm is None else ECM_DCS if ecm else T4_DCS
+    eng.start(0.0, state, mode=mode, **{"t1": 500.0, **ctx})
+    return eng, eng.receiving
+
+
+def test_start_in_a_state_refuses_what_the_receiver_cannot_be_in():
+    """T30Engine.start with a state: only SEND_PHASE_B, RECEIVING_PAGE and the listening
+    states, with what they need (a mode to receive a page in, page data of that mode)."""
+    def start(state, **kw):
+        T30Engine(T30Config(calling=False)).start(0.0, state, **kw)
+
+    for state, kw in [(RxState.RECEIVING_TCF, {}), (TxState.TRAINING, {}),
+                      (RxState.RECEIVING_PAGE, {}),
+                      (RxState.AWAIT_POST_PAGE, {"page_data": b"x", "mode": ECM_DCS}),
+                      (RxState.AWAIT_PPS, {"ecm_frames": ecm_block(), "mode": T4_DCS}),
+                      (None, {"mode": T4_DCS})]:
+        with pytest.raises(ValueError):
+            start(state, **kw)
+    with pytest.raises(TypeError):
+        start(RxState.AFTER_EOP, no_such_field=1)
 
 
 # One command frame per column, and the mode it is sent in (Rule 3).
@@ -204,9 +218,7 @@ def test_receiver_does_what_rx_on_command_says(state, col, ecm):
 @pytest.mark.parametrize("state", LISTENING, ids=[s.name for s in LISTENING])
 @pytest.mark.parametrize("t1_over", [False, True])
 def test_receiver_does_what_rx_on_t2_says(state, t1_over):
-    eng, rx = rx_engine(state, False)
-    if t1_over:
-        rx.t1 = 0.0
+    eng, rx = rx_engine(state, False, **({"t1": 0.0} if t1_over else {}))
     got = play(eng, [NOTHING])
     then = RX_ON_T2[state]
     if isinstance(then, T30Status):
@@ -273,10 +285,9 @@ PAGES_BY_QUALITY = {"MCF": set(), "RTP": {5, 15, 25, 40, 50}, "RTN": set(range(1
 
 @pytest.mark.parametrize("post,answer", sorted(RX_POST_PAGE))
 def test_receiver_does_what_rx_post_page_says(post, answer):
-    eng, rx = rx_engine(RxState.AWAIT_POST_PAGE, False)
     data = mh_with_bad_rows(PAGE, PAGES_BY_QUALITY[answer])
+    eng, rx = rx_engine(RxState.AWAIT_POST_PAGE, False, page_data=data)
     assert judge_page(data, T4_DCS, eng.cfg).quality == answer
-    eng._rx_pending = data
     got = play(eng, [[frame(post)]])
     assert got.names == [answer] and eng.state is RX_POST_PAGE[(post, answer)]
     assert len(eng.received_pages) == (answer != "RTN")
@@ -291,13 +302,10 @@ def ecm_block() -> tuple[bytes, ...]:
 @pytest.mark.parametrize("table,command", [(RX_AFTER_PPS, "PPS"), (RX_AFTER_EOR, "EOR")])
 def test_receiver_does_what_rx_after_pps_and_eor_say(table, command):
     for post, then in table.items():
-        eng, rx = rx_engine(RxState.AWAIT_PPS, True)
         burst = ecm_block()
-        for f in burst:
-            eng._rx_block.add(f)
-        fcf2 = 0 if post == "NULL" else fcf_value(post, False)
         n = sum(f[2] == 0x06 for f in burst)
-        rx.last_count = n
+        eng, rx = rx_engine(RxState.AWAIT_PPS, True, ecm_frames=burst, last_count=n)
+        fcf2 = 0 if post == "NULL" else fcf_value(post, False)
         fif = pps_fif(fcf2, 0, 0, n) if command == "PPS" else bytes((fcf2,))
         got = play(eng, [[frame(command, fif)]])
         assert got.names == ["MCF" if command == "PPS" else "ERR"], post
@@ -546,8 +554,6 @@ def test_rtp_to_eom_returns_to_phase_b():
     RTN do: the transmitter waits for a DIS after any answer to EOM, gets it after T2,
     and sends the next document. faxcore to faxcore over the simulated line, the first
     page damaged (5 of 60 rows) so that it gets RTP."""
-    from faxcore.t30.loopback import Faults, Loopback
-
     damaged = mh_with_bad_rows(PAGE, PAGES_BY_QUALITY["RTP"])   # PAGE, 5 rows damaged
     hit = []
 
