@@ -87,7 +87,8 @@ class RtpPacket:
         running past the end, a padding count of 0 or longer than what follows the
         headers."""
         try:
-            data = bytes(data)
+            # through memoryview: bytes(n) of an int would allocate n zero octets
+            data = bytes(memoryview(data))
         except TypeError as exc:
             raise RtpError(f"not bytes: {type(data).__name__}") from exc
         n = len(data)
