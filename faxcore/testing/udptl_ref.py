@@ -259,8 +259,8 @@ class UdptlReceiver:
     packets are taken from the redundant IFPs or rebuilt from FEC where possible
     (``ifp_version`` says how to find the end of a rebuilt IFP), duplicates and late
     packets are dropped, a malformed datagram is dropped and counted. The first
-    datagram may have any sequence number; a jump of more than :data:`MAX_GAP` is a
-    restart."""
+    datagram may have any sequence number; a jump of more than :data:`MAX_GAP` either
+    way is a restart (as spandsp's t38_core treats it)."""
 
     def __init__(self, *, ifp_version: int = 0):
         self.ifp_version = ifp_version
@@ -283,10 +283,10 @@ class UdptlReceiver:
             gap = len(pkt.secondary)
             self.next = (s - gap) % SEQ_MOD
         delta = (s - self.next) % SEQ_MOD
-        if delta >= SEQ_MOD // 2:               # already delivered or given up: drop
+        if delta >= SEQ_MOD - MAX_GAP:          # already delivered or given up: drop
             self.duplicates += 1
             return []
-        if delta > MAX_GAP:                     # a restart: start again from here
+        if delta > MAX_GAP:                     # a jump either way: a restart from here
             self.next = s
             self.window.clear()
             delta = 0
