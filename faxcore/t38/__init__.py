@@ -6,3 +6,18 @@ and data (V.21 HDLC frames, high-speed T.4 data) between two T.38 endpoints; UDP
 or FEC). The T.38 terminal puts the one :class:`~faxcore.t30.engine.T30Engine` behind the
 modem interface over IFP packets.
 """
+
+from faxcore.t38.link import DelayChannel, run_pair
+from faxcore.t38.packets import (
+    DataPacket,
+    DataType,
+    Field,
+    FieldType,
+    IfpPacket,
+    Indicator,
+    IndicatorPacket,
+)
+from faxcore.t38.terminal import T38Terminal
+
+__all__ = ["DataPacket", "DataType", "DelayChannel", "Field", "FieldType", "IfpPacket",
+           "Indicator", "IndicatorPacket", "T38Terminal", "run_pair"]
