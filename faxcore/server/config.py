@@ -1,0 +1,194 @@
+"""The server's configuration: built-in defaults, overridden by a TOML file.
+
+Every key is optional; an unknown key is an error (a typo must not be ignored)::
+
+    [server]
+    bind = "127.0.0.1:8025"          # host:port of the HTTP API
+    db = "sqlite:////var/lib/faxcore/faxcore.db"   # or postgresql://...
+    data_dir = "/var/lib/faxcore"    # documents/ and received/ go here
+    max_upload_mb = 20               # larger requests get HTTP 413
+    max_pages = 200                  # more pages in one fax: HTTP 422
+    admin_token = "change-me"        # enables /v1/admin/* (Bearer token); none: disabled
+    workers = 4                      # scheduler threads (default: the channels' lines, <= 16)
+    lease_seconds = 120
+
+    [retry]                          # HylaFAX's defaults
+    busy = 180                       # seconds before calling again after busy
+    no_answer = 300
+    protocol_error = 60
+    max_dials = 12
+    max_tries = 3
+    kill_after = 10800               # a job expires this long after it was due
+
+    [limits]
+    per_destination = 1              # simultaneous calls to one number
+
+    [[channel]]
+    type = "loopback"
+    name = "loopback"
+    capacity = 4                     # lines
+    answer_unknown = true            # numbers no account owns answer as plain stations
+    ecm = true
+    faults = { "+15550001" = { kind = "busy", times = 1 },
+               "+15550002" = { kind = "drop", after_page = 2, times = 1 } }
+
+    [[route]]                        # which channel a destination goes to (longest prefix)
+    prefix = "+1"
+    channel = "loopback"
+
+Defaults: SQLite (WAL) in the user data directory, one loopback channel of 4 lines,
+bound to 127.0.0.1:8025.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from faxcore.server.model import Limits, RetryPolicy
+
+DEFAULT_BIND = "127.0.0.1:8025"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ChannelConfig:
+    type: str = "loopback"
+    name: str = "loopback"
+    capacity: int = 4
+    answer_unknown: bool = True
+    ecm: bool = True
+    faults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class ServerConfig:
+    bind: str = DEFAULT_BIND
+    db: str | None = None
+    data_dir: str | None = None
+    max_upload_mb: float = 20.0
+    max_pages: int = 200
+    admin_token: str | None = None
+    workers: int | None = None
+    lease_seconds: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: Limits = field(default_factory=Limits)
+    channels: list[ChannelConfig] = field(default_factory=lambda: [ChannelConfig()])
+    routes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, sep, port = self.bind.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ConfigError(f"bind must be HOST:PORT, got {self.bind!r}")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def data_path(self) -> Path:
+        if self.data_dir:
+            return Path(self.data_dir)
+        return Path(platformdirs.user_data_dir("faxcore", appauthor=False))
+
+    def db_url(self) -> str:
+        if self.db:
+            return self.db
+        env = os.environ.get("FAXCORE_DB")
+        if env:
+            return env
+        return f"sqlite:///{self.data_path() / 'faxcore.db'}"
+
+    def channel_for(self, destination: str) -> str:
+        best = ("", self.channels[0].name)
+        for prefix, channel in self.routes:
+            if destination.startswith(prefix) and len(prefix) > len(best[0]):
+                best = (prefix, channel)
+        return best[1]
+
+
+def _take(cls: type, table: dict[str, Any], where: str) -> Any:
+    names = {f.name for f in fields(cls)}
+    unknown = set(table) - names
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))} "
+                          f"(known: {', '.join(sorted(names))})")
+    try:
+        return cls(**table)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> ServerConfig:
+    """The defaults, then ``path`` (TOML), then ``overrides`` that are not None."""
+    cfg = ServerConfig()
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        apply_toml(cfg, data, str(path))
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    check(cfg)
+    return cfg
+
+
+def apply_toml(cfg: ServerConfig, data: dict[str, Any], where: str = "config") -> None:
+    unknown = set(data) - {"server", "retry", "limits", "channel", "route"}
+    if unknown:
+        raise ConfigError(f"unknown table(s) in {where}: {', '.join(sorted(unknown))}")
+    server = dict(data.get("server", {}))
+    allowed = {"bind", "db", "data_dir", "max_upload_mb", "max_pages", "admin_token",
+               "workers", "lease_seconds"}
+    bad = set(server) - allowed
+    if bad:
+        raise ConfigError(f"unknown key(s) in [server] of {where}: {', '.join(sorted(bad))}")
+    for k, v in server.items():
+        setattr(cfg, k, v)
+    if "retry" in data:
+        cfg.retry = _take(RetryPolicy, data["retry"], f"[retry] of {where}")
+    if "limits" in data:
+        cfg.limits = _take(Limits, data["limits"], f"[limits] of {where}")
+    if "channel" in data:
+        cfg.channels = [_take(ChannelConfig, c, f"[[channel]] of {where}")
+                        for c in data["channel"]]
+    if "route" in data:
+        cfg.routes = []
+        for r in data["route"]:
+            if set(r) != {"prefix", "channel"}:
+                raise ConfigError(f"[[route]] of {where} needs exactly prefix and channel")
+            cfg.routes.append((str(r["prefix"]), str(r["channel"])))
+
+
+def check(cfg: ServerConfig) -> None:
+    cfg.host_port  # noqa: B018 - validates
+    if not cfg.channels:
+        raise ConfigError("at least one [[channel]] is needed")
+    names = [c.name for c in cfg.channels]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"channel names must differ: {names}")
+    for c in cfg.channels:
+        if c.type != "loopback":
+            raise ConfigError(f"channel {c.name}: type {c.type!r} is not available yet "
+                              "(only loopback)")
+        if not isinstance(c.capacity, int) or c.capacity < 1:
+            raise ConfigError(f"channel {c.name}: capacity must be >= 1")
+    for _prefix, ch in cfg.routes:
+        if ch not in names:
+            raise ConfigError(f"route to unknown channel {ch!r}")
+    if cfg.max_upload_mb <= 0 or cfg.max_pages < 1:
+        raise ConfigError("max_upload_mb and max_pages must be positive")

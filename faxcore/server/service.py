@@ -1,0 +1,135 @@
+"""The service: one object that owns the database connections, the channels, inbound
+routing, the scheduler and the HTTP app, built from a :class:`ServerConfig`.
+
+``Service(config, clock=...)`` builds everything without starting threads: tests drive
+it through the ASGI app and :meth:`Service.run_due` with a fake clock. :meth:`serve`
+starts the scheduler threads and uvicorn (``faxcore serve``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from faxcore.accounts import Store, open_store
+from faxcore.server import schema
+from faxcore.server.channels import Channel
+from faxcore.server.config import ServerConfig
+from faxcore.server.inbound import InboundRouter
+from faxcore.server.loopback import LineFault, LoopbackChannel
+from faxcore.server.metrics import Metrics
+from faxcore.server.queue import JobQueue
+from faxcore.server.scheduler import Scheduler
+from faxcore.server.webhooks import Webhooks
+
+log = logging.getLogger("faxcore.server")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StorePool:
+    """One :class:`Store` (database connection) per thread, all closed together."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._all: list[Store] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = open_store(self.url)
+            self._local.store = store
+            with self._lock:
+                self._all.append(store)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            stores, self._all = self._all, []
+        for s in stores:
+            try:
+                s.close()
+            except Exception:  # closing from another thread may fail on some drivers
+                log.debug("closing a store", exc_info=True)
+        self._local = threading.local()
+
+
+class Service:
+    def __init__(self, config: ServerConfig, *, clock: Callable[[], datetime] = utc_now,
+                 channels: dict[str, Channel] | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.data_dir = config.data_path()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.documents_dir = self.data_dir / "documents"
+        self.received_dir = self.data_dir / "received"
+        self.stores = StorePool(config.db_url())
+        schema.migrate(self.stores().db)
+        self.metrics = Metrics()
+        self.webhooks = Webhooks(self.stores, clock)
+        self.inbound = InboundRouter(self.stores, self.received_dir, clock,
+                                     on_received=self._received)
+        self.channels: dict[str, Channel] = channels if channels is not None else \
+            self._build_channels()
+        self.scheduler = Scheduler(self.stores, self.channels, clock, policy=config.retry,
+                                   limits=config.limits, lease_seconds=config.lease_seconds,
+                                   listeners=[self.metrics.job_event, self.webhooks.job_event])
+        self._server = None
+
+    def _build_channels(self) -> dict[str, Channel]:
+        out: dict[str, Channel] = {}
+        for c in self.config.channels:
+            faults = {n: LineFault(**f) for n, f in c.faults.items()}
+            out[c.name] = LoopbackChannel(c.name, c.capacity, faults=faults,
+                                          answer_unknown=c.answer_unknown, ecm=c.ecm,
+                                          inbound=self.inbound)
+        return out
+
+    def _received(self, fax) -> None:
+        self.metrics.received(fax)
+        self.webhooks.fax_received(fax)
+
+    # ---- helpers ----------------------------------------------------------------------
+
+    def store(self) -> Store:
+        return self.stores()
+
+    def queue(self) -> JobQueue:
+        return self.scheduler.queue()
+
+    def run_due(self) -> int:
+        """Everything due now (tests): housekeeping, due jobs, due webhook deliveries."""
+        n = self.scheduler.run_due()
+        self.webhooks.deliver_due()
+        return n
+
+    @property
+    def documents(self) -> Path:
+        return self.documents_dir
+
+    # ---- running ------------------------------------------------------------------------
+
+    def app(self):
+        # not at the top: faxcore.server.api imports this module (for the type)
+        from faxcore.server.api import create_app
+
+        return create_app(self)
+
+    def start_background(self) -> None:
+        self.scheduler.start(self.config.workers)
+        self.webhooks.start()
+
+    def stop_background(self) -> None:
+        self.scheduler.stop()
+        self.webhooks.stop()
+
+    def close(self) -> None:
+        self.stop_background()
+        self.stores.close()

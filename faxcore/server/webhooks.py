@@ -1,0 +1,179 @@
+"""Webhooks: per account, signed as Standard Webhooks (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``: HMAC-SHA256 with the account's
+``whsec_...`` secret, by the ``standardwebhooks`` package), delivered from an outbox
+table with retries.
+
+Events: ``fax.queued``, ``fax.attempt_failed`` (``will_retry``), ``fax.delivered``,
+``fax.failed`` (also for canceled and expired jobs, with the state), ``fax.received``.
+An event is put in the outbox right after the state change it reports commits (not in
+the same transaction: a crash between the two loses that event; a known limit). A
+delivery that gets no 2xx is tried again after 5 s, 30 s, 2 min, 10 min, 1 h, then
+every 3 h, :data:`MAX_TRIES` times in all; ``webhook-id`` stays the same, so the
+receiver can drop repeats.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from faxcore.accounts import Store
+from faxcore.accounts.rules import from_us, to_us
+from faxcore.server import model
+
+log = logging.getLogger("faxcore.server.webhooks")
+
+BACKOFF = (5, 30, 120, 600, 3600)
+LATER = 3 * 3600
+MAX_TRIES = 10
+TIMEOUT = 10.0
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def set_webhook(store: Store, account_id: int, url: str, secret: str | None = None) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("a webhook URL must start with http:// or https://")
+    secret = secret or new_secret()
+    Webhook(secret)  # validates
+    with store.db.write():
+        store.db.execute("DELETE FROM webhooks WHERE account_id = ?", (account_id,))
+        store.db.execute("INSERT INTO webhooks (account_id, url, secret) VALUES (?, ?, ?)",
+                         (account_id, url, secret))
+    return secret
+
+
+def webhook_of(store: Store, account_id: int) -> tuple[str, str] | None:
+    row = store.db.one("SELECT url, secret FROM webhooks WHERE account_id = ?", (account_id,))
+    return None if row is None else (row[0], row[1])
+
+
+class Webhooks:
+    def __init__(self, stores: Callable[[], Store], clock: Callable[[], datetime],
+                 client: httpx.Client | None = None) -> None:
+        self.stores = stores
+        self.clock = clock
+        self.client = client
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- events into the outbox -------------------------------------------------------
+
+    def enqueue(self, account_id: int, type_: str, data: dict[str, Any]) -> None:
+        store = self.stores()
+        if webhook_of(store, account_id) is None:
+            return
+        now = self.clock()
+        event_id = "msg_" + secrets.token_hex(12)
+        payload = json.dumps({"type": type_, "timestamp": now.isoformat(), "data": data},
+                             separators=(",", ":"), default=str)
+        with store.db.write():
+            store.db.execute("INSERT INTO webhook_outbox (account_id, event_id, type, payload, "
+                             "created_at, next_try_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             (account_id, event_id, type_, payload, to_us(now), to_us(now)))
+
+    def job_event(self, event: str, job: Any, data: Mapping[str, Any]) -> None:
+        """A :class:`~faxcore.server.queue.JobQueue` listener."""
+        base = {"id": job.id, "to": job.destination, "state": job.state, "pages": job.pages}
+        if event == "state":
+            new = data["new"]
+            if new in (model.QUEUED, model.SCHEDULED) and data["old"] == model.ACCEPTED:
+                self.enqueue(job.account_id, "fax.queued", base)
+            elif new == model.DELIVERED:
+                self.enqueue(job.account_id, "fax.delivered", base)
+            elif new in (model.FAILED, model.CANCELED, model.EXPIRED):
+                self.enqueue(job.account_id, "fax.failed", {**base, "reason": job.reason})
+        elif event == "attempt":
+            att = data["attempt"]
+            if att.result != model.DialResult.DELIVERED.value:
+                # the job's next state is decided in the same transaction: retry unless
+                # the attempt used up the limits (read from the row as it is now)
+                self.enqueue(job.account_id, "fax.attempt_failed", {
+                    **base, "attempt": att.n, "result": att.result,
+                    "hangup_cause": att.hangup_cause, "t30_status": att.t30_status,
+                    "will_retry": self._will_retry(job.id)})
+
+    def _will_retry(self, job_id: int) -> bool:
+        row = self.stores().db.one("SELECT state FROM fax_jobs WHERE id = ?", (job_id,))
+        return row is not None and row[0] == model.RETRY_WAIT
+
+    def fax_received(self, fax: Any) -> None:
+        self.enqueue(fax.account_id, "fax.received", {
+            "id": fax.id, "from": fax.caller, "to": fax.called, "pages": fax.pages,
+            "partial": fax.partial, "state": fax.state})
+
+    # ---- delivery -----------------------------------------------------------------------
+
+    def deliver_due(self, limit: int = 100) -> int:
+        store = self.stores()
+        now = self.clock()
+        rows = store.db.all(
+            "SELECT o.id, o.event_id, o.payload, o.tries, w.url, w.secret FROM webhook_outbox o "
+            "JOIN webhooks w ON w.account_id = o.account_id WHERE o.delivered_at IS NULL "
+            "AND o.tries < ? AND o.next_try_at <= ? ORDER BY o.next_try_at, o.id LIMIT ?",
+            (MAX_TRIES, to_us(now), limit))
+        sent = 0
+        for oid, event_id, payload, tries, url, secret in rows:
+            error = self._post(url, secret, event_id, payload, now)
+            t = to_us(self.clock())
+            with store.db.write():
+                if error is None:
+                    sent += 1
+                    store.db.execute("UPDATE webhook_outbox SET delivered_at = ?, tries = ?, "
+                                     "last_error = NULL WHERE id = ?", (t, tries + 1, oid))
+                else:
+                    delay = BACKOFF[tries] if tries < len(BACKOFF) else LATER
+                    store.db.execute("UPDATE webhook_outbox SET tries = ?, next_try_at = ?, "
+                                     "last_error = ? WHERE id = ?",
+                                     (tries + 1, t + delay * 1_000_000, error[:500], oid))
+                    log.warning("webhook %s to %s failed (try %d): %s; next at %s", event_id,
+                                url, tries + 1, error, from_us(t + delay * 1_000_000))
+        return sent
+
+    def _post(self, url: str, secret: str, event_id: str, payload: str,
+              now: datetime) -> str | None:
+        headers = {"content-type": "application/json", "webhook-id": event_id,
+                   "webhook-timestamp": str(int(now.timestamp())),
+                   "webhook-signature": Webhook(secret).sign(event_id, now, payload)}
+        try:
+            client = self.client or httpx.Client(timeout=TIMEOUT)
+            try:
+                r = client.post(url, content=payload.encode(), headers=headers)
+            finally:
+                if self.client is None:
+                    client.close()
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if 200 <= r.status_code < 300:
+            return None
+        return f"HTTP {r.status_code}"
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="faxcore-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(TIMEOUT + 1)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.deliver_due()
+            except Exception:
+                log.exception("webhook delivery")
+            self._stop.wait(1.0)
