@@ -45,11 +45,25 @@ through it against a T.38 endpoint.
 Anything with ``advance``/``take``/``rx_ifp``/``done`` (faxcore's own T.38 terminal
 behind a small adapter, say) can be one side of :func:`run_t38_call`.
 
-Quirks of spandsp 0.0.6 seen through this wrapper (details in the module tests):
-HDLC and non-ECM octets inside IFP data fields are bit-reversed relative to spandsp's
-T.30 (so a DIS is ``FF C8 01 ...`` in IFP and ``FF 13 80 ...`` in the frame log); the
-T.38 version (0 by default) only changes how field types are coded, and both ends must
-agree (``version``).
+Quirks of spandsp 0.0.6 seen through this wrapper (checked in
+tests/interop/spandsp/test_spandsp_t38_harness.py):
+
+- It speaks T.38 version 0 unless told (``version``); the version only changes the
+  field-type coding (fcs-OK-sig-end is ``C0 01 40`` in v0, ``C0 01 20`` in v1+), and a
+  v0 terminal against a v3 one fails the call (no page) instead of negotiating.
+- HDLC and non-ECM octets inside IFP data fields are bit-reversed relative to spandsp's
+  T.30 frame log: DIS is ``FF 13 80 ...`` in ``frames`` and ``FF C8 01 ...`` in IFP.
+- Repeat counts (defaults): indicators 3, a signal's last packet 3 (fcs-OK-sig-end,
+  t4-non-ecm-sig-end, which carries the last data), data 1. V.21 HDLC goes one octet
+  per packet (every 30 ms); V.17 14400 data 54 octets per packet. The terminal ends a
+  frame with a data-less fcs-OK (or fcs-OK-sig-end) packet after the data; the gateway
+  ends a burst with fcs-OK then a separate hdlc-sig-end (count 3), and sent no CNG
+  indicator for spandsp's audio caller.
+- A lost V.21 data packet (count 1) with no UDPTL redundancy can be fatal: at 5 %
+  loss and redundancy 0 the seeds tried failed (UNEXPECTED / T1_EXPIRED); with
+  redundancy 3 every seed tried passes at 10 %.
+- ``t38_core_rx_ifp_packet`` returns -1 for an IFP it cannot decode and drops a
+  repeat (``seq == expected - 1``) or a late packet silently.
 """
 
 from __future__ import annotations
@@ -58,6 +72,7 @@ import ctypes
 import logging
 from collections.abc import Callable, Sequence
 from ctypes import CFUNCTYPE, POINTER, c_char_p, c_int, c_uint8, c_void_p
+from typing import Protocol
 
 import numpy as np
 
@@ -283,9 +298,9 @@ class SpandspT38Gateway(_PacketSource, AudioState):
     on idle, so ``tx`` always gives ``n`` samples) on one side, IFP packets
     (``take()``, ``rx_ifp()``) on the other. ``ecm``: whether ECM may pass (the gateway
     edits the DIS otherwise); ``modems``: the fast modems it will relay. ``frames``:
-    the T.30 frames it saw, ``("rx"|"tx", octets)`` (``rx`` = from the T.38 side...
-    as spandsp's direction flag says: TRUE = incoming). The gateway never finishes by
-    itself: the call is over when both terminals are."""
+    the T.30 frames it saw, ``("rx"|"tx", octets)`` in spandsp's T.30 order: ``rx`` =
+    heard from the audio station, ``tx`` = played to it (they came from the T.38 side).
+    The gateway never finishes by itself: the call is over when both terminals are."""
 
     _prefix = "t38_gateway"
 
@@ -336,6 +351,21 @@ class SpandspT38Gateway(_PacketSource, AudioState):
 
 
 # --------------------------------------------------------------------------- calls
+
+
+class T38Endpoint(Protocol):
+    """What :func:`run_t38_call` drives (both spandsp wrappers have it; faxcore's own T.38
+    terminal gets it from a few lines of adapter): time in 8 kHz samples, raw IFP octets
+    out with a repeat count, raw IFP octets in with their sequence number."""
+
+    def advance(self, samples: int) -> object: ...
+
+    def take(self) -> list[Packet]: ...
+
+    def rx_ifp(self, ifp: bytes, seq: int) -> object: ...
+
+    @property
+    def done(self) -> bool: ...
 
 
 class CallDidNotEnd(RuntimeError):
@@ -395,7 +425,8 @@ def _exchange(a, b, ab, ba, step: int) -> None:
         a.rx_ifp(ifp, seq)
 
 
-def run_t38_call(a, b, *, ab=None, ba=None, block: int = 160, max_seconds: float = 400.0,
+def run_t38_call(a: T38Endpoint, b: T38Endpoint, *, ab=None, ba=None, block: int = 160,
+                 max_seconds: float = 400.0,
                  watch: Callable[[int], None] | None = None) -> float:
     """Play a T.38 call between two packet endpoints (``advance``/``take``/``rx_ifp``/
     ``done``) until both are done; returns its line time in seconds. Each turn both
@@ -421,7 +452,7 @@ def run_t38_call(a, b, *, ab=None, ba=None, block: int = 160, max_seconds: float
     return n / SAMPLE_RATE
 
 
-def run_gateway_call(audio, gateway: SpandspT38Gateway, t38, *, link_to_t38=None,
+def run_gateway_call(audio, gateway: SpandspT38Gateway, t38: T38Endpoint, *, link_to_t38=None,
                      link_to_gateway=None, block: int = 160, max_seconds: float = 400.0,
                      watch: Callable[[int], None] | None = None) -> float:
     """Play ``audio`` (an 8 kHz station: ``tx(n)``, ``rx(samples)``, ``done``; e.g.
