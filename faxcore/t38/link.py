@@ -6,7 +6,8 @@ and packet loss in between). Nothing waits: a whole call costs only the CPU it t
     line_seconds = run_pair(a, b)
 
 An endpoint is anything with the terminal's sans-IO surface: ``start(now)``,
-``packets(now)``, ``receive_packet(pkt, now)``, ``next_deadline`` and ``done``.
+``packets(now)``, ``receive_packet(pkt, now)``, ``packet_lost(now)``, ``next_deadline``
+and ``done``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,18 @@ import heapq
 import itertools
 from collections.abc import Iterable
 from typing import Any, Protocol
+
+
+class _Lost:
+    """What a channel delivers for packets lost for good (UDPTL gave up on them)."""
+
+    def __repr__(self) -> str:
+        return "LOST"
+
+
+LOST = _Lost()
+"""Delivered by a channel in place of a packet that never came: the endpoint is told
+with ``packet_lost(now)``."""
 
 
 class Channel(Protocol):
@@ -67,7 +80,10 @@ def run_pair(a, b, *, a_to_b: Channel | None = None, b_to_a: Channel | None = No
             ch.send(src.packets(now), now)
         for _, ch, dst in pairs:
             for pkt in ch.deliveries(now):
-                dst.receive_packet(pkt, now)
+                if pkt is LOST:
+                    dst.packet_lost(now)
+                else:
+                    dst.receive_packet(pkt, now)
         cands = [t for t in (a.next_deadline, b.next_deadline, ab.next_time, ba.next_time)
                  if t is not None]
         if a.done and b.done:

@@ -256,11 +256,13 @@ class T38Terminal:
         self._rx_ind: Indicator | None = None  # the last indicator received
         self._rx_ctx: tuple[DataType, FieldType] | None = None  # last field, for repeats
         self._hdlc = bytearray()
+        self._hdlc_corrupt = False    # a packet of the frame being received was lost
         self._last_rx = 0.0
         self.now = 0.0
-        #: packets received, and those ignored as repeats (statistics)
+        #: packets received, those ignored as repeats, those reported lost (statistics)
         self.rx_packets = 0
         self.rx_repeats = 0
+        self.rx_lost = 0
 
     # ---- public ------------------------------------------------------------------------
 
@@ -299,6 +301,16 @@ class T38Terminal:
         else:
             raise TypeError(f"not an IFP packet: {pkt!r}")
         self._deliver()
+
+    def packet_lost(self, now: float, count: int = 1) -> None:
+        """``count`` packets from the far end were lost for good (UDPTL gave up on their
+        sequence numbers): the HDLC frame being received has a hole, so its end is
+        reported with a bad FCS, as spandsp does (T.38 carries no FCS to notice it by).
+        Lost non-ECM data leaves a hole the page decoder finds (bad rows)."""
+        self._advance(now)
+        self.rx_lost += count
+        if self._hdlc or (self._sig is not None and not self._sig.ended):
+            self._hdlc_corrupt = True
 
     def line_dropped(self, now: float) -> None:
         """The call is gone (BYE, the UDPTL stream stopped for good): phase E at once."""
@@ -522,6 +534,7 @@ class T38Terminal:
     def _new_signal(self, kind: str, mod: Modulation | None = None) -> _Signal:
         self._end_signal()
         self._hdlc.clear()
+        self._hdlc_corrupt = False
         s = _Signal(kind, mod)
         if kind == "v21":
             s.up = True
@@ -607,8 +620,9 @@ class T38Terminal:
             self._hdlc.clear()
             s = self._signal_for(dt)
             good = ft in (FieldType.HDLC_FCS_OK, FieldType.HDLC_FCS_OK_SIG_END) \
-                and frame[0] == 0xFF  # a frame not starting FF was damaged (spandsp)
+                and frame[0] == 0xFF and not self._hdlc_corrupt  # not FF: damaged (spandsp)
             s.events.append(FrameReceived(frame, crc_ok=good))
+        self._hdlc_corrupt = False
         if ft in (FieldType.HDLC_FCS_OK_SIG_END, FieldType.HDLC_FCS_BAD_SIG_END,
                   FieldType.HDLC_SIG_END):
             # hdlc-sig-end also ends non-ECM data (Mediatrix sends it there)

@@ -308,6 +308,23 @@ def test_a_frame_not_starting_ff_is_taken_as_damaged():
     assert [e.name for e in t.result.trace if e.direction == "tx"] == ["DCS"]
 
 
+def test_a_frame_with_a_lost_packet_is_taken_as_damaged():
+    """A packet of a frame lost for good (packet_lost: UDPTL gave up on it) makes the
+    frame's end a bad FCS (T.38 has no FCS to notice the hole by), as spandsp does; the
+    next frame is judged on its own."""
+    t = T38Terminal(True, send=three_pages())
+    t.start(0.0)
+    dis = DIS_FIF_START + bytes.fromhex("00 EE FA 80 80 91 03")
+    pk = _v21(dis, split=2)
+    now = _feed(t, [Ind(Indicator.V21_PREAMBLE), pk[0], pk[2]], 1.0)
+    t.packet_lost(now)  # pk[1]
+    now = _feed(t, [*pk[3:], Ind(Indicator.NO_SIGNAL)], now)
+    assert [(e.name, e.crc_ok) for e in t.result.trace] == [("?", False)]
+    assert t.rx_lost == 1
+    _feed(t, [Ind(Indicator.V21_PREAMBLE), *pk, Ind(Indicator.NO_SIGNAL)], now + 1)
+    assert [(e.name, e.crc_ok) for e in t.result.trace] == [("?", False), ("DIS", True)]
+
+
 def test_a_repeated_signal_end_does_not_make_a_second_frame_or_carrier():
     """fcs-OK-sig-end three times under new sequence numbers (and the preamble indicator
     twice): one DIS, one DCS in answer."""
