@@ -73,6 +73,10 @@ class Faults:
     ``ecm_frame(sender, frame_number, burst)`` -> True to corrupt that FCD frame (burst
     counts the sender's ECM bursts from 0). ``max_rate``: faster signals arrive as noise.
     ``cut(sender, cmd, now)`` -> True to make the line go dead from this command on.
+    ``carrier_lost(sender, cmd)`` -> for each high-speed burst (SendData), None or the
+    fraction (0 to 1) of its length after which the far end loses the carrier: it is
+    told CarrierDown there and gets nothing more of the burst (a fade, a line hit); the
+    sender does not notice and finishes the burst.
     """
 
     frame: Callable[[str, Frame, int], str] | None = None
@@ -80,6 +84,7 @@ class Faults:
     ecm_frame: Callable[[str, int, int], bool] | None = None
     max_rate: int | None = None
     cut: Callable[[str, Command, float], bool] | None = None
+    carrier_lost: Callable[[str, SendData], float | None] | None = None
     seed: int = 1
 
 
@@ -311,9 +316,12 @@ class Loopback:
             elif self.faults.data is not None:
                 payload = bytes(self.faults.data(end.label, cmd, payload))
         dur = train + bits / mod.rate + 0.01
+        lost_at = None if self.faults.carrier_lost is None \
+            else self.faults.carrier_lost(end.label, cmd)
+        lost = False
 
         def carrier_up() -> None:
-            if not tx.alive or dead or far.rx is None:
+            if not tx.alive or dead or lost or far.rx is None:
                 return
             # A V.17 receiver set for the other kind of training does not train.
             train_ok = mod.name != "v17" or far.rx.short != cmd.long_training
@@ -354,6 +362,15 @@ class Loopback:
                 tx.rx_seq = None
                 self._deliver(far, CarrierDown())
 
+        def carrier_gone() -> None:   # Faults.carrier_lost: the far end stops hearing it
+            nonlocal lost
+            lost = True
+            if listening():
+                tx.rx_seq = None
+                self._deliver(far, CarrierDown())
+
         self.at(start + train, carrier_up)
+        if lost_at is not None:
+            self.at(start + lost_at * dur, carrier_gone)
         self.at(start + dur - 0.005, finish)
         return dur

@@ -28,7 +28,7 @@ class RecordingStore:
         self.calls: list[tuple[str, object, int, int]] = []  # (kind, item, trace len, sent)
         self.fail_page, self.fail_block = fail_page, fail_block
 
-    def _note(self, kind: str, item) -> None:
+    def record(self, kind: str, item) -> None:
         self.calls.append((kind, item, len(self.engine.result.trace),
                            self.sender.result.pages_sent))
 
@@ -36,13 +36,13 @@ class RecordingStore:
         n = sum(1 for k, *_ in self.calls if k == "page")
         if n == self.fail_page:
             raise OSError(28, "No space left on device")
-        self._note("page", page)
+        self.record("page", page)
 
     def store_block(self, block) -> None:
         n = sum(1 for k, *_ in self.calls if k == "block")
         if n == self.fail_block:
             raise OSError(28, "No space left on device")
-        self._note("block", block)
+        self.record("block", block)
 
     def pages(self):
         return [item for k, item, *_ in self.calls if k == "page"]
@@ -230,27 +230,16 @@ def test_ecm_page_whose_pps_never_comes_is_kept():
 
 def test_page_cut_mid_data_is_still_not_kept():
     """The line dies during the page (no RTC): nothing arrived whole, nothing is kept."""
-    def cut(sender, cmd, now):
-        return sender == "caller" and isinstance(cmd, SendData) and not cmd.long_training
+    def half(sender, cmd):  # the receiver loses the carrier half way through the page
+        return 0.5 if sender == "caller" and not cmd.long_training else None
 
     store = RecordingStore()
     sent = [TxPage(text_page(300, 31))]
-
-    def setup(lb, a, b):
-        real = lb._send_fast
-
-        def half(end, tx, cmd):  # the carrier stops half way through the page
-            dur = real(end, tx, cmd)
-            if cut(end.label, cmd, lb.now):
-                lb.at(lb.now + dur / 2, lambda: lb._cut_tx(end))
-            return dur
-
-        lb._send_fast = half
-
-    a, b = call(sent, store, caller=dict(ecm=False), setup=setup,
-                faults=Faults(frame=drop("EOP", "DCN")))
+    a, b = call(sent, store, caller=dict(ecm=False),
+                faults=Faults(frame=drop("EOP", "DCN"), carrier_lost=half))
     assert b.result.status == T30Status.RX_T2EXPD
     assert b.received_pages == [] and store.calls == []
+    assert names(a, "tx") == ["DCS", "EOP", "EOP", "EOP", "DCN"]   # the sender went on
 
 
 def test_confirmed_ecm_blocks_are_kept_when_the_call_ends_mid_page():
