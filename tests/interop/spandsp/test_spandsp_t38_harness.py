@@ -6,10 +6,14 @@ both by faxcore's TIFF reader and by libtiff (Pillow)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
+from conftest import require_tool
 
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
+from faxcore.pcap import PcapWriter
 from faxcore.t30.frames import bitrev
 from faxcore.testing import udptl_ref as U
 from faxcore.testing.pages import pillow_pages, small_page
@@ -297,6 +301,58 @@ def test_rx_ifp_reports_undecodable_packets():
     assert t.rx_ifp(b"\x06", 0) == 0
     assert t.rx_ifp(b"\xff\xff\xff", 1) == -1
     assert t.rx_ifp(b"\xc0\x01\x80\x00\x05\xff", 2) == -1     # field longer than packet
+
+
+def _tshark_fields(pcap, fields):
+    out = subprocess.run(
+        [require_tool("tshark"), "-r", str(pcap), "-d", "udp.port==4002,t38", "-T", "fields",
+         "-E", "separator=|", *[x for f in fields for x in ("-e", f)]],
+        capture_output=True, text=True, check=True).stdout
+    return [line.split("|") for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("mode", ["redundancy", "fec"])
+def test_tshark_decodes_the_reference_udptl(mode, src, tmp_path):
+    """Wireshark's T.38 dissector (a third implementation) reads udptl_ref's datagrams,
+    carrying a real spandsp call's IFPs plus one 200-octet IFP (a two-octet length),
+    across the 65535 -> 0 wrap: no malformed packet, the sequence numbers, the primary
+    and (redundancy) the secondary IFPs newest first, or (FEC) the span."""
+    a, b = _terminals(src, tmp_path / "o.tif")
+    sent = []
+    orig = a.take
+
+    def take():
+        got = orig()
+        sent.extend(p for p, _ in got)
+        return got
+
+    a.take = take
+    run_t38_call(a, b, max_seconds=200)
+    big = b"\xd0\x01\x80\x00\xc7" + bytes(range(200))     # V.17 hdlc-data, 200 octets
+    ifps = sent[:60] + [big] + sent[60:90]
+    tx = U.UdptlSender(first_seq=65500, **({"redundancy": 3} if mode == "redundancy"
+                                            else {"fec": (3, 3)}))
+    pcap = tmp_path / "udptl.pcap"
+    spans = []
+    with PcapWriter(pcap) as w:
+        for i, ifp in enumerate(ifps):
+            pkt = tx.packet(ifp)
+            spans.append(pkt.fec[0] if pkt.fec else None)
+            w.datagram(i * 0.02, ("127.0.0.1", 4000), ("127.0.0.1", 4002), U.encode(pkt))
+    rows = _tshark_fields(pcap, ["t38.seq_number", "t38.type_of_msg", "t38.fec_npackets",
+                                 "t38.field_data", "_ws.malformed"])
+    assert len(rows) == len(ifps)
+    for i, (seq, types, span, data, malformed) in enumerate(rows):
+        assert malformed == ""
+        assert int(seq) == (65500 + i) % 65536
+        kinds = [int(t) for t in types.split(",")]
+        if mode == "redundancy":
+            older = ifps[max(0, i - 3):i][::-1]
+            assert kinds == [ifp[0] >> 6 & 1 for ifp in [ifps[i], *older]]
+        else:
+            assert kinds == [ifps[i][0] >> 6 & 1] and int(span) == spans[i]
+            if ifps[i] is big:
+                assert data == bytes(range(200)).hex()
 
 
 # --------------------------------------------------------------- sweeps
