@@ -15,11 +15,13 @@ Modules:
     t38       spandsp's T.38 terminal and audio <-> T.38 gateway (IFP packets in and
               out, time in samples), and the loops that play T.38 calls through them
 
-The fax terminal's names are here too (``from faxcore.testing.spandsp import SpandspFax``).
+The fax terminal's names are here too (``from faxcore.testing.spandsp import SpandspFax``),
+and the T.38 terminal's and gateway's (``SpandspT38Terminal``, ``SpandspT38Gateway``).
 """
 
 from faxcore.testing.spandsp.fax import ENCODINGS, T30_ERR_NAMES, T30_FEATURES, SpandspFax
 from faxcore.testing.spandsp.library import SpandspMissing, T30Stats, available, lib
+from faxcore.testing.spandsp.t38 import SpandspT38Gateway, SpandspT38Terminal
 
 __all__ = ["ENCODINGS", "T30_ERR_NAMES", "T30_FEATURES", "SpandspFax", "SpandspMissing",
-           "T30Stats", "available", "lib"]
+           "SpandspT38Gateway", "SpandspT38Terminal", "T30Stats", "available", "lib"]

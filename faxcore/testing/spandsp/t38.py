@@ -255,6 +255,17 @@ class SpandspT38Terminal(_PacketSource):
         self._timeout = L.t38_terminal_send_timeout
         self.finished = False   # what t38_terminal_send_timeout last said
 
+    @property
+    def t30(self) -> int:
+        """The ``t30_state_t *`` inside (for any other ``t30_*`` call through
+        :func:`~faxcore.testing.spandsp.library.lib`)."""
+        return self._t
+
+    @property
+    def core(self) -> int:
+        """The ``t38_core_state_t *`` inside (for other ``t38_set_*`` calls)."""
+        return self._core
+
     def _on_phase_e(self, _t, _user, code: int) -> None:
         self.status = code
         L = self._lib
