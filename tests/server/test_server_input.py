@@ -1,0 +1,106 @@
+"""Bad input to the HTTP API gets a clear JSON error (code and sentence) with the right
+status, and leaves nothing behind: no job row, no document file."""
+
+from __future__ import annotations
+
+import pytest
+
+from faxcore.codecs.tiff import tiff_bytes
+from faxcore.testing.pages import letter_page
+
+
+def nothing_created(harness) -> None:
+    assert harness.rows("SELECT count(*) FROM fax_jobs") == [(0,)]
+    docs = harness.data_dir / "documents"
+    assert not docs.exists() or not any(docs.iterdir())
+
+
+def post(harness, acct, files, **data):
+    return harness.client.post("/v1/faxes", data=data, files=files, headers=acct.auth)
+
+
+@pytest.mark.parametrize("name,content,words", [
+    ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ntrailer garbage", "cannot be read"),
+    ("empty.pdf", b"", "empty (0 bytes)"),
+    ("notes.txt", b"just some text, not a document", "cannot be read"),
+])
+def test_an_unreadable_document_is_refused_with_422(harness, name, content, words):
+    a = harness.account()
+    r = post(harness, a, {"files": (name, content, "application/octet-stream")},
+             to="+15557770000")
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "invalid_document" and words in err["message"]
+    assert name in err["message"]
+    nothing_created(harness)
+
+
+@pytest.mark.parametrize("number", ["+1555CALLME", "1", "", "+1234567890123456"])
+def test_a_number_with_letters_or_the_wrong_length_is_refused(harness, number):
+    a = harness.account()
+    doc = tiff_bytes([letter_page(300, 1)])
+    r = post(harness, a, {"files": ("a.tif", doc, "image/tiff")}, to=number)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "invalid_number"
+    assert "digits" in r.json()["error"]["message"]
+    nothing_created(harness)
+
+
+@pytest.mark.server_options(max_upload_mb=0.05)
+def test_an_upload_over_the_limit_gets_413(harness):
+    a = harness.account()
+    big = b"\0" * 80_000
+    r = post(harness, a, {"files": ("big.pdf", big, "application/pdf")}, to="+15557770000")
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "too_large" and "0.05 MB" in r.json()["error"]["message"]
+    nothing_created(harness)
+
+
+@pytest.mark.server_options(max_pages=2)
+def test_too_many_pages_is_refused(harness):
+    a = harness.account()
+    doc = tiff_bytes([letter_page(300, i) for i in range(3)])
+    r = post(harness, a, {"files": ("a.tif", doc, "image/tiff")}, to="+15557770000")
+    assert r.status_code == 422 and "more than 2 pages" in r.json()["error"]["message"]
+    nothing_created(harness)
+
+
+def test_no_file_missing_to_unknown_field_and_bad_send_at(harness):
+    a = harness.account()
+    doc = tiff_bytes([letter_page(300, 1)])
+    f = {"files": ("a.tif", doc, "image/tiff")}
+    cases = [
+        (post(harness, a, {"other": ("a.tif", doc, "image/tiff")}, to="+15557770000"),
+         "unknown_field"),
+        (post(harness, a, f), "missing_to"),
+        (post(harness, a, f, to="+15557770000", send_at="tomorrow"), "invalid_time"),
+        (harness.client.post("/v1/faxes", json={"to": "+15557770000"}, headers=a.auth),
+         "unsupported_media_type"),
+    ]
+    for r, code in cases:
+        assert r.status_code in (415, 422), r.text
+        assert r.json()["error"]["code"] == code
+    nothing_created(harness)
+
+
+def test_api_keys_are_required_checked_and_stored_hashed(harness):
+    a = harness.account()
+    r = harness.client.get("/v1/account")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    bad = harness.client.get("/v1/account", headers={"authorization": a.auth["authorization"]
+                                                      + "x"})
+    assert bad.status_code == 401
+    assert harness.client.get("/v1/account", headers=a.auth).json()["id"] == a.id
+    (stored,) = harness.rows("SELECT key_id, secret_sha256 FROM api_keys")
+    assert a.key.split("_", 2)[2] not in str(stored)      # the secret is not stored
+    assert len(stored[1]) == 64
+
+
+def test_another_accounts_fax_does_not_exist(harness):
+    a = harness.account()
+    b = harness.account()
+    job = harness.submit(a, "+15557770000", 1).json()
+    r = harness.client.get(f"/v1/faxes/{job['id']}", headers=b.auth)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = harness.client.post(f"/v1/faxes/{job['id']}/cancel", headers=b.auth)
+    assert r.status_code == 404
