@@ -220,8 +220,9 @@ def decode(data: bytes | bytearray | memoryview, version: int = 0) -> IfpPacket:
             raise IfpError(f"indicator {value} carries a data-field")
         _check_end(data, n, pos)
         return IndicatorPacket(_INDICATORS[value])
-    if value >= len(_DATA_TYPES):
-        raise IfpError(f"unknown t30-data value {value}")
+    if not b0 & 0x20 and value >= DATA_TYPE_ROOT:
+        # the root has 9 values: 9..15 in its 4 bits are not v8... (those are extensions)
+        raise IfpError(f"unknown t30-data root value {value}")
     data_type = _DATA_TYPES[value]
     if not has_fields:
         _check_end(data, n, pos)
