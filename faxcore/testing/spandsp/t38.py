@@ -388,14 +388,16 @@ class UdptlLink:
     are framed with ``redundancy`` older IFPs (or FEC when ``fec`` is a (span, entries)
     pair), each datagram sent ``count`` times as spandsp asks (same sequence number, as
     FreeSWITCH does), through a :class:`LossyChannel`, and unframed in order at the far
-    end. ``first_seq`` lets a test start near the 65535 -> 0 wrap."""
+    end. ``first_seq`` lets a test start near the 65535 -> 0 wrap; ``ifp_version``
+    (the T.38 version spoken) tells the receiver where an IFP rebuilt by FEC ends."""
 
     def __init__(self, *, redundancy: int = 3, fec: tuple[int, int] | None = None,
                  loss: float = 0.0, duplicate: float = 0.0, reorder: float = 0.0,
-                 seed: int = 0, first_seq: int = 0, honour_count: bool = True):
+                 seed: int = 0, first_seq: int = 0, honour_count: bool = True,
+                 ifp_version: int = 0):
         self.sender = UdptlSender(redundancy=redundancy, fec=fec, first_seq=first_seq)
         self.channel = LossyChannel(loss=loss, duplicate=duplicate, reorder=reorder, seed=seed)
-        self.receiver = UdptlReceiver()
+        self.receiver = UdptlReceiver(ifp_version=ifp_version)
         self.honour_count = honour_count
         self.datagrams_sent = 0
 

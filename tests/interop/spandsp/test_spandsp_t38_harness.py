@@ -114,12 +114,19 @@ def test_udptl_receiver_counts_what_redundancy_cannot_cover_and_drops_late_packe
     assert rx.lost == 1 and rx.recovered == 1 and rx.duplicates == 1
 
 
-def test_udptl_receiver_fec_rebuilds_a_lost_packet():
-    ifps, wire = _stream(30, fec=(3, 3))
+@pytest.mark.parametrize("lost", [20, 21, 22])
+def test_udptl_receiver_fec_rebuilds_a_lost_packet(lost):
+    """IFPs of different lengths (the rebuilt one is cut to its own length, not the
+    longest of its group's)."""
+    tx = U.UdptlSender(fec=(3, 3))
+    ifps = [b"\x06" if i % 5 == 0 else b"\xc0\x01\x40" if i % 5 == 1
+            else b"\xd0\x01\x80\x00" + bytes([i % 5 - 1]) + bytes([i] * (i % 5))
+            for i in range(30)]
+    wire = [tx.encode(i) for i in ifps]
     rx = U.UdptlReceiver()
     got = []
     for k, w in enumerate(wire):
-        if k != 20:
+        if k != lost:
             got += rx.receive(w)
     assert [i for i, _ in got] == ifps
     assert rx.recovered == 1
@@ -174,10 +181,26 @@ def _check_pages(path, pages):
         assert np.array_equal(g, p)
 
 
+def _refused(t):
+    """Record in ``t.refused`` every IFP spandsp could not decode (rx_ifp() == -1): the
+    harness must hand over only whole, exact IFPs."""
+    t.refused = []
+    rx = t.rx_ifp
+
+    def checked(ifp, seq):
+        r = rx(ifp, seq)
+        if r != 0:
+            t.refused.append(ifp)
+        return r
+
+    t.rx_ifp = checked
+    return t
+
+
 def _terminals(src, out, ecm=True, **kw):
     a = SpandspT38Terminal(True, send_tiff=str(src), ecm=ecm, ident="+111", **kw)
     b = SpandspT38Terminal(False, receive_tiff=str(out), ecm=ecm, ident="+222", **kw)
-    return a, b
+    return _refused(a), _refused(b)
 
 
 @pytest.mark.parametrize("loss", [0.0, 0.05])
@@ -191,6 +214,7 @@ def test_spandsp_t38_terminals_over_udptl(ecm, loss, pages, src, tmp_path):
     ba = UdptlLink(redundancy=3, loss=loss, seed=2)
     run_t38_call(a, b, ab=ab, ba=ba, max_seconds=200)
     assert (a.status_name, b.status_name) == ("OK", "OK")
+    assert a.refused == b.refused == []
     assert b.stats.pages_rx == 3 and a.stats.pages_tx == 3
     assert b.stats.error_correcting_mode == int(ecm) and b.stats.bit_rate == 14400
     assert a.remote_ident == "+222" and b.remote_ident == "+111"
@@ -355,6 +379,21 @@ def test_tshark_decodes_the_reference_udptl(mode, src, tmp_path):
                 assert data == bytes(range(200)).hex()
 
 
+@pytest.mark.parametrize("version", [0, 3])
+def test_udptl_fec_carries_a_lossy_call(version, pages, src, tmp_path):
+    """FEC 3/3 at 5 % loss, T.38 version 0 and 3 (the rebuilt IFPs are cut to the
+    length their own coding gives): lost packets are rebuilt, the pages arrive."""
+    out = tmp_path / "o.tif"
+    a, b = _terminals(src, out, version=version)
+    ab = UdptlLink(fec=(3, 3), loss=0.05, seed=1, ifp_version=version)
+    ba = UdptlLink(fec=(3, 3), loss=0.05, seed=11, ifp_version=version)
+    run_t38_call(a, b, ab=ab, ba=ba, max_seconds=200)
+    assert (a.status_name, b.status_name) == ("OK", "OK")
+    assert ab.receiver.recovered + ba.receiver.recovered > 0
+    assert a.refused == b.refused == []             # every rebuilt IFP decodes
+    _check_pages(out, pages)
+
+
 # --------------------------------------------------------------- sweeps
 # (not marked slow: spandsp's T.38 calls take ~20 ms of CPU each, the sweep < 1 s)
 
@@ -371,5 +410,6 @@ def test_spandsp_t38_sweep(modem, ecm, impair, pages, src, tmp_path):
     run_t38_call(a, b, ab=UdptlLink(seed=3, **kw), ba=UdptlLink(seed=4, **kw),
                  max_seconds=300)
     assert (a.status_name, b.status_name) == ("OK", "OK")
+    assert a.refused == b.refused == []
     assert b.stats.bit_rate == {"v17": 14400, "v29": 9600, "v27ter": 4800}[modem]
     _check_pages(out, pages)
