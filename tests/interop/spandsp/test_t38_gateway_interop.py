@@ -41,6 +41,21 @@ def _same(got, pages):
         assert np.array_equal(g, p)
 
 
+def _refused(t):
+    """Record in ``t.refused`` every IFP spandsp could not decode (rx_ifp() != 0)."""
+    t.refused = []
+    rx = t.rx_ifp
+
+    def checked(ifp, seq):
+        r = rx(ifp, seq)
+        if r != 0:
+            t.refused.append(ifp)
+        return r
+
+    t.rx_ifp = checked
+    return t
+
+
 def _links(loss=0.0, seed=0):
     return {"link_to_t38": UdptlLink(redundancy=3, loss=loss, seed=seed),
             "link_to_gateway": UdptlLink(redundancy=3, loss=loss, seed=seed + 1)}
@@ -59,8 +74,9 @@ def test_spandsp_audio_through_gateway_to_spandsp_t38(audio_sends, ecm, pages, s
         audio = SpandspFax(False, receive_tiff=str(out), ecm=ecm, ident="+111")
         t38 = SpandspT38Terminal(True, send_tiff=str(src), ecm=ecm, ident="+222")
         receiver = audio
-    run_gateway_call(audio, gw, t38, max_seconds=200, **_links())
+    run_gateway_call(audio, _refused(gw), _refused(t38), max_seconds=200, **_links())
     assert (audio.status_name, t38.status_name) == ("OK", "OK")
+    assert gw.refused == t38.refused == []
     assert audio.remote_ident == "+222" and t38.remote_ident == "+111"
     assert receiver.stats.pages_rx == 2 and receiver.stats.error_correcting_mode == int(ecm)
     assert gw.stats.pages_transferred == 2 and gw.stats.bit_rate == 14400
@@ -82,9 +98,9 @@ def test_faxcore_audio_through_gateway_to_spandsp_t38(faxcore_sends, ecm, pages,
     else:
         fc = faxcore.FaxSession(False, ecm=ecm, ident="+111")
         t38 = SpandspT38Terminal(True, send_tiff=str(src), ecm=ecm, ident="+222")
-    run_gateway_call(fc, gw, t38, max_seconds=200, **_links())
+    run_gateway_call(fc, _refused(gw), _refused(t38), max_seconds=200, **_links())
     assert fc.result.status == T30Status.OK, fc.result.summary()
-    assert t38.status_name == "OK"
+    assert t38.status_name == "OK" and gw.refused == t38.refused == []
     assert fc.result.ecm == ecm and fc.result.remote_ident == "+222"
     assert t38.remote_ident == "+111" and t38.stats.bit_rate == 14400
     if faxcore_sends:
