@@ -1,5 +1,5 @@
 # faxcore: set-up, tests, demo and benchmarks on a fresh machine.
-#   make demo   - create .venv, build, run the main job on built-in sample input
+#   make demo   - create .venv, build, run the fax service end to end (faxcore serve --demo)
 #   make test   - same set-up, install test peers (as root), ruff, the whole suite, then
 #                 the AddressSanitizer replay of tests/corpus (scripts/asan-replay.sh)
 #   make fuzz   - bounded fuzzing of every target (FUZZ_SECONDS each, ASan build)
@@ -60,7 +60,7 @@ else
 endif
 
 demo: build
-	$(PY) -m faxcore demo
+	$(PY) -m faxcore serve --demo
 
 # Each benchmark runs its peer (libtiff, spandsp, PostgreSQL) in the same run and prints ratios.
 bench: bench-codec bench-modems bench-calls bench-accounts
