@@ -60,11 +60,12 @@ def run_serve(args: argparse.Namespace) -> int:
         return run_service_demo(args)
     if args.files:
         raise CliError("FILE arguments are for --demo only")
-    # not at the top: the CLI starts fast; the server pulls in FastAPI, uvicorn, img2pdf
+    # not at the top (here and below): the CLI starts fast; the server pulls in FastAPI,
+    # uvicorn and img2pdf
     import uvicorn
 
-    from faxcore.server.config import ConfigError, load_config
-    from faxcore.server.service import Service
+    from faxcore.server.config import ConfigError, load_config  # the CLI starts fast
+    from faxcore.server.service import Service  # the CLI starts fast
 
     token = args.admin_token or os.environ.get("FAXCORE_ADMIN_TOKEN") or None
     try:
