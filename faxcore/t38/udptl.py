@@ -342,6 +342,16 @@ class UdptlReceiver:
         """The sequence number the receiver delivers next."""
         return self._expected & 0xFFFF
 
+    @property
+    def held(self) -> int:
+        """How many packets wait behind a gap (at most ``window``)."""
+        return len(self._pending)
+
+    @property
+    def remembered(self) -> int:
+        """How many delivered IFPs and FEC entries are kept (each at most ``window``)."""
+        return len(self._history) + len(self._fec)
+
     def feed(self, datagram: bytes, now: float = 0.0) -> list[Delivery]:
         """One received datagram; the IFPs now deliverable, in order. Never raises."""
         self.stats.datagrams += 1
