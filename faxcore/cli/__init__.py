@@ -26,6 +26,8 @@ import argparse
 import importlib
 import importlib.util
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import NoReturn
 
 from faxcore import __version__
@@ -73,6 +75,36 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         importlib.import_module(modname).register(sub)
     return parser
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option or positional argument of a ``faxcore`` command (see
+    :func:`iter_options`)."""
+
+    command: tuple[str, ...]   # ("faxcore", "account", "create")
+    name: str                  # its last option string ("--plan"), or a positional's name
+    help: str | None
+    default: object
+    required: bool
+    flag: bool                 # takes no value (store_true, store_false, count)
+
+
+def iter_options(parser: argparse.ArgumentParser | None = None,
+                 command: tuple[str, ...] = ("faxcore",)) -> Iterator[Option]:
+    """Every option and positional argument of ``parser`` (the ``faxcore`` command line,
+    :func:`build_parser`, by default) and of its sub-commands, ``--help`` and
+    ``--version`` aside: for checks on the whole command line (each states its help and
+    its default) and for generated documentation."""
+    parser = build_parser() if parser is None else parser
+    # argparse offers no public way to list a parser's arguments: its _actions, here only.
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                yield from iter_options(sub, (*command, name))
+        elif not isinstance(a, argparse._HelpAction | argparse._VersionAction):
+            yield Option(command, a.option_strings[-1] if a.option_strings else a.dest,
+                         a.help, a.default, a.required, a.nargs == 0)
 
 
 def command_name(args: argparse.Namespace) -> str:

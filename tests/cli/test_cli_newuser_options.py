@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
@@ -23,7 +22,7 @@ import pytest
 from PIL import Image
 
 import faxcore
-from faxcore.cli import build_parser, main
+from faxcore.cli import iter_options, main
 from faxcore.codecs.tiff import read_tiff
 
 PKG_ROOT = Path(faxcore.__file__).resolve().parent.parent
@@ -31,29 +30,29 @@ PKG_ROOT = Path(faxcore.__file__).resolve().parent.parent
 OURS = ("demo", "convert", "info", "call", "account", "jobs")
 
 
-def actions(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("faxcore",)):
-    for a in parser._actions:
-        if isinstance(a, argparse._SubParsersAction):
-            for name, sub in a.choices.items():
-                yield from actions(sub, (*path, name))
-        elif not isinstance(a, argparse._HelpAction | argparse._VersionAction):
-            yield path, a
-
-
 def test_every_option_has_help_and_states_its_default():
     problems = []
-    for path, a in actions(build_parser()):
-        if len(path) > 1 and path[1] not in OURS:
+    for o in iter_options():
+        if len(o.command) > 1 and o.command[1] not in OURS:
             continue
-        name = " ".join(path) + " " + (a.option_strings[-1] if a.option_strings else a.dest)
-        flag = isinstance(a, argparse._StoreTrueAction | argparse._StoreFalseAction
-                          | argparse._CountAction)
-        if not a.help:
+        name = " ".join(o.command) + " " + o.name
+        if not o.help:
             problems.append(f"{name}: no help")
-        elif not (flag or a.required or a.default in (None, False, "", [])) \
-                and "default" not in a.help.lower():
-            problems.append(f"{name}: default {a.default!r} not stated")
+        elif not (o.flag or o.required or o.default in (None, False, "", [])) \
+                and "default" not in o.help.lower():
+            problems.append(f"{name}: default {o.default!r} not stated")
     assert problems == []
+
+
+def test_iter_options_lists_every_command_and_option():
+    """iter_options walks the sub-commands: a few options of the help test are there,
+    with what they say."""
+    got = {(" ".join(o.command), o.name): o for o in iter_options()}
+    assert got[("faxcore", "--verbose")].flag
+    plan = got[("faxcore account create", "--plan")]
+    assert not plan.flag and plan.default == "plus" and "default: plus" in plan.help
+    assert not got[("faxcore call", "--loopback")].required
+    assert ("faxcore", "--help") not in got and ("faxcore", "--version") not in got
 
 
 @pytest.mark.parametrize("argv,words", [
