@@ -12,8 +12,7 @@ and ``done``.
 
 from __future__ import annotations
 
-import heapq
-import itertools
+from collections import deque
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -46,17 +45,17 @@ class DelayChannel:
 
     def __init__(self, delay: float = 0.02):
         self.delay = delay
-        self._q: list[tuple[float, int, Any]] = []
-        self._n = itertools.count()
+        self._q: deque[tuple[float, Any]] = deque()
 
     def send(self, packets: Iterable[Any], now: float) -> None:
-        for p in packets:
-            heapq.heappush(self._q, (now + self.delay, next(self._n), p))
+        t = now + self.delay
+        self._q.extend((t, p) for p in packets)
 
     def deliveries(self, now: float) -> list[Any]:
         out = []
-        while self._q and self._q[0][0] <= now:
-            out.append(heapq.heappop(self._q)[2])
+        q = self._q
+        while q and q[0][0] <= now:
+            out.append(q.popleft()[1])
         return out
 
     @property
@@ -75,23 +74,29 @@ def run_pair(a, b, *, a_to_b: Channel | None = None, b_to_a: Channel | None = No
     a.start(now)
     b.start(now)
     pairs = ((a, ab, b), (b, ba, a))
-    while not (a.done and b.done):
+    while True:
         for src, ch, _ in pairs:
-            ch.send(src.packets(now), now)
+            d = src.next_deadline
+            if d is not None and d <= now:  # something is due (else packets() is empty)
+                out = src.packets(now)
+                if out:
+                    ch.send(out, now)
         for _, ch, dst in pairs:
-            for pkt in ch.deliveries(now):
-                if pkt is LOST:
-                    dst.packet_lost(now)
-                else:
-                    dst.receive_packet(pkt, now)
-        cands = [t for t in (a.next_deadline, b.next_deadline, ab.next_time, ba.next_time)
-                 if t is not None]
+            t = ch.next_time
+            if t is not None and t <= now:
+                for pkt in ch.deliveries(now):
+                    if pkt is LOST:
+                        dst.packet_lost(now)
+                    else:
+                        dst.receive_packet(pkt, now)
         if a.done and b.done:
-            break
-        if not cands:
+            return now
+        t = None
+        for c in (a.next_deadline, b.next_deadline, ab.next_time, ba.next_time):
+            if c is not None and (t is None or c < t):
+                t = c
+        if t is None:
             raise RuntimeError("T.38 pair deadlock: nothing left to happen")
-        t = min(cands)
         if t > limit:
             raise RuntimeError(f"call did not end within {limit} s of virtual time")
         now = max(now, t)
-    return now

@@ -91,12 +91,17 @@ log = logging.getLogger("faxcore.t38")
 BIT_REVERSE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 V21_RATE = 300
+_INF = float("inf")
 #: a signal of the far end that ended at most this long before the engine listens for
 #: it is still given to the engine (it was sent while we finished our own signal)
 REPLAY_S = 0.5
 #: after a transmission's last packet, how long the line stays ours (the far modem
 #: plays out the end of the data; spandsp waits 60 ms after a fast modem's sig-end)
 TAIL_S = 0.060
+#: received non-ECM data is given to the engine in pieces of up to this many octets, and
+#: at most this long after it came (the engine judges a TCF 0.2 s after its data stop)
+T4_HOLD_OCTETS = 2048
+T4_HOLD_S = 0.1
 #: HDLC per frame on the line besides its octets: FCS (16 bits) and a flag
 HDLC_FRAME_EXTRA_BITS = 24
 
@@ -257,6 +262,9 @@ class T38Terminal:
         self._rx_ctx: tuple[DataType, FieldType] | None = None  # last field, for repeats
         self._hdlc = bytearray()
         self._hdlc_corrupt = False    # a packet of the frame being received was lost
+        # non-ECM data received but not yet an event (IFP order; see _flush_t4)
+        self._t4 = bytearray()
+        self._t4_since = 0.0
         self._last_rx = 0.0
         self.now = 0.0
         #: packets received, those ignored as repeats, those reported lost (statistics)
@@ -326,18 +334,26 @@ class T38Terminal:
     @property
     def next_deadline(self) -> float | None:
         """When :meth:`packets` next has something to do (None: only a packet can)."""
-        cands = []
-        if self._txq:
-            cands.append(self._txq[0][0])
-        if self._tx_done_at is not None:
-            cands.append(self._tx_done_at)
-        d = self.engine.next_deadline
-        if d is not None:
-            cands.append(d)
-        s = self._sig
-        if s is not None and not s.ended and s.kind != "tone" and not self.engine.done:
-            cands.append(self._last_rx + self._stall_s)
-        return min(cands) if cands else None
+        # called several times per packet by an event loop: no lists, no min() of them
+        best = self._txq[0][0] if self._txq else _INF
+        t = self._tx_done_at
+        if t is not None and t < best:
+            best = t
+        eng = self.engine
+        if not eng.done:
+            t = eng.next_deadline
+            if t is not None and t < best:
+                best = t
+            s = self._sig
+            if s is not None and not s.ended and s.kind != "tone":
+                t = self._last_rx + self._stall_s
+                if t < best:
+                    best = t
+            if self._t4:
+                t = self._t4_since + T4_HOLD_S
+                if t < best:
+                    best = t
+        return None if best == _INF else best
 
     @property
     def done(self) -> bool:
@@ -380,6 +396,10 @@ class T38Terminal:
                 if self._tx_end_signal:
                     self._indicator(Indicator.NO_SIGNAL, now)
                 self._engine_event(TxComplete())
+                continue
+            if self._t4 and now >= self._t4_since + T4_HOLD_S:
+                self._flush_t4()
+                self._deliver()
                 continue
             s = self._sig
             if s is not None and not s.ended and s.kind != "tone" \
@@ -542,8 +562,25 @@ class T38Terminal:
         self._sig = s
         return s
 
+    def _t4_data(self, dt: DataType, data: bytes) -> None:
+        """Non-ECM octets: gathered, and given to the engine as one DataReceived per
+        T4_HOLD_OCTETS (or at the signal's end, or T4_HOLD_S after the first), not one
+        per packet: the engine only collects them, and each event has its cost."""
+        self._signal_for(dt)
+        if not self._t4:
+            self._t4_since = self.now
+        self._t4 += data
+        if len(self._t4) >= T4_HOLD_OCTETS:
+            self._flush_t4()
+
+    def _flush_t4(self) -> None:
+        if self._t4 and self._sig is not None:
+            self._sig.events.append(DataReceived(bytes(self._t4).translate(BIT_REVERSE)))
+        self._t4.clear()
+
     def _end_signal(self) -> None:
         s = self._sig
+        self._flush_t4()
         if s is None or s.ended:
             return
         s.ended, s.end_time = True, self.now
@@ -592,7 +629,7 @@ class T38Terminal:
             elif ft == FieldType.T4_NON_ECM_DATA:
                 self._rx_ctx = (dt, ft)
                 if f.data:
-                    self._signal_for(dt).events.append(DataReceived(reverse_bits(f.data)))
+                    self._t4_data(dt, f.data)
             elif ft in (FieldType.HDLC_FCS_OK, FieldType.HDLC_FCS_BAD,
                         FieldType.HDLC_FCS_OK_SIG_END, FieldType.HDLC_FCS_BAD_SIG_END,
                         FieldType.HDLC_SIG_END, FieldType.T4_NON_ECM_SIG_END):
@@ -609,7 +646,7 @@ class T38Terminal:
     def _rx_end(self, dt: DataType, ft: FieldType, data: bytes) -> None:
         if ft == FieldType.T4_NON_ECM_SIG_END:
             if data:
-                self._signal_for(dt).events.append(DataReceived(reverse_bits(data)))
+                self._t4_data(dt, data)
             self._end_signal()
             return
         if data:  # Cisco sends the frame's last octets inside fcs-OK
