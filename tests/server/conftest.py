@@ -126,3 +126,11 @@ def harness(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Harness]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "server_options(**kw): options of the harness fixture")
+
+
+@pytest.fixture
+def pg_harness(tmp_path: Path, pg_url: str, request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """The same service on a fresh PostgreSQL schema (tests/conftest.py's ``pg_url``)."""
+    marker = request.node.get_closest_marker("server_options")
+    options = dict(marker.kwargs) if marker else {}
+    yield from make_harness(tmp_path, db=pg_url, **options)
