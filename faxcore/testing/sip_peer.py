@@ -177,6 +177,7 @@ class Script:
     refuse_t38: bool = False                # reject a T.38 re-INVITE with 488
     credentials: tuple[str, str] | None = None
     session_expires: int | None = None
+    min_se: int = 90
     register: str | None = None
     expect: str = "CallEnded"
     expect_reason: str | None = None
@@ -190,7 +191,7 @@ class Driver:
         self.script = script
         uri = f"sip:fax@{host}:{port}"
         self.ua = UserAgent(uri, uri, credentials=script.credentials,
-                            session_expires=script.session_expires)
+                            session_expires=script.session_expires, min_se=script.min_se)
         self.origin = sdpmod.SdpOriginator(host, random.randrange(1, 1 << 30))
         self.local = sdpmod.LocalMedia(host, audio_port=port + 2,
                                        image_port=None if script.refuse_t38 else port + 4)
@@ -285,9 +286,12 @@ class Driver:
                 if s.cancel_after is not None:
                     self._later(s.cancel_after, lambda: self.ua.cancel(call, self.now()))
             self.endpoint.kick()
+            _say(f"READY {self.host}:{self.port}")
             try:
                 await asyncio.wait_for(self.done.wait(), timeout)
             except TimeoutError:
+                # "idle": the script only expects the UA to stay up and answer
+                self.ok = s.expect == "idle"
                 _say("TIMEOUT")
             # let the last retransmissions/ACKs go out
             await asyncio.sleep(0.3)
@@ -316,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--user")
     p.add_argument("--password")
     p.add_argument("--session-expires", type=int)
+    p.add_argument("--min-se", type=int, default=90,
+                   help="smallest session interval accepted (tests go below RFC 4028's 90)")
     p.add_argument("--register")
     p.add_argument("--expect", default="CallEnded")
     p.add_argument("--expect-reason")
@@ -324,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     host, _, port = a.bind.rpartition(":")
     creds = (a.user, a.password) if a.user else None
     script = Script(a.role, a.target, a.answer_delay, a.reject, a.bye_after, a.cancel_after,
-                    a.t38_after, a.refuse_t38, creds, a.session_expires, a.register,
-                    a.expect, a.expect_reason)
+                    a.t38_after, a.refuse_t38, creds, a.session_expires, a.min_se,
+                    a.register, a.expect, a.expect_reason)
     ok = asyncio.run(Driver(script, host, int(port)).run(a.timeout))
     _say("RESULT " + ("OK" if ok else "FAIL"))
     return 0 if ok else 1
