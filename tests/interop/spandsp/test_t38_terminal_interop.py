@@ -18,7 +18,14 @@ from faxcore.t30 import T30Status, TxPage
 from faxcore.t38 import ifp
 from faxcore.t38.terminal import T38Terminal
 from faxcore.testing.pages import small_page
-from faxcore.testing.spandsp.t38 import SpandspT38Terminal, UdptlLink, run_t38_call
+from faxcore.testing.spandsp import SpandspFax
+from faxcore.testing.spandsp.t38 import (
+    SpandspT38Gateway,
+    SpandspT38Terminal,
+    UdptlLink,
+    run_gateway_call,
+    run_t38_call,
+)
 
 RATE = {"v17": 14400, "v29": 9600, "v27ter": 4800}
 SAMPLE_RATE = 8000
@@ -140,3 +147,36 @@ def test_sweep(faxcore_sends, ecm, modem, net, pages, tmp_path):
     r = t38_call(tmp_path, pages, faxcore_sends=faxcore_sends, ecm=ecm, modem=modem,
                  seed=11, **opts)
     check(*r[:3], pages, faxcore_sends=faxcore_sends, ecm=ecm, modem=modem)
+
+
+@pytest.mark.parametrize("modem", ["v17", "v29", "v27ter"])
+@pytest.mark.parametrize("ecm", [True, False], ids=["ecm", "no-ecm"])
+@pytest.mark.parametrize("faxcore_sends", [True, False], ids=["faxcore-sends", "spandsp-sends"])
+def test_through_spandsp_gateway_to_spandsp_audio(faxcore_sends, ecm, modem, pages, tmp_path):
+    """spandsp's audio fax terminal <-> spandsp's T.38 gateway <-> faxcore's T.38
+    terminal (2 % loss, redundancy 3, on the packet side): the gateway turns our IFP
+    packets into modem audio in real time, so our pacing and timings must suit a real
+    modem (no underrun inside a frame or a page, the training times)."""
+    out = tmp_path / "out.tif"
+    gw = SpandspT38Gateway(ecm=ecm)
+    modems = (modem,)
+    if faxcore_sends:
+        ours = T38Terminal(True, send=[TxPage(p, "fine") for p in pages], ecm=ecm,
+                           modems=modems, ident="+1 555 0100")
+        audio = SpandspFax(False, receive_tiff=str(out), ecm=ecm, modems=modems, ident="+222")
+    else:
+        src = tmp_path / "src.tif"
+        write_tiff(src, [Page(p, 204, 196) for p in pages], "mh")
+        ours = T38Terminal(False, ecm=ecm, modems=modems, ident="+1 555 0100")
+        audio = SpandspFax(True, send_tiff=str(src), ecm=ecm, modems=modems, ident="+222")
+    links = {"link_to_t38": UdptlLink(redundancy=3, loss=0.02, seed=21),
+             "link_to_gateway": UdptlLink(redundancy=3, loss=0.02, seed=22)}
+    run_gateway_call(audio, gw, FaxcoreT38(ours, 0), max_seconds=400, **links)
+    assert ours.result.status == T30Status.OK, ours.result.summary()
+    assert audio.status_name == "OK", (audio.status_name, ours.result.summary())
+    assert ours.result.bit_rate == RATE[modem] and ours.result.ecm is ecm
+    assert audio.remote_ident == "+1 555 0100" and ours.result.remote_ident == "+222"
+    got = [g.bitmap for g in read_tiff(out)] if faxcore_sends else ours.pages
+    assert len(got) == len(pages)
+    for g, p in zip(got, pages, strict=True):
+        assert np.array_equal(g, p)
