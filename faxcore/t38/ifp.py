@@ -8,6 +8,7 @@ API (stable; the T.38 terminal and the fuzz targets use exactly this):
   extension value (indicator >= 16, data type >= 9, field type >= 8) at version 0, more
   than 16383 fields, or field data over 65535 octets. A ``Field`` with empty ``data`` is
   coded without its ``field-data``; a ``DataPacket`` with no fields without ``data-field``.
+* ``coded_length(data, version=0) -> int``: where the IFP at the start of ``data`` ends.
 * ``decode(data, version=0) -> IfpPacket``: the packet in ``data`` (bytes, bytearray or
   memoryview; one whole IFP, as UDPTL delimits it). Anything malformed raises
   :class:`IfpError` (a ValueError) with a message saying what and where, and nothing else.
@@ -44,7 +45,7 @@ from faxcore.t38.packets import (
     IndicatorPacket,
 )
 
-__all__ = ["IfpError", "decode", "encode", "first_extension"]
+__all__ = ["IfpError", "coded_length", "decode", "encode", "first_extension"]
 
 #: the enumerations' root sizes; values from these on are the 2002 extension additions
 INDICATOR_ROOT = 16
@@ -200,6 +201,22 @@ def decode(data: bytes | bytearray | memoryview, version: int = 0) -> IfpPacket:
     """The IFP packet coded in ``data`` for T.38 ``version``; raises :class:`IfpError`."""
     if not isinstance(data, bytes):
         data = bytes(data)
+    pkt, end = _decode(data, version)
+    n = len(data)
+    if end < n and data.count(0, end) != n - end:
+        raise IfpError(f"{n - end} octets after the end of the IFP packet at octet {end}")
+    return pkt
+
+
+def coded_length(data: bytes | bytearray | memoryview, version: int = 0) -> int:
+    """How many octets the IFP packet at the start of ``data`` takes (what follows is not
+    looked at): cuts an FEC-rebuilt IFP to its own length. Raises :class:`IfpError`."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    return _decode(data, version)[1]
+
+
+def _decode(data: bytes, version: int) -> tuple[IfpPacket, int]:
     n = len(data)
     if n == 0:
         raise IfpError("empty IFP packet")
@@ -218,15 +235,13 @@ def decode(data: bytes | bytearray | memoryview, version: int = 0) -> IfpPacket:
     if not is_data:
         if has_fields:
             raise IfpError(f"indicator {value} carries a data-field")
-        _check_end(data, n, pos)
-        return IndicatorPacket(_INDICATORS[value])
+        return IndicatorPacket(_INDICATORS[value]), pos
     if not b0 & 0x20 and value >= DATA_TYPE_ROOT:
         # the root has 9 values: 9..15 in its 4 bits are not v8... (those are extensions)
         raise IfpError(f"unknown t30-data root value {value}")
     data_type = _DATA_TYPES[value]
     if not has_fields:
-        _check_end(data, n, pos)
-        return DataPacket(data_type)
+        return DataPacket(data_type), pos
     if pos >= n:
         raise IfpError("truncated: no data-field count")
     count = data[pos]
@@ -270,11 +285,4 @@ def decode(data: bytes | bytearray | memoryview, version: int = 0) -> IfpPacket:
             bp = 8 * (pos + length)
         else:
             fields.append(Field(_FIELD_TYPES[ft]))
-    _check_end(data, n, (bp + 7) >> 3)
-    return DataPacket(data_type, tuple(fields))
-
-
-def _check_end(data: bytes, n: int, pos: int) -> None:
-    """Octets after the packet: zeros (FEC padding) are ignored, anything else is an error."""
-    if pos < n and data.count(0, pos) != n - pos:
-        raise IfpError(f"{n - pos} octets after the end of the IFP packet at octet {pos}")
+    return DataPacket(data_type, tuple(fields)), (bp + 7) >> 3

@@ -37,6 +37,9 @@ API:
   then everything held is delivered, its gaps as lost). The first packet's sequence number
   starts the stream (its secondaries fill the packets before it); a jump of more than 2000
   either way is a restart (held packets are released, then the stream starts again).
+  An FEC-rebuilt IFP is padded with zeros to its group's longest member (UDPTL does not
+  say its length); ``UdptlReceiver(ifp_version=v)`` cuts it to its coded length (spandsp
+  refuses the padded form; faxcore's ``ifp.decode`` ignores the padding).
   Malformed datagrams are counted in ``stats.malformed`` and dropped; ``feed`` and
   ``poll`` never raise. Memory is bounded by ``window`` packets (default 128) of history,
   held packets and FEC information.
@@ -48,6 +51,8 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from faxcore.t38.ifp import IfpError, coded_length
 
 __all__ = ["Delivery", "FecInfo", "UdptlError", "UdptlPacket", "UdptlReceiver",
            "UdptlSender", "UdptlStats", "decode_udptl", "encode_udptl"]
@@ -315,18 +320,20 @@ class UdptlStats:
     lost: int = 0
     restarts: int = 0
     fec_ignored: int = 0     # FEC information too wide for the window
+    fec_bad: int = 0         # an FEC-rebuilt packet that is no IFP (with ifp_version)
 
 
 class UdptlReceiver:
     """Datagrams in, IFPs out in sequence order, exactly once (see the module docstring)."""
 
     def __init__(self, window: int = 128, hold_packets: int = 12,
-                 hold_time: float = 0.2) -> None:
+                 hold_time: float = 0.2, ifp_version: int | None = None) -> None:
         if not 8 <= window <= 4096 or not 1 <= hold_packets < window:
             raise ValueError(f"window {window} / hold_packets {hold_packets} out of range")
         self.window = window
         self.hold_packets = hold_packets
         self.hold_time = hold_time
+        self.ifp_version = ifp_version
         self.stats = UdptlStats()
         self._started = False
         self._expected = 0              # extended (unwrapped) seq of the next delivery
@@ -486,7 +493,14 @@ class UdptlReceiver:
                 for t in members:
                     if t != gone[0]:
                         _xor_into(acc, self._known(t) or b"")
-                self._pending[gone[0]] = (bytes(acc), "fec")
+                rebuilt = bytes(acc)
+                if self.ifp_version is not None:
+                    try:                    # cut the zero padding: the exact IFP
+                        rebuilt = rebuilt[:coded_length(rebuilt, self.ifp_version)]
+                    except IfpError:
+                        self.stats.fec_bad += 1
+                        continue            # not an IFP: the FEC data was bad
+                self._pending[gone[0]] = (rebuilt, "fec")
                 found = True
         return found
 

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from faxcore.t38.ifp import encode
+from faxcore.t38.packets import DataPacket, DataType, Field, FieldType, Indicator, IndicatorPacket
 from faxcore.t38.udptl import (
     FecInfo,
     UdptlError,
@@ -360,3 +362,22 @@ def test_receiver_property(sched, fec, first):
                     default=0)
         if burst <= 3:
             assert all(d.ifp is not None for d in out)
+
+
+@pytest.mark.parametrize("version", [0, 3])
+def test_fec_rebuilt_ifps_are_cut_to_their_length_with_ifp_version(version):
+    """UDPTL does not carry a rebuilt IFP's length: it comes zero-padded to its group's
+    longest; given the T.38 version, the receiver cuts it to the IFP's coded length."""
+    ifps = [encode(IndicatorPacket(Indicator.CED), version) if i % 4 == 0 else
+            encode(DataPacket(DataType.V21, (Field(FieldType.HDLC_DATA, bytes([i] * (i % 7))),
+                                             Field(FieldType.HDLC_FCS_OK))), version)
+            for i in range(40)]
+    for lost in (20, 21, 22, 30):
+        order = [i for i in range(40) if i != lost]
+        _, padded = _run(UdptlSender(fec=(3, 3), redundancy=0), ifps, order)
+        _, exact = _run(UdptlSender(fec=(3, 3), redundancy=0), ifps, order,
+                        UdptlReceiver(ifp_version=version))
+        assert exact[lost].source == "fec"
+        assert [d.ifp for d in exact] == ifps
+        assert padded[lost].ifp[:len(ifps[lost])] == ifps[lost]
+        assert len(padded[lost].ifp) > len(ifps[lost])      # the zero padding
