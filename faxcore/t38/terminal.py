@@ -78,6 +78,7 @@ from faxcore.t30.modem_if import (
     SendHDLC,
     SendTone,
     Silence,
+    TrainingFailed,
     TxComplete,
     WrongCarrier,
 )
@@ -102,6 +103,11 @@ TAIL_S = 0.060
 #: at most this long after it came (the engine judges a TCF 0.2 s after its data stop)
 T4_HOLD_OCTETS = 2048
 T4_HOLD_S = 0.1
+#: the longest HDLC frame taken (T.30 frames: 3 + 255 octets; ECM: 4 + 256)
+MAX_HDLC_OCTETS = 2048
+#: events of a far signal the engine has not listened to kept for it (see _listen);
+#: beyond this the signal is dropped (a peer sending while we send cannot fill memory)
+MAX_HELD_EVENTS = 4096
 #: HDLC per frame on the line besides its octets: FCS (16 bits) and a flag
 HDLC_FRAME_EXTRA_BITS = 24
 
@@ -584,6 +590,11 @@ class T38Terminal:
         if s is None or s.ended:
             return
         s.ended, s.end_time = True, self.now
+        if s.kind == "fast" and not s.up:
+            # a training with no data after it: the modem could not train (the engine
+            # answers a TCF with FTT at once)
+            s.up = True
+            s.events.append(TrainingFailed())
         if s.up:
             s.events.append(CarrierDown())
 
@@ -625,7 +636,7 @@ class T38Terminal:
                 self._rx_ctx = (dt, ft)
                 if f.data:
                     self._signal_for(dt)
-                    self._hdlc += reverse_bits(f.data)
+                    self._hdlc_add(f.data)
             elif ft == FieldType.T4_NON_ECM_DATA:
                 self._rx_ctx = (dt, ft)
                 if f.data:
@@ -643,6 +654,16 @@ class T38Terminal:
             else:
                 log.debug("ignored: field %s", ft)
 
+    def _hdlc_add(self, data: bytes) -> None:
+        """Octets of the HDLC frame being received. A frame longer than MAX_HDLC_OCTETS
+        (no T.30 or ECM frame is) keeps only its start and is reported damaged: a peer
+        that never ends its frame cannot make us hold more."""
+        room = MAX_HDLC_OCTETS - len(self._hdlc)
+        if len(data) > room:
+            data = data[:max(room, 0)]
+            self._hdlc_corrupt = True
+        self._hdlc += data.translate(BIT_REVERSE)
+
     def _rx_end(self, dt: DataType, ft: FieldType, data: bytes) -> None:
         if ft == FieldType.T4_NON_ECM_SIG_END:
             if data:
@@ -651,7 +672,7 @@ class T38Terminal:
             return
         if data:  # Cisco sends the frame's last octets inside fcs-OK
             self._signal_for(dt)
-            self._hdlc += reverse_bits(data)
+            self._hdlc_add(data)
         if self._hdlc:
             frame = bytes(self._hdlc)
             self._hdlc.clear()
@@ -707,13 +728,24 @@ class T38Terminal:
                     self._engine_step(WrongCarrier())
                     continue
                 if not self._matches(s) or s.delivered >= len(s.events):
-                    return
+                    break
                 ev = s.events[s.delivered]
                 s.delivered += 1
                 s.delivered_any = True
                 self._engine_step(ev)
         finally:
             self._busy = False
+        s = self._sig
+        if s is not None:
+            if s.delivered_any and s.delivered:
+                # delivered events are never given again (see _listen): let them go
+                del s.events[:s.delivered]
+                s.delivered = 0
+            elif len(s.events) > MAX_HELD_EVENTS:
+                log.warning("far end's %s signal came while we were not listening: "
+                            "dropped after %d events", s.kind, len(s.events))
+                s.events.clear()
+                s.delivered, s.delivered_any = 0, True
 
     def _engine_step(self, ev: Event) -> None:
         self.engine.handle_event(ev, self.now)

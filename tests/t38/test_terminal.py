@@ -14,7 +14,7 @@ from faxcore.t30.result import T30Status
 from faxcore.t38.link import DelayChannel, run_pair
 from faxcore.t38.packets import DataPacket, DataType, Field, FieldType, Indicator
 from faxcore.t38.packets import IndicatorPacket as Ind
-from faxcore.t38.terminal import T38Terminal, reverse_bits
+from faxcore.t38.terminal import MAX_HDLC_OCTETS, T38Terminal, reverse_bits
 from faxcore.testing.pages import text_page
 
 RATES = [("v17", 14400), ("v17", 12000), ("v17", 9600), ("v17", 7200),
@@ -323,6 +323,41 @@ def test_a_frame_with_a_lost_packet_is_taken_as_damaged():
     assert t.rx_lost == 1
     _feed(t, [Ind(Indicator.V21_PREAMBLE), *pk, Ind(Indicator.NO_SIGNAL)], now + 1)
     assert [(e.name, e.crc_ok) for e in t.result.trace] == [("?", False), ("DIS", True)]
+
+
+def test_a_frame_that_never_ends_is_bounded_and_damaged():
+    """A peer sending 100 kB of HDLC data in one frame: only the frame's first
+    MAX_HDLC_OCTETS are kept, and the frame is reported damaged."""
+    t = T38Terminal(True, send=three_pages())
+    t.start(0.0)
+    big = DataPacket(DataType.V21, (Field(FieldType.HDLC_DATA, b"\xff" * 10_000),))
+    _feed(t, [Ind(Indicator.V21_PREAMBLE), *[big] * 10,
+              DataPacket(DataType.V21, (Field(FieldType.HDLC_FCS_OK_SIG_END),))], 1.0)
+    [e] = t.result.trace
+    assert not e.crc_ok and len(bytes.fromhex(e.hex)) == MAX_HDLC_OCTETS
+
+
+def test_a_training_with_no_data_gets_ftt_at_once():
+    """A training indicator, then no-signal with no data (a modem that could not train):
+    the receiver answers the DCS with FTT right after the signal ends, not at its
+    deadline."""
+    t = T38Terminal(False, ecm=False)
+    t.start(0.0)
+    now = 0.0
+    while not any(e.name == "DIS" for e in t.result.trace) or t.next_deadline < now:
+        now += 0.01
+        t.packets(now)
+    dcs = bytes.fromhex("FF 13 83 00 46 78")  # V.29 9600
+    now = _feed(t, [Ind(Indicator.NO_SIGNAL), Ind(Indicator.V21_PREAMBLE), *_v21(dcs)],
+                now + 6)
+    t.packets(now + 0.1)
+    now = _feed(t, [Ind(Indicator.NO_SIGNAL), Ind(Indicator.V29_9600_TRAINING)], now + 0.1)
+    now = _feed(t, [Ind(Indicator.NO_SIGNAL)], now + 0.5)
+    t.packets(now + 0.2)
+    assert [e.name for e in t.result.trace][-2:] == ["DCS", "FTT"]
+    ftt = t.result.trace[-1].time
+    dcs_t = t.result.trace[-2].time
+    assert ftt - dcs_t < 1.5  # the deadline would be past the TCF's end (> 1.8 s)
 
 
 def test_a_repeated_signal_end_does_not_make_a_second_frame_or_carrier():
