@@ -37,6 +37,7 @@ from faxcore.codecs.tiff import read_tiff
 from faxcore.server import keys
 from faxcore.server.documents import (
     DocumentRejected,
+    ensure_pdf,
     load_upload,
     png_bytes,
     remove_quietly,
@@ -308,8 +309,7 @@ def create_app(service: Service) -> FastAPI:
     @app.get("/v1/faxes/{fax_id}/document.pdf")
     def fax_document(fax_id: int, acct: int = Depends(full_access)) -> FileResponse:
         job = _job(fax_id, acct)
-        pdf = job.document.rsplit(".", 1)[0] + ".pdf"
-        return FileResponse(pdf, media_type="application/pdf",
+        return FileResponse(ensure_pdf(job.document), media_type="application/pdf",
                             filename=f"fax-{fax_id}.pdf")
 
     @app.post("/v1/faxes/{fax_id}/cancel")

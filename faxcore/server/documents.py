@@ -75,19 +75,21 @@ def _unique(directory: Path, stem: str) -> Path:
 
 
 def store_pages(directory: Path, stem: str, pages: Sequence[Page]) -> StoredDocument:
-    """Write ``pages`` as ``<stem>-<random>.tif`` (MMR) and ``.pdf`` in ``directory``."""
+    """Write ``pages`` as ``<stem>-<random>.tif`` (MMR) in ``directory``, durably. Its PDF
+    (``.pdf`` beside it) is made when first asked for (:func:`ensure_pdf`): a submission
+    then waits for one durable file, not two (each costs fsyncs)."""
     directory.mkdir(parents=True, exist_ok=True)
-    base = _unique(directory, stem)
-    tif_data = tiff_bytes(list(pages), "mmr")
-    pdf_data = pdf_from_tiff(tif_data)
-    tif, pdf = base.with_suffix(".tif"), base.with_suffix(".pdf")
-    write_durably(tif, tif_data)
-    try:
-        write_durably(pdf, pdf_data)
-    except BaseException:
-        remove_quietly(tif)
-        raise
-    return StoredDocument(tif, pdf, len(pages))
+    tif = _unique(directory, stem).with_suffix(".tif")
+    write_durably(tif, tiff_bytes(list(pages), "mmr"))
+    return StoredDocument(tif, tif.with_suffix(".pdf"), len(pages))
+
+
+def ensure_pdf(tif: str | os.PathLike) -> Path:
+    """The PDF of a stored TIFF-F, written beside it the first time it is asked for."""
+    pdf = Path(tif).with_suffix(".pdf")
+    if not pdf.exists():
+        write_durably(pdf, pdf_from_tiff(Path(tif).read_bytes()))
+    return pdf
 
 
 def pdf_from_tiff(tif_data: bytes) -> bytes:

@@ -137,7 +137,7 @@ def test_the_same_idempotency_key_never_makes_a_second_job(harness):
     assert r3.json()["error"]["code"] == "idempotency_conflict"
     assert harness.rows("SELECT count(*) FROM fax_jobs") == [(1,)]
     docs = sorted(p.suffix for p in (harness.data_dir / "documents").iterdir())
-    assert docs == [".pdf", ".tif"]                        # no orphan documents
+    assert docs == [".tif"]                                # no orphan documents
     harness.run()
     assert len(harness.channel.stations[OTHER].calls) == 1
 
