@@ -63,6 +63,29 @@ class SlowLine(Recorder):
         super().send(out, now)
 
 
+#: (modem, rate, long training) -> the indicator T.38 has for it (V.27ter and V.29 have
+#: one training)
+TRAINING = {
+    ("v17", 14400, True): Indicator.V17_14400_LONG_TRAINING,
+    ("v17", 14400, False): Indicator.V17_14400_SHORT_TRAINING,
+    ("v17", 12000, True): Indicator.V17_12000_LONG_TRAINING,
+    ("v17", 12000, False): Indicator.V17_12000_SHORT_TRAINING,
+    ("v17", 9600, True): Indicator.V17_9600_LONG_TRAINING,
+    ("v17", 9600, False): Indicator.V17_9600_SHORT_TRAINING,
+    ("v17", 7200, True): Indicator.V17_7200_LONG_TRAINING,
+    ("v17", 7200, False): Indicator.V17_7200_SHORT_TRAINING,
+    ("v29", 9600, True): Indicator.V29_9600_TRAINING,
+    ("v29", 9600, False): Indicator.V29_9600_TRAINING,
+    ("v29", 7200, True): Indicator.V29_7200_TRAINING,
+    ("v29", 7200, False): Indicator.V29_7200_TRAINING,
+    ("v27ter", 4800, True): Indicator.V27_4800_TRAINING,
+    ("v27ter", 4800, False): Indicator.V27_4800_TRAINING,
+    ("v27ter", 2400, True): Indicator.V27_2400_TRAINING,
+    ("v27ter", 2400, False): Indicator.V27_2400_TRAINING,
+}
+
+TRAINING_RATE = {ind: r for (_, r, _), ind in TRAINING.items()}
+
 _RATE = {DataType.V27TER_2400: 2400, DataType.V27TER_4800: 4800, DataType.V29_7200: 7200,
          DataType.V29_9600: 9600, DataType.V17_7200: 7200, DataType.V17_9600: 9600,
          DataType.V17_12000: 12000, DataType.V17_14400: 14400}
@@ -93,10 +116,19 @@ def test_three_pages_at_every_modem_and_rate(modem, rate, ecm):
     assert a.result.pages_sent == 3
     assert same_pages(pages, b.pages)
     assert b.result.remote_ident == "+1 555 0100"
-    # the line carried the modem's data type at that rate, and nothing faster after CFR
-    fast = {p.data_type for _, p in line.sent if isinstance(p, DataPacket)
-            and p.data_type != DataType.V21}
-    assert max(_RATE[d] for d in fast) >= rate
+    # the trainings the sender announced: the last TCF's long training at the rate of
+    # the call, then only the short training (V.17) at that rate, for the pages or ECM
+    # blocks (V.27ter and V.29 have one training indicator per rate)
+    inds = [p.indicator for _, p in line.sent if isinstance(p, Ind)
+            and p.indicator not in (Indicator.NO_SIGNAL, Indicator.CNG,
+                                    Indicator.V21_PREAMBLE)]
+    long_, short = TRAINING[(modem, rate, True)], TRAINING[(modem, rate, False)]
+    first = inds.index(long_)
+    if long_ != short:
+        first = len(inds) - 1 - inds[::-1].index(long_)
+    after = inds[first + 1:]
+    assert after and set(after) == {short}
+    assert all(TRAINING_RATE[x] > rate for x in inds[:inds.index(long_)])
 
 
 def test_polling_the_answering_terminal_sends():
