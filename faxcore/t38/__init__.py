@@ -7,7 +7,6 @@ or FEC). The T.38 terminal puts the one :class:`~faxcore.t30.engine.T30Engine` b
 modem interface over IFP packets.
 """
 
-from faxcore.t38.link import DelayChannel, run_pair
 from faxcore.t38.packets import (
     DataPacket,
     DataType,
@@ -17,7 +16,21 @@ from faxcore.t38.packets import (
     Indicator,
     IndicatorPacket,
 )
-from faxcore.t38.terminal import T38Terminal
 
 __all__ = ["DataPacket", "DataType", "DelayChannel", "Field", "FieldType", "IfpPacket",
            "Indicator", "IndicatorPacket", "T38Terminal", "run_pair"]
+
+
+def __getattr__(name: str):
+    if name == "T38Terminal":
+        # Imported on first use: the terminal brings the T.30 engine, the page store and
+        # the codecs, which the wire codecs (ifp, udptl) and their fuzz targets do not need.
+        from faxcore.t38.terminal import T38Terminal
+
+        return T38Terminal
+    if name in ("DelayChannel", "run_pair"):
+        # (as above: the link is only for terminals)
+        from faxcore.t38 import link
+
+        return getattr(link, name)
+    raise AttributeError(f"module 'faxcore.t38' has no attribute {name!r}")
