@@ -822,6 +822,13 @@ class UserAgent:
 
     def _on_invite_response(self, call: Call, resp: Response | None, now: float) -> None:
         in_dialog = call.state not in (CallState.CALLING, CallState.RINGING)
+        if call.state in (CallState.ENDING, CallState.ENDED):
+            # the dialog is over (a BYE crossed our re-INVITE): ACK a 2xx, nothing else
+            if resp is not None and 200 <= resp.status < 300 and call.remote_tag is not None:
+                ack = self._request("ACK", str(call.remote_target), call.local, call.remote,
+                                    call.call_id, resp.cseq[0], call.route)
+                self._out.append((ack.to_bytes(), call.addr))
+            return
         if resp is None:                                   # Timer B
             if in_dialog:
                 call.reinvite = ReInvite.IDLE
@@ -1022,6 +1029,10 @@ class UserAgent:
     def _send_bye(self, call: Call, now: float, reason: EndReason) -> None:
         if call.state in (CallState.ENDING, CallState.ENDED):
             return
+        stx = call.server_tx
+        if call.reinvite is ReInvite.RECEIVED and stx is not None and stx.final is None:
+            # their re-INVITE is still unanswered: it ends with the dialog
+            self._respond(stx, stx.request, 487, now, call.local_tag)
         call.state = CallState.ENDING
         call.end_reason = reason
         call.timers.clear()

@@ -58,7 +58,8 @@ class SipNetwork:
     ``drop``: a predicate ``(data, src, dst) -> bool`` for targeted drops; ``delay``:
     one-way delay in seconds. ``handlers[addr]`` is called with each event of that UA
     (tests answer calls from there); every event is also kept in ``events[addr]``.
-    ``sent`` logs every datagram put on the wire as (time, src, dst, first line).
+    ``sent`` logs every datagram put on the wire as (time, src, dst, first line), before
+    loss; ``wire`` the same with the whole datagram.
     """
 
     def __init__(self, loss: float = 0.0, delay: float = 0.02, seed: int = 1,
@@ -72,6 +73,8 @@ class SipNetwork:
         self.handlers: dict[Addr, Callable[[object], None]] = {}
         self.events: dict[Addr, list[object]] = {}
         self.sent: list[tuple[float, Addr, Addr, str]] = []
+        #: the same, with the whole datagram
+        self.wire: list[tuple[float, Addr, Addr, bytes]] = []
         self._queue: list[_Packet] = []
         self._seq = 0
         #: datagrams sent to addresses no UA owns (an outsider's inbox, see inject())
@@ -92,6 +95,7 @@ class SipNetwork:
     def _push(self, data: bytes, src: Addr, dst: Addr) -> None:
         first = data.split(b"\r\n", 1)[0].decode("utf-8", "replace")
         self.sent.append((self.now, src, dst, first))
+        self.wire.append((self.now, src, dst, data))
         if self.drop is not None and self.drop(data, src, dst):
             return
         if self.loss and self.rng.random() < self.loss:
