@@ -1,74 +1,188 @@
-"""Benchmark: the same 3-page fax call (ITU charts 1-3, fine) with faxcore at both ends
-and with spandsp (libspandsp2 0.0.6, ctypes) at both ends, same modem, ECM setting and
-pages, over 8 kHz audio in 20 ms blocks. Prints seconds on the line (from the first
-sample to both stations finished) and CPU seconds per call, and the ratios.
+"""Benchmark: the same 3-page fax call (ITU charts 1-3, fine) with faxcore at both ends,
+with spandsp (libspandsp2 0.0.6) at both ends through the test suite's ctypes wrapper,
+and with spandsp entirely in C (``benchmarks/c/spandsp_call.c``, built here with ``cc``):
+same modem, ECM setting and pages, over 8 kHz audio in 20 ms blocks. The engines run
+interleaved in a shuffled order, ``--repeat`` times; prints line seconds, CPU seconds per
+call (both stations; min/median/max) and the ratios.
 
     .venv/bin/python benchmarks/calls.py [--modem v17|v29|v27ter] [--no-ecm] [--repeat N]
+        [--profile]
+
+``--profile``: one faxcore call under cProfile, its time split by layer: Cython DSP
+(the compiled modem, HDLC and codec cores), numpy (its functions and array methods),
+Python glue (per faxcore package/module), other.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import cProfile
+import functools
+import pstats
+import random
+import statistics
 import sys
 import tempfile
 import time
+import types
+from collections import defaultdict
 from pathlib import Path
 
-import faxcore
-from faxcore.codecs.tiff import Page, write_tiff
-from faxcore.t30 import TxPage
-from faxcore.testing.line import run_call
-from faxcore.testing.pages import pbm_page
-from faxcore.testing.paths import SHARED
-from faxcore.testing.spandsp import SpandspFax
+from _common import pin_one_core, print_header
+from density import ENGINES, Workload, build_c_driver, one_call
+
+DSP_TIME = [0.0]
 
 
-def run(a, b, limit=1800.0) -> tuple[float, float]:
-    """(line seconds, CPU seconds) of one call."""
+def dsp_call(fn, *args):
+    """Call a compiled (Cython) entry point, adding its time to DSP_TIME. cProfile does
+    not see calls into Cython methods (it charges them to the Python caller), so the
+    hot entry points are routed through this frame while profiling."""
     t0 = time.process_time()
-    line = run_call(a, b, max_seconds=limit)
-    return line, time.process_time() - t0
+    try:
+        return fn(*args)
+    finally:
+        DSP_TIME[0] += time.process_time() - t0
+
+
+class _Timed:
+    """A compiled object whose method calls go through :func:`dsp_call`."""
+
+    def __init__(self, obj):
+        object.__setattr__(self, "_obj", obj)
+
+    def __getattr__(self, name):
+        v = getattr(self._obj, name)
+        if callable(v) and not isinstance(v, type):
+            v = functools.partial(dsp_call, v)
+            object.__setattr__(self, name, v)  # found directly from now on: cheap
+        return v
+
+    def __setattr__(self, name, value):
+        setattr(self._obj, name, value)
+
+
+def _timed_factory(cls):
+    return lambda *a, **k: _Timed(cls(*a, **k))
+
+
+def route_dsp_calls() -> None:
+    """Route the compiled cores' entry points through :func:`dsp_call` (for --profile)."""
+    from faxcore.modem import hdlc, qam, qam_core, v17, v21, v29  # after the driver's imports
+
+    proxy = types.SimpleNamespace(**vars(qam_core))
+    proxy.QamReceiver = _timed_factory(qam_core.QamReceiver)
+    proxy.Modulator = _timed_factory(qam_core.Modulator)
+    proxy.scramble23 = functools.partial(dsp_call, qam_core.scramble23)
+    proxy.v17_encode = functools.partial(dsp_call, qam_core.v17_encode)
+    for m in (qam, v17, v29):
+        m.qam_core = proxy
+    v21.V21Modulator = _timed_factory(v21.V21Modulator)
+    process = v21.V21Demodulator.process
+    v21.Receiver.process = lambda self, x: dsp_call(process, self, x)
+    hdlc.Deframer = _timed_factory(hdlc.Deframer)
+    hdlc.stuff_bytes = functools.partial(dsp_call, hdlc.stuff_bytes)
+    hdlc.crc16_update = functools.partial(dsp_call, hdlc.crc16_update)
+
+
+def layer(key: tuple[str, int, str]) -> str:
+    """The layer a cProfile entry belongs to."""
+    path, _line, name = key
+    if name == "dsp_call":
+        return "Cython DSP (modem, HDLC cores)"
+    if path == "~":  # a built-in: a C function or method
+        if "faxcore." in name and ("_core" in name or "_t4" in name or "_pump" in name):
+            return "Cython DSP (modem, HDLC cores)"
+        if "numpy" in name:
+            return "numpy"
+        return "Python built-ins (len, isinstance, list ops...)"
+    if "/numpy/" in path:
+        return "numpy"
+    if "/faxcore/" in path:
+        rel = path.split("/faxcore/", 1)[1]
+        parts = rel.split("/")
+        mod = parts[0] if len(parts) > 1 else parts[0].removesuffix(".py")
+        if mod == "modem":
+            return f"Python glue: modem/{parts[1]}"
+        if mod == "testing":
+            return "benchmark driver (testing)"
+        return f"Python glue: {mod}"
+    if "/benchmarks/" in path:
+        return "benchmark driver (testing)"
+    return "other Python (stdlib)"
+
+
+def profile(w: Workload) -> None:
+    """Print the per-layer split of one faxcore call: unprofiled (the compiled cores
+    timed, the rest is Python and numpy) and under cProfile (every layer)."""
+    route_dsp_calls()
+    one_call(w, "faxcore", None)  # warm up the routes
+    DSP_TIME[0] = 0.0
+    t0 = time.process_time()
+    one_call(w, "faxcore", None)
+    wall = time.process_time() - t0
+    print(f"\nfaxcore call, compiled cores timed (no profiler): {wall:.3f} CPU s, of which "
+          f"{100 * DSP_TIME[0] / wall:.1f} % in the Cython DSP cores, "
+          f"{100 - 100 * DSP_TIME[0] / wall:.1f} % Python glue + numpy + T.30")
+    pr = cProfile.Profile()
+    pr.enable()
+    one_call(w, "faxcore", None)
+    pr.disable()
+    st = pstats.Stats(pr)
+    total = st.total_tt
+    by: dict[str, float] = defaultdict(float)
+    calls = 0
+    for key, (_cc, nc, tt, _ct, _callers) in st.stats.items():
+        by[layer(key)] += tt
+        calls += nc
+    print(f"\nfaxcore call under cProfile: {total:.3f} s (profiled; the profiler inflates "
+          f"Python calls), {calls} function calls")
+    for name, tt in sorted(by.items(), key=lambda kv: -kv[1]):
+        print(f"  {100 * tt / total:5.1f} %  {tt:7.3f} s  {name}")
+    print("\n  top 15 functions by own time:")
+    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:15]
+    for (path, line, name), (_cc, nc, tt, _ct, _c) in rows:
+        where = name if path == "~" else f"{Path(path).name}:{line} {name}"
+        print(f"  {100 * tt / total:5.1f} %  {nc:7d} calls  {where}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modem", choices=("v17", "v29", "v27ter"), default="v29")
     ap.add_argument("--no-ecm", dest="ecm", action="store_false")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
-    pages = [pbm_page(SHARED / f"testdata/itu/itu{n}.pbm") for n in (1, 2, 3)]
-    print(f"faxcore vs spandsp: 3-page call (ITU 1-3, fine), {args.modem}, "
-          f"{'ECM' if args.ecm else 'no ECM'}; {platform.machine()} {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}")
-    rows = {}
+    pin_one_core()
+    print_header(f"faxcore vs spandsp: 3-page call (ITU 1-3, fine), {args.modem}, "
+                 f"{'ECM' if args.ecm else 'no ECM'}, {args.repeat} repeats, CPU time")
     with tempfile.TemporaryDirectory() as d:
-        src = Path(d) / "tx.tif"
-        write_tiff(src, [Page(p, 204, 196) for p in pages], "mh")
-        for who in ("faxcore", "spandsp"):
-            best_cpu, line, ok = float("inf"), 0.0, True
-            for i in range(args.repeat):
-                if who == "faxcore":
-                    a = faxcore.FaxSession(True, send=[TxPage(p, "fine") for p in pages],
-                                           ecm=args.ecm, modems=(args.modem,))
-                    b = faxcore.FaxSession(False, ecm=args.ecm, modems=(args.modem,))
-                else:
-                    a = SpandspFax(True, send_tiff=str(src), ecm=args.ecm, modems=(args.modem,))
-                    b = SpandspFax(False, receive_tiff=str(Path(d) / f"rx{i}.tif"), ecm=args.ecm,
-                                   modems=(args.modem,))
-                line, cpu = run(a, b)
-                best_cpu = min(best_cpu, cpu)
-                if who == "faxcore":
-                    ok = ok and a.result.ok and b.result.ok and len(b.pages) == 3
-                else:
-                    ok = ok and a.status_name == "OK" and b.status_name == "OK"
-            rows[who] = (line, best_cpu, ok)
-            print(f"  {who:8s} line {line:7.1f} s   CPU {best_cpu:6.3f} s per call "
-                  f"(both ends, best of {args.repeat})   {'OK' if ok else 'FAILED'}")
-    fl, fc, _ = rows["faxcore"]
-    sl, sc, _ = rows["spandsp"]
-    print(f"  line time faxcore/spandsp = {fl / sl:.3f}   CPU faxcore/spandsp = {fc / sc:.2f}")
-    return 0 if rows["faxcore"][2] and rows["spandsp"][2] else 1
+        w = Workload(Path(d), args.modem, args.ecm)
+        c_exe = build_c_driver(Path(d))
+        engines = [e for e in ENGINES if e != "spandsp-C" or c_exe is not None]
+        cpu: dict[str, list[float]] = {e: [] for e in engines}
+        line: dict[str, float] = {}
+        good = True
+        for _ in range(args.repeat):
+            order = engines[:]
+            random.shuffle(order)
+            for e in order:
+                ln, c, ok = one_call(w, e, c_exe)
+                line[e] = ln
+                cpu[e].append(c)
+                good &= ok
+        for e in engines:
+            xs = cpu[e]
+            print(f"  {e:11s} line {line[e]:6.1f} s   CPU per call min/median/max "
+                  f"{min(xs):.4f}/{statistics.median(xs):.4f}/{max(xs):.4f} s")
+        for peer in engines[1:]:
+            r = [f / s for f, s in zip(cpu["faxcore"], cpu[peer], strict=True)]
+            print(f"  CPU faxcore/{peer}: min/median/max {min(r):.2f}/{statistics.median(r):.2f}/"
+                  f"{max(r):.2f}   line time ratio {line['faxcore'] / line[peer]:.3f}")
+        print("  all calls OK" if good else "  SOME CALLS FAILED")
+        if args.profile:
+            profile(w)
+    return 0 if good else 1
 
 
 if __name__ == "__main__":
