@@ -41,6 +41,7 @@ from faxcore.t30.modem_if import (
     DataReceived,
     FrameReceived,
     HangUp,
+    LineDropped,
     ReceiveData,
     ReceiveHDLC,
     SendData,
@@ -336,6 +337,13 @@ class FaxSession:
                 self._event(ev)
                 if self._rxm is None:
                     break
+
+    def line_dropped(self) -> None:
+        """The call has gone (a SIP BYE, the loop current lost): phase E at once, the
+        received pages finished as at any hang-up."""
+        self._src = None
+        self._hold = None
+        self._event(LineDropped())
 
     def tx(self, n: int) -> np.ndarray:
         """Exactly ``n`` samples of line audio (silence once the call is over)."""
