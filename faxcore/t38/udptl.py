@@ -40,6 +40,10 @@ API:
   An FEC-rebuilt IFP is padded with zeros to its group's longest member (UDPTL does not
   say its length); ``UdptlReceiver(ifp_version=v)`` cuts it to its coded length (spandsp
   refuses the padded form; faxcore's ``ifp.decode`` ignores the padding).
+  A packet ``window`` or more ahead of the next delivery ends the wait at once: what is
+  held is delivered (gaps as lost), the rest of the gap is reported by ONE lost delivery
+  (its first sequence number; ``stats.lost`` counts them all) and delivery goes on from
+  that packet: the one place where delivered sequence numbers jump, apart from a restart.
   Malformed datagrams are counted in ``stats.malformed`` and dropped; ``feed`` and
   ``poll`` never raise. Memory is bounded by ``window`` packets (default 128) of history,
   held packets and FEC information.
@@ -375,8 +379,9 @@ class UdptlReceiver:
         if abs(d) > RESTART_JUMP:
             log.info("UDPTL sequence jumped by %d: a new stream", d)
             self.stats.restarts += 1
+            at = self._expected + d         # before the release moves _expected
             self._release_all(out)
-            self._start(pkt, self._expected + d - pkt.seq)
+            self._start(pkt, at - pkt.seq)
             d = ((pkt.seq - self._expected + 0x8000) & 0xFFFF) - 0x8000
         s = self._expected + d
         if s < self._expected:
@@ -385,14 +390,13 @@ class UdptlReceiver:
         if s in self._primary:
             self.stats.duplicates += 1
             return self._tick(out, now)
-        # keep memory bounded: a packet beyond the window gives up the oldest gaps
-        while s - self._expected >= self.window:
-            self._advance(out, lose=True)
+        if s - self._expected >= self.window:
+            self._skip_to(out, s - min(len(pkt.secondary), self.hold_packets))
         self._pending[s] = (pkt.primary, "primary")
         self._primary.add(s)
         for i, ifp in enumerate(pkt.secondary):
             t = s - 1 - i
-            if t < self._expected:
+            if t < self._expected or i >= self.window:
                 break
             if t not in self._pending:
                 self._pending[t] = (ifp, "redundancy")
@@ -414,7 +418,7 @@ class UdptlReceiver:
         """A new stream at ``pkt`` (extended seq ``base + pkt.seq``); its secondaries are
         the packets before it."""
         self._started = True
-        self._expected = base + pkt.seq - len(pkt.secondary)
+        self._expected = base + pkt.seq - min(len(pkt.secondary), self.hold_packets)
         self._highest = self._expected - 1
         self._history.clear()
         self._fec.clear()
@@ -503,6 +507,19 @@ class UdptlReceiver:
                 self._pending[gone[0]] = (rebuilt, "fec")
                 found = True
         return found
+
+    def _skip_to(self, out: list[Delivery], start: int) -> None:
+        """A packet a window or more ahead: release what is held, then report the rest of
+        the gap as one lost delivery (bounded work per datagram, whatever the jump) and
+        go on at ``start`` (the new packet's oldest secondary)."""
+        self._release_all(out)
+        if start > self._expected:
+            out.append(Delivery(self._expected & 0xFFFF, None, "lost"))
+            self.stats.lost += start - self._expected
+            self._expected = start
+            self._highest = start - 1
+            self._history.clear()           # nothing in it is within reach any more
+            self._fec.clear()
 
     def _release_all(self, out: list[Delivery]) -> None:
         """Everything held, in order, the gaps as lost (before a restart)."""
