@@ -559,6 +559,9 @@ class T38Terminal:
 
     def _new_signal(self, kind: str, mod: Modulation | None = None) -> _Signal:
         self._end_signal()
+        # the old signal's last events (its held data, its end) go to the engine before
+        # the new signal replaces it, when the new one follows with no end of its own
+        self._deliver()
         self._hdlc.clear()
         self._hdlc_corrupt = False
         s = _Signal(kind, mod)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faxcore.codecs import decode, read_tiff
+from faxcore.codecs import decode, encode, read_tiff
 from faxcore.t30 import TxPage
 from faxcore.t30.result import T30Status
 from faxcore.t38.link import DelayChannel, run_pair
@@ -390,6 +390,38 @@ def test_a_training_with_no_data_gets_ftt_at_once():
     ftt = t.result.trace[-1].time
     dcs_t = t.result.trace[-2].time
     assert ftt - dcs_t < 1.5  # the deadline would be past the TCF's end (> 1.8 s)
+
+
+def test_a_page_whose_end_never_came_is_kept_whole():
+    """A non-ECM page whose t4-non-ecm-sig-end and no-signal were lost, the post-page
+    command's V.21 preamble coming at once after the last data: all the page's data
+    reaches the engine (the page is decoded whole and confirmed)."""
+    page = text_page(240, seed=3)
+    t = T38Terminal(False, ecm=False)
+    t.start(0.0)
+    now = 0.0
+    while not any(e.name == "DIS" for e in t.result.trace) or t.next_deadline < now:
+        now += 0.01
+        t.packets(now)
+    dcs = bytes.fromhex("FF 13 83 00 46 78")  # V.29 9600, fine, MH
+    now = _feed(t, [Ind(Indicator.NO_SIGNAL), Ind(Indicator.V21_PREAMBLE), *_v21(dcs),
+                    Ind(Indicator.NO_SIGNAL)], now + 6)
+    tcf = [DataPacket(DataType.V29_9600, (Field(FieldType.T4_NON_ECM_DATA, bytes(36)),))] * 50
+    now = _feed(t, [Ind(Indicator.V29_9600_TRAINING), *tcf,
+                    DataPacket(DataType.V29_9600, (Field(FieldType.T4_NON_ECM_SIG_END),)),
+                    Ind(Indicator.NO_SIGNAL)], now + 0.1)
+    t.packets(now + 1.5)
+    assert [e.name for e in t.result.trace][-2:] == ["DCS", "CFR"]
+    data = encode(page, "mh")  # MSB first: the first bit sent in the MSB, as IFP has it
+    chunks = [DataPacket(DataType.V29_9600, (Field(FieldType.T4_NON_ECM_DATA, data[i:i + 36]),))
+              for i in range(0, len(data), 36)]
+    now = _feed(t, [Ind(Indicator.V29_9600_TRAINING), *chunks[:-4]], now + 3)
+    mps = bytes.fromhex("FF 13 4F")
+    for p in [*chunks[-4:], Ind(Indicator.V21_PREAMBLE), *_v21(mps), Ind(Indicator.NO_SIGNAL)]:
+        t.receive_packet(p, now)  # at once: no time for the held data to go by the clock
+    t.packets(now + 1)
+    assert [e.name for e in t.result.trace][-2:] == ["MPS", "MCF"]
+    assert len(t.pages) == 1 and np.array_equal(t.pages[0], page)
 
 
 def test_a_repeated_signal_end_does_not_make_a_second_frame_or_carrier():
