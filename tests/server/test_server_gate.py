@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+import pytest
+
+from faxcore.codecs.tiff import read_tiff
+from faxcore.server.documents import HEADER_ROWS
 from faxcore.t30 import TxPage
 from faxcore.testing.pages import letter_page
 
@@ -130,3 +135,21 @@ def test_inbound_from_outside_to_an_account_number(harness):
     assert sender is not None and sender.result.ok
     inbox = harness.client.get("/v1/inbox", headers=b.auth).json()["faxes"]
     assert [(f["from"], f["pages"]) for f in inbox] == [("+4420790000", 2)]
+
+
+@pytest.mark.server_options(faults={"+15550200": {"kind": "drop", "after_page": 1,
+                                                  "times": 1}})
+def test_an_inbound_fax_that_drops_mid_document_keeps_its_whole_pages_marked_partial(harness):
+    a = harness.account(["+15550100"])
+    b = harness.account(["+15550200"])
+    job = harness.submit(a, "+15550200", 3).json()
+    harness.run()
+    harness.run(60)
+    assert harness.fax(a, job["id"])["state"] == "delivered"
+    inbox = harness.client.get("/v1/inbox", headers=b.auth).json()["faxes"]
+    assert sorted((f["pages"], f["partial"]) for f in inbox) == [(1, True), (2, False)]
+    sent = harness.pages[job["id"]]
+    (first,) = [f for f in inbox if f["partial"]]
+    tif = harness.client.get(first["links"]["tif"], headers=b.auth).content
+    (page,) = read_tiff(tif)
+    assert np.array_equal(page.bitmap[HEADER_ROWS["fine"]:], sent[0].bitmap[HEADER_ROWS["fine"]:])
