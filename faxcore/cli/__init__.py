@@ -34,7 +34,7 @@ from faxcore import __version__
 
 # Subcommand modules, in the order they appear in --help. A module is listed
 # here once it exists; find_spec keeps a partially built tree usable.
-MODULES = ("demo", "convert", "call", "conformance", "account", "jobs", "modem", "serve")
+MODULES = ("demo", "convert", "call", "conformance", "account", "jobs", "modem", "sip", "serve")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -110,7 +110,7 @@ def iter_options(parser: argparse.ArgumentParser | None = None,
 def command_name(args: argparse.Namespace) -> str:
     """``faxcore account show`` and the like: the command as the user typed it."""
     words = ["faxcore", getattr(args, "command", None) or ""]
-    for attr in ("account_command", "jobs_command", "modem_command", "suite"):
+    for attr in ("account_command", "jobs_command", "modem_command", "sip_command", "suite"):
         if getattr(args, attr, None):
             words.append(getattr(args, attr))
     return " ".join(w for w in words if w)

@@ -240,6 +240,11 @@ class SipFaxCall:
         return self._loop.time() - self._t0
 
     @property
+    def over(self) -> bool:
+        """The call has ended (:meth:`wait` returns at once)."""
+        return self._done.is_set()
+
+    @property
     def media(self) -> str:
         """``G.711`` or ``T.38``: what the call is on now."""
         return "T.38" if self.policy.media == "t38" else "G.711"
@@ -763,6 +768,11 @@ class SipFaxAgent:
         _, self.endpoint = await loop.create_datagram_endpoint(
             lambda: _TracingEndpoint(self.ua, self._event, self), sock=sock)
         return self
+
+    @property
+    def calls(self) -> list[SipFaxCall]:
+        """The calls not over yet."""
+        return [c for c in self._calls.values() if not c.over]
 
     @property
     def contact(self) -> str:
