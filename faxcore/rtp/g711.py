@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PCMA", "PCMU", "SILENCE", "decode", "encode", "law_of"]
+__all__ = ["PCMA", "PCMU", "SILENCE", "decode", "decode_table", "encode", "encode_table",
+           "law_of"]
 
 #: RTP static payload types (RFC 3551 table 4)
 PCMU = 0
@@ -82,6 +83,17 @@ for _t in (*_ENCODE.values(), *_DECODE.values()):
 def law_of(payload_type: int) -> bool:
     """True if ``payload_type`` is a G.711 one (PCMU or PCMA)."""
     return payload_type in _ENCODE
+
+
+def encode_table(payload_type: int) -> np.ndarray:
+    """The read-only 65 536-entry table: code of sample x at index x + 32768 (the int16
+    sample viewed as uint16 with its top bit flipped)."""
+    return _ENCODE[_law(payload_type)]
+
+
+def decode_table(payload_type: int) -> np.ndarray:
+    """The read-only 256-entry int16 table: the sample of each code."""
+    return _DECODE[_law(payload_type)]
 
 
 def _law(payload_type: int) -> int:

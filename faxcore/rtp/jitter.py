@@ -22,7 +22,7 @@ Rules, in the order :meth:`JitterBuffer.put` applies them:
 * **RFC 4733 telephone-event** payloads (``event_types``, default 101) and other
   non-audio payload types (comfort noise 13, ...) are ignored: their sequence numbers
   count as received (they share the source's numbering) but they play no audio.
-* **Audio** (``decoders``: PCMU 0 and PCMA 8) goes at its timestamp (32 bits, wrapping).
+* **Audio** (``decoders``: PCMU 0 and PCMA 8, one octet per sample) goes at its timestamp (32 bits, wrapping).
   A packet whose samples were all played already is *late* and dropped; a packet
   further ahead than the ring holds is a stray. ``LATE_RESYNC`` late packets in a row,
   or two strays in sequence, mean the sender's timeline moved (a pause, clock drift):
@@ -38,7 +38,7 @@ expected minus received, per source and timeline, summed), ``late``, ``duplicate
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,11 +61,9 @@ MAX_MISORDER = 100
 #: late packets in a row that mean the playout point is behind the sender's timeline
 LATE_RESYNC = 4
 
-Decoder = Callable[[bytes], np.ndarray]
-DEFAULT_DECODERS: Mapping[int, Decoder] = {
-    g711.PCMU: lambda b: g711.decode(b, g711.PCMU),
-    g711.PCMA: lambda b: g711.decode(b, g711.PCMA),
-}
+#: payload type -> its 256-entry int16 decoding table (one octet per sample)
+DEFAULT_DECODERS: Mapping[int, np.ndarray] = {
+    pt: g711.decode_table(pt) for pt in (g711.PCMU, g711.PCMA)}
 
 _M16 = 0xFFFF
 _M32 = 0xFFFFFFFF
@@ -79,7 +77,8 @@ class JitterStats:
     received: int = 0
     #: sequence numbers never seen (RFC 3550: expected - received)
     lost: int = 0
-    #: audio packets that came after their samples were played (dropped)
+    #: audio packets that came after all their samples were played (dropped); each packet
+    #: is counted once, in one of received, late, duplicates, events, ignored, strays
     late: int = 0
     #: packets whose sequence number was seen already (dropped)
     duplicates: int = 0
@@ -101,11 +100,11 @@ class JitterStats:
 class JitterBuffer:
     """A fixed-depth jitter buffer (see the module docstring). ``depth_ms``: how far
     behind the first audio packet playout runs (the most network jitter absorbed).
-    ``decoders``: payload type -> function from payload to int16 samples (default
+    ``decoders``: payload type -> 256-entry int16 table decoding its octets (default
     PCMU and PCMA). ``event_types``: RFC 4733 payload types to ignore."""
 
     def __init__(self, depth_ms: float = 60.0, *,
-                 decoders: Mapping[int, Decoder] = DEFAULT_DECODERS,
+                 decoders: Mapping[int, np.ndarray] = DEFAULT_DECODERS,
                  event_types: Collection[int] = (TELEPHONE_EVENT,)) -> None:
         depth = round(depth_ms * SAMPLE_RATE / 1000)
         if not 0 <= depth <= RING // 2:
@@ -167,57 +166,65 @@ class JitterBuffer:
     def put(self, pkt: RtpPacket) -> str:
         """Take one packet; returns what became of it: "audio", "late", "duplicate",
         "event", "ignored" or "stray" (also counted in :attr:`stats`)."""
+        return self.put_fields(pkt.ssrc, pkt.seq, pkt.timestamp, pkt.payload_type,
+                               pkt.payload)
+
+    def put_fields(self, ssrc: int, seq: int, timestamp: int, payload_type: int,
+                   data: bytes, offset: int = 0, end: int | None = None) -> str:
+        """:meth:`put` from the header fields and the payload ``data[offset:end]``, for a
+        caller that parsed a plain header itself (the stream's fast path)."""
         st = self._stats
-        if self.ssrc != pkt.ssrc:
+        if self.ssrc != ssrc:
             if self.ssrc is not None:
                 self._restart()
-            self.ssrc = pkt.ssrc
-        seq = self._extend_seq(pkt.seq)
-        if seq is None:
-            return self._stray_packet(pkt)
-        if self._seen[seq % SEQ_WINDOW] == seq:
+            self.ssrc = ssrc
+        ext = self._extend_seq(seq)
+        if ext is None:
+            return self._stray_packet(ssrc, seq, timestamp, payload_type, data, offset, end)
+        if self._seen[ext % SEQ_WINDOW] == ext:
             st.duplicates += 1
             return "duplicate"
-        if pkt.payload_type in self.event_types:
-            self._mark(seq)
-            st.events += 1
-            return "event"
-        decode = self.decoders.get(pkt.payload_type)
-        if decode is None:
-            self._mark(seq)
+        table = self.decoders.get(payload_type)
+        if table is None:
+            self._mark(ext)
+            if payload_type in self.event_types:
+                st.events += 1
+                return "event"
             st.ignored += 1
             return "ignored"
-        samples = decode(pkt.payload)
-        n = len(samples)
+        n = (len(data) if end is None else end) - offset
         if n > RING // 2:
             st.strays += 1
             return "stray"
         if self._play is None:
-            self._resync(pkt.timestamp, restart=False)
+            self._resync(timestamp, restart=False)
         # the timestamp extended near the playout point (RTP timestamps wrap at 2^32)
-        off = (pkt.timestamp - self._play) & _M32
+        off = (timestamp - self._play) & _M32
         if off >= 1 << 31:
             off -= 1 << 32
         if off + n <= 0:
-            self._mark(seq)
+            self._mark(ext)
             st.late += 1
             self._late_run += 1
             if self._late_run < LATE_RESYNC:
                 return "late"
             # the sender's timeline is ahead of ours: play from this packet again
             st.late -= 1
-            self._resync(pkt.timestamp)
+            self._resync(timestamp)
             off = self.depth
             self._unique -= 1                # marked again below
         elif off + n > RING:
-            return self._stray_packet(pkt)
-        self._mark(seq)
+            return self._stray_packet(ssrc, seq, timestamp, payload_type, data, offset, end)
+        self._mark(ext)
         self._late_run = 0
         self._stray = None
-        if off < 0:                         # partly played already: keep the rest
-            samples, off = samples[-off:], 0
-            st.late += 1
-        self._place(off, samples)
+        if off < 0:
+            # partly played already: the rest still plays (a received packet, not a late
+            # one; its played part was silence, counted in ``concealed``)
+            offset -= off
+            n += off
+            off = 0
+        self._place(off, table, data, offset, n)
         st.received += 1
         return "audio"
 
@@ -244,14 +251,15 @@ class JitterBuffer:
         self._seen[seq % SEQ_WINDOW] = seq
         self._unique += 1
 
-    def _stray_packet(self, pkt: RtpPacket) -> str:
+    def _stray_packet(self, ssrc: int, seq: int, timestamp: int, payload_type: int,
+                      data: bytes, offset: int, end: int | None) -> str:
         """A packet out of every window: dropped, unless it follows the previous stray
         in sequence, which means the sender's numbering or timeline moved."""
-        if self._stray is not None and pkt.seq == self._stray:
+        if self._stray is not None and seq == self._stray:
             # the first stray is gone; this one starts the new numbering and timeline
             self._restart()
-            return self.put(pkt)
-        self._stray = (pkt.seq + 1) & _M16
+            return self.put_fields(ssrc, seq, timestamp, payload_type, data, offset, end)
+        self._stray = (seq + 1) & _M16
         self._stats.strays += 1
         return "stray"
 
@@ -264,14 +272,16 @@ class JitterBuffer:
         self._lead = self.depth            # the silence before it is no loss
         self._late_run = 0
 
-    def _place(self, off: int, samples: np.ndarray) -> None:
+    def _place(self, off: int, table: np.ndarray, data: bytes, offset: int, n: int) -> None:
+        """Decode the ``n`` octets at ``data[offset:]`` into the ring, ``off`` samples
+        after the playout point (0 <= off, off + n <= RING: checked by the caller)."""
+        codes = np.frombuffer(data, np.uint8, n, offset)
         start = (self._play + off) % RING
-        n = len(samples)
         first = min(n, RING - start)
-        self._ring[start:start + first] = samples[:first]
+        table.take(codes[:first], out=self._ring[start:start + first])
         self._have[start:start + first] = True
         if first < n:
-            self._ring[:n - first] = samples[first:]
+            table.take(codes[first:], out=self._ring[:n - first])
             self._have[:n - first] = True
 
     # ---- output -----------------------------------------------------------------------
@@ -284,13 +294,19 @@ class JitterBuffer:
         if self._play is None:
             return np.zeros(n, np.int16)
         start = self._play % RING
-        idx = np.arange(start, start + n) % RING if start + n > RING else slice(start, start + n)
-        out = self._ring[idx].copy()
         skip = min(n, self._lead)
         self._lead -= skip
-        have = int(np.count_nonzero(self._have[idx][skip:]))
-        self._ring[idx] = 0
-        self._have[idx] = False
+        if start + n <= RING:               # the common case: no wrap, slices
+            out = self._ring[start:start + n].copy()
+            have = int(np.count_nonzero(self._have[start + skip:start + n]))
+            self._ring[start:start + n] = 0
+            self._have[start:start + n] = False
+        else:
+            idx = np.arange(start, start + n) % RING
+            out = self._ring[idx]
+            have = int(np.count_nonzero(self._have[idx][skip:]))
+            self._ring[idx] = 0
+            self._have[idx] = False
         self._play += n
         self._stats.played += n - skip
         self._stats.concealed += n - skip - have
