@@ -10,8 +10,9 @@ client INVITE  CALLING -1xx-> PROCEEDING; CALLING/PROCEEDING -2xx-> TERMINATED
                INVITE (T1 doubling) while CALLING, Timer B (64*T1) times out.
 client other   TRYING -1xx-> PROCEEDING -final-> COMPLETED -K-> TERMINATED;
                Timer E resends (T1 doubling, capped at T2), Timer F times out.
-server INVITE  PROCEEDING (100 Trying sent at once) -2xx-> TERMINATED (the
-               dialog resends the 2xx until the ACK); -300..699-> COMPLETED
+server INVITE  PROCEEDING (100 Trying sent at once) -2xx-> ACCEPTED (RFC 6026:
+               the dialog resends the 2xx until the ACK; copies of the INVITE are
+               absorbed) -L (64*T1)-> TERMINATED; -300..699-> COMPLETED
                (Timer G resends, Timer H gives up) -ACK-> CONFIRMED -I-> TERMINATED.
 server other   TRYING -final-> COMPLETED -J-> TERMINATED; a retransmitted
                request gets the last response again.
@@ -47,6 +48,7 @@ class TxState(enum.Enum):
     PROCEEDING = "proceeding"    # a provisional response seen/sent
     COMPLETED = "completed"      # final response seen/sent, absorbing retransmissions
     CONFIRMED = "confirmed"      # server INVITE: ACK for the non-2xx received
+    ACCEPTED = "accepted"        # server INVITE: 2xx sent; copies of the INVITE absorbed
     TERMINATED = "terminated"
 
 
@@ -65,7 +67,7 @@ CLIENT_ON_RESPONSE: dict[tuple[TxState, int], TxState] = {
 }
 #: what sending a response of class 1/2/3 does to a server transaction
 SERVER_INVITE_ON_SEND: dict[tuple[TxState, int], TxState] = {
-    (S.PROCEEDING, 1): S.PROCEEDING, (S.PROCEEDING, 2): S.TERMINATED,
+    (S.PROCEEDING, 1): S.PROCEEDING, (S.PROCEEDING, 2): S.ACCEPTED,
     (S.PROCEEDING, 3): S.COMPLETED,
 }
 SERVER_ON_SEND: dict[tuple[TxState, int], TxState] = {
@@ -235,8 +237,10 @@ class ServerTx(_Tx):
         self.timers = {"J": now + 64 * T1}
 
     def on_retransmission(self, now: float) -> None:
-        """The same request again: resend the last response (RFC 3261 §17.2.2)."""
-        if self.last is not None and self.state is not TxState.TERMINATED:
+        """The same request again: resend the last response (RFC 3261 §17.2.2); in
+        ACCEPTED the dialog's own 2xx retransmission covers it (RFC 6026)."""
+        if self.last is not None and self.state not in (TxState.TERMINATED,
+                                                        TxState.ACCEPTED):
             self.out.append((self.last, self.addr))
 
     def on_timer(self, now: float) -> bool:
@@ -259,7 +263,7 @@ class ServerInviteTx(ServerTx):
             self.interval = T1
             self.timers = {"G": now + T1, "H": now + 64 * T1}
         else:
-            self.timers = {}
+            self.timers = {"L": now + 64 * T1}
 
     def on_ack(self, now: float) -> None:
         if self.state is TxState.COMPLETED:
@@ -272,7 +276,7 @@ class ServerInviteTx(ServerTx):
         if "H" in t and now >= t["H"]:
             self.state, self.timers = TxState.TERMINATED, {}
             return True
-        if "I" in t and now >= t["I"]:
+        if ("I" in t and now >= t["I"]) or ("L" in t and now >= t["L"]):
             self.state, self.timers = TxState.TERMINATED, {}
         if "G" in t and now >= t["G"]:
             if self.last is not None:

@@ -60,7 +60,6 @@ import enum
 import logging
 import random
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from faxcore.sip.digest import DigestError, authorization, parse_challenge
@@ -93,6 +92,9 @@ log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
 Sdp = SessionDescription | bytes
+#: who gets a client transaction's outcome: ("invite" | "bye" | "cancel", Call) or
+#: ("register", Registration)
+TxUser = tuple[str, "Call | Registration"]
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 #: methods we know and do not serve (405); anything else unknown gets 501
@@ -260,6 +262,7 @@ class Call:
     ok_cseq: int = 0
     cancel_wanted: bool = False
     cancel_sent: bool = False
+    provisional_seen: bool = False             # a 1xx came: CANCEL may go (RFC 3261 §9.1)
     pending_remote: SessionDescription | None = None   # their re-INVITE offer
     end_reason: EndReason | None = None
     glare_tries: int = 0
@@ -325,8 +328,7 @@ class UserAgent:
         self._sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._out: list[tuple[bytes, Addr]] = []
         self._events: list[Event] = []
-        self._client: dict[tuple[str, str], tuple[ClientTx, Callable[[Response | None, float],
-                                                                     None]]] = {}
+        self._client: dict[tuple[str, str], tuple[ClientTx, TxUser]] = {}
         self._server: dict[tuple[str, str], ServerTx] = {}
         self._dialogs: dict[tuple[str, str, str], Call] = {}
         self._early: dict[tuple[str, str], Call] = {}     # (call-id, local tag), UAC only
@@ -371,11 +373,11 @@ class UserAgent:
         return [c for c in self._calls() if c.state is not CallState.ENDED]
 
     def handle_timer(self, now: float) -> None:
-        for key, (tx, handler) in list(self._client.items()):
+        for key, (tx, user) in list(self._client.items()):
             d = tx.next_deadline
             if d is not None and d <= now:
                 if tx.on_timer(now):
-                    handler(None, now)
+                    self._to_user(user, tx, None, now)
             if tx.terminated:
                 self._client.pop(key, None)
         for key, stx in list(self._server.items()):
@@ -509,12 +511,28 @@ class UserAgent:
         return stx
 
     def _send_client(self, req: Request, addr: Addr, now: float,
-                     handler: Callable[[Response | None, float], None]) -> ClientTx:
+                     user: TxUser) -> ClientTx:
+        """Send ``req`` in a new client transaction; its responses and timeout go to
+        ``user`` (plain data, not a closure, so a UA can be deep-copied)."""
         cls = ClientInviteTx if req.method == "INVITE" else ClientTx
         tx = cls(req, addr, now, self._out)
         branch = req.vias[0].branch or ""
-        self._client[(branch, req.method)] = (tx, handler)
+        self._client[(branch, req.method)] = (tx, user)
         return tx
+
+    def _to_user(self, user: TxUser, tx: ClientTx, resp: Response | None, now: float) -> None:
+        """A client transaction's response (None: timeout) to the part that sent it."""
+        kind, obj = user
+        if kind == "invite":
+            assert isinstance(obj, Call)
+            self._on_invite_response(obj, resp, now)
+        elif kind == "bye":
+            assert isinstance(obj, Call)
+            self._on_bye_response(obj, resp)
+        elif kind == "register":
+            assert isinstance(obj, Registration)
+            self._on_register_response(obj, tx.request, resp, now)
+        # "cancel": its response says nothing the INVITE's 487 will not
 
     # ---- responses ---------------------------------------------------------------------
     def _on_response(self, resp: Response, now: float) -> None:
@@ -522,9 +540,9 @@ class UserAgent:
         branch = resp.vias[0].branch or ""
         entry = self._client.get((branch, method))
         if entry is not None:
-            tx, handler = entry
+            tx, user = entry
             if tx.on_response(resp, now):
-                handler(resp, now)
+                self._to_user(user, tx, resp, now)
             if tx.terminated:
                 self._client.pop((branch, method), None)
             return
@@ -701,9 +719,8 @@ class UserAgent:
         call.ok_bytes = None
         call.timers.pop("2xx", None)
         call.timers.pop("2xx-giveup", None)
-        if call.server_tx is not None:
-            self._server.pop(self._tx_key(call.server_tx.request), None)
-            call.server_tx = None
+        # the server transaction stays ACCEPTED until Timer L (RFC 6026)
+        call.server_tx = None
         sdp = None
         if req.body:
             sdp = parse_sdp(req.body)
@@ -818,7 +835,7 @@ class UserAgent:
             req.add(n, v)
         call.invite = req
         dest = call.addr if dialog else (call.dest or call.addr)
-        self._send_client(req, dest, now, lambda r, t: self._on_invite_response(call, r, t))
+        self._send_client(req, dest, now, ("invite", call))
 
     def _on_invite_response(self, call: Call, resp: Response | None, now: float) -> None:
         in_dialog = call.state not in (CallState.CALLING, CallState.RINGING)
@@ -839,6 +856,7 @@ class UserAgent:
             return
         st = resp.status
         if st < 200:
+            call.provisional_seen = True
             if not in_dialog and st > 100:
                 call.state = CallState.RINGING
                 self._events.append(CallRinging(call, st, _parsed(resp.body)))
@@ -995,7 +1013,7 @@ class UserAgent:
         if call.role != "uac" or call.state not in (CallState.CALLING, CallState.RINGING):
             raise RuntimeError(f"cancel(): {call!r} is not an unanswered outgoing call")
         call.cancel_wanted = True
-        if call.state is CallState.RINGING:
+        if call.provisional_seen:
             self._send_cancel(call, now)
 
     def _send_cancel(self, call: Call, now: float) -> None:
@@ -1014,7 +1032,7 @@ class UserAgent:
         req.add("CSeq", f"{inv.cseq[0]} CANCEL")
         req.add("User-Agent", self.user_agent)
         call.cancel_wanted = False
-        self._send_client(req, call.dest or call.addr, now, lambda r, t: None)
+        self._send_client(req, call.dest or call.addr, now, ("cancel", call))
 
     def bye(self, call: Call, now: float = 0.0) -> None:
         """End a call: BYE in a dialog; CANCEL for our unanswered INVITE; an incoming call
@@ -1039,7 +1057,7 @@ class UserAgent:
         call.local_cseq += 1
         req = self._request("BYE", str(call.remote_target), call.local, call.remote,
                             call.call_id, call.local_cseq, call.route)
-        self._send_client(req, call.addr, now, lambda r, t: self._on_bye_response(call, r))
+        self._send_client(req, call.addr, now, ("bye", call))
 
     def _on_bye_response(self, call: Call, resp: Response | None) -> None:
         if resp is not None and resp.status < 200:
@@ -1165,8 +1183,7 @@ class UserAgent:
         req.add("Expires", str(reg.expires))
         for n, v in auth:
             req.add(n, v)
-        self._send_client(req, reg.addr, now, lambda r, t: self._on_register_response(reg, req,
-                                                                                     r, t))
+        self._send_client(req, reg.addr, now, ("register", reg))
 
     def _on_register_response(self, reg: Registration, req: Request, resp: Response | None,
                               now: float) -> None:

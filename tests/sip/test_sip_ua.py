@@ -613,3 +613,16 @@ def test_ua_events_carry_their_call():
     assert {type(e) for e in p.net.events[B]} == {IncomingCall, CallConfirmed, CallEnded}
     assert not any(isinstance(e, (CallRinging, SessionRefreshed)) for e in p.net.events[A])
     assert CallConfirmed not in {type(e) for e in p.net.events[A]}
+
+
+def test_late_invite_copy_after_the_ack_is_absorbed():
+    """RFC 6026: the INVITE server transaction stays (Accepted) 64*T1 after its 2xx, so
+    a copy of the INVITE delayed in the network past the ACK is not a second call."""
+    p = Pair()
+    p.call()
+    p.net.run(until=5)
+    invite = next(d for t, s, _, d in p.net.wire if s == A and d.startswith(b"INVITE"))
+    p.net.inject(invite, A, B)
+    p.net.run(until=10)
+    assert p.names(B).count("IncomingCall") == 1
+    assert len(p.b.calls) == 1
