@@ -524,10 +524,10 @@ def test_a_peer_that_stops_sending_ends_the_call(who, ecm):
 
     def sender_dies(packets, now):
         for p in packets:
-            if isinstance(p, Ind) and p.indicator != Indicator.NO_SIGNAL \
-                    and p.indicator != Indicator.V21_PREAMBLE:
+            if isinstance(p, Ind) and p.indicator not in (
+                    Indicator.NO_SIGNAL, Indicator.V21_PREAMBLE, Indicator.CNG):
                 seen["fast"] += 1
-        return seen["fast"] >= 3 * 3  # TCF, page 1, then into page 2 (3 copies each)
+        return seen["fast"] >= 3 * 3  # TCF, page 1, then page 2's training (3 copies each)
 
     def receiver_dies(packets, now):
         return any(e.name == "MCF" for e in b.result.trace)
@@ -543,6 +543,7 @@ def test_a_peer_that_stops_sending_ends_the_call(who, ecm):
     assert other.result.status not in (T30Status.OK, T30Status.IN_PROGRESS), \
         other.result.summary()
     assert silent.result.status != T30Status.IN_PROGRESS
+    assert np.array_equal(b.pages[0], pages[0].bitmap)  # page 1 arrived before
 
 
 def test_line_dropped_ends_at_once():
