@@ -29,6 +29,7 @@ Every key is optional; an unknown key is an error (a typo must not be ignored)::
     capacity = 4                     # lines
     answer_unknown = true            # numbers no account owns answer as plain stations
     ecm = true
+    pace = 0.0                       # real seconds per virtual second of a call (0: flat out)
     faults = { "+15550001" = { kind = "busy", times = 1 },
                "+15550002" = { kind = "drop", after_page = 2, times = 1 } }
 
@@ -66,6 +67,7 @@ class ChannelConfig:
     capacity: int = 4
     answer_unknown: bool = True
     ecm: bool = True
+    pace: float = 0.0
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

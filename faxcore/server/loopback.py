@@ -11,12 +11,16 @@ number by a plain station that keeps what it received in memory
 (:class:`LineFault`): ``busy``, ``no_answer``, ``drop`` after page N of the call (the line
 goes dead once the sender has its MCF for page N), each for the first ``times`` calls
 (0: every call).
+
+``pace``: real seconds per second of virtual line time (0, the default: as fast as the
+CPU goes). A paced call takes real time, so a test can stop the server mid-call.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -70,7 +74,7 @@ class LoopbackChannel:
 
     def __init__(self, name: str = "loopback", capacity: int = 4, *,
                  faults: Mapping[str, LineFault] | None = None,
-                 answer_unknown: bool = True, ecm: bool = True,
+                 answer_unknown: bool = True, ecm: bool = True, pace: float = 0.0,
                  inbound: InboundHandler | None = None) -> None:
         self.name = name
         self.capacity = capacity
@@ -78,6 +82,7 @@ class LoopbackChannel:
         self.answer_unknown = answer_unknown
         self.ecm = ecm
         self.inbound = inbound
+        self.pace = pace
         self.stations: dict[str, Station] = {}
         self.calls_to: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -122,7 +127,8 @@ class LoopbackChannel:
             n = fault.after_page
             faults = Faults(cut=lambda sender, cmd, now: sender == "caller"
                             and caller.result.pages_sent >= n)
-        line = Loopback(watched, answerer, faults)  # type: ignore[arg-type]  # duck-typed
+        engine = _Paced(watched, self.pace) if self.pace > 0 else watched
+        line = Loopback(engine, answerer, faults)  # type: ignore[arg-type]  # duck-typed
         try:
             seconds = line.run()
         finally:
@@ -169,6 +175,42 @@ class LoopbackChannel:
         finally:
             session.finish(answerer.result, list(answerer.received_pages))
         return sender
+
+
+class _Paced:
+    """An engine whose events wait for real time: ``pace`` real seconds per virtual one."""
+
+    def __init__(self, engine, pace: float) -> None:
+        self.engine, self.pace = engine, pace
+        self.t0 = time.monotonic()
+
+    def _wait(self, now: float) -> None:
+        delay = self.t0 + now * self.pace - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def start(self, now: float) -> None:
+        self.t0 = time.monotonic() - now * self.pace
+        self.engine.start(now)
+
+    def handle_event(self, event, now: float) -> None:
+        self._wait(now)
+        self.engine.handle_event(event, now)
+
+    def handle_timer(self, now: float) -> None:
+        self._wait(now)
+        self.engine.handle_timer(now)
+
+    def commands(self):
+        return self.engine.commands()
+
+    @property
+    def done(self) -> bool:
+        return self.engine.done
+
+    @property
+    def next_deadline(self) -> float | None:
+        return self.engine.next_deadline
 
 
 def _ident(number: str) -> str:

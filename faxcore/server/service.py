@@ -88,7 +88,7 @@ class Service:
         for c in self.config.channels:
             faults = {n: LineFault(**f) for n, f in c.faults.items()}
             out[c.name] = LoopbackChannel(c.name, c.capacity, faults=faults,
-                                          answer_unknown=c.answer_unknown, ecm=c.ecm,
+                                          answer_unknown=c.answer_unknown, ecm=c.ecm, pace=c.pace,
                                           inbound=self.inbound)
         return out
 
