@@ -128,6 +128,15 @@ class _Silence:
         return np.zeros(n, np.int16)
 
 
+def _continues_past(src, n: int) -> bool:
+    """True if ``src.tx(n)`` surely leaves ``src.done`` False: then taking the ``n``
+    samples at once gives the same samples and the same burst end as taking them
+    CHUNK by CHUNK (the sources are continuous: how a burst is cut into pieces does not
+    change its samples)."""
+    f = getattr(src, "continues_past", None)
+    return f is not None and f(n)
+
+
 class _RawReceiver:
     """A fast modem receiver delivering bytes (LSB first) and carrier events."""
 
@@ -355,11 +364,17 @@ class FaxSession:
         if self._hold is not None and self._now >= self._hold[1]:
             self._release()
         while pos < n:
-            k = min(CHUNK, n - pos)
-            if self._src is not None:
-                if isinstance(self._src, _Silence):
-                    k = max(1, min(k, self._src.left))  # silence ends on the sample
-                block = self._src.tx(k)
+            src = self._src
+            if src is None:
+                k = n - pos  # CNG or nothing until the block's end: no source can start
+            elif isinstance(src, _Silence):
+                k = max(1, min(n - pos, src.left))  # silence ends on the sample
+            elif n - pos > CHUNK and _continues_past(src, n - pos):
+                k = n - pos  # the burst surely goes on past this block: one piece
+            else:
+                k = min(CHUNK, n - pos)  # the burst may end here: find where, to CHUNK
+            if src is not None:
+                block = src.tx(k)
                 out[pos:pos + k] = block
                 if block[-1]:  # still sounding (the common case: cheap)
                     self._quiet = 0

@@ -192,6 +192,13 @@ class HdlcTransmitter:
         self._samples += n
         return self._modem.tx(n)
 
+    def continues_past(self, n: int) -> bool:
+        """True if ``tx(n)`` now surely leaves ``done`` False (see the modems'
+        ``continues_past``); False while more frames may come (idle flags are fed by
+        block size then)."""
+        f = getattr(self._modem, "continues_past", None)
+        return self._final and f is not None and f(n)
+
     @property
     def done(self) -> bool:
         return self._modem.done

@@ -228,6 +228,13 @@ class QamTransmitter:
             self.done = True
         return out.copy()
 
+    def continues_past(self, n: int) -> bool:
+        """True if ``tx(n)`` now surely leaves ``done`` False (the samples are already
+        modulated and the end of signal is not among them): a caller timing the burst's
+        end may take ``n`` samples at once."""
+        avail = len(self._buf) - self._bpos
+        return avail > n or (avail == n and self._phase < 3)
+
     # --- internals
     def _next_samples(self) -> np.ndarray | None:
         if self._phase == 0:

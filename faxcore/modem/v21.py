@@ -62,6 +62,13 @@ class Transmitter:
         self._queue.put(as_bits(bits))
         self._final = bool(final)
 
+    def continues_past(self, n: int) -> bool:
+        """True if ``tx(n)`` now surely leaves ``done`` False (enough bits are queued
+        for all ``n`` samples, or more are announced)."""
+        if self.done:
+            return False
+        return not self._final or len(self._queue) >= self._mod.bits_needed(n)
+
     def tx(self, n: int) -> np.ndarray:
         if n < 0:
             raise ValueError("n must be >= 0")
