@@ -93,7 +93,7 @@ V21_BITS_PER_SAMPLE = 300 / RATE
 FLOW_MS = 1000
 SILENCE_PEAK = 300  # |sample| below this counts as silence for +FRS (about -40 dBm0)
 
-__all__ = ["FLOW_MS", "Class1Dce", "DceStats"]
+__all__ = ["FLOW_MS", "Class1Dce", "DceBuffered", "DceStats"]
 
 
 @dataclass
@@ -106,6 +106,21 @@ class DceStats:
     frames_rx: int = 0
     data_tx: int = 0
     data_rx: int = 0
+
+
+@dataclass(frozen=True)
+class DceBuffered:
+    """What the emulator holds at one moment (:meth:`Class1Dce.buffered`): the sizes of
+    what the DTE and the line can grow, each with its cap, and the ``+FTH``/``+FTM``
+    transmission in progress. For checks (the fuzz replay) and tests; a snapshot."""
+
+    command_line: int     # octets of the AT command line being typed (MAX_LINE)
+    fth_frame: int        # octets of the +FTH frame being taken from the DTE (MAX_FRAME)
+    fth_ahead_bits: float  # +FTH bits given to the V.21 transmitter, not yet on the line
+    ftm_data: int         # +FTM octets taken from the DTE, not yet modulated (MAX_DATA)
+    ftm_rate: int         # bit/s of the last +FTM (0: none yet)
+    v21_frames: int       # V.21 frames from the line not yet given to the DTE (64)
+    ending: bool          # +FTH/+FTM: the DTE has ended its data; the line finishes
 
 
 class Class1Dce:
@@ -211,6 +226,12 @@ class Class1Dce:
         """Octets of ``+FTM`` data taken from the DTE and held, not yet given to the
         modulator (at most :data:`~faxcore.class1.codes.MAX_DATA`)."""
         return len(self._ftm_buf)
+
+    def buffered(self) -> DceBuffered:
+        """What the emulator holds now (sizes, for checks; see :class:`DceBuffered`)."""
+        return DceBuffered(len(self._cmdline), len(self._frame), self._fth_ahead,
+                           len(self._ftm_buf), self._ftm_rate, len(self._v21_frames),
+                           self._ending)
 
     @property
     def queued_ms(self) -> float:

@@ -331,6 +331,11 @@ class Class1Driver:
         return tuple(name for name, rate in (("v17", 14400), ("v29", 9600), ("v27ter", 4800))
                      if modulation_code(name, rate) in both)
 
+    def buffered(self) -> tuple[int, int]:
+        """Octets held from the modem now, for checks: (the response line being read,
+        at most MAX_LINE; the +FRH frame being received, at most MAX_FRAME)."""
+        return len(self._buf), len(self._frame)
+
     @property
     def pending_command(self) -> _Op | None:
         """The AT command in progress (or the ``ring`` wait), ``None`` when idle: its

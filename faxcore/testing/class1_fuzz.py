@@ -50,6 +50,7 @@ from faxcore.class1 import dte as c1dte
 from faxcore.class1.codes import MAX_DATA, MAX_FRAME
 from faxcore.class1.dce import Class1Dce
 from faxcore.class1.dte import Class1Driver
+from faxcore.modem import SAMPLE_RATE
 from faxcore.t30 import modem_if as mi
 
 __all__ = ["CHUNKS", "DCE_PHASES", "DTE_PHASES", "INVARIANT_DCE_PHASES", "Class1FuzzFailure",
@@ -103,10 +104,11 @@ def _norm(msg: str | None) -> str | None:
 
 def check_driver(drv: Class1Driver) -> None:
     """Every buffer the modem's bytes can grow is within its cap."""
-    if len(drv._buf) > c1dte.MAX_LINE:
-        _fail(f"line buffer {len(drv._buf)} > {c1dte.MAX_LINE}")
-    if len(drv._frame) > MAX_FRAME:
-        _fail(f"frame buffer {len(drv._frame)} > {MAX_FRAME}")
+    line, frame = drv.buffered()
+    if line > c1dte.MAX_LINE:
+        _fail(f"line buffer {line} > {c1dte.MAX_LINE}")
+    if frame > MAX_FRAME:
+        _fail(f"frame buffer {frame} > {MAX_FRAME}")
     if drv.pending_command is not None and drv.pending_command.octets > MAX_DATA:
         _fail(f"+FRM data {drv.pending_command.octets} > {MAX_DATA}")
     if len(drv.log) > c1dte.LOG_MAX:
@@ -272,20 +274,21 @@ def replay_dte_bytes(data: bytes, phases: Sequence[str] = DTE_PHASES, *,
 
 def check_emulator(dce: Class1Dce) -> None:
     """Every buffer the DTE's bytes can grow is within its cap."""
-    if len(dce._cmdline) > c1dce.MAX_LINE:
-        _fail(f"command line buffer {len(dce._cmdline)} > {c1dce.MAX_LINE}")
-    if len(dce._frame) > MAX_FRAME:
-        _fail(f"+FTH frame buffer {len(dce._frame)} > {MAX_FRAME}")
-    if dce.ftm_buffered > MAX_DATA:
-        _fail(f"+FTM buffer {dce.ftm_buffered} > {MAX_DATA}")
+    held = dce.buffered()
+    if held.command_line > c1dce.MAX_LINE:
+        _fail(f"command line buffer {held.command_line} > {c1dce.MAX_LINE}")
+    if held.fth_frame > MAX_FRAME:
+        _fail(f"+FTH frame buffer {held.fth_frame} > {MAX_FRAME}")
+    if held.ftm_data > MAX_DATA:
+        _fail(f"+FTM buffer {held.ftm_data} > {MAX_DATA}")
     if len(dce.log) > c1dce.LOG_MAX:
         _fail(f"command log {len(dce.log)} > {c1dce.LOG_MAX}")
     if len(dce.regs) > c1dce.MAX_REGISTER + 1:
         _fail(f"{len(dce.regs)} S-registers")
     if any(not 0 <= v <= c1dce.MAX_REGISTER for v in dce.regs.values()):
         _fail(f"S-register out of range: {dce.regs}")
-    if len(dce._v21_frames) > 64:
-        _fail(f"{len(dce._v21_frames)} V.21 frames kept")
+    if held.v21_frames > 64:
+        _fail(f"{held.v21_frames} V.21 frames kept")
 
 
 def _line(dce: Class1Dce, blocks: int = 1) -> None:
@@ -323,13 +326,14 @@ def emulator_in_phase(phase: str) -> Class1Dce:
 def _recover(dce: Class1Dce, phase: str) -> int:
     """A DTE that wants out: end any data, abort any receive, hang up. The emulator must
     be on hook, in command mode, within the line time its queued data needs."""
-    rate = max(dce._ftm_rate, 2400)
-    v21_bits = dce._fth_ahead + (len(dce._frame) + 3) * 10  # queued, and the frame begun
-    budget = (1000 + dce.ftm_buffered * 8 * 8000 // rate // BLOCK
-              + int(v21_bits * 8000 / 300) // BLOCK)
+    held = dce.buffered()
+    rate = max(held.ftm_rate, 2400)
+    v21_bits = held.fth_ahead_bits + (held.fth_frame + 3) * 10  # queued, and the frame begun
+    budget = (1000 + held.ftm_data * 8 * SAMPLE_RATE // rate // BLOCK
+              + int(v21_bits * SAMPLE_RATE / 300) // BLOCK)
     for i in range(budget):
         if dce.mode in ("fth", "ftm"):
-            if not dce._ending:
+            if not dce.buffered().ending:
                 dce.from_dte(b"\x10\x03")
         elif dce.mode in ("frh", "frm", "frs"):
             dce.from_dte(b"\x18")

@@ -352,6 +352,32 @@ def test_emulator_endless_ftm_data_is_bounded():
     assert dce.to_dte() == b"\r\nOK\r\n"
 
 
+def test_emulator_and_driver_report_what_they_hold():
+    """Class1Dce.buffered() and Class1Driver.buffered() (what the fuzz replay checks
+    against the caps) count what is really held: a command line being typed, an +FTH
+    frame being written, the +FTM rate and end; a modem's response line being read."""
+    dce = emulator_in_call()
+    dce.from_dte(b"AT+FT")
+    assert dce.buffered().command_line == 5
+    dce.from_dte(b"H=3\r")
+    assert dce.to_dte() == b"\r\nCONNECT\r\n" and dce.buffered().command_line == 0
+    dce.from_dte(b"\xff\x03\x40\x55")
+    held = dce.buffered()
+    assert held.fth_frame == 4 and held.fth_ahead_bits == 300.0 and not held.ending
+    dce.from_dte(b"\x10\x03")   # the frame goes to the line
+    assert dce.buffered().fth_frame == 0 and dce.buffered().fth_ahead_bits > 300.0
+    dce = emulator_in_call()
+    dce.from_dte(b"AT+FTM=96\r" + bytes(500))
+    held = dce.buffered()
+    # 200 ms of data (240 octets at 9600 bit/s) went to the modulator; the rest is held
+    assert held.ftm_rate == 9600 and held.ftm_data == 500 - 240 == dce.ftm_buffered
+    dce.from_dte(b"\x10\x03")
+    assert dce.buffered().ending
+    drv = ready_driver()
+    drv.receive(b"\r\nCONN", 0.0)
+    assert drv.buffered() == (len(b"CONN"), 0)   # the line so far, no frame
+
+
 def test_pty_buffers_are_bounded():
     """A DTE that writes without end and never reads: the transcript and the pending
     output (the echo) were both kept whole."""
