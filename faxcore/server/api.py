@@ -55,6 +55,45 @@ log = logging.getLogger("faxcore.server.api")
 MAX_FIELD = 1000
 
 
+class BodyTooLarge(Exception):
+    """The request body went over the upload limit while it was being read."""
+
+
+class LimitBody:
+    """ASGI middleware: a request whose Content-Length is over ``limit`` bytes gets 413 at
+    once; one whose body (chunked, or with a Content-Length that lied) grows past it is
+    stopped as it is read (:class:`BodyTooLarge`, answered 413), before the multipart
+    parser spools the rest to disk."""
+
+    def __init__(self, app, limit: int, label: str) -> None:
+        self.app, self.limit, self.label = app, limit, label
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or ())
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return await _error(400, "bad_content_length",
+                                    "Content-Length is not a number")(scope, receive, send)
+            if int(length) > self.limit:
+                return await _error(413, "too_large", "the request is larger than the "
+                                    f"server's limit of {self.label}")(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        return await self.app(scope, limited, send)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str,
                  headers: dict[str, str] | None = None) -> None:
@@ -92,6 +131,10 @@ def create_app(service: Service) -> FastAPI:
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.code, exc.message, exc.headers)
 
+    @app.exception_handler(BodyTooLarge)
+    async def _body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _too_large()
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -103,16 +146,6 @@ def create_app(service: Service) -> FastAPI:
         parts = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}"
                  for e in exc.errors()]
         return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
-
-    @app.middleware("http")
-    async def _size_limit(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                return _error(400, "bad_content_length", "Content-Length is not a number")
-            if int(length) > cfg.max_upload_bytes:
-                return _too_large()
-        return await call_next(request)
 
     def _too_large() -> JSONResponse:
         return _error(413, "too_large", f"the request is larger than the server's limit of "
@@ -187,6 +220,8 @@ def create_app(service: Service) -> FastAPI:
                            "send_at)")
         try:
             form = await request.form(max_files=100, max_fields=100)
+        except BodyTooLarge:
+            raise
         except Exception as exc:  # a malformed body: a client error, whatever the parser says
             raise ApiError(400, "bad_multipart", f"the multipart body cannot be read: "
                                                  f"{exc}") from None
@@ -216,7 +251,18 @@ def create_app(service: Service) -> FastAPI:
             await form.close()
         return fields, files
 
-    @app.post("/v1/faxes", status_code=202)
+    upload_schema = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": {"type": "object", "required": ["to", "files"], "properties": {
+            "to": {"type": "string", "description": "fax number: optional + and 2-15 digits"},
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                      "description": "PDF, TIFF or image files, sent in order"},
+            "header": {"type": "string", "description": "sender text in the header line"},
+            "ident": {"type": "string", "description": "station id (TSI), digits and +"},
+            "send_at": {"type": "string", "format": "date-time"}}}}}},
+        "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                        "schema": {"type": "string", "maxLength": 255}}]}
+
+    @app.post("/v1/faxes", status_code=202, openapi_extra=upload_schema)
     async def submit_fax(request: Request) -> JSONResponse:
         acct = await run_in_threadpool(account, request)
         fields, files = await _form(request)
@@ -479,4 +525,5 @@ def create_app(service: Service) -> FastAPI:
         service.store().db.one("SELECT 1")
         return {"ok": True, "version": __version__}
 
+    app.add_middleware(LimitBody, limit=cfg.max_upload_bytes, label=f"{cfg.max_upload_mb:g} MB")
     return app

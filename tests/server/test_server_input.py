@@ -104,3 +104,24 @@ def test_another_accounts_fax_does_not_exist(harness):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = harness.client.post(f"/v1/faxes/{job['id']}/cancel", headers=b.auth)
     assert r.status_code == 404
+
+
+@pytest.mark.server_options(max_upload_mb=0.05)
+def test_a_chunked_upload_over_the_limit_is_stopped_while_it_is_read(harness):
+    """No Content-Length (chunked): the body is counted as it arrives."""
+    a = harness.account()
+    boundary = "xyzzy"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\n+15557770000"
+            f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+            f"filename=\"big.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").encode()
+
+    def body():
+        yield head
+        for _ in range(40):
+            yield b"%" * 4096
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = harness.client.post("/v1/faxes", content=body(), headers={
+        **a.auth, "content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    nothing_created(harness)
