@@ -336,7 +336,8 @@ class AudioParams:
         pts: list[int] = []
         te: int | None = None
         for f in m.fmts:
-            if f.isdigit() and int(f) < 128:
+            # each payload type once: a repeated one must not repeat in the answer
+            if f.isdigit() and int(f) < 128 and int(f) not in pts:
                 pts.append(int(f))
         for v in m.attrs("rtpmap"):
             num, _, enc = v.partition(" ")

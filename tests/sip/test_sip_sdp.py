@@ -194,3 +194,14 @@ def test_t38_attribute_soup_is_answered_or_refused_cleanly(parts):
     ans = answer(sd, LOCAL)
     assert len(ans.media) == len(sd.media)
     parse_sdp(ans.to_bytes())
+
+
+def test_repeated_payload_types_are_answered_once():
+    """Fuzz finding: ``m=audio 4000 RTP/AVP 0 8 0 8 ...`` (each PT repeated) was answered
+    with an rtpmap per repetition: an answer ten times the offer, too big to parse back."""
+    offer = parse_sdp("v=0\no=- 1 1 IN IP4 h\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n"
+                      "m=audio 4000 RTP/AVP " + "0 8 " * 2000 + "\n")
+    ans = answer(offer, LOCAL)
+    assert ans.media[0].fmts == ["0", "8"]
+    assert len(ans.to_bytes()) < 400
+    parse_sdp(ans.to_bytes())

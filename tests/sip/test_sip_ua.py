@@ -626,3 +626,16 @@ def test_late_invite_copy_after_the_ack_is_absorbed():
     p.net.run(until=10)
     assert p.names(B).count("IncomingCall") == 1
     assert len(p.b.calls) == 1
+
+
+def test_cancel_goes_after_a_100_trying():
+    """RFC 3261 §9.1: any provisional response, 100 included, lets the CANCEL go."""
+    p = Pair(b_answer="none")
+    call = p.call()
+    p.net.run(until=1)
+    assert call.state is CallState.CALLING          # only 100 Trying came
+    p.a.cancel(call, p.net.now)
+    p.net.run()
+    assert p.lines(A, "CANCEL") == [1.0]
+    assert p.ended(A).reason is EndReason.CANCELLED and p.ended(B).reason is \
+        EndReason.CANCELLED
