@@ -3,6 +3,8 @@ status, and leaves nothing behind: no job row, no document file."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from faxcore.codecs.tiff import tiff_bytes
@@ -125,3 +127,28 @@ def test_a_chunked_upload_over_the_limit_is_stopped_while_it_is_read(harness):
         **a.auth, "content-type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
     nothing_created(harness)
+
+    # At the ASGI level: the app stops asking for the body soon after the limit.
+    pulled = 0
+    sent: list[dict] = []
+
+    async def receive():
+        nonlocal pulled
+        pulled += 1
+        if pulled == 1:
+            return {"type": "http.request", "body": head, "more_body": True}
+        return {"type": "http.request", "body": b"%" * 4096, "more_body": pulled < 400}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/v1/faxes", "raw_path": b"/v1/faxes",
+             "query_string": b"", "root_path": "", "server": ("test", 80),
+             "client": ("127.0.0.1", 1),
+             "headers": [(b"authorization", a.auth["authorization"].encode()),
+                         (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+                         (b"transfer-encoding", b"chunked")]}
+    asyncio.run(harness.service.app()(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert pulled < 20                 # 50 KB in 4 KB chunks: stopped, not 400 chunks read
