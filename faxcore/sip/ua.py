@@ -10,7 +10,9 @@ The user agent never touches a socket or a clock. A transport (for instance
     ua.handle_timer(now)                     # call at (or after) that time
     for ev in ua.events(): ...               # what happened, in order
 
-``now`` is any monotonic clock in seconds (tests use virtual time). Nothing raises out
+``now`` is any monotonic clock in seconds (tests use virtual time); the actions below
+take it too (as their last positional argument), and default to the latest ``now`` the
+UA was given. Nothing raises out
 of ``receive_datagram`` for hostile bytes: a malformed request that can be answered gets
 ``400 Bad Request``, anything else malformed is dropped (and logged at DEBUG).
 
@@ -333,6 +335,7 @@ class UserAgent:
         self._dialogs: dict[tuple[str, str, str], Call] = {}
         self._early: dict[tuple[str, str], Call] = {}     # (call-id, local tag), UAC only
         self._registrations: list[Registration] = []
+        self._seen = 0.0            # the latest ``now`` seen (the actions' default)
 
     # ---- the transport side ------------------------------------------------------------
     def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
@@ -373,6 +376,7 @@ class UserAgent:
         return [c for c in self._calls() if c.state is not CallState.ENDED]
 
     def handle_timer(self, now: float) -> None:
+        now = self._clock(now)
         for key, (tx, user) in list(self._client.items()):
             d = tx.next_deadline
             if d is not None and d <= now:
@@ -397,12 +401,20 @@ class UserAgent:
                 del reg.timers["refresh"]
                 self._send_register(reg, now)
 
+    def _clock(self, now: float | None) -> float:
+        """``now`` as given, or the latest time the UA was told (actions default to it)."""
+        if now is None:
+            return self._seen
+        self._seen = max(self._seen, now)
+        return now
+
     def _keeps(self, stx: ServerTx) -> bool:
         """An INVITE server transaction answered 2xx is kept (terminated) until its ACK,
         so a retransmitted INVITE gets the 2xx again."""
         return any(c.server_tx is stx for c in self._calls())
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        now = self._clock(now)
         try:
             msg = parse_message(data)
         except SipParseError as exc:
@@ -744,13 +756,15 @@ class UserAgent:
         call.timers["2xx"] = now + T1
         call.timers["2xx-giveup"] = now + ACK_WAIT
 
-    def ringing(self, call: Call, now: float = 0.0) -> None:
+    def ringing(self, call: Call, now: float | None = None) -> None:
         """Send 180 Ringing to an incoming call."""
+        now = self._clock(now)
         if call.state is CallState.INCOMING and call.server_tx is not None:
             self._respond(call.server_tx, call.server_tx.request, 180, now, call.local_tag)
 
-    def answer(self, call: Call, sdp: Sdp, now: float = 0.0) -> None:
+    def answer(self, call: Call, sdp: Sdp, now: float | None = None) -> None:
         """Answer an :class:`IncomingCall` with 200 OK and ``sdp``."""
+        now = self._clock(now)
         if call.state is not CallState.INCOMING or call.server_tx is None:
             raise RuntimeError(f"answer(): {call!r} is not ringing")
         body = _body(sdp)
@@ -760,8 +774,9 @@ class UserAgent:
         call.state = CallState.ANSWERED
         self._ok(call, req, call.server_tx, body, now, extra)
 
-    def reject(self, call: Call, status: int = 486, now: float = 0.0) -> None:
+    def reject(self, call: Call, status: int = 486, now: float | None = None) -> None:
         """Refuse an :class:`IncomingCall` with a final non-2xx ``status``."""
+        now = self._clock(now)
         if call.state is not CallState.INCOMING or call.server_tx is None:
             raise RuntimeError(f"reject(): {call!r} is not ringing")
         if not 300 <= status <= 699:
@@ -770,8 +785,9 @@ class UserAgent:
         call.server_tx = None
         self._end(call, EndReason.DECLINED, status)
 
-    def accept_reinvite(self, call: Call, sdp: Sdp, now: float = 0.0) -> None:
+    def accept_reinvite(self, call: Call, sdp: Sdp, now: float | None = None) -> None:
         """Accept a :class:`ReInviteOffer` with our answer ``sdp``."""
+        now = self._clock(now)
         if call.reinvite is not ReInvite.RECEIVED or call.server_tx is None:
             raise RuntimeError(f"accept_reinvite(): no re-INVITE pending on {call!r}")
         body = _body(sdp)
@@ -784,9 +800,10 @@ class UserAgent:
         self._ok(call, req, call.server_tx, body, now, extra)
         self._events.append(MediaChanged(call, call.remote_sdp, _parsed(body)))
 
-    def reject_reinvite(self, call: Call, status: int = 488, now: float = 0.0) -> None:
+    def reject_reinvite(self, call: Call, status: int = 488, now: float | None = None) -> None:
         """Refuse a :class:`ReInviteOffer` (488 for a T.38 offer we do not take): the
         session stays as it was."""
+        now = self._clock(now)
         if call.reinvite is not ReInvite.RECEIVED or call.server_tx is None:
             raise RuntimeError(f"reject_reinvite(): no re-INVITE pending on {call!r}")
         if not 300 <= status <= 699:
@@ -798,11 +815,12 @@ class UserAgent:
         call.server_tx = None
 
     # ---- UAC actions -------------------------------------------------------------------
-    def invite(self, to: str, sdp: Sdp | None, now: float = 0.0, *,
+    def invite(self, to: str, sdp: Sdp | None, now: float | None = None, *,
                proxy: Addr | None = None, from_: str | None = None,
                credentials: tuple[str, str] | None = None) -> Call:
         """Start a call to ``to`` (a sip: URI) offering ``sdp``. The INVITE goes to
         ``proxy`` if given, else to the URI's host and port (no DNS: give an address)."""
+        now = self._clock(now)
         to_uri = parse_uri(to)
         tag = self._tag()
         local = f"<{from_ or self.local_uri}>;tag={tag}"
@@ -992,9 +1010,10 @@ class UserAgent:
                 pass
         return call.remote_target.address()
 
-    def reinvite(self, call: Call, sdp: Sdp, now: float = 0.0) -> None:
+    def reinvite(self, call: Call, sdp: Sdp, now: float | None = None) -> None:
         """Offer new media in the dialog (e.g. T.38). The answer comes as
         :class:`MediaChanged`, a refusal as :class:`ReInviteFailed`."""
+        now = self._clock(now)
         if call.state is not CallState.CONFIRMED or call.reinvite is not ReInvite.IDLE:
             raise RuntimeError(f"reinvite(): {call!r} cannot re-INVITE now")
         call.glare_tries = 0
@@ -1008,8 +1027,9 @@ class UserAgent:
         call.local_cseq += 1
         self._send_invite(call, now, body, str(call.remote_target), call.route, True)
 
-    def cancel(self, call: Call, now: float = 0.0) -> None:
+    def cancel(self, call: Call, now: float | None = None) -> None:
         """Cancel our unanswered INVITE (sent once a provisional response came)."""
+        now = self._clock(now)
         if call.role != "uac" or call.state not in (CallState.CALLING, CallState.RINGING):
             raise RuntimeError(f"cancel(): {call!r} is not an unanswered outgoing call")
         call.cancel_wanted = True
@@ -1034,9 +1054,10 @@ class UserAgent:
         call.cancel_wanted = False
         self._send_client(req, call.dest or call.addr, now, ("cancel", call))
 
-    def bye(self, call: Call, now: float = 0.0) -> None:
+    def bye(self, call: Call, now: float | None = None) -> None:
         """End a call: BYE in a dialog; CANCEL for our unanswered INVITE; an incoming call
         not yet answered is rejected with 480 instead."""
+        now = self._clock(now)
         if call.state in (CallState.CALLING, CallState.RINGING):
             self.cancel(call, now)
         elif call.state is CallState.INCOMING:
@@ -1157,9 +1178,10 @@ class UserAgent:
 
     # ---- REGISTER ------------------------------------------------------------------------
     def register(self, registrar: str, user: str, password: str, expires: int = 3600,
-                 now: float = 0.0, *, addr: Addr | None = None) -> Registration:
+                 now: float | None = None, *, addr: Addr | None = None) -> Registration:
         """Register our contact at ``registrar`` (a sip: URI) as ``user``; answers
         401/407 with digest; refreshes at half the granted time."""
+        now = self._clock(now)
         reg_uri = parse_uri(registrar)
         aor = f"sip:{user}@{reg_uri.host}" + (f":{reg_uri.port}" if reg_uri.port else "")
         reg = Registration(reg_uri, aor, user, password, expires, addr or reg_uri.address(),
@@ -1169,7 +1191,8 @@ class UserAgent:
         self._send_register(reg, now)
         return reg
 
-    def unregister(self, reg: Registration, now: float = 0.0) -> None:
+    def unregister(self, reg: Registration, now: float | None = None) -> None:
+        now = self._clock(now)
         reg.expires = 0
         reg.timers.clear()
         self._send_register(reg, now)

@@ -639,3 +639,13 @@ def test_cancel_goes_after_a_100_trying():
     assert p.lines(A, "CANCEL") == [1.0]
     assert p.ended(A).reason is EndReason.CANCELLED and p.ended(B).reason is \
         EndReason.CANCELLED
+
+
+def test_actions_default_to_the_latest_time_the_ua_was_given():
+    p = Pair()
+    p.net.run(until=7.0)
+    p.a.receive_datagram(b"junk", X, 7.0)
+    call = p.a.invite("sip:nobody@10.0.0.7", offer_sdp(p.oa))     # no now: 7.0
+    p.net.run()
+    assert p.lines(A, "INVITE")[0] == 7.0
+    assert p.ended(A).reason is EndReason.TIMEOUT and call.state is CallState.ENDED
