@@ -1,6 +1,7 @@
 """Crash safety: ``faxcore serve`` killed with SIGKILL at random moments while calls are in
 progress (the loopback channel paced to real time), restarted on the same data
-directory each time. Afterwards every job is delivered, each page is journaled and
+directory each time: one worker on SQLite, and three workers sharing a PostgreSQL
+database (a random one of them killed each time). Afterwards every job is delivered, each page is journaled and
 charged exactly once, and the receiving account holds every page, with at most one
 extra copy per call that was in flight at a kill (the page between the receiver's
 store and the sender's MCF)."""
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from faxcore.accounts import open_store
 from faxcore.codecs.tiff import read_tiff, tiff_bytes
@@ -42,9 +44,10 @@ pace = 0.02
 """
 
 
-def start(data: Path, config: Path) -> tuple[subprocess.Popen, str]:
+def start(data: Path, config: Path, db: str | None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "faxcore", "serve", "--config", str(config),
-                             "--data-dir", str(data)], stdout=subprocess.PIPE,
+                             "--data-dir", str(data), *(["--db", db] if db else [])],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     line = proc.stdout.readline()
@@ -52,13 +55,32 @@ def start(data: Path, config: Path) -> tuple[subprocess.Popen, str]:
     return proc, line.split("listening on ", 1)[1].split()[0]
 
 
+def busy_worker(procs: list, db: str | None, data: Path) -> int | None:
+    """The index of a worker process that holds a call now (its pid is in the lease
+    owner's name, ``host:pid:...``), if any: most kills should hit a call."""
+    store = open_store(db or f"sqlite:///{data / 'faxcore.db'}")
+    try:
+        owners = [r[0] for r in store.db.all("SELECT lease_owner FROM fax_jobs WHERE state IN "
+                                             "('dialing', 'transmitting')")]
+    finally:
+        store.close()
+    pids = {int(o.split(":")[1]) for o in owners if o and o.count(":") >= 2}
+    for i, (p, _url) in enumerate(procs):
+        if p.pid in pids:
+            return i
+    return None
+
+
+@pytest.mark.parametrize("backend,workers", [("sqlite", 1), ("postgresql", 3)])
 def test_kill_9_at_random_moments_loses_no_job_and_sends_no_page_twice_but_in_flight(
-        tmp_path):
+        tmp_path, request, backend, workers):
     rng = random.Random(11)
     data = tmp_path / "data"
     config = tmp_path / "faxcore.toml"
     config.write_text(CONFIG)
-    proc, url = start(data, config)
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    procs = [start(data, config, db) for _ in range(workers)]
+    url = procs[0][1]
     admin = {"authorization": f"Bearer {TOKEN}"}
     try:
         with httpx.Client(base_url=url, timeout=30) as http:
@@ -76,10 +98,13 @@ def test_kill_9_at_random_moments_loses_no_job_and_sends_no_page_twice_but_in_fl
         kills = 0
         for _ in range(KILLS):
             time.sleep(rng.uniform(0.3, 1.5))
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+            k = busy_worker(procs, db, data) if rng.random() < 0.8 else None
+            k = rng.randrange(workers) if k is None else k
+            os.kill(procs[k][0].pid, signal.SIGKILL)
+            procs[k][0].wait()
             kills += 1
-            proc, url = start(data, config)
+            procs[k] = start(data, config, db)
+        url = procs[0][1]
         deadline = time.monotonic() + 120
         with httpx.Client(base_url=url, timeout=30) as http:
             auth = {"authorization": f"Bearer {a['api_key']}"}
@@ -89,10 +114,11 @@ def test_kill_9_at_random_moments_loses_no_job_and_sends_no_page_twice_but_in_fl
                     break
                 time.sleep(0.3)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for p, _url in procs:
+            p.terminate()
+            p.wait(30)
     assert [f["state"] for f in faxes] == ["delivered"] * JOBS
-    store = open_store(f"sqlite:///{data / 'faxcore.db'}")
+    store = open_store(db or f"sqlite:///{data / 'faxcore.db'}")
     try:
         db = store.db
         assert db.one("SELECT count(*) FROM fax_pages")[0] == JOBS * PAGES
