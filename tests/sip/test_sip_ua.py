@@ -650,3 +650,52 @@ def test_actions_default_to_the_latest_time_the_ua_was_given():
     # the retransmission timers count from 7.0 (with a default of 0.0 they were all due)
     assert p.lines(A, "INVITE") == [7.0, 7.5, 8.5, 10.5, 14.5, 22.5, 38.5]
     assert p.ended(A).reason is EndReason.TIMEOUT and call.state is CallState.ENDED
+
+
+def test_record_route_set_is_used_for_in_dialog_requests():
+    """A proxy (X) record-routes: A's ACK and BYE go to the proxy with a Route header,
+    their Request-URI is B's Contact (loose routing, RFC 3261 §12.2.1.1)."""
+    net = SipNetwork()
+    ua = UserAgent("sip:a@10.0.0.1", "sip:a@10.0.0.1:5060", rng=random.Random(4),
+                   session_expires=None)
+    net.add(A, ua)
+    call = ua.invite("sip:b@example.com", offer_sdp(S.SdpOriginator("10.0.0.1", 1)), 0.0,
+                     proxy=X)
+    net.run(until=0.1)
+    (inv,) = _outsider_requests(net, "INVITE")
+    assert inv.uri == "sip:b@example.com"
+    body = S.answer(S.parse_sdp(inv.body), S.LocalMedia("10.0.0.2", 5000)).to_bytes()
+    net.inject(_reply(inv, 200, "OK", [("Record-Route", "<sip:10.0.0.9;lr>"),
+                                       ("Contact", "<sip:b@10.0.0.2:5070>")], body), X, A)
+    net.run(until=0.2)
+    ua.bye(call, net.now)
+    net.run(until=0.3)
+    for method in ("ACK", "BYE"):
+        (req,) = _outsider_requests(net, method)
+        assert req.uri == "sip:b@10.0.0.2:5070" and req.get("Route") == "<sip:10.0.0.9;lr>"
+
+
+def test_offerless_invite_gets_our_offer_and_the_answer_comes_in_the_ack():
+    net = SipNetwork()
+    ua = UserAgent("sip:b@10.0.0.2", "sip:b@10.0.0.2:5060", rng=random.Random(6))
+    origin = S.SdpOriginator("10.0.0.2", 5)
+    net.add(B, ua, lambda ev: ua.answer(ev.call, offer_sdp(origin, 5000), net.now)
+            if isinstance(ev, IncomingCall) else None)
+    net.inject(b"INVITE sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5060;"
+               b"branch=z9hG4bKol\r\nFrom: <sip:x@10.0.0.9>;tag=xo\r\nTo: <sip:b@10.0.0.2>"
+               b"\r\nCall-ID: offerless\r\nCSeq: 1 INVITE\r\nContact: <sip:x@10.0.0.9>\r\n\r\n",
+               X, B)
+    net.run(until=0.1)
+    ok = next(r for r in (parse_message(d) for d in net.outsider[X]) if r.status == 200)
+    offer = S.parse_sdp(ok.body)
+    ans = S.answer(offer, S.LocalMedia("10.0.0.9", 7000)).to_bytes()
+    net.inject(b"ACK sip:b@10.0.0.2:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5060;"
+               b"branch=z9hG4bKoa\r\nFrom: <sip:x@10.0.0.9>;tag=xo\r\nTo: "
+               + ok.get("To").encode() + b"\r\nCall-ID: offerless\r\nCSeq: 1 ACK\r\n"
+               b"Content-Type: application/sdp\r\nContent-Length: "
+               + str(len(ans)).encode() + b"\r\n\r\n" + ans, X, B)
+    net.run(until=1)
+    first, confirmed = net.events[B]
+    assert isinstance(first, IncomingCall) and first.sdp is None
+    assert isinstance(confirmed, CallConfirmed) and confirmed.sdp.media[0].port == 7000
+    assert first.call.remote_sdp.media[0].port == 7000
