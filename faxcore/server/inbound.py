@@ -130,14 +130,15 @@ class InboundRouter:
                     (account, got.job_id, called, caller or None, writer.pages_written,
                      int(partial), result.status.name, str(tif) if tif else None,
                      str(pdf) if pdf else None, to_us(now)))
+                if self.on_received is not None:
+                    # in the transaction: the webhook outbox row commits with the fax
+                    self.on_received(get_inbound(store, fax_id))
         except BaseException:
             remove_quietly(tif, pdf)
             raise
         log.info("fax %d received from %s for %s (account %d): %d page(s)%s, %s", fax_id,
                  caller or "unknown", called, account, writer.pages_written,
                  " (partial)" if partial else "", got.state)
-        if self.on_received is not None:
-            self.on_received(get_inbound(store, fax_id))
 
 
 def get_inbound(store: Store, fax_id: int, account_id: int | None = None) -> InboundFax | None:

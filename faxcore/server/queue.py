@@ -151,18 +151,24 @@ class JobQueue:
     """The send jobs of one store (one connection: one per thread)."""
 
     def __init__(self, store: Store, *, policy: RetryPolicy | None = None,
-                 limits: Limits | None = None,
-                 listeners: Iterable[Listener] = ()) -> None:
+                 limits: Limits | None = None, listeners: Iterable[Listener] = (),
+                 tx_listeners: Iterable[Listener] = ()) -> None:
         self.store = store
         self.db = store.db
         self.policy = policy or RetryPolicy()
         self.limits = limits or Limits()
         self.listeners = list(listeners)
+        self.tx_listeners = list(tx_listeners)
         self._pending: list[tuple[str, FaxJob, dict]] = []
 
     # ---- events ---------------------------------------------------------------------
 
     def _note(self, event: str, job: FaxJob, **data: Any) -> None:
+        """An event, inside the transaction that causes it: ``tx_listeners`` run now, on
+        this connection (what they write commits or rolls back with the change: the
+        webhook outbox); ``listeners`` (logs, metrics) after the commit."""
+        for fn in self.tx_listeners:
+            fn(event, job, data)
         self._pending.append((event, job, data))
 
     def _flush(self) -> None:

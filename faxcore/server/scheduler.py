@@ -51,7 +51,7 @@ class Scheduler:
     def __init__(self, stores: Callable[[], Store], channels: Mapping[str, Channel],
                  clock: Callable[[], datetime], *, policy: RetryPolicy | None = None,
                  limits: Limits | None = None, listeners: Iterable[Listener] = (),
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS,
+                 tx_listeners: Iterable[Listener] = (), lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  worker_name: str | None = None, poll_seconds: float = 0.5) -> None:
         self.stores = stores
         self.channels = dict(channels)
@@ -59,6 +59,7 @@ class Scheduler:
         self.policy = policy or RetryPolicy()
         self.limits = limits or Limits()
         self.listeners = list(listeners)
+        self.tx_listeners = list(tx_listeners)
         self.lease_seconds = lease_seconds
         self.worker_name = worker_name or \
             f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -74,7 +75,7 @@ class Scheduler:
         q = getattr(self._local, "queue", None)
         if q is None or q.store is not store:
             q = JobQueue(store, policy=self.policy, limits=self.limits,
-                         listeners=self.listeners)
+                         listeners=self.listeners, tx_listeners=self.tx_listeners)
             self._local.queue = q
         return q
 

@@ -80,7 +80,8 @@ class Service:
             self._build_channels()
         self.scheduler = Scheduler(self.stores, self.channels, clock, policy=config.retry,
                                    limits=config.limits, lease_seconds=config.lease_seconds,
-                                   listeners=[self.metrics.job_event, self.webhooks.job_event])
+                                   listeners=[self.metrics.job_event],
+                                   tx_listeners=[self.webhooks.job_event])
         self._server = None
 
     def _build_channels(self) -> dict[str, Channel]:

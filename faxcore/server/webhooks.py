@@ -5,8 +5,8 @@ table with retries.
 
 Events: ``fax.queued``, ``fax.attempt_failed`` (``will_retry``), ``fax.delivered``,
 ``fax.failed`` (also for canceled and expired jobs, with the state), ``fax.received``.
-An event is put in the outbox right after the state change it reports commits (not in
-the same transaction: a crash between the two loses that event; a known limit). A
+An event is put in the outbox in the same database transaction as the state change it
+reports (a job's, or a received fax's row), so a crash never loses or invents one. A
 delivery that gets no 2xx is tried again after 5 s, 30 s, 2 min, 10 min, 1 h, then
 every 3 h, :data:`MAX_TRIES` times in all; ``webhook-id`` stays the same, so the
 receiver can drop repeats.
@@ -84,29 +84,30 @@ class Webhooks:
                              (account_id, event_id, type_, payload, to_us(now), to_us(now)))
 
     def job_event(self, event: str, job: Any, data: Mapping[str, Any]) -> None:
-        """A :class:`~faxcore.server.queue.JobQueue` listener."""
-        base = {"id": job.id, "to": job.destination, "state": job.state, "pages": job.pages}
-        if event == "state":
-            new = data["new"]
-            if new in (model.QUEUED, model.SCHEDULED) and data["old"] == model.ACCEPTED:
-                self.enqueue(job.account_id, "fax.queued", base)
-            elif new == model.DELIVERED:
-                self.enqueue(job.account_id, "fax.delivered", base)
-            elif new in (model.FAILED, model.CANCELED, model.EXPIRED):
-                self.enqueue(job.account_id, "fax.failed", {**base, "reason": job.reason})
-        elif event == "attempt":
-            att = data["attempt"]
-            if att.result != model.DialResult.DELIVERED.value:
-                # the job's next state is decided in the same transaction: retry unless
-                # the attempt used up the limits (read from the row as it is now)
-                self.enqueue(job.account_id, "fax.attempt_failed", {
-                    **base, "attempt": att.n, "result": att.result,
-                    "hangup_cause": att.hangup_cause, "t30_status": att.t30_status,
-                    "will_retry": self._will_retry(job.id)})
+        """A :class:`~faxcore.server.queue.JobQueue` transaction listener: the event goes
+        into the outbox in the transaction of the state change it reports."""
+        if event != "state":
+            return
+        old, new = data["old"], data["new"]
+        base = {"id": job.id, "to": job.destination, "state": new, "pages": job.pages}
+        if old == model.ACCEPTED:
+            self.enqueue(job.account_id, "fax.queued", base)
+            return
+        if old in model.ACTIVE and new not in (*model.ACTIVE, model.DELIVERED):
+            att = self._last_attempt(job.id)
+            self.enqueue(job.account_id, "fax.attempt_failed", {
+                **base, "attempt": att[0], "result": att[1], "hangup_cause": att[2],
+                "t30_status": att[3], "will_retry": new == model.RETRY_WAIT})
+        if new == model.DELIVERED:
+            self.enqueue(job.account_id, "fax.delivered", base)
+        elif new in (model.FAILED, model.CANCELED, model.EXPIRED):
+            self.enqueue(job.account_id, "fax.failed", {**base, "reason": job.reason})
 
-    def _will_retry(self, job_id: int) -> bool:
-        row = self.stores().db.one("SELECT state FROM fax_jobs WHERE id = ?", (job_id,))
-        return row is not None and row[0] == model.RETRY_WAIT
+    def _last_attempt(self, job_id: int) -> tuple:
+        row = self.stores().db.one("SELECT n, result, hangup_cause, t30_status FROM "
+                                   "fax_attempts WHERE job_id = ? ORDER BY n DESC LIMIT 1",
+                                   (job_id,))
+        return tuple(row) if row is not None else (None, None, None, None)
 
     def fax_received(self, fax: Any) -> None:
         self.enqueue(fax.account_id, "fax.received", {
