@@ -257,3 +257,17 @@ def test_a_partly_played_packet_plays_its_rest_and_is_counted_once():
     assert np.array_equal(got[:F // 2], sent[F // 2:]) and not got[F // 2:].any()
     s = jb.stats
     assert (s.received, s.late) == (2, 0)
+
+
+def test_a_packet_just_before_the_first_across_the_wrap_is_not_a_duplicate():
+    """The first packet has sequence number 0; the one before it (65535, extended to -1)
+    arrives next: it is audio played in its place, not taken for a duplicate (the old
+    window was initialised with -1, so it was)."""
+    jb = JitterBuffer(60)
+    assert jb.put(pkt(1, seq0=65535, ts0=5000 - F)) == "audio"      # seq 0
+    assert jb.put(pkt(0, seq0=65535, ts0=5000 - F)) == "audio"      # seq 65535
+    out = [jb.pop(F) for _ in range(5)]
+    # played from the first packet's timestamp minus the depth: 65535's block is there
+    assert np.array_equal(out[2], block(0)) and np.array_equal(out[3], block(1))
+    s = jb.stats
+    assert (s.received, s.duplicates, s.lost) == (2, 0, 0)
