@@ -14,6 +14,7 @@ from faxcore.class1.dte import Class1Driver
 from faxcore.class1.quirks import Quirks
 from faxcore.pagestore import TiffPageWriter
 from faxcore.session import load_pages
+from faxcore.t30.config import PAGE_MODEMS
 from faxcore.t30.engine import T30Config, T30Engine
 from faxcore.t30.modem_if import HangUp, LineDropped
 
@@ -35,7 +36,7 @@ class Class1Call:
     :mod:`faxcore.class1.quirks`; default ``"auto"``: asked of the modem)."""
 
     def __init__(self, calling: bool, *, dial: str | None = None, send=None, receive=None,
-                 ecm: bool = True, modems: tuple[str, ...] = ("v17", "v29", "v27ter"),
+                 ecm: bool = True, modems: tuple[str, ...] = PAGE_MODEMS,
                  driver: Class1Driver | None = None, quirks: str | Quirks | None = None,
                  **options) -> None:
         if calling and not dial and driver is None:

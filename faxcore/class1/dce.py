@@ -68,12 +68,12 @@ from faxcore.class1.codes import (
     parse_number,
     scan_number,
 )
+from faxcore.modem import SAMPLE_RATE
 from faxcore.modem.hdlc import HdlcReceiver, HdlcTransmitter, fcs
 from faxcore.modem.tones import CedGenerator, CngGenerator
 
 log = logging.getLogger(__name__)
 
-RATE = 8000
 IDENT = "faxcore Class 1 emulator"
 # A command line longer than this is refused (ERROR at its CR). V.250 5.2.4 asks a DCE
 # to take at least 40 characters; real modems take 40 to 255, and the longest lines fax
@@ -86,7 +86,7 @@ MAX_REGISTER = 255  # S0-S255, each 0-255 (8-bit registers, as on real modems)
 # frames for ever. Two longest frames, 3.6 minutes of V.21; a T.30 burst (NSF, CSI, DIS)
 # is under 2 s.
 MAX_FTH_AHEAD = 2 * MAX_FRAME * 8
-V21_BITS_PER_SAMPLE = 300 / RATE
+V21_BITS_PER_SAMPLE = 300 / SAMPLE_RATE
 # +FTM flow control: the DTE may be this far ahead of the line (a modem's buffer; a T.31
 # modem drops CTS when its buffer fills). Long enough that the line never starves between
 # two looks at the DTE, short enough that a program timing its writes sees the line rate.
@@ -219,7 +219,7 @@ class Class1Dce:
         if self.mode != "ftm" or self._discard or self._ending:
             return None
         queued = len(self._ftm_buf) + max(0, self._ftm_given - self._ftm_consumed()) // 8
-        return max(0, self._ftm_rate * FLOW_MS // 8000 - queued)
+        return max(0, self._ftm_rate * FLOW_MS // (1000 * 8) - queued)
 
     @property
     def ftm_buffered(self) -> int:
@@ -244,7 +244,7 @@ class Class1Dce:
     def _ftm_consumed(self) -> int:
         """+FTM data bits the line has sent so far (training excluded: an estimate that
         counts the training as data, which errs on the side of taking more)."""
-        return self._ftm_samples * self._ftm_rate // RATE
+        return self._ftm_samples * self._ftm_rate // SAMPLE_RATE
 
     @property
     def waiting_for_dte(self) -> bool:
@@ -578,7 +578,7 @@ class Class1Dce:
         self._off_hook(True)
         self._src = CngGenerator()
         self.mode = "dial"
-        self._deadline = self.clock + int(self.regs.get(7, 60) or self.dial_timeout) * RATE
+        self._deadline = self.clock + int(self.regs.get(7, 60) or self.dial_timeout) * SAMPLE_RATE
 
     def _answer(self) -> None:
         if not self.offhook:
@@ -626,11 +626,11 @@ class Class1Dce:
             self._start_tx()
             self._src = None
             self.mode = "fts"
-            self._deadline = self.clock + n * RATE // 100
+            self._deadline = self.clock + n * SAMPLE_RATE // 100
         else:
             self.mode = "frs"
             self._silent = 0
-            self._frs_need = n * RATE // 100
+            self._frs_need = n * SAMPLE_RATE // 100
 
     def _tx_data(self, data: bytes) -> bytes:
         if self._ending:

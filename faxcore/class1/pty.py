@@ -55,6 +55,7 @@ from typing import Self
 import numpy as np
 
 from faxcore.class1.dce import Class1Dce
+from faxcore.modem import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,9 @@ class _Served:
         (samples) is ahead of it: the pty was served for a block's time instead."""
         if self._pace is None:
             self._pace = (now, clock)
-        allowed = self._pace[1] + (now - self._pace[0]) * 8000 * self.data_speed
+        allowed = self._pace[1] + (now - self._pace[0]) * SAMPLE_RATE * self.data_speed
         if clock + BLOCK > allowed:
-            self.pump(BLOCK / 8000 / self.data_speed)
+            self.pump(BLOCK / SAMPLE_RATE / self.data_speed)
             return True
         return False
 
@@ -166,7 +167,7 @@ class PtyModem(_Served):
         self.data_stall = data_stall
         self.data_speed = data_speed
         self._idle = False
-        self.max_call_samples = int(max_call_seconds * 8000)
+        self.max_call_samples = int(max_call_seconds * SAMPLE_RATE)
         self.far_ends: list[object] = []
         self.transcript = bytearray()  # what the DTE wrote, the last TRANSCRIPT_MAX octets
         self.overruns = 0              # output octets dropped: the DTE did not read them
@@ -260,7 +261,7 @@ class PtyModem(_Served):
                 return
             # the DTE is quiet on purpose: line time goes on at real-time pace
             self._advance()
-            self.pump(BLOCK / 8000)
+            self.pump(BLOCK / SAMPLE_RATE)
             return
         if self.data_speed and dce.mode in ("ftm", "frm"):
             # high-speed data at (a multiple of) real-time pace, either way, as a real
@@ -274,7 +275,7 @@ class PtyModem(_Served):
             # nobody is sending: line time goes at real-time pace, so that the programs'
             # own timeouts (T2, T4 in real seconds) mean what they say
             self._advance()
-            self.pump(BLOCK / 8000)
+            self.pump(BLOCK / SAMPLE_RATE)
             return
         for _ in range(25):  # up to 0.5 s of line time between looks at the pty
             self._advance()
@@ -435,7 +436,7 @@ class PtyPair(_Served):
         self.a = PtyModem(None, stall=stall, data_stall=data_stall)
         self.b = PtyModem(None, stall=stall, data_stall=data_stall)
         self.data_speed = data_speed
-        self.max_call_samples = int(max_call_seconds * 8000)
+        self.max_call_samples = int(max_call_seconds * SAMPLE_RATE)
         self._idle = False
         self._dropped_at: dict[int, int] = {}
         self._line_clock = 0
@@ -475,7 +476,7 @@ class PtyPair(_Served):
         else:
             self._pace = None
         self._advance()
-        self.pump(BLOCK / 8000 if self._idle else 0.0)
+        self.pump(BLOCK / SAMPLE_RATE if self._idle else 0.0)
 
     def _advance(self) -> None:
         a, b = self.a.dce, self.b.dce
@@ -496,7 +497,7 @@ class PtyPair(_Served):
         for me, other in ((a, b), (b, a)):
             if me.offhook and not other.offhook and self._was_connected:
                 t0 = self._dropped_at.setdefault(id(me), self._line_clock)
-                if self._line_clock - t0 > 2 * 8000:
+                if self._line_clock - t0 > 2 * SAMPLE_RATE:
                     me.hang_up()
             else:
                 self._dropped_at.pop(id(me), None)

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from faxcore import modem
-from faxcore.conformance.ear import AUDIO_CHUNK, LOUD, RATE, LineAnalyser
+from faxcore.conformance.ear import AUDIO_CHUNK, LOUD, LineAnalyser
 from faxcore.conformance.model import Outcome, Procedure, Step
 from faxcore.conformance.runner import Mismatch, Runner
+from faxcore.modem import SAMPLE_RATE
 from faxcore.modem.hdlc import HdlcReceiver, HdlcTransmitter
 from faxcore.modem.tones import CedGenerator, CngGenerator
 from faxcore.session import FaxSession
@@ -120,7 +121,7 @@ class AudioRunner(Runner):
             # source is done (a modem's tail of silence can be longer than a chunk)
             loud = np.flatnonzero(np.abs(a.astype(np.int32)) > LOUD)
             if loud.size:
-                self._tx_end = self.now + (loud[-1] + 1) / RATE
+                self._tx_end = self.now + (loud[-1] + 1) / SAMPLE_RATE
             if self.src.done:
                 self.src = None
                 self.signals.append((self._tx_start, self._tx_end, "tester"))
@@ -128,7 +129,7 @@ class AudioRunner(Runner):
             a = np.zeros(n, np.int16)
         self.session.rx(a)
         self.ear.feed(self.session.tx(n), self.now)
-        self.now += n / RATE
+        self.now += n / SAMPLE_RATE
 
     def advance(self, until: float) -> None:
         while self.now + 1e-9 < until:
@@ -246,7 +247,7 @@ class AudioRunner(Runner):
         mod = mod or self._dut_dcs_mod()
         if mod is None:
             raise Mismatch(f"expected {kind.upper()}: cannot tell its modem")
-        audio = np.concatenate([entry[3], np.zeros(RATE // 2, np.int16)])
+        audio = np.concatenate([entry[3], np.zeros(SAMPLE_RATE // 2, np.int16)])
         info = entry[4]
         info.update(modem_name=mod.name, kind=kind)
         for long_train in ((True,) if kind == "tcf" or mod.name != "v17" else (False, True)):

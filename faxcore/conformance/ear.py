@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from faxcore.modem import SAMPLE_RATE
 from faxcore.modem.hdlc import HdlcEncoder, HdlcReceiver
 
-RATE = 8000
 AUDIO_CHUNK = 80              # 10 ms: the tester's transmit/receive granularity
 LOUD = 64                     # |sample| above this is signal (our modems send ~ -10 dBm0)
 QUIET_END = 160               # 20 ms without signal ends a burst
@@ -49,11 +49,11 @@ class LineAnalyser:
         loud = np.flatnonzero(np.abs(x.astype(np.int32)) > LOUD)
         if loud.size:
             if self.start is None:
-                self.start = t0 + loud[0] / RATE
+                self.start = t0 + loud[0] / SAMPLE_RATE
                 self.buf = [x[loud[0]:]]
             else:
                 self.buf.append(x)
-            self.last_loud = t0 + (loud[-1] + 1) / RATE
+            self.last_loud = t0 + (loud[-1] + 1) / SAMPLE_RATE
             self.quiet = len(x) - 1 - loud[-1]
             return
         if self.start is None:
@@ -65,10 +65,10 @@ class LineAnalyser:
 
     def _finish(self) -> None:
         start, end = self.start, self.last_loud
-        audio = np.concatenate(self.buf)[:max(1, round((end - start) * RATE))]
+        audio = np.concatenate(self.buf)[:max(1, round((end - start) * SAMPLE_RATE))]
         self.start, self.buf, self.quiet = None, [], 0
         spec = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
-        freqs = np.fft.rfftfreq(audio.size, 1 / RATE)
+        freqs = np.fft.rfftfreq(audio.size, 1 / SAMPLE_RATE)
         total = spec.sum() or 1.0
         for name, hz in (("CED", 2100.0), ("CNG", 1100.0)):
             if spec[np.abs(freqs - hz) <= 30].sum() > 0.8 * total:
@@ -77,12 +77,12 @@ class LineAnalyser:
                 return
         rx = HdlcReceiver("v21", 300)
         frames = []
-        padded = np.concatenate([audio, np.zeros(RATE // 4, np.int16)])
+        padded = np.concatenate([audio, np.zeros(SAMPLE_RATE // 4, np.int16)])
         for i in range(0, padded.size, AUDIO_CHUNK):
             rx.rx(padded[i:i + AUDIO_CHUNK])
             for e in rx.frames():
                 if e.ok:  # a fast burst may decode as a bad "frame"; never as a good one
-                    frames.append((start + (i + AUDIO_CHUNK) / RATE, e))
+                    frames.append((start + (i + AUDIO_CHUNK) / SAMPLE_RATE, e))
         if frames:
             self.signals.append((start, end, "DUT hdlc"))
             for n, (t_det, e) in enumerate(frames):

@@ -182,7 +182,7 @@ class HdlcTransmitter:
     def tx(self, n: int) -> np.ndarray:
         if not self._final:
             # keep the modem fed with idle flags so it never underruns with 1s
-            ahead = self._given - (self._samples + n) * self.bit_rate // 8000
+            ahead = self._given - (self._samples + n) * self.bit_rate // modem.SAMPLE_RATE
             if ahead < 64:
                 k = (64 - ahead) // 8 + 1
                 self._enc.flags(k)

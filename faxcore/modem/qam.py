@@ -21,6 +21,7 @@ from faxcore.modem.base import (
     CARRIER_DOWN,
     CARRIER_UP,
     DEFAULT_TX_LEVEL_DBM0,
+    SAMPLE_RATE,
     SIGNAL_LOST,
     TRAINING_FAILED,
     TRAINING_SUCCEEDED,
@@ -34,7 +35,6 @@ from faxcore.modem.dsp import dbm0_to_rms
 log = logging.getLogger(__name__)
 
 BAUD = 2400
-SAMPLE_RATE = 8000
 ROLLOFF = 0.25
 #: carrier detect thresholds (dBm0). spandsp uses -43/-48 for V.17; we switch on a little
 #: lower (-45) so that a burst received at exactly -43 dBm0 is still caught promptly.

@@ -48,6 +48,7 @@ from faxcore.modem.base import (
     CARRIER_DOWN,
     CARRIER_UP,
     DEFAULT_TX_LEVEL_DBM0,
+    SAMPLE_RATE,
     TRAINING_FAILED,
     TRAINING_SUCCEEDED,
     BitQueue,
@@ -195,7 +196,7 @@ class Transmitter:
 
     # -- symbol generation ---------------------------------------------------------------
     def _training_symbols(self, tep: bool, sps: float) -> np.ndarray:
-        baud = 8000.0 / sps
+        baud = SAMPLE_RATE / sps
         parts = []
         if tep:
             parts.append(np.zeros(round(0.2 * baud), dtype=np.int8))  # carrier at 0 degrees

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import select
 import subprocess
@@ -22,10 +23,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from faxcore import modem
 from faxcore.class1 import Class1Call, Class1Dce, Class1Driver, Class1Serial, PtyModem
 from faxcore.class1.codes import DleDecoder, dle_escape
 from faxcore.session import FaxSession
-from faxcore.t30.engine import TxPage
+from faxcore.t30.config import PAGE_MODEMS
+from faxcore.t30.engine import T30Config, TxPage
 from faxcore.t30.modem_if import (
     V29_9600,
     FrameReceived,
@@ -534,3 +537,11 @@ def test_unanswered_command_is_repeated_after_aborting_the_receive():
     assert call.driver.log.count("AT+FTM=145") == 3  # DCS + TCF, three times
     assert sent.count(b"\x18") >= 2  # the receives that T4 ended were aborted
     assert not dce.offhook
+
+
+def test_the_default_modems_are_one_list():
+    """A Class 1 call and a T.30 station offer the same modems by default, the page
+    modems faxcore.modem has, fastest first."""
+    assert inspect.signature(Class1Call).parameters["modems"].default is PAGE_MODEMS
+    assert T30Config(calling=False).modems is PAGE_MODEMS
+    assert PAGE_MODEMS == modem.PAGE_MODEMS

@@ -18,6 +18,7 @@ from ctypes import CFUNCTYPE, POINTER, c_int, c_int16, c_uint8, c_void_p
 
 import numpy as np
 
+from faxcore.modem import SAMPLE_RATE
 from faxcore.t30.frames import bitrev
 from faxcore.testing.spandsp.library import AudioState, T30Stats, lib
 
@@ -129,7 +130,7 @@ class SpandspFax(AudioState):
 
     def _on_frame(self, _t, _user, direction: int, msg, length: int) -> None:
         self.frames.append(("rx" if direction else "tx", ctypes.string_at(msg, length)))
-        self.frame_times.append(self.samples / 8000.0)
+        self.frame_times.append(self.samples / SAMPLE_RATE)
 
     @property
     def done(self) -> bool:

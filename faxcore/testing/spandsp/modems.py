@@ -35,6 +35,7 @@ from ctypes import (
 
 import numpy as np
 
+from faxcore.modem import SAMPLE_RATE
 from faxcore.testing.spandsp.library import lib
 
 # SIG_STATUS_* (spandsp/async.h)
@@ -410,7 +411,7 @@ def receiver(name: str, bit_rate: int, **kw):
     return cls(bit_rate, **kw)
 
 
-def run_tx(tx, block: int = 160, limit: int = 8000 * 600, trim: bool = False) -> np.ndarray:
+def run_tx(tx, block: int = 160, limit: int = SAMPLE_RATE * 600, trim: bool = False) -> np.ndarray:
     """All samples of a transmitter's burst (until ``done``), in blocks. The last block is
     zero padded to ``block``; with ``trim`` (modem transmitters only) the result ends with
     the last sample the modem produced."""

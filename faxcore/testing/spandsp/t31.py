@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from faxcore.modem import SAMPLE_RATE
 from faxcore.testing.spandsp.library import AudioState, lib
 
 log = logging.getLogger(__name__)
@@ -222,12 +223,12 @@ def run_call(call, far, *, modem: SpandspT31 | None = None, ring: bool = False,
     rig = Rig(call, modem, far)
     down = _Line(read_delay)   # modem -> driver
     up = _Line(write_delay)    # driver -> modem
-    per_block = max(1, baud * BLOCK // 8000 // 10)
+    per_block = max(1, baud * BLOCK // SAMPLE_RATE // 10)
     clock = 0                  # line samples
     call.start(0.0)
     rang = False
-    while clock < 8000 * max_seconds:
-        now = clock / 8000
+    while clock < SAMPLE_RATE * max_seconds:
+        now = clock / SAMPLE_RATE
         budget = per_block
         # the serial line: as many turns as it takes to settle at this instant
         for _ in range(100):
@@ -264,11 +265,11 @@ def run_call(call, far, *, modem: SpandspT31 | None = None, ring: bool = False,
         else:
             modem.rx(np.zeros(BLOCK, np.int16))
         clock += BLOCK
-    rig.seconds = clock / 8000
+    rig.seconds = clock / SAMPLE_RATE
     # the far end may still be finishing (a sender's phase E comes once its DCN has
     # gone out): give it the rest of its call on a line gone quiet, at most 10 s
     quiet = np.zeros(BLOCK, np.int16)
-    for _ in range(10 * 8000 // BLOCK):
+    for _ in range(10 * SAMPLE_RATE // BLOCK):
         if far is None or getattr(far, "done", True):
             break
         far.rx(quiet)
