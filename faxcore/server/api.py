@@ -339,6 +339,8 @@ def create_app(service: Service) -> FastAPI:
                                      "Location": f"/v1/faxes/{job.id}"})
 
     def _job(fax_id: int, acct: int) -> FaxJob:
+        if not 1 <= fax_id < 2**63:  # no row has it; the database must not see it
+            raise ApiError(404, "not_found", f"no fax {fax_id}")
         try:
             return service.queue().get(fax_id, acct)
         except NotFound:
@@ -383,6 +385,8 @@ def create_app(service: Service) -> FastAPI:
 
     def _received(fax_id: int, acct: int):
         store = service.store()
+        if not 1 <= fax_id < 2**63:
+            raise ApiError(404, "not_found", f"no received fax {fax_id}")
         inbox(store, acct, service.clock())  # releases held faxes of an active account
         f = get_inbound(store, fax_id, acct)
         if f is None or f.state != "received":

@@ -152,3 +152,12 @@ def test_a_chunked_upload_over_the_limit_is_stopped_while_it_is_read(harness):
     asyncio.run(harness.service.app()(scope, receive, send))
     assert sent[0]["status"] == 413
     assert pulled < 20                 # 50 KB in 4 KB chunks: stopped, not 400 chunks read
+
+
+@pytest.mark.parametrize("path", ["/v1/faxes/99999999999999999999", "/v1/faxes/0",
+                                  "/v1/received/99999999999999999999.pdf",
+                                  "/v1/faxes/-3/document.pdf"])
+def test_ids_no_row_can_have_are_404_not_a_database_error(harness, path):
+    a = harness.account()
+    r = harness.client.get(path, headers=a.auth)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
