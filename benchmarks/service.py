@@ -11,12 +11,17 @@ installed: a private throw-away server, fsync off, or ``--pg-url``):
 2. the same jobs delivered by the scheduler: one worker, then (a second batch) four
    worker threads; jobs/s (wall) and CPU ms per job.
 
-    python benchmarks/service.py [--jobs 200] [--no-pg] [--pg-url URL]
+3. ``--load N``: the issue's load test: N jobs submitted at once by 16 concurrent
+   clients against a loopback channel of 16 lines with 4 workers running; all must be
+   delivered once (one attempt and one journal row per page each); API p99 printed.
+
+    python benchmarks/service.py [--jobs 200] [--no-pg] [--pg-url URL] [--load 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import logging
 import socket
 import statistics
@@ -30,7 +35,7 @@ import uvicorn
 from _common import print_header
 
 from faxcore.codecs.tiff import Page, tiff_bytes
-from faxcore.server.config import ServerConfig
+from faxcore.server.config import ChannelConfig, ServerConfig
 from faxcore.server.service import Service
 from faxcore.testing import pg
 from faxcore.testing.pages import letter_page
@@ -117,21 +122,68 @@ def run_backend(label: str, db: str | None, jobs: int) -> dict[str, float]:
     return res
 
 
+def run_load(label: str, db: str | None, jobs: int, clients: int = 16) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = ServerConfig(data_dir=tmp, db=db or f"sqlite:///{Path(tmp) / 'faxcore.db'}",
+                           admin_token=ADMIN, channels=[ChannelConfig(capacity=16)])
+        service = Service(cfg)
+        server = RunningServer(service)
+        doc = tiff_bytes([Page(letter_page(600, 5))])
+        try:
+            with httpx.Client(base_url=server.url, timeout=120,
+                              limits=httpx.Limits(max_connections=clients)) as http:
+                acct = http.post("/v1/admin/accounts", json={"credit_limit_cents": 10**9},
+                                 headers={"authorization": f"Bearer {ADMIN}"}).json()
+                service.scheduler.start(4)
+                w0 = time.perf_counter()
+                shares = [jobs // clients + (k < jobs % clients) for k in range(clients)]
+                starts = [sum(shares[:k]) for k in range(clients)]
+                with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+                    parts = list(pool.map(lambda k: submit_batch(http, acct["api_key"],
+                                                                 shares[k], doc, starts[k]),
+                                          range(clients)))
+                submit_wall = time.perf_counter() - w0
+                wait_delivered(service, jobs)
+                wall = time.perf_counter() - w0
+                service.scheduler.stop()
+            db_ = service.store().db
+            attempts, distinct = db_.one("SELECT count(*), count(DISTINCT job_id) "
+                                         "FROM fax_attempts")
+            pages = db_.one("SELECT count(*) FROM fax_pages")[0]
+        finally:
+            server.stop()
+            service.close()
+    lat = sorted(x * 1000 for part in parts for x in part)
+    p99 = lat[min(len(lat) - 1, int(round(0.99 * len(lat))) - 1)]
+    n = jobs
+    print(f"{label:<10} load: {n} jobs from {clients} concurrent clients, 16 lines, 4 workers: "
+          f"submitted in {submit_wall:.1f} s, all delivered in {wall:.1f} s "
+          f"({n / wall:.1f} jobs/s); API p50 {statistics.median(lat):.0f} ms, p99 {p99:.0f} ms; "
+          f"attempts {attempts} for {distinct} jobs, {pages} pages journaled", flush=True)
+    assert attempts == distinct == n and pages == n, "a job was tried or journaled twice"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=200)
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--pg-url", default=None)
+    ap.add_argument("--load", type=int, default=0, metavar="N",
+                    help="also the load test: N jobs from 16 concurrent clients")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print_header(f"faxcore serve, loopback channel (virtual-time engines), {args.jobs} "
                  "one-page jobs per batch")
     lite = run_backend("SQLite", None, args.jobs)
+    if args.load:
+        run_load("SQLite", None, args.load)
     if args.no_pg:
         return
     try:
         with pg.server_url(args.pg_url) as url:
             post = run_backend("PostgreSQL", pg.new_schema_url(url), args.jobs)
+            if args.load:
+                run_load("PostgreSQL", pg.new_schema_url(url), args.load)
     except (pg.PostgresMissing, RuntimeError) as exc:
         print(f"PostgreSQL not measured: {exc}")
         return
