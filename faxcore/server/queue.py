@@ -402,28 +402,44 @@ class JobQueue:
         t = to_us(now)
         with self.db.write():
             job = self._held(claim, t)
-            self.db.execute("UPDATE fax_jobs SET lease_expires_at = ? WHERE id = ?",
-                            (max(t + round(lease_seconds * 1e6), job.lease_expires_at and
-                                 to_us(job.lease_expires_at) or 0), job.id))
+            self._renew(job, t, lease_seconds)
         return job.cancel_requested
 
-    def answered(self, claim: Claim, now: datetime) -> None:
+    def _renew(self, job: FaxJob, t: int, lease_seconds: float) -> None:
+        """Extend the lease (never shorten it), in the caller's transaction."""
+        old = to_us(job.lease_expires_at) if job.lease_expires_at is not None else 0
+        self.db.execute("UPDATE fax_jobs SET lease_expires_at = ? WHERE id = ?",
+                        (max(t + round(lease_seconds * 1e6), old), job.id))
+
+    def cancel_requested(self, job_id: int) -> bool:
+        """A read (no transaction): did the client ask to cancel this job?"""
+        row = self.db.one("SELECT cancel_requested FROM fax_jobs WHERE id = ?", (job_id,))
+        return bool(row and row[0])
+
+    def answered(self, claim: Claim, now: datetime, *,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+        """The far end answered: ``transmitting``, the lease renewed; returns True when
+        the client asked to cancel."""
         t = to_us(now)
         with self.db.write():
             job = self._held(claim, t)
+            self._renew(job, t, lease_seconds)
             if job.state == model.DIALING:
                 self._set_state(job.id, model.DIALING, model.TRANSMITTING, t,
                                 "the far end answered")
         self._flush()
+        return job.cancel_requested
 
-    def page_confirmed(self, claim: Claim, page: int, now: datetime) -> bool:
-        """Journal page ``page`` (1-based) as confirmed by the far end (MCF) and charge it,
-        in one transaction; returns True when the client asked to cancel. A page journaled
-        before is not charged again (a duplicate cannot happen with one lease holder, but
-        the primary key makes sure)."""
+    def page_confirmed(self, claim: Claim, page: int, now: datetime, *,
+                       lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+        """Journal page ``page`` (1-based) as confirmed by the far end (MCF), charge it and
+        renew the lease, in one transaction; returns True when the client asked to
+        cancel. A page journaled before is not charged again (a duplicate cannot happen
+        with one lease holder, but the primary key makes sure)."""
         t = to_us(now)
         with self.db.write():
             job = self._held(claim, t)
+            self._renew(job, t, lease_seconds)
             if self.db.one("SELECT 1 FROM fax_pages WHERE job_id = ? AND page = ?",
                            (job.id, page)) is None:
                 self.db.execute("INSERT INTO fax_pages (job_id, page, attempt_id, "

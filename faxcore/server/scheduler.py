@@ -35,13 +35,16 @@ class _Control:
         self.queue, self.claim, self.clock = queue, claim, clock
         self.lease_seconds = lease_seconds
 
+    # Each renews the lease in its own write; the cancel flag is read again after it
+    # committed (a read costs no fsync), so a cancel that came in meanwhile is seen now.
     def answered(self) -> bool:
-        self.queue.answered(self.claim, self.clock())
-        return self.heartbeat()
+        return self.queue.answered(self.claim, self.clock(), lease_seconds=self.lease_seconds) \
+            or self.queue.cancel_requested(self.claim.job.id)
 
     def page_confirmed(self, page: int) -> bool:
-        self.queue.page_confirmed(self.claim, page, self.clock())
-        return self.heartbeat()
+        return self.queue.page_confirmed(self.claim, page, self.clock(),
+                                         lease_seconds=self.lease_seconds) \
+            or self.queue.cancel_requested(self.claim.job.id)
 
     def heartbeat(self) -> bool:
         return self.queue.heartbeat(self.claim, self.clock(), lease_seconds=self.lease_seconds)
