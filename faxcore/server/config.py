@@ -192,5 +192,9 @@ def check(cfg: ServerConfig) -> None:
     for _prefix, ch in cfg.routes:
         if ch not in names:
             raise ConfigError(f"route to unknown channel {ch!r}")
+    if cfg.workers is not None and (not isinstance(cfg.workers, int) or cfg.workers < 1):
+        raise ConfigError(f"workers must be a whole number >= 1, got {cfg.workers!r}")
+    if not cfg.lease_seconds > 0:
+        raise ConfigError("lease_seconds must be positive")
     if cfg.max_upload_mb <= 0 or cfg.max_pages < 1:
         raise ConfigError("max_upload_mb and max_pages must be positive")

@@ -89,6 +89,7 @@ channel = "spare"
     ("[[route]]\nprefix = \"+1\"\nchannel = \"nowhere\"\n", "unknown channel"),
     ("[server]\nbind = \"nohost\"\n", "HOST:PORT"),
     ("[server\n", "faxcore.toml"),
+    ("[server]\nworkers = 0\n", "workers must be a whole number >= 1"),
 ])
 def test_config_errors_say_what_is_wrong(tmp_path, text, words):
     cfg = tmp_path / "faxcore.toml"
