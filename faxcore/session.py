@@ -30,7 +30,7 @@ from faxcore import modem
 from faxcore.codecs import RESOLUTIONS, Page, write_tiff
 from faxcore.codecs import load_pages as load_codec_pages
 from faxcore.codecs.prep import t30_resolution
-from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE
+from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE, pump
 from faxcore.modem.base import as_samples
 from faxcore.modem.tones import CedGenerator, CngGenerator
 from faxcore.pagestore import TiffPageWriter, fax_info, tiff_page
@@ -57,6 +57,7 @@ from faxcore.t30.result import CallResult
 log = logging.getLogger("faxcore.session")
 
 CHUNK = 40  # transmit granularity (5 ms): how precisely a burst's end is timed
+RX_BLOCK = 4 * CHUNK  # received audio is handled in blocks of at most this (20 ms)
 ECM_PREAMBLE_MS = 200.0
 # |sample| above this is the far end's signal (about -50 dBm0; modems send ~ -10 dBm0):
 # where a received signal ended, for the gap before our answer
@@ -132,72 +133,28 @@ def _continues_past(src, n: int) -> bool:
     """True if ``src.tx(n)`` surely leaves ``src.done`` False: then taking the ``n``
     samples at once gives the same samples and the same burst end as taking them
     CHUNK by CHUNK (the sources are continuous: how a burst is cut into pieces does not
-    change its samples)."""
+    change its samples). Sources without ``continues_past`` (tones) go by CHUNK."""
     f = getattr(src, "continues_past", None)
     return f is not None and f(n)
 
 
-class _RawReceiver:
-    """A fast modem receiver delivering bytes (LSB first) and carrier events."""
-
-    def __init__(self, name: str, rate: int, short: bool):
-        opts = {"short_train": short} if name == "v17" else {}
-        self.m = modem.receiver(name, rate, **opts)
-        self.bits = np.zeros(0, np.uint8)
-
-    def rx(self, samples) -> list:
-        self.m.rx(samples)
-        out = []
-        evs = self.m.events()
-        bits = self.m.bits()
-        if bits.size:
-            self.bits = np.concatenate([self.bits, bits])
-        whole = len(self.bits) // 8 * 8
-        ups = [e for e in evs if e.kind == "training_succeeded"]
-        downs = [e for e in evs if e.kind == "carrier_down"]
-        if any(e.kind == "training_failed" for e in evs):
-            # the TCF's receiver answers FTT at once instead of waiting for its deadline
-            out.append(TrainingFailed())
-        if ups:
-            out.append(CarrierUp())
-        if whole:
-            out.append(DataReceived(np.packbits(self.bits[:whole], bitorder="little").tobytes()))
-            self.bits = self.bits[whole:]
-        if downs:
-            self.bits = np.zeros(0, np.uint8)
-            out.append(CarrierDown())
-        return out
+def _frame(payload) -> FrameReceived:
+    data, ok = payload
+    return FrameReceived(data, crc_ok=ok)
 
 
-class _HdlcRx:
-    """HDLC frames over a modem (V.21, or a fast modem for ECM)."""
-
-    def __init__(self, name: str, rate: int, short: bool = False):
-        # Imported on first use: hdlc needs a compiled core, and a session whose modems
-        # are not built says so in FaxSession() (ModemNotAvailable), not on import.
-        from faxcore.modem.hdlc import HdlcReceiver
-
-        opts = {"short_train": short} if name == "v17" else {}
-        self.r = HdlcReceiver(name, rate, **opts)
-        self.fast = name != "v21"
-        self.up = False  # V.21: flags heard and the carrier not yet gone
-
-    def rx(self, samples) -> list:
-        self.r.rx(samples)
-        out = []
-        for e in self.r.events():
-            kind = e.kind
-            if kind == "flags" and not self.fast:
-                self.up = True
-                out.append(CarrierUp())
-            elif kind == "training_succeeded" and self.fast:
-                out.append(CarrierUp())
-            elif kind in ("frame", "bad"):
-                out.append(FrameReceived(bytes(e.data), crc_ok=kind == "frame" and e.ok))
-            elif kind == "carrier_down":
-                self.up = False
-                out.append(CarrierDown())
-        return out
+#: the receive pump's codes (faxcore.modem.pump) as T.30 events
+_PUMP_EVENTS = {
+    pump.UP: lambda _p: CarrierUp(),
+    pump.DOWN: lambda _p: CarrierDown(),
+    pump.FRAME: _frame,
+    pump.DATA: DataReceived,
+    # the TCF's receiver answers FTT at once instead of waiting for its deadline
+    pump.TRAINING_FAILED_CODE: lambda _p: TrainingFailed(),
+    # V.21 flags while a fast carrier is expected (or still thought to be up): the far
+    # end is sending commands (Class 1 +FCERROR)
+    pump.WRONG_CARRIER: lambda _p: WrongCarrier(),
+}
 
 
 class FaxSession:
@@ -266,8 +223,8 @@ class FaxSession:
         self._tx_clock = 0
         self._src = None         # current transmit source (has tx(n), done)
         self._cng = None
-        self._rxm = None         # current receive object
-        self._v21_watch = None   # V.21 detector while a fast carrier is expected
+        self._rxm = None         # current receive pump (faxcore.modem.pump), with its
+        #                          V.21 watch while a fast carrier is expected
         self._hold = None        # (V.21 receiver, deadline, source): see _run_commands
         self._wait_carrier_end = wait_carrier_end
         self._quiet = 0          # zero samples at the end of the current source's output
@@ -313,11 +270,18 @@ class FaxSession:
         return [p.bitmap for p in self.engine.received_pages if p.bitmap is not None]
 
     def rx(self, samples) -> None:
-        samples = as_samples(samples)  # clear ValueError for non-int16 audio
+        if not (type(samples) is np.ndarray and samples.dtype == np.int16  # the usual case
+                and samples.ndim == 1 and samples.flags.c_contiguous):
+            samples = as_samples(samples)  # clear ValueError for non-int16 audio
+        total = samples.shape[0]
         pos = 0
-        while pos < len(samples):
-            n = min(CHUNK * 4, len(samples) - pos)
-            block = samples[pos:pos + n]
+        while pos < total:
+            n = total - pos
+            if n > RX_BLOCK:
+                n = RX_BLOCK
+                block = samples[pos:pos + n]
+            else:
+                block = samples if pos == 0 else samples[pos:]
             pos += n
             if self._rxm is not None or self._hold is not None:  # listening
                 if not -RX_LOUD <= int(block[-1]) <= RX_LOUD:  # the common case: cheap
@@ -335,15 +299,9 @@ class FaxSession:
             self._tick()
             if self._rxm is None or self.engine.done:
                 continue
-            events = self._rxm.rx(block)
-            if self._v21_watch is not None:
-                # V.21 flags while a fast carrier is expected (or still thought to be
-                # up): the far end is sending commands (Class 1 +FCERROR).
-                for e in self._v21_watch.rx(block):
-                    if isinstance(e, CarrierUp):
-                        events.append(WrongCarrier())
-            for ev in events:
-                self._event(ev)
+            codes = self._rxm.rx(block)
+            for code, payload in codes:
+                self._event(_PUMP_EVENTS[code](payload))
                 if self._rxm is None:
                     break
 
@@ -359,7 +317,7 @@ class FaxSession:
         n = int(n)
         if n < 0:
             raise ValueError("sample count must be >= 0")
-        out = np.zeros(n, np.int16)
+        out = None  # made on first need: a block that one piece fills is that piece
         pos = 0
         if self._hold is not None and self._now >= self._hold[1]:
             self._release()
@@ -375,7 +333,12 @@ class FaxSession:
                 k = min(CHUNK, n - pos)  # the burst may end here: find where, to CHUNK
             if src is not None:
                 block = src.tx(k)
-                out[pos:pos + k] = block
+                if k == n:
+                    out = block  # a fresh array of n int16 samples (every source's tx)
+                else:
+                    if out is None:
+                        out = np.zeros(n, np.int16)
+                    out[pos:pos + k] = block
                 if block[-1]:  # still sounding (the common case: cheap)
                     self._quiet = 0
                 else:
@@ -393,11 +356,13 @@ class FaxSession:
                     self._tail_quiet = 0
                     continue
             elif self._cng is not None:
+                if out is None:
+                    out = np.zeros(n, np.int16)
                 out[pos:pos + k] = self._cng.tx(k)
             pos += k
             self._tx_clock += k
         self._tick()
-        return out
+        return out if out is not None else np.zeros(n, np.int16)
 
     # ---- internals -----------------------------------------------------------------
 
@@ -407,9 +372,11 @@ class FaxSession:
 
     def _tick(self) -> None:
         d = self.engine.next_deadline
-        if d is not None and self._now >= d:
-            self.engine.handle_timer(self._now)
-            self._run_commands()
+        if d is not None:
+            rx, tx = self._rx_clock, self._tx_clock  # _now, inline: this runs every block
+            if (rx if rx > tx else tx) / SAMPLE_RATE >= d:
+                self.engine.handle_timer(self._now)
+                self._run_commands()
 
     def _event(self, ev) -> None:
         self.engine.handle_event(ev, self._now)
@@ -436,25 +403,23 @@ class FaxSession:
             self._on_page(page)
 
     def _run_commands(self) -> None:
-        from faxcore.modem.hdlc import HdlcTransmitter  # compiled core: see _HdlcRx
+        # Imported on first use: hdlc needs a compiled core, and a session whose modems
+        # are not built says so in FaxSession() (ModemNotAvailable), not on import.
+        from faxcore.modem.hdlc import HdlcTransmitter
 
         for cmd in self.engine.commands():
             self._quiet = 0
             if isinstance(cmd, ReceiveHDLC):
                 self._src = None
-                self._rxm = _HdlcRx("v21", 300)
-                self._v21_watch = None
+                self._rxm = pump.rx_pump("v21", 300, hdlc=True)
                 self._cng = CngGenerator() if cmd.cng else None
                 continue
             if isinstance(cmd, ReceiveData):
                 self._src = None
                 mod = cmd.modulation
                 short = cmd.short_train and self._v17_short
-                if cmd.hdlc:
-                    self._rxm = _HdlcRx(mod.name, mod.rate, short)
-                else:
-                    self._rxm = _RawReceiver(mod.name, mod.rate, short)
-                self._v21_watch = _HdlcRx("v21", 300)
+                self._rxm = pump.rx_pump(mod.name, mod.rate, hdlc=cmd.hdlc, short_train=short,
+                                         watch=True)
                 self._cng = None
                 continue
             # The engine answers a final frame at once, while the far end may still be
@@ -462,12 +427,11 @@ class FaxSession:
             # transmitting (the 75 ms gap first) only when its V.21 carrier has gone
             # (bounded by 0.5 s), so the stations never talk over each other (T.30; the
             # TSB-85 audio runner measures this).
-            held = self._rxm if self._wait_carrier_end and isinstance(self._rxm, _HdlcRx) \
-                and not self._rxm.fast and self._rxm.up else None
+            held = self._rxm if self._wait_carrier_end and self._rxm is not None \
+                and self._rxm.hdlc and not self._rxm.fast and self._rxm.up else None
             # listening (and not sending CNG meanwhile): the gap counts from what we heard
             listened = self._rxm is not None and held is None and self._cng is None
             self._rxm = None
-            self._v21_watch = None
             self._cng = None
             if isinstance(cmd, Silence):
                 # The gap counts from the end of the last signal on the line: right after

@@ -158,6 +158,15 @@ cdef class V21Demodulator:
         self._bits = bytearray()
         return out
 
+    def take_bit_buffer(self):
+        """The bits decoded since the last take (0/1 octets), without a copy: the
+        bytearray itself (b"" when there are none); the caller must not change it."""
+        if not self._bits:
+            return b""
+        out = self._bits
+        self._bits = bytearray()
+        return out
+
     cdef long long _search_floor(self, long long t, double edge):
         """Earliest hist_a time an edge search from ``t`` may look at: inside the ring,
         and not before ``edge`` (a signal time, so NWIN/2 - 1 later in hist_a time)."""

@@ -1,0 +1,229 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The session's receive pump, compiled: see :mod:`faxcore.modem.pump` for what it does
+(:class:`faxcore.modem.pump.ReferenceRxPump` is the same in plain Python, and the tests
+check the two give the same codes on the same audio).
+
+One ``rx(block)`` call per block runs the modem core, the HDLC deframer or the octet
+assembly, and the V.21 watch, calling the compiled cores (QAM receiver, V.21
+demodulator, deframer) directly, with no Python frame in between; it returns a list of
+``(code, payload)`` (empty in the usual case).
+
+Memory safety. Bounds checks are off, so every index below is proven in range:
+
+* ``_pack`` reads ``bits[i]`` for ``0 <= i < bits.shape[0]`` only, and writes
+  ``out[k]`` for ``k < nbytes``, where ``nbytes = (nacc + n) // 8`` is the exact number
+  of octets completed (each write follows eight accumulated bits, and ``out`` is
+  allocated with ``nbytes`` octets, at least 1).
+* ``nacc`` stays in ``0..7`` and ``acc`` below ``1 << 8`` (reset after each octet).
+* No other indexing; everything else is Python objects (lists, tuples, bytes).
+* Memory: the pump holds at most 7 bits of a page's data between calls; the codes of a
+  block are handed out and not kept; the cores bound their own buffers.
+"""
+
+import logging
+
+import numpy as np
+
+cimport numpy as cnp
+
+from faxcore.modem import qam_core
+from faxcore.modem.hdlc_core import Deframer
+
+cnp.import_array()
+
+log = logging.getLogger("faxcore.modem.pump")
+
+DEF K_V21 = 0
+DEF K_QAM = 1
+DEF K_GENERIC = 2
+
+# codes (the same numbers as faxcore.modem.pump)
+DEF UP = 1
+DEF DOWN = 2
+DEF FRAME = 3
+DEF DATA = 4
+DEF TRAINING_FAILED = 5
+DEF WRONG_CARRIER = 6
+
+DEF FLAGS_NEEDED = 5
+DEF MIN_FRAME = 3
+
+cdef int EV_DOWN = qam_core.EV_CARRIER_DOWN
+cdef int EV_OK = qam_core.EV_TRAINING_SUCCEEDED
+cdef int EV_FAILED = qam_core.EV_TRAINING_FAILED
+
+cdef tuple T_UP = (UP, None)
+cdef tuple T_DOWN = (DOWN, None)
+cdef tuple T_FAILED = (TRAINING_FAILED, None)
+cdef tuple T_WRONG = (WRONG_CARRIER, None)
+
+
+cdef class RxPump:
+    """RxPump(receiver, name, hdlc, watch_receiver=None): ``receiver`` a modem receiver
+    made by :func:`faxcore.modem.receiver` for ``name``; ``watch_receiver`` a V.21 one or
+    None. Use :func:`faxcore.modem.pump.rx_pump`."""
+
+    cdef object m          # the modem receiver (wrapper)
+    cdef object core       # what demodulates: the QAM core, the V.21 demodulator, or m
+    cdef int kind
+    cdef readonly bint hdlc
+    cdef readonly bint fast
+    cdef public bint up
+    cdef object dec        # Deframer (HDLC) or None
+    cdef object watch      # V.21 demodulator or None
+    cdef object wdec
+    cdef int acc, nacc     # page data: bits of the octet being assembled (LSB first)
+
+    def __init__(self, receiver, str name, bint hdlc, watch_receiver=None):
+        self.m = receiver
+        self.fast = name != "v21"
+        self.hdlc = hdlc
+        self.up = False
+        if name == "v21":
+            self.kind = K_V21
+            self.core = receiver
+        elif name in ("v29", "v17"):
+            self.kind = K_QAM
+            self.core = receiver._core
+        else:
+            self.kind = K_GENERIC
+            self.core = receiver
+        self.dec = Deframer(FLAGS_NEEDED, MIN_FRAME) if hdlc else None
+        self.watch = watch_receiver
+        self.wdec = Deframer(FLAGS_NEEDED, MIN_FRAME) if watch_receiver is not None else None
+        self.acc = 0
+        self.nacc = 0
+
+    cdef tuple _demod(self, block):
+        """Run the modem on ``block``: (events or None, bits or None). Events: a list of
+        small ints, in order: 1 training succeeded, 2 training failed, 3 carrier down,
+        0 another. The QAM core is driven directly, so its Python wrapper's
+        ``trained``/``sample_count`` are not kept up to date (the pump owns it)."""
+        cdef list evs = None
+        cdef list raw
+        bits = None
+        core = self.core
+        if self.kind == K_QAM:
+            core.rx(block)
+            if core.events:
+                raw = core.take_events()
+                evs = []
+                for code, t in raw:
+                    evs.append(1 if code == EV_OK else 2 if code == EV_FAILED
+                               else 3 if code == EV_DOWN else 0)
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("event %d at sample %d", code, t)
+            if core.ocommit:
+                bits = core.take_bits()
+        elif self.kind == K_V21:
+            core.process(block)
+            raw = core.event_list
+            if raw:
+                core.event_list = []
+                evs = [3 if k == "carrier_down" else 0 for k, _t in raw]
+            bits = core.take_bit_buffer()
+            if not len(bits):
+                bits = None
+        else:
+            core.rx(block)
+            mev = core.events()
+            if mev:
+                evs = [1 if e.kind == "training_succeeded" else 2 if e.kind == "training_failed"
+                       else 3 if e.kind == "carrier_down" else 0 for e in mev]
+            bits = core.bits()
+            if not bits.shape[0]:
+                bits = None
+        return evs, bits
+
+    cdef bytes _pack(self, const unsigned char[::1] bits):
+        """The octets the bits complete, LSB first (the rest wait in acc/nacc)."""
+        cdef Py_ssize_t i, n = bits.shape[0], k = 0
+        cdef Py_ssize_t nbytes = (self.nacc + n) // 8
+        cdef int acc = self.acc, nacc = self.nacc
+        if nbytes == 0:
+            for i in range(n):
+                acc |= (bits[i] & 1) << nacc
+                nacc += 1
+            self.acc = acc
+            self.nacc = nacc
+            return None
+        out = bytearray(nbytes)
+        cdef unsigned char[::1] o = out
+        for i in range(n):
+            acc |= (bits[i] & 1) << nacc
+            nacc += 1
+            if nacc == 8:
+                o[k] = <unsigned char> acc
+                k += 1
+                acc = 0
+                nacc = 0
+        self.acc = acc
+        self.nacc = nacc
+        return bytes(out)
+
+    def rx(self, block):
+        """Feed one block (int16, 1-D, contiguous, at least one sample); returns the list
+        of (code, payload) it produced (see :mod:`faxcore.modem.pump`)."""
+        cdef list out = []
+        cdef list evs
+        cdef int e, downs = 0
+        cdef bint failed = False, ok = False
+        evs, bits = self._demod(block)
+        if evs is not None:
+            for e in evs:
+                if e == 1:
+                    ok = True
+                elif e == 2:
+                    failed = True
+                elif e == 3:
+                    downs += 1
+        if self.hdlc:
+            if ok and self.fast:
+                for e in evs:
+                    if e == 1:
+                        out.append(T_UP)
+            if bits is not None:
+                for kind, data, good in self.dec.put_bits(bits):
+                    if kind == "frame":
+                        out.append((FRAME, (data, good)))
+                    elif kind == "bad":
+                        out.append((FRAME, (data, False)))
+                    elif kind == "flags" and not self.fast:
+                        self.up = True
+                        out.append(T_UP)
+            if downs:
+                self.dec.reset()
+                self.up = False
+                for e in range(downs):
+                    out.append(T_DOWN)
+        else:
+            if failed:
+                out.append(T_FAILED)
+            if ok:
+                out.append(T_UP)
+            if bits is not None:
+                data = self._pack(bits)
+                if data is not None:
+                    out.append((DATA, data))
+            if downs:
+                self.acc = 0
+                self.nacc = 0
+                out.append(T_DOWN)
+        if self.watch is not None:
+            w = self.watch
+            w.process(block)
+            raw = w.event_list
+            wdown = False
+            if raw:
+                w.event_list = []
+                for k, _t in raw:
+                    if k == "carrier_down":
+                        wdown = True
+            wbits = w.take_bit_buffer()
+            if len(wbits):
+                for kind, _d, _g in self.wdec.put_bits(wbits):
+                    if kind == "flags":
+                        out.append(T_WRONG)
+            if wdown:
+                self.wdec.reset()
+        return out
