@@ -24,20 +24,10 @@ def results():
     return {r.name: r for r in conformance.run(path, audio=True)}
 
 
-# The whole file in audio mode (2026-11-26): 99 of 100. The one left fails on a measured
-# DUT timing (see KNOWN_FAILURES); a change in either direction shows up here by name.
-AUDIO_PASSING = """
-MRGN01 MRGN02 MRGN03 MRGN04 MRGN05 MRGN06a MRGN06b MRGN07 MRGN08 MRGN09 MRGN10 MRGN11
-MRGN12 MRGN13 MRGN14 MRGN15 MRGN16 MRGN17 ORGC01 ORGC02 ORGC03 OREN01 OREN02 OREN03
-OREN04 OREN05 OREN06 OREN07 OREN08 OREN09 OREN10 MTGP01 MTGP02 OTGP03 MTGN01 MTGN02
-MTGN03 MTGN04 MTGN05 MTGN06 MTGN07 MTGN08 MTGN09 MTGN10 MTGN11 MTGN12 MTGN13 MTGN14
-MTGN15 MTGN16 MTGN17 MTGN18 MTGN19 MTGN20 MTGN21 MTGN22 MTGN23 MTGN24 MTGN25 MTGN26
-MTGN27 MTGN28 OTGC01 OTGC02 OTGC03 OTGC04 OTGC05 OTGC06 OTGC07 OTGC08 OTGC09-01
-OTGC09-02 OTGC09-03 OTGC09-04 OTGC09-05 OTGC09-06 OTGC09-07 OTGC09-08 OTGC09-09
-OTGC09-10 OTGC09-11 OTGC09-12 OTGC10 OTGC11 OTEN01 OTEN02 OTEN04 OTEN05 OTEN06 MRGP01
-MRGP02 MRGP03 MRGP04 MRGP05 MRGP06 MRGP07 MRGP08 ORGP09 ORGP10
-""".split()
-
+# The whole file in audio mode: 99 of 100, every procedure but the one in KNOWN_FAILURES,
+# which fails on a measured DUT timing; a change in either direction shows up here by
+# name. (test_tsb85.py names the 100 procedures, all passing at the interface.)
+#
 # What the failing one measures (the check that failed): a DUT finding, not a runner gap.
 # OTEN03: T5 (65 s, T.30's 60 +- 5 s at most) ends the RNR/RR loop after 21 RRs, the file
 # wants at least 23: one RR -> RNR round here takes 3.15 s (our RR 1.23 s, the tester's
@@ -49,8 +39,9 @@ KNOWN_FAILURES = {
 
 def test_whole_file_in_audio_mode(results):
     assert len(results) == 100
-    assert len(AUDIO_PASSING) == 99 and not set(AUDIO_PASSING) & set(KNOWN_FAILURES)
-    assert sorted(n for n, r in results.items() if r.passed) == sorted(AUDIO_PASSING)
+    assert len(KNOWN_FAILURES) == 1 and set(KNOWN_FAILURES) <= set(results)
+    assert sorted(n for n, r in results.items() if r.passed) \
+        == sorted(set(results) - set(KNOWN_FAILURES))
     for r in results.values():
         assert r.mode == "audio"
         assert r.passed == (r.failure == "")
