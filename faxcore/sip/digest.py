@@ -85,7 +85,8 @@ def digest_response(algorithm: str, user: str, realm: str, password: str, method
         raise DigestError(f"algorithm {algorithm!r} not supported") from None
 
     def hx(s: str) -> str:
-        return h(s.encode("utf-8")).hexdigest()
+        # surrogate escapes stand for the octets as received: hash those octets
+        return h(s.encode("utf-8", "surrogateescape")).hexdigest()
 
     ha1 = hx(f"{user}:{realm}:{password}")
     ha2 = hx(f"{method}:{uri}")

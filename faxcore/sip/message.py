@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 __all__ = ["MAX_HEADERS", "MAX_HEADER_LINE", "MAX_MESSAGE", "NameAddr", "Request", "Response",
-           "SipMessage", "SipParseError", "Uri", "Via", "canonical_name", "parse_message",
+           "SipMessage", "SipParseError", "Uri", "Via", "canonical_name", "is_number", "parse_message",
            "parse_name_addr", "parse_params", "parse_uri", "parse_via", "split_list"]
 
 #: largest datagram accepted (a UDP datagram cannot be larger)
@@ -64,6 +64,12 @@ _SPELLING["min-se"] = "Min-SE"
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?\Z", re.IGNORECASE)
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes '²' and other scripts' digits,
+    which ``int`` then refuses or reads differently)."""
+    return text.isascii() and text.isdigit()
 
 
 def canonical_name(name: str) -> str:
@@ -241,7 +247,7 @@ def parse_message(data: bytes) -> Request | Response:
     if cl is None:
         msg.body = rest
     else:
-        if not cl.isdigit() or len(cl) > 9:
+        if not is_number(cl) or len(cl) > 9:
             raise SipParseError(f"bad Content-Length {cl[:20]!r}", msg)
         n = int(cl)
         if n > len(rest):
@@ -273,13 +279,13 @@ def _check(msg: Request | Response) -> None:
         except SipParseError as exc:
             raise SipParseError(str(exc), msg) from None
     mf = msg.get("Max-Forwards")
-    if mf is not None and (not mf.isdigit() or int(mf) > 255):
+    if mf is not None and (not is_number(mf) or len(mf) > 3 or int(mf) > 255):
         raise SipParseError(f"bad Max-Forwards {mf[:20]!r}", msg)
 
 
 def parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+    if len(parts) != 2 or not is_number(parts[0]) or len(parts[0]) > 10:
         raise SipParseError(f"bad CSeq {value[:40]!r}")
     num = int(parts[0])
     if num >= 2 ** 31 or not _TOKEN.match(parts[1]):
@@ -386,6 +392,9 @@ class Uri:
         return host, self.port if self.port is not None else default_port
 
 
+#: RFC 3261 §25.1 user / password characters (unreserved, escaped, user-unreserved)
+_USERINFO = re.compile(r"[A-Za-z0-9\-_.!~*'()%&=+$,;?/:#]+\Z")
+_URI_TEXT = re.compile(r"[^\s<>\"]*\Z")
 _HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?::([0-9]{1,5}))?\Z")
 
 
@@ -416,11 +425,17 @@ def parse_uri(text: str) -> Uri:
         user, pcolon, pw = userinfo.partition(":")
         if pcolon:
             password = pw
-        if not user:
-            raise SipParseError(f"empty user in {text[:60]!r}")
+        if not user or not _USERINFO.match(userinfo):
+            raise SipParseError(f"bad user part in {text[:60]!r}")
     hostport, _, params = hostpart.partition(";")
     host, port = _hostport(hostport)
-    return Uri(scheme, user, host, port, parse_params(params), headers, password)
+    parsed = parse_params(params)
+    # what we parse we may write back (a Contact becomes our Request-URI): no spaces,
+    # quotes or angle brackets anywhere in it
+    if any(v is not None and not _URI_TEXT.match(v) for v in parsed.values()) or \
+            (headers and not _URI_TEXT.match(headers)):
+        raise SipParseError(f"bad URI parameter or header in {text[:60]!r}")
+    return Uri(scheme, user, host, port, parsed, headers, password)
 
 
 @dataclass

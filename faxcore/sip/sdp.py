@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from faxcore.sip.message import is_number
+
 __all__ = ["AUDIO_PAYLOADS", "AudioParams", "LocalMedia", "MediaDescription",
            "SdpOriginator", "SdpParseError", "SessionDescription", "T38Params", "answer",
            "audio_media", "image_media", "negotiate_t38", "parse_sdp", "peer_max_datagram"]
@@ -152,7 +154,7 @@ def parse_sdp(data: bytes | str) -> SessionDescription:
             seen_v = True
         elif kind == "o":
             parts = value.split()
-            if len(parts) != 6 or not parts[1].isdigit() or not parts[2].isdigit():
+            if len(parts) != 6 or not is_number(parts[1]) or not is_number(parts[2]):
                 raise SdpParseError(f"bad o= {value[:60]!r}")
             if len(parts[1]) > 20 or len(parts[2]) > 20:
                 raise SdpParseError("o= number too long")
@@ -177,7 +179,7 @@ def parse_sdp(data: bytes | str) -> SessionDescription:
             if len(parts) < 4:
                 raise SdpParseError(f"bad m= {value[:60]!r}")
             portpart = parts[1].split("/")[0]
-            if not portpart.isdigit() or int(portpart) > 65535:
+            if not is_number(portpart) or len(portpart) > 5 or int(portpart) > 65535:
                 raise SdpParseError(f"bad m= port {parts[1][:20]!r}")
             current = MediaDescription(parts[0], int(portpart), parts[2], parts[3:])
             sd.media.append(current)
@@ -276,7 +278,7 @@ class T38Params:
 
 def _int(text: str, lo: int, hi: int) -> int | None:
     text = text.strip()
-    if not text.isdigit() or len(text) > 10:
+    if not is_number(text) or len(text) > 10:
         return None
     v = int(text)
     return v if lo <= v <= hi else None
@@ -337,11 +339,11 @@ class AudioParams:
         te: int | None = None
         for f in m.fmts:
             # each payload type once: a repeated one must not repeat in the answer
-            if f.isdigit() and int(f) < 128 and int(f) not in pts:
+            if is_number(f) and len(f) <= 3 and int(f) < 128 and int(f) not in pts:
                 pts.append(int(f))
         for v in m.attrs("rtpmap"):
             num, _, enc = v.partition(" ")
-            if num.isdigit() and enc.lower().startswith(TELEPHONE_EVENT + "/"):
+            if is_number(num) and len(num) <= 3 and enc.lower().startswith(TELEPHONE_EVENT + "/"):
                 te = int(num)
         ptime = _int(m.attr("ptime") or "", 1, 1000) or 20
         codecs = tuple(p for p in pts if p in AUDIO_PAYLOADS and p != te)

@@ -70,6 +70,7 @@ from faxcore.sip.message import (
     Response,
     SipParseError,
     Uri,
+    is_number,
     parse_message,
     parse_name_addr,
     parse_params,
@@ -299,7 +300,7 @@ def _session_expires(value: str | None) -> tuple[int, str | None] | None:
         return None
     num, _, params = value.partition(";")
     num = num.strip()
-    if not num.isdigit() or len(num) > 9:
+    if not is_number(num) or len(num) > 9:
         raise SipParseError(f"bad Session-Expires {value[:30]!r}")
     refresher = parse_params(params).get("refresher")
     return int(num), (refresher.lower() if refresher else None)
@@ -1223,9 +1224,10 @@ class UserAgent:
                 reg.tries += 1
                 self._send_register(reg, now, [header])
                 return
-        if resp.status == 423 and (resp.get("Min-Expires") or "").isdigit() and reg.tries < 2:
+        min_expires = _delta_seconds(resp.get("Min-Expires"))
+        if resp.status == 423 and min_expires is not None and reg.tries < 2:
             reg.tries += 1
-            reg.expires = int(resp.get("Min-Expires") or "0")
+            reg.expires = min_expires
             self._send_register(reg, now)
             return
         reg.tries = 0
@@ -1250,13 +1252,25 @@ class UserAgent:
             except SipParseError:
                 continue
             if na.uri.host == self.contact.host and na.uri.user == self.contact.user:
-                v = na.params.get("expires")
-                if v and v.isdigit():
-                    return int(v)
-        v = resp.get("Expires")
-        if v and v.strip().isdigit():
-            return int(v.strip())
-        return reg.expires
+                v = _delta_seconds(na.params.get("expires"))
+                if v is not None:
+                    return v
+        v = _delta_seconds(resp.get("Expires"))
+        return v if v is not None else reg.expires
+
+
+#: the largest delta-seconds we believe (RFC 3261 §25.1 caps it at 2**32-1)
+MAX_DELTA = 2 ** 32 - 1
+
+
+def _delta_seconds(value: str | None) -> int | None:
+    """An Expires-style number, clamped to MAX_DELTA; None when absent or malformed."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not is_number(value):
+        return None
+    return MAX_DELTA if len(value) > 10 else min(int(value), MAX_DELTA)
 
 
 def _body(sdp: Sdp) -> bytes:

@@ -56,3 +56,18 @@ def test_md5_without_qop_is_rfc2069_style():
 def test_challenges_we_cannot_answer(bad):
     with pytest.raises(DigestError):
         parse_challenge(bad)
+
+
+def test_a_challenge_with_non_utf8_octets_is_answered_over_those_octets():
+    """Fuzz finding: a realm with octets that are not UTF-8 (kept as surrogate escapes by
+    the parser) made hashing raise UnicodeEncodeError out of the UA."""
+    realm = b"r\xff\xfe".decode("utf-8", "surrogateescape")
+    ch = parse_challenge(f'Digest realm="{realm}", nonce="n"')
+    p = parse_credentials(authorization(ch, "REGISTER", "sip:h", "u", "pw"))
+
+    def md5(b: bytes) -> str:
+        return hashlib.md5(b).hexdigest()
+
+    want = md5(f"{md5(b'u:r' + bytes([0xff, 0xfe]) + b':pw')}:n:{md5(b'REGISTER:sip:h')}"
+               .encode())
+    assert p["response"] == want

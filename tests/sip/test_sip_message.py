@@ -137,3 +137,28 @@ def test_token_soup_after_a_valid_head_raises_only_sip_parse_error(parts):
         parse_message(INVITE[:200] + b"".join(parts))
     except SipParseError:
         pass
+
+
+@pytest.mark.parametrize("field", ["l: ²", "CSEQ: ١ INVITE", "max-forwards: ٧"])
+def test_non_ascii_digits_are_malformed_not_a_crash(field):
+    """str.isdigit() accepts '²' and Arabic-Indic digits, which int() refuses: such a
+    number must be a SipParseError (it was a ValueError out of the parser)."""
+    base = INVITE.replace(b"l: 4", b"X-Y: 1").replace(b"CSEQ: 314159 INVITE",
+                                                      b"CSeq: 1 INVITE")
+    if field.startswith("l:"):
+        data = base.replace(b"X-Y: 1", field.encode())
+    elif field.startswith("CSEQ"):
+        data = base.replace(b"CSeq: 1 INVITE", field.encode())
+    else:
+        data = base.replace(b"max-forwards: 70", field.encode())
+    with pytest.raises(SipParseError):
+        parse_message(data)
+
+
+@pytest.mark.parametrize("uri", ["sip:a@ <sip:a@h", "sip:a b@h", "sip:a@h;p=x y",
+                                 "sip:a\"@h", "sip:a@h?x=<y>"])
+def test_uri_parts_that_cannot_be_written_back_are_refused(uri):
+    """Fuzz finding: a Contact ``<sip:a@ <sip:a@ ...>`` parsed with the user 'a@ <sip:a'
+    and our BYE's Request-URI then had spaces (an unparseable request we sent)."""
+    with pytest.raises(SipParseError):
+        parse_uri(uri)

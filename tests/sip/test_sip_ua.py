@@ -699,3 +699,19 @@ def test_offerless_invite_gets_our_offer_and_the_answer_comes_in_the_ack():
     assert isinstance(first, IncomingCall) and first.sdp is None
     assert isinstance(confirmed, CallConfirmed) and confirmed.sdp.media[0].port == 7000
     assert first.call.remote_sdp.media[0].port == 7000
+
+
+@pytest.mark.parametrize("expires", ["9" * 400, "²", "4294967296000"])
+def test_a_registrar_granting_absurd_expiry_is_clamped(expires):
+    """Fuzz finding: 'Expires: 999...9' overflowed float arithmetic out of the UA; a
+    non-ASCII digit crashed int(). The grant is clamped to 2**32-1 s or ignored."""
+    net = SipNetwork()
+    ua = UserAgent("sip:fax@10.0.0.1", "sip:fax@10.0.0.1:5060", rng=random.Random(5))
+    net.add(A, ua)
+    ua.register("sip:10.0.0.9", "fax", "secret", expires=120, now=0.0)
+    net.run(until=0.1)
+    (r1,) = _outsider_requests(net, "REGISTER")
+    net.inject(_reply(r1, 200, "OK", [("Expires", expires)]), X, A)
+    net.run(until=1)
+    (ev,) = net.events[A]
+    assert isinstance(ev, Registered) and ev.expires in (120, 2 ** 32 - 1)
