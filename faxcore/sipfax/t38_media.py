@@ -78,20 +78,45 @@ class UdptlFaxEndpoint:
         return self.terminal.done
 
     def datagrams(self, now: float) -> list[bytes]:
-        """The datagrams to send at ``now`` (and the receiver's hold timer polled)."""
+        """The datagrams to send at ``now`` (and the receiver's hold timer polled).
+        Everything that fell due since the last call is sent now, each packet taken
+        at its own time (see :meth:`_catch_up`)."""
+        out = self._catch_up(now)
         self._deliver(self.receiver.poll(now), now)
-        out = [self.sender.send(ifp.encode(p, self.version))
-               for p in self.terminal.packets(now)]
-        self.stats.sent += len(out)
+        out += self._encode(self.terminal.packets(now))
         return out
 
-    def datagram(self, data: bytes, now: float) -> None:
-        """One datagram received from the far end."""
+    def datagram(self, data: bytes, now: float) -> list[bytes]:
+        """One datagram received from the far end; returns the datagrams that fell due
+        before it (send them first)."""
+        out = self._catch_up(now)
         self.stats.received += 1
         before = self.receiver.stats.malformed
         got = self.receiver.feed(data, now)
         self.stats.malformed += self.receiver.stats.malformed - before
         self._deliver(got, now)
+        return out
+
+    def _catch_up(self, now: float) -> list[bytes]:
+        """A late caller (a busy CPU, a coarse timer) must not let the terminal jump
+        ahead: asked at ``now``, it would end its transmission (and drop the packets
+        still queued for it: the tail of a frame) before handing those packets out.
+        So the terminal is stepped through each deadline before ``now``, in order,
+        as a punctual caller would have done; the packets go out late, but whole."""
+        out: list[bytes] = []
+        last = None
+        for _ in range(100_000):     # bounded: each step moves the terminal's clock on
+            d = self.terminal.next_deadline
+            if d is None or d >= now or d == last:
+                break
+            last = d
+            out += self._encode(self.terminal.packets(d))
+        return out
+
+    def _encode(self, packets) -> list[bytes]:
+        out = [self.sender.send(ifp.encode(p, self.version)) for p in packets]
+        self.stats.sent += len(out)
+        return out
 
     def _deliver(self, deliveries, now: float) -> None:
         for d in deliveries:
@@ -182,7 +207,7 @@ class UdptlMedia:
             return
         if self.pcap is not None and self.local is not None:
             self.pcap.datagram(time.time(), addr, self.local, data)
-        self.endpoint.datagram(data, asyncio.get_running_loop().time())
+        self._send(self.endpoint.datagram(data, asyncio.get_running_loop().time()))
         if self.on_datagram is not None:
             self.on_datagram()
         self._wake.set()
@@ -204,10 +229,7 @@ class UdptlMedia:
         ep = self.endpoint
         while not self._stop:
             now = loop.time()
-            for data in ep.datagrams(now):
-                self._transport.sendto(data, self.remote)
-                if self.pcap is not None:
-                    self.pcap.datagram(time.time(), self.local, self.remote, data)
+            self._send(ep.datagrams(now))
             if finished is None and ep.done:
                 finished = now
             if finished is not None and now - finished >= linger:
@@ -222,6 +244,14 @@ class UdptlMedia:
                 await asyncio.wait_for(self._wake.wait(), wait)
             except TimeoutError:
                 pass
+
+    def _send(self, datagrams: list[bytes]) -> None:
+        if self._transport is None or self.remote is None:
+            return
+        for data in datagrams:
+            self._transport.sendto(data, self.remote)
+            if self.pcap is not None:
+                self.pcap.datagram(time.time(), self.local, self.remote, data)
 
     def close(self) -> None:
         if self._transport is not None:
