@@ -64,7 +64,7 @@ import random
 import secrets
 from dataclasses import dataclass, field
 
-from faxcore.sip.digest import DigestError, authorization, parse_challenge
+from faxcore.sip.digest import Challenge, DigestError, authorization, parse_challenge
 from faxcore.sip.message import (
     Request,
     Response,
@@ -293,6 +293,9 @@ class Registration:
     timers: dict[str, float] = field(default_factory=dict)
     tries: int = 0
     nonce_count: dict[str, int] = field(default_factory=dict)
+    #: the last challenge answered (header name, challenge): refreshes answer it again
+    #: at once with the next nonce count, saving the 401 round trip
+    challenge: tuple[str, Challenge] | None = None
 
 
 def _session_expires(value: str | None) -> tuple[int, str | None] | None:
@@ -939,7 +942,8 @@ class UserAgent:
         return True
 
     def _answer_challenge(self, resp: Response, method: str, uri: str,
-                          creds: tuple[str, str], counts: dict[str, int]) -> tuple[str, str] | None:
+                          creds: tuple[str, str], counts: dict[str, int],
+                          reg: Registration | None = None) -> tuple[str, str] | None:
         name = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
         out = "Authorization" if resp.status == 401 else "Proxy-Authorization"
         for value in resp.get_lines(name):
@@ -951,6 +955,8 @@ class UserAgent:
             nc = counts.get(ch.nonce, 0) + 1
             counts[ch.nonce] = nc
             cnonce = f"{self.rng.getrandbits(64):016x}"
+            if reg is not None:
+                reg.challenge = (out, ch)
             return out, authorization(ch, method, uri, creds[0], creds[1], nc, cnonce)
         return None
 
@@ -1205,6 +1211,12 @@ class UserAgent:
         req = self._request("REGISTER", str(uri), f"<{reg.aor}>;tag={reg.local_tag}",
                             f"<{reg.aor}>", reg.call_id, reg.cseq)
         req.add("Expires", str(reg.expires))
+        if not auth and reg.challenge is not None:
+            name, ch = reg.challenge
+            nc = reg.nonce_count.get(ch.nonce, 0) + 1
+            reg.nonce_count[ch.nonce] = nc
+            auth = [(name, authorization(ch, "REGISTER", str(uri), reg.user, reg.password, nc,
+                                         f"{self.rng.getrandbits(64):016x}"))]
         for n, v in auth:
             req.add(n, v)
         self._send_client(req, reg.addr, now, ("register", reg))
@@ -1219,7 +1231,7 @@ class UserAgent:
             return
         if resp.status in (401, 407) and reg.tries < 2:
             header = self._answer_challenge(resp, "REGISTER", req.uri,
-                                            (reg.user, reg.password), reg.nonce_count)
+                                            (reg.user, reg.password), reg.nonce_count, reg)
             if header is not None:
                 reg.tries += 1
                 self._send_register(reg, now, [header])

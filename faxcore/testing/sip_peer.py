@@ -185,6 +185,7 @@ class Script:
     register: str | None = None
     expect: str = "CallEnded"
     expect_reason: str | None = None
+    linger: float = 0.3                     # keep serving this long after success
     events: list[str] = field(default_factory=list)
 
 
@@ -297,8 +298,8 @@ class Driver:
                 # "idle": the script only expects the UA to stay up and answer
                 self.ok = s.expect == "idle"
                 _say("TIMEOUT")
-            # let the last retransmissions/ACKs go out
-            await asyncio.sleep(0.3)
+            # let the last retransmissions/ACKs (or a scripted refresh) go out
+            await asyncio.sleep(s.linger)
         finally:
             self.endpoint.close()
         return self.ok
@@ -330,12 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--expect", default="CallEnded")
     p.add_argument("--expect-reason")
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--linger", type=float, default=0.3,
+                   help="seconds to keep serving after the expected event")
     a = p.parse_args(argv)
     host, _, port = a.bind.rpartition(":")
     creds = (a.user, a.password) if a.user else None
     script = Script(a.role, a.target, a.answer_delay, a.reject, a.bye_after, a.cancel_after,
                     a.t38_after, a.refuse_t38, creds, a.session_expires, a.min_se,
-                    a.register, a.expect, a.expect_reason)
+                    a.register, a.expect, a.expect_reason, a.linger)
     ok = asyncio.run(Driver(script, host, int(port)).run(a.timeout))
     _say("RESULT " + ("OK" if ok else "FAIL"))
     return 0 if ok else 1

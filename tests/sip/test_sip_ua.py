@@ -440,6 +440,10 @@ def test_register_with_digest_and_refresh():
     net.run(until=40)                                  # refreshed at half of 60 s
     r3 = _outsider_requests(net, "REGISTER")[2]
     assert r3.cseq[0] == r2.cseq[0] + 1
+    # the refresh answers the last challenge at once, with the next nonce count
+    p3 = parse_credentials(r3.get("Authorization"))
+    assert p3["nc"] == "00000002" and p3["nonce"] == "n1"
+    assert p3["response"] == _md5(f"{ha1}:n1:00000002:{p3['cnonce']}:auth:{ha2}")
     assert any(t == pytest.approx(30.2, abs=0.05) for t, s, _, f in net.sent
                if f.startswith("REGISTER") and t > 1)
     net.inject(_reply(r3, 200, "OK", [("Expires", "60")]), X, A)

@@ -6,7 +6,7 @@ ports), faxcore as UAS (SIPp calls) and as UAC (SIPp answers). A case passes whe
 exits 0 (every expected message arrived, every regexp check held) *and* the faxcore side
 printed the expected events and reached its expected end. Some cases check more from
 SIPp's message log: the digest answer to a 407 recomputed with hashlib, the SDP of the
-session refresh during T.38, the glare retry delay.
+session refresh during T.38, the glare retry delay, the REGISTER refresh's credentials.
 """
 
 from __future__ import annotations
@@ -74,10 +74,14 @@ def run_pair(tmp_path: Path, scenario: str, faxcore_role: str, args: list[str],
                 "-mp", str(media_port), "-m", "1", "-timeout", f"{int(timeout)}s",
                 "-timeout_error", "-trace_err", "-error_file", str(err), "-trace_msg",
                 "-message_file", str(log), "-nostdin"]
-    driver_cmd = [sys.executable, "-m", "faxcore.testing.sip_peer", faxcore_role,
+    # "reg": faxcore registers with SIPp (SIPp starts first, as for a call to it)
+    driver_cmd = [sys.executable, "-m", "faxcore.testing.sip_peer",
+                  "uas" if faxcore_role == "reg" else faxcore_role,
                   "--bind", f"{HOST}:{fax_port}", "--timeout", str(timeout), *args]
     if faxcore_role == "uas":
         sipp_cmd.append(f"{HOST}:{fax_port}")
+    elif faxcore_role == "reg":
+        driver_cmd += ["--register", f"sip:{HOST}:{sipp_port}"]
     else:
         driver_cmd += ["--target", f"sip:service@{HOST}:{sipp_port}"]
     first, second = (driver_cmd, sipp_cmd) if faxcore_role == "uas" else (sipp_cmd, driver_cmd)
@@ -152,6 +156,9 @@ CASES = [
     ("uac-t38-reinvite-488", "uas_t38_488.xml", "uac",
      ["--t38-after", "0.3", "--bye-after", "1.0", "--expect-reason", "local-bye"],
      ["CallAnswered", "ReInviteFailed 488", "CallEnded local-bye 200"]),
+    ("register-digest-refresh", "uas_register.xml", "reg",
+     ["--user", "fax", "--password", "secret", "--expect", "Registered", "--linger", "3"],
+     ["Registered 4", "Registered 4"]),
     ("uac-reinvite-glare", "uas_glare.xml", "uac",
      ["--t38-after", "0.3", "--bye-after", "6", "--expect-reason", "local-bye"],
      ["CallAnswered", "MediaChanged image", "CallEnded local-bye 200"]),
@@ -178,6 +185,11 @@ def test_sipp_scenario(case, tmp_path):
         _check_glare(run, owner=True)
     if scenario == "uac_glare.xml":
         _check_glare(run, owner=False)
+    if scenario == "uas_register.xml":
+        regs = [t for _, k, t in run.messages() if k == "received" and t.startswith("REGISTER")]
+        assert len(regs) == 3
+        # the refresh carries credentials for the last challenge, nonce count 2
+        assert "nc=00000002" in regs[2] and 'nonce="71d2c3e4f5a60718"' in regs[2]
     if scenario == "uac_unknown.xml":
         statuses = [t.split("\n", 1)[0] for _, k, t in run.messages() if k == "received"]
         assert [s.split()[1] for s in statuses] == ["501", "200", "400"], statuses
