@@ -93,6 +93,10 @@ def main() -> int:
     best = min(cpu["rtp"]) / min(cpu["bare"])
     med = statistics.median(cpu["rtp"]) / statistics.median(cpu["bare"])
     print(f"  ratio RTP/bare: best {best:.3f}, median {med:.3f} (goal <= 1.10)")
+    # the RTP call is longer on the line (each turn-around waits for the far end's
+    # jitter buffer): per second of line time, what RTP itself adds
+    per_line = med * lines["bare"] / lines["rtp"]
+    print(f"  ratio per second of line time (median): {per_line:.3f}")
     us = packet_path()
     packets = 2 * lines["rtp"] / 0.020
     print(f"  RTP path alone: {us:.1f} us per 20 ms packet (send + receive + play); "

@@ -12,7 +12,9 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   entry (``put_fields``, ``set_decoder``, ``__init__``); ``tables[pt][c]`` has ``c`` an
   octet (0..255).
 * Payload octets ``p[0 .. n-1]``: ``put_fields`` checks ``0 <= offset <= end <=
-  len(data)`` and sets ``p = data + offset``, ``n = end - offset``; the late-part skip
+  len(data)`` and sets ``p = data + offset``, ``n = end - offset``; ``put_datagram``
+  reads header octets 0..11 only after checking ``len(data) >= 12`` and passes
+  ``p = data + 12``, ``n = len(data) - 12``; ``pt = b[1] & 0x7F`` is 0..127; the late-part skip
   moves ``p`` forward by ``-off`` only when ``0 < -off < n`` (``off + n > 0``).
 * ``g711_packet`` writes ``12 + n`` octets into a new bytes object of that size;
   ``samples[i]`` for ``i < n = samples.shape[0]``; the encode table is checked to hold
@@ -191,6 +193,22 @@ cdef class JitterCore:
             raise ValueError(f"payload [{offset}:{stop}] outside {len(data)} octets")
         return self._put(ssrc, seq, timestamp, payload_type,
                          <const uint8_t *>PyBytes_AS_STRING(data) + offset, stop - offset)
+
+    def put_datagram(self, bytes data not None):
+        """A datagram with a plain 12-octet header (first octet 0x80: version 2, no
+        padding, extension or CSRC), its payload everything after it: taken as
+        ``put_fields`` would, returning what became of it; None for any other datagram
+        (the caller parses it in full)."""
+        cdef Py_ssize_t n = len(data)
+        cdef const uint8_t *b = <const uint8_t *>PyBytes_AS_STRING(data)
+        if n < 12 or b[0] != 0x80:
+            return None
+        return self._put((<uint32_t>b[8] << 24) | (<uint32_t>b[9] << 16)
+                         | (<uint32_t>b[10] << 8) | b[11],
+                         (<uint32_t>b[2] << 8) | b[3],
+                         (<uint32_t>b[4] << 24) | (<uint32_t>b[5] << 16)
+                         | (<uint32_t>b[6] << 8) | b[7],
+                         b[1] & 0x7F, b + 12, n - 12)
 
     cdef str _put(self, uint32_t ssrc, uint32_t seq, uint32_t ts, int pt, const uint8_t *p,
                   Py_ssize_t n):

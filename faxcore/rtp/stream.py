@@ -100,12 +100,14 @@ class RtpAudioStream:
         """One RTP datagram carrying ``samples`` (int16, normally :data:`FRAME` of them:
         the timestamp advances by their count)."""
         b1 = self.payload_type | (0x80 if self.sent == 0 else 0)
-        if isinstance(samples, np.ndarray) and samples.dtype == np.int16 and samples.ndim == 1:
-            # the hot path (every 20 ms), in C: the octets RtpPacket.build would give
-            # (tests/rtp/test_rtp_stream.py)
+        try:
+            # the hot path (every 20 ms), in C, for a 1-D int16 array: the octets
+            # RtpPacket.build would give (tests/rtp/test_rtp_stream.py)
             out = _core.g711_packet(b1, self.seq, self.timestamp, self.ssrc, samples,
                                     self._encode)
-        else:
+        except (TypeError, ValueError):
+            # another dtype or shape (the C path refuses it): the general encoder, which
+            # clips other integers and refuses floats
             out = _HEADER.pack(0x80, b1, self.seq, self.timestamp, self.ssrc) + g711.encode(
                 samples, self.payload_type)
         self.seq = (self.seq + 1) & 0xFFFF
@@ -116,11 +118,12 @@ class RtpAudioStream:
     def receive(self, datagram: bytes) -> str:
         """Take one received datagram; returns what became of it ("malformed", or what
         :meth:`JitterBuffer.put` says). Never raises for hostile bytes."""
-        if len(datagram) >= HEADER_LEN and datagram[0] == 0x80 and isinstance(datagram, bytes):
-            # the hot path: version 2, no padding, extension or CSRC, so the payload is
-            # everything after the fixed header (what RtpPacket.parse would say)
-            _, b1, seq, ts, ssrc = _HEADER.unpack_from(datagram)
-            return self.jitter.put_fields(ssrc, seq, ts, b1 & 0x7F, datagram, HEADER_LEN)
+        if isinstance(datagram, bytes):
+            # the hot path, in C: a plain 12-octet header (what RtpPacket.parse would
+            # say of it); None for anything else, which gets the full parse
+            done = self.jitter.put_datagram(datagram)
+            if done is not None:
+                return done
         try:
             pkt = RtpPacket.parse(datagram)
         except RtpError as exc:

@@ -54,18 +54,23 @@ class RtpFaxEndpoint:
     def __init__(self, session: FaxSession, stream: RtpAudioStream) -> None:
         self.session = session
         self.stream = stream
+        # bound once: tick() runs every 20 ms of every call
+        self._tx, self._rx = session.tx, session.rx
+        self._send, self._play = stream.send, stream.jitter.pop
+        self.datagram = stream.receive
 
     @property
     def done(self) -> bool:
         return self.session.done
 
     def tick(self) -> bytes:
-        out = self.stream.send(self.session.tx(FRAME))
-        self.session.rx(self.stream.play(FRAME))
+        """One 20 ms step: the datagram to send now; the session hears the next block."""
+        out = self._send(self._tx(FRAME))
+        self._rx(self._play(FRAME))
         return out
 
-    def datagram(self, data: bytes) -> str:
-        return self.stream.receive(data)
+    #: datagram(data) -> str: take one received datagram (RtpAudioStream.receive)
+    datagram: Callable[[bytes], str]
 
 
 class _Protocol(asyncio.DatagramProtocol):
