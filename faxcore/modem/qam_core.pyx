@@ -62,6 +62,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.math cimport atan2, cos, floor, sin, sqrt
+from libc.string cimport memcpy, memmove
 from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t
 
 cnp.import_array()
@@ -148,6 +149,95 @@ def v17_encode(const uint8_t[::1] q, int diff, int conv):
     return out, diff, conv
 
 
+def v17_symbols(const uint8_t[::1] bits, uint32_t reg, int diff, int conv, int bps,
+                const double complex[::1] points, int tap=18):
+    """V.17 data symbols of ``bits`` in one pass: the scrambler, ``bps`` bits per symbol
+    (the first in time is bit 0 of the word Q), the differential + trellis encoder and
+    the constellation (label -> point): exactly ``scramble23``, the packing,
+    ``v17_encode`` and ``points[labels]`` one after the other, with no array between.
+    ``len(bits)`` must be a multiple of ``bps`` (3..6), ``points`` hold every label of
+    ``bps + 1`` bits. Returns (symbols, reg, diff, conv)."""
+    cdef Py_ssize_t n = bits.shape[0], ns, i, k
+    cdef int j, q, y, y1, y2, s0, s1, s2, ns0, ns1, lab
+    cdef uint32_t b
+    cdef int t1 = tap - 1
+    if tap < 1 or tap > 22:
+        raise ValueError("scrambler tap must be 1..22")   # shifts stay < 32
+    if bps < 3 or bps > 6 or n % bps:
+        raise ValueError("bits must be whole symbols of 3..6 bits")
+    if points.shape[0] < (1 << (bps + 1)):
+        raise ValueError("too few constellation points for the labels")
+    ns = n // bps
+    out = np.empty(ns, np.complex128)
+    cdef double complex[::1] o = out
+    k = 0
+    for i in range(ns):
+        q = 0
+        for j in range(bps):
+            b = (bits[k] ^ (reg >> t1) ^ (reg >> 22)) & 1
+            reg = ((reg << 1) | b) & 0x7FFFFF
+            q |= <int>b << j
+            k += 1
+        y = (diff + (q & 3)) & 3
+        diff = y
+        y1 = y & 1
+        y2 = (y >> 1) & 1
+        s0 = conv & 1
+        s1 = (conv >> 1) & 1
+        s2 = (conv >> 2) & 1
+        # < 1 << (bps + 1): q has bps bits, (q << 1) & 0x78 keeps bits 3..bps
+        lab = ((q << 1) & 0x78) | (y << 1) | s0
+        o[i] = points[lab]
+        ns0 = s1 ^ y2 ^ (s0 & y1)
+        ns1 = s2 ^ y1 ^ y2 ^ (s0 & (s1 ^ y2))
+        conv = ns0 | (ns1 << 1) | (s0 << 2)
+    return out, reg, diff, conv
+
+
+def v29_symbols(const uint8_t[::1] bits, uint32_t reg, int abs_phase, int bps,
+                const uint8_t[::1] step, const double complex[::1] points, int tap=18):
+    """V.29 data symbols of ``bits`` in one pass: the scrambler, then per symbol (the
+    first bit in time first) the amplitude bit (9600 only: ``bps`` 4) and the tribit,
+    whose phase change ``step[tribit]`` (in 45-degree units, 0..7) turns the absolute
+    phase; the point is ``points[amplitude * 8 + phase]``. Returns (symbols, reg,
+    abs_phase)."""
+    cdef Py_ssize_t n = bits.shape[0], ns, i, k
+    cdef int j, amp, tri, ph = abs_phase & 7
+    cdef uint32_t b
+    cdef int t1 = tap - 1
+    cdef int sb[4]
+    if tap < 1 or tap > 22:
+        raise ValueError("scrambler tap must be 1..22")
+    if (bps != 3 and bps != 4) or n % bps:
+        raise ValueError("bits must be whole symbols of 3 or 4 bits")
+    if step.shape[0] != 8:
+        raise ValueError("step must have 8 entries")
+    for j in range(8):
+        if step[j] > 7:
+            raise ValueError("phase steps are 0..7")
+    if points.shape[0] < (16 if bps == 4 else 8):
+        raise ValueError("too few constellation points")
+    ns = n // bps
+    out = np.empty(ns, np.complex128)
+    cdef double complex[::1] o = out
+    k = 0
+    for i in range(ns):
+        for j in range(bps):
+            b = (bits[k] ^ (reg >> t1) ^ (reg >> 22)) & 1
+            reg = ((reg << 1) | b) & 0x7FFFFF
+            sb[j] = <int>b
+            k += 1
+        if bps == 4:
+            amp = sb[0]
+            tri = sb[1] * 4 + sb[2] * 2 + sb[3]
+        else:
+            amp = 0
+            tri = sb[0] * 4 + sb[1] * 2 + sb[2]
+        ph = (ph + step[tri]) & 7
+        o[i] = points[amp * 8 + ph]
+    return out, reg, (ph if ns else abs_phase)
+
+
 cdef class Modulator:
     """Polyphase pulse shaper + carrier modulator: complex symbols in, int16 out.
 
@@ -195,7 +285,11 @@ cdef class Modulator:
         cdef Py_ssize_t n = 0
         cdef int i, L = self.L, base
         cdef double xr, xi, v, cr, mag
-        cdef double[::1] c
+        cdef const double *c
+        # rows of coef and the rings through plain pointers: a memoryview slice per
+        # sample costs a reference count and a struct copy (same arithmetic either way)
+        cdef double *sre = &self.sre[0]
+        cdef double *sim = &self.sim[0]
         mag = sqrt(self.cre * self.cre + self.cim * self.cim)
         self.cre /= mag
         self.cim /= mag
@@ -205,21 +299,21 @@ cdef class Modulator:
                     break
                 self.baud_phase -= 7
                 self.spos = (self.spos + 1) % L
-                self.sre[self.spos] = symbols[k].real
-                self.sre[self.spos + L] = symbols[k].real
-                self.sim[self.spos] = symbols[k].imag
-                self.sim[self.spos + L] = symbols[k].imag
+                sre[self.spos] = symbols[k].real
+                sre[self.spos + L] = symbols[k].real
+                sim[self.spos] = symbols[k].imag
+                sim[self.spos + L] = symbols[k].imag
                 k += 1
             else:
                 self.baud_phase += 3
             # newest symbol at spos + L, i-th older at spos + L - i
-            c = self.coef[self.baud_phase]
+            c = &self.coef[self.baud_phase, 0]
             base = self.spos + L
             xr = 0.0
             xi = 0.0
             for i in range(L):
-                xr += c[i] * self.sre[base - i]
-                xi += c[i] * self.sim[base - i]
+                xr += c[i] * sre[base - i]
+                xi += c[i] * sim[base - i]
             v = self.gain * (xr * self.cre - xi * self.cim)
             # carrier phasor: rotate by the per-sample step (renormalised per call)
             cr = self.cre * self.stc - self.cim * self.sts
@@ -574,9 +668,13 @@ cdef class QamReceiver:
         of them once the burst has ended); the rest stay until they are committed or
         dropped because the signal was lost."""
         cdef Py_ssize_t c = self.ocommit, r = self.onb - self.ocommit
-        out = np.asarray(self.obits[:c]).copy()
-        if r > 0:
-            self.obits[:r] = self.obits[c:self.onb].copy()
+        out = np.empty(c, np.uint8)
+        cdef uint8_t[::1] o = out
+        # 0 <= c <= onb <= len(obits): the copies stay inside both buffers
+        if c > 0:
+            memcpy(&o[0], &self.obits[0], c)
+            if r > 0:
+                memmove(&self.obits[0], &self.obits[c], r)
         self.onb = r
         self.ocommit = 0
         return out
@@ -814,7 +912,7 @@ cdef class QamReceiver:
         elif self.state == ST_DATA:
             self._lost(t)
 
-    cdef void _eq_update(self, double er, double ei, double mu):
+    cdef void _eq_update(self, double er, double ei, double mu) noexcept:
         """LMS: c += mu * err * conj(u), normalised by taps x constellation power (the
         line energy with the AGC right), or by a quarter of the actual line energy when
         that is larger: with the AGC right it never is (measured: at most 2x nominal), but
@@ -831,7 +929,7 @@ cdef class QamReceiver:
             self.eqc_re[i] += er * self.eql_re[k - i] + ei * self.eql_im[k - i]
             self.eqc_im[i] += ei * self.eql_re[k - i] - er * self.eql_im[k - i]
 
-    cdef void _pll(self, double zr, double zi, double dr, double di, double a, double b):
+    cdef void _pll(self, double zr, double zi, double dr, double di, double a, double b) noexcept:
         """Carrier loop: phase error = angle(z conj(d)); rotate the NCO."""
         cdef double d2 = dr * dr + di * di
         cdef double err
@@ -853,7 +951,7 @@ cdef class QamReceiver:
         self.phase += <uint32_t>_i32(a * err * (4294967296.0 / 6.283185307179586))
         self.dphase = self.dphase_nom + <uint32_t>_i32(self.freq_acc)
 
-    cdef void _rotate(self, double ang):
+    cdef void _rotate(self, double ang) noexcept:
         """Turn the NCO by ``ang`` and the samples already in the equaliser with it, so
         the correction shows at once instead of after the equaliser's delay."""
         cdef int i
@@ -873,7 +971,7 @@ cdef class QamReceiver:
         self.prev_re = r * c + m * s
         self.prev_im = m * c - r * s
 
-    cdef inline int _grid_index(self, double v):
+    cdef inline int _grid_index(self, double v) noexcept:
         # compared as a double before the cast (NaN or a huge value cast to int is
         # undefined behaviour in C); NaN goes to cell 0
         cdef double f = floor((v + self.goff) * self.gscale)
@@ -1027,7 +1125,7 @@ cdef class QamReceiver:
         self.tb_pos = 0
         self.tb_fill = 0
 
-    cdef inline int _nearest(self, int g, double zr, double zi):
+    cdef inline int _nearest(self, int g, double zr, double zi) noexcept:
         return self.grid[g, self._grid_index(zr), self._grid_index(zi)]
 
     cdef void _data_symbol(self, double zr, double zi, long long t):
@@ -1135,7 +1233,7 @@ cdef class QamReceiver:
         self._v17_bits(lab, t)
         self.sidx += 1
 
-    cdef inline void _hit_check(self, double x, double p):
+    cdef inline void _hit_check(self, double x, double p) noexcept:
         """Data mode: a fast running mean (8 symbols) of the decision metric, and one
         (16 symbols) of the symbol power. With the metric far above the lock line
         (``freeze_ratio`` times it), or over the line while the power is up
@@ -1220,7 +1318,7 @@ cdef class QamReceiver:
         self.frozen = 0
         self.events.append((EV_SIGNAL_LOST, t))
 
-    cdef inline int _descramble(self, int b):
+    cdef inline int _descramble(self, int b) noexcept:
         cdef int o = (b ^ (self.desc_reg >> (self.tap - 1)) ^ (self.desc_reg >> 22)) & 1
         self.desc_reg = ((self.desc_reg << 1) | b) & 0x7FFFFF
         return o

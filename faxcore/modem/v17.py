@@ -204,13 +204,11 @@ class Transmitter(qam.QamTransmitter):
         return np.concatenate([seg1, known, ones])
 
     def _data_symbols(self, bits: np.ndarray) -> np.ndarray:
-        s, self._scr = qam_core.scramble23(np.ascontiguousarray(bits, np.uint8), self._scr, 18)
-        s = s.reshape(-1, self.bits_per_symbol).astype(np.uint8)
-        q = np.zeros(len(s), np.uint8)
-        for i in range(self.bits_per_symbol):
-            q |= s[:, i] << i
-        labels, self._diff, self._conv = qam_core.v17_encode(q, self._diff, self._conv)
-        return self._points[labels]
+        # scrambler, packing, trellis encoder and constellation in one compiled pass
+        sym, self._scr, self._diff, self._conv = qam_core.v17_symbols(
+            np.ascontiguousarray(bits, np.uint8), self._scr, self._diff, self._conv,
+            self.bits_per_symbol, self._points, 18)
+        return sym
 
     def _tail_symbols(self) -> np.ndarray:
         return np.zeros(END_SILENCE, np.complex128)

@@ -28,6 +28,9 @@ POINTS = np.concatenate([INNER, OUTER])  # label = Q1 << 3 | absolute phase inde
 TRIBIT_STEP = np.array([1, 0, 2, 3, 6, 7, 5, 4])
 STEP_TRIBIT = np.argsort(TRIBIT_STEP).astype(np.uint8)
 
+_STEP_U8 = TRIBIT_STEP.astype(np.uint8)
+_POINTS_C = POINTS.astype(np.complex128)
+
 #: training points A, B, C, D per rate
 TRAINING_POINTS = {
     9600: (-3 + 0j, 3 - 3j, 3 + 0j, -3 + 3j),
@@ -97,18 +100,11 @@ class Transmitter(qam.QamTransmitter):
         return np.concatenate([head, ones])
 
     def _data_symbols(self, bits: np.ndarray) -> np.ndarray:
-        s, self._scr = qam_core.scramble23(np.ascontiguousarray(bits, np.uint8), self._scr, 18)
-        s = s.reshape(-1, self.bits_per_symbol).astype(np.int64)
-        if self.bits_per_symbol == 4:
-            amp = s[:, 0]
-            tri = s[:, 1] * 4 + s[:, 2] * 2 + s[:, 3]
-        else:
-            amp = np.zeros(len(s), np.int64)
-            tri = s[:, 0] * 4 + s[:, 1] * 2 + s[:, 2]
-        phase = (self._abs_phase + np.cumsum(TRIBIT_STEP[tri])) % 8
-        if len(phase):
-            self._abs_phase = int(phase[-1])
-        return POINTS[amp * 8 + phase].astype(np.complex128)
+        # scrambler, amplitude bit + tribit, phase and constellation in one compiled pass
+        sym, self._scr, self._abs_phase = qam_core.v29_symbols(
+            np.ascontiguousarray(bits, np.uint8), self._scr, self._abs_phase,
+            self.bits_per_symbol, _STEP_U8, _POINTS_C, 18)
+        return sym
 
     def _tail_symbols(self) -> np.ndarray:
         # let the pulse shaper ring out (about its length) instead of cutting it off
