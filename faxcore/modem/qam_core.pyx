@@ -52,6 +52,14 @@ given and raises ``ValueError`` otherwise):
   step is normalised by the actual energy in the equaliser line whenever that is well
   above the nominal level (a signal much louder than the AGC expected), so the
   equaliser cannot blow up into inf/NaN.
+* Transmit mappers: ``v17_symbols``/``v29_symbols`` read ``bits[k]`` for
+  ``k < (n // bps) * bps = n`` (n checked to be whole symbols); a V.17 label has
+  ``bps + 1`` bits (``(q << 1) & 0x78`` keeps bits 3..bps of a ``bps``-bit word) and
+  ``points`` is checked to hold ``1 << (bps + 1)``; V.29 reads ``step[tri]`` with
+  ``tri < 8`` from a checked 8-entry table of values 0..7, ``sb[j]`` for ``j < bps <= 4``
+  and ``points[amp * 8 + phase] < 16`` (``8`` when ``bps`` is 3), checked. ``take_bits``
+  copies ``c = ocommit <= onb <= len(obits)`` octets out and moves the ``onb - c`` after
+  them to the front, both inside ``obits``.
 * Memory: ``obits`` holds at most the bits not yet taken; ``take_bits`` (called by the
   Python wrapper after every ``rx`` block that committed bits) empties it. Uncommitted
   bits are at most ``hold_symbols`` plus ``lost_grace`` symbols' worth plus one block's,
