@@ -25,6 +25,13 @@ declare -A PEERS=(
   [/usr/bin/sipp]=sip-tester
   [/usr/bin/tshark]=tshark
   [/usr/sbin/kamailio]=kamailio
+  # the customer's ways in (tests/web, tests/mail, tests/cups): a real browser driven by
+  # Selenium, swaks for SMTP sessions, cupsd for the printer driver
+  [/usr/bin/chromium]=chromium
+  [/usr/bin/chromedriver]=chromium-driver
+  [/usr/bin/swaks]=swaks
+  [/usr/sbin/cupsd]=cups
+  [/usr/bin/lp]=cups-client
 )
 missing=()
 for path in "${!PEERS[@]}"; do
