@@ -195,7 +195,8 @@ def create_app(service: Service) -> FastAPI:
         q = service.queue()
         out: dict[str, Any] = {
             "id": job.id, "to": job.destination, "state": job.state, "pages": job.pages,
-            "channel": job.channel, "header": job.header, "send_at": _iso(job.send_at),
+            "channel": job.channel, "origin": job.origin, "header": job.header,
+            "send_at": _iso(job.send_at),
             "kill_at": _iso(job.kill_at), "next_attempt_at": _iso(job.next_attempt_at),
             "dials": job.dials, "max_dials": job.max_dials, "tries": job.tries,
             "max_tries": job.max_tries, "reason": job.reason,
@@ -241,9 +242,10 @@ def create_app(service: Service) -> FastAPI:
                                                              "(use files)")
                     files.append((value.filename or name, data))
                 else:
-                    if name not in ("to", "header", "send_at", "ident"):
+                    if name not in ("to", "header", "send_at", "ident", "origin"):
                         raise ApiError(422, "unknown_field", f"unknown field {name!r} (known: "
-                                                             "to, files, header, send_at, ident)")
+                                                             "to, files, header, send_at, ident, "
+                                                             "origin)")
                     if len(value) > MAX_FIELD:
                         raise ApiError(422, "field_too_long", f"field {name} is too long")
                     fields[name] = value
@@ -254,6 +256,8 @@ def create_app(service: Service) -> FastAPI:
     upload_schema = {"requestBody": {"required": True, "content": {"multipart/form-data": {
         "schema": {"type": "object", "required": ["to", "files"], "properties": {
             "to": {"type": "string", "description": "fax number: optional + and 2-15 digits"},
+            "origin": {"type": "string", "enum": ["api", "printer"],
+                       "description": "the way in recorded on the job (default api)"},
             "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                       "description": "PDF, TIFF or image files, sent in order"},
             "header": {"type": "string", "description": "sender text in the header line"},
@@ -285,6 +289,11 @@ def create_app(service: Service) -> FastAPI:
         except ValueError as exc:
             raise ApiError(422, "invalid_number", str(exc)) from None
         send_at = _parse_time(fields["send_at"], "send_at") if fields.get("send_at") else None
+        # the way in, recorded on the job: the API itself, or a client of it that says it is
+        # the printer driver (faxcore.cups); email and website submit in process
+        origin = fields.get("origin", "api")
+        if origin not in ("api", "printer"):
+            raise ApiError(422, "invalid_origin", "origin must be api or printer")
         header = fields.get("header", "").strip()
         ident = fields.get("ident", "").strip()
         if len(header) > 60:
@@ -315,7 +324,7 @@ def create_app(service: Service) -> FastAPI:
             job, created = q.submit(acct, to, channel=cfg.channel_for(to), pages=doc.pages,
                                     document=str(doc.tif), now=now, header=header, ident=ident,
                                     send_at=send_at, idempotency_key=idem,
-                                    request_sha256=digest)
+                                    request_sha256=digest, origin=origin)
         except IdempotencyConflict as exc:
             remove_quietly(doc.tif, doc.pdf)
             raise ApiError(409, "idempotency_conflict", str(exc)) from None

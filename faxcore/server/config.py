@@ -85,6 +85,8 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     channels: list[ChannelConfig] = field(default_factory=lambda: [ChannelConfig()])
     routes: list[tuple[str, str]] = field(default_factory=list)
+    # [mail]: the email-to-fax gateway's table, checked by faxcore.mailgate (a layer above)
+    mail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -150,7 +152,7 @@ def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> Serv
 
 
 def apply_toml(cfg: ServerConfig, data: dict[str, Any], where: str = "config") -> None:
-    unknown = set(data) - {"server", "retry", "limits", "channel", "route"}
+    unknown = set(data) - {"server", "retry", "limits", "channel", "route", "mail"}
     if unknown:
         raise ConfigError(f"unknown table(s) in {where}: {', '.join(sorted(unknown))}")
     server = dict(data.get("server", {}))
@@ -168,6 +170,8 @@ def apply_toml(cfg: ServerConfig, data: dict[str, Any], where: str = "config") -
     if "channel" in data:
         cfg.channels = [_take(ChannelConfig, c, f"[[channel]] of {where}")
                         for c in data["channel"]]
+    if "mail" in data:
+        cfg.mail = dict(data["mail"])
     if "route" in data:
         cfg.routes = []
         for r in data["route"]:

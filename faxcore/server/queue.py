@@ -79,11 +79,15 @@ class FaxJob:
     reason: str | None
     created_at: datetime
     updated_at: datetime
+    origin: str = "api"   # the way in: website, email, printer, api (ORIGINS)
 
+
+ORIGINS = ("website", "email", "printer", "api")
 
 _COLS = ("id, account_id, idempotency_key, destination, channel, state, pages, header, ident, "
          "document, send_at, kill_at, next_attempt_at, dials, tries, max_dials, max_tries, "
-         "cancel_requested, lease_owner, lease_expires_at, reason, created_at, updated_at")
+         "cancel_requested, lease_owner, lease_expires_at, reason, created_at, updated_at, "
+         "origin")
 
 
 def _t(v: int | None) -> datetime | None:
@@ -243,10 +247,12 @@ class JobQueue:
     def submit(self, account_id: int, destination: str, *, channel: str, pages: int,
                document: str, now: datetime, header: str = "", ident: str = "",
                send_at: datetime | None = None, idempotency_key: str | None = None,
-               request_sha256: str | None = None) -> tuple[FaxJob, bool]:
+               request_sha256: str | None = None, origin: str = "api") -> tuple[FaxJob, bool]:
         """Insert a job (its document already on disk); returns (job, created). With an
         ``idempotency_key`` already used by this account: the existing job and False if
         the request is the same (``request_sha256``), else :class:`IdempotencyConflict`."""
+        if origin not in ORIGINS:
+            raise QueueError(f"origin must be one of {', '.join(ORIGINS)}, not {origin!r}")
         t = to_us(now)
         due = max(t, to_us(send_at)) if send_at is not None else t
         kill = due + round(self.policy.kill_after * 1e6)
@@ -256,12 +262,12 @@ class JobQueue:
                 job_id = self.db.insert(
                     "INSERT INTO fax_jobs (account_id, idempotency_key, request_sha256, "
                     "destination, channel, state, pages, header, ident, document, send_at, "
-                    "kill_at, next_attempt_at, max_dials, max_tries, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "kill_at, next_attempt_at, max_dials, max_tries, created_at, updated_at, "
+                    "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (account_id, idempotency_key, request_sha256, destination, channel,
                      model.ACCEPTED, pages, header, ident, document,
                      None if send_at is None else to_us(send_at), kill, due,
-                     self.policy.max_dials, self.policy.max_tries, t, t))
+                     self.policy.max_dials, self.policy.max_tries, t, t, origin))
                 self._note("state", self._get(job_id), old="new", new=model.ACCEPTED,
                            why=f"{pages} page(s) to {destination}")
                 why = f"send at {from_us(due):%Y-%m-%d %H:%M:%S} UTC" if first == \

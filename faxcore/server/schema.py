@@ -130,6 +130,11 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         )""",
         "CREATE INDEX webhook_outbox_due ON webhook_outbox (delivered_at, next_try_at, id)",
     ]),
+    # which way in the job came (issue 12): website, email, printer or api. Not "channel":
+    # that column is the line the job is dialled on.
+    (2, [
+        "ALTER TABLE fax_jobs ADD COLUMN origin TEXT NOT NULL DEFAULT 'api'",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

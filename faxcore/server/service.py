@@ -110,6 +110,9 @@ class Service:
                                    listeners=[self.metrics.job_event],
                                    tx_listeners=[self.webhooks.job_event])
         self._server = None
+        # services of the layers above (faxcore.mailgate's SMTP listener), each with
+        # start() and stop(): started and stopped with the scheduler
+        self.extras: list = []
 
     def _build_channels(self) -> dict[str, Channel]:
         out: dict[str, Channel] = {}
@@ -153,8 +156,12 @@ class Service:
     def start_background(self) -> None:
         self.scheduler.start(self.config.workers)
         self.webhooks.start()
+        for extra in self.extras:
+            extra.start()
 
     def stop_background(self) -> None:
+        for extra in reversed(self.extras):
+            extra.stop()
         self.scheduler.stop()
         self.webhooks.stop()
 
