@@ -323,6 +323,7 @@ def run_listen(args: argparse.Namespace) -> int:
                         output.out(outcome.result.trace_text())
                     return 0 if outcome.ok else 1
         finally:
+            await agent.unregister()
             agent.close()
 
     try:

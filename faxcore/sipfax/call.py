@@ -79,7 +79,7 @@ from faxcore.sip.ua import (
     UserAgent,
 )
 from faxcore.sipfax import switch as sw
-from faxcore.sipfax.rtp_media import RtpMedia
+from faxcore.sipfax.rtp_media import RtpFaxEndpoint, RtpMedia
 from faxcore.sipfax.sip_udp import SipUdpEndpoint
 from faxcore.sipfax.t38_media import UdptlMedia, UdptlMediaStats
 from faxcore.t30.result import CallResult
@@ -104,7 +104,10 @@ class FaxOptions:
     ``redundancy``: UDPTL redundancy depth; ``payload_type``: PCMU (0) or PCMA (8)
     preferred; ``jitter_ms``: the RTP jitter buffer's fixed depth; ``max_seconds``:
     the call is given up (BYE) after this long; ``fax``: more keyword options for the
-    FaxSession/T38Terminal (T30Config fields)."""
+    FaxSession/T38Terminal (T30Config fields). ``rtp_port``/``udptl_port``: bind the media
+    sockets to these ports (0: any free one); ``advertise``: ports to put in the SDP
+    instead of the bound ones, ``{"audio": port, "image": port}`` (a port forwarded to
+    us by a NAT, or a relay that the tests put in the media path)."""
 
     t38: str = "prefer"
     ecm: bool = True
@@ -118,6 +121,9 @@ class FaxOptions:
     jitter_ms: float = 60.0
     max_seconds: float = 600.0
     fax: dict = field(default_factory=dict)
+    rtp_port: int = 0
+    udptl_port: int = 0
+    advertise: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -183,6 +189,25 @@ class _Idle:
         pass
 
 
+class _AudioSwitch:
+    """The one "session" the RTP cadence drives for the whole call: it hands each 20 ms
+    block to whatever carries the call's audio now (a tone, silence, the FaxSession),
+    so the source can change while the stream keeps its cadence and sequence numbers."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+
+    @property
+    def done(self) -> bool:
+        return self.source.done
+
+    def tx(self, n: int) -> np.ndarray:
+        return self.source.tx(n)
+
+    def rx(self, samples) -> None:
+        self.source.rx(samples)
+
+
 class SipFaxCall:
     """One fax call over one SIP dialog (see the module docstring). Made by
     :meth:`SipFaxAgent.call` (we call and send ``send``) or by the agent for an incoming
@@ -217,6 +242,7 @@ class SipFaxCall:
         self._origin = SdpOriginator(agent.host, random.getrandbits(31) | 1)
         self._t38_ours = T38Params(version=o.t38_version)
         self.rtp: RtpMedia | None = None
+        self._audio = _AudioSwitch(_Idle(None))
         self.udptl: UdptlMedia | None = None
         self._rtp_task: asyncio.Task | None = None
         self._udptl_task: asyncio.Task | None = None
@@ -275,12 +301,13 @@ class SipFaxCall:
 
     async def _open_media(self) -> None:
         host = self.agent.bind_host
-        self.rtp = RtpMedia(_Idle(None), RtpAudioStream(self.options.payload_type,
+        self._audio = _AudioSwitch(_Idle(None))
+        self.rtp = RtpMedia(self._audio, RtpAudioStream(self.options.payload_type,
                                                         depth_ms=self.options.jitter_ms),
                             pcap=self.agent.pcap)
-        await self.rtp.open((host, 0))
+        await self.rtp.open((host, self.options.rtp_port))
         self.udptl = UdptlMedia(pcap=self.agent.pcap, on_datagram=self._udptl_arrived)
-        await self.udptl.open((host, 0))
+        await self.udptl.open((host, self.options.udptl_port))
         self._watch_task = self._loop.create_task(self._watch())
 
     async def _start_outgoing(self, to: str, proxy: Address | None, from_uri: str | None,
@@ -314,7 +341,7 @@ class SipFaxCall:
             # an offer-less INVITE: offer audio in the 200, the answer comes in the ACK
             self.agent.ua.answer(ev.call, self._audio_offer(), self._now())
         elif any(m.is_audio and m.port for m in offer.media):
-            ans = answer(offer, LocalMedia(self.agent.host, audio_port=self.rtp.local[1]),
+            ans = answer(offer, LocalMedia(self.agent.host, audio_port=self._audio_port),
                          self._origin)
             if not self._take_audio(offer, ans):
                 self.agent.ua.reject(ev.call, 488, self._now())
@@ -341,12 +368,20 @@ class SipFaxCall:
 
     # ---- SDP ---------------------------------------------------------------------------
 
+    @property
+    def _audio_port(self) -> int:
+        return self.options.advertise.get("audio", self.rtp.local[1])
+
+    @property
+    def _image_port(self) -> int:
+        return self.options.advertise.get("image", self.udptl.local[1])
+
     def _audio_offer(self) -> SessionDescription:
         pts = (self.options.payload_type, PCMA if self.options.payload_type == PCMU else PCMU)
-        return self._origin.describe([audio_media(self.rtp.local[1], AudioParams(pts))])
+        return self._origin.describe([audio_media(self._audio_port, AudioParams(pts))])
 
     def _t38_offer(self) -> SessionDescription:
-        return self._origin.describe([image_media(self.udptl.local[1], self._t38_ours)])
+        return self._origin.describe([image_media(self._image_port, self._t38_ours)])
 
     def _take_audio(self, remote: SessionDescription | None,
                     ours: SessionDescription | None = None) -> bool:
@@ -368,7 +403,8 @@ class SipFaxCall:
         self._remote_audio = (addr, m.port)
         if self.rtp.stream.payload_type != pts[0]:
             # what the answer put first is what goes on the wire (RFC 3264 6.1)
-            self.rtp.endpoint.stream = RtpAudioStream(pts[0], depth_ms=self.options.jitter_ms)
+            self.rtp.endpoint = RtpFaxEndpoint(
+                self._audio, RtpAudioStream(pts[0], depth_ms=self.options.jitter_ms))
         self.rtp.set_remote(self._remote_audio)
         return True
 
@@ -427,6 +463,8 @@ class SipFaxCall:
         if self.rtp is not None and self.rtp.remote is not None and self._rtp_task is None:
             self._rtp_task = self._loop.create_task(self._run_rtp())
         self._policy(sw.CallUp())
+        if self.sending and self.station is None and self.policy.state is sw.State.AUDIO:
+            self._audio_source(_Idle("CNG"))   # t38=only: call tones, no T.30 on audio
 
     def _ended(self, ev: CallEnded) -> None:
         if ev.reason in (EndReason.REJECTED, EndReason.TIMEOUT, EndReason.CANCELLED,
@@ -520,12 +558,12 @@ class SipFaxCall:
         ua, call, now = self.agent.ua, self.ua_call, self._now()
         offer = self._pending_offer
         if self._image(offer) is not None:
-            local = LocalMedia(self.agent.host, image_port=self.udptl.local[1],
+            local = LocalMedia(self.agent.host, image_port=self._image_port,
                                t38=self._t38_ours)
             ans = answer(offer, local, self._origin)
             self._t38_remote, self._t38_answer = offer, ans
         else:
-            local = LocalMedia(self.agent.host, audio_port=self.rtp.local[1])
+            local = LocalMedia(self.agent.host, audio_port=self._audio_port)
             ans = answer(offer, local, self._origin)
             self._take_audio(offer, ans)
         if call.state.value == "incoming":
@@ -547,8 +585,7 @@ class SipFaxCall:
         return kw
 
     def _audio_source(self, source) -> None:
-        if self.rtp is not None:
-            self.rtp.endpoint.session = source
+        self._audio.source = source
 
     def _start_audio_fax(self) -> None:
         self.station = FaxSession(self.sending, **self._fax_kwargs())
@@ -739,7 +776,7 @@ class SipFaxAgent:
         self.on_registration: Callable[[object], None] | None = None
         self._calls: dict[int, SipFaxCall] = {}
         self._reg_waiters: list[asyncio.Future] = []
-        self.busy = False
+        self.registrations: list = []
 
     @classmethod
     async def create(cls, bind: Address = ("0.0.0.0", 0), *, user: str = "faxcore",
@@ -807,13 +844,29 @@ class SipFaxAgent:
         expiry in seconds. Raises ``RuntimeError`` when refused or unanswered."""
         fut = asyncio.get_running_loop().create_future()
         self._reg_waiters.append(fut)
-        self.ua.register(registrar, user, password, expires, asyncio.get_running_loop().time())
+        self.registrations.append(self.ua.register(registrar, user, password, expires,
+                                                   asyncio.get_running_loop().time()))
         self.kick()
         try:
             return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise RuntimeError(f"no answer to REGISTER from {registrar} within "
                                f"{timeout:.0f} s") from None
+
+    async def unregister(self, timeout: float = 2.0) -> None:
+        """Remove our registrations (REGISTER with Expires 0), waiting at most
+        ``timeout`` seconds for the answers."""
+        regs = [r for r in self.registrations if r.active]
+        self.registrations = []
+        if not regs:
+            return
+        loop = asyncio.get_running_loop()
+        for r in regs:
+            self.ua.unregister(r, loop.time())
+        self.kick()
+        end = loop.time() + timeout
+        while loop.time() < end and any(r.active for r in regs):
+            await asyncio.sleep(0.05)
 
     def _event(self, ev) -> None:
         if isinstance(ev, IncomingCall):
@@ -838,7 +891,11 @@ class SipFaxAgent:
         call = getattr(ev, "call", None)
         c = self._calls.get(id(call)) if call is not None else None
         if c is not None:
-            c.on_event(ev)
+            try:
+                c.on_event(ev)
+            except Exception as exc:  # a bug must end the call, not leave it hanging
+                log.exception("call %s: handling %s failed", call.call_id, type(ev).__name__)
+                c.hang_up(f"internal error: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         self.endpoint.close()
