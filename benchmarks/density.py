@@ -200,11 +200,15 @@ def memory_child(engine: str, modem: str, ecm: bool, pairs: int, call_s: float) 
                     slots[i] = "done"  # not restarted: the count of live stations stays known
             if blk % BLOCKS_PER_S == 0:
                 peak = max(peak, _rss_kb())
-        live = sum(1 for s in slots if s not in (None, "done"))
+        live = [s for s in slots if s not in (None, "done")]
         now = _rss_kb()
-        print(json.dumps({"engine": engine, "stations": 2 * live,
-                          "per_station_kb": (now - base) / max(1, 2 * live),
-                          "peak_per_station_kb": (peak - base) / max(1, 2 * live)}))
+        # what the received pages' bitmaps (one octet per pixel) hold of it
+        pages = sum(p.nbytes for _a, b in live for p in getattr(b, "pages", [])) // 1024
+        n = max(1, 2 * len(live))
+        print(json.dumps({"engine": engine, "stations": 2 * len(live),
+                          "per_station_kb": (now - base) / n,
+                          "peak_per_station_kb": (peak - base) / n,
+                          "page_bitmaps_per_station_kb": pages / n}))
 
 
 def _mmm(xs: list[float], fmt: str = "{:.0f}") -> str:
@@ -283,7 +287,9 @@ def main(argv=None) -> int:
                                  capture_output=True, text=True, check=True)
             m = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"  {e:11s} {m['per_station_kb'] / 1024:6.2f} MB per station "
-                  f"({m['stations']} stations; peak {m['peak_per_station_kb'] / 1024:.2f} MB)")
+                  f"({m['stations']} stations; peak {m['peak_per_station_kb'] / 1024:.2f} MB"
+                  + (f"; of which received page bitmaps {m['page_bitmaps_per_station_kb'] / 1024:.2f}"
+                     " MB" if e == "faxcore" else "") + ")")
     print("\nall calls OK" if not failed else "\nSOME CALLS FAILED")
     return 1 if failed else 0
 

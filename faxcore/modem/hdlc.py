@@ -16,6 +16,7 @@ Frames are given and returned *without* the FCS (as Class 1 and spandsp do).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,11 +29,22 @@ FLAG = 0x7E
 FLAG_BITS = np.array([0, 1, 1, 1, 1, 1, 1, 0], dtype=np.uint8)  # 0x7E, LSB first
 ABORT_BITS = np.ones(8, dtype=np.uint8)
 MAX_FRAME = 4096
+#: a lazily encoded burst keeps this many symbols queued beyond the next block (two
+#: chunks of the fast modems: V.17/V.29 240, V.27ter 256), encoding LAZY_FRAMES at a time
+LAZY_AHEAD = 2 * 256
+LAZY_FRAMES = 8
 
 __all__ = [
     "FLAG", "HdlcDecoder", "HdlcEncoder", "HdlcEvent", "HdlcReceiver", "HdlcTransmitter",
     "crc16", "fcs", "preamble_flags",
 ]
+
+
+def _check_frame(data: bytes) -> None:
+    if not data:
+        raise ValueError("empty HDLC frame")
+    if len(data) > MAX_FRAME:
+        raise ValueError(f"HDLC frame longer than {MAX_FRAME} octets")
 
 
 def crc16(data: bytes) -> int:
@@ -82,10 +94,7 @@ class HdlcEncoder:
         """One frame: opening flag if needed, data + FCS (stuffed), closing flag.
         ``corrupt=True`` sends a wrong FCS (for tests)."""
         data = bytes(data)
-        if not data:
-            raise ValueError("empty HDLC frame")
-        if len(data) > MAX_FRAME:
-            raise ValueError(f"HDLC frame longer than {MAX_FRAME} octets")
+        _check_frame(data)
         if not self._after_flag:
             self.flags(1)
         f = fcs(data)
@@ -157,12 +166,26 @@ class HdlcTransmitter:
         self._final = False
         self._given = 0      # bits handed to the modem
         self._samples = 0
+        # A whole burst given at once to a fast modem is encoded as the modem needs it
+        # (see _feed): an ECM block's bits, one octet per bit, would be ~0.6 MB.
+        self._lazy: deque[bytes] = deque()
+        self._lazy_open = False     # frames (or the closing flags) still to be encoded
+        self._lazy_corrupt = False
 
     def send(self, frames, final: bool = True, *, corrupt: bool = False) -> None:
         if self._final:
             raise RuntimeError("HDLC burst already finished")
         if isinstance(frames, (bytes, bytearray)):
             frames = [frames]
+        if final and self._given == 0 and hasattr(self._modem, "queued_bits"):
+            frames = [bytes(f) for f in frames]
+            for f in frames:
+                _check_frame(f)   # refused now, as the eager path does
+            self._lazy.extend(frames)
+            self._lazy_open = True
+            self._lazy_corrupt = corrupt
+            self._final = True
+            return
         for f in frames:
             self._enc.frame(f, corrupt=corrupt)
         if final:
@@ -172,8 +195,30 @@ class HdlcTransmitter:
         self._given += len(bits)
         self._modem.send(bits, final=final)
 
+    def _feed(self, n: int) -> None:
+        """Encode waiting frames until the modem holds the bits of the next ``n`` samples
+        and two of its chunks more (LAZY_AHEAD symbols), so that it never runs short of
+        data before the burst's end: it then modulates the very symbols, in the very
+        pieces, it would have with the whole burst queued at once (a fast modem takes
+        whole chunks, and judges the end only once ``final`` is given)."""
+        m = self._modem
+        low = (n // 3 + 2 + LAZY_AHEAD) * m.bits_per_symbol + 1
+        have = m.queued_bits
+        while self._lazy_open and have < low:
+            for _ in range(min(LAZY_FRAMES, len(self._lazy))):
+                self._enc.frame(self._lazy.popleft(), corrupt=self._lazy_corrupt)
+            if not self._lazy:
+                self._enc.flags(self._trailing)
+                self._lazy_open = False
+            bits = self._enc.take()
+            self._given += len(bits)
+            have += len(bits)
+            m.send(bits, final=not self._lazy_open)
+
     def abort(self) -> None:
         """Abort the frame stream (eight 1s) and end the burst."""
+        if self._lazy_open:
+            raise RuntimeError("HDLC burst already finished")
         self._enc.abort()
         bits = self._enc.take()
         self._final = True
@@ -189,6 +234,8 @@ class HdlcTransmitter:
                 bits = self._enc.take()
                 self._given += len(bits)
                 self._modem.send(bits, final=False)
+        elif self._lazy_open:
+            self._feed(n)
         self._samples += n
         return self._modem.tx(n)
 
@@ -202,6 +249,11 @@ class HdlcTransmitter:
     @property
     def done(self) -> bool:
         return self._modem.done
+
+    @property
+    def queued_bits(self) -> int | None:
+        """Bits the modem holds, not yet modulated (None: a modem that does not say)."""
+        return getattr(self._modem, "queued_bits", None)
 
 
 class HdlcReceiver:

@@ -228,6 +228,11 @@ class QamTransmitter:
             self.done = True
         return out.copy()
 
+    @property
+    def queued_bits(self) -> int:
+        """Data bits given to :meth:`send` and not yet modulated."""
+        return len(self._queue)
+
     def continues_past(self, n: int) -> bool:
         """True if ``tx(n)`` now surely leaves ``done`` False (the samples are already
         modulated and the end of signal is not among them): a caller timing the burst's

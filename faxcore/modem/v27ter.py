@@ -261,6 +261,11 @@ class Transmitter:
         self._queue.put(as_bits(bits))
         self._queue.final = bool(final)
 
+    @property
+    def queued_bits(self) -> int:
+        """Data bits given to :meth:`send` and not yet modulated."""
+        return len(self._queue)
+
     def tx(self, n: int) -> np.ndarray:
         """Exactly ``n`` int16 samples of the burst (zeros once it is over)."""
         n = operator.index(n)  # 1.5 or "3" is a caller error, not a block size
