@@ -1,0 +1,88 @@
+"""Fixtures for the control panel's HTTP tests: a :class:`Service` on a temporary SQLite
+database with a clock the test moves, the panel installed on its app, and Starlette's
+TestClient (the ASGI app in process; cookies kept per client)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from faxcore.accounts import Status
+from faxcore.server.config import ChannelConfig, ServerConfig
+from faxcore.server.service import Service
+from faxcore.testing.panel import PASSWORD, make_account
+from faxcore.web import install_panel
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+ADMIN = "test-admin-token"
+START = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+WEBHOOK_SECRET = b"test-webhook-secret-0123456789abcdef"
+
+
+@dataclass
+class Clock:
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, "no CSRF field in the page"
+    return m.group(1)
+
+
+@dataclass
+class PanelHarness:
+    service: Service
+    app: object
+    clock: Clock
+    panel: object
+
+    @property
+    def store(self):
+        return self.service.store()
+
+    def client(self) -> TestClient:
+        return TestClient(self.app, base_url="http://testserver", follow_redirects=False)
+
+    def account(self, status: Status, login: str, numbers: tuple[str, ...] = ()) -> int:
+        return make_account(self.store, self.clock(), status, login=login, numbers=numbers)
+
+    def login(self, login: str, password: str = PASSWORD, client: TestClient | None = None
+              ) -> TestClient:
+        c = client or self.client()
+        page = c.get("/panel/login")
+        r = c.post("/panel/login", data={"login": login, "password": password,
+                                         "csrf": csrf_of(page.text)})
+        assert r.status_code == 303, r.text
+        return c
+
+    def csrf(self, c: TestClient, path: str = "/panel/account") -> str:
+        r = c.get(path)
+        return csrf_of(r.text)
+
+
+@pytest.fixture
+def ph(tmp_path: Path) -> Iterator[PanelHarness]:
+    clock = Clock()
+    config = ServerConfig(data_dir=str(tmp_path / "data"), admin_token=ADMIN,
+                          channels=[ChannelConfig()])
+    service = Service(config, clock=clock)
+    app = service.app()
+    panel = install_panel(app, service, webhook_secret=WEBHOOK_SECRET)
+    yield PanelHarness(service, app, clock, panel)
+    service.close()
