@@ -1,0 +1,124 @@
+"""Print to fax through a real cupsd (Debian cups) started on a temporary directory and
+port: the backend installed by ``faxcore cups install`` into its ServerBin, a raw queue,
+``lp -o phone=...`` -> a send job (origin printer) on the loopback channel -> delivered and
+in the receiver's inbox; a suspended account's print job held with the reason in
+``lpstat -l``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from conftest import missing, require_tool
+
+from faxcore.codecs.tiff import read_tiff
+from faxcore.server.documents import HEADER_ROWS
+from faxcore.testing.cupsd import CUPSD, CupsDaemon
+from faxcore.testing.docs import letter_pdf
+from faxcore.testing.paths import ROOT
+from faxcore.testing.served import Served, free_port, served
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory) -> Iterator[Served]:
+    with served(tmp_path_factory.mktemp("cupsfax")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def cups(tmp_path_factory) -> Iterator[CupsDaemon]:
+    if not Path(CUPSD).exists():
+        missing(CUPSD + " (Debian cups)")
+    for tool in ("lp", "lpstat", "lpadmin"):
+        require_tool(tool)
+    if os.geteuid() != 0:
+        missing("root, to start cupsd (it drops to User lp for backends)")
+    d = CupsDaemon(free_port())
+    d.start()
+    yield d
+    d.stop()
+
+
+def faxcore_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "faxcore", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def add_queue(cups: CupsDaemon, svc: Served, name: str, key: str) -> None:
+    r = faxcore_cli("cups", "install", "--backend-dir", str(cups.backend_dir), "--queue", name,
+                    "--uri", f"faxcore://{svc.base_url.split('//')[1]}/?key={key}",
+                    "--cups-server", cups.server)
+    assert r.returncode == 0, r.stderr
+    assert f"installed the CUPS backend {cups.backend_dir / 'faxcore'}" in r.stdout
+
+
+def print_job(cups: CupsDaemon, queue: str, pdf: Path, *opts: str) -> str:
+    r = cups.run("lp", "-d", queue, *opts, str(pdf))
+    return r.stdout.split("request id is ", 1)[1].split()[0]   # faxcore-1
+
+
+def wait(cond, timeout: float = 90, what: str = ""):
+    end = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got or time.monotonic() > end:
+            assert got, f"timed out waiting for {what}"
+            return got
+        time.sleep(0.2)
+
+
+def test_lp_with_phone_option_becomes_a_delivered_fax(cups, svc, tmp_path) -> None:
+    sender = svc.account()
+    receiver = svc.account(numbers=["5551234"])
+    add_queue(cups, svc, "faxcore", sender.key)
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(letter_pdf(3))
+    request = print_job(cups, "faxcore", pdf, "-o", "phone=5551234")
+    rows = wait(lambda: svc.rows("SELECT id, destination, origin, channel FROM fax_jobs "
+                                 "WHERE account_id = ?", (sender.id,)), what="the fax job")
+    (job_id, dest, origin, channel), = rows
+    assert (dest, origin, channel) == ("5551234", "printer", "loopback")
+    assert svc.wait_state(job_id, {"delivered", "failed"}) == "delivered"
+    # the CUPS job completed (backend exit 0)
+    done = wait(lambda: request in cups.run("lpstat", "-W", "completed", "-o", "faxcore").stdout,
+                what="the CUPS job to complete")
+    assert done
+    # the receiver's inbox has the page, pixel for pixel what the server sent
+    inbox = wait(lambda: httpx.get(svc.base_url + "/v1/inbox", timeout=30, headers={
+        "authorization": f"Bearer {receiver.key}"}).json()["faxes"], what="the inbox")
+    assert [f["pages"] for f in inbox] == [1]
+    (sent_doc,) = svc.rows("SELECT document FROM fax_jobs WHERE id = ?", (job_id,))[0]
+    (recv_tif,) = svc.rows("SELECT tif_path FROM inbound_faxes WHERE account_id = ?",
+                           (receiver.id,))[0]
+    (sent,), (got,) = read_tiff(sent_doc), read_tiff(recv_tif)
+    h = HEADER_ROWS["fine"]  # below the header band the sending station stamps
+    assert got.bitmap.shape == sent.bitmap.shape
+    assert np.array_equal(got.bitmap[h:], sent.bitmap[h:]) and got.bitmap[:h].any()
+    assert np.count_nonzero(got.bitmap) > 1000
+
+
+def test_a_suspended_account_has_its_print_job_held_with_the_reason(cups, svc,
+                                                                    tmp_path) -> None:
+    poor = svc.account(credit_limit_cents=0)
+    reason = svc.suspend(poor)
+    add_queue(cups, svc, "poorfax", poor.key)
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(letter_pdf(4))
+    request = print_job(cups, "poorfax", pdf, "-o", "phone=5551234")
+    long = wait(lambda: (lambda out: out if "job-hold-until-specified" in out else "")(
+        cups.run("lpstat", "-l", "-o", "poorfax").stdout), what="the job held")
+    assert request in long and f"fax account may not send: {reason}" in long
+    assert "suspended until paid" in long
+    # held (job-hold-until indefinite), not completed, not retried
+    held = cups.run("lpstat", "-W", "not-completed", "-o", "poorfax").stdout
+    assert request in held
+    assert "Alerts: job-hold-until-specified" in long, long   # the job is held
+    assert "Backend returned status 3 (hold job)" in cups.error_log
+    assert svc.rows("SELECT count(*) FROM fax_jobs WHERE account_id = ?", (poor.id,)) == [(0,)]
