@@ -23,8 +23,7 @@ command, response and timeout is data, in :mod:`faxcore.t30.rules` (the receivin
 transmitting states, ``RX_*`` and ``TX_*`` tables); the generators run those tables.
 
 This module holds the driving API, the coroutine helpers every procedure uses (wait,
-transmit, send and receive V.21 frames, a command with its repeats) and phase A and E;
-the two sides are :class:`~faxcore.t30.transmitter.TransmitterMixin` and
+transmit, send and receive V.21 frames) and phase A and E; the two sides are :class:`~faxcore.t30.transmitter.TransmitterMixin` and
 :class:`~faxcore.t30.receiver.ReceiverMixin`, the pages :mod:`faxcore.t30.pages`, the
 configuration :mod:`faxcore.t30.config`.
 """
@@ -341,20 +340,6 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
                     return frames, "garbled"
                 if heard:
                     deadline = max(base, self.now + restart)
-
-    def _command(self, frames: list[Frame], fail: T30Status):
-        """Send a command and return the response frames; repeat after T4 without a
-        valid response (or on CRP), at most ``max_tries`` times."""
-        tries = 0
-        while True:
-            tries += 1
-            yield from self._send_frames(frames)
-            resp, how = yield from self._receive_frames(self.now + self.cfg.timers.t4)
-            if how == "ok" and resp[-1].name != "CRP":
-                return resp
-            if tries >= self.cfg.max_tries:
-                raise CallFailed(fail, f"no valid response to {frames[-1].describe()} "
-                                       f"after {tries} tries")
 
     # ---- the call ----------------------------------------------------------------------
 

@@ -32,7 +32,12 @@ Rule 5: a garbled command (bad FCS) gets CRP in every listening state of the rec
 sender goes on with its TCF, TSB-85 MRGN11). A command that gets no valid response
 is repeated after T4, at most ``max_tries`` times in all, then DCN: the transmitter's
 commands (TX_NO_RESPONSE) and the receiver's DIS/DTC alike (RX_DIS_TRIES_END,
-Decision 3).
+Decision 3). For the transmitter "no valid response" is the entry None of
+TX_ON_RESPONSE, and CRP means the same (TxGot.AGAIN).
+
+Rule 6: a receiver that answers an ECM command with RNR (not ready) is polled with RR
+until it answers otherwise or T5 runs out (TX_NOT_READY). Each RR is a command of its
+own (Rule 5), and what it gets means what it would have meant for the command polled for.
 
 The receiver
 ------------
@@ -452,7 +457,8 @@ class TxGot(Enum):
 
     TRAINED = "CFR: send the page"
     FALL_BACK = "FTT: DCS and TCF again one speed lower"
-    AGAIN = "no valid response (none, garbled, CRP): DCS and TCF again"
+    AGAIN = ("no valid response (none within T4, garbled, CRP): the command again (DCS "
+             "with its TCF), at most max_tries times in all")
     NOT_HEARD = "DIS/DTC again: the far end did not hear our DCS; DCS and TCF again"
     MCF = "page good"
     RTP = "page good, retrain"
@@ -462,31 +468,32 @@ class TxGot(Enum):
     RESEND_ALL = "PIN: send the whole block again"
     CONTINUE = "CTR: go on at the new speed, long training"
     CLOSED_WITH_ERRORS = "ERR: the block is closed with its gaps; DCN, RETRYDCN"
+    NOT_READY = "RNR: the receiver is busy; poll it with RR (TX_NOT_READY)"
 
 
+_AGAIN = {None: TxGot.AGAIN, "CRP": TxGot.AGAIN}   # Rule 5
 _POST_PAGE_RESPONSES = {
     "MCF": TxGot.MCF, "PIP": TxGot.MCF,   # PIP: no operator, taken as MCF
     "RTP": TxGot.RTP,
     "RTN": TxGot.RTN, "PIN": TxGot.RTN,   # PIN: the page was not good
-}
+} | _AGAIN
 
 TX_ON_RESPONSE: dict[str, dict[str | None, TxGot]] = {
     "DCS": {"CFR": TxGot.TRAINED, "FTT": TxGot.FALL_BACK,
-            None: TxGot.AGAIN, "CRP": TxGot.AGAIN,
-            "DIS": TxGot.NOT_HEARD, "DTC": TxGot.NOT_HEARD},
+            "DIS": TxGot.NOT_HEARD, "DTC": TxGot.NOT_HEARD} | _AGAIN,
     "MPS": _POST_PAGE_RESPONSES,
     "EOM": _POST_PAGE_RESPONSES,
     "EOP": _POST_PAGE_RESPONSES,
     "PPS": {"MCF": TxGot.CONFIRMED, "PIP": TxGot.CONFIRMED,
-            "PPR": TxGot.RESEND_ASKED, "PIN": TxGot.RESEND_ALL},
-    "CTC": {"CTR": TxGot.CONTINUE},
-    "EOR": {"ERR": TxGot.CLOSED_WITH_ERRORS},
+            "PPR": TxGot.RESEND_ASKED, "PIN": TxGot.RESEND_ALL,
+            "RNR": TxGot.NOT_READY} | _AGAIN,
+    "CTC": {"CTR": TxGot.CONTINUE, "RNR": TxGot.NOT_READY} | _AGAIN,
+    "EOR": {"ERR": TxGot.CLOSED_WITH_ERRORS, "RNR": TxGot.NOT_READY} | _AGAIN,
 }
-"""Command sent -> response -> what it means. None: no valid response within T4 (only
-DCS lists it: the other commands are repeated after T4 or on CRP before their response
-is looked up, Rule 5). An RR (after RNR) stands for the command it polls for: its
-response is that command's. A response not listed ends the call with TX_UNEXPECTED, a
-DCN with TX_ON_DCN."""
+"""Command sent -> response -> what it means. None: no valid response within T4 (none,
+or garbled); with CRP it is AGAIN for every command (Rule 5). An RR (after RNR) stands
+for the command it polls for: its response is that command's (Rule 6). A response not
+listed ends the call with TX_UNEXPECTED, a DCN with TX_ON_DCN."""
 
 TX_ON_DCN: dict[str, T30Status] = {
     "DCS": T30Status.TX_BADDCS,   # DCN in answer to DCS/TCF
@@ -523,8 +530,20 @@ TX_NO_RESPONSE: dict[str, T30Status] = {
     "EOR": T30Status.TX_PHDDEAD,
     "RR": T30Status.TX_PHDDEAD,
 }
-"""Command sent -> the status when ``max_tries`` of it got no valid response. RNR for
-longer than T5 (the receiver never ready) is TX_T5EXP."""
+"""Command sent -> the status when ``max_tries`` of it got no valid response (AGAIN). RNR
+for longer than T5 (the receiver never ready) is TX_NOT_READY's."""
+
+
+@dataclass(frozen=True)
+class Poll:
+    command: str        # what polls the receiver
+    timer: str          # an attribute of Timers: how long, from the first RNR
+    status: T30Status   # the status when it runs out (with our DCN)
+
+
+TX_NOT_READY = Poll("RR", "t5", T30Status.TX_T5EXP)
+"""TxGot.NOT_READY (RNR): poll with RR while the answer is RNR, for at most T5 from the
+first RNR, then TX_T5EXP (Rule 6; T.30 Annex A)."""
 
 TX_DCS_TRIES_END: dict[TxGot, T30Status] = {
     TxGot.AGAIN: TX_NO_RESPONSE["DCS"],   # no valid response to the last DCS: TX_PHBDEAD

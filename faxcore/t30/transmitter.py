@@ -4,8 +4,9 @@ retransmissions, CTC or EOR) and its post-page command, and act on the answers a
 :mod:`faxcore.t30.rules` says (``TX_*`` tables).
 
 :class:`TransmitterMixin` is a part of :class:`~faxcore.t30.engine.T30Engine`: it uses
-the engine's coroutine helpers (``_send_frames``, ``_receive_frames``, ``_command``,
-``_transmit``) and its plumbing (``_frame``, ``_set_mode``, ``_note_idents``...).
+the engine's coroutine helpers (``_send_frames``, ``_receive_frames``, ``_transmit``)
+and its plumbing (``_frame``, ``_set_mode``, ``_note_idents``...). A command and its
+repeats and polls (Rules 5 and 6) are :meth:`TransmitterMixin._command`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from faxcore.t30.rules import (
     TX_DCN_FOR_DIS,
     TX_DCS_TRIES_END,
     TX_NO_RESPONSE,
+    TX_NOT_READY,
     TX_ON_DCN,
     TX_ON_RESPONSE,
     TX_UNEXPECTED,
@@ -182,25 +184,49 @@ class TransmitterMixin:
                 raise CallFailed(TX_DCS_TRIES_END[got], f"no CFR or FTT to DCS after {tries} "
                                                         "tries")
 
+    def _repeat_command(self, frames: list[Frame], means: str | None = None):
+        """Send a command (the last of ``frames``) and return its response frames and
+        what they mean (:meth:`_tx_got`: TX_ON_RESPONSE of ``means``, the command itself
+        unless it polls for another). While that is AGAIN (no valid response within T4,
+        or CRP) the command goes out again, at most ``max_tries`` times in all; then
+        TX_NO_RESPONSE of the command (Rule 5)."""
+        command = frames[-1].name
+        means = command if means is None else means
+        tries = 0
+        while True:
+            tries += 1
+            yield from self._send_frames(frames)
+            resp, how = yield from self._receive_frames(self.now + self.cfg.timers.t4)
+            got = self._tx_got(means, resp[-1].name if how == "ok" else None)
+            if got is not TxGot.AGAIN:
+                return resp, got
+            if tries >= self.cfg.max_tries:
+                raise CallFailed(TX_NO_RESPONSE[command], "no valid response to "
+                                 f"{frames[-1].describe()} after {tries} tries")
+
+    def _command(self, frames: list[Frame]):
+        """A command (the last of ``frames``) and what its response means
+        (:meth:`_repeat_command`); while that is NOT_READY (RNR), poll as TX_NOT_READY
+        says (RR, each one repeated as a command is) until T5 from the first RNR
+        (Rule 6). Returns (response frames, TxGot)."""
+        command = frames[-1].name
+        resp, got = yield from self._repeat_command(frames)
+        poll = TX_NOT_READY
+        until = self.now + getattr(self.cfg.timers, poll.timer)
+        while got is TxGot.NOT_READY:
+            if self.now >= until:
+                raise CallFailed(poll.status, f"receiver not ready for {poll.timer.upper()}")
+            resp, got = yield from self._repeat_command([self._frame(poll.command)], command)
+        return resp, got
+
     def _send_page_t4(self, data: bytes, post: str):
         mod = self._dcs.modulation
         self._state = TxState.SENDING_IMAGE
         yield from self._transmit(Silence(GAP_MS))
         yield from self._transmit(SendData(mod, data=data, long_training=False))
         self._state = TxState.POST_PAGE
-        resp = yield from self._command([self._frame(post)], TX_NO_RESPONSE[post])
-        return self._tx_got(post, resp[-1].name)
-
-    def _ecm_command(self, frames: list[Frame]):
-        """Send an ECM command (PPS, CTC, EOR) and return its response; while the answer
-        is RNR, poll with RR (the response to RR stands for the command's), for T5."""
-        resp = yield from self._command(frames, TX_NO_RESPONSE[frames[-1].name])
-        t5 = self.now + self.cfg.timers.t5
-        while resp[-1].name == "RNR":
-            if self.now >= t5:
-                raise CallFailed(T30Status.TX_T5EXP, "receiver not ready for T5")
-            resp = yield from self._command([self._frame("RR")], TX_NO_RESPONSE["RR"])
-        return resp
+        _, got = yield from self._command([self._frame(post)])
+        return got
 
     def _send_page_ecm(self, data: bytes, post: str, page_no: int):
         dcs = self._dcs
@@ -218,8 +244,7 @@ class TransmitterMixin:
                 self._long_next = False
                 self._state = TxState.POST_PAGE
                 pps = self._frame("PPS", pps_fif(fcf2, page_no, b, len(frames)))
-                resp = yield from self._ecm_command([pps])
-                got = self._tx_got("PPS", resp[-1].name)
+                resp, got = yield from self._command([pps])
                 if got is TxGot.CONFIRMED:
                     break
                 if got is TxGot.RESEND_ALL:
@@ -245,14 +270,12 @@ class TransmitterMixin:
         lower = [m for m in mods if m.rate < cur.rate]
         if lower:
             new = self._dcs.with_modulation(lower[0])
-            resp = yield from self._ecm_command([self._frame("CTC", ctc_fif(new))])
-            self._tx_got("CTC", resp[-1].name)  # TxGot.CONTINUE
+            yield from self._command([self._frame("CTC", ctc_fif(new))])  # CONTINUE
             log.info("CTC: continuing at %s", new.modulation)
             self._set_mode(new)
             self._long_next = True
             return False
-        resp = yield from self._ecm_command([self._frame("EOR", bytes((fcf2,)))])
-        self._tx_got("EOR", resp[-1].name)  # TxGot.CLOSED_WITH_ERRORS
+        yield from self._command([self._frame("EOR", bytes((fcf2,)))])  # CLOSED_WITH_ERRORS
         # The block went through incomplete: the page is damaged. Stop here, as spandsp
         # does (TSB-85 OTEN04): DCN and RETRYDCN.
         raise CallFailed(T30Status.RETRYDCN, "block still incomplete after every retransmission "

@@ -58,6 +58,7 @@ from faxcore.t30.rules import (
     TX_AFTER_POST,
     TX_DCS_TRIES_END,
     TX_NO_RESPONSE,
+    TX_NOT_READY,
     TX_ON_DCN,
     TX_ON_RESPONSE,
     TX_UNEXPECTED,
@@ -161,6 +162,10 @@ def test_tables_cover_every_state_and_command():
     assert {(p, a) for p in ("MPS", "EOM", "EOP") for a in ("MCF", "RTP", "RTN")} \
         == set(RX_POST_PAGE)
     assert set(TX_ON_DCN) == set(TX_UNEXPECTED) == set(TX_ON_RESPONSE)  # Rule 4: no gap
+    assert set(TX_NO_RESPONSE) == set(TX_ON_RESPONSE) | {TX_NOT_READY.command}
+    for command, row in TX_ON_RESPONSE.items():
+        assert row[None] is row["CRP"] is TxGot.AGAIN   # Rule 5
+        assert (row.get("RNR") is TxGot.NOT_READY) == (command in ("PPS", "CTC", "EOR"))
     assert set(TX_AFTER_POST) == {(p, g) for p in ("MPS", "EOM", "EOP")
                                   for g in (TxGot.MCF, TxGot.RTP, TxGot.RTN)}
 
@@ -361,6 +366,11 @@ def last_dcs(got: Played) -> DCSParams:
 OTHER_RESPONSE = "CSI"   # no command's response table lists it
 
 
+def answer(resp: str | None, fif: bytes = b""):
+    """The far end's answer ``resp`` as a script item: None is silence (T4 runs out)."""
+    return NOTHING if resp is None else [frame(resp, fif)]
+
+
 @pytest.mark.parametrize("resp", [*TX_ON_RESPONSE["DCS"], "DCN", OTHER_RESPONSE])
 def test_transmitter_answers_to_dcs(resp):
     eng = tx_engine([TxPage(PAGE, "standard")], modems=("v29", "v27ter"))
@@ -396,7 +406,7 @@ POST_PAGES = {
 def test_transmitter_answers_to_post_page_commands(post, resp):
     modems = ("v29", "v27ter")
     eng = tx_engine(POST_PAGES[post], modems=modems, ecm=False)
-    script = [[dis(modems=modems)], [frame("CFR")], [frame(resp)]]
+    script = [[dis(modems=modems)], [frame("CFR")], answer(resp)]
     if resp == "DCN":
         got = play(eng, script)
         assert eng.result.status == TX_ON_DCN[post] and got.names == ["DCS", post]
@@ -405,6 +415,11 @@ def test_transmitter_answers_to_post_page_commands(post, resp):
         got = play(eng, script)
         assert eng.result.status == TX_UNEXPECTED[post]
         assert got.names == ["DCS", post, "DCN"]
+        return
+    if TX_ON_RESPONSE[post][resp] is TxGot.AGAIN:   # the command again, nothing else
+        got = play(eng, script)
+        assert got.names == ["DCS", post, post] and eng.state is TxState.POST_PAGE
+        assert eng.result.pages_sent == 0
         return
     after = TX_AFTER_POST[(post, TX_ON_RESPONSE[post][resp])]
     got = play(eng, script)
@@ -446,7 +461,7 @@ def bursts(got: Played) -> list[SendData]:
 def test_transmitter_answers_to_pps(resp):
     eng = tx_engine([TxPage(BUSY, "standard")], **ECM_CFG)
     fif = ecm_mod.ppr_map({1}) if resp == "PPR" else b""
-    got = play(eng, [[dis(True)], [frame("CFR")], [frame(resp, fif)]])
+    got = play(eng, [[dis(True)], [frame("CFR")], answer(resp, fif)])
     n = fcd_count(bursts(got)[0])
     assert 2 < n < 256
     if resp == "DCN":
@@ -456,6 +471,10 @@ def test_transmitter_answers_to_pps(resp):
         assert eng.result.status == TX_UNEXPECTED["PPS"] and got.names[-1] == "DCN"
         return
     what = TX_ON_RESPONSE["PPS"][resp]
+    if what in (TxGot.AGAIN, TxGot.NOT_READY):   # the PPS again, or RR: no new burst
+        assert got.names == ["DCS", "PPS", "PPS" if what is TxGot.AGAIN else "RR"]
+        assert len(bursts(got)) == 1 and eng.state is TxState.POST_PAGE
+        return
     if what is TxGot.CONFIRMED:   # the one block was the page: EOP follows
         assert got.names == ["DCS", "PPS", "DCN"] and eng.result.status == T30Status.OK
         return
@@ -481,7 +500,7 @@ def to_eor():
                                                     OTHER_RESPONSE]])
 def test_transmitter_answers_to_ctc_and_eor(command, resp):
     eng, script = to_ctc() if command == "CTC" else to_eor()
-    got = play(eng, script + [[frame(resp)]])
+    got = play(eng, script + [answer(resp)])
     assert command in got.names
     if resp == "DCN":
         assert eng.result.status == TX_ON_DCN[command] and got.names[-1] == command
@@ -490,6 +509,10 @@ def test_transmitter_answers_to_ctc_and_eor(command, resp):
         assert eng.result.status == TX_UNEXPECTED[command] and got.names[-1] == "DCN"
         return
     what = TX_ON_RESPONSE[command][resp]
+    if what in (TxGot.AGAIN, TxGot.NOT_READY):   # the command again, or RR
+        assert got.names[-2:] == [command, command if what is TxGot.AGAIN else "RR"]
+        assert eng.state is TxState.POST_PAGE and not eng.done
+        return
     if what is TxGot.CONTINUE:
         assert eng.state is TxState.POST_PAGE and eng.result.bit_rate == 2400
         assert bursts(got)[-1].long_training and got.names[-1] == "PPS"
@@ -528,6 +551,25 @@ def test_transmitter_gives_up_training_as_tx_dcs_tries_end_says(got):
     played = play(eng, [[dis()]] + [answer] * eng.cfg.max_tries, to_end=True)
     assert played.names == ["DCS"] * eng.cfg.max_tries + ["DCN"]
     assert eng.result.status == TX_DCS_TRIES_END[got]
+
+
+@pytest.mark.parametrize("command", ["PPS", "CTC", "EOR"])
+def test_transmitter_polls_a_busy_receiver_until_t5(command):
+    """RNR in answer to an ECM command, and to every RR after it: the transmitter polls
+    as TX_NOT_READY says (RR until T5 from the first RNR, then TX_T5EXP with our DCN)."""
+    if command == "PPS":
+        eng = tx_engine([TxPage(PAGE, "standard")], **ECM_CFG)
+        script = [[dis(True)], [frame("CFR")]]
+    else:
+        eng, script = to_ctc() if command == "CTC" else to_eor()
+    got = play(eng, script + [[frame("RNR")]] * 2000, to_end=True)
+    assert TX_ON_RESPONSE[command]["RNR"] is TxGot.NOT_READY
+    assert eng.result.status == TX_NOT_READY.status
+    last = len(got.names) - 1 - got.names[::-1].index(command)
+    polls = got.names[last + 1:]
+    assert polls[-1] == "DCN" and set(polls[:-1]) == {TX_NOT_READY.command}
+    # polled for T5 (an RR round takes 0.2 s in play), not given up after max_tries
+    assert len(polls) - 1 > getattr(eng.cfg.timers, TX_NOT_READY.timer) / 0.25
 
 
 def test_rr_stands_for_the_command_it_polls_for():
