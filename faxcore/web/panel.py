@@ -227,7 +227,8 @@ def install_panel(app: FastAPI, service: Service, **options: Any) -> Panel:
     """Add the control panel (``/panel``) and the payment notification endpoint to the
     server's app. ``options``: ``provider``, ``webhook_secret``, ``support``."""
     panel = Panel(service, **options)
-    app.include_router(_router(panel))
+    panel.router = _router(panel)
+    app.include_router(panel.router)
     app.mount("/panel/static", StaticFiles(directory=str(HERE / "static")),
               name="panel-static")
 
@@ -565,7 +566,7 @@ def _router(p: Panel) -> APIRouter:  # noqa: C901 - one place lists every panel 
         return p.render(request, "outbox_fax.html", ctx, job=job_progress(svc, job),
                         attempts=svc.queue().attempts(job.id))
 
-    @r.get("/outbox/{fax_id}.json")
+    @r.get("/outbox/{fax_id}/progress.json")
     def outbox_fax_json(fax_id: int, ctx: Ctx = faxes_json) -> dict[str, Any]:
         return job_progress(svc, _job(ctx, fax_id))
 

@@ -11,7 +11,7 @@
   var one = document.getElementById("progress");
   var table = document.getElementById("outbox");
   if (!one && !table) { return; }
-  var url = one ? "/panel/outbox/" + one.dataset.id + ".json" : "/panel/outbox.json";
+  var url = one ? "/panel/outbox/" + one.dataset.id + "/progress.json" : "/panel/outbox.json";
   function tick() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
