@@ -148,17 +148,20 @@ class BitQueue:
     def __init__(self) -> None:
         self._chunks: list[np.ndarray] = []
         self._pos = 0
+        self._len = 0  # bits queued (kept, not summed: transmitters ask every block)
         self.final = False
 
     def __len__(self) -> int:
-        return sum(len(c) for c in self._chunks) - self._pos
+        return self._len
 
     def put(self, bits: np.ndarray) -> None:
         if len(bits):
             self._chunks.append(bits)
+            self._len += len(bits)
 
     def take(self, n: int) -> np.ndarray:
         out = []
+        self._len -= max(0, min(n, self._len))
         while n > 0 and self._chunks:
             c = self._chunks[0]
             k = min(n, len(c) - self._pos)

@@ -16,6 +16,7 @@ Cadence checks then reject speech: CNG must be a single 0.4-0.65 s burst, CED mu
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +40,18 @@ class _ToneGen:
         self._w = 2.0 * np.pi * freq / SAMPLE_RATE
         self.position = 0  # samples generated so far
 
-    def _sine(self, idx: np.ndarray) -> np.ndarray:
-        return self._amp * np.sin(self._w * idx)
+    def _table(self, n: int) -> np.ndarray:
+        """``rint(amp sin(w i))`` for ``i`` in ``0..n-1``, as int16, computed once per
+        tone, level and length and shared (read-only): the generators copy slices of it
+        instead of computing sines per block (the very same values)."""
+        return _tone_table(self._w, self._amp, n)
+
+
+@functools.lru_cache(maxsize=32)
+def _tone_table(w: float, amp: float, n: int) -> np.ndarray:
+    t = np.rint(amp * np.sin(w * np.arange(n))).astype(np.int16)
+    t.setflags(write=False)
+    return t
 
 
 class CngGenerator(_ToneGen):
@@ -58,14 +69,24 @@ class CngGenerator(_ToneGen):
         return self.cycles is not None and self.position >= self.cycles * self.PERIOD
 
     def tx(self, n: int) -> np.ndarray:
-        idx = np.arange(self.position, self.position + n)
+        # each burst starts at phase 0: sample k of a period is the table's k while on
+        pos = self.position
         self.position += n
-        on = (idx % self.PERIOD) < self.ON
+        table = self._table(self.ON)
+        out = np.zeros(n, np.int16)
+        k = 0
+        while k < n:
+            at = (pos + k) % self.PERIOD
+            m = min(n - k, self.PERIOD - at)
+            if at < self.ON:
+                j = min(m, self.ON - at)
+                out[k:k + j] = table[at:at + j]
+            k += m
         if self.cycles is not None:
-            on &= idx < self.cycles * self.PERIOD
-        # each burst starts at phase 0
-        x = np.where(on, self._sine(idx % self.PERIOD), 0.0)
-        return np.rint(x).astype(np.int16)
+            end = self.cycles * self.PERIOD - pos
+            if end < n:
+                out[max(0, end):] = 0
+        return out
 
 
 class CedGenerator(_ToneGen):
@@ -85,11 +106,14 @@ class CedGenerator(_ToneGen):
         return self.position >= self._end
 
     def tx(self, n: int) -> np.ndarray:
-        idx = np.arange(self.position, self.position + n)
+        pos = self.position
         self.position += n
-        on = (idx >= self._start) & (idx < self._end)
-        x = np.where(on, self._sine(idx - self._start), 0.0)
-        return np.rint(x).astype(np.int16)
+        out = np.zeros(n, np.int16)
+        a, b = max(pos, self._start), min(pos + n, self._end)
+        if a < b:  # the tone's samples in this block: slices of its table
+            table = self._table(self._end - self._start)
+            out[a - pos:b - pos] = table[a - self._start:b - self._start]
+        return out
 
 
 @dataclass(frozen=True)
