@@ -242,8 +242,7 @@ def run_send(args: argparse.Namespace) -> int:
         if pcap is not None:
             pcap.close()
     if outcome.result is None and outcome.error:
-        _report(args, outcome, True)
-        raise CliError(outcome.error)
+        raise CliError(outcome.error)           # no fax at all: the one error line
     return _report(args, outcome, True)
 
 
