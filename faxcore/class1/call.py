@@ -31,7 +31,9 @@ class Class1Call:
 
     The engine is made once the modem is initialised, with the fast modems it offers.
     Other keyword options go to :class:`~faxcore.t30.engine.T30Config` as with
-    :class:`faxcore.FaxSession`; ``receive`` is a TIFF path or a callable per page.
+    :class:`faxcore.FaxSession`; ``receive`` is a TIFF path, a callable per page, or a
+    :class:`~faxcore.t30.store.PageStore` (an object with ``store_page``: the caller's
+    own durable store, attached to the engine and closed by the caller).
     ``quirks``: the modem's quirk profile for the driver made here (see
     :mod:`faxcore.class1.quirks`; default ``"auto"``: asked of the modem)."""
 
@@ -154,15 +156,16 @@ class Class1Call:
             self._failed = (f"the modem offers none of {self._want} (it lists "
                             f"{sorted(d.tx_codes & d.rx_codes)})")
             return
-        on_page = self._receive if callable(self._receive) else None
-        store = None
-        if self._receive is not None and on_page is None:
+        given = self._receive if hasattr(self._receive, "store_page") else None
+        on_page = self._receive if callable(self._receive) and given is None else None
+        store = given
+        if self._receive is not None and on_page is None and given is None:
             store = TiffPageWriter(self._receive)  # each page on disk before its MCF
         cfg = T30Config(calling=self.calling, pages=load_pages(self._send), ecm=self._ecm,
                         modems=modems, on_page=on_page, page_store=store, **self._options)
         self.engine = T30Engine(cfg)
         self.engine.start(now)
-        if store is not None:
+        if store is not None and hasattr(store, "attach"):
             store.attach(self.engine)  # each page's metadata (TSI, DCS, times) in its TIFF tags
         self._commands(now)
 
@@ -177,7 +180,8 @@ class Class1Call:
             self._commands(now)
 
     def _finish(self) -> None:
-        if self._written or self._receive is None or callable(self._receive):
-            return
+        if self._written or self._receive is None or callable(self._receive) \
+                or hasattr(self._receive, "store_page"):
+            return  # a store given by the caller is closed by the caller
         self._written = True
         self.engine.cfg.page_store.close()  # the pages are on disk already: their total

@@ -80,7 +80,12 @@ class ConfirmWatcher:
     :class:`CallControl` of every page the far end confirms, as it happens: after each
     event or timer it compares the engine's count of confirmed and rejected pages with
     the last one seen; each new confirmed page is journaled, a rejected one (RTN, not
-    resent) is not. When the control says stop, the engine is aborted (DCN)."""
+    resent) is not. When the control says stop, the engine is aborted (DCN), unless
+    ``abort_engine`` is off: then :attr:`stop` is set and the owner of the engine aborts
+    it (a :class:`~faxcore.class1.Class1Call` must pass the engine's DCN to its modem).
+
+    A driver that runs the engine itself (Class 1, SIP) calls :meth:`poll` instead of
+    passing events through the watcher."""
 
     engine: T30Engine
     control: CallControl
@@ -90,6 +95,11 @@ class ConfirmWatcher:
     _rejected: int = 0
     confirmed: list[int] = field(default_factory=list)
     stop: bool = False
+    abort_engine: bool = True
+
+    def poll(self, now: float) -> None:
+        """Look at the engine's result now (for an engine driven by someone else)."""
+        self._check(now)
 
     def start(self, now: float) -> None:
         self.engine.start(now)
@@ -136,5 +146,5 @@ class ConfirmWatcher:
                 self.seen += 1
             else:
                 break
-        if self.stop and not self.engine.done:
+        if self.stop and self.abort_engine and not self.engine.done:
             self.engine.abort(now, "canceled by the client")

@@ -60,15 +60,50 @@ class ConfigError(ValueError):
     pass
 
 
+CHANNEL_KINDS = ("loopback", "class1", "sip")
+
+
 @dataclass
 class ChannelConfig:
-    type: str = "loopback"
+    type: str = "loopback"          # the kind of channel; ``kind`` in the TOML file
     name: str = "loopback"
     capacity: int = 4
     answer_unknown: bool = True
     ecm: bool = True
     pace: float = 0.0
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # class1: the modems (pyserial URLs, or {url = ..., number = ...} tables), the number
+    # of lines that give none, answering, and the serial settings
+    devices: list[Any] = field(default_factory=list)
+    number: str = ""
+    answer: bool = True
+    quirks: str | None = None
+    baudrate: int = 115200
+    rtscts: bool = True
+    dial_prefix: str = ""
+    max_call_seconds: float = 1800.0
+    # sip: the trunk
+    proxy: str | None = None        # host[:port] every INVITE goes through (outbound proxy)
+    registrar: str | None = None    # host[:port] to REGISTER with (needs user/password)
+    user: str = "faxcore"
+    password: str | None = None
+    domain: str | None = None       # the host part of To URIs (default: the proxy's host)
+    bind: str = "127.0.0.1:5060"
+    t38: str = "prefer"             # prefer | only | never
+
+    def modem_lines(self) -> list[tuple[str, str]]:
+        """(url, number) of each modem of a class1 channel."""
+        out = []
+        for d in self.devices:
+            if isinstance(d, str):
+                out.append((d, self.number))
+            elif isinstance(d, dict) and isinstance(d.get("url"), str) \
+                    and set(d) <= {"url", "number"}:
+                out.append((d["url"], str(d.get("number", self.number))))
+            else:
+                raise ConfigError(f"channel {self.name}: a device is a pyserial URL or a "
+                                  f"table {{url = ..., number = ...}}, not {d!r}")
+        return out
 
 
 @dataclass
@@ -168,8 +203,14 @@ def apply_toml(cfg: ServerConfig, data: dict[str, Any], where: str = "config") -
     if "limits" in data:
         cfg.limits = _take(Limits, data["limits"], f"[limits] of {where}")
     if "channel" in data:
-        cfg.channels = [_take(ChannelConfig, c, f"[[channel]] of {where}")
-                        for c in data["channel"]]
+        cfg.channels = []
+        for c in data["channel"]:
+            c = dict(c)
+            if "kind" in c:
+                kind = c.pop("kind")
+                if c.setdefault("type", kind) != kind:
+                    raise ConfigError(f"[[channel]] of {where}: kind and type differ")
+            cfg.channels.append(_take(ChannelConfig, c, f"[[channel]] of {where}"))
     if "mail" in data:
         cfg.mail = dict(data["mail"])
     if "route" in data:
@@ -188,11 +229,24 @@ def check(cfg: ServerConfig) -> None:
     if len(set(names)) != len(names):
         raise ConfigError(f"channel names must differ: {names}")
     for c in cfg.channels:
-        if c.type != "loopback":
-            raise ConfigError(f"channel {c.name}: type {c.type!r} is not available yet "
-                              "(only loopback)")
+        if c.type not in CHANNEL_KINDS:
+            raise ConfigError(f"channel {c.name}: unknown kind {c.type!r} (one of "
+                              f"{', '.join(CHANNEL_KINDS)})")
         if not isinstance(c.capacity, int) or c.capacity < 1:
             raise ConfigError(f"channel {c.name}: capacity must be >= 1")
+        if c.type == "class1":
+            if not c.devices:
+                raise ConfigError(f"channel {c.name}: a class1 channel needs devices "
+                                  "(pyserial URLs of its modems)")
+            c.modem_lines()
+        if c.type == "sip":
+            if c.t38 not in ("prefer", "only", "never"):
+                raise ConfigError(f"channel {c.name}: t38 must be prefer, only or never")
+            if c.registrar and not c.password:
+                raise ConfigError(f"channel {c.name}: registering needs a password")
+            if not c.proxy and not c.domain:
+                raise ConfigError(f"channel {c.name}: a sip channel needs a proxy (or a "
+                                  "domain to call directly)")
     for _prefix, ch in cfg.routes:
         if ch not in names:
             raise ConfigError(f"route to unknown channel {ch!r}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from faxcore.accounts import Store, open_store
 from faxcore.server import schema
 from faxcore.server.channels import Channel
+from faxcore.server.class1_channel import Class1Channel, ModemLine
 from faxcore.server.config import ServerConfig
 from faxcore.server.inbound import InboundRouter
 from faxcore.server.loopback import LineFault, LoopbackChannel
@@ -117,6 +118,13 @@ class Service:
     def _build_channels(self) -> dict[str, Channel]:
         out: dict[str, Channel] = {}
         for c in self.config.channels:
+            if c.type == "class1":
+                out[c.name] = Class1Channel(
+                    c.name, [ModemLine(url, number) for url, number in c.modem_lines()],
+                    inbound=self.inbound, answer=c.answer, ecm=c.ecm, quirks=c.quirks,
+                    baudrate=c.baudrate, rtscts=c.rtscts, dial_prefix=c.dial_prefix,
+                    max_call_seconds=c.max_call_seconds)
+                continue
             faults = {n: LineFault(**f) for n, f in c.faults.items()}
             out[c.name] = LoopbackChannel(c.name, c.capacity, faults=faults,
                                           answer_unknown=c.answer_unknown, ecm=c.ecm, pace=c.pace,
@@ -153,7 +161,25 @@ class Service:
 
         return create_app(self)
 
+    def start_channels(self) -> None:
+        """Channels that take calls by themselves (modems listening for RING, SIP
+        agents) start here; the loopback has nothing to start."""
+        for ch in self.channels.values():
+            start = getattr(ch, "start", None)
+            if start is not None:
+                start()
+
+    def stop_channels(self) -> None:
+        for ch in self.channels.values():
+            stop = getattr(ch, "stop", None)
+            if stop is not None:
+                try:
+                    stop()
+                except Exception:  # one channel's failure must not keep the others up
+                    log.exception("stopping channel %s", getattr(ch, "name", "?"))
+
     def start_background(self) -> None:
+        self.start_channels()
         self.scheduler.start(self.config.workers)
         self.webhooks.start()
         for extra in self.extras:
@@ -167,4 +193,5 @@ class Service:
 
     def close(self) -> None:
         self.stop_background()
+        self.stop_channels()
         self.stores.close()

@@ -104,10 +104,11 @@ def document(n: int, seed: int = 0) -> list[Page]:
 
 
 def make_harness(tmp_path: Path, *, faults: dict | None = None,
-                 retry: RetryPolicy | None = None, **cfg: Any) -> Iterator[Harness]:
+                 retry: RetryPolicy | None = None, channels: list[ChannelConfig] | None = None,
+                 **cfg: Any) -> Iterator[Harness]:
     clock = Clock()
     config = ServerConfig(data_dir=str(tmp_path / "data"), admin_token=ADMIN,
-                          channels=[ChannelConfig(faults=faults or {})],
+                          channels=channels or [ChannelConfig(faults=faults or {})],
                           retry=retry or RetryPolicy(), **cfg)
     service = Service(config, clock=clock)
     with TestClient(service.app()) as client:
@@ -134,3 +135,20 @@ def pg_harness(tmp_path: Path, pg_url: str, request: pytest.FixtureRequest) -> I
     marker = request.node.get_closest_marker("server_options")
     options = dict(marker.kwargs) if marker else {}
     yield from make_harness(tmp_path, db=pg_url, **options)
+
+
+@pytest.fixture
+def harness_with(tmp_path: Path):
+    """A factory: ``harness_with(**options)`` is a harness made with options known only
+    inside the test (paths under ``tmp_path``); closed when the test ends."""
+    made: list[Iterator[Harness]] = []
+
+    def make(**options: Any) -> Harness:
+        gen = make_harness(tmp_path, **options)
+        made.append(gen)
+        return next(gen)
+
+    yield make
+    for gen in made:
+        for _ in gen:  # runs the rest: the client and the service closed
+            pass

@@ -85,7 +85,8 @@ channel = "spare"
 
 @pytest.mark.parametrize("text,words", [
     ("[retry]\nbusy_delay = 3\n", "unknown key(s) in [retry]"),
-    ("[[channel]]\ntype = \"sip\"\n", "not available yet"),
+    ("[[channel]]\ntype = \"sip\"\n", "needs a proxy"),
+    ("[[channel]]\nkind = \"fax\"\n", "unknown kind"),
     ("[[route]]\nprefix = \"+1\"\nchannel = \"nowhere\"\n", "unknown channel"),
     ("[server]\nbind = \"nohost\"\n", "HOST:PORT"),
     ("[server\n", "faxcore.toml"),

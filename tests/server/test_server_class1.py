@@ -1,0 +1,129 @@
+"""The Class 1 channel (``kind = "class1"``) against faxcore's Class 1 emulator
+(``faxemu://`` URLs: an emulated modem whose line side is a faxcore station, over
+simulated audio): a job sent through the HTTP API is dialled on the modem and delivered
+end to end, pages identical below the stamped header; a call that rings on a modem line
+is answered, received and routed to the account owning the line's number; a terminated
+account's line is not answered. Pages are compared pixel for pixel."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faxcore.codecs.tiff import Page, read_tiff, tiff_bytes
+from faxcore.server.config import ChannelConfig, ConfigError, ServerConfig, apply_toml, check
+from faxcore.server.documents import HEADER_ROWS
+from faxcore.testing.pages import letter_page
+
+
+def modems(*devices, **kw) -> list[ChannelConfig]:
+    return [ChannelConfig(type="class1", name="modems", devices=list(devices), **kw)]
+
+
+def wait_for(cond, seconds: float = 120.0):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_a_job_over_a_class1_modem_is_delivered_end_to_end(harness_with, tmp_path: Path):
+    out = tmp_path / "far-end.tif"
+    h = harness_with(channels=modems(f"faxemu://?out={out}"))
+    a = h.account(["+15550100"])
+    r = h.submit(a, "+1 555 0300", 2, header="ACME")
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["channel"] == "modems"
+    assert h.run() == 1
+    got = h.fax(a, job["id"])
+    assert got["state"] == "delivered", got
+    assert got["pages_confirmed"] == [1, 2]
+    (att,) = got["attempts"]
+    assert att["transport"] == "modem" and att["result"] == "delivered"
+    assert att["t30_status"] == "OK" and att["pages_confirmed"] == 2
+    # the far end (the emulator's faxcore station) has the pages, identical below the
+    # header band, which holds the header line
+    pages = read_tiff(out)
+    sent = h.pages[job["id"]]
+    assert len(pages) == 2
+    rows = HEADER_ROWS["fine"]
+    for p, s in zip(pages, sent, strict=True):
+        assert p.bitmap.shape == s.bitmap.shape
+        assert np.array_equal(p.bitmap[rows:], s.bitmap[rows:])
+        assert p.bitmap[:rows].any()
+    # the modem dialled the number without its +
+    modem = h.service.channels["modems"].lines[0].port.port.modem
+    assert modem.dce.dialled
+
+
+def test_a_call_ringing_on_a_modem_line_is_answered_and_routed_by_its_number(
+        harness_with, tmp_path: Path):
+    page = Page(letter_page(300, 7))
+    src = tmp_path / "incoming.tif"
+    src.write_bytes(tiff_bytes([page]))
+    h = harness_with(channels=modems({"url": f"faxemu://?send={src}", "number": "+15550400"},
+                                     capacity=1))
+    h.account(["+15550100"])
+    b = h.account(["+15550400"])
+    h.service.start_channels()
+    try:
+        faxes = wait_for(lambda: h.client.get("/v1/inbox", headers=b.auth).json()["faxes"])
+    finally:
+        h.service.stop_channels()
+    f = faxes[-1]
+    assert f["to"] == "+15550400" and f["pages"] == 1 and not f["partial"]
+    tif = h.client.get(f"/v1/received/{f['id']}.tif", headers=b.auth)
+    (got,) = read_tiff(tif.content)
+    assert np.array_equal(got.bitmap, page.bitmap)
+    # metered free for the receiver
+    assert ("inbound", 0, 1) in h.rows("SELECT kind, amount_cents, pages FROM ledger "
+                                       "WHERE account_id = ?", (b.id,))
+
+
+def test_a_terminated_accounts_modem_line_is_not_answered(harness_with, tmp_path: Path):
+    src = tmp_path / "incoming.tif"
+    src.write_bytes(tiff_bytes([Page(letter_page(300, 1))]))
+    h = harness_with(channels=modems({"url": f"faxemu://?send={src}", "number": "+15550500"}))
+    b = h.account(["+15550500"])
+    # bill the account and let the invoice go unpaid 14 days: terminated
+    h.clock.now = h.store.account(b.id)["next_billing_at"] + timedelta(days=14, seconds=1)
+    h.store.run_billing(h.clock())
+    assert h.store.status(b.id, h.clock()).name == "terminated"
+    h.service.start_channels()
+    try:
+        # the emulator rings every 2 s; the refusal is recorded once per call
+        wait_for(lambda: h.rows("SELECT state FROM jobs WHERE account_id = ? AND "
+                                "direction = 'receive'", (b.id,)), 30)
+        time.sleep(5)
+        modem = h.service.channels["modems"].lines[0].port.port.modem
+        assert not modem.far_ends  # never off hook: the call was not answered
+    finally:
+        h.service.stop_channels()
+    assert h.rows("SELECT direction, state, pages FROM jobs WHERE account_id = ?",
+                  (b.id,)) == [("receive", "refused", 0)]
+    assert h.rows("SELECT count(*) FROM inbound_faxes") == [(0,)]
+
+
+def test_class1_channel_config_from_toml():
+    cfg = ServerConfig()
+    apply_toml(cfg, {"channel": [{"kind": "class1", "name": "modems", "number": "+15550001",
+                                  "devices": ["/dev/ttyUSB0",
+                                              {"url": "socket://10.0.0.5:4001",
+                                               "number": "+15550002"}]}]})
+    check(cfg)
+    (c,) = cfg.channels
+    assert c.type == "class1"
+    assert c.modem_lines() == [("/dev/ttyUSB0", "+15550001"),
+                               ("socket://10.0.0.5:4001", "+15550002")]
+    bad = ServerConfig()
+    apply_toml(bad, {"channel": [{"kind": "class1", "name": "m"}]})
+    with pytest.raises(ConfigError, match="needs devices"):
+        check(bad)
