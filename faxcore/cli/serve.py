@@ -91,11 +91,17 @@ def run_serve(args: argparse.Namespace) -> int:
     except Exception as exc:
         sock.close()
         raise CliError(f"cannot start: {exc}") from None
-    server = uvicorn.Server(uvicorn.Config(service.app(), log_level="warning",
+    # not at the top: the CLI starts fast (the control panel pulls in Jinja2 and argon2)
+    from faxcore.web import install_panel
+
+    app = service.app()
+    install_panel(app, service)  # the control panel at /panel/, same process and database
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                            access_log=False, lifespan="off"))
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     out(f"faxcore serve: listening on {url} (database {_safe(cfg.db_url())}, data "
         f"{service.data_dir}, channels {', '.join(service.channels)})", flush=True)
+    out(f"faxcore serve: control panel on {url}/panel/", flush=True)
     service.start_background()
     try:
         server.run(sockets=[sock])
