@@ -454,7 +454,8 @@ class SipFaxCall:
             if self._our_offer:
                 self._our_offer = False
                 self._sip(f"re-INVITE refused ({ev.status})")
-                self._policy(sw.OfferRefused(ev.status))
+                self._policy(sw.OfferGlare() if ev.status == 491
+                             else sw.OfferRefused(ev.status))
         elif isinstance(ev, CallEnded):
             self._ended(ev)
 

@@ -36,10 +36,14 @@ offer is out the audio engine is stopped (``StopAudioFax``); if the offer fails 
 one starts (``StartAudioFax``), so no engine ever sees a half-made switch.
 
 Rule 4: our offer falls back to audio (``prefer``) or fails the call (``only``) on any
-non-2xx final answer (488 refused, 491 glare, 4xx-6xx) and when no final answer came
-within ``offer_timeout`` seconds (Asterisk waits 5 s, t38timeout). A 2xx that arrives
-after we fell back cannot be refused (the ACK is due): we offer audio again
-(``SendAudioOffer``) so the SDP matches the media in use.
+non-2xx final answer (488 refused, 4xx-6xx) and when no final answer came within
+``offer_timeout`` seconds (Asterisk waits 5 s, t38timeout). A 2xx that arrives after we
+fell back cannot be refused (the ACK is due): we offer audio again (``SendAudioOffer``)
+so the SDP matches the media in use. A 491 (:class:`OfferGlare`: both ends offered at
+once, and the user agent's retries did not settle it, or the far end's offer came while
+ours waited to be retried) is not a refusal of T.38: the call goes back to AUDIO, where
+the far end's T.38 offer is still accepted (Rule 3 permitting); ``prefer`` starts the
+fax on audio meanwhile, ``only`` waits ``offer_timeout`` for that offer and then fails.
 
 Rule 5: the switch is made once. After T.38 is agreed, an offer of audio is refused
 with 488 and an offer of the unchanged image stream (a session refresh) is accepted
@@ -65,7 +69,8 @@ from enum import Enum
 
 __all__ = [
     "ANY", "RULES", "AcceptOffer", "Action", "AudioPhaseB", "CallUp", "CloseRtp",
-    "DisPreamble", "Event", "Fail", "MediaSwitch", "OfferAccepted", "OfferRefused",
+    "DisPreamble", "Event", "Fail", "MediaSwitch", "OfferAccepted", "OfferGlare",
+    "OfferRefused",
     "OfferTimedOut", "OfferTimer", "PeerOffersAudio", "PeerOffersT38", "RefuseOffer",
     "SendAudioOffer", "SendT38Offer", "StartAudioFax", "StartT38Fax", "State",
     "StopAudioFax", "SwitchError", "UdptlArrived", "EVENTS", "MODES", "lookup",
@@ -132,6 +137,11 @@ class OfferRefused(Event):
 
 
 @dataclass(frozen=True)
+class OfferGlare(Event):
+    """Our T.38 re-INVITE ended in 491 (glare: the far end offered at the same time)."""
+
+
+@dataclass(frozen=True)
 class OfferTimedOut(Event):
     """No final answer to our T.38 re-INVITE within ``offer_timeout`` seconds."""
 
@@ -152,7 +162,7 @@ class UdptlArrived(Event):
 
 
 EVENTS: tuple[type[Event], ...] = (CallUp, DisPreamble, OfferTimer, AudioPhaseB,
-                                   OfferAccepted, OfferRefused, OfferTimedOut,
+                                   OfferAccepted, OfferRefused, OfferGlare, OfferTimedOut,
                                    PeerOffersT38, PeerOffersAudio, UdptlArrived)
 
 
@@ -255,11 +265,21 @@ RULES: dict[tuple[State, type[Event]], tuple[tuple[Pattern, Outcome], ...]] = {
         (_ALL, (S.SWITCHING, (StopAudioFax(), AcceptOffer(), StartT38Fax()))),
     ),
     (S.AUDIO, PeerOffersAudio): ((_ALL, (None, (AcceptOffer(),))),),
+    # after a glare (Rule 4), t38=only waits for the far end's offer this long
+    (S.AUDIO, OfferTimedOut): (
+        (("only", ANY, ANY), (S.FAILED, (Fail("no T.38 after a re-INVITE glare "
+                                              "(t38=only)"),))),
+        (_ALL, _IGNORE),
+    ),
     # -- our offer is out (Rule 4, 5)
     (S.OFFERING, OfferAccepted): ((_ALL, (S.SWITCHING, (StartT38Fax(),))),),
     (S.OFFERING, OfferRefused): (
         (("only", ANY, ANY), (S.FAILED, (Fail("the far end refused T.38 (t38=only)"),))),
         (_ALL, (S.AUDIO_LOCKED, (StartAudioFax(),))),
+    ),
+    (S.OFFERING, OfferGlare): (
+        (("only", ANY, ANY), (S.AUDIO, ())),
+        (_ALL, (S.AUDIO, (StartAudioFax(),))),
     ),
     (S.OFFERING, OfferTimedOut): (
         (("only", ANY, ANY), (S.FAILED, (Fail("no answer to the T.38 re-INVITE "
@@ -369,11 +389,16 @@ class MediaSwitch:
             self._timer_deadline = None
         if isinstance(event, OfferAccepted | OfferRefused | OfferTimedOut):
             self._offer_deadline = None
+        elif isinstance(event, OfferGlare) and self.mode == "only" \
+                and self.state is State.OFFERING:
+            self._offer_deadline = now + self.offer_timeout   # for the far end's offer
+        elif isinstance(event, OfferGlare):
+            self._offer_deadline = None
         if nxt is not None and nxt != self.state:
             if nxt not in (State.IDLE, State.AUDIO):
                 self._timer_deadline = None   # no own offer once the question is settled
-            if nxt in (State.AUDIO_LOCKED, State.FAILED):
-                self._offer_deadline = None
+            if nxt not in (State.AUDIO, State.OFFERING):
+                self._offer_deadline = None   # the question is settled
             log.info("media switch: %s -> %s on %s", self.state.value, nxt.value,
                      type(event).__name__)
             self.history.append((now, nxt, type(event).__name__))

@@ -19,6 +19,7 @@ from faxcore.sipfax.switch import (
     Fail,
     MediaSwitch,
     OfferAccepted,
+    OfferGlare,
     OfferRefused,
     OfferTimedOut,
     OfferTimer,
@@ -139,7 +140,7 @@ def test_phase_b_on_audio_fails_a_call_that_requires_t38():
 
 # ---- Rule 4: fallback or failure --------------------------------------------------------
 
-@pytest.mark.parametrize("code", [488, 491, 403, 500, 606])
+@pytest.mark.parametrize("code", [488, 403, 500, 606])
 def test_a_refused_offer_falls_back_to_audio_with_prefer(code):
     sw, _ = up("prefer", True)
     assert sw.handle(OfferRefused(code), 0.3) == [StartAudioFax()]
@@ -148,7 +149,7 @@ def test_a_refused_offer_falls_back_to_audio_with_prefer(code):
     assert sw.handle(PeerOffersT38(), 3.0) == [RefuseOffer(488)]   # never twice
 
 
-@pytest.mark.parametrize("code", [488, 491])
+@pytest.mark.parametrize("code", [488, 403])
 def test_a_refused_offer_fails_the_call_with_only(code):
     sw, _ = up("only", True)
     acts = sw.handle(OfferRefused(code), 0.3)
@@ -259,3 +260,38 @@ def test_an_offer_never_times_out_after_an_answer():
     sw, _ = up("prefer", True)
     sw.handle(OfferRefused(488), 1.0)
     assert sw.handle(OfferTimedOut(), 6.0) == [] and sw.state is State.AUDIO_LOCKED
+
+
+# ---- Rule 4: glare (491) --------------------------------------------------------------
+
+def test_glare_with_prefer_starts_audio_and_still_takes_the_far_ends_offer():
+    sw, _ = up("prefer", True)
+    assert sw.handle(OfferGlare(), 0.3) == [StartAudioFax()]
+    assert sw.state is State.AUDIO and sw.next_deadline is None
+    # their offer (the one that crossed ours) comes next: T.30 has not begun
+    assert sw.handle(PeerOffersT38(), 0.3) == [StopAudioFax(), AcceptOffer(), StartT38Fax()]
+    assert sw.state is State.SWITCHING
+
+
+def test_glare_with_prefer_stays_on_audio_once_t30_began():
+    sw, _ = up("prefer", True)
+    sw.handle(OfferGlare(), 0.3)
+    sw.handle(AudioPhaseB(), 3.0)
+    assert sw.handle(PeerOffersT38(), 3.5) == [RefuseOffer(488)]
+    assert sw.state is State.AUDIO_LOCKED
+
+
+def test_glare_with_only_waits_for_the_far_ends_offer_then_fails():
+    sw, _ = up("only", False, offer_after=1.0)
+    sw.handle_timer(1.0)
+    assert sw.state is State.OFFERING
+    assert sw.handle(OfferGlare(), 1.2) == [] and sw.state is State.AUDIO
+    assert sw.next_deadline == pytest.approx(6.2)
+    acts = sw.handle_timer(6.2)
+    assert [type(a) for a in acts] == [Fail] and "glare" in acts[0].reason
+    assert sw.state is State.FAILED
+    sw, _ = up("only", False, offer_after=1.0)
+    sw.handle_timer(1.0)
+    sw.handle(OfferGlare(), 1.2)
+    assert sw.handle(PeerOffersT38(), 1.5) == [AcceptOffer(), StartT38Fax()]
+    assert sw.next_deadline is None and sw.handle_timer(10.0) == []
