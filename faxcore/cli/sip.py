@@ -269,6 +269,9 @@ def run_listen(args: argparse.Namespace) -> int:
         reg = (f"sip:{host}:{port}", user)
     pcap = _pcap(args)
     options = _options(args)
+    # pages that cannot be written to --out during a call go to a rescue directory (as
+    # faxcore call does) rather than being refused to the sender
+    options.fax["fallback_dirs"] = output.rescue_dirs()
 
     async def main() -> int:
         done: asyncio.Queue = asyncio.Queue()
@@ -293,6 +296,9 @@ def run_listen(args: argparse.Namespace) -> int:
             if outcome.received_path is not None:
                 output.out(f"call {n}: {len(outcome.pages)} page(s) written to "
                            f"{outcome.received_path}", flush=True)
+                if outcome.received_path != path:
+                    output.err(f"call {n}: could not write {path}; the pages were kept "
+                               f"in {outcome.received_path}")
             await done.put(outcome)
 
         try:
