@@ -36,7 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_install(args: argparse.Namespace) -> int:
     # not at the top: the CLI starts fast (and the backend module pulls in httpx)
     from faxcore.cups.backend import BackendError, parse_uri
-    from faxcore.cups.install import InstallError, add_queue, backend_dir, install_backend
+    from faxcore.cups.install import (  # the CLI starts fast
+        InstallError,
+        add_queue,
+        backend_dir,
+        install_backend,
+    )
 
     if bool(args.queue) != bool(args.uri):
         raise CliError("--queue and --uri go together")

@@ -91,6 +91,16 @@ def run_serve(args: argparse.Namespace) -> int:
     except Exception as exc:
         sock.close()
         raise CliError(f"cannot start: {exc}") from None
+    if cfg.mail:  # [mail]: the email-to-fax gateway runs in this process
+        # not at the top: the CLI starts fast; aiosmtpd only when mail is configured
+        from faxcore.mailgate import MailConfigError, MailGate, parse_mail_config
+
+        try:
+            service.extras.append(MailGate(service, parse_mail_config(cfg.mail)))
+        except (MailConfigError, TypeError, OSError) as exc:
+            service.close()
+            sock.close()
+            raise CliError(f"[mail]: {exc}") from None
     # not at the top: the CLI starts fast (the control panel pulls in Jinja2 and argon2)
     from faxcore.web import install_panel
 
@@ -102,7 +112,16 @@ def run_serve(args: argparse.Namespace) -> int:
     out(f"faxcore serve: listening on {url} (database {_safe(cfg.db_url())}, data "
         f"{service.data_dir}, channels {', '.join(service.channels)})", flush=True)
     out(f"faxcore serve: control panel on {url}/panel/", flush=True)
-    service.start_background()
+    try:
+        service.start_background()
+    except Exception as exc:  # the SMTP listener's port taken, say
+        service.close()
+        sock.close()
+        raise CliError(f"cannot start: {exc}") from None
+    for extra in service.extras:
+        if hasattr(extra, "address"):
+            mhost, mport = extra.address
+            out(f"faxcore serve: mail to fax on smtp://{mhost}:{mport}", flush=True)
     try:
         server.run(sockets=[sock])
     finally:
