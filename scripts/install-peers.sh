@@ -35,8 +35,9 @@ declare -A PEERS=(
 )
 missing=()
 for path in "${!PEERS[@]}"; do
-  # multiarch: accept the library under any lib directory
-  if [ ! -e "$path" ] && ! ls /usr/lib/*/"$(basename "$path")" >/dev/null 2>&1; then
+  # multiarch: libraries under /usr/lib/<triplet>/, headers may be under /usr/include/<triplet>/
+  if [ ! -e "$path" ] && ! ls /usr/lib/*/"$(basename "$path")" >/dev/null 2>&1 \
+     && ! ls "$(dirname "$path")"/*/"$(basename "$path")" >/dev/null 2>&1; then
     missing+=("${PEERS[$path]}")
   fi
 done
