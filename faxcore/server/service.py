@@ -25,6 +25,7 @@ from faxcore.server.loopback import LineFault, LoopbackChannel
 from faxcore.server.metrics import Metrics
 from faxcore.server.queue import JobQueue
 from faxcore.server.scheduler import Scheduler
+from faxcore.server.sip_channel import SipChannel, SipTrunk, host_port
 from faxcore.server.webhooks import Webhooks
 
 log = logging.getLogger("faxcore.server")
@@ -124,6 +125,15 @@ class Service:
                     inbound=self.inbound, answer=c.answer, ecm=c.ecm, quirks=c.quirks,
                     baudrate=c.baudrate, rtscts=c.rtscts, dial_prefix=c.dial_prefix,
                     max_call_seconds=c.max_call_seconds)
+                continue
+            if c.type == "sip":
+                trunk = SipTrunk(bind=host_port(c.bind),
+                                 proxy=host_port(c.proxy) if c.proxy else None,
+                                 domain=c.domain, registrar=c.registrar, user=c.user,
+                                 password=c.password, t38=c.t38, ecm=c.ecm,
+                                 max_seconds=c.max_call_seconds)
+                out[c.name] = SipChannel(c.name, trunk, capacity=c.capacity,
+                                         inbound=self.inbound)
                 continue
             faults = {n: LineFault(**f) for n, f in c.faults.items()}
             out[c.name] = LoopbackChannel(c.name, c.capacity, faults=faults,

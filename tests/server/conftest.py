@@ -140,11 +140,12 @@ def pg_harness(tmp_path: Path, pg_url: str, request: pytest.FixtureRequest) -> I
 @pytest.fixture
 def harness_with(tmp_path: Path):
     """A factory: ``harness_with(**options)`` is a harness made with options known only
-    inside the test (paths under ``tmp_path``); closed when the test ends."""
+    inside the test (paths under ``tmp_path``); closed when the test ends. ``root``: its
+    own directory (two services in one test)."""
     made: list[Iterator[Harness]] = []
 
-    def make(**options: Any) -> Harness:
-        gen = make_harness(tmp_path, **options)
+    def make(root: Path | None = None, **options: Any) -> Harness:
+        gen = make_harness(root or tmp_path, **options)
         made.append(gen)
         return next(gen)
 

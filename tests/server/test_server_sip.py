@@ -1,0 +1,89 @@
+"""The SIP channel (``kind = "sip"``): two faxcore services on 127.0.0.1, each with a SIP
+channel whose trunk points at the other. A job submitted to service A through its HTTP
+API is dialled over SIP (G.711 audio, or T.38) to a number of an account of service B,
+which answers the INVITE, routes it by the Request-URI's user (the DID) and stores it
+in that account's inbox: pages identical below the sender's header band. A DID no
+account owns is refused (486), and the job retries."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from faxcore.codecs.tiff import read_tiff
+from faxcore.server.config import ChannelConfig
+from faxcore.server.documents import HEADER_ROWS
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def trunk(port: int, peer: int, t38: str) -> list[ChannelConfig]:
+    return [ChannelConfig(type="sip", name="trunk", capacity=2, bind=f"127.0.0.1:{port}",
+                          proxy=f"127.0.0.1:{peer}", t38=t38)]
+
+
+def wait_for(cond, seconds: float = 60.0):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def pair(harness_with, tmp_path, request):
+    pa, pb = free_udp_port(), free_udp_port()
+    t38 = request.param
+    a = harness_with(root=tmp_path / "a", channels=trunk(pa, pb, t38))
+    b = harness_with(root=tmp_path / "b", channels=trunk(pb, pa, t38))
+    b.service.start_channels()
+    yield a, b, t38
+    a.service.stop_channels()
+    b.service.stop_channels()
+
+
+@pytest.mark.parametrize("pair", ["never", "prefer"], indirect=True, ids=["g711", "t38"])
+def test_a_job_goes_over_sip_to_the_did_of_an_account_of_the_other_server(pair):
+    a, b, t38 = pair
+    alice = a.account(["+15550100"])
+    bob = b.account(["+15550200"])
+    b.account(["+15550201"])  # another account on B: the DID must pick bob's
+    job = a.submit(alice, "+15550200", 2, header="ACME").json()
+    assert a.run() == 1
+    got = a.fax(alice, job["id"])
+    assert got["state"] == "delivered", got
+    (att,) = got["attempts"]
+    assert att["transport"] == ("t38" if t38 == "prefer" else "g711")
+    assert att["pages_confirmed"] == 2 and att["t30_status"] == "OK"
+    faxes = wait_for(lambda: b.client.get("/v1/inbox", headers=bob.auth).json()["faxes"])
+    (f,) = faxes
+    assert f["to"] == "+15550200" and f["from"] == "+15550100" and f["pages"] == 2
+    tif = b.client.get(f"/v1/received/{f['id']}.tif", headers=bob.auth)
+    pages = read_tiff(tif.content)
+    rows = HEADER_ROWS["fine"]
+    for p, s in zip(pages, a.pages[job["id"]], strict=True):
+        assert p.bitmap.shape == s.bitmap.shape
+        assert np.array_equal(p.bitmap[rows:], s.bitmap[rows:])
+        assert p.bitmap[:rows].any()
+
+
+@pytest.mark.parametrize("pair", ["prefer"], indirect=True)
+def test_an_invite_to_a_did_nobody_owns_is_refused_and_the_job_retries(pair):
+    a, b, _ = pair
+    alice = a.account(["+15550100"])
+    job = a.submit(alice, "+15559999", 1).json()
+    assert a.run() == 1
+    got = a.fax(alice, job["id"])
+    assert got["state"] == "retry_wait"
+    (att,) = got["attempts"]
+    assert att["result"] == "busy" and att["transport"] == "g711", att
+    assert b.rows("SELECT count(*) FROM inbound_faxes") == [(0,)]
