@@ -4,6 +4,7 @@ own ledger (no shortcuts into the summary row), panel log-ins, and a real server
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -19,6 +20,16 @@ from faxcore.server.inbound import add_number
 from faxcore.web import users
 
 PASSWORD = "correct horse battery"
+ADMIN = "test-admin-token"
+WEBHOOK_SECRET = b"test-webhook-secret-0123456789abcdef"
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form in a panel page."""
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    if m is None:
+        raise AssertionError("no CSRF field in the page")
+    return m.group(1)
 
 # Age of the overdue invoice, in days, that puts an account in each status
 # (suspended from 2 days, closed from 7, terminated from 14).

@@ -4,7 +4,6 @@ TestClient (the ASGI app in process; cookies kept per client)."""
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,16 +15,14 @@ import pytest
 from faxcore.accounts import Status
 from faxcore.server.config import ChannelConfig, ServerConfig
 from faxcore.server.service import Service
-from faxcore.testing.panel import PASSWORD, make_account
+from faxcore.testing.panel import ADMIN, PASSWORD, WEBHOOK_SECRET, csrf_of, make_account
 from faxcore.web import install_panel
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-ADMIN = "test-admin-token"
 START = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
-WEBHOOK_SECRET = b"test-webhook-secret-0123456789abcdef"
 
 
 @dataclass
@@ -37,12 +34,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-def csrf_of(html: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert m, "no CSRF field in the page"
-    return m.group(1)
 
 
 @dataclass
@@ -86,3 +77,21 @@ def ph(tmp_path: Path) -> Iterator[PanelHarness]:
     panel = install_panel(app, service, webhook_secret=WEBHOOK_SECRET)
     yield PanelHarness(service, app, clock, panel)
     service.close()
+
+
+def _root_conftest(config: pytest.Config):
+    """tests/conftest.py as pytest loaded it (its ``missing``/``require_tool``: skip on a
+    developer machine, fail under CI=true); not imported by name, as ``conftest`` is
+    this file's module name too."""
+    root = str(Path(__file__).resolve().parents[1] / "conftest.py")
+    for plugin in config.pluginmanager.get_plugins():
+        if str(getattr(plugin, "__file__", "")) == root:
+            return plugin
+    raise RuntimeError("tests/conftest.py is not loaded")
+
+
+@pytest.fixture
+def browser_tools(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """Paths of Debian's chromium and chromedriver (scripts/install-peers.sh)."""
+    root = _root_conftest(request.config)
+    return root.require_tool("chromium"), root.require_tool("chromedriver")

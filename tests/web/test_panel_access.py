@@ -8,12 +8,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import csrf_of
 from PIL import Image
 
 from faxcore.accounts import Status
 from faxcore.codecs.tiff import Page, tiff_bytes
 from faxcore.testing.pages import letter_page
+from faxcore.testing.panel import csrf_of
 
 # (method, path, allowed for a limited log-in). {out}/{in}/{key} are filled per test.
 ROUTES = [

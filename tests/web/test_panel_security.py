@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 
-from conftest import WEBHOOK_SECRET, csrf_of
-
 from faxcore.accounts import Status
 from faxcore.codecs.tiff import Page, tiff_bytes
 from faxcore.testing.pages import letter_page
+from faxcore.testing.panel import WEBHOOK_SECRET, csrf_of
 from faxcore.web import sign
 
 
