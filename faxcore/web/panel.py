@@ -61,6 +61,7 @@ from faxcore.server.inbound import get_inbound, inbox, numbers_of
 from faxcore.server.model import ACTIVE, FINAL
 from faxcore.server.queue import NotFound
 from faxcore.server.service import Service
+from faxcore.server.webhooks import set_webhook, webhook_of
 from faxcore.web import users
 from faxcore.web.payments import (
     NotificationRejected,
@@ -438,6 +439,10 @@ def _router(p: Panel) -> APIRouter:  # noqa: C901 - one place lists every panel 
 
     # -- the start page: dashboard (full) or account (limited)
 
+    @r.get("")
+    def bare() -> Response:
+        return RedirectResponse("/panel/", status_code=307)
+
     @r.get("/")
     def home(request: Request, ctx: Ctx = view) -> Response:
         if ctx.scope != "full":
@@ -633,14 +638,30 @@ def _router(p: Panel) -> APIRouter:  # noqa: C901 - one place lists every panel 
                      "SELECT key_id, created_at, revoked_at FROM api_keys WHERE account_id = ? "
                      "ORDER BY id", (acct,))]
 
+    def _keys_page(request: Request, ctx: Ctx, status: int = 200, **values: Any) -> Response:
+        hook = webhook_of(svc.store(), ctx.account)
+        return p.render(request, "keys.html", ctx, status, keys=_keys(ctx.account),
+                        webhook_url=hook[0] if hook else "", **values)
+
     @r.get("/keys")
     def keys_page(request: Request, ctx: Ctx = settings) -> Response:
-        return p.render(request, "keys.html", ctx, keys=_keys(ctx.account))
+        return _keys_page(request, ctx)
 
     @r.post("/keys", dependencies=[csrf])
     def keys_new(request: Request, ctx: Ctx = settings) -> Response:
         key = keys.issue_key(svc.store(), ctx.account, svc.clock())
-        return p.render(request, "keys.html", ctx, 201, keys=_keys(ctx.account), new_key=key)
+        return _keys_page(request, ctx, 201, new_key=key)
+
+    @r.post("/webhook", dependencies=[csrf])
+    def webhook_set(request: Request, ctx: Ctx = settings, url: str = Form("")) -> Response:
+        url = url.strip()
+        if len(url) > 2000:
+            return _keys_page(request, ctx, 422, webhook_error="The URL is too long.")
+        try:
+            secret = set_webhook(svc.store(), ctx.account, url)
+        except ValueError as exc:
+            return _keys_page(request, ctx, 422, webhook_error=str(exc))
+        return _keys_page(request, ctx, new_webhook_secret=secret)
 
     @r.post("/keys/{key_id}/revoke", dependencies=[csrf])
     def keys_revoke(key_id: str, ctx: Ctx = settings) -> Response:

@@ -39,10 +39,11 @@ ROUTES = [
     ("GET", "/panel/keys", False),
     ("POST", "/panel/keys", False),
     ("POST", "/panel/keys/{key}/revoke", False),
+    ("POST", "/panel/webhook", False),
 ]
 ADMIN_ROUTES = [("GET", "/panel/admin"), ("POST", "/panel/admin/reactivate"),
                 ("POST", "/panel/admin/password")]
-OPEN_ROUTES = [("GET", "/panel/login"), ("POST", "/panel/login"), ("POST", "/panel/logout"),
+OPEN_ROUTES = [("GET", "/panel"), ("GET", "/panel/login"), ("POST", "/panel/login"), ("POST", "/panel/logout"),
                ("POST", "/panel/payments/webhook")]
 
 
@@ -79,6 +80,8 @@ def _request(c, method: str, path: str, csrf: str):
     data = {"csrf": csrf}
     if path == "/panel/pay":
         data["amount"] = "1.00"
+    if path == "/panel/webhook":
+        data["url"] = "https://example.com/hook"
     files = None
     if path == "/panel/send/preview":
         data["to"] = "5550999"
@@ -116,6 +119,8 @@ def test_an_active_account_reaches_every_client_route(ph):
             assert r.status_code in (200, 303), (method, url, r.status_code, r.text[:300])
         else:
             assert r.status_code in (200, 201, 303), (method, url, r.status_code, r.text[:300])
+    assert ph.store.db.all("SELECT url FROM webhooks WHERE account_id = ?", (a,)) == \
+        [("https://example.com/hook",)]
     # and the admin screen is not a client's
     for method, path in ADMIN_ROUTES:
         r = c.request(method, path, data={"csrf": csrf, "account": str(a)})
@@ -145,6 +150,8 @@ def test_a_limited_account_sees_only_account_and_payment(ph, status):
                            (acct,))[0] == 0
     assert ph.store.db.one("SELECT count(*) FROM api_keys WHERE account_id = ?",
                            (acct,))[0] == 1
+    assert ph.store.db.one("SELECT count(*) FROM webhooks WHERE account_id = ?",
+                           (acct,))[0] == 0
     # the account page says why, how much, when it escalates
     page = c.get("/panel/account").text
     assert status.value.replace("_", " ") in page and "$5.00" in page
