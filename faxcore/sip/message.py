@@ -269,7 +269,7 @@ def _check(msg: Request | Response) -> None:
         msg.to  # noqa: B018
     except SipParseError as exc:
         raise SipParseError(str(exc), msg) from None
-    if not vias:
+    if not vias or any(not v.strip(" \t,") for v in msg.get_lines("Via")):
         raise SipParseError("empty Via", msg)
     if isinstance(msg, Request):
         if method != msg.method and not (msg.method == "ACK" and method == "ACK"):

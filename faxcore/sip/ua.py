@@ -472,7 +472,9 @@ class UserAgent:
     def _response(self, req: Request, status: int, addr: Addr | None, to_tag: str | None,
                   reason: str | None = None) -> Response:
         resp = Response(status=status, reason=reason or REASONS.get(status, "Unknown"))
-        for i, v in enumerate(req.get_lines("Via")):
+        # each Via value on its own line (a comma-joined line is split), the top one
+        # marked with where the request came from
+        for i, v in enumerate(req.get_all("Via")):
             if i == 0 and addr is not None:
                 # RFC 3581 / RFC 3261 §18.2.1: say where the request came from
                 v = f"{v};received={addr[0]}"
@@ -490,7 +492,7 @@ class UserAgent:
         return resp
 
     def _stateless_400(self, req: Request, why: str, addr: Addr) -> None:
-        if not req.get_lines("Via") or any(req.get(h) is None for h in
+        if not req.get_all("Via") or any(req.get(h) is None for h in
                                            ("From", "To", "Call-ID", "CSeq")):
             return
         resp = self._response(req, 400, None, self._tag(), f"Bad Request ({why})"[:120])

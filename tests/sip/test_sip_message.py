@@ -162,3 +162,12 @@ def test_uri_parts_that_cannot_be_written_back_are_refused(uri):
     and our BYE's Request-URI then had spaces (an unparseable request we sent)."""
     with pytest.raises(SipParseError):
         parse_uri(uri)
+
+
+def test_an_empty_via_line_is_malformed():
+    """Fuzz finding: empty 'Via:' lines were accepted (and echoed in our responses as
+    'Via: ;received=...', which does not parse)."""
+    data = INVITE.replace(b"max-forwards: 70\r\n", b"Via: \r\nmax-forwards: 70\r\n")
+    with pytest.raises(SipParseError) as exc:
+        parse_message(data)
+    assert exc.value.message is not None          # answerable: 400

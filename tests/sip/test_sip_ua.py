@@ -719,3 +719,19 @@ def test_a_registrar_granting_absurd_expiry_is_clamped(expires):
     net.run(until=1)
     (ev,) = net.events[A]
     assert isinstance(ev, Registered) and ev.expires in (120, 2 ** 32 - 1)
+
+
+def test_responses_copy_each_via_value_and_mark_the_top_one():
+    """A comma-joined Via line: received= belongs on the first value (it was appended to
+    the end of the line, i.e. to the second Via), and each value is its own line."""
+    p = Pair()
+    p.net.inject(b"OPTIONS sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5060;"
+                 b"branch=z9hG4bKv1;rport, SIP/2.0/UDP 10.0.0.8;branch=z9hG4bKv0\r\n"
+                 b"From: <sip:x@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: vv\r\n"
+                 b"CSeq: 1 OPTIONS\r\n\r\n", X, B)
+    p.net.run()
+    (resp,) = [parse_message(d) for d in p.net.outsider[X]]
+    top, second = resp.vias
+    assert top.params["received"] == "10.0.0.9" and top.params["rport"] == "5060"
+    assert "received" not in second.params and second.branch == "z9hG4bKv0"
+    assert len(resp.get_lines("Via")) == 2
