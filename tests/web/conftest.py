@@ -67,16 +67,26 @@ class PanelHarness:
         return csrf_of(r.text)
 
 
-@pytest.fixture
-def ph(tmp_path: Path) -> Iterator[PanelHarness]:
+def make_ph(tmp_path: Path, **cfg) -> Iterator[PanelHarness]:
     clock = Clock()
     config = ServerConfig(data_dir=str(tmp_path / "data"), admin_token=ADMIN,
-                          channels=[ChannelConfig()])
+                          channels=[ChannelConfig()], **cfg)
     service = Service(config, clock=clock)
     app = service.app()
     panel = install_panel(app, service, webhook_secret=WEBHOOK_SECRET)
     yield PanelHarness(service, app, clock, panel)
     service.close()
+
+
+@pytest.fixture
+def ph(tmp_path: Path) -> Iterator[PanelHarness]:
+    yield from make_ph(tmp_path)
+
+
+@pytest.fixture
+def pg_ph(tmp_path: Path, pg_url: str) -> Iterator[PanelHarness]:
+    """The same on a fresh PostgreSQL schema (tests/conftest.py's ``pg_url``)."""
+    yield from make_ph(tmp_path, db=pg_url)
 
 
 def _root_conftest(config: pytest.Config):

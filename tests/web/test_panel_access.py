@@ -5,13 +5,15 @@ anonymous visitors, operators, and the table itself covering every route of the 
 
 from __future__ import annotations
 
+import base64
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from faxcore.accounts import Status
-from faxcore.codecs.tiff import Page, tiff_bytes
+from faxcore.codecs.tiff import Page, read_tiff, tiff_bytes
 from faxcore.testing.pages import letter_page
 from faxcore.testing.panel import csrf_of
 
@@ -245,11 +247,29 @@ def test_send_preview_shows_the_header_line_on_the_first_page(ph):
                files={"file": ("doc.tif", _tiff(), "image/tiff")})
     assert r.status_code == 200
     assert "ACME LTD" in r.text and "PAGE 1/2" in r.text  # cover + 1 page
-    import base64
-
     data = r.text.split('src="data:image/png;base64,')[1].split('"')[0]
     img = Image.open(io.BytesIO(base64.b64decode(data))).convert("L")
     assert img.width == 1728
     px = img.load()
     band = sum(px[x, y] < 128 for x in range(0, 1728) for y in range(0, 32))
     assert band > 200  # the header text is drawn in the top band
+
+
+def test_inbox_thumbnails_are_the_received_page_scaled_and_kept(ph):
+    a, c, ids = _active_fixture(ph)
+    f = ph.store.db.one("SELECT tif_path FROM inbound_faxes WHERE id = ?", (ids["in"],))[0]
+    page = read_tiff(f)[0]
+    r = c.get(f"/panel/inbox/{ids['in']}/thumb.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    img = Image.open(io.BytesIO(r.content)).convert("L")
+    assert img.width == 240
+    # square pixels: a fine page (204 x 196 dpi) keeps its proportions within a row
+    assert abs(img.height - round(page.height * 240 / page.width)) <= 1
+    # as dark overall as the page (box filter: ink is averaged, not lost)
+    ink_page = page.bitmap.mean()
+    ink_thumb = 1 - np.asarray(img, dtype=float).mean() / 255
+    assert abs(ink_page - ink_thumb) < 0.01, (ink_page, ink_thumb)
+    again = c.get(f"/panel/inbox/{ids['in']}/thumb.png")
+    assert again.content == r.content
+    assert (ph.service.data_dir / "panel-thumbs" / f"in{ids['in']}-p1.png").is_file()
+    assert c.get(f"/panel/inbox/{ids['in']}/thumb.png?page=9").status_code == 404
