@@ -44,6 +44,7 @@ from faxcore.server.documents import (
     store_pages,
 )
 from faxcore.server.inbound import add_number, get_inbound, inbox, numbers_of
+from faxcore.server.maildelivery import set_fax_email
 from faxcore.server.queue import FaxJob, IdempotencyConflict, NotFound, QueueError
 from faxcore.server.webhooks import set_webhook
 
@@ -453,6 +454,20 @@ def create_app(service: Service) -> FastAPI:
             raise ApiError(422, "invalid_url", str(exc)) from None
         return {"url": url, "secret": secret}
 
+    @app.put("/v1/account/email")
+    async def put_email(request: Request) -> dict[str, Any]:
+        """Where received faxes are mailed (their PDF attached); null: not mailed."""
+        acct = await run_in_threadpool(full_access, await run_in_threadpool(account, request))
+        body = await _json(request)
+        address = body.get("address")
+        if address is not None and not isinstance(address, str):
+            raise ApiError(422, "invalid_email", "give the address (or null)")
+        try:
+            await run_in_threadpool(set_fax_email, service.store(), acct, address)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_email", str(exc)) from None
+        return {"address": address, "mailed": service.mail.relay is not None}
+
     # ---- admin ------------------------------------------------------------------------
 
     async def _json(request: Request) -> dict[str, Any]:
@@ -486,6 +501,8 @@ def create_app(service: Service) -> FastAPI:
                 for n in numbers:
                     add_number(store, acct, n)
                 key = keys.issue_key(store, acct, now)
+                if body.get("email") is not None:
+                    set_fax_email(store, acct, body["email"])
         except store.db.integrity_errors:
             raise ApiError(409, "number_taken", "one of the numbers belongs to another "
                                                 "account") from None

@@ -120,6 +120,13 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     channels: list[ChannelConfig] = field(default_factory=lambda: [ChannelConfig()])
     routes: list[tuple[str, str]] = field(default_factory=list)
+    # [inbound]: routing of calls to numbers nobody owns, and mail of received faxes
+    default_account: int | None = None
+    smtp: str | None = None                # HOST[:PORT] of the relay; none: no mail
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "faxcore@localhost"
     # [mail]: the email-to-fax gateway's table, checked by faxcore.mailgate (a layer above)
     mail: dict[str, Any] = field(default_factory=dict)
 
@@ -187,7 +194,8 @@ def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> Serv
 
 
 def apply_toml(cfg: ServerConfig, data: dict[str, Any], where: str = "config") -> None:
-    unknown = set(data) - {"server", "retry", "limits", "channel", "route", "mail"}
+    unknown = set(data) - {"server", "retry", "limits", "channel", "route", "mail",
+                           "inbound"}
     if unknown:
         raise ConfigError(f"unknown table(s) in {where}: {', '.join(sorted(unknown))}")
     server = dict(data.get("server", {}))
@@ -211,6 +219,15 @@ def apply_toml(cfg: ServerConfig, data: dict[str, Any], where: str = "config") -
                 if c.setdefault("type", kind) != kind:
                     raise ConfigError(f"[[channel]] of {where}: kind and type differ")
             cfg.channels.append(_take(ChannelConfig, c, f"[[channel]] of {where}"))
+    if "inbound" in data:
+        known = {"default_account", "smtp", "smtp_user", "smtp_password", "smtp_starttls",
+                 "mail_from"}
+        bad = set(data["inbound"]) - known
+        if bad:
+            raise ConfigError(f"unknown key(s) in [inbound] of {where}: "
+                              f"{', '.join(sorted(bad))} (known: {', '.join(sorted(known))})")
+        for k, v in data["inbound"].items():
+            setattr(cfg, k, v)
     if "mail" in data:
         cfg.mail = dict(data["mail"])
     if "route" in data:
@@ -252,6 +269,13 @@ def check(cfg: ServerConfig) -> None:
             raise ConfigError(f"route to unknown channel {ch!r}")
     if cfg.workers is not None and (not isinstance(cfg.workers, int) or cfg.workers < 1):
         raise ConfigError(f"workers must be a whole number >= 1, got {cfg.workers!r}")
+    if cfg.default_account is not None and (not isinstance(cfg.default_account, int)
+                                            or cfg.default_account < 1):
+        raise ConfigError("default_account must be an account id (a whole number >= 1)")
+    if cfg.smtp is not None:
+        host, sep, port = cfg.smtp.rpartition(":")
+        if not cfg.smtp or (sep and not port.isdigit()):
+            raise ConfigError(f"smtp must be HOST[:PORT], got {cfg.smtp!r}")
     if not cfg.lease_seconds > 0:
         raise ConfigError("lease_seconds must be positive")
     if cfg.max_upload_mb <= 0 or cfg.max_pages < 1:

@@ -102,7 +102,10 @@ class LoopbackChannel:
             return AttemptOutcome(DialResult.BUSY, self.transport, hangup_cause="busy",
                                   duration_s=BUSY_SECONDS)
         session = None
-        if self.inbound is not None:
+        # a number nobody owns is a plain station's (answer_unknown), not the default
+        # account's: the default account takes the calls of the outside world
+        if self.inbound is not None and (self.inbound.owns(call.destination)
+                                         or not self.answer_unknown):
             session = self.inbound.offer(call.destination, call.caller or call.ident)
         owned = session is not None or (self.inbound is not None
                                          and self.inbound.owns(call.destination))
@@ -155,10 +158,12 @@ class LoopbackChannel:
                               duration_s=round(seconds, 3),
                               pages_confirmed=list(watched.confirmed))
 
-    def call_in(self, caller: str, called: str, pages: list[TxPage]) -> T30Engine | None:
+    def call_in(self, caller: str, called: str, pages: list[TxPage], *,
+                sub_address: str = "") -> T30Engine | None:
         """A faxcore station at ``caller`` faxes ``pages`` to ``called`` (a number of an
-        account here): the inbound side of the loopback. Returns the calling engine after
-        the call, or None when the call was not answered."""
+        account here; ``sub_address``: the SUB it sends with DCS): the inbound side of the
+        loopback. Returns the calling engine after the call, or None when the call was
+        not answered."""
         if self.inbound is None:
             raise RuntimeError("this loopback channel has no inbound handler")
         session = self.inbound.offer(called, caller)
@@ -169,7 +174,7 @@ class LoopbackChannel:
         if hasattr(session.page_store, "attach"):
             session.page_store.attach(answerer)
         sender = T30Engine(T30Config(calling=True, pages=pages, ident=_ident(caller),
-                                     ecm=self.ecm))
+                                     ecm=self.ecm, sub_address=sub_address))
         try:
             Loopback(sender, answerer).run()
         finally:

@@ -135,6 +135,28 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (2, [
         "ALTER TABLE fax_jobs ADD COLUMN origin TEXT NOT NULL DEFAULT 'api'",
     ]),
+    # inbound routing and mail delivery (issue 11): how a received fax found its account
+    # (number, sub, default), where an account's received faxes are mailed, and the
+    # outbox of those mails (a row per fax and address, written with the fax's row)
+    (3, [
+        "ALTER TABLE inbound_faxes ADD COLUMN routed_by TEXT",
+        """CREATE TABLE fax_email (
+            account_id BIGINT PRIMARY KEY REFERENCES accounts(id),
+            address TEXT NOT NULL
+        )""",
+        """CREATE TABLE mail_outbox (
+            id {pk},
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            inbound_fax_id BIGINT NOT NULL,
+            address TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            next_try_at BIGINT NOT NULL,
+            tries INTEGER NOT NULL DEFAULT 0,
+            delivered_at BIGINT,
+            last_error TEXT
+        )""",
+        "CREATE INDEX mail_outbox_due ON mail_outbox (delivered_at, next_try_at, id)",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -22,6 +22,7 @@ from faxcore.server.class1_channel import Class1Channel, ModemLine
 from faxcore.server.config import ServerConfig
 from faxcore.server.inbound import InboundRouter
 from faxcore.server.loopback import LineFault, LoopbackChannel
+from faxcore.server.maildelivery import MailDelivery, SmtpRelay
 from faxcore.server.metrics import Metrics
 from faxcore.server.queue import JobQueue
 from faxcore.server.scheduler import Scheduler
@@ -90,6 +91,17 @@ def _serialise_writes(db, lock: threading.Lock) -> None:
     db.write = locked_write
 
 
+def _relay(config: ServerConfig) -> SmtpRelay | None:
+    if not config.smtp:
+        return None
+    host, sep, port = config.smtp.rpartition(":")
+    if not sep:
+        host, port = config.smtp, "25"
+    return SmtpRelay(host.strip("[]"), int(port), sender=config.mail_from,
+                     user=config.smtp_user, password=config.smtp_password,
+                     starttls=config.smtp_starttls)
+
+
 class Service:
     def __init__(self, config: ServerConfig, *, clock: Callable[[], datetime] = utc_now,
                  channels: dict[str, Channel] | None = None) -> None:
@@ -103,8 +115,10 @@ class Service:
         schema.migrate(self.stores().db)
         self.metrics = Metrics()
         self.webhooks = Webhooks(self.stores, clock)
+        self.mail = MailDelivery(self.stores, clock, _relay(config))
         self.inbound = InboundRouter(self.stores, self.received_dir, clock,
-                                     on_received=self._received)
+                                     on_received=self._received,
+                                     default_account=config.default_account)
         self.channels: dict[str, Channel] = channels if channels is not None else \
             self._build_channels()
         self.scheduler = Scheduler(self.stores, self.channels, clock, policy=config.retry,
@@ -144,6 +158,7 @@ class Service:
     def _received(self, fax) -> None:
         self.metrics.received(fax)
         self.webhooks.fax_received(fax)
+        self.mail.fax_received(fax)
 
     # ---- helpers ----------------------------------------------------------------------
 
@@ -157,6 +172,7 @@ class Service:
         """Everything due now (tests): housekeeping, due jobs, due webhook deliveries."""
         n = self.scheduler.run_due()
         self.webhooks.deliver_due()
+        self.mail.deliver_due()
         return n
 
     @property
@@ -192,6 +208,7 @@ class Service:
         self.start_channels()
         self.scheduler.start(self.config.workers)
         self.webhooks.start()
+        self.mail.start()
         for extra in self.extras:
             extra.start()
 
@@ -200,6 +217,7 @@ class Service:
             extra.stop()
         self.scheduler.stop()
         self.webhooks.stop()
+        self.mail.stop()
 
     def close(self) -> None:
         self.stop_background()
