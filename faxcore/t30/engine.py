@@ -13,7 +13,8 @@ driver) through four calls and never blocks::
 
 A test or a conformance tool can also start a receiving station in any state of the
 rules (:mod:`faxcore.t30.rules`), as if the call had got there, with
-``eng.start(now, state=RxState.AWAIT_POST_PAGE, mode=dcs, page_data=data)``: see
+``eng.start(now, RxState.AWAIT_POST_PAGE, mode=dcs, page_data=data)``, or a transmitter
+at its DCS with ``eng.start(now, TxState.TRAINING, remote=dis_capabilities)``: see
 :meth:`T30Engine.start`.
 
 Internally each procedure is written as a generator that yields the time it wants to be
@@ -67,6 +68,7 @@ from faxcore.t30.rules import (
     CallState,
     RxState,
     State,
+    TxState,
 )
 from faxcore.t30.transmitter import TransmitterMixin
 
@@ -107,34 +109,49 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
 
     # ---- driving API -----------------------------------------------------------------
 
-    def start(self, now: float, state: RxState | None = None, *,
+    def start(self, now: float, state: RxState | TxState | None = None, *,
               mode: DCSParams | None = None, page_data: bytes | None = None,
-              ecm_frames: Iterable[bytes] = (), **context: Any) -> None:
+              ecm_frames: Iterable[bytes] = (), remote: Capabilities | None = None,
+              **context: Any) -> None:
         """Start the call at ``now``: phase A, as the calling or answering station.
 
-        With ``state``, start the *receiving* procedure in that state of the rules
-        instead, as if the call had got there (a white-box entry for tests and
-        conformance tools: each entry of the ``RX_*`` tables can be tried alone).
-        ``state`` is SEND_PHASE_B (our DIS, or DTC for a calling station, goes out
-        first), RECEIVING_PAGE or a listening state (rules.LISTENING). ``mode`` is the
-        DCS taken so far (None: none yet; RECEIVING_PAGE needs one). What has arrived:
-        ``page_data``, a T.4 page awaiting its post-page command (a T.4 ``mode``), or
-        ``ecm_frames``, the FCD/RCP frames received of the ECM block in progress (an ECM
-        ``mode``). ``context`` sets fields of the receiver's memory
+        With ``state``, start the procedure in that state of the rules instead, as if
+        the call had got there (a white-box entry for tests and conformance tools: each
+        entry of the tables can be tried alone).
+
+        The transmitter starts in TxState.TRAINING only, given the far end's DIS/DTC as
+        ``remote``: it negotiates and sends its DCS and TCF at once.
+
+        The receiver starts in SEND_PHASE_B (our DIS, or DTC for a calling station, goes
+        out first), RECEIVING_PAGE or a listening state (rules.LISTENING). ``mode`` is
+        the DCS taken so far (None: none yet; RECEIVING_PAGE needs one). What has
+        arrived: ``page_data``, a T.4 page awaiting its post-page command (a T.4
+        ``mode``), or ``ecm_frames``, the FCD/RCP frames received of the ECM block in
+        progress (an ECM ``mode``). ``context`` sets fields of the receiver's memory
         (:class:`~faxcore.t30.receiver.RxContext`: ``t1``, ``last_post``,
         ``last_resp``, ``first_page``, ``last_count``...); the others are as at the
         start of phase B (T1 from ``now``). :attr:`receiving` shows that memory."""
         if self._gen is not None:
             raise RuntimeError("engine already started")
+        rx_given = mode is not None or page_data is not None or bool(ecm_frames) or context
+        if not isinstance(state, RxState) and rx_given:
+            raise ValueError("mode, page_data, ecm_frames and context are for a receiver "
+                             "started in a state")
+        if (state is TxState.TRAINING) != (remote is not None):
+            raise ValueError("remote goes with state TxState.TRAINING, and it with remote")
+        self.now = self._t0 = now
         if state is None:
-            if mode is not None or page_data is not None or ecm_frames or context:
-                raise ValueError("mode, page_data, ecm_frames and context need a state")
-            self.now = self._t0 = now
-            self._gen = self._run(self._calling() if self.cfg.calling else self._answering())
+            procedure = self._calling() if self.cfg.calling else self._answering()
+        elif state is TxState.TRAINING:
+            if not self.cfg.pages:
+                raise ValueError("a transmitter needs pages")
+            procedure = self._transmitter(remote)
+        elif isinstance(state, RxState):
+            procedure = self._receive(self._entered(state, mode, page_data,
+                                                    tuple(ecm_frames), context))
         else:
-            self.now = self._t0 = now
-            self._gen = self._run(self._receive(self._entered(state, mode, page_data,
-                                                              tuple(ecm_frames), context)))
+            raise ValueError(f"the transmitter cannot start in {state}")
+        self._gen = self._run(procedure)
         self._step(lambda: next(self._gen))
 
     def _entered(self, state: RxState, mode: DCSParams | None, page_data: bytes | None,

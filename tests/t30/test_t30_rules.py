@@ -105,11 +105,15 @@ def rx_engine(state: RxState, ecm: bool | None, calling: bool = False,
 
 def test_start_in_a_state_refuses_what_the_receiver_cannot_be_in():
     """T30Engine.start with a state: only SEND_PHASE_B, RECEIVING_PAGE and the listening
-    states, with what they need (a mode to receive a page in, page data of that mode)."""
+    states, with what they need (a mode to receive a page in, page data of that mode),
+    and TxState.TRAINING with the far end's capabilities."""
     def start(state, **kw):
         T30Engine(T30Config(calling=False)).start(0.0, state, **kw)
 
     for state, kw in [(RxState.RECEIVING_TCF, {}), (TxState.TRAINING, {}),
+                      (TxState.POST_PAGE, {"remote": Capabilities()}),
+                      (RxState.AFTER_EOP, {"remote": Capabilities()}),
+                      (TxState.TRAINING, {"remote": Capabilities(), "mode": T4_DCS}),
                       (RxState.RECEIVING_PAGE, {}),
                       (RxState.AWAIT_POST_PAGE, {"page_data": b"x", "mode": ECM_DCS}),
                       (RxState.AWAIT_PPS, {"ecm_frames": ecm_block(), "mode": T4_DCS}),
@@ -369,6 +373,23 @@ OTHER_RESPONSE = "CSI"   # no command's response table lists it
 def answer(resp: str | None, fif: bytes = b""):
     """The far end's answer ``resp`` as a script item: None is silence (T4 runs out)."""
     return NOTHING if resp is None else [frame(resp, fif)]
+
+
+def test_transmitter_started_in_training_does_what_a_caller_does_after_dis():
+    """T30Engine.start(now, TxState.TRAINING, remote=caps): no phase A; the DCS and TCF
+    go out at once, and from there the call is the one a caller has after that DIS."""
+    caps = Capabilities(modems=frozenset({"v29", "v27ter"}))
+    eng = T30Engine(T30Config(calling=True, pages=[TxPage(PAGE, "standard")],
+                              modems=("v29", "v27ter"), ecm=False))
+    eng.start(0.0, TxState.TRAINING, remote=caps)
+    assert eng.state is TxState.TRAINING and eng.receiving is None
+    got = play(eng, [[frame("FTT")], [frame("CFR")], [frame("MCF")]], to_end=True)
+    whole = play(tx_engine([TxPage(PAGE, "standard")], modems=("v29", "v27ter"), ecm=False),
+                 [[frame("DIS", caps.to_fif())], [frame("FTT")], [frame("CFR")],
+                  [frame("MCF")]], to_end=True)
+    assert got.names == whole.names == ["DCS", "DCS", "EOP", "DCN"]
+    assert [f.to_bytes() for f in got.sent] == [f.to_bytes() for f in whole.sent]
+    assert eng.result.ok and eng.result.pages_sent == 1
 
 
 @pytest.mark.parametrize("resp", [*TX_ON_RESPONSE["DCS"], "DCN", OTHER_RESPONSE])
