@@ -26,7 +26,7 @@ import numpy as np
 
 cimport numpy as cnp
 
-from faxcore.modem import qam_core
+from faxcore.modem import qam_core, v27ter_core
 from faxcore.modem.hdlc_core import Deframer
 
 cnp.import_array()
@@ -36,6 +36,7 @@ log = logging.getLogger("faxcore.modem.pump")
 DEF K_V21 = 0
 DEF K_QAM = 1
 DEF K_GENERIC = 2
+DEF K_V27 = 3
 
 # codes (the same numbers as faxcore.modem.pump)
 DEF UP = 1
@@ -51,6 +52,10 @@ DEF MIN_FRAME = 3
 cdef int EV_DOWN = qam_core.EV_CARRIER_DOWN
 cdef int EV_OK = qam_core.EV_TRAINING_SUCCEEDED
 cdef int EV_FAILED = qam_core.EV_TRAINING_FAILED
+# the V.27ter core's codes are the same numbers (checked on import)
+if (v27ter_core.EV_CARRIER_DOWN, v27ter_core.EV_TRAINING_SUCCEEDED,
+        v27ter_core.EV_TRAINING_FAILED) != (EV_DOWN, EV_OK, EV_FAILED):
+    raise ImportError("V.27ter and QAM event codes differ")
 
 cdef tuple T_UP = (UP, None)
 cdef tuple T_DOWN = (DOWN, None)
@@ -64,7 +69,7 @@ cdef class RxPump:
     None. Use :func:`faxcore.modem.pump.rx_pump`."""
 
     cdef object m          # the modem receiver (wrapper)
-    cdef object core       # what demodulates: the QAM core, the V.21 demodulator, or m
+    cdef object core       # what demodulates: the QAM or V.27ter core, the V.21 demodulator, or m
     cdef int kind
     cdef readonly bint hdlc
     cdef readonly bint fast
@@ -84,6 +89,9 @@ cdef class RxPump:
             self.core = receiver
         elif name in ("v29", "v17"):
             self.kind = K_QAM
+            self.core = receiver._core
+        elif name == "v27ter":
+            self.kind = K_V27
             self.core = receiver._core
         else:
             self.kind = K_GENERIC
@@ -115,6 +123,21 @@ cdef class RxPump:
                         log.debug("event %d at sample %d", code, t)
             if core.ocommit:
                 bits = core.take_bits()
+        elif self.kind == K_V27:
+            # the V.27ter core hands its bits back and keeps its events (the same codes
+            # as the QAM core's) until cleared
+            bits = core.process(block)
+            raw = core.events
+            if raw:
+                evs = []
+                for code, t in raw:
+                    evs.append(1 if code == EV_OK else 2 if code == EV_FAILED
+                               else 3 if code == EV_DOWN else 0)
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("event %d at sample %d", code, t)
+                raw.clear()
+            if not bits.shape[0]:
+                bits = None
         elif self.kind == K_V21:
             core.process(block)
             raw = core.event_list

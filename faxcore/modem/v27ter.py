@@ -266,6 +266,15 @@ class Transmitter:
         """Data bits given to :meth:`send` and not yet modulated."""
         return len(self._queue)
 
+    def continues_past(self, n: int) -> bool:
+        """True if ``tx(n)`` now surely leaves ``done`` False: the burst is in its data
+        and the symbols for ``n`` samples come from data (queued beyond what the end
+        test looks at, or more announced), not from its end."""
+        if self._phase != "data" or n < 0:
+            return False
+        need = self._shaper.symbols_needed(n) + CHUNK + 2
+        return not self._queue.final or len(self._queue) > need * self.bits_per_symbol
+
     def tx(self, n: int) -> np.ndarray:
         """Exactly ``n`` int16 samples of the burst (zeros once it is over)."""
         n = operator.index(n)  # 1.5 or "3" is a caller error, not a block size
