@@ -191,6 +191,8 @@ class Panel:
                 raise Denied(403, "not_a_client", "this page is for customers; operators use "
                                                   "the admin screen")
             store = self.service.store()
+            if not users.session_valid(store, s.user, datetime.fromtimestamp(s.issued, UTC)):
+                raise Denied(401, "logged_out", "log in again", login=not json)
             now = self.service.clock()
             decision = store.check_send(s.account, now)
             st = decision.status
@@ -433,7 +435,10 @@ def _router(p: Panel) -> APIRouter:  # noqa: C901 - one place lists every panel 
         return resp
 
     @r.post("/logout", dependencies=[csrf])
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        s = p.session_of(request)
+        if s is not None and s.role == "client" and s.user:
+            users.end_sessions(svc.store(), s.user, svc.clock())
         resp = RedirectResponse("/panel/login", status_code=303)
         resp.delete_cookie(COOKIE, path="/panel")
         return resp

@@ -24,7 +24,8 @@ _DDL = """CREATE TABLE IF NOT EXISTS panel_users (
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL,
     account_id BIGINT REFERENCES accounts(id),
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    sessions_after BIGINT NOT NULL DEFAULT 0
 )"""
 
 
@@ -68,8 +69,10 @@ def set_password(store: Store, login: str, password: str, now: datetime, *,
                                   (login, h, role, account_id, to_us(now)))
         else:
             uid = int(row[0])
+            # a new password ends the sessions made with the old one
             store.db.execute("UPDATE panel_users SET password_hash = ?, role = ?, "
-                             "account_id = ? WHERE id = ?", (h, role, account_id, uid))
+                             "account_id = ?, sessions_after = ? WHERE id = ?",
+                             (h, role, account_id, to_us(now), uid))
     return PanelUser(uid, login, role, account_id)
 
 
@@ -85,3 +88,16 @@ def authenticate(store: Store, login: str, password: str) -> PanelUser | None:
 def logins_of(store: Store, account_id: int) -> list[str]:
     return [r[0] for r in store.db.all("SELECT login FROM panel_users WHERE account_id = ? "
                                        "ORDER BY login", (account_id,))]
+
+
+def end_sessions(store: Store, user_id: int, now: datetime) -> None:
+    """Log the user out everywhere: sessions issued before ``now`` are no longer valid
+    (the cookie is signed, so this row is what makes a copied cookie useless)."""
+    with store.db.write():
+        store.db.execute("UPDATE panel_users SET sessions_after = ? WHERE id = ?",
+                         (to_us(now), user_id))
+
+
+def session_valid(store: Store, user_id: int, issued: datetime) -> bool:
+    row = store.db.one("SELECT sessions_after FROM panel_users WHERE id = ?", (user_id,))
+    return row is not None and to_us(issued) >= int(row[0])

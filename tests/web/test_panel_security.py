@@ -156,3 +156,34 @@ def test_paying_in_the_panel_releases_held_faxes_in_and_out(ph):
     assert ph.store.db.all("SELECT state FROM fax_jobs WHERE account_id = ?", (acct,)) == \
         [("delivered",)]
     assert sender
+
+
+def test_log_out_ends_the_session_on_the_server(ph):
+    """The cookie is signed, not stored: logging out must still make a copy of it useless
+    (and so must a new password)."""
+    ph.account(Status.active, "alice")
+    c = ph.login("alice")
+    copied = c.cookies.get("fxpanel")
+    assert c.get("/panel/dashboard").status_code == 200
+    ph.clock.advance(1)
+    assert c.post("/panel/logout", data={"csrf": ph.csrf(c)}).status_code == 303
+    thief = ph.client()
+    thief.cookies.set("fxpanel", copied)
+    r = thief.get("/panel/dashboard")
+    assert r.status_code == 303 and r.headers["location"] == "/panel/login"
+    assert thief.get("/panel/outbox.json").status_code == 401
+    # logging in again works; an operator setting a new password ends that session too
+    ph.clock.advance(1)
+    c2 = ph.login("alice")
+    assert c2.get("/panel/dashboard").status_code == 200
+    ph.clock.advance(1)
+    admin = ph.login("admin", "test-admin-token")
+    page = admin.get("/panel/admin")
+    acct = ph.store.db.one("SELECT account_id FROM panel_users WHERE login = 'alice'")[0]
+    r = admin.post("/panel/admin/password", data={"csrf": csrf_of(page.text),
+                                                  "account": str(acct), "login": "alice",
+                                                  "password": "a new long password"})
+    assert r.status_code == 303
+    assert c2.get("/panel/dashboard").status_code == 303
+    ph.clock.advance(1)
+    assert ph.login("alice", "a new long password").get("/panel/dashboard").status_code == 200
