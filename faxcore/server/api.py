@@ -18,6 +18,7 @@ its thread pool, and each thread has its own connection (:class:`StorePool`).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -36,17 +37,21 @@ from faxcore.accounts.rules import PANEL_ACTIONS
 from faxcore.codecs.tiff import read_tiff
 from faxcore.server import keys
 from faxcore.server.documents import (
+    COVER_FIELD_MAX,
+    COVER_NOTE_MAX,
+    Cover,
     DocumentRejected,
     ensure_pdf,
     load_upload,
     png_bytes,
     remove_quietly,
+    render_cover,
     store_pages,
 )
 from faxcore.server.inbound import add_number, get_inbound, inbox, numbers_of
 from faxcore.server.maildelivery import set_fax_email
 from faxcore.server.queue import FaxJob, IdempotencyConflict, NotFound, QueueError
-from faxcore.server.webhooks import set_webhook
+from faxcore.server.webhooks import replay_event, set_webhook, webhook_events
 
 if TYPE_CHECKING:
     from faxcore.server.service import Service
@@ -54,6 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("faxcore.server.api")
 
 MAX_FIELD = 1000
+MAX_COVER = 4 * COVER_FIELD_MAX + COVER_NOTE_MAX + 200  # the cover field's JSON
 
 
 class BodyTooLarge(Exception):
@@ -243,11 +249,11 @@ def create_app(service: Service) -> FastAPI:
                                                              "(use files)")
                     files.append((value.filename or name, data))
                 else:
-                    if name not in ("to", "header", "send_at", "ident", "origin"):
+                    if name not in ("to", "header", "send_at", "ident", "origin", "cover"):
                         raise ApiError(422, "unknown_field", f"unknown field {name!r} (known: "
                                                              "to, files, header, send_at, ident, "
-                                                             "origin)")
-                    if len(value) > MAX_FIELD:
+                                                             "origin, cover)")
+                    if len(value) > (MAX_COVER if name == "cover" else MAX_FIELD):
                         raise ApiError(422, "field_too_long", f"field {name} is too long")
                     fields[name] = value
         finally:
@@ -263,7 +269,9 @@ def create_app(service: Service) -> FastAPI:
                       "description": "PDF, TIFF or image files, sent in order"},
             "header": {"type": "string", "description": "sender text in the header line"},
             "ident": {"type": "string", "description": "station id (TSI), digits and +"},
-            "send_at": {"type": "string", "format": "date-time"}}}}}},
+            "send_at": {"type": "string", "format": "date-time"},
+            "cover": {"type": "string", "description": "a cover page first: true, or a JSON "
+                      "object with to, from, subject, note (strings)"}}}}}},
         "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                         "schema": {"type": "string", "maxLength": 255}}]}
 
@@ -306,8 +314,9 @@ def create_app(service: Service) -> FastAPI:
         if not decision.allowed:
             service.metrics.refusals.labels("submit").inc()
             raise ApiError(402, decision.status.name, decision.reason)
+        cover = _cover(fields.get("cover"), to, header, acct) if fields.get("cover") else None
         h = hashlib.sha256()
-        for part in (to, header, ident, fields.get("send_at", "")):
+        for part in (to, header, ident, fields.get("send_at", ""), fields.get("cover", "")):
             h.update(part.encode() + b"\0")
         for name, data in files:
             h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -317,9 +326,11 @@ def create_app(service: Service) -> FastAPI:
             if existing is not None:
                 return _replayed(q, existing, idem, digest)
         try:
-            pages = load_upload(files, max_pages=cfg.max_pages)
+            pages = load_upload(files, max_pages=cfg.max_pages - (cover is not None))
         except DocumentRejected as exc:
             raise ApiError(422, "invalid_document", str(exc)) from None
+        if cover is not None:
+            pages = [render_cover(cover, when=now, pages=len(pages)), *pages]
         doc = store_pages(service.documents, f"acct{acct}", pages)
         try:
             job, created = q.submit(acct, to, channel=cfg.channel_for(to), pages=doc.pages,
@@ -338,6 +349,29 @@ def create_app(service: Service) -> FastAPI:
         service.scheduler.wake()
         return JSONResponse(job_json(job), status_code=202,
                             headers={"Location": f"/v1/faxes/{job.id}"})
+
+    def _cover(text: str, to: str, header: str, acct: int) -> Cover:
+        """The ``cover`` field: ``true`` (To the number, From the header text or the
+        account's name) or a JSON object with to, from, subject, note."""
+        if text.strip().lower() in ("true", "1", "yes"):
+            data: dict[str, Any] = {}
+        else:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict) or set(data) - {"to", "from", "subject", "note"} \
+                    or not all(isinstance(v, str) for v in data.values()):
+                raise ApiError(422, "invalid_cover", "cover must be true or a JSON object "
+                                                     "with strings to, from, subject, note")
+        for k, v in data.items():
+            limit = COVER_NOTE_MAX if k == "note" else COVER_FIELD_MAX
+            if len(v) > limit:
+                raise ApiError(422, "invalid_cover", f"cover {k} must be at most {limit} "
+                                                     "characters")
+        sender = data.get("from") or header or service.store().account(acct)["name"] or ""
+        return Cover(to=data.get("to") or to, sender=sender, subject=data.get("subject", ""),
+                     note=data.get("note", ""))
 
     def _replayed(q, job: FaxJob, idem: str, digest: str) -> JSONResponse:
         if q.request_hash(job.id) != digest:
@@ -454,6 +488,36 @@ def create_app(service: Service) -> FastAPI:
             raise ApiError(422, "invalid_url", str(exc)) from None
         return {"url": url, "secret": secret}
 
+    @app.get("/v1/webhooks/events")
+    def list_events(acct: int = Depends(full_access)) -> dict[str, Any]:
+        return {"events": webhook_events(service.store(), acct)}
+
+    @app.post("/v1/webhooks/events/{event_id}/replay", status_code=202)
+    def replay(event_id: str, acct: int = Depends(full_access)) -> dict[str, Any]:
+        if len(event_id) > 100 or not replay_event(service.store(), acct, event_id,
+                                                   service.clock()):
+            raise ApiError(404, "not_found", f"no webhook event {event_id[:100]!r}")
+        return {"id": event_id, "replay": "queued"}
+
+    @app.get("/v1/account/keys")
+    def list_keys(acct: int = Depends(account)) -> dict[str, Any]:
+        return {"keys": [{**k, "created_at": _iso(k["created_at"]),
+                          "revoked_at": _iso(k["revoked_at"])}
+                         for k in keys.keys_of(service.store(), acct)]}
+
+    @app.post("/v1/account/keys", status_code=201)
+    def new_key(acct: int = Depends(full_access)) -> dict[str, Any]:
+        key = keys.issue_key(service.store(), acct, service.clock())
+        return {"key_id": keys.key_id_of(key), "api_key": key}
+
+    @app.delete("/v1/account/keys/{key_id}")
+    def revoke_own_key(key_id: str, acct: int = Depends(account)) -> dict[str, Any]:
+        """Revoke one of the account's own keys (the one in use too: a leaked key is
+        revoked with itself). Allowed in any log-in scope but terminated."""
+        if not keys.revoke_key(service.store(), key_id, service.clock(), acct):
+            raise ApiError(404, "not_found", f"no active key {key_id[:20]!r} of this account")
+        return {"key_id": key_id, "revoked": True}
+
     @app.put("/v1/account/email")
     async def put_email(request: Request) -> dict[str, Any]:
         """Where received faxes are mailed (their PDF attached); null: not mailed."""
@@ -541,6 +605,16 @@ def create_app(service: Service) -> FastAPI:
             except UnknownAccount:
                 raise ApiError(404, "not_found", f"no account {acct}") from None
         return await run_in_threadpool(issue)
+
+    @app.delete("/v1/admin/keys/{key_id}")
+    async def admin_revoke_key(key_id: str, request: Request) -> dict[str, Any]:
+        await run_in_threadpool(admin, request)
+
+        def revoke() -> dict[str, Any]:
+            if not keys.revoke_key(service.store(), key_id, service.clock()):
+                raise ApiError(404, "not_found", f"no active key {key_id[:20]!r}")
+            return {"key_id": key_id, "revoked": True}
+        return await run_in_threadpool(revoke)
 
     # ---- operations -------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import secrets
 from datetime import datetime
 
 from faxcore.accounts import Store
-from faxcore.accounts.rules import to_us
+from faxcore.accounts.rules import from_us, to_us
 
 PREFIX = "fxk_"
 
@@ -52,8 +52,31 @@ def account_for_key(store: Store, key: str) -> int | None:
     return int(row[0])
 
 
-def revoke_key(store: Store, key_id: str, now: datetime) -> bool:
+def revoke_key(store: Store, key_id: str, now: datetime,
+               account_id: int | None = None) -> bool:
+    """Revoke the key ``key_id`` (of ``account_id`` only, when given): it stops working at
+    once (every request looks the key up). False when there is no such unrevoked key."""
+    sql = "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"
+    params: tuple = (to_us(now), key_id)
+    if account_id is not None:
+        sql += " AND account_id = ?"
+        params += (account_id,)
     with store.db.write():
-        cur = store.db.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND "
-                               "revoked_at IS NULL", (to_us(now), key_id))
+        cur = store.db.execute(sql, params)
     return bool(getattr(cur, "rowcount", 0))
+
+
+def key_id_of(key: str) -> str | None:
+    """The key id part of ``fxk_<key id>_<secret>``."""
+    if not key.startswith(PREFIX):
+        return None
+    key_id, sep, _ = key[len(PREFIX):].partition("_")
+    return key_id if sep and len(key_id) == 8 else None
+
+
+def keys_of(store: Store, account_id: int) -> list[dict]:
+    """The account's keys (ids and times, never secrets), oldest first."""
+    return [{"key_id": r[0], "created_at": from_us(r[1]),
+             "revoked_at": from_us(r[2]) if r[2] is not None else None}
+            for r in store.db.all("SELECT key_id, created_at, revoked_at FROM api_keys "
+                                  "WHERE account_id = ? ORDER BY id", (account_id,))]

@@ -59,6 +59,29 @@ def webhook_of(store: Store, account_id: int) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
+def webhook_events(store: Store, account_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """The account's latest events in the outbox, newest first, with their delivery."""
+    rows = store.db.all("SELECT event_id, type, created_at, tries, delivered_at, last_error, "
+                        "next_try_at FROM webhook_outbox WHERE account_id = ? "
+                        "ORDER BY id DESC LIMIT ?", (account_id, limit))
+    return [{"id": r[0], "type": r[1], "created_at": from_us(r[2]).isoformat(),
+             "tries": r[3], "delivered_at": from_us(r[4]).isoformat() if r[4] else None,
+             "last_error": r[5],
+             "next_try_at": None if r[4] or r[3] >= MAX_TRIES else from_us(r[6]).isoformat()}
+            for r in rows]
+
+
+def replay_event(store: Store, account_id: int, event_id: str, now: datetime) -> bool:
+    """Deliver the account's event ``event_id`` again, now, with its retries afresh
+    (delivered or given up, it does not matter). Same ``webhook-id``: it is the same
+    event; a receiver that keeps the ids it has seen drops it. False: no such event."""
+    with store.db.write():
+        cur = store.db.execute("UPDATE webhook_outbox SET delivered_at = NULL, tries = 0, "
+                               "next_try_at = ?, last_error = NULL WHERE account_id = ? "
+                               "AND event_id = ?", (to_us(now), account_id, event_id))
+    return bool(getattr(cur, "rowcount", 0))
+
+
 class Webhooks:
     def __init__(self, stores: Callable[[], Store], clock: Callable[[], datetime],
                  client: httpx.Client | None = None) -> None:

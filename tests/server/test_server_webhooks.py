@@ -76,3 +76,38 @@ def test_a_received_fax_is_announced(harness):
     harness.run()
     assert [(e["type"], e["data"]["from"], e["data"]["pages"]) for e in got] == \
         [("fax.received", "+15550100", 2)]
+
+
+def test_an_event_is_replayed_by_id_with_the_same_webhook_id(harness):
+    got: list[tuple[str, dict]] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        got.append((request.headers["webhook-id"], json.loads(request.content)))
+        return httpx.Response(204)
+
+    harness.service.webhooks.client = httpx.Client(transport=httpx.MockTransport(receiver))
+    a = harness.account()
+    b = harness.account()
+    harness.client.put("/v1/account/webhook", json={"url": "https://hooks.example/fax"},
+                       headers=a.auth)
+    job = harness.submit(a, OTHER, 1).json()
+    harness.run()
+    assert sorted(body["type"] for _i, body in got) == ["fax.delivered", "fax.queued"]
+    events = harness.client.get("/v1/webhooks/events", headers=a.auth).json()["events"]
+    delivered = next(e for e in events if e["type"] == "fax.delivered")
+    assert delivered["delivered_at"] is not None and delivered["tries"] == 1
+    # another account cannot replay it; an unknown id is 404
+    assert harness.client.post(f"/v1/webhooks/events/{delivered['id']}/replay",
+                               headers=b.auth).status_code == 404
+    assert harness.client.post("/v1/webhooks/events/msg_nope/replay",
+                               headers=a.auth).status_code == 404
+    r = harness.client.post(f"/v1/webhooks/events/{delivered['id']}/replay", headers=a.auth)
+    assert r.status_code == 202
+    n = len(got)
+    harness.run()
+    assert len(got) == n + 1
+    wid, body = got[-1]
+    assert wid == delivered["id"] and body["type"] == "fax.delivered"
+    assert body["data"]["id"] == job["id"]
+    harness.run(3600)
+    assert len(got) == n + 1  # once, not again
