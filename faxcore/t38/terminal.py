@@ -58,10 +58,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faxcore.codecs import load_pages as load_codec_pages
-from faxcore.codecs.prep import t30_resolution
+from faxcore.documents import load_pages
 from faxcore.pagestore import TiffPageWriter
-from faxcore.t30.engine import RxPage, T30Config, T30Engine, TxPage
+from faxcore.t30.engine import RxPage, T30Config, T30Engine
 from faxcore.t30.modem_if import (
     CarrierDown,
     CarrierUp,
@@ -163,25 +162,6 @@ def training_seconds(mod: Modulation, long: bool) -> float:
 def reverse_bits(data: bytes) -> bytes:
     """Every octet bit-reversed (line order <-> IFP order)."""
     return bytes(data).translate(BIT_REVERSE)
-
-
-def load_pages(items, *, resolution: str | None = None, **options) -> list[TxPage]:
-    """Pages to send, as :func:`faxcore.session.load_pages` makes them (that module is
-    on our layer, so not importable here): TxPage objects as they are, anything
-    :func:`faxcore.codecs.load_pages` reads refitted to a T.30 width and sent at
-    ``resolution`` (default: each page's own)."""
-    if items is None:
-        return []
-    if isinstance(items, TxPage | str | os.PathLike | bytes | np.ndarray):
-        items = [items]
-    pages: list[TxPage] = []
-    for item in items:
-        if isinstance(item, TxPage):
-            pages.append(item)
-            continue
-        for page in load_codec_pages(item, resolution=resolution, sendable=True, **options):
-            pages.append(TxPage(page.bitmap, resolution or t30_resolution(page.yres)))
-    return pages
 
 
 @dataclass
