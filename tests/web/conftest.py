@@ -105,3 +105,7 @@ def browser_tools(request: pytest.FixtureRequest) -> tuple[str, str]:
     """Paths of Debian's chromium and chromedriver (scripts/install-peers.sh)."""
     root = _root_conftest(request.config)
     return root.require_tool("chromium"), root.require_tool("chromedriver")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "no_js: the browser test runs with JavaScript off")
