@@ -74,6 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--pair", action="store_true",
                    help="two emulated modems on one line instead (two paths printed): "
                         "a program dialling on the first rings the second")
+    e.add_argument("--sip", metavar="URI",
+                   help="the line is a SIP call (G.711): a number the program dials calls "
+                        "this URI, {number} replaced by the digits dialled, e.g. "
+                        "sip:{number}@pbx.example (outgoing calls only)")
+    e.add_argument("--sip-proxy", metavar="HOST[:PORT]",
+                   help="with --sip: send the INVITE through this proxy or trunk")
+    e.add_argument("--sip-user", help="with --sip: digest user name")
+    e.add_argument("--sip-password", help="with --sip: digest password")
+    e.add_argument("--sip-bind", default="0.0.0.0", metavar="ADDR",
+                   help="with --sip: local address for SIP and RTP (default 0.0.0.0)")
     e.set_defaults(func=run_emulate)
 
     for name, helptext in (("send", "send files through a Class 1 modem"),
@@ -149,6 +159,8 @@ def run_emulate(args: argparse.Namespace) -> int:
 
     if args.pair:
         return run_pair(args)
+    if args.sip:
+        return run_emulate_sip(args)
 
     pages = None
     if args.send:
@@ -196,6 +208,67 @@ def run_emulate(args: argparse.Namespace) -> int:
         modem.linger()
     finally:
         modem.close()
+    return 0
+
+
+def run_emulate_sip(args: argparse.Namespace) -> int:
+    """``modem emulate --sip URI``: the emulated modem's line is a SIP G.711 call."""
+    from faxcore.class1.pty import PtyModem  # lazy: see the module docstring
+    from faxcore.cli.sip import host_port, sip_uri  # lazy: see the module docstring
+    from faxcore.sipfax.line import SipAudioLine  # lazy: see the module docstring
+
+    if args.send:
+        raise CliError("--sip carries outgoing calls only: drop --send")
+    try:
+        proxy = host_port(args.sip_proxy) if args.sip_proxy else None
+        sip_uri(args.sip.replace("{number}", "0"))
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(str(exc)) from None
+    if proxy is not None:
+        proxy = (proxy[0], proxy[1] or 5060)
+    creds = (args.sip_user, args.sip_password or "") if args.sip_user else None
+    state = {"n": 0, "lines": []}
+    modem: PtyModem
+
+    def far_end(dialled: bool):
+        state["n"] += 1
+        if not dialled:
+            raise CliError("--sip: the program answered, but only outgoing calls go over SIP")
+        number = "".join(c for c in modem.dce.dial_string if c.isalnum() or c in "+*#")
+        to = sip_uri(args.sip.replace("{number}", number))
+        _say(f"call {state['n']}: the program dialled {number!r}: calling {to}")
+        line = SipAudioLine(to, hung_up=lambda: not modem.dce.offhook,
+                            bind=(args.sip_bind, 0), proxy=proxy, credentials=creds,
+                            from_uri=f"sip:{args.sip_user}@{proxy[0] if proxy else to.split('@')[-1]}"
+                            if args.sip_user else None)
+        state["lines"].append(line)
+        return line
+
+    # the line is real time: high-speed data at real-time pace too
+    modem = PtyModem(far_end, data_speed=1.0)
+    _say(modem.path)
+    if args.link:
+        Path(args.link).write_text(modem.path + "\n")
+    _say(f"Class 1 modem emulator on {modem.path}, its line a SIP call to {args.sip} "
+         f"(e.g. efax -d {modem.path} -t 123 page.tif); Ctrl-C to stop")
+    last = {"calls": 0, "offhook": False}
+
+    def until() -> bool:
+        if last["offhook"] and not modem.in_call:
+            last["calls"] += 1
+            line = state["lines"][-1] if state["lines"] else None
+            what = line.error or (line.outcome.summary() if line and line.outcome else "")
+            _say(f"call {last['calls']} ended" + (f": {what}" if what else ""))
+        last["offhook"] = modem.in_call
+        return bool(args.calls) and last["calls"] >= args.calls
+
+    try:
+        modem.run(until)
+        modem.linger()
+    finally:
+        modem.close()
+        for line in state["lines"]:
+            line.close(2.0)
     return 0
 
 

@@ -218,10 +218,16 @@ class SipFaxCall:
     def __init__(self, agent: SipFaxAgent, *, send: Sequence | None = None,
                  receive: str | os.PathLike | None = None,
                  options: FaxOptions | None = None,
-                 progress: Callable[[SipFaxCall, str], None] | None = None):
+                 progress: Callable[[SipFaxCall, str], None] | None = None,
+                 audio_station=None):
         self.agent = agent
         self.options = options or FaxOptions()
-        self.sending = send is not None
+        # audio_station: something else makes the call's audio (the Class 1 emulator's
+        # line side: tx(n), rx(samples), done); no T.30 here, so no T.38 either
+        self._external = audio_station
+        if audio_station is not None:
+            self.options.t38 = "never"
+        self.sending = send is not None or audio_station is not None
         self.pages_to_send = send
         self.receive = receive
         self.progress = progress
@@ -293,8 +299,9 @@ class SipFaxCall:
 
     def hang_up(self, reason: str = "hung up locally") -> None:
         """End the call now: the fax is aborted (DCN) and BYE sent."""
-        if self.station is not None and not self.station.engine.done:
-            self.station.engine.abort(self._now(), reason)
+        e = self.engine
+        if e is not None and not e.done:
+            e.abort(self._now(), reason)
         self._fail(reason)
 
     # ---- start -------------------------------------------------------------------------
@@ -483,12 +490,12 @@ class SipFaxCall:
             self._sip(f"ended ({ev.reason.value})")
             st = self.station
             if ev.reason is not EndReason.LOCAL_BYE and st is not None \
-                    and not st.engine.done:
-                if isinstance(st, FaxSession):
-                    st.line_dropped()
-                else:
+                    and not getattr(st, "done", True):
+                if isinstance(st, T38Terminal):
                     st.line_dropped(self._now())
-                if self.error is None and not st.result.ok:
+                else:
+                    st.line_dropped()
+                if self.error is None and not getattr(st.result, "ok", False):
                     self.error = f"the far end ended the call ({ev.reason.value})"
         self._close_media()
         self._settle()
@@ -589,7 +596,8 @@ class SipFaxCall:
         self._audio.source = source
 
     def _start_audio_fax(self) -> None:
-        self.station = FaxSession(self.sending, **self._fax_kwargs())
+        self.station = self._external if self._external is not None else \
+            FaxSession(self.sending, **self._fax_kwargs())
         self._audio_source(self.station)
         self._report("t30")
 
@@ -626,7 +634,7 @@ class SipFaxCall:
             self._fail(f"RTP media failed: {exc}")
             return
         st = self.station
-        if isinstance(st, FaxSession) and st.done:
+        if st is not None and st is self._audio.source and st.done:
             self._fax_done()
 
     async def _run_udptl(self) -> None:
@@ -668,7 +676,7 @@ class SipFaxCall:
         if self._finishing:
             return
         self._finishing = True
-        self._last_result = self.station.result if self.station is not None else None
+        self._last_result = getattr(self.station, "result", None)
         self._report("t30")
         call = self.ua_call
         if call is not None and call.state.value in ("confirmed", "answered"):
@@ -723,13 +731,13 @@ class SipFaxCall:
         if self._done.is_set():
             return
         st = self.station
-        result = st.result if st is not None else self._last_result
+        result = getattr(st, "result", None) if st is not None else self._last_result
         ok = result is not None and result.ok and self.error is None
         self._outcome = CallOutcome(
             ok=ok, result=result, media=self.media if st is not None else "G.711",
             error=self.error, seconds=self.seconds, sip_status=self.sip_status,
             received_path=getattr(st, "received_path", None),
-            pages=list(st.pages) if st is not None else [],
+            pages=list(getattr(st, "pages", [])),
             switch=[(t - self._t0, s.value, why) for t, s, why in self.policy.history],
             rtp=self.rtp.stream.stats if self.rtp is not None else None,
             udptl=self.udptl.stats if self.udptl is not None and self.udptl.endpoint
@@ -819,13 +827,16 @@ class SipFaxAgent:
     def kick(self) -> None:
         self.endpoint.kick()
 
-    def call(self, to: str, send: Sequence, *, options: FaxOptions | None = None,
+    def call(self, to: str, send: Sequence | None, *, options: FaxOptions | None = None,
              proxy: Address | None = None, from_uri: str | None = None,
              credentials: tuple[str, str] | None = None,
-             progress: Callable[[SipFaxCall, str], None] | None = None) -> SipFaxCall:
-        """Call ``to`` and send the pages ``send``; returns the call (await its
+             progress: Callable[[SipFaxCall, str], None] | None = None,
+             audio_station=None) -> SipFaxCall:
+        """Call ``to`` and send the pages ``send`` (or carry ``audio_station``'s audio:
+        :mod:`faxcore.sipfax.line`); returns the call (await its
         :meth:`SipFaxCall.wait`)."""
-        c = SipFaxCall(self, send=send, options=options, progress=progress)
+        c = SipFaxCall(self, send=send, options=options, progress=progress,
+                       audio_station=audio_station)
         asyncio.get_running_loop().create_task(
             c._start_outgoing(to, proxy, from_uri, credentials))
         return c

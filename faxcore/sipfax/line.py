@@ -1,0 +1,202 @@
+"""A SIP G.711 call as an audio line for synchronous code: what the Class 1 emulator's
+line side (:class:`faxcore.class1.pty.PtyModem`) uses as its far end with
+``faxcore modem emulate --sip``, so that efax or HylaFAX fax over SIP the way iaxmodem
+users do.
+
+    line = SipAudioLine("sip:1000@192.0.2.20", hung_up=lambda: not dce.offhook)
+    while ...:
+        heard = line.tx(160)      # the far end's audio, paced at real time
+        line.rx(ours)             # our 160 samples to the far end
+
+A thread runs an asyncio loop with a :class:`~faxcore.sipfax.call.SipFaxAgent` and one
+:class:`~faxcore.sipfax.call.SipFaxCall` whose audio station is this line (G.711 only:
+the T.30 procedure is the program's, behind the emulated modem, so there is no T.38).
+
+Pacing: :meth:`SipAudioLine.tx` returns once ``n`` samples have arrived from the
+network, or when their time has passed (then the missing ones are silence), so the
+caller's line clock follows the wall clock. Audio the caller did not take (it was busy
+with its program) is kept for at most :data:`IN_MAX` samples: older audio is dropped,
+as a modem that nobody reads loses what it heard. What the caller sends waits for the
+20 ms cadence (at most :data:`OUT_MAX` samples, the oldest dropped beyond).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from faxcore.sipfax.call import FaxOptions, SipFaxAgent
+
+__all__ = ["IN_MAX", "OUT_MAX", "SipAudioLine"]
+
+log = logging.getLogger(__name__)
+
+RATE = 8000
+IN_MAX = 1600            # 200 ms of received audio waiting for the caller
+OUT_MAX = 8000           # 1 s of our audio waiting for the cadence
+SLACK = 0.06             # s: how long tx() waits past a block's time for late packets
+
+
+class _Station:
+    """The call's audio station (runs in the line's thread, at the RTP cadence)."""
+
+    engine = None
+    result = None
+    pages: list = []
+    received_path = None
+
+    def __init__(self, line: SipAudioLine) -> None:
+        self.line = line
+
+    @property
+    def done(self) -> bool:
+        return self.line.hung_up
+
+    def tx(self, n: int) -> np.ndarray:
+        return self.line._take_out(n)
+
+    def rx(self, samples) -> None:
+        self.line._put_in(np.asarray(samples, np.int16))
+
+    def line_dropped(self) -> None:
+        self.line.remote_gone = True
+
+
+class SipAudioLine:
+    """One outgoing SIP call carrying audio for a synchronous caller (see the module
+    docstring). ``hung_up()``: true once the caller's side has hung up (then BYE);
+    ``bind``, ``proxy``, ``credentials``, ``from_uri``: as for
+    :meth:`~faxcore.sipfax.call.SipFaxAgent.call`."""
+
+    def __init__(self, to: str, *, hung_up: Callable[[], bool],
+                 bind: tuple[str, int] = ("0.0.0.0", 0),
+                 proxy: tuple[str, int] | None = None,
+                 credentials: tuple[str, str] | None = None,
+                 from_uri: str | None = None, max_seconds: float = 1800.0) -> None:
+        self.to = to
+        self._hung_up = hung_up
+        self._lock = threading.Condition()
+        self._in: deque[np.ndarray] = deque()
+        self._in_len = 0
+        self._out: deque[np.ndarray] = deque()
+        self._out_len = 0
+        self._t: float | None = None
+        self.remote_gone = False
+        self.outcome = None
+        self.error: str | None = None
+        self.dropped_in = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="sip-line", daemon=True,
+            args=(to, bind, proxy, credentials, from_uri, max_seconds))
+        self._thread.start()
+
+    # ---- the caller's side (any thread) ------------------------------------------------
+
+    @property
+    def hung_up(self) -> bool:
+        return self.remote_gone or bool(self._hung_up())
+
+    @property
+    def done(self) -> bool:
+        """The caller hung up, or the far end did: the emulator lets go of the line."""
+        return self.hung_up
+
+    def tx(self, n: int) -> np.ndarray:
+        """The next ``n`` samples from the far end, at real-time pace."""
+        now = time.monotonic()
+        if self._t is None or now - self._t > 0.2:
+            self._t = now                      # (re)start the line clock
+        due = self._t + n / RATE
+        self._t = due
+        with self._lock:
+            while self._in_len < n and not self.remote_gone:
+                left = due + SLACK - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(left)
+            out = np.zeros(n, np.int16)
+            k = 0
+            while k < n and self._in:
+                blk = self._in[0]
+                m = min(n - k, len(blk))
+                out[k:k + m] = blk[:m]
+                k += m
+                if m == len(blk):
+                    self._in.popleft()
+                else:
+                    self._in[0] = blk[m:]
+            self._in_len -= k
+        return out
+
+    def rx(self, samples) -> None:
+        """Our audio for the far end."""
+        a = np.asarray(samples, np.int16).copy()
+        with self._lock:
+            self._out.append(a)
+            self._out_len += len(a)
+            while self._out_len > OUT_MAX and self._out:
+                self._out_len -= len(self._out.popleft())
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait for the call to end (after the caller hung up)."""
+        self._thread.join(timeout)
+
+    # ---- the call's side (the line's thread) ---------------------------------------
+
+    def _put_in(self, a: np.ndarray) -> None:
+        with self._lock:
+            self._in.append(a.copy())
+            self._in_len += len(a)
+            while self._in_len > IN_MAX and self._in:
+                self.dropped_in += len(self._in[0])
+                self._in_len -= len(self._in.popleft())
+            self._lock.notify_all()
+
+    def _take_out(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int16)
+        with self._lock:
+            k = 0
+            while k < n and self._out:
+                blk = self._out[0]
+                m = min(n - k, len(blk))
+                out[k:k + m] = blk[:m]
+                k += m
+                if m == len(blk):
+                    self._out.popleft()
+                else:
+                    self._out[0] = blk[m:]
+            self._out_len -= k
+        return out
+
+    def _run(self, to, bind, proxy, credentials, from_uri, max_seconds) -> None:
+        try:
+            asyncio.run(self._call(to, bind, proxy, credentials, from_uri, max_seconds))
+        except Exception as exc:  # the emulator must hear of it, not a dead thread
+            log.exception("SIP line to %s failed", to)
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.remote_gone = True
+            with self._lock:
+                self._lock.notify_all()
+
+    async def _call(self, to, bind, proxy, credentials, from_uri, max_seconds) -> None:
+        towards = proxy[0] if proxy else to.split("@")[-1].split(":")[0].split(";")[0]
+        agent = await SipFaxAgent.create(bind, towards=towards, credentials=credentials)
+        try:
+            call = agent.call(to, None, audio_station=_Station(self), proxy=proxy,
+                              options=FaxOptions(t38="never", max_seconds=max_seconds),
+                              from_uri=from_uri, credentials=credentials)
+            self.outcome = await call.wait()
+            if self.outcome.error and not self.hung_up:
+                self.error = self.outcome.error
+            log.info("SIP line to %s: %s", to, self.outcome.summary())
+        finally:
+            await asyncio.sleep(0.2)
+            agent.close()
