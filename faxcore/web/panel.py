@@ -424,7 +424,7 @@ def _router(p: Panel) -> APIRouter:  # noqa: C901 - one place lists every panel 
             if decision.status.status is Status.terminated:
                 # the password was right: not a guess, so it does not count as a failure
                 return p.render(request, "login.html", None, 403, login=login,
-                                terminated=p.terminated_text(decision.reason))
+                                terminated=decision.reason.rstrip(".") + ".")
         p.login_limit.succeeded("login:" + name)
         s = Session.anonymous(now)  # a new CSRF token at log-in (no session fixation)
         s.user, s.login, s.account, s.role = user.id, user.login, user.account_id, user.role
