@@ -24,7 +24,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -132,7 +136,40 @@ def speed(name: str, rate: int, seconds: float) -> dict:
     r["sp_rx"] = _cpu(sp_rx) / audio_s
     r["tx_ratio"] = r["our_tx"] / r["sp_tx"] if r["sp_tx"] > 0 else float("nan")
     r["rx_ratio"] = r["our_rx"] / r["sp_rx"] if r["sp_rx"] > 0 else float("nan")
+    if C_DRIVER:
+        # spandsp's same loops entirely in C: its cost with no Python wrapper at all
+        raw = Path(C_DRIVER[0]).with_name(f"{name}-{rate}.raw")
+        audio.astype(np.int16).tofile(raw)
+        r["spc_tx"] = _c_cost("tx", name, rate, f"{audio_s:.3f}")
+        r["spc_rx"] = _c_cost("rx", name, rate, str(raw))
+        r["tx_ratio_c"] = r["our_tx"] / r["spc_tx"] if r["spc_tx"] > 0 else float("nan")
+        r["rx_ratio_c"] = r["our_rx"] / r["spc_rx"] if r["spc_rx"] > 0 else float("nan")
     return r
+
+
+#: the compiled C driver (benchmarks/c/spandsp_modem.c), built in main(); empty: none
+C_DRIVER: list[str] = []
+
+
+def _c_cost(mode: str, name: str, rate: int, arg: str) -> float:
+    out = subprocess.run([C_DRIVER[0], mode, name, str(rate), arg, "3"], capture_output=True,
+                         text=True, check=True)
+    return float(out.stdout.split("=")[1])
+
+
+def build_c_driver(outdir: Path) -> str | None:
+    """Compile benchmarks/c/spandsp_modem.c against libspandsp-dev (None if impossible)."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    exe = outdir / "spandsp_modem"
+    r = subprocess.run([cc, "-O2", "-o", str(exe), str(Path(__file__).with_name("c") / "spandsp_modem.c"),
+                        "-I/usr/include/x86_64-linux-gnu", "-lspandsp", "-ltiff", "-lm"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        print(f"(building the C modem driver failed: spandsp-C columns left out)\n{r.stderr}")
+        return None
+    return str(exe)
 
 
 def _run_rx(rx, x) -> tuple[np.ndarray, bool]:
@@ -248,8 +285,14 @@ def main(argv=None) -> int:
     cases = [c for c in CASES if not only or c[0] in only]
     speed_rows, ber_rows, problems = [], [], []
     print(f"faxcore modem benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print("\n== speed: CPU s per audio s (160-sample blocks) ==")
-    print(f"{'modem':<14}{'our tx':>10}{'sp tx':>10}{'ratio':>7}{'our rx':>10}{'sp rx':>10}{'ratio':>7}")
+    tmp = tempfile.TemporaryDirectory()
+    exe = build_c_driver(Path(tmp.name))
+    if exe:
+        C_DRIVER[:] = [exe]
+    print("\n== speed: CPU s per audio s (160-sample blocks); sp = spandsp via ctypes, "
+          "spC = spandsp in C; ratios faxcore / spandsp ==")
+    print(f"{'modem':<14}{'our tx':>10}{'sp tx':>10}{'ratio':>7}{'spC tx':>10}{'ratio':>7}"
+          f"{'our rx':>10}{'sp rx':>10}{'ratio':>7}{'spC rx':>10}{'ratio':>7}")
     for name, rate in cases:
         why = _available(name)
         if why:
@@ -262,8 +305,11 @@ def main(argv=None) -> int:
             print(f"{name + '/' + str(rate):<14} ERROR (see end)")
             continue
         speed_rows.append(r)
+        nan = float("nan")
         print(f"{name + '/' + str(rate):<14}{r['our_tx']:>10.5f}{r['sp_tx']:>10.5f}{r['tx_ratio']:>7.2f}"
-              f"{r['our_rx']:>10.5f}{r['sp_rx']:>10.5f}{r['rx_ratio']:>7.2f}", flush=True)
+              f"{r.get('spc_tx', nan):>10.5f}{r.get('tx_ratio_c', nan):>7.2f}"
+              f"{r['our_rx']:>10.5f}{r['sp_rx']:>10.5f}{r['rx_ratio']:>7.2f}"
+              f"{r.get('spc_rx', nan):>10.5f}{r.get('rx_ratio_c', nan):>7.2f}", flush=True)
     if not args.no_ber:
         print("\n== BER vs SNR (same noisy signal into both receivers) ==")
         for name, rate in cases:
