@@ -18,6 +18,15 @@ small PBX or a SIP trunk provider is set up):
 
 Passwords are plain text in the configuration (``users``); the realm is the To/From
 domain, which is ``127.0.0.1`` in the tests.
+
+With ``dispatch=[(host, port), ...]`` (the dispatcher module, set 1) a new INVITE, once
+authenticated, is not looked up in the location table but sent to one of those
+destinations: the ``faxcore serve`` workers that take inbound calls. The Request-URI is
+kept (its user is the DID the worker routes by); ``algorithm`` is the dispatcher's
+(4: round robin, the default; 0: hash of the Call-ID; ...). A destination that answers
+408, 500 or 503, or not at all, is replaced by the next one (failure route). With
+``ping`` the dispatcher sends OPTIONS to each destination every ``ping`` seconds and
+takes the ones that do not answer out of the set.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +85,40 @@ def _module_dir() -> str:
     return str(found[0].parent)
 
 
-def _config(host: str, port: int, users: Mapping[str, str]) -> str:
+def _dispatch_parts(dispatch: Sequence[tuple[str, int]], algorithm: int, ping: float | None,
+                    workdir: Path) -> tuple[str, str, str]:
+    """(module parameters, the INVITE routing, the failure route) of dispatcher mode;
+    writes the destination list into ``workdir``."""
+    lst = workdir / "dispatcher.list"
+    lst.write_text("".join(f"1 sip:{h}:{p}\n" for h, p in dispatch))
+    params = (f'loadmodule "dispatcher.so"\n'
+              f'modparam("dispatcher", "list_file", "{lst}")\n'
+              'modparam("dispatcher", "flags", 2)\n')
+    if ping:
+        params += (f'modparam("dispatcher", "ds_ping_interval", {int(ping)})\n'
+                   'modparam("dispatcher", "ds_probing_mode", 1)\n'
+                   'modparam("dispatcher", "ds_ping_reply_codes", "class=2;class=4")\n')
+    route = f"""    if (is_method("INVITE")) {{
+        if (!ds_select_dst("1", "{algorithm}")) {{ sl_send_reply("503", "No worker"); exit; }}
+        xlog("L_INFO", "dispatching $rm $ru to $du\\n");
+        record_route();
+        t_on_failure("DS_NEXT");
+        if (!t_relay()) {{ sl_reply_error(); }}
+        exit;
+    }}
+"""
+    failure = """failure_route[DS_NEXT] {
+    if (t_is_canceled()) { exit; }
+    if (t_check_status("408|500|503") || t_branch_timeout()) {
+        if (ds_next_dst()) { t_on_failure("DS_NEXT"); t_relay(); exit; }
+    }
+}
+"""
+    return params, route, failure
+
+
+def _config(host: str, port: int, users: Mapping[str, str],
+            dispatch: tuple[str, str, str] = ("", "", "")) -> str:
     # The passwords go in as a switch on the authenticated user name: no database needed.
     pw_cases = "\n".join(f'        case "{u}": $var(pw) = "{p}"; break;'
                          for u, p in users.items())
@@ -94,7 +136,7 @@ mpath="{_module_dir()}/"
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
 modparam("rr", "append_fromtag", 1)
-
+{dispatch[0]}
 route[PASSWORD] {{
     $var(pw) = "";
     switch($var(user)) {{
@@ -128,17 +170,20 @@ request_route {{
         }}
         consume_credentials();
     }}
-    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+{dispatch[1]}    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
     if (is_method("INVITE")) {{ record_route(); }}
     if (!t_relay()) {{ sl_reply_error(); }}
 }}
-"""
+{dispatch[2]}"""
 
 
 @contextlib.contextmanager
 def kamailio(users: Mapping[str, str], *, host: str = "127.0.0.1",
-             port: int | None = None, timeout: float = 10.0) -> Iterator[Kamailio]:
-    """Start Kamailio with these ``{user: password}`` accounts; yields a :class:`Kamailio`."""
+             port: int | None = None, timeout: float = 10.0,
+             dispatch: Sequence[tuple[str, int]] | None = None, algorithm: int = 4,
+             ping: float | None = None) -> Iterator[Kamailio]:
+    """Start Kamailio with these ``{user: password}`` accounts; yields a :class:`Kamailio`.
+    ``dispatch``: INVITEs go to these workers (see the module docstring)."""
     exe = shutil.which("kamailio") or next(
         (p for p in ("/usr/sbin/kamailio",) if Path(p).exists()), None)
     if exe is None:
@@ -147,7 +192,8 @@ def kamailio(users: Mapping[str, str], *, host: str = "127.0.0.1",
     with tempfile.TemporaryDirectory(prefix="faxcore-kam-") as tmp:
         work = Path(tmp)
         cfg = work / "kamailio.cfg"
-        cfg.write_text(_config(host, port, users))
+        parts = _dispatch_parts(dispatch, algorithm, ping, work) if dispatch else ("", "", "")
+        cfg.write_text(_config(host, port, users, parts))
         check = subprocess.run([exe, "-c", "-f", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"kamailio rejected its configuration: {check.stderr[-2000:]}")
