@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
 from collections import deque
@@ -48,19 +49,31 @@ def verify_password(stored: str | None, password: str) -> bool:
 
 def load_secret(path: Path) -> bytes:
     """The panel's signing secret, made once per data directory (mode 0600) so sessions
-    survive a restart."""
-    try:
-        data = path.read_bytes()
-        if len(data) >= 32:
-            return data
-    except FileNotFoundError:
-        pass
-    data = secrets.token_bytes(32)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return data
+    survive a restart. Several ``faxcore serve`` processes may share the directory and
+    start together: the first to link its file in place wins and the others read it."""
+    for _attempt in range(50):
+        try:
+            data = path.read_bytes()
+            if len(data) >= 32:
+                return data
+        except FileNotFoundError:
+            pass
+        else:  # a short file: not one of ours, or caught half-written by an old version
+            raise RuntimeError(f"{path} holds fewer than 32 bytes: remove it to make a new one")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(32))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process was first
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    raise RuntimeError(f"cannot read or create {path}")
 
 
 class Signer:
