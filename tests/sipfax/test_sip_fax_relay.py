@@ -77,10 +77,10 @@ def test_three_pages_over_t38_through_a_lossy_relay(tmp_path):
 @pytest.mark.slow
 def test_two_pages_over_g711_through_a_jittery_relay(tmp_path):
     """G.711 cannot take T.38's loss (one lost 20 ms packet garbles a V.21 frame or a
-    TCF): 0.5 % loss here, with the same duplicates, reordering and 60 ms jitter, and a
+    TCF): 0.3 % loss here, with the same duplicates, reordering and 60 ms jitter, and a
     120 ms jitter buffer. ECM repeats what the losses damaged; the pages are exact."""
     pages = [TxPage(small_page(seed, rows=160), "fine") for seed in (7, 8)]
-    sent, got, (ab, ba), _ = asyncio.run(_relayed_call(tmp_path, "never", pages, drop=0.005,
+    sent, got, (ab, ba), _ = asyncio.run(_relayed_call(tmp_path, "never", pages, drop=0.003,
                                                        jitter_ms=120.0))
     assert sent.ok and got.ok, (sent.summary(), got.summary())
     assert sent.media == got.media == "G.711"
