@@ -175,6 +175,11 @@ class Panel:
             self.set_session(resp, new)
         resp.headers["Cache-Control"] = "no-store"
         resp.headers["X-Frame-Options"] = "DENY"
+        # our own files only (no inline script or style); data: for the send preview image
+        resp.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+            "base-uri 'none'")
+        resp.headers["X-Content-Type-Options"] = "nosniff"
         return resp
 
     # ---- access -----------------------------------------------------------------------

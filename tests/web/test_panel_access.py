@@ -247,6 +247,8 @@ def test_send_preview_shows_the_header_line_on_the_first_page(ph):
                files={"file": ("doc.tif", _tiff(), "image/tiff")})
     assert r.status_code == 200
     assert "ACME LTD" in r.text and "PAGE 1/2" in r.text  # cover + 1 page
+    assert "script-src" not in r.headers["content-security-policy"]  # default-src 'self'
+    assert "style=" not in r.text and "<script>" not in r.text
     data = r.text.split('src="data:image/png;base64,')[1].split('"')[0]
     img = Image.open(io.BytesIO(base64.b64decode(data))).convert("L")
     assert img.width == 1728
