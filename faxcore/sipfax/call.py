@@ -41,7 +41,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +226,7 @@ class SipFaxCall:
         # line side: tx(n), rx(samples), done); no T.30 here, so no T.38 either
         self._external = audio_station
         if audio_station is not None:
-            self.options.t38 = "never"
+            self.options = replace(self.options, t38="never")
         self.sending = send is not None or audio_station is not None
         self.pages_to_send = send
         self.receive = receive
