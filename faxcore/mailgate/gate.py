@@ -14,6 +14,7 @@ from faxcore.mailgate.config import MailConfig
 from faxcore.mailgate.handler import FaxMailHandler
 from faxcore.mailgate.results import ResultMailer
 from faxcore.server.service import Service
+from faxcore.web import users as panel_users
 
 log = logging.getLogger("faxcore.mailgate")
 
@@ -22,6 +23,7 @@ class MailGate:
     def __init__(self, service: Service, cfg: MailConfig) -> None:
         self.service, self.cfg = service, cfg
         mailstore.migrate(service.store().db)
+        panel_users.migrate(service.store())  # AUTH with panel passwords (IF NOT EXISTS)
         self.handler = FaxMailHandler(service, cfg)
         self.results = ResultMailer(service, cfg)
         host, port = cfg.listen_addr

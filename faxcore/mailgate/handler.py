@@ -2,8 +2,9 @@
 
 Who may spend an account:
 
-* a client that authenticated (``AUTH PLAIN``/``LOGIN``; the password is one of the
-  account's API keys, the user name is not checked): that account;
+* a client that authenticated (``AUTH PLAIN``/``LOGIN``) with one of the account's API
+  keys as the password (the user name is then not checked), or with a control-panel
+  log-in and its password (:mod:`faxcore.web.users`, client log-ins): that account;
 * otherwise the envelope sender must be allow-listed for an account
   (:func:`faxcore.mailgate.store.allow_sender`), the client must come from
   ``allow_networks`` (the front mail server that checked SPF/DKIM: a stranger on the
@@ -36,6 +37,7 @@ from faxcore.server import keys
 from faxcore.server.documents import DocumentRejected, load_upload, remove_quietly, store_pages
 from faxcore.server.queue import IdempotencyConflict
 from faxcore.server.service import Service
+from faxcore.web import users as panel_users
 
 log = logging.getLogger("faxcore.mailgate")
 
@@ -52,8 +54,14 @@ class FaxMailHandler:
                       mechanism: str, auth_data: Any) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
-        secret = auth_data.password.decode("utf-8", errors="replace").strip()
-        acct = keys.account_for_key(self.service.store(), secret)
+        secret = auth_data.password.decode("utf-8", errors="replace")
+        store = self.service.store()
+        if secret.strip().startswith(keys.PREFIX):
+            acct = keys.account_for_key(store, secret.strip())
+        else:  # the control panel's log-in name and password (argon2)
+            login = auth_data.login.decode("utf-8", errors="replace")
+            user = panel_users.authenticate(store, login, secret)
+            acct = user.account_id if user is not None and user.role == "client" else None
         if acct is None:
             log.info("AUTH %s refused from %s", mechanism, session.peer)
             return AuthResult(success=False, handled=False)

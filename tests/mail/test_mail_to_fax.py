@@ -4,6 +4,7 @@ Every refusal is checked to leave no job row and no document file behind."""
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import subprocess
@@ -25,6 +26,7 @@ from faxcore.testing.docs import letter_pdf
 from faxcore.testing.mailsink import MailSink
 from faxcore.testing.paths import ROOT
 from faxcore.testing.served import Served, ServedAccount, free_port, served
+from faxcore.web.users import set_password
 
 DOMAIN = "fax.example"
 RECEIVER = "5551234"
@@ -374,3 +376,34 @@ def test_faxcore_serve_starts_the_mail_gateway_from_the_config(tmp_path) -> None
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_auth_with_the_control_panel_password(rig) -> None:
+    a = rig.svc.account()
+    store, now = rig.svc.service.store(), rig.svc.service.clock()
+    set_password(store, "Frank", "correct horse battery", now, account_id=a.id)
+    m = fax_mail("frank@corp.example", f"{RECEIVER}@{DOMAIN}", pdf=letter_pdf(11))
+    with rig.smtp() as s:
+        s.login("frank", "correct horse battery")
+        s.send_message(m)
+    assert [row[2] for row in rig.jobs(a)] == ["email"]
+    refused(rig, lambda s: s.login("frank", "wrong password!"), 535,
+            "Authentication credentials invalid")
+
+
+def test_auth_needs_tls_on_a_listener_that_is_not_loopback(tmp_path) -> None:
+    cfg = parse_mail_config({"listen": f"0.0.0.0:{free_port()}", "domain": DOMAIN})
+    assert not cfg.plain_auth_ok
+    with served(tmp_path / "data") as svc:
+        a = svc.account()
+        gate = MailGate(svc.service, cfg)
+        gate.start()
+        try:
+            with smtplib.SMTP("127.0.0.1", cfg.listen_addr[1], timeout=60) as s:
+                s.ehlo()
+                assert "auth" not in s.esmtp_features   # not even offered
+                token = base64.b64encode(f"\0x\0{a.key}".encode()).decode()
+                code, text = s.docmd("AUTH", "PLAIN " + token)
+            assert code == 538 and b"Encryption required" in text
+        finally:
+            gate.stop()
