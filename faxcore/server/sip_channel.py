@@ -6,15 +6,18 @@ its own, for every call of the channel, outbound and inbound.
 
 Outbound: :meth:`SipChannel.place_call` (a scheduler worker thread) starts the call on
 the loop (``INVITE sip:<destination>@<domain>``, through ``proxy`` when one is set,
-with digest credentials ``user``/``password`` when the trunk asks) and, while it lasts,
+with digest credentials ``user``/``password`` when the trunk asks; From is
+``sip:<user>@...`` on a trunk with a password, else ``sip:<our number>@...``) and,
+while it lasts,
 looks at its T.30 engine every :data:`POLL` seconds from the worker thread: each page
 the far end confirmed is journaled there (a database write never blocks the loop that
 paces the RTP), and a cancel hangs the call up (DCN, BYE). The attempt's transport is
 ``t38`` or ``g711``, as the call ended. 486/600 are busy, 408/480/487 or no final
 answer no answer, 488 or T.38 refused a protocol error, other failures channel errors.
 
-Inbound: an INVITE is routed by the user part of its Request-URI (the DID; the To
-URI's user when the Request-URI has none), tried as given and with a leading ``+``;
+Inbound: an INVITE is routed by the user part of its Request-URI (the DID) or, when
+no account owns that, of its To URI (after a registrar's lookup the Request-URI holds
+our Contact), each tried as given and with a leading ``+``;
 answered when the number's account may receive (:class:`InboundHandler`) and the
 channel has a free line (``capacity``), refused with 486 otherwise (a terminated
 account's number is not answered). The pages go to the handler's page store, each
@@ -183,10 +186,13 @@ class SipChannel:
         async def dial() -> CallOutcome:
             opts = FaxOptions(t38=tr.t38, ecm=tr.ecm, ident=call.ident,
                               max_seconds=tr.max_seconds)
+            # From: the trunk's user when it authenticates (a proxy checks the digest
+            # against the From user, as Kamailio's auth does), else our number (caller id)
+            who = tr.user if tr.password else call.caller
             from_uri = None
-            if call.caller:
+            if who:
                 host = (tr.domain or (tr.proxy[0] if tr.proxy else self.agent.host))
-                from_uri = f"sip:{call.caller}@{host.split(':')[0]}"
+                from_uri = f"sip:{who}@{host.split(':')[0]}"
             c = self.agent.call(self.uri_for(call.destination), list(call.pages),
                                 options=opts, proxy=tr.proxy, from_uri=from_uri,
                                 credentials=(tr.user, tr.password) if tr.password else None)
@@ -260,26 +266,32 @@ class SipChannel:
     # ---- inbound ----------------------------------------------------------------------
 
     def _numbers(self, ev) -> tuple[str, str]:
-        """(called, caller) of an INVITE: the Request-URI's user (else To's), From's."""
-        called = caller = ""
+        """(called, caller) of an INVITE. The called number is the first of the
+        Request-URI's user and the To URI's user (each as given, then with a leading
+        ``+`` when it is all digits) that an account owns: a trunk puts the DID in the
+        Request-URI, but a registrar's lookup replaces it with our Contact (our own
+        user), and then only To still has it. If none is owned, the Request-URI's user
+        (for the default account). The caller is From's user."""
+        users: list[str] = []
         try:
-            called = parse_uri(ev.request.uri).user or ""
+            users.append(parse_uri(ev.request.uri).user or "")
+        except SipParseError:
+            users.append("")
+        try:
+            users.append(parse_name_addr(ev.request.get("To") or "").uri.user or "")
         except SipParseError:
             pass
-        if not called:
-            try:
-                called = parse_name_addr(ev.request.get("To") or "").uri.user or ""
-            except SipParseError:
-                pass
+        caller = ""
         try:
             caller = parse_name_addr(ev.request.get("From") or "").uri.user or ""
         except SipParseError:
             pass
-        if self.inbound is not None and called and not called.startswith("+") \
-                and called.isdigit() and not self.inbound.owns(called) \
-                and self.inbound.owns("+" + called):
-            called = "+" + called
-        return called, caller
+        if self.inbound is not None:
+            for user in users:
+                for candidate in (user, "+" + user if user.isdigit() else ""):
+                    if candidate and self.inbound.owns(candidate):
+                        return candidate, caller
+        return next((u for u in users if u), ""), caller
 
     def _on_call(self, agent: SipFaxAgent, ev) -> SipFaxCall | None:
         if self.inbound is None:
