@@ -33,9 +33,42 @@ Every key is optional; an unknown key is an error (a typo must not be ignored)::
     faults = { "+15550001" = { kind = "busy", times = 1 },
                "+15550002" = { kind = "drop", after_page = 2, times = 1 } }
 
+    [[channel]]                      # Class 1 fax modems, one line each
+    kind = "class1"                  # (``type`` is the same key)
+    name = "modems"
+    devices = ["/dev/ttyUSB0",       # pyserial URLs: devices, socket://, rfc2217://,
+               { url = "socket://10.0.0.5:4001", number = "+15550002" }]  # faxemu://
+    number = "+15550001"             # the lines' number (routing inbound, caller id)
+    answer = true                    # answer RINGs (inbound)
+    quirks = "auto"                  # the modems' quirk profile (faxcore.class1.quirks)
+    dial_prefix = ""                 # put before the number dialled (+ is dropped)
+    baudrate = 115200
+    rtscts = true
+    max_call_seconds = 1800
+
+    [[channel]]                      # a SIP trunk: G.711 or T.38
+    kind = "sip"
+    name = "trunk"
+    bind = "0.0.0.0:5060"            # our SIP socket (media ports: any free ones)
+    proxy = "sip.example.net:5060"   # every INVITE goes through it
+    domain = "sip.example.net"       # host of the To URIs (default: the proxy)
+    registrar = "sip.example.net"    # REGISTER there as user (needs password)
+    user = "15550001"
+    password = "secret"              # digest (401/407); From is then sip:user@...
+    capacity = 8                     # simultaneous calls
+    t38 = "prefer"                   # prefer | only | never
+
     [[route]]                        # which channel a destination goes to (longest prefix)
     prefix = "+1"
     channel = "loopback"
+
+    [inbound]
+    default_account = 1              # calls to numbers nobody owns (SUB routes first)
+    smtp = "mail.example.net:25"     # received faxes mailed (PDF) via this relay
+    mail_from = "fax@example.net"
+    smtp_user = "fax"                # optional log-in, STARTTLS
+    smtp_password = "secret"
+    smtp_starttls = true
 
 Defaults: SQLite (WAL) in the user data directory, one loopback channel of 4 lines,
 bound to 127.0.0.1:8025.

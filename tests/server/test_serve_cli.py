@@ -98,3 +98,40 @@ def test_config_errors_say_what_is_wrong(tmp_path, text, words):
     with pytest.raises(ConfigError, match=None) as exc:
         load_config(cfg)
     assert words in str(exc.value)
+
+
+def test_the_toml_config_sets_sip_channels_and_inbound_delivery(tmp_path):
+    cfg = tmp_path / "faxcore.toml"
+    cfg.write_text("""
+[[channel]]
+kind = "sip"
+name = "trunk"
+bind = "127.0.0.1:5070"
+proxy = "sip.example.net:5080"
+registrar = "sip.example.net"
+user = "15550001"
+password = "pw"
+capacity = 8
+t38 = "only"
+
+[inbound]
+default_account = 3
+smtp = "127.0.0.1:2525"
+mail_from = "fax@example.net"
+""")
+    c = load_config(cfg)
+    (ch,) = c.channels
+    assert (ch.type, ch.bind, ch.proxy, ch.registrar, ch.user, ch.password, ch.capacity,
+            ch.t38) == ("sip", "127.0.0.1:5070", "sip.example.net:5080", "sip.example.net",
+                        "15550001", "pw", 8, "only")
+    assert (c.default_account, c.smtp, c.mail_from) == (3, "127.0.0.1:2525",
+                                                        "fax@example.net")
+    for text, words in (('[[channel]]\nkind = "sip"\nproxy = "p"\nt38 = "maybe"\n', "t38"),
+                        ('[[channel]]\nkind = "sip"\nproxy = "p"\nregistrar = "r"\n',
+                         "needs a password"),
+                        ('[inbound]\ndefault_acount = 1\n', "unknown key(s) in [inbound]"),
+                        ('[inbound]\ndefault_account = 0\n', "default_account")):
+        cfg.write_text(text)
+        with pytest.raises(ConfigError) as exc:
+            load_config(cfg)
+        assert words in str(exc.value), (text, str(exc.value))
