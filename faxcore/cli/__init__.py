@@ -35,7 +35,7 @@ from faxcore import __version__
 # Subcommand modules, in the order they appear in --help. A module is listed
 # here once it exists; find_spec keeps a partially built tree usable.
 MODULES = ("demo", "convert", "call", "conformance", "account", "jobs", "modem", "sip", "serve",
-           "cups")
+           "cups", "mail")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
