@@ -74,6 +74,12 @@ class InboundHandler(Protocol):
         ...
 
 
+def far_end_spoke(engine: T30Engine) -> bool:
+    """A frame came from the far end: a fax machine answered. (Not the engine's phase:
+    an engine that hears the line drop before any answer ends in phase E too.)"""
+    return any(getattr(f, "direction", "") == "rx" for f in engine.result.trace)
+
+
 @dataclass
 class ConfirmWatcher:
     """A T.30 engine as the loopback (or any driver) sees it, that tells a

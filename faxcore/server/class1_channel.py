@@ -33,7 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from faxcore.class1 import Class1Call, Class1Driver, Class1Error, Class1Serial
-from faxcore.server.channels import CallControl, ConfirmWatcher, InboundHandler, OutboundCall
+from faxcore.server.channels import (
+    CallControl,
+    ConfirmWatcher,
+    InboundHandler,
+    OutboundCall,
+    far_end_spoke,
+)
 from faxcore.server.model import AttemptOutcome, DialResult
 from faxcore.t30.result import DESCRIPTIONS, CallResult, T30Status
 
@@ -83,7 +89,8 @@ class Class1Channel:
     def __init__(self, name: str, lines: list[ModemLine], *,
                  inbound: InboundHandler | None = None, answer: bool = True, ecm: bool = True,
                  quirks: str | None = None, baudrate: int = 115200, rtscts: bool = True,
-                 dial_prefix: str = "", max_call_seconds: float = 1800.0) -> None:
+                 dial_prefix: str = "", max_call_seconds: float = 1800.0,
+                 open_port: Callable[[str], Class1Serial] | None = None) -> None:
         if not lines:
             raise ValueError(f"class1 channel {name}: no modem (give devices)")
         self.name = name
@@ -95,10 +102,11 @@ class Class1Channel:
         self.dial_prefix = dial_prefix
         self.max_call_seconds = max_call_seconds
 
-        def open_port(url: str) -> Class1Serial:
+        def serial_port(url: str) -> Class1Serial:
             return Class1Serial(url, baudrate=baudrate, rtscts=rtscts, quirks=quirks)
 
-        self.lines = [_Line(x, open_port) for x in lines]
+        # open_port: how a line's port is opened (tests give a scripted modem)
+        self.lines = [_Line(x, open_port or serial_port) for x in lines]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -174,7 +182,7 @@ class Class1Channel:
                 state["watch"] = ConfirmWatcher(e, control, list(call.page_numbers),
                                                 abort_engine=False)
             w: ConfirmWatcher = state["watch"]
-            if not state["answered"] and e.phase != "A":
+            if not state["answered"] and far_end_spoke(e):
                 state["answered"] = True  # the far end's fax answered (its first frame)
                 if control.answered():
                     w.stop = True

@@ -37,7 +37,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from faxcore.server.channels import CallControl, ConfirmWatcher, InboundHandler, OutboundCall
+from faxcore.server.channels import (
+    CallControl,
+    ConfirmWatcher,
+    InboundHandler,
+    OutboundCall,
+    far_end_spoke,
+)
 from faxcore.server.model import AttemptOutcome, DialResult
 from faxcore.sip.message import SipParseError, parse_name_addr, parse_uri
 from faxcore.sipfax.call import CallOutcome, FaxOptions, SipFaxAgent, SipFaxCall
@@ -217,7 +223,7 @@ class SipChannel:
                 # a new engine: the call moved from audio to T.38 before phase B
                 watch = ConfirmWatcher(e, control, list(call.page_numbers),
                                        abort_engine=False)
-            if not answered and e.phase != "A":
+            if not answered and far_end_spoke(e):
                 answered = True
                 if control.answered():
                     watch.stop = True

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faxcore.class1 import Class1Serial
 from faxcore.codecs.tiff import Page, read_tiff, tiff_bytes
+from faxcore.server.class1_channel import Class1Channel, ModemLine
 from faxcore.server.config import ChannelConfig, ConfigError, ServerConfig, apply_toml, check
 from faxcore.server.documents import HEADER_ROWS
 from faxcore.testing.pages import letter_page
@@ -127,3 +129,55 @@ def test_class1_channel_config_from_toml():
     apply_toml(bad, {"channel": [{"kind": "class1", "name": "m"}]})
     with pytest.raises(ConfigError, match="needs devices"):
         check(bad)
+
+
+CODES = b"\r\n24,48,72,73,74,96,97,98,121,122,145,146\r\n\r\nOK\r\n"
+
+
+class ScriptedModem:
+    """A pyserial-like port: a modem that says OK to every command and ``answer`` to ATD."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.written = b""
+        self._pending = b""
+
+    def write(self, data) -> int:
+        self.written += bytes(data)
+        for line in bytes(data).split(b"\r")[:-1]:
+            if line.startswith(b"ATD"):
+                self._pending += b"\r\n" + self.answer + b"\r\n"
+            else:
+                self._pending += CODES if line.endswith(b"=?") else b"\r\nOK\r\n"
+        return len(data)
+
+    def read(self, n: int) -> bytes:
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+    def fileno(self):
+        raise OSError("no file")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("answer,result,delay", [(b"BUSY", "busy", 180),
+                                                 (b"NO CARRIER", "no_answer", 300),
+                                                 (b"NO DIALTONE", "channel_error", 30)])
+def test_the_modems_dial_results_drive_the_retry_policy(harness, answer, result, delay):
+    modem = ScriptedModem(answer)
+    ch = Class1Channel("modems", [ModemLine("scripted")], dial_prefix="9",
+                       open_port=lambda url: Class1Serial(url, port=modem, quirks="generic"))
+    harness.service.channels["modems"] = ch
+    harness.service.scheduler.channels["modems"] = ch
+    harness.service.config.routes.append(("+1", "modems"))
+    a = harness.account(["+15550100"])
+    job = harness.submit(a, "+1 555 0300", 1).json()
+    assert job["channel"] == "modems"
+    assert harness.run() == 1
+    got = harness.fax(a, job["id"])
+    assert got["state"] == "retry_wait" and got["attempts"][0]["result"] == result, got
+    assert got["attempts"][0]["transport"] == "modem"
+    assert b"ATD915550300\r" in modem.written and b"ATH0\r" in modem.written
+    assert harness.run(delay - 1) == 0
