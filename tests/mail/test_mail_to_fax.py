@@ -304,9 +304,26 @@ def test_a_mail_over_the_size_limit_is_552(rig) -> None:
     refused(rig, undeclared, 552, "Too much mail data")
 
 
-def test_the_default_limit_is_50_mb(tmp_path) -> None:
-    cfg = parse_mail_config({"domain": DOMAIN})
+def test_a_51_mb_mail_is_552_under_the_default_50_mb_limit(tmp_path) -> None:
+    cfg = parse_mail_config({"listen": f"127.0.0.1:{free_port()}", "domain": DOMAIN})
     assert cfg.max_bytes == 50 * 1024 * 1024
+    with served(tmp_path / "data") as svc:
+        gate = MailGate(svc.service, cfg)
+        gate.start()
+        try:
+            a = svc.account()
+            allow_sender(svc.service.store(), a.id, "big@corp.example", svc.service.clock())
+            body = (b"From: big@corp.example\r\nTo: 5551234@fax.example\r\nSubject: big\r\n"
+                    b"\r\n" + (b"A" * 76 + b"\r\n") * (51 * 1024 * 1024 // 78))
+            with smtplib.SMTP("127.0.0.1", cfg.listen_addr[1], timeout=120) as s:
+                s.ehlo()
+                del s.esmtp_features["size"]   # undeclared: read, counted, refused
+                with pytest.raises(smtplib.SMTPDataError) as info:
+                    s.sendmail("big@corp.example", [f"{RECEIVER}@{DOMAIN}"], body)
+            assert info.value.smtp_code == 552
+            assert svc.rows("SELECT count(*) FROM fax_jobs") == [(0,)]
+        finally:
+            gate.stop()
 
 
 def test_a_relay_that_is_down_delays_the_result_mail_but_keeps_it(tmp_path) -> None:
