@@ -12,12 +12,16 @@ A thread runs an asyncio loop with a :class:`~faxcore.sipfax.call.SipFaxAgent` a
 :class:`~faxcore.sipfax.call.SipFaxCall` whose audio station is this line (G.711 only:
 the T.30 procedure is the program's, behind the emulated modem, so there is no T.38).
 
-Pacing: :meth:`SipAudioLine.tx` returns once ``n`` samples have arrived from the
-network, or when their time has passed (then the missing ones are silence), so the
-caller's line clock follows the wall clock. Audio the caller did not take (it was busy
+Pacing: once the call's audio flows, :meth:`SipAudioLine.tx` returns as soon as ``n``
+samples have come out of the RTP jitter buffer (it plays out every 20 ms, silence for
+lost packets), so the caller's line clock is the RTP cadence; only if the cadence
+stalls for :data:`SLACK` past a block's time is the block made of silence. Before the
+audio flows (the call is ringing) blocks are silence at real-time pace. Audio the caller did not take (it was busy
 with its program) is kept for at most :data:`IN_MAX` samples: older audio is dropped,
-as a modem that nobody reads loses what it heard. What the caller sends waits for the
-20 ms cadence (at most :data:`OUT_MAX` samples, the oldest dropped beyond).
+as a modem that nobody reads loses what it heard. What the caller sends goes out at the
+20 ms cadence once :data:`PREBUFFER` samples are queued (so a caller that produces its
+blocks a little unevenly never leaves a gap inside a modem signal: a gap in a TCF or a
+page is an FTT or a bad line); at most :data:`OUT_MAX` samples wait, the oldest dropped.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ log = logging.getLogger(__name__)
 RATE = 8000
 IN_MAX = 1600            # 200 ms of received audio waiting for the caller
 OUT_MAX = 8000           # 1 s of our audio waiting for the cadence
-SLACK = 0.06             # s: how long tx() waits past a block's time for late packets
+PREBUFFER = 800          # 100 ms of our audio queued before it goes out (after a gap)
+SLACK = 0.25             # s: how long tx() waits past a block's time for the cadence
 
 
 class _Station:
@@ -86,7 +91,10 @@ class SipAudioLine:
         self._in_len = 0
         self._out: deque[np.ndarray] = deque()
         self._out_len = 0
+        self._out_started = False              # PREBUFFER reached since the last gap
+        self.gaps = 0                          # times our audio ran dry mid-stream
         self._t: float | None = None
+        self._flowing = False                  # the call's audio has started
         self.remote_gone = False
         self.outcome = None
         self.error: str | None = None
@@ -111,12 +119,14 @@ class SipAudioLine:
     def tx(self, n: int) -> np.ndarray:
         """The next ``n`` samples from the far end, at real-time pace."""
         now = time.monotonic()
-        if self._t is None or now - self._t > 0.2:
-            self._t = now                      # (re)start the line clock
+        if self._t is None or now - self._t > 2 * SLACK:
+            self._t = now                      # the caller was away: restart the clock
         due = self._t + n / RATE
         self._t = due
+        if not self._flowing:
+            time.sleep(max(0.0, due - now))    # ringing: silence at real-time pace
         with self._lock:
-            while self._in_len < n and not self.remote_gone:
+            while self._flowing and self._in_len < n and not self.remote_gone:
                 left = due + SLACK - time.monotonic()
                 if left <= 0:
                     break
@@ -152,6 +162,7 @@ class SipAudioLine:
 
     def _put_in(self, a: np.ndarray) -> None:
         with self._lock:
+            self._flowing = True
             self._in.append(a.copy())
             self._in_len += len(a)
             while self._in_len > IN_MAX and self._in:
@@ -162,6 +173,13 @@ class SipAudioLine:
     def _take_out(self, n: int) -> np.ndarray:
         out = np.zeros(n, np.int16)
         with self._lock:
+            if not self._out_started:
+                if self._out_len < PREBUFFER:
+                    return out
+                self._out_started = True
+            elif self._out_len < n:
+                self.gaps += 1
+                self._out_started = False     # ran dry: build the margin up again
             k = 0
             while k < n and self._out:
                 blk = self._out[0]
