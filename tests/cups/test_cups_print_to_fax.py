@@ -122,3 +122,22 @@ def test_a_suspended_account_has_its_print_job_held_with_the_reason(cups, svc,
     assert "Alerts: job-hold-until-specified" in long, long   # the job is held
     assert "Backend returned status 3 (hold job)" in cups.error_log
     assert svc.rows("SELECT count(*) FROM fax_jobs WHERE account_id = ?", (poor.id,)) == [(0,)]
+
+
+def test_a_print_job_waits_and_retries_while_the_fax_server_is_down(cups, svc,
+                                                                    tmp_path) -> None:
+    a = svc.account()
+    down = free_port()   # nothing listens there
+    r = faxcore_cli("cups", "install", "--backend-dir", str(cups.backend_dir), "--queue",
+                    "downfax", "--uri", f"faxcore://127.0.0.1:{down}/?key={a.key}",
+                    "--cups-server", cups.server)
+    assert r.returncode == 0, r.stderr
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(letter_pdf(5))
+    request = print_job(cups, "downfax", pdf, "-o", "phone=5551234")
+    long = wait(lambda: (lambda out: out if "cannot be reached" in out else "")(
+        cups.run("lpstat", "-l", "-o", "downfax").stdout), what="the retry message")
+    assert request in long and "will retry" in long
+    assert "Backend returned status 6 (retry job later)" in cups.error_log
+    assert request in cups.run("lpstat", "-W", "not-completed", "-o", "downfax").stdout
+    cups.run("cancel", request)
