@@ -107,7 +107,15 @@ class SipChannel:
             t = threading.Thread(target=self._run, args=(loop, ready), daemon=True,
                                  name=f"faxcore-{self.name}")
             t.start()
-            ready.result(30)  # the agent's socket is bound (or the error raised here)
+            try:
+                ready.result(30)  # the agent's socket is bound (or the error raised here)
+            except OSError as exc:
+                raise OSError(f"channel {self.name}: cannot use SIP address "
+                              f"{self.trunk.bind[0]}:{self.trunk.bind[1]}: "
+                              f"{exc.strerror or exc}") from None
+            except RuntimeError as exc:  # REGISTER refused or unanswered
+                raise RuntimeError(f"channel {self.name}: REGISTER at "
+                                   f"{self.trunk.registrar} as {self.trunk.user}: {exc}") from None
             self._loop, self._thread = loop, t
 
     def _run(self, loop: asyncio.AbstractEventLoop, ready: concurrent.futures.Future) -> None:
@@ -129,6 +137,9 @@ class SipChannel:
         try:
             loop.run_until_complete(boot())
         except BaseException as exc:
+            if self.agent is not None:  # bound, but the registration failed
+                self.agent.close()
+                self.agent = None
             ready.set_exception(exc)
             loop.close()
             return

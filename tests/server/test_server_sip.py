@@ -9,6 +9,7 @@ DID, the other calls through the proxy (407 digest), and the fax arrives."""
 
 from __future__ import annotations
 
+import socket
 import time
 from types import SimpleNamespace
 
@@ -144,3 +145,14 @@ def test_a_sip_channel_registers_at_a_registrar_and_receives_through_it(harness_
         b.service.stop_channels()
     finally:
         cm.__exit__(None, None, None)
+
+
+def test_a_sip_channel_that_cannot_bind_says_which_and_why():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        ch = SipChannel("trunk", SipTrunk(bind=("127.0.0.1", port)))
+        with pytest.raises(OSError, match=f"channel trunk: cannot use SIP address "
+                                          f"127.0.0.1:{port}: Address already in use"):
+            ch.start()
+    assert ch.agent is None
