@@ -181,3 +181,25 @@ def test_the_modems_dial_results_drive_the_retry_policy(harness, answer, result,
     assert got["attempts"][0]["transport"] == "modem"
     assert b"ATD915550300\r" in modem.written and b"ATH0\r" in modem.written
     assert harness.run(delay - 1) == 0
+
+
+def test_an_outbound_call_takes_the_line_from_its_listener(harness_with, tmp_path: Path):
+    out = tmp_path / "far-end.tif"
+    h = harness_with(channels=modems({"url": f"faxemu://?out={out}", "number": "+15550100"}))
+    a = h.account(["+15550100"])
+    ch = h.service.channels["modems"]
+    h.service.start_channels()
+    try:
+        wait_for(lambda: ch.lines[0].listening, 10)  # the listener holds the modem
+        job = h.submit(a, "+15550300", 1).json()
+        assert h.run() == 1
+        got = h.fax(a, job["id"])
+        assert got["state"] == "delivered", got["attempts"]
+        # and the listener has the line again afterwards
+        wait_for(lambda: ch.lines[0].listening, 10)
+    finally:
+        h.service.stop_channels()
+    (page,) = read_tiff(out)
+    rows = HEADER_ROWS["fine"]
+    assert np.array_equal(page.bitmap[rows:], h.pages[job["id"]][0].bitmap[rows:])
+    assert ch.lines[0].calls == 1
