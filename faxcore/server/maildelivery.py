@@ -1,8 +1,9 @@
 """Received faxes delivered by email: SMTP to a configured relay, the PDF attached.
 
 An account that set an address (``PUT /v1/account/email``) gets a mail for each fax
-it receives (not for held ones: a suspended or closed account's faxes are listed, not
-mailed, once it is active again). The mail is put in an outbox (``mail_outbox``) in the
+it receives. A fax held while the account is suspended or closed is mailed once the
+account is active again (looked at every :data:`HELD_RECHECK` seconds; waiting does not
+count as a try), as the inbox lists it then. The mail is put in an outbox (``mail_outbox``) in the
 transaction of the received fax's row, so a crash neither loses nor invents one, and
 sent by :meth:`MailDelivery.deliver_due` (a thread in the server): ``smtplib`` to the
 relay, STARTTLS and log-in when configured. A relay that refuses or cannot be reached
@@ -31,6 +32,7 @@ log = logging.getLogger("faxcore.server.mail")
 BACKOFF = (30, 120, 600, 3600)
 LATER = 3 * 3600
 MAX_TRIES = 10
+HELD_RECHECK = 60
 TIMEOUT = 30.0
 
 
@@ -96,7 +98,7 @@ class MailDelivery:
 
     def fax_received(self, fax: Any) -> None:
         """In the transaction of the received fax's row: its mail into the outbox."""
-        if self.relay is None or fax.state != "received" or not fax.pages:
+        if self.relay is None or fax.state not in ("received", "held") or not fax.pages:
             return
         store = self.stores()
         address = fax_email_of(store, fax.account_id)
@@ -119,6 +121,15 @@ class MailDelivery:
         sent = 0
         for oid, fax_id, address, tries in rows:
             fax = get_inbound(store, fax_id)
+            if fax is not None and fax.state == "held":
+                # released (state received) if the account is active now, as the inbox does
+                store.received_faxes(fax.account_id, self.clock())
+                fax = get_inbound(store, fax_id)
+                if fax is not None and fax.state == "held":
+                    with store.db.write():
+                        store.db.execute("UPDATE mail_outbox SET next_try_at = ? WHERE id = ?",
+                                         (to_us(self.clock()) + HELD_RECHECK * 1_000_000, oid))
+                    continue
             error = None
             try:
                 if fax is None:

@@ -13,7 +13,7 @@ import socket
 import numpy as np
 
 from faxcore.codecs.tiff import read_tiff
-from faxcore.server.maildelivery import BACKOFF
+from faxcore.server.maildelivery import BACKOFF, HELD_RECHECK
 from faxcore.t30 import TxPage
 from faxcore.testing.mailsink import MailSink
 from faxcore.testing.pages import letter_page
@@ -115,3 +115,28 @@ def test_the_mail_address_is_set_over_the_api(harness):
     r = harness.client.put("/v1/account/email", json={"address": None}, headers=a.auth)
     assert r.status_code == 200
     assert harness.rows("SELECT count(*) FROM fax_email") == [(0,)]
+
+
+def test_a_fax_held_while_suspended_is_mailed_once_the_account_is_paid_up(harness_with):
+    port = free_port()
+    h = harness_with(smtp=f"127.0.0.1:{port}")
+    a = h.account(["+15550800"], email="held@example.test", credit_limit_cents=10)
+    h.store.record_outbound(a.id, 1, h.clock())           # over its limit: suspended
+    assert h.store.status(a.id, h.clock()).name == "suspended_until_paid"
+    assert h.channel.call_in(OUTSIDE, "+15550800", pages(1)) is not None
+    assert h.rows("SELECT j.state FROM inbound_faxes f JOIN jobs j ON "
+                  "j.id = f.accounts_job_id") == [("held",)]
+    with MailSink(port) as sink:
+        h.run()
+        h.run(HELD_RECHECK)
+        assert sink.mails == []                           # held: not mailed
+        assert h.rows("SELECT tries FROM mail_outbox") == [(0,)]
+        r = h.client.post(f"/v1/admin/accounts/{a.id}/payments",
+                          json={"cents": 1000, "reference": "p1"},
+                          headers={"authorization": "Bearer test-admin-token"})
+        assert r.status_code == 200
+        h.run(HELD_RECHECK)
+        (mail,) = sink.wait(1)
+    assert mail.rcpt_tos == ["held@example.test"]
+    assert h.rows("SELECT j.state FROM inbound_faxes f JOIN jobs j ON "
+                  "j.id = f.accounts_job_id") == [("received",)]
