@@ -203,3 +203,29 @@ def test_an_outbound_call_takes_the_line_from_its_listener(harness_with, tmp_pat
     rows = HEADER_ROWS["fine"]
     assert np.array_equal(page.bitmap[rows:], h.pages[job["id"]][0].bitmap[rows:])
     assert ch.lines[0].calls == 1
+
+
+def test_a_call_goes_to_a_free_modem_of_the_group(harness_with, tmp_path: Path):
+    outs = [tmp_path / "far-1.tif", tmp_path / "far-2.tif"]
+    h = harness_with(channels=modems(*(f"faxemu://?out={o}" for o in outs)))
+    a = h.account(["+15550100"])
+    ch = h.service.channels["modems"]
+    assert ch.capacity == 2
+    with ch.lines[0].lock:                      # modem 1 is in a call
+        job = h.submit(a, "+15550301", 1).json()
+        assert h.run() == 1
+        assert h.fax(a, job["id"])["state"] == "delivered"
+        assert [line.calls for line in ch.lines] == [0, 1]
+        assert not outs[0].exists()
+        (page,) = read_tiff(outs[1])
+        rows = HEADER_ROWS["fine"]
+        assert np.array_equal(page.bitmap[rows:], h.pages[job["id"]][0].bitmap[rows:])
+        with ch.lines[1].lock:                  # and now modem 2 too
+            job2 = h.submit(a, "+15550302", 1).json()
+            assert h.run() == 1
+    got = h.fax(a, job2["id"])
+    assert got["state"] == "retry_wait"
+    assert got["attempts"][0]["result"] == "channel_error"
+    assert got["attempts"][0]["hangup_cause"] == "every modem of the channel is busy"
+    assert h.run(30) == 1                       # the retry, on a free modem
+    assert h.fax(a, job2["id"])["state"] == "delivered"
