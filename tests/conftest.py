@@ -12,8 +12,6 @@ call :func:`missing` when the server binaries or psycopg are absent.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +20,8 @@ from hypothesis import HealthCheck, settings
 
 from faxcore.testing import pg
 from faxcore.testing.paths import CORPUS, ROOT, SHARED  # noqa: F401  (for the tests)
+from faxcore.testing.peers import IN_CI, missing, require_shared, require_tool  # noqa: F401
 from faxcore.testing.spandsp import SpandspMissing
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Hypothesis: no per-example deadline (two shared cores make timings meaningless), and in
 # CI a derandomized run, so a landing is judged on the same examples every time; developer
@@ -34,28 +31,6 @@ settings.register_profile("faxcore", deadline=None,
 settings.register_profile("faxcore-ci", parent=settings.get_profile("faxcore"),
                           derandomize=True, print_blob=True)
 settings.load_profile("faxcore-ci" if IN_CI else "faxcore")
-
-
-def missing(what: str) -> None:
-    """Skip (developer machine) or fail (CI) because a peer or data file is absent."""
-    msg = f"required peer or test data missing: {what}"
-    if IN_CI:
-        pytest.fail(msg + " (CI=true: peers must be installed by scripts/install-peers.sh)")
-    pytest.skip(msg)
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        missing(f"command {name!r}")
-    return path
-
-
-def require_shared(rel: str) -> Path:
-    path = SHARED / rel
-    if not path.exists():
-        missing(f"{path}")
-    return path
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
 from faxcore.class1 import Class1Call
 from faxcore.codecs import encode, read_pbm
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
+from faxcore.testing.peers import require_shared
 from faxcore.testing.spandsp import SpandspFax
 from faxcore.testing.spandsp import t31 as spandsp_t31
 

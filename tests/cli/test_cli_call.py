@@ -5,11 +5,11 @@ from __future__ import annotations
 import wave
 
 import numpy as np
-from conftest import require_shared
 
 from faxcore.cli import main
 from faxcore.codecs.tiff import read_tiff
 from faxcore.testing.pages import pbm_page
+from faxcore.testing.peers import require_shared
 from faxcore.testing.spandsp import lib as spandsp_lib
 
 

@@ -9,13 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import require_shared
 from PIL import Image
 
 from faxcore.cli import main
 from faxcore.codecs.raw import raw_bytes
 from faxcore.codecs.tiff import Page, read_tiff, tiff_bytes
 from faxcore.testing.paths import ROOT
+from faxcore.testing.peers import require_shared
 
 
 def load_pbm_pages(path) -> list[np.ndarray]:

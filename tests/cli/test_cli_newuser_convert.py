@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_tool
 from PIL import Image
 
 import faxcore
@@ -25,6 +24,7 @@ from faxcore.cli import main
 from faxcore.codecs.raw import raw_bytes
 from faxcore.codecs.t4 import encode
 from faxcore.codecs.tiff import Page, read_tiff, tiff_bytes
+from faxcore.testing.peers import require_tool
 
 PKG_ROOT = Path(faxcore.__file__).resolve().parent.parent
 

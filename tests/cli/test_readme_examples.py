@@ -46,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import missing
 from PIL import Image
 
 from faxcore.cli import build_parser
@@ -54,6 +53,7 @@ from faxcore.codecs import RESOLUTIONS, Page, load_pages, pbm_bytes, read_pbm, r
 from faxcore.codecs.raw import read_raw, write_raw
 from faxcore.testing.pages import text_page
 from faxcore.testing.paths import ROOT, SHARED
+from faxcore.testing.peers import missing
 
 README = ROOT / "README.md"
 VENV_BIN = Path(sys.executable).parent

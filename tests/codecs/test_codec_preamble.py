@@ -15,13 +15,13 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import require_tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from faxcore.codecs import decode, encode, tables
 from faxcore.testing.pages import row_runs
+from faxcore.testing.peers import require_tool
 from faxcore.testing.spandsp import t4 as spandsp_t4
 
 WIDTH = 1728

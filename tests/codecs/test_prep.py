@@ -7,10 +7,10 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import require_shared, require_tool
 from PIL import Image
 
 from faxcore.codecs import prep
+from faxcore.testing.peers import require_shared, require_tool
 
 # T.4 scan widths (ITU-T T.4 / T.30 DIS bits 17-18 with the 300 and 400 dpi options).
 T4_WIDTHS = {

@@ -8,7 +8,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import require_tool
 from PIL import Image
 
 from faxcore.codecs.tiff import (
@@ -21,6 +20,7 @@ from faxcore.codecs.tiff import (
     write_tiff,
 )
 from faxcore.testing.pages import pillow_pages
+from faxcore.testing.peers import require_tool
 
 
 def _pages(n=3, h=37, w=61, seed=1):

@@ -14,7 +14,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import require_tool
 
 from faxcore.codecs import encode
 from faxcore.codecs.faxinfo import (
@@ -34,6 +33,7 @@ from faxcore.t30.idents import encode_ident
 from faxcore.t30.modem_if import V17_14400, V27_4800
 from faxcore.testing.engines import frame, play
 from faxcore.testing.paths import CORPUS
+from faxcore.testing.peers import require_tool
 
 GOOD_TCF = bytes(1000)   # 1.7 s of zeros at 4800 bit/s: a good TCF
 SENDER = "+1 555 0100"

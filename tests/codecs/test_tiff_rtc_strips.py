@@ -15,7 +15,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import require_tool
 from PIL import Image
 
 import faxcore
@@ -25,6 +24,7 @@ from faxcore.pagestore import TiffPageWriter
 from faxcore.t30 import T30Status, TxPage
 from faxcore.testing.line import run_call
 from faxcore.testing.pages import pillow_pages
+from faxcore.testing.peers import require_tool
 
 EFIX_ROWS = 772     # efix -p 215x100mm at 196 lines/inch: more rows than any page here
 

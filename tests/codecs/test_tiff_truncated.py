@@ -8,12 +8,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import require_tool
 
 from faxcore.cli import main
 from faxcore.codecs.tiff import Page, TiffError, iter_tiff, read_tiff, tiff_bytes
 from faxcore.testing.hostile_files import four_pages, ifd_spans, truncated_corpus
 from faxcore.testing.paths import CORPUS
+from faxcore.testing.peers import require_tool
 
 
 def cuts(data: bytes) -> list[int]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import require_shared
 
 from faxcore import conformance
 from faxcore.cli import main
+from faxcore.testing.peers import require_shared
 
 
 @pytest.fixture(scope="module")

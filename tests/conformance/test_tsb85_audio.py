@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
 from faxcore import conformance
 from faxcore.cli import main
@@ -16,6 +15,7 @@ from faxcore.conformance.ear import LineAnalyser
 from faxcore.modem.hdlc import HdlcTransmitter
 from faxcore.modem.tones import CedGenerator
 from faxcore.t30 import engine
+from faxcore.testing.peers import require_shared
 
 
 @pytest.fixture(scope="module")

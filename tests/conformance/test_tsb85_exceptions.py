@@ -10,11 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import require_shared
 
 import faxcore.conformance
 from faxcore import conformance
 from faxcore.cli import main
+from faxcore.testing.peers import require_shared
 
 FILE = Path(faxcore.conformance.__file__).parent / "exceptions.xml"
 

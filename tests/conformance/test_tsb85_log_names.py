@@ -5,9 +5,8 @@ import logging
 import subprocess
 import sys
 
-from conftest import require_shared
-
 from faxcore import conformance
+from faxcore.testing.peers import require_shared
 
 
 def test_engine_warning_names_its_procedure_in_the_cli():

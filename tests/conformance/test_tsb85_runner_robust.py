@@ -9,11 +9,11 @@ import logging
 import shutil
 
 import pytest
-from conftest import require_shared
 
 from faxcore import conformance
 from faxcore.cli import main
 from faxcore.conformance import runner as runner_mod
+from faxcore.testing.peers import require_shared
 
 HEAD = '<?xml version="1.0"?>\n<fax-tests>\n<test-group name="robust">\n'
 TAIL = "</test-group>\n</fax-tests>\n"

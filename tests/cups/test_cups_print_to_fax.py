@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import missing, require_tool
 
 from faxcore.codecs.tiff import read_tiff
 from faxcore.server.documents import HEADER_ROWS
 from faxcore.testing.cupsd import CUPSD, CupsDaemon
 from faxcore.testing.docs import letter_pdf
 from faxcore.testing.paths import ROOT
+from faxcore.testing.peers import missing, require_tool
 from faxcore.testing.served import Served, free_port, served
 
 

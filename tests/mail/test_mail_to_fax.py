@@ -16,7 +16,6 @@ from email.message import EmailMessage
 import httpx
 import numpy as np
 import pytest
-from conftest import require_tool
 
 from faxcore.codecs.tiff import read_tiff
 from faxcore.mailgate import MailGate, parse_mail_config
@@ -25,6 +24,7 @@ from faxcore.server.documents import HEADER_ROWS
 from faxcore.testing.docs import letter_pdf
 from faxcore.testing.mailsink import MailSink
 from faxcore.testing.paths import ROOT
+from faxcore.testing.peers import require_tool
 from faxcore.testing.served import Served, ServedAccount, free_port, served
 from faxcore.web.users import set_password
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
 import faxcore
 from faxcore import modem
@@ -15,6 +14,7 @@ from faxcore.modem import g711
 from faxcore.t30 import T30Status, TxPage
 from faxcore.testing.line import Cut, run_call
 from faxcore.testing.pages import pbm_page, small_page
+from faxcore.testing.peers import require_shared
 
 # The fast modems every test here runs with: a fixed list, never shrunk to whatever
 # happened to build (test_every_modem_is_available fails instead).

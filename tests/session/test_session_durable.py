@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_tool
 from PIL import Image
 
 import faxcore
@@ -29,6 +28,7 @@ from faxcore.t30.store import ReceivedBlock
 from faxcore.testing.line import run_call
 from faxcore.testing.pages import small_page
 from faxcore.testing.paths import ROOT
+from faxcore.testing.peers import require_tool
 
 HERE = Path(__file__).resolve().parent
 TESTS = ROOT / "tests"

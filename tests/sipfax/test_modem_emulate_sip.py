@@ -13,12 +13,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import require_tool
 from PIL import Image
 
 from faxcore.codecs import Page, read_tiff, write_tiff
 from faxcore.testing.kamailio import free_udp_port
 from faxcore.testing.pages import form_page, small_page
+from faxcore.testing.peers import require_tool
 
 FAXCORE = [sys.executable, "-m", "faxcore"]
 HOST = "127.0.0.1"

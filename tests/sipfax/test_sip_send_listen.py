@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_tool
 
 from faxcore.codecs import Page, read_tiff, write_tiff
 from faxcore.pcap import read_pcap
 from faxcore.t38.udptl import decode_udptl
 from faxcore.testing.kamailio import free_udp_port
 from faxcore.testing.pages import small_page
+from faxcore.testing.peers import require_tool
 
 FAXCORE = [sys.executable, "-m", "faxcore"]
 HOST = "127.0.0.1"

@@ -526,8 +526,7 @@ def test_faxcore_completes_wherever_spandsp_does_and_lower(reference, tmp_path, 
     nothing, so the caller repeats the DCS at the same rate until it gives up). Wherever spandsp
     completes, faxcore completes too, at a rate at least as high; faxcore's call ends OK
     at every point. Both tables are printed."""
-    from conftest import missing
-
+    from faxcore.testing.peers import missing
     from faxcore.testing.spandsp import available
 
     if not available():

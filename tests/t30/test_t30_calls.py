@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
 from faxcore.t30 import T30Config, T30Engine, T30Status, TxPage
 from faxcore.t30.frames import Frame
@@ -15,6 +14,7 @@ from faxcore.t30.modem_if import SendData
 from faxcore.t30.pages import judge_page
 from faxcore.testing.engines import assert_pages_equal, loopback_call, names
 from faxcore.testing.pages import pbm_page, text_page
+from faxcore.testing.peers import require_shared
 
 # ---- successful calls -------------------------------------------------------------------
 

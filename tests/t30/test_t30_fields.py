@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import require_shared
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from faxcore.t30.frames import (
 )
 from faxcore.t30.idents import decode_ident, encode_ident
 from faxcore.t30.modem_if import V17_7200, V17_14400, V27_2400, V27_4800, V29_7200, V29_9600
+from faxcore.testing.peers import require_shared
 
 # ---- frames ---------------------------------------------------------------------------
 

@@ -7,11 +7,11 @@ import struct
 import subprocess
 
 import pytest
-from conftest import require_tool
 from hypothesis import given
 from hypothesis import strategies as st
 
 from faxcore.pcap import PcapError, PcapWriter, ip_checksum, read_pcap
+from faxcore.testing.peers import require_tool
 
 SAMPLE = [
     (1700000000.125, ("192.0.2.10", 4000), ("198.51.100.7", 4002), b"\x00\x01\x02\x06\x00"),

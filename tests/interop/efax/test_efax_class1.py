@@ -20,13 +20,13 @@ import re
 import subprocess
 
 import numpy as np
-from conftest import require_tool
 from PIL import Image
 
 from faxcore.class1.pty import PtyModem
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
 from faxcore.testing.pages import form_page
+from faxcore.testing.peers import require_tool
 
 EFAX_HEADER_ROWS = 20  # efax's HDRSPCE: rows it puts on top of each page it sends
 

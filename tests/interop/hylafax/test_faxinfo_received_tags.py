@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import missing, require_tool
 
 import faxcore
 from faxcore.codecs.faxinfo import RecvParams
 from faxcore.codecs.tiff import read_tiff
 from faxcore.t30 import T30Status, TxPage
 from faxcore.testing.line import run_call
+from faxcore.testing.peers import missing, require_tool
 
 SENDER = "+1 555 0100"
 PAGESIZES = (Path("/etc/hylafax/pagesizes"), Path("/usr/share/hylafax/pagesizes"))

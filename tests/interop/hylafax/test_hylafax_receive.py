@@ -20,13 +20,13 @@ import time
 
 import numpy as np
 import pytest
-from conftest import missing
 from PIL import Image, ImageSequence
 
 from faxcore.codecs.tiff import Page, tiff_bytes
 from faxcore.session import FaxSession
 from faxcore.t30.engine import TxPage
 from faxcore.testing import hylafax
+from faxcore.testing.peers import missing
 
 
 def page(rows: int, seed: int) -> np.ndarray:

@@ -28,11 +28,11 @@ import re
 
 import numpy as np
 import pytest
-from conftest import missing
 
 from faxcore.codecs.tiff import Page, write_tiff
 from faxcore.session import FaxSession
 from faxcore.testing import hylafax
+from faxcore.testing.peers import missing
 
 SEND_MODEMS = ("v17", "v29", "v27ter")
 

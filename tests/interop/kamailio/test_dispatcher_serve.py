@@ -19,11 +19,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import missing
 
 from faxcore.codecs import Page, read_tiff, write_tiff
 from faxcore.testing.kamailio import KamailioMissing, free_udp_port, kamailio
 from faxcore.testing.pages import small_page
+from faxcore.testing.peers import missing
 
 FAXCORE = [sys.executable, "-m", "faxcore"]
 HOST = "127.0.0.1"

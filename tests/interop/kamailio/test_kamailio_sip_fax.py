@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import missing
 
 from faxcore.codecs import Page, read_tiff, write_tiff
 from faxcore.pcap import read_pcap
 from faxcore.testing.kamailio import KamailioMissing, kamailio
 from faxcore.testing.pages import small_page
+from faxcore.testing.peers import missing
 
 FAXCORE = [sys.executable, "-m", "faxcore"]
 HOST = "127.0.0.1"

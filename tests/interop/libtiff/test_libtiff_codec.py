@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_shared, require_tool
 from PIL import Image
 
 from faxcore.codecs import decode, encode, encode_tiff_strip
+from faxcore.testing.peers import require_shared, require_tool
 
 CHARTS = [f"itu{i}.pbm" for i in range(1, 9)]
 # tiffcp -c option -> (scheme, encode options)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_shared, require_tool
 from PIL import Image
 
 from faxcore.codecs import encode
 from faxcore.codecs.raw import raw_bytes, read_raw
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
+from faxcore.testing.peers import require_shared, require_tool
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
 
 from faxcore.sip.digest import parse_credentials
+from faxcore.testing.peers import require_tool
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 HOST = "127.0.0.1"

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
 import faxcore
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
 from faxcore.t30 import T30Status, TxPage
 from faxcore.testing.line import G711, Noise, chain, run_call
 from faxcore.testing.pages import ruled_page
+from faxcore.testing.peers import require_shared
 from faxcore.testing.spandsp import SpandspFax
 
 # spandsp 0.0.6 statistics: encoding 1 = T.4 1-D (MH), 2 = T.4 2-D (MR), 3 = T.6 (MMR);

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require_shared
 
 import faxcore
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
 from faxcore.t30 import T30Status, TxPage
 from faxcore.testing.line import run_call
 from faxcore.testing.pages import pbm_page, small_page
+from faxcore.testing.peers import require_shared
 from faxcore.testing.spandsp import SpandspFax
 
 

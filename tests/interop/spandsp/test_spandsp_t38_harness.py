@@ -10,13 +10,13 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import require_tool
 
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
 from faxcore.pcap import PcapWriter
 from faxcore.t30.frames import bitrev
 from faxcore.testing import udptl_ref as U
 from faxcore.testing.pages import pillow_pages, small_page
+from faxcore.testing.peers import require_tool
 from faxcore.testing.spandsp.t38 import (
     CallDidNotEnd,
     DirectLink,

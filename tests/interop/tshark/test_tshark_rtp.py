@@ -13,7 +13,6 @@ import random
 import subprocess
 
 import pytest
-from conftest import require_tool
 
 import faxcore
 from faxcore.pcap import PcapWriter, read_pcap
@@ -21,6 +20,7 @@ from faxcore.rtp import PCMA, PCMU, RtpAudioStream
 from faxcore.sipfax.rtp_media import RtpMedia
 from faxcore.t30 import TxPage
 from faxcore.testing.pages import small_page
+from faxcore.testing.peers import require_tool
 
 SECONDS = 2.0
 

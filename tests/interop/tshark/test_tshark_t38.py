@@ -13,12 +13,12 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import require_tool
 
 from faxcore.pcap import PcapWriter
 from faxcore.t38.ifp import decode, encode
 from faxcore.t38.packets import DataPacket, DataType, Field, FieldType, Indicator, IndicatorPacket
 from faxcore.t38.udptl import UdptlSender, decode_udptl
+from faxcore.testing.peers import require_tool
 
 PORT = 4000
 F = FieldType
