@@ -149,6 +149,21 @@ def test_no_test_module_imports_another() -> None:
                        "through a conftest.py or faxcore.testing):\n  " + "\n  ".join(found))
 
 
+def test_no_test_module_imports_conftest() -> None:
+    """With several conftest.py files in the tree, ``from conftest import`` gets whichever
+    one pytest loaded first (tests/sipfax failed to collect beside tests/server): shared
+    helpers come from faxcore.testing (e.g. faxcore.testing.peers), fixtures by name."""
+    found = []
+    for path in _python_files(TESTS):
+        if path.name == "conftest.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom) and "conftest" in _imported_modules(node):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, "test modules import conftest:\n  " + "\n  ".join(found)
+
+
 def test_no_audit_test_modules() -> None:
     found = sorted(str(p.relative_to(ROOT)) for p in TESTS.rglob("test_audit_*.py"))
     assert not found, f"test_audit_*.py modules are not allowed: {found}"
