@@ -154,14 +154,3 @@ def harness_with(tmp_path: Path):
         for _ in gen:  # runs the rest: the client and the service closed
             pass
 
-
-@pytest.fixture
-def missing(request: pytest.FixtureRequest):
-    """tests/conftest.py's ``missing()`` (skip here, fail under CI=true) for the tests of
-    this folder: ``import conftest`` in them finds this folder's conftest, not that one."""
-    root = (Path(__file__).parent.parent / "conftest.py").resolve()
-    for plugin in request.config.pluginmanager.get_plugins():
-        f = getattr(plugin, "__file__", None)
-        if f and Path(f).resolve() == root:
-            return plugin.missing
-    raise RuntimeError("tests/conftest.py is not loaded")

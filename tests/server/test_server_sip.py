@@ -22,6 +22,7 @@ from faxcore.server.documents import HEADER_ROWS
 from faxcore.server.sip_channel import SipChannel, SipTrunk
 from faxcore.sip.message import parse_message
 from faxcore.testing.kamailio import KamailioMissing, free_udp_port, kamailio
+from faxcore.testing.peers import missing
 
 
 def trunk(port: int, peer: int, t38: str) -> list[ChannelConfig]:
@@ -114,7 +115,7 @@ def test_the_called_number_is_the_request_uri_user_else_the_to_user(harness):
 
 
 def test_a_sip_channel_registers_at_a_registrar_and_receives_through_it(harness_with,
-                                                                        tmp_path, missing):
+                                                                        tmp_path):
     users = {"+15550200": "b-secret", "sender": "a-secret"}
     try:
         cm = kamailio(users)
