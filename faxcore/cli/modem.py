@@ -84,6 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--sip-password", help="with --sip: digest password")
     e.add_argument("--sip-bind", default="0.0.0.0", metavar="ADDR",
                    help="with --sip: local address for SIP and RTP (default 0.0.0.0)")
+    e.add_argument("--sip-listen", metavar="ADDR:PORT",
+                   help="incoming SIP calls on this address ring the program (RING); it "
+                        "answers (ATA) and receives over G.711")
+    e.add_argument("--sip-register", metavar="URI",
+                   help="with --sip-listen: register sip:USER@REGISTRAR[:PORT] "
+                        "(--sip-password)")
     e.set_defaults(func=run_emulate)
 
     for name, helptext in (("send", "send files through a Class 1 modem"),
@@ -159,7 +165,7 @@ def run_emulate(args: argparse.Namespace) -> int:
 
     if args.pair:
         return run_pair(args)
-    if args.sip:
+    if args.sip or args.sip_listen:
         return run_emulate_sip(args)
 
     pages = None
@@ -212,18 +218,36 @@ def run_emulate(args: argparse.Namespace) -> int:
 
 
 def run_emulate_sip(args: argparse.Namespace) -> int:
-    """``modem emulate --sip URI``: the emulated modem's line is a SIP G.711 call."""
+    """``modem emulate --sip URI`` / ``--sip-listen ADDR``: the emulated modem's line is
+    a SIP G.711 call, outgoing (the program dials) or incoming (the program is rung)."""
     from faxcore.class1.pty import PtyModem  # lazy: see the module docstring
     from faxcore.cli.sip import host_port, sip_uri  # lazy: see the module docstring
-    from faxcore.sipfax.line import SipAudioLine  # lazy: see the module docstring
+    from faxcore.sipfax.line import SipAudioLine, SipLineListener  # lazy: see the docstring
 
     if args.send:
-        raise CliError("--sip carries outgoing calls only: drop --send")
+        raise CliError("--sip/--sip-listen carry the program's own calls: drop --send")
     try:
         proxy = host_port(args.sip_proxy) if args.sip_proxy else None
-        sip_uri(args.sip.replace("{number}", "0"))
+        if args.sip:
+            sip_uri(args.sip.replace("{number}", "0"))
+        listen = host_port(args.sip_listen) if args.sip_listen else None
+        register = sip_uri(args.sip_register) if args.sip_register else None
     except argparse.ArgumentTypeError as exc:
         raise CliError(str(exc)) from None
+    if register and not (listen and args.sip_password and "@" in register):
+        raise CliError("--sip-register needs --sip-listen, --sip-password and a user "
+                       "(sip:USER@REGISTRAR)")
+    listener = None
+    if listen is not None:
+        reg = None
+        if register:
+            user, host = register[4:].split("@", 1)
+            reg = (f"sip:{host}", user, args.sip_password)
+        try:
+            listener = SipLineListener(listen, register=reg)
+        except (OSError, RuntimeError) as exc:
+            raise CliError(f"--sip-listen {args.sip_listen}: {exc}") from None
+        _say(f"incoming SIP calls to {listener.contact} ring the emulated modem")
     if proxy is not None:
         proxy = (proxy[0], proxy[1] or 5060)
     creds = (args.sip_user, args.sip_password or "") if args.sip_user else None
@@ -233,7 +257,14 @@ def run_emulate_sip(args: argparse.Namespace) -> int:
     def far_end(dialled: bool):
         state["n"] += 1
         if not dialled:
-            raise CliError("--sip: the program answered, but only outgoing calls go over SIP")
+            if listener is None:
+                raise CliError("the program answered, but there is no --sip-listen")
+            _say(f"call {state['n']}: the program answered: taking the SIP call")
+            line = listener.answer(lambda: not modem.dce.offhook)
+            state["lines"].append(line)
+            return line
+        if not args.sip:
+            raise CliError("the program dialled, but there is no --sip URI to call")
         number = "".join(c for c in modem.dce.dial_string if c.isalnum() or c in "+*#")
         to = sip_uri(args.sip.replace("{number}", number))
         _say(f"call {state['n']}: the program dialled {number!r}: calling {to}")
@@ -249,11 +280,15 @@ def run_emulate_sip(args: argparse.Namespace) -> int:
     _say(modem.path)
     if args.link:
         Path(args.link).write_text(modem.path + "\n")
-    _say(f"Class 1 modem emulator on {modem.path}, its line a SIP call to {args.sip} "
-         f"(e.g. efax -d {modem.path} -t 123 page.tif); Ctrl-C to stop")
+    _say(f"Class 1 modem emulator on {modem.path}, its line a SIP call"
+         + (f" to {args.sip}" if args.sip else "")
+         + (f" from {listener.contact}" if listener else "")
+         + f" (e.g. efax -d {modem.path} -t 123 page.tif); Ctrl-C to stop")
     last = {"calls": 0, "offhook": False}
 
     def until() -> bool:
+        if listener is not None:
+            modem.ring = listener.ringing and not modem.in_call
         if last["offhook"] and not modem.in_call:
             last["calls"] += 1
             line = state["lines"][-1] if state["lines"] else None
@@ -269,6 +304,8 @@ def run_emulate_sip(args: argparse.Namespace) -> int:
         modem.close()
         for line in state["lines"]:
             line.close(2.0)
+        if listener is not None:
+            listener.close()
     return 0
 
 

@@ -841,11 +841,14 @@ class SipFaxAgent:
             c._start_outgoing(to, proxy, from_uri, credentials))
         return c
 
-    def take(self, ev: IncomingCall, *, receive: str | os.PathLike,
+    def take(self, ev: IncomingCall, *, receive: str | os.PathLike | None,
              options: FaxOptions | None = None,
-             progress: Callable[[SipFaxCall, str], None] | None = None) -> SipFaxCall:
-        """Answer the incoming call ``ev`` and receive into ``receive``."""
-        c = SipFaxCall(self, receive=receive, options=options, progress=progress)
+             progress: Callable[[SipFaxCall, str], None] | None = None,
+             audio_station=None) -> SipFaxCall:
+        """Answer the incoming call ``ev`` and receive into ``receive`` (or carry
+        ``audio_station``'s audio: :mod:`faxcore.sipfax.line`)."""
+        c = SipFaxCall(self, receive=receive, options=options, progress=progress,
+                       audio_station=audio_station)
         self._calls[id(ev.call)] = c
         asyncio.get_running_loop().create_task(c._start_incoming(ev))
         return c

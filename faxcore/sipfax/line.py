@@ -37,7 +37,7 @@ import numpy as np
 
 from faxcore.sipfax.call import FaxOptions, SipFaxAgent
 
-__all__ = ["IN_MAX", "OUT_MAX", "SipAudioLine"]
+__all__ = ["IN_MAX", "OUT_MAX", "PREBUFFER", "SipAudioLine", "SipLineListener"]
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +73,12 @@ class _Station:
         self.line.remote_gone = True
 
 
-class SipAudioLine:
-    """One outgoing SIP call carrying audio for a synchronous caller (see the module
-    docstring). ``hung_up()``: true once the caller's side has hung up (then BYE);
-    ``bind``, ``proxy``, ``credentials``, ``from_uri``: as for
-    :meth:`~faxcore.sipfax.call.SipFaxAgent.call`."""
+class _Line:
+    """The audio of one SIP call as seen by a synchronous caller (buffers and pacing);
+    :class:`SipAudioLine` (outgoing) and :meth:`SipLineListener.answer` (incoming)
+    make them."""
 
-    def __init__(self, to: str, *, hung_up: Callable[[], bool],
-                 bind: tuple[str, int] = ("0.0.0.0", 0),
-                 proxy: tuple[str, int] | None = None,
-                 credentials: tuple[str, str] | None = None,
-                 from_uri: str | None = None, max_seconds: float = 1800.0) -> None:
-        self.to = to
+    def __init__(self, hung_up: Callable[[], bool]) -> None:
         self._hung_up = hung_up
         self._lock = threading.Condition()
         self._in: deque[np.ndarray] = deque()
@@ -99,11 +93,6 @@ class SipAudioLine:
         self.outcome = None
         self.error: str | None = None
         self.dropped_in = 0
-        self._ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="sip-line", daemon=True,
-            args=(to, bind, proxy, credentials, from_uri, max_seconds))
-        self._thread.start()
 
     # ---- the caller's side (any thread) ------------------------------------------------
 
@@ -156,7 +145,6 @@ class SipAudioLine:
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait for the call to end (after the caller hung up)."""
-        self._thread.join(timeout)
 
     # ---- the call's side (the line's thread) ---------------------------------------
 
@@ -193,6 +181,36 @@ class SipAudioLine:
             self._out_len -= k
         return out
 
+    def _ended(self, outcome) -> None:
+        self.outcome = outcome
+        if outcome.error and not self.hung_up:
+            self.error = outcome.error
+        self.remote_gone = True
+        with self._lock:
+            self._lock.notify_all()
+
+
+class SipAudioLine(_Line):
+    """One outgoing SIP call carrying audio for a synchronous caller (see the module
+    docstring). ``hung_up()``: true once the caller's side has hung up (then BYE);
+    ``bind``, ``proxy``, ``credentials``, ``from_uri``: as for
+    :meth:`~faxcore.sipfax.call.SipFaxAgent.call`."""
+
+    def __init__(self, to: str, *, hung_up: Callable[[], bool],
+                 bind: tuple[str, int] = ("0.0.0.0", 0),
+                 proxy: tuple[str, int] | None = None,
+                 credentials: tuple[str, str] | None = None,
+                 from_uri: str | None = None, max_seconds: float = 1800.0) -> None:
+        super().__init__(hung_up)
+        self.to = to
+        self._thread = threading.Thread(
+            target=self._run, name="sip-line", daemon=True,
+            args=(to, bind, proxy, credentials, from_uri, max_seconds))
+        self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._thread.join(timeout)
+
     def _run(self, to, bind, proxy, credentials, from_uri, max_seconds) -> None:
         try:
             asyncio.run(self._call(to, bind, proxy, credentials, from_uri, max_seconds))
@@ -211,10 +229,107 @@ class SipAudioLine:
             call = agent.call(to, None, audio_station=_Station(self), proxy=proxy,
                               options=FaxOptions(t38="never", max_seconds=max_seconds),
                               from_uri=from_uri, credentials=credentials)
-            self.outcome = await call.wait()
-            if self.outcome.error and not self.hung_up:
-                self.error = self.outcome.error
-            log.info("SIP line to %s: %s", to, self.outcome.summary())
+            outcome = await call.wait()
+            self._ended(outcome)
+            log.info("SIP line to %s: %s", to, outcome.summary())
         finally:
             await asyncio.sleep(0.2)
             agent.close()
+
+
+class SipLineListener:
+    """Incoming SIP calls for a synchronous caller: a thread answers SIP on ``bind``
+    (registering at ``register`` = (registrar URI, user, password) if given). An INVITE
+    is held ringing (180) and :attr:`ringing` turns true; :meth:`answer` takes it (200)
+    and returns its line. A second call while one rings or is up gets 486."""
+
+    def __init__(self, bind: tuple[str, int], *,
+                 register: tuple[str, str, str] | None = None,
+                 max_seconds: float = 1800.0) -> None:
+        self._ev = None
+        self._busy = False
+        self.max_seconds = max_seconds
+        self.error: str | None = None
+        self.agent: SipFaxAgent | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="sip-listen", daemon=True,
+                                        args=(bind, register))
+        self._thread.start()
+        self._ready.wait(15.0)
+        if self.error:
+            raise RuntimeError(self.error)
+
+    @property
+    def contact(self) -> str:
+        return self.agent.contact if self.agent is not None else ""
+
+    @property
+    def ringing(self) -> bool:
+        """A call is waiting to be answered (and has not been cancelled)."""
+        ev = self._ev
+        return ev is not None and ev.call.state.value == "incoming"
+
+    def answer(self, hung_up: Callable[[], bool]) -> _Line:
+        """Answer the ringing call; its line (silence and done at once if it has gone)."""
+        line = _Line(hung_up)
+        ev, self._ev = self._ev, None
+        if ev is None or ev.call.state.value != "incoming":
+            line.remote_gone = True
+            return line
+        self._busy = True
+
+        def take() -> None:
+            call = self.agent.take(ev, receive=None, audio_station=_Station(line),
+                                   options=FaxOptions(t38="never",
+                                                      max_seconds=self.max_seconds))
+            self._loop.create_task(self._watch(call, line))
+
+        self._loop.call_soon_threadsafe(take)
+        return line
+
+    async def _watch(self, call, line: _Line) -> None:
+        try:
+            line._ended(await call.wait())
+        finally:
+            self._busy = False
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(5.0)
+
+    def _on_call(self, agent: SipFaxAgent, ev):
+        if self._busy or self.ringing:
+            return None                              # 486 Busy Here
+        self._ev = ev
+        agent.ua.ringing(ev.call, self._loop.time())
+        return _Held()
+
+    def _run(self, bind, register) -> None:
+        try:
+            asyncio.run(self._serve(bind, register))
+        except Exception as exc:
+            log.exception("SIP listener failed")
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._ready.set()
+
+    async def _serve(self, bind, register) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        towards = register[0].split("@")[-1].split(":")[0] if register else None
+        self.agent = await SipFaxAgent.create(bind, user=register[1] if register else "fax",
+                                              towards=towards, on_call=self._on_call)
+        try:
+            if register is not None:
+                await self.agent.register(*register)
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            await self.agent.unregister()
+            self.agent.close()
+
+
+class _Held:
+    """What the agent gets for a call the listener holds ringing (not refused)."""

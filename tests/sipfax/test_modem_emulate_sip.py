@@ -107,3 +107,50 @@ def test_efax_faxes_over_sip_through_the_emulated_modem(tmp_path):
         assert page.bitmap.shape == (sent.shape[0] + EFAX_HEADER_ROWS, 1728)
         assert not page.bitmap[:EFAX_HEADER_ROWS].any()
         assert np.array_equal(page.bitmap[EFAX_HEADER_ROWS:], sent)
+
+
+@pytest.mark.slow
+def test_an_incoming_sip_call_rings_the_program_on_the_emulated_modem(tmp_path):
+    """``modem emulate --sip-listen``: ``faxcore sip send`` calls the emulator; the
+    emulated modem rings, the program (``faxcore modem receive``, faxcore's Class 1
+    driver) answers and receives the pages over G.711."""
+    bitmaps = [small_page(seed, rows=120) for seed in (21, 22)]
+    write_tiff(tmp_path / "doc.tif", [Page(b, 204, 196) for b in bitmaps], "mh")
+    port = free_udp_port(HOST)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = []
+    try:
+        emulator = subprocess.Popen(
+            [*FAXCORE, "modem", "emulate", "--sip-listen", f"{HOST}:{port}", "--calls", "1",
+             "--link", str(tmp_path / "pty")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env)
+        procs.append(emulator)
+        for _ in range(100):
+            if (tmp_path / "pty").exists() and (tmp_path / "pty").read_text().strip():
+                break
+            time.sleep(0.1)
+        pty = (tmp_path / "pty").read_text().strip()
+        receiver = subprocess.Popen(
+            [*FAXCORE, "modem", "receive", "--device", pty, "--out", str(tmp_path / "rx.tif")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        procs.append(receiver)
+        assert receiver.stdout.readline().startswith("waiting for a call")
+        send = subprocess.run([*FAXCORE, "sip", "send", "--to", f"sip:fax@{HOST}:{port}",
+                               "--bind", HOST, str(tmp_path / "doc.tif")],
+                              capture_output=True, text=True, timeout=120, env=env)
+        rout, rerr = receiver.communicate(timeout=30)
+        eout, eerr = emulator.communicate(timeout=30)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert send.returncode == 0, send.stdout + send.stderr
+    assert "media G.711" in send.stdout
+    assert receiver.returncode == 0, rout + rerr
+    assert "status OK (OK); pages sent 0, received 2" in rout
+    assert "the program answered: taking the SIP call" in eout, eout + eerr
+    got = read_tiff(tmp_path / "rx.tif")
+    assert len(got) == 2
+    for want, page in zip(bitmaps, got, strict=True):
+        assert np.array_equal(want, page.bitmap)
