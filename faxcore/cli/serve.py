@@ -82,6 +82,9 @@ def run_serve(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # listen now, not when uvicorn starts: a client told "listening" below is queued
+        # in the backlog instead of refused while the service starts up
+        sock.listen(128)
     except OSError as exc:
         sock.close()
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
