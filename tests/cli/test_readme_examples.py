@@ -14,6 +14,9 @@
   status the README documents) and its outputs are read back and compared with what
   went in (:func:`check_command`). Lines that need spandsp or the shared data use
   ``missing()``: skipped on a developer machine, failed in CI.
+* A ```toml block is a `faxcore serve` configuration: it must load (unknown keys are
+  refused) and its ``[mail]`` table must parse; a ```sdp block must be what faxcore
+  offers (its m-lines equal to :mod:`faxcore.sip.sdp`'s own offer for that port).
 * Any other line (``make``, ``efax``, and ``faxcore modem emulate``, which serves a pty
   until a program has used it) must be in :data:`COVERED_ELSEWHERE`, with the test that
   runs what it shows. :func:`test_every_readme_example_is_run_or_covered_elsewhere`
@@ -35,6 +38,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 import urllib.parse
 import wave
 import zlib
@@ -51,6 +55,10 @@ from PIL import Image
 from faxcore.cli import build_parser
 from faxcore.codecs import RESOLUTIONS, Page, load_pages, pbm_bytes, read_pbm, read_tiff, write_tiff
 from faxcore.codecs.raw import read_raw, write_raw
+from faxcore.mailgate.config import parse_mail_config
+from faxcore.server.config import ServerConfig, apply_toml
+from faxcore.server.config import check as check_config
+from faxcore.sip.sdp import audio_media, image_media, parse_sdp
 from faxcore.testing.pages import text_page
 from faxcore.testing.paths import ROOT, SHARED
 from faxcore.testing.peers import missing
@@ -64,9 +72,10 @@ TIMEOUT_S = 900  # one example; the longest (TSB-85 over audio) takes ~25 s of C
 #: README command lines (as parsed: continuations joined, comment dropped) that this file
 #: does not run, each with the test that runs what it shows (``None``: CI itself).
 COVERED_ELSEWHERE: dict[str, tuple[str | None, str]] = {
-    "make demo": ("tests/cli/test_cli_convert.py::test_demo_faxes_itu_chart",
-                  "`faxcore demo` as `make demo` runs it; the venv and build are CI's "
-                  "`make test`"),
+    "make demo": ("tests/server/test_serve_cli.py::"
+                  "test_the_service_demo_faxes_through_the_api_and_stops_the_server",
+                  "`faxcore serve --demo` as `make demo` runs it; the venv and build are "
+                  "CI's `make test`"),
     "make test": (None, "CI runs it: the whole suite, ruff and the ASan replay"),
     "faxcore modem emulate": (
         "tests/class1/test_class1.py::test_cli_emulate_and_send",
@@ -85,6 +94,72 @@ COVERED_ELSEWHERE: dict[str, tuple[str | None, str]] = {
         "tests/interop/efax/test_efax_class1.py::test_efax_to_efax_through_two_emulated_modems",
         "two emulators on one line (PtyPair); the CLI's --pair option itself is not run "
         "by a test"),
+    # fax over SIP: real processes on loopback UDP, pages compared
+    "faxcore sip listen --bind 127.0.0.1:5080 --out received --once": (
+        "tests/sipfax/test_sip_send_listen.py::test_sip_send_to_sip_listen_over_t38_three_pages",
+        "sip listen --once and sip send as processes on 127.0.0.1, T.38, 3 pages"),
+    "faxcore sip send --to sip:fax@127.0.0.1:5080 --bind 127.0.0.1 chart.pbm letter.pdf": (
+        "tests/sipfax/test_sip_send_listen.py::test_sip_send_to_sip_listen_over_g711",
+        "sip send to sip listen on 127.0.0.1; pages identical"),
+    "faxcore sip send --to sip:1000@pbx.example.net --proxy pbx.example.net:5060 --user 201 "
+    "--password secret --t38 prefer --pcap call.pcap letter.pdf": (
+        "tests/interop/kamailio/test_kamailio_sip_fax.py::"
+        "test_register_and_call_through_kamailio_over_t38_and_g711",
+        "sip send through Kamailio as proxy with --user/--password (407 digest); --pcap in "
+        "tests/sipfax/test_sip_send_listen.py::test_the_pcap_is_read_by_tshark"),
+    "faxcore sip listen --bind 0.0.0.0:5060 --register sip:202@pbx.example.net --password "
+    "secret --out received": (
+        "tests/interop/kamailio/test_kamailio_sip_fax.py::"
+        "test_register_and_call_through_kamailio_over_t38_and_g711",
+        "sip listen --register at Kamailio (401 digest), then receives through the proxy"),
+    "faxcore modem emulate --sip sip:{number}@pbx.example.net --sip-user 203 --sip-password "
+    "secret": (
+        "tests/sipfax/test_modem_emulate_sip.py::test_efax_faxes_over_sip_through_the_emulated_modem",
+        "the emulator's line side as a SIP G.711 call, dialled by efax"),
+    # the fax server: the same requests through httpx against the ASGI app or uvicorn
+    "faxcore serve [--config faxcore.toml] [--bind 127.0.0.1:8025] [--db URL] "
+    "[--data-dir DIR] [--admin-token T]": (
+        "tests/server/test_serve_cli.py::test_the_toml_config_sets_retry_limits_channels_and_routes",
+        "faxcore serve as a process with --config, --bind, --data-dir and --admin-token; "
+        "--db postgresql:// in tests/server/test_serve_crash.py"),
+    "curl -H Authorization: Bearer $ADMIN -d {\"numbers\":[\"+15550100\"]} "
+    "localhost:8025/v1/admin/accounts": (
+        "tests/server/test_server_send.py::"
+        "test_a_fax_is_delivered_to_another_accounts_inbox_as_tiff_pdf_and_png",
+        "the admin API creates the accounts (httpx, same request)"),
+    "curl -H Authorization: Bearer $KEY -H Idempotency-Key: inv-42 -F to=+15550200 "
+    "-F files=@letter.pdf -F header=ACME localhost:8025/v1/faxes": (
+        "tests/server/test_server_send.py::test_the_same_idempotency_key_never_makes_a_second_job",
+        "multipart POST /v1/faxes with an Idempotency-Key (httpx)"),
+    "curl -H Authorization: Bearer $KEY localhost:8025/v1/faxes/1": (
+        "tests/server/test_server_send.py::"
+        "test_a_fax_is_delivered_to_another_accounts_inbox_as_tiff_pdf_and_png",
+        "GET /v1/faxes/{id}: state, attempts, pages"),
+    "curl -H Authorization: Bearer $KEY -O localhost:8025/v1/faxes/1/document.pdf": (
+        "tests/server/test_server_send.py::"
+        "test_a_fax_is_delivered_to_another_accounts_inbox_as_tiff_pdf_and_png",
+        "the sent document as PDF"),
+    "curl -X POST -H Authorization: Bearer $KEY localhost:8025/v1/faxes/1/cancel": (
+        "tests/server/test_server_send.py::test_cancel_while_queued", "POST .../cancel"),
+    "curl -H Authorization: Bearer $KEY2 localhost:8025/v1/inbox": (
+        "tests/server/test_server_send.py::"
+        "test_a_fax_is_delivered_to_another_accounts_inbox_as_tiff_pdf_and_png",
+        "the inbox and /v1/received/ID.pdf|.tif|.png"),
+    "curl -H Authorization: Bearer $KEY localhost:8025/v1/account": (
+        "tests/server/test_server_gate.py::"
+        "test_a_suspended_account_gets_402_with_the_reason_and_nothing_is_created",
+        "GET /v1/account: status, balance, what the status allows"),
+    # the printer: a real cupsd on a temporary directory and port
+    "faxcore cups install --queue fax --uri faxcore://127.0.0.1:8025/?keyfile=/etc/faxcore/printer.key": (
+        "tests/cups/test_cups_print_to_fax.py::test_lp_with_phone_option_becomes_a_delivered_fax",
+        "faxcore cups install --queue --uri into a test cupsd"),
+    "lp -d fax -o phone=5551234 letter.pdf": (
+        "tests/cups/test_cups_print_to_fax.py::test_lp_with_phone_option_becomes_a_delivered_fax",
+        "lp -o phone= -> a job delivered on the loopback channel"),
+    "lpstat -l -o fax": (
+        "tests/cups/test_cups_print_to_fax.py::"
+        "test_a_suspended_account_has_its_print_job_held_with_the_reason",
+        "the held job's reason in lpstat -l"),
 }
 
 #: what a hardware serial port in an example becomes: faxcore's emulator in process
@@ -653,8 +728,8 @@ def test_every_readme_example_is_run_or_covered_elsewhere() -> None:
     blocks, commands = readme()
     assert any(b.lang == "python" for b in blocks) and any(is_run_here(c) for c in commands)
     problems = [f"README.md:{b.line}: ```{b.lang or '(no language)'} blocks are not run "
-                f"(tests/cli/test_readme_examples.py runs python and sh)"
-                for b in blocks if b.lang not in ("python", "sh")]
+                f"(tests/cli/test_readme_examples.py runs python and sh, checks toml, sdp)"
+                for b in blocks if b.lang not in ("python", "sh", "toml", "sdp")]
     for c in commands:
         if not is_run_here(c) and c.text not in COVERED_ELSEWHERE:
             problems.append(f"README.md:{c.line}: `{c.text}` is neither run by this file nor "
@@ -702,3 +777,34 @@ def test_readme_parsing() -> None:
         f'Class1Serial({EMULATOR_ANSWERS!r}).run(Class1Call(True, dial="1"))'
     assert SAMPLE_NAME.findall("a letter.pdf 'faxemu://?out=rx.tif' x/y.tif page-%d.tif "
                                "b.pdf.bak in.TIF") == ["letter.pdf", "rx.tif", "in.TIF"]
+
+
+# ---- configuration and SDP shown in the README -----------------------------------------
+
+_TOML = [b for b in _BLOCKS if b.lang == "toml"]
+_SDP = [b for b in _BLOCKS if b.lang == "sdp"]
+
+
+@pytest.mark.parametrize("block", _TOML, ids=[f"line{b.line}" for b in _TOML])
+def test_readme_toml_is_a_valid_serve_config(block: Block) -> None:
+    """The README's `faxcore serve` configuration loads as `faxcore serve --config` loads
+    it (unknown keys and bad values are refused), and a [mail] table parses."""
+    data = tomllib.loads(block.code)
+    cfg = ServerConfig()
+    apply_toml(cfg, data, f"README.md:{block.line}")
+    check_config(cfg)
+    if "mail" in data:
+        parse_mail_config(data["mail"])
+    if "channel" in data:
+        assert [c.name for c in cfg.channels] == [c["name"] for c in data["channel"]]
+
+
+@pytest.mark.parametrize("block", _SDP, ids=[f"line{b.line}" for b in _SDP])
+def test_readme_sdp_is_what_faxcore_offers(block: Block) -> None:
+    """The SDP sample parses and each m-line is faxcore's own offer for its port."""
+    sd = parse_sdp(block.code.replace("\n", "\r\n"))
+    assert sd.media
+    for m in sd.media:
+        own = image_media(m.port) if m.media == "image" else audio_media(m.port)
+        assert (m.media, m.proto, m.fmts, m.attributes) == (
+            own.media, own.proto, own.fmts, own.attributes)
