@@ -16,7 +16,7 @@ FUZZ_ASAN ?= 1
 # make asan / make test: generated inputs per target in the ASan replay
 ASAN_COUNT ?= 3000
 
-.PHONY: all venv build peers test lint asan fuzz demo bench bench-codec bench-modems bench-calls bench-accounts clean
+.PHONY: all venv build peers test lint asan fuzz demo bench bench-codec bench-modems bench-calls bench-density bench-accounts bench-network bench-service clean
 
 all: build
 
@@ -63,7 +63,7 @@ demo: build
 	$(PY) -m faxcore serve --demo
 
 # Each benchmark runs its peer (libtiff, spandsp, PostgreSQL) in the same run and prints ratios.
-bench: bench-codec bench-modems bench-calls bench-accounts
+bench: bench-codec bench-modems bench-calls bench-density bench-accounts bench-network bench-service
 
 bench-codec: build peers
 	$(PY) benchmarks/codec.py
@@ -76,6 +76,22 @@ bench-calls: build peers
 
 bench-accounts: build peers
 	$(PY) benchmarks/accounts.py
+
+# channels per core in real time, faxcore vs spandsp (ctypes and pure C) in the same run
+bench-density: build peers
+	$(PY) benchmarks/density.py
+
+# T.38 terminal vs spandsp's, UDPTL/IFP codec, G.711-over-RTP overhead, SIP transactions/s
+bench-network: build peers
+	$(PY) benchmarks/t38.py
+	$(PY) benchmarks/t38_codec.py
+	$(PY) benchmarks/spandsp_t38.py
+	$(PY) benchmarks/rtp.py
+	$(PY) benchmarks/sip.py
+
+# faxcore serve: API latency and jobs/s, SQLite vs PostgreSQL, 1 and 4 workers
+bench-service: build peers
+	$(PY) benchmarks/service.py
 
 clean:
 	rm -rf build $(VENV) faxcore/**/*.so faxcore/**/*.c
