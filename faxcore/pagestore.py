@@ -89,11 +89,12 @@ def tiff_page(p: RxPage, info: FaxInfo | None = None) -> Page:
     (BadFaxLines, ConsecutiveBadFaxLines, CleanFaxData 1 when bad rows were
     regenerated, 2 when the page lost its end), and ``info``, its call's metadata
     (:func:`fax_info`), if given."""
-    if p.bitmap is None:
+    bitmap = p.bitmap  # unpacked once, here: the page itself stays packed
+    if bitmap is None:
         raise ValueError("a page that could not be decoded has no bitmap to write")
     x, y = RESOLUTIONS[p.resolution]
     clean = UNCLEAN if p.end_lost else (REGENERATED if p.bad_rows else None)
-    return Page(p.bitmap, xres=x, yres=y, bad_rows=p.bad_rows,
+    return Page(bitmap, xres=x, yres=y, bad_rows=p.bad_rows,
                 consecutive_bad_rows=p.consecutive_bad_rows, clean=clean, fax_info=info)
 
 
@@ -306,7 +307,10 @@ class TiffPageWriter:
         self._since = 0.0                  # engine time the current page's time counts from
         self.requested = Path(self.requested)
         self.path = self.requested
-        self._pages: list[Page] = []       # kept for a move to a fallback directory
+        # Kept for a move to a fallback directory: the received page (packed) and its
+        # metadata, not the TIFF page, whose bitmap is one octet per pixel (3.8 MB for
+        # a fine A4 page, held for the whole call).
+        self._pages: list[tuple[RxPage, FaxInfo | None]] = []
         self._layouts: list[_Layout] = []
         self._end = 0                      # file size after our last write
         self._created = False              # we created the file at ``requested``
@@ -322,7 +326,7 @@ class TiffPageWriter:
     # ---- PageStore -----------------------------------------------------------------
 
     def store_page(self, page: RxPage) -> None:
-        if page.bitmap is None:
+        if page.packed is None:
             # Nothing decodable: there are no pixels to write (the engine confirms such
             # a page only under ECM, where the answer goes per block).
             log.warning("page %d could not be decoded: not written", len(self._pages) + 1)
@@ -334,12 +338,11 @@ class TiffPageWriter:
                             received=time.time(), recv_time=now - self._since)
             for note in info.notes:
                 log.warning("%s (%s)", note, self.path)
-        tp = tiff_page(page, info)
-        self._guarded(lambda: self._append(tp))
+        self._guarded(lambda: self._append(tiff_page(page, info)))
         if info is not None:
             self._since = now
             self.notes += info.notes
-        self._pages.append(tp)
+        self._pages.append((page, info))
         self.pages_written = len(self._pages)
         if self._blocks:
             # The page's blocks are in the TIFF-F now: the partial file has done its job.
@@ -389,8 +392,8 @@ class TiffPageWriter:
                 d.mkdir(parents=True, exist_ok=True)
                 pages, blocks = self._pages, self._blocks
                 self.path, self._layouts, self._end = target, [], 0
-                for tp in pages:
-                    self._append(tp)
+                for page, info in pages:
+                    self._append(tiff_page(page, info))
                 for i, b in enumerate(blocks):
                     self._append_block(b, i == 0)
             except OSError as e:

@@ -224,8 +224,9 @@ class FaxSession:
 
     @property
     def pages(self) -> list[np.ndarray]:
-        """Bitmaps of the pages received so far."""
-        return [p.bitmap for p in self.engine.received_pages if p.bitmap is not None]
+        """Bitmaps of the pages received so far (unpacked on each call: the pages are
+        kept packed, see :class:`~faxcore.t30.pages.RxPage`)."""
+        return [p.bitmap for p in self.engine.received_pages if p.packed is not None]
 
     def rx(self, samples) -> None:
         if not (type(samples) is np.ndarray and samples.dtype == np.int16  # the usual case
@@ -457,7 +458,7 @@ def write_received_tiff(path, pages: Sequence[RxPage], result: CallResult | None
     says about the call (sender, subaddress, session parameters, DCS, a page far longer
     than declared: :func:`faxcore.pagestore.fax_info`; no receive times, which only the
     writer that stores pages as they arrive knows)."""
-    kept = [p for p in pages if p.bitmap is not None]
+    kept = [p for p in pages if p.packed is not None]
     out = [tiff_page(p, None if result is None else fax_info(p, result, number=i))
            for i, p in enumerate(kept, 1)]
     if out:

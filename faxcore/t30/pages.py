@@ -46,9 +46,16 @@ class TxPage:
         return int(self.bitmap.shape[1])
 
 
-@dataclass
+@dataclass(init=False)
 class RxPage:
     """A received page. ``bitmap`` is None if the data could not be decoded at all.
+
+    The page is kept packed (``packed``: ``rows`` x ceil(``width`` / 8) octets, MSB
+    first, 1 = black, as :class:`faxcore.codecs.PackedBitmap` has it), one eighth of a
+    bitmap's memory: a fine A4 page is about 475 KB instead of 3.8 MB, for every page
+    of every call in progress. ``bitmap`` unpacks it to rows x width ``uint8`` 0/1 on
+    each access (not cached, which would undo the saving): take it once and hold it.
+    ``RxPage(bitmap, ...)`` (a bitmap, as before) and ``RxPage(packed=...)`` both work.
 
     ``rows`` is the number of rows in ``bitmap``. ``bad_rows`` counts the damaged rows
     and, when the page lost its end (``end_lost``: non-ECM data without RTC), the rows
@@ -64,7 +71,7 @@ class RxPage:
     confirmed or not; ``end_lost`` when its end marker is not among them). See
     :meth:`~faxcore.t30.receiver.ReceiverMixin._keep_unconfirmed`."""
 
-    bitmap: np.ndarray | None
+    packed: np.ndarray | None = field(repr=False)
     resolution: str
     scheme: str
     width: int
@@ -77,6 +84,48 @@ class RxPage:
     end_lost: bool = False
     error: str | None = None
     unconfirmed: bool = False
+
+    def __init__(self, bitmap: np.ndarray | None = None, resolution: str = "fine",
+                 scheme: str = "mh", width: int = 0, rows: int = 0, bad_rows: int = 0,
+                 ecm: bool = False, data: bytes = b"", quality: str = "MCF",
+                 consecutive_bad_rows: int = 0, end_lost: bool = False,
+                 error: str | None = None, unconfirmed: bool = False, *,
+                 packed: np.ndarray | None = None) -> None:
+        if bitmap is not None and packed is not None:
+            raise ValueError("give a page's bitmap or its packed rows, not both")
+        self.packed = None
+        self.resolution, self.scheme, self.width = resolution, scheme, int(width)
+        self.rows, self.bad_rows, self.ecm = int(rows), int(bad_rows), bool(ecm)
+        self.data, self.quality = data, quality
+        self.consecutive_bad_rows, self.end_lost = consecutive_bad_rows, end_lost
+        self.error, self.unconfirmed = error, unconfirmed
+        if bitmap is not None:
+            self.bitmap = bitmap
+        elif packed is not None:
+            packed = np.ascontiguousarray(packed, dtype=np.uint8)
+            if packed.ndim != 2 or packed.shape[1] != (self.width + 7) // 8:
+                raise ValueError(f"packed rows of width {self.width} must be 2-D with "
+                                 f"{(self.width + 7) // 8} octets a row, got {packed.shape}")
+            self.packed = packed
+
+    @property
+    def bitmap(self) -> np.ndarray | None:
+        """The rows as a 2-D ``uint8`` array, 1 = black; None if nothing was decoded.
+        Unpacked from ``packed`` on every access."""
+        if self.packed is None:
+            return None
+        return np.unpackbits(self.packed, axis=1, count=self.width)
+
+    @bitmap.setter
+    def bitmap(self, bitmap: np.ndarray | None) -> None:
+        if bitmap is None:
+            self.packed = None
+            return
+        bitmap = np.asarray(bitmap)
+        if bitmap.ndim != 2:
+            raise ValueError(f"a page bitmap must be 2-D, got shape {bitmap.shape}")
+        self.width = int(bitmap.shape[1])
+        self.packed = np.packbits(bitmap != 0, axis=1)
 
 
 MAX_LINE_SECONDS = 5.0  # T.4: a total coded scan line takes less than 5 s (non-ECM)
@@ -173,13 +222,13 @@ def judge_page(data: bytes, dcs: DCSParams, config: T30Config,
     end_seen = True
     try:
         page = page_codec(config).decode(data, dcs.scheme, width, lsb_first=True)
-        bitmap, rows, bad = page.bitmap, int(page.rows), int(page.bad_rows)
+        packed, rows, bad = _packed_rows(page, width), int(page.rows), int(page.bad_rows)
         run = int(page.max_consecutive_bad_rows)
         error, end_seen = page.error, bool(page.end_marker_seen)
         trailing = _trailing_run(page.bad_row_indices, rows)
     except Exception as e:  # the decoder's errors on hostile data: a bad page
         log.warning("page data could not be decoded: %s", e)
-        bitmap, rows, bad, run, trailing, error = None, 0, 0, 0, 0, str(e)
+        packed, rows, bad, run, trailing, error = None, 0, 0, 0, 0, str(e)
     end_lost = rows > 0 and not end_seen and (not dcs.ecm or error is not None
                                               or truncated)
     missing = 0
@@ -204,6 +253,17 @@ def judge_page(data: bytes, dcs: DCSParams, config: T30Config,
         quality = "RTP"
     else:
         quality = "MCF"
-    return RxPage(bitmap, dcs.resolution, dcs.scheme, width, rows, bad, dcs.ecm,
+    return RxPage(None, dcs.resolution, dcs.scheme, width, rows, bad, dcs.ecm,
                   bytes(data), quality, consecutive_bad_rows=run, end_lost=end_lost,
-                  error=error)
+                  error=error, packed=packed)
+
+
+def _packed_rows(page: Any, width: int) -> np.ndarray:
+    """A decoded page's rows packed: the codec's own packed rows when it has them (no
+    bitmap is ever made), else its ``bitmap`` packed (a ``config.codec`` that gives
+    bitmaps only)."""
+    packed = getattr(page, "packed", None)
+    data = getattr(packed, "data", None)
+    if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == (width + 7) // 8:
+        return data
+    return np.packbits(np.asarray(page.bitmap) != 0, axis=1)
