@@ -32,6 +32,9 @@ declare -A PEERS=(
   [/usr/bin/swaks]=swaks
   [/usr/sbin/cupsd]=cups
   [/usr/bin/lp]=cups-client
+  # JBIG T.85 interop (tests/interop/jbigkit, benchmarks/codec.py): jbigkit's tools and libjbig85
+  [/usr/bin/pbmtojbg85]=jbigkit-bin
+  [/usr/include/jbig85.h]=libjbig-dev
 )
 missing=()
 for path in "${!PEERS[@]}"; do

@@ -1,0 +1,546 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Hot loops of the ITU-T T.85 (JBIG1 fax profile, T.82) codec: the adaptive arithmetic
+coder (QM-coder) and the lowest-resolution-layer context models (3-line and 2-line
+templates, typical prediction TPBON, AT pixel moves). The public API is
+:mod:`faxcore.codecs.jbig`; the marker/BIH parsing is there too (plain Python, linear).
+
+Rows are packed, MSB first, 1 = black, as in :mod:`faxcore.codecs._t4`.
+
+Memory safety: bounds checking is off for this module, so every pointer access below is
+guarded by an explicit check or by an invariant stated next to it:
+
+* rows are unpacked into three pixel lines (one byte a pixel) of ``LEFT + width + RIGHT``
+  bytes; the context model reads at ``LEFT + x + d`` with ``-LEFT <= d <= 2`` for
+  ``0 <= x < width``: ``d`` is one of the template offsets (-4..+2) or ``-tx`` with
+  ``0 < tx <= MAX_TX < LEFT`` (``tx`` is checked against ``MAX_TX`` before use), so every
+  read is inside the line; the margins are zero (white pixels outside the page) and are
+  never written (writes go to ``LEFT + x`` with ``0 <= x < width`` only);
+* packed rows are read/written at ``row * rowbytes + (x >> 3)`` with ``x < width`` and
+  ``row`` below the caller-checked row count of the array;
+* the arithmetic decoder reads its segment ``data[pos:end]`` with ``pos < end`` checked
+  before every read; past ``end`` it feeds 0 bytes (T.82: the decoder pads a stripe's data
+  with zeros) and counts them in ``pad``;
+* the encoder's output grows with ``_out_reserve`` (checked realloc) before every write of
+  at most 2 bytes;
+* every decode loop runs over at most ``nrows * width`` pixels with ``nrows`` given by the
+  caller (already capped), so hostile input cannot make it hang.
+"""
+
+from libc.stdint cimport uint8_t, uint32_t, int64_t
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset, memcpy, memcmp
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+import numpy as _np
+
+DEF LEFT = 136      # left margin of a pixel line: covers x - tx for tx <= MAX_TX
+DEF RIGHT = 8       # right margin: covers x + 2
+DEF MAX_TX = 127    # T.82/T.85: MX <= 127
+DEF NCX = 1024      # 10-pixel templates
+DEF TP3CX = 0x0E5   # TPBON pseudo-pixel context, 3-line template
+DEF TP2CX = 0x195   # TPBON pseudo-pixel context, 2-line template
+
+# T.82 Table 24: the probability estimation state machine (LSZ, NMPS, NLPS, SWTCH),
+# 113 states.
+cdef uint32_t LSZ[113]
+cdef uint8_t NMPS[113]
+cdef uint8_t NLPS[113]
+cdef uint8_t SWTCH[113]
+
+_TABLE = (
+    (0x5a1d, 1, 1, 1), (0x2586, 2, 14, 0), (0x1114, 3, 16, 0), (0x080b, 4, 18, 0),
+    (0x03d8, 5, 20, 0), (0x01da, 6, 23, 0), (0x00e5, 7, 25, 0), (0x006f, 8, 28, 0),
+    (0x0036, 9, 30, 0), (0x001a, 10, 33, 0), (0x000d, 11, 35, 0), (0x0006, 12, 9, 0),
+    (0x0003, 13, 10, 0), (0x0001, 13, 12, 0), (0x5a7f, 15, 15, 1), (0x3f25, 16, 36, 0),
+    (0x2cf2, 17, 38, 0), (0x207c, 18, 39, 0), (0x17b9, 19, 40, 0), (0x1182, 20, 42, 0),
+    (0x0cef, 21, 43, 0), (0x09a1, 22, 45, 0), (0x072f, 23, 46, 0), (0x055c, 24, 48, 0),
+    (0x0406, 25, 49, 0), (0x0303, 26, 51, 0), (0x0240, 27, 52, 0), (0x01b1, 28, 54, 0),
+    (0x0144, 29, 56, 0), (0x00f5, 30, 57, 0), (0x00b7, 31, 59, 0), (0x008a, 32, 60, 0),
+    (0x0068, 33, 62, 0), (0x004e, 34, 63, 0), (0x003b, 35, 32, 0), (0x002c, 9, 33, 0),
+    (0x5ae1, 37, 37, 1), (0x484c, 38, 64, 0), (0x3a0d, 39, 65, 0), (0x2ef1, 40, 67, 0),
+    (0x261f, 41, 68, 0), (0x1f33, 42, 69, 0), (0x19a8, 43, 70, 0), (0x1518, 44, 72, 0),
+    (0x1177, 45, 73, 0), (0x0e74, 46, 74, 0), (0x0bfb, 47, 75, 0), (0x09f8, 48, 77, 0),
+    (0x0861, 49, 78, 0), (0x0706, 50, 79, 0), (0x05cd, 51, 48, 0), (0x04de, 52, 50, 0),
+    (0x040f, 53, 50, 0), (0x0363, 54, 51, 0), (0x02d4, 55, 52, 0), (0x025c, 56, 53, 0),
+    (0x01f8, 57, 54, 0), (0x01a4, 58, 55, 0), (0x0160, 59, 56, 0), (0x0125, 60, 57, 0),
+    (0x00f6, 61, 58, 0), (0x00cb, 62, 59, 0), (0x00ab, 63, 61, 0), (0x008f, 32, 61, 0),
+    (0x5b12, 65, 65, 1), (0x4d04, 66, 80, 0), (0x412c, 67, 81, 0), (0x37d8, 68, 82, 0),
+    (0x2fe8, 69, 83, 0), (0x293c, 70, 84, 0), (0x2379, 71, 86, 0), (0x1edf, 72, 87, 0),
+    (0x1aa9, 73, 87, 0), (0x174e, 74, 72, 0), (0x1424, 75, 72, 0), (0x119c, 76, 74, 0),
+    (0x0f6b, 77, 74, 0), (0x0d51, 78, 75, 0), (0x0bb6, 79, 77, 0), (0x0a40, 48, 77, 0),
+    (0x5832, 81, 80, 1), (0x4d1c, 82, 88, 0), (0x438e, 83, 89, 0), (0x3bdd, 84, 90, 0),
+    (0x34ee, 85, 91, 0), (0x2eae, 86, 92, 0), (0x299a, 87, 93, 0), (0x2516, 71, 86, 0),
+    (0x5570, 89, 88, 1), (0x4ca9, 90, 95, 0), (0x44d9, 91, 96, 0), (0x3e22, 92, 97, 0),
+    (0x3824, 93, 99, 0), (0x32b4, 94, 99, 0), (0x2e17, 86, 93, 0), (0x56a8, 96, 95, 1),
+    (0x4f46, 97, 101, 0), (0x47e5, 98, 102, 0), (0x41cf, 99, 103, 0), (0x3c3d, 100, 104, 0),
+    (0x375e, 93, 99, 0), (0x5231, 102, 105, 0), (0x4c0f, 103, 106, 0), (0x4639, 104, 107, 0),
+    (0x415e, 99, 103, 0), (0x5627, 106, 105, 1), (0x50e7, 107, 108, 0), (0x4b85, 103, 109, 0),
+    (0x5597, 109, 110, 0), (0x504f, 107, 111, 0), (0x5a10, 111, 110, 1), (0x5522, 109, 112, 0),
+    (0x59eb, 111, 112, 1),
+)
+#: (LSZ, NMPS, NLPS, SWTCH) per state, for the plain-Python reference decoder
+TABLE = _TABLE
+
+cdef int _i
+for _i in range(113):
+    LSZ[_i] = _TABLE[_i][0]
+    NMPS[_i] = _TABLE[_i][1]
+    NLPS[_i] = _TABLE[_i][2]
+    SWTCH[_i] = _TABLE[_i][3]
+
+
+# ---------------------------------------------------------------------------------------
+# Encoder (T.82 INITENC, ENCODE, CODELPS, CODEMPS, RENORME, BYTEOUT, FLUSH)
+
+cdef struct Out:
+    uint8_t *buf
+    size_t n
+    size_t cap
+    int failed
+
+cdef int _out_reserve(Out *o, size_t extra) noexcept nogil:
+    cdef size_t cap
+    cdef uint8_t *nb
+    if o.n + extra <= o.cap:
+        return 1
+    cap = o.cap * 2 + extra + 64
+    nb = <uint8_t *> realloc(o.buf, cap)
+    if nb == NULL:
+        o.failed = 1
+        return 0
+    o.buf = nb
+    o.cap = cap
+    return 1
+
+cdef inline void _put(Out *o, uint8_t b) noexcept nogil:
+    # one coded byte; 0xFF is followed by a stuffed 0x00 (T.82 STUFF)
+    if not _out_reserve(o, 2):
+        return
+    o.buf[o.n] = b
+    o.n += 1
+    if b == 0xFF:
+        o.buf[o.n] = 0
+        o.n += 1
+
+cdef struct Enc:
+    uint32_t a
+    uint32_t c
+    int ct
+    long sc         # buffered 0xFF bytes (T.82 SC)
+    int buffer      # byte waiting for a possible carry; -1 = none yet
+
+cdef inline void _enc_init(Enc *e) noexcept nogil:
+    e.a = 0x10000
+    e.c = 0
+    e.ct = 11
+    e.sc = 0
+    e.buffer = -1
+
+cdef inline void _byteout(Enc *e, Out *o) noexcept nogil:
+    cdef uint32_t temp = e.c >> 19
+    if temp > 0xFF:
+        # carry into the buffered byte; the buffered 0xFFs become 0x00s
+        if e.buffer >= 0:
+            _put(o, <uint8_t>(e.buffer + 1))
+        while e.sc:
+            _put(o, 0)
+            e.sc -= 1
+        e.buffer = temp & 0xFF
+    elif temp == 0xFF:
+        e.sc += 1
+    else:
+        if e.buffer >= 0:
+            _put(o, <uint8_t>e.buffer)
+        while e.sc:
+            _put(o, 0xFF)
+            e.sc -= 1
+        e.buffer = temp
+    e.c &= 0x7FFFF
+    e.ct = 8
+
+cdef inline void _encode(Enc *e, Out *o, uint8_t *st, int cx, int pix) noexcept nogil:
+    cdef uint8_t s = st[cx]
+    cdef int idx = s & 0x7F
+    cdef uint32_t lsz = LSZ[idx]
+    e.a -= lsz
+    if pix != (s >> 7):
+        # LPS: the upper sub-interval unless it is the larger one (conditional exchange)
+        if e.a >= lsz:
+            e.c += e.a
+            e.a = lsz
+        st[cx] = (s & 0x80) ^ (SWTCH[idx] << 7) | NLPS[idx]
+    else:
+        if e.a >= 0x8000:
+            return
+        if e.a < lsz:
+            e.c += e.a
+            e.a = lsz
+        st[cx] = (s & 0x80) | NMPS[idx]
+    while True:
+        e.a <<= 1
+        e.c <<= 1
+        e.ct -= 1
+        if e.ct == 0:
+            _byteout(e, o)
+        if e.a >= 0x8000:
+            break
+
+cdef void _enc_flush(Enc *e, Out *o) noexcept nogil:
+    # T.82 FLUSH: CLEARBITS (the value in the final interval with most trailing zeros),
+    # FINALWRITES; trailing 0x00 bytes are not written (the decoder pads with zeros).
+    cdef uint32_t temp = (e.a - 1 + e.c) & 0xFFFF0000U
+    if temp < e.c:
+        e.c = temp + 0x8000
+    else:
+        e.c = temp
+    e.c <<= e.ct
+    if e.c & 0xF8000000U:
+        if e.buffer >= 0:
+            _put(o, <uint8_t>(e.buffer + 1))
+        if e.c & 0x7FFF800:
+            while e.sc:
+                _put(o, 0)
+                e.sc -= 1
+    else:
+        if e.buffer >= 0:
+            _put(o, <uint8_t>e.buffer)
+        while e.sc:
+            _put(o, 0xFF)
+            e.sc -= 1
+    if e.c & 0x7FFF800:
+        _put(o, <uint8_t>((e.c >> 19) & 0xFF))
+        if e.c & 0x7F800:
+            _put(o, <uint8_t>((e.c >> 11) & 0xFF))
+
+
+# ---------------------------------------------------------------------------------------
+# Decoder (T.82 INITDEC, DECODE, RENORMD, BYTEIN)
+
+cdef struct Dec:
+    uint32_t a
+    uint32_t c      # bits 16.. compared with a; bytes enter at bits 8..15
+    int ct
+    const uint8_t *data
+    Py_ssize_t pos
+    Py_ssize_t end
+    long pad        # zero bytes fed past the end of the segment
+
+cdef inline uint32_t _bytein(Dec *d) noexcept nogil:
+    cdef uint32_t b
+    if d.pos < d.end:
+        b = d.data[d.pos]
+        # inside a segment every 0xFF is followed by a stuffed 0x00 (the caller cut the
+        # segment at the first 0xFF that is not)
+        d.pos += 2 if b == 0xFF else 1
+        if d.pos > d.end:
+            d.pos = d.end
+        return b
+    d.pad += 1
+    return 0
+
+cdef inline void _dec_init(Dec *d, const uint8_t *data, Py_ssize_t start,
+                           Py_ssize_t end) noexcept nogil:
+    d.data = data
+    d.pos = start
+    d.end = end
+    d.pad = 0
+    d.c = _bytein(d) << 24
+    d.c |= _bytein(d) << 16
+    d.c |= _bytein(d) << 8
+    d.ct = 8
+    d.a = 0x10000
+
+cdef inline int _decode(Dec *d, uint8_t *st, int cx) noexcept nogil:
+    cdef uint8_t s = st[cx]
+    cdef int idx = s & 0x7F
+    cdef uint32_t lsz = LSZ[idx]
+    cdef int mps = s >> 7
+    cdef int pix
+    d.a -= lsz
+    if (d.c >> 16) < d.a:
+        # lower sub-interval: the MPS unless exchanged
+        if d.a >= 0x8000:
+            return mps
+        if d.a < lsz:
+            pix = 1 - mps
+            st[cx] = (s & 0x80) ^ (SWTCH[idx] << 7) | NLPS[idx]
+        else:
+            pix = mps
+            st[cx] = (s & 0x80) | NMPS[idx]
+    else:
+        d.c -= d.a << 16
+        if d.a < lsz:
+            pix = mps
+            st[cx] = (s & 0x80) | NMPS[idx]
+        else:
+            pix = 1 - mps
+            st[cx] = (s & 0x80) ^ (SWTCH[idx] << 7) | NLPS[idx]
+        d.a = lsz
+    while True:
+        d.a <<= 1
+        d.c <<= 1
+        d.ct -= 1
+        if d.ct == 0:
+            d.c |= _bytein(d) << 8
+            d.ct = 8
+        if d.a >= 0x8000:
+            break
+    return pix
+
+
+# ---------------------------------------------------------------------------------------
+# Lines and contexts
+
+cdef inline void _unpack_row(const uint8_t *src, uint8_t *line, int width) noexcept nogil:
+    # line has LEFT + width + RIGHT bytes; writes line[LEFT .. LEFT + width)
+    cdef int x
+    cdef uint8_t *p = line + LEFT
+    for x in range(width):
+        p[x] = (src[x >> 3] >> (7 - (x & 7))) & 1
+
+cdef inline void _pack_row(const uint8_t *line, uint8_t *dst, int width) noexcept nogil:
+    cdef int x, nb = (width + 7) >> 3
+    cdef const uint8_t *p = line + LEFT
+    memset(dst, 0, nb)
+    for x in range(width):
+        if p[x]:
+            dst[x >> 3] |= 0x80 >> (x & 7)
+
+
+cdef class Model:
+    """Coder state that lasts across stripes: the context states, the three lines, the
+    AT offset and the TPBON line state (T.82 LNTP of the previous line)."""
+    cdef uint8_t st[NCX]
+    cdef uint8_t *lines
+    cdef uint8_t *l2        # line y-2
+    cdef uint8_t *l1        # line y-1
+    cdef uint8_t *l0        # line y
+    cdef int width
+    cdef int two_line
+    cdef int tpbon
+    cdef public int tx      # AT pixel at (x - tx, y); 0 = the default (x + 2, y - 1)
+    cdef int ltp_old        # 1 when the previous line was typical (jbigkit's ltp_old)
+    cdef public long long y # lines coded so far
+
+    def __cinit__(self, int width, bint two_line, bint tpbon):
+        cdef size_t n = LEFT + <size_t>width + RIGHT
+        if width < 1:
+            raise ValueError("width must be >= 1")
+        self.lines = <uint8_t *> malloc(3 * n)
+        if self.lines == NULL:
+            raise MemoryError()
+        memset(self.lines, 0, 3 * n)
+        self.l2 = self.lines
+        self.l1 = self.lines + n
+        self.l0 = self.lines + 2 * n
+        self.width = width
+        self.two_line = two_line
+        self.tpbon = tpbon
+        self.tx = 0
+        self.ltp_old = 0
+        self.y = 0
+        memset(self.st, 0, NCX)
+
+    def __dealloc__(self):
+        free(self.lines)
+
+    def reset(self):
+        """SDRST: the context states and the TPBON state start again."""
+        memset(self.st, 0, NCX)
+        self.ltp_old = 0
+
+    def set_tx(self, int tx):
+        if not 0 <= tx <= MAX_TX:
+            raise ValueError(f"AT offset tx must be 0..{MAX_TX}, got {tx}")
+        self.tx = tx
+
+    cdef inline void _rotate(self) noexcept nogil:
+        cdef uint8_t *t = self.l2
+        self.l2 = self.l1
+        self.l1 = self.l0
+        self.l0 = t
+
+    cdef int _line_ctx(self, int x) noexcept nogil:
+        # the context of pixel x of line l0 (T.82 Figures 7/8, bit order of 6.7.4 /
+        # Table: leftmost template pixel most significant); reference for the fast loops
+        cdef const uint8_t *a = self.l2 + LEFT
+        cdef const uint8_t *b = self.l1 + LEFT
+        cdef const uint8_t *c = self.l0 + LEFT
+        cdef int cx, at
+        at = b[x + 2] if self.tx == 0 else c[x - self.tx]
+        if self.two_line:
+            cx = (b[x - 3] << 9) | (b[x - 2] << 8) | (b[x - 1] << 7) | (b[x] << 6) \
+                | (b[x + 1] << 5) | (at << 4) | (c[x - 4] << 3) | (c[x - 3] << 2) \
+                | (c[x - 2] << 1) | c[x - 1]
+        else:
+            cx = (a[x - 1] << 9) | (a[x] << 8) | (a[x + 1] << 7) | (b[x - 2] << 6) \
+                | (b[x - 1] << 5) | (b[x] << 4) | (b[x + 1] << 3) | (at << 2) \
+                | (c[x - 2] << 1) | c[x - 1]
+        return cx
+
+
+cdef void _encode_line(Model m, Enc *e, Out *o) noexcept nogil:
+    cdef int x, w = m.width, tx = m.tx
+    cdef const uint8_t *a = m.l2 + LEFT
+    cdef const uint8_t *b = m.l1 + LEFT
+    cdef const uint8_t *c = m.l0 + LEFT
+    cdef uint8_t *st = m.st
+    cdef uint32_t r2, r1, r0, cx
+    # sliding windows: r2 = line y-2 at x-1..x+1, r1 = line y-1 at x-3..x+2,
+    # r0 = line y at x-4..x-1 (newest pixel in bit 0)
+    r2 = (a[-1] << 2) | (a[0] << 1) | a[1]
+    r1 = (b[-3] << 5) | (b[-2] << 4) | (b[-1] << 3) | (b[0] << 2) | (b[1] << 1) | b[2]
+    r0 = 0
+    if m.two_line:
+        for x in range(w):
+            if tx:
+                cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
+            else:
+                cx = (r1 << 4) | r0
+            _encode(e, o, st, cx, c[x])
+            r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+            r0 = ((r0 << 1) | c[x]) & 0xF
+    else:
+        for x in range(w):
+            if tx:
+                cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
+            else:
+                cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
+            _encode(e, o, st, cx, c[x])
+            r2 = ((r2 << 1) | a[x + 2]) & 0x7
+            r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+            r0 = ((r0 << 1) | c[x]) & 0xF
+
+
+cdef void _decode_line(Model m, Dec *d) noexcept nogil:
+    cdef int x, w = m.width, tx = m.tx, pix
+    cdef const uint8_t *a = m.l2 + LEFT
+    cdef const uint8_t *b = m.l1 + LEFT
+    cdef uint8_t *c = m.l0 + LEFT
+    cdef uint8_t *st = m.st
+    cdef uint32_t r2, r1, r0, cx
+    r2 = (a[-1] << 2) | (a[0] << 1) | a[1]
+    r1 = (b[-3] << 5) | (b[-2] << 4) | (b[-1] << 3) | (b[0] << 2) | (b[1] << 1) | b[2]
+    r0 = 0
+    if m.two_line:
+        for x in range(w):
+            if tx:
+                cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
+            else:
+                cx = (r1 << 4) | r0
+            pix = _decode(d, st, cx)
+            c[x] = pix
+            r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+            r0 = ((r0 << 1) | pix) & 0xF
+    else:
+        for x in range(w):
+            if tx:
+                cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
+            else:
+                cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
+            pix = _decode(d, st, cx)
+            c[x] = pix
+            r2 = ((r2 << 1) | a[x + 2]) & 0x7
+            r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+            r0 = ((r0 << 1) | pix) & 0xF
+
+
+def line_context(Model m, int x) -> int:
+    """The context of pixel ``x`` of the current line (for tests of the fast loops)."""
+    if not 0 <= x < m.width:
+        raise IndexError(x)
+    return m._line_ctx(x)
+
+
+def encode_stripe(Model m, const uint8_t[:, ::1] rows, Py_ssize_t first, Py_ssize_t count,
+                  dict at_moves) -> bytes:
+    """Code lines ``first .. first + count`` of ``rows`` as one stripe data entity (SDE)
+    without its SDNORM marker. ``at_moves`` maps a line number to the new ``tx``
+    (ATMOVE marker segments are written by the caller before this stripe)."""
+    cdef Enc e
+    cdef Out o
+    cdef Py_ssize_t i, y
+    cdef int width = m.width, ltp, tpcx
+    cdef size_t rowbytes = (width + 7) >> 3
+    cdef size_t nline = <size_t>width
+    if rows.shape[1] != <Py_ssize_t>rowbytes:
+        raise ValueError("rows do not match the width")
+    if first < 0 or count < 0 or first + count > rows.shape[0]:
+        raise ValueError("stripe out of range")
+    o.cap = 256
+    o.n = 0
+    o.failed = 0
+    o.buf = <uint8_t *> malloc(o.cap)
+    if o.buf == NULL:
+        raise MemoryError()
+    _enc_init(&e)
+    tpcx = TP2CX if m.two_line else TP3CX
+    try:
+        for i in range(count):
+            y = first + i
+            if at_moves and y in at_moves:
+                m.set_tx(at_moves[y])
+            with nogil:
+                m._rotate()
+                _unpack_row(&rows[y, 0], m.l0, width)
+                if m.tpbon:
+                    ltp = memcmp(m.l0 + LEFT, m.l1 + LEFT, nline) == 0
+                    _encode(&e, &o, m.st, tpcx, ltp == m.ltp_old)
+                    m.ltp_old = ltp
+                    if not ltp:
+                        _encode_line(m, &e, &o)
+                else:
+                    _encode_line(m, &e, &o)
+            m.y += 1
+            if o.failed:
+                raise MemoryError()
+        _enc_flush(&e, &o)
+        if o.failed:
+            raise MemoryError()
+        return PyBytes_FromStringAndSize(<char *> o.buf, o.n)
+    finally:
+        free(o.buf)
+
+
+def decode_stripe(Model m, const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t end,
+                  uint8_t[:, ::1] out, Py_ssize_t first, Py_ssize_t count,
+                  dict at_moves):
+    """Decode ``count`` lines of the SDE ``data[start:end]`` (stuffed, no marker inside)
+    into ``out[first:first + count]``. Returns ``(lines, pad)``: ``pad[i]`` is how many
+    zero bytes past ``end`` the decoder had fed when line ``i`` was complete."""
+    cdef Dec d
+    cdef Py_ssize_t i, y
+    cdef int width = m.width, ltp, tpcx
+    cdef size_t rowbytes = (width + 7) >> 3
+    if out.shape[1] != <Py_ssize_t>rowbytes:
+        raise ValueError("output does not match the width")
+    if first < 0 or count < 0 or first + count > out.shape[0]:
+        raise ValueError("stripe out of range")
+    if start < 0 or end > data.shape[0] or start > end:
+        raise ValueError("segment out of range")
+    pads = _np.zeros(count, dtype=_np.int64)
+    cdef int64_t[::1] pad = pads
+    with nogil:
+        _dec_init(&d, &data[0] if data.shape[0] else NULL, start, end)
+    tpcx = TP2CX if m.two_line else TP3CX
+    for i in range(count):
+        y = first + i
+        if at_moves and m.y in at_moves:
+            m.set_tx(at_moves[m.y])
+        with nogil:
+            m._rotate()
+            if m.tpbon:
+                if _decode(&d, m.st, tpcx) == 0:
+                    m.ltp_old = 1 - m.ltp_old
+                ltp = m.ltp_old
+                if ltp:
+                    memcpy(m.l0 + LEFT, m.l1 + LEFT, width)
+                else:
+                    _decode_line(m, &d)
+            else:
+                _decode_line(m, &d)
+            _pack_row(m.l0, &out[y, 0], width)
+        pad[i] = d.pad
+        m.y += 1
+    return pads

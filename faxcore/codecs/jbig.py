@@ -1,0 +1,286 @@
+"""ITU-T T.85 JBIG (the facsimile profile of T.82 JBIG1): encode and decode one page.
+
+A T.85 stream is a BIE (bi-level image entity): a 20-byte BIH (header) then stripe data
+entities (SDE: arithmetic-coded lines, SCD, ended by an SDNORM ``FF 02`` or SDRST ``FF 03``
+marker), with floating marker segments between them: ATMOVE ``FF 06`` (moves the adaptive
+template pixel from a given line on), NEWLEN ``FF 05`` (the real page length, when the BIH
+has VLENGTH), COMMENT ``FF 07``. T.85 restricts the BIH to one layer (DL=0, D=0, P=1),
+sequential order, MY=0, no deterministic prediction and no TPDON; the options left are
+LRLTWO (2-line template), VLENGTH and TPBON (typical prediction).
+
+The arithmetic coder and the context models are in :mod:`faxcore.codecs._jbig`; the
+marker parsing is here, linear in the input. :func:`decode` has the MMR contract: never
+raises on damaged data, returns the lines decoded so far with ``error`` set.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import struct
+from collections.abc import Mapping
+
+import numpy as np
+
+from faxcore.codecs import _jbig
+from faxcore.codecs.t4 import MAX_PIXELS, MAX_ROWS, MAX_WIDTH, DecodedPage, PackedBitmap, pack
+
+log = logging.getLogger(__name__)
+
+BIH_LEN = 20
+#: BIH option bits (T.82 6.2.3.7) that T.85 allows
+LRLTWO, VLENGTH, TPBON = 0x40, 0x20, 0x08
+_ALLOWED_OPTIONS = LRLTWO | VLENGTH | TPBON
+ESC, STUFF, SDNORM, SDRST, ABORT, NEWLEN, ATMOVE, COMMENT = 0xFF, 0, 2, 3, 4, 5, 6, 7
+YD_UNKNOWN = 0xFFFFFFFF
+_MARKER = re.compile(b"\xff[\x01-\xff]")
+
+
+class JbigHeaderError(ValueError):
+    """The BIH is not a T.85 one (raised by :func:`parse_bih`)."""
+
+
+def parse_bih(data: bytes | memoryview) -> dict[str, int]:
+    """The BIH fields, checked against T.85's restrictions."""
+    if len(data) < BIH_LEN:
+        raise JbigHeaderError(f"BIH needs {BIH_LEN} bytes, got {len(data)}")
+    dl, d, p, fill, xd, yd, l0, mx, my, order, options = struct.unpack(
+        ">BBBBIIIBBBB", bytes(data[:BIH_LEN]))
+    if (dl, d, p) != (0, 0, 1):
+        raise JbigHeaderError(f"not T.85: DL={dl} D={d} P={p} (T.85: one layer, one plane)")
+    if fill or my or order:
+        raise JbigHeaderError(f"not T.85: fill={fill} MY={my} order={order:#x} (must be 0)")
+    if options & ~_ALLOWED_OPTIONS:
+        raise JbigHeaderError(f"not T.85: options {options:#04x} (allowed: LRLTWO, VLENGTH, "
+                              "TPBON)")
+    if mx > 127:
+        raise JbigHeaderError(f"MX={mx} > 127")
+    if not 1 <= xd <= MAX_WIDTH:
+        raise JbigHeaderError(f"XD={xd}: width must be 1..{MAX_WIDTH}")
+    if l0 < 1:
+        raise JbigHeaderError("L0=0")
+    return {"xd": xd, "yd": yd, "l0": l0, "mx": mx, "options": options}
+
+
+def encode(
+    bitmap: np.ndarray | PackedBitmap,
+    *,
+    l0: int = 128,
+    two_line: bool = False,
+    tpbon: bool = True,
+    at_moves: Mapping[int, int] | None = None,
+    mx: int | None = None,
+    yd: int | None = None,
+    comment: bytes | None = None,
+) -> bytes:
+    """Encode a page as a T.85 BIE.
+
+    Args:
+        l0: lines per stripe (T.85: 128 is the basic value; any 1..2**32-1 is allowed).
+        two_line: the 2-line template (LRLTWO) instead of the 3-line one.
+        tpbon: typical prediction.
+        at_moves: line -> AT offset ``tx`` (0..127, 0 = the default pixel): an ATMOVE
+            marker segment before the stripe that holds the line. The encoder does not
+            choose moves by itself.
+        mx: the BIH MX (largest tx allowed); default: the largest tx in ``at_moves``.
+        yd: announce this length in the BIH (VLENGTH set; ``YD_UNKNOWN`` allowed) and send
+            the real one in a NEWLEN after the last stripe (T.85 variable length). It must
+            be at least the page's rows.
+        comment: a COMMENT marker segment after the BIH.
+    """
+    packed = bitmap if isinstance(bitmap, PackedBitmap) else pack(bitmap)
+    rows = packed.rows
+    moves = {int(k): int(v) for k, v in (at_moves or {}).items()}
+    if any(not 0 <= v <= 127 for v in moves.values()):
+        raise ValueError("AT offsets must be 0..127")
+    if any(not 0 <= k < max(rows, 1) for k in moves):
+        raise ValueError("AT moves must name lines of the page")
+    mx = max(moves.values(), default=0) if mx is None else mx
+    if not 0 <= mx <= 127 or any(v > mx for v in moves.values()):
+        raise ValueError("MX must be 0..127 and cover every AT offset")
+    if not 1 <= l0 <= 0xFFFFFFFF:
+        raise ValueError("l0 must be 1..2**32-1")
+    options = (LRLTWO if two_line else 0) | (TPBON if tpbon else 0)
+    if yd is not None:
+        if not rows <= yd <= YD_UNKNOWN:
+            raise ValueError(f"announced yd {yd} must be >= the page's {rows} rows")
+        options |= VLENGTH
+    out = [struct.pack(">BBBBIIIBBBB", 0, 0, 1, 0, packed.width,
+                       rows if yd is None else yd, l0, mx, 0, 0, options)]
+    if comment is not None:
+        out.append(struct.pack(">BBI", ESC, COMMENT, len(comment)) + bytes(comment))
+    model = _jbig.Model(packed.width, two_line, tpbon)
+    for first in range(0, rows, l0):
+        count = min(l0, rows - first)
+        stripe_moves = {y: tx for y, tx in moves.items() if first <= y < first + count}
+        for y in sorted(stripe_moves):
+            out.append(struct.pack(">BBIBB", ESC, ATMOVE, y, stripe_moves[y], 0))
+        out.append(_jbig.encode_stripe(model, packed.data, first, count, stripe_moves))
+        out.append(bytes((ESC, SDNORM)))
+    if yd is not None and yd != rows:
+        out.append(struct.pack(">BBI", ESC, NEWLEN, rows))
+    return b"".join(out)
+
+
+class _Floating:
+    """Floating marker segments read between two SDEs."""
+
+    def __init__(self) -> None:
+        self.at_moves: dict[int, int] = {}
+        self.newlen: int | None = None
+        self.abort = False
+        self.error: str | None = None
+
+
+def _floating(buf: bytes, pos: int) -> tuple[int, _Floating]:
+    """Read the floating marker segments at ``pos``; returns where the next SDE starts."""
+    f = _Floating()
+    n = len(buf)
+    while pos + 1 < n and buf[pos] == ESC and buf[pos + 1] not in (STUFF, SDNORM, SDRST):
+        kind = buf[pos + 1]
+        if kind == ABORT:
+            f.abort = True
+            return pos + 2, f
+        size = {NEWLEN: 6, ATMOVE: 8, COMMENT: 6}.get(kind)
+        if size is None:
+            f.error = f"invalid marker FF {kind:02X} at byte {pos}"
+            return pos, f
+        if pos + size > n:
+            f.error = f"marker FF {kind:02X} cut short at byte {pos}"
+            return n, f
+        if kind == NEWLEN:
+            f.newlen = int.from_bytes(buf[pos + 2:pos + 6], "big")
+        elif kind == ATMOVE:
+            yat = int.from_bytes(buf[pos + 2:pos + 6], "big")
+            tx, ty = buf[pos + 6], buf[pos + 7]
+            if ty != 0 or tx > 127:
+                f.error = f"ATMOVE tx={tx} ty={ty} at byte {pos}: T.85 needs ty=0, tx<=MX"
+                return pos, f
+            f.at_moves[yat] = tx
+        else:
+            size += int.from_bytes(buf[pos + 2:pos + 6], "big")
+            if pos + size > n:
+                f.error = f"COMMENT of {size - 6} bytes cut short at byte {pos}"
+                return n, f
+        pos += size
+    return pos, f
+
+
+def decode(data: bytes | bytearray | memoryview, *, width: int | None = None,
+           rows: int | None = None, max_rows: int | None = None) -> DecodedPage:
+    """Decode a T.85 BIE. Never raises on damaged data.
+
+    ``width`` (optional) must match the BIH's XD; ``rows`` stops after that many lines;
+    ``max_rows`` caps the lines (default: the BIH's YD, at most 65535 and 2**28 pixels).
+    The lines of a stripe whose data is cut short are kept only up to the last one
+    decoded from real bytes (not from the zero padding past the end). Memory: the lines
+    decoded, so at most the capped page size.
+    """
+    buf = bytes(data)
+    try:
+        bih = parse_bih(buf)
+    except JbigHeaderError as exc:
+        w = width or 1
+        return _page(np.zeros((0, (w + 7) // 8), np.uint8), w, str(exc), False, 0)
+    xd, yd, l0, mx, options = bih["xd"], bih["yd"], bih["l0"], bih["mx"], bih["options"]
+    if width is not None and width != xd:
+        return _page(np.zeros((0, (width + 7) // 8), np.uint8), width,
+                     f"BIH width XD={xd} is not the expected {width}", False, 0)
+    cap = min(MAX_ROWS, MAX_PIXELS // xd)
+    if rows is not None:
+        cap = min(cap, max(0, rows))
+    elif max_rows is not None:
+        cap = min(cap, max(0, max_rows))
+    model = _jbig.Model(xd, bool(options & LRLTWO), bool(options & TPBON))
+    parts: list[np.ndarray] = []
+    done = 0
+    error: str | None = None
+    ended = False
+    pos = BIH_LEN
+    n = len(buf)
+    pending_moves: dict[int, int] = {}
+    while True:
+        pos, f = _floating(buf, pos)
+        if f.newlen is not None:
+            error = _newlen(options, yd, f.newlen, done)
+            if error:
+                break
+            yd = f.newlen
+        if done >= min(yd, cap):
+            ended = done >= yd
+            if not ended:
+                error = f"page of {yd} lines cut at the cap of {cap} lines"
+            break
+        if f.error or f.abort:
+            error = f.error or "ABORT marker"
+            break
+        if any(tx > mx for tx in f.at_moves.values()):
+            error = f"ATMOVE beyond MX={mx}"
+            break
+        pending_moves.update(f.at_moves)
+        if pos >= n:
+            error = f"data ended after {done} of {yd} lines"
+            break
+        m = _MARKER.search(buf, pos)
+        end = n if m is None else m.start()
+        marker = None if m is None else buf[end + 1]
+        if marker is not None and marker not in (SDNORM, SDRST):
+            error = f"stripe at byte {pos} ended by marker FF {marker:02X}, not SDNORM/SDRST"
+            break
+        after = n if marker is None else end + 2
+        # T.85: a NEWLEN right after this SDE may end the page inside this stripe
+        _, ahead = _floating(buf, after)
+        yd_now = yd
+        if ahead.newlen is not None and not _newlen(options, yd, ahead.newlen, done):
+            yd_now = ahead.newlen
+        count = min(l0, yd_now - done, cap - done)
+        out = np.zeros((count, (xd + 7) // 8), np.uint8)
+        moves = {y: tx for y, tx in pending_moves.items() if done <= y < done + count}
+        pads = _jbig.decode_stripe(model, buf, pos, end, out, 0, count, moves)
+        for y in moves:
+            del pending_moves[y]
+        if marker is None:
+            good = int(np.count_nonzero(pads == 0))
+            parts.append(out[:good])
+            done += good
+            error = (f"data ended inside the stripe at line {done - good}: kept {good} of "
+                     f"{count} lines decoded from real bytes")
+            break
+        parts.append(out)
+        done += count
+        if marker == SDRST:
+            model.reset()
+        pos = after
+    packed = (np.concatenate(parts) if parts
+              else np.zeros((0, (xd + 7) // 8), np.uint8))
+    if rows is not None and done < rows and error is None:
+        error = f"data ended after {done} of {rows} rows"
+    if error:
+        log.debug("jbig decode: %s", error)
+    return _page(packed, xd, error, ended, min(pos, n) * 8)
+
+
+def _newlen(options: int, yd: int, new: int, done: int) -> str | None:
+    """Why a NEWLEN is invalid here (T.82 6.2.6.2, T.85), or None."""
+    if not options & VLENGTH:
+        return "NEWLEN without VLENGTH in the BIH"
+    if new > yd:
+        return f"NEWLEN {new} larger than YD {yd}"
+    if new < done:
+        return f"NEWLEN {new} after {done} lines were decoded"
+    return None
+
+
+def _page(packed: np.ndarray, width: int, error: str | None, ended: bool,
+          consumed_bits: int) -> DecodedPage:
+    return DecodedPage(
+        packed=PackedBitmap(packed, width),
+        rows=int(packed.shape[0]),
+        bad_rows=0,
+        bad_row_indices=[],
+        max_consecutive_bad_rows=0,
+        end_marker_seen=ended,
+        error=error,
+        consumed_bits=consumed_bits,
+        scheme="jbig",
+    )
