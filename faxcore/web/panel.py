@@ -553,7 +553,7 @@ def _router(p: Panel) -> APIRouter:  # noqa: C901 - one place lists every panel 
         job, _ = q.submit(ctx.account, st["to"], channel=svc.config.channel_for(st["to"]),
                           pages=int(st["n"]), document=st["f"], now=now, header=st["h"],
                           idempotency_key=f"panel-{Path(st['f']).name}",
-                          request_sha256=Path(st["f"]).name)
+                          request_sha256=Path(st["f"]).name, origin="website")
         svc.scheduler.wake()
         return RedirectResponse(f"/panel/outbox/{job.id}", status_code=303)
 
