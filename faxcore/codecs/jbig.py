@@ -72,6 +72,7 @@ def encode(
     mx: int | None = None,
     yd: int | None = None,
     comment: bytes | None = None,
+    sdrst: bool = False,
 ) -> bytes:
     """Encode a page as a T.85 BIE.
 
@@ -80,13 +81,16 @@ def encode(
         two_line: the 2-line template (LRLTWO) instead of the 3-line one.
         tpbon: typical prediction.
         at_moves: line -> AT offset ``tx`` (0..127, 0 = the default pixel): an ATMOVE
-            marker segment before the stripe that holds the line. The encoder does not
+            marker segment before the stripe that holds the line (its YAT counts from the
+            stripe's first line). The encoder does not
             choose moves by itself.
         mx: the BIH MX (largest tx allowed); default: the largest tx in ``at_moves``.
         yd: announce this length in the BIH (VLENGTH set; ``YD_UNKNOWN`` allowed) and send
             the real one in a NEWLEN after the last stripe (T.85 variable length). It must
             be at least the page's rows.
         comment: a COMMENT marker segment after the BIH.
+        sdrst: end the stripes with SDRST (the next stripe starts with fresh statistics)
+            instead of SDNORM.
     """
     packed = bitmap if isinstance(bitmap, PackedBitmap) else pack(bitmap)
     rows = packed.rows
@@ -114,9 +118,11 @@ def encode(
         count = min(l0, rows - first)
         stripe_moves = {y: tx for y, tx in moves.items() if first <= y < first + count}
         for y in sorted(stripe_moves):
-            out.append(struct.pack(">BBIBB", ESC, ATMOVE, y, stripe_moves[y], 0))
+            out.append(struct.pack(">BBIBB", ESC, ATMOVE, y - first, stripe_moves[y], 0))
         out.append(_jbig.encode_stripe(model, packed.data, first, count, stripe_moves))
-        out.append(bytes((ESC, SDNORM)))
+        out.append(bytes((ESC, SDRST if sdrst else SDNORM)))
+        if sdrst:
+            model.reset()
     if yd is not None and yd != rows:
         out.append(struct.pack(">BBI", ESC, NEWLEN, rows))
     return b"".join(out)
@@ -217,7 +223,8 @@ def decode(data: bytes | bytearray | memoryview, *, width: int | None = None,
         if any(tx > mx for tx in f.at_moves.values()):
             error = f"ATMOVE beyond MX={mx}"
             break
-        pending_moves.update(f.at_moves)
+        # T.82 6.2.6.1: YAT counts lines from the top of the stripe that follows
+        pending_moves.update({done + y: tx for y, tx in f.at_moves.items()})
         if pos >= n:
             error = f"data ended after {done} of {yd} lines"
             break

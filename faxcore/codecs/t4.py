@@ -4,6 +4,9 @@ Schemes:
     ``"mh"``  Modified Huffman, T.4 one-dimensional coding (TIFF Compression 3, G3 1-D)
     ``"mr"``  Modified READ, T.4 two-dimensional coding with parameter K (TIFF G3 2-D)
     ``"mmr"`` Modified Modified READ, T.6 (TIFF Compression 4, G4)
+    ``"jbig"`` ITU-T T.85 JBIG, default options (3-line template, TPBON, L0=128); the
+              options are in :func:`faxcore.codecs.jbig.encode`. The width is in the
+              stream's header; ``decode`` checks it against ``width``.
 
 Terms: an EOL (end of line, ``000000000001``) precedes every MH/MR row; in MR a tag bit
 follows each EOL (1 = next row 1-D, 0 = 2-D). Fill bits are 0 bits inserted before an EOL.
@@ -236,6 +239,10 @@ def _scheme(scheme: str) -> int:
         raise ValueError(f"scheme must be one of 'mh', 'mr', 'mmr', got {scheme!r}") from None
 
 
+def _is_jbig(scheme: str) -> bool:
+    return isinstance(scheme, str) and scheme.lower() == "jbig"
+
+
 def _as_packed(bitmap: np.ndarray | PackedBitmap) -> PackedBitmap:
     if isinstance(bitmap, PackedBitmap):
         return bitmap
@@ -271,6 +278,13 @@ def encode(
     Returns the coded bytes; the last byte is padded with 0 bits. See the module docstring
     for which options give byte-identical libtiff strips.
     """
+    if _is_jbig(scheme):
+        if eol_align or min_row_bits or not end_marker:
+            raise ValueError("eol_align, min_row_bits and end_marker=False are T.4/T.6 options")
+        # function-level: faxcore.codecs.jbig imports this module (PackedBitmap, DecodedPage)
+        from faxcore.codecs import jbig
+        out = jbig.encode(_as_packed(bitmap))
+        return out.translate(_REVERSE) if lsb_first else out
     code = _scheme(scheme)
     if code == 2 and (eol_align or min_row_bits):
         raise ValueError("eol_align and min_row_bits apply to MH/MR only (MMR has no EOL)")
@@ -432,13 +446,19 @@ def decode(
         The memory used is bounded by ``rows * width`` (when ``rows`` is given) or by the
         caps above, and by the input size (every row costs at least one bit).
     """
-    code = _scheme(scheme)
+    code = -1 if _is_jbig(scheme) else _scheme(scheme)
     if not isinstance(width, int | np.integer) or not 1 <= width <= MAX_WIDTH:
         raise ValueError(f"width must be 1..{MAX_WIDTH}, got {width!r}")
     width = int(width)
     buf = _byte_buffer(data)
     if lsb_first:
         buf = bytes(buf).translate(_REVERSE)
+    if code < 0:
+        if rows is not None and rows < 0:
+            raise ValueError("rows must be >= 0")
+        # function-level: faxcore.codecs.jbig imports this module (PackedBitmap, DecodedPage)
+        from faxcore.codecs import jbig
+        return jbig.decode(buf, width=width, rows=rows, max_rows=max_rows)
     if rows is not None:
         if rows < 0:
             raise ValueError("rows must be >= 0")
