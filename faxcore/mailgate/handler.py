@@ -15,7 +15,8 @@ Replies: 550 5.7.1 for a sender who may not send or an account the gate refuses 
 reason in the reply), 550 5.7.1 for another domain (no relaying), 550 5.1.1 for a local
 part that is not a fax number, 452 for too many recipients, 552 for a mail over the size
 limit (aiosmtpd: SIZE and DATA), 554 5.6.0 for malformed MIME, no document, a document
-that cannot be read; 451 4.3.0 for our own failure (the sender's server keeps the mail and
+that cannot be read (the gate's refusals and these also by a reply mail to a sender we
+know, :mod:`faxcore.mailgate.results`); 451 4.3.0 for our own failure (the sender's server keeps the mail and
 tries again). A mail becomes its jobs in one transaction, with the record of where the
 result goes: all its jobs or none.
 """
@@ -32,6 +33,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from faxcore.accounts.jobs import normalize_number
 from faxcore.mailgate.config import MailConfig
 from faxcore.mailgate.message import FaxMail, MailRejected, parse_mail
+from faxcore.mailgate.results import queue_refusal
 from faxcore.mailgate.store import account_of_sender, normalize_address
 from faxcore.server import keys
 from faxcore.server.documents import DocumentRejected, load_upload, remove_quietly, store_pages
@@ -96,11 +98,28 @@ class FaxMailHandler:
         if not decision.allowed:
             raise MailRejected(550, f"5.7.1 fax account may not send: {decision.reason}")
 
+    def _reply(self, acct: int, reply_to: str, exc: MailRejected, subject: str = "",
+               in_reply_to: str | None = None) -> None:
+        """A reply mail with the refusal's reason, to a sender we know (see results.py).
+        Only recorded here; the result mailer's thread hands it to the relay."""
+        if self.cfg.relay_addr is None:
+            return
+        reason = exc.text.split(" ", 1)[1] if exc.text[:1].isdigit() else exc.text
+        try:
+            queue_refusal(self.service.store(), acct, reply_to, f"{exc.code} {reason}",
+                          subject, in_reply_to, self.service.clock())
+        except Exception:  # the SMTP reply still says why: never fail the dialogue for it
+            log.exception("refusal reply to %s", reply_to)
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
         def check() -> int:
             acct = self._sender_account(session, address)
-            self._gate(acct)
+            try:
+                self._gate(acct)
+            except MailRejected as exc:  # a known sender: tell them by mail too
+                self._reply(acct, address, exc)
+                raise
             return acct
         try:
             acct = await self._run(check)
@@ -152,16 +171,26 @@ class FaxMailHandler:
                 f"{', '.join(map(str, ids))} queued to {', '.join(numbers)}")
 
     def _accept(self, session: Session, envelope: Envelope, raw: bytes) -> list[int]:
-        fax = parse_mail(raw)
         acct: int = envelope.fax_account  # type: ignore[attr-defined]
         sender = normalize_address(envelope.mail_from or "")
+        try:
+            fax = parse_mail(raw)
+        except MailRejected as exc:  # the sender passed MAIL FROM: one of ours
+            self._reply(acct, sender, exc, exc.subject, exc.message_id)
+            raise
         if not session.authenticated and fax.from_addresses != [sender]:
+            # possibly forged: no reply mail (it would go to whoever was impersonated)
             shown = ", ".join(fax.from_addresses) or "none"
             raise MailRejected(550, f"5.7.1 the From header ({shown}) is not the sender "
                                     f"<{sender}>")
         reply_to = sender or (fax.from_addresses[0] if fax.from_addresses else "")
-        return submit_mail(self.service, acct, envelope.fax_numbers,  # type: ignore[attr-defined]
-                           fax, reply_to, fax.digest())
+        try:
+            return submit_mail(self.service, acct,
+                               envelope.fax_numbers,  # type: ignore[attr-defined]
+                               fax, reply_to, fax.digest())
+        except MailRejected as exc:
+            self._reply(acct, reply_to, exc, fax.subject, fax.message_id)
+            raise
 
 
 def submit_mail(service: Service, acct: int, numbers: list[str], fax: FaxMail,

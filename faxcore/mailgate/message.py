@@ -60,6 +60,9 @@ class MailRejected(Exception):
     def __init__(self, code: int, text: str) -> None:
         super().__init__(f"{code} {text}")
         self.code, self.text = code, text
+        # the refused mail's Subject and Message-ID when it got that far (reply mails)
+        self.subject: str = ""
+        self.message_id: str | None = None
 
     @property
     def reply(self) -> str:
@@ -100,6 +103,17 @@ def parse_mail(raw: bytes) -> FaxMail:
     froms = [a.lower() for _n, a in getaddresses([str(v) for v in msg.get_all("from", [])])
              if a]
     out = FaxMail(subject, froms, msg.get("message-id"))
+    try:
+        _read_parts(msg, out)
+    except MailRejected as exc:
+        exc.subject, exc.message_id = subject, out.message_id
+        raise
+    return out
+
+
+def _read_parts(msg: EmailMessage, out: FaxMail) -> None:
+    """The documents (and the cover when asked) of ``msg`` into ``out``."""
+    subject, froms = out.subject, out.from_addresses
     texts: list[str] = []
     for part in msg.walk():
         if part.is_multipart():
@@ -136,7 +150,6 @@ def parse_mail(raw: bytes) -> FaxMail:
     empty = [n for n, d in out.files if not d]
     if empty:
         raise MailRejected(554, f"5.6.0 the attachment {empty[0]!r} is empty")
-    return out
 
 
 def _describe(defect: email.errors.MessageDefect) -> str:

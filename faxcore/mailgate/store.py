@@ -3,7 +3,9 @@ so a job and the record of the mail it came from commit together):
 
 * ``mail_senders``: allow-listed sender addresses, each of one account;
 * ``mail_jobs``: for each job made from a mail, where its result goes and whether the
-  result mail went (``notified_at``), with the relay's last error and the next try.
+  result mail went (``notified_at``), with the relay's last error and the next try;
+* ``mail_replies``: reply mails saying why a mail was refused (the gate, a document that
+  cannot be read), sent through the relay like the result mails (``sent_at``, tries).
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             last_error TEXT
         )""",
         "CREATE INDEX mail_jobs_pending ON mail_jobs (notified_at, next_try_at)",
+    ]),
+    (2, [
+        """CREATE TABLE mail_replies (
+            id {pk},
+            account_id BIGINT NOT NULL REFERENCES accounts(id),
+            reply_to TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            in_reply_to TEXT,
+            created_at BIGINT NOT NULL,
+            sent_at BIGINT,
+            tries INTEGER NOT NULL DEFAULT 0,
+            next_try_at BIGINT NOT NULL DEFAULT 0,
+            last_error TEXT
+        )""",
+        "CREATE INDEX mail_replies_pending ON mail_replies (sent_at, next_try_at)",
+        "CREATE INDEX mail_replies_to ON mail_replies (reply_to, created_at)",
     ]),
 ]
 _PG_LOCK = 0x0FA7C0E0

@@ -424,3 +424,63 @@ def test_auth_needs_tls_on_a_listener_that_is_not_loopback(tmp_path) -> None:
             assert code == 538 and b"Encryption required" in text
         finally:
             gate.stop()
+
+
+def replies_sent(rig: Rig, address: str, timeout: float = 60) -> list:
+    """The refusal replies to ``address`` once the mailer has handed every recorded one to
+    the sink (rows in mail_replies with sent_at set), read back from the sink."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        pending = rig.svc.rows("SELECT count(*) FROM mail_replies WHERE reply_to = ? AND "
+                               "sent_at IS NULL", (address,))
+        if pending == [(0,)]:
+            break
+        time.sleep(0.1)
+    return [m.message for m in rig.sink.mails if address in m.rcpt_tos]
+
+
+def test_a_suspended_account_gets_a_reply_mail_with_the_reason_once(rig) -> None:
+    """The gate's refusal also comes back by mail through the relay, with the reason; the
+    same refusal again within the hour makes no second mail (no mail loop)."""
+    a = rig.allowed("poor2@corp.example", credit_limit_cents=0)
+    reason = rig.svc.suspend(a)
+    m = fax_mail("poor2@corp.example", f"{RECEIVER}@{DOMAIN}", pdf=letter_pdf())
+    refused(rig, lambda s: s.send_message(m), 550, reason)
+    refused(rig, lambda s: s.send_message(m), 550, reason)
+    (reply,) = replies_sent(rig, "poor2@corp.example")
+    assert reply["Subject"] == "Fax not sent"
+    assert reply["Auto-Submitted"] == "auto-replied" and reply["X-Faxcore-State"] == "refused"
+    text = reply.get_content()
+    assert f"Reason: 550 fax account may not send: {reason}" in text, text
+    assert rig.svc.rows("SELECT count(*), account_id FROM mail_replies WHERE reply_to = ? "
+                        "GROUP BY account_id", ("poor2@corp.example",)) == [(1, a.id)]
+
+
+def test_a_document_refused_after_data_gets_a_reply_saying_why(rig) -> None:
+    rig.allowed("h2@corp.example")
+    m = fax_mail("h2@corp.example", f"{RECEIVER}@{DOMAIN}", subject="quarterly report",
+                 pdf=b"%PDF-1.4 not really\n" * 20, message_id="<q4@corp.example>")
+    refused(rig, lambda s: s.send_message(m), 554, "cannot be read as a fax document")
+    m2 = fax_mail("h2@corp.example", f"{RECEIVER}@{DOMAIN}", subject="forgot it",
+                  body="no file here")
+    refused(rig, lambda s: s.send_message(m2), 554, "no fax document in the mail")
+    got = {r["Subject"]: r for r in replies_sent(rig, "h2@corp.example")}
+    assert set(got) == {"Fax not sent: quarterly report", "Fax not sent: forgot it"}
+    bad = got["Fax not sent: quarterly report"]
+    assert bad["In-Reply-To"] == "<q4@corp.example>"
+    assert "cannot be read as a fax document" in bad.get_content()
+    assert "Reason: 554 no fax document in the mail" in got["Fax not sent: forgot it"]\
+        .get_content()
+
+
+def test_a_stranger_or_a_forged_from_gets_no_reply_mail(rig) -> None:
+    """No backscatter: refusals of senders the gateway does not know are not mailed."""
+    rig.allowed("cfo@corp.example")
+    m = fax_mail("cfo@corp.example", f"{RECEIVER}@{DOMAIN}", pdf=letter_pdf())
+    refused(rig, lambda s: s.send_message(m, from_addr="eve@evil.example"), 550,
+            "may not send faxes here")
+    m2 = fax_mail("eve@evil.example", f"{RECEIVER}@{DOMAIN}", pdf=letter_pdf())
+    refused(rig, lambda s: s.send_message(m2, from_addr="cfo@corp.example"), 550,
+            "is not the sender")
+    assert rig.svc.rows("SELECT count(*) FROM mail_replies WHERE reply_to IN (?, ?)",
+                        ("eve@evil.example", "cfo@corp.example")) == [(0,)]
