@@ -124,7 +124,9 @@ def encode(
         if sdrst:
             model.reset()
     if yd is not None and yd != rows:
-        out.append(struct.pack(">BBI", ESC, NEWLEN, rows))
+        # as jbigkit's encoder ends such a page: NEWLEN, then an empty stripe's SDNORM
+        # (jbigkit's decoder waits for that SDNORM; ours needs none)
+        out.append(struct.pack(">BBIBB", ESC, NEWLEN, rows, ESC, SDNORM))
     return b"".join(out)
 
 
@@ -231,12 +233,23 @@ def decode(data: bytes | bytearray | memoryview, *, width: int | None = None,
         m = _MARKER.search(buf, pos)
         end = n if m is None else m.start()
         marker = None if m is None else buf[end + 1]
+        after = n if marker is None else end + 2
+        inner_newlen = None
+        if marker == NEWLEN and buf[end + 6:end + 7] == b"\xff" and \
+                buf[end + 7:end + 8] in (b"\x02", b"\x03"):
+            # a NEWLEN inside the last SDE, before its SDNORM (jbigkit reads it so)
+            inner_newlen = int.from_bytes(buf[end + 2:end + 6], "big")
+            marker, after = buf[end + 7], end + 8
         if marker is not None and marker not in (SDNORM, SDRST):
             error = f"stripe at byte {pos} ended by marker FF {marker:02X}, not SDNORM/SDRST"
             break
-        after = n if marker is None else end + 2
         # T.85: a NEWLEN right after this SDE may end the page inside this stripe
         _, ahead = _floating(buf, after)
+        if inner_newlen is not None:
+            error = _newlen(options, yd, inner_newlen, done)
+            if error:
+                break
+            yd = inner_newlen
         yd_now = yd
         if ahead.newlen is not None and not _newlen(options, yd, ahead.newlen, done):
             yd_now = ahead.newlen

@@ -62,6 +62,17 @@ def test_at_moves_newlen_and_comment():
     assert np.array_equal(jbig.decode(unknown).bitmap, a)
 
 
+def test_a_newlen_inside_the_last_stripe_data():
+    """NEWLEN between the last SCD and its SDNORM (read by jbigkit too) ends the page."""
+    a = _page(200, 64, seed=4)
+    data = jbig.encode(a, yd=5000)
+    tail = b"\xff\x02" + data[-8:]                 # SDNORM NEWLEN(200) SDNORM
+    assert data.endswith(tail)
+    moved = data[: -len(tail)] + data[-8:-2] + b"\xff\x02"
+    p = jbig.decode(moved)
+    assert p.error is None and np.array_equal(p.bitmap, a)
+
+
 @pytest.mark.parametrize("two_line", [False, True])
 def test_fast_decoder_equals_the_reference(two_line):
     for seed in range(3):
