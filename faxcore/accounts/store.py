@@ -323,8 +323,10 @@ class Store(JobStoreMixin):
             return row, _state_from_row(row)
         return row, self._replay(row, t)
 
-    def record_outbound(self, account_id: int, pages: int, now: datetime) -> int:
-        """Charge a sent fax of ``pages`` pages at the plan's per-page price; returns the charge."""
+    def record_outbound(self, account_id: int, pages: int, now: datetime, *,
+                        note: str | None = None) -> int:
+        """Charge a sent fax of ``pages`` pages at the plan's per-page price; returns the
+        charge. ``note``: what was sent (the server's "fax job N", for per-job usage)."""
         account_id = _account_id(account_id)
         _positive_int(pages, "pages", MAX_PAGES)
         t = to_us(now)
@@ -334,7 +336,7 @@ class Store(JobStoreMixin):
             if price is None:
                 raise UnknownAccount(f"no account {account_id!r}")
             cents = pages * int(price[0])
-            self._event(account_id, t, PAGE_CHARGE, cents, pages=pages)
+            self._event(account_id, t, PAGE_CHARGE, cents, pages=pages, note=note)
         return cents
 
     def record_inbound(self, account_id: int, pages: int, now: datetime, *,

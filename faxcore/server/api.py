@@ -8,8 +8,8 @@ request or a state that forbids the action, 413 upload too large.
 
 Authentication: ``Authorization: Bearer fxk_...`` (:mod:`faxcore.server.keys`). What
 an account may do follows its log-in scope (:mod:`faxcore.accounts.rules`): active
-accounts everything; suspended or closed ("limited") only ``GET /v1/account``
-(and submissions get 402 with the reason); terminated nothing (403).
+accounts everything; suspended or closed ("limited") only ``GET /v1/account`` and
+``GET /v1/account/statement`` (and submissions get 402 with the reason); terminated nothing (403).
 
 The handlers that touch the database are plain ``def`` functions: FastAPI runs them in
 its thread pool, and each thread has its own connection (:class:`StorePool`).
@@ -51,6 +51,7 @@ from faxcore.server.documents import (
 from faxcore.server.inbound import add_number, get_inbound, inbox, numbers_of
 from faxcore.server.maildelivery import set_fax_email
 from faxcore.server.queue import FaxJob, IdempotencyConflict, NotFound, QueueError
+from faxcore.server.statement import usage_statement
 from faxcore.server.webhooks import replay_event, set_webhook, webhook_events
 
 if TYPE_CHECKING:
@@ -474,6 +475,15 @@ def create_app(service: Service) -> FastAPI:
                 "reason": decision.reason, "login_scope": st.login_scope,
                 "allowed": sorted(PANEL_ACTIONS[st.login_scope]),
                 "numbers": numbers_of(store, acct)}
+
+    @app.get("/v1/account/statement")
+    def get_statement(month: str | None = None, acct: int = Depends(account)
+                      ) -> dict[str, Any]:
+        # account information: a limited (suspended/closed) account may read it too
+        try:
+            return usage_statement(service.store(), acct, service.clock(), month)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_month", str(exc)) from None
 
     @app.put("/v1/account/webhook")
     async def put_webhook(request: Request) -> dict[str, Any]:

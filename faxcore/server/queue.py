@@ -90,6 +90,11 @@ _COLS = ("id, account_id, idempotency_key, destination, channel, state, pages, h
          "origin")
 
 
+def job_note(job_id: int) -> str:
+    """The ledger note of a page charged for job ``job_id`` (the per-job usage's link)."""
+    return f"fax job {job_id}"
+
+
 def _t(v: int | None) -> datetime | None:
     return None if v is None else from_us(v)
 
@@ -453,7 +458,7 @@ class JobQueue:
                                 (job.id, page, claim.attempt_id, t))
                 self.db.execute("UPDATE fax_attempts SET pages_confirmed = pages_confirmed + 1 "
                                 "WHERE id = ?", (claim.attempt_id,))
-                self.store.record_outbound(job.account_id, 1, now)
+                self.store.record_outbound(job.account_id, 1, now, note=job_note(job.id))
                 self._note("page", job, page=page)
         self._flush()
         return job.cancel_requested

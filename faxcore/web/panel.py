@@ -62,6 +62,7 @@ from faxcore.server.inbound import get_inbound, inbox, numbers_of
 from faxcore.server.model import ACTIVE, FINAL
 from faxcore.server.queue import NotFound
 from faxcore.server.service import Service
+from faxcore.server.statement import usage_statement
 from faxcore.server.webhooks import set_webhook, webhook_of
 from faxcore.web import users
 from faxcore.web.payments import (
@@ -313,7 +314,7 @@ def account_view(service: Service, acct: int) -> dict[str, Any]:
             "usage": usage, "deadlines": deadlines, "held_inbound": int(held_in),
             "held_outbound": int(held_out), "entries": statement["entries"][-50:][::-1],
             "invoices": invoices[::-1], "logins": users.logins_of(store, acct),
-            "now": now}
+            "statement": usage_statement(store, acct, now), "now": now}
 
 
 def job_progress(service: Service, job) -> dict[str, Any]:
