@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from faxcore.codecs import decode, encode_tiff_strip, pack
+from faxcore.codecs import decode, encode, encode_tiff_strip, jbig, pack
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("FAXCORE_SHARED", ROOT.parent / "shared"))
@@ -194,16 +194,162 @@ def clock(fn, *args, **kwargs) -> float:
 def decode_bitmap(data: bytes, scheme: str, width: int, rows: int) -> np.ndarray:
     return decode(data, scheme, width, rows=rows).bitmap
 
+# --------------------------------------------------------------------------------------
+# JBIG (T.85) against jbigkit's libjbig (jbg85_*), through a small C driver built here
+# --------------------------------------------------------------------------------------
+
+JBIG_DRIVER = r"""
+#include <stdlib.h>
+#include <string.h>
+#include <jbig85.h>
+struct obuf { unsigned char *p; size_t n, cap; };
+static void out_cb(unsigned char *s, size_t len, void *f) {
+    struct obuf *o = f;
+    if (o->n + len > o->cap) return;          /* the caller gives enough room */
+    memcpy(o->p + o->n, s, len); o->n += len;
+}
+/* whole page: rows of bpl bytes -> BIE; returns its length */
+long fc_jbg85_encode(const unsigned char *img, unsigned long w, unsigned long h,
+                     int options, unsigned long l0, int mx, unsigned char *out, size_t cap) {
+    struct jbg85_enc_state s; struct obuf o = {out, 0, cap};
+    size_t bpl = (w + 7) / 8; unsigned long y;
+    jbg85_enc_init(&s, w, h, out_cb, &o);
+    jbg85_enc_options(&s, options, l0, mx);
+    for (y = 0; y < h; y++)
+        jbg85_enc_lineout(&s, (unsigned char *)img + y * bpl,
+                          y > 0 ? (unsigned char *)img + (y - 1) * bpl : NULL,
+                          y > 1 ? (unsigned char *)img + (y - 2) * bpl : NULL);
+    return (long)o.n;
+}
+struct lines { unsigned char *p; size_t bpl; unsigned long rows; };
+static int line_cb(const struct jbg85_dec_state *s, unsigned char *start, size_t len,
+                   unsigned long y, void *f) {
+    struct lines *l = f;
+    if (y < l->rows) memcpy(l->p + y * l->bpl, start, len);
+    return 0;
+}
+/* BIE -> rows; returns jbigkit's result code (0 = JBG_EOK) */
+int fc_jbg85_decode(unsigned char *bie, size_t len, unsigned char *img, unsigned long w,
+                    unsigned long h) {
+    struct jbg85_dec_state s; size_t cnt = 0, done = 0; int r = 0;
+    size_t bpl = (w + 7) / 8;
+    unsigned char *buf = malloc(3 * bpl);
+    struct lines l = {img, bpl, h};
+    jbg85_dec_init(&s, buf, 3 * bpl, line_cb, &l);
+    while (done < len) {
+        r = jbg85_dec_in(&s, bie + done, len - done, &cnt);
+        done += cnt;
+        if (r != JBG_EOK_INTR) break;
+    }
+    if (r == JBG_EAGAIN) r = jbg85_dec_end(&s);
+    free(buf);
+    return r;
+}
+"""
+
+
+class Jbigkit:
+    """jbigkit's T.85 coder (libjbig, jbg85_*): the C driver above, compiled now."""
+
+    def __init__(self, workdir: Path) -> None:
+        src, lib = workdir / "fc_jbg85.c", workdir / "fc_jbg85.so"
+        src.write_text(JBIG_DRIVER)
+        import subprocess  # only this part of the benchmark runs a compiler
+
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(src), "-ljbig"],
+                       check=True)
+        self.lib = ctypes.CDLL(str(lib))
+        self.lib.fc_jbg85_encode.restype = ctypes.c_long
+        self.lib.fc_jbg85_encode.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong,
+                                             ctypes.c_int, ctypes.c_ulong, ctypes.c_int,
+                                             ctypes.c_void_p, ctypes.c_size_t]
+        self.lib.fc_jbg85_decode.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
+                                             ctypes.c_ulong, ctypes.c_ulong]
+
+    def encode(self, pdata: np.ndarray, width: int) -> bytes:
+        cap = pdata.size * 2 + 4096
+        out = ctypes.create_string_buffer(cap)
+        n = self.lib.fc_jbg85_encode(pdata.ctypes.data, width, pdata.shape[0], jbig.TPBON,
+                                     128, 0, out, cap)
+        return out.raw[:n]
+
+    def decode(self, data: bytes, width: int, rows: int) -> np.ndarray:
+        img = np.zeros((rows, (width + 7) // 8), np.uint8)
+        r = self.lib.fc_jbg85_decode(data, len(data), img.ctypes.data, width, rows)
+        if r not in (0, 0x10):
+            raise RuntimeError(f"jbigkit decode failed: {r:#x}")
+        return img
+
+
+def halftone_page() -> np.ndarray:
+    """A smooth picture through an 8x8 Bayer matrix (a halftoned photo)."""
+    b2 = np.array([[0, 2], [3, 1]])
+    b8 = np.kron(np.kron(b2, np.ones((2, 2), int)) * 4 + np.tile(b2, (2, 2)),
+                 np.ones((2, 2), int)) * 4 + np.tile(b2, (4, 4))
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    grey = 32 + 28 * np.sin(x / 150.0) * np.cos(y / 90.0)
+    return (grey > b8[y % 8, x % 8]).astype(np.uint8)
+
+
+def bench_jbig(pages: dict[str, np.ndarray], repeat: int) -> int:
+    """T.85 (3-line template, TPBON, L0=128, no AT moves: jbigkit's -m 0) against jbigkit,
+    and sizes against MMR. Returns the number of failed identity checks."""
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        jk = Jbigkit(Path(tmp))
+        print()
+        print("JBIG T.85 (3-line, TPBON, L0=128, MX=0) vs jbigkit libjbig jbg85_*; "
+              "ratio = faxcore / jbigkit (> 1 = faxcore faster)")
+        hdr = (f"{'page':9} {'jbig B':>7} {'mmr B':>7} {'mmr/jbig':>8} | {'enc':>6} "
+               f"{'jbigkit':>7} {'ratio':>6} | {'dec':>6} {'jbigkit':>7} {'ratio':>6}")
+        print(hdr)
+        print("-" * len(hdr))
+        enc_r, dec_r, size_r = [], [], []
+        for name, bm in {**pages, "halftone": halftone_page()}.items():
+            packed = pack(bm)
+            pdata = np.ascontiguousarray(packed.data)
+            rows, width = bm.shape
+            mp = bm.size / 1e6
+            ours = jbig.encode(packed)
+            theirs = jk.encode(pdata, width)
+            if ours != theirs:
+                print(f"  !! {name}: jbig bytes differ from jbigkit's")
+                failures += 1
+            if not (np.array_equal(jk.decode(ours, width, rows), pdata)
+                    and np.array_equal(decode(theirs, "jbig", width).packed.data, pdata)):
+                print(f"  !! {name}: jbig pixels differ")
+                failures += 1
+            mmr = len(encode(packed, "mmr"))
+            te = tje = td = tjd = float("inf")
+            for _ in range(repeat):
+                tje = min(tje, clock(jk.encode, pdata, width))
+                te = min(te, clock(jbig.encode, packed))
+                tjd = min(tjd, clock(jk.decode, theirs, width, rows))
+                td = min(td, clock(decode, ours, "jbig", width))
+            if name.startswith("itu"):
+                enc_r.append(tje / te)
+                dec_r.append(tjd / td)
+                size_r.append(mmr / len(ours))
+            print(f"{name:9} {len(ours):7d} {mmr:7d} {mmr / len(ours):8.2f} | {mp / te:6.1f} "
+                  f"{mp / tje:7.1f} {tje / te:6.2f} | {mp / td:6.1f} {mp / tjd:7.1f} "
+                  f"{tjd / td:6.2f}", flush=True)
+        if enc_r:
+            print(f"median over the ITU charts: encode ratio {statistics.median(enc_r):.2f}, "
+                  f"decode ratio {statistics.median(dec_r):.2f}, "
+                  f"MMR bytes / JBIG bytes {statistics.median(size_r):.2f}")
+    return failures
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--pages", default="", help="comma-separated: itu1..itu8,text")
-    ap.add_argument("--schemes", default="mh,mr,mmr")
+    ap.add_argument("--schemes", default="mh,mr,mmr,jbig")
     args = ap.parse_args()
     lt = LibTiff()
     pages = load_pages([p for p in args.pages.split(",") if p] or None)
-    schemes = args.schemes.split(",")
+    schemes = [s for s in args.schemes.split(",") if s != "jbig"]
+    with_jbig = "jbig" in args.schemes.split(",")
     print(f"faxcore codec benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"machine: {platform.machine()} {platform.processor() or ''} "
           f"{os.cpu_count()} cpus, Python {platform.python_version()}, "
@@ -268,6 +414,8 @@ def main() -> int:
                       f"{r['dec', 'packed']:8.2f} {r['dec', 'array']:9.2f}", flush=True)
     finally:
         lt.cleanup()
+    if with_jbig:
+        failures += bench_jbig(pages, args.repeat)
     if ratios:
         print()
         print("median ratio faxcore/libtiff over the ITU charts (>= 1.0: faxcore faster)")

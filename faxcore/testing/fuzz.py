@@ -16,6 +16,8 @@ Input formats (the files of ``tests/corpus/<target>/`` use the same):
   and with a row count (the TIFF strip path; MR with K=2, or ``-k<K>`` from the name).
 * ``raw_mh``, ``raw_mr``, ``raw_mmr``: a raw ``.g3`` / ``.g4`` stream for ``read_raw``
   (same width rule).
+* ``jbig``: a T.85 BIE (its width is in its header), decoded as is, bit-reversed with
+  ``lsb_first`` and with a row count; a clean page must re-encode to the same pixels.
 * ``tiff``: a TIFF file for ``read_tiff`` (strict and lenient).
 * ``v21``, ``v27ter``, ``v29``, ``v17``: int16 little-endian 8 kHz samples, fed to a
   receiver at every bit rate of the modem (or only ``-r<rate>`` when the name says so;
@@ -45,6 +47,7 @@ import numpy as np
 from faxcore import codecs, modem
 from faxcore.codecs import MAX_PIXELS as CODEC_MAX_PIXELS
 from faxcore.codecs import MAX_ROWS
+from faxcore.codecs import jbig as jb
 from faxcore.codecs.raw import read_raw
 from faxcore.codecs.tiff import Page, read_tiff
 from faxcore.modem import MODEMS
@@ -149,6 +152,34 @@ def _codec(scheme: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
         return (_norm(p.error), p.end_marker_seen, p.bad_rows > 0, p.skipped_bits > 0,
                 min(p.rows, 4), _norm(s.error))
     return run
+
+
+#: pixels one fuzz input may decode to: a 20-byte JBIG header can declare 2**28 pixels
+#: that cost no input (zero padding is valid T.85 data); the unit tests cover that cap
+JBIG_FUZZ_PIXELS = 1 << 22
+
+
+def _jbig(data: bytes, opts: Mapping[str, int]) -> Hashable:
+    """A T.85 BIE (width from its header): decoded whole, bit-reversed with ``lsb_first``
+    (same page), with a row count; a clean page re-encodes to the same pixels."""
+    try:
+        width = jb.parse_bih(data)["xd"]
+    except jb.JbigHeaderError:
+        width = 1                         # what decode() reports without a header
+    limit = max(1, JBIG_FUZZ_PIXELS // width)
+    p = jb.decode(data, max_rows=limit)
+    _check_page(p, data, width, limit, "jbig")
+    assert p.error is not None or p.end_marker_seen, "no error and no end"
+    q = codecs.decode(data.translate(_REVERSED), "jbig", width, lsb_first=True,
+                      max_rows=limit)
+    assert _same_page(p, q), "lsb_first decode differs from the plain one"
+    s = jb.decode(data, rows=STRIP_ROWS)
+    _check_page(s, data, width, STRIP_ROWS, "jbig")
+    assert np.array_equal(s.packed.data, p.packed.data[:s.rows]) or p.rows < s.rows
+    if p.error is None and p.rows:
+        again = jb.decode(jb.encode(p.packed))
+        assert np.array_equal(again.packed.data, p.packed.data), "re-encoded page differs"
+    return (_norm(p.error), p.end_marker_seen, min(p.rows, 4), _norm(s.error))
 
 
 def _raw(scheme: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
@@ -341,6 +372,7 @@ def _targets() -> dict[str, Target]:
     for s in ("mh", "mr", "mmr"):
         t.append(Target(f"raw_{s}", _raw(s), "codec", name_opts=_WIDTH))
     t.append(Target("tiff", _tiff, "bytes"))
+    t.append(Target("jbig", _jbig, "bytes"))
     for m in ("v21", "v27ter", "v29", "v17"):
         t.append(Target(m, _modem(m), "audio", max_len=1 << 17,
                         name_opts={"r": ("rate", 300, 14400)},
