@@ -29,7 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from _common import pin_one_core, print_header
-from density import ENGINES, Workload, build_c_driver, one_call
+from density import ENGINES, PER_PIECE, Workload, build_c_driver, one_call
 
 DSP_TIME = [0.0]
 DSP_CALLS = [0]
@@ -181,6 +181,8 @@ def main() -> int:
     ap.add_argument("--no-ecm", dest="ecm", action="store_false")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--per-piece", action="store_true",
+                    help="also faxcore with its transmit pump off (the gain, same run)")
     args = ap.parse_args()
     pin_one_core()
     print_header(f"faxcore vs spandsp: 3-page call (ITU 1-3, fine), {args.modem}, "
@@ -189,6 +191,7 @@ def main() -> int:
         w = Workload(Path(d), args.modem, args.ecm)
         c_exe = build_c_driver(Path(d))
         engines = [e for e in ENGINES if e != "spandsp-C" or c_exe is not None]
+        engines += [PER_PIECE] if args.per_piece else []
         cpu: dict[str, list[float]] = {e: [] for e in engines}
         line: dict[str, float] = {}
         good = True
@@ -202,7 +205,7 @@ def main() -> int:
                 good &= ok
         for e in engines:
             xs = cpu[e]
-            print(f"  {e:11s} line {line[e]:6.1f} s   CPU per call min/median/max "
+            print(f"  {e:17s} line {line[e]:6.1f} s   CPU per call min/median/max "
                   f"{min(xs):.4f}/{statistics.median(xs):.4f}/{max(xs):.4f} s")
         for peer in engines[1:]:
             r = [f / s for f, s in zip(cpu["faxcore"], cpu[peer], strict=True)]

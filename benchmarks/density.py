@@ -1,7 +1,7 @@
 """Benchmark: channel density, how many fax stations one core carries in real time.
 
     .venv/bin/python benchmarks/density.py [--pairs 20] [--seconds 30] [--repeat 3]
-        [--modem v17] [--no-ecm] [--memory-pairs 40] [--no-c]
+        [--modem v17] [--no-ecm] [--memory-pairs 40] [--no-c] [--per-piece]
 
 Back-to-back calls (a calling station sending ITU charts 1-3 at fine resolution, an
 answering one receiving them), 160-sample (20 ms) blocks, the same way for every engine:
@@ -11,7 +11,10 @@ answering one receiving them), 160-sample (20 ms) blocks, the same way for every
   test suite (:class:`faxcore.testing.spandsp.SpandspFax`, what the interop tests use);
 * ``spandsp-C``: the same calls entirely in C (``benchmarks/c/spandsp_call.c``, built
   here with ``cc`` against libspandsp-dev into a temporary directory): spandsp at its
-  best, no Python at all.
+  best, no Python at all;
+* ``faxcore-per-piece`` (``--per-piece``): faxcore with its transmit pump off
+  (:data:`faxcore.session.TX_PUMP` None: the session's per-piece loop, as before the
+  pump), so the pump's gain is measured in the same run.
 
 ``--pairs`` calls run at once; call i starts ``i x L / pairs`` seconds of line time late
 (L: the length of one call) and each call is restarted with a fresh pair when it ends, so
@@ -47,7 +50,9 @@ from pathlib import Path
 from _common import pin_one_core, print_header
 
 import faxcore
+import faxcore.session
 from faxcore.codecs.tiff import Page, write_tiff
+from faxcore.modem import txpump
 from faxcore.t30 import TxPage
 from faxcore.testing.pages import pbm_page
 from faxcore.testing.paths import SHARED
@@ -57,6 +62,14 @@ BLOCK = 160
 BLOCKS_PER_S = 8000 // BLOCK
 C_SOURCE = Path(__file__).with_name("c") / "spandsp_call.c"
 ENGINES = ("faxcore", "spandsp-py", "spandsp-C")
+#: ``--per-piece``: faxcore with its transmit pump off (the session's per-piece loop, as
+#: before the pump): the pump's gain measured in the same run
+PER_PIECE = "faxcore-per-piece"
+
+
+def select(engine: str) -> None:
+    """Set the session's transmit pump for ``engine`` (runs are one engine at a time)."""
+    faxcore.session.TX_PUMP = None if engine == PER_PIECE else txpump.tx_pump
 
 
 def build_c_driver(outdir: Path) -> Path | None:
@@ -89,7 +102,7 @@ class Workload:
         write_tiff(self.tiff, [Page(p, 204, 196) for p in bitmaps], "mh")
 
     def pair(self, engine: str, slot: int):
-        if engine == "faxcore":
+        if engine.startswith("faxcore"):
             return (faxcore.FaxSession(True, send=self.pages, ecm=self.ecm, modems=(self.modem,)),
                     faxcore.FaxSession(False, ecm=self.ecm, modems=(self.modem,)))
         return (SpandspFax(True, send_tiff=str(self.tiff), ecm=self.ecm, modems=(self.modem,)),
@@ -98,7 +111,7 @@ class Workload:
 
 
 def ok(engine: str, a, b) -> bool:
-    if engine == "faxcore":
+    if engine.startswith("faxcore"):
         # counted, not unpacked: b.pages would make a bitmap of every page
         got = sum(p.packed is not None for p in b.engine.received_pages)
         return a.result.ok and b.result.ok and got == 3
@@ -107,6 +120,7 @@ def ok(engine: str, a, b) -> bool:
 
 def one_call(w: Workload, engine: str, c_exe: Path | None) -> tuple[float, float, bool]:
     """(line seconds, CPU seconds, ok) of one call from start to end."""
+    select(engine)
     if engine == "spandsp-C":
         out = subprocess.run([str(c_exe), str(w.tiff), str(w.tmp), w.modem, str(int(w.ecm)),
                               "1", "0", "0", "0"], capture_output=True, text=True, check=True)
@@ -130,6 +144,7 @@ def density(w: Workload, engine: str, pairs: int, seconds: float, call_s: float,
     """Stations per core (mean and worst 1-second window) for ``pairs`` staggered,
     restarted calls, measured over ``seconds`` of line time after ``call_s`` of warm-up."""
     stagger = call_s / pairs
+    select(engine)
     if engine == "spandsp-C":
         out = subprocess.run([str(c_exe), str(w.tiff), str(w.tmp), w.modem, str(int(w.ecm)),
                               str(pairs), str(seconds), str(stagger), str(call_s)],
@@ -233,6 +248,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory-pairs", type=int, default=40, help="0: no memory figure")
     ap.add_argument("--no-c", action="store_true", help="leave out the C driver")
+    ap.add_argument("--per-piece", action="store_true",
+                    help="also faxcore with its transmit pump off (the gain, same run)")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     ap.add_argument("--call-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -249,6 +266,7 @@ def main(argv=None) -> int:
         w = Workload(tmp, args.modem, args.ecm)
         c_exe = None if args.no_c else build_c_driver(tmp)
         engines = [e for e in ENGINES if e != "spandsp-C" or c_exe is not None]
+        engines += [PER_PIECE] if args.per_piece else []
         # whole calls first: their line length sets the stagger
         calls: dict[str, list[float]] = {e: [] for e in engines}
         line = {}
@@ -262,7 +280,7 @@ def main(argv=None) -> int:
                 failed |= not good
         print("\none whole call, CPU seconds (both stations) min/median/max; line seconds")
         for e in engines:
-            print(f"  {e:11s} {_mmm(calls[e], '{:.4f}')} s   line {line[e]:.1f} s")
+            print(f"  {e:17s} {_mmm(calls[e], '{:.4f}')} s   line {line[e]:.1f} s")
         call_s = line["faxcore"]
         rows: dict[str, list[dict]] = {e: [] for e in engines}
         for _ in range(args.repeat):
@@ -276,14 +294,14 @@ def main(argv=None) -> int:
               "min/median/max")
         for e in engines:
             rr = rows[e]
-            print(f"  {e:11s} {_mmm([r['per_core'] for r in rr]):>17s}   worst 1 s "
+            print(f"  {e:17s} {_mmm([r['per_core'] for r in rr]):>17s}   worst 1 s "
                   f"{_mmm([r['worst_per_core'] for r in rr]):>17s}   calls ended "
                   f"{sum(r['calls'] for r in rr)} ({sum(r['ok'] for r in rr)} OK)")
         print("\nratios faxcore / peer (per repeat; > 1: faxcore carries more), min/median/max")
         for peer in engines[1:]:
             dens = [f["per_core"] / s["per_core"] for f, s in zip(rows["faxcore"], rows[peer], strict=True)]
             cpu = [f / s for f, s in zip(calls["faxcore"], calls[peer], strict=True)]
-            print(f"  vs {peer:11s} density {_mmm(dens, '{:.3f}')}   whole-call CPU "
+            print(f"  vs {peer:17s} density {_mmm(dens, '{:.3f}')}   whole-call CPU "
                   f"faxcore/{peer} {_mmm(cpu, '{:.2f}')}")
     if args.memory_pairs:
         print(f"\nresident memory per station, {args.memory_pairs} calls in progress "

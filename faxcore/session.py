@@ -29,7 +29,7 @@ import numpy as np
 from faxcore import modem
 from faxcore.codecs import write_tiff
 from faxcore.documents import load_pages, page_from_tx, to_tx_page  # noqa: F401 (re-exported)
-from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE, pump
+from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE, pump, txpump
 from faxcore.modem.base import as_samples
 from faxcore.modem.tones import CedGenerator, CngGenerator
 from faxcore.pagestore import TiffPageWriter, fax_info, tiff_page
@@ -62,6 +62,12 @@ ECM_PREAMBLE_MS = 200.0
 # where a received signal ended, for the gap before our answer
 RX_LOUD = 64
 
+
+
+#: Makes the transmit pump of a modem burst (:mod:`faxcore.modem.txpump`): the compiled
+#: one; :class:`~faxcore.modem.txpump.ReferenceTxPump` is the same in Python; None plays
+#: every source the per-piece way (both are for tests comparing the three).
+TX_PUMP: Callable | None = txpump.tx_pump
 
 
 def _bytes_to_bits(data: bytes) -> np.ndarray:
@@ -180,6 +186,8 @@ class FaxSession:
         self._rx_clock = 0
         self._tx_clock = 0
         self._src = None         # current transmit source (has tx(n), done)
+        self._txp = None         # the transmit pump playing it (None: per piece)
+        self._txp_src = None     # the source _txp was made for
         self._cng = None
         self._rxm = None         # current receive pump (faxcore.modem.pump), with its
         #                          V.21 watch while a fast carrier is expected
@@ -282,6 +290,24 @@ class FaxSession:
             self._release()
         while pos < n:
             src = self._src
+            if src is not self._txp_src:  # a new source: a modem burst gets a pump
+                self._txp_src = src
+                self._txp = TX_PUMP(src) if TX_PUMP is not None and \
+                    txpump.supports(src) else None
+            if self._txp is not None:
+                # One call fills the block, or up to where the burst ended (then the
+                # same as below: TxComplete, and the next source goes on from there).
+                if out is None:
+                    out = np.zeros(n, np.int16)
+                end, self._quiet = self._txp.fill(out, pos, self._quiet)
+                self._tx_clock += end - pos
+                pos = end
+                if self._txp.done:
+                    self._src = None
+                    self._tail_quiet = self._quiet
+                    self._event(TxComplete())
+                    self._tail_quiet = 0
+                continue
             if src is None:
                 k = n - pos  # CNG or nothing until the block's end: no source can start
             elif isinstance(src, _Silence):

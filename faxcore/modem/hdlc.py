@@ -246,6 +246,13 @@ class HdlcTransmitter:
         f = getattr(self._modem, "continues_past", None)
         return self._final and f is not None and f(n)
 
+    def sure_samples(self) -> int:
+        """The most samples ``tx`` surely gives now without ending the burst (the modem's
+        ``sure_samples``; 0 while more frames may come or the modem does not say).
+        Frames still to be encoded only add to what the modem holds."""
+        f = getattr(self._modem, "sure_samples", None)
+        return int(f()) if self._final and f is not None else 0
+
     @property
     def done(self) -> bool:
         return self._modem.done

@@ -240,6 +240,19 @@ class QamTransmitter:
         avail = len(self._buf) - self._bpos
         return avail > n or (avail == n and self._phase < 3)
 
+    def sure_samples(self) -> int:
+        """The most samples ``tx`` surely gives now without ending the burst (what the
+        transmit pump, :mod:`faxcore.modem.txpump`, may take ahead): those modulated
+        (all but the last once the end is among them), and while the data goes on with
+        a whole chunk queued, the next chunk's too (a data chunk of CHUNK symbols is at
+        least 3 samples a symbol, and never the end)."""
+        avail = len(self._buf) - self._bpos
+        if self._phase == 3:
+            return max(0, avail - 1)
+        if self._phase == 1 and len(self._queue) >= self.CHUNK * self.bits_per_symbol:
+            return avail + 3 * self.CHUNK
+        return avail
+
     # --- internals
     def _next_samples(self) -> np.ndarray | None:
         if self._phase == 0:

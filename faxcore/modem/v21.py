@@ -35,6 +35,8 @@ from faxcore.modem.v21_core import V21Demodulator, V21Modulator
 BIT_RATE = 300
 MARK_HZ = 1650
 SPACE_HZ = 1850
+#: what ``sure_samples`` says when the burst cannot end (more data announced)
+SURE_UNBOUNDED = 1 << 30
 __all__ = ["BIT_RATE", "MARK_HZ", "SPACE_HZ", "Receiver", "Transmitter", "SAMPLE_RATE"]
 
 
@@ -68,6 +70,16 @@ class Transmitter:
         if self.done:
             return False
         return not self._final or len(self._queue) >= self._mod.bits_needed(n)
+
+    def sure_samples(self) -> int:
+        """The most samples ``tx`` surely gives now without ending the burst: the largest
+        ``n`` for which :meth:`continues_past` is True (what the transmit pump,
+        :mod:`faxcore.modem.txpump`, may take ahead)."""
+        if self.done:
+            return 0
+        if not self._final:
+            return SURE_UNBOUNDED  # fill follows the data: the burst cannot end
+        return int(self._mod.samples_for(len(self._queue)))
 
     def tx(self, n: int) -> np.ndarray:
         if n < 0:

@@ -432,6 +432,14 @@ cdef class V21Modulator:
             return 0
         return (self.clk + 3 * (n - 1)) // 80
 
+    def samples_for(self, long long bits):
+        """The most samples the next ``bits`` bits fill: the largest ``n`` with
+        ``bits_needed(n) <= bits`` (the inverse of :meth:`bits_needed`)."""
+        cdef long long room = 80 * bits + 79 - self.clk
+        if bits < 0 or room < 0:
+            return 0
+        return room // 3 + 1
+
     def run(self, short[::1] out, const unsigned char[::1] bits):
         """Fill ``out`` from ``bits``; stops early (at a bit boundary) when bits run out.
         Returns (samples written, bits consumed)."""

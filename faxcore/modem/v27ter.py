@@ -275,6 +275,26 @@ class Transmitter:
         need = self._shaper.symbols_needed(n) + CHUNK + 2
         return not self._queue.final or len(self._queue) > need * self.bits_per_symbol
 
+    def sure_samples(self) -> int:
+        """The most samples ``tx`` surely gives now without ending the burst (what the
+        transmit pump, :mod:`faxcore.modem.txpump`, may take ahead): in the data, those
+        of the symbols already encoded or, with enough data queued, as many as
+        :meth:`continues_past` allows; after it, those of the encoded symbols but the
+        last (the burst ends when its last symbol has been taken, the tail included)."""
+        if self.done:
+            return 0
+        pending = len(self._pending) if self._started else len(self._training)
+        shaper = self._shaper
+        if self._phase == "data":
+            if not self._queue.final:
+                return 1 << 30  # fill follows the data: the burst cannot end
+            # continues_past(n): queued > (symbols_needed(n) + CHUNK + 2) * bps
+            m = (len(self._queue) - 1) // self.bits_per_symbol - CHUNK - 2
+            return int(max(shaper.samples_for(pending), shaper.samples_for(m)))
+        if self._phase == "tail":  # the tail is still to come: every encoded symbol
+            return int(shaper.samples_for(pending))
+        return int(shaper.samples_for(pending - 1))
+
     def tx(self, n: int) -> np.ndarray:
         """Exactly ``n`` int16 samples of the burst (zeros once it is over)."""
         n = operator.index(n)  # 1.5 or "3" is a caller error, not a block size

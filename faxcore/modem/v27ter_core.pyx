@@ -197,6 +197,14 @@ cdef class PskShaper:
         """How many new symbols the next ``n`` output samples consume."""
         return (self.baud_phase + n * self.den) // self.num
 
+    def samples_for(self, long long symbols):
+        """The most samples the next ``symbols`` symbols give: the largest ``n`` with
+        ``symbols_needed(n) <= symbols`` (the inverse of :meth:`symbols_needed`)."""
+        cdef long long room = symbols * self.num + self.num - 1 - self.baud_phase
+        if symbols < 0 or room < 0:
+            return 0
+        return room // self.den
+
     def run(self, symbols, int n, double gain):
         """Produce ``n`` samples (int16) consuming exactly ``symbols_needed(n)`` symbols."""
         cdef const cnp.int8_t[::1] sym = np.ascontiguousarray(symbols, dtype=np.int8)
