@@ -31,6 +31,7 @@ import ctypes.util
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -254,8 +255,6 @@ class Jbigkit:
     def __init__(self, workdir: Path) -> None:
         src, lib = workdir / "fc_jbg85.c", workdir / "fc_jbg85.so"
         src.write_text(JBIG_DRIVER)
-        import subprocess  # only this part of the benchmark runs a compiler
-
         subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(src), "-ljbig"],
                        check=True)
         self.lib = ctypes.CDLL(str(lib))

@@ -23,7 +23,7 @@ from faxcore.testing.paths import CORPUS, ROOT
 RUN = ROOT / "fuzz" / "run.py"
 EXPECTED = {"mh", "mr", "mmr", "raw_mh", "raw_mr", "raw_mmr", "tiff", "v21", "v27ter", "v29",
             "v17", "hdlc", "t30", "class1_dte", "class1_dce", "ifp", "udptl", "rtp",
-            "sip", "sdp"}
+            "sip", "sdp", "jbig"}
 GENERATED = 40
 
 
