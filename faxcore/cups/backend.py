@@ -8,8 +8,9 @@ FILE, or standard input; a raw (driverless) queue hands over the application's P
 The URI is ``faxcore://HOST:PORT/?key=fxk_...`` (the account's API key) or
 ``faxcore://HOST:PORT/?keyfile=/etc/faxcore/printer.key`` (the key read from a file, so
 ``lpstat -v`` does not show it); ``&tls=1`` uses https. The fax number is the job's
-``phone=`` option (``lp -o phone=5551234``), else the job title when it is a number (as
-fax4CUPS does: ``lp -t 5551234``).
+``phone=`` option (``lp -o phone=5551234``, or ``phone=Custom.5551234`` from a print
+dialog through the queue's PPD, :data:`faxcore.cups.install.PPD`), else the job title when
+it is a number (as fax4CUPS does: ``lp -t 5551234``).
 
 Exit codes as CUPS defines them (cups/backend.h), and messages on standard error in the
 ``STATE:``/``ERROR:``/``INFO:`` form cupsd shows in ``lpstat -l``:
@@ -105,10 +106,23 @@ def job_options(text: str) -> dict[str, str]:
     return out
 
 
+def _option_value(value: str) -> str:
+    """A PPD custom option's value as the number: a print dialog sends
+    ``Custom.5551234`` (one parameter) or ``{Number=5551234}``; ``None`` is the PPD's
+    default choice, no number."""
+    v = value.strip()
+    if v.startswith("{") and v.endswith("}"):
+        v = v[1:-1].partition("=")[2] if "=" in v else v[1:-1]
+    if v.lower().startswith("custom."):
+        v = v[7:]
+    v = v.strip()
+    return "" if v.lower() == "none" else v
+
+
 def fax_number(options: dict[str, str], title: str) -> str | None:
     """The ``phone`` (or ``fax-number``/``faxnumber``) option, else a title that is a number."""
     for name in ("phone", "fax-number", "faxnumber"):
-        v = options.get(name, "").strip()
+        v = _option_value(options.get(name, ""))
         if v:
             return v
     t = title.strip()

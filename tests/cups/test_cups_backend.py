@@ -91,3 +91,14 @@ def test_exit_codes_say_what_cups_should_do(svc) -> None:
 def test_a_bad_uri_stops_the_queue() -> None:
     code, err = run("ipp://printer/", "phone=5551234", doc=b"%PDF")
     assert code == backend.CUPS_BACKEND_STOP and "bad device URI" in err
+
+
+def test_a_print_dialogs_custom_value_is_the_number() -> None:
+    """The PPD's custom ``phone`` option as dialogs send it; its default ``None`` is no
+    number (the title is used then)."""
+    assert backend.fax_number(backend.job_options("phone=Custom.5551234"), "x") == "5551234"
+    assert backend.fax_number(backend.job_options("phone={Number=+4930123}"), "x") == \
+        "+4930123"
+    assert backend.fax_number(backend.job_options("phone=None"), "+1 555 1234") == \
+        "+1 555 1234"
+    assert backend.fax_number(backend.job_options("phone=None media=A4"), "report") is None

@@ -138,6 +138,50 @@ def test_a_print_job_waits_and_retries_while_the_fax_server_is_down(cups, svc,
     long = wait(lambda: (lambda out: out if "cannot be reached" in out else "")(
         cups.run("lpstat", "-l", "-o", "downfax").stdout), what="the retry message")
     assert request in long and "will retry" in long
-    assert "Backend returned status 6 (retry job later)" in cups.error_log
+    # cupsd logs the exit status once the backend (and the filters before it) ended,
+    # which can be after the STATE/ERROR lines lpstat shows
+    assert wait(lambda: "Backend returned status 6 (retry job later)" in cups.error_log,
+                what="the backend's exit status in the log")
     assert request in cups.run("lpstat", "-W", "not-completed", "-o", "downfax").stdout
     cups.run("cancel", request)
+
+
+def test_the_queue_ppd_offers_a_fax_number_and_a_dialogs_custom_value_is_the_number(
+        cups, svc, tmp_path) -> None:
+    """``faxcore cups install --queue`` gives the queue the faxcore PPD: ``lpoptions -l``
+    shows the free-text ``phone`` option a print dialog prompts for; the value a dialog
+    sends (``phone=Custom.NUMBER``) and ``lp -o phone=NUMBER`` both become the fax's
+    number; a text file goes through cups-filters to PDF and is faxed too."""
+    a = svc.account()
+    add_queue(cups, svc, "dialogfax", a.key)
+    listed = cups.run("lpoptions", "-p", "dialogfax", "-l").stdout
+    assert "phone/Fax Number: *None Custom.STRING" in listed.splitlines(), listed
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(letter_pdf(2))
+    print_job(cups, "dialogfax", pdf, "-o", "phone=Custom.5551234")
+    print_job(cups, "dialogfax", pdf, "-o", "phone='+1 555 1234'")
+    text = tmp_path / "memo.txt"
+    text.write_text("Memo\n\nThe figures follow on Monday.\n")
+    print_job(cups, "dialogfax", text, "-o", "phone=5551234")
+    rows = wait(lambda: (lambda r: r if len(r) == 3 else [])(svc.rows(
+        "SELECT id, destination, origin, pages FROM fax_jobs WHERE account_id = ? ORDER BY id",
+        (a.id,))), what="three fax jobs")
+    assert [r[1:] for r in rows] == [("5551234", "printer", 1), ("+15551234", "printer", 1),
+                                     ("5551234", "printer", 1)]
+    for job_id, *_ in rows:
+        assert svc.wait_state(job_id, {"delivered", "failed"}) == "delivered"
+    (memo_doc,) = svc.rows("SELECT document FROM fax_jobs WHERE id = ?", (rows[2][0],))[0]
+    (memo,) = read_tiff(memo_doc)
+    assert np.count_nonzero(memo.bitmap[HEADER_ROWS["fine"]:]) > 200  # the text is drawn
+
+
+def test_faxcore_cups_ppd_prints_the_ppd_cupstestppd_passes(tmp_path) -> None:
+    tool = require_tool("cupstestppd")
+    r = faxcore_cli("cups", "ppd")
+    assert r.returncode == 0, r.stderr
+    ppd = tmp_path / "faxcore.ppd"
+    ppd.write_text(r.stdout, encoding="latin-1")
+    check = subprocess.run([tool, "-W", "all", str(ppd)], capture_output=True, text=True,
+                           timeout=60)
+    assert check.returncode == 0 and "PASS" in check.stdout, check.stdout
+    assert "*Customphone True/Fax Number" in r.stdout
