@@ -484,3 +484,36 @@ def test_a_stranger_or_a_forged_from_gets_no_reply_mail(rig) -> None:
             "is not the sender")
     assert rig.svc.rows("SELECT count(*) FROM mail_replies WHERE reply_to IN (?, ?)",
                         ("eve@evil.example", "cfo@corp.example")) == [(0,)]
+
+
+def test_refusal_replies_on_postgresql_are_kept_while_the_relay_is_down(tmp_path,
+                                                                         pg_url) -> None:
+    """The mail_replies table on PostgreSQL: a gate refusal is recorded once, kept (tries,
+    last error) while the relay is down, and mailed when it is back."""
+    sink_port = free_port()
+    with served(tmp_path / "data", db=pg_url) as svc:
+        cfg = parse_mail_config({"listen": f"127.0.0.1:{free_port()}", "domain": DOMAIN,
+                                 "relay": f"127.0.0.1:{sink_port}", "result_interval": 600})
+        gate = MailGate(svc.service, cfg)
+        gate.start()
+        try:
+            a = svc.account(credit_limit_cents=0)
+            allow_sender(svc.service.store(), a.id, "pg@corp.example", svc.service.clock())
+            reason = svc.suspend(a)
+            for _ in range(2):
+                with smtplib.SMTP(*cfg.listen_addr, timeout=60) as s, \
+                        pytest.raises(smtplib.SMTPSenderRefused):
+                    s.send_message(fax_mail("pg@corp.example", f"{RECEIVER}@{DOMAIN}",
+                                            pdf=letter_pdf()))
+            assert gate.results.send_due() == 0        # relay down: kept
+            (tries, err, sent), = svc.rows("SELECT tries, last_error, sent_at FROM "
+                                           "mail_replies WHERE account_id = ?", (a.id,))
+            assert tries == 1 and err and sent is None
+            svc.service.store().db.execute("UPDATE mail_replies SET next_try_at = 0")
+            with MailSink(sink_port) as sink:
+                assert gate.results.send_due() == 1
+                (mail,) = sink.mails
+                assert mail.rcpt_tos == ["pg@corp.example"]
+                assert reason in mail.message.get_content()
+        finally:
+            gate.stop()
