@@ -23,14 +23,30 @@ K_FACTOR = {"standard": 2, "fine": 4, "superfine": 8}
 """T.4 MR: at most K-1 2-D coded rows after each 1-D one, by resolution."""
 
 
+#: coded forms a TxPage keeps (one per scheme, K and minimum row length it was sent in)
+CODED_KEPT = 4
+
+
 @dataclass
 class TxPage:
     """A page to send: ``bitmap`` rows x width, uint8 0/1 (1 = black). A page with
-    ``new_document`` starts another document: the page before it ends with EOM."""
+    ``new_document`` starts another document: the page before it ends with EOM.
+
+    The page keeps what it was coded to for the line (:func:`encode_page`), so a page
+    sent in many calls (a broadcast, a retry) is packed and coded once per mode, not
+    once per call. Its pixels are therefore taken as fixed once it has been sent:
+    assigning ``bitmap`` starts afresh, changing the array in place is not noticed
+    (make a new TxPage instead)."""
 
     bitmap: np.ndarray
     resolution: str = "fine"
     new_document: bool = False  # starts a new document: EOM (not MPS) before it
+    _coded: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "bitmap" and "_coded" in self.__dict__:
+            self._coded.clear()  # other pixels: other codes
 
     def __post_init__(self) -> None:
         self.bitmap = np.asarray(self.bitmap, dtype=np.uint8)
@@ -179,12 +195,26 @@ def page_codec(config: T30Config) -> Any:
 def encode_page(page: TxPage, dcs: DCSParams, config: T30Config) -> bytes:
     """``page`` coded for the line in the mode of ``dcs``: the scheme, K for MR, the
     minimum scan line time as fill, RTC at the end."""
-    opts = {"min_row_bits": dcs.min_row_bits()} if dcs.min_row_bits() else {}
+    codec = page_codec(config)
+    min_row = dcs.min_row_bits()
+    try:  # the codec itself in the key (an id could be reused by another codec)
+        key: tuple | None = (codec, dcs.scheme, K_FACTOR[dcs.resolution], min_row)
+        coded = page._coded.get(key)
+    except TypeError:  # a codec object that cannot be hashed: nothing kept
+        key, coded = None, None
+    if coded is not None:
+        return coded
+    opts = {"min_row_bits": min_row} if min_row else {}
     # The line carries the coded bits in order, octets LSB first (T.4, T.4 Annex A):
     # so the first coded bit is the LSB of the first octet.
-    return bytes(page_codec(config).encode(page.bitmap, dcs.scheme,
-                                           k=K_FACTOR[dcs.resolution], end_marker=True,
-                                           lsb_first=True, **opts))
+    coded = bytes(codec.encode(page.bitmap, dcs.scheme, k=K_FACTOR[dcs.resolution],
+                               end_marker=True, lsb_first=True, **opts))
+    if key is None:
+        return coded
+    if len(page._coded) >= CODED_KEPT:
+        page._coded.pop(next(iter(page._coded)))  # the oldest
+    page._coded[key] = coded
+    return coded
 
 
 def judge_page(data: bytes, dcs: DCSParams, config: T30Config,

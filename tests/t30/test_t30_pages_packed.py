@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from faxcore import codecs
 from faxcore.codecs import read_tiff
 from faxcore.pagestore import TiffPageWriter
 from faxcore.t30 import RxPage, TxPage
@@ -68,3 +69,35 @@ def test_page_writer_keeps_no_bitmaps_and_still_moves_to_a_fallback(tmp_path):
     assert len(got) == 2
     for g, p in zip(got, pages, strict=True):
         assert np.array_equal(g.bitmap, p)
+
+
+class CountingCodec:
+    """faxcore.codecs, counting the pages it encodes."""
+
+    def __init__(self):
+        self.encoded = 0
+
+    def encode(self, *args, **kw):
+        self.encoded += 1
+        return codecs.encode(*args, **kw)
+
+    def decode(self, *args, **kw):
+        return codecs.decode(*args, **kw)
+
+
+@pytest.mark.parametrize("ecm", [False, True])
+def test_a_page_sent_again_is_not_coded_again(ecm):
+    """A TxPage keeps its coded form: the second call sending the same pages codes none
+    of them again and delivers the same pixels; a page given new pixels (bitmap
+    assigned) is coded afresh and delivers the new ones."""
+    codec = CountingCodec()
+    sent = [TxPage(text_page(200, seed=s), "fine") for s in (6, 7)]
+    cfg = {"ecm": ecm, "codec": codec}
+    for _ in range(2):
+        _a, b, _lb = loopback_call(sent, caller=cfg, answerer={"ecm": ecm})
+        assert_pages_equal(sent, b)
+    assert codec.encoded == 2
+    sent[1].bitmap = text_page(200, seed=8)
+    _a, b, _lb = loopback_call(sent, caller=cfg, answerer={"ecm": ecm})
+    assert_pages_equal(sent, b)
+    assert codec.encoded == 3
