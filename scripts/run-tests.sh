@@ -3,7 +3,7 @@
 # (scripts/asan-replay.sh). Usage: run-tests.sh PYTHON [pytest args]
 set -uo pipefail
 py="$1"; shift
-"$py" -m pytest -n 2 --dist loadfile -q "$@" tests
+"$py" -m pytest -n 2 --dist loadfile -q --durations=20 "$@" tests
 rc=$?
 echo "== AddressSanitizer replay: every .pyx built with -fsanitize=address, corpus + generated inputs =="
 bash "$(dirname "$0")/asan-replay.sh" "$py"
