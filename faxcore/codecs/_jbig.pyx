@@ -186,7 +186,7 @@ cdef inline void _encode(Enc *e, Out *o, uint8_t *st, int cx, int pix) noexcept 
         if e.a >= 0x8000:
             break
 
-cdef void _enc_flush(Enc *e, Out *o) noexcept nogil:
+cdef void _enc_flush(Enc *e, Out *o, size_t start, int strip) noexcept nogil:
     # T.82 FLUSH: CLEARBITS (the value in the final interval with most trailing zeros),
     # FINALWRITES; trailing 0x00 bytes are not written (the decoder pads with zeros).
     cdef uint32_t temp = (e.a - 1 + e.c) & 0xFFFF0000U
@@ -212,6 +212,11 @@ cdef void _enc_flush(Enc *e, Out *o) noexcept nogil:
         _put(o, <uint8_t>((e.c >> 19) & 0xFF))
         if e.c & 0x7F800:
             _put(o, <uint8_t>((e.c >> 11) & 0xFF))
+    if strip:
+        # zero bytes at the end of the SCD carry nothing (the decoder pads with zeros)
+        while o.n > start and o.buf[o.n - 1] == 0 and \
+                not (o.n - 1 > start and o.buf[o.n - 2] == 0xFF):
+            o.n -= 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -346,9 +351,12 @@ cdef class Model:
         free(self.lines)
 
     def reset(self):
-        """SDRST: the context states and the TPBON state start again."""
+        """SDRST (T.82): the next stripe starts as the first one does: fresh context states
+        and TPBON state, the AT pixel at its default place, white lines above it."""
         memset(self.st, 0, NCX)
         self.ltp_old = 0
+        self.tx = 0
+        memset(self.lines, 0, 3 * (LEFT + <size_t>self.width + RIGHT))
 
     def set_tx(self, int tx):
         if not 0 <= tx <= MAX_TX:
@@ -454,10 +462,12 @@ def line_context(Model m, int x) -> int:
 
 
 def encode_stripe(Model m, const uint8_t[:, ::1] rows, Py_ssize_t first, Py_ssize_t count,
-                  dict at_moves) -> bytes:
+                  dict at_moves, bint trim_zeros=False) -> bytes:
     """Code lines ``first .. first + count`` of ``rows`` as one stripe data entity (SDE)
     without its SDNORM marker. ``at_moves`` maps a line number to the new ``tx``
-    (ATMOVE marker segments are written by the caller before this stripe)."""
+    (ATMOVE marker segments are written by the caller before this stripe).
+    ``trim_zeros``: drop every 0x00 byte at the end of the SCD (jbigkit's full T.82
+    encoder does; its T.85 encoder keeps those the flush wrote: both decode alike)."""
     cdef Enc e
     cdef Out o
     cdef Py_ssize_t i, y
@@ -495,7 +505,7 @@ def encode_stripe(Model m, const uint8_t[:, ::1] rows, Py_ssize_t first, Py_ssiz
             m.y += 1
             if o.failed:
                 raise MemoryError()
-        _enc_flush(&e, &o)
+        _enc_flush(&e, &o, 0, trim_zeros)
         if o.failed:
             raise MemoryError()
         return PyBytes_FromStringAndSize(<char *> o.buf, o.n)

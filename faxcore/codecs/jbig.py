@@ -40,26 +40,42 @@ class JbigHeaderError(ValueError):
     """The BIH is not a T.85 one (raised by :func:`parse_bih`)."""
 
 
-def parse_bih(data: bytes | memoryview) -> dict[str, int]:
-    """The BIH fields, checked against T.85's restrictions."""
+#: BIH bits that mean nothing for one layer of one plane (T.82 6.2.3: the order bits
+#: HITOLO/SEQ/ILEAVE/SMID choose among layers, planes and stripes; TPDON and DPON apply
+#: to differential layers): accepted by ``strict=False``, as written by full T.82
+#: encoders for a single layer (jbigkit's ``pbmtojbg -q``, libtiff's JBIG codec)
+TPDON, DPON, DPPRIV, DPLAST = 0x10, 0x04, 0x02, 0x01
+DP_TABLE_LEN = 1728
+
+
+def parse_bih(data: bytes | memoryview, *, strict: bool = True) -> dict[str, int]:
+    """The BIH fields, checked against T.85's restrictions (``strict=False``: any
+    single-layer, single-plane T.82 BIH whose extra bits have no effect on it). The
+    result's ``start`` is where the stripes begin (after a private DP table)."""
     if len(data) < BIH_LEN:
         raise JbigHeaderError(f"BIH needs {BIH_LEN} bytes, got {len(data)}")
     dl, d, p, fill, xd, yd, l0, mx, my, order, options = struct.unpack(
         ">BBBBIIIBBBB", bytes(data[:BIH_LEN]))
     if (dl, d, p) != (0, 0, 1):
         raise JbigHeaderError(f"not T.85: DL={dl} D={d} P={p} (T.85: one layer, one plane)")
-    if fill or my or order:
+    start = BIH_LEN
+    if strict and (fill or my or order):
         raise JbigHeaderError(f"not T.85: fill={fill} MY={my} order={order:#x} (must be 0)")
-    if options & ~_ALLOWED_OPTIONS:
+    if fill or order & ~0x0F:
+        raise JbigHeaderError(f"fill={fill} order={order:#x}: reserved bits set")
+    allowed = _ALLOWED_OPTIONS | (0 if strict else TPDON | DPON | DPPRIV | DPLAST)
+    if options & ~allowed:
         raise JbigHeaderError(f"not T.85: options {options:#04x} (allowed: LRLTWO, VLENGTH, "
                               "TPBON)")
+    if options & (DPPRIV | DPLAST) == DPPRIV:
+        start += DP_TABLE_LEN            # a private DP table follows (unused by one layer)
     if mx > 127:
         raise JbigHeaderError(f"MX={mx} > 127")
     if not 1 <= xd <= MAX_WIDTH:
         raise JbigHeaderError(f"XD={xd}: width must be 1..{MAX_WIDTH}")
     if l0 < 1:
         raise JbigHeaderError("L0=0")
-    return {"xd": xd, "yd": yd, "l0": l0, "mx": mx, "options": options}
+    return {"xd": xd, "yd": yd, "l0": l0, "mx": mx, "options": options, "start": start}
 
 
 def encode(
@@ -73,6 +89,7 @@ def encode(
     yd: int | None = None,
     comment: bytes | None = None,
     sdrst: bool = False,
+    trim_zeros: bool = False,
 ) -> bytes:
     """Encode a page as a T.85 BIE.
 
@@ -89,8 +106,13 @@ def encode(
             the real one in a NEWLEN after the last stripe (T.85 variable length). It must
             be at least the page's rows.
         comment: a COMMENT marker segment after the BIH.
-        sdrst: end the stripes with SDRST (the next stripe starts with fresh statistics)
-            instead of SDNORM.
+        sdrst: end the stripes with SDRST instead of SDNORM: each stripe is then coded as
+            if it were the first (fresh statistics and TPBON state, default AT pixel, white
+            lines above it), so it decodes on its own.
+        trim_zeros: drop all 0x00 bytes at the end of each stripe's data, as jbigkit's
+            full T.82 encoder (libjbig ``jbg_enc``, ``pbmtojbg``) does; by default the
+            stripe ends as jbigkit's T.85 encoder (``jbg85_enc``, ``pbmtojbg85``) ends it,
+            which may keep one or two. A decoder pads with zeros: the pixels are the same.
     """
     packed = bitmap if isinstance(bitmap, PackedBitmap) else pack(bitmap)
     rows = packed.rows
@@ -119,7 +141,8 @@ def encode(
         stripe_moves = {y: tx for y, tx in moves.items() if first <= y < first + count}
         for y in sorted(stripe_moves):
             out.append(struct.pack(">BBIBB", ESC, ATMOVE, y - first, stripe_moves[y], 0))
-        out.append(_jbig.encode_stripe(model, packed.data, first, count, stripe_moves))
+        out.append(_jbig.encode_stripe(model, packed.data, first, count, stripe_moves,
+                                       trim_zeros))
         out.append(bytes((ESC, SDRST if sdrst else SDNORM)))
         if sdrst:
             model.reset()
@@ -175,8 +198,12 @@ def _floating(buf: bytes, pos: int) -> tuple[int, _Floating]:
 
 
 def decode(data: bytes | bytearray | memoryview, *, width: int | None = None,
-           rows: int | None = None, max_rows: int | None = None) -> DecodedPage:
+           rows: int | None = None, max_rows: int | None = None,
+           strict: bool = True) -> DecodedPage:
     """Decode a T.85 BIE. Never raises on damaged data.
+
+    ``strict=False`` also takes single-layer T.82 BIEs with BIH bits that do not apply to
+    one layer (see :func:`parse_bih`).
 
     ``width`` (optional) must match the BIH's XD; ``rows`` stops after that many lines;
     ``max_rows`` caps the lines (default: the BIH's YD, at most 65535 and 2**28 pixels).
@@ -186,7 +213,7 @@ def decode(data: bytes | bytearray | memoryview, *, width: int | None = None,
     """
     buf = bytes(data)
     try:
-        bih = parse_bih(buf)
+        bih = parse_bih(buf, strict=strict)
     except JbigHeaderError as exc:
         w = width or 1
         return _page(np.zeros((0, (w + 7) // 8), np.uint8), w, str(exc), False, 0)
@@ -204,7 +231,7 @@ def decode(data: bytes | bytearray | memoryview, *, width: int | None = None,
     done = 0
     error: str | None = None
     ended = False
-    pos = BIH_LEN
+    pos = bih["start"]
     n = len(buf)
     pending_moves: dict[int, int] = {}
     while True:

@@ -82,8 +82,10 @@ def decode(data: bytes) -> np.ndarray:
     moves: dict[int, int] = {}
     pos = 20
 
+    floor = 0                       # first line of the stripe after the last SDRST
+
     def pixel(x: int, y: int) -> int:
-        return img[y][x] if 0 <= y < len(img) and 0 <= x < xd else 0
+        return img[y][x] if floor <= y < len(img) and 0 <= x < xd else 0
 
     while len(img) < yd and pos < len(data):
         # floating marker segments
@@ -114,7 +116,7 @@ def decode(data: bytes) -> np.ndarray:
                 lntp = lntp_prev ^ (1 - slntp)
                 lntp_prev = lntp
                 if not lntp:
-                    img.append(list(img[-1]) if img else [0] * xd)
+                    img.append([pixel(x, y - 1) for x in range(xd)])
                     continue
             row = [0] * xd
             img.append(row)
@@ -128,6 +130,7 @@ def decode(data: bytes) -> np.ndarray:
                     cx = (cx << 1) | bit
                 row[x] = dec.decode(st, mps, cx)
         if data[end + 1] == 3:                   # SDRST
-            st, mps, lntp_prev = [0] * 1024, [0] * 1024, 1
+            # T.82: the next stripe starts afresh: statistics, TP, AT, white lines above
+            st, mps, lntp_prev, tx, floor = [0] * 1024, [0] * 1024, 1, 0, len(img)
         pos = end + 2
     return np.array(img, dtype=np.uint8).reshape(len(img), xd)

@@ -122,3 +122,48 @@ def test_the_charts_through_the_scheme_dispatch_and_back(tmp_path, pages):
     for name, page in pages[:8]:
         data = encode(page, "jbig")
         assert np.array_equal(decode(data, "jbig", 1728).bitmap, page), name
+
+
+def _full_jbig_encode(tmp_path: Path, page: np.ndarray, *args: str) -> bytes:
+    src, dst = tmp_path / "full.pbm", tmp_path / "full.jbg"
+    src.write_bytes(pbm_bytes([page]))
+    subprocess.run([require_tool("pbmtojbg"), "-q", *args, str(src), str(dst)], check=True,
+                   capture_output=True)
+    return dst.read_bytes()
+
+
+def test_sdrst_stripes_both_ways(tmp_path, pages):
+    """SDRST (each stripe coded as if first: fresh statistics, TP state and AT pixel, white
+    lines above): jbigkit's full T.82 encoder writes it (pbmtojbg -q -r); with the same
+    options our bytes equal its (with trim_zeros: jbigkit's full encoder drops every
+    trailing 0x00 of a stripe, its T.85 encoder may keep some: on this page at L0=11 two
+    stripes differ so, and both decoders give the same pixels), and both jbigkit decoders
+    read ours."""
+    page = dict(pages)["halftone"]
+    for l0 in (11, 128):
+        ours = jbig.encode(page, l0=l0, sdrst=True, trim_zeros=True)
+        theirs = _full_jbig_encode(tmp_path, page, "-r", "-m", "0", "-o", "0", "-p", "8",
+                                   "-s", str(l0))
+        assert ours == theirs, l0
+        kept = jbig.encode(page, l0=l0, sdrst=True)
+        assert (kept != ours) == (l0 == 11)
+        assert np.array_equal(jbig.decode(kept).bitmap, page)
+        assert np.array_equal(_jbigkit_decode(tmp_path, kept), page)
+        assert np.array_equal(_jbigkit_decode(tmp_path, ours), page)
+        src, dst = tmp_path / "o.jbg", tmp_path / "o.pbm"
+        src.write_bytes(ours)
+        subprocess.run([require_tool("jbgtopbm"), str(src), str(dst)], check=True)
+        assert np.array_equal(_pbm_pixels(dst), page)
+
+
+@pytest.mark.parametrize("args", [[], ["-r"], ["-r", "-s", "5", "-p", "72"],
+                                  ["-s", "7", "-m", "30"], ["-c", "-s", "50", "-p", "28"]])
+def test_single_layer_t82_streams_decode_with_strict_false(tmp_path, pages, args):
+    """pbmtojbg -q (full T.82, one layer; BIH order ILEAVE|SMID and TPDON|DPON, which mean
+    nothing for one layer): refused as not T.85 by default, decoded with strict=False."""
+    for name in ("itu1.pbm", "halftone", "w61"):
+        page = dict(pages)[name]
+        data = _full_jbig_encode(tmp_path, page, *args)
+        assert jbig.decode(data).error.startswith("not T.85")
+        p = jbig.decode(data, strict=False)
+        assert p.error is None and np.array_equal(p.bitmap, page), (name, args)
