@@ -305,12 +305,14 @@ cdef inline void _unpack_row(const uint8_t *src, uint8_t *line, int width) noexc
         p[x] = (src[x >> 3] >> (7 - (x & 7))) & 1
 
 cdef inline void _pack_row(const uint8_t *line, uint8_t *dst, int width) noexcept nogil:
-    cdef int x, nb = (width + 7) >> 3
-    cdef const uint8_t *p = line + LEFT
-    memset(dst, 0, nb)
-    for x in range(width):
-        if p[x]:
-            dst[x >> 3] |= 0x80 >> (x & 7)
+    # eight pixels a byte; the last byte reads up to 7 pixels past the width, which are
+    # in the right margin (RIGHT = 8 bytes, always 0), so its pad bits come out 0
+    cdef int i, nb = (width + 7) >> 3
+    cdef const uint8_t *q
+    for i in range(nb):
+        q = line + LEFT + 8 * i
+        dst[i] = (q[0] << 7) | (q[1] << 6) | (q[2] << 5) | (q[3] << 4) | (q[4] << 3) \
+            | (q[5] << 2) | (q[6] << 1) | q[7]
 
 
 cdef class Model:

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from faxcore.codecs import MAX_ROWS, decode, encode, jbig, jbig_reference
+from faxcore.codecs import MAX_ROWS, decode, encode, jbig, jbig_reference, pack
 
 
 def _page(rows: int, width: int, seed: int = 0, density: float = 0.08) -> np.ndarray:
@@ -36,6 +36,7 @@ def test_round_trip_through_the_scheme_dispatch(width):
     data = encode(a, "jbig")
     p = decode(data, "jbig", width)
     assert p.ok and p.rows == 40 and np.array_equal(p.bitmap, a)
+    assert np.array_equal(p.packed.data, pack(a).data)      # pad bits past the width: 0
     q = decode(encode(a, "jbig", lsb_first=True), "jbig", width, lsb_first=True)
     assert np.array_equal(q.bitmap, a)
 
