@@ -399,8 +399,10 @@ cdef void _encode_line(Model m, Enc *e, Out *o) noexcept nogil:
     cdef uint32_t r2, r1, r0, cx
     # sliding windows: r2 = line y-2 at x-1..x+1, r1 = line y-1 at x-3..x+2,
     # r0 = line y at x-4..x-1 (newest pixel in bit 0)
-    r2 = (a[-1] << 2) | (a[0] << 1) | a[1]
-    r1 = (b[-3] << 5) | (b[-2] << 4) | (b[-1] << 3) | (b[0] << 2) | (b[1] << 1) | b[2]
+    # the windows at x = 0 (LEFT - 3 >= 0: inside the left margin)
+    r2 = (m.l2[LEFT - 1] << 2) | (m.l2[LEFT] << 1) | m.l2[LEFT + 1]
+    r1 = (m.l1[LEFT - 3] << 5) | (m.l1[LEFT - 2] << 4) | (m.l1[LEFT - 1] << 3) \
+        | (m.l1[LEFT] << 2) | (m.l1[LEFT + 1] << 1) | m.l1[LEFT + 2]
     r0 = 0
     if m.two_line:
         for x in range(w):
@@ -430,8 +432,10 @@ cdef void _decode_line(Model m, Dec *d) noexcept nogil:
     cdef uint8_t *c = m.l0 + LEFT
     cdef uint8_t *st = m.st
     cdef uint32_t r2, r1, r0, cx
-    r2 = (a[-1] << 2) | (a[0] << 1) | a[1]
-    r1 = (b[-3] << 5) | (b[-2] << 4) | (b[-1] << 3) | (b[0] << 2) | (b[1] << 1) | b[2]
+    # the windows at x = 0 (LEFT - 3 >= 0: inside the left margin)
+    r2 = (m.l2[LEFT - 1] << 2) | (m.l2[LEFT] << 1) | m.l2[LEFT + 1]
+    r1 = (m.l1[LEFT - 3] << 5) | (m.l1[LEFT - 2] << 4) | (m.l1[LEFT - 1] << 3) \
+        | (m.l1[LEFT] << 2) | (m.l1[LEFT + 1] << 1) | m.l1[LEFT + 2]
     r0 = 0
     if m.two_line:
         for x in range(w):
