@@ -8,36 +8,22 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from faxcore.codecs.tiff import Page, tiff_bytes
-from faxcore.server.config import ChannelConfig, ServerConfig
+from faxcore.server.config import ChannelConfig
 from faxcore.server.model import RetryPolicy
 from faxcore.server.service import Service
 from faxcore.testing.pages import letter_page
+from faxcore.testing.server import ADMIN, Clock, make_service
 
 with warnings.catch_warnings():
     # Starlette's TestClient on httpx warns that it wants httpx2 one day; not our concern.
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-ADMIN = "test-admin-token"
-START = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -107,10 +93,9 @@ def make_harness(tmp_path: Path, *, faults: dict | None = None,
                  retry: RetryPolicy | None = None, channels: list[ChannelConfig] | None = None,
                  **cfg: Any) -> Iterator[Harness]:
     clock = Clock()
-    config = ServerConfig(data_dir=str(tmp_path / "data"), admin_token=ADMIN,
-                          channels=channels or [ChannelConfig(faults=faults or {})],
-                          retry=retry or RetryPolicy(), **cfg)
-    service = Service(config, clock=clock)
+    service = make_service(tmp_path, clock,
+                           channels=channels or [ChannelConfig(faults=faults or {})],
+                           retry=retry or RetryPolicy(), **cfg)
     with TestClient(service.app()) as client:
         yield Harness(service, client, clock, tmp_path / "data")
     service.close()

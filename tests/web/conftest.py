@@ -7,33 +7,19 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from faxcore.accounts import Status
-from faxcore.server.config import ChannelConfig, ServerConfig
 from faxcore.server.service import Service
-from faxcore.testing.panel import ADMIN, PASSWORD, WEBHOOK_SECRET, csrf_of, make_account
+from faxcore.testing.panel import PASSWORD, WEBHOOK_SECRET, csrf_of, make_account
+from faxcore.testing.server import Clock, make_service
 from faxcore.web import install_panel
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-START = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -69,9 +55,7 @@ class PanelHarness:
 
 def make_ph(tmp_path: Path, **cfg) -> Iterator[PanelHarness]:
     clock = Clock()
-    config = ServerConfig(data_dir=str(tmp_path / "data"), admin_token=ADMIN,
-                          channels=[ChannelConfig()], **cfg)
-    service = Service(config, clock=clock)
+    service = make_service(tmp_path, clock, **cfg)
     app = service.app()
     panel = install_panel(app, service, webhook_secret=WEBHOOK_SECRET)
     yield PanelHarness(service, app, clock, panel)
