@@ -125,7 +125,7 @@ class Class1Call:
     def pages(self) -> list[np.ndarray]:
         if self.engine is None:
             return []
-        return [p.bitmap for p in self.engine.received_pages if p.bitmap is not None]
+        return [p.bitmap for p in self.engine.received_pages if p.packed is not None]
 
     # ---- internals ---------------------------------------------------------------------
 

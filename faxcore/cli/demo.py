@@ -77,7 +77,7 @@ def load_chart() -> tuple[str, np.ndarray]:
 def write_previews(pages, out: Path) -> list[Path]:
     """A full-size PNG per received page (page-N.png, black on white, with its dpi)."""
     written = []
-    for n, p in enumerate((p for p in pages if p.bitmap is not None), 1):
+    for n, p in enumerate((p for p in pages if p.packed is not None), 1):
         path = out / f"page-{n}.png"
         save_png(page_from_rx(p), path)
         written.append(path)

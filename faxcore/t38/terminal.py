@@ -353,7 +353,7 @@ class T38Terminal:
     @property
     def pages(self) -> list[np.ndarray]:
         """Bitmaps of the pages received so far."""
-        return [p.bitmap for p in self.engine.received_pages if p.bitmap is not None]
+        return [p.bitmap for p in self.engine.received_pages if p.packed is not None]
 
     @property
     def received_path(self) -> Path | None:
