@@ -14,37 +14,25 @@ the same C work.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import sys
 import tempfile
 import time
-from ctypes import c_void_p
 from pathlib import Path
 
-from _common import pin_one_core, print_header
+from _common import (
+    RecordingT38Terminal,
+    bare_t38_terminal,
+    pin_one_core,
+    print_header,
+    replay_t38_ops,
+)
 
 from faxcore.codecs.tiff import Page, write_tiff
 from faxcore.testing.pages import pbm_page
 from faxcore.testing.paths import SHARED
 from faxcore.testing.spandsp.library import lib
 from faxcore.testing.spandsp.t38 import SpandspT38Terminal, UdptlLink, run_t38_call
-
-
-class Recording(SpandspT38Terminal):
-    """A terminal that remembers the operations it was given, in order."""
-
-    def __init__(self, *args, **kw):
-        self.ops: list[tuple[int, object, int]] = []
-        super().__init__(*args, **kw)
-
-    def advance(self, samples: int) -> bool:
-        self.ops.append((0, samples, 0))
-        return super().advance(samples)
-
-    def rx_ifp(self, ifp: bytes, seq: int) -> int:
-        self.ops.append((1, ifp, seq))
-        return super().rx_ifp(ifp, seq)
 
 
 def pair(src: Path, out: Path, cls=SpandspT38Terminal):
@@ -66,33 +54,15 @@ def call(src: Path, out: Path, udptl: bool) -> tuple[float, float]:
 def replay(src: Path, out: Path, ops: dict[bool, list], c_handler: bool) -> float:
     """CPU seconds to replay both terminals' recorded operations."""
     L = lib()
-    noop = ctypes.cast(ctypes.CDLL(None).getpid, c_void_p)
     total = 0.0
     for calling in (True, False):
         t = SpandspT38Terminal(calling, send_tiff=str(src) if calling else None,
                                receive_tiff=None if calling else str(out), ecm=True,
                                modems=("v17",))
-        s = t._s
         if c_handler:   # the same terminal, but its packets go to a C no-op
-            L.t38_terminal_free(s)
-            s = t._s = L.t38_terminal_init(None, int(calling), noop, None)
-            t30 = L.t38_terminal_get_t30_state(s)
-            if calling:
-                L.t30_set_tx_file(t30, str(src).encode(), -1, -1)
-            else:
-                L.t30_set_rx_file(t30, str(out).encode(), -1)
-            L.t30_set_ecm_capability(t30, 1)
-            L.t30_set_supported_modems(t30, 4)            # V.17
-            L.t30_set_supported_compressions(t30, 2 | 4 | 8)
-        core = L.t38_terminal_get_t38_core_state(s)
-        timeout, rx = L.t38_terminal_send_timeout, L.t38_core_rx_ifp_packet
-        t0 = time.process_time()
-        for kind, x, seq in ops[calling]:
-            if kind:
-                rx(core, x, len(x), seq)
-            else:
-                timeout(s, x)
-        total += time.process_time() - t0
+            L.t38_terminal_free(t._s)
+            t._s = bare_t38_terminal(calling, src, out, ecm=True)
+        total += replay_t38_ops(t._s, ops[calling])
         t.close()
     return total
 
@@ -107,7 +77,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "src.tif", Path(tmp) / "out.tif"
         write_tiff(src, [Page(p, 204, 196) for p in pages], "mh")
-        a, b = pair(src, out, Recording)
+        a, b = pair(src, out, RecordingT38Terminal)
         line = run_t38_call(a, b)
         packets = sum(1 for op in a.ops + b.ops if op[0])
         ops = {True: a.ops, False: b.ops}

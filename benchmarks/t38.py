@@ -24,15 +24,19 @@ the page coding and the IFP packets.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import sys
 import tempfile
 import time
-from ctypes import c_void_p
 from pathlib import Path
 
-from _common import pin_one_core, print_header
+from _common import (
+    RecordingT38Terminal,
+    bare_t38_terminal,
+    pin_one_core,
+    print_header,
+    replay_t38_ops,
+)
 
 from faxcore.codecs.tiff import Page, write_tiff
 from faxcore.t30 import T30Status, TxPage
@@ -83,26 +87,10 @@ def engines_call(pages, ecm: bool) -> float:
     return cpu
 
 
-class Recording(SpandspT38Terminal):
-    """A spandsp terminal that remembers the C entry calls it was given, in order."""
-
-    def __init__(self, *args, **kw):
-        self.ops: list[tuple[int, object, int]] = []
-        super().__init__(*args, **kw)
-
-    def advance(self, samples: int) -> bool:
-        self.ops.append((0, samples, 0))
-        return super().advance(samples)
-
-    def rx_ifp(self, data: bytes, seq: int) -> int:
-        self.ops.append((1, data, seq))
-        return super().rx_ifp(data, seq)
-
-
 def spandsp_record(src: Path, out: Path, ecm: bool):
     """One spandsp <-> spandsp call through the harness: its line time and the ops."""
-    a = Recording(True, send_tiff=str(src), ecm=ecm, modems=("v17",))
-    b = Recording(False, receive_tiff=str(out), ecm=ecm, modems=("v17",))
+    a = RecordingT38Terminal(True, send_tiff=str(src), ecm=ecm, modems=("v17",))
+    b = RecordingT38Terminal(False, receive_tiff=str(out), ecm=ecm, modems=("v17",))
     line = run_t38_call(a, b)
     if (a.status_name, b.status_name, b.stats.pages_rx) != ("OK", "OK", 3):
         raise SystemExit(f"spandsp call failed: {a.status_name} / {b.status_name}")
@@ -113,27 +101,10 @@ def spandsp_replay(src: Path, out: Path, ecm: bool, ops) -> float:
     """CPU seconds of both spandsp terminals doing the recorded call, C handler, bare
     loop (only the replay loop is timed, not the set-up)."""
     L = lib()
-    noop = ctypes.cast(ctypes.CDLL(None).getpid, c_void_p)  # returns > 0: "sent"
     total = 0.0
     for calling in (True, False):
-        s = L.t38_terminal_init(None, int(calling), noop, None)
-        t30 = L.t38_terminal_get_t30_state(s)
-        if calling:
-            L.t30_set_tx_file(t30, str(src).encode(), -1, -1)
-        else:
-            L.t30_set_rx_file(t30, str(out).encode(), -1)
-        L.t30_set_ecm_capability(t30, int(ecm))
-        L.t30_set_supported_modems(t30, 4)                 # V.17
-        L.t30_set_supported_compressions(t30, 2 | 4 | 8)   # MH, MR, MMR
-        core = L.t38_terminal_get_t38_core_state(s)
-        timeout, rx = L.t38_terminal_send_timeout, L.t38_core_rx_ifp_packet
-        t0 = time.process_time()
-        for kind, x, seq in ops[calling]:
-            if kind:
-                rx(core, x, len(x), seq)
-            else:
-                timeout(s, x)
-        total += time.process_time() - t0
+        s = bare_t38_terminal(calling, src, out, ecm)
+        total += replay_t38_ops(s, ops[calling])
         L.t38_terminal_free(s)
     return total
 
