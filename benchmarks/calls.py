@@ -19,7 +19,6 @@ import argparse
 import cProfile
 import functools
 import pstats
-import random
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from _common import pin_one_core, print_header
-from density import ENGINES, PER_PIECE, Workload, build_c_driver, one_call
+from density import ENGINES, PER_PIECE, Workload, build_c_driver, one_call, whole_calls
 
 DSP_TIME = [0.0]
 DSP_CALLS = [0]
@@ -192,17 +191,7 @@ def main() -> int:
         c_exe = build_c_driver(Path(d))
         engines = [e for e in ENGINES if e != "spandsp-C" or c_exe is not None]
         engines += [PER_PIECE] if args.per_piece else []
-        cpu: dict[str, list[float]] = {e: [] for e in engines}
-        line: dict[str, float] = {}
-        good = True
-        for _ in range(args.repeat):
-            order = engines[:]
-            random.shuffle(order)
-            for e in order:
-                ln, c, ok = one_call(w, e, c_exe)
-                line[e] = ln
-                cpu[e].append(c)
-                good &= ok
+        cpu, line, good = whole_calls(w, engines, c_exe, args.repeat)
         for e in engines:
             xs = cpu[e]
             print(f"  {e:17s} line {line[e]:6.1f} s   CPU per call min/median/max "

@@ -139,6 +139,24 @@ def one_call(w: Workload, engine: str, c_exe: Path | None) -> tuple[float, float
     return n / 8000, time.process_time() - t0, ok(engine, a, b)
 
 
+def whole_calls(w: Workload, engines: list[str], c_exe: Path | None, repeat: int
+                ) -> tuple[dict[str, list[float]], dict[str, float], bool]:
+    """``repeat`` rounds of one whole call per engine, in a new random order each round:
+    (CPU seconds per engine and round, line seconds per engine, every call OK)."""
+    cpu: dict[str, list[float]] = {e: [] for e in engines}
+    line: dict[str, float] = {}
+    good = True
+    for _ in range(repeat):
+        order = engines[:]
+        random.shuffle(order)
+        for e in order:
+            ln, c, fine = one_call(w, e, c_exe)
+            line[e] = ln
+            cpu[e].append(c)
+            good &= fine
+    return cpu, line, good
+
+
 def density(w: Workload, engine: str, pairs: int, seconds: float, call_s: float,
             c_exe: Path | None) -> dict:
     """Stations per core (mean and worst 1-second window) for ``pairs`` staggered,
@@ -268,16 +286,8 @@ def main(argv=None) -> int:
         engines = [e for e in ENGINES if e != "spandsp-C" or c_exe is not None]
         engines += [PER_PIECE] if args.per_piece else []
         # whole calls first: their line length sets the stagger
-        calls: dict[str, list[float]] = {e: [] for e in engines}
-        line = {}
-        for _ in range(args.repeat):
-            order = engines[:]
-            random.shuffle(order)
-            for e in order:
-                ln, cpu, good = one_call(w, e, c_exe)
-                line[e] = ln
-                calls[e].append(cpu)
-                failed |= not good
+        calls, line, good = whole_calls(w, engines, c_exe, args.repeat)
+        failed |= not good
         print("\none whole call, CPU seconds (both stations) min/median/max; line seconds")
         for e in engines:
             print(f"  {e:17s} {_mmm(calls[e], '{:.4f}')} s   line {line[e]:.1f} s")
