@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +25,7 @@ from typing import Any
 from faxcore.accounts import Store
 from faxcore.accounts.rules import to_us
 from faxcore.server.inbound import get_inbound
+from faxcore.server.outbox import Poller, record_try
 
 log = logging.getLogger("faxcore.server.mail")
 
@@ -93,8 +93,8 @@ class MailDelivery:
     def __init__(self, stores: Callable[[], Store], clock: Callable[[], datetime],
                  relay: SmtpRelay | None) -> None:
         self.stores, self.clock, self.relay = stores, clock, relay
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller(self.deliver_due, "faxcore-mail", log, "mail delivery",
+                              TIMEOUT + 1)
 
     def fax_received(self, fax: Any) -> None:
         """In the transaction of the received fax's row: its mail into the outbox."""
@@ -139,16 +139,11 @@ class MailDelivery:
                 error = f"{type(exc).__name__}: {exc}"
             t = to_us(self.clock())
             with store.db.write():
-                if error is None:
+                if record_try(store.db, "mail_outbox", oid, tries, t, error, BACKOFF,
+                              LATER) is None:
                     sent += 1
-                    store.db.execute("UPDATE mail_outbox SET delivered_at = ?, tries = ?, "
-                                     "last_error = NULL WHERE id = ?", (t, tries + 1, oid))
                     log.info("received fax %d mailed to %s", fax_id, address)
                 else:
-                    delay = BACKOFF[tries] if tries < len(BACKOFF) else LATER
-                    store.db.execute("UPDATE mail_outbox SET tries = ?, next_try_at = ?, "
-                                     "last_error = ? WHERE id = ?",
-                                     (tries + 1, t + delay * 1_000_000, error[:500], oid))
                     log.warning("mail of received fax %d to %s failed (try %d): %s",
                                 fax_id, address, tries + 1, error)
         return sent
@@ -165,20 +160,7 @@ class MailDelivery:
     def start(self) -> None:
         if self.relay is None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="faxcore-mail", daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(TIMEOUT + 1)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.deliver_due()
-            except Exception:
-                log.exception("mail delivery")
-            self._stop.wait(1.0)
+        self._poller.stop()

@@ -18,7 +18,6 @@ import base64
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -29,6 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from faxcore.accounts import Store
 from faxcore.accounts.rules import from_us, to_us
 from faxcore.server import model
+from faxcore.server.outbox import Poller, record_try
 
 log = logging.getLogger("faxcore.server.webhooks")
 
@@ -88,8 +88,8 @@ class Webhooks:
         self.stores = stores
         self.clock = clock
         self.client = client
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller(self.deliver_due, "faxcore-webhooks", log, "webhook delivery",
+                              TIMEOUT + 1)
 
     # ---- events into the outbox -------------------------------------------------------
 
@@ -152,15 +152,11 @@ class Webhooks:
             error = self._post(url, secret, event_id, payload, now)
             t = to_us(self.clock())
             with store.db.write():
-                if error is None:
+                delay = record_try(store.db, "webhook_outbox", oid, tries, t, error, BACKOFF,
+                                   LATER)
+                if delay is None:
                     sent += 1
-                    store.db.execute("UPDATE webhook_outbox SET delivered_at = ?, tries = ?, "
-                                     "last_error = NULL WHERE id = ?", (t, tries + 1, oid))
                 else:
-                    delay = BACKOFF[tries] if tries < len(BACKOFF) else LATER
-                    store.db.execute("UPDATE webhook_outbox SET tries = ?, next_try_at = ?, "
-                                     "last_error = ? WHERE id = ?",
-                                     (tries + 1, t + delay * 1_000_000, error[:500], oid))
                     log.warning("webhook %s to %s failed (try %d): %s; next at %s", event_id,
                                 url, tries + 1, error, from_us(t + delay * 1_000_000))
         return sent
@@ -184,20 +180,7 @@ class Webhooks:
         return f"HTTP {r.status_code}"
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="faxcore-webhooks", daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(TIMEOUT + 1)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.deliver_due()
-            except Exception:
-                log.exception("webhook delivery")
-            self._stop.wait(1.0)
+        self._poller.stop()
