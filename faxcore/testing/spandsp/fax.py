@@ -40,6 +40,44 @@ ENCODINGS = {1: "mh", 2: "mr", 3: "mmr"}
 T30_FEATURES = {"identification": 0x01, "selective_polling": 0x02, "sub_addressing": 0x10,
                 "command_repeat": 0x800}
 
+MODEM_BITS = {"v27ter": T30_SUPPORT_V27TER, "v29": T30_SUPPORT_V29, "v17": T30_SUPPORT_V17}
+COMPRESSION_BITS = {"mh": COMPRESSION_MH, "mr": COMPRESSION_MR, "mmr": COMPRESSION_MMR}
+
+
+def set_t30_texts_and_files(L, t, keep: list, *, ident: str = "", sub_address: str = "",
+                            sender_ident: str = "", password: str = "",
+                            send_tiff: str | None = None, receive_tiff: str | None = None,
+                            rx_mmr: bool = False) -> None:
+    """The station's identities and its TIFF-F files, on the ``t30_state_t *`` ``t``
+    (of the audio terminal or the T.38 one). ``keep`` gets every buffer spandsp points
+    at, for the caller to hold as long as the state lives."""
+    for text, setter in ((ident, L.t30_set_tx_ident), (sub_address, L.t30_set_tx_sub_address),
+                         (sender_ident, L.t30_set_tx_sender_ident),
+                         (password, L.t30_set_tx_password)):
+        if text:
+            b = text.encode()
+            keep.append(b)
+            if setter(t, b) != 0:
+                raise ValueError(f"spandsp refused {text!r} (at most 20 characters)")
+    if send_tiff:
+        b = str(send_tiff).encode()
+        keep.append(b)
+        L.t30_set_tx_file(t, b, -1, -1)
+    if receive_tiff:
+        b = str(receive_tiff).encode()
+        keep.append(b)
+        L.t30_set_rx_file(t, b, -1)
+        if rx_mmr:
+            L.t30_set_rx_encoding(t, 3)
+
+
+def set_t30_offer(L, t, *, ecm: bool, modems, compressions) -> None:
+    """What the DIS/DCS of the ``t30_state_t *`` ``t`` offers: ECM, modems (of "v17",
+    "v29", "v27ter"), compressions (of "mh", "mr", "mmr")."""
+    L.t30_set_ecm_capability(t, 1 if ecm else 0)
+    L.t30_set_supported_modems(t, sum(MODEM_BITS[m] for m in modems))
+    L.t30_set_supported_compressions(t, sum(COMPRESSION_BITS[c] for c in compressions))
+
 
 def _text(p) -> str:
     return p.decode(errors="replace") if p else ""
@@ -65,24 +103,9 @@ class SpandspFax(AudioState):
         t = L.fax_get_t30_state(self._s)
         self._t = t
         self._keep = []  # keep every pointer ctypes must not free
-        for text, setter in ((ident, L.t30_set_tx_ident), (sub_address, L.t30_set_tx_sub_address),
-                             (sender_ident, L.t30_set_tx_sender_ident),
-                             (password, L.t30_set_tx_password)):
-            if text:
-                b = text.encode()
-                self._keep.append(b)
-                if setter(t, b) != 0:
-                    raise ValueError(f"spandsp refused {text!r} (at most 20 characters)")
-        if send_tiff:
-            b = str(send_tiff).encode()
-            self._keep.append(b)
-            L.t30_set_tx_file(t, b, -1, -1)
-        if receive_tiff:
-            b = str(receive_tiff).encode()
-            self._keep.append(b)
-            L.t30_set_rx_file(t, b, -1)
-            if rx_mmr:
-                L.t30_set_rx_encoding(t, 3)
+        set_t30_texts_and_files(L, t, self._keep, ident=ident, sub_address=sub_address,
+                                sender_ident=sender_ident, password=password,
+                                send_tiff=send_tiff, receive_tiff=receive_tiff, rx_mmr=rx_mmr)
         if nsf:
             # spandsp puts these octets after the FCF as they are (line order); ``nsf``
             # is in T.35 order, as faxcore's T30Config.nsf.
@@ -94,12 +117,7 @@ class SpandspFax(AudioState):
             # e.g. ("identification", "sub_addressing"): DIS bits 50 and 49, so that
             # the far end sends SID and SUB.
             L.t30_set_supported_t30_features(t, sum(T30_FEATURES[f] for f in features))
-        L.t30_set_ecm_capability(t, 1 if ecm else 0)
-        mask = sum({"v27ter": T30_SUPPORT_V27TER, "v29": T30_SUPPORT_V29,
-                    "v17": T30_SUPPORT_V17}[m] for m in modems)
-        L.t30_set_supported_modems(t, mask)
-        L.t30_set_supported_compressions(t, sum({"mh": COMPRESSION_MH, "mr": COMPRESSION_MR,
-                                                 "mmr": COMPRESSION_MMR}[c] for c in compressions))
+        set_t30_offer(L, t, ecm=ecm, modems=modems, compressions=compressions)
         self.status: int | None = None
         self.frames: list[tuple[str, bytes]] = []
         self.frame_times: list[float] = []  # line time (s) at which each frame was logged

@@ -77,13 +77,10 @@ from typing import Protocol
 import numpy as np
 
 from faxcore.testing.spandsp.fax import (
-    COMPRESSION_MH,
-    COMPRESSION_MMR,
-    COMPRESSION_MR,
+    MODEM_BITS,
     T30_ERR_NAMES,
-    T30_SUPPORT_V17,
-    T30_SUPPORT_V27TER,
-    T30_SUPPORT_V29,
+    set_t30_offer,
+    set_t30_texts_and_files,
 )
 from faxcore.testing.spandsp.library import AudioState, T30Stats, T38Stats, lib
 from faxcore.testing.udptl_ref import LossyChannel, UdptlReceiver, UdptlSender
@@ -104,8 +101,6 @@ CATEGORIES = {"indicator": 0, "control_data": 1, "control_data_end": 2,
 TERMINAL_OPTIONS = {"no_pacing": 0x01, "regular_indicators": 0x02,
                     "2s_repeating_indicators": 0x04, "no_indicators": 0x08}
 TRANSFERRED_TCF, LOCAL_TCF = 2, 1  # t38_set_data_rate_management_method (see below)
-MODEM_BITS = {"v27ter": T30_SUPPORT_V27TER, "v29": T30_SUPPORT_V29, "v17": T30_SUPPORT_V17}
-COMPRESSION_BITS = {"mh": COMPRESSION_MH, "mr": COMPRESSION_MR, "mmr": COMPRESSION_MMR}
 SAMPLE_RATE = 8000
 
 Packet = tuple[bytes, int]   # (IFP octets, spandsp's repeat count)
@@ -225,24 +220,9 @@ class SpandspT38Terminal(_PacketSource):
         if options:
             L.t38_terminal_set_config(self._s, sum(TERMINAL_OPTIONS[o] for o in options))
         L.t38_terminal_set_tep_mode(self._s, 1 if tep else 0)
-        if ident:
-            b = ident.encode()
-            self._keep.append(b)
-            if L.t30_set_tx_ident(t, b) != 0:
-                raise ValueError(f"spandsp refused {ident!r} (at most 20 characters)")
-        if send_tiff:
-            b = str(send_tiff).encode()
-            self._keep.append(b)
-            L.t30_set_tx_file(t, b, -1, -1)
-        if receive_tiff:
-            b = str(receive_tiff).encode()
-            self._keep.append(b)
-            L.t30_set_rx_file(t, b, -1)
-            if rx_mmr:
-                L.t30_set_rx_encoding(t, 3)
-        L.t30_set_ecm_capability(t, 1 if ecm else 0)
-        L.t30_set_supported_modems(t, sum(MODEM_BITS[m] for m in modems))
-        L.t30_set_supported_compressions(t, sum(COMPRESSION_BITS[c] for c in compressions))
+        set_t30_texts_and_files(L, t, self._keep, ident=ident, send_tiff=send_tiff,
+                                receive_tiff=receive_tiff, rx_mmr=rx_mmr)
+        set_t30_offer(L, t, ecm=ecm, modems=modems, compressions=compressions)
         self._phase_e = PHASE_E(self._on_phase_e)
         self._frame_cb = FRAME(self._on_frame)
         L.t30_set_phase_e_handler(t, ctypes.cast(self._phase_e, c_void_p), None)
