@@ -258,18 +258,31 @@ class Database:
         return int(row[0] or 0)
 
     def migrate(self) -> None:
+        self.apply_migrations("schema_version", _PG_MIGRATION_LOCK, MIGRATIONS, log,
+                              f"migrating {self.dialect} schema to version %d")
+
+    def apply_migrations(self, version_table: str, lock_key: int,
+                         migrations: Sequence[tuple[int, Sequence[str]]],
+                         logger: logging.Logger, message: str) -> None:
+        """Bring one set of tables (the accounts', the server's, the mail gateway's) up to
+        date in one transaction: each of ``migrations`` (version, statements) past the
+        highest version in ``version_table`` (a module constant, never user input) is run
+        and recorded there, ``message`` (with ``%d`` for the version) logged. On
+        PostgreSQL under the advisory lock ``lock_key``, so two processes starting at once
+        do not both migrate."""
         with self.write():
             if self.dialect == "postgresql":
-                self.execute("SELECT pg_advisory_xact_lock(?)", (_PG_MIGRATION_LOCK,))
-            self.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            current = self.schema_version()
-            for version, statements in MIGRATIONS:
+                self.execute("SELECT pg_advisory_xact_lock(?)", (lock_key,))
+            self.execute(f"CREATE TABLE IF NOT EXISTS {version_table} "
+                         "(version INTEGER NOT NULL)")
+            current = int(self.one(f"SELECT max(version) FROM {version_table}")[0] or 0)
+            for version, statements in migrations:
                 if version <= current:
                     continue
-                log.info("migrating %s schema to version %d", self.dialect, version)
+                logger.info(message, version)
                 for stmt in statements:
                     self.execute(stmt)
-                self.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                self.execute(f"INSERT INTO {version_table} (version) VALUES (?)", (version,))
 
 
 def _params(params: Sequence[Any]) -> tuple[Any, ...]:

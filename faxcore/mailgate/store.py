@@ -61,19 +61,8 @@ _PG_LOCK = 0x0FA7C0E0
 
 
 def migrate(db: Database) -> None:
-    with db.write():
-        if db.dialect == "postgresql":
-            db.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
-        db.execute("CREATE TABLE IF NOT EXISTS mailgate_schema_version "
-                   "(version INTEGER NOT NULL)")
-        current = int(db.one("SELECT max(version) FROM mailgate_schema_version")[0] or 0)
-        for version, statements in MIGRATIONS:
-            if version <= current:
-                continue
-            log.info("migrating the mail gateway's tables to version %d", version)
-            for stmt in statements:
-                db.execute(stmt)
-            db.execute("INSERT INTO mailgate_schema_version (version) VALUES (?)", (version,))
+    db.apply_migrations("mailgate_schema_version", _PG_LOCK, MIGRATIONS, log,
+                        "migrating the mail gateway's tables to version %d")
 
 
 def normalize_address(address: str) -> str:

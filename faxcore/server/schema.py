@@ -164,16 +164,5 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 def migrate(db: Database) -> None:
     """Create or upgrade the server's tables (the accounts' tables must exist: the store
     made them when it opened the database)."""
-    with db.write():
-        if db.dialect == "postgresql":
-            db.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
-        db.execute("CREATE TABLE IF NOT EXISTS server_schema_version "
-                   "(version INTEGER NOT NULL)")
-        current = int(db.one("SELECT max(version) FROM server_schema_version")[0] or 0)
-        for version, statements in MIGRATIONS:
-            if version <= current:
-                continue
-            log.info("migrating the server's %s tables to version %d", db.dialect, version)
-            for stmt in statements:
-                db.execute(stmt)
-            db.execute("INSERT INTO server_schema_version (version) VALUES (?)", (version,))
+    db.apply_migrations("server_schema_version", _PG_LOCK, MIGRATIONS, log,
+                        f"migrating the server's {db.dialect} tables to version %d")
