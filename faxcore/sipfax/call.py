@@ -679,7 +679,13 @@ class SipFaxCall:
         self._last_result = getattr(self.station, "result", None)
         self._report("t30")
         call = self.ua_call
-        if call is not None and call.state.value in ("confirmed", "answered"):
+        self._end(call if call is not None and call.state.value in ("confirmed", "answered")
+                  else None)
+
+    def _end(self, call: Call | None) -> None:
+        """BYE on ``call`` and settle on its answer (or after :data:`BYE_WAIT`); with no
+        call to hang up (None), close the media and settle now."""
+        if call is not None:
             self._sip("BYE")
             self.agent.ua.bye(call, self._now())
             self.agent.kick()
@@ -701,14 +707,8 @@ class SipFaxCall:
             return
         self._finishing = True
         call = self.ua_call
-        if call is not None and call.state.value not in ("ended", "ending"):
-            self._sip("BYE")
-            self.agent.ua.bye(call, self._now())
-            self.agent.kick()
-            self._loop.call_later(BYE_WAIT, self._bye_timeout)
-        else:
-            self._close_media()
-            self._settle()
+        self._end(call if call is not None and call.state.value not in ("ended", "ending")
+                  else None)
 
     def _sip_failed(self, reason: str, status: int) -> None:
         self.error = reason
