@@ -79,11 +79,29 @@ def set_t30_offer(L, t, *, ecm: bool, modems, compressions) -> None:
     L.t30_set_supported_compressions(t, sum(COMPRESSION_BITS[c] for c in compressions))
 
 
+class T30Outcome:
+    """``done`` and ``status_name`` of a spandsp T.30 station (the audio terminal, the
+    T.38 one) from ``status``, its phase E code (None while the call runs)."""
+
+    status: int | None
+
+    @property
+    def done(self) -> bool:
+        return self.status is not None
+
+    @property
+    def status_name(self) -> str:
+        if self.status is None:
+            return "RUNNING"
+        return T30_ERR_NAMES[self.status] if 0 <= self.status < len(T30_ERR_NAMES) \
+            else str(self.status)
+
+
 def _text(p) -> str:
     return p.decode(errors="replace") if p else ""
 
 
-class SpandspFax(AudioState):
+class SpandspFax(AudioState, T30Outcome):
     """One spandsp fax terminal on 8 kHz audio."""
 
     _prefix = "fax"
@@ -150,15 +168,6 @@ class SpandspFax(AudioState):
         self.frames.append(("rx" if direction else "tx", ctypes.string_at(msg, length)))
         self.frame_times.append(self.samples / SAMPLE_RATE)
 
-    @property
-    def done(self) -> bool:
-        return self.status is not None
-
-    @property
-    def status_name(self) -> str:
-        if self.status is None:
-            return "RUNNING"
-        return T30_ERR_NAMES[self.status] if 0 <= self.status < len(T30_ERR_NAMES) else str(self.status)
 
     def rx(self, samples) -> None:
         a = np.ascontiguousarray(samples, dtype=np.int16)

@@ -78,7 +78,7 @@ import numpy as np
 
 from faxcore.testing.spandsp.fax import (
     MODEM_BITS,
-    T30_ERR_NAMES,
+    T30Outcome,
     set_t30_offer,
     set_t30_texts_and_files,
 )
@@ -173,7 +173,7 @@ class _PacketSource:
         L.span_log_set_level(ctx, 0x2000 | 0x0400 | level)   # SHOW_TAG | SHOW_SEVERITY
 
 
-class SpandspT38Terminal(_PacketSource):
+class SpandspT38Terminal(_PacketSource, T30Outcome):
     """spandsp's T.38 terminal (T.30 over IFP packets): see the module docstring.
 
     ``calling``: the calling station (it sends CNG and waits for DIS). ``send_tiff`` /
@@ -260,17 +260,6 @@ class SpandspT38Terminal(_PacketSource):
         self.samples += samples
         self.finished = bool(self._timeout(self._s, samples))
         return self.finished
-
-    @property
-    def done(self) -> bool:
-        return self.status is not None
-
-    @property
-    def status_name(self) -> str:
-        if self.status is None:
-            return "RUNNING"
-        return T30_ERR_NAMES[self.status] if 0 <= self.status < len(T30_ERR_NAMES) \
-            else str(self.status)
 
     def close(self) -> None:
         if self._s:
