@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from faxcore.t30.dis import SCHEMES
 from faxcore.t30.idents import encode_ident
 from faxcore.t30.nsf import nsf_fif
 from faxcore.t30.pages import RxPage, TxPage
@@ -38,7 +39,13 @@ class T30Config:
 
     Receiving: ``page_store`` (:class:`~faxcore.t30.store.PageStore`) is given every page
     (and ECM block) before the answer confirming it is queued, and must make it durable
-    before it returns; ``on_page`` is told of every page kept, after the store."""
+    before it returns; ``on_page`` is told of every page kept, after the store.
+
+    Coding: ``schemes`` are the codings offered and used. ``jbig`` offers and uses T.85
+    (JBIG, DIS bits 78 and 79; it adds "jbig" to ``schemes``, as does naming it there);
+    off by default, as in HylaFAX (Class1JBIGSupport). T.85 needs ECM: without ``ecm``
+    it is neither offered nor used. ``prefer_jbig``: when both ends offer T.85 and MMR,
+    send T.85 (smaller pages); else MMR."""
 
     calling: bool = True
     pages: Sequence[TxPage] = ()
@@ -48,6 +55,8 @@ class T30Config:
     ecm: bool = True
     modems: tuple[str, ...] = PAGE_MODEMS
     schemes: tuple[str, ...] = ("mh", "mr", "mmr")
+    jbig: bool = False
+    prefer_jbig: bool = True
     fine: bool = True
     superfine: bool = True
     max_width: int = 2
@@ -74,6 +83,13 @@ class T30Config:
     def __post_init__(self) -> None:
         if self.calling and not self.pages and not self.poll:
             raise ValueError("a calling station needs pages to send or poll=True")
+        for s in self.schemes:
+            if s not in SCHEMES:
+                raise ValueError(f"unknown coding scheme {s!r}")
+        self.schemes = tuple(self.schemes)
+        if self.jbig and "jbig" not in self.schemes:
+            self.schemes = (*self.schemes, "jbig")
+        self.jbig = "jbig" in self.schemes
         for m in self.modems:
             if m not in PAGE_MODEMS:
                 raise ValueError(f"unknown modem {m!r}")

@@ -52,10 +52,12 @@ B_SUB = 49
 B_PWD = 50
 B_LETTER = 76
 B_LEGAL = 77
+B_T85 = 78      # T.85 (JBIG) basic; ECM only
+B_T85_L0 = 79   # T.85 optional L0 (stripes of other than 128 lines); with bit 78
 
 _INTERPRETED = {B_ECM64_PREFERRED, B_READY_TO_POLL, B_RECEIVE, *B_RATE, B_FINE, B_MR, *B_WIDTH,
                 *B_LENGTH, *B_SCAN, B_ECM, B_ECM64, B_MMR, B_SUPERFINE, B_INCH, B_METRIC,
-                B_HALF_SUPERFINE, B_SEP, B_SUB, B_PWD, B_LETTER, B_LEGAL}
+                B_HALF_SUPERFINE, B_SEP, B_SUB, B_PWD, B_LETTER, B_LEGAL, B_T85, B_T85_L0}
 
 # DCS rate codes: bits (11, 12, 13, 14) -> modulation.
 _DCS_RATE = {
@@ -91,7 +93,7 @@ WIDTH_PIXELS = {0: 1728, 1: 2048, 2: 2432}
 PIXELS_WIDTH = {v: k for k, v in WIDTH_PIXELS.items()}
 
 RESOLUTIONS = ("standard", "fine", "superfine")
-SCHEMES = ("mh", "mr", "mmr")
+SCHEMES = ("mh", "mr", "mmr", "jbig")
 
 
 # ---- raw bit fields ------------------------------------------------------------------
@@ -148,7 +150,8 @@ class Capabilities:
     ``modems`` holds the families offered ("v27ter", "v29", "v17"; "v27ter-fallback" =
     V.27ter 2400 only). ``max_width`` is a width code (0/1/2), ``max_length`` one of
     "a4", "b4", "unlimited". ``min_scan_ms`` is the receiver's minimum scan line time at
-    3.85 l/mm; ``scan_half_fine`` says it halves at 7.7 l/mm."""
+    3.85 l/mm; ``scan_half_fine`` says it halves at 7.7 l/mm. ``jbig``: T.85 (bit 78),
+    ``jbig_l0``: T.85 optional L0 (bit 79); both only with ECM (T.85 requires it)."""
 
     can_receive: bool = True
     ready_to_poll: bool = False
@@ -170,6 +173,8 @@ class Capabilities:
     pwd: bool = False
     letter: bool = False
     legal: bool = False
+    jbig: bool = False
+    jbig_l0: bool = False
     other_bits: frozenset[int] = field(default_factory=frozenset)
 
     def modulations(self) -> list[Modulation]:
@@ -184,6 +189,7 @@ class Capabilities:
             B_ECM: self.ecm, B_MMR: self.mmr and self.ecm, B_SUPERFINE: self.superfine,
             B_INCH: self.inch, B_METRIC: self.metric, B_SEP: self.sep, B_SUB: self.sub,
             B_PWD: self.pwd, B_LETTER: self.letter, B_LEGAL: self.legal,
+            B_T85: self.jbig and self.ecm, B_T85_L0: self.jbig and self.jbig_l0 and self.ecm,
         }
         for b, on in flags.items():
             if on:
@@ -241,6 +247,7 @@ class Capabilities:
             min_scan_ms=min_scan, scan_half_fine=half, inch=B_INCH in bits,
             metric=B_METRIC in bits, sep=B_SEP in bits, sub=B_SUB in bits, pwd=B_PWD in bits,
             letter=B_LETTER in bits, legal=B_LEGAL in bits,
+            jbig=B_T85 in bits and ecm, jbig_l0=B_T85_L0 in bits and B_T85 in bits and ecm,
             other_bits=frozenset(b for b in bits if b not in _INTERPRETED and (b < 24 or b % 8)),
         )
 
@@ -249,7 +256,8 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class DCSParams:
-    """The mode chosen by the transmitter, as carried in DCS."""
+    """The mode chosen by the transmitter, as carried in DCS. ``scheme`` "jbig" is T.85
+    (bit 78, with ECM); ``jbig_l0`` says the BIE may use the optional L0 values (bit 79)."""
 
     modulation: Modulation = V27_4800
     resolution: str = "standard"
@@ -262,6 +270,7 @@ class DCSParams:
     receive: bool = True
     sub: bool = False
     sid: bool = False
+    jbig_l0: bool = False
     other_bits: frozenset[int] = field(default_factory=frozenset)
 
     @property
@@ -288,6 +297,10 @@ class DCSParams:
             bits.add(B_MR)
         if self.scheme == "mmr":
             bits.add(B_MMR)
+        if self.scheme == "jbig":
+            bits.add(B_T85)
+            if self.jbig_l0:
+                bits.add(B_T85_L0)
         if self.ecm:
             bits.add(B_ECM)
             if self.ecm_frame_size == 64:
@@ -315,7 +328,9 @@ class DCSParams:
         else:
             res = "standard"
         ecm = B_ECM in bits
-        if B_MMR in bits:
+        if B_T85 in bits:  # T.85 beside another coding bit: the T.85 bit wins (as HylaFAX)
+            scheme = "jbig"
+        elif B_MMR in bits:
             scheme = "mmr"
         elif B_MR in bits:
             scheme = "mr"
@@ -333,7 +348,7 @@ class DCSParams:
             length={(0, 0): "a4", (1, 0): "b4", (0, 1): "unlimited", (1, 1): "a4"}[
                 _code(bits, B_LENGTH)],
             min_scan_ms=_SCAN[scan], receive=B_RECEIVE in bits, sub=B_SUB in bits,
-            sid=B_PWD in bits,
+            sid=B_PWD in bits, jbig_l0=B_T85 in bits and B_T85_L0 in bits,
             other_bits=frozenset(b for b in bits if b not in _INTERPRETED and (b < 24 or b % 8)),
         )
 
@@ -387,8 +402,12 @@ class NegotiationError(ValueError):
 
 
 def negotiate(local_modems, remote: Capabilities, *, resolution: str, width_pixels: int,
-              ecm: bool, schemes=SCHEMES, ecm_frame_size: int = 256) -> tuple[DCSParams, list[Modulation]]:
-    """Choose the DCS for a page and the modulations to try (fastest first)."""
+              ecm: bool, schemes=SCHEMES, ecm_frame_size: int = 256,
+              prefer_jbig: bool = True) -> tuple[DCSParams, list[Modulation]]:
+    """Choose the DCS for a page and the modulations to try (fastest first).
+
+    Coding: T.85 (JBIG) and MMR need ECM at both ends; JBIG is chosen when both ends
+    offer it and either ``prefer_jbig`` or MMR is not in common; then MMR, MR, MH."""
     if width_pixels not in PIXELS_WIDTH:
         raise NegotiationError("NOSIZESUPPORT", f"page width {width_pixels} px is not a T.4 width")
     width = PIXELS_WIDTH[width_pixels]
@@ -405,7 +424,11 @@ def negotiate(local_modems, remote: Capabilities, *, resolution: str, width_pixe
     if not mods:
         raise NegotiationError("INCOMPATIBLE", "no modem in common")
     use_ecm = ecm and remote.ecm
-    if use_ecm and "mmr" in schemes and remote.mmr:
+    jbig = use_ecm and "jbig" in schemes and remote.jbig
+    mmr = use_ecm and "mmr" in schemes and remote.mmr
+    if jbig and (prefer_jbig or not mmr):
+        scheme = "jbig"
+    elif mmr:
         scheme = "mmr"
     elif "mr" in schemes and remote.mr:
         scheme = "mr"
@@ -431,6 +454,10 @@ def accept_dcs(local: Capabilities, dcs: DCSParams) -> str | None:
         return f"modulation {dcs.modulation} not offered"
     if dcs.scheme == "mmr" and not (local.mmr and dcs.ecm):
         return "MMR not offered (or without ECM)"
+    if dcs.scheme == "jbig" and not (local.jbig and dcs.ecm):
+        return "T.85 (JBIG) not offered (or without ECM)"
+    if dcs.jbig_l0 and not local.jbig_l0:
+        return "T.85 optional L0 not offered"
     if dcs.scheme == "mr" and not local.mr:
         return "MR not offered"
     if dcs.ecm and not local.ecm:

@@ -267,6 +267,8 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
             can_receive=c.receive, ready_to_poll=bool(c.pages) and not c.calling,
             modems=frozenset(c.modems), fine=c.fine, superfine=c.superfine,
             mr="mr" in c.schemes, mmr="mmr" in c.schemes and c.ecm, ecm=c.ecm,
+            # our T.85 decoder takes any L0, so the optional L0 bit goes with the basic one
+            jbig="jbig" in c.schemes and c.ecm, jbig_l0="jbig" in c.schemes and c.ecm,
             max_width=c.max_width, max_length="unlimited", min_scan_ms=c.min_scan_ms,
             # Subaddresses and sender identifications (SID) are taken and reported when
             # receiving; the password bit also says polling takes a PWD.

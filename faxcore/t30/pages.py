@@ -194,7 +194,8 @@ def page_codec(config: T30Config) -> Any:
 
 def encode_page(page: TxPage, dcs: DCSParams, config: T30Config) -> bytes:
     """``page`` coded for the line in the mode of ``dcs``: the scheme, K for MR, the
-    minimum scan line time as fill, RTC at the end."""
+    minimum scan line time as fill, RTC at the end. Scheme "jbig" (ECM only): the T.85
+    BIE (L0 = 128, no options the DCS must announce), octets LSB first like the others."""
     codec = page_codec(config)
     min_row = dcs.min_row_bits()
     try:  # the codec itself in the key (an id could be reused by another codec)

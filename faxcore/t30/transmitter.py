@@ -55,7 +55,7 @@ class TransmitterMixin:
         try:
             dcs, mods = negotiate(self.cfg.modems, remote, resolution=page.resolution,
                                   width_pixels=page.width, ecm=self.cfg.ecm,
-                                  schemes=self.cfg.schemes,
+                                  schemes=self.cfg.schemes, prefer_jbig=self.cfg.prefer_jbig,
                                   ecm_frame_size=self.cfg.ecm_frame_size)
         except NegotiationError as e:
             raise CallFailed(T30Status[e.reason], str(e)) from None
