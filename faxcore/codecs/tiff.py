@@ -3,16 +3,20 @@
 TIFF Class F is the TIFF profile for fax pages: one bilevel image per IFD (Image File
 Directory), chained into a multi-page file, the pixels in strips compressed with
 ITU-T T.4 (Compression 3: MH, or MR when T4Options bit 0 is set) or T.6 (Compression 4:
-MMR). The strip format is libtiff's: for T.4 every row starts with an EOL (end of line
+MMR); libtiff also writes JBIG (Compression 34661, :data:`COMPRESSION_JBIG`). The strip format is libtiff's: for T.4 every row starts with an EOL (end of line
 code, optionally padded so it ends on a byte boundary: T4Options bit 2) and a strip ends
 without RTC (``write_tiff(..., rtc=True)``: a page's last strip ends with RTC, for efax);
-for T.6 a strip ends with EOFB. Each strip is coded on its own (MR and MMR start every
+for T.6 a strip ends with EOFB; a JBIG page is one strip holding a single-layer T.82 BIE
+(bi-level image entity) whose bytes, as libtiff's tif_jbig.c stores them, are bit-reversed
+when FillOrder is 1 (libtiff reverses them when the FillOrder tag *matches* its native
+order: a quirk of that codec, which we follow so that libtiff reads our files). Each strip is coded on its own (MR and MMR start every
 strip from an all-white reference row). A received page's call metadata (sender, time,
 session parameters, DCS: HylaFAX's tags) is ``Page.fax_info``, read and written
 (:mod:`faxcore.codecs.faxinfo`).
 
 Reading accepts both byte orders, FillOrder 1 and 2, any RowsPerStrip, Compression 1
-(uncompressed), 3 and 4, PhotometricInterpretation 0 (min-is-white) and 1 (min-is-black);
+(uncompressed), 3, 4 and 34661 (JBIG: any single-layer T.82 BIE, in either bit order;
+several strips are read as one BIE each), PhotometricInterpretation 0 (min-is-white) and 1 (min-is-black);
 pixels are always returned as 1 = black. Resolutions in pixels/cm (ResolutionUnit 3) are
 converted to dpi.
 
@@ -67,6 +71,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from faxcore.codecs import jbig as _jbig
 from faxcore.codecs.faxinfo import FaxInfo
 from faxcore.codecs.t4 import (
     MAX_DOCUMENT_PAGES,
@@ -108,6 +113,8 @@ IMAGE_WIDTH = 256
 IMAGE_LENGTH = 257
 BITS_PER_SAMPLE = 258
 COMPRESSION = 259
+#: Compression value of libtiff's JBIG codec (tif_jbig.c): one strip holding a T.82 BIE
+COMPRESSION_JBIG = 34661
 PHOTOMETRIC = 262
 FILL_ORDER = 266
 STRIP_OFFSETS = 273
@@ -168,7 +175,7 @@ class Page:
     bitmap: np.ndarray
     xres: float = _FINE_X
     yres: float = _FINE_Y
-    scheme: str | None = None          # "mh", "mr", "mmr" or "none" as stored in the file
+    scheme: str | None = None          # "mh", "mr", "mmr", "jbig" or "none" as stored
     bad_rows: int = 0                  # BadFaxLines
     consecutive_bad_rows: int = 0      # ConsecutiveBadFaxLines
     clean: int | None = None           # CleanFaxData: 0 clean, 1 regenerated, 2 unclean
@@ -390,8 +397,9 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int,
     comp = int(_one(tags, COMPRESSION, 1))
     if bps != 1 or spp != 1:
         raise TiffUnsupportedError(f"not a bilevel image ({spp} samples of {bps} bits)")
-    if comp not in (1, 3, 4):
-        raise TiffUnsupportedError(f"compression {comp} is not a fax compression (1, 3, 4)")
+    if comp not in (1, 3, 4, COMPRESSION_JBIG):
+        raise TiffUnsupportedError(f"compression {comp} is not a fax compression "
+                                   f"(1, 3, 4, {COMPRESSION_JBIG})")
     photometric = int(_one(tags, PHOTOMETRIC, 0))
     if photometric not in (0, 1):
         raise TiffUnsupportedError(f"photometric interpretation {photometric} is not bilevel")
@@ -418,7 +426,10 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int,
         raise TiffError(f"{len(offsets)} strips for {height} rows of {rps} per strip")
 
     t4 = int(_one(tags, T4_OPTIONS, 0))
-    scheme = "none" if comp == 1 else _SCHEME_OF[(comp, bool(t4 & 1))]
+    if comp == COMPRESSION_JBIG:
+        scheme = "jbig"
+    else:
+        scheme = "none" if comp == 1 else _SCHEME_OF[(comp, bool(t4 & 1))]
     # Charged before anything is decoded: rows that cannot be decoded are still returned
     # (white), so the page costs width x height whatever its data.
     budget.charge(width * height)
@@ -489,6 +500,8 @@ def _decode_strip(chunk: bytes, scheme: str, width: int, nrows: int,
         return np.ascontiguousarray(bits), 0, 0, None
     if not chunk:
         return np.zeros((0, width), dtype=np.uint8), 0, 0, "no data"
+    if scheme == "jbig":
+        return _decode_jbig_strip(chunk, width, nrows, lsb_first)
     # Every row takes at least one bit, so a strip cannot hold more rows than this;
     # capping ``rows`` caps what the decoder may allocate on hostile input.
     cap = min(nrows, 8 * len(chunk) + 1)
@@ -502,6 +515,33 @@ def _decode_strip(chunk: bytes, scheme: str, width: int, nrows: int,
 
 
 _REVERSE = np.array([int(f"{i:08b}"[::-1], 2) for i in range(256)], dtype=np.uint8)
+
+
+def _reversed_bits(data: bytes) -> bytes:
+    return _REVERSE[np.frombuffer(data, dtype=np.uint8)].tobytes()
+
+
+def _decode_jbig_strip(chunk: bytes, width: int, nrows: int,
+                       fill_lsb: bool) -> tuple[np.ndarray, int, int, str | None]:
+    """Decode a strip holding one BIE (``fill_lsb``: the FillOrder tag is 2).
+
+    libtiff's JBIG codec stores the BIE bit-reversed when FillOrder is 1 and as coded when
+    it is 2. The BIH's third byte (P, which is 1 for one plane) tells which order the bytes
+    are really in, so a file from a writer that did not follow libtiff is read too; when
+    it says neither, libtiff's order is assumed (the decoder then reports the bad BIH).
+    """
+    if len(chunk) > 2 and chunk[2] in (0x01, 0x80):
+        reverse = chunk[2] == 0x80
+    else:
+        reverse = not fill_lsb
+    bie = _reversed_bits(chunk) if reverse else chunk
+    # ``rows`` caps what the decoder allocates: the strip's rows, which the page's size
+    # (checked against max_pixels and the document budget before this) bounds.
+    dp = _jbig.decode(bie, width=width, rows=nrows, strict=False)
+    rows = np.ascontiguousarray(dp.bitmap[:min(int(dp.rows), nrows)], dtype=np.uint8)
+    if not rows.flags.writeable:
+        rows = rows.copy()
+    return rows, 0, 0, (str(dp.error) if dp.error else None)
 
 
 # --------------------------------------------------------------------------- writing
@@ -535,8 +575,8 @@ def tiff_bytes(pages: Iterable[Page | np.ndarray], scheme: str = "mmr", *,
                rtc: bool = False) -> bytes:
     """The bytes of a TIFF-F file holding ``pages``; see :func:`write_tiff`."""
     scheme = scheme.lower()
-    if scheme not in ("mh", "mr", "mmr", "none"):
-        raise ValueError(f"unknown scheme {scheme!r} (mh, mr, mmr or none)")
+    if scheme not in ("mh", "mr", "mmr", "jbig", "none"):
+        raise ValueError(f"unknown scheme {scheme!r} (mh, mr, mmr, jbig or none)")
     if fill_order not in (1, 2):
         raise ValueError("fill_order must be 1 or 2")
     if byteorder not in ("<", ">"):
@@ -552,6 +592,8 @@ def tiff_bytes(pages: Iterable[Page | np.ndarray], scheme: str = "mmr", *,
         bm = _check_bitmap(page.bitmap)
         h, w = bm.shape
         rps = h if not rows_per_strip else max(1, min(int(rows_per_strip), h))
+        if scheme == "jbig":
+            rps = h   # libtiff's JBIG codec reads and writes one strip per page only
         # RTC ends the page: it goes after the last strip's rows only
         strips = [_encode_strip(bm[y:y + rps], scheme, fill_order, eol_align,
                                 _k_for(k, page.yres), rtc and y + rps >= h)
@@ -567,7 +609,8 @@ def tiff_bytes(pages: Iterable[Page | np.ndarray], scheme: str = "mmr", *,
             (IMAGE_WIDTH, 4, [w]),
             (IMAGE_LENGTH, 4, [h]),
             (BITS_PER_SAMPLE, 3, [1]),
-            (COMPRESSION, 3, [{"none": 1, "mh": 3, "mr": 3, "mmr": 4}[scheme]]),
+            (COMPRESSION, 3, [{"none": 1, "mh": 3, "mr": 3, "mmr": 4,
+                               "jbig": COMPRESSION_JBIG}[scheme]]),
             (PHOTOMETRIC, 3, [0]),
             (FILL_ORDER, 3, [fill_order]),
             (STRIP_OFFSETS, 4, offsets),
@@ -616,6 +659,12 @@ def _encode_strip(rows: np.ndarray, scheme: str, fill_order: int, eol_align: boo
             packed = _REVERSE[packed]
         return packed.tobytes()
     lsb = fill_order == 2
+    if scheme == "jbig":
+        # T.85 defaults (L0 128, 3-line template, TPBON), which jbigkit's full decoder in
+        # libtiff takes; trim_zeros ends the stripes as jbigkit's own encoder does. The
+        # BIE is stored bit-reversed under FillOrder 1, as libtiff stores it.
+        bie = _jbig.encode(rows, trim_zeros=True)
+        return bie if lsb else _reversed_bits(bie)
     if scheme == "mmr":
         # libtiff ends every T.6 strip with EOFB.
         return encode(rows, "mmr", end_marker=True, lsb_first=lsb)
@@ -669,7 +718,9 @@ def write_tiff(path: str | os.PathLike | BinaryIO, pages: Sequence[Page | np.nda
     """Write ``pages`` as a TIFF Class F file; return the number of bytes written.
 
     ``scheme``: "mh" (Compression 3), "mr" (Compression 3, T4Options bit 0), "mmr"
-    (Compression 4) or "none" (uncompressed). ``fill_order`` 2 stores bits LSB first.
+    (Compression 4), "jbig" (Compression 34661, as libtiff writes it: one strip per page,
+    ``rows_per_strip`` ignored, a T.85 BIE bit-reversed under FillOrder 1) or "none"
+    (uncompressed). ``fill_order`` 2 stores bits LSB first.
     ``rows_per_strip`` splits pages into strips (default: one strip per page).
     ``eol_align`` byte-aligns every EOL (T4Options bit 2). ``k`` is MR's K (default as
     libtiff: 2 at standard resolution, 4 above). ``rtc`` (MH and MR only; MMR strips
