@@ -6,7 +6,12 @@ interleaved in a shuffled order, ``--repeat`` times; prints line seconds, CPU se
 call (both stations; min/median/max) and the ratios.
 
     .venv/bin/python benchmarks/calls.py [--modem v17|v29|v27ter] [--no-ecm] [--repeat N]
-        [--profile]
+        [--profile] [--jbig [N]]
+
+``--jbig [N]``: instead, faxcore <-> faxcore over audio, ITU charts 1..N (8 by default,
+fine), V.17 ECM, once with MMR and once with T.85 (JBIG), same run: line seconds, CPU
+seconds and page bytes of each, and the JBIG/MMR line time ratio (issue 13's goal: the
+8-chart call at least 20 % shorter, ratio <= 0.80).
 
 ``--profile``: one faxcore call under cProfile, its time split by layer: Cython DSP
 (the compiled modem, HDLC and codec cores), numpy (its functions and array methods),
@@ -174,16 +179,66 @@ def profile(w: Workload) -> None:
         print(f"  {100 * tt / total:5.1f} %  {nc:7d} calls  {where}")
 
 
+def jbig_vs_mmr(charts: int, repeat: int) -> bool:
+    """Print the line time of the same V.17 ECM call (ITU charts 1..``charts``, fine)
+    coded MMR and T.85 (JBIG); True if every call ended OK with the pages intact."""
+    # function-level: only this mode needs the sessions and the shared charts, and the
+    # other modes import faxcore through density's driver
+    import numpy as np
+
+    import faxcore
+    from faxcore import codecs
+    from faxcore.t30 import T30Status, TxPage
+    from faxcore.testing.line import run_call
+    from faxcore.testing.pages import pbm_page
+    from faxcore.testing.peers import require_shared
+
+    pages = [TxPage(pbm_page(require_shared(f"testdata/itu/itu{i}.pbm")), "fine")
+             for i in range(1, charts + 1)]
+    line: dict[str, float] = {}
+    cpu: dict[str, list[float]] = defaultdict(list)
+    size: dict[str, int] = {}
+    good = True
+    for _ in range(repeat):
+        for name, jbig in (("mmr", False), ("jbig", True)):
+            a = faxcore.FaxSession(True, send=pages, modems=("v17",), jbig=jbig)
+            b = faxcore.FaxSession(False, modems=("v17",), jbig=jbig)
+            t0 = time.process_time()
+            line[name] = run_call(a, b, max_seconds=3600.0)
+            cpu[name].append(time.process_time() - t0)
+            ok = (a.result.status == T30Status.OK and b.result.scheme == name
+                  and len(b.pages) == len(pages)
+                  and all(np.array_equal(r, p.bitmap) for r, p in zip(b.pages, pages,
+                                                                       strict=True)))
+            good = good and ok
+            size[name] = sum(len(codecs.encode(p.bitmap, name)) for p in pages)
+    for name in ("mmr", "jbig"):
+        xs = cpu[name]
+        extra = f"   coded pages {size[name]} bytes"
+        print(f"  {name:5s} line {line[name]:7.1f} s   CPU per call min/median/max "
+              f"{min(xs):.3f}/{statistics.median(xs):.3f}/{max(xs):.3f} s{extra}")
+    print(f"  line time JBIG/MMR: {line['jbig'] / line['mmr']:.3f} "
+          f"({100 * (1 - line['jbig'] / line['mmr']):.1f} % shorter with JBIG)")
+    print("  all calls OK, pages identical" if good else "  SOME CALLS FAILED")
+    return good
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modem", choices=("v17", "v29", "v27ter"), default="v29")
     ap.add_argument("--no-ecm", dest="ecm", action="store_false")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--jbig", type=int, nargs="?", const=8, default=0, metavar="N",
+                    help="faxcore MMR vs JBIG, V.17 ECM, ITU charts 1..N (default 8)")
     ap.add_argument("--per-piece", action="store_true",
                     help="also faxcore with its transmit pump off (the gain, same run)")
     args = ap.parse_args()
     pin_one_core()
+    if args.jbig:
+        print_header(f"faxcore MMR vs T.85 JBIG: {args.jbig}-page call (ITU 1-{args.jbig}, "
+                     f"fine), V.17, ECM, {args.repeat} repeats, line and CPU time")
+        return 0 if jbig_vs_mmr(args.jbig, args.repeat) else 1
     print_header(f"faxcore vs spandsp: 3-page call (ITU 1-3, fine), {args.modem}, "
                  f"{'ECM' if args.ecm else 'no ECM'}, {args.repeat} repeats, CPU time")
     with tempfile.TemporaryDirectory() as d:
