@@ -143,3 +143,15 @@ def test_jbig_fallback_calls(caller, answerer, expect):
     a, b, _ = loopback_call(pages, caller=caller, answerer=answerer)
     assert a.result.status == T30Status.OK and b.result.scheme == expect
     assert_pages_equal(pages, b)
+
+
+def test_jbig_polling():
+    """DTC carries bits 78/79 too: the polled station sends T.85 pages when the poller
+    offers it, MMR when not."""
+    pages = [TxPage(text_page(150, 7), "fine"), TxPage(text_page(100, 8), "fine")]
+    for poller, expect in ((dict(jbig=True), "jbig"), (dict(), "mmr")):
+        a, b, _ = loopback_call(caller=dict(pages=[], poll=True, **poller),
+                                answerer=dict(pages=pages, jbig=True))
+        assert a.result.ok and b.result.ok, (a.result.summary(), b.result.summary())
+        assert a.result.scheme == expect
+        assert_pages_equal(pages, a)
