@@ -33,7 +33,7 @@ from PIL import Image
 from faxcore.cli import CliError
 from faxcore.cli.argtypes import whole_number
 from faxcore.cli.output import out as _say
-from faxcore.codecs import LoadError, UnknownFormat, load_document, pbm_bytes, prep
+from faxcore.codecs import LoadError, UnknownFormat, jbig, load_document, pbm_bytes, prep
 from faxcore.codecs.raw import write_raw
 from faxcore.codecs.t4 import decode
 from faxcore.codecs.tiff import RESOLUTIONS, Page, resolution_name, write_tiff
@@ -41,6 +41,9 @@ from faxcore.codecs.tiff import RESOLUTIONS, Page, resolution_name, write_tiff
 log = logging.getLogger(__name__)
 
 SCHEMES = ("mh", "mr", "mmr")
+#: What ``--scheme`` may write: the raw-stream schemes and JBIG (T.85), which goes in a
+#: TIFF (Compression 34661, as libtiff writes it) or a .jbg file (one BIE per page).
+OUTPUT_SCHEMES = (*SCHEMES, "jbig")
 
 #: A raw input with more bad rows than this (percent of all rows) is refused: its width
 #: or scheme is wrong (a fax from a noisy line has a few percent).
@@ -62,11 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "a superfine page twice; the other formats keep the fax rows as they "
                     "are.")
     p.add_argument("input", help="input file")
-    p.add_argument("output", help="output file (.tif, .tiff, .g3, .g4, .png, .pbm); .png: "
-                                  "one file per page, square pixels")
-    p.add_argument("--scheme", choices=SCHEMES,
-                   help="coding of the output: mh, mr (K=2 standard, 4 otherwise) or mmr "
-                        "(default: mmr for .tif, mh for .g3)")
+    p.add_argument("output", help="output file (.tif, .tiff, .g3, .g4, .jbg, .png, .pbm); "
+                                  ".png and .jbg: one file per page (NAME-N) when there "
+                                  "are several; .png: square pixels")
+    p.add_argument("--scheme", choices=OUTPUT_SCHEMES,
+                   help="coding of the output: mh, mr (K=2 standard, 4 otherwise), mmr or "
+                        "jbig (T.85, in .tif or .jbg) (default: mmr for .tif, mh for .g3)")
     _input_options(p, convert=True)
     p.add_argument("--page-size", choices=tuple(prep.PAGE_SIZES),
                    help="page width class and page length for splitting (default a4)")
@@ -385,15 +389,22 @@ def save_pages(pages: list[Page], path: Path, args: argparse.Namespace) -> list[
             write_tiff(path, pages, scheme or "mmr", fill_order=args.fill_order)
             return [path]
         if ext == ".g3":
-            if scheme == "mmr":
-                raise CliError(".g3 holds MH or MR; write MMR to a .g4 file")
+            if scheme in ("mmr", "jbig"):
+                raise CliError(f".g3 holds MH or MR; write {scheme.upper()} to a "
+                               f"{'.g4' if scheme == 'mmr' else '.tif or .jbg'} file")
             write_raw(path, pages, scheme or "mh", lsb_first=lsb)
             return [path]
         if ext == ".g4":
             if scheme not in (None, "mmr"):
-                raise CliError(".g4 holds MMR; write MH or MR to a .g3 file")
+                raise CliError(".g4 holds MMR; write " + ("JBIG to a .tif or .jbg file"
+                                                          if scheme == "jbig"
+                                                          else "MH or MR to a .g3 file"))
             write_raw(path, pages, "mmr", lsb_first=lsb)
             return [path]
+        if ext == ".jbg":
+            if scheme not in (None, "jbig"):
+                raise CliError(".jbg holds JBIG; write MH, MR or MMR to .g3, .g4 or .tif")
+            return _save_per_page(pages, path, _save_jbg)
         if ext == ".png":
             out = []
             for i, page in enumerate(pages, 1):
@@ -406,7 +417,27 @@ def save_pages(pages: list[Page], path: Path, args: argparse.Namespace) -> list[
             return [path]
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
-    raise CliError(f"unknown output type {ext or '(none)'!r}: use .tif, .g3, .g4, .png or .pbm")
+    raise CliError(f"unknown output type {ext or '(none)'!r}: use .tif, .g3, .g4, .jbg, "
+                   ".png or .pbm")
+
+
+def _save_jbg(page: Page, path: Path) -> None:
+    """One page as a T.85 BIE (jbigkit's ``jbgtopbm`` reads it); MSB first, as a BIE is."""
+    path.write_bytes(jbig.encode(page.bitmap))
+
+
+def _save_per_page(pages: list[Page], path: Path, save) -> list[Path]:
+    """A single page to ``path``; several to NAME-1.ext, NAME-2.ext... (a .jbg file holds
+    one BIE, one page)."""
+    if len(pages) == 1:
+        save(pages[0], path)
+        return [path]
+    out = []
+    for i, page in enumerate(pages, 1):
+        target = path.with_name(f"{path.stem}-{i}{path.suffix}")
+        save(page, target)
+        out.append(target)
+    return out
 
 
 def run_convert(args: argparse.Namespace) -> int:
