@@ -469,9 +469,11 @@ def _read_page(r: _Reader, tags: dict, index: int, max_pixels: int,
     pn = _ints(tags, PAGE_NUMBER)
     clean = _ints(tags, CLEAN_FAX_DATA)
     sw = [v for v in tags.get(SOFTWARE, ()) if isinstance(v, str)]
-    # The tags are the file's word and may be anything: the counts stay within the page
-    # (bad <= rows, consecutive <= bad), which callers and the fuzz invariants rely on.
-    bad_rows = min(height, max(bad, int(_one(tags, BAD_FAX_LINES, 0))))
+    # The tags are the file's word and may be anything; a run of bad rows is never longer
+    # than all bad rows together (consecutive <= bad). BadFaxLines may exceed the rows in
+    # the file: a received page whose end was lost counts the rows it lacks (nominal page
+    # length minus rows received; faxcore.pagestore writes it so).
+    bad_rows = max(bad, int(_one(tags, BAD_FAX_LINES, 0)))
     consecutive = min(bad_rows, max(consecutive, int(_one(tags, CONSECUTIVE_BAD_FAX_LINES, 0))))
     return Page(
         bitmap=bitmap, xres=xres, yres=yres, scheme=scheme,

@@ -149,11 +149,12 @@ def test_corpus_seeds_read_without_crash() -> None:
 
 def test_bad_row_tags_are_clamped_to_the_page() -> None:
     """Found by ``make fuzz`` (corpus tiff/jbig-consecutive-bad-tag.bin): a file whose
-    ConsecutiveBadFaxLines / BadFaxLines tags exceed its rows gave a page with more
-    consecutive bad rows than bad rows, and more bad rows than rows."""
+    ConsecutiveBadFaxLines tag exceeds its BadFaxLines gave a page with more consecutive
+    bad rows than bad rows. BadFaxLines itself may exceed the rows (a page whose end was
+    lost counts the rows it lacks: tests/t30/test_t30_lost_page_end.py)."""
     (_, p) = read_tiff(CORPUS / "jbig-consecutive-bad-tag.bin")
-    assert 0 <= p.consecutive_bad_rows <= p.bad_rows <= p.bitmap.shape[0]
+    assert 0 <= p.consecutive_bad_rows <= p.bad_rows
     bm = _page(h=50)
     page = Page(bm, bad_rows=500, consecutive_bad_rows=900)
     (q,) = read_tiff(tiff_bytes([page], "jbig"))
-    assert (q.bad_rows, q.consecutive_bad_rows) == (50, 50)
+    assert (q.bad_rows, q.consecutive_bad_rows) == (500, 500)
