@@ -1,20 +1,28 @@
 """Benchmark: faxcore's T.4/T.6 codec against libtiff's, in the same run.
 
-Pages: the eight ITU-T test charts (../shared/testdata/itu/itu1..8.pbm, 1728 x 2376) and a
-dense text page rendered here with Pillow (deterministic). For each page and scheme (MH,
-MR with K=4, MMR) it encodes and decodes with
+Pages: the eight ITU-T test charts (../shared/testdata/itu/itu1..8.pbm, 1728 x 2376), a
+dense text page rendered here with Pillow, a photo-like picture dithered to 1 bit by
+Floyd-Steinberg error diffusion ("photo") and an 8x8 Bayer halftone ("halftone"), the
+last three generated here, deterministically. Photo and halftone are the hard case for a
+fax codec: runs of 1 to 4 pixels, so the cost is per code, not per pixel. For each page
+and scheme (MH, MR with K=4, MMR) it encodes and decodes with
 
 * faxcore, packed rows in and out (PackedBitmap: what libtiff works on too), and
 * faxcore with numpy 0/1 bitmaps (the encode packs them, the decode result is unpacked),
-* libtiff 4 (libtiff.so.6) through ctypes: one strip per page in a TIFF on /dev/shm; only
-  TIFFWriteEncodedStrip / TIFFReadEncodedStrip are timed (opening, tags and closing are not),
+* libtiff 4 (libtiff.so.6) through ctypes at its best: one strip per page in a TIFF on
+  /dev/shm (memory-mapped, FillOrder 1, so libtiff decodes straight from the map without a
+  copy); only the single TIFFWriteEncodedStrip / TIFFReadEncodedStrip call is timed
+  (opening, tags and closing are not), and one ctypes call per page costs about 1 us
+  against the milliseconds the page takes,
 
 checks that both give identical bytes (encode) and pixels (decode), and prints megapixels
-per second, the ratio faxcore/libtiff (> 1 = faxcore faster) and the compressed sizes, then
-the median ratio over the eight ITU charts per scheme and direction. Each figure is the
-best of --repeat runs, the implementations interleaved.
+per second (from the fastest repeat) and the ratio faxcore/libtiff (> 1 = faxcore faster)
+as min/median/max over the --repeat repeats. All times are CPU time of this thread
+(time.thread_time), the implementations interleaved within each repeat, their order
+alternating. The summary gives the same per page class (the 8 ITU charts together: per
+repeat, libtiff's total time over the charts / faxcore's).
 
-    python benchmarks/codec.py [--repeat 7] [--pages itu1,itu4,text]
+    python benchmarks/codec.py [--repeat 7] [--pages itu1,itu4,text,photo,halftone]
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +97,7 @@ class LibTiff:
             raise RuntimeError(f"TIFFSetField {tag} failed")
 
     def encode(self, packed: np.ndarray, width: int, scheme: str) -> float:
-        """Write one strip; returns the seconds spent in TIFFWriteEncodedStrip."""
+        """Write one strip; returns the CPU seconds spent in TIFFWriteEncodedStrip."""
         comp, t4 = SCHEMES[scheme]
         tif = self.lib.TIFFOpen(self.path, b"w")
         if not tif:
@@ -102,9 +111,9 @@ class LibTiff:
         if comp == 3:
             self._set(tif, "t4options", t4)
         buf = packed.ctypes.data_as(ctypes.c_void_p)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         n = self.lib.TIFFWriteEncodedStrip(tif, 0, buf, packed.nbytes)
-        t = time.perf_counter() - t0
+        t = time.thread_time() - t0
         self.lib.TIFFClose(tif)
         if n != packed.nbytes:
             raise RuntimeError("TIFFWriteEncodedStrip failed")
@@ -122,9 +131,9 @@ class LibTiff:
 
     def decode(self, tif, out: np.ndarray) -> float:
         buf = out.ctypes.data_as(ctypes.c_void_p)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         n = self.lib.TIFFReadEncodedStrip(tif, 0, buf, out.nbytes)
-        t = time.perf_counter() - t0
+        t = time.thread_time() - t0
         if n != out.nbytes:
             raise RuntimeError(f"TIFFReadEncodedStrip returned {n}")
         return t
@@ -165,6 +174,22 @@ def text_page() -> np.ndarray:
     return (np.asarray(img) < 128).astype(np.uint8)
 
 
+def photo_page() -> np.ndarray:
+    """A photo-like picture (smooth shading, soft blobs, fine texture) dithered to 1 bit
+    by Floyd-Steinberg error diffusion (Pillow's convert("1")), as a fax driver sends a
+    photo; deterministic. About 1.5 MB in MH: runs of mostly 1 to 4 pixels."""
+    rng = np.random.default_rng(20261207)
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    grey = 128 + 60 * np.sin(x / 210.0 + np.cos(y / 170.0)) * np.cos(y / 130.0)
+    for _ in range(12):
+        cx, cy, r = rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT), rng.uniform(80, 400)
+        grey += rng.uniform(-70, 70) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))
+    noise = rng.normal(0, 1, (HEIGHT // 8 + 1, WIDTH // 8 + 1)).astype(np.float32)
+    grey += 25 * np.asarray(Image.fromarray(noise).resize((WIDTH, HEIGHT), Image.BICUBIC))
+    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L")
+    return (np.asarray(img.convert("1")) == 0).astype(np.uint8)
+
+
 def load_pages(names: list[str] | None) -> dict[str, np.ndarray]:
     pages = {}
     for i in range(1, 9):
@@ -177,19 +202,30 @@ def load_pages(names: list[str] | None) -> dict[str, np.ndarray]:
             continue
         with Image.open(path) as im:
             pages[name] = (np.asarray(im.convert("L")) < 128).astype(np.uint8)
-    if not names or "text" in names:
-        pages["text"] = text_page()
+    for name, make in (("text", text_page), ("photo", photo_page),
+                       ("halftone", halftone_page)):
+        if not names or name in names:
+            pages[name] = make()
     return pages
+
+
+def page_class(name: str) -> str:
+    return "itu" if name.startswith("itu") else name
+
+
+def spread(values: list[float]) -> str:
+    """min/median/max of a list of ratios."""
+    return (f"{min(values):.2f}/{statistics.median(values):.2f}/{max(values):.2f}")
 
 
 # --------------------------------------------------------------------------------------
 
 
 def clock(fn, *args, **kwargs) -> float:
-    """Seconds one call of fn(*args, **kwargs) takes."""
-    t0 = time.perf_counter()
+    """CPU seconds (this thread) one call of fn(*args, **kwargs) takes."""
+    t0 = time.thread_time()
     fn(*args, **kwargs)
-    return time.perf_counter() - t0
+    return time.thread_time() - t0
 
 
 def decode_bitmap(data: bytes, scheme: str, width: int, rows: int) -> np.ndarray:
@@ -342,7 +378,8 @@ def bench_jbig(pages: dict[str, np.ndarray], repeat: int) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--pages", default="", help="comma-separated: itu1..itu8,text")
+    ap.add_argument("--pages", default="",
+                    help="comma-separated: itu1..itu8,text,photo,halftone")
     ap.add_argument("--schemes", default="mh,mr,mmr,jbig")
     args = ap.parse_args()
     lt = LibTiff()
@@ -353,14 +390,16 @@ def main() -> int:
     print(f"machine: {platform.machine()} {platform.processor() or ''} "
           f"{os.cpu_count()} cpus, Python {platform.python_version()}, "
           f"numpy {np.__version__}, {lt.version}")
-    print(f"MP/s = megapixels per second (best of {args.repeat}); ratio = faxcore / libtiff; "
-          "'packed' = PackedBitmap in/out (like libtiff), 'array' = numpy 0/1 bitmap in/out")
-    hdr = (f"{'page':6} {'sch':4} {'bytes':>7} | {'enc pk':>7} {'enc arr':>7} {'libtiff':>7} "
-           f"{'ratio pk':>8} {'ratio arr':>9} | {'dec pk':>7} {'dec arr':>7} {'libtiff':>7} "
-           f"{'ratio pk':>8} {'ratio arr':>9}")
+    print(f"MP/s = megapixels per CPU second (fastest of {args.repeat}); ratio = libtiff time / "
+          "faxcore time, min/med/max over the repeats (> 1 = faxcore faster); 'pk' = "
+          "PackedBitmap in/out (like libtiff), 'arr' = numpy 0/1 bitmap in/out (median)")
+    hdr = (f"{'page':8} {'sch':4} {'bytes':>7} | {'enc pk':>6} {'lt':>6} {'ratio pk':>14} "
+           f"{'arr':>5} | {'dec pk':>6} {'lt':>6} {'ratio pk':>14} {'arr':>5}")
     print(hdr)
     print("-" * len(hdr))
     ratios: dict[tuple[str, str, str], list[float]] = {}
+    # (class, scheme, direction) -> per repeat [libtiff seconds, faxcore packed seconds]
+    totals: dict[tuple[str, str, str], list[list[float]]] = {}
     failures = 0
     mp = None
     try:
@@ -376,48 +415,69 @@ def main() -> int:
                 if ours != ref or encode_tiff_strip(bm, scheme) != ref:
                     print(f"  !! {name} {scheme}: encoded bytes differ from libtiff")
                     failures += 1
-                t_enc_pk = t_enc_arr = t_enc_lt = float("inf")
-                for _ in range(args.repeat):
-                    t_enc_lt = min(t_enc_lt, lt.encode(pdata, bm.shape[1], scheme))
-                    t_enc_pk = min(t_enc_pk, clock(encode_tiff_strip, packed, scheme))
-                    t_enc_arr = min(t_enc_arr, clock(encode_tiff_strip, bm, scheme))
+                t = {key: [] for key in ("enc lt", "enc pk", "enc arr",
+                                         "dec lt", "dec pk", "dec arr")}
+                for i in range(args.repeat):
+                    runs = [("enc lt", partial(lt.encode, pdata, bm.shape[1], scheme)),
+                            ("enc pk", partial(clock, encode_tiff_strip, packed, scheme)),
+                            ("enc arr", partial(clock, encode_tiff_strip, bm, scheme))]
+                    for key, run in (runs if i % 2 == 0 else runs[::-1]):
+                        t[key].append(run())
                 # --- decode (the file on /dev/shm now holds libtiff's strip = ours)
                 tif = lt.open_for_decode()
                 out = np.empty_like(pdata)
-                t_dec_lt = float("inf")
-                t_dec_pk = t_dec_arr = float("inf")
                 page = decode(ref, scheme, bm.shape[1], rows=bm.shape[0])
                 lt.decode(tif, out)
                 if (page.error or not np.array_equal(page.packed.data, out)
                         or not np.array_equal(page.bitmap, bm)):
                     print(f"  !! {name} {scheme}: decoded pixels differ from libtiff/input")
                     failures += 1
-                for _ in range(args.repeat):
-                    t_dec_lt = min(t_dec_lt, lt.decode(tif, out))
-                    t_dec_pk = min(t_dec_pk, clock(decode, ref, scheme, bm.shape[1],
-                                                   rows=bm.shape[0]))
-                    t_dec_arr = min(t_dec_arr, clock(decode_bitmap, ref, scheme, bm.shape[1],
-                                                     bm.shape[0]))
+                for i in range(args.repeat):
+                    runs = [("dec lt", partial(lt.decode, tif, out)),
+                            ("dec pk", partial(clock, decode, ref, scheme, bm.shape[1],
+                                               rows=bm.shape[0])),
+                            ("dec arr", partial(clock, decode_bitmap, ref, scheme,
+                                                bm.shape[1], bm.shape[0]))]
+                    for key, run in (runs if i % 2 == 0 else runs[::-1]):
+                        t[key].append(run())
                 lt.close(tif)
-                r = {
-                    ("enc", "packed"): t_enc_lt / t_enc_pk, ("enc", "array"): t_enc_lt / t_enc_arr,
-                    ("dec", "packed"): t_dec_lt / t_dec_pk, ("dec", "array"): t_dec_lt / t_dec_arr,
-                }
+                r = {(d, form): [a / b for a, b in zip(t[f"{d} lt"], t[f"{d} {short}"],
+                                                        strict=True)]
+                     for d in ("enc", "dec") for form, short in (("packed", "pk"),
+                                                                 ("array", "arr"))}
                 if name.startswith("itu"):
                     for (d, form), v in r.items():
-                        ratios.setdefault((scheme, d, form), []).append(v)
-                print(f"{name:6} {scheme:4} {len(ref):7d} | {mp / t_enc_pk:7.0f} "
-                      f"{mp / t_enc_arr:7.0f} {mp / t_enc_lt:7.0f} "
-                      f"{r['enc', 'packed']:8.2f} {r['enc', 'array']:9.2f} | "
-                      f"{mp / t_dec_pk:7.0f} {mp / t_dec_arr:7.0f} {mp / t_dec_lt:7.0f} "
-                      f"{r['dec', 'packed']:8.2f} {r['dec', 'array']:9.2f}", flush=True)
+                        ratios.setdefault((scheme, d, form), []).append(statistics.median(v))
+                for d in ("enc", "dec"):
+                    acc = totals.setdefault((page_class(name), scheme, d),
+                                            [[0.0, 0.0] for _ in range(args.repeat)])
+                    for i in range(args.repeat):
+                        acc[i][0] += t[f"{d} lt"][i]
+                        acc[i][1] += t[f"{d} pk"][i]
+                print(f"{name:8} {scheme:4} {len(ref):7d} | {mp / min(t['enc pk']):6.0f} "
+                      f"{mp / min(t['enc lt']):6.0f} {spread(r['enc', 'packed']):>14} "
+                      f"{statistics.median(r['enc', 'array']):5.2f} | "
+                      f"{mp / min(t['dec pk']):6.0f} {mp / min(t['dec lt']):6.0f} "
+                      f"{spread(r['dec', 'packed']):>14} "
+                      f"{statistics.median(r['dec', 'array']):5.2f}", flush=True)
     finally:
         lt.cleanup()
     if with_jbig:
         failures += bench_jbig(pages, args.repeat)
+    if totals:
+        print()
+        print("per page class, packed rows: ratio faxcore/libtiff, min/median/max over the "
+              f"{args.repeat} repeats (itu = the 8 charts' total time per repeat)")
+        print(f"{'class':9} {'scheme':6} {'encode':>16} {'decode':>16}")
+        for cls in dict.fromkeys(page_class(n) for n in pages):
+            for scheme in schemes:
+                vals = [spread([a / b for a, b in totals[cls, scheme, d]])
+                        for d in ("enc", "dec")]
+                print(f"{cls:9} {scheme:6} {vals[0]:>16} {vals[1]:>16}")
     if ratios:
         print()
-        print("median ratio faxcore/libtiff over the ITU charts (>= 1.0: faxcore faster)")
+        print("median (over the ITU charts) of each chart's median ratio faxcore/libtiff "
+              "(>= 1.0: faxcore faster)")
         print(f"{'scheme':6} {'enc packed':>10} {'enc array':>10} {'dec packed':>10} "
               f"{'dec array':>10}")
         for scheme in schemes:
