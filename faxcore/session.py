@@ -29,8 +29,19 @@ import numpy as np
 from faxcore import modem
 from faxcore.codecs import write_tiff
 from faxcore.documents import load_pages, page_from_tx, to_tx_page  # noqa: F401 (re-exported)
-from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE, pump, txpump
+from faxcore.modem import PAGE_MODEMS, SAMPLE_RATE, pump, sessionpump, txpump
 from faxcore.modem.base import as_samples
+from faxcore.modem.sessionpump import (
+    CODES,
+    CONVERT,
+    RELEASE,
+    RX_BLOCK,  # noqa: F401 (re-exported: the session's receive block)
+    RX_LOUD,  # noqa: F401 (re-exported)
+    SLOW,
+    SRC_DONE,
+    deadline_samples,
+)
+from faxcore.modem.sessionpump import Silence as SilenceSource
 from faxcore.modem.tones import CedGenerator, CngGenerator
 from faxcore.pagestore import TiffPageWriter, fax_info, tiff_page
 from faxcore.t30.engine import RxPage, T30Config, T30Engine
@@ -55,19 +66,19 @@ from faxcore.t30.result import CallResult
 
 log = logging.getLogger("faxcore.session")
 
-CHUNK = 40  # transmit granularity (5 ms): how precisely a burst's end is timed
-RX_BLOCK = 4 * CHUNK  # received audio is handled in blocks of at most this (20 ms)
+CHUNK = txpump.CHUNK  # transmit granularity (5 ms): how precisely a burst's end is timed
 ECM_PREAMBLE_MS = 200.0
-# |sample| above this is the far end's signal (about -50 dBm0; modems send ~ -10 dBm0):
-# where a received signal ended, for the gap before our answer
-RX_LOUD = 64
-
 
 
 #: Makes the transmit pump of a modem burst (:mod:`faxcore.modem.txpump`): the compiled
 #: one; :class:`~faxcore.modem.txpump.ReferenceTxPump` is the same in Python; None plays
 #: every source the per-piece way (both are for tests comparing the three).
 TX_PUMP: Callable | None = txpump.tx_pump
+
+#: Makes the session pump (:mod:`faxcore.modem.sessionpump`), given TX_PUMP: the compiled
+#: one; :class:`~faxcore.modem.sessionpump.ReferenceSessionPump` is the same in Python
+#: (for tests comparing the two).
+SESSION_PUMP: Callable = sessionpump.session_pump
 
 
 def _bytes_to_bits(data: bytes) -> np.ndarray:
@@ -78,19 +89,6 @@ def _bytes_to_bits(data: bytes) -> np.ndarray:
 #: fields (BadFaxLines, ConsecutiveBadFaxLines, CleanFaxData); written once, in
 #: :func:`faxcore.pagestore.tiff_page`.
 page_from_rx = tiff_page
-
-
-class _Silence:
-    def __init__(self, n: int):
-        self.left = n
-
-    @property
-    def done(self) -> bool:
-        return self.left <= 0
-
-    def tx(self, n: int) -> np.ndarray:
-        self.left -= n
-        return np.zeros(n, np.int16)
 
 
 def _continues_past(src, n: int) -> bool:
@@ -183,19 +181,17 @@ class FaxSession:
         # and after CTC). v17_short_train=False long-trains every V.17 burst instead (both
         # ends must agree; only for peers that cannot short-train).
         self._v17_short = v17_short_train
-        self._rx_clock = 0
-        self._tx_clock = 0
-        self._src = None         # current transmit source (has tx(n), done)
-        self._txp = None         # the transmit pump playing it (None: per piece)
-        self._txp_src = None     # the source _txp was made for
-        self._cng = None
-        self._rxm = None         # current receive pump (faxcore.modem.pump), with its
-        #                          V.21 watch while a fast carrier is expected
-        self._hold = None        # (V.21 receiver, deadline, source): see _run_commands
+        # The per-block state and work (faxcore.modem.sessionpump): the sample clocks,
+        # the current transmit source (src: has tx(n), done) and its transmit pump,
+        # CNG, the receive pump (rxm: faxcore.modem.pump, with its V.21 watch while a
+        # fast carrier is expected), the held V.21 receiver (hold, until hold_until:
+        # see _run_commands), the zero samples at the end of what was sent (quiet), the
+        # rx sample after the last one louder than RX_LOUD (rx_loud_end), and the
+        # engine's deadline as a sample clock.
+        self._sp = SESSION_PUMP(TX_PUMP)
+        self._hold_src = None    # the answer held until hold ends
         self._wait_carrier_end = wait_carrier_end
-        self._quiet = 0          # zero samples at the end of the current source's output
-        self._tail_quiet = 0     # ... of the source that just completed (see tx)
-        self._rx_loud_end = 0    # rx sample after the last one louder than RX_LOUD
+        self._tail_quiet = 0     # zero samples at the end of the source that just completed
         self._written = False
         self.engine.start(0.0)
         if self._writer is not None:
@@ -206,13 +202,13 @@ class FaxSession:
 
     @property
     def done(self) -> bool:
-        return self.engine.done and self._src is None
+        return self.engine.done and self._sp.src is None
 
     @property
     def tx_bit_rate(self) -> int:
         """Bit rate of what the session is transmitting right now: its modem's (300 for
         V.21), 0 while it sends silence or a tone or nothing."""
-        return getattr(self._src, "bit_rate", 0) or 0
+        return getattr(self._sp.src, "bit_rate", 0) or 0
 
     @property
     def result(self) -> CallResult:
@@ -237,131 +233,124 @@ class FaxSession:
         return [p.bitmap for p in self.engine.received_pages if p.packed is not None]
 
     def rx(self, samples) -> None:
-        if not (type(samples) is np.ndarray and samples.dtype == np.int16  # the usual case
-                and samples.ndim == 1 and samples.flags.c_contiguous):
-            samples = as_samples(samples)  # clear ValueError for non-int16 audio
-        total = samples.shape[0]
-        pos = 0
-        while pos < total:
-            n = total - pos
-            if n > RX_BLOCK:
-                n = RX_BLOCK
-                block = samples[pos:pos + n]
-            else:
-                block = samples if pos == 0 else samples[pos:]
-            pos += n
-            if self._rxm is not None or self._hold is not None:  # listening
-                if not -RX_LOUD <= int(block[-1]) <= RX_LOUD:  # the common case: cheap
-                    self._rx_loud_end = self._rx_clock + n
-                else:
-                    loud = np.flatnonzero((block > RX_LOUD) | (block < -RX_LOUD))
-                    if loud.size:
-                        self._rx_loud_end = self._rx_clock + int(loud[-1]) + 1
-            self._rx_clock += n
-            if self._hold is not None:
-                rxm, until, _ = self._hold
-                rxm.rx(block)
-                if not rxm.up or self._now >= until:
-                    self._release()
-            self._tick()
-            if self._rxm is None or self.engine.done:
+        sp = self._sp
+        r = sp.rx(samples, 0)  # one compiled step: None when nothing happened (the usual)
+        while r is not None:
+            start, end, stop, codes = r
+            if stop == CONVERT:
+                samples = as_samples(samples)  # clear ValueError for non-int16 audio
+                r = sp.rx(samples, 0)
                 continue
-            codes = self._rxm.rx(block)
-            for code, payload in codes:
+            if stop != CODES:
+                # the rest of the block as the step describes: the held answer starts
+                # (RELEASE) or the engine's timer runs (TIMER), then the receive pump
+                if stop == RELEASE:
+                    self._release()
+                    self._tick()
+                else:
+                    self._timer()
+                codes = None
+                if sp.rxm is not None and not self.engine.done:
+                    codes = sp.rxm.rx(samples[start:end])
+            for code, payload in codes or ():
                 self._event(_PUMP_EVENTS[code](payload))
-                if self._rxm is None:
+                if sp.rxm is None:
                     break
+            r = sp.rx(samples, end)
 
     def line_dropped(self) -> None:
         """The call has gone (a SIP BYE, the loop current lost): phase E at once, the
         received pages finished as at any hang-up."""
-        self._src = None
-        self._hold = None
+        self._sp.src = None
+        self._sp.hold = None
+        self._sp.hold_until = sessionpump.NEVER
+        self._hold_src = None
         self._event(LineDropped())
 
     def tx(self, n: int) -> np.ndarray:
-        """Exactly ``n`` samples of line audio (silence once the call is over)."""
+        """Exactly ``n`` samples of line audio (silence once the call is over), in a new
+        array."""
         n = int(n)
         if n < 0:
             raise ValueError("sample count must be >= 0")
-        out = None  # made on first need: a block that one piece fills is that piece
-        pos = 0
-        if self._hold is not None and self._now >= self._hold[1]:
-            self._release()
-        while pos < n:
-            src = self._src
-            if src is not self._txp_src:  # a new source: a modem burst gets a pump
-                self._txp_src = src
-                self._txp = TX_PUMP(src) if TX_PUMP is not None and \
-                    txpump.supports(src) else None
-            if self._txp is not None:
-                # One call fills the block, or up to where the burst ended (then the
-                # same as below: TxComplete, and the next source goes on from there).
-                if out is None:
-                    out = np.zeros(n, np.int16)
-                end, self._quiet = self._txp.fill(out, pos, self._quiet)
-                self._tx_clock += end - pos
-                pos = end
-                if self._txp.done:
-                    self._src = None
-                    self._tail_quiet = self._quiet
-                    self._event(TxComplete())
-                    self._tail_quiet = 0
-                continue
-            if src is None:
-                k = n - pos  # CNG or nothing until the block's end: no source can start
-            elif isinstance(src, _Silence):
-                k = max(1, min(n - pos, src.left))  # silence ends on the sample
-            elif n - pos > CHUNK and _continues_past(src, n - pos):
-                k = n - pos  # the burst surely goes on past this block: one piece
-            else:
-                k = min(CHUNK, n - pos)  # the burst may end here: find where, to CHUNK
-            if src is not None:
-                block = src.tx(k)
-                if k == n:
-                    out = block  # a fresh array of n int16 samples (every source's tx)
-                else:
-                    if out is None:
-                        out = np.zeros(n, np.int16)
-                    out[pos:pos + k] = block
-                if block[-1]:  # still sounding (the common case: cheap)
-                    self._quiet = 0
-                else:
-                    loud = np.flatnonzero(block)
-                    self._quiet = k - 1 - int(loud[-1]) if loud.size else self._quiet + k
-                if self._src.done:
-                    self._src = None
-                    self._tx_clock += k
-                    pos += k
-                    # The signal really ended self._quiet samples ago (a modem's tail
-                    # of silence, the rest of the last block): a Silence that follows
-                    # counts from there.
-                    self._tail_quiet = self._quiet
-                    self._event(TxComplete())
-                    self._tail_quiet = 0
-                    continue
-            elif self._cng is not None:
-                if out is None:
-                    out = np.zeros(n, np.int16)
-                out[pos:pos + k] = self._cng.tx(k)
-            pos += k
-            self._tx_clock += k
-        self._tick()
-        return out if out is not None else np.zeros(n, np.int16)
+        out = np.empty(n, np.int16)
+        self._fill(out)
+        return out
+
+    def tx_into(self, out: np.ndarray) -> None:
+        """Fill ``out`` (a writeable 1-D contiguous int16 array, any length) with the next
+        ``len(out)`` samples of line audio, as :meth:`tx` would return them: for a
+        caller that reuses one buffer (no allocation per block)."""
+        if not sessionpump.is_samples(out, write=True):
+            raise ValueError("out must be a writeable 1-D contiguous int16 array")
+        self._fill(out)
+
+    def _fill(self, out: np.ndarray) -> None:
+        sp = self._sp
+        r = sp.tx(out, 0, True)  # one compiled step: None when nothing happened
+        while r is not None:
+            pos, stop = r
+            if stop == SRC_DONE:
+                self._src_done()
+            elif stop == RELEASE:
+                self._release()
+            elif stop == SLOW:
+                pos = self._tx_piece(out, pos)
+            else:  # TIMER, at the block's end
+                self._timer()
+                return
+            r = sp.tx(out, pos, False)
+
+    def _tx_piece(self, out: np.ndarray, pos: int) -> int:
+        """Play one piece of a source the step does not (a tone, CNG while listening, a
+        burst without a transmit pump) into ``out[pos:]``: returns the position after."""
+        sp = self._sp
+        n = len(out)
+        src = sp.src
+        if src is None:  # CNG until the block's end: no source can start
+            k = n - pos
+            out[pos:] = sp.cng.tx(k)
+            sp.tx_clock += k
+            return n
+        if n - pos > CHUNK and _continues_past(src, n - pos):
+            k = n - pos  # the burst surely goes on past this block: one piece
+        else:
+            k = min(CHUNK, n - pos)  # the burst may end here: find where, to CHUNK
+        block = src.tx(k)
+        out[pos:pos + k] = block
+        if block[-1]:  # still sounding (the common case: cheap)
+            sp.quiet = 0
+        else:
+            loud = np.flatnonzero(block)
+            sp.quiet = k - 1 - int(loud[-1]) if loud.size else sp.quiet + k
+        sp.tx_clock += k
+        if src.done:
+            self._src_done()
+        return pos + k
+
+    def _src_done(self) -> None:
+        # The signal really ended sp.quiet samples ago (a modem's tail of silence, the
+        # rest of the last block): a Silence that follows counts from there.
+        self._sp.src = None
+        self._tail_quiet = self._sp.quiet
+        self._event(TxComplete())
+        self._tail_quiet = 0
 
     # ---- internals -----------------------------------------------------------------
 
     @property
     def _now(self) -> float:
-        return max(self._rx_clock, self._tx_clock) / SAMPLE_RATE
+        return max(self._sp.rx_clock, self._sp.tx_clock) / SAMPLE_RATE
 
     def _tick(self) -> None:
+        """Run the engine's timer if it is due."""
         d = self.engine.next_deadline
-        if d is not None:
-            rx, tx = self._rx_clock, self._tx_clock  # _now, inline: this runs every block
-            if (rx if rx > tx else tx) / SAMPLE_RATE >= d:
-                self.engine.handle_timer(self._now)
-                self._run_commands()
+        if d is not None and self._now >= d:
+            self._timer()
+
+    def _timer(self) -> None:
+        self.engine.handle_timer(self._now)
+        self._run_commands()
 
     def _event(self, ev) -> None:
         self.engine.handle_event(ev, self._now)
@@ -372,16 +361,18 @@ class FaxSession:
         silence (the 75 ms gap) counts from the signal's last audible sample, not from
         when the receiver noticed the carrier had gone (a line with noise on it keeps
         the whole gap)."""
-        self._src, self._hold = self._hold[2], None
-        if isinstance(self._src, _Silence):
-            self._src.left = self._gap_left(self._src.left)
+        sp = self._sp
+        sp.src, sp.hold, sp.hold_until = self._hold_src, None, sessionpump.NEVER
+        self._hold_src = None
+        if isinstance(sp.src, SilenceSource):
+            sp.src.left = self._gap_left(sp.src.left)
 
     def _gap_left(self, n: int) -> int:
         """How much of an ``n``-sample gap is still to be sent at our next transmitted
         sample, counting the gap from the far end's last audible sample. The receive
         clock may be ahead of the transmit clock (a rig that gives us a block before
         asking for ours): then the gap starts later, a little over ``n``."""
-        return max(1, min(n + 4 * CHUNK, n - (self._tx_clock - self._rx_loud_end)))
+        return max(1, min(n + 4 * CHUNK, n - (self._sp.tx_clock - self._sp.rx_loud_end)))
 
     def _page(self, page: RxPage) -> None:
         if self._on_page is not None:
@@ -392,50 +383,52 @@ class FaxSession:
         # are not built says so in FaxSession() (ModemNotAvailable), not on import.
         from faxcore.modem.hdlc import HdlcTransmitter
 
+        sp = self._sp
         for cmd in self.engine.commands():
-            self._quiet = 0
+            sp.quiet = 0
             if isinstance(cmd, ReceiveHDLC):
-                self._src = None
-                self._rxm = pump.rx_pump("v21", 300, hdlc=True)
-                self._cng = CngGenerator() if cmd.cng else None
+                sp.src = None
+                sp.rxm = pump.rx_pump("v21", 300, hdlc=True)
+                sp.cng = CngGenerator() if cmd.cng else None
                 continue
             if isinstance(cmd, ReceiveData):
-                self._src = None
+                sp.src = None
                 mod = cmd.modulation
                 short = cmd.short_train and self._v17_short
-                self._rxm = pump.rx_pump(mod.name, mod.rate, hdlc=cmd.hdlc, short_train=short,
-                                         watch=True)
-                self._cng = None
+                sp.rxm = pump.rx_pump(mod.name, mod.rate, hdlc=cmd.hdlc, short_train=short,
+                                      watch=True)
+                sp.cng = None
                 continue
             # The engine answers a final frame at once, while the far end may still be
             # sending closing flags. With wait_carrier_end (the default), start
             # transmitting (the 75 ms gap first) only when its V.21 carrier has gone
             # (bounded by 0.5 s), so the stations never talk over each other (T.30; the
             # TSB-85 audio runner measures this).
-            held = self._rxm if self._wait_carrier_end and self._rxm is not None \
-                and self._rxm.hdlc and not self._rxm.fast and self._rxm.up else None
+            rxm = sp.rxm
+            held = rxm if self._wait_carrier_end and rxm is not None \
+                and rxm.hdlc and not rxm.fast and rxm.up else None
             # listening (and not sending CNG meanwhile): the gap counts from what we heard
-            listened = self._rxm is not None and held is None and self._cng is None
-            self._rxm = None
-            self._cng = None
+            listened = rxm is not None and held is None and sp.cng is None
+            sp.rxm = None
+            sp.cng = None
             if isinstance(cmd, Silence):
                 # The gap counts from the end of the last signal on the line: right after
                 # our own transmission, the quiet it ended with; right after listening,
                 # the quiet since the far end's signal ended (a fast modem reports its
                 # carrier's end some time after it); a held answer: see _release.
                 n = cmd.ms * SAMPLE_RATE // 1000
-                self._src = _Silence(self._gap_left(n) if listened
-                                     else max(1, n - self._tail_quiet))
+                sp.src = SilenceSource(self._gap_left(n) if listened
+                                       else max(1, n - self._tail_quiet))
                 self._tail_quiet = 0
             elif isinstance(cmd, SendTone):
                 if cmd.tone == "CED":
-                    self._src = CedGenerator(duration=cmd.ms / 1000.0)
+                    sp.src = CedGenerator(duration=cmd.ms / 1000.0)
                 else:
-                    self._src = CngGenerator(cycles=1)
+                    sp.src = CngGenerator(cycles=1)
             elif isinstance(cmd, SendHDLC):
                 t = HdlcTransmitter("v21", 300, preamble_ms=1000.0, level_dbm0=self._level)
                 t.send(list(cmd.frames), final=True)
-                self._src = t
+                sp.src = t
             elif isinstance(cmd, SendData):
                 mod = cmd.modulation
                 short = not cmd.long_training and self._v17_short
@@ -447,14 +440,22 @@ class FaxSession:
                 else:
                     t = modem.transmitter(mod.name, mod.rate, level_dbm0=self._level, **opts)
                     t.send(_bytes_to_bits(cmd.data), final=True)
-                self._src = t
+                sp.src = t
             elif isinstance(cmd, HangUp):
-                self._src = None
-                self._hold = None
+                sp.src = None
+                sp.hold = None
+                sp.hold_until = sessionpump.NEVER
+                self._hold_src = None
                 self._finish()
-            if held is not None and self._src is not None:
-                self._hold = (held, self._now + 0.5, self._src)
-                self._src = None
+            if held is not None and sp.src is not None:
+                sp.hold = held
+                sp.hold_until = deadline_samples(self._now + 0.5)
+                self._hold_src = sp.src
+                sp.src = None
+        # The engine has run: the step learns its deadline (as a sample clock) and
+        # whether it is done, so no block need ask it.
+        sp.deadline = deadline_samples(self.engine.next_deadline)
+        sp.engine_done = self.engine.done
 
     def _finish(self) -> None:
         if self._written or self._writer is None:
