@@ -274,20 +274,22 @@ class FaxSession:
         if n < 0:
             raise ValueError("sample count must be >= 0")
         out = np.empty(n, np.int16)
-        self._fill(out)
+        r = self._sp.tx(out, 0, True)  # one compiled step: None when nothing happened
+        if r is not None:
+            self._fill_rest(out, r)
         return out
 
     def tx_into(self, out: np.ndarray) -> None:
         """Fill ``out`` (a writeable 1-D contiguous int16 array, any length) with the next
         ``len(out)`` samples of line audio, as :meth:`tx` would return them: for a
         caller that reuses one buffer (no allocation per block)."""
-        if not sessionpump.is_samples(out, write=True):
-            raise ValueError("out must be a writeable 1-D contiguous int16 array")
-        self._fill(out)
+        r = self._sp.tx(out, 0, True)  # checks out (ValueError)
+        if r is not None:
+            self._fill_rest(out, r)
 
-    def _fill(self, out: np.ndarray) -> None:
+    def _fill_rest(self, out: np.ndarray, r: tuple[int, int]) -> None:
+        """The rest of a block whose step stopped with ``r``: see sessionpump."""
         sp = self._sp
-        r = sp.tx(out, 0, True)  # one compiled step: None when nothing happened
         while r is not None:
             pos, stop = r
             if stop == SRC_DONE:

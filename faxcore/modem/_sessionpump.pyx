@@ -16,7 +16,9 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
 * ``tx`` writes only after checking ``out`` is a writeable 1-D, C-contiguous,
   native-order int16 ``ndarray`` and ``0 <= pos <= n`` (``n`` its length); ``memset``
   clears ``[pos, pos + k)`` with ``1 <= k <= n - pos``. The transmit pump writes its own
-  part (``TxPump.fill`` checks its arguments).
+  part: the compiled ``TxPump`` through ``fill_c`` with that pointer, ``n`` and ``pos``
+  (its contract, see _txpump.pyx), any other through its checked ``fill``; the end it
+  returns is checked to be in ``[pos, n]``.
 * Nothing is allocated per block when nothing happens; the stops' tuples and the
   blocks handed to the receivers (a view when the block is not the whole array) are
   the only allocations, and nothing is kept from one call to the next but the state
@@ -28,6 +30,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int16_t
 from libc.string cimport memset
+
+from faxcore.modem._txpump cimport TxPump
 
 from faxcore.modem import txpump
 from faxcore.modem.sessionpump import NEVER as _NEVER
@@ -145,7 +149,8 @@ cdef class SessionPump:
             raise ValueError("out must be a writeable 1-D contiguous int16 array")
         cdef cnp.ndarray arr = <cnp.ndarray> out
         cdef int16_t* o = <int16_t*> cnp.PyArray_DATA(arr)
-        cdef Py_ssize_t n = cnp.PyArray_DIM(arr, 0), k, end
+        cdef Py_ssize_t n = cnp.PyArray_DIM(arr, 0), k, end, q
+        cdef TxPump ctp
         cdef long long left
         if not 0 <= pos <= n:
             raise ValueError("pos outside the block")
@@ -160,7 +165,13 @@ cdef class SessionPump:
                 self.txp = self.tx_pump(src) if self.tx_pump is not None and \
                     supports(src) else None
             if self.txp is not None:
-                end, self.quiet = self.txp.fill(out, pos, self.quiet)
+                if type(self.txp) is TxPump:  # the compiled one: no Python call
+                    ctp = <TxPump> self.txp
+                    q = self.quiet
+                    end = ctp.fill_c(o, n, pos, &q)
+                    self.quiet = q
+                else:
+                    end, self.quiet = self.txp.fill(out, pos, self.quiet)
                 if not pos <= end <= n:
                     raise RuntimeError("the transmit pump went outside the block")
                 self.tx_clock += end - pos

@@ -14,11 +14,16 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   memoryview) and ``0 <= pos <= n`` where ``n = out.shape[0]``; every write is
   ``o[pos + i]`` with ``0 <= i < k`` and ``pos + k <= n`` (``k`` is ``need = n - pos``
   or ``min(CHUNK, need)``).
-* ``held`` is a C-contiguous int16 array of ``hlen`` samples (set only in ``_take``,
-  from ``np.ascontiguousarray(..., np.int16)``), and ``0 <= hpos <= hlen``; reads are
-  ``h[hpos + i]`` with ``i < take <= hlen - hpos``.
-* What the transmitter returns is checked to be exactly the length asked for (else
-  ``RuntimeError``) before it is copied with bounds-checked numpy slicing.
+* ``fill_c`` (the session pump's entry, and ``fill``'s) is given a pointer to ``n``
+  writeable int16 samples and ``0 <= pos <= n``: ``fill`` gets them from a typed
+  ``int16_t[::1]`` memoryview of ``out``; the session pump from an ndarray it checked to
+  be writeable, 1-D, C-contiguous, native int16, of ``n`` samples.
+* ``_held`` is a C-contiguous int16 ndarray of ``hlen`` samples (set only in ``__init__``
+  and ``_take``, from ``np.ascontiguousarray(..., np.int16)``), ``hp`` its data (set with
+  it; the array is kept by ``_held``), and ``0 <= hpos <= hlen``; reads are
+  ``hp[hpos + i]`` with ``i < take <= hlen - hpos``.
+* What the transmitter returns is checked to be a 1-D C-contiguous int16 array of
+  exactly the length asked for (else ``RuntimeError``) before it is copied.
 * ``_quiet`` scans ``o[a..b)`` with ``0 <= a < b <= n``.
 * Memory: at most ``ahead`` (+ what was held, under one block) samples are held.
 """
@@ -33,9 +38,11 @@ cnp.import_array()
 
 DEF CHUNK = 40
 
+ctypedef const int16_t* cptr
 
-cdef inline Py_ssize_t _quiet(const int16_t[::1] o, Py_ssize_t a, Py_ssize_t b,
-                              Py_ssize_t quiet):
+
+cdef inline Py_ssize_t _quiet(const int16_t* o, Py_ssize_t a, Py_ssize_t b,
+                              Py_ssize_t quiet) noexcept:
     """Zero samples at the end of the stream after ``o[a:b]`` (``quiet`` before it)."""
     cdef Py_ssize_t i = b - 1
     while i >= a:
@@ -49,11 +56,7 @@ cdef class TxPump:
     """Plays one transmitter ``src`` into the session's output blocks: see
     :class:`faxcore.modem.txpump.ReferenceTxPump` (same arguments, same results)."""
 
-    cdef readonly object src
-    cdef readonly Py_ssize_t ahead
-    cdef public bint done
-    cdef object _held
-    cdef Py_ssize_t hpos, hlen
+    # fields: see _txpump.pxd
 
     def __init__(self, src, Py_ssize_t ahead=1600):
         if ahead < 1:
@@ -61,7 +64,8 @@ cdef class TxPump:
         self.src = src
         self.ahead = ahead
         self.done = False
-        self._held = np.zeros(0, np.int16)
+        self._held = np.zeros(1, np.int16)[:0]
+        self.hp = <cptr> cnp.PyArray_DATA(self._held)
         self.hpos = 0
         self.hlen = 0
 
@@ -72,7 +76,8 @@ cdef class TxPump:
 
     cdef object _tx(self, Py_ssize_t k):
         got = np.ascontiguousarray(self.src.tx(k), dtype=np.int16)
-        if got.ndim != 1 or got.shape[0] != k:
+        if type(got) is not np.ndarray or got.ndim != 1 or got.shape[0] != k \
+                or not got.dtype.isnative:
             raise RuntimeError(f"the transmitter gave {got.shape} samples for tx({k})")
         return got
 
@@ -82,6 +87,7 @@ cdef class TxPump:
         if self.hpos < self.hlen:
             new = np.concatenate((self._held[self.hpos:self.hlen], new))
         self._held = new
+        self.hp = <cptr> cnp.PyArray_DATA(new)
         self.hpos = 0
         self.hlen = new.shape[0]
 
@@ -90,10 +96,20 @@ cdef class TxPump:
         sample written, the zero samples at the end of the stream so far); ``done`` when
         the burst ended there."""
         cdef int16_t[::1] o = out
-        cdef const int16_t[::1] h
-        cdef Py_ssize_t n = o.shape[0], need, k, take, sure
+        cdef Py_ssize_t n = o.shape[0], end
         if not 0 <= pos <= n:
             raise ValueError("pos outside the block")
+        if pos == n:
+            return pos, quiet
+        end = self.fill_c(&o[0], n, pos, &quiet)
+        return end, quiet
+
+    cdef Py_ssize_t fill_c(self, int16_t* o, Py_ssize_t n, Py_ssize_t pos,
+                           Py_ssize_t* quiet) except -1:
+        """``fill`` on ``n`` samples at ``o`` (``0 <= pos <= n``): returns the end position;
+        ``quiet[0]`` is updated."""
+        cdef Py_ssize_t need, k, take, sure
+        cdef cnp.ndarray got
         while pos < n:
             need = n - pos
             if self.hlen - self.hpos < need:
@@ -101,24 +117,25 @@ cdef class TxPump:
                 k = sure if sure < self.ahead else self.ahead
                 if k > 0:
                     self._take(k)
-            h = self._held
             if self.hlen - self.hpos >= need:  # the usual case: held samples cover it
-                memcpy(&o[pos], &h[self.hpos], need * sizeof(int16_t))
+                memcpy(&o[pos], &self.hp[self.hpos], need * sizeof(int16_t))
                 self.hpos += need
-                return n, _quiet(o, pos, n, quiet)
+                quiet[0] = _quiet(o, pos, n, quiet[0])
+                return n
             # the burst may end in this block: 40 samples at a time, held ones first
             k = CHUNK if need > CHUNK else need
             take = self.hlen - self.hpos
             if take > k:
                 take = k
             if take > 0:
-                memcpy(&o[pos], &h[self.hpos], take * sizeof(int16_t))
+                memcpy(&o[pos], &self.hp[self.hpos], take * sizeof(int16_t))
                 self.hpos += take
             if take < k:
-                out[pos + take:pos + k] = self._tx(k - take)
-            quiet = _quiet(o, pos, pos + k, quiet)
+                got = self._tx(k - take)
+                memcpy(&o[pos + take], cnp.PyArray_DATA(got), (k - take) * sizeof(int16_t))
+            quiet[0] = _quiet(o, pos, pos + k, quiet[0])
             pos += k
             if take < k and self.src.done:
                 self.done = True
-                return pos, quiet
-        return pos, quiet
+                return pos
+        return pos
