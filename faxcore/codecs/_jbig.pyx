@@ -25,6 +25,11 @@ guarded by an explicit check or by an invariant stated next to it:
   at most 2 bytes;
 * every decode loop runs over at most ``nrows * width`` pixels with ``nrows`` given by the
   caller (already capped), so hostile input cannot make it hang.
+* ``at_counts`` (encoder side) reads its own three unpacked lines the same way (offsets
+  -3..+3 and ``-t`` with ``3 <= t <= mx <= MAX_TX < LEFT``, ``mx`` checked on entry), its
+  quiet-pixel line at ``LEFT + u + t`` only when ``u + t < width``, and writes the count
+  array at ``((t * 512 + ctx9) * 2 + at) * 2 + pix`` with ``t <= mx``, ``ctx9 < 512`` (nine
+  bits) and ``at, pix`` in 0..1: inside the ``(mx + 1) * 2048`` counts it allocated.
 """
 
 from libc.stdint cimport uint8_t, uint32_t, int64_t
@@ -360,6 +365,22 @@ cdef class Model:
         self.tx = 0
         memset(self.lines, 0, 3 * (LEFT + <size_t>self.width + RIGHT))
 
+    def copy(self) -> "Model":
+        """An independent model in the same state (for the encoder's trial of an AT move:
+        code a stripe both ways, keep the shorter)."""
+        cdef Model m = Model(self.width, self.two_line, self.tpbon)
+        cdef size_t n = LEFT + <size_t>self.width + RIGHT
+        memcpy(m.st, self.st, NCX)
+        memcpy(m.lines, self.lines, 3 * n)
+        # the same rotation of the three lines (offsets into the same-sized buffer)
+        m.l2 = m.lines + (self.l2 - self.lines)
+        m.l1 = m.lines + (self.l1 - self.lines)
+        m.l0 = m.lines + (self.l0 - self.lines)
+        m.tx = self.tx
+        m.ltp_old = self.ltp_old
+        m.y = self.y
+        return m
+
     def set_tx(self, int tx):
         if not 0 <= tx <= MAX_TX:
             raise ValueError(f"AT offset tx must be 0..{MAX_TX}, got {tx}")
@@ -560,3 +581,117 @@ def decode_stripe(Model m, const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t
         pad[i] = d.pad
         m.y += 1
     return pads
+
+
+# ---------------------------------------------------------------------------------------
+# Encoder-side statistics for the adaptive template choice (T.82 6.7.3 / T.85 ATMOVE)
+
+def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_t count,
+              Py_ssize_t top, bint two_line, bint tpbon, int mx):
+    """How the AT pixel would condition the lines ``first .. first + count`` of ``rows``,
+    for every AT offset ``t`` in 0 (the default pixel, above right) and 3..``mx`` (``t``
+    pixels to the left on the current line).
+
+    Returns an int64 array ``n[t, ctx9, at, pix]`` (shape ``(mx + 1, 512, 2, 2)``; rows 1
+    and 2 stay 0): over the lines the encoder codes pixel by pixel (with ``tpbon``, a line
+    equal to the one above is skipped: typical prediction codes it in one decision),
+    ``ctx9`` is the context made of the nine template pixels other than the AT pixel, ``at``
+    the AT pixel's value at offset ``t`` and ``pix`` the pixel. Lines above ``top`` (or
+    above the page) are white, as the coder sees them after an SDRST.
+
+    Cost: pixels whose nine template pixels and own value are all white (most of a text
+    page) are not visited once per ``t``: their count with a black AT pixel is found from
+    the black pixels ``t`` to the left of them, so the work is about (pixels near ink +
+    black pixels) x candidates. :func:`faxcore.codecs.jbig_reference.at_counts` is the
+    plain reading this must equal."""
+    cdef size_t rowbytes = (width + 7) >> 3
+    cdef size_t n = LEFT + <size_t>width + RIGHT
+    cdef Py_ssize_t i, y
+    cdef int x, t, u, w = width, ctx9, pix, at0
+    cdef uint32_t r2, r1, r0
+    cdef int64_t quiet = 0
+    cdef uint8_t *lines
+    cdef uint8_t *qline
+    cdef uint8_t *l2
+    cdef uint8_t *l1
+    cdef uint8_t *l0
+    cdef uint8_t *tmp
+    cdef const uint8_t *a
+    cdef const uint8_t *b
+    cdef const uint8_t *c
+    cdef int64_t *cnt
+    cdef int64_t *white_at
+    if width < 1 or rows.shape[1] != <Py_ssize_t>rowbytes:
+        raise ValueError("rows do not match the width")
+    if first < 0 or count < 0 or first + count > rows.shape[0] or not 0 <= top <= first:
+        raise ValueError("stripe out of range")
+    if not 0 <= mx <= MAX_TX:
+        raise ValueError(f"mx must be 0..{MAX_TX}")
+    counts = _np.zeros((mx + 1, 512, 2, 2), dtype=_np.int64)
+    cdef int64_t[:, :, :, ::1] cv = counts
+    white = _np.zeros(mx + 1, dtype=_np.int64)
+    cdef int64_t[::1] wv = white
+    cnt = &cv[0, 0, 0, 0]          # n[t, ctx9, at, pix] at ((t * 512 + ctx9) * 2 + at) * 2 + pix
+    white_at = &wv[0]
+    lines = <uint8_t *> malloc(4 * n)
+    if lines == NULL:
+        raise MemoryError()
+    memset(lines, 0, 4 * n)
+    l2, l1, l0, qline = lines, lines + n, lines + 2 * n, lines + 3 * n
+    try:
+        with nogil:
+            # the two lines above the first one (white above ``top``)
+            if first - 2 >= top:
+                _unpack_row(&rows[first - 2, 0], l1, w)
+            if first - 1 >= top:
+                _unpack_row(&rows[first - 1, 0], l0, w)
+            for i in range(count):
+                y = first + i
+                tmp = l2
+                l2 = l1
+                l1 = l0
+                l0 = tmp
+                _unpack_row(&rows[y, 0], l0, w)
+                if tpbon and memcmp(l0 + LEFT, l1 + LEFT, <size_t>w) == 0:
+                    continue                # typical: not coded pixel by pixel
+                a = l2 + LEFT
+                b = l1 + LEFT
+                c = l0 + LEFT
+                # sliding windows as in _encode_line: r2 = a[x-1..x+1], r1 = b[x-3..x+2],
+                # r0 = c[x-4..x-1]; reads stay inside the margins (x - 3 >= -LEFT,
+                # x + 3 < width + RIGHT, x - t >= -MAX_TX > -LEFT)
+                r2 = (a[-1] << 2) | (a[0] << 1) | a[1]
+                r1 = (b[-3] << 5) | (b[-2] << 4) | (b[-1] << 3) | (b[0] << 2) \
+                    | (b[1] << 1) | b[2]
+                r0 = 0
+                for x in range(w):
+                    pix = c[x]
+                    if two_line:
+                        ctx9 = (((r1 >> 1) & 0x1F) << 4) | r0
+                    else:
+                        ctx9 = (r2 << 6) | (((r1 >> 1) & 0xF) << 2) | (r0 & 3)
+                    at0 = r1 & 1
+                    cnt[((ctx9 << 1) | at0) * 2 + pix] += 1           # t = 0
+                    if ctx9 == 0 and pix == 0:
+                        qline[LEFT + x] = 1
+                        quiet += 1
+                    else:
+                        qline[LEFT + x] = 0
+                        for t in range(3, mx + 1):
+                            cnt[(((t << 9) | ctx9) * 2 + c[x - t]) * 2 + pix] += 1
+                    r2 = ((r2 << 1) | a[x + 2]) & 0x7
+                    r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+                    r0 = ((r0 << 1) | pix) & 0xF
+                # quiet pixels with a black AT pixel: seen from that black pixel
+                for u in range(w):
+                    if c[u]:
+                        for t in range(3, mx + 1):
+                            if u + t >= w:
+                                break
+                            white_at[t] += qline[LEFT + u + t]
+        for t in range(3, mx + 1):
+            cv[t, 0, 1, 0] += wv[t]
+            cv[t, 0, 0, 0] += quiet - wv[t]
+        return counts
+    finally:
+        free(lines)

@@ -78,6 +78,55 @@ def parse_bih(data: bytes | memoryview, *, strict: bool = True) -> dict[str, int
     return {"xd": xd, "yd": yd, "l0": l0, "mx": mx, "options": options, "start": start}
 
 
+#: the largest AT offset the encoder's own choice considers by default (the BIH MX): the
+#: periods of ordered-dither halftones (4, 8, 16) and dense text pitches; the statistics
+#: cost grows with it (see :func:`choose_at`)
+AT_MAX = 16
+#: a move must save this many bits (by the estimate) on the stripe: the ATMOVE segment
+#: (8 bytes) plus what the contexts that learnt the old AT pixel pay to relearn
+AT_MARGIN_BITS = 64 * 8
+
+
+def at_costs(counts: np.ndarray) -> np.ndarray:
+    """Estimated bits to code the counted pixels with each AT offset (``inf`` for the
+    offsets 1 and 2, which T.85 does not allow): over the 1024 contexts, the adaptive
+    (Krichevsky-Trofimov) code length, approximated as the empirical entropy plus half a
+    bit per doubling of a context's count, the price of learning it."""
+    n = counts.sum(axis=3).astype(np.float64)                  # [t, ctx9, at]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.zeros_like(n)
+        for pix in (0, 1):
+            k = counts[..., pix].astype(np.float64)
+            h -= np.where(k > 0, k * np.log2(np.where(k > 0, k, 1) / np.where(n > 0, n, 1)),
+                          0.0)
+        h += np.where(n > 0, 0.5 * np.log2(n + 1), 0.0)
+    cost = h.sum(axis=(1, 2))
+    cost[1:3] = np.inf
+    return cost
+
+
+def choose_at(packed: PackedBitmap, first: int, count: int, current: int, *,
+              two_line: bool = False, tpbon: bool = True, mx: int = AT_MAX,
+              top: int = 0, margin_bits: float = AT_MARGIN_BITS) -> int:
+    """The AT offset for the stripe ``first .. first + count`` (our own rule, in the
+    spirit of T.82 6.7.3's suggestion): the offset among 0 and 3..``mx`` whose estimated
+    code length over this stripe's coded lines (:func:`at_costs` of
+    :func:`faxcore.codecs._jbig.at_counts`) is smallest, if it beats ``current`` by more
+    than ``margin_bits``; else ``current``. ``top``: lines above it are white (SDRST)."""
+    cur = current if current <= mx else 0
+    # a pixel ``width`` or more to the left is always outside the page (white): useless
+    mx = min(mx, packed.width - 1)
+    if mx < 3 or count <= 0:
+        return cur
+    counts = _jbig.at_counts(packed.data, packed.width, first, count, top, two_line,
+                             tpbon, mx)
+    cost = at_costs(counts)
+    best = int(np.argmin(cost))
+    if cur > mx:                  # the current pixel is off the page: as good as white
+        return best if cost[best] < np.inf else cur
+    return best if cost[cur] - cost[best] > margin_bits else cur
+
+
 def encode(
     bitmap: np.ndarray | PackedBitmap,
     *,
@@ -90,6 +139,7 @@ def encode(
     comment: bytes | None = None,
     sdrst: bool = False,
     trim_zeros: bool = False,
+    auto_at: bool = False,
 ) -> bytes:
     """Encode a page as a T.85 BIE.
 
@@ -99,9 +149,9 @@ def encode(
         tpbon: typical prediction.
         at_moves: line -> AT offset ``tx`` (0..127, 0 = the default pixel): an ATMOVE
             marker segment before the stripe that holds the line (its YAT counts from the
-            stripe's first line). The encoder does not
-            choose moves by itself.
-        mx: the BIH MX (largest tx allowed); default: the largest tx in ``at_moves``.
+            stripe's first line).
+        mx: the BIH MX (largest tx allowed); default: the largest tx in ``at_moves``, or
+            :data:`AT_MAX` with ``auto_at``.
         yd: announce this length in the BIH (VLENGTH set; ``YD_UNKNOWN`` allowed) and send
             the real one in a NEWLEN after the last stripe (T.85 variable length). It must
             be at least the page's rows.
@@ -113,6 +163,10 @@ def encode(
             full T.82 encoder (libjbig ``jbg_enc``, ``pbmtojbg``) does; by default the
             stripe ends as jbigkit's T.85 encoder (``jbg85_enc``, ``pbmtojbg85``) ends it,
             which may keep one or two. A decoder pads with zeros: the pixels are the same.
+        auto_at: the encoder chooses the AT pixel itself (:func:`choose_at`), stripe by
+            stripe from that stripe's statistics, among 0 and 3..MX; a move is an ATMOVE
+            at the stripe's first line (at most one per stripe, as jbigkit's T.85
+            decoder requires). Not with ``at_moves``.
     """
     packed = bitmap if isinstance(bitmap, PackedBitmap) else pack(bitmap)
     rows = packed.rows
@@ -121,7 +175,10 @@ def encode(
         raise ValueError("AT offsets must be 0..127")
     if any(not 0 <= k < max(rows, 1) for k in moves):
         raise ValueError("AT moves must name lines of the page")
-    mx = max(moves.values(), default=0) if mx is None else mx
+    if auto_at and moves:
+        raise ValueError("auto_at chooses the AT moves: give no at_moves")
+    if mx is None:
+        mx = AT_MAX if auto_at else max(moves.values(), default=0)
     if not 0 <= mx <= 127 or any(v > mx for v in moves.values()):
         raise ValueError("MX must be 0..127 and cover every AT offset")
     if not 1 <= l0 <= 0xFFFFFFFF:
@@ -136,21 +193,54 @@ def encode(
     if comment is not None:
         out.append(struct.pack(">BBI", ESC, COMMENT, len(comment)) + bytes(comment))
     model = _jbig.Model(packed.width, two_line, tpbon)
+    current = 0
     for first in range(0, rows, l0):
         count = min(l0, rows - first)
-        stripe_moves = {y: tx for y, tx in moves.items() if first <= y < first + count}
-        for y in sorted(stripe_moves):
-            out.append(struct.pack(">BBIBB", ESC, ATMOVE, y - first, stripe_moves[y], 0))
-        out.append(_jbig.encode_stripe(model, packed.data, first, count, stripe_moves,
-                                       trim_zeros))
+        if auto_at:
+            model, sde, tx = _stripe_with_at_choice(model, packed, first, count, current,
+                                                    two_line, tpbon, mx, sdrst, trim_zeros)
+            if tx != current:
+                current = tx
+                out.append(struct.pack(">BBIBB", ESC, ATMOVE, 0, tx, 0))
+            out.append(sde)
+        else:
+            stripe_moves = {y: tx for y, tx in moves.items() if first <= y < first + count}
+            for y in sorted(stripe_moves):
+                out.append(struct.pack(">BBIBB", ESC, ATMOVE, y - first, stripe_moves[y], 0))
+            out.append(_jbig.encode_stripe(model, packed.data, first, count, stripe_moves,
+                                           trim_zeros))
         out.append(bytes((ESC, SDRST if sdrst else SDNORM)))
         if sdrst:
             model.reset()
+            current = 0
     if yd is not None and yd != rows:
         # as jbigkit's encoder ends such a page: NEWLEN, then an empty stripe's SDNORM
         # (jbigkit's decoder waits for that SDNORM; ours needs none)
         out.append(struct.pack(">BBIBB", ESC, NEWLEN, rows, ESC, SDNORM))
     return b"".join(out)
+
+
+def _stripe_with_at_choice(model: _jbig.Model, packed: PackedBitmap, first: int,
+                           count: int, current: int, two_line: bool, tpbon: bool, mx: int,
+                           sdrst: bool, trim_zeros: bool) -> tuple[_jbig.Model, bytes, int]:
+    """One stripe coded with the AT offset the statistics suggest, if that is shorter.
+
+    :func:`choose_at`'s estimate ranks the offsets well on halftones but can be wrong on
+    text (the QM-coder's adaptation is not the static entropy it measures), so a move it
+    proposes is tried: the stripe is coded both ways from copies of the same coder state
+    and the move is kept only if its data plus the 8-byte ATMOVE segment is shorter.
+    Returns the model to go on with, the stripe's data and its AT offset."""
+    tx = choose_at(packed, first, count, current, two_line=two_line, tpbon=tpbon, mx=mx,
+                   top=first if sdrst else 0)
+    if tx == current:
+        return model, _jbig.encode_stripe(model, packed.data, first, count, {}, trim_zeros), tx
+    moved = model.copy()
+    moved_sde = _jbig.encode_stripe(moved, packed.data, first, count, {first: tx},
+                                    trim_zeros)
+    stay_sde = _jbig.encode_stripe(model, packed.data, first, count, {}, trim_zeros)
+    if len(moved_sde) + 8 < len(stay_sde):
+        return moved, moved_sde, tx
+    return model, stay_sde, current
 
 
 class _Floating:

@@ -134,3 +134,31 @@ def decode(data: bytes) -> np.ndarray:
             st, mps, lntp_prev, tx, floor = [0] * 1024, [0] * 1024, 1, 0, len(img)
         pos = end + 2
     return np.array(img, dtype=np.uint8).reshape(len(img), xd)
+
+
+def at_counts(img: np.ndarray, first: int, count: int, top: int, two_line: bool,
+              tpbon: bool, mx: int) -> np.ndarray:
+    """The plain reading of :func:`faxcore.codecs._jbig.at_counts`: for every coded pixel
+    of lines ``first .. first + count`` of the 0/1 array ``img`` and every AT offset ``t``
+    (0 = the default pixel above right, 3..``mx`` = ``t`` pixels to the left), count
+    ``n[t, ctx9, at, pix]``, ``ctx9`` being the nine template pixels other than the AT
+    pixel (most significant first, as in the context), lines above ``top`` white."""
+    rows, xd = img.shape
+
+    def pixel(x: int, y: int) -> int:
+        return int(img[y][x]) if top <= y < rows and 0 <= x < xd else 0
+
+    template = [t for t in (_TWO_LINE if two_line else _THREE_LINE) if t != "A"]
+    n = np.zeros((mx + 1, 512, 2, 2), np.int64)
+    for y in range(first, first + count):
+        if tpbon and all(pixel(x, y) == pixel(x, y - 1) for x in range(xd)):
+            continue                                  # typical: not coded pixel by pixel
+        for x in range(xd):
+            ctx9 = 0
+            for dx, dy in template:
+                ctx9 = (ctx9 << 1) | pixel(x + dx, y + dy)
+            pix = pixel(x, y)
+            n[0, ctx9, pixel(x + 2, y - 1), pix] += 1
+            for t in range(3, mx + 1):
+                n[t, ctx9, pixel(x - t, y), pix] += 1
+    return n

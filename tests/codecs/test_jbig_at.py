@@ -1,0 +1,108 @@
+"""The T.85 encoder's own AT pixel choice (``jbig.encode(auto_at=True)``): the statistics
+against their plain reading, streams the plain-Python reference decodes to the same pixels,
+at most one ATMOVE per stripe at its first line, and a halftone that gets much smaller."""
+
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from faxcore.codecs import _jbig, jbig, jbig_reference, pack
+
+
+def _bayer(rows: int, width: int, period: int) -> np.ndarray:
+    """A smooth picture through a ``period`` x ``period`` Bayer matrix."""
+    m = np.array([[0]])
+    while m.shape[0] < period:
+        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
+    y, x = np.mgrid[0:rows, 0:width]
+    levels = period * period
+    grey = levels / 2 + levels / 2.5 * np.sin(x / 37.0) * np.cos(y / 23.0)
+    return (grey > m[y % period, x % period]).astype(np.uint8)
+
+
+def _text_like(rows: int, width: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = (rng.random((rows, width)) < 0.05).astype(np.uint8)
+    a[rows // 2: rows // 2 + 4] = 0
+    a[:, width // 3] = 1
+    return a
+
+
+def _atmoves(data: bytes) -> list[tuple[int, int, int]]:
+    """(byte offset, YAT, tx) of every ATMOVE segment (the markers are not in SCD bytes:
+    a coded 0xFF is always followed by a stuffed 0x00)."""
+    return [(m.start(), *struct.unpack(">IB", data[m.start() + 2:m.start() + 7]))
+            for m in re.finditer(b"\xff\x06", data)]
+
+
+@pytest.mark.parametrize("two_line", [False, True])
+@pytest.mark.parametrize("tpbon", [False, True])
+def test_the_counts_equal_their_plain_reading(two_line, tpbon):
+    a = np.vstack([_bayer(12, 70, 4), _text_like(14, 70, 5)])
+    a[20] = a[19]                                      # a typical line
+    p = pack(a)
+    for first, count, top in ((0, 26, 0), (3, 20, 0), (9, 11, 9), (25, 1, 0)):
+        fast = _jbig.at_counts(p.data, p.width, first, count, top, two_line, tpbon, 19)
+        plain = jbig_reference.at_counts(a, first, count, top, two_line, tpbon, 19)
+        assert np.array_equal(fast, plain), (first, count, top)
+
+
+@pytest.mark.parametrize("two_line", [False, True])
+@pytest.mark.parametrize("l0,sdrst", [(16, False), (7, True), (1000, False)])
+def test_auto_at_streams_decode_with_the_reference(two_line, l0, sdrst):
+    a = np.vstack([_bayer(40, 90, 8), _text_like(30, 90, 2), _bayer(40, 90, 4)])
+    data = jbig.encode(a, auto_at=True, two_line=two_line, l0=l0, sdrst=sdrst)
+    assert np.array_equal(jbig_reference.decode(data), a)
+    p = jbig.decode(data)
+    assert p.error is None and np.array_equal(p.bitmap, a)
+
+
+def test_moves_are_at_stripe_starts_within_mx():
+    a = np.vstack([_bayer(300, 400, 8), _text_like(200, 400, 1), _bayer(300, 400, 4)])
+    data = jbig.encode(a, auto_at=True, l0=100)
+    bih = jbig.parse_bih(data)
+    assert bih["mx"] == jbig.AT_MAX
+    moves = _atmoves(data)
+    assert moves, "the halftones should move the AT pixel"
+    stripe_starts = [m.end() for m in re.finditer(b"\xff\x02", data)]
+    for _off, yat, tx in moves:
+        assert yat == 0 and (tx == 0 or 3 <= tx <= bih["mx"])
+    # one ATMOVE at most between two SDNORMs (jbigkit's T.85 decoder takes one a stripe)
+    bounds = [20, *stripe_starts]
+    per_stripe = [sum(lo <= off < hi for off, _, _ in moves)
+                  for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    assert max(per_stripe) <= 1
+    assert {tx for _, _, tx in moves} & {4, 8}         # the halftone periods
+
+
+def test_auto_at_makes_an_ordered_halftone_much_smaller():
+    a = _bayer(600, 1728, 8)
+    plain = jbig.encode(a)
+    moved = jbig.encode(a, auto_at=True)
+    assert len(moved) < 0.6 * len(plain), (len(moved), len(plain))
+    assert np.array_equal(jbig.decode(moved).bitmap, a)
+
+
+def test_auto_at_never_costs_more_than_the_marker_on_text():
+    """A move is kept only when the stripe coded with it (plus its ATMOVE) is shorter."""
+    a = _text_like(500, 1728, 9)
+    assert len(jbig.encode(a, auto_at=True)) <= len(jbig.encode(a))
+
+
+def test_auto_at_off_is_unchanged_and_auto_at_refuses_given_moves():
+    a = _bayer(64, 100, 8)
+    assert jbig.encode(a, auto_at=False) == jbig.encode(a)
+    with pytest.raises(ValueError):
+        jbig.encode(a, auto_at=True, at_moves={0: 8})
+    with pytest.raises(ValueError):
+        _jbig.at_counts(pack(a).data, 100, 0, 64, 0, False, True, 128)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 9])
+def test_narrow_pages(width):
+    a = _bayer(50, width, 4)
+    data = jbig.encode(a, auto_at=True, l0=8)
+    assert np.array_equal(jbig_reference.decode(data), a)
+    assert all(tx < max(width, 3) or tx == 0 for _, _, tx in _atmoves(data))
