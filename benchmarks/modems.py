@@ -75,13 +75,20 @@ def _available(name: str) -> str | None:
     return None
 
 
-def _cpu(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
+def _cpu_once(fn) -> float:
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+def _spread(v: list[float]) -> tuple[float, float, float]:
+    """(min, median, max) of ``v``."""
+    return float(np.min(v)), float(np.median(v)), float(np.max(v))
+
+
+#: speed repeats: each repeat runs every side once, interleaved (ours, spandsp via
+#: ctypes, spandsp in C), so that load from other processes falls on all of them
+REPEATS = 5
 
 
 def _spandsp_burst(name, rate, bits):
@@ -90,7 +97,7 @@ def _spandsp_burst(name, rate, bits):
     return np.concatenate([np.zeros(LEAD, np.int16), audio, np.zeros(2400, np.int16)])
 
 
-def speed(name: str, rate: int, seconds: float) -> dict:
+def speed(name: str, rate: int, seconds: float, repeats: int = REPEATS) -> dict:
     rng = np.random.default_rng(7)
     nbits = int(rate * seconds)
     bits = rng.integers(0, 2, nbits, dtype=np.uint8)
@@ -130,20 +137,40 @@ def speed(name: str, rate: int, seconds: float) -> dict:
             rx.rx(b)
 
     r = {"name": name, "bit_rate": rate, "audio_s": audio_s}
-    r["our_tx"] = _cpu(our_tx) / (our_len[0] / 8000 if our_len[0] else audio_s)
-    r["sp_tx"] = _cpu(sp_tx) / audio_s
-    r["our_rx"] = _cpu(our_rx) / audio_s
-    r["sp_rx"] = _cpu(sp_rx) / audio_s
-    r["tx_ratio"] = r["our_tx"] / r["sp_tx"] if r["sp_tx"] > 0 else float("nan")
-    r["rx_ratio"] = r["our_rx"] / r["sp_rx"] if r["sp_rx"] > 0 else float("nan")
+    raw = None
     if C_DRIVER:
-        # spandsp's same loops entirely in C: its cost with no Python wrapper at all
         raw = Path(C_DRIVER[0]).with_name(f"{name}-{rate}.raw")
         audio.astype(np.int16).tofile(raw)
-        r["spc_tx"] = _c_cost("tx", name, rate, f"{audio_s:.3f}")
-        r["spc_rx"] = _c_cost("rx", name, rate, str(raw))
-        r["tx_ratio_c"] = r["our_tx"] / r["spc_tx"] if r["spc_tx"] > 0 else float("nan")
-        r["rx_ratio_c"] = r["our_rx"] / r["spc_rx"] if r["spc_rx"] > 0 else float("nan")
+    runs: dict[str, list[float]] = {k: [] for k in ("our_tx", "sp_tx", "spc_tx", "our_rx", "sp_rx",
+                                                    "spc_rx")}
+    for _ in range(repeats):
+        t = _cpu_once(our_tx)
+        runs["our_tx"].append(t / (our_len[0] / 8000 if our_len[0] else audio_s))
+        runs["sp_tx"].append(_cpu_once(sp_tx) / audio_s)
+        if C_DRIVER:
+            # spandsp's same loops entirely in C: its cost with no Python wrapper at all
+            runs["spc_tx"].append(_c_cost("tx", name, rate, f"{audio_s:.3f}"))
+        runs["our_rx"].append(_cpu_once(our_rx) / audio_s)
+        runs["sp_rx"].append(_cpu_once(sp_rx) / audio_s)
+        if C_DRIVER:
+            runs["spc_rx"].append(_c_cost("rx", name, rate, str(raw)))
+    for k, v in runs.items():
+        if v:
+            r[k] = min(v)     # each side at its best
+    nan = float("nan")
+    for d in ("tx", "rx"):
+        for peer, suffix in (("sp", ""), ("spc", "_c")):
+            if not runs[f"{peer}_{d}"]:
+                continue
+            # ratio of the bests, and the spread of the per-repeat ratios (each repeat
+            # compares runs made one right after the other)
+            r[f"{d}_ratio{suffix}"] = (r[f"our_{d}"] / r[f"{peer}_{d}"] if r[f"{peer}_{d}"] > 0 else nan)
+            per = [o / p for o, p in zip(runs[f"our_{d}"], runs[f"{peer}_{d}"], strict=True) if p > 0]
+            if per:
+                lo, med, hi = _spread(per)
+                r[f"{d}_ratio{suffix}_min"] = lo
+                r[f"{d}_ratio{suffix}_median"] = med
+                r[f"{d}_ratio{suffix}_max"] = hi
     return r
 
 
@@ -152,7 +179,7 @@ C_DRIVER: list[str] = []
 
 
 def _c_cost(mode: str, name: str, rate: int, arg: str) -> float:
-    out = subprocess.run([C_DRIVER[0], mode, name, str(rate), arg, "3"], capture_output=True,
+    out = subprocess.run([C_DRIVER[0], mode, name, str(rate), arg, "1"], capture_output=True,
                          text=True, check=True)
     return float(out.stdout.split("=")[1])
 
@@ -272,6 +299,8 @@ def main(argv=None) -> int:
                     help="shorter speed runs, fewer BER bits for the fast modems (V.21 keeps all)")
     ap.add_argument("--only", default="", help="comma-separated modem names")
     ap.add_argument("--no-ber", action="store_true")
+    ap.add_argument("--repeats", type=int, default=REPEATS,
+                    help="speed repeats (interleaved); ratios are given as min/median/max")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench"))
     args = ap.parse_args(argv)
     try:
@@ -289,8 +318,8 @@ def main(argv=None) -> int:
     exe = build_c_driver(Path(tmp.name))
     if exe:
         C_DRIVER[:] = [exe]
-    print("\n== speed: CPU s per audio s (160-sample blocks); sp = spandsp via ctypes, "
-          "spC = spandsp in C; ratios faxcore / spandsp ==")
+    print("\n== speed: CPU s per audio s (160-sample blocks), best of the repeats; sp = spandsp "
+          "via ctypes, spC = spandsp in C; ratios faxcore / spandsp ==")
     print(f"{'modem':<14}{'our tx':>10}{'sp tx':>10}{'ratio':>7}{'spC tx':>10}{'ratio':>7}"
           f"{'our rx':>10}{'sp rx':>10}{'ratio':>7}{'spC rx':>10}{'ratio':>7}")
     for name, rate in cases:
@@ -299,7 +328,7 @@ def main(argv=None) -> int:
             print(f"{name + '/' + str(rate):<14} skipped: {why}")
             continue
         try:
-            r = speed(name, rate, 4.0 if args.quick else 10.0)
+            r = speed(name, rate, 4.0 if args.quick else 10.0, max(1, args.repeats))
         except Exception:  # noqa: BLE001
             problems.append(f"{name}/{rate} speed: {traceback.format_exc(limit=2)}")
             print(f"{name + '/' + str(rate):<14} ERROR (see end)")
@@ -310,6 +339,16 @@ def main(argv=None) -> int:
               f"{r.get('spc_tx', nan):>10.5f}{r.get('tx_ratio_c', nan):>7.2f}"
               f"{r['our_rx']:>10.5f}{r['sp_rx']:>10.5f}{r['rx_ratio']:>7.2f}"
               f"{r.get('spc_rx', nan):>10.5f}{r.get('rx_ratio_c', nan):>7.2f}", flush=True)
+    if any("rx_ratio_c_median" in r for r in speed_rows):
+        print(f"\nratios against spandsp in C over {args.repeats} interleaved repeats "
+              "(each repeat: ours / spandsp-C run right after), min / median / max:")
+        print(f"{'modem':<14}{'tx min':>8}{'median':>8}{'max':>8}{'rx min':>10}{'median':>8}{'max':>8}")
+        for r in speed_rows:
+            if "rx_ratio_c_median" not in r:
+                continue
+            print(f"{r['name'] + '/' + str(r['bit_rate']):<14}"
+                  f"{r['tx_ratio_c_min']:>8.2f}{r['tx_ratio_c_median']:>8.2f}{r['tx_ratio_c_max']:>8.2f}"
+                  f"{r['rx_ratio_c_min']:>10.2f}{r['rx_ratio_c_median']:>8.2f}{r['rx_ratio_c_max']:>8.2f}")
     if not args.no_ber:
         print("\n== BER vs SNR (same noisy signal into both receivers) ==")
         for name, rate in cases:

@@ -75,6 +75,93 @@ from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t
 
 cnp.import_array()
 
+# The three inner products of the receiver, in C so that the compiler vectorises them
+# (SSE2 on any x86-64; plain C elsewhere): four partial sums per output instead of one
+# running sum, so the adds are not one long dependency chain (same products, the sum
+# rounded in another order: a last-bit difference, far under any decision's margin).
+# Every array is read forward, contiguous; ``n`` elements from each pointer.
+cdef extern from *:
+    """
+    #include <string.h>
+    /* two doubles: SSE2 on x86-64 (GCC/Clang vector extension; other targets get
+       what they have, or two scalars) */
+    typedef double fc_v2d __attribute__((vector_size(16)));
+    static inline fc_v2d fc_ld(const double *p)
+    {
+        fc_v2d v;
+        memcpy(&v, p, sizeof v);    /* no alignment assumed */
+        return v;
+    }
+    static inline void fc_fir2(const double *restrict x, const double *restrict hr,
+                               const double *restrict hi, int n, double *yr, double *yi)
+    {
+        /* partial sums k = m mod 4: lanes 0, 1 of the *0 vectors, 2, 3 of the *1 */
+        fc_v2d ar0 = {0.0, 0.0}, ar1 = {0.0, 0.0}, ai0 = {0.0, 0.0}, ai1 = {0.0, 0.0};
+        fc_v2d x0, x1;
+        long m = 0, nn = n;
+        double tr = 0.0, ti = 0.0;
+        for (; m + 4 <= nn; m += 4) {
+            x0 = fc_ld(x + m);
+            x1 = fc_ld(x + m + 2);
+            ar0 += x0 * fc_ld(hr + m);
+            ar1 += x1 * fc_ld(hr + m + 2);
+            ai0 += x0 * fc_ld(hi + m);
+            ai1 += x1 * fc_ld(hi + m + 2);
+        }
+        for (; m < nn; m++) {
+            tr += x[m] * hr[m];
+            ti += x[m] * hi[m];
+        }
+        *yr = ((ar0[0] + tr) + ar0[1]) + (ar1[0] + ar1[1]);
+        *yi = ((ai0[0] + ti) + ai0[1]) + (ai1[0] + ai1[1]);
+    }
+    static inline void fc_cdot(const double *restrict cr, const double *restrict ci,
+                               const double *restrict ur, const double *restrict ui,
+                               int n, double *zr, double *zi)
+    {
+        fc_v2d ar0 = {0.0, 0.0}, ar1 = {0.0, 0.0}, ai0 = {0.0, 0.0}, ai1 = {0.0, 0.0};
+        fc_v2d c0, c1, d0, d1, u0, u1, v0, v1;
+        long m = 0, nn = n;
+        double tr = 0.0, ti = 0.0;
+        for (; m + 4 <= nn; m += 4) {
+            c0 = fc_ld(cr + m);
+            c1 = fc_ld(cr + m + 2);
+            d0 = fc_ld(ci + m);
+            d1 = fc_ld(ci + m + 2);
+            u0 = fc_ld(ur + m);
+            u1 = fc_ld(ur + m + 2);
+            v0 = fc_ld(ui + m);
+            v1 = fc_ld(ui + m + 2);
+            ar0 += c0 * u0 - d0 * v0;
+            ar1 += c1 * u1 - d1 * v1;
+            ai0 += c0 * v0 + d0 * u0;
+            ai1 += c1 * v1 + d1 * u1;
+        }
+        for (; m < nn; m++) {
+            tr += cr[m] * ur[m] - ci[m] * ui[m];
+            ti += cr[m] * ui[m] + ci[m] * ur[m];
+        }
+        *zr = ((ar0[0] + tr) + ar0[1]) + (ar1[0] + ar1[1]);
+        *zi = ((ai0[0] + ti) + ai0[1]) + (ai1[0] + ai1[1]);
+    }
+    static inline void fc_lms(double *restrict cr, double *restrict ci,
+                              const double *restrict ur, const double *restrict ui,
+                              int n, double er, double ei)
+    {
+        long m, nn = n;
+        for (m = 0; m < nn; m++) {
+            cr[m] += er * ur[m] + ei * ui[m];
+            ci[m] += ei * ur[m] - er * ui[m];
+        }
+    }
+    """
+    void fc_fir2(const double *x, const double *hr, const double *hi, int n,
+                 double *yr, double *yi) noexcept nogil
+    void fc_cdot(const double *cr, const double *ci, const double *ur, const double *ui,
+                 int n, double *zr, double *zi) noexcept nogil
+    void fc_lms(double *cr, double *ci, const double *ur, const double *ui, int n,
+                double er, double ei) noexcept nogil
+
 DEF NCO_BITS = 12          # sine table of 4096 entries
 DEF EQ_MAX = 64
 DEF TB_MAX = 64            # Viterbi survivor ring (power of two)
@@ -82,6 +169,7 @@ DEF XBUF = 64              # input ring (power of two, >= filter length)
 DEF AGC_MIN = 1e-4         # AGC gain range: a -10 dBm0 V.17 burst gets ~0.005, one at the
 DEF AGC_MAX = 10.0         # -45 dBm0 carrier threshold ~0.3; full scale 0.001
 DEF EQ_HEADROOM = 4.0      # LMS step normalised by the line energy above 4x nominal
+DEF EV_MAX = 64             # events buffered in C per rx() (flushed to the list)
 DEF I32_LIM = 2147483000.0 # doubles cast to int32 are clamped inside this
 
 # events (codes handed back to Python)
@@ -347,8 +435,8 @@ cdef class QamReceiver:
     # --- configuration
     cdef int mode                 # 0 = V.29 slicer, 1 = V.17 Viterbi
     cdef int bps                  # data bits per symbol
-    cdef double[:, ::1] hre, him  # filter bank [P+1][N]
-    cdef int N, P
+    cdef double[:, ::1] hre, him  # filter bank [P+1][NP], each row reversed, zeros first
+    cdef int N, P, NP             # taps, phases, taps padded to a multiple of 4
     cdef double on_thresh, off_thresh, pw_alpha
     cdef uint32_t dphase_nom
     cdef double[::1] cos_t, sin_t
@@ -370,6 +458,11 @@ cdef class QamReceiver:
     cdef uint8_t[::1] v29_bits    # V.29: phase step -> tribit
     cdef int v29_outer            # 1 if the amplitude bit is used
     cdef int v17_next[8][4]
+    # the same trellis by destination: state ns is reached from pv_s[ns][k] on subset
+    # pv_sub[ns][k], k < pv_n[ns] (<= 32), in the order (s, y) ascending
+    cdef int pv_n[8]
+    cdef uint8_t pv_s[8][32]
+    cdef uint8_t pv_sub[8][32]
     # --- gains
     cdef double tim_kp_fast, tim_kp, tim_ki, tim_ki_fast
     cdef double pll_a_train, pll_b_train, pll_a, pll_b
@@ -464,12 +557,17 @@ cdef class QamReceiver:
     cdef int tb_pos, tb_fill, tb_depth
     # output
     cdef uint8_t[::1] obits
+    cdef uint8_t *obuf            # &obits[0], capacity ocap: set whenever obits is made
+    cdef Py_ssize_t ocap
+    cdef int ev_code[EV_MAX]      # events of this rx() call not yet in ``events``
+    cdef long long ev_t[EV_MAX]
+    cdef int ev_n
     cdef readonly Py_ssize_t onb
     cdef readonly Py_ssize_t ocommit   # obits[:ocommit] may be handed out
     cdef readonly list events
 
     def __init__(self, dict cfg):
-        cdef int i, j
+        cdef int i, j, k
         self.mode = cfg["mode"]
         self.bps = cfg["bits_per_symbol"]
         h = np.ascontiguousarray(cfg["filter"], dtype=np.complex128)
@@ -479,8 +577,13 @@ cdef class QamReceiver:
         self.N = h.shape[1]
         if self.N > XBUF:
             raise ValueError("filter too long")
-        self.hre = np.ascontiguousarray(h.real)
-        self.him = np.ascontiguousarray(h.imag)
+        # rows reversed (oldest sample's tap first: the input ring is read forward) and
+        # padded with leading zero taps to a multiple of 4 (NP <= XBUF, XBUF a multiple of 4)
+        self.NP = (self.N + 3) & ~3
+        hrev = np.zeros((self.P + 1, self.NP), np.complex128)
+        hrev[:, self.NP - self.N:] = h[:, ::-1]
+        self.hre = np.ascontiguousarray(hrev.real)
+        self.him = np.ascontiguousarray(hrev.imag)
         self.on_thresh = cfg["on_power"]
         self.off_thresh = cfg["off_power"]
         self.pw_alpha = 1.0 / 32.0
@@ -541,6 +644,14 @@ cdef class QamReceiver:
         for i in range(8):
             for j in range(4):
                 self.v17_next[i][j] = int(nxt[i][j]) if nxt is not None else 0
+        for i in range(8):
+            self.pv_n[i] = 0
+        for i in range(8):
+            for j in range(4):
+                k = self.v17_next[i][j]         # 0..7 (checked above); at most 32 in all
+                self.pv_s[k][self.pv_n[k]] = <uint8_t>i
+                self.pv_sub[k][self.pv_n[k]] = <uint8_t>((j << 1) | (i & 1))
+                self.pv_n[k] += 1
         self.tim_kp_fast = cfg.get("tim_kp_fast", 0.25)
         self.tim_kp = cfg.get("tim_kp", 0.016)
         self.tim_ki = cfg.get("tim_ki", 0.00008)
@@ -600,6 +711,9 @@ cdef class QamReceiver:
         self.half_step = 8000.0 / 4800.0
         self.nsamples = 0
         self.obits = np.zeros(4096, np.uint8)
+        self.obuf = &self.obits[0]
+        self.ocap = self.obits.shape[0]
+        self.ev_n = 0
         self.onb = 0
         self.ocommit = 0
         self.events = []
@@ -612,7 +726,7 @@ cdef class QamReceiver:
         self.phase = 0
         self._reset_burst()
 
-    cdef void _reset_burst(self):
+    cdef void _reset_burst(self) noexcept:
         cdef int i
         self.state = ST_IDLE
         self.p_acq = 0.0
@@ -630,7 +744,8 @@ cdef class QamReceiver:
         for i in range(2 * EQ_MAX):
             self.eql_re[i] = 0.0
             self.eql_im[i] = 0.0
-        self.eqc_re[self.center] = 1.0
+        # coefficients stored oldest-sample first: entry L - 1 - i is tap i (see _half)
+        self.eqc_re[self.L - 1 - self.center] = 1.0
         self.eqpos = 0
         self.eq_energy = 0.0
         self.eq_energy_n = 0
@@ -727,11 +842,16 @@ cdef class QamReceiver:
     def rx(self, const int16_t[::1] samples):
         cdef Py_ssize_t i, n = samples.shape[0]
         cdef double x, mu, yr, yi, c, s, br, bi
-        cdef int p, m, N = self.N, base
+        cdef int p, NP = self.NP
         cdef double *hr
         cdef double *hi
         cdef uint32_t idx
+        self._reserve(n)
         for i in range(n):
+            # a sample raises at most 6 events (carrier down with a training judged,
+            # failed or a signal lost; then one symbol's): flushed well before EV_MAX
+            if self.ev_n > EV_MAX - 16:
+                self._flush_events()
             x = samples[i]
             self.pw += (x * x - self.pw) * self.pw_alpha
             if self.carrier:
@@ -748,7 +868,7 @@ cdef class QamReceiver:
                         self._end_snr(self.nsamples + i)
                     if self.state == ST_TRAIN or self.state == ST_CHECK:
                         self.onb = self.ocommit   # nothing of a burst never judged
-                        self.events.append((EV_TRAINING_FAILED, self.nsamples + i))
+                        self._event(EV_TRAINING_FAILED, self.nsamples + i)
                     if (self.state == ST_DATA and self.lk_suspect >= self.lk_end_grace
                             and self.lk_fast > 0.7 * self.lk_thresh):
                         # a suspicion that had lasted a while when the carrier dropped,
@@ -756,9 +876,9 @@ cdef class QamReceiver:
                         # before the carrier (not just the burst's end fading out):
                         # as a loss with the carrier up, the bits held are dropped
                         self.onb = self.ocommit
-                        self.events.append((EV_SIGNAL_LOST, self.nsamples + i))
+                        self._event(EV_SIGNAL_LOST, self.nsamples + i)
                     self.ocommit = self.onb   # the burst ended normally: release every bit
-                    self.events.append((EV_CARRIER_DOWN, self.nsamples + i))
+                    self._event(EV_CARRIER_DOWN, self.nsamples + i)
                     self._reset_burst()
                     self.p_floor = self.pw
             elif self.pw < self.p_floor:
@@ -769,7 +889,7 @@ cdef class QamReceiver:
                 self.state = ST_ACQUIRE
                 self.p_ref = self.pw
                 self.p_cnt = 0
-                self.events.append((EV_CARRIER_UP, self.nsamples + i))
+                self._event(EV_CARRIER_UP, self.nsamples + i)
             if self.carrier and self.state != ST_DATA:
                 # A burst that starts on top of a noise floor above the carrier-on
                 # threshold: a jump of 9 dB over the settled level restarts training.
@@ -812,12 +932,9 @@ cdef class QamReceiver:
             p = <int>(mu * self.P + 0.5)
             hr = &self.hre[p, 0]
             hi = &self.him[p, 0]
-            base = self.xpos + XBUF
-            yr = 0.0
-            yi = 0.0
-            for m in range(N):
-                yr += self.xbuf[base - m] * hr[m]
-                yi += self.xbuf[base - m] * hi[m]
+            # the NP newest samples, oldest first: xbuf[xpos + XBUF - NP + 1 ..
+            # xpos + XBUF], inside the ring as NP <= XBUF and 0 <= xpos < XBUF
+            fc_fir2(&self.xbuf[self.xpos + XBUF - NP + 1], hr, hi, NP, &yr, &yi)
             idx = self.phase >> (32 - NCO_BITS)
             c = self.cos_t[idx]
             s = self.sin_t[idx]
@@ -826,18 +943,52 @@ cdef class QamReceiver:
             self.t_next += self.half_step
             self._half(br, bi, self.nsamples + i)
         self.nsamples += n
+        if self.ev_n:
+            self._flush_events()
 
     # ------------------------------------------------------------------ internals
 
-    cdef inline void _put_bit(self, int b):
-        if self.onb >= self.obits.shape[0]:
-            new = np.zeros(self.obits.shape[0] * 2, np.uint8)
-            new[:self.onb] = self.obits[:self.onb]
-            self.obits = new
-        self.obits[self.onb] = <uint8_t>b
-        self.onb += 1
+    cdef inline void _put_bit(self, int b) noexcept:
+        # rx() made room for every bit one call can demodulate (see _reserve); the check
+        # keeps the write inside the buffer regardless
+        if self.onb < self.ocap:
+            self.obuf[self.onb] = <uint8_t>b
+            self.onb += 1
 
-    cdef void _half(self, double ur, double ui, long long t):
+    cdef int _reserve(self, Py_ssize_t n) except -1:
+        """Room in ``obits`` for the bits of ``n`` more samples: each sample gives at most
+        one T/2 output (``t_next`` drops by 1 per sample and only an output at
+        ``t_next <= 0`` raises it), two of them one symbol, and a symbol at most 7 bits
+        (V.17 bps <= 6, V.29 at most 4)."""
+        cdef Py_ssize_t need = self.onb + (n // 2 + 2) * 8
+        cdef Py_ssize_t cap = self.obits.shape[0]
+        if need <= cap:
+            return 0
+        while cap < need:
+            cap *= 2
+        new = np.zeros(cap, np.uint8)
+        new[:self.onb] = self.obits[:self.onb]
+        self.obits = new
+        self.obuf = &self.obits[0]
+        self.ocap = cap
+        return 0
+
+    cdef inline void _event(self, int code, long long t) noexcept:
+        # rx() flushes the buffer to ``events`` before it can fill (at most 6 events
+        # per sample: see rx); the check keeps the write inside regardless
+        if self.ev_n < EV_MAX:
+            self.ev_code[self.ev_n] = code
+            self.ev_t[self.ev_n] = t
+            self.ev_n += 1
+
+    cdef int _flush_events(self) except -1:
+        cdef int i
+        for i in range(self.ev_n):
+            self.events.append((self.ev_code[i], self.ev_t[i]))
+        self.ev_n = 0
+        return 0
+
+    cdef void _half(self, double ur, double ui, long long t) noexcept:
         cdef int i, k
         cdef double e, zr, zi, kp, en
         self.eqpos = (self.eqpos + 1) % self.L
@@ -894,13 +1045,10 @@ cdef class QamReceiver:
             self.tim_total += kp * e + self.tim_acc
         self.prev_re = ur
         self.prev_im = ui
-        # equaliser output: newest sample at eqpos + L, tap i applies to the i-th newest
-        zr = 0.0
-        zi = 0.0
-        k = self.eqpos + self.L
-        for i in range(self.L):
-            zr += self.eqc_re[i] * self.eql_re[k - i] - self.eqc_im[i] * self.eql_im[k - i]
-            zi += self.eqc_re[i] * self.eql_im[k - i] + self.eqc_im[i] * self.eql_re[k - i]
+        # equaliser output: newest sample at eqpos + L, tap i applies to the i-th newest;
+        # read forward from the oldest (eqpos + 1) with the coefficients stored reversed
+        fc_cdot(&self.eqc_re[0], &self.eqc_im[0], &self.eql_re[self.eqpos + 1],
+                &self.eql_im[self.eqpos + 1], self.L, &zr, &zi)
         if not (zr * zr + zi * zi <= self.z2_max):
             # NaN/inf or a blown-up equaliser (the LMS normalisation and the AGC clamp
             # are there so that this does not happen): nothing below may see it
@@ -909,7 +1057,7 @@ cdef class QamReceiver:
         self._symbol(zr, zi, t)
         self.sym += 1
 
-    cdef void _diverged(self, long long t):
+    cdef void _diverged(self, long long t) noexcept:
         """The equaliser output is not finite or absurdly large: whatever got it there
         (hostile input), the burst cannot be demodulated. Before a training was attempted
         start over quietly; during the training it failed; in data the signal is lost."""
@@ -926,16 +1074,15 @@ cdef class QamReceiver:
         that is larger: with the AGC right it never is (measured: at most 2x nominal), but
         a signal far louder than the AGC expected would otherwise make the LMS unstable
         and blow the taps up to inf/NaN (an NLMS step of at most 4 mu instead)."""
-        cdef int i, k = self.eqpos + self.L
         cdef double nrm = self.eq_nominal
         if self.eq_energy > EQ_HEADROOM * nrm:
             nrm = self.eq_energy / EQ_HEADROOM
         cdef double g = mu / nrm
         er *= g
         ei *= g
-        for i in range(self.L):
-            self.eqc_re[i] += er * self.eql_re[k - i] + ei * self.eql_im[k - i]
-            self.eqc_im[i] += ei * self.eql_re[k - i] - er * self.eql_im[k - i]
+        # coefficient L - 1 - i (tap i) against the i-th newest sample, eqpos + L - i
+        fc_lms(&self.eqc_re[0], &self.eqc_im[0], &self.eql_re[self.eqpos + 1],
+               &self.eql_im[self.eqpos + 1], self.L, er, ei)
 
     cdef void _pll(self, double zr, double zi, double dr, double di, double a, double b) noexcept:
         """Carrier loop: phase error = angle(z conj(d)); rotate the NCO."""
@@ -989,7 +1136,7 @@ cdef class QamReceiver:
             return self.gsize - 1
         return <int>f
 
-    cdef void _symbol(self, double zr, double zi, long long t):
+    cdef void _symbol(self, double zr, double zi, long long t) noexcept:
         cdef int k, j, lab
         cdef double er, ei, r
         cdef int par
@@ -1034,12 +1181,12 @@ cdef class QamReceiver:
         elif self.state == ST_CHECK or self.state == ST_DATA:
             self._data_symbol(zr, zi, t)
 
-    cdef void _fail(self, long long t):
+    cdef void _fail(self, long long t) noexcept:
         self.state = ST_FAILED
         self.onb = self.ocommit   # data decoded while the SNR was still being judged
-        self.events.append((EV_TRAINING_FAILED, t))
+        self._event(EV_TRAINING_FAILED, t)
 
-    cdef void _acquire(self, double zr, double zi):
+    cdef void _acquire(self, double zr, double zi) noexcept:
         """ABAB segment: let timing settle, then estimate frequency, parity, level, phase."""
         cdef double cr, ci, rr, ri, v, fr, fi, a, pw
         cdef int par
@@ -1108,7 +1255,7 @@ cdef class QamReceiver:
         self.z1_re = zr
         self.z1_im = zi
 
-    cdef void _restart_acquire(self):
+    cdef void _restart_acquire(self) noexcept:
         cdef double p_ref = self.p_ref
         cdef int p_cnt = self.p_cnt
         self._reset_burst()
@@ -1116,7 +1263,7 @@ cdef class QamReceiver:
         self.p_ref = p_ref
         self.p_cnt = p_cnt
 
-    cdef void _start_check(self):
+    cdef void _start_check(self) noexcept:
         self.state = ST_CHECK
         self.train_snr = self.tr_pow / self.tr_err if self.tr_err > 0.0 else 1e9
         self.sidx = 0
@@ -1136,8 +1283,8 @@ cdef class QamReceiver:
     cdef inline int _nearest(self, int g, double zr, double zi) noexcept:
         return self.grid[g, self._grid_index(zr), self._grid_index(zi)]
 
-    cdef void _data_symbol(self, double zr, double zi, long long t):
-        cdef int lab, gi, gj, s, y, ns, sub, best, j, b, q, i
+    cdef void _data_symbol(self, double zr, double zi, long long t) noexcept:
+        cdef int lab, gi, gj, s, y, ns, sub, best, j, b, q, i, k, sp, sl
         cdef double dr, di, er, ei, d, m
         cdef double bm[8]
         cdef int blab[8]
@@ -1181,21 +1328,25 @@ cdef class QamReceiver:
             m = pim[j] - zi
             bm[sub] = d * d + m * m
             blab[sub] = j
+        # add-compare-select per destination state, its transitions in (s, y) order with
+        # a strict <: the first best wins, as in a sweep over s and y
         for ns in range(8):
-            npm[ns] = 1e30
             # in range whatever the metrics (see the module doc): a state no transition
             # improved on keeps predecessor 0 and label 0
-            nprev[ns] = 0
-            nlab[ns] = 0
-        for s in range(8):
-            for y in range(4):
-                ns = self.v17_next[s][y]
-                sub = (y << 1) | (s & 1)
+            d = 1e30
+            sp = 0
+            sl = 0
+            for k in range(self.pv_n[ns]):
+                s = self.pv_s[ns][k]
+                sub = self.pv_sub[ns][k]          # 0..7
                 m = self.pm[s] + bm[sub]
-                if m < npm[ns]:
-                    npm[ns] = m
-                    nprev[ns] = s
-                    nlab[ns] = blab[sub]
+                if m < d:
+                    d = m
+                    sp = s
+                    sl = blab[sub]
+            npm[ns] = d
+            nprev[ns] = sp
+            nlab[ns] = sl
         m = npm[0]
         best = 0
         for ns in range(1, 8):
@@ -1268,7 +1419,7 @@ cdef class QamReceiver:
             self.lk_fast > self.lk_thresh and self.lk_pfast > self.lk_ploud)) else 0
         self.frozen_symbols += self.frozen
 
-    cdef void _monitor(self, double x, long long t):
+    cdef void _monitor(self, double x, long long t) noexcept:
         """Data-mode lock monitor: a running mean (``lk_ema``, over ``lock_window``
         symbols) of the per-symbol decision metric. Locked, it is the noise power per
         symbol; when the signal is hit or gone it climbs several dB.
@@ -1327,18 +1478,18 @@ cdef class QamReceiver:
         if self.lk_suspect >= self.lk_grace:
             self._lost(t)
 
-    cdef void _lost(self, long long t):
+    cdef void _lost(self, long long t) noexcept:
         self.onb = self.ocommit
         self.state = ST_FAILED
         self.frozen = 0
-        self.events.append((EV_SIGNAL_LOST, t))
+        self._event(EV_SIGNAL_LOST, t)
 
     cdef inline int _descramble(self, int b) noexcept:
         cdef int o = (b ^ (self.desc_reg >> (self.tap - 1)) ^ (self.desc_reg >> 22)) & 1
         self.desc_reg = ((self.desc_reg << 1) | b) & 0x7FFFFF
         return o
 
-    cdef void _deliver(self, int b, long long t):
+    cdef void _deliver(self, int b, long long t) noexcept:
         if self.sidx < self.check_len:
             self.check_bits += 1
             if b == 0:
@@ -1346,7 +1497,7 @@ cdef class QamReceiver:
         else:
             self._put_bit(b)
 
-    cdef void _end_check(self, long long t):
+    cdef void _end_check(self, long long t) noexcept:
         """Called when the last scrambled-ones symbol has been decoded."""
         if self.check_zeros > self.fail_ratio * self.check_bits:
             self._fail(t)
@@ -1354,7 +1505,7 @@ cdef class QamReceiver:
             self._end_snr(t)
         # else the SNR is judged snr_symbols later (the data meanwhile held back)
 
-    cdef void _end_snr(self, long long t):
+    cdef void _end_snr(self, long long t) noexcept:
         """The training SNR is measured: below the gate the training failed (and the
         data decoded meanwhile is dropped), else the data flows. With a second look
         (snr_symbols_late), a burst below the gate at the first is measured on until
@@ -1375,9 +1526,9 @@ cdef class QamReceiver:
         self.lk_suspect = -1
         self.lk_fast = self.lk_ema
         self.lk_pfast = self.const_power
-        self.events.append((EV_TRAINING_SUCCEEDED, t))
+        self._event(EV_TRAINING_SUCCEEDED, t)
 
-    cdef void _v29_bits(self, int lab, long long t):
+    cdef void _v29_bits(self, int lab, long long t) noexcept:
         cdef int p = lab & 7
         cdef int step = (p - self.diff) & 7
         cdef int tri = self.v29_bits[step]
@@ -1393,7 +1544,7 @@ cdef class QamReceiver:
                                          or self.sidx == self.snr_end_late - 1):
             self._end_snr(t)
 
-    cdef void _v17_bits(self, int lab, long long t):
+    cdef void _v17_bits(self, int lab, long long t) noexcept:
         cdef int y = (lab >> 1) & 3
         cdef int q = (y - self.diff) & 3
         cdef int i
