@@ -69,7 +69,7 @@ from faxcore.codecs.tiff import (
 from faxcore.t30.dis import DCSParams
 from faxcore.t30.engine import RxPage, T30Engine
 from faxcore.t30.frames import Frame, FrameError
-from faxcore.t30.pages import LINES_PER_MM, nominal_rows
+from faxcore.t30.pages import LINES_PER_MM, line_lsb_first, nominal_rows
 from faxcore.t30.result import CallResult
 from faxcore.t30.store import ReceivedBlock
 
@@ -505,7 +505,8 @@ def read_partial(path: str | os.PathLike) -> PartialPage | None:
     if have > head["page"]:
         return None
     data = b"".join(chunks)
-    got = decode(data, head["scheme"], head["width"], lsb_first=True)
+    got = decode(data, head["scheme"], head["width"],
+                 lsb_first=line_lsb_first(head["scheme"]))  # the blocks are line octets
     return PartialPage(head["page"], len(chunks), head["scheme"], head["width"],
                        head["resolution"], data, got.bitmap[:int(got.rows)], int(got.rows),
                        got.error)

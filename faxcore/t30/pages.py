@@ -27,6 +27,17 @@ K_FACTOR = {"standard": 2, "fine": 4, "superfine": 8}
 CODED_KEPT = 4
 
 
+def line_lsb_first(scheme: str) -> bool:
+    """Whether the codec's bytes for ``scheme`` are bit-reversed (``lsb_first``) to make
+    the octets of the line (ECM frames and non-ECM data, each octet sent LSB first).
+    MH/MR/MMR are bit streams: the first coded bit goes first, so it is the LSB of the
+    first line octet. A T.85 BIE is a sequence of octets (T.82): each BIE octet is a
+    line octet, its LSB first like any other; not reversed. HylaFAX (libjbig's BIE
+    through its ECM framing, both ways) and spandsp (t85_encode's octets straight into
+    ECM frames) do so."""
+    return scheme != "jbig"
+
+
 @dataclass
 class TxPage:
     """A page to send: ``bitmap`` rows x width, uint8 0/1 (1 = black). A page with
@@ -195,7 +206,8 @@ def page_codec(config: T30Config) -> Any:
 def encode_page(page: TxPage, dcs: DCSParams, config: T30Config) -> bytes:
     """``page`` coded for the line in the mode of ``dcs``: the scheme, K for MR, the
     minimum scan line time as fill, RTC at the end. Scheme "jbig" (ECM only): the T.85
-    BIE (L0 = 128, no options the DCS must announce), octets LSB first like the others."""
+    BIE (L0 = 128, no options the DCS must announce), its octets as they are (each sent
+    LSB first, as every line octet: see :func:`line_lsb_first`)."""
     codec = page_codec(config)
     min_row = dcs.min_row_bits()
     try:  # the codec itself in the key (an id could be reused by another codec)
@@ -206,10 +218,10 @@ def encode_page(page: TxPage, dcs: DCSParams, config: T30Config) -> bytes:
     if coded is not None:
         return coded
     opts = {"min_row_bits": min_row} if min_row else {}
-    # The line carries the coded bits in order, octets LSB first (T.4, T.4 Annex A):
-    # so the first coded bit is the LSB of the first octet.
+    # The line carries octets LSB first (T.4, T.4 Annex A): see line_lsb_first.
     coded = bytes(codec.encode(page.bitmap, dcs.scheme, k=K_FACTOR[dcs.resolution],
-                               end_marker=True, lsb_first=True, **opts))
+                               end_marker=True, lsb_first=line_lsb_first(dcs.scheme),
+                               **opts))
     if key is None:
         return coded
     if len(page._coded) >= CODED_KEPT:
@@ -252,7 +264,8 @@ def judge_page(data: bytes, dcs: DCSParams, config: T30Config,
     error: str | None = None
     end_seen = True
     try:
-        page = page_codec(config).decode(data, dcs.scheme, width, lsb_first=True)
+        page = page_codec(config).decode(data, dcs.scheme, width,
+                                         lsb_first=line_lsb_first(dcs.scheme))
         packed, rows, bad = _packed_rows(page, width), int(page.rows), int(page.bad_rows)
         run = int(page.max_consecutive_bad_rows)
         error, end_seen = page.error, bool(page.end_marker_seen)

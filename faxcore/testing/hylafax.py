@@ -447,9 +447,11 @@ class Rig:
     share one rig: before each, set :attr:`far_end` (``far_end(dialled)`` makes the
     faxcore station for the call, as ``PtyModem``'s), :attr:`PtyModem.data_speed` on
     :attr:`emu`, and :meth:`ring` for a call into faxgetty. :meth:`close` stops the
-    daemons and the emulator and removes the spool."""
+    daemons and the emulator and removes the spool. ``modem_settings`` add to or override
+    :data:`MODEM_CONFIG` in the modem's config file (e.g. ``Class1JBIGSupport``)."""
 
-    def __init__(self, *, data_speed: float | None = None) -> None:
+    def __init__(self, *, data_speed: float | None = None,
+                 modem_settings: Mapping[str, str] | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="faxcore-hylafax-"))
         self.root.chmod(0o755)  # the daemons run as the fax user
         self.far_end = None
@@ -457,7 +459,7 @@ class Rig:
         self.emu = PtyModem(self._far, data_speed=data_speed)
         self.hf = HylaFax(self.root / "spool")
         try:
-            self.dev = self.hf.add_modem(self.emu.path)
+            self.dev = self.hf.add_modem(self.emu.path, **(modem_settings or {}))
             self.emu.start()
             self.hf.start_faxq()
             self.hf.start_hfaxd()

@@ -105,8 +105,9 @@ def test_encode_and_judge_jbig_page():
     dcs = DCSParams(modulation=V17_14400, resolution="fine", scheme="jbig", ecm=True)
     cfg = T30Config(calling=False, jbig=True)
     data = encode_page(page, dcs, cfg)
-    # The line carries the BIE with each octet's LSB first (as the other codings).
-    assert data == codecs.encode(page.bitmap, "jbig", lsb_first=True)
+    # The line carries the BIE octets as they are, each sent LSB first like any line
+    # octet (not bit-reversed as MH/MR/MMR bit streams are): HylaFAX and spandsp do so.
+    assert data == codecs.encode(page.bitmap, "jbig")
     assert len(data) < len(encode_page(page, DCSParams(
         modulation=V17_14400, resolution="fine", scheme="mmr", ecm=True), cfg))
     rx = judge_page(data, dcs, cfg)

@@ -1,0 +1,214 @@
+"""T.85 (JBIG) on the line with HylaFAX, both ways, through faxcore's emulated Class 1 modem.
+
+HylaFAX 6.0.7 (Debian ``hylafax-server``, built with libjbig and a libtiff with JBIG)
+with ``Class1JBIGSupport: full`` offers T.85 in its DIS (bits 78 and 79) and, sending,
+re-codes the document faxq prepared into a T.85 BIE with libjbig (``ModemSoftRTFCC``,
+on by default: ``jbg_enc_options(order 0, options 0, L0 128, MX 0)``); receiving, it
+stores the BIE as it arrived in a JBIG TIFF (Compression 34661). The faxcore station
+offers T.85 with ``jbig=True`` (ECM). Evidence that T.85 was used: the DCS in HylaFAX's
+session log (its octets are logged bit-reversed: bit 78 is 0x04 of the tenth FIF octet),
+faxcore's result, and the received TIFF's compression.
+
+The line order of a BIE: each octet goes as it is, LSB first like every octet on the
+line (HylaFAX frames libjbig's octets exactly as MH data whose first bit is the octet's
+LSB, and reads received blocks the same way; spandsp puts t85_encode's octets straight
+into ECM frames). faxcore used to bit-reverse the BIE octets (each went MSB first):
+faxcore read its own pages, but HylaFAX's pages were refused ("not T.85: P=128") and
+faxcore's BIH was garbage to HylaFAX. The first tests pin the order without HylaFAX,
+against jbigkit (the library HylaFAX uses); they fail on that old code.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from faxcore.codecs.pbm import pbm_bytes, read_pbm
+from faxcore.codecs.tiff import Page, read_tiff, write_tiff
+from faxcore.pagestore import TiffPageWriter, read_partial
+from faxcore.session import FaxSession
+from faxcore.t30.config import T30Config
+from faxcore.t30.dis import DCSParams, bits_from_fif
+from faxcore.t30.engine import TxPage
+from faxcore.t30.modem_if import V17_14400
+from faxcore.t30.pages import encode_page, judge_page
+from faxcore.t30.store import ReceivedBlock
+from faxcore.testing import hylafax
+from faxcore.testing.pages import pbm_page
+from faxcore.testing.peers import missing, require_shared, require_tool
+
+B_T85 = 78
+
+
+def dithered_page(rows: int, seed: int = 7) -> np.ndarray:
+    """A halftone photo (a smooth picture with noise, Floyd-Steinberg dithered by
+    Pillow): dense, every row different, the page JBIG is for."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:1728]
+    grey = 127 + 90 * np.sin(x / 97.0) * np.cos(y / 61.0) + rng.normal(0, 25, (rows, 1728))
+    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L").convert("1")
+    return (np.asarray(img) == 0).astype(np.uint8)  # Pillow "1": 0 = black
+
+
+@pytest.fixture(scope="module")
+def pages() -> list[np.ndarray]:
+    """An ITU chart (text and drawings, full A4 at fine resolution) and a dithered
+    photo (200 rows: about 30 KB of JBIG, 17 s of V.17)."""
+    return [pbm_page(require_shared("testdata/itu/itu1.pbm")), dithered_page(200)]
+
+
+# ---- the line order of the BIE octets (jbigkit, no HylaFAX) ----------------------------
+
+JBIG_DCS = DCSParams(modulation=V17_14400, resolution="fine", scheme="jbig", ecm=True)
+CFG = T30Config(calling=False, jbig=True)
+
+
+def hylafax_bie(tmp_path: Path, page: np.ndarray) -> bytes:
+    """The BIE HylaFAX's faxsend makes of ``page`` with libjbig (MemoryDecoder::
+    convertDataFormat): jbg_enc_options(order 0, options 0, L0 128, MX 0, MY 0), which
+    is ``pbmtojbg85 -s 128 -m 0 -p 0``. HylaFAX puts these octets on the line as they are."""
+    src, dst = tmp_path / "page.pbm", tmp_path / "page.jbg"
+    src.write_bytes(pbm_bytes([page]))
+    subprocess.run([require_tool("pbmtojbg85"), "-s", "128", "-m", "0", "-p", "0",
+                    str(src), str(dst)], check=True, capture_output=True)
+    return dst.read_bytes()
+
+
+def test_bie_from_the_line_as_hylafax_sends_it_is_decoded(tmp_path, pages):
+    """The old code read the BIH reversed (P = 128: not T.85) and answered RTN."""
+    for page in pages:
+        rx = judge_page(hylafax_bie(tmp_path, page), JBIG_DCS, CFG)
+        assert rx.error is None and rx.quality == "MCF", rx.error
+        assert np.array_equal(rx.bitmap, page)
+
+
+def test_bie_faxcore_puts_on_the_line_is_the_bie(tmp_path, pages):
+    """The octets faxcore sends are a BIE as they are: jbigkit decodes them unchanged
+    (the old code's were bit-reversed: jbgtopbm85 refused them)."""
+    page = pages[1]
+    line = encode_page(TxPage(page, "fine"), JBIG_DCS, CFG)
+    # BIH: DL 0, D 0, P 1, then XD = 1728 and YD = 200, MSB first (T.82 6.2)
+    assert line[:12] == bytes([0, 0, 1, 0]) + (1728).to_bytes(4, "big") + \
+        (200).to_bytes(4, "big")
+    src, dst = tmp_path / "line.jbg", tmp_path / "line.pbm"
+    src.write_bytes(line)
+    subprocess.run([require_tool("jbgtopbm85"), str(src), str(dst)], check=True,
+                   capture_output=True)
+    assert np.array_equal(read_pbm(dst.read_bytes())[0].astype(np.uint8), page)
+
+
+def test_partial_jbig_page_is_read_back_from_line_octets(tmp_path, pages):
+    """A receiver stopped mid-page keeps the ECM blocks (line octets); read_partial
+    decodes a JBIG one (the old code reversed them first: nothing decoded)."""
+    page = pages[0]
+    line = hylafax_bie(tmp_path, page)
+    out = tmp_path / "rx.tif"
+    w = TiffPageWriter(out)
+    w.store_block(ReceivedBlock(0, 0, line[:len(line) // 2], "jbig", 1728, "fine"))
+    part = read_partial(out)
+    assert part is not None and part.scheme == "jbig" and part.rows > 100
+    assert np.array_equal(part.bitmap, page[:part.rows])
+    w.close()
+
+
+# ---- calls with HylaFAX ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rig():
+    why = hylafax.missing()
+    if why:
+        missing(f"HylaFAX: {why}")
+    with hylafax.Rig(modem_settings={"Class1JBIGSupport": "full"}) as r:
+        yield r
+
+
+def hylafax_dcs_bits(logs: str, direction: str) -> set[int]:
+    """The DCS bits in a HylaFAX session log: ``direction`` "<--" (HylaFAX sent it) or
+    "-->" (HylaFAX received it). HylaFAX logs each octet bit-reversed (bit 1 is 0x80)."""
+    dcs = [line for line in logs.splitlines()
+           if f"{direction} HDLC<" in line and ":FF C8 C1 " in line]
+    assert len(dcs) == 1, dcs
+    octets = dcs[0].split(":FF C8 C1 ", 1)[1].rstrip(">").split()
+    if direction == "-->":
+        octets = octets[:-2]  # a received frame is logged with its FCS
+    fif = bytes(int(f"{int(o, 16):08b}"[::-1], 2) for o in octets)
+    return bits_from_fif(fif)
+
+
+def tiff_pages_libtiff(path: Path, tmp_path: Path) -> list[np.ndarray]:
+    """A TIFF's pages decoded by libtiff: ``tiffcp -c none`` (its JBIG codec, libjbig),
+    then read by Pillow."""
+    plain = tmp_path / "plain.tif"
+    subprocess.run([require_tool("tiffcp"), "-c", "none", str(path), str(plain)],
+                   check=True, capture_output=True)
+    with Image.open(plain) as im:
+        return [(np.asarray(f.convert("L")) < 128).astype(np.uint8)
+                for f in ImageSequence.Iterator(im)]
+
+
+def test_hylafax_sends_jbig_to_faxcore(rig, tmp_path, pages):
+    src = tmp_path / "doc.tif"
+    write_tiff(src, [Page(bm) for bm in pages], "mh")
+    src.chmod(0o644)
+    before = len(rig.stations)
+    old_logs = rig.hf.session_log_names()
+    rig.emu.data_speed = None
+    rig.far_end = lambda dialled: FaxSession(False, receive=lambda p: None, jbig=True,
+                                             modems=("v17",))
+    number = f"555{before:04d}"  # new to faxq (it remembers what a number could do)
+    job = rig.hf.sendfax([src], number, extra=["-m"])  # -m: fine, as the pages
+    q = rig.hf.wait_job(job, 240)
+    logs = rig.hf.session_logs(exclude=old_logs)
+    assert rig.emu.error is None, rig.emu.error
+    assert len(rig.stations) == before + 1, "faxsend did not dial"
+    assert int(q["state"]) == hylafax.JOB_DONE, f"job {job}: {q.get('status')}\n{logs[-6000:]}"
+    station = rig.stations[-1]
+    r = station.result
+    assert int(r.status) == 0, r.summary()
+    # T.85 was used: HylaFAX's DCS has bit 78, faxcore received JBIG pages
+    assert "USE JBIG" in logs and q["dataformat"] == "JBIG"
+    assert B_T85 in hylafax_dcs_bits(logs, "<--")
+    assert r.ecm and " jbig " in r.summary()
+    got = station.engine.received_pages
+    assert [p.scheme for p in got] == ["jbig", "jbig"]
+    assert [(p.bad_rows, p.quality) for p in got] == [(0, "MCF")] * 2
+    assert len(station.pages) == len(pages)
+    for i, (g, sent) in enumerate(zip(station.pages, pages, strict=True)):
+        assert g.shape == sent.shape and np.array_equal(g, sent), f"page {i + 1} differs"
+    rig.hf.wait_idle(rig.dev)
+
+
+def test_faxcore_sends_jbig_to_faxgetty(rig, tmp_path, pages):
+    before = len(rig.hf.received())
+    old_logs = rig.hf.session_log_names()
+    rig.emu.data_speed = None
+    rig.far_end = lambda dialled: FaxSession(True, send=[TxPage(bm, "fine") for bm in pages],
+                                             jbig=True, modems=("v17",))
+    rig.ring()
+    files = rig.hf.wait_received(before + 1, 240)
+    logs = rig.hf.session_logs(exclude=old_logs)
+    assert rig.emu.error is None, rig.emu.error
+    station = rig.stations[-1]
+    r = station.result
+    assert r is not None and int(r.status) == 0, (
+        f"{r.summary() if r else 'no result'}\n{logs[-6000:]}")
+    assert r.pages_sent == len(pages) and r.ecm and " jbig " in r.summary()
+    # T.85 was used: the DCS HylaFAX received has bit 78, it stored JBIG
+    assert B_T85 in hylafax_dcs_bits(logs, "-->") and "REMOTE wants JBIG" in logs
+    assert logs.count("7.7 line/mm, JBIG, 14400 bit/s") == len(pages)
+    assert "--> [5:ERROR]" not in logs and "send CRP" not in logs
+    tif = files[-1]
+    out = subprocess.run([require_tool("tiffinfo"), str(tif)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.count("Compression Scheme: ISO JBIG") == len(pages), out
+    # the pages, decoded by libtiff (libjbig) and by faxcore's TIFF reader
+    for decoded in (tiff_pages_libtiff(tif, tmp_path),
+                    [p.bitmap for p in read_tiff(tif)]):
+        assert len(decoded) == len(pages)
+        for i, (g, sent) in enumerate(zip(decoded, pages, strict=True)):
+            assert g.shape == sent.shape and np.array_equal(g, sent), f"page {i + 1} differs"
+    rig.hf.wait_idle(rig.dev)
