@@ -105,26 +105,31 @@ def at_costs(counts: np.ndarray) -> np.ndarray:
     return cost
 
 
+#: how many of the offsets the statistics rank best are tried by coding the stripe
+AT_TRIALS = 2
+
+
 def choose_at(packed: PackedBitmap, first: int, count: int, current: int, *,
               two_line: bool = False, tpbon: bool = True, mx: int = AT_MAX,
-              top: int = 0, margin_bits: float = AT_MARGIN_BITS) -> int:
-    """The AT offset for the stripe ``first .. first + count`` (our own rule, in the
-    spirit of T.82 6.7.3's suggestion): the offset among 0 and 3..``mx`` whose estimated
-    code length over this stripe's coded lines (:func:`at_costs` of
-    :func:`faxcore.codecs._jbig.at_counts`) is smallest, if it beats ``current`` by more
-    than ``margin_bits``; else ``current``. ``top``: lines above it are white (SDRST)."""
-    cur = current if current <= mx else 0
+              top: int = 0, margin_bits: float = AT_MARGIN_BITS,
+              trials: int = AT_TRIALS) -> list[int]:
+    """AT offsets worth trying for the stripe ``first .. first + count`` instead of
+    ``current`` (our own rule, in the spirit of T.82 6.7.3's suggestion), best first: the
+    offsets among 0 and 3..``mx`` whose estimated code length over this stripe's coded
+    lines (:func:`at_costs` of :func:`faxcore.codecs._jbig.at_counts`) beats the current
+    one's by more than ``margin_bits``, at most ``trials`` of them. ``top``: lines above
+    it are white (SDRST)."""
     # a pixel ``width`` or more to the left is always outside the page (white): useless
     mx = min(mx, packed.width - 1)
-    if mx < 3 or count <= 0:
-        return cur
+    if mx < 3 or count <= 0 or trials < 1:
+        return []
     counts = _jbig.at_counts(packed.data, packed.width, first, count, top, two_line,
                              tpbon, mx)
     cost = at_costs(counts)
-    best = int(np.argmin(cost))
-    if cur > mx:                  # the current pixel is off the page: as good as white
-        return best if cost[best] < np.inf else cur
-    return best if cost[cur] - cost[best] > margin_bits else cur
+    # an offset beyond the page's width is as good as a white pixel: no estimate of it
+    bar = cost[current] - margin_bits if current <= mx else np.inf
+    order = [int(t) for t in np.argsort(cost, kind="stable") if cost[t] < bar]
+    return [t for t in order if t != current][:trials]
 
 
 def encode(
@@ -220,27 +225,43 @@ def encode(
     return b"".join(out)
 
 
+def encode_for_line(bitmap: np.ndarray | PackedBitmap, *, optional_l0: bool = False) -> bytes:
+    """The smallest BIE we make that every T.85 receiver must take, for a fax page: the
+    3-line template, our own AT choice (``auto_at``, MX = :data:`AT_MAX`), TPBON on or off
+    (both coded, the shorter kept: a page without repeated lines is shorter without it).
+    L0 is T.85's basic 128 lines, or with ``optional_l0`` (T.30 DCS bit 79, which the
+    receiver offered in DIS bit 79) the whole page in one stripe: each stripe ends its
+    arithmetic code (flush) and adds an SDNORM, a few bytes a stripe."""
+    packed = bitmap if isinstance(bitmap, PackedBitmap) else pack(bitmap)
+    l0 = max(packed.rows, 1) if optional_l0 else 128
+    with_tp = encode(packed, l0=l0, tpbon=True, auto_at=True)
+    without = encode(packed, l0=l0, tpbon=False, auto_at=True)
+    return without if len(without) < len(with_tp) else with_tp
+
+
 def _stripe_with_at_choice(model: _jbig.Model, packed: PackedBitmap, first: int,
                            count: int, current: int, two_line: bool, tpbon: bool, mx: int,
                            sdrst: bool, trim_zeros: bool) -> tuple[_jbig.Model, bytes, int]:
     """One stripe coded with the AT offset the statistics suggest, if that is shorter.
 
     :func:`choose_at`'s estimate ranks the offsets well on halftones but can be wrong on
-    text (the QM-coder's adaptation is not the static entropy it measures), so a move it
-    proposes is tried: the stripe is coded both ways from copies of the same coder state
-    and the move is kept only if its data plus the 8-byte ATMOVE segment is shorter.
+    text (the QM-coder's adaptation is not the static entropy it measures), so the moves
+    it proposes are tried: the stripe is coded each way from copies of the same coder
+    state and the best move is kept only if its data plus the 8-byte ATMOVE segment is
+    shorter than staying.
     Returns the model to go on with, the stripe's data and its AT offset."""
-    tx = choose_at(packed, first, count, current, two_line=two_line, tpbon=tpbon, mx=mx,
-                   top=first if sdrst else 0)
-    if tx == current:
-        return model, _jbig.encode_stripe(model, packed.data, first, count, {}, trim_zeros), tx
-    moved = model.copy()
-    moved_sde = _jbig.encode_stripe(moved, packed.data, first, count, {first: tx},
-                                    trim_zeros)
-    stay_sde = _jbig.encode_stripe(model, packed.data, first, count, {}, trim_zeros)
-    if len(moved_sde) + 8 < len(stay_sde):
-        return moved, moved_sde, tx
-    return model, stay_sde, current
+    tries = choose_at(packed, first, count, current, two_line=two_line, tpbon=tpbon,
+                      mx=mx, top=first if sdrst else 0)
+    best = (model, b"", current, -1)
+    for tx in tries:
+        moved = model.copy()
+        sde = _jbig.encode_stripe(moved, packed.data, first, count, {first: tx}, trim_zeros)
+        if best[3] < 0 or len(sde) < best[3]:
+            best = (moved, sde, tx, len(sde))
+    stay = _jbig.encode_stripe(model, packed.data, first, count, {}, trim_zeros)
+    if best[3] >= 0 and best[3] + 8 < len(stay):
+        return best[0], best[1], best[2]
+    return model, stay, current
 
 
 class _Floating:

@@ -15,7 +15,10 @@ Sources:
   scheme, or by the extension ``.g3`` (MH or MR, whichever decodes cleaner) or ``.g4``
   (MMR); its rows are ``width`` pixels (default: the ITU width of ``page_size`` at
   ``resolution``), bits LSB first with ``lsb_first``, cut into pages of ``page_rows``
-  when it has no RTC / EOFB (see :func:`faxcore.codecs.raw.read_raw`);
+  when it has no RTC / EOFB (see :func:`faxcore.codecs.raw.read_raw`). A JBIG file (a
+  T.85 BIE, or a single-layer T.82 one as ``pbmtojbg`` writes it: one page) is found by
+  its header (BIH) or the extension ``.jbg`` / ``.jbig`` / ``.bie``; the BIH gives the
+  width, not the resolution: it is read at ``resolution`` (default fine);
 * a bitmap (2-D array, non-zero = black): a fax page at fine resolution (204 x 196 dpi);
 * a :class:`~faxcore.codecs.tiff.Page` (a fax page at its own resolution);
 * a Pillow image.
@@ -51,6 +54,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from faxcore.codecs.jbig import JbigHeaderError, parse_bih
+from faxcore.codecs.jbig import decode as decode_jbig
 from faxcore.codecs.prep import (
     PAGE_SIZES,
     T30_RESOLUTIONS,
@@ -70,13 +75,15 @@ from faxcore.codecs.tiff import RESOLUTIONS, Page, TiffError, TiffUnsupportedErr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RAW_EXTENSIONS", "Document", "LoadError", "SourceUnreadable", "UnknownFormat",
+__all__ = ["JBIG_EXTENSIONS", "RAW_EXTENSIONS", "Document", "LoadError", "SourceUnreadable", "UnknownFormat",
            "load_document", "load_pages"]
 
 #: File extensions of raw fax streams and the scheme each implies ("mh" for .g3 means
 #: MH or MR: the loader tells them apart by decoding).
 RAW_EXTENSIONS = {".g3": "mh", ".g4": "mmr"}
 _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+#: JBIG files (one BIE): by extension, or by a BIH that parses (:func:`_is_bie`)
+JBIG_EXTENSIONS = (".jbg", ".jbig", ".bie")
 _SCHEMES = ("mh", "mr", "mmr")
 
 Source = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray | Page | Image.Image
@@ -231,6 +238,8 @@ def _load_file(src: str | bytes, name: str, suffix: str | None, head: bytes,
     raw = opts.raw or RAW_EXTENSIONS.get(suffix or "")
     if raw:
         return _load_raw(src, name, raw, guess=opts.raw is None, opts=opts)
+    if suffix in JBIG_EXTENSIONS or _is_bie(head):
+        return _load_jbig(src, name, opts)
     if head[:4] in _TIFF_MAGIC:
         try:
             pages = read_tiff(src)
@@ -285,6 +294,40 @@ def _load_raw(src: str | bytes, name: str, scheme: str, guess: bool, opts: _Opti
     except ValueError as exc:
         raise LoadError(f"{name}: corrupt or empty {scheme.upper()} stream: {exc}",
                         source=name, kind=kind) from None
+    return Document(kind, _sendable(pages, opts))
+
+
+def _is_bie(head: bytes) -> bool:
+    """A JBIG BIH: DL=0, D=0, P=1, fill 0 (``00 00 01 00``), then fields a single-layer
+    BIE may have. The four bytes alone are also a Windows icon's header, whose next
+    bytes (the icon count, then sizes) give an XD far above any fax width: refused."""
+    if head[:4] != b"\0\0\x01\0":
+        return False
+    try:
+        parse_bih(head, strict=False)
+    except JbigHeaderError:
+        return False
+    return True
+
+
+def _load_jbig(src: str | bytes, name: str, opts: _Options) -> Document:
+    kind = "JBIG (T.85 BIE)"
+    try:
+        if isinstance(src, str):
+            with open(src, "rb") as f:
+                src = f.read()
+    except OSError as exc:
+        raise SourceUnreadable(f"cannot read {name}: {exc.strerror or exc}",
+                               source=name) from None
+    xres, yres = RESOLUTIONS[opts.resolution or "fine"]
+    # strict=False: also the single-layer T.82 BIEs of pbmtojbg / libtiff (bits that
+    # mean nothing for one layer); several layers or planes are refused by the header
+    page = decode_jbig(src, strict=False)
+    pages = [Page(bitmap=page.bitmap, xres=xres, yres=yres)] if page.rows else []
+    if page.error or not pages:
+        what = "" if pages else "corrupt, empty or unsupported JBIG: "
+        raise LoadError(f"{name}: {what}{page.error or 'no lines'}", source=name,
+                        kind=kind, pages=pages) from None
     return Document(kind, _sendable(pages, opts))
 
 
