@@ -1,7 +1,7 @@
 """Benchmark: channel density, how many fax stations one core carries in real time.
 
     .venv/bin/python benchmarks/density.py [--pairs 20] [--seconds 30] [--repeat 3]
-        [--modem v17] [--no-ecm] [--memory-pairs 40] [--no-c] [--per-piece]
+        [--modem v17] [--no-ecm] [--memory-pairs 40] [--no-c] [--per-piece] [--py-step]
 
 Back-to-back calls (a calling station sending ITU charts 1-3 at fine resolution, an
 answering one receiving them), 160-sample (20 ms) blocks, the same way for every engine:
@@ -14,7 +14,11 @@ answering one receiving them), 160-sample (20 ms) blocks, the same way for every
   best, no Python at all;
 * ``faxcore-per-piece`` (``--per-piece``): faxcore with its transmit pump off
   (:data:`faxcore.session.TX_PUMP` None: the session's per-piece loop, as before the
-  pump), so the pump's gain is measured in the same run.
+  pump), so the pump's gain is measured in the same run;
+* ``faxcore-py-step`` (``--py-step``): faxcore with its session step in plain Python
+  (:class:`faxcore.modem.sessionpump.ReferenceSessionPump` instead of the compiled
+  :class:`faxcore.modem._sessionpump.SessionPump`), so the compiled step's gain is
+  measured in the same run.
 
 ``--pairs`` calls run at once; call i starts ``i x L / pairs`` seconds of line time late
 (L: the length of one call) and each call is restarted with a fresh pair when it ends, so
@@ -52,7 +56,7 @@ from _common import pin_one_core, print_header
 import faxcore
 import faxcore.session
 from faxcore.codecs.tiff import Page, write_tiff
-from faxcore.modem import txpump
+from faxcore.modem import sessionpump, txpump
 from faxcore.t30 import TxPage
 from faxcore.testing.pages import pbm_page
 from faxcore.testing.paths import SHARED
@@ -65,11 +69,16 @@ ENGINES = ("faxcore", "spandsp-py", "spandsp-C")
 #: ``--per-piece``: faxcore with its transmit pump off (the session's per-piece loop, as
 #: before the pump): the pump's gain measured in the same run
 PER_PIECE = "faxcore-per-piece"
+#: ``--py-step``: faxcore with the session step in Python (the compiled step's gain)
+PY_STEP = "faxcore-py-step"
 
 
 def select(engine: str) -> None:
-    """Set the session's transmit pump for ``engine`` (runs are one engine at a time)."""
+    """Set the session's transmit pump and session step for ``engine`` (runs are one
+    engine at a time)."""
     faxcore.session.TX_PUMP = None if engine == PER_PIECE else txpump.tx_pump
+    faxcore.session.SESSION_PUMP = sessionpump.ReferenceSessionPump if engine == PY_STEP \
+        else sessionpump.session_pump
 
 
 def build_c_driver(outdir: Path) -> Path | None:
@@ -268,6 +277,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-c", action="store_true", help="leave out the C driver")
     ap.add_argument("--per-piece", action="store_true",
                     help="also faxcore with its transmit pump off (the gain, same run)")
+    ap.add_argument("--py-step", action="store_true",
+                    help="also faxcore with its session step in Python (the gain, same run)")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     ap.add_argument("--call-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -285,6 +296,7 @@ def main(argv=None) -> int:
         c_exe = None if args.no_c else build_c_driver(tmp)
         engines = [e for e in ENGINES if e != "spandsp-C" or c_exe is not None]
         engines += [PER_PIECE] if args.per_piece else []
+        engines += [PY_STEP] if args.py_step else []
         # whole calls first: their line length sets the stagger
         calls, line, good = whole_calls(w, engines, c_exe, args.repeat)
         failed |= not good

@@ -11,6 +11,13 @@ The session is the modem side of :mod:`faxcore.t30.modem_if`: it turns the engin
 commands into audio (tones, V.21 HDLC, V.27ter/V.29/V.17 data and ECM frames) and the
 received audio into events. Time is the sample clock: ``SAMPLE_RATE`` (8000) samples = 1 s.
 
+Each ``rx`` and ``tx`` block is one compiled step (:mod:`faxcore.modem.sessionpump`: the
+receive and transmit pumps, silence, the held receiver and the deadline check) that
+comes back to Python only when the engine has something to hear (a frame, carrier up or
+down, page data, a burst's end, a due timer); the engine's next deadline is handed to
+the step as a sample count whenever the engine has run, never polled per block.
+``tx_into(buf)`` fills a caller's buffer instead of a new array.
+
 Pages to send are loaded by the one loader, :func:`faxcore.codecs.load_pages` (PDF, images,
 TIFF-F, PBM, raw streams, bitmaps), made T.30 pages by :func:`load_pages` here; the
 conversions between codec pages and the engine's pages are :func:`to_tx_page`,
