@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ring, and once answered send these files to the program")
     e.add_argument("--no-ecm", dest="ecm", action="store_false", default=True,
                    help="the faxcore station offers no ECM")
+    e.add_argument("--jbig", action="store_true",
+                   help="the faxcore station also offers T.85 JBIG and uses it when the "
+                        "program offers it (ECM only; HylaFAX: Class1JBIGSupport)")
     e.add_argument("--calls", type=int, default=0,
                    help="stop after this many calls (default: run until interrupted)")
     e.add_argument("--speed", type=_speed, default=1.0,
@@ -183,11 +186,11 @@ def run_emulate(args: argparse.Namespace) -> int:
             _say(f"call {n}: the program dialled; faxcore answers and receives into {out}")
             writer = (TiffPageWriter(out, scheme="mh", rtc=True) if args.scheme == "mh-rtc"
                       else TiffPageWriter(out))
-            return FaxSession(calling=False, receive=writer, ecm=args.ecm)
+            return FaxSession(calling=False, receive=writer, ecm=args.ecm, jbig=args.jbig)
         if pages is None:
             raise CliError("the program answered, but there is nothing to send (--send)")
         _say(f"call {n}: the program answered; faxcore sends {len(pages)} page(s)")
-        return FaxSession(calling=True, send=pages, ecm=args.ecm)
+        return FaxSession(calling=True, send=pages, ecm=args.ecm, jbig=args.jbig)
 
     modem = PtyModem(far_end, ring=bool(pages), data_speed=args.speed or None)
     _say(modem.path)

@@ -20,13 +20,18 @@ against jbigkit (the library HylaFAX uses); they fail on that old code.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
+from faxcore.cli import main as cli_main
 from faxcore.codecs.pbm import pbm_bytes, read_pbm
 from faxcore.codecs.tiff import Page, read_tiff, write_tiff
 from faxcore.pagestore import TiffPageWriter, read_partial
@@ -212,3 +217,55 @@ def test_faxcore_sends_jbig_to_faxgetty(rig, tmp_path, pages):
         for i, (g, sent) in enumerate(zip(decoded, pages, strict=True)):
             assert g.shape == sent.shape and np.array_equal(g, sent), f"page {i + 1} differs"
     rig.hf.wait_idle(rig.dev)
+
+
+def test_cli_emulate_jbig_receives_jbig_from_hylafax(tmp_path, pages, capsys):
+    """`faxcore modem emulate --jbig`: what a user runs to try HylaFAX's JBIG by hand.
+    HylaFAX (Class1JBIGSupport: full) dials the emulator, whose faxcore station offers
+    T.85 with --jbig (without it, MMR: the old emulator had no way to offer JBIG)."""
+    why = hylafax.missing()
+    if why:
+        missing(f"HylaFAX: {why}")
+    root = Path(tempfile.mkdtemp(prefix="faxcore-hylafax-cli-"))
+    root.chmod(0o755)  # the daemons run as the fax user
+    link, out = tmp_path / "pty", tmp_path / "rx-%d.tif"
+    result: dict[str, object] = {}
+
+    def serve() -> None:
+        try:
+            result["rc"] = cli_main(["modem", "emulate", "--jbig", "--calls", "1", "--speed",
+                                     "0", "--out", str(out), "--link", str(link)])
+        except BaseException as e:  # reported below
+            result["exc"] = e
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        for _ in range(500):
+            if link.exists() and link.read_text().strip():
+                break
+            time.sleep(0.02)
+        src = root / "doc.tif"
+        write_tiff(src, [Page(bm) for bm in pages], "mh")
+        src.chmod(0o644)
+        with hylafax.HylaFax(root / "spool") as hf:
+            dev = hf.add_modem(link.read_text().strip(), Class1JBIGSupport="full")
+            hf.start_faxq()
+            hf.start_hfaxd()
+            hf.start_faxgetty(dev)
+            old_logs = hf.session_log_names()
+            job = hf.sendfax([src], "5550100", extra=["-m"])
+            q = hf.wait_job(job, 240)
+            logs = hf.session_logs(exclude=old_logs)
+            assert int(q["state"]) == hylafax.JOB_DONE, f"{q.get('status')}\n{logs[-6000:]}"
+            assert B_T85 in hylafax_dcs_bits(logs, "<--") and q["dataformat"] == "JBIG"
+            th.join(60)  # the emulator stops once faxgetty is quiet after the call
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert not th.is_alive(), "the emulator did not stop after its call"
+    assert "exc" not in result and result["rc"] == 0, result
+    assert "ECM jbig fine" in capsys.readouterr().out  # the emulator's call summary
+    got = [p.bitmap for p in read_tiff(tmp_path / "rx-1.tif")]
+    assert len(got) == len(pages)
+    for i, (g, sent) in enumerate(zip(got, pages, strict=True)):
+        assert g.shape == sent.shape and np.array_equal(g, sent), f"page {i + 1} differs"
