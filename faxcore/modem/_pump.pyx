@@ -6,7 +6,10 @@ check the two give the same codes on the same audio).
 One ``rx(block)`` call per block runs the modem core, the HDLC deframer or the octet
 assembly, and the V.21 watch, calling the compiled cores (QAM receiver, V.21
 demodulator, deframer) directly, with no Python frame in between; it returns a list of
-``(code, payload)`` (empty in the usual case).
+``(code, payload)`` (empty in the usual case). The session pump
+(:mod:`faxcore.modem._sessionpump`) calls ``step(block)`` instead (declared in
+``_pump.pxd``): the same codes, or None when there are none, with nothing allocated by
+the pump for a block that changed nothing (the events are counted, not listed).
 
 Memory safety. Bounds checks are off, so every index below is proven in range:
 
@@ -16,6 +19,8 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   allocated with ``nbytes`` octets, at least 1).
 * ``nacc`` stays in ``0..7`` and ``acc`` below ``1 << 8`` (reset after each octet).
 * No other indexing; everything else is Python objects (lists, tuples, bytes).
+* ``step``'s counters (events of one block) are C ints; the event lists they count come
+  from the cores and are read, not indexed.
 * Memory: the pump holds at most 7 bits of a page's data between calls; the codes of a
   block are handed out and not kept; the cores bound their own buffers.
 """
@@ -63,21 +68,18 @@ cdef tuple T_FAILED = (TRAINING_FAILED, None)
 cdef tuple T_WRONG = (WRONG_CARRIER, None)
 
 
+cdef inline int _code(int code) noexcept:
+    """A core's event code as the pump counts it: 1 training succeeded, 2 training
+    failed, 3 carrier down, 0 another."""
+    return 1 if code == EV_OK else 2 if code == EV_FAILED else 3 if code == EV_DOWN else 0
+
+
 cdef class RxPump:
     """RxPump(receiver, name, hdlc, watch_receiver=None): ``receiver`` a modem receiver
     made by :func:`faxcore.modem.receiver` for ``name``; ``watch_receiver`` a V.21 one or
     None. Use :func:`faxcore.modem.pump.rx_pump`."""
 
-    cdef object m          # the modem receiver (wrapper)
-    cdef object core       # what demodulates: the QAM or V.27ter core, the V.21 demodulator, or m
-    cdef int kind
-    cdef readonly bint hdlc
-    cdef readonly bint fast
-    cdef public bint up
-    cdef object dec        # Deframer (HDLC) or None
-    cdef object watch      # V.21 demodulator or None
-    cdef object wdec
-    cdef int acc, nacc     # page data: bits of the octet being assembled (LSB first)
+    # fields: see _pump.pxd
 
     def __init__(self, receiver, str name, bint hdlc, watch_receiver=None):
         self.m = receiver
@@ -102,24 +104,27 @@ cdef class RxPump:
         self.acc = 0
         self.nacc = 0
 
-    cdef tuple _demod(self, block):
-        """Run the modem on ``block``: (events or None, bits or None). Events: a list of
-        small ints, in order: 1 training succeeded, 2 training failed, 3 carrier down,
-        0 another. The QAM core is driven directly, so its Python wrapper's
-        ``trained``/``sample_count`` are not kept up to date (the pump owns it)."""
-        cdef list evs = None
+    cdef object _demod(self, block):
+        """Run the modem on ``block``: returns its bits (None if none); its events are
+        counted in ``n_ok`` (training succeeded), ``n_failed`` (training failed) and
+        ``n_down`` (carrier down), others ignored. The QAM core is driven directly, so
+        its Python wrapper's ``trained``/``sample_count`` are not kept up to date (the
+        pump owns it)."""
         cdef list raw
+        cdef bint debug
+        self.n_ok = 0
+        self.n_failed = 0
+        self.n_down = 0
         bits = None
         core = self.core
         if self.kind == K_QAM:
             core.rx(block)
             if core.events:
                 raw = core.take_events()
-                evs = []
+                debug = log.isEnabledFor(logging.DEBUG)
                 for code, t in raw:
-                    evs.append(1 if code == EV_OK else 2 if code == EV_FAILED
-                               else 3 if code == EV_DOWN else 0)
-                    if log.isEnabledFor(logging.DEBUG):
+                    self._count(_code(code))
+                    if debug:
                         log.debug("event %d at sample %d", code, t)
             if core.ocommit:
                 bits = core.take_bits()
@@ -129,11 +134,10 @@ cdef class RxPump:
             bits = core.process(block)
             raw = core.events
             if raw:
-                evs = []
+                debug = log.isEnabledFor(logging.DEBUG)
                 for code, t in raw:
-                    evs.append(1 if code == EV_OK else 2 if code == EV_FAILED
-                               else 3 if code == EV_DOWN else 0)
-                    if log.isEnabledFor(logging.DEBUG):
+                    self._count(_code(code))
+                    if debug:
                         log.debug("event %d at sample %d", code, t)
                 raw.clear()
             if not bits.shape[0]:
@@ -143,20 +147,30 @@ cdef class RxPump:
             raw = core.event_list
             if raw:
                 core.event_list = []
-                evs = [3 if k == "carrier_down" else 0 for k, _t in raw]
+                for k, _t in raw:
+                    if k == "carrier_down":
+                        self.n_down += 1
             bits = core.take_bit_buffer()
             if not len(bits):
                 bits = None
         else:
             core.rx(block)
-            mev = core.events()
-            if mev:
-                evs = [1 if e.kind == "training_succeeded" else 2 if e.kind == "training_failed"
-                       else 3 if e.kind == "carrier_down" else 0 for e in mev]
+            for e in core.events():
+                self._count(1 if e.kind == "training_succeeded" else 2
+                            if e.kind == "training_failed" else 3
+                            if e.kind == "carrier_down" else 0)
             bits = core.bits()
             if not bits.shape[0]:
                 bits = None
-        return evs, bits
+        return bits
+
+    cdef void _count(self, int c) noexcept:
+        if c == 1:
+            self.n_ok += 1
+        elif c == 2:
+            self.n_failed += 1
+        elif c == 3:
+            self.n_down += 1
 
     cdef bytes _pack(self, const unsigned char[::1] bits):
         """The octets the bits complete, LSB first (the rest wait in acc/nacc)."""
@@ -187,26 +201,21 @@ cdef class RxPump:
     def rx(self, block):
         """Feed one block (int16, 1-D, contiguous, at least one sample); returns the list
         of (code, payload) it produced (see :mod:`faxcore.modem.pump`)."""
-        cdef list out = []
-        cdef list evs
-        cdef int e, downs = 0
-        cdef bint failed = False, ok = False
-        evs, bits = self._demod(block)
-        if evs is not None:
-            for e in evs:
-                if e == 1:
-                    ok = True
-                elif e == 2:
-                    failed = True
-                elif e == 3:
-                    downs += 1
+        out = self.step(block)
+        return [] if out is None else out
+
+    cdef list step(self, block):
+        """``rx``, but None when the block produced no code."""
+        cdef list out = None
+        cdef int e
+        bits = self._demod(block)
         if self.hdlc:
-            if ok and self.fast:
-                for e in evs:
-                    if e == 1:
-                        out.append(T_UP)
+            if self.n_ok and self.fast:
+                out = [T_UP] * self.n_ok
             if bits is not None:
                 for kind, data, good in self.dec.put_bits(bits):
+                    if out is None:
+                        out = []
                     if kind == "frame":
                         out.append((FRAME, (data, good)))
                     elif kind == "bad":
@@ -214,23 +223,31 @@ cdef class RxPump:
                     elif kind == "flags" and not self.fast:
                         self.up = True
                         out.append(T_UP)
-            if downs:
+            if self.n_down:
                 self.dec.reset()
                 self.up = False
-                for e in range(downs):
+                if out is None:
+                    out = []
+                for e in range(self.n_down):
                     out.append(T_DOWN)
         else:
-            if failed:
-                out.append(T_FAILED)
-            if ok:
+            if self.n_failed:
+                out = [T_FAILED]
+            if self.n_ok:
+                if out is None:
+                    out = []
                 out.append(T_UP)
             if bits is not None:
                 data = self._pack(bits)
                 if data is not None:
+                    if out is None:
+                        out = []
                     out.append((DATA, data))
-            if downs:
+            if self.n_down:
                 self.acc = 0
                 self.nacc = 0
+                if out is None:
+                    out = []
                 out.append(T_DOWN)
         if self.watch is not None:
             w = self.watch
@@ -246,6 +263,8 @@ cdef class RxPump:
             if len(wbits):
                 for kind, _d, _g in self.wdec.put_bits(wbits):
                     if kind == "flags":
+                        if out is None:
+                            out = []
                         out.append(T_WRONG)
             if wdown:
                 self.wdec.reset()

@@ -31,6 +31,7 @@ cimport numpy as cnp
 from libc.stdint cimport int16_t
 from libc.string cimport memset
 
+from faxcore.modem._pump cimport RxPump
 from faxcore.modem._txpump cimport TxPump
 
 from faxcore.modem import txpump
@@ -138,7 +139,10 @@ cdef class SessionPump:
                 continue
             if block is None:
                 block = samples if n == total else samples[start:pos]
-            codes = self.rxm.rx(block)
+            if type(self.rxm) is RxPump:  # the compiled one: None when nothing happened
+                codes = (<RxPump> self.rxm).step(block)
+            else:
+                codes = self.rxm.rx(block)
             if codes:
                 return start, pos, CODES, codes
         return None
