@@ -62,8 +62,8 @@ def dithered_page(rows: int, seed: int = 7) -> np.ndarray:
 @pytest.fixture(scope="module")
 def pages() -> list[np.ndarray]:
     """An ITU chart (text and drawings, full A4 at fine resolution) and a dithered
-    photo (200 rows: about 30 KB of JBIG, 17 s of V.17)."""
-    return [pbm_page(require_shared("testdata/itu/itu1.pbm")), dithered_page(200)]
+    photo (500 rows: about 74 KB of JBIG, 41 s of V.17, two ECM blocks of 64 KB)."""
+    return [pbm_page(require_shared("testdata/itu/itu1.pbm")), dithered_page(500)]
 
 
 # ---- the line order of the BIE octets (jbigkit, no HylaFAX) ----------------------------
@@ -96,9 +96,9 @@ def test_bie_faxcore_puts_on_the_line_is_the_bie(tmp_path, pages):
     (the old code's were bit-reversed: jbgtopbm85 refused them)."""
     page = pages[1]
     line = encode_page(TxPage(page, "fine"), JBIG_DCS, CFG)
-    # BIH: DL 0, D 0, P 1, then XD = 1728 and YD = 200, MSB first (T.82 6.2)
+    # BIH: DL 0, D 0, P 1, then XD = 1728 and YD = 500, MSB first (T.82 6.2)
     assert line[:12] == bytes([0, 0, 1, 0]) + (1728).to_bytes(4, "big") + \
-        (200).to_bytes(4, "big")
+        (500).to_bytes(4, "big")
     src, dst = tmp_path / "line.jbg", tmp_path / "line.pbm"
     src.write_bytes(line)
     subprocess.run([require_tool("jbgtopbm85"), str(src), str(dst)], check=True,
@@ -176,6 +176,7 @@ def test_hylafax_sends_jbig_to_faxcore(rig, tmp_path, pages):
     assert int(r.status) == 0, r.summary()
     # T.85 was used: HylaFAX's DCS has bit 78, faxcore received JBIG pages
     assert "USE JBIG" in logs and q["dataformat"] == "JBIG"
+    assert "SEND send NULL (more blocks, same page)" in logs  # the photo: two blocks
     assert B_T85 in hylafax_dcs_bits(logs, "<--")
     assert r.ecm and " jbig " in r.summary()
     got = station.engine.received_pages
@@ -205,6 +206,7 @@ def test_faxcore_sends_jbig_to_faxgetty(rig, tmp_path, pages):
     # T.85 was used: the DCS HylaFAX received has bit 78, it stored JBIG
     assert B_T85 in hylafax_dcs_bits(logs, "-->") and "REMOTE wants JBIG" in logs
     assert logs.count("7.7 line/mm, JBIG, 14400 bit/s") == len(pages)
+    assert "frames of block 2 of page 2" in logs  # the photo: two blocks
     assert "--> [5:ERROR]" not in logs and "send CRP" not in logs
     tif = files[-1]
     out = subprocess.run([require_tool("tiffinfo"), str(tif)], capture_output=True,
