@@ -75,92 +75,8 @@ from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t
 
 cnp.import_array()
 
-# The three inner products of the receiver, in C so that the compiler vectorises them
-# (SSE2 on any x86-64; plain C elsewhere): four partial sums per output instead of one
-# running sum, so the adds are not one long dependency chain (same products, the sum
-# rounded in another order: a last-bit difference, far under any decision's margin).
-# Every array is read forward, contiguous; ``n`` elements from each pointer.
-cdef extern from *:
-    """
-    #include <string.h>
-    /* two doubles: SSE2 on x86-64 (GCC/Clang vector extension; other targets get
-       what they have, or two scalars) */
-    typedef double fc_v2d __attribute__((vector_size(16)));
-    static inline fc_v2d fc_ld(const double *p)
-    {
-        fc_v2d v;
-        memcpy(&v, p, sizeof v);    /* no alignment assumed */
-        return v;
-    }
-    static inline void fc_fir2(const double *restrict x, const double *restrict hr,
-                               const double *restrict hi, int n, double *yr, double *yi)
-    {
-        /* partial sums k = m mod 4: lanes 0, 1 of the *0 vectors, 2, 3 of the *1 */
-        fc_v2d ar0 = {0.0, 0.0}, ar1 = {0.0, 0.0}, ai0 = {0.0, 0.0}, ai1 = {0.0, 0.0};
-        fc_v2d x0, x1;
-        long m = 0, nn = n;
-        double tr = 0.0, ti = 0.0;
-        for (; m + 4 <= nn; m += 4) {
-            x0 = fc_ld(x + m);
-            x1 = fc_ld(x + m + 2);
-            ar0 += x0 * fc_ld(hr + m);
-            ar1 += x1 * fc_ld(hr + m + 2);
-            ai0 += x0 * fc_ld(hi + m);
-            ai1 += x1 * fc_ld(hi + m + 2);
-        }
-        for (; m < nn; m++) {
-            tr += x[m] * hr[m];
-            ti += x[m] * hi[m];
-        }
-        *yr = ((ar0[0] + tr) + ar0[1]) + (ar1[0] + ar1[1]);
-        *yi = ((ai0[0] + ti) + ai0[1]) + (ai1[0] + ai1[1]);
-    }
-    static inline void fc_cdot(const double *restrict cr, const double *restrict ci,
-                               const double *restrict ur, const double *restrict ui,
-                               int n, double *zr, double *zi)
-    {
-        fc_v2d ar0 = {0.0, 0.0}, ar1 = {0.0, 0.0}, ai0 = {0.0, 0.0}, ai1 = {0.0, 0.0};
-        fc_v2d c0, c1, d0, d1, u0, u1, v0, v1;
-        long m = 0, nn = n;
-        double tr = 0.0, ti = 0.0;
-        for (; m + 4 <= nn; m += 4) {
-            c0 = fc_ld(cr + m);
-            c1 = fc_ld(cr + m + 2);
-            d0 = fc_ld(ci + m);
-            d1 = fc_ld(ci + m + 2);
-            u0 = fc_ld(ur + m);
-            u1 = fc_ld(ur + m + 2);
-            v0 = fc_ld(ui + m);
-            v1 = fc_ld(ui + m + 2);
-            ar0 += c0 * u0 - d0 * v0;
-            ar1 += c1 * u1 - d1 * v1;
-            ai0 += c0 * v0 + d0 * u0;
-            ai1 += c1 * v1 + d1 * u1;
-        }
-        for (; m < nn; m++) {
-            tr += cr[m] * ur[m] - ci[m] * ui[m];
-            ti += cr[m] * ui[m] + ci[m] * ur[m];
-        }
-        *zr = ((ar0[0] + tr) + ar0[1]) + (ar1[0] + ar1[1]);
-        *zi = ((ai0[0] + ti) + ai0[1]) + (ai1[0] + ai1[1]);
-    }
-    static inline void fc_lms(double *restrict cr, double *restrict ci,
-                              const double *restrict ur, const double *restrict ui,
-                              int n, double er, double ei)
-    {
-        long m, nn = n;
-        for (m = 0; m < nn; m++) {
-            cr[m] += er * ur[m] + ei * ui[m];
-            ci[m] += ei * ur[m] - er * ui[m];
-        }
-    }
-    """
-    void fc_fir2(const double *x, const double *hr, const double *hi, int n,
-                 double *yr, double *yi) noexcept nogil
-    void fc_cdot(const double *cr, const double *ci, const double *ur, const double *ui,
-                 int n, double *zr, double *zi) noexcept nogil
-    void fc_lms(double *cr, double *ci, const double *ur, const double *ui, int n,
-                double er, double ei) noexcept nogil
+# the matched filter, equaliser output and LMS update, vectorisable (see _vec.pxd)
+from faxcore.modem._vec cimport fc_cdot, fc_fir2, fc_lms
 
 DEF NCO_BITS = 12          # sine table of 4096 entries
 DEF EQ_MAX = 64
@@ -340,7 +256,7 @@ cdef class Modulator:
     ``taps`` is the pulse at 24 kHz (10 samples per symbol); output sample n uses the
     symbols k with 3n - 10k inside the pulse."""
 
-    cdef double[:, ::1] coef       # [10][L]
+    cdef double[:, ::1] coef       # [10][L], each row reversed (oldest symbol's tap first)
     cdef int L
     cdef double[::1] sre, sim      # symbol history ring (2*L, duplicated)
     cdef int spos
@@ -359,7 +275,7 @@ cdef class Modulator:
         for r in range(10):
             for i in range(L):
                 if r + 10 * i < taps.shape[0]:
-                    c[r, i] = taps[r + 10 * i]
+                    c[r, L - 1 - i] = taps[r + 10 * i]
         self.coef = c
         self.sre = np.zeros(2 * L)
         self.sim = np.zeros(2 * L)
@@ -379,42 +295,42 @@ cdef class Modulator:
         out = np.empty(cap, np.int16)
         cdef int16_t[::1] o = out
         cdef Py_ssize_t n = 0
-        cdef int i, L = self.L, base
+        cdef int L = self.L
         cdef double xr, xi, v, cr, mag
-        cdef const double *c
         # rows of coef and the rings through plain pointers: a memoryview slice per
-        # sample costs a reference count and a struct copy (same arithmetic either way)
+        # sample costs a reference count and a struct copy (same arithmetic either way);
+        # the running state in locals (written back below), not reloaded from the object
+        # after every store to the rings
         cdef double *sre = &self.sre[0]
         cdef double *sim = &self.sim[0]
+        cdef const double *coef = &self.coef[0, 0]
+        cdef int bp = self.baud_phase, spos = self.spos
+        cdef double cre, cim, stc = self.stc, sts = self.sts, gain = self.gain
         mag = sqrt(self.cre * self.cre + self.cim * self.cim)
-        self.cre /= mag
-        self.cim /= mag
+        cre = self.cre / mag
+        cim = self.cim / mag
         while True:
-            if self.baud_phase + 3 >= 10:
+            if bp + 3 >= 10:
                 if k >= ns:
                     break
-                self.baud_phase -= 7
-                self.spos = (self.spos + 1) % L
-                sre[self.spos] = symbols[k].real
-                sre[self.spos + L] = symbols[k].real
-                sim[self.spos] = symbols[k].imag
-                sim[self.spos + L] = symbols[k].imag
+                bp -= 7
+                spos = (spos + 1) % L
+                sre[spos] = symbols[k].real
+                sre[spos + L] = symbols[k].real
+                sim[spos] = symbols[k].imag
+                sim[spos + L] = symbols[k].imag
                 k += 1
             else:
-                self.baud_phase += 3
-            # newest symbol at spos + L, i-th older at spos + L - i
-            c = &self.coef[self.baud_phase, 0]
-            base = self.spos + L
-            xr = 0.0
-            xi = 0.0
-            for i in range(L):
-                xr += c[i] * sre[base - i]
-                xi += c[i] * sim[base - i]
-            v = self.gain * (xr * self.cre - xi * self.cim)
+                bp += 3
+            # newest symbol at spos + L, i-th older at spos + L - i (tap i, stored at
+            # L - 1 - i): the ring read forward from spos + 1 (spos + L <= 2 L - 1);
+            # row bp (0..9) of the [10][L] table
+            fc_fir2(coef + bp * L, &sre[spos + 1], &sim[spos + 1], L, &xr, &xi)
+            v = gain * (xr * cre - xi * cim)
             # carrier phasor: rotate by the per-sample step (renormalised per call)
-            cr = self.cre * self.stc - self.cim * self.sts
-            self.cim = self.cre * self.sts + self.cim * self.stc
-            self.cre = cr
+            cr = cre * stc - cim * sts
+            cim = cre * sts + cim * stc
+            cre = cr
             if v > 32767.0:
                 v = 32767.0
             elif v < -32768.0:
@@ -423,6 +339,10 @@ cdef class Modulator:
                 v = 0.0   # NaN symbols given: a NaN cast to int16 is undefined behaviour
             o[n] = <int16_t>floor(v + 0.5)
             n += 1
+        self.baud_phase = bp
+        self.spos = spos
+        self.cre = cre
+        self.cim = cim
         return out[:n]
 
 

@@ -50,6 +50,9 @@ from libc.math cimport M_PI, atan2, cos, floor, sin, sqrt
 
 cnp.import_array()
 
+# the matched filter, equaliser output and LMS update, vectorisable (see _vec.pxd)
+from faxcore.modem._vec cimport fc_cdot, fc_fir2, fc_lms
+
 cdef enum:
     NB = 64               # input history ring (complex baseband), power of two >= filter length
     NEQ = 17              # equaliser taps, T/2 spaced
@@ -57,6 +60,7 @@ cdef enum:
     NEB = 32              # equaliser input ring, power of two >= NEQ
     CARRIER_PERIOD = 40   # 1800 Hz at 8000 samples/s repeats every 40 samples
     MAX_TRAIN = 1074      # segment 4 length in symbols
+    EV_MAX = 32           # events buffered in C per process() (flushed to the list)
     SEG5 = 8              # segment 5 (scrambled ones) in symbols
 
 # The equaliser line holds ~8.4 (at most ~14 with noise, measured) with the AGC right;
@@ -290,6 +294,7 @@ cdef class V27Demod:
     cdef int bit_rate, bps, ntap, half_len, nphase
     cdef double sps, half_sps
     cdef double[:, ::1] coef        # [nfrac + 1, ntap] matched-filter polyphase table
+    cdef double[:, ::1] crev        # the same, each row reversed (oldest sample's tap first)
     cdef int nfrac
     cdef double on_power, off_power
     cdef const cnp.uint8_t[::1] pattern   # segment 4: 1 = 180 degree step
@@ -343,6 +348,9 @@ cdef class V27Demod:
     cdef long long next_n                 # first input sample index that completes t_next
     cdef int olen
     cdef public list events
+    cdef int ev_code[EV_MAX]              # events of this process() call not yet in ``events``
+    cdef long long ev_t[EV_MAX]
+    cdef int ev_n
     cdef int inv[8]
     cdef double pt_re[8]
     cdef double pt_im[8]
@@ -369,6 +377,7 @@ cdef class V27Demod:
         self.z2_max = (16.0 * 31623.0 * 65536.0
                        * float(np.max(np.sum(np.abs(self.coef), axis=1)))) ** 2
         self.half_len = self.ntap // 2 - 1
+        self.crev = np.ascontiguousarray(np.asarray(self.coef)[:, ::-1])
         self.pattern = np.ascontiguousarray(pattern, dtype=np.uint8)
         if self.pattern.shape[0] != MAX_TRAIN:
             raise ValueError("segment 4 pattern must have 1074 entries")
@@ -400,6 +409,7 @@ cdef class V27Demod:
             self.bre[i] = 0.0
             self.bim[i] = 0.0
         self.events = []
+        self.ev_n = 0
         self.n = 0
         self.power = 0.0
         self.floor = 0.0
@@ -410,7 +420,7 @@ cdef class V27Demod:
         self.obuf = self.obuf_arr
         self._reset_burst()
 
-    cdef void _reset_burst(self):
+    cdef void _reset_burst(self) noexcept:
         cdef int i
         self.t_next = <double>(self.n - self.half_len)
         self.next_n = self.n
@@ -474,24 +484,39 @@ cdef class V27Demod:
         """Tracked carrier offset in Hz (from the carrier loop)."""
         return self.freq * (self.bit_rate / self.bps) / (2.0 * M_PI)
 
+    cdef inline void _event(self, int code, long long t) noexcept:
+        # process() flushes the buffer to ``events`` before it can fill (at most 3
+        # events per half-baud step, 1 more per sample: see process); checked regardless
+        if self.ev_n < EV_MAX:
+            self.ev_code[self.ev_n] = code
+            self.ev_t[self.ev_n] = t
+            self.ev_n += 1
+
+    cdef int _flush_events(self) except -1:
+        cdef int i
+        for i in range(self.ev_n):
+            self.events.append((self.ev_code[i], self.ev_t[i]))
+        self.ev_n = 0
+        return 0
+
     cdef inline void _out_bit(self, int b) noexcept:
         if self.olen >= self.obuf.shape[0]:
             return  # cannot happen: process() sizes the buffer for the block
         self.obuf[self.olen] = b
         self.olen += 1
 
-    cdef void _carrier_down(self, double pw):
+    cdef void _carrier_down(self, double pw) noexcept:
         # a burst of more than half a second that never trained is reported as such
         if (self.state == ST_HUNT or self.state == ST_REV or self.state == ST_TRAIN) \
                 and not self.failed_reported and self.sym_count * self.sps > 4000.0:
-            self.events.append((EV_TRAINING_FAILED, self.n))
+            self._event(EV_TRAINING_FAILED, self.n)
             self.failed_reported = 1
         self.carrier = False
-        self.events.append((EV_CARRIER_DOWN, self.n))
+        self._event(EV_CARRIER_DOWN, self.n)
         self.state = ST_IDLE
         self.floor = pw
 
-    cdef void _diverged(self):
+    cdef void _diverged(self) noexcept:
         """Equaliser output not finite or absurd: before training hunt again, in training
         it failed, in data the burst is over (as when the signal fades, see low_run)."""
         if self.state == ST_HUNT or self.state == ST_REV:
@@ -501,9 +526,9 @@ cdef class V27Demod:
         elif self.state == ST_SEG5 or self.state == ST_DATA:
             self._carrier_down(self.power)
 
-    cdef void _fail(self):
+    cdef void _fail(self) noexcept:
         if not self.failed_reported:
-            self.events.append((EV_TRAINING_FAILED, self.n))
+            self._event(EV_TRAINING_FAILED, self.n)
             self.failed_reported = 1
         self.state = ST_WAIT
 
@@ -520,6 +545,8 @@ cdef class V27Demod:
         self.olen = 0
         car = <int>(self.n % CARRIER_PERIOD)
         for i in range(m):
+            if self.ev_n > EV_MAX - 8:
+                self._flush_events()
             v = <double>x[i]
             # carrier detect: ~4 ms power meter with hysteresis
             pw = self.power + (v * v - self.power) * 0.03125
@@ -541,7 +568,7 @@ cdef class V27Demod:
                 # above the threshold, and 6 dB above the floor seen since the last burst
                 # (a noise floor above the threshold does not hold the detector up)
                 self.carrier = True
-                self.events.append((EV_CARRIER_UP, self.n))
+                self._event(EV_CARRIER_UP, self.n)
                 self._reset_burst()
                 self.state = ST_HUNT
             else:
@@ -555,13 +582,17 @@ cdef class V27Demod:
                         off = 0
                     else:
                         off = <int>(self.n - self.next_n)
+                    if self.ev_n > EV_MAX - 8:
+                        self._flush_events()
                     self._half_baud(off)
             self.n += 1
+        if self.ev_n:
+            self._flush_events()
         if self.olen == 0:
             return _NO_BITS
         return self.obuf_arr[:self.olen].copy()
 
-    cdef void _half_baud(self, int off):
+    cdef void _half_baud(self, int off) noexcept:
         """Compute the matched-filter output at t_next (T/2 grid) and feed the equaliser."""
         cdef double f = self.t_next - floor(self.t_next)
         cdef int p
@@ -569,17 +600,12 @@ cdef class V27Demod:
         if not (0.0 <= f < 1.0):
             f = 0.0  # NaN-proof (bounds checks are off): p must be a row of coef
         p = <int>(f * self.nfrac + 0.5)
-        cdef double yr = 0.0, yi = 0.0, c, zr, zi, en
-        cdef const double *cp = &self.coef[p, 0]
-        cdef const double *xr
-        cdef const double *xi
+        cdef double yr, yi, zr, zi, en
         base = <int>((self.n - off) & (NB - 1)) + NB
-        xr = &self.bre[base]
-        xi = &self.bim[base]
-        for j in range(self.ntap):
-            c = cp[j]
-            yr += c * xr[-j]
-            yi += c * xi[-j]
+        # tap j on sample base - j: the reversed row read forward from base - ntap + 1
+        # (>= NB - ntap + 1 > 0; base <= 2 NB - 1)
+        fc_fir2(&self.crev[p, 0], &self.bre[base - self.ntap + 1], &self.bim[base - self.ntap + 1],
+                self.ntap, &yr, &yi)
         # AGC then derotate by the carrier loop phase
         yr *= self.gain
         yi *= self.gain
@@ -612,14 +638,13 @@ cdef class V27Demod:
             self.on_time = 1
         self.next_n = <long long>floor(self.t_next) + self.half_len
 
-    cdef void _symbol(self):
+    cdef void _symbol(self) noexcept:
         """One symbol instant: AGC, timing, equaliser, then the state machine."""
         cdef int e = self.epos, j, nearest, diff, bits, b
         cdef double cur_re = self.ebr[e], cur_im = self.ebi[e]
         cdef double mid_re = self.ebr[e + 1], mid_im = self.ebi[e + 1]
         cdef double prv_re = self.ebr[e + 2], prv_im = self.ebi[e + 2]
         cdef double ted, zr = 0.0, zi = 0.0, a, tr, ti
-        cdef double cr, ci
         self.sym_count += 1
         # --- end of signal: once the gain is fixed, the signal is ~1; three symbols in a
         # row below -12 dB mean the burst is over (well before the power meter notices) ---
@@ -655,12 +680,8 @@ cdef class V27Demod:
         elif self.timing_drift < -0.01:
             self.timing_drift = -0.01
         self.t_next += self.gardner_gain * ted + self.timing_drift
-        # --- equaliser output ---
-        for j in range(NEQ):
-            cr = self.cre[j]
-            ci = self.cim[j]
-            zr += cr * self.ebr[e + j] - ci * self.ebi[e + j]
-            zi += cr * self.ebi[e + j] + ci * self.ebr[e + j]
+        # --- equaliser output (line [e, e + NEQ), e + NEQ < 2 NEB) ---
+        fc_cdot(&self.cre[0], &self.cim[0], &self.ebr[e], &self.ebi[e], NEQ, &zr, &zi)
         if not (zr * zr + zi * zi <= self.z2_max):
             # NaN/inf or a blown-up equaliser (cannot happen with the normalised LMS
             # step; checked so that nothing below ever sees it)
@@ -696,9 +717,9 @@ cdef class V27Demod:
                     self._fail()
                     return
                 self.state = ST_DATA
-                self.events.append((EV_TRAINING_SUCCEEDED, self.n))
+                self._event(EV_TRAINING_SUCCEEDED, self.n)
 
-    cdef void _hunt(self, double zr, double zi):
+    cdef void _hunt(self, double zr, double zi) noexcept:
         """Before training: watch the differential decisions for the 180 degree reversals
         (segment 3, to narrow the timing loop) and for the known segment 4 pattern, which
         fixes the symbol index inside segment 4 even when the reversals were missed."""
@@ -731,7 +752,7 @@ cdef class V27Demod:
                 return
         if self.sym_count * self.sps > 24000.0 and not self.failed_reported:
             # 3 s of carrier without a training sequence
-            self.events.append((EV_TRAINING_FAILED, self.n))
+            self._event(EV_TRAINING_FAILED, self.n)
             self.failed_reported = 1
 
     cdef inline int _decide(self, double zr, double zi) noexcept:
@@ -740,14 +761,14 @@ cdef class V27Demod:
             return _octant(zr * COS_PI_8 - zi * SIN_PI_8, zr * SIN_PI_8 + zi * COS_PI_8)
         return 2 * _quadrant(zr - zi, zr + zi)
 
-    cdef void _data_gains(self):
+    cdef void _data_gains(self) noexcept:
         self.eq_mu = 0.002
         self.pll_p = 0.02
         self.pll_i = 0.0002
         self.gardner_gain = 0.01
         self.drift_gain = 0.0002
 
-    cdef void _train(self, double zr, double zi):
+    cdef void _train(self, double zr, double zi) noexcept:
         """Segment 4: train on the known 0/180 degree pattern.
 
         The pattern repeats every 127 symbols, so a receiver that joined late (no
@@ -792,7 +813,7 @@ cdef class V27Demod:
                     self.dcount = self.sh_count
                     self._data_gains()
                     self.state = ST_DATA
-                    self.events.append((EV_TRAINING_SUCCEEDED, self.n))
+                    self._event(EV_TRAINING_SUCCEEDED, self.n)
                 elif self.shadow_mis > 2 and self.sh_err > 2 * self.bps:
                     self._fail()
             return
@@ -841,7 +862,7 @@ cdef class V27Demod:
                 self.sh_reg = self.seg4_reg
                 self.sh_count = self.seg4_count
 
-    cdef void _rehunt(self):
+    cdef void _rehunt(self) noexcept:
         """A false segment 4 start (noise, or timing not settled): hunt again."""
         cdef int i
         self.state = ST_HUNT
@@ -860,7 +881,7 @@ cdef class V27Demod:
         self.rev_run = 0
         self.hist = 0
 
-    cdef void _start_training(self, double zr, double zi, int j):
+    cdef void _start_training(self, double zr, double zi, int j) noexcept:
         """Segment 4 found: align the phase reference on the current symbol, seed the
         carrier loop frequency from the d^2 average, start adapting."""
         cdef double ang = atan2(zi, zr), br, bi
@@ -896,20 +917,15 @@ cdef class V27Demod:
     cdef inline void _adapt(self, double zr, double zi, double tr, double ti, double mu) noexcept:
         """LMS equaliser update and carrier loop step towards target (tr, ti)."""
         cdef double er = tr - zr, ei = ti - zi, pe
-        cdef int j, e = self.epos
-        cdef double br, bi
+        cdef int e = self.epos
         if mu > 0.0:
             if self.eq_energy > EQ_CAP:
                 # far louder than the AGC expected: normalised step (stays stable)
                 mu *= EQ_CAP / self.eq_energy
             er *= mu
             ei *= mu
-            for j in range(NEQ):
-                br = self.ebr[e + j]
-                bi = self.ebi[e + j]
-                # c += mu * err * conj(x)
-                self.cre[j] += er * br + ei * bi
-                self.cim[j] += ei * br - er * bi
+            # c += mu * err * conj(x), x the line [e, e + NEQ)
+            fc_lms(&self.cre[0], &self.cim[0], &self.ebr[e], &self.ebi[e], NEQ, er, ei)
         # phase error ~ Im(z * conj(target)) for unit-amplitude targets
         pe = zi * tr - zr * ti
         if pe > 0.5:
