@@ -181,14 +181,18 @@ def profile(w: Workload) -> None:
 
 def jbig_vs_mmr(charts: int, repeat: int) -> bool:
     """Print the line time of the same V.17 ECM call (ITU charts 1..``charts``, fine)
-    coded MMR and T.85 (JBIG); True if every call ended OK with the pages intact."""
+    coded MMR and T.85 (JBIG); True if every call ended OK with the pages intact. The
+    sizes are the pages as the transmitter codes them for such a DCS (JBIG: faxcore's
+    own AT and TPBON choice, optional L0 as both faxcore ends offer it)."""
     # function-level: only this mode needs the sessions and the shared charts, and the
     # other modes import faxcore through density's driver
     import numpy as np
 
     import faxcore
-    from faxcore import codecs
-    from faxcore.t30 import T30Status, TxPage
+    from faxcore.t30 import T30Config, T30Status, TxPage
+    from faxcore.t30.dis import DCSParams
+    from faxcore.t30.modem_if import V17_14400
+    from faxcore.t30.pages import encode_page
     from faxcore.testing.line import run_call
     from faxcore.testing.pages import pbm_page
     from faxcore.testing.peers import require_shared
@@ -211,7 +215,9 @@ def jbig_vs_mmr(charts: int, repeat: int) -> bool:
                   and all(np.array_equal(r, p.bitmap) for r, p in zip(b.pages, pages,
                                                                        strict=True)))
             good = good and ok
-            size[name] = sum(len(codecs.encode(p.bitmap, name)) for p in pages)
+            size[name] = sum(len(encode_page(p, DCSParams(
+                modulation=V17_14400, resolution="fine", scheme=name, ecm=True,
+                jbig_l0=name == "jbig"), T30Config(calling=False))) for p in pages)
     for name in ("mmr", "jbig"):
         xs = cpu[name]
         extra = f"   coded pages {size[name]} bytes"

@@ -28,8 +28,9 @@ guarded by an explicit check or by an invariant stated next to it:
 * ``at_counts`` (encoder side) reads its own three unpacked lines the same way (offsets
   -3..+3 and ``-t`` with ``3 <= t <= mx <= MAX_TX < LEFT``, ``mx`` checked on entry), its
   quiet-pixel line at ``LEFT + u + t`` only when ``u + t < width``, and writes the count
-  array at ``((t * 512 + ctx9) * 2 + at) * 2 + pix`` with ``t <= mx``, ``ctx9 < 512`` (nine
-  bits) and ``at, pix`` in 0..1: inside the ``(mx + 1) * 2048`` counts it allocated.
+  array at ``((ctx9 * 2 + pix) * (mx + 1) + t) * 2 + at`` with ``t <= mx``, ``ctx9 < 512``
+  (nine bits) and ``at, pix`` in 0..1: inside the ``512 * 2 * (mx + 1) * 2`` counts it
+  allocated.
 """
 
 from libc.stdint cimport uint8_t, uint32_t, int64_t
@@ -627,11 +628,15 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
         raise ValueError("stripe out of range")
     if not 0 <= mx <= MAX_TX:
         raise ValueError(f"mx must be 0..{MAX_TX}")
-    counts = _np.zeros((mx + 1, 512, 2, 2), dtype=_np.int64)
+    # counted as n[ctx9, pix, t, at] (index ((ctx9 * 2 + pix) * (mx + 1) + t) * 2 + at):
+    # a pixel's increments for all t are then next to each other; transposed on return
+    counts = _np.zeros((512, 2, mx + 1, 2), dtype=_np.int64)
     cdef int64_t[:, :, :, ::1] cv = counts
     white = _np.zeros(mx + 1, dtype=_np.int64)
     cdef int64_t[::1] wv = white
-    cnt = &cv[0, 0, 0, 0]          # n[t, ctx9, at, pix] at ((t * 512 + ctx9) * 2 + at) * 2 + pix
+    cdef int64_t *row
+    cdef int stride = 2 * (mx + 1)
+    cnt = &cv[0, 0, 0, 0]
     white_at = &wv[0]
     lines = <uint8_t *> malloc(4 * n)
     if lines == NULL:
@@ -671,14 +676,15 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
                     else:
                         ctx9 = (r2 << 6) | (((r1 >> 1) & 0xF) << 2) | (r0 & 3)
                     at0 = r1 & 1
-                    cnt[((ctx9 << 1) | at0) * 2 + pix] += 1           # t = 0
+                    row = cnt + ((ctx9 << 1) | pix) * stride
+                    row[at0] += 1                                      # t = 0
                     if ctx9 == 0 and pix == 0:
                         qline[LEFT + x] = 1
                         quiet += 1
                     else:
                         qline[LEFT + x] = 0
                         for t in range(3, mx + 1):
-                            cnt[(((t << 9) | ctx9) * 2 + c[x - t]) * 2 + pix] += 1
+                            row[2 * t + c[x - t]] += 1
                     r2 = ((r2 << 1) | a[x + 2]) & 0x7
                     r1 = ((r1 << 1) | b[x + 3]) & 0x3F
                     r0 = ((r0 << 1) | pix) & 0xF
@@ -690,8 +696,9 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
                                 break
                             white_at[t] += qline[LEFT + u + t]
         for t in range(3, mx + 1):
-            cv[t, 0, 1, 0] += wv[t]
-            cv[t, 0, 0, 0] += quiet - wv[t]
-        return counts
+            cv[0, 0, t, 1] += wv[t]
+            cv[0, 0, t, 0] += quiet - wv[t]
+        # n[ctx9, pix, t, at] -> n[t, ctx9, at, pix]
+        return _np.ascontiguousarray(counts.transpose(2, 0, 3, 1))
     finally:
         free(lines)

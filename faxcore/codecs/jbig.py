@@ -106,7 +106,7 @@ def at_costs(counts: np.ndarray) -> np.ndarray:
 
 
 #: how many of the offsets the statistics rank best are tried by coding the stripe
-AT_TRIALS = 2
+AT_TRIALS = 1
 
 
 def choose_at(packed: PackedBitmap, first: int, count: int, current: int, *,
@@ -145,6 +145,7 @@ def encode(
     sdrst: bool = False,
     trim_zeros: bool = False,
     auto_at: bool = False,
+    chosen: dict[int, int] | None = None,
 ) -> bytes:
     """Encode a page as a T.85 BIE.
 
@@ -172,6 +173,8 @@ def encode(
             stripe from that stripe's statistics, among 0 and 3..MX; a move is an ATMOVE
             at the stripe's first line (at most one per stripe, as jbigkit's T.85
             decoder requires). Not with ``at_moves``.
+        chosen: with ``auto_at``, filled with the moves made (line -> tx), which
+            ``at_moves`` takes to code the page again with the same moves.
     """
     packed = bitmap if isinstance(bitmap, PackedBitmap) else pack(bitmap)
     rows = packed.rows
@@ -207,6 +210,8 @@ def encode(
             if tx != current:
                 current = tx
                 out.append(struct.pack(">BBIBB", ESC, ATMOVE, 0, tx, 0))
+                if chosen is not None:
+                    chosen[first] = tx
             out.append(sde)
         else:
             stripe_moves = {y: tx for y, tx in moves.items() if first <= y < first + count}
@@ -228,14 +233,16 @@ def encode(
 def encode_for_line(bitmap: np.ndarray | PackedBitmap, *, optional_l0: bool = False) -> bytes:
     """The smallest BIE we make that every T.85 receiver must take, for a fax page: the
     3-line template, our own AT choice (``auto_at``, MX = :data:`AT_MAX`), TPBON on or off
-    (both coded, the shorter kept: a page without repeated lines is shorter without it).
+    (both coded, the shorter kept: a page without repeated lines is shorter without it;
+    the AT moves are chosen once, with TPBON, and used for both).
     L0 is T.85's basic 128 lines, or with ``optional_l0`` (T.30 DCS bit 79, which the
     receiver offered in DIS bit 79) the whole page in one stripe: each stripe ends its
     arithmetic code (flush) and adds an SDNORM, a few bytes a stripe."""
     packed = bitmap if isinstance(bitmap, PackedBitmap) else pack(bitmap)
     l0 = max(packed.rows, 1) if optional_l0 else 128
-    with_tp = encode(packed, l0=l0, tpbon=True, auto_at=True)
-    without = encode(packed, l0=l0, tpbon=False, auto_at=True)
+    moves: dict[int, int] = {}
+    with_tp = encode(packed, l0=l0, tpbon=True, auto_at=True, chosen=moves)
+    without = encode(packed, l0=l0, tpbon=False, at_moves=moves, mx=AT_MAX)
     return without if len(without) < len(with_tp) else with_tp
 
 

@@ -441,9 +441,10 @@ def negotiate(local_modems, remote: Capabilities, *, resolution: str, width_pixe
         if remote.scan_half_fine and resolution in ("fine", "superfine"):
             scan //= 2
     frame_size = 64 if (ecm_frame_size == 64 or remote.ecm_64_preferred) else 256
+    # T.85 optional L0 (bit 79): our encoder can always use it; only if the far end offers it
     dcs = DCSParams(modulation=mods[0], resolution=resolution, scheme=scheme, ecm=use_ecm,
                     ecm_frame_size=frame_size, width=width, length=remote.max_length,
-                    min_scan_ms=scan)
+                    min_scan_ms=scan, jbig_l0=scheme == "jbig" and remote.jbig_l0)
     return dcs, mods
 
 

@@ -206,28 +206,48 @@ def page_codec(config: T30Config) -> Any:
 def encode_page(page: TxPage, dcs: DCSParams, config: T30Config) -> bytes:
     """``page`` coded for the line in the mode of ``dcs``: the scheme, K for MR, the
     minimum scan line time as fill, RTC at the end. Scheme "jbig" (ECM only): the T.85
-    BIE (L0 = 128, no options the DCS must announce), its octets as they are (each sent
-    LSB first, as every line octet: see :func:`line_lsb_first`)."""
+    BIE (see :func:`_encode_jbig`), its octets as they are (each sent LSB first, as every
+    line octet: see :func:`line_lsb_first`)."""
     codec = page_codec(config)
     min_row = dcs.min_row_bits()
     try:  # the codec itself in the key (an id could be reused by another codec)
-        key: tuple | None = (codec, dcs.scheme, K_FACTOR[dcs.resolution], min_row)
+        key: tuple | None = (codec, dcs.scheme, K_FACTOR[dcs.resolution], min_row,
+                             dcs.scheme == "jbig" and dcs.jbig_l0)
         coded = page._coded.get(key)
     except TypeError:  # a codec object that cannot be hashed: nothing kept
         key, coded = None, None
     if coded is not None:
         return coded
     opts = {"min_row_bits": min_row} if min_row else {}
-    # The line carries octets LSB first (T.4, T.4 Annex A): see line_lsb_first.
-    coded = bytes(codec.encode(page.bitmap, dcs.scheme, k=K_FACTOR[dcs.resolution],
-                               end_marker=True, lsb_first=line_lsb_first(dcs.scheme),
-                               **opts))
+    if dcs.scheme == "jbig" and config.codec is None:
+        coded = _encode_jbig(page, dcs)
+    else:
+        # The line carries octets LSB first (T.4, T.4 Annex A): see line_lsb_first.
+        coded = bytes(codec.encode(page.bitmap, dcs.scheme, k=K_FACTOR[dcs.resolution],
+                                   end_marker=True, lsb_first=line_lsb_first(dcs.scheme),
+                                   **opts))
     if key is None:
         return coded
     if len(page._coded) >= CODED_KEPT:
         page._coded.pop(next(iter(page._coded)))  # the oldest
     page._coded[key] = coded
     return coded
+
+
+def _encode_jbig(page: TxPage, dcs: DCSParams) -> bytes:
+    """The T.85 BIE of our own codec for the line: the smallest it makes within what the
+    DCS allows (:func:`faxcore.codecs.jbig.encode_for_line`): its own AT pixel choice
+    (ATMOVE, MX 16) and TPBON on or off, which every T.85 decoder takes; L0 = 128 (T.85's
+    basic value) unless the DCS has bit 79 (T.85 optional L0, set only when the
+    receiver's DIS offered it): then the whole page is one stripe."""
+    # Imported here, not at the top: as in page_codec (the compiled core)
+    from faxcore.codecs import jbig
+
+    bie = jbig.encode_for_line(page.bitmap, optional_l0=dcs.jbig_l0)
+    return bie.translate(_BIT_REVERSED) if line_lsb_first(dcs.scheme) else bie
+
+
+_BIT_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 def judge_page(data: bytes, dcs: DCSParams, config: T30Config,

@@ -107,7 +107,7 @@ def test_encode_and_judge_jbig_page():
     data = encode_page(page, dcs, cfg)
     # The line carries the BIE octets as they are, each sent LSB first like any line
     # octet (not bit-reversed as MH/MR/MMR bit streams are): HylaFAX and spandsp do so.
-    assert data == codecs.encode(page.bitmap, "jbig")
+    assert data == codecs.jbig.encode_for_line(page.bitmap)
     assert len(data) < len(encode_page(page, DCSParams(
         modulation=V17_14400, resolution="fine", scheme="mmr", ecm=True), cfg))
     rx = judge_page(data, dcs, cfg)
