@@ -155,18 +155,26 @@ def tiff_pages_libtiff(path: Path, tmp_path: Path) -> list[np.ndarray]:
                 for f in ImageSequence.Iterator(im)]
 
 
-def test_hylafax_sends_jbig_to_faxcore(rig, tmp_path, pages):
+# The default cases run the line as fast as the CPU allows; the slow ones at real-time
+# pace (data_speed 1, about 60 s of page data each way), so that HylaFAX's own timers
+# run against the real length of each 64 KB JBIG block.
+PACE = [pytest.param(None, id="fast"), pytest.param(1.0, id="line-pace",
+                                                    marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("speed", PACE)
+def test_hylafax_sends_jbig_to_faxcore(rig, tmp_path, pages, speed):
     src = tmp_path / "doc.tif"
     write_tiff(src, [Page(bm) for bm in pages], "mh")
     src.chmod(0o644)
     before = len(rig.stations)
     old_logs = rig.hf.session_log_names()
-    rig.emu.data_speed = None
+    rig.emu.data_speed = speed
     rig.far_end = lambda dialled: FaxSession(False, receive=lambda p: None, jbig=True,
                                              modems=("v17",))
     number = f"555{before:04d}"  # new to faxq (it remembers what a number could do)
     job = rig.hf.sendfax([src], number, extra=["-m"])  # -m: fine, as the pages
-    q = rig.hf.wait_job(job, 240)
+    q = rig.hf.wait_job(job, 400)
     logs = rig.hf.session_logs(exclude=old_logs)
     assert rig.emu.error is None, rig.emu.error
     assert len(rig.stations) == before + 1, "faxsend did not dial"
@@ -188,14 +196,15 @@ def test_hylafax_sends_jbig_to_faxcore(rig, tmp_path, pages):
     rig.hf.wait_idle(rig.dev)
 
 
-def test_faxcore_sends_jbig_to_faxgetty(rig, tmp_path, pages):
+@pytest.mark.parametrize("speed", PACE)
+def test_faxcore_sends_jbig_to_faxgetty(rig, tmp_path, pages, speed):
     before = len(rig.hf.received())
     old_logs = rig.hf.session_log_names()
-    rig.emu.data_speed = None
+    rig.emu.data_speed = speed
     rig.far_end = lambda dialled: FaxSession(True, send=[TxPage(bm, "fine") for bm in pages],
                                              jbig=True, modems=("v17",))
     rig.ring()
-    files = rig.hf.wait_received(before + 1, 240)
+    files = rig.hf.wait_received(before + 1, 400)
     logs = rig.hf.session_logs(exclude=old_logs)
     assert rig.emu.error is None, rig.emu.error
     station = rig.stations[-1]
