@@ -106,6 +106,14 @@ DEF M_EXT = 4
 DEF M_ZERO = 5       # 0000000: EOL / EOFB ahead, or garbage
 cdef uint16_t MODE_DEC[128]
 cdef uint8_t REVERSE[256]
+# Run pairs: a terminating code of colour c (run 1..63) directly followed by a terminating
+# code of the other colour (run 1..63), both within the next PAIR_BITS bits, as one
+# look-up: PAIR_DEC[c] (c = 0: white first, as every MH row pair; in H mode c is a0's
+# colour). Dithered and halftone rows are mostly such pairs of short codes.
+# entry = code bits (2..12) | first run << 4 | second run << 10; 0 = the next bits do not
+# start such a pair.
+DEF PAIR_BITS = 12
+cdef uint16_t PAIR_DEC[2][1 << PAIR_BITS]
 
 
 cdef int _fill_dec(uint16_t *table, int bits, str code, int run) except -1:
@@ -140,6 +148,20 @@ cdef int _build_tables() except -1:
             if dec[i] != 0:
                 raise RuntimeError("code table clashes with EOL")
             dec[i] = DEC_EOL
+    memset(PAIR_DEC, 0, sizeof(PAIR_DEC))
+    for colour in range(2):
+        first = _tables.run_codes(bool(colour))
+        second = _tables.run_codes(not colour)
+        for r1 in range(1, 64):
+            for r2 in range(1, 64):
+                code = first[r1] + second[r2]
+                if len(code) > PAIR_BITS:
+                    continue
+                j = int(code, 2) << (PAIR_BITS - len(code))
+                for i in range(j, j + (1 << (PAIR_BITS - len(code)))):
+                    if PAIR_DEC[colour][i] != 0:    # each colour's codes are prefix-free
+                        raise RuntimeError("T.4 pair table is not prefix-free")
+                    PAIR_DEC[colour][i] = <uint16_t>(len(code) | (r1 << 4) | (r2 << 10))
     for colour in range(2):
         for run in range(2624):
             seq = _tables.run_code_sequence(run, bool(colour))
@@ -711,6 +733,126 @@ cdef int _decode_1d(Reader *rp, int32_t *cur, int *ncur, int width) noexcept nog
     return st
 
 
+# ---------------------------------------------------------------------------------------
+# Pixel emitter: decoders write their runs straight into the packed output row
+# ---------------------------------------------------------------------------------------
+
+cdef struct Emit:
+    uint8_t *p            # where the next whole 64-pixel word of the row is stored
+    uint64_t acc          # pending pixels in the low `nb` bits; the bits above are 0
+    int nb                # 0 <= nb < 64
+
+
+cdef inline void _emit_start(Emit *o, uint8_t *row) noexcept nogil:
+    o.p = row
+    o.acc = 0
+    o.nb = 0
+
+
+cdef inline void _emit(Emit *o, int n, uint64_t ones) noexcept nogil:
+    """Append n >= 0 pixels of one colour (ones = 0: white, ~0: black).
+
+    Plain reading: set pixels pos .. pos + n - 1 of the row to the colour, pos += n.
+    Whole words are stored big-endian as they fill (the run's middle words in one store
+    each), so a row of `total` pixels stores total // 64 words here and _emit_end the
+    partial last one: 8 * ceil(total / 64) bytes from the row start.
+    """
+    cdef int k
+    if o.nb + n < 64:
+        o.acc = (o.acc << n) | (ones & ((<uint64_t>1 << n) - 1))
+        o.nb += n
+        return
+    k = 64 - o.nb                       # 1..64 pixels complete the pending word
+    fc_store_be64(o.p, ((o.acc << 1) << (k - 1)) | (ones >> (64 - k)))
+    o.p += 8
+    n -= k
+    while n >= 64:
+        fc_store_be64(o.p, ones)
+        o.p += 8
+        n -= 64
+    o.acc = ones & ((<uint64_t>1 << n) - 1)
+    o.nb = n
+
+
+cdef inline void _emit_end(Emit *o) noexcept nogil:
+    """Store the partial last word (its pixels past the row's end are 0: the pad bits of
+    the row's last byte, then up to 7 bytes past the row, see the module docstring)."""
+    if o.nb > 0:
+        fc_store_be64(o.p, o.acc << (64 - o.nb))
+
+
+cdef int _decode_1d_fast(Reader *rp, int32_t *cur, int *ncur, int width,
+                         uint8_t *row) noexcept nogil:
+    """_decode_1d, writing the pixels into `row` as it goes (no _render), and taking a
+    white and a black terminating code in one look-up (PAIR_DEC) where it can.
+
+    Same result as _decode_1d followed by _render on success (cur, ncur, bits consumed,
+    status); on failure cur/ncur/status/bits are the same and `row` holds a partial row
+    (the caller replaces it). Memory safety: as _decode_1d for pos, n and cur; the pair
+    step is taken only when pos + w + b < width, so it pushes pos + w and pos + w + b, both
+    in (pos, width), after cur[n - 1] <= pos: strictly increasing, as _push would leave
+    them (neither run is zero-length). The emitter receives exactly pos pixels <= width,
+    so it stores at most ceil(width / 64) words from `row`.
+    """
+    cdef Reader rl = rp[0]
+    cdef Reader *r = &rl
+    cdef Emit o
+    cdef int pos = 0, n = 0, run, st = ROW_OK, e, w, b, ln
+    cdef uint64_t ALL = 0xFFFFFFFFFFFFFFFF
+    _emit_start(&o, row)
+    while True:
+        # plain reading of this loop: the white run then the black run below, when both
+        # are single terminating codes and the row goes on after them
+        while True:
+            if r.nb < PAIR_BITS:
+                _refill(r)
+                if r.nb < PAIR_BITS:    # at the end of the data: codes one by one
+                    break
+            e = PAIR_DEC[0][r.acc >> (64 - PAIR_BITS)]
+            w = (e >> 4) & 63
+            b = e >> 10
+            if e == 0 or pos + w + b >= width:
+                break
+            ln = e & 15                 # <= PAIR_BITS <= nb: real bits
+            r.acc <<= ln
+            r.nb -= ln
+            pos += w
+            cur[n] = pos
+            pos += b
+            cur[n + 1] = pos
+            n += 2
+            w += b
+            if o.nb + w < 64:           # _emit(w white) then _emit(b black), inline
+                o.acc = (o.acc << w) | ((<uint64_t>1 << b) - 1)
+                o.nb += w
+            else:
+                _emit(&o, w - b, 0)
+                _emit(&o, b, ALL)
+        run = _run(r, 0, width - pos)
+        if run < 0:
+            st = -run
+            break
+        _emit(&o, run, 0)
+        pos += run
+        if pos >= width:
+            break
+        n = _push(cur, n, pos)
+        run = _run(r, 1, width - pos)
+        if run < 0:
+            st = -run
+            break
+        _emit(&o, run, ALL)
+        pos += run
+        if pos >= width:
+            break
+        n = _push(cur, n, pos)
+    _emit_end(&o)
+    _terminate(cur, n, width)
+    ncur[0] = n
+    rp[0] = rl
+    return st
+
+
 cdef int _decode_2d(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref,
                     int width) noexcept nogil:
     """Decode one 2-D row against the reference row `ref` (changing elements + sentinels)."""
@@ -829,6 +971,214 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
     return ROW_OK
 
 
+cdef int _decode_2d_fast(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref,
+                         int width, uint8_t *row) noexcept nogil:
+    """_decode_2d, writing the pixels into `row` as it goes (no _render), with an H mode's
+    two runs taken in one look-up (PAIR_DEC) where they are short terminating codes.
+
+    The mode handling, the indices and their proof are those of _decode_2d_body (read that
+    first); what is added:
+    * epos = pixels emitted so far, all final. epos <= max(a0, 0) at the top of the loop
+      (epos = 0 at the start, a0 = -1; V and H set epos = a0 = a1 resp. a2; P raises a0
+      only). The pixels from epos up to the next changing element all have a0's colour
+      (n & 1), so V emits a1 - epos >= 0 of that colour (a1 > a0), H emits a1 - epos >= 0
+      then a2 - a1 >= 0 of the other, P emits nothing, and the row's end emits
+      width - epos. Every length is >= 0 and the total is width, so the emitter stores at
+      most ceil(width / 64) words from `row`; a failed row stops with fewer.
+    * the H pair step is taken only when start + r1 + r2 < width, r1, r2 >= 1: a1 and a2
+      are in (start, width), start >= a0 >= cur[n - 1], so they are appended as _push
+      would (no zero-length run); a2 < width, so the row goes on, as in the plain step.
+    Same cur, ncur, status and bits consumed as _decode_2d; the same pixels as _render.
+    """
+    cdef Reader rl = rp[0]
+    cdef Reader *r = &rl
+    cdef Emit o
+    cdef int a0 = -1, a1, a2, b1, b2, n = 0, bi = 0, e, m, ln, r1, r2, start, epos = 0, onb
+    cdef uint64_t ones, pat, t
+    _emit_start(&o, row)
+    while True:
+        # Hot loop: V modes that do not end the row, and P modes, while at least 13 bits
+        # are buffered (so a mode code, <= 7 bits, is real data) and a0 >= 0 (after the
+        # row's first mode). Anything else (H, a V or P mode reaching the width or
+        # invalid, the end of the data) leaves it with the mode code unread, for the
+        # general step below, which is _decode_2d_body's.
+        # Here epos == a0 (P emits at once), and the emitter's pending pixels are kept
+        # as t = acc ^ ones, ones = a0's colour (0 or ~0; bits above onb are garbage):
+        # appending L pixels of a0's colour is then t <<= L, and appending L pixels of it
+        # followed by the colour flip of a V mode is t = ~(t << L), with no colour at
+        # hand. acc = (t ^ ones) & (2**onb - 1) converts back.
+        if a0 >= 0:
+            ones = -<uint64_t>(n & 1)
+            if epos < a0:
+                _emit(&o, a0 - epos, ones)
+            t = o.acc ^ ones
+            onb = o.nb
+            while True:
+                if r.nb < 13:
+                    _refill(r)
+                    if r.nb < 13:
+                        break
+                e = MODE_DEC[r.acc >> 57]
+                b1 = ref[bi]
+                if e & V_FLAG:
+                    a1 = b1 + ((e >> 8) & 7) - 3
+                    # a0 < a1 < width in one unsigned compare (a0 >= 0 here)
+                    if <unsigned int>(a1 - a0 - 1) >= <unsigned int>(width - a0 - 1):
+                        break
+                    ln = e & 15
+                    r.acc <<= ln
+                    r.nb -= ln
+                    cur[n] = a1
+                    n += 1
+                    ln = a1 - a0                # a1 - epos pixels of a0's colour, then flip
+                    if onb + ln < 64:
+                        t = ~(t << ln)
+                        onb += ln
+                    else:
+                        ones = -<uint64_t>((n - 1) & 1)
+                        o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
+                        o.nb = onb
+                        _emit(&o, ln, ones)
+                        t = o.acc ^ ~ones
+                        onb = o.nb
+                    a0 = a1
+                    # b1 for the flipped colour: ref[bi - 1] (only when a1 < b1 - 1, i.e.
+                    # VL2/VL3, and it is right of a1), else from ref[bi + 1] on
+                    if a1 + 1 < b1 and bi > 0 and ref[bi - 1] > a1:
+                        bi -= 1
+                    else:
+                        bi += 1
+                        while ref[bi] <= a1:
+                            bi += 2
+                elif (e & 0xF0) == (M_P << 4):
+                    b2 = ref[bi + 1]
+                    if b2 >= width:
+                        break
+                    ln = e & 15
+                    r.acc <<= ln
+                    r.nb -= ln
+                    ln = b2 - a0                # b2 - epos pixels of a0's colour
+                    if onb + ln < 64:
+                        t <<= ln
+                        onb += ln
+                    else:
+                        ones = -<uint64_t>(n & 1)
+                        o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
+                        o.nb = onb
+                        _emit(&o, ln, ones)
+                        t = o.acc ^ ones
+                        onb = o.nb
+                    a0 = b2
+                    bi += 2
+                else:
+                    break
+            ones = -<uint64_t>(n & 1)
+            o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
+            o.nb = onb
+            epos = a0
+        # General step: one mode of any kind, exactly as in _decode_2d_body
+        b1 = ref[bi]
+        b2 = ref[bi + 1]
+        if r.nb < 13:
+            _refill(r)
+        e = MODE_DEC[r.acc >> 57]
+        m = (e >> 4) & 15
+        ln = e & 15
+        if m == M_ZERO:
+            if r.nb < 12:
+                return _2d_out(rp, &rl, ROW_TRUNCATED)
+            if (r.acc >> 53) == 0:
+                return _2d_out(rp, &rl, ROW_EOL)
+            return _2d_out(rp, &rl, ROW_INVALID)
+        if ln > r.nb:
+            return _2d_out(rp, &rl, ROW_TRUNCATED)
+        r.acc <<= ln
+        r.nb -= ln
+        ones = -<uint64_t>(n & 1)       # a0's colour: 0 white, all ones black
+        if e & V_FLAG:
+            a1 = b1 + ((e >> 8) & 7) - 3
+            if <unsigned int>(a1 - a0 - 1) >= <unsigned int>(width - a0):
+                return _2d_out(rp, &rl, ROW_INVALID if a1 <= a0 else ROW_LENGTH)
+            if a1 == width:
+                break
+            cur[n] = a1
+            n += 1
+            _emit(&o, a1 - epos, ones)
+            epos = a1
+            a0 = a1
+            if a1 + 1 < b1 and bi > 0 and ref[bi - 1] > a0:
+                bi -= 1
+            else:
+                bi += 1
+                while ref[bi] <= a0:
+                    bi += 2
+        elif m == M_H:
+            start = a0 if a0 > 0 else 0
+            if r.nb < PAIR_BITS:
+                _refill(r)
+            e = PAIR_DEC[n & 1][r.acc >> (64 - PAIR_BITS)] if r.nb >= PAIR_BITS else 0
+            r1 = (e >> 4) & 63
+            r2 = e >> 10
+            if e != 0 and start + r1 + r2 < width:
+                ln = e & 15             # <= PAIR_BITS <= nb
+                r.acc <<= ln
+                r.nb -= ln
+                a1 = start + r1
+                a2 = a1 + r2
+                cur[n] = a1
+                cur[n + 1] = a2
+                n += 2
+                ln = a2 - epos          # a1 - epos of a0's colour, then r2 of the other
+                if o.nb + ln < 64:
+                    pat = (<uint64_t>1 << ln) - 1
+                    o.acc = (o.acc << ln) | ((ones & pat) ^ ((<uint64_t>1 << r2) - 1))
+                    o.nb += ln
+                else:
+                    _emit(&o, a1 - epos, ones)
+                    _emit(&o, r2, ~ones)
+                epos = a2
+                a0 = a2
+            else:
+                r1 = _run(r, n & 1, width - start)
+                if r1 < 0:
+                    return _2d_out(rp, &rl, -r1)
+                a1 = start + r1
+                r2 = _run(r, (n & 1) ^ 1, width - a1)
+                if r2 < 0:
+                    return _2d_out(rp, &rl, -r2)
+                a2 = a1 + r2
+                _emit(&o, a1 - epos, ones)
+                _emit(&o, r2, ~ones)
+                epos = a2
+                if a1 < width:
+                    n = _push(cur, n, a1)
+                if a2 < width:
+                    n = _push(cur, n, a2)
+                a0 = a2
+                if a0 >= width:
+                    break
+            while ref[bi] <= a0:
+                bi += 2
+        elif m == M_P:
+            a0 = b2
+            if a0 >= width:
+                break
+            bi += 2
+        else:
+            return _2d_out(rp, &rl, ROW_EXTENSION)
+    _emit(&o, width - epos, -<uint64_t>(n & 1))
+    _emit_end(&o)
+    _terminate(cur, n, width)
+    ncur[0] = n
+    rp[0] = rl
+    return ROW_OK
+
+
+cdef inline int _2d_out(Reader *rp, Reader *rl, int st) noexcept nogil:
+    rp[0] = rl[0]
+    return st
+
+
 cdef inline void _render(uint8_t *row, Py_ssize_t rowbytes, const int32_t *cur, int n,
                          int width, uint64_t *scratch) noexcept nogil:
     """Packed row from its changing elements: black from cur[0] to cur[1], cur[2] to
@@ -914,12 +1264,16 @@ cdef class _Out:
 
 
 def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max_rows,
-                  int k=0, bint rows_given=False):
+                  int k=0, bint rows_given=False, bint plain=False):
     """Decode a T.4/T.6 stream (MSB first) into packed rows.
 
     Returns (packed rows as a (rows, (width + 7) // 8) uint8 array, rows, bad row
     indices, end marker seen, error or None, consumed bits, bits skipped before the first
     EOL). See faxcore.codecs.t4.decode for the behaviour on damaged data.
+
+    plain=True decodes with the plain reading of the algorithm (one code per look-up,
+    changing elements rendered afterwards) instead of the fast paths; the result is the
+    same (tests compare the two).
     """
     cdef Reader r, row_start, probe
     cdef int64_t skipped = 0
@@ -928,7 +1282,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     cdef int32_t *ref = NULL
     cdef int32_t *tmp
     cdef int ncur = 0, st, res, tag = 1, neol = 0, i, mr = scheme == 1, two_d
-    cdef int since_1d = 0, uses_eol = 0, after = 0
+    cdef int since_1d = 0, uses_eol = 0, after = 0, rendered
     cdef uint8_t *orow
     cdef uint64_t *scratch = NULL
     cdef bint end_seen = False
@@ -967,7 +1321,11 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                     break
                 if r.acc == 0 and _rest_is_zero(&r):
                     break
-                st = _decode_2d(&r, cur, &ncur, ref, width)
+                orow = out.row(row)
+                if plain:
+                    st = _decode_2d(&r, cur, &ncur, ref, width)
+                else:
+                    st = _decode_2d_fast(&r, cur, &ncur, ref, width, orow)
                 if st == ROW_EOL and _rest_is_zero(&r):
                     st = ROW_TRUNCATED
                 if st != ROW_OK:
@@ -976,8 +1334,8 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                     else:
                         error = f"row {row}: {_ROW_MESSAGES[st]}"
                     break
-                orow = out.row(row)
-                _render(orow, rowbytes, cur, ncur, width, scratch)
+                if plain:
+                    _render(orow, rowbytes, cur, ncur, width, scratch)
                 tmp = ref; ref = cur; cur = tmp
                 row += 1
             return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r), 0)
@@ -1010,10 +1368,17 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                 two_d = row > 0 and k > 0 and since_1d < k
             neol = 0
             row_start = r           # resynchronisation searches from here
-            if two_d:
-                st = _decode_2d(&r, cur, &ncur, ref, width)
+            orow = out.row(row)
+            rendered = not plain
+            if plain:
+                if two_d:
+                    st = _decode_2d(&r, cur, &ncur, ref, width)
+                else:
+                    st = _decode_1d(&r, cur, &ncur, width)
+            elif two_d:
+                st = _decode_2d_fast(&r, cur, &ncur, ref, width, orow)
             else:
-                st = _decode_1d(&r, cur, &ncur, width)
+                st = _decode_1d_fast(&r, cur, &ncur, width, orow)
             if st == ROW_OK:
                 if r.nb < 25:
                     _refill(&r)
@@ -1060,9 +1425,9 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                     after = _after_eol(&r, mr, &tag, &neol)
                 else:
                     after = -1
-            orow = out.row(row)
             if st == ROW_OK:
-                _render(orow, rowbytes, cur, ncur, width, scratch)
+                if not rendered:
+                    _render(orow, rowbytes, cur, ncur, width, scratch)
                 tmp = ref; ref = cur; cur = tmp
                 since_1d = since_1d + 1 if two_d else 1
             else:
