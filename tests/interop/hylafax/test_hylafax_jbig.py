@@ -20,6 +20,7 @@ against jbigkit (the library HylaFAX uses); they fail on that old code.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -218,9 +219,21 @@ def test_faxcore_sends_jbig_to_faxgetty(rig, tmp_path, pages, speed):
     assert "frames of block 2 of page 2" in logs  # the photo: two blocks
     assert "--> [5:ERROR]" not in logs and "send CRP" not in logs
     tif = files[-1]
-    out = subprocess.run([require_tool("tiffinfo"), str(tif)], capture_output=True,
+    out = subprocess.run([require_tool("tiffinfo"), "-s", str(tif)], capture_output=True,
                          text=True, check=True).stdout
     assert out.count("Compression Scheme: ISO JBIG") == len(pages), out
+    # HylaFAX stored each BIE as it arrived: its L0 is 128 (T.85's basic value) unless
+    # the DCS has bit 79 (optional L0), which HylaFAX's DIS offers
+    l0_ok = 79 in hylafax_dcs_bits(logs, "-->")
+    strips = [tuple(map(int, m)) for m in re.findall(r"0: \[\s*(\d+),\s*(\d+)\]", out)]
+    assert len(strips) == len(pages), out
+    raw = tif.read_bytes()
+    for (offset, _n), sent in zip(strips, pages, strict=True):
+        bih = raw[offset:offset + 20]
+        assert bih[:4] == bytes([0, 0, 1, 0]) and int.from_bytes(bih[8:12], "big") == \
+            sent.shape[0], bih.hex()
+        l0 = int.from_bytes(bih[12:16], "big")
+        assert l0 == 128 or (l0_ok and 1 <= l0 <= sent.shape[0]), (l0, l0_ok)
     # the pages, decoded by libtiff (libjbig) and by faxcore's TIFF reader
     for decoded in (tiff_pages_libtiff(tif, tmp_path),
                     [p.bitmap for p in read_tiff(tif)]):
