@@ -293,3 +293,39 @@ def test_cli_emulate_jbig_receives_jbig_from_hylafax(tmp_path, pages, capsys):
     assert len(got) == len(pages)
     for i, (g, sent) in enumerate(zip(got, pages, strict=True)):
         assert g.shape == sent.shape and np.array_equal(g, sent), f"page {i + 1} differs"
+
+
+@pytest.mark.parametrize("support,hylafax_sends", [("send", False), ("receive", True)],
+                         ids=["send-only-receives", "receive-only-sends"])
+def test_one_way_jbig_support_falls_back_to_mmr(tmp_path, pages, support, hylafax_sends):
+    """Class1JBIGSupport ``send``: faxgetty's DIS lacks T.85, so faxcore (jbig=True)
+    sends MMR; ``receive``: faxsend does not code JBIG, so HylaFAX sends MMR although
+    faxcore's DIS offers T.85. Pages equal either way."""
+    why = hylafax.missing()
+    if why:
+        missing(f"HylaFAX: {why}")
+    with hylafax.Rig(modem_settings={"Class1JBIGSupport": support}) as rig:
+        old_logs = rig.hf.session_log_names()
+        if hylafax_sends:
+            src = tmp_path / "doc.tif"
+            write_tiff(src, [Page(bm) for bm in pages], "mh")
+            src.chmod(0o644)
+            rig.far_end = lambda dialled: FaxSession(False, receive=lambda p: None,
+                                                     jbig=True, modems=("v17",))
+            q = rig.hf.wait_job(rig.hf.sendfax([src], "5550200", extra=["-m"]), 240)
+            assert int(q["state"]) == hylafax.JOB_DONE, q.get("status")
+            assert q["dataformat"] == "2-D MMR"
+            got = rig.stations[-1].pages
+        else:
+            rig.far_end = lambda dialled: FaxSession(
+                True, send=[TxPage(bm, "fine") for bm in pages], jbig=True, modems=("v17",))
+            rig.ring()
+            got = tiff_pages_libtiff(rig.hf.wait_received(1, 240)[-1], tmp_path)
+        logs = rig.hf.session_logs(exclude=old_logs)
+        r = rig.stations[-1].result
+        assert r is not None and int(r.status) == 0, r.summary() if r else logs[-6000:]
+        assert " mmr " in r.summary()
+        assert B_T85 not in hylafax_dcs_bits(logs, "<--" if hylafax_sends else "-->")
+        assert len(got) == len(pages)
+        for i, (g, sent) in enumerate(zip(got, pages, strict=True)):
+            assert g.shape == sent.shape and np.array_equal(g, sent), f"page {i + 1} differs"
