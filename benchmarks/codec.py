@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from functools import partial
 from pathlib import Path
 
@@ -375,12 +376,65 @@ def bench_jbig(pages: dict[str, np.ndarray], repeat: int) -> int:
     return failures
 
 
+def bench_jbig_at(pages: dict[str, np.ndarray], repeat: int) -> int:
+    """Our encoder's own AT choice (``auto_at``) and the coding the T.30 transmitter uses
+    (``encode_for_line``: AT, TPBON on/off, one stripe with optional L0) against no AT
+    moves, jbigkit's own AT choice (libjbig jbg85, MX 8, its default) and MMR: sizes, and
+    the encode CPU cost of the choice. Every AT stream is decoded by jbigkit's library.
+    Returns the number of failed identity checks."""
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        jk = Jbigkit(Path(tmp))
+        print()
+        print("JBIG AT choice: bytes (L0=128 unless said), encode CPU ms (fastest of "
+              f"{repeat}); 'line' = T.30 coding with optional L0 (one stripe)")
+        hdr = (f"{'page':9} {'mmr':>7} {'no AT':>7} {'jbigkit':>7} {'AT':>7} {'line':>7} "
+               f"{'AT/noAT':>7} | {'ms noAT':>7} {'ms AT':>7} {'ms line':>7} {'x':>5}")
+        print(hdr)
+        print("-" * len(hdr))
+        tot: dict[str, int] = defaultdict(int)
+        for name, bm in {**pages, "halftone": halftone_page()}.items():
+            packed = pack(bm)
+            pdata = np.ascontiguousarray(packed.data)
+            rows, width = bm.shape
+            plain = jbig.encode(packed)
+            moved = jbig.encode(packed, auto_at=True)
+            line = jbig.encode_for_line(packed, optional_l0=True)
+            cap = pdata.size * 2 + 4096
+            out = ctypes.create_string_buffer(cap)
+            n = jk.lib.fc_jbg85_encode(pdata.ctypes.data, width, rows, jbig.TPBON, 128, 8,
+                                       out, cap)
+            theirs = out.raw[:n]
+            for label, data in (("AT", moved), ("line", line)):
+                if not np.array_equal(jk.decode(data, width, rows), pdata):
+                    print(f"  !! {name}: jbigkit decodes our {label} stream to other pixels")
+                    failures += 1
+            mmr = len(encode(packed, "mmr"))
+            tp = ta = tl = float("inf")
+            for _ in range(repeat):
+                tp = min(tp, clock(jbig.encode, packed))
+                ta = min(ta, clock(partial(jbig.encode, auto_at=True), packed))
+                tl = min(tl, clock(partial(jbig.encode_for_line, optional_l0=True), packed))
+            for key, v in (("mmr", mmr), ("plain", len(plain)), ("jk", len(theirs)),
+                           ("at", len(moved)), ("line", len(line))):
+                tot[key] += v if name.startswith("itu") else 0
+            print(f"{name:9} {mmr:7d} {len(plain):7d} {len(theirs):7d} {len(moved):7d} "
+                  f"{len(line):7d} {len(moved) / len(plain):7.3f} | {1e3 * tp:7.1f} "
+                  f"{1e3 * ta:7.1f} {1e3 * tl:7.1f} {ta / tp:5.1f}", flush=True)
+        if tot["plain"]:
+            print(f"{'ITU sum':9} {tot['mmr']:7d} {tot['plain']:7d} {tot['jk']:7d} "
+                  f"{tot['at']:7d} {tot['line']:7d} {tot['at'] / tot['plain']:7.3f}")
+    return failures
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--pages", default="",
                     help="comma-separated: itu1..itu8,text,photo,halftone")
     ap.add_argument("--schemes", default="mh,mr,mmr,jbig")
+    ap.add_argument("--at", action="store_true",
+                    help="with jbig: also the encoder's own AT choice (sizes, encode cost)")
     args = ap.parse_args()
     lt = LibTiff()
     pages = load_pages([p for p in args.pages.split(",") if p] or None)
@@ -464,6 +518,8 @@ def main() -> int:
         lt.cleanup()
     if with_jbig:
         failures += bench_jbig(pages, args.repeat)
+        if args.at:
+            failures += bench_jbig_at(pages, args.repeat)
     if totals:
         print()
         print("per page class, packed rows: ratio faxcore/libtiff, min/median/max over the "

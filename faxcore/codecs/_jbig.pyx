@@ -26,16 +26,19 @@ guarded by an explicit check or by an invariant stated next to it:
 * every decode loop runs over at most ``nrows * width`` pixels with ``nrows`` given by the
   caller (already capped), so hostile input cannot make it hang.
 * ``at_counts`` (encoder side) reads its own three unpacked lines the same way (offsets
-  -3..+3 and ``-t`` with ``3 <= t <= mx <= MAX_TX < LEFT``, ``mx`` checked on entry), its
+  -3..+3 and ``-t`` with ``3 <= t <= mx <= MAX_TX < LEFT``, ``mx`` checked on entry; the
+  16-byte white tests read ``x - 4 .. x + 11`` only when ``x + 8 <= width`` (so at most
+  ``width + 3 < width + RIGHT``), or ``u .. u + 15`` only when ``u + 16 <= width``), its
   quiet-pixel line at ``LEFT + u + t`` only when ``u + t < width``, and writes the count
   array at ``((ctx9 * 2 + pix) * (mx + 1) + t) * 2 + at`` with ``t <= mx``, ``ctx9 < 512``
   (nine bits) and ``at, pix`` in 0..1: inside the ``512 * 2 * (mx + 1) * 2`` counts it
   allocated.
 """
 
-from libc.stdint cimport uint8_t, uint32_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset, memcpy, memcmp
+from libc.math cimport log2, INFINITY
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 import numpy as _np
@@ -366,7 +369,7 @@ cdef class Model:
         self.tx = 0
         memset(self.lines, 0, 3 * (LEFT + <size_t>self.width + RIGHT))
 
-    def copy(self) -> "Model":
+    def copy(self):
         """An independent model in the same state (for the encoder's trial of an AT move:
         code a stripe both ways, keep the shorter)."""
         cdef Model m = Model(self.width, self.two_line, self.tpbon)
@@ -587,6 +590,14 @@ def decode_stripe(Model m, const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t
 # ---------------------------------------------------------------------------------------
 # Encoder-side statistics for the adaptive template choice (T.82 6.7.3 / T.85 ATMOVE)
 
+cdef inline uint64_t _or16(const uint8_t *p) noexcept nogil:
+    # the OR of 16 pixel bytes p[0..15], as two 8-byte loads (memcpy: no alignment needs)
+    cdef uint64_t u, v
+    memcpy(&u, p, 8)
+    memcpy(&v, p + 8, 8)
+    return u | v
+
+
 def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_t count,
               Py_ssize_t top, bint two_line, bint tpbon, int mx):
     """How the AT pixel would condition the lines ``first .. first + count`` of ``rows``,
@@ -665,11 +676,27 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
                 # sliding windows as in _encode_line: r2 = a[x-1..x+1], r1 = b[x-3..x+2],
                 # r0 = c[x-4..x-1]; reads stay inside the margins (x - 3 >= -LEFT,
                 # x + 3 < width + RIGHT, x - t >= -MAX_TX > -LEFT)
-                r2 = (a[-1] << 2) | (a[0] << 1) | a[1]
-                r1 = (b[-3] << 5) | (b[-2] << 4) | (b[-1] << 3) | (b[0] << 2) \
-                    | (b[1] << 1) | b[2]
+                r2 = (l2[LEFT - 1] << 2) | (a[0] << 1) | a[1]
+                r1 = (l1[LEFT - 3] << 5) | (l1[LEFT - 2] << 4) | (l1[LEFT - 1] << 3) \
+                    | (b[0] << 2) | (b[1] << 1) | b[2]
                 r0 = 0
-                for x in range(w):
+                x = 0
+                while x < w:
+                    # eight quiet pixels at once: where lines y-2, y-1 and y are white over
+                    # x-4..x+11 (more than the windows of x..x+7 read: a[x-1..x+9],
+                    # b[x-3..x+10], c[x-4..x+7]), every pixel x..x+7 has ctx9 = 0, pix = 0
+                    # and a white default AT pixel, and the windows at x+8 are white. Reads
+                    # x-4 >= -LEFT and x+11 <= width+3 < width+RIGHT: inside the margins.
+                    if (x & 7) == 0 and x + 8 <= w and \
+                            (_or16(a + x - 4) | _or16(b + x - 4) | _or16(c + x - 4)) == 0:
+                        memset(qline + LEFT + x, 1, 8)
+                        quiet += 8
+                        cnt[0] += 8                 # n[ctx9 0, pix 0, t 0, at 0]
+                        r2 = 0
+                        r1 = 0
+                        r0 = 0
+                        x += 8
+                        continue
                     pix = c[x]
                     if two_line:
                         ctx9 = (((r1 >> 1) & 0x1F) << 4) | r0
@@ -688,13 +715,19 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
                     r2 = ((r2 << 1) | a[x + 2]) & 0x7
                     r1 = ((r1 << 1) | b[x + 3]) & 0x3F
                     r0 = ((r0 << 1) | pix) & 0xF
+                    x += 1
                 # quiet pixels with a black AT pixel: seen from that black pixel
-                for u in range(w):
+                u = 0
+                while u < w:
+                    if (u & 7) == 0 and u + 16 <= w and _or16(c + u) == 0:
+                        u += 16                     # 16 white pixels: no AT pixel here
+                        continue
                     if c[u]:
                         for t in range(3, mx + 1):
                             if u + t >= w:
                                 break
                             white_at[t] += qline[LEFT + u + t]
+                    u += 1
         for t in range(3, mx + 1):
             cv[0, 0, t, 1] += wv[t]
             cv[0, 0, t, 0] += quiet - wv[t]
@@ -702,3 +735,34 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
         return _np.ascontiguousarray(counts.transpose(2, 0, 3, 1))
     finally:
         free(lines)
+
+
+cdef inline double _klogk(double v) noexcept nogil:
+    return v * log2(v) if v > 0 else 0.0
+
+
+def at_cost_bits(const int64_t[:, :, :, ::1] counts):
+    """Estimated bits per AT offset from :func:`at_counts` (``inf`` for offsets 1 and 2):
+    over the (ctx9, at) cells, ``n H(pix | cell) + log2(n + 1) / 2``, the empirical entropy
+    and the price of learning each cell (Krichevsky-Trofimov). The plain reading is
+    :func:`faxcore.codecs.jbig_reference.at_cost_bits`."""
+    cdef Py_ssize_t t, cell, nt = counts.shape[0]
+    cdef double k0, k1, n, h
+    if counts.shape[1] != 512 or counts.shape[2] != 2 or counts.shape[3] != 2:
+        raise ValueError("counts must be (mx + 1, 512, 2, 2)")
+    cost = _np.empty(nt, dtype=_np.float64)
+    cdef double[::1] cv = cost
+    with nogil:
+        for t in range(nt):
+            if t == 1 or t == 2:
+                cv[t] = INFINITY
+                continue
+            h = 0.0
+            for cell in range(1024):
+                k0 = <double>counts[t, cell >> 1, cell & 1, 0]
+                k1 = <double>counts[t, cell >> 1, cell & 1, 1]
+                n = k0 + k1
+                if n > 0:
+                    h += _klogk(n) - _klogk(k0) - _klogk(k1) + 0.5 * log2(n + 1)
+            cv[t] = h
+    return cost

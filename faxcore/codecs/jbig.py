@@ -85,24 +85,19 @@ AT_MAX = 16
 #: a move must save this many bits (by the estimate) on the stripe: the ATMOVE segment
 #: (8 bytes) plus what the contexts that learnt the old AT pixel pay to relearn
 AT_MARGIN_BITS = 64 * 8
+#: ... and this share of the stripe's estimated bits: on text the estimate promises a few
+#: per cent that the coder does not deliver (a trial would reject the move, at the cost
+#: of coding the stripe twice), on halftones it promises tens of per cent and is right
+AT_MARGIN_SHARE = 0.05
 
 
 def at_costs(counts: np.ndarray) -> np.ndarray:
     """Estimated bits to code the counted pixels with each AT offset (``inf`` for the
     offsets 1 and 2, which T.85 does not allow): over the 1024 contexts, the adaptive
     (Krichevsky-Trofimov) code length, approximated as the empirical entropy plus half a
-    bit per doubling of a context's count, the price of learning it."""
-    n = counts.sum(axis=3).astype(np.float64)                  # [t, ctx9, at]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.zeros_like(n)
-        for pix in (0, 1):
-            k = counts[..., pix].astype(np.float64)
-            h -= np.where(k > 0, k * np.log2(np.where(k > 0, k, 1) / np.where(n > 0, n, 1)),
-                          0.0)
-        h += np.where(n > 0, 0.5 * np.log2(n + 1), 0.0)
-    cost = h.sum(axis=(1, 2))
-    cost[1:3] = np.inf
-    return cost
+    bit per doubling of a context's count, the price of learning it
+    (:func:`faxcore.codecs._jbig.at_cost_bits`)."""
+    return _jbig.at_cost_bits(np.ascontiguousarray(counts, dtype=np.int64))
 
 
 #: how many of the offsets the statistics rank best are tried by coding the stripe
@@ -117,7 +112,8 @@ def choose_at(packed: PackedBitmap, first: int, count: int, current: int, *,
     ``current`` (our own rule, in the spirit of T.82 6.7.3's suggestion), best first: the
     offsets among 0 and 3..``mx`` whose estimated code length over this stripe's coded
     lines (:func:`at_costs` of :func:`faxcore.codecs._jbig.at_counts`) beats the current
-    one's by more than ``margin_bits``, at most ``trials`` of them. ``top``: lines above
+    one's by more than ``margin_bits`` and :data:`AT_MARGIN_SHARE` of it, at most
+    ``trials`` of them. ``top``: lines above
     it are white (SDRST)."""
     # a pixel ``width`` or more to the left is always outside the page (white): useless
     mx = min(mx, packed.width - 1)
@@ -127,7 +123,8 @@ def choose_at(packed: PackedBitmap, first: int, count: int, current: int, *,
                              tpbon, mx)
     cost = at_costs(counts)
     # an offset beyond the page's width is as good as a white pixel: no estimate of it
-    bar = cost[current] - margin_bits if current <= mx else np.inf
+    bar = (cost[current] - max(margin_bits, AT_MARGIN_SHARE * cost[current])
+           if current <= mx else np.inf)
     order = [int(t) for t in np.argsort(cost, kind="stable") if cost[t] < bar]
     return [t for t in order if t != current][:trials]
 

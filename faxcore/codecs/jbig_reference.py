@@ -8,6 +8,7 @@ compared with. It trusts its input: use it on well-formed streams only.
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -162,3 +163,24 @@ def at_counts(img: np.ndarray, first: int, count: int, top: int, two_line: bool,
             for t in range(3, mx + 1):
                 n[t, ctx9, pixel(x - t, y), pix] += 1
     return n
+
+
+def at_cost_bits(counts: np.ndarray) -> np.ndarray:
+    """The plain reading of :func:`faxcore.codecs._jbig.at_cost_bits`: per AT offset, the
+    sum over the (ctx9, at) cells holding ``n = k0 + k1`` pixels of
+    ``n log2 n - k0 log2 k0 - k1 log2 k1 + log2(n + 1) / 2``; offsets 1 and 2: infinite."""
+    cost = []
+    for t in range(counts.shape[0]):
+        if t in (1, 2):
+            cost.append(math.inf)
+            continue
+        bits = 0.0
+        for ctx9 in range(512):
+            for at in (0, 1):
+                k0, k1 = (int(v) for v in counts[t, ctx9, at])
+                n = k0 + k1
+                if n:
+                    bits += sum(v * math.log2(v) for v in (n,) if v) \
+                        - sum(v * math.log2(v) for v in (k0, k1) if v) + 0.5 * math.log2(n + 1)
+        cost.append(bits)
+    return np.array(cost)

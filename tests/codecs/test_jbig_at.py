@@ -49,6 +49,16 @@ def test_the_counts_equal_their_plain_reading(two_line, tpbon):
         assert np.array_equal(fast, plain), (first, count, top)
 
 
+def test_the_cost_estimate_equals_its_plain_reading():
+    a = np.vstack([_bayer(20, 64, 8), _text_like(20, 64, 3)])
+    counts = _jbig.at_counts(pack(a).data, 64, 0, 40, 0, False, True, 12)
+    fast = jbig.at_costs(counts)
+    plain = jbig_reference.at_cost_bits(counts)
+    assert np.isinf(fast[1]) and np.isinf(fast[2])
+    assert np.allclose(fast, plain, rtol=1e-12)
+    assert int(np.argmin(fast)) in (4, 8)            # the Bayer period or its half
+
+
 @pytest.mark.parametrize("two_line", [False, True])
 @pytest.mark.parametrize("l0,sdrst", [(16, False), (7, True), (1000, False)])
 def test_auto_at_streams_decode_with_the_reference(two_line, l0, sdrst):
