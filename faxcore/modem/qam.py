@@ -296,15 +296,16 @@ class QamReceiver(ReceiverBase):
         self._core = qam_core.QamReceiver(config)
 
     def rx(self, samples) -> None:
-        if (type(samples) is np.ndarray and samples.dtype == np.int16 and samples.ndim == 1
-                and samples.flags.c_contiguous):
-            x = samples  # fast path: no conversion for the usual int16 blocks
-        else:
-            x = as_samples(samples)
-        if x.size == 0:
-            return
         core = self._core
-        core.rx(x)
+        try:
+            # the usual int16, 1-D, contiguous block goes in as it is (no checks in
+            # Python: the core's typed argument refuses anything else before it starts)
+            core.rx(samples)
+        except (TypeError, ValueError):
+            x = as_samples(samples)   # lists, other dtypes, strided views; or raises
+            if x.size == 0:
+                return
+            core.rx(x)
         self.sample_count = core.nsamples
         if core.events:
             for code, t in core.take_events():

@@ -20,25 +20,28 @@ Memory safety. Bounds checks are off, so every index below is proven in range, b
 explicit check or by one of these invariants (``__init__`` validates every array it is
 given and raises ``ValueError`` otherwise):
 
-* Rings: ``xbuf`` (2 x XBUF) is read at ``xpos + XBUF - m`` with ``0 <= xpos < XBUF`` and
-  ``0 <= m < N <= XBUF``; the equaliser line (2 x EQ_MAX) at ``eqpos + L - i`` with
-  ``0 <= eqpos < L``, ``0 <= i < L <= EQ_MAX`` (its running energy reads the entry at
-  ``eqpos`` before it is overwritten, and re-sums ``eqpos + i``, ``i < L``); the survivor
-  ring is indexed with
-  ``& (TB_MAX - 1)``; ``Modulator``'s symbol ring (2 x L) at ``spos + L - i``,
-  ``0 <= spos, i < L``, and ``0 <= baud_phase <= 9`` (row of ``coef``); it writes at
-  most ``(10 ns + 9) / 3`` samples for ns symbols (3 per sample, 10 per symbol, ending
-  with baud_phase >= 7) into ``10 ns // 3 + 4``.
+* Rings: ``xbuf`` (2 x XBUF) is read forward over ``[xpos + XBUF - NP + 1, xpos + XBUF]``
+  with ``0 <= xpos < XBUF`` and ``N <= NP <= XBUF`` (NP: N rounded up to a multiple of 4,
+  XBUF one too); the equaliser line (2 x EQ_MAX) over ``[eqpos + 1, eqpos + L]`` with
+  ``0 <= eqpos < L <= EQ_MAX`` (its running energy reads the entry at ``eqpos`` before it
+  is overwritten, and re-sums ``eqpos + i``, ``i < L``); the ring of equaliser outputs
+  for the Viterbi decoder is indexed with ``& (TB_MAX - 1)``; ``Modulator``'s symbol ring
+  (2 x L) over ``[spos + 1, spos + L]``, ``0 <= spos < L``, and ``0 <= baud_phase <= 9``
+  (row of ``coef``); it writes at most ``(10 ns + 9) / 3`` samples for ns symbols (3 per
+  sample, 10 per symbol, ending with baud_phase >= 7) into ``10 ns // 3 + 4``. The inner
+  products (``_vec.pxd``) read exactly those ranges.
 * Filter bank row ``p = int(mu P + 0.5)`` with ``0 <= mu <= 1`` (checked, NaN mapped to 0).
   NCO table index: the top NCO_BITS bits of a uint32.
 * Decision tables: ``_grid_index`` clamps to ``[0, gsize)`` comparing as double *before*
   the cast (NaN gives 0: casting NaN or an out-of-range double to int is undefined
   behaviour in C); the tables are ``[G][gsize][gsize]`` with G = 1 (V.29) or 9 (V.17) and
   every entry a valid label (``< len(points)``).
-* Viterbi: the survivor entries ``tb_prev`` (0..7) and ``tb_lab`` (a valid label) are set
-  from ``nprev``/``nlab``, which start at 0 for every state and are only ever assigned a
-  state 0..7 and a label read from a decision table, whatever the metrics are, so the
-  trace-back stays in range even if a metric were NaN. Metrics stay finite and bounded
+* Viterbi: ``nprev``/``nlab`` start at 0 for every state and are only ever assigned a
+  state 0..7 (``pv_s``, built from the checked trellis table, at most 32 transitions per
+  state) and a label read from a decision table, whatever the metrics are. The survivor
+  rows ``path[2][8][PATH_LEN]``: entry 0 gets ``nlab``, entries 1.. are copied from row
+  ``nprev`` (0..7) of the other half; the output reads entry ``tb_depth < PATH_LEN``
+  (checked in ``__init__``), so every access stays in range even if a metric were NaN. Metrics stay finite and bounded
   anyway: the equaliser output reaching the decoders is finite with ``|z|^2 <= z2_max``
   (``_half`` checks it; a receiver whose equaliser blew up fails the training or loses
   the signal instead), the branch metrics are distances to table points, and the path
@@ -78,9 +81,47 @@ cnp.import_array()
 # the matched filter, equaliser output and LMS update, vectorisable (see _vec.pxd)
 from faxcore.modem._vec cimport fc_cdot, fc_fir2, fc_lms
 
+# Viterbi add-compare-select, written so that the compiler selects without branching
+# (the comparisons are data: a branch on them mispredicts half the time). For each
+# destination state ns its pv_n[ns] transitions in (s, y) order; strict < keeps the
+# first best, as in a sweep over s and y; 1e30 / predecessor 0 / label 0 if none.
+cdef extern from *:
+    """
+    static inline void fc_acs8(const double *pm, const double *bm, const int *blab,
+                               const int *pv_n, const unsigned char (*pv_s)[32],
+                               const unsigned char (*pv_sub)[32],
+                               double *npm, int *nprev, int *nlab)
+    {
+        int ns, k, s, sub, mask, sp, sl;
+        double d, m;
+        for (ns = 0; ns < 8; ns++) {
+            d = 1e30;
+            sp = 0;
+            sl = 0;
+            for (k = 0; k < pv_n[ns]; k++) {
+                s = pv_s[ns][k];
+                sub = pv_sub[ns][k];
+                m = pm[s] + bm[sub];
+                /* selects as masks, the metric as a min (minsd): no branch to merge */
+                mask = -(m < d);
+                sp ^= (sp ^ s) & mask;
+                sl ^= (sl ^ blab[sub]) & mask;
+                d = m < d ? m : d;
+            }
+            npm[ns] = d;
+            nprev[ns] = sp;
+            nlab[ns] = sl;
+        }
+    }
+    """
+    void fc_acs8(const double *pm, const double *bm, const int *blab, const int *pv_n,
+                 const uint8_t (*pv_s)[32], const uint8_t (*pv_sub)[32],
+                 double *npm, int *nprev, int *nlab) noexcept nogil
+
 DEF NCO_BITS = 12          # sine table of 4096 entries
 DEF EQ_MAX = 64
-DEF TB_MAX = 64            # Viterbi survivor ring (power of two)
+DEF TB_MAX = 64            # Viterbi: ring of the equaliser outputs (power of two)
+DEF PATH_LEN = 64          # Viterbi survivor length (> traceback <= TB_MAX - 2)
 DEF XBUF = 64              # input ring (power of two, >= filter length)
 DEF AGC_MIN = 1e-4         # AGC gain range: a -10 dBm0 V.17 burst gets ~0.005, one at the
 DEF AGC_MAX = 10.0         # -45 dBm0 carrier threshold ~0.3; full scale 0.001
@@ -469,8 +510,8 @@ cdef class QamReceiver:
     cdef double last_err
     # Viterbi
     cdef double pm[8]
-    cdef uint8_t tb_prev[TB_MAX][8]
-    cdef uint8_t tb_lab[TB_MAX][8]
+    cdef uint8_t path[2][8][PATH_LEN]   # survivor labels per state, newest first (pcur: now)
+    cdef int pcur
     cdef double tb_zre[TB_MAX]
     cdef double tb_zim[TB_MAX]
     cdef int pll_viterbi           # V.17: carrier loop driven by the Viterbi decisions
@@ -619,8 +660,9 @@ cdef class QamReceiver:
             raise ValueError("bad equaliser length")
         self.center = (self.L // 2) & ~1
         self.tb_depth = cfg.get("traceback", 24)
-        if self.tb_depth < 1 or self.tb_depth >= TB_MAX - 1:
+        if self.tb_depth < 1 or self.tb_depth >= TB_MAX - 1 or self.tb_depth >= PATH_LEN:
             raise ValueError("traceback must be 1..%d" % (TB_MAX - 2))
+        self.pcur = 0
         self.eq_nominal = self.L * self.const_power
         if not (self.const_power > 0.0) or not np.isfinite(self.const_power):
             raise ValueError("const_power must be > 0")
@@ -711,13 +753,14 @@ cdef class QamReceiver:
         of them once the burst has ended); the rest stay until they are committed or
         dropped because the signal was lost."""
         cdef Py_ssize_t c = self.ocommit, r = self.onb - self.ocommit
-        out = np.empty(c, np.uint8)
-        cdef uint8_t[::1] o = out
-        # 0 <= c <= onb <= len(obits): the copies stay inside both buffers
+        cdef cnp.npy_intp dim = c
+        # made through the C API (no np.empty lookup, no memoryview): called every block
+        cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_UINT8, 0)
+        # 0 <= c <= onb <= len(obits): the copies stay inside both buffers (out holds c)
         if c > 0:
-            memcpy(&o[0], &self.obits[0], c)
+            memcpy(cnp.PyArray_DATA(out), self.obuf, c)
             if r > 0:
-                memmove(&self.obits[0], &self.obits[c], r)
+                memmove(self.obuf, self.obuf + c, r)
         self.onb = r
         self.ocommit = 0
         return out
@@ -1204,7 +1247,7 @@ cdef class QamReceiver:
         return self.grid[g, self._grid_index(zr), self._grid_index(zi)]
 
     cdef void _data_symbol(self, double zr, double zi, long long t) noexcept:
-        cdef int lab, gi, gj, s, y, ns, sub, best, j, b, q, i, k, sp, sl
+        cdef int lab, gi, gj, s, y, ns, sub, best, j, b, q, i, k, sp, sl, src, dst
         cdef double dr, di, er, ei, d, m
         cdef double bm[8]
         cdef int blab[8]
@@ -1248,25 +1291,10 @@ cdef class QamReceiver:
             m = pim[j] - zi
             bm[sub] = d * d + m * m
             blab[sub] = j
-        # add-compare-select per destination state, its transitions in (s, y) order with
-        # a strict <: the first best wins, as in a sweep over s and y
-        for ns in range(8):
-            # in range whatever the metrics (see the module doc): a state no transition
-            # improved on keeps predecessor 0 and label 0
-            d = 1e30
-            sp = 0
-            sl = 0
-            for k in range(self.pv_n[ns]):
-                s = self.pv_s[ns][k]
-                sub = self.pv_sub[ns][k]          # 0..7
-                m = self.pm[s] + bm[sub]
-                if m < d:
-                    d = m
-                    sp = s
-                    sl = blab[sub]
-            npm[ns] = d
-            nprev[ns] = sp
-            nlab[ns] = sl
+        # add-compare-select per destination state (predecessors 0..7 and labels from
+        # the tables whatever the metrics: see the module doc)
+        fc_acs8(&self.pm[0], &bm[0], &blab[0], &self.pv_n[0], self.pv_s, self.pv_sub,
+                &npm[0], &nprev[0], &nlab[0])
         m = npm[0]
         best = 0
         for ns in range(1, 8):
@@ -1287,22 +1315,27 @@ cdef class QamReceiver:
                 # signal lost: not one more (noisy) symbol after the bits it dropped
                 return
         self.tb_pos = (self.tb_pos + 1) & (TB_MAX - 1)
+        # survivors by register exchange: each state's row is its path's labels, newest
+        # first; the new row is the predecessor's shifted by one behind the new label
+        # (what a trace back through the predecessors would read, with no chain of
+        # dependent loads per symbol). Rows of PATH_LEN: entry 0 written, 1..PATH_LEN-1
+        # copied from 0..PATH_LEN-2 of row nprev (0..7)
+        src = self.pcur
+        dst = src ^ 1
         for ns in range(8):
             self.pm[ns] = npm[ns] - m
-            self.tb_prev[self.tb_pos][ns] = <uint8_t>nprev[ns]
-            self.tb_lab[self.tb_pos][ns] = <uint8_t>nlab[ns]
+            self.path[dst][ns][0] = <uint8_t>nlab[ns]
+            memcpy(&self.path[dst][ns][1], &self.path[src][nprev[ns]][0], PATH_LEN - 1)
+        self.pcur = dst
         self.tb_zre[self.tb_pos] = zr
         self.tb_zim[self.tb_pos] = zi
         self.tb_fill += 1
         if self.tb_fill <= self.tb_depth:
             return
-        # trace back tb_depth symbols from the best state
-        b = best
-        j = self.tb_pos
-        for i in range(self.tb_depth):
-            b = self.tb_prev[j][b]
-            j = (j - 1) & (TB_MAX - 1)
-        lab = self.tb_lab[j][b]
+        # the best path's symbol tb_depth back (tb_depth < PATH_LEN; entries up to
+        # tb_fill - 1 > tb_depth belong to this burst), its z from the ring
+        lab = self.path[dst][best][self.tb_depth]
+        j = (self.tb_pos - self.tb_depth) & (TB_MAX - 1)
         if self.state == ST_CHECK and self.snr_check:
             # V.17: the error against the decoded (trellis-corrected) point, not the
             # sliced one: slicing errors near the gate would read the SNR too high.

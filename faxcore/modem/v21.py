@@ -107,11 +107,14 @@ class Receiver(V21Demodulator):
         super().__init__(cutoff_dbm0, cutoff_dbm0 - 3.0)
 
     def rx(self, samples) -> None:
-        if not (isinstance(samples, np.ndarray) and samples.dtype == np.int16
-                and samples.ndim == 1 and samples.flags.c_contiguous):
-            samples = as_samples(samples)
-        if samples.shape[0]:
+        try:
+            # the usual int16, 1-D, contiguous block goes in as it is (no checks in
+            # Python: the typed argument refuses anything else before it starts)
             self.process(samples)
+        except (TypeError, ValueError):
+            samples = as_samples(samples)   # lists, other dtypes, strided views; or raises
+            if samples.shape[0]:
+                self.process(samples)
 
     def bits(self) -> np.ndarray:
         return self.take_bits()

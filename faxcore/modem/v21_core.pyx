@@ -205,7 +205,7 @@ cdef class V21Demodulator:
             tau -= 1
         return -1.0
 
-    cdef void _start_decoder(self, double t_on):
+    cdef void _start_decoder(self, double t_on) noexcept:
         self.dec_active = 1
         self.dec_ending = 0
         self.b_m = t_on
@@ -213,7 +213,8 @@ cdef class V21Demodulator:
         self.ncross = 0
         self.gain = 0.6
 
-    cdef void _decoder_step(self, long long td):
+    cdef int _decoder_step(self, long long td) except -1:
+        # (an int with an error value: the caller tests the result, not PyErr_Occurred)
         cdef double d = self.hist_d[td & HMASK]
         cdef double dp = self.dprev
         cdef double tz, b_est, err, n_dec
@@ -227,7 +228,7 @@ cdef class V21Demodulator:
                 if self.pending_has_end:
                     self.dec_ending = 1
                     self.t_end = self.pending_end
-            return
+            return 0
         # zero crossing of d: a bit boundary N/2 samples earlier
         if (dp != 0.0 and d != 0.0 and ((dp < 0.0) != (d < 0.0)) and td > self.b_m
                 and self.hist_a[td & HMASK] > 0.5 * self.level):
@@ -249,13 +250,14 @@ cdef class V21Demodulator:
         if td + 0.5 >= n_dec:
             if self.dec_ending and self.b_m + 0.5 * BIT_LEN > self.t_end:
                 if not self._finish():
-                    return
+                    return 0
             self._bits.append(1 if d > 0.0 else 0)
             self.b_m += BIT_LEN
         if self.dec_ending and td > self.t_end + BIT_LEN + NWIN:
             self._finish()
+        return 0
 
-    cdef int _finish(self):
+    cdef int _finish(self) except -1:
         """End the burst being decoded (only called with dec_ending set, so t_end is its
         end, >= its start). If the next burst starts at that very sample (the tone went
         on under the noise that cut this one), it goes straight on with the bit timing
@@ -401,7 +403,11 @@ cdef class V21Demodulator:
                     self.level += (a - self.level) * (1.0 / 256.0)
             self.t = t + 1
             if t >= DELAY:
-                self._decoder_step(t - DELAY)
+                if self.dec_active or self.pending:
+                    self._decoder_step(t - DELAY)
+                else:
+                    # idle (what _decoder_step does then): only the previous d moves on
+                    self.dprev = self.hist_d[(t - DELAY) & HMASK]
 
 
 cdef class V21Modulator:

@@ -337,14 +337,15 @@ class Receiver(ReceiverBase):
 
     def rx(self, samples) -> None:
         """Feed received samples (int16; any block size)."""
-        if (type(samples) is np.ndarray and samples.dtype == np.int16 and samples.ndim == 1
-                and samples.flags.c_contiguous):
-            x = samples  # fast path: no conversion
-        else:
-            x = as_samples(samples)
-        if x.size == 0:
-            return
-        bits = self._core.process(x)
+        try:
+            # the usual int16, 1-D, contiguous block goes in as it is (no checks in
+            # Python: the core's typed argument refuses anything else before it starts)
+            bits = self._core.process(samples)
+        except (TypeError, ValueError):
+            samples = as_samples(samples)   # lists, other dtypes, strided views; or raises
+            if samples.size == 0:
+                return
+            bits = self._core.process(samples)
         if self._core.events:
             for code, at in self._core.events:
                 kind = _EVENT_KINDS[code]
@@ -361,7 +362,7 @@ class Receiver(ReceiverBase):
                              self.bit_rate, at, self._core.last_mse)
             self._core.events.clear()
         self._push_bits(bits)
-        self.sample_count += x.size
+        self.sample_count += len(samples)
 
     @property
     def carrier(self) -> bool:

@@ -47,6 +47,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.math cimport M_PI, atan2, cos, floor, sin, sqrt
+from libc.string cimport memcpy
 
 cnp.import_array()
 
@@ -590,7 +591,11 @@ cdef class V27Demod:
             self._flush_events()
         if self.olen == 0:
             return _NO_BITS
-        return self.obuf_arr[:self.olen].copy()
+        # a new array of the olen bits (<= len(obuf)), made through the C API: every block
+        cdef cnp.npy_intp dim = self.olen
+        cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_UINT8, 0)
+        memcpy(cnp.PyArray_DATA(out), &self.obuf[0], self.olen)
+        return out
 
     cdef void _half_baud(self, int off) noexcept:
         """Compute the matched-filter output at t_next (T/2 grid) and feed the equaliser."""
