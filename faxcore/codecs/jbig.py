@@ -106,15 +106,17 @@ AT_TRIALS = 1
 
 def choose_at(packed: PackedBitmap, first: int, count: int, current: int, *,
               two_line: bool = False, tpbon: bool = True, mx: int = AT_MAX,
-              top: int = 0, margin_bits: float = AT_MARGIN_BITS,
-              trials: int = AT_TRIALS) -> list[int]:
+              top: int = 0, margin_bits: float | None = None,
+              trials: int | None = None) -> list[int]:
     """AT offsets worth trying for the stripe ``first .. first + count`` instead of
     ``current`` (our own rule, in the spirit of T.82 6.7.3's suggestion), best first: the
     offsets among 0 and 3..``mx`` whose estimated code length over this stripe's coded
     lines (:func:`at_costs` of :func:`faxcore.codecs._jbig.at_counts`) beats the current
-    one's by more than ``margin_bits`` and :data:`AT_MARGIN_SHARE` of it, at most
-    ``trials`` of them. ``top``: lines above
-    it are white (SDRST)."""
+    one's by more than ``margin_bits`` (default :data:`AT_MARGIN_BITS`) and
+    :data:`AT_MARGIN_SHARE` of it, at most ``trials`` (default :data:`AT_TRIALS`) of them.
+    ``top``: lines above it are white (SDRST)."""
+    margin_bits = AT_MARGIN_BITS if margin_bits is None else margin_bits
+    trials = AT_TRIALS if trials is None else trials
     # a pixel ``width`` or more to the left is always outside the page (white): useless
     mx = min(mx, packed.width - 1)
     if mx < 3 or count <= 0 or trials < 1:
