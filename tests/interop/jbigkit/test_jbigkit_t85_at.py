@@ -14,10 +14,10 @@ from faxcore.codecs import jbig, read_pbm
 from faxcore.testing.peers import require_shared, require_tool
 
 
-def _jbgtopbm85(tmp_path: Path, data: bytes) -> np.ndarray:
+def _jbgtopbm85(tmp_path: Path, data: bytes, tool: str = "jbgtopbm85") -> np.ndarray:
     src, dst = tmp_path / "at.jbg", tmp_path / "at.pbm"
     src.write_bytes(data)
-    subprocess.run([require_tool("jbgtopbm85"), str(src), str(dst)], check=True,
+    subprocess.run([require_tool(tool), str(src), str(dst)], check=True,
                    capture_output=True)
     return read_pbm(dst.read_bytes())[0].astype(np.uint8)
 
@@ -72,3 +72,16 @@ def test_our_at_moves_decode_with_jbgtopbm85(tmp_path, pages, kw):
         assert np.array_equal(_jbgtopbm85(tmp_path, data), page), (name, kw)
         assert np.array_equal(jbig.decode(data).bitmap, page), (name, kw)
     assert {"bayer8", "bayer4-8-2"} <= moved, moved
+
+
+def test_the_t30_coding_decodes_with_both_jbigkit_decoders(tmp_path, pages):
+    """What the T.30 transmitter sends (encode_for_line: AT choice, TPBON either way, one
+    stripe with optional L0, L0 = 128 without): jbigkit's T.85 decoder and its full T.82
+    decoder (jbgtopbm: libjbig's jbg_dec, which libtiff and HylaFAX use) give the page."""
+    for name, page in pages:
+        if name.startswith("w") and name != "w215":
+            continue
+        for optional_l0 in (False, True):
+            data = jbig.encode_for_line(page, optional_l0=optional_l0)
+            for tool in ("jbgtopbm85", "jbgtopbm"):
+                assert np.array_equal(_jbgtopbm85(tmp_path, data, tool), page), (name, tool)
