@@ -52,7 +52,7 @@ from libc.string cimport memcpy
 cnp.import_array()
 
 # the matched filter, equaliser output and LMS update, vectorisable (see _vec.pxd)
-from faxcore.modem._vec cimport fc_cdot, fc_fir2, fc_lms
+from faxcore.modem._vec cimport fc_cdot, fc_fir2f, fc_lms
 
 cdef enum:
     NB = 64               # input history ring (complex baseband), power of two >= filter length
@@ -295,7 +295,8 @@ cdef class V27Demod:
     cdef int bit_rate, bps, ntap, half_len, nphase
     cdef double sps, half_sps
     cdef double[:, ::1] coef        # [nfrac + 1, ntap] matched-filter polyphase table
-    cdef double[:, ::1] crev        # the same, each row reversed (oldest sample's tap first)
+    cdef float[:, ::1] crev         # the same in float32, each row reversed (oldest sample's
+                                    # tap first)
     cdef int nfrac
     cdef double on_power, off_power
     cdef const cnp.uint8_t[::1] pattern   # segment 4: 1 = 180 degree step
@@ -309,8 +310,8 @@ cdef class V27Demod:
     cdef int state
     # input
     cdef long long n                      # index of the next input sample
-    cdef double bre[2 * NB]
-    cdef double bim[2 * NB]
+    cdef float bre[2 * NB]                # mixed-down input, float32 (see _vec.pxd)
+    cdef float bim[2 * NB]
     cdef double mix_re[CARRIER_PERIOD]
     cdef double mix_im[CARRIER_PERIOD]
     # timing
@@ -378,7 +379,7 @@ cdef class V27Demod:
         self.z2_max = (16.0 * 31623.0 * 65536.0
                        * float(np.max(np.sum(np.abs(self.coef), axis=1)))) ** 2
         self.half_len = self.ntap // 2 - 1
-        self.crev = np.ascontiguousarray(np.asarray(self.coef)[:, ::-1])
+        self.crev = np.ascontiguousarray(np.asarray(self.coef)[:, ::-1], dtype=np.float32)
         self.pattern = np.ascontiguousarray(pattern, dtype=np.uint8)
         if self.pattern.shape[0] != MAX_TRAIN:
             raise ValueError("segment 4 pattern must have 1074 entries")
@@ -553,8 +554,8 @@ cdef class V27Demod:
             pw = self.power + (v * v - self.power) * 0.03125
             self.power = pw
             w = <int>(self.n & (NB - 1))
-            self.bre[w] = v * self.mix_re[car]
-            self.bim[w] = v * self.mix_im[car]
+            self.bre[w] = <float>(v * self.mix_re[car])
+            self.bim[w] = <float>(v * self.mix_im[car])
             self.bre[w + NB] = self.bre[w]
             self.bim[w + NB] = self.bim[w]
             car += 1
@@ -609,7 +610,7 @@ cdef class V27Demod:
         base = <int>((self.n - off) & (NB - 1)) + NB
         # tap j on sample base - j: the reversed row read forward from base - ntap + 1
         # (>= NB - ntap + 1 > 0; base <= 2 NB - 1)
-        fc_fir2(&self.crev[p, 0], &self.bre[base - self.ntap + 1], &self.bim[base - self.ntap + 1],
+        fc_fir2f(&self.crev[p, 0], &self.bre[base - self.ntap + 1], &self.bim[base - self.ntap + 1],
                 self.ntap, &yr, &yi)
         # AGC then derotate by the carrier loop phase
         yr *= self.gain
