@@ -380,7 +380,7 @@ def bench_jbig_at(pages: dict[str, np.ndarray], repeat: int) -> int:
     """Our encoder's own AT choice (``auto_at``) and the coding the T.30 transmitter uses
     (``encode_for_line``: AT, TPBON on/off, one stripe with optional L0) against no AT
     moves, jbigkit's own AT choice (libjbig jbg85, MX 8, its default) and MMR: sizes, and
-    the encode CPU cost of the choice. Every AT stream is decoded by jbigkit's library.
+    the encode CPU cost of the choice ('x' = AT / no AT; jbigkit's with its AT choice). Every AT stream is decoded by jbigkit's library.
     Returns the number of failed identity checks."""
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -389,7 +389,8 @@ def bench_jbig_at(pages: dict[str, np.ndarray], repeat: int) -> int:
         print("JBIG AT choice: bytes (L0=128 unless said), encode CPU ms (fastest of "
               f"{repeat}); 'line' = T.30 coding with optional L0 (one stripe)")
         hdr = (f"{'page':9} {'mmr':>7} {'no AT':>7} {'jbigkit':>7} {'AT':>7} {'line':>7} "
-               f"{'AT/noAT':>7} | {'ms noAT':>7} {'ms AT':>7} {'ms line':>7} {'x':>5}")
+               f"{'AT/noAT':>7} | {'ms noAT':>7} {'ms AT':>7} {'ms line':>7} {'x':>5} "
+               f"{'ms jbigkit':>10}")
         print(hdr)
         print("-" * len(hdr))
         tot: dict[str, int] = defaultdict(int)
@@ -410,8 +411,14 @@ def bench_jbig_at(pages: dict[str, np.ndarray], repeat: int) -> int:
                     print(f"  !! {name}: jbigkit decodes our {label} stream to other pixels")
                     failures += 1
             mmr = len(encode(packed, "mmr"))
-            tp = ta = tl = float("inf")
+            tp = ta = tl = tj = float("inf")
+
+            def jk_at(pdata=pdata, width=width, rows=rows, out=out, cap=cap) -> int:
+                return jk.lib.fc_jbg85_encode(pdata.ctypes.data, width, rows, jbig.TPBON,
+                                              128, 8, out, cap)
+
             for _ in range(repeat):
+                tj = min(tj, clock(jk_at))
                 tp = min(tp, clock(jbig.encode, packed))
                 ta = min(ta, clock(partial(jbig.encode, auto_at=True), packed))
                 tl = min(tl, clock(partial(jbig.encode_for_line, optional_l0=True), packed))
@@ -420,7 +427,8 @@ def bench_jbig_at(pages: dict[str, np.ndarray], repeat: int) -> int:
                 tot[key] += v if name.startswith("itu") else 0
             print(f"{name:9} {mmr:7d} {len(plain):7d} {len(theirs):7d} {len(moved):7d} "
                   f"{len(line):7d} {len(moved) / len(plain):7.3f} | {1e3 * tp:7.1f} "
-                  f"{1e3 * ta:7.1f} {1e3 * tl:7.1f} {ta / tp:5.1f}", flush=True)
+                  f"{1e3 * ta:7.1f} {1e3 * tl:7.1f} {ta / tp:5.1f} {1e3 * tj:10.1f}",
+                  flush=True)
         if tot["plain"]:
             print(f"{'ITU sum':9} {tot['mmr']:7d} {tot['plain']:7d} {tot['jk']:7d} "
                   f"{tot['at']:7d} {tot['line']:7d} {tot['at'] / tot['plain']:7.3f}")
