@@ -79,7 +79,7 @@ from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t
 cnp.import_array()
 
 # the matched filter, equaliser output and LMS update, vectorisable (see _vec.pxd)
-from faxcore.modem._vec cimport fc_cdot, fc_fir2, fc_lms
+from faxcore.modem._vec cimport fc_cdot, fc_fir2, fc_fir2f, fc_lms
 
 # Viterbi add-compare-select, written so that the compiler selects without branching
 # (the comparisons are data: a branch on them mispredicts half the time). For each
@@ -396,7 +396,8 @@ cdef class QamReceiver:
     # --- configuration
     cdef int mode                 # 0 = V.29 slicer, 1 = V.17 Viterbi
     cdef int bps                  # data bits per symbol
-    cdef double[:, ::1] hre, him  # filter bank [P+1][NP], each row reversed, zeros first
+    cdef float[:, ::1] hre, him   # filter bank [P+1][NP], each row reversed, zeros first,
+                                  # float32 (see _vec.pxd)
     cdef int N, P, NP             # taps, phases, taps padded to a multiple of 4
     cdef double on_thresh, off_thresh, pw_alpha
     cdef uint32_t dphase_nom
@@ -470,7 +471,7 @@ cdef class QamReceiver:
     cdef double p_floor           # lowest power since the carrier went off
     cdef double p_acq             # highest power since this acquisition (re)started
     cdef int p_cnt
-    cdef double xbuf[2 * XBUF]
+    cdef float xbuf[2 * XBUF]     # the input (int16 values: exact in float32)
     cdef int xpos
     cdef uint32_t phase, dphase
     cdef double freq_acc          # carrier frequency correction (NCO units per sample)
@@ -543,8 +544,8 @@ cdef class QamReceiver:
         self.NP = (self.N + 3) & ~3
         hrev = np.zeros((self.P + 1, self.NP), np.complex128)
         hrev[:, self.NP - self.N:] = h[:, ::-1]
-        self.hre = np.ascontiguousarray(hrev.real)
-        self.him = np.ascontiguousarray(hrev.imag)
+        self.hre = np.ascontiguousarray(hrev.real, dtype=np.float32)
+        self.him = np.ascontiguousarray(hrev.imag, dtype=np.float32)
         self.on_thresh = cfg["on_power"]
         self.off_thresh = cfg["off_power"]
         self.pw_alpha = 1.0 / 32.0
@@ -806,8 +807,8 @@ cdef class QamReceiver:
         cdef Py_ssize_t i, n = samples.shape[0]
         cdef double x, mu, yr, yi, c, s, br, bi
         cdef int p, NP = self.NP
-        cdef double *hr
-        cdef double *hi
+        cdef float *hr
+        cdef float *hi
         cdef uint32_t idx
         self._reserve(n)
         for i in range(n):
@@ -897,7 +898,7 @@ cdef class QamReceiver:
             hi = &self.him[p, 0]
             # the NP newest samples, oldest first: xbuf[xpos + XBUF - NP + 1 ..
             # xpos + XBUF], inside the ring as NP <= XBUF and 0 <= xpos < XBUF
-            fc_fir2(&self.xbuf[self.xpos + XBUF - NP + 1], hr, hi, NP, &yr, &yi)
+            fc_fir2f(&self.xbuf[self.xpos + XBUF - NP + 1], hr, hi, NP, &yr, &yi)
             idx = self.phase >> (32 - NCO_BITS)
             c = self.cos_t[idx]
             s = self.sin_t[idx]
