@@ -590,6 +590,13 @@ def decode_stripe(Model m, const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t
 # ---------------------------------------------------------------------------------------
 # Encoder-side statistics for the adaptive template choice (T.82 6.7.3 / T.85 ATMOVE)
 
+cdef extern from *:
+    """
+    static inline int fc_ctz64(unsigned long long v) { return __builtin_ctzll(v); }
+    """
+    int fc_ctz64(unsigned long long v) noexcept nogil     # v != 0 (checked by callers)
+
+
 cdef inline uint64_t _or16(const uint8_t *p) noexcept nogil:
     # the OR of 16 pixel bytes p[0..15], as two 8-byte loads (memcpy: no alignment needs)
     cdef uint64_t u, v
@@ -647,8 +654,19 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
     cdef int64_t[::1] wv = white
     cdef int64_t *row
     cdef int stride = 2 * (mx + 1)
+    cdef int64_t *tot                # non-quiet pixels per (ctx9, pix), for the bit path
+    cdef uint64_t hist, black, cand = 0
+    # the bit path (mx <= 63): ``hist`` bit k holds c[x - 1 - k]; for each pixel only the
+    # black pixels among c[x - 3 .. x - mx] are counted (n[.., t, at=1]); the at=0 counts
+    # are the pixel's total minus those, filled in at the end
+    cdef bint bits = mx <= 63
+    if bits and mx >= 3:
+        cand = ((<uint64_t>1 << mx) - 1) & ~(<uint64_t>3)
     cnt = &cv[0, 0, 0, 0]
     white_at = &wv[0]
+    tot_arr = _np.zeros(1024, dtype=_np.int64)
+    cdef int64_t[::1] totv = tot_arr
+    tot = &totv[0]
     lines = <uint8_t *> malloc(4 * n)
     if lines == NULL:
         raise MemoryError()
@@ -680,6 +698,7 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
                 r1 = (l1[LEFT - 3] << 5) | (l1[LEFT - 2] << 4) | (l1[LEFT - 1] << 3) \
                     | (b[0] << 2) | (b[1] << 1) | b[2]
                 r0 = 0
+                hist = 0
                 x = 0
                 while x < w:
                     # eight quiet pixels at once: where lines y-2, y-1 and y are white over
@@ -695,6 +714,7 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
                         r2 = 0
                         r1 = 0
                         r0 = 0
+                        hist <<= 8                  # eight white pixels
                         x += 8
                         continue
                     pix = c[x]
@@ -710,11 +730,19 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
                         quiet += 1
                     else:
                         qline[LEFT + x] = 0
-                        for t in range(3, mx + 1):
-                            row[2 * t + c[x - t]] += 1
+                        if bits:
+                            tot[(ctx9 << 1) | pix] += 1
+                            black = hist & cand
+                            while black:
+                                row[2 * (fc_ctz64(black) + 1) + 1] += 1
+                                black &= black - 1
+                        else:
+                            for t in range(3, mx + 1):
+                                row[2 * t + c[x - t]] += 1
                     r2 = ((r2 << 1) | a[x + 2]) & 0x7
                     r1 = ((r1 << 1) | b[x + 3]) & 0x3F
                     r0 = ((r0 << 1) | pix) & 0xF
+                    hist = (hist << 1) | <uint64_t>pix
                     x += 1
                 # quiet pixels with a black AT pixel: seen from that black pixel
                 u = 0
@@ -728,6 +756,10 @@ def at_counts(const uint8_t[:, ::1] rows, int width, Py_ssize_t first, Py_ssize_
                                 break
                             white_at[t] += qline[LEFT + u + t]
                     u += 1
+        if bits:
+            for ctx9 in range(1024):        # (ctx9 << 1) | pix
+                for t in range(3, mx + 1):
+                    cnt[ctx9 * stride + 2 * t] = tot[ctx9] - cnt[ctx9 * stride + 2 * t + 1]
         for t in range(3, mx + 1):
             cv[0, 0, t, 1] += wv[t]
             cv[0, 0, t, 0] += quiet - wv[t]
