@@ -32,7 +32,9 @@ guarded by an explicit check or by an invariant stated next to it:
   quiet-pixel line at ``LEFT + u + t`` only when ``u + t < width``, and writes the count
   array at ``((ctx9 * 2 + pix) * (mx + 1) + t) * 2 + at`` with ``t <= mx``, ``ctx9 < 512``
   (nine bits) and ``at, pix`` in 0..1: inside the ``512 * 2 * (mx + 1) * 2`` counts it
-  allocated.
+  allocated; on its bit path (``mx <= 63``) ``t - 1`` is the index of a set bit of
+  ``hist & cand`` and ``cand`` has bits 2..mx-1 only, so ``3 <= t <= mx`` again, and the
+  totals are indexed by ``(ctx9 << 1) | pix < 1024``.
 """
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
