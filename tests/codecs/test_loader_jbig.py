@@ -90,3 +90,13 @@ def test_faxcore_convert_and_info_take_a_jbg(tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     text = capsys.readouterr().out
     assert "1728 x 400" in text, text
+
+
+def test_faxcore_call_sends_a_jbg(tmp_path, capsys):
+    page = _page()
+    path = _jbigkit(tmp_path, page, "pbmtojbg85")
+    out = tmp_path / "rx.tif"
+    assert main(["call", "--loopback", str(path), "--out", str(out)]) == 0
+    assert "pages sent 1" in capsys.readouterr().out
+    (got,) = read_tiff(out)
+    assert got.resolution == "fine" and np.array_equal(got.bitmap, page)
