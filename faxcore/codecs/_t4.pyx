@@ -17,15 +17,27 @@ guarded by an explicit check or by an invariant stated next to it:
   allocated ``width + SENTINELS + 2`` long;
 * the 2-D decoder's reference index stays within those sentinels because every V mode
   must move a1 right of a0 (T.4 4.2.1.3; a1 <= a0 is an invalid row): the proof, with the
-  loop invariants it rests on, is at ``_decode_2d_body``; the encoder's indices walk its
-  own changing elements, which end in the same sentinels (``_encode_2d``);
-* rows are rendered only from such arrays, so no bit at or past the width is ever set in
-  a decoded row (the pad bits of the last byte are 0);
+  loop invariants it rests on, is at ``_decode_2d_body``; the fast 2-D decoder
+  (``_decode_2d_fast`` and its hot loop ``_decode_2d_hot``) takes the same steps under the
+  same checks, and only the cases that neither end the row nor fail (the rest go to the
+  general step, which is ``_decode_2d_body``'s); the encoder's indices walk its own
+  changing elements, which end in the same sentinels (``_encode_2d``);
+* rows are rendered only from such arrays (``_render``), or written by the fast decoders
+  as they decode through the emitter (``_emit``), which is handed exactly the row's runs:
+  non-negative lengths adding up to at most ``width`` (stated at each fast decoder). So
+  no bit at or past the width is ever set in a decoded row (the pad bits of the last
+  byte are 0), and both store at most ``ceil(width / 64)`` 64-bit words from the row's
+  start;
+* table look-ups index with the top bits of the 64-bit bit buffer: ``acc >> 57`` (< 128,
+  ``MODE_DEC``), ``acc >> 52`` (< 4096: ``WHITE_DEC``, ``PAIR_DEC[0 or 1]``),
+  ``acc >> 51`` (< 8192, ``BLACK_DEC``); colours index as ``n & 1``;
 * the bit reader never reads past ``n`` bytes of input: it pads with zero bits and reports
   how many real bits are left, and a code longer than the real bits left is "truncated";
 * output rows are written only after checking the row count against the allocated rows;
-  the decoder's output buffer has 8 spare bytes after the last row for ``_render``'s
-  64-bit stores (which may spill up to 7 bytes into the next, not yet rendered, row);
+  the decoder's output buffer has 8 spare bytes after the last row for the 64-bit stores
+  of ``_render`` and ``_emit`` (which may spill up to 7 bytes into the next, not yet
+  decoded, row); a row that fails is then overwritten whole (MH/MR: the previous row) or
+  is not returned (MMR);
 * the encoder checks the output capacity for a worst-case row (at most 16 bits per pixel
   plus EOL, fill and alignment) before each row;
 * every loop of the decoder consumes at least one input bit or ends, and the row count is
@@ -971,6 +983,144 @@ cdef inline int _decode_2d_body(Reader *r, int32_t *cur, int *ncur, const int32_
     return ROW_OK
 
 
+cdef struct Hot:
+    int a0                # >= 0
+    int bi
+    int n
+
+
+cdef void _decode_2d_hot(Reader *rp, Emit *op, Hot *h, int32_t *cur, const int32_t *ref,
+                         int width) noexcept nogil:
+    """The hot loop of _decode_2d_fast, a function of its own (called through a pointer,
+    so that the C compiler does not merge it into its caller) so that its few variables
+    stay in registers. Indices: as the general step's V, P and H steps (the proof at
+    _decode_2d_body), which it repeats for the cases that neither end the row nor fail;
+    emitter: at most the pixels up to a0 < width are emitted.
+    """
+    cdef Reader rl = rp[0]
+    cdef Reader *r = &rl
+    cdef Emit o = op[0]
+    cdef int a0 = h.a0, bi = h.bi, n = h.n, a1, a2, b1, b2, e, ln, r1, r2, onb
+    cdef uint64_t ones, t
+    # V modes that do not end the row, P modes, and H modes with two short terminating
+    # codes, while at least 15 bits are buffered (so a mode code, <= 7 bits, or H and a
+    # pair, 3 + 12, is real data). Anything else (H with other codes, a V or P mode
+    # reaching the width or invalid, the end of the data) ends it with the mode code
+    # unread, for the general step of _decode_2d_fast.
+    # Here the pixels up to a0 are emitted (P emits at once), and the emitter's pending
+    # pixels are kept as t = acc ^ ones, ones = a0's colour (0 or ~0; the bits above
+    # onb are garbage): appending L pixels of a0's colour is then t <<= L, and
+    # appending L pixels of it followed by the colour flip of a V mode is
+    # t = ~(t << L), with no colour at hand. acc = (t ^ ones) & (2**onb - 1) converts
+    # back.
+    ones = -<uint64_t>(n & 1)
+    t = o.acc ^ ones
+    onb = o.nb
+    while True:
+        if r.nb < 15:
+            _refill(r)
+            if r.nb < 15:
+                break
+        e = MODE_DEC[r.acc >> 57]
+        b1 = ref[bi]
+        if e & V_FLAG:
+            a1 = b1 + ((e >> 8) & 7) - 3
+            if a1 <= a0 or a1 >= width:     # invalid, or the row's end: general step
+                break
+            ln = e & 15
+            r.acc <<= ln
+            r.nb -= ln
+            cur[n] = a1
+            n += 1
+            ln = a1 - a0                # a1 - epos pixels of a0's colour, then flip
+            if onb + ln < 64:
+                t = ~(t << ln)
+                onb += ln
+            else:
+                ones = -<uint64_t>((n - 1) & 1)
+                o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
+                o.nb = onb
+                _emit(&o, ln, ones)
+                t = o.acc ^ ~ones
+                onb = o.nb
+            a0 = a1
+            # b1 for the flipped colour: ref[bi - 1] (only when a1 < b1 - 1, i.e.
+            # VL2/VL3, and it is right of a1), else from ref[bi + 1] on. (Branches:
+            # a branch-free form was slower on halftones, where these predict well.)
+            if a1 + 1 < b1 and bi > 0 and ref[bi - 1] > a1:
+                bi -= 1
+            else:
+                bi += 1
+                while ref[bi] <= a1:
+                    bi += 2
+        elif (e & 0xF0) == (M_P << 4):
+            b2 = ref[bi + 1]
+            if b2 >= width:
+                break
+            ln = e & 15
+            r.acc <<= ln
+            r.nb -= ln
+            ln = b2 - a0                # b2 - epos pixels of a0's colour
+            if onb + ln < 64:
+                t <<= ln
+                onb += ln
+            else:
+                ones = -<uint64_t>(n & 1)
+                o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
+                o.nb = onb
+                _emit(&o, ln, ones)
+                t = o.acc ^ ones
+                onb = o.nb
+            a0 = b2
+            bi += 2
+        elif (e & 0xF0) == (M_H << 4):
+            # two short terminating codes that keep the row going: one look-up
+            # (the general step's pair step); the mode code is 3 bits and
+            # 3 + PAIR_BITS <= 15 <= nb
+            ln = e & 15
+            e = PAIR_DEC[n & 1][(r.acc << ln) >> (64 - PAIR_BITS)]
+            r1 = (e >> 4) & 63
+            r2 = e >> 10
+            if e == 0 or a0 + r1 + r2 >= width:
+                break
+            ln += e & 15
+            r.acc <<= ln
+            r.nb -= ln
+            a1 = a0 + r1
+            a2 = a1 + r2
+            cur[n] = a1
+            cur[n + 1] = a2
+            n += 2
+            if onb + r1 + r2 < 64:      # r1 of a0's colour, flip, r2, flip back
+                t = ~(~(t << r1) << r2)
+                onb += r1 + r2
+            else:
+                ones = -<uint64_t>(n & 1)
+                o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
+                o.nb = onb
+                _emit(&o, r1, ones)
+                _emit(&o, r2, ~ones)
+                t = o.acc ^ ones
+                onb = o.nb
+            a0 = a2
+            while ref[bi] <= a0:
+                bi += 2
+        else:
+            break
+    ones = -<uint64_t>(n & 1)
+    o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
+    o.nb = onb
+    h.a0 = a0
+    h.bi = bi
+    h.n = n
+    rp[0] = rl
+    op[0] = o
+
+
+ctypedef void (*hot_fn)(Reader *, Emit *, Hot *, int32_t *, const int32_t *, int) noexcept nogil
+cdef hot_fn _HOT_2D = _decode_2d_hot
+
+
 cdef int _decode_2d_fast(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref,
                          int width, uint8_t *row) noexcept nogil:
     """_decode_2d, writing the pixels into `row` as it goes (no _render), with an H mode's
@@ -993,88 +1143,28 @@ cdef int _decode_2d_fast(Reader *rp, int32_t *cur, int *ncur, const int32_t *ref
     cdef Reader rl = rp[0]
     cdef Reader *r = &rl
     cdef Emit o
-    cdef int a0 = -1, a1, a2, b1, b2, n = 0, bi = 0, e, m, ln, r1, r2, start, epos = 0, onb
-    cdef uint64_t ones, pat, t
+    cdef int a0 = -1, a1, a2, b1, b2, n = 0, bi = 0, e, m, ln, r1, r2, start, epos = 0
+    cdef uint64_t ones, pat
+    cdef Hot h
     _emit_start(&o, row)
     while True:
-        # Hot loop: V modes that do not end the row, and P modes, while at least 13 bits
-        # are buffered (so a mode code, <= 7 bits, is real data) and a0 >= 0 (after the
-        # row's first mode). Anything else (H, a V or P mode reaching the width or
-        # invalid, the end of the data) leaves it with the mode code unread, for the
-        # general step below, which is _decode_2d_body's.
-        # Here epos == a0 (P emits at once), and the emitter's pending pixels are kept
-        # as t = acc ^ ones, ones = a0's colour (0 or ~0; bits above onb are garbage):
-        # appending L pixels of a0's colour is then t <<= L, and appending L pixels of it
-        # followed by the colour flip of a V mode is t = ~(t << L), with no colour at
-        # hand. acc = (t ^ ones) & (2**onb - 1) converts back.
-        if a0 >= 0:
-            ones = -<uint64_t>(n & 1)
+        # Hot loop (_decode_2d_hot): V, P and short H modes that do not end the row, while
+        # a0 >= 0 (after the row's first mode); it stops before anything else, for the
+        # general step below. It wants epos == a0: a P of the general step defers its
+        # pixels, emitted here.
+        if r.nb < 15:
+            _refill(r)
+        # (entered at a V mode only: text rows leave it again at once, at their H modes)
+        if a0 >= 0 and r.nb >= 15 and MODE_DEC[r.acc >> 57] & V_FLAG:
             if epos < a0:
-                _emit(&o, a0 - epos, ones)
-            t = o.acc ^ ones
-            onb = o.nb
-            while True:
-                if r.nb < 13:
-                    _refill(r)
-                    if r.nb < 13:
-                        break
-                e = MODE_DEC[r.acc >> 57]
-                b1 = ref[bi]
-                if e & V_FLAG:
-                    a1 = b1 + ((e >> 8) & 7) - 3
-                    # a0 < a1 < width in one unsigned compare (a0 >= 0 here)
-                    if <unsigned int>(a1 - a0 - 1) >= <unsigned int>(width - a0 - 1):
-                        break
-                    ln = e & 15
-                    r.acc <<= ln
-                    r.nb -= ln
-                    cur[n] = a1
-                    n += 1
-                    ln = a1 - a0                # a1 - epos pixels of a0's colour, then flip
-                    if onb + ln < 64:
-                        t = ~(t << ln)
-                        onb += ln
-                    else:
-                        ones = -<uint64_t>((n - 1) & 1)
-                        o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
-                        o.nb = onb
-                        _emit(&o, ln, ones)
-                        t = o.acc ^ ~ones
-                        onb = o.nb
-                    a0 = a1
-                    # b1 for the flipped colour: ref[bi - 1] (only when a1 < b1 - 1, i.e.
-                    # VL2/VL3, and it is right of a1), else from ref[bi + 1] on
-                    if a1 + 1 < b1 and bi > 0 and ref[bi - 1] > a1:
-                        bi -= 1
-                    else:
-                        bi += 1
-                        while ref[bi] <= a1:
-                            bi += 2
-                elif (e & 0xF0) == (M_P << 4):
-                    b2 = ref[bi + 1]
-                    if b2 >= width:
-                        break
-                    ln = e & 15
-                    r.acc <<= ln
-                    r.nb -= ln
-                    ln = b2 - a0                # b2 - epos pixels of a0's colour
-                    if onb + ln < 64:
-                        t <<= ln
-                        onb += ln
-                    else:
-                        ones = -<uint64_t>(n & 1)
-                        o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
-                        o.nb = onb
-                        _emit(&o, ln, ones)
-                        t = o.acc ^ ones
-                        onb = o.nb
-                    a0 = b2
-                    bi += 2
-                else:
-                    break
-            ones = -<uint64_t>(n & 1)
-            o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
-            o.nb = onb
+                _emit(&o, a0 - epos, -<uint64_t>(n & 1))
+            h.a0 = a0
+            h.bi = bi
+            h.n = n
+            _HOT_2D(r, &o, &h, cur, ref, width)
+            a0 = h.a0
+            bi = h.bi
+            n = h.n
             epos = a0
         # General step: one mode of any kind, exactly as in _decode_2d_body
         b1 = ref[bi]
@@ -1282,7 +1372,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     cdef int32_t *ref = NULL
     cdef int32_t *tmp
     cdef int ncur = 0, st, res, tag = 1, neol = 0, i, mr = scheme == 1, two_d
-    cdef int since_1d = 0, uses_eol = 0, after = 0, rendered
+    cdef int since_1d = 0, uses_eol = 0, after = 0, rendered, slow, nref = 0
     cdef uint8_t *orow
     cdef uint64_t *scratch = NULL
     cdef bint end_seen = False
@@ -1322,7 +1412,12 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                 if r.acc == 0 and _rest_is_zero(&r):
                     break
                 orow = out.row(row)
-                if plain:
+                # the fast 2-D path pays off on busy rows (halftones, dithered photos);
+                # on sparse ones (text, line art) the plain one is as fast or faster:
+                # chosen by the reference row's changing elements (the same pixels either
+                # way)
+                slow = plain or nref < (width >> 3)
+                if slow:
                     st = _decode_2d(&r, cur, &ncur, ref, width)
                 else:
                     st = _decode_2d_fast(&r, cur, &ncur, ref, width, orow)
@@ -1334,9 +1429,10 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                     else:
                         error = f"row {row}: {_ROW_MESSAGES[st]}"
                     break
-                if plain:
+                if slow:
                     _render(orow, rowbytes, cur, ncur, width, scratch)
                 tmp = ref; ref = cur; cur = tmp
+                nref = ncur
                 row += 1
             return (out.take(row), row, bad, end_seen, error, _consumed_bits(&r), 0)
 
@@ -1370,7 +1466,8 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
             row_start = r           # resynchronisation searches from here
             orow = out.row(row)
             rendered = not plain
-            if plain:
+            if plain or (two_d and nref < (width >> 3)):   # as for MMR above
+                rendered = 0
                 if two_d:
                     st = _decode_2d(&r, cur, &ncur, ref, width)
                 else:
@@ -1429,6 +1526,7 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
                 if not rendered:
                     _render(orow, rowbytes, cur, ncur, width, scratch)
                 tmp = ref; ref = cur; cur = tmp
+                nref = ncur
                 since_1d = since_1d + 1 if two_d else 1
             else:
                 # a damaged row is replaced by the previous row, as fax receivers do;
