@@ -29,7 +29,9 @@ given and raises ``ValueError`` otherwise):
   indexed with ``hist & 0xFFFF``; ``exp24`` and ``pattern`` have MAX_TRAIN entries and
   ``idx < MAX_TRAIN`` is checked before each read. Decisions (``_octant``,
   ``_quadrant``) return 0..7 for any input, NaN included; ``inv`` is indexed ``& 7``.
-* Output: ``obuf`` is sized ``block + 16`` per call and ``_out_bit`` checks it. The
+* Output: ``obuf`` is sized ``block + 16 + HOLD_MAX`` per call and ``_out_bit`` checks
+  it; bits demodulated during a dropout wait in ``hbuf`` (HOLD_MAX), whose writes are
+  checked too (the dropout ends the burst after ``low_grace`` <= HOLD_MAX / 3 symbols). The
   transmitter's samples are clamped to int16 before the cast, from finite values (the
   pulse table and the gain are checked finite, the points are unit phasors).
 * Float to int: ``next_n = floor(t_next) + half_len`` needs a finite ``t_next``: every
@@ -46,7 +48,7 @@ given and raises ``ValueError`` otherwise):
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport M_PI, atan2, cos, floor, sin, sqrt
+from libc.math cimport M_PI, atan2, ceil, cos, floor, sin, sqrt
 from libc.string cimport memcpy
 
 cnp.import_array()
@@ -62,6 +64,7 @@ cdef enum:
     CARRIER_PERIOD = 40   # 1800 Hz at 8000 samples/s repeats every 40 samples
     MAX_TRAIN = 1074      # segment 4 length in symbols
     EV_MAX = 32           # events buffered in C per process() (flushed to the list)
+    HOLD_MAX = 128        # bits held during a dropout (low_grace symbols of <= 3 bits)
     SEG5 = 8              # segment 5 (scrambled ones) in symbols
 
 # The equaliser line holds ~8.4 (at most ~14 with noise, measured) with the AGC right;
@@ -306,6 +309,10 @@ cdef class V27Demod:
     cdef double power
     cdef double floor                     # slowly tracked power while no carrier
     cdef int low_run                      # symbols in a row far below the trained level
+    cdef int low_grace                    # ... that end the burst (a shorter run: a dropout)
+    cdef unsigned char hbuf[HOLD_MAX]     # bits of the symbols of the current low run
+    cdef int hlen
+    cdef public long long dropouts        # dropouts ridden out (diagnostics)
     cdef public bint carrier
     cdef int state
     # input
@@ -412,6 +419,14 @@ cdef class V27Demod:
             self.bim[i] = 0.0
         self.events = []
         self.ev_n = 0
+        # a dropout of the signal (to under -12 dB of the trained level) shorter than
+        # 15 ms is ridden out (the next burst's training starts after at least 20 ms of
+        # silence, segment 2): the bits of the symbols meanwhile are held, delivered in
+        # place if the signal comes back, dropped if the burst ends
+        self.low_grace = <int>ceil(0.015 * 8000.0 / self.sps)
+        if self.low_grace * 3 > HOLD_MAX:
+            raise ValueError("dropout grace too long")
+        self.dropouts = 0
         self.n = 0
         self.power = 0.0
         self.floor = 0.0
@@ -434,6 +449,7 @@ cdef class V27Demod:
         self.gain = 1.0
         self.agc_frozen = 0
         self.low_run = 0
+        self.hlen = 0
         self.phase = 0.0
         self.freq = 0.0
         self.rot_re = 1.0
@@ -502,6 +518,15 @@ cdef class V27Demod:
         return 0
 
     cdef inline void _out_bit(self, int b) noexcept:
+        if self.low_run:
+            # a dropout: held until it is known to be one (see _symbol)
+            if self.hlen < HOLD_MAX:
+                self.hbuf[self.hlen] = <unsigned char>b
+                self.hlen += 1
+            return
+        self._put_bit(b)
+
+    cdef inline void _put_bit(self, int b) noexcept:
         if self.olen >= self.obuf.shape[0]:
             return  # cannot happen: process() sizes the buffer for the block
         self.obuf[self.olen] = b
@@ -513,6 +538,7 @@ cdef class V27Demod:
                 and not self.failed_reported and self.sym_count * self.sps > 4000.0:
             self._event(EV_TRAINING_FAILED, self.n)
             self.failed_reported = 1
+        self.hlen = 0     # bits of a low run: the signal had ended, they were noise
         self.carrier = False
         self._event(EV_CARRIER_DOWN, self.n)
         self.state = ST_IDLE
@@ -540,7 +566,7 @@ cdef class V27Demod:
         cdef double v, pw
         cdef int w, car
         cdef int off
-        need = m + 16
+        need = m + 16 + HOLD_MAX
         if self.obuf.shape[0] < need:
             self.obuf_arr = np.zeros(need, dtype=np.uint8)
             self.obuf = self.obuf_arr
@@ -652,16 +678,24 @@ cdef class V27Demod:
         cdef double prv_re = self.ebr[e + 2], prv_im = self.ebi[e + 2]
         cdef double ted, zr = 0.0, zi = 0.0, a, tr, ti
         self.sym_count += 1
-        # --- end of signal: once the gain is fixed, the signal is ~1; three symbols in a
-        # row below -12 dB mean the burst is over (well before the power meter notices) ---
+        # --- end of signal: once the gain is fixed, the signal is ~1; low_grace symbols
+        # (15 ms) in a row below -12 dB mean the burst is over (well before the power
+        # meter notices). A shorter run is a dropout (the line lost the signal for a
+        # moment): the loops coast meanwhile (no adaptation on noise), and the bits of
+        # those symbols, held, are delivered in place when the signal is back ---
         if self.agc_frozen:
             if cur_re * cur_re + cur_im * cur_im + mid_re * mid_re + mid_im * mid_im < 0.0625:
                 self.low_run += 1
-                if self.low_run >= 3:
+                if self.low_run >= self.low_grace:
                     self._carrier_down(self.power)
                     return
-            else:
+            elif self.low_run:
                 self.low_run = 0
+                if self.hlen:
+                    self.dropouts += 1
+                for j in range(self.hlen):
+                    self._put_bit(self.hbuf[j])
+                self.hlen = 0
         # --- AGC: |on-time|^2 + |mid|^2 hardly depends on the timing phase ---
         if not self.agc_frozen:
             a = (cur_re * cur_re + cur_im * cur_im + mid_re * mid_re + mid_im * mid_im) \
@@ -680,6 +714,8 @@ cdef class V27Demod:
             ted = -1.0
         elif not (ted == ted):
             ted = 0.0   # t_next must stay finite (it is cast to an integer)
+        if self.low_run:
+            ted = 0.0     # a dropout: the timing coasts on its drift estimate
         self.timing_drift += self.drift_gain * ted
         if self.timing_drift > 0.01:
             self.timing_drift = 0.01
@@ -709,7 +745,10 @@ cdef class V27Demod:
         self.prev_state = nearest
         tr = self.pt_re[nearest]
         ti = self.pt_im[nearest]
-        self._adapt(zr, zi, tr, ti, self.eq_mu)
+        if self.low_run:
+            self._rotate(self.freq)   # a dropout: no adaptation on noise, the carrier coasts
+        else:
+            self._adapt(zr, zi, tr, ti, self.eq_mu)
         for j in range(self.bps - 1, -1, -1):
             b = _descramble_bit(&self.dreg, &self.dcount, (bits >> j) & 1)
             if self.state == ST_DATA:
