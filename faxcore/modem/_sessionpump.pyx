@@ -19,10 +19,11 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   part: the compiled ``TxPump`` through ``fill_c`` with that pointer, ``n`` and ``pos``
   (its contract, see _txpump.pyx), any other through its checked ``fill``; the end it
   returns is checked to be in ``[pos, n]``.
-* Nothing is allocated per block when nothing happens; the stops' tuples and the
-  blocks handed to the receivers (a view when the block is not the whole array) are
-  the only allocations, and nothing is kept from one call to the next but the state
-  fields below.
+* Allocation: the step itself allocates nothing for a block without news (a stop is a
+  tuple; a block handed to a receiver is a view when it is not the whole array); what
+  it calls may (the modem cores hand back their bits as new arrays, the transmit pump
+  refills its 200 ms of samples every ten 20 ms blocks). Nothing is kept from one call
+  to the next but the state fields below.
 """
 
 import numpy as np

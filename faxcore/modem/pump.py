@@ -26,8 +26,10 @@ no Python frame per block and is what :func:`rx_pump` returns):
 4. The watch (V.21 flags heard while a fast carrier is expected: the far end is sending
    commands): ``WRONG_CARRIER`` for each preamble its own deframer sees, after the rest.
 
-Sans-IO: samples in, codes out; the caller (:class:`faxcore.session.FaxSession`) turns
-the codes into T.30 events. The modem package knows nothing of T.30.
+Sans-IO: samples in, codes out; the caller (:class:`faxcore.session.FaxSession`, through
+its session pump :mod:`faxcore.modem.sessionpump`) turns the codes into T.30 events. The
+modem package knows nothing of T.30. The compiled pump also has ``step(block)`` (for the
+compiled session pump, from C): the same codes, or None for a block without any.
 """
 
 from __future__ import annotations

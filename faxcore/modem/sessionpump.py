@@ -49,8 +49,10 @@ At the block's end, a due deadline gives ``TIMER`` (the session runs the timer).
 return ``(pos, stop)``; ``None`` means the block is full and nothing is due.
 
 :class:`ReferenceSessionPump` is this in plain Python, the readable description;
-:class:`faxcore.modem._sessionpump.SessionPump` is the same in Cython, with no Python frame
-and no allocation per block when nothing happens (what :func:`session_pump` returns).
+:class:`faxcore.modem._sessionpump.SessionPump` is the same in Cython (what
+:func:`session_pump` returns), with no Python frame per block, calling the compiled
+receive and transmit pumps from C, and allocating nothing itself for a block without
+news (the modem cores still hand back their bits as new arrays).
 ``tests/session/test_session_pump.py`` checks whole calls sound the same, sample for
 sample, with either, and give the engine the same events.
 """

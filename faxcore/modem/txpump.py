@@ -30,7 +30,10 @@ have seen the end there either.
 
 :class:`ReferenceTxPump` here is the readable description; ``_txpump.TxPump`` is the
 same in Cython, and ``tests/modem/test_tx_pump.py`` checks that whole calls sound the
-same, sample for sample, with either and with the per-piece loop.
+same, sample for sample, with either and with the per-piece loop. The session pump
+(:mod:`faxcore.modem.sessionpump`) plays the compiled one from C (``fill_c``, declared in
+``_txpump.pxd``), and the per-piece loop is what it hands back to the session for tones
+and for sources without a pump.
 """
 
 from __future__ import annotations
