@@ -63,6 +63,12 @@ given and raises ``ValueError`` otherwise):
   and ``points[amp * 8 + phase] < 16`` (``8`` when ``bps`` is 3), checked. ``take_bits``
   copies ``c = ocommit <= onb <= len(obits)`` octets out and moves the ``onb - c`` after
   them to the front, both inside ``obits``.
+* Output and events: ``rx`` first makes room in ``obits`` for every bit the call can
+  demodulate (``_reserve``: at most one T/2 output per sample, one symbol per two, at
+  most 7 bits a symbol), and ``_put_bit`` writes through ``obuf`` only below ``ocap``
+  regardless. Events go into a C buffer of EV_MAX that ``rx`` flushes to ``events``
+  whenever it holds more than EV_MAX - 16 at the start of a sample (a sample raises at
+  most 6), and ``_event`` only writes below EV_MAX regardless.
 * Memory: ``obits`` holds at most the bits not yet taken; ``take_bits`` (called by the
   Python wrapper after every ``rx`` block that committed bits) empties it. Uncommitted
   bits are at most ``hold_symbols`` plus ``lost_grace`` symbols' worth plus one block's,

@@ -33,7 +33,13 @@ given and raises ``ValueError`` otherwise):
   it; bits demodulated during a dropout wait in ``hbuf`` (HOLD_MAX), whose writes are
   checked too (the dropout ends the burst after ``low_grace`` <= HOLD_MAX / 3 symbols). The
   transmitter's samples are clamped to int16 before the cast, from finite values (the
-  pulse table and the gain are checked finite, the points are unit phasors).
+  pulse table and the gain are checked finite, the points are unit phasors). Events go
+  into a C buffer of EV_MAX that ``process`` flushes to ``events`` whenever it holds
+  more than EV_MAX - 8 before a sample or a T/2 step (each raises at most 3), and
+  ``_event`` only writes below EV_MAX regardless.
+* Inner products (``_vec.pxd``): the matched filter reads the float32 input ring over
+  ``[base - ntap + 1, base]`` with ``NB <= base < 2 NB``, ``ntap <= NB - 8``; the
+  equaliser line over ``[epos, epos + NEQ)``, ``epos < NEB``, ``NEQ < NEB``.
 * Float to int: ``next_n = floor(t_next) + half_len`` needs a finite ``t_next``: every
   step added to it is finite and bounded (the Gardner error is clamped, NaN mapped to
   0; the drift is clamped). The carrier loop steps are clamped (NaN mapped to 0), so the
