@@ -815,9 +815,45 @@ cdef class QamReceiver:
         cdef int p, NP = self.NP
         cdef float *hr
         cdef float *hi
-        cdef uint32_t idx
+        cdef uint32_t idx, ph, dph
+        cdef double pw, npw, tn, off, pcut, alpha = self.pw_alpha
+        cdef int xp
         self._reserve(n)
-        for i in range(n):
+        i = -1
+        while True:
+            i += 1
+            if i >= n:
+                break
+            if self.carrier and self.state == ST_DATA:
+                # Data, the usual case: the samples that neither drop the carrier nor
+                # complete a T/2 output only update the power meter, the input ring,
+                # the NCO and the timing countdown, kept in registers here (the same
+                # arithmetic as below). The sample that does one of those goes on below.
+                pw = self.pw
+                tn = self.t_next
+                xp = self.xpos
+                ph = self.phase
+                dph = self.dphase
+                off = self.off_thresh
+                pcut = 0.05 * self.p_ref if self.p_cnt >= 96 else -1.0
+                while i < n:
+                    x = samples[i]
+                    npw = pw + (x * x - pw) * alpha
+                    if npw < off or npw < pcut or not (tn - 1.0 > 0.0):
+                        break
+                    pw = npw
+                    xp = (xp + 1) & (XBUF - 1)
+                    self.xbuf[xp] = x
+                    self.xbuf[xp + XBUF] = x
+                    ph += dph
+                    tn -= 1.0
+                    i += 1
+                self.pw = pw
+                self.t_next = tn
+                self.xpos = xp
+                self.phase = ph
+                if i >= n:
+                    break
             # a sample raises at most 6 events (carrier down with a training judged,
             # failed or a signal lost; then one symbol's): flushed well before EV_MAX
             if self.ev_n > EV_MAX - 16:
