@@ -45,8 +45,23 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 
 import numpy as _np
 
+cdef extern from *:
+    """
+    static inline int fc_ctz64(unsigned long long v) { return __builtin_ctzll(v); }
+    /* the index * 8 of the first nonzero byte, in memory order, of 8 bytes loaded into v */
+    static inline int fc_first_byte_bits(unsigned long long v) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        return __builtin_clzll(v);
+    #else
+        return __builtin_ctzll(v);
+    #endif
+    }
+    """
+    int fc_ctz64(unsigned long long v) noexcept nogil     # v != 0 (checked by callers)
+    int fc_first_byte_bits(unsigned long long v) noexcept nogil   # v != 0 (checked)
+
 DEF LEFT = 136      # left margin of a pixel line: covers x - tx for tx <= MAX_TX
-DEF RIGHT = 8       # right margin: covers x + 2
+DEF RIGHT = 16      # right margin: covers x + 3 and the 8-byte loads of _white_run
 DEF MAX_TX = 127    # T.82/T.85: MX <= 127
 DEF NCX = 1024      # 10-pixel templates
 DEF TP3CX = 0x0E5   # TPBON pseudo-pixel context, 3-line template
@@ -317,7 +332,7 @@ cdef inline void _unpack_row(const uint8_t *src, uint8_t *line, int width) noexc
 
 cdef inline void _pack_row(const uint8_t *line, uint8_t *dst, int width) noexcept nogil:
     # eight pixels a byte; the last byte reads up to 7 pixels past the width, which are
-    # in the right margin (RIGHT = 8 bytes, always 0), so its pad bits come out 0
+    # in the right margin (RIGHT = 16 bytes, always 0), so its pad bits come out 0
     cdef int i, nb = (width + 7) >> 3
     cdef const uint8_t *q
     for i in range(nb):
@@ -417,13 +432,44 @@ cdef class Model:
         return cx
 
 
-cdef void _encode_line(Model m, Enc *e, Out *o) noexcept nogil:
-    cdef int x, w = m.width, tx = m.tx
+cdef inline int _white_run(const uint8_t *a, const uint8_t *b, const uint8_t *c, int x,
+                           int limit) noexcept nogil:
+    # How many consecutive p = 0, 1, .. < limit have a[x + 1 + p] | b[x + 2 + p] |
+    # c[x + p] == 0 (a or c NULL: not tested), counted eight at a time, at most limit.
+    # Plain reading:
+    #     p = 0
+    #     while p < limit and not (a[x+1+p] | b[x+2+p] | c[x+p]): p += 1
+    # Reads: with 0 <= x and p < limit <= width - x, the last 8-byte load ends at
+    # x + 2 + (limit - 1) + 7 <= width + 8 < width + RIGHT: inside the line.
+    cdef int p = 0
+    cdef uint64_t u, v
+    while p < limit:
+        memcpy(&u, b + x + 2 + p, 8)
+        if a != NULL:
+            memcpy(&v, a + x + 1 + p, 8)
+            u |= v
+        if c != NULL:
+            memcpy(&v, c + x + p, 8)
+            u |= v
+        if u:
+            # pixels are bytes 0/1: the first nonzero byte in memory order
+            p += fc_first_byte_bits(u) >> 3
+            return p if p < limit else limit
+        p += 8
+    return p if p < limit else limit
+
+
+cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
+    cdef int x, w = m.width, tx = m.tx, k, kmax
     cdef const uint8_t *a = m.l2 + LEFT
     cdef const uint8_t *b = m.l1 + LEFT
     cdef const uint8_t *c = m.l0 + LEFT
     cdef uint8_t *st = m.st
-    cdef uint32_t r2, r1, r0, cx
+    cdef uint32_t r2, r1, r0, cx, lsz0
+    # the coder state in a local (not behind ep: the stores to st[] are uint8_t stores,
+    # which may alias anything reached through a pointer, so the C compiler would reload
+    # a, c, ct after every one); written back at the end
+    cdef Enc e = ep[0]
     # sliding windows: r2 = line y-2 at x-1..x+1, r1 = line y-1 at x-3..x+2,
     # r0 = line y at x-4..x-1 (newest pixel in bit 0)
     # the windows at x = 0 (LEFT - 3 >= 0: inside the left margin)
@@ -432,59 +478,143 @@ cdef void _encode_line(Model m, Enc *e, Out *o) noexcept nogil:
         | (m.l1[LEFT] << 2) | (m.l1[LEFT + 1] << 1) | m.l1[LEFT + 2]
     r0 = 0
     if m.two_line:
-        for x in range(w):
+        x = 0
+        while x < w:
             if tx:
                 cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
+            elif (r1 | r0) == 0 and st[0] < 0x80 and c[x] == 0:
+                # white run (see _decode_line): the context stays 0 while b[x+2+p] and
+                # c[x+p] are white, and each such MPS (white) pixel only takes LSZ off A
+                # as long as A stays >= 0x8000: no renormalisation, no state change
+                lsz0 = LSZ[st[0]]
+                kmax = <int>((e.a - 0x8000) // lsz0)
+                if kmax > 1:
+                    k = _white_run(NULL, b, c, x, kmax if kmax < w - x else w - x)
+                    if k > 1:
+                        e.a -= <uint32_t>k * lsz0
+                        x += k
+                        r1 = (b[x - 3] << 5) | (b[x - 2] << 4) | (b[x - 1] << 3) \
+                            | (b[x] << 2) | (b[x + 1] << 1) | b[x + 2]
+                        r0 = (c[x - 4] << 3) | (c[x - 3] << 2) | (c[x - 2] << 1) | c[x - 1]
+                        continue
+                cx = 0
             else:
                 cx = (r1 << 4) | r0
-            _encode(e, o, st, cx, c[x])
+            _encode(&e, o, st, cx, c[x])
             r1 = ((r1 << 1) | b[x + 3]) & 0x3F
             r0 = ((r0 << 1) | c[x]) & 0xF
+            x += 1
     else:
-        for x in range(w):
+        x = 0
+        while x < w:
             if tx:
                 cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
             else:
                 cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
-            _encode(e, o, st, cx, c[x])
+                if cx == 0 and st[0] < 0x80 and c[x] == 0:
+                    lsz0 = LSZ[st[0]]
+                    kmax = <int>((e.a - 0x8000) // lsz0)
+                    if kmax > 1:
+                        k = _white_run(a, b, c, x, kmax if kmax < w - x else w - x)
+                        if k > 1:
+                            e.a -= <uint32_t>k * lsz0
+                            x += k
+                            r2 = (a[x - 1] << 2) | (a[x] << 1) | a[x + 1]
+                            r1 = (b[x - 3] << 5) | (b[x - 2] << 4) | (b[x - 1] << 3) \
+                                | (b[x] << 2) | (b[x + 1] << 1) | b[x + 2]
+                            r0 = (c[x - 4] << 3) | (c[x - 3] << 2) | (c[x - 2] << 1) \
+                                | c[x - 1]
+                            continue
+            _encode(&e, o, st, cx, c[x])
             r2 = ((r2 << 1) | a[x + 2]) & 0x7
             r1 = ((r1 << 1) | b[x + 3]) & 0x3F
             r0 = ((r0 << 1) | c[x]) & 0xF
+            x += 1
+    ep[0] = e
 
 
-cdef void _decode_line(Model m, Dec *d) noexcept nogil:
-    cdef int x, w = m.width, tx = m.tx, pix
+cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
+    cdef int x, w = m.width, tx = m.tx, pix, k, kmax
     cdef const uint8_t *a = m.l2 + LEFT
     cdef const uint8_t *b = m.l1 + LEFT
     cdef uint8_t *c = m.l0 + LEFT
     cdef uint8_t *st = m.st
-    cdef uint32_t r2, r1, r0, cx
+    cdef uint32_t r2, r1, r0, cx, lsz0, bound
+    # the coder state in a local (see _encode_line), written back at the end
+    cdef Dec d = dp[0]
     # the windows at x = 0 (LEFT - 3 >= 0: inside the left margin)
     r2 = (m.l2[LEFT - 1] << 2) | (m.l2[LEFT] << 1) | m.l2[LEFT + 1]
     r1 = (m.l1[LEFT - 3] << 5) | (m.l1[LEFT - 2] << 4) | (m.l1[LEFT - 1] << 3) \
         | (m.l1[LEFT] << 2) | (m.l1[LEFT + 1] << 1) | m.l1[LEFT + 2]
     r0 = 0
+    # White runs (tx == 0 only): when the context is 0 and its MPS is white, DECODE of
+    # the next pixels is "A -= LSZ; if C_high < A and A >= 0x8000: return MPS" with no
+    # state change, as long as their contexts stay 0, i.e. the pixels above are white
+    # (_white_run) and the decoded ones are (they are the MPS). So k such pixels at once:
+    # the largest k with A - k * LSZ >= max(0x8000, C_high + 1), capped by the white run
+    # above and the line end; then A -= k * LSZ and the k pixels are 0.
     if m.two_line:
-        for x in range(w):
+        x = 0
+        while x < w:
             if tx:
                 cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
+            elif (r1 | r0) == 0 and st[0] < 0x80:
+                lsz0 = LSZ[st[0]]
+                bound = (d.c >> 16) + 1
+                if bound < 0x8000:
+                    bound = 0x8000
+                if d.a > bound:
+                    kmax = <int>((d.a - bound) // lsz0)
+                    if kmax > 1:
+                        k = _white_run(NULL, b, NULL, x, kmax if kmax < w - x else w - x)
+                        if k > 1:
+                            d.a -= <uint32_t>k * lsz0
+                            memset(c + x, 0, k)
+                            x += k
+                            r1 = (b[x - 3] << 5) | (b[x - 2] << 4) | (b[x - 1] << 3) \
+                                | (b[x] << 2) | (b[x + 1] << 1) | b[x + 2]
+                            r0 = 0
+                            continue
+                cx = 0
             else:
                 cx = (r1 << 4) | r0
-            pix = _decode(d, st, cx)
+            pix = _decode(&d, st, cx)
             c[x] = pix
             r1 = ((r1 << 1) | b[x + 3]) & 0x3F
             r0 = ((r0 << 1) | pix) & 0xF
+            x += 1
     else:
-        for x in range(w):
+        x = 0
+        while x < w:
             if tx:
                 cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
             else:
                 cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
-            pix = _decode(d, st, cx)
+                if cx == 0 and st[0] < 0x80:
+                    lsz0 = LSZ[st[0]]
+                    bound = (d.c >> 16) + 1
+                    if bound < 0x8000:
+                        bound = 0x8000
+                    if d.a > bound:
+                        kmax = <int>((d.a - bound) // lsz0)
+                        if kmax > 1:
+                            k = _white_run(a, b, NULL, x, kmax if kmax < w - x else w - x)
+                            if k > 1:
+                                d.a -= <uint32_t>k * lsz0
+                                memset(c + x, 0, k)
+                                x += k
+                                r2 = (a[x - 1] << 2) | (a[x] << 1) | a[x + 1]
+                                r1 = (b[x - 3] << 5) | (b[x - 2] << 4) | (b[x - 1] << 3) \
+                                    | (b[x] << 2) | (b[x + 1] << 1) | b[x + 2]
+                                r0 = 0
+                                continue
+            pix = _decode(&d, st, cx)
             c[x] = pix
             r2 = ((r2 << 1) | a[x + 2]) & 0x7
             r1 = ((r1 << 1) | b[x + 3]) & 0x3F
             r0 = ((r0 << 1) | pix) & 0xF
+            x += 1
+    dp[0] = d
 
 
 def line_context(Model m, int x) -> int:
@@ -592,11 +722,6 @@ def decode_stripe(Model m, const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t
 # ---------------------------------------------------------------------------------------
 # Encoder-side statistics for the adaptive template choice (T.82 6.7.3 / T.85 ATMOVE)
 
-cdef extern from *:
-    """
-    static inline int fc_ctz64(unsigned long long v) { return __builtin_ctzll(v); }
-    """
-    int fc_ctz64(unsigned long long v) noexcept nogil     # v != 0 (checked by callers)
 
 
 cdef inline uint64_t _or16(const uint8_t *p) noexcept nogil:
