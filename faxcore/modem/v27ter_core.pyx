@@ -569,16 +569,50 @@ cdef class V27Demod:
     def process(self, samples):
         cdef const cnp.int16_t[::1] x = samples
         cdef Py_ssize_t m = x.shape[0], i
-        cdef double v, pw
+        cdef double v, pw, npw, offp
         cdef int w, car
         cdef int off
+        cdef long long nn, nxt
         need = m + 16 + HOLD_MAX
         if self.obuf.shape[0] < need:
             self.obuf_arr = np.zeros(need, dtype=np.uint8)
             self.obuf = self.obuf_arr
         self.olen = 0
         car = <int>(self.n % CARRIER_PERIOD)
-        for i in range(m):
+        i = -1
+        while True:
+            i += 1
+            if i >= m:
+                break
+            if self.carrier and self.state != ST_IDLE:
+                # A burst, the usual case: the samples that neither drop the carrier nor
+                # are due for a T/2 output only update the power meter and the mixed-down
+                # input ring, with the running values in registers here (the same
+                # arithmetic as below). The sample that does one of those goes on below.
+                pw = self.power
+                nn = self.n
+                nxt = self.next_n
+                offp = self.off_power
+                while i < m:
+                    v = <double>x[i]
+                    npw = pw + (v * v - pw) * 0.03125
+                    if npw < offp or nn >= nxt:
+                        break
+                    pw = npw
+                    w = <int>(nn & (NB - 1))
+                    self.bre[w] = <float>(v * self.mix_re[car])
+                    self.bim[w] = <float>(v * self.mix_im[car])
+                    self.bre[w + NB] = self.bre[w]
+                    self.bim[w + NB] = self.bim[w]
+                    car += 1
+                    if car == CARRIER_PERIOD:
+                        car = 0
+                    nn += 1
+                    i += 1
+                self.power = pw
+                self.n = nn
+                if i >= m:
+                    break
             if self.ev_n > EV_MAX - 8:
                 self._flush_events()
             v = <double>x[i]
