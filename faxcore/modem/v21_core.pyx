@@ -281,6 +281,12 @@ cdef class V21Demodulator:
         cdef int k, w, ti
         cdef long long t, lo
         cdef double alpha = self.alpha
+        # the running sums and power averages in locals (registers) for the loop, written
+        # back at its end: nothing called from it reads them (the same arithmetic)
+        cdef double l_s1r = self.s1r, l_s1i = self.s1i, l_s0r = self.s0r, l_s0i = self.s0i
+        cdef double l_pin_s = self.pin_s, l_ptot_s = self.ptot_s, l_a_s = self.a_s
+        cdef double l_pin_l = self.pin_l, l_ptot_l = self.ptot_l
+        cdef long long l_recompute = self.recompute
         for i in range(n):
             v = x[i]
             ti = self.tidx
@@ -289,10 +295,10 @@ cdef class V21Demodulator:
             p1i = v * self.c1i[ti]
             p0r = v * self.c0r[ti]
             p0i = v * self.c0i[ti]
-            self.s1r += p1r - self.r1r[w]
-            self.s1i += p1i - self.r1i[w]
-            self.s0r += p0r - self.r0r[w]
-            self.s0i += p0i - self.r0i[w]
+            l_s1r += p1r - self.r1r[w]
+            l_s1i += p1i - self.r1i[w]
+            l_s0r += p0r - self.r0r[w]
+            l_s0i += p0i - self.r0i[w]
             self.r1r[w] = p1r
             self.r1i[w] = p1i
             self.r0r[w] = p0r
@@ -305,33 +311,33 @@ cdef class V21Demodulator:
             if ti == TABLE:
                 ti = 0
             self.tidx = ti
-            self.recompute += 1
-            if self.recompute >= 8192:
+            l_recompute += 1
+            if l_recompute >= 8192:
                 # stop rounding errors of the running sums from accumulating
-                self.recompute = 0
-                self.s1r = self.s1i = self.s0r = self.s0i = 0.0
+                l_recompute = 0
+                l_s1r = l_s1i = l_s0r = l_s0i = 0.0
                 for k in range(NWIN):
-                    self.s1r += self.r1r[k]
-                    self.s1i += self.r1i[k]
-                    self.s0r += self.r0r[k]
-                    self.s0i += self.r0i[k]
-            a2 = self.s1r * self.s1r + self.s1i * self.s1i
-            pin = self.s0r * self.s0r + self.s0i * self.s0i
+                    l_s1r += self.r1r[k]
+                    l_s1i += self.r1i[k]
+                    l_s0r += self.r0r[k]
+                    l_s0i += self.r0i[k]
+            a2 = l_s1r * l_s1r + l_s1i * l_s1i
+            pin = l_s0r * l_s0r + l_s0i * l_s0i
             t = self.t
             self.hist_d[t & HMASK] = a2 - pin
             a2 = a2 + pin
             a = sqrt(a2)
             self.hist_a[t & HMASK] = a
             pin = a2 * PIN_SCALE
-            self.pin_s += alpha * (pin - self.pin_s)
-            self.ptot_s += alpha * (v * v - self.ptot_s)
+            l_pin_s += alpha * (pin - l_pin_s)
+            l_ptot_s += alpha * (v * v - l_ptot_s)
             # slow averages decide carrier off (robust at low SNR)
-            self.a_s += (1.0 / 64.0) * (a - self.a_s)
-            self.pin_l += (1.0 / 64.0) * (pin - self.pin_l)
-            self.ptot_l += (1.0 / 64.0) * (v * v - self.ptot_l)
+            l_a_s += (1.0 / 64.0) * (a - l_a_s)
+            l_pin_l += (1.0 / 64.0) * (pin - l_pin_l)
+            l_ptot_l += (1.0 / 64.0) * (v * v - l_ptot_l)
             if not self.carrier:
-                if (self.pin_s > self.on_thr and pin > self.on_thr
-                        and self.pin_s > 0.4 * self.ptot_s):
+                if (l_pin_s > self.on_thr and pin > self.on_thr
+                        and l_pin_s > 0.4 * l_ptot_s):
                     self.hold += 1
                     if self.hold >= HOLD_ON:
                         self.carrier = 1
@@ -373,8 +379,8 @@ cdef class V21Demodulator:
                 else:
                     self.hold = 0
             else:
-                if (self.pin_l < self.off_thr or self.pin_l < 0.2 * self.ptot_l
-                        or self.a_s < 0.25 * self.level):
+                if (l_pin_l < self.off_thr or l_pin_l < 0.2 * l_ptot_l
+                        or l_a_s < 0.25 * self.level):
                     self.hold += 1
                     if self.hold >= HOLD_OFF:
                         self.carrier = 0
@@ -408,6 +414,16 @@ cdef class V21Demodulator:
                 else:
                     # idle (what _decoder_step does then): only the previous d moves on
                     self.dprev = self.hist_d[(t - DELAY) & HMASK]
+        self.s1r = l_s1r
+        self.s1i = l_s1i
+        self.s0r = l_s0r
+        self.s0i = l_s0i
+        self.pin_s = l_pin_s
+        self.ptot_s = l_ptot_s
+        self.a_s = l_a_s
+        self.pin_l = l_pin_l
+        self.ptot_l = l_ptot_l
+        self.recompute = l_recompute
 
 
 cdef class V21Modulator:
