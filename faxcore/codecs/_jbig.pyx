@@ -11,11 +11,16 @@ Memory safety: bounds checking is off for this module, so every pointer access b
 guarded by an explicit check or by an invariant stated next to it:
 
 * rows are unpacked into three pixel lines (one byte a pixel) of ``LEFT + width + RIGHT``
-  bytes; the context model reads at ``LEFT + x + d`` with ``-LEFT <= d <= 2`` for
-  ``0 <= x < width``: ``d`` is one of the template offsets (-4..+2) or ``-tx`` with
+  bytes; the context model reads at ``LEFT + x + d`` with ``-LEFT <= d <= 3`` for
+  ``0 <= x <= width``: ``d`` is one of the template offsets (-4..+3) or ``-tx`` with
   ``0 < tx <= MAX_TX < LEFT`` (``tx`` is checked against ``MAX_TX`` before use), so every
   read is inside the line; the margins are zero (white pixels outside the page) and are
   never written (writes go to ``LEFT + x`` with ``0 <= x < width`` only);
+* the white-run fast path (``_white_run``) loads 8 bytes at ``x + p``, ``x + 1 + p`` and
+  ``x + 2 + p`` for ``p < limit <= width - x``: the last byte read is at most
+  ``width + 8 < width + RIGHT``; it returns at most ``limit``, so the ``k`` pixels then
+  written (``memset(c + x, 0, k)``) end at ``x + k <= width``; the windows are then reread
+  at ``x - 4 .. x + 2`` with ``2 <= x <= width``;
 * packed rows are read/written at ``row * rowbytes + (x >> 3)`` with ``x < width`` and
   ``row`` below the caller-checked row count of the array;
 * the arithmetic decoder reads its segment ``data[pos:end]`` with ``pos < end`` checked
@@ -114,6 +119,18 @@ for _i in range(113):
     NMPS[_i] = _TABLE[_i][1]
     NLPS[_i] = _TABLE[_i][2]
     SWTCH[_i] = _TABLE[_i][3]
+
+
+#: 1 = the white-run fast path of the line loops is on (the default); 0 = every pixel goes
+#: through ENCODE/DECODE (the plain reading, for tests that compare the two)
+cdef int _fast_runs = 1
+
+
+def set_fast_runs(bint on) -> None:
+    """Switch the white-run fast path of the line loops on or off (tests compare the
+    bytes and pixels of both; the coded bytes and decoded pixels are the same)."""
+    global _fast_runs
+    _fast_runs = on
 
 
 # ---------------------------------------------------------------------------------------
@@ -461,6 +478,8 @@ cdef inline int _white_run(const uint8_t *a, const uint8_t *b, const uint8_t *c,
 
 cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
     cdef int x, w = m.width, tx = m.tx, k, kmax
+    # the white-run fast path (below), off with an AT pixel on the current line (tx > 0)
+    cdef int fast = _fast_runs and tx == 0
     cdef const uint8_t *a = m.l2 + LEFT
     cdef const uint8_t *b = m.l1 + LEFT
     cdef const uint8_t *c = m.l0 + LEFT
@@ -482,7 +501,7 @@ cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
         while x < w:
             if tx:
                 cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
-            elif (r1 | r0) == 0 and st[0] < 0x80 and c[x] == 0:
+            elif fast and (r1 | r0) == 0 and st[0] < 0x80 and c[x] == 0:
                 # white run (see _decode_line): the context stays 0 while b[x+2+p] and
                 # c[x+p] are white, and each such MPS (white) pixel only takes LSZ off A
                 # as long as A stays >= 0x8000: no renormalisation, no state change
@@ -511,7 +530,7 @@ cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
                 cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
             else:
                 cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
-                if cx == 0 and st[0] < 0x80 and c[x] == 0:
+                if fast and cx == 0 and st[0] < 0x80 and c[x] == 0:
                     lsz0 = LSZ[st[0]]
                     kmax = <int>((e.a - 0x8000) // lsz0)
                     if kmax > 1:
@@ -535,6 +554,7 @@ cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
 
 cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
     cdef int x, w = m.width, tx = m.tx, pix, k, kmax
+    cdef int fast = _fast_runs and tx == 0
     cdef const uint8_t *a = m.l2 + LEFT
     cdef const uint8_t *b = m.l1 + LEFT
     cdef uint8_t *c = m.l0 + LEFT
@@ -558,7 +578,7 @@ cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
         while x < w:
             if tx:
                 cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
-            elif (r1 | r0) == 0 and st[0] < 0x80:
+            elif fast and (r1 | r0) == 0 and st[0] < 0x80:
                 lsz0 = LSZ[st[0]]
                 bound = (d.c >> 16) + 1
                 if bound < 0x8000:
@@ -590,7 +610,7 @@ cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
                 cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
             else:
                 cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
-                if cx == 0 and st[0] < 0x80:
+                if fast and cx == 0 and st[0] < 0x80:
                     lsz0 = LSZ[st[0]]
                     bound = (d.c >> 16) + 1
                     if bound < 0x8000:
