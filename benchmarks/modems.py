@@ -123,6 +123,10 @@ def speed(name: str, rate: int, seconds: float, repeats: int = REPEATS) -> dict:
             n += BLOCK
 
     blocks = [audio[i:i + BLOCK] for i in range(0, len(audio), BLOCK)]
+    # built once before the timing: the first receiver of a kind builds (and caches) its
+    # filter bank and decision tables, tens of ms that are no part of the per-second cost
+    modem.receiver(name, rate)
+    modem.transmitter(name, rate)
 
     def our_rx():
         rx = modem.receiver(name, rate)
@@ -182,6 +186,69 @@ def _c_cost(mode: str, name: str, rate: int, arg: str) -> float:
     out = subprocess.run([C_DRIVER[0], mode, name, str(rate), arg, "1"], capture_output=True,
                          text=True, check=True)
     return float(out.stdout.split("=")[1])
+
+
+#: one pass of our receiver (rx) or transmitter (tx) over the benchmark's audio, as the
+#: speed test runs it, ``passes`` times (run under callgrind by ``instructions``)
+_OUR_DRIVER = """
+import sys
+import numpy as np
+from faxcore import modem
+mode, name, rate, raw, passes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+audio = np.fromfile(raw, np.int16)
+blocks = [audio[i:i + 160] for i in range(0, len(audio), 160)]
+bits = np.random.default_rng(7).integers(0, 2, int(rate * len(audio) / 8000), dtype=np.uint8)
+for _ in range(passes):
+    if mode == "rx":
+        rx = modem.receiver(name, rate)
+        for b in blocks:
+            rx.rx(b)
+        rx.bits()
+    else:
+        tx = modem.transmitter(name, rate)
+        tx.send(bits)
+        n = 0
+        while not tx.done and n < 2 * len(audio):
+            tx.tx(160)
+            n += 160
+"""
+
+
+def _callgrind_total(cmd: list[str], outdir: Path) -> int:
+    out = outdir / "cg.out"
+    r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"callgrind failed: {r.stderr[-500:]}")
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:") or line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError("no callgrind total")
+
+
+def instructions(name: str, rate: int, seconds: float, outdir: Path) -> dict:
+    """Instructions per audio second, ours and spandsp-C's, counted by callgrind (no
+    noise from other processes, unlike CPU time; but not the same as time either: the
+    instructions per cycle differ). Each side runs its loop once and twice: the
+    difference is one pass, without interpreter or program start-up."""
+    rng = np.random.default_rng(7)
+    audio = _spandsp_burst(name, rate, rng.integers(0, 2, int(rate * seconds), dtype=np.uint8))
+    raw = outdir / f"{name}-{rate}-ins.raw"
+    audio.astype(np.int16).tofile(raw)
+    drv = outdir / "our_driver.py"
+    drv.write_text(_OUR_DRIVER)
+    audio_s = len(audio) / 8000
+    r = {"name": name, "bit_rate": rate}
+    for mode in ("rx", "tx"):
+        ours = [_callgrind_total([sys.executable, str(drv), mode, name, str(rate), str(raw), str(k)],
+                                 outdir) for k in (1, 2)]
+        arg = str(raw) if mode == "rx" else f"{audio_s:.3f}"
+        theirs = [_callgrind_total([C_DRIVER[0], mode, name, str(rate), arg, str(k)], outdir)
+                  for k in (1, 2)]
+        r[f"our_{mode}_ins"] = (ours[1] - ours[0]) / audio_s
+        r[f"spc_{mode}_ins"] = (theirs[1] - theirs[0]) / audio_s
+        r[f"{mode}_ins_ratio"] = r[f"our_{mode}_ins"] / r[f"spc_{mode}_ins"]
+    return r
 
 
 def build_c_driver(outdir: Path) -> str | None:
@@ -299,6 +366,9 @@ def main(argv=None) -> int:
                     help="shorter speed runs, fewer BER bits for the fast modems (V.21 keeps all)")
     ap.add_argument("--only", default="", help="comma-separated modem names")
     ap.add_argument("--no-ber", action="store_true")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count instructions per audio second with callgrind (ours "
+                         "and spandsp-C; needs valgrind)")
     ap.add_argument("--repeats", type=int, default=REPEATS,
                     help="speed repeats (interleaved); ratios are given as min/median/max")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench"))
@@ -349,6 +419,25 @@ def main(argv=None) -> int:
             print(f"{r['name'] + '/' + str(r['bit_rate']):<14}"
                   f"{r['tx_ratio_c_min']:>8.2f}{r['tx_ratio_c_median']:>8.2f}{r['tx_ratio_c_max']:>8.2f}"
                   f"{r['rx_ratio_c_min']:>10.2f}{r['rx_ratio_c_median']:>8.2f}{r['rx_ratio_c_max']:>8.2f}")
+    if args.instructions and C_DRIVER and shutil.which("valgrind"):
+        print("\n== instructions per audio second (callgrind, one pass: 2 passes - 1 pass), "
+              "ratios faxcore / spandsp-C ==")
+        print(f"{'modem':<14}{'our tx':>12}{'spC tx':>12}{'ratio':>7}{'our rx':>12}{'spC rx':>12}"
+              f"{'ratio':>7}")
+        for name, rate in cases:
+            if _available(name):
+                continue
+            try:
+                ins = instructions(name, rate, 2.0, Path(tmp.name))
+            except Exception:  # noqa: BLE001
+                problems.append(f"{name}/{rate} instructions: {traceback.format_exc(limit=2)}")
+                continue
+            for r in speed_rows:
+                if (r["name"], r["bit_rate"]) == (name, rate):
+                    r.update(ins)
+            print(f"{name + '/' + str(rate):<14}{ins['our_tx_ins']:>12.0f}{ins['spc_tx_ins']:>12.0f}"
+                  f"{ins['tx_ins_ratio']:>7.2f}{ins['our_rx_ins']:>12.0f}{ins['spc_rx_ins']:>12.0f}"
+                  f"{ins['rx_ins_ratio']:>7.2f}", flush=True)
     if not args.no_ber:
         print("\n== BER vs SNR (same noisy signal into both receivers) ==")
         for name, rate in cases:
