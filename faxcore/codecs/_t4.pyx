@@ -1361,9 +1361,11 @@ def decode_packed(const uint8_t[::1] data, int width, int scheme, Py_ssize_t max
     indices, end marker seen, error or None, consumed bits, bits skipped before the first
     EOL). See faxcore.codecs.t4.decode for the behaviour on damaged data.
 
-    plain=True decodes with the plain reading of the algorithm (one code per look-up,
-    changing elements rendered afterwards) instead of the fast paths; the result is the
-    same (tests compare the two).
+    plain=True decodes with the plain reading of the algorithm (_decode_1d, _decode_2d:
+    one code per look-up, changing elements rendered afterwards by _render) instead of
+    the fast paths (_decode_1d_fast for every 1-D row; _decode_2d_fast for 2-D rows whose
+    reference row has at least width / 8 changing elements, where it pays off); the
+    result is the same (tests/codecs/test_codec_fastpath.py compares the two).
     """
     cdef Reader r, row_start, probe
     cdef int64_t skipped = 0
