@@ -120,6 +120,32 @@ for _i in range(113):
     NLPS[_i] = _TABLE[_i][2]
     SWTCH[_i] = _TABLE[_i][3]
 
+# The same, indexed by a whole context state byte s (bit 7 the MPS, bits 0..6 the state
+# index): S_LSZ[s] = LSZ[s & 0x7F], S_NMPS[s] = (s & 0x80) | NMPS[s & 0x7F] and
+# S_NLPS[s] = ((s & 0x80) ^ (SWTCH[s & 0x7F] << 7)) | NLPS[s & 0x7F]: one load each in the
+# coder. A state byte only ever takes values from these tables (or 0), so its index is
+# < 113; the 256 entries cover any byte anyway (unreachable ones are 0, LSZ 1).
+cdef uint32_t S_LSZ[256]
+cdef uint8_t S_NMPS[256]
+cdef uint8_t S_NLPS[256]
+for _i in range(256):
+    if (_i & 0x7F) < 113:
+        S_LSZ[_i] = LSZ[_i & 0x7F]
+        S_NMPS[_i] = (_i & 0x80) | NMPS[_i & 0x7F]
+        S_NLPS[_i] = ((_i & 0x80) ^ (SWTCH[_i & 0x7F] << 7)) | NLPS[_i & 0x7F]
+    else:
+        S_LSZ[_i] = 1
+        S_NMPS[_i] = 0
+        S_NLPS[_i] = 0
+
+
+cdef extern from *:
+    """
+    /* leading zeros of a 32-bit value; v != 0 */
+    static inline int fc_clz32(unsigned int v) { return __builtin_clz(v); }
+    """
+    int fc_clz32(unsigned int v) noexcept nogil
+
 
 #: 1 = the white-run fast path of the line loops is on (the default); 0 = every pixel goes
 #: through ENCODE/DECODE (the plain reading, for tests that compare the two)
@@ -204,30 +230,37 @@ cdef inline void _byteout(Enc *e, Out *o) noexcept nogil:
 
 cdef inline void _encode(Enc *e, Out *o, uint8_t *st, int cx, int pix) noexcept nogil:
     cdef uint8_t s = st[cx]
-    cdef int idx = s & 0x7F
-    cdef uint32_t lsz = LSZ[idx]
+    cdef uint32_t lsz = S_LSZ[s]
+    cdef int n
     e.a -= lsz
     if pix != (s >> 7):
         # LPS: the upper sub-interval unless it is the larger one (conditional exchange)
         if e.a >= lsz:
             e.c += e.a
             e.a = lsz
-        st[cx] = (s & 0x80) ^ (SWTCH[idx] << 7) | NLPS[idx]
+        st[cx] = S_NLPS[s]
     else:
         if e.a >= 0x8000:
             return
         if e.a < lsz:
             e.c += e.a
             e.a = lsz
-        st[cx] = (s & 0x80) | NMPS[idx]
-    while True:
-        e.a <<= 1
-        e.c <<= 1
-        e.ct -= 1
-        if e.ct == 0:
-            _byteout(e, o)
-        if e.a >= 0x8000:
-            break
+        st[cx] = S_NMPS[s]
+    # RENORME: shift A and C left until A >= 0x8000 (n bits; 0 < A < 0x8000 here), a
+    # BYTEOUT each time CT reaches 0. Plain reading, one bit at a time:
+    #     while True:
+    #         a <<= 1; c <<= 1; ct -= 1
+    #         if ct == 0: byteout()        # sets ct = 8
+    #         if a >= 0x8000: break
+    n = fc_clz32(e.a) - 16
+    while n >= e.ct:
+        e.a <<= e.ct
+        e.c <<= e.ct
+        n -= e.ct
+        _byteout(e, o)
+    e.a <<= n
+    e.c <<= n
+    e.ct -= n
 
 cdef void _enc_flush(Enc *e, Out *o, size_t start, int strip) noexcept nogil:
     # T.82 FLUSH: CLEARBITS (the value in the final interval with most trailing zeros),
@@ -301,10 +334,9 @@ cdef inline void _dec_init(Dec *d, const uint8_t *data, Py_ssize_t start,
 
 cdef inline int _decode(Dec *d, uint8_t *st, int cx) noexcept nogil:
     cdef uint8_t s = st[cx]
-    cdef int idx = s & 0x7F
-    cdef uint32_t lsz = LSZ[idx]
+    cdef uint32_t lsz = S_LSZ[s]
     cdef int mps = s >> 7
-    cdef int pix
+    cdef int pix, n
     d.a -= lsz
     if (d.c >> 16) < d.a:
         # lower sub-interval: the MPS unless exchanged
@@ -312,28 +344,36 @@ cdef inline int _decode(Dec *d, uint8_t *st, int cx) noexcept nogil:
             return mps
         if d.a < lsz:
             pix = 1 - mps
-            st[cx] = (s & 0x80) ^ (SWTCH[idx] << 7) | NLPS[idx]
+            st[cx] = S_NLPS[s]
         else:
             pix = mps
-            st[cx] = (s & 0x80) | NMPS[idx]
+            st[cx] = S_NMPS[s]
     else:
         d.c -= d.a << 16
         if d.a < lsz:
             pix = mps
-            st[cx] = (s & 0x80) | NMPS[idx]
+            st[cx] = S_NMPS[s]
         else:
             pix = 1 - mps
-            st[cx] = (s & 0x80) ^ (SWTCH[idx] << 7) | NLPS[idx]
+            st[cx] = S_NLPS[s]
         d.a = lsz
-    while True:
-        d.a <<= 1
-        d.c <<= 1
-        d.ct -= 1
-        if d.ct == 0:
-            d.c |= _bytein(d) << 8
-            d.ct = 8
-        if d.a >= 0x8000:
-            break
+    # RENORMD: shift A and C left until A >= 0x8000 (n bits; 0 < A < 0x8000 here: A is
+    # LSZ >= 1 or A - LSZ with A >= 0x8000 > LSZ), a BYTEIN each time CT reaches 0. Plain
+    # reading, one bit at a time:
+    #     while True:
+    #         a <<= 1; c <<= 1; ct -= 1
+    #         if ct == 0: c |= bytein() << 8; ct = 8
+    #         if a >= 0x8000: break
+    n = fc_clz32(d.a) - 16
+    while n >= d.ct:
+        d.a <<= d.ct
+        d.c <<= d.ct
+        n -= d.ct
+        d.c |= _bytein(d) << 8
+        d.ct = 8
+    d.a <<= n
+    d.c <<= n
+    d.ct -= n
     return pix
 
 
@@ -505,7 +545,7 @@ cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
                 # white run (see _decode_line): the context stays 0 while b[x+2+p] and
                 # c[x+p] are white, and each such MPS (white) pixel only takes LSZ off A
                 # as long as A stays >= 0x8000: no renormalisation, no state change
-                lsz0 = LSZ[st[0]]
+                lsz0 = S_LSZ[st[0]]
                 kmax = <int>((e.a - 0x8000) // lsz0)
                 if kmax > 1:
                     k = _white_run(NULL, b, c, x, kmax if kmax < w - x else w - x)
@@ -531,7 +571,7 @@ cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
             else:
                 cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
                 if fast and cx == 0 and st[0] < 0x80 and c[x] == 0:
-                    lsz0 = LSZ[st[0]]
+                    lsz0 = S_LSZ[st[0]]
                     kmax = <int>((e.a - 0x8000) // lsz0)
                     if kmax > 1:
                         k = _white_run(a, b, c, x, kmax if kmax < w - x else w - x)
@@ -579,7 +619,7 @@ cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
             if tx:
                 cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
             elif fast and (r1 | r0) == 0 and st[0] < 0x80:
-                lsz0 = LSZ[st[0]]
+                lsz0 = S_LSZ[st[0]]
                 bound = (d.c >> 16) + 1
                 if bound < 0x8000:
                     bound = 0x8000
@@ -611,7 +651,7 @@ cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
             else:
                 cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
                 if fast and cx == 0 and st[0] < 0x80:
-                    lsz0 = LSZ[st[0]]
+                    lsz0 = S_LSZ[st[0]]
                     bound = (d.c >> 16) + 1
                     if bound < 0x8000:
                         bound = 0x8000
