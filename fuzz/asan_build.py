@@ -16,6 +16,7 @@ import argparse
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,10 +118,34 @@ def _build(tree: Path) -> Path:
     return tree
 
 
+_CIMPORT = re.compile(r"^\s*(?:from\s+(faxcore(?:\.\w+)+)\s+cimport|cimport\s+(faxcore(?:\.\w+)+))",
+                      re.MULTILINE)
+
+
+def _sources(pyx: Path) -> list[Path]:
+    """The .pyx and the faxcore .pxd files it depends on: its own .pxd beside it and every
+    ``from faxcore.x cimport`` / ``cimport faxcore.x`` (one level; a .pxd that cimports
+    another is rare here). A changed .pxd changes the C layout its users compile against,
+    so their modules are stale too (cythonize rebuilds them; this check must agree)."""
+    out = [pyx]
+    own = pyx.with_suffix(".pxd")
+    if own.exists():
+        out.append(own)
+    pkg_root = next((p for p in pyx.parents if p.name == "faxcore"), None)
+    if pkg_root is not None:
+        for m in _CIMPORT.finditer(pyx.read_text(errors="replace")):
+            dep = pkg_root.parent.joinpath(*(m.group(1) or m.group(2)).split(".")).with_suffix(".pxd")
+            if dep.exists():
+                out.append(dep)
+    return out
+
+
 def _built(pyx: Path) -> bool:
-    """An extension module newer than its .pyx exists next to it."""
+    """An extension module newer than its .pyx and the .pxd files it cimports exists
+    next to it."""
     mods = list(pyx.parent.glob(pyx.stem + ".*.so"))
-    return bool(mods) and all(m.stat().st_mtime >= pyx.stat().st_mtime for m in mods)
+    newest = max(src.stat().st_mtime for src in _sources(pyx))
+    return bool(mods) and all(m.stat().st_mtime >= newest for m in mods)
 
 
 def main() -> None:
