@@ -380,22 +380,57 @@ cdef inline int _decode(Dec *d, uint8_t *st, int cx) noexcept nogil:
 # ---------------------------------------------------------------------------------------
 # Lines and contexts
 
+cdef extern from *:
+    """
+    /* fc_unpack8[v]: the 8 pixels of byte v, MSB first, one byte (0/1) each */
+    static unsigned char fc_unpack8[256][8];
+    static void fc_unpack8_init(void) {
+        for (int v = 0; v < 256; v++)
+            for (int j = 0; j < 8; j++)
+                fc_unpack8[v][j] = (v >> (7 - j)) & 1;
+    }
+    /* 8 pixel bytes (0/1) at p -> one packed byte, p[0] in the MSB. Little endian: with
+       u = sum p[i] << 8i, u * sum_k 2^9k puts p[i] (k = 7 - i) at bit 63 - i, and every
+       other product term p[i] 2^(8i + 9k) lands below bit 56 at its own bit (i + k <= 6),
+       so nothing carries into the top byte. */
+    static inline unsigned char fc_pack8(const unsigned char *p) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        unsigned long long u;
+        memcpy(&u, p, 8);
+        return (unsigned char)((u * 0x8040201008040201ULL) >> 56);
+    #else
+        return (unsigned char)((p[0] << 7) | (p[1] << 6) | (p[2] << 5) | (p[3] << 4) |
+                               (p[4] << 3) | (p[5] << 2) | (p[6] << 1) | p[7]);
+    #endif
+    }
+    """
+    const uint8_t fc_unpack8[256][8]
+    void fc_unpack8_init() noexcept nogil
+    uint8_t fc_pack8(const uint8_t *p) noexcept nogil
+
+fc_unpack8_init()
+
+
 cdef inline void _unpack_row(const uint8_t *src, uint8_t *line, int width) noexcept nogil:
-    # line has LEFT + width + RIGHT bytes; writes line[LEFT .. LEFT + width)
-    cdef int x
+    # line has LEFT + width + RIGHT bytes; writes line[LEFT .. LEFT + width) only: whole
+    # source bytes as 8 pixel bytes from fc_unpack8 (i < width >> 3, so the 8 bytes at
+    # LEFT + 8 i end at LEFT + width at most), the last partial byte pixel by pixel (its
+    # pad bits may be anything and the right margin must stay 0). Plain reading:
+    #     for x in range(width): p[x] = (src[x >> 3] >> (7 - (x & 7))) & 1
+    cdef int x, i, nfull = width >> 3
     cdef uint8_t *p = line + LEFT
-    for x in range(width):
+    for i in range(nfull):
+        memcpy(p + 8 * i, &fc_unpack8[src[i]][0], 8)
+    for x in range(nfull * 8, width):
         p[x] = (src[x >> 3] >> (7 - (x & 7))) & 1
 
 cdef inline void _pack_row(const uint8_t *line, uint8_t *dst, int width) noexcept nogil:
-    # eight pixels a byte; the last byte reads up to 7 pixels past the width, which are
-    # in the right margin (RIGHT = 16 bytes, always 0), so its pad bits come out 0
+    # eight pixels a byte (fc_pack8, plain form in its comment); the last byte reads up to
+    # 7 pixels past the width, which are in the right margin (RIGHT = 16 bytes, always 0),
+    # so its pad bits come out 0
     cdef int i, nb = (width + 7) >> 3
-    cdef const uint8_t *q
     for i in range(nb):
-        q = line + LEFT + 8 * i
-        dst[i] = (q[0] << 7) | (q[1] << 6) | (q[2] << 5) | (q[3] << 4) | (q[4] << 3) \
-            | (q[5] << 2) | (q[6] << 1) | q[7]
+        dst[i] = fc_pack8(line + LEFT + 8 * i)
 
 
 cdef class Model:

@@ -97,3 +97,21 @@ def test_damaged_streams_decode_alike_with_and_without_the_fast_path():
                 pf, pp = _both(jbig.decode, bytes(b))
                 assert pf.error == pp.error, (w, trial)
                 assert np.array_equal(pf.bitmap, pp.bitmap), (w, trial)
+
+
+def test_pad_bits_of_the_rows_are_ignored():
+    """Rows unpack whole bytes through a table and the last partial byte pixel by pixel:
+    set pad bits past the width change nothing (and do not leak into the white margin
+    that the next line's context reads)."""
+    for a, w in PAGES:
+        if w % 8 == 0:
+            continue
+        clean = jbig.encode(a, l0=16)
+        rows = np.packbits(a, axis=1)
+        rows[:, -1] |= (1 << (8 - w % 8)) - 1          # every pad bit set
+        model = _jbig.Model(w, False, True)
+        sde = _jbig.encode_stripe(model, rows, 0, 16, {})
+        assert sde in clean, w
+        page = jbig.decode(clean)
+        assert np.array_equal(page.bitmap, a)
+        assert not np.any(page.packed.data[:, -1] & ((1 << (8 - w % 8)) - 1)), w
