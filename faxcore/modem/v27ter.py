@@ -337,17 +337,18 @@ class Receiver(ReceiverBase):
 
     def rx(self, samples) -> None:
         """Feed received samples (int16; any block size)."""
+        core = self._core
         try:
             # the usual int16, 1-D, contiguous block goes in as it is (no checks in
             # Python: the core's typed argument refuses anything else before it starts)
-            bits = self._core.process(samples)
+            bits = core.process(samples)
         except (TypeError, ValueError):
             samples = as_samples(samples)   # lists, other dtypes, strided views; or raises
             if samples.size == 0:
                 return
-            bits = self._core.process(samples)
-        if self._core.events:
-            for code, at in self._core.events:
+            bits = core.process(samples)
+        if core.events:
+            for code, at in core.events:
                 kind = _EVENT_KINDS[code]
                 self._emit(kind, at)
                 if kind == TRAINING_SUCCEEDED:
@@ -360,8 +361,9 @@ class Receiver(ReceiverBase):
                 elif kind == TRAINING_FAILED:
                     log.info("V.27ter %d training failed at sample %d (mse %.3f)",
                              self.bit_rate, at, self._core.last_mse)
-            self._core.events.clear()
-        self._push_bits(bits)
+            core.events.clear()
+        if bits.shape[0]:
+            self._out.append(bits)   # a new uint8 array from the core (never reused)
         self.sample_count += len(samples)
 
     @property
