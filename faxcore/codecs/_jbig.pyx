@@ -553,8 +553,7 @@ cdef inline int _white_run(const uint8_t *a, const uint8_t *b, const uint8_t *c,
 
 cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
     cdef int x, w = m.width, tx = m.tx, k, kmax
-    # the white-run fast path (below), off with an AT pixel on the current line (tx > 0)
-    cdef int fast = _fast_runs and tx == 0
+    cdef int fast = _fast_runs       # the white-run fast path (not in the loops with tx > 0)
     cdef const uint8_t *a = m.l2 + LEFT
     cdef const uint8_t *b = m.l1 + LEFT
     cdef const uint8_t *c = m.l0 + LEFT
@@ -571,12 +570,24 @@ cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
     r1 = (m.l1[LEFT - 3] << 5) | (m.l1[LEFT - 2] << 4) | (m.l1[LEFT - 1] << 3) \
         | (m.l1[LEFT] << 2) | (m.l1[LEFT + 1] << 1) | m.l1[LEFT + 2]
     r0 = 0
-    if m.two_line:
+    # the loops are written out per template and per AT pixel (see _decode_line)
+    if m.two_line and tx:
+        for x in range(w):
+            cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
+            _encode(&e, o, st, cx, c[x])
+            r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+            r0 = ((r0 << 1) | c[x]) & 0xF
+    elif tx:
+        for x in range(w):
+            cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
+            _encode(&e, o, st, cx, c[x])
+            r2 = ((r2 << 1) | a[x + 2]) & 0x7
+            r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+            r0 = ((r0 << 1) | c[x]) & 0xF
+    elif m.two_line:
         x = 0
         while x < w:
-            if tx:
-                cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
-            elif fast and (r1 | r0) == 0 and st[0] < 0x80 and c[x] == 0:
+            if fast and (r1 | r0) == 0 and st[0] < 0x80 and c[x] == 0:
                 # white run (see _decode_line): the context stays 0 while b[x+2+p] and
                 # c[x+p] are white, and each such MPS (white) pixel only takes LSZ off A
                 # as long as A stays >= 0x8000: no renormalisation, no state change
@@ -601,24 +612,20 @@ cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
     else:
         x = 0
         while x < w:
-            if tx:
-                cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
-            else:
-                cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
-                if fast and cx == 0 and st[0] < 0x80 and c[x] == 0:
-                    lsz0 = S_LSZ[st[0]]
-                    kmax = <int>((e.a - 0x8000) // lsz0)
-                    if kmax > 1:
-                        k = _white_run(a, b, c, x, kmax if kmax < w - x else w - x)
-                        if k > 1:
-                            e.a -= <uint32_t>k * lsz0
-                            x += k
-                            r2 = (a[x - 1] << 2) | (a[x] << 1) | a[x + 1]
-                            r1 = (b[x - 3] << 5) | (b[x - 2] << 4) | (b[x - 1] << 3) \
-                                | (b[x] << 2) | (b[x + 1] << 1) | b[x + 2]
-                            r0 = (c[x - 4] << 3) | (c[x - 3] << 2) | (c[x - 2] << 1) \
-                                | c[x - 1]
-                            continue
+            cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
+            if fast and cx == 0 and st[0] < 0x80 and c[x] == 0:
+                lsz0 = S_LSZ[st[0]]
+                kmax = <int>((e.a - 0x8000) // lsz0)
+                if kmax > 1:
+                    k = _white_run(a, b, c, x, kmax if kmax < w - x else w - x)
+                    if k > 1:
+                        e.a -= <uint32_t>k * lsz0
+                        x += k
+                        r2 = (a[x - 1] << 2) | (a[x] << 1) | a[x + 1]
+                        r1 = (b[x - 3] << 5) | (b[x - 2] << 4) | (b[x - 1] << 3) \
+                            | (b[x] << 2) | (b[x + 1] << 1) | b[x + 2]
+                        r0 = (c[x - 4] << 3) | (c[x - 3] << 2) | (c[x - 2] << 1) | c[x - 1]
+                        continue
             _encode(&e, o, st, cx, c[x])
             r2 = ((r2 << 1) | a[x + 2]) & 0x7
             r1 = ((r1 << 1) | b[x + 3]) & 0x3F
@@ -629,7 +636,7 @@ cdef void _encode_line(Model m, Enc *ep, Out *o) noexcept nogil:
 
 cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
     cdef int x, w = m.width, tx = m.tx, pix, k, kmax
-    cdef int fast = _fast_runs and tx == 0
+    cdef int fast = _fast_runs       # the white-run fast path (not in the loops with tx > 0)
     cdef const uint8_t *a = m.l2 + LEFT
     cdef const uint8_t *b = m.l1 + LEFT
     cdef uint8_t *c = m.l0 + LEFT
@@ -648,12 +655,27 @@ cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
     # (_white_run) and the decoded ones are (they are the MPS). So k such pixels at once:
     # the largest k with A - k * LSZ >= max(0x8000, C_high + 1), capped by the white run
     # above and the line end; then A -= k * LSZ and the k pixels are 0.
-    if m.two_line:
+    # the loops are written out per template and per AT pixel (tx > 0: the AT pixel on
+    # the current line, no fast path) so that the compiler keeps no dead context form
+    if m.two_line and tx:
+        for x in range(w):
+            cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
+            pix = _decode(&d, st, cx)
+            c[x] = pix
+            r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+            r0 = ((r0 << 1) | pix) & 0xF
+    elif tx:
+        for x in range(w):
+            cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
+            pix = _decode(&d, st, cx)
+            c[x] = pix
+            r2 = ((r2 << 1) | a[x + 2]) & 0x7
+            r1 = ((r1 << 1) | b[x + 3]) & 0x3F
+            r0 = ((r0 << 1) | pix) & 0xF
+    elif m.two_line:
         x = 0
         while x < w:
-            if tx:
-                cx = ((r1 & 0x3E) << 4) | (c[x - tx] << 4) | r0
-            elif fast and (r1 | r0) == 0 and st[0] < 0x80:
+            if fast and (r1 | r0) == 0 and st[0] < 0x80:
                 lsz0 = S_LSZ[st[0]]
                 bound = (d.c >> 16) + 1
                 if bound < 0x8000:
@@ -681,28 +703,25 @@ cdef void _decode_line(Model m, Dec *dp) noexcept nogil:
     else:
         x = 0
         while x < w:
-            if tx:
-                cx = (r2 << 7) | ((r1 & 0x1E) << 2) | (c[x - tx] << 2) | (r0 & 3)
-            else:
-                cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
-                if fast and cx == 0 and st[0] < 0x80:
-                    lsz0 = S_LSZ[st[0]]
-                    bound = (d.c >> 16) + 1
-                    if bound < 0x8000:
-                        bound = 0x8000
-                    if d.a > bound:
-                        kmax = <int>((d.a - bound) // lsz0)
-                        if kmax > 1:
-                            k = _white_run(a, b, NULL, x, kmax if kmax < w - x else w - x)
-                            if k > 1:
-                                d.a -= <uint32_t>k * lsz0
-                                memset(c + x, 0, k)
-                                x += k
-                                r2 = (a[x - 1] << 2) | (a[x] << 1) | a[x + 1]
-                                r1 = (b[x - 3] << 5) | (b[x - 2] << 4) | (b[x - 1] << 3) \
-                                    | (b[x] << 2) | (b[x + 1] << 1) | b[x + 2]
-                                r0 = 0
-                                continue
+            cx = (r2 << 7) | ((r1 & 0x1F) << 2) | (r0 & 3)
+            if fast and cx == 0 and st[0] < 0x80:
+                lsz0 = S_LSZ[st[0]]
+                bound = (d.c >> 16) + 1
+                if bound < 0x8000:
+                    bound = 0x8000
+                if d.a > bound:
+                    kmax = <int>((d.a - bound) // lsz0)
+                    if kmax > 1:
+                        k = _white_run(a, b, NULL, x, kmax if kmax < w - x else w - x)
+                        if k > 1:
+                            d.a -= <uint32_t>k * lsz0
+                            memset(c + x, 0, k)
+                            x += k
+                            r2 = (a[x - 1] << 2) | (a[x] << 1) | a[x + 1]
+                            r1 = (b[x - 3] << 5) | (b[x - 2] << 4) | (b[x - 1] << 3) \
+                                | (b[x] << 2) | (b[x + 1] << 1) | b[x + 2]
+                            r0 = 0
+                            continue
             pix = _decode(&d, st, cx)
             c[x] = pix
             r2 = ((r2 << 1) | a[x + 2]) & 0x7
