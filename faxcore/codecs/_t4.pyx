@@ -1021,8 +1021,32 @@ cdef void _decode_2d_hot(Reader *rp, Emit *op, Hot *h, int32_t *cur, const int32
             _refill(r)
             if r.nb < 15:
                 break
-        e = MODE_DEC[r.acc >> 57]
         b1 = ref[bi]
+        if <int64_t>r.acc < 0 and a0 < b1 < width:
+            # V0 (code 1), tested on the top bit before the look-up (halftones: ~70 % of
+            # the modes are V0, decoded 1.3x faster so; dithered photos: 27 %, same speed):
+            # the V step below with a1 = b1 (a0 < b1 is I2, checked anyway); the next b1
+            # is ref[bi + 1]: > b1 (strictly increasing, or the width sentinel), so
+            # neither the bi - 1 case nor a skip applies
+            r.acc <<= 1
+            r.nb -= 1
+            cur[n] = b1
+            n += 1
+            ln = b1 - a0
+            if onb + ln < 64:
+                t = ~(t << ln)
+                onb += ln
+            else:
+                ones = -<uint64_t>((n - 1) & 1)
+                o.acc = (t ^ ones) & ((<uint64_t>1 << onb) - 1)
+                o.nb = onb
+                _emit(&o, ln, ones)
+                t = o.acc ^ ~ones
+                onb = o.nb
+            a0 = b1
+            bi += 1
+            continue
+        e = MODE_DEC[r.acc >> 57]
         if e & V_FLAG:
             a1 = b1 + ((e >> 8) & 7) - 3
             if a1 <= a0 or a1 >= width:     # invalid, or the row's end: general step
