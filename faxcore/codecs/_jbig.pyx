@@ -7,6 +7,13 @@ templates, typical prediction TPBON, AT pixel moves). The public API is
 
 Rows are packed, MSB first, 1 = black, as in :mod:`faxcore.codecs._t4`.
 
+Speed (benchmarks/jbig_speed.py against jbigkit's libjbig85): the coder state lives in C
+locals inside the line loops; RENORME/RENORMD shift by a count of leading zeros; the
+context comes from three rolling windows; white runs under white lines are coded or
+decoded k pixels at a time while no renormalisation is due (``_white_run``, switchable
+with :func:`set_fast_runs` so tests can compare it with the pixel-by-pixel path, which
+is the plain reading; :mod:`faxcore.codecs.jbig_reference` is the independent one).
+
 Memory safety: bounds checking is off for this module, so every pointer access below is
 guarded by an explicit check or by an invariant stated next to it:
 
@@ -22,7 +29,12 @@ guarded by an explicit check or by an invariant stated next to it:
   written (``memset(c + x, 0, k)``) end at ``x + k <= width``; the windows are then reread
   at ``x - 4 .. x + 2`` with ``2 <= x <= width``;
 * packed rows are read/written at ``row * rowbytes + (x >> 3)`` with ``x < width`` and
-  ``row`` below the caller-checked row count of the array;
+  ``row`` below the caller-checked row count of the array; ``_unpack_row`` copies 8 bytes
+  from ``fc_unpack8[src[i]]`` (a byte index into 256 rows) to ``LEFT + 8 i`` only for
+  ``i < width >> 3``; ``_pack_row`` loads 8 bytes at ``LEFT + 8 i`` for
+  ``i < (width + 7) >> 3``, so at most ``width + 6 < width + RIGHT``;
+* the coder tables ``S_LSZ``/``S_NMPS``/``S_NLPS`` have 256 entries and are indexed by a
+  state byte (``uint8_t``), so every index is in range whatever the state holds;
 * the arithmetic decoder reads its segment ``data[pos:end]`` with ``pos < end`` checked
   before every read; past ``end`` it feeds 0 bytes (T.82: the decoder pads a stripe's data
   with zeros) and counts them in ``pad``;
