@@ -279,6 +279,15 @@ cdef double COS_PI_8 = cos(M_PI / 8.0)
 cdef double SIN_PI_8 = sin(M_PI / 8.0)
 
 
+cdef inline double _floor(double t) noexcept nogil:
+    """floor(t) without the libm call for the usual sample times (0 <= t < 2^53, where
+    truncation is exact and equal to floor); anything else (negative, huge, NaN) by
+    floor() itself."""
+    if t >= 0.0 and t < 9007199254740992.0:
+        return <double>(<long long>t)
+    return floor(t)
+
+
 cdef inline int _octant(double x, double y) noexcept nogil:
     """Index 0..7 of the 45 degree sector [k*45, (k+1)*45) holding (x, y)."""
     if y >= 0.0:
@@ -666,7 +675,7 @@ cdef class V27Demod:
 
     cdef void _half_baud(self, int off) noexcept:
         """Compute the matched-filter output at t_next (T/2 grid) and feed the equaliser."""
-        cdef double f = self.t_next - floor(self.t_next)
+        cdef double f = self.t_next - _floor(self.t_next)
         cdef int p
         cdef int base, j
         if not (0.0 <= f < 1.0):
@@ -708,7 +717,7 @@ cdef class V27Demod:
             self._symbol()
         else:
             self.on_time = 1
-        self.next_n = <long long>floor(self.t_next) + self.half_len
+        self.next_n = <long long>_floor(self.t_next) + self.half_len
 
     cdef void _symbol(self) noexcept:
         """One symbol instant: AGC, timing, equaliser, then the state machine."""
