@@ -46,9 +46,10 @@ import numpy as np
 
 from faxcore import codecs, modem
 from faxcore.codecs import MAX_PIXELS as CODEC_MAX_PIXELS
-from faxcore.codecs import MAX_ROWS
+from faxcore.codecs import MAX_ROWS, _t4
 from faxcore.codecs import jbig as jb
 from faxcore.codecs.raw import read_raw
+from faxcore.codecs.t4 import SCHEMES as T4_SCHEMES
 from faxcore.codecs.tiff import Page, read_tiff
 from faxcore.modem import MODEMS
 from faxcore.modem.base import CARRIER_DOWN, CARRIER_UP, EVENT_KINDS
@@ -149,6 +150,14 @@ def _codec(scheme: str) -> Callable[[bytes, Mapping[str, int]], Hashable]:
         s = decode(data, scheme, width, rows=STRIP_ROWS,
                    k=opts.get("k", 2) if scheme == "mr" else None)
         _check_page(s, data, width, STRIP_ROWS, scheme)
+        # the decoder's fast paths against its plain reading of the algorithm: the same
+        # rows, damage, error and bit counts for any input (the fast forms index packed
+        # rows directly, so this is where a hostile stream would tell them apart)
+        limit = max(0, min(MAX_ROWS, CODEC_MAX_PIXELS // width))
+        fast = _t4.decode_packed(data, width, T4_SCHEMES[scheme], limit, 0, False)
+        plain = _t4.decode_packed(data, width, T4_SCHEMES[scheme], limit, 0, False, plain=True)
+        assert np.array_equal(fast[0], plain[0]) and fast[1:] == plain[1:], \
+            "fast decode differs from the plain one"
         return (_norm(p.error), p.end_marker_seen, p.bad_rows > 0, p.skipped_bits > 0,
                 min(p.rows, 4), _norm(s.error))
     return run
