@@ -24,13 +24,12 @@ import numpy as np
 from faxcore.modem.base import (
     DEFAULT_TX_LEVEL_DBM0,
     SAMPLE_RATE,
-    BitQueue,
     ModemEvent,
     as_bits,
     as_samples,
 )
 from faxcore.modem.dsp import dbm0_to_peak
-from faxcore.modem.v21_core import V21Demodulator, V21Modulator
+from faxcore.modem.v21_core import V21Demodulator, V21TxCore
 
 BIT_RATE = 300
 MARK_HZ = 1650
@@ -45,58 +44,24 @@ def _check_rate(bit_rate: int) -> None:
         raise ValueError(f"V.21 runs at 300 bit/s only, not {bit_rate}")
 
 
-class Transmitter:
-    """V.21 ch2 FSK transmitter: the queued bits, then the carrier stops (no training)."""
+class Transmitter(V21TxCore):
+    """V.21 ch2 FSK transmitter: the queued bits, then the carrier stops (no training).
+
+    ``tx``, ``sure_samples`` and ``continues_past`` are the compiled core's
+    (:class:`faxcore.modem.v21_core.V21TxCore`): one C call per block."""
 
     def __init__(self, bit_rate: int = BIT_RATE, *, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0):
         _check_rate(bit_rate)
         if not -60.0 <= level_dbm0 <= 3.0:
             raise ValueError("level_dbm0 must be within -60..+3 dBm0")
+        super().__init__(dbm0_to_peak(level_dbm0))
         self.level_dbm0 = level_dbm0
-        self._mod = V21Modulator(dbm0_to_peak(level_dbm0))
-        self._queue = BitQueue()
-        self._final = False
-        self.done = False
 
     def send(self, bits, final: bool = True) -> None:
-        if self.done or self._final:
+        if self.done or self.final:
             raise RuntimeError("V.21 burst already ended; use a new Transmitter")
-        self._queue.put(as_bits(bits))
-        self._final = bool(final)
-
-    def continues_past(self, n: int) -> bool:
-        """True if ``tx(n)`` now surely leaves ``done`` False (enough bits are queued
-        for all ``n`` samples, or more are announced)."""
-        if self.done:
-            return False
-        return not self._final or len(self._queue) >= self._mod.bits_needed(n)
-
-    def sure_samples(self) -> int:
-        """The most samples ``tx`` surely gives now without ending the burst: the largest
-        ``n`` for which :meth:`continues_past` is True (what the transmit pump,
-        :mod:`faxcore.modem.txpump`, may take ahead)."""
-        if self.done:
-            return 0
-        if not self._final:
-            return SURE_UNBOUNDED  # fill follows the data: the burst cannot end
-        return int(self._mod.samples_for(len(self._queue)))
-
-    def tx(self, n: int) -> np.ndarray:
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        out = np.zeros(n, np.int16)
-        if self.done or n == 0:
-            return out
-        need = self._mod.bits_needed(n)
-        bits = self._queue.take(need)
-        if len(bits) < need and not self._final:
-            bits = np.concatenate([bits, np.ones(need - len(bits), np.uint8)])
-        written, used = self._mod.run(out, bits)
-        if used < len(bits):  # cannot happen: bits_needed is exact
-            raise AssertionError("V.21 modulator bit accounting")
-        if written < n:
-            self.done = True
-        return out
+        self._put(as_bits(bits))
+        self.final = bool(final)
 
 
 class Receiver(V21Demodulator):

@@ -36,6 +36,10 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   positive and the times cast with ``floor`` are finite.
 * The modulator's samples are ``amp x s`` with ``0 <= amp <= 32767`` (checked) and the
   phasor renormalised to unit length every bit, so the int16 cast is in range.
+* ``V21TxCore``: the queued bits are ``qbuf[qpos:]`` with ``0 <= qpos <= len(qbuf)``
+  (``qpos`` only grows by one after a ``qpos < qlen`` compare; ``put`` rebuilds
+  ``qbuf`` and resets ``qpos``); ``tx(n)`` writes ``out[0:n]`` of an array it made with
+  ``n`` elements (``n >= 0`` checked).
 * Memory: the bits decoded are held until ``take_bits`` (one bit per 26.7 samples of
   carrier at most); events until the Python wrapper's ``events()``; both only grow
   when the caller does not collect them.
@@ -494,3 +498,92 @@ cdef class V21Modulator:
         self.c = c
         self.s = s
         return n, used
+
+
+cdef class V21TxCore(V21Modulator):
+    """The whole per-block transmit path in C (issue 14): the bit queue is a uint8 array
+    read in place, and ``tx(n)`` makes its int16 block and fills it in one call (no
+    Python per block). Bits after the queue are ones (the fill) until ``final``; with
+    ``final`` the burst ends at the bit boundary where the queue runs out (``done``)."""
+
+    cdef cnp.ndarray qbuf
+    cdef Py_ssize_t qpos
+    cdef public bint final
+    cdef public bint done
+
+    def __init__(self, double amplitude):
+        V21Modulator.__init__(self, amplitude)
+        self.qbuf = np.zeros(0, np.uint8)
+        self.qpos = 0
+        self.final = False
+        self.done = False
+
+    def _put(self, cnp.ndarray bits):
+        """Queue ``bits`` (uint8 0/1, as ``base.as_bits`` makes them)."""
+        if bits.shape[0]:
+            self.qbuf = np.ascontiguousarray(
+                np.concatenate([self.qbuf[self.qpos:], bits]), np.uint8)
+            self.qpos = 0
+
+    @property
+    def queued(self):
+        return self.qbuf.shape[0] - self.qpos
+
+    def continues_past(self, Py_ssize_t n):
+        """True if ``tx(n)`` now surely leaves ``done`` False (enough bits are queued
+        for all ``n`` samples, or more are announced)."""
+        if self.done:
+            return False
+        return not self.final or self.qbuf.shape[0] - self.qpos >= self.bits_needed(n)
+
+    def sure_samples(self):
+        """The most samples ``tx`` surely gives now without ending the burst: the largest
+        ``n`` for which :meth:`continues_past` is True (what the transmit pump,
+        :mod:`faxcore.modem.txpump`, may take ahead)."""
+        if self.done:
+            return 0
+        if not self.final:
+            return 1 << 30  # fill follows the data: the burst cannot end
+        return self.samples_for(self.qbuf.shape[0] - self.qpos)
+
+    def tx(self, Py_ssize_t n):
+        """The next ``n`` samples (zeros after the end of the burst)."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        cdef cnp.npy_intp dim = n
+        cdef cnp.ndarray out = cnp.PyArray_ZEROS(1, &dim, cnp.NPY_INT16, 0)
+        if self.done or n == 0:
+            return out
+        cdef short* o = <short*> cnp.PyArray_DATA(out)
+        cdef const unsigned char* q = <const unsigned char*> cnp.PyArray_DATA(self.qbuf)
+        cdef Py_ssize_t i, qpos = self.qpos, qlen = self.qbuf.shape[0]
+        cdef double v, c = self.c, s = self.s, rc, rs, tmp
+        rc = self.c1 if self.cur else self.c0
+        rs = self.s1 if self.cur else self.s0
+        for i in range(n):
+            if self.clk >= 80:
+                if qpos < qlen:
+                    self.cur = q[qpos]
+                    qpos += 1
+                elif self.final:
+                    # out of bits at a bit boundary: the burst ends here
+                    self.done = True
+                    break
+                else:
+                    self.cur = 1
+                self.clk -= 80
+                rc = self.c1 if self.cur else self.c0
+                rs = self.s1 if self.cur else self.s0
+                tmp = 1.0 / sqrt(c * c + s * s)
+                c *= tmp
+                s *= tmp
+            v = self.amp * s
+            o[i] = <short> (v + 0.5 if v >= 0 else v - 0.5)
+            tmp = c * rc - s * rs
+            s = s * rc + c * rs
+            c = tmp
+            self.clk += 3
+        self.c = c
+        self.s = s
+        self.qpos = qpos
+        return out
