@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import operator
 
 import numpy as np
 
@@ -162,14 +161,16 @@ def base_config(carrier_hz: float, points: np.ndarray) -> dict:
     }
 
 
-class QamTransmitter:
+class QamTransmitter(qam_core.BlockTx):
     """Symbols from :meth:`_training_symbols` / :meth:`_data_symbols`, pulse shaped.
 
     Subclasses define ``bits_per_symbol``, ``carrier_hz``, ``_training_symbols()``
     (everything before the data, as complex points), ``_data_symbols(bits)`` (a multiple
     of bits_per_symbol bits, continuing the scrambler/differential state),
     ``_mean_power`` (average power of the data constellation) and ``_tail_symbols()``
-    (zero-valued symbols after the end of signal)."""
+    (zero-valued symbols after the end of signal). ``tx`` is the compiled
+    :class:`faxcore.modem.qam_core.BlockTx`'s: one C call per block, which calls
+    :meth:`_next_samples` only when its buffer runs short (every CHUNK symbols)."""
 
     bits_per_symbol = 4
     carrier_hz = 1800.0
@@ -192,9 +193,6 @@ class QamTransmitter:
         self._queue = BitQueue()
         self._final = False
         self._phase = 0  # 0 = not started, 1 = data, 2 = ending, 3 = done
-        self._buf = np.zeros(0, np.int16)
-        self._bpos = 0
-        self.done = False
 
     # --- public API
     def send(self, bits, final: bool = True) -> None:
@@ -202,31 +200,6 @@ class QamTransmitter:
             raise RuntimeError("send() after the end of the burst")
         self._queue.put(as_bits(bits))
         self._final = bool(final)
-
-    def tx(self, n: int) -> np.ndarray:
-        n = operator.index(n)  # 1.5 or "3" is a caller error, not a block size
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        avail = len(self._buf) - self._bpos
-        if avail >= n:  # the common case: a slice of the modulated chunk
-            out = self._buf[self._bpos:self._bpos + n]
-            self._bpos += n
-        else:
-            chunks = [self._buf[self._bpos:]]
-            while avail < n:
-                s = self._next_samples()
-                if s is None:
-                    chunks.append(np.zeros(n - avail, np.int16))
-                    avail = n
-                    break
-                chunks.append(s)
-                avail += len(s)
-            self._buf = np.concatenate(chunks)
-            out = self._buf[:n]
-            self._bpos = n
-        if self._phase == 3 and self._bpos >= len(self._buf):
-            self.done = True
-        return out.copy()
 
     @property
     def queued_bits(self) -> int:
@@ -237,7 +210,7 @@ class QamTransmitter:
         """True if ``tx(n)`` now surely leaves ``done`` False (the samples are already
         modulated and the end of signal is not among them): a caller timing the burst's
         end may take ``n`` samples at once."""
-        avail = len(self._buf) - self._bpos
+        avail = self.buffered
         return avail > n or (avail == n and self._phase < 3)
 
     def sure_samples(self) -> int:
@@ -246,7 +219,7 @@ class QamTransmitter:
         (all but the last once the end is among them), and while the data goes on with
         a whole chunk queued, the next chunk's too (a data chunk of CHUNK symbols is at
         least 3 samples a symbol, and never the end)."""
-        avail = len(self._buf) - self._bpos
+        avail = self.buffered
         if self._phase == 3:
             return max(0, avail - 1)
         if self._phase == 1 and len(self._queue) >= self.CHUNK * self.bits_per_symbol:
@@ -275,6 +248,7 @@ class QamTransmitter:
             return self._mod.modulate(np.ascontiguousarray(self._data_symbols(bits)))
         if self._phase == 2:
             self._phase = 3
+            self.ended = True
             return self._mod.modulate(np.ascontiguousarray(self._tail_symbols()))
         return None
 

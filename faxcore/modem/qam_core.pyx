@@ -46,6 +46,10 @@ given and raises ``ValueError`` otherwise):
   (``_half`` checks it; a receiver whose equaliser blew up fails the training or loses
   the signal instead), the branch metrics are distances to table points, and the path
   metrics are renormalised to a minimum of 0 every symbol.
+* ``BlockTx``: ``0 <= bpos <= len(buf)`` (``buf`` is a contiguous int16 array it made;
+  ``bpos`` is reset to 0 with every new ``buf`` and grows by ``k <= len(buf) - bpos``),
+  so ``tx``'s copy of ``k`` samples from ``buf[bpos]`` into a fresh ``n``-sample block
+  (``k <= n``) stays in both arrays.
 * Training: ``tr_idx < tr_len`` (the state changes when it reaches tr_len).
   ``v29_bits`` has 8 entries, indexed with ``& 7``; ``v17_next`` entries are 0..7.
 * Float to int: every double cast to an integer (NCO phase steps, the frequency
@@ -297,6 +301,64 @@ def v29_symbols(const uint8_t[::1] bits, uint32_t reg, int abs_phase, int bps,
     return out, reg, (ph if ns else abs_phase)
 
 
+cdef class BlockTx:
+    """The per-block transmit path in C (issue 14): a buffer of modulated samples that
+    ``tx(n)`` hands out in fresh int16 blocks with one call (no Python per block).
+
+    Subclasses define ``_next_samples()``: the next modulated piece (int16), or None when
+    nothing follows (the block is then padded with zeros); they set ``ended`` when the
+    piece they return is the last. ``done`` turns True once that last piece is all out."""
+
+    cdef cnp.ndarray buf
+    cdef Py_ssize_t bpos
+    cdef public bint ended
+    cdef public bint done
+
+    def __cinit__(self, *args, **kwargs):
+        self.buf = np.zeros(0, np.int16)
+        self.bpos = 0
+        self.ended = False
+        self.done = False
+
+    @property
+    def buffered(self):
+        """Samples modulated and not yet given out."""
+        return self.buf.shape[0] - self.bpos
+
+    def _next_samples(self):  # pragma: no cover - abstract
+        return None
+
+    def tx(self, Py_ssize_t n):
+        """The next ``n`` samples (zeros after the end of the burst)."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        cdef Py_ssize_t avail = self.buf.shape[0] - self.bpos, k
+        cdef cnp.ndarray piece
+        if avail < n:
+            # refill (once per modulated piece, not per block)
+            pieces = [self.buf[self.bpos:]]
+            while avail < n:
+                got = self._next_samples()
+                if got is None:
+                    break
+                piece = np.ascontiguousarray(got, np.int16)
+                pieces.append(piece)
+                avail += piece.shape[0]
+            self.buf = np.ascontiguousarray(np.concatenate(pieces), np.int16)
+            self.bpos = 0
+            avail = self.buf.shape[0]
+        cdef cnp.npy_intp dim = n
+        cdef cnp.ndarray out = cnp.PyArray_ZEROS(1, &dim, cnp.NPY_INT16, 0)
+        k = n if avail >= n else avail
+        if k > 0:
+            memcpy(cnp.PyArray_DATA(out), <int16_t*> cnp.PyArray_DATA(self.buf) + self.bpos,
+                   k * sizeof(int16_t))
+            self.bpos += k
+        if self.ended and self.bpos >= self.buf.shape[0]:
+            self.done = True
+        return out
+
+
 cdef class Modulator:
     """Polyphase pulse shaper + carrier modulator: complex symbols in, int16 out.
 
@@ -343,7 +405,8 @@ cdef class Modulator:
         cdef int16_t[::1] o = out
         cdef Py_ssize_t n = 0
         cdef int L = self.L
-        cdef double xr, xi, v, cr, mag
+        cdef double xr, xi, v, cr, mag, w
+        cdef int t
         # rows of coef and the rings through plain pointers: a memoryview slice per
         # sample costs a reference count and a struct copy (same arithmetic either way);
         # the running state in locals (written back below), not reloaded from the object
@@ -361,7 +424,9 @@ cdef class Modulator:
                 if k >= ns:
                     break
                 bp -= 7
-                spos = (spos + 1) % L
+                spos += 1         # (spos + 1) % L without a division per symbol
+                if spos >= L:
+                    spos = 0
                 sre[spos] = symbols[k].real
                 sre[spos + L] = symbols[k].real
                 sim[spos] = symbols[k].imag
@@ -384,7 +449,14 @@ cdef class Modulator:
                 v = -32768.0
             elif not (v == v):
                 v = 0.0   # NaN symbols given: a NaN cast to int16 is undefined behaviour
-            o[n] = <int16_t>floor(v + 0.5)
+            # floor(v + 0.5) without the libm call (no SSE4.1 at -O3): v is in
+            # [-32768, 32767] here, so the truncation fits an int and is floor's result
+            # or one above it (negative non-integers)
+            w = v + 0.5
+            t = <int>w
+            if t > w:
+                t -= 1
+            o[n] = <int16_t>t
             n += 1
         self.baud_phase = bp
         self.spos = spos
