@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 
 import numpy as np
 
@@ -63,8 +62,10 @@ from faxcore.modem.v27ter_core import (
     EV_TRAINING_FAILED,
     EV_TRAINING_SUCCEEDED,
     PskShaper,
+    PskTxCore,
     Scrambler,
     V27Demod,
+    psk_diff_map,
 )
 
 __all__ = ["BIT_RATES", "Receiver", "Transmitter", "rrc"]
@@ -160,8 +161,11 @@ def _tables() -> tuple:
     return _TABLES
 
 
-class Transmitter:
+class Transmitter(PskTxCore):
     """V.27ter transmitter (see :mod:`faxcore.modem.base` for the contract).
+
+    ``tx`` is the compiled :class:`faxcore.modem.v27ter_core.PskTxCore`'s: one C call
+    per block, which calls :meth:`_more` only when the encoded symbols run short.
 
     Options: ``level_dbm0`` (default -10), ``tep`` (send the 200 ms unmodulated-carrier
     talker echo protection tone first; default False)."""
@@ -187,12 +191,10 @@ class Transmitter:
         self._queue = BitQueue()
         self._scr = Scrambler(SCRAMBLER_SEED)
         self._state = 0  # constellation state, 45 degree units
-        self._pending = np.zeros(0, dtype=np.int8)
         self._phase = "data"
-        self._started = False
         self._ended = False
-        self.done = False
-        self._training = self._training_symbols(tep, sps)
+        # the training is the first of the pending symbols
+        self._setup(self._shaper, self._gain, self._training_symbols(tep, sps))
 
     # -- symbol generation ---------------------------------------------------------------
     def _training_symbols(self, tep: bool, sps: float) -> np.ndarray:
@@ -213,14 +215,10 @@ class Transmitter:
         """Scramble ``bits`` (a whole number of symbols) and encode them differentially."""
         if len(bits) == 0:
             return np.zeros(0, dtype=np.int8)
-        s = self._scr.run(bits).astype(np.int64).reshape(-1, self.bits_per_symbol)
-        if self.bits_per_symbol == 3:
-            v = s[:, 0] * 4 + s[:, 1] * 2 + s[:, 2]
-        else:
-            v = s[:, 0] * 2 + s[:, 1]
-        states = (self._state + np.cumsum(_STEP[self.bit_rate][v])) & 7
-        self._state = int(states[-1])
-        return states.astype(np.int8)
+        # scrambler, then the words' phase steps summed mod 8, compiled
+        states, self._state = psk_diff_map(self._scr.run(bits), self.bits_per_symbol,
+                                           _STEP[self.bit_rate], self._state)
+        return states
 
     def _more(self, k: int) -> np.ndarray:
         """At least ``k`` more symbols after the training. Queued data is encoded up to
@@ -247,6 +245,7 @@ class Transmitter:
                 # zero symbols until the pulse-shaping filter has rung down
                 sy = np.full(2 * TX_SPAN + 1, -1, dtype=np.int8)
                 self._phase = "off"
+                self.off = True
             else:
                 sy = np.full(k - made, -1, dtype=np.int8)
             out.append(sy)
@@ -283,7 +282,7 @@ class Transmitter:
         last (the burst ends when its last symbol has been taken, the tail included)."""
         if self.done:
             return 0
-        pending = len(self._pending) if self._started else len(self._training)
+        pending = self.pending
         shaper = self._shaper
         if self._phase == "data":
             if not self._queue.final:
@@ -294,25 +293,6 @@ class Transmitter:
         if self._phase == "tail":  # the tail is still to come: every encoded symbol
             return int(shaper.samples_for(pending))
         return int(shaper.samples_for(pending - 1))
-
-    def tx(self, n: int) -> np.ndarray:
-        """Exactly ``n`` int16 samples of the burst (zeros once it is over)."""
-        n = operator.index(n)  # 1.5 or "3" is a caller error, not a block size
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        if self.done or n == 0:
-            return np.zeros(n, dtype=np.int16)
-        if not self._started:
-            self._started = True
-            self._pending = self._training
-        need = self._shaper.symbols_needed(n)
-        if len(self._pending) < need:
-            self._pending = np.concatenate([self._pending, self._more(need - len(self._pending))])
-        sy, self._pending = self._pending[:need], self._pending[need:]
-        out = self._shaper.run(sy, n, self._gain)
-        if self._phase == "off" and len(self._pending) == 0:
-            self.done = True
-        return out
 
 
 class Receiver(ReceiverBase):

@@ -21,7 +21,10 @@ given and raises ``ValueError`` otherwise):
   tables at ``car`` in ``[0, CARRIER_PERIOD)``; ``PskShaper``'s history (64) at
   ``hist_pos + 32 - j`` with ``0 <= hist_pos < 32`` and ``j < ntaps <= 32``, its
   polyphase row ``0 <= baud_phase < num`` (``0 < den <= num`` checked), and its symbol
-  reads are exactly the count checked on entry.
+  reads are exactly the count checked on entry (``run``: the array's length;
+  ``PskTxCore.tx``: ``need <= len(pend) - ppos``, checked after any refill, with
+  ``0 <= ppos <= len(pend)``: ``ppos`` grows by ``need`` only after that check and is
+  reset with every new ``pend``; the output block is made with ``n`` elements).
 * Filter row ``p = int(f nfrac + 0.5)`` with ``0 <= f < 1`` (checked, NaN mapped to 0),
   so ``p <= nfrac`` (the table has nfrac + 1 rows). The input offset ``off`` is checked
   against the ring (a timing runaway resynchronises).
@@ -227,36 +230,54 @@ cdef class PskShaper:
         if not (abs(gain) < 1e9):
             raise ValueError("gain must be finite")   # the int16 cast below needs it
         out = np.empty(n, dtype=np.int16)
-        cdef cnp.int16_t[::1] o = out
+        if n > 0:
+            self._run_c(&sym[0] if sym.shape[0] else NULL, n, gain,
+                        <cnp.int16_t*> cnp.PyArray_DATA(out))
+        return out
+
+    cdef void _run_c(self, const cnp.int8_t* sym, int n, double gain,
+                     cnp.int16_t* o) noexcept:
+        """``n`` samples into ``o`` consuming exactly ``symbols_needed(n)`` symbols from
+        ``sym`` (the caller checked both lengths and that ``gain`` is finite)."""
+        # the same arithmetic in the same order as ever; the state in locals (written
+        # back below) and the tables through plain pointers, so that the compiler need
+        # not reload them from the object after every store into ``o``
         cdef int i, j, k = 0, s, pos, ntaps = self.ntaps
+        cdef int bp = self.baud_phase, hp = self.hist_pos, num = self.num, den = self.den
         cdef double xr, xi, v, c
         cdef const double *cp
+        cdef const double *coef = &self.coef[0, 0]
+        cdef Py_ssize_t row = self.coef.shape[1]
+        cdef double *hre = self.hist_re
+        cdef double *him = self.hist_im
+        cdef const double *cre = self.car_re
+        cdef const double *cim = self.car_im
         cdef int car = <int>(self.sample_no % CARRIER_PERIOD)
         self.sample_no += n
         for i in range(n):
-            self.baud_phase += self.den
-            if self.baud_phase >= self.num:
-                self.baud_phase -= self.num
+            bp += den
+            if bp >= num:
+                bp -= num
                 s = sym[k]
                 k += 1
-                self.hist_pos = (self.hist_pos + 1) & 31
+                hp = (hp + 1) & 31
                 if s < 0:
-                    self.hist_re[self.hist_pos] = 0.0
-                    self.hist_im[self.hist_pos] = 0.0
+                    hre[hp] = 0.0
+                    him[hp] = 0.0
                 else:
-                    self.hist_re[self.hist_pos] = self.pt_re[s & 7]
-                    self.hist_im[self.hist_pos] = self.pt_im[s & 7]
-                self.hist_re[self.hist_pos + 32] = self.hist_re[self.hist_pos]
-                self.hist_im[self.hist_pos + 32] = self.hist_im[self.hist_pos]
-            cp = &self.coef[self.baud_phase, 0]
+                    hre[hp] = self.pt_re[s & 7]
+                    him[hp] = self.pt_im[s & 7]
+                hre[hp + 32] = hre[hp]
+                him[hp + 32] = him[hp]
+            cp = coef + bp * row
             xr = 0.0
             xi = 0.0
-            pos = self.hist_pos + 32
+            pos = hp + 32
             for j in range(ntaps):
                 c = cp[j]
-                xr += c * self.hist_re[pos - j]
-                xi += c * self.hist_im[pos - j]
-            v = gain * (xr * self.car_re[car] - xi * self.car_im[car])
+                xr += c * hre[pos - j]
+                xi += c * him[pos - j]
+            v = gain * (xr * cre[car] - xi * cim[car])
             car += 1
             if car == CARRIER_PERIOD:
                 car = 0
@@ -265,6 +286,92 @@ cdef class PskShaper:
             elif v < -32768.0:
                 v = -32768.0
             o[i] = <cnp.int16_t>(v + 0.5 if v >= 0 else v - 0.5)
+        self.baud_phase = bp
+        self.hist_pos = hp
+
+
+def psk_diff_map(const cnp.uint8_t[::1] s, int bps, const cnp.int64_t[::1] step, int state):
+    """Differential phase mapping of scrambled bits: word ``v`` of each ``bps`` bits
+    (first bit most significant) turns the phase by ``step[v]`` (45 degree units).
+    Returns (int8 phases, last phase); the same integers as the running sum mod 8."""
+    if bps < 1 or bps > 3 or step.shape[0] != (1 << bps) or s.shape[0] % bps:
+        raise ValueError("whole symbols of 1..3 bits and a step per word needed")
+    cdef Py_ssize_t ns = s.shape[0] // bps, i
+    out = np.empty(ns, np.int8)
+    cdef cnp.int8_t[::1] o = out
+    cdef int b, v, mask = (1 << bps) - 1
+    cdef long long st = state
+    for i in range(ns):
+        v = 0
+        for b in range(bps):
+            v = v * 2 + s[i * bps + b]
+        st = (st + step[v & mask]) & 7       # v & mask: in the table whatever the bits
+        o[i] = <cnp.int8_t> st
+    return out, int(st)
+
+
+cdef class PskTxCore:
+    """The V.27ter transmitter's per-block path in C (issue 14): the encoded symbols
+    waiting (``pend[ppos:]``, int8) and ``tx(n)``, which makes its int16 block and shapes
+    it in one call. Subclasses define ``_more(k)`` (at least ``k`` more symbols, int8;
+    called only when the waiting ones run short) and set ``off`` once ``_more`` has
+    given the last of the burst; ``done`` turns True when those are all sent."""
+
+    cdef cnp.ndarray pend
+    cdef Py_ssize_t ppos
+    cdef PskShaper shaper
+    cdef double gain
+    cdef public bint off
+    cdef public bint done
+
+    def __cinit__(self, *args, **kwargs):
+        self.pend = np.zeros(0, np.int8)
+        self.ppos = 0
+        self.off = False
+        self.done = False
+
+    def _setup(self, PskShaper shaper, double gain, pending):
+        """The shaper, the gain and the first symbols (the training)."""
+        if not (abs(gain) < 1e9):
+            raise ValueError("gain must be finite")   # the shaper's int16 cast needs it
+        self.shaper = shaper
+        self.gain = gain
+        self.pend = np.ascontiguousarray(pending, np.int8)
+        self.ppos = 0
+
+    @property
+    def pending(self):
+        """Encoded symbols not yet shaped."""
+        return self.pend.shape[0] - self.ppos
+
+    def _more(self, k):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def tx(self, Py_ssize_t n):
+        """Exactly ``n`` int16 samples of the burst (zeros once it is over)."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        cdef cnp.npy_intp dim = n
+        if self.done or n == 0 or self.shaper is None:
+            return cnp.PyArray_ZEROS(1, &dim, cnp.NPY_INT16, 0)
+        if n > 0x7fffffff // (self.shaper.den + 1):
+            raise ValueError("block too long")   # keeps symbols_needed's int arithmetic exact
+        cdef Py_ssize_t need = (self.shaper.baud_phase + n * self.shaper.den) // self.shaper.num
+        cdef Py_ssize_t avail = self.pend.shape[0] - self.ppos
+        if avail < need:
+            more = np.ascontiguousarray(self._more(need - avail), np.int8)
+            self.pend = np.ascontiguousarray(
+                np.concatenate([self.pend[self.ppos:], more]), np.int8)
+            self.ppos = 0
+            avail = self.pend.shape[0]
+            if avail < need:
+                raise RuntimeError("_more gave too few symbols")
+        cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_INT16, 0)
+        self.shaper._run_c(<const cnp.int8_t*> cnp.PyArray_DATA(self.pend) + self.ppos,
+                           <int> n, self.gain, <cnp.int16_t*> cnp.PyArray_DATA(out))
+        self.ppos += need
+        if self.off and self.ppos >= self.pend.shape[0]:
+            self.done = True
         return out
 
 
