@@ -8,6 +8,7 @@ were recorded with the transmitters as they were before the change (commit f94fb
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import numpy as np
 import pytest
@@ -89,3 +90,18 @@ def run_burst(name: str, rate: int, block: int) -> tuple[str, int]:
 def test_tx_blocks_same_samples_as_before(name: str, rate: int, block: int) -> None:
     digest, _ = run_burst(name, rate, block)
     assert digest == DIGESTS[(name, rate, block)]
+
+
+@pytest.mark.parametrize("name,rate", CASES)
+def test_tx_is_one_compiled_call(name: str, rate: int) -> None:
+    """The per-block ``tx`` is the compiled core's method (issue 14: no Python code
+    runs per block), and each call gives a fresh array (a block kept by the caller is
+    not overwritten by the next)."""
+    tx = modem.transmitter(name, rate)
+    tx.send(np.ones(rate, np.uint8))
+    assert not inspect.isfunction(type(tx).tx)   # not a Python function (a compiled one)
+    a = tx.tx(160)
+    kept = a.copy()
+    b = tx.tx(160)
+    assert a is not b and not np.shares_memory(a, b)
+    assert np.array_equal(a, kept)
