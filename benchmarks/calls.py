@@ -101,7 +101,7 @@ def route_dsp_calls() -> None:
     process = v21.V21Demodulator.process
     v21.Receiver.process = lambda self, x: dsp_call(process, self, x)
     hdlc.Deframer = _timed_factory(hdlc.Deframer)
-    hdlc.stuff_bytes = functools.partial(dsp_call, hdlc.stuff_bytes)
+    hdlc.frames_bits = functools.partial(dsp_call, hdlc.frames_bits)
     hdlc.crc16_update = functools.partial(dsp_call, hdlc.crc16_update)
     v27ter.PskShaper = _timed_factory(v27ter.PskShaper)
     v27ter.Scrambler = _timed_factory(v27ter.Scrambler)

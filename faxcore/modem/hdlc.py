@@ -23,7 +23,7 @@ import numpy as np
 
 from faxcore import modem
 from faxcore.modem.base import ModemEvent, as_bits
-from faxcore.modem.hdlc_core import Deframer, crc16_update, stuff_bytes
+from faxcore.modem.hdlc_core import Deframer, crc16_update, frames_bits
 
 FLAG = 0x7E
 FLAG_BITS = np.array([0, 1, 1, 1, 1, 1, 1, 0], dtype=np.uint8)  # 0x7E, LSB first
@@ -86,7 +86,9 @@ class HdlcEncoder:
         if n < 0:
             raise ValueError("flag count must be >= 0")
         if n:
-            self._parts.append(np.tile(FLAG_BITS, n))
+            # one flag (the idle fill, the usual case): the shared constant, which take()
+            # copies out with the rest (np.concatenate always makes a new array)
+            self._parts.append(FLAG_BITS if n == 1 else np.tile(FLAG_BITS, n))
             self._ones = 0
             self._after_flag = True
 
@@ -95,14 +97,18 @@ class HdlcEncoder:
         ``corrupt=True`` sends a wrong FCS (for tests)."""
         data = bytes(data)
         _check_frame(data)
+        self.frames((data,), corrupt=corrupt)
+
+    def frames(self, frames: tuple[bytes, ...] | list[bytes], *, corrupt: bool = False) -> None:
+        """Frames one after another, as ``frame`` on each (``bytes``, already checked
+        by the caller): FCS, stuffing and the closing flags in one compiled pass."""
+        if not frames:
+            return
         if not self._after_flag:
             self.flags(1)
-        f = fcs(data)
-        if corrupt:
-            f = bytes((f[0] ^ 0x01, f[1]))
-        bits, self._ones = stuff_bytes(data + f, self._ones)
-        self._parts.append(bits)
-        self.flags(1)
+        self._parts.append(frames_bits(frames, self._ones, corrupt))
+        self._ones = 0
+        self._after_flag = True
 
     def abort(self) -> None:
         self._parts.append(ABORT_BITS.copy())
@@ -110,9 +116,13 @@ class HdlcEncoder:
         self._after_flag = False
 
     def take(self) -> np.ndarray:
-        if not self._parts:
+        parts = self._parts
+        if not parts:
             return np.zeros(0, np.uint8)
-        out = np.concatenate(self._parts)
+        if len(parts) == 1 and parts[0] is not FLAG_BITS:
+            out = parts[0]  # made for this take alone (frames_bits, np.tile, a copy)
+        else:
+            out = np.concatenate(parts)
         self._parts = []
         return out
 
@@ -205,8 +215,10 @@ class HdlcTransmitter:
         low = (n // 3 + 2 + LAZY_AHEAD) * m.bits_per_symbol + 1
         have = m.queued_bits
         while self._lazy_open and have < low:
-            for _ in range(min(LAZY_FRAMES, len(self._lazy))):
-                self._enc.frame(self._lazy.popleft(), corrupt=self._lazy_corrupt)
+            lazy = self._lazy
+            # checked in send: encoded LAZY_FRAMES at a time in one compiled call
+            self._enc.frames([lazy.popleft() for _ in range(min(LAZY_FRAMES, len(lazy)))],
+                             corrupt=self._lazy_corrupt)
             if not self._lazy:
                 self._enc.flags(self._trailing)
                 self._lazy_open = False
