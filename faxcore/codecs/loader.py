@@ -269,17 +269,23 @@ def _load_file(src: str | bytes, name: str, suffix: str | None, head: bytes,
     return Document("image", _sendable(pages, opts))
 
 
+def _read_bytes(src: str | bytes, name: str) -> bytes:
+    """The bytes of ``src`` (a path is read), or :class:`SourceUnreadable`."""
+    if not isinstance(src, str):
+        return src
+    try:
+        with open(src, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise SourceUnreadable(f"cannot read {name}: {exc.strerror or exc}",
+                               source=name) from None
+
+
 def _load_raw(src: str | bytes, name: str, scheme: str, guess: bool, opts: _Options) -> Document:
     width = opts.width or fax_width(opts.page_size or "a4", opts.resolution or "fine")
     xres, yres = RESOLUTIONS[opts.resolution or "fine"]
     kind = f"raw {scheme.upper()} stream"
-    try:
-        if isinstance(src, str):
-            with open(src, "rb") as f:
-                src = f.read()
-    except OSError as exc:
-        raise SourceUnreadable(f"cannot read {name}: {exc.strerror or exc}",
-                               source=name) from None
+    src = _read_bytes(src, name)
     try:
         if scheme == "mh" and guess:           # a .g3 file: MH or MR?
             scheme = guess_g3_scheme(src, width, lsb_first=opts.lsb_first)
@@ -312,13 +318,7 @@ def _is_bie(head: bytes) -> bool:
 
 def _load_jbig(src: str | bytes, name: str, opts: _Options) -> Document:
     kind = "JBIG (T.85 BIE)"
-    try:
-        if isinstance(src, str):
-            with open(src, "rb") as f:
-                src = f.read()
-    except OSError as exc:
-        raise SourceUnreadable(f"cannot read {name}: {exc.strerror or exc}",
-                               source=name) from None
+    src = _read_bytes(src, name)
     xres, yres = RESOLUTIONS[opts.resolution or "fine"]
     # strict=False: also the single-layer T.82 BIEs of pbmtojbg / libtiff (bits that
     # mean nothing for one layer); several layers or planes are refused by the header
