@@ -165,3 +165,27 @@ def mh_with_bad_rows(page: np.ndarray, bad: set[int]) -> bytes:
         out += bytes(encode(page[r:r + 1], "mh", eol_align=True, end_marker=False,
                             lsb_first=True))
     return bytes(out) + b"\x00\x08\x80" * 3
+
+
+def dithered_photo(rows: int, width: int = WIDTH, seed: int = 7) -> np.ndarray:
+    """A halftone photo: a smooth picture with noise, Floyd-Steinberg dithered by Pillow.
+    Dense, every row different: the page JBIG is for and the codecs' hard case."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:width]
+    grey = 127 + 90 * np.sin(x / 97.0) * np.cos(y / 61.0) + rng.normal(0, 25, (rows, width))
+    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L").convert("1")
+    return (np.asarray(img) == 0).astype(np.uint8)      # Pillow "1": 0 = black
+
+
+def bayer_halftone(rows: int, width: int, period: int = 8,
+                   scale: tuple[float, float] = (150.0, 90.0)) -> np.ndarray:
+    """A smooth picture through a ``period`` x ``period`` Bayer matrix (``period`` a power
+    of 2): the periodic halftone for which a JBIG encoder moves the AT pixel.
+    ``scale``: the picture's horizontal and vertical wavelengths / 2 pi, in pixels."""
+    m = np.array([[0]])
+    while m.shape[0] < period:
+        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
+    y, x = np.mgrid[0:rows, 0:width]
+    levels = period * period
+    grey = levels / 2 + levels / 2.5 * np.sin(x / scale[0]) * np.cos(y / scale[1])
+    return (grey > m[y % period, x % period]).astype(np.uint8)

@@ -9,17 +9,7 @@ import numpy as np
 import pytest
 
 from faxcore.codecs import _jbig, jbig, jbig_reference, pack
-
-
-def _bayer(rows: int, width: int, period: int) -> np.ndarray:
-    """A smooth picture through a ``period`` x ``period`` Bayer matrix."""
-    m = np.array([[0]])
-    while m.shape[0] < period:
-        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
-    y, x = np.mgrid[0:rows, 0:width]
-    levels = period * period
-    grey = levels / 2 + levels / 2.5 * np.sin(x / 37.0) * np.cos(y / 23.0)
-    return (grey > m[y % period, x % period]).astype(np.uint8)
+from faxcore.testing.pages import bayer_halftone
 
 
 def _text_like(rows: int, width: int, seed: int) -> np.ndarray:
@@ -41,7 +31,7 @@ def _atmoves(data: bytes) -> list[tuple[int, int, int]]:
 @pytest.mark.parametrize("tpbon", [False, True])
 @pytest.mark.parametrize("mx", [19, 63, 100])       # 100: the loop over t, not the bits
 def test_the_counts_equal_their_plain_reading(two_line, tpbon, mx):
-    a = np.vstack([_bayer(12, 150, 4), _text_like(14, 150, 5)])
+    a = np.vstack([bayer_halftone(12, 150, 4, scale=(37.0, 23.0)), _text_like(14, 150, 5)])
     a[20] = a[19]                                      # a typical line
     a[5, :40] = 0                                      # white blocks inside a busy line
     p = pack(a)
@@ -52,7 +42,7 @@ def test_the_counts_equal_their_plain_reading(two_line, tpbon, mx):
 
 
 def test_the_cost_estimate_equals_its_plain_reading():
-    a = np.vstack([_bayer(20, 64, 8), _text_like(20, 64, 3)])
+    a = np.vstack([bayer_halftone(20, 64, 8, scale=(37.0, 23.0)), _text_like(20, 64, 3)])
     counts = _jbig.at_counts(pack(a).data, 64, 0, 40, 0, False, True, 12)
     fast = jbig.at_costs(counts)
     plain = jbig_reference.at_cost_bits(counts)
@@ -64,7 +54,7 @@ def test_the_cost_estimate_equals_its_plain_reading():
 @pytest.mark.parametrize("two_line", [False, True])
 @pytest.mark.parametrize("l0,sdrst", [(16, False), (7, True), (1000, False)])
 def test_auto_at_streams_decode_with_the_reference(two_line, l0, sdrst):
-    a = np.vstack([_bayer(40, 90, 8), _text_like(30, 90, 2), _bayer(40, 90, 4)])
+    a = np.vstack([bayer_halftone(40, 90, 8, scale=(37.0, 23.0)), _text_like(30, 90, 2), bayer_halftone(40, 90, 4, scale=(37.0, 23.0))])
     data = jbig.encode(a, auto_at=True, two_line=two_line, l0=l0, sdrst=sdrst)
     assert np.array_equal(jbig_reference.decode(data), a)
     p = jbig.decode(data)
@@ -72,7 +62,7 @@ def test_auto_at_streams_decode_with_the_reference(two_line, l0, sdrst):
 
 
 def test_moves_are_at_stripe_starts_within_mx():
-    a = np.vstack([_bayer(300, 400, 8), _text_like(200, 400, 1), _bayer(300, 400, 4)])
+    a = np.vstack([bayer_halftone(300, 400, 8, scale=(37.0, 23.0)), _text_like(200, 400, 1), bayer_halftone(300, 400, 4, scale=(37.0, 23.0))])
     data = jbig.encode(a, auto_at=True, l0=100)
     bih = jbig.parse_bih(data)
     assert bih["mx"] == jbig.AT_MAX
@@ -90,7 +80,7 @@ def test_moves_are_at_stripe_starts_within_mx():
 
 
 def test_auto_at_makes_an_ordered_halftone_much_smaller():
-    a = _bayer(600, 1728, 8)
+    a = bayer_halftone(600, 1728, 8, scale=(37.0, 23.0))
     plain = jbig.encode(a)
     moved = jbig.encode(a, auto_at=True)
     assert len(moved) < 0.6 * len(plain), (len(moved), len(plain))
@@ -104,7 +94,7 @@ def test_auto_at_never_costs_more_than_the_marker_on_text():
 
 
 def test_auto_at_off_is_unchanged_and_auto_at_refuses_given_moves():
-    a = _bayer(64, 100, 8)
+    a = bayer_halftone(64, 100, 8, scale=(37.0, 23.0))
     assert jbig.encode(a, auto_at=False) == jbig.encode(a)
     with pytest.raises(ValueError):
         jbig.encode(a, auto_at=True, at_moves={0: 8})
@@ -114,7 +104,7 @@ def test_auto_at_off_is_unchanged_and_auto_at_refuses_given_moves():
 
 @pytest.mark.parametrize("width", [1, 2, 3, 5, 9])
 def test_narrow_pages(width):
-    a = _bayer(50, width, 4)
+    a = bayer_halftone(50, width, 4, scale=(37.0, 23.0))
     data = jbig.encode(a, auto_at=True, l0=8)
     assert np.array_equal(jbig_reference.decode(data), a)
     assert all(tx < max(width, 3) or tx == 0 for _, _, tx in _atmoves(data))

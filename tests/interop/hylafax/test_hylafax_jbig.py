@@ -44,27 +44,17 @@ from faxcore.t30.modem_if import V17_14400
 from faxcore.t30.pages import encode_page, judge_page
 from faxcore.t30.store import ReceivedBlock
 from faxcore.testing import hylafax
-from faxcore.testing.pages import pbm_page
+from faxcore.testing.pages import dithered_photo, pbm_page
 from faxcore.testing.peers import missing, require_shared, require_tool
 
 B_T85 = 78
-
-
-def dithered_page(rows: int, seed: int = 7) -> np.ndarray:
-    """A halftone photo (a smooth picture with noise, Floyd-Steinberg dithered by
-    Pillow): dense, every row different, the page JBIG is for."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:rows, 0:1728]
-    grey = 127 + 90 * np.sin(x / 97.0) * np.cos(y / 61.0) + rng.normal(0, 25, (rows, 1728))
-    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L").convert("1")
-    return (np.asarray(img) == 0).astype(np.uint8)  # Pillow "1": 0 = black
 
 
 @pytest.fixture(scope="module")
 def pages() -> list[np.ndarray]:
     """An ITU chart (text and drawings, full A4 at fine resolution) and a dithered
     photo (500 rows: about 74 KB of JBIG, 41 s of V.17, two ECM blocks of 64 KB)."""
-    return [pbm_page(require_shared("testdata/itu/itu1.pbm")), dithered_page(500)]
+    return [pbm_page(require_shared("testdata/itu/itu1.pbm")), dithered_photo(500)]
 
 
 # ---- the line order of the BIE octets (jbigkit, no HylaFAX) ----------------------------

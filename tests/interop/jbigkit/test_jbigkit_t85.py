@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from faxcore.codecs import decode, encode, jbig, pbm_bytes, read_pbm
+from faxcore.testing.pages import dithered_photo
 from faxcore.testing.peers import require_shared, require_tool
 
 CHARTS = [f"itu{i}.pbm" for i in range(1, 9)]
@@ -35,15 +35,6 @@ def _jbigkit_decode(tmp_path: Path, data: bytes) -> np.ndarray:
     return _pbm_pixels(dst)
 
 
-def _dithered_photo(rows: int = 1100, width: int = 1728) -> np.ndarray:
-    """A gradient with noise, Floyd-Steinberg dithered by Pillow (a halftone photo)."""
-    rng = np.random.default_rng(7)
-    y, x = np.mgrid[0:rows, 0:width]
-    grey = 127 + 90 * np.sin(x / 97.0) * np.cos(y / 61.0) + rng.normal(0, 25, (rows, width))
-    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L").convert("1")
-    return (np.asarray(img) == 0).astype(np.uint8)      # PIL "1": 0 = black
-
-
 def _ordered_halftone(rows: int = 600, width: int = 1728) -> np.ndarray:
     """A smooth picture through an 8x8 Bayer matrix: the period-8 halftone for which
     jbigkit moves the AT pixel."""
@@ -57,7 +48,7 @@ def _ordered_halftone(rows: int = 600, width: int = 1728) -> np.ndarray:
 
 def _pages() -> list[tuple[str, np.ndarray]]:
     pages = [(c, _pbm_pixels(require_shared(f"testdata/itu/{c}"))) for c in CHARTS]
-    pages.append(("photo", _dithered_photo()))
+    pages.append(("photo", dithered_photo(1100)))
     pages.append(("halftone", _ordered_halftone()))
     rng = np.random.default_rng(3)
     for w in (1, 3, 8, 61, 215, 1729, 2432):

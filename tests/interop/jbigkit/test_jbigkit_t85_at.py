@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from faxcore.codecs import jbig, read_pbm
+from faxcore.testing.pages import bayer_halftone, dithered_photo
 from faxcore.testing.peers import require_shared, require_tool
 
 
@@ -22,36 +22,18 @@ def _jbgtopbm85(tmp_path: Path, data: bytes, tool: str = "jbgtopbm85") -> np.nda
     return read_pbm(dst.read_bytes())[0].astype(np.uint8)
 
 
-def _bayer(rows: int, width: int, period: int) -> np.ndarray:
-    m = np.array([[0]])
-    while m.shape[0] < period:
-        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
-    y, x = np.mgrid[0:rows, 0:width]
-    levels = period * period
-    grey = levels / 2 + levels / 2.5 * np.sin(x / 150.0) * np.cos(y / 90.0)
-    return (grey > m[y % period, x % period]).astype(np.uint8)
-
-
-def _dithered_photo(rows: int = 900, width: int = 1728) -> np.ndarray:
-    rng = np.random.default_rng(7)
-    y, x = np.mgrid[0:rows, 0:width]
-    grey = 127 + 90 * np.sin(x / 97.0) * np.cos(y / 61.0) + rng.normal(0, 25, (rows, width))
-    img = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L").convert("1")
-    return (np.asarray(img) == 0).astype(np.uint8)
-
-
 def _pages() -> list[tuple[str, np.ndarray]]:
     pages = []
     for i in range(1, 9):
         path = require_shared(f"testdata/itu/itu{i}.pbm")
         pages.append((f"itu{i}", read_pbm(path.read_bytes())[0].astype(np.uint8)))
-    pages.append(("photo", _dithered_photo()))
-    pages.append(("bayer8", _bayer(700, 1728, 8)))
+    pages.append(("photo", dithered_photo(900)))
+    pages.append(("bayer8", bayer_halftone(700, 1728, 8)))
     # a picture whose halftone period changes down the page: moves back and forth
-    pages.append(("bayer4-8-2", np.vstack([_bayer(300, 1728, 4), _bayer(300, 1728, 8),
-                                           _bayer(300, 1728, 2)])))
+    pages.append(("bayer4-8-2", np.vstack([bayer_halftone(300, 1728, 4), bayer_halftone(300, 1728, 8),
+                                           bayer_halftone(300, 1728, 2)])))
     for w in (1, 3, 8, 13, 61, 215):
-        pages.append((f"w{w}", _bayer(260, w, 4)))
+        pages.append((f"w{w}", bayer_halftone(260, w, 4)))
     return pages
 
 
