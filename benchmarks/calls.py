@@ -6,12 +6,19 @@ interleaved in a shuffled order, ``--repeat`` times; prints line seconds, CPU se
 call (both stations; min/median/max) and the ratios.
 
     .venv/bin/python benchmarks/calls.py [--modem v17|v29|v27ter] [--no-ecm] [--repeat N]
-        [--profile] [--jbig [N]]
+        [--profile] [--callgrind] [--jbig [N]]
 
 ``--jbig [N]``: instead, faxcore <-> faxcore over audio, ITU charts 1..N (8 by default,
 fine), V.17 ECM, once with MMR and once with T.85 (JBIG), same run: line seconds, CPU
 seconds and page bytes of each, and the JBIG/MMR line time ratio (issue 13's goal: the
 8-chart call at least 20 % shorter, ratio <= 0.80).
+
+``--callgrind``: the instructions of one warm faxcore call (valgrind's callgrind,
+``--dump-instr=no``): a child running 2 calls minus one running 1 (imports, the first
+call's table building and the exit cancel out), with OpenBLAS on one thread and a fixed
+hash seed so that the two runs differ by the call alone; with the top functions by own
+instructions (``callgrind_annotate``), the Python interpreter's and numpy's share
+included. The load-proof figure: the same on a busy machine.
 
 ``--profile``: one faxcore call under cProfile, its time split by layer: Cython DSP
 (the compiled modem, HDLC and codec cores), numpy (its functions and array methods),
@@ -23,8 +30,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import functools
+import os
 import pstats
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -179,6 +190,57 @@ def profile(w: Workload) -> None:
         print(f"  {100 * tt / total:5.1f} %  {nc:7d} calls  {where}")
 
 
+def _callgrind_run(n: int, modem: str, ecm: bool, out: Path) -> int:
+    """Instructions of a child that makes ``n`` faxcore calls under callgrind."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0")
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--dump-instr=no",
+                        f"--callgrind-out-file={out}", sys.executable, __file__,
+                        "--modem", modem, *([] if ecm else ["--no-ecm"]),
+                        "--calls-child", str(n)],
+                       env=env, capture_output=True, text=True, check=True)
+    return int(re.search(r"Collected : (\d+)", r.stderr).group(1))
+
+
+def _self_costs(path: Path) -> dict[str, int]:
+    """Own instructions per function (file:function [object]) from callgrind_annotate."""
+    text = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
+                           "--auto=no", "--tree=none", str(path)],
+                          capture_output=True, text=True, check=True).stdout
+    costs: dict[str, int] = defaultdict(int)
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \([^)]*\)\s+(.*)", line)
+        if m and "PROGRAM TOTALS" not in line:
+            name = re.sub(r"\[.*/([^/\]]+)\]$", r"[\1]", m.group(2))
+            costs[re.sub(r"^.*/", "", name)] += int(m.group(1).replace(",", ""))
+    return costs
+
+
+def callgrind(modem: str, ecm: bool, top: int = 15) -> None:
+    """Print the instructions of one warm faxcore call and its top functions."""
+    if shutil.which("valgrind") is None:
+        print("  valgrind not installed: no instruction counts")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        one, two = Path(d) / "cg1.out", Path(d) / "cg2.out"
+        n1 = _callgrind_run(1, modem, ecm, one)
+        n2 = _callgrind_run(2, modem, ecm, two)
+        c1, c2 = _self_costs(one), _self_costs(two)
+    call = n2 - n1
+    print(f"\none warm faxcore call under callgrind: {call:,} instructions "
+          f"(2 calls {n2:,} - 1 call {n1:,})")
+    diff = {k: c2.get(k, 0) - c1.get(k, 0) for k in set(c1) | set(c2)}
+    share: dict[str, int] = defaultdict(int)
+    for k, v in diff.items():
+        share["Python interpreter" if "libpython" in k else
+              "numpy" if "_multiarray_umath" in k else
+              k.split("[")[-1].rstrip("]").split(".")[0] if "[" in k else "other"] += v
+    print("  by object: " + ", ".join(f"{k} {100 * v / call:.1f} %" for k, v in
+                                      sorted(share.items(), key=lambda kv: -kv[1])[:8]))
+    print(f"  top {top} functions by own instructions:")
+    for k, v in sorted(diff.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {v:13,} {100 * v / call:5.1f} %  {k[:110]}")
+
+
 def jbig_vs_mmr(charts: int, repeat: int) -> bool:
     """Print the line time of the same V.17 ECM call (ITU charts 1..``charts``, fine)
     coded MMR and T.85 (JBIG); True if every call ended OK with the pages intact. The
@@ -235,11 +297,24 @@ def main() -> int:
     ap.add_argument("--no-ecm", dest="ecm", action="store_false")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="instructions of one warm faxcore call (valgrind), no timing")
+    ap.add_argument("--calls-child", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--jbig", type=int, nargs="?", const=8, default=0, metavar="N",
                     help="faxcore MMR vs JBIG, V.17 ECM, ITU charts 1..N (default 8)")
     ap.add_argument("--per-piece", action="store_true",
                     help="also faxcore with its transmit pump off (the gain, same run)")
     args = ap.parse_args()
+    if args.calls_child:  # under callgrind (see callgrind): n faxcore calls, no timing
+        with tempfile.TemporaryDirectory() as d:
+            w = Workload(Path(d), args.modem, args.ecm)
+            good = all(one_call(w, "faxcore", None)[2] for _ in range(args.calls_child))
+        return 0 if good else 1
+    if args.callgrind:
+        print_header(f"faxcore: one warm 3-page call (ITU 1-3, fine), {args.modem}, "
+                     f"{'ECM' if args.ecm else 'no ECM'}, callgrind instructions")
+        callgrind(args.modem, args.ecm)
+        return 0
     pin_one_core()
     if args.jbig:
         print_header(f"faxcore MMR vs T.85 JBIG: {args.jbig}-page call (ITU 1-{args.jbig}, "
