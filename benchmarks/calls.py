@@ -108,7 +108,8 @@ def route_dsp_calls() -> None:
     proxy.v17_encode = functools.partial(dsp_call, qam_core.v17_encode)
     for m in (qam, v17, v29):
         m.qam_core = proxy
-    v21.V21Modulator = _timed_factory(v21.V21Modulator)
+    # the V.21 transmitter (v21.Transmitter, a V21TxCore) is compiled and called from
+    # the compiled transmit pump: no Python entry to route, its time is the pump's
     process = v21.V21Demodulator.process
     v21.Receiver.process = lambda self, x: dsp_call(process, self, x)
     hdlc.Deframer = _timed_factory(hdlc.Deframer)
