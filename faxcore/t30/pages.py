@@ -243,11 +243,8 @@ def _encode_jbig(page: TxPage, dcs: DCSParams) -> bytes:
     # Imported here, not at the top: as in page_codec (the compiled core)
     from faxcore.codecs import jbig
 
-    bie = jbig.encode_for_line(page.bitmap, optional_l0=dcs.jbig_l0)
-    return bie.translate(_BIT_REVERSED) if line_lsb_first(dcs.scheme) else bie
-
-
-_BIT_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+    # a BIE's octets go on the line as they are (line_lsb_first("jbig") is False)
+    return jbig.encode_for_line(page.bitmap, optional_l0=dcs.jbig_l0)
 
 
 def judge_page(data: bytes, dcs: DCSParams, config: T30Config,
