@@ -32,7 +32,9 @@ takes the ones that do not answer out of the set.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -200,19 +202,41 @@ def kamailio(users: Mapping[str, str], *, host: str = "127.0.0.1",
         log = open(work / "kamailio.log", "wb")
         proc = subprocess.Popen(
             [exe, "-f", str(cfg), "-DD", "-E", "-Y", str(work), "-m", "32", "-M", "8"],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         k = Kamailio(host, port, work, proc)
         try:
             _wait_ready(k, timeout)
             yield k
         finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop_group(proc)
             log.close()
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """End Kamailio and every process it forked. Its workers are its children: a
+    SIGTERM to the main process alone left some of them running (orphans seen after a
+    CI run), so the whole process group (its own session) gets the signal, and SIGKILL
+    if any member is left after 5 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        proc.poll()                      # reap the main process: a zombie stays in the group
+        if not _group_alive(proc.pid):
+            break
+        time.sleep(0.05)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _wait_ready(k: Kamailio, timeout: float) -> None:
