@@ -36,12 +36,28 @@ MARK_HZ = 1650
 SPACE_HZ = 1850
 #: what ``sure_samples`` says when the burst cannot end (more data announced)
 SURE_UNBOUNDED = 1 << 30
-__all__ = ["BIT_RATE", "MARK_HZ", "SPACE_HZ", "Receiver", "Transmitter", "SAMPLE_RATE"]
+__all__ = ["BIT_RATE", "MARK_HZ", "SPACE_HZ", "Receiver", "Transmitter", "SAMPLE_RATE",
+           "reference_samples"]
 
 
 def _check_rate(bit_rate: int) -> None:
     if bit_rate != BIT_RATE:
         raise ValueError(f"V.21 runs at 300 bit/s only, not {bit_rate}")
+
+
+def reference_samples(bits, amplitude: float) -> np.ndarray:
+    """The transmitter's waveform in plain numpy (the reading the compiled table-driven
+    core follows; tests compare the two): sample ``i`` carries bit ``floor(3 i / 80)``
+    (300 bit/s at 8 kHz), the phase advances by 2 pi f / 8000 per sample with f = 1650 Hz
+    for a 1 and 1850 Hz for a 0, starting at 0, and a sample is amp x sin(phase) rounded
+    half away from zero. The burst ends at the end of its last bit."""
+    b = as_bits(bits)
+    n = (80 * b.shape[0] + 2) // 3          # samples whose bit index is < len(bits)
+    bit_of = (3 * np.arange(n)) // 80
+    f = np.where(b[bit_of] == 1, MARK_HZ, SPACE_HZ).astype(np.float64)
+    phase = 2.0 * np.pi * np.concatenate([[0.0], np.cumsum(f[:-1])]) / SAMPLE_RATE
+    v = amplitude * np.sin(phase)
+    return np.where(v >= 0, np.floor(v + 0.5), np.ceil(v - 0.5)).astype(np.int16)
 
 
 class Transmitter(V21TxCore):

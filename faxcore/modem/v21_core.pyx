@@ -34,8 +34,10 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   and re-summed from the delay lines every 8192 samples; the burst edges interpolate
   between a sample below and one at or above half the level, so the denominators are
   positive and the times cast with ``floor`` are finite.
-* The modulator's samples are ``amp x s`` with ``0 <= amp <= 32767`` (checked) and the
-  phasor renormalised to unit length every bit, so the int16 cast is in range.
+* The modulator's samples are ``tbl[ph]`` with ``ph`` in ``[0, TABLE)`` (it grows by 33 or
+  37 < TABLE and is wrapped by a compare each sample); the table entries are
+  ``round(amp x sin)`` with ``0 <= amp <= 32767`` (checked), so the int16 cast is in
+  range. ``tx`` writes ``o[i + j]`` for ``j < m <= n - i``.
 * ``V21TxCore``: the queued bits are ``qbuf[qpos:]`` with ``0 <= qpos <= len(qbuf)``
   (``qpos`` only grows by one after a ``qpos < qlen`` compare; ``put`` rebuilds
   ``qbuf`` and resets ``qpos``); ``tx(n)`` writes ``out[0:n]`` of an array it made with
@@ -431,26 +433,34 @@ cdef class V21Demodulator:
 
 
 cdef class V21Modulator:
-    """Phase-continuous FSK modulator: a rotating phasor (renormalised once per bit, so
-    no sin() per sample); bit clock 300/8000 kept with integers (80 units per bit,
-    3 per sample)."""
+    """Phase-continuous FSK modulator, table driven (issue 14). Both tones are whole
+    numbers of cycles in TABLE = 160 samples (1650 Hz: 33, 1850 Hz: 37), so the phase in
+    units of 1/160 cycle is an integer ``ph`` in ``[0, TABLE)`` that steps by 33 (mark)
+    or 37 (space) per sample, and a sample is ``tbl[ph]`` = round(amp x sin(2 pi ph/160)),
+    rounded half away from zero. That is the plain phasor (``v21.reference_samples``, the
+    numpy reading the tests compare with) without its per-sample multiply chain and per-bit
+    renormalisation: the same samples (the phasor's rounding error, ~1e-15, never moves a
+    sample across a rounding boundary on the tested bursts; the test bounds it by 0 LSB).
+    Bit clock 300/8000 kept with integers (80 units per bit, 3 per sample)."""
 
-    cdef double amp, c, s, c1, s1, c0, s0
-    cdef int clk, cur
+    cdef double amp
+    cdef short tbl[TABLE]
+    cdef int ph, step, clk, cur
 
     def __init__(self, double amplitude):
+        cdef int k
+        cdef double v
         if not (0.0 <= amplitude <= 32767.0):
-            # |amp * s| <= amp (s stays on the unit circle) must fit the int16 cast
+            # |amp * sin| <= amp must fit the int16 table entries
             raise ValueError("amplitude must be 0..32767")
         self.amp = amplitude
-        self.c = 1.0
-        self.s = 0.0
-        self.c1 = cos(2.0 * M_PI * 1650.0 / 8000.0)
-        self.s1 = sin(2.0 * M_PI * 1650.0 / 8000.0)
-        self.c0 = cos(2.0 * M_PI * 1850.0 / 8000.0)
-        self.s0 = sin(2.0 * M_PI * 1850.0 / 8000.0)
+        for k in range(TABLE):
+            v = amplitude * sin(2.0 * M_PI * k / TABLE)
+            self.tbl[k] = <short> (v + 0.5 if v >= 0 else v - 0.5)
+        self.ph = 0
         self.clk = 80
         self.cur = 1
+        self.step = 33
 
     def bits_needed(self, int n):
         """How many new bits the next ``n`` samples start."""
@@ -470,33 +480,25 @@ cdef class V21Modulator:
         """Fill ``out`` from ``bits``; stops early (at a bit boundary) when bits run out.
         Returns (samples written, bits consumed)."""
         cdef Py_ssize_t i, n = out.shape[0], nb = bits.shape[0], used = 0
-        cdef double v, c, s, rc, rs, tmp
-        c = self.c
-        s = self.s
-        rc = self.c1 if self.cur else self.c0
-        rs = self.s1 if self.cur else self.s0
+        cdef int ph = self.ph, step = self.step, clk = self.clk
         for i in range(n):
-            if self.clk >= 80:
+            if clk >= 80:
                 if used >= nb:
-                    self.c = c
-                    self.s = s
+                    self.ph = ph
+                    self.clk = clk
                     return i, used
                 self.cur = bits[used]
                 used += 1
-                self.clk -= 80
-                rc = self.c1 if self.cur else self.c0
-                rs = self.s1 if self.cur else self.s0
-                tmp = 1.0 / sqrt(c * c + s * s)
-                c *= tmp
-                s *= tmp
-            v = self.amp * s
-            out[i] = <short> (v + 0.5 if v >= 0 else v - 0.5)
-            tmp = c * rc - s * rs
-            s = s * rc + c * rs
-            c = tmp
-            self.clk += 3
-        self.c = c
-        self.s = s
+                clk -= 80
+                step = 33 if self.cur else 37
+            out[i] = self.tbl[ph]
+            ph += step
+            if ph >= TABLE:
+                ph -= TABLE
+            clk += 3
+        self.ph = ph
+        self.step = step
+        self.clk = clk
         return n, used
 
 
@@ -556,34 +558,36 @@ cdef class V21TxCore(V21Modulator):
             return out
         cdef short* o = <short*> cnp.PyArray_DATA(out)
         cdef const unsigned char* q = <const unsigned char*> cnp.PyArray_DATA(self.qbuf)
-        cdef Py_ssize_t i, qpos = self.qpos, qlen = self.qbuf.shape[0]
-        cdef double v, c = self.c, s = self.s, rc, rs, tmp
-        rc = self.c1 if self.cur else self.c0
-        rs = self.s1 if self.cur else self.s0
-        for i in range(n):
-            if self.clk >= 80:
+        cdef Py_ssize_t i = 0, j, m, qpos = self.qpos, qlen = self.qbuf.shape[0]
+        cdef int ph = self.ph, step = self.step, clk = self.clk
+        while i < n:
+            if clk >= 80:
                 if qpos < qlen:
                     self.cur = q[qpos]
                     qpos += 1
                 elif self.final:
-                    # out of bits at a bit boundary: the burst ends here
+                    # out of bits at a bit boundary: the burst ends here (the rest of
+                    # out stays zero)
                     self.done = True
                     break
                 else:
                     self.cur = 1
-                self.clk -= 80
-                rc = self.c1 if self.cur else self.c0
-                rs = self.s1 if self.cur else self.s0
-                tmp = 1.0 / sqrt(c * c + s * s)
-                c *= tmp
-                s *= tmp
-            v = self.amp * s
-            o[i] = <short> (v + 0.5 if v >= 0 else v - 0.5)
-            tmp = c * rc - s * rs
-            s = s * rc + c * rs
-            c = tmp
-            self.clk += 3
-        self.c = c
-        self.s = s
+                clk -= 80
+                step = 33 if self.cur else 37
+            # the samples up to the next bit boundary (clk < 80 here, so m >= 1) or the
+            # end of the block: i + m <= n
+            m = (79 - clk) // 3 + 1
+            if m > n - i:
+                m = n - i
+            for j in range(m):
+                o[i + j] = self.tbl[ph]
+                ph += step
+                if ph >= TABLE:
+                    ph -= TABLE
+            clk += 3 * m
+            i += m
+        self.ph = ph
+        self.step = step
+        self.clk = clk
         self.qpos = qpos
         return out
