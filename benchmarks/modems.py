@@ -188,9 +188,20 @@ def _c_cost(mode: str, name: str, rate: int, arg: str) -> float:
     return float(out.stdout.split("=")[1])
 
 
-#: one pass of our receiver (rx) or transmitter (tx) over the benchmark's audio, as the
-#: speed test runs it, ``passes`` times (run under callgrind by ``instructions``)
+#: our receiver (rx) or transmitter (tx) over the benchmark's audio, as the speed test
+#: runs it: one warm-up pass, then ``passes`` measured ones; prints the samples each
+#: measured pass handled (a transmitter's own burst length, not the input's). Run under
+#: callgrind by :func:`our_instructions`, which counts the passes alone: callgrind zeroes
+#: its counters on entering ``getpgrp`` (called once, before the first measured pass)
+#: and writes a part file on entering ``getppid`` (after each pass); nothing else in the
+#: child calls either. So neither start-up (interpreter, numpy, faxcore: ~450 M
+#: instructions that differ by ~0.1-10 M from run to run, see ``CALLGRIND_ENV``) nor the
+#: exit is in a count. The warm-up pass takes the lazy imports, the tables the first
+#: modem of a kind builds and the interpreter's specialisation; ``gc.freeze()`` after it
+#: keeps the start-up's objects out of the collections the passes trigger.
 _OUR_DRIVER = """
+import gc
+import os
 import sys
 import numpy as np
 from faxcore import modem
@@ -198,57 +209,129 @@ mode, name, rate, raw, passes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.
 audio = np.fromfile(raw, np.int16)
 blocks = [audio[i:i + 160] for i in range(0, len(audio), 160)]
 bits = np.random.default_rng(7).integers(0, 2, int(rate * len(audio) / 8000), dtype=np.uint8)
-for _ in range(passes):
+
+
+def one_pass():
     if mode == "rx":
         rx = modem.receiver(name, rate)
         for b in blocks:
             rx.rx(b)
         rx.bits()
-    else:
-        tx = modem.transmitter(name, rate)
-        tx.send(bits)
-        n = 0
-        while not tx.done and n < 2 * len(audio):
-            tx.tx(160)
-            n += 160
+        return len(audio)
+    tx = modem.transmitter(name, rate)
+    tx.send(bits)
+    n = 0
+    while not tx.done and n < 2 * len(audio):
+        tx.tx(160)
+        n += 160
+    return n
+
+
+one_pass()
+gc.collect()
+gc.freeze()
+samples = []
+os.getpgrp()          # callgrind --zero-before=getpgrp: the count starts here
+for _ in range(passes):
+    samples.append(one_pass())
+    os.getppid()      # callgrind --dump-before=getppid: one part file per pass
+print(*samples)
 """
+#: the marks of _OUR_DRIVER (libc functions the child calls only there)
+ZERO_MARK, PASS_MARK = "getpgrp", "getppid"
+
+#: the child's environment under callgrind. OpenBLAS (numpy's) starts a worker thread per
+#: core at import, which spins waiting for work: valgrind runs one thread at a time and
+#: counts the spinning, a few million instructions that vary from run to run (475-485 M
+#: for the same V.21 child): more than a short run's passes, so a difference of two runs
+#: came out negative. One BLAS thread, and a fixed hash seed (start-up's dict layouts).
+CALLGRIND_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                 "PYTHONHASHSEED": "0"}
+#: passes of each measured run (ours: in one child; spandsp-C: children of 1, 2, 3 passes)
+PASSES = 3
 
 
-def _callgrind_total(cmd: list[str], outdir: Path) -> int:
+def _callgrind_run(cmd: list[str], outdir: Path, *options: str) -> tuple[int, str]:
+    """(instructions, stdout) of ``cmd`` under callgrind (the whole run's; with marks in
+    ``options``, what came after the last part file)."""
     out = outdir / "cg.out"
-    # a fixed hash seed: Python's start-up (dict layouts) then costs the same every run
-    r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
-                       capture_output=True, text=True, env=dict(os.environ, PYTHONHASHSEED="0"))
+    for old in outdir.glob("cg.out*"):
+        old.unlink()
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--dump-instr=no", "--dump-line=no",
+                        f"--callgrind-out-file={out}", *options, *cmd],
+                       capture_output=True, text=True, env=dict(os.environ, **CALLGRIND_ENV))
     if r.returncode:
         raise RuntimeError(f"callgrind failed: {r.stderr[-500:]}")
-    for line in out.read_text().splitlines():
+    return _summary(out), r.stdout
+
+
+def _summary(path: Path) -> int:
+    for line in path.read_text().splitlines():
         if line.startswith("summary:") or line.startswith("totals:"):
             return int(line.split()[1])
-    raise RuntimeError("no callgrind total")
+    raise RuntimeError(f"no callgrind total in {path}")
+
+
+def per_pass(counts: list[tuple[int, int]]) -> tuple[float, float]:
+    """Instructions per audio second and their spread, from ``(instructions, samples)``
+    of single passes: the total over the total samples, and the largest relative gap
+    between the passes' own rates (0: every pass cost the same)."""
+    if not counts or min(s for _c, s in counts) <= 0 or min(c for c, _s in counts) <= 0:
+        raise RuntimeError(f"passes without instructions or samples: {counts}")
+    per = [c * 8000 / s for c, s in counts]
+    mean = sum(c for c, _s in counts) * 8000 / sum(s for _c, s in counts)
+    return mean, (max(per) - min(per)) / mean
+
+
+def our_instructions(mode: str, name: str, rate: int, raw: Path, outdir: Path
+                     ) -> tuple[float, float]:
+    """Our receiver's (rx) or transmitter's (tx) instructions per audio second over the
+    audio in ``raw``, and their spread over ``PASSES`` passes (see :func:`per_pass`):
+    one callgrind run of ``_OUR_DRIVER``, each pass counted on its own."""
+    drv = outdir / "our_driver.py"
+    drv.write_text(_OUR_DRIVER)
+    _rest, out = _callgrind_run([sys.executable, str(drv), mode, name, str(rate), str(raw),
+                                 str(PASSES)], outdir,
+                                f"--zero-before={ZERO_MARK}", f"--dump-before={PASS_MARK}")
+    samples = [int(v) for v in out.split()]
+    parts = [outdir / f"cg.out.{i}" for i in range(1, PASSES + 1)]
+    if len(samples) != PASSES or not all(p.exists() for p in parts) \
+            or (outdir / f"cg.out.{PASSES + 1}").exists():
+        raise RuntimeError(f"expected {PASSES} passes: samples {samples}, "
+                           f"{sorted(p.name for p in outdir.glob('cg.out*'))}")
+    return per_pass([(_summary(p), k) for p, k in zip(parts, samples, strict=True)])
+
+
+def _c_instructions(mode: str, name: str, rate: int, arg: str, samples: int, outdir: Path
+                    ) -> tuple[float, float]:
+    """spandsp-C's instructions per audio second, from its driver run with 1..PASSES
+    passes: one pass is the difference of consecutive runs (C starts up the same way
+    every time), ``samples`` per pass."""
+    totals = [_callgrind_run([C_DRIVER[0], mode, name, str(rate), arg, str(k)], outdir)[0]
+              for k in range(1, PASSES + 1)]
+    return per_pass([(t1 - t0, samples) for t0, t1 in zip(totals[:-1], totals[1:], strict=True)])
 
 
 def instructions(name: str, rate: int, seconds: float, outdir: Path) -> dict:
     """Instructions per audio second, ours and spandsp-C's, counted by callgrind (no
     noise from other processes, unlike CPU time; but not the same as time either: the
-    instructions per cycle differ). Each side runs its loop once and twice: the
-    difference over 1 and 3 passes, halved, is one pass, without interpreter or program
-    start-up."""
+    instructions per cycle differ), without interpreter or program start-up (see
+    ``_OUR_DRIVER``, :func:`_c_instructions`); ``*_spread``: how much the single passes
+    disagree (a check that the count is the passes' alone)."""
     rng = np.random.default_rng(7)
     audio = _spandsp_burst(name, rate, rng.integers(0, 2, int(rate * seconds), dtype=np.uint8))
     raw = outdir / f"{name}-{rate}-ins.raw"
     audio.astype(np.int16).tofile(raw)
-    drv = outdir / "our_driver.py"
-    drv.write_text(_OUR_DRIVER)
     audio_s = len(audio) / 8000
     r = {"name": name, "bit_rate": rate}
     for mode in ("rx", "tx"):
-        ours = [_callgrind_total([sys.executable, str(drv), mode, name, str(rate), str(raw), str(k)],
-                                 outdir) for k in (1, 3)]
+        r[f"our_{mode}_ins"], r[f"our_{mode}_spread"] = our_instructions(mode, name, rate, raw,
+                                                                         outdir)
         arg = str(raw) if mode == "rx" else f"{audio_s:.3f}"
-        theirs = [_callgrind_total([C_DRIVER[0], mode, name, str(rate), arg, str(k)], outdir)
-                  for k in (1, 3)]
-        r[f"our_{mode}_ins"] = (ours[1] - ours[0]) / 2 / audio_s
-        r[f"spc_{mode}_ins"] = (theirs[1] - theirs[0]) / 2 / audio_s
+        # the C driver's pass: every whole 160-sample block of the audio / of the seconds
+        n = len(audio) if mode == "rx" else int(float(arg) * 8000.0)
+        r[f"spc_{mode}_ins"], r[f"spc_{mode}_spread"] = _c_instructions(
+            mode, name, rate, arg, n // BLOCK * BLOCK, outdir)
         r[f"{mode}_ins_ratio"] = r[f"our_{mode}_ins"] / r[f"spc_{mode}_ins"]
     return r
 
@@ -422,10 +505,11 @@ def main(argv=None) -> int:
                   f"{r['tx_ratio_c_min']:>8.2f}{r['tx_ratio_c_median']:>8.2f}{r['tx_ratio_c_max']:>8.2f}"
                   f"{r['rx_ratio_c_min']:>10.2f}{r['rx_ratio_c_median']:>8.2f}{r['rx_ratio_c_max']:>8.2f}")
     if args.instructions and C_DRIVER and shutil.which("valgrind"):
-        print("\n== instructions per audio second (callgrind, one pass: (3 passes - 1) / 2), "
-              "ratios faxcore / spandsp-C ==")
+        print("\n== instructions per audio second (callgrind; after a warm-up pass, one pass = "
+              "(3 passes - 1) / 2; spread: how much the two single-pass differences disagree, "
+              "largest of the four), ratios faxcore / spandsp-C ==")
         print(f"{'modem':<14}{'our tx':>12}{'spC tx':>12}{'ratio':>7}{'our rx':>12}{'spC rx':>12}"
-              f"{'ratio':>7}")
+              f"{'ratio':>7}{'spread':>8}")
         for name, rate in cases:
             if _available(name):
                 continue
@@ -439,7 +523,8 @@ def main(argv=None) -> int:
                     r.update(ins)
             print(f"{name + '/' + str(rate):<14}{ins['our_tx_ins']:>12.0f}{ins['spc_tx_ins']:>12.0f}"
                   f"{ins['tx_ins_ratio']:>7.2f}{ins['our_rx_ins']:>12.0f}{ins['spc_rx_ins']:>12.0f}"
-                  f"{ins['rx_ins_ratio']:>7.2f}", flush=True)
+                  f"{ins['rx_ins_ratio']:>7.2f}"
+                  f"{100 * max(ins[k] for k in ins if k.endswith('_spread')):>7.2f}%", flush=True)
     if not args.no_ber:
         print("\n== BER vs SNR (same noisy signal into both receivers) ==")
         for name, rate in cases:
