@@ -505,9 +505,10 @@ def main(argv=None) -> int:
                   f"{r['tx_ratio_c_min']:>8.2f}{r['tx_ratio_c_median']:>8.2f}{r['tx_ratio_c_max']:>8.2f}"
                   f"{r['rx_ratio_c_min']:>10.2f}{r['rx_ratio_c_median']:>8.2f}{r['rx_ratio_c_max']:>8.2f}")
     if args.instructions and C_DRIVER and shutil.which("valgrind"):
-        print("\n== instructions per audio second (callgrind; after a warm-up pass, one pass = "
-              "(3 passes - 1) / 2; spread: how much the two single-pass differences disagree, "
-              "largest of the four), ratios faxcore / spandsp-C ==")
+        print("\n== instructions per audio second (callgrind, start-up excluded: ours counted "
+              "pass by pass after a warm-up pass, spandsp-C as the difference of 1-, 2- and "
+              "3-pass runs; spread: how much the 3 passes disagree, the largest of the four), "
+              "ratios faxcore / spandsp-C ==")
         print(f"{'modem':<14}{'our tx':>12}{'spC tx':>12}{'ratio':>7}{'our rx':>12}{'spC rx':>12}"
               f"{'ratio':>7}{'spread':>8}")
         for name, rate in cases:
