@@ -161,16 +161,24 @@ def base_config(carrier_hz: float, points: np.ndarray) -> dict:
     }
 
 
-class QamTransmitter(qam_core.BlockTx):
-    """Symbols from :meth:`_training_symbols` / :meth:`_data_symbols`, pulse shaped.
+class QamTransmitter(qam_core.QamTxCore):
+    """Symbols from :meth:`_training_symbols` / the data coder, pulse shaped.
 
     Subclasses define ``bits_per_symbol``, ``carrier_hz``, ``_training_symbols()``
-    (everything before the data, as complex points), ``_data_symbols(bits)`` (a multiple
-    of bits_per_symbol bits, continuing the scrambler/differential state),
-    ``_mean_power`` (average power of the data constellation) and ``_tail_symbols()``
-    (zero-valued symbols after the end of signal). ``tx`` is the compiled
-    :class:`faxcore.modem.qam_core.BlockTx`'s: one C call per block, which calls
-    :meth:`_next_samples` only when its buffer runs short (every CHUNK symbols)."""
+    (everything before the data, as complex points), ``_init_encoder()`` (sets the
+    compiled data coder up: ``_init_v17`` / ``_init_v29``), ``_sync_encoder()`` (hands it
+    the coder state the training left), ``_data_symbols(bits)`` (the same coding in the
+    plain path: a multiple of bits_per_symbol bits, continuing the scrambler/differential
+    state), ``_mean_power`` (average power of the data constellation) and
+    ``_tail_symbols()`` (zero-valued symbols after the end of signal). ``tx`` is the
+    compiled :class:`faxcore.modem.qam_core.BlockTx`'s: one C call per block, which calls
+    :meth:`_next_samples` only when its buffer runs short (every CHUNK symbols).
+
+    Two paths give the same symbols and look-ahead answers: the fast one (default) codes
+    and shapes each data chunk in one compiled call (:class:`qam_core.QamTxCore`: float32,
+    folded carrier tables); ``reference=True`` is the plain reading kept beside it (the
+    symbols as complex arrays, then the double-precision :class:`qam_core.Modulator`).
+    Their samples differ by at most one LSB (tests/modem/test_qam_tx_fast.py)."""
 
     bits_per_symbol = 4
     carrier_hz = 1800.0
@@ -180,7 +188,8 @@ class QamTransmitter(qam_core.BlockTx):
     #: data symbols modulated per step (100 ms; less when less is queued)
     CHUNK = 240
 
-    def __init__(self, bit_rate: int, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0) -> None:
+    def __init__(self, bit_rate: int, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0,
+                 reference: bool = False) -> None:
         self.bit_rate = bit_rate
         self.level_dbm0 = float(level_dbm0)
         if not -60.0 <= self.level_dbm0 <= 3.0:
@@ -189,7 +198,13 @@ class QamTransmitter(qam_core.BlockTx):
         # passband power = mean|symbol|^2 * sum(h^2) / 10 / 2 (10 pulse samples/symbol)
         rms_unit = np.sqrt(self._mean_power * np.sum(pulse ** 2) / 10.0 / 2.0)
         gain = dbm0_to_rms(self.level_dbm0) / rms_unit
-        self._mod = qam_core.Modulator(pulse, self.carrier_hz, gain)
+        self.reference = bool(reference)
+        if self.reference:
+            self._mod = qam_core.Modulator(pulse, self.carrier_hz, gain)
+        else:
+            self._init_shaper(pulse, self.carrier_hz, gain)
+            self._init_encoder()
+        self._fill = np.ones(8 * self.bits_per_symbol, np.uint8)
         self._queue = BitQueue()
         self._final = False
         self._phase = 0  # 0 = not started, 1 = data, 2 = ending, 3 = done
@@ -227,10 +242,16 @@ class QamTransmitter(qam_core.BlockTx):
         return avail
 
     # --- internals
-    def _next_samples(self) -> np.ndarray | None:
+    def _next_samples(self) -> np.ndarray | bool | None:
+        # the fast path appends its samples itself (True); the reference returns them
         if self._phase == 0:
             self._phase = 1
-            return self._mod.modulate(np.ascontiguousarray(self._training_symbols()))
+            sym = np.ascontiguousarray(self._training_symbols())
+            if self.reference:
+                return self._mod.modulate(sym)
+            self._sync_encoder()
+            self._modulate_symbols(sym)
+            return True
         if self._phase == 1:
             bps = self.bits_per_symbol
             avail = len(self._queue)
@@ -244,15 +265,28 @@ class QamTransmitter(qam_core.BlockTx):
                 bits = self._queue.take(min(self.CHUNK, avail // bps) * bps)
             else:
                 # queue dry but more data announced (final=False): a little fill
-                bits = np.ones(8 * bps, np.uint8)
-            return self._mod.modulate(np.ascontiguousarray(self._data_symbols(bits)))
+                bits = self._fill
+            if self.reference:
+                return self._mod.modulate(np.ascontiguousarray(self._data_symbols(bits)))
+            self._modulate_bits(np.ascontiguousarray(bits, np.uint8))
+            return True
         if self._phase == 2:
             self._phase = 3
             self.ended = True
-            return self._mod.modulate(np.ascontiguousarray(self._tail_symbols()))
+            sym = np.ascontiguousarray(self._tail_symbols())
+            if self.reference:
+                return self._mod.modulate(sym)
+            self._modulate_symbols(sym)
+            return True
         return None
 
     def _training_symbols(self) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _init_encoder(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _sync_encoder(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _data_symbols(self, bits: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract

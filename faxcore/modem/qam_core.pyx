@@ -46,10 +46,23 @@ given and raises ``ValueError`` otherwise):
   (``_half`` checks it; a receiver whose equaliser blew up fails the training or loses
   the signal instead), the branch metrics are distances to table points, and the path
   metrics are renormalised to a minimum of 0 every symbol.
-* ``BlockTx``: ``0 <= bpos <= len(buf)`` (``buf`` is a contiguous int16 array it made;
-  ``bpos`` is reset to 0 with every new ``buf`` and grows by ``k <= len(buf) - bpos``),
-  so ``tx``'s copy of ``k`` samples from ``buf[bpos]`` into a fresh ``n``-sample block
-  (``k <= n``) stays in both arrays.
+* ``BlockTx``: ``0 <= bpos <= blen <= len(buf)`` (``buf`` is a contiguous int16 array it
+  made; ``_room(k)`` moves the ``blen - bpos`` live samples to the front, into a larger
+  array if needed, so that ``blen + k <= len(buf)`` before anything writes ``k`` samples
+  at ``blen``); ``tx``'s copy of ``k = min(n, blen - bpos)`` samples from ``buf[bpos]``
+  into a fresh ``n``-sample block stays in both arrays.
+* ``QamTxCore`` (fast transmitter): the shaper writes at most ``(10 ns + 9) // 3`` samples
+  for ``ns`` symbols (see ``Modulator``) after ``_room(10 ns // 3 + 4)``; it reads
+  ``sym[2 k], sym[2 k + 1]`` for ``k < ns`` from the scratch of ``>= 2 ns`` floats;
+  the symbol ring (4 LP floats, ``LP <= TX_LP_MAX``) is written at pairs ``spos`` and
+  ``spos + LP`` (``0 <= spos < LP``) and read over the ``2 LP`` floats from pair
+  ``spos + 1``; table row ``pos < P`` of ``2 LP`` floats in ``P * 2 LP`` (plus up to 3
+  floats skipped to align it to 16 bytes, of the 4 allocated extra). The coder reads
+  ``bits[k]``, ``k < ns * bps = n`` (checked whole symbols); a V.17 label has ``bps + 1``
+  bits and a V.29 one is ``amp * 8 + phase`` (< 16, or < 8 with 3 bits), and
+  ``_init_v17`` / ``_init_v29`` check ``points`` (at most 128, finite) holds them all and
+  ``step`` has 8 entries 0..7. ``_modulate_*`` refuse to run before ``_init_shaper``
+  (and a coder).
 * Training: ``tr_idx < tr_len`` (the state changes when it reaches tr_len).
   ``v29_bits`` has 8 entries, indexed with ``& 7``; ``v17_next`` entries are 0..7.
 * Float to int: every double cast to an integer (NCO phase steps, the frequency
@@ -305,58 +318,452 @@ cdef class BlockTx:
     """The per-block transmit path in C (issue 14): a buffer of modulated samples that
     ``tx(n)`` hands out in fresh int16 blocks with one call (no Python per block).
 
-    Subclasses define ``_next_samples()``: the next modulated piece (int16), or None when
-    nothing follows (the block is then padded with zeros); they set ``ended`` when the
-    piece they return is the last. ``done`` turns True once that last piece is all out."""
+    Subclasses define ``_next_samples()``: the next modulated piece (int16), or ``True``
+    when it appended the piece itself (:class:`QamTxCore`'s ``_modulate_*``), or None
+    when nothing follows (the block is then padded with zeros); they set ``ended`` when
+    the piece they return is the last. ``done`` turns True once that last piece is all
+    out. The buffer is one array that grows (doubling) and is compacted in place: no
+    concatenation per refill."""
 
-    cdef cnp.ndarray buf
-    cdef Py_ssize_t bpos
+    cdef cnp.ndarray buf           # int16, C-contiguous; capacity buf.shape[0]
+    cdef Py_ssize_t bpos           # next sample to give out
+    cdef Py_ssize_t blen           # end of the modulated samples (bpos <= blen <= capacity)
     cdef public bint ended
     cdef public bint done
 
     def __cinit__(self, *args, **kwargs):
         self.buf = np.zeros(0, np.int16)
         self.bpos = 0
+        self.blen = 0
         self.ended = False
         self.done = False
 
     @property
     def buffered(self):
         """Samples modulated and not yet given out."""
-        return self.buf.shape[0] - self.bpos
+        return self.blen - self.bpos
 
     def _next_samples(self):  # pragma: no cover - abstract
         return None
+
+    cdef int16_t* _room(self, Py_ssize_t k) except NULL:
+        """Room for ``k`` more samples at ``blen``: moves the live samples to the front
+        or into a larger array when needed; returns where to write."""
+        cdef Py_ssize_t live = self.blen - self.bpos, cap = self.buf.shape[0], newcap
+        cdef int16_t* data = <int16_t*> cnp.PyArray_DATA(self.buf)
+        cdef cnp.ndarray bigger
+        if k < 0:
+            raise ValueError("negative room")
+        if self.blen + k > cap:
+            if live + k <= cap:
+                if live > 0:
+                    memmove(data, data + self.bpos, live * sizeof(int16_t))
+            else:
+                newcap = 2 * cap
+                if newcap < live + k:
+                    newcap = live + k
+                if newcap < 4096:
+                    newcap = 4096
+                bigger = np.empty(newcap, np.int16)
+                if live > 0:
+                    memcpy(cnp.PyArray_DATA(bigger), data + self.bpos, live * sizeof(int16_t))
+                self.buf = bigger
+                data = <int16_t*> cnp.PyArray_DATA(bigger)
+            self.bpos = 0
+            self.blen = live
+        return data + self.blen
+
+    cdef int _append(self, cnp.ndarray piece) except -1:
+        """Append a 1-D C-contiguous int16 array."""
+        cdef Py_ssize_t k = piece.shape[0]
+        cdef int16_t* dst = self._room(k)
+        if k > 0:
+            memcpy(dst, cnp.PyArray_DATA(piece), k * sizeof(int16_t))
+            self.blen += k
+        return 0
 
     def tx(self, Py_ssize_t n):
         """The next ``n`` samples (zeros after the end of the burst)."""
         if n < 0:
             raise ValueError("n must be >= 0")
-        cdef Py_ssize_t avail = self.buf.shape[0] - self.bpos, k
-        cdef cnp.ndarray piece
-        if avail < n:
+        cdef Py_ssize_t avail = self.blen - self.bpos, k
+        while avail < n:
             # refill (once per modulated piece, not per block)
-            pieces = [self.buf[self.bpos:]]
-            while avail < n:
-                got = self._next_samples()
-                if got is None:
-                    break
-                piece = np.ascontiguousarray(got, np.int16)
-                pieces.append(piece)
-                avail += piece.shape[0]
-            self.buf = np.ascontiguousarray(np.concatenate(pieces), np.int16)
-            self.bpos = 0
-            avail = self.buf.shape[0]
+            got = self._next_samples()
+            if got is None:
+                break
+            if got is not True:
+                self._append(np.ascontiguousarray(got, np.int16).reshape(-1))
+            avail = self.blen - self.bpos
         cdef cnp.npy_intp dim = n
-        cdef cnp.ndarray out = cnp.PyArray_ZEROS(1, &dim, cnp.NPY_INT16, 0)
         k = n if avail >= n else avail
+        cdef cnp.ndarray out
+        if k == n:
+            out = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_INT16, 0)
+        else:
+            out = cnp.PyArray_ZEROS(1, &dim, cnp.NPY_INT16, 0)
         if k > 0:
             memcpy(cnp.PyArray_DATA(out), <int16_t*> cnp.PyArray_DATA(self.buf) + self.bpos,
                    k * sizeof(int16_t))
             self.bpos += k
-        if self.ended and self.bpos >= self.buf.shape[0]:
+        if self.ended and self.bpos >= self.blen:
             self.done = True
         return out
+
+
+# The fast transmit shaper's sample loop (QamTxCore._shape), in C so that its inner
+# product is four floats wide (SSE on x86-64; GCC/Clang vector extension as in _vec.pxd,
+# other targets get what they have, or scalars) and fully unrolled for the usual pulse
+# (fc_txshape_7: 14 symbols = 28 floats = 7 vectors; fc_txshape_any: any n4, a loop).
+# Two partial sums in a fixed order: the result does not depend on the data's alignment.
+# ``ring`` holds LP (re, im) pairs twice over (4 LP floats): symbol ``spos`` is written at
+# pairs spos and spos + LP, and the window read is the 2 LP = 4 n4 floats from pair
+# spos + 1 (oldest first), so it never leaves the ring; ``tab`` is P rows of 4 n4 floats,
+# row ``pos < P``; ``o`` has room for (10 ns + 9) / 3 samples (see the module header).
+cdef extern from *:
+    """
+    typedef float fc_tx4 __attribute__((vector_size(16)));
+    static inline fc_tx4 fc_tx_ld(const float *p)
+    {
+        fc_tx4 v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    static inline long fc_txshape_body(int *pbp, int *pspos, int *ppos, int LP, int P,
+                                       const int n4, const float *restrict tab,
+                                       float *restrict ring, const float *restrict sym,
+                                       long ns, short *restrict o)
+    {
+        int bp = *pbp, spos = *pspos, pos = *ppos, m, t;
+        const int NT = 4 * n4;
+        long n = 0, k = 0;
+        const float *row = tab + (long)pos * NT;
+        for (;;) {
+            if (bp >= 7) {
+                if (k >= ns)
+                    break;
+                bp -= 7;
+                if (++spos >= LP)
+                    spos = 0;
+                ring[2 * spos] = sym[2 * k];
+                ring[2 * spos + 1] = sym[2 * k + 1];
+                ring[2 * (spos + LP)] = sym[2 * k];
+                ring[2 * (spos + LP) + 1] = sym[2 * k + 1];
+                k++;
+            } else {
+                bp += 3;
+            }
+            const float *x = ring + 2 * (spos + 1);
+            /* the table rows are 16-byte aligned (QamTxCore._init_shaper): loaded as
+               vectors (a memory operand of mulps); the ring is not */
+            fc_tx4 a0 = *(const fc_tx4 *)row * fc_tx_ld(x);
+            fc_tx4 a1 = *(const fc_tx4 *)(row + 4) * fc_tx_ld(x + 4);
+            for (m = 2; m + 2 <= n4; m += 2) {
+                a0 += *(const fc_tx4 *)(row + 4 * m) * fc_tx_ld(x + 4 * m);
+                a1 += *(const fc_tx4 *)(row + 4 * m + 4) * fc_tx_ld(x + 4 * m + 4);
+            }
+            if (m < n4)
+                a0 += *(const fc_tx4 *)(row + 4 * m) * fc_tx_ld(x + 4 * m);
+            a0 += a1;
+            float v = (a0[0] + a0[2]) + (a0[1] + a0[3]);
+            if (++pos >= P) {
+                pos = 0;
+                row = tab;
+            } else {
+                row += NT;
+            }
+            /* clamp, as selects (minss/maxss; NaN, which finite symbols and tables
+               cannot give, ends at 32767: no undefined cast), then floor(v + 0.5) as
+               the reference (Modulator.modulate): v + 32768.5 >= 0.5 here, so the
+               truncation is the floor; exact in double for a float v of this range */
+            v = v < 32767.0f ? v : 32767.0f;
+            v = v > -32768.0f ? v : -32768.0f;
+            t = (int)((double)v + 32768.5) - 32768;
+            o[n++] = (short)t;
+        }
+        *pbp = bp;
+        *pspos = spos;
+        *ppos = pos;
+        return n;
+    }
+    static long fc_txshape_7(int *pbp, int *pspos, int *ppos, int LP, int P,
+                             const float *tab, float *ring, const float *sym, long ns,
+                             short *o)
+    {
+        return fc_txshape_body(pbp, pspos, ppos, LP, P, 7, tab, ring, sym, ns, o);
+    }
+    static long fc_txshape_any(int *pbp, int *pspos, int *ppos, int LP, int P, int n4,
+                               const float *tab, float *ring, const float *sym, long ns,
+                               short *o)
+    {
+        return fc_txshape_body(pbp, pspos, ppos, LP, P, n4, tab, ring, sym, ns, o);
+    }
+    """
+    long fc_txshape_7(int *pbp, int *pspos, int *ppos, int LP, int P, const float *tab,
+                      float *ring, const float *sym, long ns, int16_t *o) noexcept nogil
+    long fc_txshape_any(int *pbp, int *pspos, int *ppos, int LP, int P, int n4,
+                        const float *tab, float *ring, const float *sym, long ns,
+                        int16_t *o) noexcept nogil
+
+
+DEF TX_LP_MAX = 32     # fast shaper: at most 32 symbols under the pulse (320 taps at 24 kHz)
+DEF TX_P_MAX = 800     # ... and a carrier/baud pattern of at most 800 samples
+
+
+cdef class QamTxCore(BlockTx):
+    """The fast V.17/V.29 transmitter core (issue 14): bits -> symbols -> int16 samples
+    in one C pass, appended straight into :class:`BlockTx`'s buffer.
+
+    The shaper computes what :class:`Modulator` computes (the plain reading, kept as the
+    reference), folded: output sample n is
+    ``gain * Re(sum_i h[3(n+1) mod 10 + 10 i] sym[k - i] e^{j w n})``, and both the baud
+    phase (period 10) and the carrier (``w = 2 pi f / 8000``: period 40 samples at
+    1800 Hz, 80 at 1700 Hz) repeat every P samples, so each of the P positions gets a
+    table of real coefficients ``gain h cos(w n)`` (for Re sym) and ``-gain h sin(w n)``
+    (for Im sym), and a sample is one real inner product over the symbol history
+    (float32, four wide; the sum rounded as the reference's, ``floor(v + 0.5)``, clamped).
+    No phasor recurrence: the carrier phase is exact at every sample. The float32
+    coefficients and sums put the value within ~1e-3 of the double-precision one, so a
+    sample differs from the reference by at most one LSB, and only where the reference
+    sits within that distance of a rounding boundary (tests/modem/test_qam_tx_fast.py).
+
+    Encoders (``_init_v17`` / ``_init_v29``): exactly :func:`v17_symbols` /
+    :func:`v29_symbols` (the scrambler, packing, trellis or phase coding, the point),
+    with their state kept here (``_set_v17_state`` / ``_set_v29_state`` / ``_enc_state``).
+    """
+
+    cdef cnp.ndarray tab_arr        # float32 [P][NT]: folded coefficients per position
+    cdef const float *tab
+    cdef float ring[4 * TX_LP_MAX]  # symbol history (re, im) pairs, LP of them, twice
+    cdef int P, NT, LP, pos, bp, spos
+    cdef bint ready
+    cdef int mode                   # 0 none, 1 V.17, 2 V.29
+    cdef int bps, t1
+    cdef uint32_t reg
+    cdef int diff, conv, phase
+    cdef float pre[128]
+    cdef float pim[128]
+    cdef uint8_t step[8]
+    cdef cnp.ndarray sbuf           # float32 scratch: (re, im) of the symbols of one call
+
+    def __cinit__(self, *args, **kwargs):
+        # (after BlockTx's): nothing set up yet; the scratch exists from the start
+        self.ready = False
+        self.mode = 0
+        self.sbuf = np.zeros(2 * 256, np.float32)
+
+    def _init_shaper(self, double[::1] taps, double carrier_hz, double gain):
+        """Build the folded tables for pulse ``taps`` (24 kHz), ``carrier_hz``, ``gain``
+        (the arguments of :class:`Modulator`); the state starts as a new Modulator's."""
+        cdef Py_ssize_t nt = taps.shape[0]
+        cdef int L, LP, P, p, j, i, r, bp
+        cdef double w, c, s, h
+        cdef double[:, ::1] tv
+        cdef Py_ssize_t off
+        if nt < 1 or nt > 10 * TX_LP_MAX or not np.all(np.isfinite(taps)):
+            raise ValueError(f"pulse must have 1..{10 * TX_LP_MAX} finite taps")
+        if not np.isfinite(gain) or not np.isfinite(carrier_hz):
+            raise ValueError("gain and carrier must be finite")
+        L = <int>((nt + 9) // 10)
+        LP = (L + 1) & ~1               # 2 LP floats: a whole number of 4-float groups
+        P = 0
+        for p in range(10, TX_P_MAX + 1, 10):
+            if abs(carrier_hz * p / 8000.0 - round(carrier_hz * p / 8000.0)) < 1e-9:
+                P = p
+                break
+        if P == 0:
+            raise ValueError("the carrier does not repeat within 800 samples")
+        w = 2.0 * np.pi * carrier_hz / 8000.0
+        t = np.zeros((P, 2 * LP), np.float64)
+        tv = t
+        for p in range(P):
+            bp = (3 * (p + 1)) % 10     # the row the reference uses for sample p
+            c = gain * cos(w * p)
+            s = gain * sin(w * p)
+            for i in range(L):          # i: age of the symbol (0 newest)
+                r = bp + 10 * i
+                if r < nt:
+                    h = taps[r]
+                    j = LP - 1 - i      # window slot, oldest first
+                    tv[p, 2 * j] = h * c       # j < LP: inside the row of 2 LP
+                    tv[p, 2 * j + 1] = -h * s
+        # rows of 2 LP floats (a multiple of 4: 16 bytes) from a 16-byte aligned start
+        # (fc_txshape loads them as vectors): up to 3 floats skipped at the front
+        self.tab_arr = np.zeros(P * 2 * LP + 4, np.float32)
+        off = <Py_ssize_t>(((-<size_t> cnp.PyArray_DATA(self.tab_arr)) & 15) // 4)
+        self.tab_arr[off:off + P * 2 * LP] = t.reshape(-1)
+        self.tab = (<const float*> cnp.PyArray_DATA(self.tab_arr)) + off
+        self.P = P
+        self.LP = LP
+        self.NT = 2 * LP
+        self.pos = 0
+        self.bp = 0
+        self.spos = 0
+        for i in range(4 * TX_LP_MAX):
+            self.ring[i] = 0.0
+        self.ready = True
+
+    def _init_v17(self, const double complex[::1] points, int bps, int tap=18):
+        """V.17 data coding (as :func:`v17_symbols`), state reset to 0."""
+        cdef int i
+        if tap < 1 or tap > 22:
+            raise ValueError("scrambler tap must be 1..22")
+        if bps < 3 or bps > 6:
+            raise ValueError("V.17 carries 3..6 bits per symbol")
+        if points.shape[0] < (1 << (bps + 1)) or points.shape[0] > 128:
+            raise ValueError("points must hold every label of bps + 1 bits (at most 128)")
+        if not np.all(np.isfinite(np.asarray(points))):
+            raise ValueError("points must be finite")
+        for i in range(points.shape[0]):
+            self.pre[i] = <float>points[i].real
+            self.pim[i] = <float>points[i].imag
+        self.mode = 1
+        self.bps = bps
+        self.t1 = tap - 1
+        self.reg = 0
+        self.diff = 0
+        self.conv = 0
+
+    def _init_v29(self, const uint8_t[::1] step, const double complex[::1] points, int bps,
+                  int tap=18):
+        """V.29 data coding (as :func:`v29_symbols`), state reset to 0."""
+        cdef int i
+        if tap < 1 or tap > 22:
+            raise ValueError("scrambler tap must be 1..22")
+        if bps != 3 and bps != 4:
+            raise ValueError("V.29 carries 3 or 4 bits per symbol")
+        if step.shape[0] != 8:
+            raise ValueError("step must have 8 entries")
+        for i in range(8):
+            if step[i] > 7:
+                raise ValueError("phase steps are 0..7")
+            self.step[i] = step[i]
+        if points.shape[0] < (16 if bps == 4 else 8) or points.shape[0] > 128:
+            raise ValueError("too few (or over 128) constellation points")
+        if not np.all(np.isfinite(np.asarray(points))):
+            raise ValueError("points must be finite")
+        for i in range(points.shape[0]):
+            self.pre[i] = <float>points[i].real
+            self.pim[i] = <float>points[i].imag
+        self.mode = 2
+        self.bps = bps
+        self.t1 = tap - 1
+        self.reg = 0
+        self.phase = 0
+
+    def _set_v17_state(self, uint32_t reg, int diff, int conv):
+        self.reg = reg & 0x7FFFFF
+        self.diff = diff & 3
+        self.conv = conv & 7
+
+    def _set_v29_state(self, uint32_t reg, int abs_phase):
+        self.reg = reg & 0x7FFFFF
+        self.phase = abs_phase & 7
+
+    def _enc_state(self):
+        """(scrambler register, diff, conv) for V.17; (register, absolute phase) for V.29."""
+        if self.mode == 1:
+            return int(self.reg), self.diff, self.conv
+        return int(self.reg), self.phase
+
+    cdef float* _scratch(self, Py_ssize_t ns) except NULL:
+        if self.sbuf.shape[0] < 2 * ns:
+            self.sbuf = np.empty(2 * ns + 512, np.float32)
+        return <float*> cnp.PyArray_DATA(self.sbuf)
+
+    cdef Py_ssize_t _shape(self, const float *sym, Py_ssize_t ns) except -1:
+        """Append the samples of ``ns`` symbols ((re, im) pairs at ``sym``): all up to
+        (not including) the one that needs the symbol after the last (as
+        :meth:`Modulator.modulate`)."""
+        if not self.ready:
+            raise RuntimeError("_init_shaper first")
+        # at most (10 ns + 9) / 3 samples (see the header): room for 10 ns // 3 + 4
+        cdef int16_t *o = self._room((ns * 10) // 3 + 4)
+        cdef long n
+        if self.NT == 28:
+            n = fc_txshape_7(&self.bp, &self.spos, &self.pos, self.LP, self.P, self.tab,
+                             self.ring, sym, ns, o)
+        else:
+            n = fc_txshape_any(&self.bp, &self.spos, &self.pos, self.LP, self.P,
+                               self.NT // 4, self.tab, self.ring, sym, ns, o)
+        self.blen += n
+        return n
+
+    def _modulate_symbols(self, const double complex[::1] symbols):
+        """Append the samples of ``symbols`` (finite complex points, e.g. the training)."""
+        cdef Py_ssize_t ns = symbols.shape[0], i
+        if not self.ready:
+            raise RuntimeError("_init_shaper first")
+        cdef float *sb = self._scratch(ns)
+        if ns and not np.all(np.isfinite(np.asarray(symbols))):
+            raise ValueError("symbols must be finite")
+        for i in range(ns):
+            sb[2 * i] = <float>symbols[i].real
+            sb[2 * i + 1] = <float>symbols[i].imag
+        return self._shape(sb, ns)
+
+    def _modulate_bits(self, const uint8_t[::1] bits):
+        """Append the samples of data ``bits`` (whole symbols) coded by the encoder set
+        with ``_init_v17`` / ``_init_v29``, continuing its state."""
+        cdef Py_ssize_t n = bits.shape[0], ns, i, k
+        cdef int j, q, y, y1, y2, s0, s1, s2, ns0, ns1, lab, amp, tri
+        cdef int bps = self.bps, t1 = self.t1
+        cdef int diff = self.diff, conv = self.conv, ph = self.phase
+        cdef uint32_t b, reg = self.reg
+        # the coder state in locals (written back below): the stores to the scratch
+        # would otherwise make the compiler reload it from the object every symbol
+        cdef const float *pre = self.pre
+        cdef const float *pim = self.pim
+        cdef const uint8_t *step = self.step
+        if self.mode == 0 or not self.ready:
+            raise RuntimeError("_init_shaper and _init_v17 or _init_v29 first")
+        if n % bps:
+            raise ValueError("bits must be whole symbols")
+        ns = n // bps
+        cdef float *sb = self._scratch(ns)
+        k = 0
+        if self.mode == 1:
+            for i in range(ns):
+                q = 0
+                for j in range(bps):
+                    b = (bits[k] ^ (reg >> t1) ^ (reg >> 22)) & 1
+                    reg = ((reg << 1) | b) & 0x7FFFFF
+                    q |= <int>b << j
+                    k += 1
+                y = (diff + (q & 3)) & 3
+                diff = y
+                y1 = y & 1
+                y2 = (y >> 1) & 1
+                s0 = conv & 1
+                s1 = (conv >> 1) & 1
+                s2 = (conv >> 2) & 1
+                # < 1 << (bps + 1) <= len(points), checked in _init_v17
+                lab = ((q << 1) & 0x78) | (y << 1) | s0
+                sb[2 * i] = pre[lab]
+                sb[2 * i + 1] = pim[lab]
+                ns0 = s1 ^ y2 ^ (s0 & y1)
+                ns1 = s2 ^ y1 ^ y2 ^ (s0 & (s1 ^ y2))
+                conv = ns0 | (ns1 << 1) | (s0 << 2)
+        else:
+            for i in range(ns):
+                q = 0
+                for j in range(bps):
+                    b = (bits[k] ^ (reg >> t1) ^ (reg >> 22)) & 1
+                    reg = ((reg << 1) | b) & 0x7FFFFF
+                    q = (q << 1) | <int>b       # first bit in time = MSB
+                    k += 1
+                amp = (q >> 3) & 1 if bps == 4 else 0
+                tri = q & 7
+                ph = (ph + step[tri]) & 7
+                # amp * 8 + ph < 16 (bps 4) or < 8 (bps 3) <= len(points): _init_v29
+                lab = amp * 8 + ph
+                sb[2 * i] = pre[lab]
+                sb[2 * i + 1] = pim[lab]
+        self.diff = diff
+        self.conv = conv
+        self.phase = ph
+        self.reg = reg
+        return self._shape(sb, ns)
 
 
 cdef class Modulator:

@@ -180,13 +180,15 @@ def training_symbols(short_train: bool) -> tuple[np.ndarray, np.ndarray, int]:
 
 class Transmitter(qam.QamTransmitter):
     """V.17 modulator. Options: ``level_dbm0``, ``short_train`` (default False; or
-    ``long_training=False``)."""
+    ``long_training=False``), ``reference`` (the plain double-precision path, see
+    :class:`faxcore.modem.qam.QamTransmitter`)."""
 
     carrier_hz = CARRIER_HZ
     END_ONES = END_ONES
 
     def __init__(self, bit_rate: int, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0,
-                 short_train: bool = False, long_training: bool | None = None) -> None:
+                 short_train: bool = False, long_training: bool | None = None,
+                 reference: bool = False) -> None:
         self.bits_per_symbol = BITS_PER_SYMBOL[_check_rate(bit_rate)]
         self.short_train = _short(short_train, long_training)
         self._points = CONSTELLATIONS[bit_rate]
@@ -194,7 +196,14 @@ class Transmitter(qam.QamTransmitter):
         self._scr = 0
         self._diff = 0
         self._conv = 0
-        super().__init__(bit_rate, level_dbm0)
+        super().__init__(bit_rate, level_dbm0, reference=reference)
+
+    def _init_encoder(self) -> None:
+        self._init_v17(self._points, self.bits_per_symbol, 18)
+
+    def _sync_encoder(self) -> None:
+        # the training coded its check segment with the plain coder: go on from there
+        self._set_v17_state(self._scr, self._diff, self._conv)
 
     def _training_symbols(self) -> np.ndarray:
         seg1, known, self._scr = training_symbols(self.short_train)

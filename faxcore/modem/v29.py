@@ -78,17 +78,27 @@ def training_sequence(bit_rate: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Transmitter(qam.QamTransmitter):
-    """V.29 modulator. ``send(bits)`` then ``tx(n)``; see :mod:`faxcore.modem.base`."""
+    """V.29 modulator. ``send(bits)`` then ``tx(n)``; see :mod:`faxcore.modem.base`.
+    Option ``reference``: the plain double-precision path (see
+    :class:`faxcore.modem.qam.QamTransmitter`)."""
 
     carrier_hz = CARRIER_HZ
 
-    def __init__(self, bit_rate: int, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0) -> None:
+    def __init__(self, bit_rate: int, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0,
+                 reference: bool = False) -> None:
         self.bits_per_symbol = 4 if _check_rate(bit_rate) == 9600 else 3
         pts = POINTS if bit_rate == 9600 else INNER
         self._mean_power = float(np.mean(np.abs(pts) ** 2))
         self._scr = 0
         self._abs_phase = 0
-        super().__init__(bit_rate, level_dbm0)
+        super().__init__(bit_rate, level_dbm0, reference=reference)
+
+    def _init_encoder(self) -> None:
+        self._init_v29(_STEP_U8, _POINTS_C, self.bits_per_symbol, 18)
+
+    def _sync_encoder(self) -> None:
+        # the training coded its check segment with the plain coder: go on from there
+        self._set_v29_state(self._scr, self._abs_phase)
 
     def _training_symbols(self) -> np.ndarray:
         abab, seg3 = training_sequence(self.bit_rate)
