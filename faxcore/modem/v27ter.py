@@ -50,7 +50,6 @@ from faxcore.modem.base import (
     SAMPLE_RATE,
     TRAINING_FAILED,
     TRAINING_SUCCEEDED,
-    BitQueue,
     ReceiverBase,
     as_bits,
     as_samples,
@@ -161,11 +160,21 @@ def _tables() -> tuple:
     return _TABLES
 
 
+#: (bit rate, level, tep) -> what a transmitter starts from (pulse table, gain, training
+#: symbols, scrambler and phase after them, the shaper's per-period tables): the same for
+#: every burst, made once (issue 14: a burst's set-up is no small part of a short one)
+_TX_CACHE: dict[tuple, tuple] = {}
+_TX_CACHE_MAX = 16
+
+
 class Transmitter(PskTxCore):
     """V.27ter transmitter (see :mod:`faxcore.modem.base` for the contract).
 
-    ``tx`` is the compiled :class:`faxcore.modem.v27ter_core.PskTxCore`'s: one C call
-    per block, which calls :meth:`_more` only when the encoded symbols run short.
+    Everything per block is the compiled :class:`faxcore.modem.v27ter_core.PskTxCore`'s:
+    ``tx`` scrambles and encodes the queued data (up to ``CHUNK`` symbols ahead) and
+    shapes it in one C call; ``sure_samples`` and ``continues_past`` are its too. The
+    training sequence is made here once, with the plain :class:`Scrambler` and
+    :func:`psk_diff_map`.
 
     Options: ``level_dbm0`` (default -10), ``tep`` (send the 200 ms unmodulated-carrier
     talker echo protection tone first; default False)."""
@@ -178,121 +187,60 @@ class Transmitter(PskTxCore):
         if not -60.0 <= self.level_dbm0 <= 0.0:
             # above 0 dBm0 the pulse-shaped peaks would clip
             raise ValueError("level_dbm0 must be between -60 and 0 dBm0")
-        num, den = _symbol_period(bit_rate)
-        sps = num / den
-        ntaps = 2 * TX_SPAN + 1
-        p = np.arange(num)[:, None] / num
-        j = np.arange(ntaps)[None, :]
-        coef = rrc(j + p - TX_SPAN)
-        # power of the shaped baseband for random unit symbols, per output sample
-        p_bb = float(np.mean(np.sum(coef * coef, axis=1)))
-        self._gain = dbm0_to_rms(self.level_dbm0) / math.sqrt(p_bb / 2.0)
-        self._shaper = PskShaper(num, den, coef)
-        self._queue = BitQueue()
-        self._scr = Scrambler(SCRAMBLER_SEED)
-        self._state = 0  # constellation state, 45 degree units
-        self._phase = "data"
-        self._ended = False
-        # the training is the first of the pending symbols
-        self._setup(self._shaper, self._gain, self._training_symbols(tep, sps))
+        key = (self.bit_rate, self.level_dbm0, bool(tep))
+        hit = _TX_CACHE.get(key)
+        if hit is None:
+            num, den = _symbol_period(bit_rate)
+            ntaps = 2 * TX_SPAN + 1
+            p = np.arange(num)[:, None] / num
+            j = np.arange(ntaps)[None, :]
+            coef = rrc(j + p - TX_SPAN)
+            # power of the shaped baseband for random unit symbols, per output sample
+            p_bb = float(np.mean(np.sum(coef * coef, axis=1)))
+            gain = dbm0_to_rms(self.level_dbm0) / math.sqrt(p_bb / 2.0)
+            shaper = PskShaper(num, den, coef)
+            shaper.set_gain(gain)
+            scr = Scrambler(SCRAMBLER_SEED)
+            training, state = self._training_symbols(scr, tep, num / den)
+            training.setflags(write=False)   # shared: _setup copies it
+            hit = (num, den, coef, gain, training, scr.reg, scr.count, state, shaper.tables)
+            if len(_TX_CACHE) >= _TX_CACHE_MAX:
+                _TX_CACHE.clear()
+            _TX_CACHE[key] = hit
+        else:
+            num, den, coef, gain = hit[:4]
+            shaper = PskShaper(num, den, coef)
+            shaper.set_gain(gain, hit[8])
+        # the training is the first of the pending symbols; the data path goes on from
+        # the scrambler and phase it left
+        self._setup(shaper, gain, hit[4], self.bits_per_symbol, _STEP[self.bit_rate],
+                    hit[5], hit[6], hit[7], CHUNK, SHUTDOWN_SYMBOLS, 2 * TX_SPAN + 1)
 
     # -- symbol generation ---------------------------------------------------------------
-    def _training_symbols(self, tep: bool, sps: float) -> np.ndarray:
+    def _training_symbols(self, scr: Scrambler, tep: bool, sps: float) -> tuple[np.ndarray, int]:
+        """The training sequence (int8 phases, -1 silence) and the phase after it."""
         baud = SAMPLE_RATE / sps
         parts = []
         if tep:
             parts.append(np.zeros(round(0.2 * baud), dtype=np.int8))  # carrier at 0 degrees
         parts.append(np.full(round(0.02 * baud), -1, dtype=np.int8))  # silence
         seg3 = (4 * np.arange(1, SEG3_SYMBOLS + 1)) & 7
-        bits = self._scr.run(np.ones(3 * SEG4_SYMBOLS, dtype=np.uint8))[0::3].astype(np.int64)
+        bits = scr.run(np.ones(3 * SEG4_SYMBOLS, dtype=np.uint8))[0::3].astype(np.int64)
         seg4 = (seg3[-1] + 4 * np.cumsum(bits)) & 7
-        self._state = int(seg4[-1])
         parts += [seg3.astype(np.int8), seg4.astype(np.int8)]
-        parts.append(self._map(np.ones(SEG5_SYMBOLS * self.bits_per_symbol, dtype=np.uint8)))
-        return np.concatenate(parts)
-
-    def _map(self, bits: np.ndarray) -> np.ndarray:
-        """Scramble ``bits`` (a whole number of symbols) and encode them differentially."""
-        if len(bits) == 0:
-            return np.zeros(0, dtype=np.int8)
-        # scrambler, then the words' phase steps summed mod 8, compiled
-        states, self._state = psk_diff_map(self._scr.run(bits), self.bits_per_symbol,
-                                           _STEP[self.bit_rate], self._state)
-        return states
-
-    def _more(self, k: int) -> np.ndarray:
-        """At least ``k`` more symbols after the training. Queued data is encoded up to
-        ``CHUNK`` symbols ahead (fewer numpy calls per block); fill ones only as needed."""
-        bps = self.bits_per_symbol
-        out: list[np.ndarray] = []
-        made = 0
-        while made < k:
-            if self._phase == "data":
-                avail = len(self._queue)
-                want = max(k - made, CHUNK)
-                if self._queue.final and avail <= want * bps:
-                    bits = self._queue.take(avail)
-                    pad = (-len(bits)) % bps
-                    bits = np.concatenate([bits, np.ones(pad + SHUTDOWN_SYMBOLS * bps, np.uint8)])
-                    self._phase = "tail"
-                    self._ended = True
-                elif avail >= bps:
-                    bits = self._queue.take(min(avail // bps, want) * bps)
-                else:  # queue dry, more data to come: fill with binary ones
-                    bits = np.ones((k - made) * bps, np.uint8)
-                sy = self._map(bits)
-            elif self._phase == "tail":
-                # zero symbols until the pulse-shaping filter has rung down
-                sy = np.full(2 * TX_SPAN + 1, -1, dtype=np.int8)
-                self._phase = "off"
-                self.off = True
-            else:
-                sy = np.full(k - made, -1, dtype=np.int8)
-            out.append(sy)
-            made += len(sy)
-        return np.concatenate(out) if len(out) > 1 else out[0]
+        # segment 5: scrambled ones in normal data coding
+        seg5, state = psk_diff_map(scr.run(np.ones(SEG5_SYMBOLS * self.bits_per_symbol,
+                                                   dtype=np.uint8)),
+                                   self.bits_per_symbol, _STEP[self.bit_rate], int(seg4[-1]))
+        parts.append(seg5)
+        return np.concatenate(parts), state
 
     # -- public API ----------------------------------------------------------------------
     def send(self, bits, final: bool = True) -> None:
         """Queue data bits (0/1) for after the training; ``final`` ends the burst after them."""
-        if self._ended:
+        if self.ended:
             raise RuntimeError("the burst has ended; create a new transmitter")
-        self._queue.put(as_bits(bits))
-        self._queue.final = bool(final)
-
-    @property
-    def queued_bits(self) -> int:
-        """Data bits given to :meth:`send` and not yet modulated."""
-        return len(self._queue)
-
-    def continues_past(self, n: int) -> bool:
-        """True if ``tx(n)`` now surely leaves ``done`` False: the burst is in its data
-        and the symbols for ``n`` samples come from data (queued beyond what the end
-        test looks at, or more announced), not from its end."""
-        if self._phase != "data" or n < 0:
-            return False
-        need = self._shaper.symbols_needed(n) + CHUNK + 2
-        return not self._queue.final or len(self._queue) > need * self.bits_per_symbol
-
-    def sure_samples(self) -> int:
-        """The most samples ``tx`` surely gives now without ending the burst (what the
-        transmit pump, :mod:`faxcore.modem.txpump`, may take ahead): in the data, those
-        of the symbols already encoded or, with enough data queued, as many as
-        :meth:`continues_past` allows; after it, those of the encoded symbols but the
-        last (the burst ends when its last symbol has been taken, the tail included)."""
-        if self.done:
-            return 0
-        pending = self.pending
-        shaper = self._shaper
-        if self._phase == "data":
-            if not self._queue.final:
-                return 1 << 30  # fill follows the data: the burst cannot end
-            # continues_past(n): queued > (symbols_needed(n) + CHUNK + 2) * bps
-            m = (len(self._queue) - 1) // self.bits_per_symbol - CHUNK - 2
-            return int(max(shaper.samples_for(pending), shaper.samples_for(m)))
-        if self._phase == "tail":  # the tail is still to come: every encoded symbol
-            return int(shaper.samples_for(pending))
-        return int(shaper.samples_for(pending - 1))
+        self._put(as_bits(bits), bool(final))
 
 
 class Receiver(ReceiverBase):

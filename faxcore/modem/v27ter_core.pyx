@@ -25,6 +25,14 @@ given and raises ``ValueError`` otherwise):
   ``PskTxCore.tx``: ``need <= len(pend) - ppos``, checked after any refill, with
   ``0 <= ppos <= len(pend)``: ``ppos`` grows by ``need`` only after that check and is
   reset with every new ``pend``; the output block is made with ``n`` elements).
+* The per-period shaper (``_run_fast``): ``tab`` is ``[40, ntaps, 4, 8]`` (built so, or
+  checked in ``set_gain``), read at ``car`` in ``[0, 40)`` (a modulo, or the running
+  carrier index) over taps ``j < ntaps`` and codes ``hcode <= 3`` (``s & 3``, or 0), 8
+  lanes; the history codes/signs (64) at ``hist_pos + 32 - j`` as above; the period's
+  samples ``sbuf[lane & 7]``. The data path: ``_encode`` reads ``nbits <= qlen`` bits
+  from ``qbuf[qpos:]`` (checked) and writes ``total / bps`` symbols into the room
+  ``_room`` made for exactly that many; ``_zeros`` likewise; ``_put`` copies into
+  ``qbuf`` only after moving or growing it to hold ``qpos + qlen + k`` bytes.
 * Filter row ``p = int(f nfrac + 0.5)`` with ``0 <= f < 1`` (checked, NaN mapped to 0),
   so ``p <= nfrac`` (the table has nfrac + 1 rows). The input offset ``off`` is checked
   against the ring (a timing runaway resynchronises).
@@ -58,12 +66,85 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.math cimport M_PI, atan2, ceil, cos, floor, sin, sqrt
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memmove
 
 cnp.import_array()
 
 # the matched filter, equaliser output and LMS update, vectorisable (see _vec.pxd)
 from faxcore.modem._vec cimport fc_cdot, fc_fir2f, fc_lms
+
+cdef extern from *:
+    """
+    #include <string.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    typedef double v27_v2d __attribute__((vector_size(16)));
+    static inline v27_v2d v27_ld(const double *p)
+    {
+        v27_v2d v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    /* The samples of one symbol period, rounded to int16:
+       v[l] = sum_j hs[-j] tab[(j 4 + hc[-j]) 8 + l], j = 0..ntaps-1, each lane summed in
+       tap order, for lanes 0..2 npairs-1 (npairs 3 or 4; SSE2 pairs); then clamped to
+       [-32768, 32767] and rounded half away from zero, as the plain loop does. */
+    static inline void v27_period(const double *restrict tab, int ntaps, int npairs,
+                                  const unsigned char *hc, const double *hs, short *out)
+    {
+        v27_v2d a[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}}, sv;
+        const double *t;
+        int j, l;
+        if (npairs == 3) {
+            for (j = 0; j < ntaps; j++) {
+                t = tab + (j * 4 + hc[-j]) * 8;
+                sv = (v27_v2d){hs[-j], hs[-j]};
+                a[0] += sv * v27_ld(t);
+                a[1] += sv * v27_ld(t + 2);
+                a[2] += sv * v27_ld(t + 4);
+            }
+        } else {
+            for (j = 0; j < ntaps; j++) {
+                t = tab + (j * 4 + hc[-j]) * 8;
+                sv = (v27_v2d){hs[-j], hs[-j]};
+                a[0] += sv * v27_ld(t);
+                a[1] += sv * v27_ld(t + 2);
+                a[2] += sv * v27_ld(t + 4);
+                a[3] += sv * v27_ld(t + 6);
+            }
+        }
+    #if defined(__SSE2__)
+        {
+            const __m128d hi = _mm_set1_pd(32767.0), lo = _mm_set1_pd(-32768.0);
+            const __m128d sign = _mm_set1_pd(-0.0), half = _mm_set1_pd(0.5);
+            __m128i r[4];
+            __m128d v;
+            for (l = 0; l < 4; l++) {
+                memcpy(&v, &a[l], sizeof v);
+                v = _mm_min_pd(_mm_max_pd(v, lo), hi);
+                /* v >= 0: v + 0.5, else v - 0.5 (-0.0 gives -0.5, truncated to 0 too) */
+                v = _mm_add_pd(v, _mm_or_pd(_mm_and_pd(v, sign), half));
+                r[l] = _mm_cvttpd_epi32(v);     /* truncation; two int32 in the low half */
+            }
+            _mm_storeu_si128((__m128i *)out,
+                             _mm_packs_epi32(_mm_unpacklo_epi64(r[0], r[1]),
+                                             _mm_unpacklo_epi64(r[2], r[3])));
+        }
+    #else
+        for (l = 0; l < 8; l++) {
+            double v = a[l / 2][l % 2];
+            if (v > 32767.0)
+                v = 32767.0;
+            else if (v < -32768.0)
+                v = -32768.0;
+            out[l] = (short)(v >= 0 ? v + 0.5 : v - 0.5);
+        }
+    #endif
+    }
+    """
+    void v27_period(const double *tab, int ntaps, int npairs, const unsigned char *hc,
+                    const double *hs, cnp.int16_t *out) noexcept nogil
 
 cdef enum:
     NB = 64               # input history ring (complex baseband), power of two >= filter length
@@ -75,6 +156,10 @@ cdef enum:
     EV_MAX = 32           # events buffered in C per process() (flushed to the list)
     HOLD_MAX = 128        # bits held during a dropout (low_grace symbols of <= 3 bits)
     SEG5 = 8              # segment 5 (scrambled ones) in symbols
+    SLANES = 8            # samples per symbol period the per-period shaper makes (>= 20/3)
+    TX_DATA = 0           # transmitter: encoding the data (or the fill before more)
+    TX_TAIL = 1           # the data's end is encoded; the ring-down zeros come next
+    TX_OFF = 2            # everything encoded: zero symbols only
 
 # The equaliser line holds ~8.4 (at most ~14 with noise, measured) with the AGC right;
 # above EQ_CAP the LMS step is normalised by the energy (NLMS step <= EQ_CAP x mu <= 1.02)
@@ -185,6 +270,18 @@ cdef class PskShaper:
     cdef double pt_im[8]
     cdef double car_re[CARRIER_PERIOD]
     cdef double car_im[CARRIER_PERIOD]
+    # the per-period form (``set_gain``, ``_run_fast``): the history as table codes
+    # (phase & 3) and signs (-1 for phases 4..7, 0 for a zero symbol), the tables, and
+    # the samples of the current symbol period
+    cdef unsigned char hcode[64]
+    cdef double hsgn[64]
+    cdef const double[:, :, :, ::1] tab
+    cdef object tab_arr
+    cdef double fast_gain
+    cdef public bint fast_ok
+    cdef int npairs                       # lane pairs a period needs (3 at 4800, 4 at 2400)
+    cdef int sb_valid
+    cdef cnp.int16_t sbuf[SLANES]
 
     def __init__(self, int num, int den, coef):
         cdef int i
@@ -203,6 +300,13 @@ cdef class PskShaper:
         for i in range(64):
             self.hist_re[i] = 0.0
             self.hist_im[i] = 0.0
+            self.hcode[i] = 0
+            self.hsgn[i] = 0.0
+        self.fast_ok = False
+        self.npairs = 4
+        self.sb_valid = 0
+        for i in range(SLANES):
+            self.sbuf[i] = 0
         for i in range(8):
             self.pt_re[i] = cos(i * M_PI / 4.0)
             self.pt_im[i] = sin(i * M_PI / 4.0)
@@ -254,6 +358,7 @@ cdef class PskShaper:
         cdef const double *cim = self.car_im
         cdef int car = <int>(self.sample_no % CARRIER_PERIOD)
         self.sample_no += n
+        self.sb_valid = 0    # the per-period form recomputes its period (see _run_fast)
         for i in range(n):
             bp += den
             if bp >= num:
@@ -264,11 +369,17 @@ cdef class PskShaper:
                 if s < 0:
                     hre[hp] = 0.0
                     him[hp] = 0.0
+                    self.hcode[hp] = 0
+                    self.hsgn[hp] = 0.0
                 else:
                     hre[hp] = self.pt_re[s & 7]
                     him[hp] = self.pt_im[s & 7]
+                    self.hcode[hp] = s & 3
+                    self.hsgn[hp] = -1.0 if s & 4 else 1.0
                 hre[hp + 32] = hre[hp]
                 him[hp + 32] = him[hp]
+                self.hcode[hp + 32] = self.hcode[hp]
+                self.hsgn[hp + 32] = self.hsgn[hp]
             cp = coef + bp * row
             xr = 0.0
             xi = 0.0
@@ -288,6 +399,129 @@ cdef class PskShaper:
             o[i] = <cnp.int16_t>(v + 0.5 if v >= 0 else v - 0.5)
         self.baud_phase = bp
         self.hist_pos = hp
+
+    # -- the per-symbol-period form (issue 14) ---------------------------------------
+    # The samples between two symbol entries see the same symbol history, and (with the
+    # carrier's 40-sample period a multiple of ``num``) the polyphase rows and carrier
+    # positions of those samples depend only on the carrier position ``car`` of the
+    # first one. So ``tab[car, j, c, l]`` = gain x coef[row_l, j] x Re(point(c) x
+    # carrier(car + l)), row_l = (car den) mod num + l den: the ``l``-th sample of the
+    # period is sum_j sign_j tab[car, j, code_j, l] (code = phase & 3, sign -1 for phases
+    # 4..7, 0 for a zero symbol), all lanes at once (SSE2 pairs) when the symbol enters.
+    # The same products as the plain loop above in another order: a sample may round
+    # the other way only if it lies within ~1e-11 of a half LSB (the tests bound it).
+
+    def set_gain(self, double gain, tables=None):
+        """Build the per-period tables for ``gain`` (then ``run_fast`` may be used), or
+        take ``tables``: what :attr:`tables` gave on a shaper of the same ``num``,
+        ``den``, pulse table and gain (checked for shape and finite values)."""
+        cdef int car, j, c, l, row, lanes
+        if not (abs(gain) < 1e9):
+            raise ValueError("gain must be finite")
+        lanes = (self.num + self.den - 1) // self.den
+        self.fast_ok = (CARRIER_PERIOD % self.num == 0 and lanes <= SLANES)
+        if not self.fast_ok:
+            return
+        self.npairs = 3 if lanes <= 6 else 4
+        self.sb_valid = 0
+        if tables is not None:
+            if (not isinstance(tables, np.ndarray) or tables.dtype != np.float64
+                    or tables.shape != (CARRIER_PERIOD, self.ntaps, 4, SLANES)
+                    or not tables.flags.c_contiguous or not np.all(np.isfinite(tables))):
+                self.fast_ok = False
+                raise ValueError("bad per-period tables")
+            self.tab = tables
+            self.tab_arr = tables
+            self.fast_gain = gain
+            return
+        tab = np.zeros((CARRIER_PERIOD, self.ntaps, 4, SLANES), np.float64)
+        cdef double[:, :, :, ::1] t = tab
+        for car in range(CARRIER_PERIOD):
+            for l in range(lanes):
+                row = (car * self.den) % self.num + l * self.den
+                if row >= self.num:
+                    continue   # this period is shorter: the lane is never emitted
+                for j in range(self.ntaps):
+                    for c in range(4):
+                        t[car, j, c, l] = gain * self.coef[row, j] * (
+                            self.pt_re[c] * self.car_re[(car + l) % CARRIER_PERIOD]
+                            - self.pt_im[c] * self.car_im[(car + l) % CARRIER_PERIOD])
+        tab.setflags(write=False)   # shared by the shapers given it (see v27ter._TX_CACHE)
+        self.tab = tab
+        self.tab_arr = tab
+        self.fast_gain = gain
+
+    @property
+    def tables(self):
+        """The per-period tables of ``set_gain`` (None before it); not to be written."""
+        return self.tab_arr
+
+    cdef void _period(self, int car) noexcept:
+        """The int16 samples of the symbol period that starts at carrier position
+        ``car`` into ``sbuf`` (from the history as it is now)."""
+        v27_period(&self.tab[car, 0, 0, 0], self.ntaps, self.npairs,
+                   &self.hcode[self.hist_pos + 32], &self.hsgn[self.hist_pos + 32], self.sbuf)
+        self.sb_valid = 1
+
+    def run_fast(self, symbols, int n):
+        """:meth:`run` through the per-period tables (``set_gain`` first)."""
+        cdef const cnp.int8_t[::1] sym = np.ascontiguousarray(symbols, dtype=np.int8)
+        if not self.fast_ok:
+            raise ValueError("no per-period tables (set_gain) for this shaper")
+        if sym.shape[0] != (self.baud_phase + n * self.den) // self.num:
+            raise ValueError("wrong number of symbols for this block")
+        out = np.empty(n, dtype=np.int16)
+        if n > 0:
+            self._run_fast(&sym[0] if sym.shape[0] else NULL, n,
+                           <cnp.int16_t*> cnp.PyArray_DATA(out))
+        return out
+
+    cdef void _run_fast(self, const cnp.int8_t* sym, int n, cnp.int16_t* o) noexcept:
+        """As ``_run_c`` with the gain of ``set_gain`` (``fast_ok`` checked by the
+        caller): one table sum per symbol period, then a copy per sample."""
+        cdef int i, k = 0, s, hp = self.hist_pos, num = self.num, den = self.den
+        cdef int bp = self.baud_phase
+        cdef int car = <int>(self.sample_no % CARRIER_PERIOD)
+        # lane of the last sample made (the next one, unless a symbol enters, is lane + 1;
+        # bp = row of that sample = first row + lane x den, first row < den)
+        cdef int lane = bp // den
+        cdef cnp.int16_t *sb = self.sbuf
+        if not self.sb_valid and bp + den < num:
+            # the block starts inside a period whose samples are not made yet (after
+            # run() or a new gain): make them now, from the period's first position
+            self._period((car - lane - 1 + 2 * CARRIER_PERIOD) % CARRIER_PERIOD)
+        self.sample_no += n
+        for i in range(n):
+            bp += den
+            if bp >= num:
+                bp -= num
+                s = sym[k]
+                k += 1
+                hp = (hp + 1) & 31
+                if s < 0:
+                    self.hist_re[hp] = 0.0
+                    self.hist_im[hp] = 0.0
+                    self.hcode[hp] = 0
+                    self.hsgn[hp] = 0.0
+                else:
+                    self.hist_re[hp] = self.pt_re[s & 7]
+                    self.hist_im[hp] = self.pt_im[s & 7]
+                    self.hcode[hp] = s & 3
+                    self.hsgn[hp] = -1.0 if s & 4 else 1.0
+                self.hist_re[hp + 32] = self.hist_re[hp]
+                self.hist_im[hp + 32] = self.hist_im[hp]
+                self.hcode[hp + 32] = self.hcode[hp]
+                self.hsgn[hp + 32] = self.hsgn[hp]
+                self.hist_pos = hp
+                self._period(car)
+                lane = 0
+            else:
+                lane += 1
+            o[i] = sb[lane & (SLANES - 1)]
+            car += 1
+            if car == CARRIER_PERIOD:
+                car = 0
+        self.baud_phase = bp
 
 
 def psk_diff_map(const cnp.uint8_t[::1] s, int bps, const cnp.int64_t[::1] step, int state):
@@ -311,41 +545,208 @@ def psk_diff_map(const cnp.uint8_t[::1] s, int bps, const cnp.int64_t[::1] step,
 
 
 cdef class PskTxCore:
-    """The V.27ter transmitter's per-block path in C (issue 14): the encoded symbols
-    waiting (``pend[ppos:]``, int8) and ``tx(n)``, which makes its int16 block and shapes
-    it in one call. Subclasses define ``_more(k)`` (at least ``k`` more symbols, int8;
-    called only when the waiting ones run short) and set ``off`` once ``_more`` has
-    given the last of the burst; ``done`` turns True when those are all sent."""
+    """The V.27ter transmitter's per-block path in C (issue 14): the data bits queued
+    (``send``), their scrambling and differential encoding, the encoded symbols waiting
+    (``pend[ppos:plen]``, int8) and ``tx(n)``, which makes its int16 block in one call
+    with no Python code and no temporary arrays.
+
+    ``_refill`` is the transmitter's symbol source: the symbols of the queued data, up to
+    ``chunk`` symbols ahead (the look-ahead that ``sure_samples`` reports), the fill of
+    scrambled ones while the queue is dry and more is announced, the turn-off (scrambled
+    ones) after the last data, then the filter's ring-down (zero symbols); ``off`` turns
+    True when that last piece is encoded, ``done`` when all of it has been sent. Its plain
+    reading is :class:`Scrambler` followed by :func:`psk_diff_map` (the tests compare)."""
 
     cdef cnp.ndarray pend
-    cdef Py_ssize_t ppos
+    cdef Py_ssize_t ppos, plen
     cdef PskShaper shaper
     cdef double gain
     cdef public bint off
     cdef public bint done
+    # data path
+    cdef cnp.ndarray qbuf                 # queued data bits qbuf[qpos:qpos + qlen]
+    cdef Py_ssize_t qpos, qlen
+    cdef public bint final                # the queued data ends the burst
+    cdef int tx_phase                     # TX_DATA, TX_TAIL, TX_OFF
+    cdef public bint ended                # the end of the data has been encoded
+    cdef int bps, sreg, scount, dstate
+    cdef int step[8]
+    cdef Py_ssize_t chunk, shutdown, ring
 
     def __cinit__(self, *args, **kwargs):
         self.pend = np.zeros(0, np.int8)
         self.ppos = 0
+        self.plen = 0
+        self.qbuf = np.zeros(0, np.uint8)
+        self.qpos = 0
+        self.qlen = 0
         self.off = False
         self.done = False
+        self.final = False
+        self.ended = False
+        self.tx_phase = TX_DATA
+        self.bps = 0
 
-    def _setup(self, PskShaper shaper, double gain, pending):
-        """The shaper, the gain and the first symbols (the training)."""
+    def _setup(self, PskShaper shaper, double gain, pending, int bps, step, int scr_reg,
+               int scr_count, int state, Py_ssize_t chunk, Py_ssize_t shutdown,
+               Py_ssize_t ring):
+        """The shaper, the gain, the first symbols (the training), and the data path:
+        ``bps`` bits per symbol, ``step[word]`` its phase step (45 degree units), the
+        scrambler's register and guard count and the phase after the training,
+        ``chunk`` symbols encoded ahead, ``shutdown`` symbols of scrambled ones after
+        the data, ``ring`` zero symbols after those."""
+        cdef int i
         if not (abs(gain) < 1e9):
             raise ValueError("gain must be finite")   # the shaper's int16 cast needs it
+        if bps < 1 or bps > 3 or len(step) != (1 << bps) or chunk < 1 or shutdown < 0 \
+                or ring < 1:
+            raise ValueError("bad transmitter data path")
         self.shaper = shaper
         self.gain = gain
-        self.pend = np.ascontiguousarray(pending, np.int8)
+        if not shaper.fast_ok or shaper.fast_gain != gain:
+            shaper.set_gain(gain)
+        p = np.ascontiguousarray(pending, np.int8)
+        self.pend = np.empty(max(p.shape[0], 64), np.int8)
+        self.pend[:p.shape[0]] = p
         self.ppos = 0
+        self.plen = p.shape[0]
+        self.bps = bps
+        for i in range(8):
+            self.step[i] = 0
+        for i in range(1 << bps):
+            self.step[i] = int(step[i]) & 7
+        self.sreg = scr_reg & 0xFFFF
+        self.scount = scr_count
+        self.dstate = state & 7
+        self.chunk = chunk
+        self.shutdown = shutdown
+        self.ring = ring
 
     @property
     def pending(self):
         """Encoded symbols not yet shaped."""
-        return self.pend.shape[0] - self.ppos
+        return self.plen - self.ppos
 
-    def _more(self, k):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @property
+    def gain(self):
+        """The sample scale of a unit symbol (from the level)."""
+        return self.gain
+
+    @property
+    def queued_bits(self):
+        """Data bits given to :meth:`send` and not yet modulated."""
+        return self.qlen
+
+    @property
+    def in_data(self):
+        """True while the data (or the fill before more data) is being encoded."""
+        return self.tx_phase == TX_DATA
+
+    def _put(self, bits, bint final):
+        """Queue data bits (uint8 0/1, checked by the caller) and set ``final``."""
+        cdef const cnp.uint8_t[::1] b = np.ascontiguousarray(bits, np.uint8)
+        cdef Py_ssize_t k = b.shape[0], cap = self.qbuf.shape[0]
+        cdef cnp.uint8_t *q
+        if k:
+            if self.qpos + self.qlen + k > cap:
+                if self.qlen + k <= cap and self.qpos >= self.qlen:
+                    # enough room once what is left moves to the front
+                    q = <cnp.uint8_t*> cnp.PyArray_DATA(self.qbuf)
+                    memmove(q, q + self.qpos, self.qlen)
+                else:
+                    nb = np.empty(max(2 * cap, self.qlen + k, 1024), np.uint8)
+                    if self.qlen:
+                        memcpy(cnp.PyArray_DATA(nb),
+                               <cnp.uint8_t*> cnp.PyArray_DATA(self.qbuf) + self.qpos, self.qlen)
+                    self.qbuf = nb
+                self.qpos = 0
+            q = <cnp.uint8_t*> cnp.PyArray_DATA(self.qbuf)
+            memcpy(q + self.qpos + self.qlen, &b[0], k)
+            self.qlen += k
+        self.final = final
+
+    cdef cnp.int8_t* _room(self, Py_ssize_t m) except NULL:
+        """Room for ``m`` more symbols after ``plen`` (the waiting ones kept)."""
+        cdef Py_ssize_t cap = self.pend.shape[0], left = self.plen - self.ppos
+        cdef cnp.int8_t *p = <cnp.int8_t*> cnp.PyArray_DATA(self.pend)
+        if self.plen + m > cap:
+            if left + m <= cap:
+                memmove(p, p + self.ppos, left)
+            else:
+                nb = np.empty(max(2 * cap, left + m), np.int8)
+                memcpy(cnp.PyArray_DATA(nb), p + self.ppos, left)
+                self.pend = nb
+                p = <cnp.int8_t*> cnp.PyArray_DATA(self.pend)
+            self.ppos = 0
+            self.plen = left
+        return p + self.plen
+
+    cdef Py_ssize_t _encode(self, Py_ssize_t nbits, Py_ssize_t nones) except -1:
+        """Scramble ``nbits`` queued bits then ``nones`` ones (a whole number of symbols
+        in all), encode them differentially after ``plen``; returns the symbol count.
+        Word = ``bps`` scrambled bits, first most significant, as :func:`psk_diff_map`."""
+        cdef Py_ssize_t total = nbits + nones, ns = total // self.bps, i
+        cdef int reg = self.sreg, count = self.scount, st = self.dstate, v = 0, nb = 0
+        cdef int bps = self.bps, mask = (1 << self.bps) - 1
+        cdef cnp.int8_t *o = self._room(ns)
+        cdef const cnp.uint8_t *q = <const cnp.uint8_t*> cnp.PyArray_DATA(self.qbuf) + self.qpos
+        if nbits > self.qlen or total % bps:
+            raise RuntimeError("encoder: bad bit count")   # cannot happen (see _refill)
+        for i in range(total):
+            v = v * 2 + _scramble_bit(&reg, &count, (q[i] & 1) if i < nbits else 1)
+            nb += 1
+            if nb == bps:
+                st = (st + self.step[v & mask]) & 7
+                o[0] = <cnp.int8_t> st
+                o += 1
+                v = 0
+                nb = 0
+        self.sreg = reg
+        self.scount = count
+        self.dstate = st
+        self.qpos += nbits
+        self.qlen -= nbits
+        self.plen += ns
+        return ns
+
+    cdef int _zeros(self, Py_ssize_t m) except -1:
+        cdef cnp.int8_t *o = self._room(m)
+        cdef Py_ssize_t i
+        for i in range(m):
+            o[i] = -1
+        self.plen += m
+        return 0
+
+    cdef int _refill(self, Py_ssize_t k) except -1:
+        """At least ``k`` more symbols (the old ``Transmitter._more``, same decisions):
+        queued data is encoded up to ``chunk`` symbols ahead; fill ones only as needed."""
+        cdef Py_ssize_t made = 0, avail, want, bps = self.bps, take, pad
+        while made < k:
+            if self.tx_phase == TX_DATA:
+                avail = self.qlen
+                want = k - made if k - made > self.chunk else self.chunk
+                if self.final and avail <= want * bps:
+                    pad = (bps - avail % bps) % bps
+                    made += self._encode(avail, pad + self.shutdown * bps)
+                    self.tx_phase = TX_TAIL
+                    self.ended = True
+                elif avail >= bps:
+                    take = avail // bps
+                    if take > want:
+                        take = want
+                    made += self._encode(take * bps, 0)
+                else:   # queue dry, more data to come: fill with binary ones
+                    made += self._encode(0, (k - made) * bps)
+            elif self.tx_phase == TX_TAIL:
+                # zero symbols until the pulse-shaping filter has rung down
+                self._zeros(self.ring)
+                made += self.ring
+                self.tx_phase = TX_OFF
+                self.off = True
+            else:
+                self._zeros(k - made)
+                made = k
+        return 0
 
     def tx(self, Py_ssize_t n):
         """Exactly ``n`` int16 samples of the burst (zeros once it is over)."""
@@ -357,22 +758,50 @@ cdef class PskTxCore:
         if n > 0x7fffffff // (self.shaper.den + 1):
             raise ValueError("block too long")   # keeps symbols_needed's int arithmetic exact
         cdef Py_ssize_t need = (self.shaper.baud_phase + n * self.shaper.den) // self.shaper.num
-        cdef Py_ssize_t avail = self.pend.shape[0] - self.ppos
-        if avail < need:
-            more = np.ascontiguousarray(self._more(need - avail), np.int8)
-            self.pend = np.ascontiguousarray(
-                np.concatenate([self.pend[self.ppos:], more]), np.int8)
-            self.ppos = 0
-            avail = self.pend.shape[0]
-            if avail < need:
-                raise RuntimeError("_more gave too few symbols")
+        if self.plen - self.ppos < need:
+            self._refill(need - (self.plen - self.ppos))
+            if self.plen - self.ppos < need:
+                raise RuntimeError("_refill gave too few symbols")
         cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_INT16, 0)
-        self.shaper._run_c(<const cnp.int8_t*> cnp.PyArray_DATA(self.pend) + self.ppos,
-                           <int> n, self.gain, <cnp.int16_t*> cnp.PyArray_DATA(out))
+        cdef const cnp.int8_t *sy = <const cnp.int8_t*> cnp.PyArray_DATA(self.pend) + self.ppos
+        if self.shaper.fast_ok:
+            self.shaper._run_fast(sy, <int> n, <cnp.int16_t*> cnp.PyArray_DATA(out))
+        else:
+            self.shaper._run_c(sy, <int> n, self.gain, <cnp.int16_t*> cnp.PyArray_DATA(out))
         self.ppos += need
-        if self.off and self.ppos >= self.pend.shape[0]:
+        if self.off and self.ppos >= self.plen:
             self.done = True
         return out
+
+    def continues_past(self, long long n):
+        """True if ``tx(n)`` now surely leaves ``done`` False: the burst is in its data
+        and the symbols for ``n`` samples come from data (queued beyond what the end
+        test looks at, or more announced), not from its end."""
+        if self.tx_phase != TX_DATA or n < 0 or self.shaper is None:
+            return False
+        cdef long long need = self.shaper.symbols_needed(n) + self.chunk + 2
+        return not self.final or self.qlen > need * self.bps
+
+    def sure_samples(self):
+        """The most samples ``tx`` surely gives now without ending the burst (what the
+        transmit pump, :mod:`faxcore.modem.txpump`, may take ahead): in the data, those
+        of the symbols already encoded or, with enough data queued, as many as
+        :meth:`continues_past` allows; after it, those of the encoded symbols but the
+        last (the burst ends when its last symbol has been taken, the tail included)."""
+        if self.done or self.shaper is None:
+            return 0
+        cdef long long pending = self.plen - self.ppos, m
+        if self.tx_phase == TX_DATA:
+            if not self.final:
+                return 1 << 30  # fill follows the data: the burst cannot end
+            # continues_past(n): queued > (symbols_needed(n) + chunk + 2) * bps; floor
+            # division as Python's (qlen may be 0)
+            m = (self.qlen - 1) // self.bps if self.qlen >= 1 else -1
+            m -= self.chunk + 2
+            return int(max(self.shaper.samples_for(pending), self.shaper.samples_for(m)))
+        if self.tx_phase == TX_TAIL:   # the tail is still to come: every encoded symbol
+            return int(self.shaper.samples_for(pending))
+        return int(self.shaper.samples_for(pending - 1))
 
 
 # ---------------------------------------------------------------------------------------
