@@ -72,8 +72,10 @@ cdef inline double _dbm0_ms(double dbm0):
     return DBM0_MS * 10.0 ** (dbm0 / 10.0)
 
 
-cdef class V21Demodulator:
-    """Samples in, bits and (kind, sample) events out. See module docstring."""
+cdef class V21ReferenceDemodulator:
+    """Samples in, bits and (kind, sample) events out. See module docstring. The plain
+    reading: double-precision correlators updated every sample, no gate; the reference
+    :class:`V21Demodulator` (the fast form) is tested against."""
 
     cdef double c1r[TABLE]
     cdef double c1i[TABLE]
@@ -430,6 +432,317 @@ cdef class V21Demodulator:
         self.pin_l = l_pin_l
         self.ptot_l = l_ptot_l
         self.recompute = l_recompute
+
+
+
+# -- the fast receiver (issue 14) ------------------------------------------------------
+# Q40 correlator tables: the products v x c (|v| <= 32768, |c| <= 2^40) are exact in
+# int64, and so are the window sums (27 products: < 2^60), so a correlator value is a
+# pure function of the last NWIN samples (no drift, no re-summing, and it can be rebuilt
+# from the sample ring exactly). Units: the correlators are 2^40 times the reference's
+# (so hist_a and level are too, and only their ratios are used); pin is scaled back.
+DEF QBITS = 40
+cdef long long Q1R[TABLE]
+cdef long long Q1I[TABLE]
+cdef long long Q0R[TABLE]
+cdef long long Q0I[TABLE]
+cdef double QSCALE = 2.0 ** QBITS
+cdef double PIN_SCALE_Q = PIN_SCALE / (QSCALE * QSCALE)
+
+
+cdef void _init_qtables():
+    cdef int k
+    for k in range(TABLE):
+        Q1R[k] = <long long> floor(QSCALE * cos(2.0 * M_PI * 1650.0 * k / 8000.0) + 0.5)
+        Q1I[k] = <long long> floor(-QSCALE * sin(2.0 * M_PI * 1650.0 * k / 8000.0) + 0.5)
+        Q0R[k] = <long long> floor(QSCALE * cos(2.0 * M_PI * 1850.0 * k / 8000.0) + 0.5)
+        Q0I[k] = <long long> floor(-QSCALE * sin(2.0 * M_PI * 1850.0 * k / 8000.0) + 0.5)
+
+
+_init_qtables()
+
+# the gate (while no V.21 carrier is near): per 160-sample frame (aligned to the sample
+# count, so the block size does not matter), the DFT at 1650 and 1850 Hz (bins 33 and 37
+# of 160: the same tables) against the frame's energy. It wakes the full receiver when
+# the frame is loud enough (mean square >= GATE_FLOOR x the carrier-on threshold) and
+# either narrow-band (share >= GATE_SHARE; white noise ~0.02, V.17/V.29 ~0.04 median,
+# 0.2 at most; V.21 flags and tones ~1) or at least GATE_RISE times the frame before.
+cdef double GATE_FLOOR = 0.25
+cdef double GATE_SHARE = 0.3
+cdef double GATE_RISE = 4.0
+
+
+cdef class V21Demodulator(V21ReferenceDemodulator):
+    """The fast form of :class:`V21ReferenceDemodulator` (the same bits and events):
+
+    * exact integer correlators (Q40 tables, a ring of the input samples, no drift);
+    * an idle mode while no burst is near (no carrier, none starting, pending or being
+      decoded, the last burst's end out of the history ring; checked at the end of each
+      160-sample frame): per sample only the sample is stored and a cheap gate (two DFT
+      bins and the energy of each 160-sample frame) is summed. When a frame opens the
+      gate, the full receiver is run over the samples it skipped (up to the ring,
+      HIST - NWIN samples back) from the sample ring, so a burst that starts anywhere in
+      a skipped frame is timed and decoded from its start as if nothing was skipped.
+      After a short idle (less than the ring) that replay continues the saved state
+      exactly; after a longer one the power averages start from zero ``HIST - NWIN``
+      samples back (as at the start of a stream) and the history before that is quiet.
+    """
+
+    cdef short hx[HIST]           # the input samples, by sample number & HMASK
+    cdef long long q1r, q1i, q0r, q0i
+    cdef int tob                  # (t - NWIN) mod TABLE
+    cdef int idle
+    cdef long long stale_from     # first sample not run through the full receiver
+    cdef long long g33r, g33i, g37r, g37i, ge
+    cdef double e_prev
+    cdef short rbuf[HIST]         # the replayed samples, unwrapped
+    cdef public long long wakes   # gate openings (for the tests and benchmarks)
+    cdef public long long full_samples   # samples run through the full receiver
+
+    def reset(self):
+        V21ReferenceDemodulator.reset(self)
+        cdef int k
+        for k in range(HIST):
+            self.hx[k] = 0
+        self.q1r = self.q1i = self.q0r = self.q0i = 0
+        self.tob = TABLE - NWIN
+        self.idle = 0
+        self.stale_from = 0
+        self.g33r = self.g33i = self.g37r = self.g37i = self.ge = 0
+        self.e_prev = 0.0
+        self.wakes = 0
+        self.full_samples = 0
+
+    cdef int _run_full(self, const short* src, Py_ssize_t m) except -1:
+        """The full receiver over ``src[0:m]`` (samples t .. t + m - 1): what the
+        reference's loop does per sample, with the integer correlators."""
+        cdef Py_ssize_t i
+        cdef long long v, xo, t = self.t
+        cdef double f1r, f1i, f0r, f0i, vv, a2, a, pin, ref, t_on, t_end, d, dp
+        cdef long long td
+        cdef int k, ti = self.tidx, to = self.tob
+        cdef long long lo
+        cdef double alpha = self.alpha
+        cdef long long s1r = self.q1r, s1i = self.q1i, s0r = self.q0r, s0i = self.q0i
+        cdef double l_pin_s = self.pin_s, l_ptot_s = self.ptot_s, l_a_s = self.a_s
+        cdef double l_pin_l = self.pin_l, l_ptot_l = self.ptot_l
+        for i in range(m):
+            v = src[i]
+            self.hx[t & HMASK] = <short> v
+            xo = self.hx[(t - NWIN) & HMASK]
+            s1r += v * Q1R[ti] - xo * Q1R[to]
+            s1i += v * Q1I[ti] - xo * Q1I[to]
+            s0r += v * Q0R[ti] - xo * Q0R[to]
+            s0i += v * Q0I[ti] - xo * Q0I[to]
+            ti += 1
+            if ti == TABLE:
+                ti = 0
+            to += 1
+            if to == TABLE:
+                to = 0
+            f1r = <double> s1r
+            f1i = <double> s1i
+            f0r = <double> s0r
+            f0i = <double> s0i
+            a2 = f1r * f1r + f1i * f1i
+            pin = f0r * f0r + f0i * f0i
+            self.hist_d[t & HMASK] = a2 - pin
+            a2 = a2 + pin
+            a = sqrt(a2)
+            self.hist_a[t & HMASK] = a
+            pin = a2 * PIN_SCALE_Q
+            vv = <double> (v * v)
+            l_pin_s += alpha * (pin - l_pin_s)
+            l_ptot_s += alpha * (vv - l_ptot_s)
+            l_a_s += (1.0 / 64.0) * (a - l_a_s)
+            l_pin_l += (1.0 / 64.0) * (pin - l_pin_l)
+            l_ptot_l += (1.0 / 64.0) * (vv - l_ptot_l)
+            if not self.carrier:
+                if (l_pin_s > self.on_thr and pin > self.on_thr
+                        and l_pin_s > 0.4 * l_ptot_s):
+                    self.hold += 1
+                    if self.hold >= HOLD_ON:
+                        self.carrier = 1
+                        self.hold = 0
+                        ref = 0.0
+                        for k in range(NWIN):
+                            if self.hist_a[(t - k) & HMASK] > ref:
+                                ref = self.hist_a[(t - k) & HMASK]
+                        self.level = ref
+                        if self.pending:
+                            self.last_end = self.pending_prev_end
+                            self.last_cut = self.pending_prev_cut
+                        self.pending_prev_end = self.last_end
+                        self.pending_prev_cut = self.last_cut
+                        lo = self._search_floor(t, self.last_end)
+                        t_on = self._find_edge(ref, 1, t, lo)
+                        if t_on >= 0.0:
+                            t_on = t_on - 0.5 * NWIN + 1.0
+                        elif self.last_cut and lo > t - (HIST - 2 * NWIN):
+                            t_on = self.last_end
+                        else:
+                            t_on = t - 0.5 * NWIN + 1.0
+                        if t_on < t - DELAY:
+                            t_on = t - DELAY
+                        if t_on < self.last_end:
+                            t_on = self.last_end
+                        self.burst_on = t_on
+                        self.pending = 1
+                        self.pending_has_end = 0
+                        self.pending_on = t_on
+                else:
+                    self.hold = 0
+            else:
+                if (l_pin_l < self.off_thr or l_pin_l < 0.2 * l_ptot_l
+                        or l_a_s < 0.25 * self.level):
+                    self.hold += 1
+                    if self.hold >= HOLD_OFF:
+                        self.carrier = 0
+                        self.hold = 0
+                        ref = self._find_edge(self.level, 0, t,
+                                              self._search_floor(t, self.burst_on))
+                        if ref < 0.0:
+                            t_end = <double> (t - HOLD_OFF + 1)
+                        else:
+                            t_end = ref - 0.5 * NWIN + 1.0
+                        if t_end < self.burst_on:
+                            t_end = self.burst_on
+                        self.last_end = t_end
+                        self.last_cut = ref < 0.0
+                        if self.pending:
+                            self.pending_has_end = 1
+                            self.pending_end = t_end
+                        else:
+                            self.dec_ending = 1
+                            self.t_end = t_end
+                else:
+                    self.hold = 0
+                    self.level += (a - self.level) * (1.0 / 256.0)
+            t += 1
+            if (self.dec_active or self.pending) and t > DELAY:
+                td = t - 1 - DELAY
+                dp = self.hist_d[(td - 1) & HMASK]
+                d = self.hist_d[td & HMASK]
+                # _decoder_step does nothing but move dprev on unless d changes sign
+                # (a possible bit boundary), a bit is due, the burst is ending, or the
+                # decoder waits for a pending burst: only then is it called (dprev, the
+                # d of the sample before, is that ring entry)
+                if (not self.dec_active or self.dec_ending
+                        or ((dp < 0.0) != (d < 0.0))
+                        or td + 0.5 >= self.b_m + 0.5 * (BIT_LEN + NWIN) - 1.0):
+                    self.dprev = dp
+                    self._decoder_step(td)
+        self.t = t
+        self.tidx = ti
+        self.tob = to
+        self.q1r = s1r
+        self.q1i = s1i
+        self.q0r = s0r
+        self.q0i = s0i
+        self.pin_s = l_pin_s
+        self.ptot_s = l_ptot_s
+        self.a_s = l_a_s
+        self.pin_l = l_pin_l
+        self.ptot_l = l_ptot_l
+        return 0
+
+    cdef int _quiet(self) noexcept:
+        """Nothing near that the full receiver must follow sample by sample."""
+        return (not self.carrier and self.hold == 0 and not self.pending
+                and not self.dec_active and self.t - self.last_end >= HIST)
+
+    cdef int _wake(self) except -1:
+        """Run the full receiver over the skipped samples ``stale_from .. t - 1`` (at
+        most the last HIST - NWIN: the ring holds their correlator windows too)."""
+        cdef long long tnow = self.t, start = self.stale_from, k
+        cdef Py_ssize_t j, m
+        cdef int ph
+        self.wakes += 1
+        self.idle = 0
+        if start < tnow - (HIST - NWIN):
+            # a long idle: begin afresh HIST - NWIN samples back (the power averages
+            # from zero, as at the start of a stream; the history before it quiet)
+            start = tnow - (HIST - NWIN)
+            for k in range(tnow - HIST, start):
+                self.hist_a[k & HMASK] = 0.0
+                self.hist_d[k & HMASK] = 0.0
+            self.pin_s = self.ptot_s = self.a_s = self.pin_l = self.ptot_l = 0.0
+        # the correlator windows ending at start - 1, summed afresh (exact integers)
+        self.q1r = self.q1i = self.q0r = self.q0i = 0
+        for k in range(start - NWIN, start):
+            ph = <int> (k % TABLE)
+            if ph < 0:
+                ph += TABLE
+            self.q1r += self.hx[k & HMASK] * Q1R[ph]
+            self.q1i += self.hx[k & HMASK] * Q1I[ph]
+            self.q0r += self.hx[k & HMASK] * Q0R[ph]
+            self.q0i += self.hx[k & HMASK] * Q0I[ph]
+        m = <Py_ssize_t> (tnow - start)
+        for j in range(m):
+            self.rbuf[j] = self.hx[(start + j) & HMASK]
+        self.t = start
+        ph = <int> (start % TABLE)
+        self.tidx = ph
+        self.tob = ph - NWIN if ph >= NWIN else ph + TABLE - NWIN
+        self.full_samples += m
+        self._run_full(self.rbuf, m)
+        return 0
+
+    def process(self, const short[::1] x):
+        cdef Py_ssize_t i = 0, j, m, n = x.shape[0]
+        cdef long long t, v, g33r, g33i, g37r, g37i, ge
+        cdef int ti
+        cdef double e, b
+        while i < n:
+            m = TABLE - self.tidx
+            if m > n - i:
+                m = n - i
+            if self.idle:
+                t = self.t
+                ti = self.tidx
+                g33r = self.g33r
+                g33i = self.g33i
+                g37r = self.g37r
+                g37i = self.g37i
+                ge = self.ge
+                for j in range(m):
+                    v = x[i + j]
+                    self.hx[(t + j) & HMASK] = <short> v
+                    g33r += v * Q1R[ti + j]
+                    g33i += v * Q1I[ti + j]
+                    g37r += v * Q0R[ti + j]
+                    g37i += v * Q0I[ti + j]
+                    ge += v * v
+                self.t = t + m
+                ti += m
+                i += m
+                if ti < TABLE:
+                    self.tidx = ti
+                    self.g33r = g33r
+                    self.g33i = g33i
+                    self.g37r = g37r
+                    self.g37i = g37i
+                    self.ge = ge
+                    continue
+                self.tidx = 0
+                self.tob = TABLE - NWIN
+                self.g33r = self.g33i = self.g37r = self.g37i = self.ge = 0
+                e = <double> ge
+                b = ((<double> g33r) * g33r + (<double> g33i) * g33i
+                     + (<double> g37r) * g37r + (<double> g37i) * g37i) / (QSCALE * QSCALE)
+                if (e >= GATE_FLOOR * self.on_thr * TABLE
+                        and (b >= GATE_SHARE * 0.5 * TABLE * e or e >= GATE_RISE * self.e_prev)):
+                    self._wake()
+                else:
+                    self.e_prev = e
+                continue
+            self.full_samples += m
+            self._run_full(&x[i], m)
+            i += m
+            if self.tidx == 0 and self._quiet():
+                self.idle = 1
+                self.stale_from = self.t
+                self.e_prev = self.ptot_s * TABLE
 
 
 cdef class V21Modulator:
