@@ -51,6 +51,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.math cimport M_PI, ceil, cos, floor, sin, sqrt
+from libc.string cimport memcpy
 
 cnp.import_array()
 
@@ -61,6 +62,7 @@ DEF HMASK = 1023
 DEF DELAY = 256        # decoder lag behind the carrier detector (samples)
 DEF HOLD_ON = 24
 DEF HOLD_OFF = 32
+DEF SEQX = 32          # the modulator's run tables reach this far past TABLE (>= 27)
 
 cdef double BIT_LEN = 8000.0 / 300.0
 # a random-data FSK burst at mean square P gives (|C1|^2+|C0|^2) ~ 1.17 * NWIN^2 * P / 2
@@ -688,8 +690,30 @@ cdef class V21Demodulator(V21ReferenceDemodulator):
         self._run_full(self.rbuf, m)
         return 0
 
-    def process(self, const short[::1] x):
-        cdef Py_ssize_t i = 0, j, m, n = x.shape[0]
+    def process(self, x):
+        """Feed samples: an int16, 1-D, contiguous array (or any buffer of C shorts);
+        TypeError / ValueError otherwise, before anything is processed."""
+        cdef const short[::1] mv
+        cdef const short* p
+        cdef Py_ssize_t n
+        if (cnp.PyArray_CheckExact(x) and cnp.PyArray_TYPE(<cnp.ndarray> x) == cnp.NPY_INT16
+                and cnp.PyArray_NDIM(<cnp.ndarray> x) == 1
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> x)):
+            # the usual block: its data in place, without making a memoryview (~500
+            # instructions a call)
+            n = cnp.PyArray_DIM(<cnp.ndarray> x, 0)
+            p = <const short*> cnp.PyArray_DATA(<cnp.ndarray> x)
+        else:
+            mv = x
+            n = mv.shape[0]
+            p = &mv[0] if n else NULL
+        if n:
+            self._process(p, n)
+
+    cdef int _process(self, const short* x, Py_ssize_t n) except -1:
+        """``x[0:n]``, n >= 1 (x points at n readable samples: the caller's array or
+        memoryview, alive for the call)."""
+        cdef Py_ssize_t i = 0, j, m
         cdef long long t, v, g33r, g33i, g37r, g37i, ge
         cdef int ti
         cdef double e, b
@@ -737,12 +761,13 @@ cdef class V21Demodulator(V21ReferenceDemodulator):
                     self.e_prev = e
                 continue
             self.full_samples += m
-            self._run_full(&x[i], m)
+            self._run_full(x + i, m)
             i += m
             if self.tidx == 0 and self._quiet():
                 self.idle = 1
                 self.stale_from = self.t
                 self.e_prev = self.ptot_s * TABLE
+        return 0
 
 
 cdef class V21Modulator:
@@ -758,6 +783,13 @@ cdef class V21Modulator:
 
     cdef double amp
     cdef short tbl[TABLE]
+    # the tone's samples in the order a tone visits them: seq1[k] = tbl[33 k mod TABLE]
+    # (mark), seq0[k] = tbl[37 k mod TABLE] (space), k < TABLE + SEQX, so a bit's run of
+    # samples (at most 27) is one copy from seq at pos[ph] (k with step x k = ph mod TABLE)
+    cdef short seq1[TABLE + SEQX]
+    cdef short seq0[TABLE + SEQX]
+    cdef unsigned char pos1[TABLE]
+    cdef unsigned char pos0[TABLE]
     cdef int ph, step, clk, cur
 
     def __init__(self, double amplitude):
@@ -770,6 +802,12 @@ cdef class V21Modulator:
         for k in range(TABLE):
             v = amplitude * sin(2.0 * M_PI * k / TABLE)
             self.tbl[k] = <short> (v + 0.5 if v >= 0 else v - 0.5)
+        for k in range(TABLE + SEQX):
+            self.seq1[k] = self.tbl[(33 * k) % TABLE]
+            self.seq0[k] = self.tbl[(37 * k) % TABLE]
+        for k in range(TABLE):
+            self.pos1[(33 * k) % TABLE] = k
+            self.pos0[(37 * k) % TABLE] = k
         self.ph = 0
         self.clk = 80
         self.cur = 1
@@ -871,7 +909,7 @@ cdef class V21TxCore(V21Modulator):
             return out
         cdef short* o = <short*> cnp.PyArray_DATA(out)
         cdef const unsigned char* q = <const unsigned char*> cnp.PyArray_DATA(self.qbuf)
-        cdef Py_ssize_t i = 0, j, m, qpos = self.qpos, qlen = self.qbuf.shape[0]
+        cdef Py_ssize_t i = 0, m, qpos = self.qpos, qlen = self.qbuf.shape[0]
         cdef int ph = self.ph, step = self.step, clk = self.clk
         while i < n:
             if clk >= 80:
@@ -892,11 +930,13 @@ cdef class V21TxCore(V21Modulator):
             m = (79 - clk) // 3 + 1
             if m > n - i:
                 m = n - i
-            for j in range(m):
-                o[i + j] = self.tbl[ph]
-                ph += step
-                if ph >= TABLE:
-                    ph -= TABLE
+            # the run: m <= 27 samples of one tone from its phase on (pos < TABLE, so
+            # pos + m <= TABLE + SEQX), the same samples as tbl[ph], tbl[ph + step], ...
+            if step == 33:
+                memcpy(o + i, &self.seq1[self.pos1[ph]], m * sizeof(short))
+            else:
+                memcpy(o + i, &self.seq0[self.pos0[ph]], m * sizeof(short))
+            ph = (ph + step * m) % TABLE
             clk += 3 * m
             i += m
         self.ph = ph
