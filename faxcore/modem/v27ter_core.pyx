@@ -93,45 +93,52 @@ cdef extern from *:
     static inline void v27_period(const double *restrict tab, int ntaps, int npairs,
                                   const unsigned char *hc, const double *hs, short *out)
     {
-        v27_v2d a[4] = {{0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}, {0.0, 0.0}}, sv;
+        v27_v2d a0 = {0.0, 0.0}, a1 = {0.0, 0.0}, a2 = {0.0, 0.0}, a3 = {0.0, 0.0}, sv;
         const double *t;
-        int j, l;
+        int j;
         if (npairs == 3) {
             for (j = 0; j < ntaps; j++) {
                 t = tab + (j * 4 + hc[-j]) * 8;
                 sv = (v27_v2d){hs[-j], hs[-j]};
-                a[0] += sv * v27_ld(t);
-                a[1] += sv * v27_ld(t + 2);
-                a[2] += sv * v27_ld(t + 4);
+                a0 += sv * v27_ld(t);
+                a1 += sv * v27_ld(t + 2);
+                a2 += sv * v27_ld(t + 4);
             }
         } else {
             for (j = 0; j < ntaps; j++) {
                 t = tab + (j * 4 + hc[-j]) * 8;
                 sv = (v27_v2d){hs[-j], hs[-j]};
-                a[0] += sv * v27_ld(t);
-                a[1] += sv * v27_ld(t + 2);
-                a[2] += sv * v27_ld(t + 4);
-                a[3] += sv * v27_ld(t + 6);
+                a0 += sv * v27_ld(t);
+                a1 += sv * v27_ld(t + 2);
+                a2 += sv * v27_ld(t + 4);
+                a3 += sv * v27_ld(t + 6);
             }
         }
     #if defined(__SSE2__)
         {
             const __m128d hi = _mm_set1_pd(32767.0), lo = _mm_set1_pd(-32768.0);
             const __m128d sign = _mm_set1_pd(-0.0), half = _mm_set1_pd(0.5);
-            __m128i r[4];
-            __m128d v;
-            for (l = 0; l < 4; l++) {
-                memcpy(&v, &a[l], sizeof v);
-                v = _mm_min_pd(_mm_max_pd(v, lo), hi);
-                /* v >= 0: v + 0.5, else v - 0.5 (-0.0 gives -0.5, truncated to 0 too) */
-                v = _mm_add_pd(v, _mm_or_pd(_mm_and_pd(v, sign), half));
-                r[l] = _mm_cvttpd_epi32(v);     /* truncation; two int32 in the low half */
-            }
+            __m128d v0 = (__m128d)a0, v1 = (__m128d)a1, v2 = (__m128d)a2, v3 = (__m128d)a3;
+            /* clamp; v >= 0: v + 0.5, else v - 0.5 (-0.0 gives -0.5: truncated to 0 too);
+               truncate to int32 (two in the low half of each), pack to int16 */
+            v0 = _mm_min_pd(_mm_max_pd(v0, lo), hi);
+            v1 = _mm_min_pd(_mm_max_pd(v1, lo), hi);
+            v2 = _mm_min_pd(_mm_max_pd(v2, lo), hi);
+            v3 = _mm_min_pd(_mm_max_pd(v3, lo), hi);
+            v0 = _mm_add_pd(v0, _mm_or_pd(_mm_and_pd(v0, sign), half));
+            v1 = _mm_add_pd(v1, _mm_or_pd(_mm_and_pd(v1, sign), half));
+            v2 = _mm_add_pd(v2, _mm_or_pd(_mm_and_pd(v2, sign), half));
+            v3 = _mm_add_pd(v3, _mm_or_pd(_mm_and_pd(v3, sign), half));
             _mm_storeu_si128((__m128i *)out,
-                             _mm_packs_epi32(_mm_unpacklo_epi64(r[0], r[1]),
-                                             _mm_unpacklo_epi64(r[2], r[3])));
+                             _mm_packs_epi32(_mm_unpacklo_epi64(_mm_cvttpd_epi32(v0),
+                                                                _mm_cvttpd_epi32(v1)),
+                                             _mm_unpacklo_epi64(_mm_cvttpd_epi32(v2),
+                                                                _mm_cvttpd_epi32(v3))));
         }
     #else
+        {
+        v27_v2d a[4] = {a0, a1, a2, a3};
+        int l;
         for (l = 0; l < 8; l++) {
             double v = a[l / 2][l % 2];
             if (v > 32767.0)
@@ -139,6 +146,7 @@ cdef extern from *:
             else if (v < -32768.0)
                 v = -32768.0;
             out[l] = (short)(v >= 0 ? v + 0.5 : v - 0.5);
+        }
         }
     #endif
     }
@@ -188,16 +196,17 @@ cdef enum:
 cdef inline int _guard(int reg, int line_bit, int *count) noexcept nogil:
     """V.27ter guard against repetitive line patterns: count the bits in a row that equal
     the line bit 8, 9 or 12 places back; after 33 of them the next bit is inverted.
-    Returns 1 when this bit is the one to invert."""
-    if count[0] >= 33:
-        count[0] = 0
-        return 1
-    if line_bit == ((reg >> 7) & 1) or line_bit == ((reg >> 8) & 1) \
-            or line_bit == ((reg >> 11) & 1):
-        count[0] += 1
-    else:
-        count[0] = 0
-    return 0
+    Returns 1 when this bit is the one to invert.
+
+    Plainly: if count >= 33: count = 0, invert; elif line_bit equals one of the three:
+    count += 1; else count = 0. Written without branches (on data the comparisons are
+    coin flips: mispredicted branches were most of the scrambler's time)."""
+    cdef int inv = count[0] >= 33
+    # 1 if line_bit equals at least one of the bits 8, 9, 12 back
+    cdef int same = (((line_bit ^ (reg >> 7)) & (line_bit ^ (reg >> 8))
+                      & (line_bit ^ (reg >> 11))) & 1) ^ 1
+    count[0] = (count[0] + 1) & -(same & (inv ^ 1))
+    return inv
 
 
 cdef inline int _scramble_bit(int *reg, int *count, int in_bit) noexcept nogil:

@@ -151,3 +151,45 @@ def _same_burst(got: np.ndarray, symbols: np.ndarray, shaper: PskShaper, gain: f
     d = np.abs(got[:n].astype(np.int32) - want.astype(np.int32))
     assert int(d.max()) <= 1 and np.count_nonzero(d) <= 1
     assert not np.any(got[n:])
+
+
+def _plain_scrambler(bits: np.ndarray, descramble: bool, reg: int = 0x3C) -> tuple[np.ndarray, int]:
+    """The scrambler as V.27ter reads: line = in ^ line[-6] ^ line[-7]; a guard counts
+    the bits in a row equal to the line bit 8, 9 or 12 back, and after 33 of them the
+    next bit is inverted (the descrambler watches the received line bits the same way)."""
+    count = 0
+    inverted = 0
+    out = []
+    for b in bits.tolist():
+        line = b if descramble else (b ^ (reg >> 5) ^ (reg >> 6)) & 1
+        res = (b ^ (reg >> 5) ^ (reg >> 6)) & 1 if descramble else line
+        if count >= 33:
+            count = 0
+            inverted += 1
+            res ^= 1
+            if not descramble:
+                line ^= 1
+        elif line in ((reg >> 7) & 1, (reg >> 8) & 1, (reg >> 11) & 1):
+            count += 1
+        else:
+            count = 0
+        out.append(res)
+        reg = ((reg << 1) | line) & 0xFFFF
+    return np.array(out, np.uint8), inverted
+
+
+@pytest.mark.parametrize("descramble", [False, True])
+def test_scrambler_guard_as_plain_reading(descramble: bool) -> None:
+    """The compiled (branch-free) guard inverts the same bits as the plain reading, on
+    data and on the repetitive patterns that make it act (all ones, all zeros, short
+    periods)."""
+    rng = np.random.default_rng(5)
+    bits = np.concatenate([rng.integers(0, 2, 3000), np.ones(500), np.zeros(500),
+                           np.tile([1, 0, 0], 300), np.tile([1, 1, 0, 1, 0, 0, 0, 1], 120),
+                           rng.integers(0, 2, 500)]).astype(np.uint8)
+    got = Scrambler(0x3C, 0, descramble).run(bits)
+    want, inverted = _plain_scrambler(bits, descramble)
+    assert np.array_equal(got, want)
+    assert inverted >= 3      # the guard did act
+    if not descramble:
+        assert np.array_equal(Scrambler(0x3C, 0, True).run(got), bits)
