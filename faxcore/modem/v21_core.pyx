@@ -463,6 +463,48 @@ cdef void _init_qtables():
 
 _init_qtables()
 
+# the gate's tables: the same tones in Q8 int16, so that a frame's sums are int32 dot
+# products of int16s (|v x c| <= 2^23, 160 of them < 2^31) that the compiler vectorises;
+# the gate only compares ratios with wide margins, 8 bits are plenty
+cdef short G1R[TABLE]
+cdef short G1I[TABLE]
+cdef short G0R[TABLE]
+cdef short G0I[TABLE]
+
+
+cdef void _init_gtables():
+    cdef int k
+    for k in range(TABLE):
+        G1R[k] = <short> floor(256.0 * cos(2.0 * M_PI * 33.0 * k / TABLE) + 0.5)
+        G1I[k] = <short> floor(-256.0 * sin(2.0 * M_PI * 33.0 * k / TABLE) + 0.5)
+        G0R[k] = <short> floor(256.0 * cos(2.0 * M_PI * 37.0 * k / TABLE) + 0.5)
+        G0I[k] = <short> floor(-256.0 * sin(2.0 * M_PI * 37.0 * k / TABLE) + 0.5)
+
+
+_init_gtables()
+
+
+cdef inline void _gate_sums(const short* x, const short* c1r, const short* c1i,
+                            const short* c0r, const short* c0i, Py_ssize_t m,
+                            int* out) noexcept nogil:
+    """out[0:5] = the dot products of x[0:m] with the four tables, and sum (x^2 >> 8);
+    m <= TABLE, so each sum fits an int32 (see above)."""
+    cdef Py_ssize_t j
+    cdef int a1r = 0, a1i = 0, a0r = 0, a0i = 0, ae = 0
+    cdef int v
+    for j in range(m):
+        v = x[j]
+        a1r += v * c1r[j]
+        a1i += v * c1i[j]
+        a0r += v * c0r[j]
+        a0i += v * c0i[j]
+        ae += (v * v) >> 8
+    out[0] = a1r
+    out[1] = a1i
+    out[2] = a0r
+    out[3] = a0i
+    out[4] = ae
+
 # the gate (while no V.21 carrier is near): per 160-sample frame (aligned to the sample
 # count, so the block size does not matter), the DFT at 1650 and 1850 Hz (bins 33 and 37
 # of 160: the same tables) against the frame's energy. It wakes the full receiver when
@@ -713,9 +755,10 @@ cdef class V21Demodulator(V21ReferenceDemodulator):
     cdef int _process(self, const short* x, Py_ssize_t n) except -1:
         """``x[0:n]``, n >= 1 (x points at n readable samples: the caller's array or
         memoryview, alive for the call)."""
-        cdef Py_ssize_t i = 0, j, m
-        cdef long long t, v, g33r, g33i, g37r, g37i, ge
+        cdef Py_ssize_t i = 0, m, h
+        cdef long long t, g33r, g33i, g37r, g37i, ge
         cdef int ti
+        cdef int sums[5]
         cdef double e, b
         while i < n:
             m = TABLE - self.tidx
@@ -724,36 +767,37 @@ cdef class V21Demodulator(V21ReferenceDemodulator):
             if self.idle:
                 t = self.t
                 ti = self.tidx
-                g33r = self.g33r
-                g33i = self.g33i
-                g37r = self.g37r
-                g37i = self.g37i
-                ge = self.ge
-                for j in range(m):
-                    v = x[i + j]
-                    self.hx[(t + j) & HMASK] = <short> v
-                    g33r += v * Q1R[ti + j]
-                    g33i += v * Q1I[ti + j]
-                    g37r += v * Q0R[ti + j]
-                    g37i += v * Q0I[ti + j]
-                    ge += v * v
+                # the samples into the ring (one or two pieces: the ring may wrap)
+                h = <Py_ssize_t> (t & HMASK)
+                if h + m <= HIST:
+                    memcpy(&self.hx[h], x + i, m * sizeof(short))
+                else:
+                    memcpy(&self.hx[h], x + i, (HIST - h) * sizeof(short))
+                    memcpy(&self.hx[0], x + i + (HIST - h), (m - (HIST - h)) * sizeof(short))
+                _gate_sums(x + i, &G1R[ti], &G1I[ti], &G0R[ti], &G0I[ti], m, sums)
+                self.g33r += sums[0]
+                self.g33i += sums[1]
+                self.g37r += sums[2]
+                self.g37i += sums[3]
+                self.ge += sums[4]
                 self.t = t + m
                 ti += m
                 i += m
                 if ti < TABLE:
                     self.tidx = ti
-                    self.g33r = g33r
-                    self.g33i = g33i
-                    self.g37r = g37r
-                    self.g37i = g37i
-                    self.ge = ge
                     continue
+                g33r = self.g33r
+                g33i = self.g33i
+                g37r = self.g37r
+                g37i = self.g37i
+                ge = self.ge
                 self.tidx = 0
                 self.tob = TABLE - NWIN
                 self.g33r = self.g33i = self.g37r = self.g37i = self.ge = 0
-                e = <double> ge
+                # (the sums are in Q8: b is 2^16 x |X|^2, e 2^-8 x the energy)
+                e = 256.0 * ge
                 b = ((<double> g33r) * g33r + (<double> g33i) * g33i
-                     + (<double> g37r) * g37r + (<double> g37i) * g37i) / (QSCALE * QSCALE)
+                     + (<double> g37r) * g37r + (<double> g37i) * g37i) / 65536.0
                 if (e >= GATE_FLOOR * self.on_thr * TABLE
                         and (b >= GATE_SHARE * 0.5 * TABLE * e or e >= GATE_RISE * self.e_prev)):
                     self._wake()
