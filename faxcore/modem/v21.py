@@ -11,7 +11,13 @@ Noise or a click on top of a tone can end a burst without the tone stopping: tha
 ends where the noise came, and if the carrier comes back within the decoder lag with no
 new rise of the tone, the next burst starts at that same sample and its bits go on with
 the same bit timing.
-The per-sample loops are in ``v21_core.pyx``.
+The per-sample loops are in ``v21_core.pyx``. While no V.21 carrier is near, the
+receiver idles behind a cheap gate (the energy at 1650/1850 Hz of each 20 ms frame) and
+runs its full demodulator over the skipped samples once a frame opens it, so that a
+burst is still timed and decoded from its first bit; over V.17/V.29 page data (where the
+V.21 watch receiver runs) it therefore costs ~4 instructions a sample, and most of the
+short bogus V.21 carriers the full detector raises in such audio are not reported (in
+V.27ter audio the detector still raises them, and runs in full there).
 
 Receiver options: ``cutoff_dbm0`` (carrier-on threshold, default -47 dBm0; carrier off
 3 dB lower). Transmitter options: ``level_dbm0`` (default -10 dBm0).

@@ -1,6 +1,13 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """V.21 channel 2 FSK (300 bit/s; mark 1 = 1650 Hz, space 0 = 1850 Hz) per-sample loops.
 
+Two receivers with the same algorithm: ``V21ReferenceDemodulator``, the plain reading
+(double-precision running correlators, every sample), and ``V21Demodulator``, what the
+modem uses (issue 14): exact integer correlators, and an idle mode behind a cheap
+per-frame gate while no V.21 is near (see its docstring), which is what keeps the V.21
+watch receiver cheap beside the fast receivers during page data. The tests hold the two
+to the same bits and events on V.21 audio.
+
 Demodulator: two sliding one-bit (26-sample) quadrature correlators at 1650 and 1850 Hz
 (non-coherent matched filters); decision variable d = |C1|^2 - |C0|^2. Carrier detect
 compares the in-band power (from the correlators) with an absolute threshold and with the
@@ -34,10 +41,25 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   and re-summed from the delay lines every 8192 samples; the burst edges interpolate
   between a sample below and one at or above half the level, so the denominators are
   positive and the times cast with ``floor`` are finite.
+* ``V21Demodulator`` (the fast receiver; ``V21ReferenceDemodulator`` is the plain loop
+  above): the sample ring ``hx`` (HIST) is indexed ``& HMASK``; the idle path copies a
+  chunk of ``m <= TABLE - tidx`` samples into it at ``h = t & HMASK`` in one piece when
+  ``h + m <= HIST``, else in two (``HIST - h`` and ``m - (HIST - h) < HIST``); the gate
+  sums read ``x[i:i + m]`` (``i + m <= n``) and the tables at ``tidx .. tidx + m - 1 <
+  TABLE``. The correlator tables are read at ``tidx`` and ``tob`` in ``[0, TABLE)``, each
+  wrapped by a compare. ``_wake`` replays ``m = t - start <= HIST - NWIN`` samples
+  (``start`` is clamped to that) from the ring into ``rbuf`` (HIST), after summing the
+  windows over ``start - NWIN .. start - 1``: all inside the last HIST samples, and its
+  table phase ``k mod TABLE`` is made non-negative. Integers: Q40 tables (|c| <= 2^40)
+  times int16 samples are < 2^55, a window sum of 27 < 2^60, an update adds two more
+  (< 2^61): no int64 overflow; the gate's Q8 sums are < 160 x 2^23 < 2^31.
 * The modulator's samples are ``tbl[ph]`` with ``ph`` in ``[0, TABLE)`` (it grows by 33 or
   37 < TABLE and is wrapped by a compare each sample); the table entries are
   ``round(amp x sin)`` with ``0 <= amp <= 32767`` (checked), so the int16 cast is in
   range. ``tx`` writes ``o[i + j]`` for ``j < m <= n - i``.
+* The modulator's run tables ``seq1``/``seq0`` (TABLE + SEQX) are read from ``pos[ph] <
+  TABLE`` for ``m <= 27 <= SEQX`` samples (``m`` is the rest of one bit: 80 clock units
+  at 3 a sample), into ``o[i:i + m]`` with ``i + m <= n``.
 * ``V21TxCore``: the queued bits are ``qbuf[qpos:]`` with ``0 <= qpos <= len(qbuf)``
   (``qpos`` only grows by one after a ``qpos < qlen`` compare; ``put`` rebuilds
   ``qbuf`` and resets ``qpos``); ``tx(n)`` writes ``out[0:n]`` of an array it made with
