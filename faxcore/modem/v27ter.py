@@ -243,6 +243,10 @@ class Transmitter(PskTxCore):
         self._put(as_bits(bits), bool(final))
 
 
+#: bit rate -> the matched filter's polyphase table (made once: issue 14)
+_RX_COEF: dict[int, np.ndarray] = {}
+
+
 class Receiver(ReceiverBase):
     """V.27ter receiver (see :mod:`faxcore.modem.base` for the contract).
 
@@ -251,14 +255,18 @@ class Receiver(ReceiverBase):
     def __init__(self, bit_rate: int, cutoff_dbm0: float = -45.0) -> None:
         super().__init__()
         self.bit_rate = _check_rate(bit_rate)
-        num, den = _symbol_period(bit_rate)
-        sps = num / den
-        h = int(math.ceil(RX_SPAN * sps))
-        ntap = 2 * h + 2
-        f = np.arange(RX_PHASES + 1)[:, None] / RX_PHASES
-        j = np.arange(ntap)[None, :]
-        coef = rrc((j - h + f) / sps)
-        coef /= np.sqrt(np.sum(coef[0] ** 2))
+        coef = _RX_COEF.get(self.bit_rate)
+        if coef is None:
+            num, den = _symbol_period(bit_rate)
+            sps = num / den
+            h = int(math.ceil(RX_SPAN * sps))
+            ntap = 2 * h + 2
+            f = np.arange(RX_PHASES + 1)[:, None] / RX_PHASES
+            j = np.arange(ntap)[None, :]
+            coef = rrc((j - h + f) / sps)
+            coef /= np.sqrt(np.sum(coef[0] ** 2))
+            coef.setflags(write=False)   # shared by every receiver at this rate
+            _RX_COEF[self.bit_rate] = coef
         pattern, lut, exp24, reg, count = _tables()
         self._core = V27Demod(self.bit_rate, coef, RX_PHASES, pattern, lut, exp24, reg, count,
                               dbm0_to_rms(cutoff_dbm0) ** 2, dbm0_to_rms(cutoff_dbm0 - 5.0) ** 2)

@@ -71,7 +71,7 @@ from libc.string cimport memcpy, memmove
 cnp.import_array()
 
 # the matched filter, equaliser output and LMS update, vectorisable (see _vec.pxd)
-from faxcore.modem._vec cimport fc_cdot, fc_fir2f, fc_lms
+from faxcore.modem._vec cimport fc_cdot, fc_fir2f
 
 cdef extern from *:
     """
@@ -150,7 +150,30 @@ cdef extern from *:
         }
     #endif
     }
+    /* _vec.pxd's fc_lms written with SSE2 pairs (GCC left it scalar): c[m] += e conj(u[m]),
+       each element the same products and sums as the scalar loop (bit-exact) */
+    static inline void v27_lms(double *restrict cr, double *restrict ci,
+                               const double *restrict ur, const double *restrict ui,
+                               int n, double er, double ei)
+    {
+        v27_v2d vr = {er, er}, vi = {ei, ei}, u, w, c, d;
+        long m = 0, nn = n;
+        for (; m + 2 <= nn; m += 2) {
+            u = v27_ld(ur + m);
+            w = v27_ld(ui + m);
+            c = v27_ld(cr + m) + (vr * u + vi * w);
+            d = v27_ld(ci + m) + (vi * u - vr * w);
+            memcpy(cr + m, &c, sizeof c);
+            memcpy(ci + m, &d, sizeof d);
+        }
+        for (; m < nn; m++) {
+            cr[m] += er * ur[m] + ei * ui[m];
+            ci[m] += ei * ur[m] - er * ui[m];
+        }
+    }
     """
+    void v27_lms(double *cr, double *ci, const double *ur, const double *ui, int n,
+                 double er, double ei) noexcept nogil
     void v27_period(const double *tab, int ntaps, int npairs, const unsigned char *hc,
                     const double *hs, cnp.int16_t *out) noexcept nogil
 
@@ -857,7 +880,7 @@ cdef class V27Demod:
     # configuration
     cdef int bit_rate, bps, ntap, half_len, nphase
     cdef double sps, half_sps
-    cdef double[:, ::1] coef        # [nfrac + 1, ntap] matched-filter polyphase table
+    cdef const double[:, ::1] coef        # [nfrac + 1, ntap] matched-filter polyphase table
     cdef float[:, ::1] crev         # the same in float32, each row reversed (oldest sample's
                                     # tap first)
     cdef int nfrac
@@ -954,9 +977,9 @@ cdef class V27Demod:
         self.exp24 = np.ascontiguousarray(exp24, dtype=np.uint32)
         if self.lut.shape[0] != 65536 or self.exp24.shape[0] != MAX_TRAIN:
             raise ValueError("bad segment 4 tables")
-        for i in range(65536):
-            if self.lut[i] >= MAX_TRAIN - 300 or self.lut[i] < -1:
-                raise ValueError("bad segment 4 tables")
+        lut_arr = np.asarray(self.lut)
+        if int(lut_arr.max()) >= MAX_TRAIN - 300 or int(lut_arr.min()) < -1:
+            raise ValueError("bad segment 4 tables")
         self.seg4_reg = seg4_reg
         self.seg4_count = seg4_count
         self.on_power = on_power
@@ -1121,8 +1144,17 @@ cdef class V27Demod:
         self.state = ST_WAIT
 
     def process(self, samples):
-        cdef const cnp.int16_t[::1] x = samples
-        cdef Py_ssize_t m = x.shape[0], i
+        # a 1-D, C-contiguous, native int16 ndarray, read through its data pointer (a
+        # typed memoryview's set-up cost more than a block's worth of samples); anything
+        # else is refused before any state changes (the caller converts and retries)
+        if not cnp.PyArray_Check(samples):
+            raise TypeError("samples must be a numpy int16 array")
+        cdef cnp.ndarray arr = <cnp.ndarray> samples
+        if (cnp.PyArray_TYPE(arr) != cnp.NPY_INT16 or cnp.PyArray_NDIM(arr) != 1
+                or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISNOTSWAPPED(arr)):
+            raise ValueError("samples must be 1-D contiguous native int16")
+        cdef const cnp.int16_t *x = <const cnp.int16_t*> cnp.PyArray_DATA(arr)
+        cdef Py_ssize_t m = cnp.PyArray_DIM(arr, 0), i
         cdef double v, pw, npw, offp
         cdef int w, car
         cdef int off
@@ -1564,7 +1596,7 @@ cdef class V27Demod:
             er *= mu
             ei *= mu
             # c += mu * err * conj(x), x the line [e, e + NEQ)
-            fc_lms(&self.cre[0], &self.cim[0], &self.ebr[e], &self.ebi[e], NEQ, er, ei)
+            v27_lms(&self.cre[0], &self.cim[0], &self.ebr[e], &self.ebi[e], NEQ, er, ei)
         # phase error ~ Im(z * conj(target)) for unit-amplitude targets
         pe = zi * tr - zr * ti
         if pe > 0.5:
