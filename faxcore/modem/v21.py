@@ -25,6 +25,8 @@ Receiver options: ``cutoff_dbm0`` (carrier-on threshold, default -47 dBm0; carri
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from faxcore.modem.base import (
@@ -34,12 +36,14 @@ from faxcore.modem.base import (
     as_bits,
     as_samples,
 )
-from faxcore.modem.dsp import dbm0_to_peak
+from faxcore.modem.dsp import DBM0_RMS
 from faxcore.modem.v21_core import V21Demodulator, V21TxCore
 
 BIT_RATE = 300
 MARK_HZ = 1650
 SPACE_HZ = 1850
+_DBM0_RMS = float(DBM0_RMS)
+_SQRT2 = math.sqrt(2.0)
 #: what ``sure_samples`` says when the burst cannot end (more data announced)
 SURE_UNBOUNDED = 1 << 30
 __all__ = ["BIT_RATE", "MARK_HZ", "SPACE_HZ", "Receiver", "Transmitter", "SAMPLE_RATE",
@@ -76,13 +80,17 @@ class Transmitter(V21TxCore):
         _check_rate(bit_rate)
         if not -60.0 <= level_dbm0 <= 3.0:
             raise ValueError("level_dbm0 must be within -60..+3 dBm0")
-        super().__init__(dbm0_to_peak(level_dbm0))
+        # dsp.dbm0_to_peak's arithmetic in plain floats (the same value: the same IEEE
+        # operations in the same order), without its numpy scalar calls, which cost a
+        # cold transmitter (one per burst) more than its first blocks
+        super().__init__(_DBM0_RMS * 10.0 ** (level_dbm0 / 20.0) * _SQRT2)
         self.level_dbm0 = level_dbm0
 
     def send(self, bits, final: bool = True) -> None:
         if self.done or self.final:
             raise RuntimeError("V.21 burst already ended; use a new Transmitter")
-        self._put(as_bits(bits))
+        if not self._put_plain(bits):      # (a uint8 array: checked and queued in C)
+            self._put(as_bits(bits))
         self.final = bool(final)
 
 

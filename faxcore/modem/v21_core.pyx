@@ -932,17 +932,55 @@ cdef class V21TxCore(V21Modulator):
 
     def __init__(self, double amplitude):
         V21Modulator.__init__(self, amplitude)
-        self.qbuf = np.zeros(0, np.uint8)
+        cdef cnp.npy_intp zero = 0
+        # (the C API, not np.zeros: a transmitter is made per burst, and the Python-level
+        # numpy calls cost more than the burst's first blocks)
+        self.qbuf = cnp.PyArray_EMPTY(1, &zero, cnp.NPY_UINT8, 0)
         self.qpos = 0
         self.final = False
         self.done = False
 
+    cdef void _append(self, const unsigned char* b, Py_ssize_t nb):
+        """The queue becomes its unsent bits then ``b[0:nb]`` (a new array: the caller's
+        buffer is not kept)."""
+        cdef Py_ssize_t rest = self.qbuf.shape[0] - self.qpos
+        cdef cnp.npy_intp dim = rest + nb
+        cdef cnp.ndarray q = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_UINT8, 0)
+        cdef unsigned char* d = <unsigned char*> cnp.PyArray_DATA(q)
+        if rest:
+            memcpy(d, <const unsigned char*> cnp.PyArray_DATA(self.qbuf) + self.qpos, rest)
+        memcpy(d + rest, b, nb)
+        self.qbuf = q
+        self.qpos = 0
+
     def _put(self, cnp.ndarray bits):
-        """Queue ``bits`` (uint8 0/1, as ``base.as_bits`` makes them)."""
+        """Queue ``bits`` (uint8 0/1, 1-D, contiguous, as ``base.as_bits`` makes them)."""
+        if (cnp.PyArray_TYPE(bits) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(bits) != 1
+                or not cnp.PyArray_IS_C_CONTIGUOUS(bits)):
+            raise ValueError("bits must be a 1-D contiguous uint8 array")
         if bits.shape[0]:
-            self.qbuf = np.ascontiguousarray(
-                np.concatenate([self.qbuf[self.qpos:], bits]), np.uint8)
-            self.qpos = 0
+            self._append(<const unsigned char*> cnp.PyArray_DATA(bits), bits.shape[0])
+
+    def _put_plain(self, bits):
+        """Queue ``bits`` if it is a 1-D contiguous uint8 ndarray (what callers usually
+        pass), checking the values are 0/1 in C: True. Anything else: False, nothing
+        queued (the caller converts it with ``base.as_bits`` and calls ``_put``). A value
+        above 1: ValueError (as ``as_bits``), nothing queued."""
+        cdef Py_ssize_t i, nb
+        cdef const unsigned char* b
+        if not (cnp.PyArray_CheckExact(bits)
+                and cnp.PyArray_TYPE(<cnp.ndarray> bits) == cnp.NPY_UINT8
+                and cnp.PyArray_NDIM(<cnp.ndarray> bits) == 1
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> bits)):
+            return False
+        nb = cnp.PyArray_DIM(<cnp.ndarray> bits, 0)
+        b = <const unsigned char*> cnp.PyArray_DATA(<cnp.ndarray> bits)
+        for i in range(nb):
+            if b[i] > 1:
+                raise ValueError("bits must be 0 or 1 (one bit per element/byte)")
+        if nb:
+            self._append(b, nb)
+        return True
 
     @property
     def queued(self):

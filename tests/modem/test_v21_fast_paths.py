@@ -31,6 +31,14 @@ def test_tx_equals_numpy_reference(level, block):
     assert int(np.abs(out[:ref.shape[0]].astype(np.int32) - ref).max()) == 0
 
 
+def test_tx_amplitude_is_dbm0_to_peak():
+    """The transmitter computes its amplitude without numpy: the same number."""
+    for level in np.arange(-60.0, 3.01, 0.25):
+        tx = v21.Transmitter(300, level_dbm0=float(level))
+        ref = v21.reference_samples(np.ones(30, np.uint8), dbm0_to_peak(float(level)))
+        np.testing.assert_array_equal(tx.tx(len(ref)), ref)
+
+
 def test_tx_fill_between_pieces_equals_reference():
     a = np.random.default_rng(1).integers(0, 2, 50, dtype=np.uint8)
     b = np.random.default_rng(2).integers(0, 2, 50, dtype=np.uint8)
