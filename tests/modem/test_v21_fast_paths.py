@@ -177,6 +177,11 @@ def test_v21_at_random_offsets_caught_from_first_flag(lead):
         assert ev[-2][0] == "carrier_up" and ev[-2][1] <= len(before) + 30
         # (a bogus carrier running into the burst may add a bit or two after it)
         assert _ends_with_burst(bits, hb) and _ends_with_burst(ref_bits, hb), trial
+        # the gate's frames follow the sample count: other block sizes, the same output
+        rb = [int(k) for k in rng.integers(1, 500, len(x) // 100)]
+        bits2, ev2, _ = _rx(v21_core.V21Demodulator, x, rb)
+        np.testing.assert_array_equal(bits2, bits)
+        assert ev2 == ev
         dec = hdlc.HdlcDecoder()
         got = [(e.kind, e.data, e.ok) for e in dec.put_bits(bits)]
         assert ("frame", DCS, True) in got
