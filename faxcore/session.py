@@ -277,13 +277,10 @@ class FaxSession:
     def tx(self, n: int) -> np.ndarray:
         """Exactly ``n`` samples of line audio (silence once the call is over), in a new
         array."""
-        n = int(n)
-        if n < 0:
-            raise ValueError("sample count must be >= 0")
-        out = np.empty(n, np.int16)
-        r = self._sp.tx(out, 0, True)  # one compiled step: None when nothing happened
-        if r is not None:
-            self._fill_rest(out, r)
+        sp = self._sp
+        out = sp.tx_new(int(n))  # one compiled step, a new array (ValueError if n < 0)
+        if sp.stop is not None:  # None: nothing happened (the usual)
+            self._fill_rest(out, sp.stop)
         return out
 
     def tx_into(self, out: np.ndarray) -> None:
@@ -349,7 +346,9 @@ class FaxSession:
 
     @property
     def _now(self) -> float:
-        return max(self._sp.rx_clock, self._sp.tx_clock) / SAMPLE_RATE
+        sp = self._sp
+        a, b = sp.rx_clock, sp.tx_clock   # the later clock (no max() call: once per event)
+        return (a if a > b else b) / SAMPLE_RATE
 
     def _tick(self) -> None:
         """Run the engine's timer if it is due."""
@@ -388,12 +387,17 @@ class FaxSession:
             self._on_page(page)
 
     def _run_commands(self) -> None:
+        sp = self._sp
+        engine = self.engine
+        cmds = engine.commands()
+        if not cmds:  # the usual answer to an event (a frame, page data): nothing to do
+            self._set_deadline(engine)
+            return
         # Imported on first use: hdlc needs a compiled core, and a session whose modems
         # are not built says so in FaxSession() (ModemNotAvailable), not on import.
         from faxcore.modem.hdlc import HdlcTransmitter
 
-        sp = self._sp
-        for cmd in self.engine.commands():
+        for cmd in cmds:
             sp.quiet = 0
             if isinstance(cmd, ReceiveHDLC):
                 sp.src = None
@@ -461,10 +465,14 @@ class FaxSession:
                 sp.hold_until = deadline_samples(self._now + 0.5)
                 self._hold_src = sp.src
                 sp.src = None
-        # The engine has run: the step learns its deadline (as a sample clock) and
-        # whether it is done, so no block need ask it.
-        sp.deadline = deadline_samples(self.engine.next_deadline)
-        sp.engine_done = self.engine.done
+        self._set_deadline(engine)
+
+    def _set_deadline(self, engine: T30Engine) -> None:
+        """The engine has run: the step learns its deadline (as a sample clock) and
+        whether it is done, so no block need ask it."""
+        sp = self._sp
+        sp.deadline = deadline_samples(engine.next_deadline)
+        sp.engine_done = engine.done
 
     def _finish(self) -> None:
         if self._written or self._writer is None:

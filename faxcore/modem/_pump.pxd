@@ -16,5 +16,5 @@ cdef class RxPump:
 
     cdef object _demod(self, block)
     cdef void _count(self, int c) noexcept
-    cdef bytes _pack(self, const unsigned char[::1] bits)
+    cdef bytes _pack(self, bits)
     cdef list step(self, block)

@@ -13,10 +13,12 @@ the pump for a block that changed nothing (the events are counted, not listed).
 
 Memory safety. Bounds checks are off, so every index below is proven in range:
 
-* ``_pack`` reads ``bits[i]`` for ``0 <= i < bits.shape[0]`` only, and writes
-  ``out[k]`` for ``k < nbytes``, where ``nbytes = (nacc + n) // 8`` is the exact number
-  of octets completed (each write follows eight accumulated bits, and ``out`` is
-  allocated with ``nbytes`` octets, at least 1).
+* ``_pack`` reads ``b[i]`` for ``0 <= i < n`` only, ``b`` the data of a 1-D C-contiguous
+  array of ``n`` one-octet elements (checked, else made by ``np.ascontiguousarray``),
+  and writes ``o[k]`` for ``k < nbytes``, where ``nbytes = (nacc + n) // 8`` is the exact
+  number of octets completed (each write follows eight accumulated bits, and ``o`` is a
+  new bytes object of ``nbytes`` octets; with ``nbytes == 0`` no eighth bit comes, so
+  the NULL ``o`` is never written).
 * ``nacc`` stays in ``0..7`` and ``acc`` below ``1 << 8`` (reset after each octet).
 * No other indexing; everything else is Python objects (lists, tuples, bytes).
 * ``step``'s counters (events of one block) are C ints; the event lists they count come
@@ -30,6 +32,7 @@ import logging
 import numpy as np
 
 cimport numpy as cnp
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
 from faxcore.modem import qam_core, v27ter_core
 from faxcore.modem.hdlc_core import Deframer
@@ -172,22 +175,28 @@ cdef class RxPump:
         elif c == 3:
             self.n_down += 1
 
-    cdef bytes _pack(self, const unsigned char[::1] bits):
-        """The octets the bits complete, LSB first (the rest wait in acc/nacc)."""
-        cdef Py_ssize_t i, n = bits.shape[0], k = 0
+    cdef bytes _pack(self, bits):
+        """The octets the bits complete, LSB first (the rest wait in acc/nacc). ``bits``:
+        0/1 per element; a C-contiguous 1-D uint8 (or bool) ndarray, what the cores give,
+        is read in place, anything else is converted first."""
+        if type(bits) is not np.ndarray or cnp.PyArray_ITEMSIZE(<cnp.ndarray> bits) != 1 \
+                or cnp.PyArray_NDIM(<cnp.ndarray> bits) != 1 \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> bits) \
+                or cnp.PyArray_TYPE(<cnp.ndarray> bits) not in (cnp.NPY_UINT8, cnp.NPY_BOOL):
+            bits = np.frombuffer(bits, np.uint8) if isinstance(bits, (bytes, bytearray)) \
+                else np.ascontiguousarray(bits, dtype=np.uint8).reshape(-1)
+        cdef cnp.ndarray arr = <cnp.ndarray> bits
+        cdef const unsigned char* b = <const unsigned char*> cnp.PyArray_DATA(arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_DIM(arr, 0), k = 0
         cdef Py_ssize_t nbytes = (self.nacc + n) // 8
         cdef int acc = self.acc, nacc = self.nacc
-        if nbytes == 0:
-            for i in range(n):
-                acc |= (bits[i] & 1) << nacc
-                nacc += 1
-            self.acc = acc
-            self.nacc = nacc
-            return None
-        out = bytearray(nbytes)
-        cdef unsigned char[::1] o = out
+        cdef bytes out = None
+        cdef unsigned char* o = NULL
+        if nbytes:
+            out = PyBytes_FromStringAndSize(NULL, nbytes)
+            o = <unsigned char*> PyBytes_AS_STRING(out)
         for i in range(n):
-            acc |= (bits[i] & 1) << nacc
+            acc |= (b[i] & 1) << nacc
             nacc += 1
             if nacc == 8:
                 o[k] = <unsigned char> acc
@@ -196,7 +205,7 @@ cdef class RxPump:
                 nacc = 0
         self.acc = acc
         self.nacc = nacc
-        return bytes(out)
+        return out
 
     def rx(self, block):
         """Feed one block (int16, 1-D, contiguous, at least one sample); returns the list

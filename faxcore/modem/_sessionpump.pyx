@@ -14,7 +14,9 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   ``total`` is its length and each block is ``[start, start + n)`` with ``n >= 1``,
   ``start + n <= total``; the loud scan reads ``x[start + i]`` for ``0 <= i < n``.
 * ``tx`` writes only after checking ``out`` is a writeable 1-D, C-contiguous,
-  native-order int16 ``ndarray`` and ``0 <= pos <= n`` (``n`` its length); ``memset``
+  native-order int16 ``ndarray`` and ``0 <= pos <= n`` (``n`` its length); ``tx_new``
+  makes such an array itself (``PyArray_EMPTY``, ``n >= 0`` checked) and fills it
+  through the same ``_fill`` from ``pos = 0``; ``memset``
   clears ``[pos, pos + k)`` with ``1 <= k <= n - pos``. The transmit pump writes its own
   part: the compiled ``TxPump`` through ``fill_c`` with that pointer, ``n`` and ``pos``
   (its contract, see _txpump.pyx), any other through its checked ``fill``; the end it
@@ -81,6 +83,7 @@ cdef class SessionPump:
     cdef public long long rx_clock, tx_clock, rx_loud_end, quiet, hold_until, deadline
     cdef public object rxm, hold, src, txp, txp_src, cng
     cdef public bint engine_done
+    cdef public object stop
 
     def __init__(self, tx_pump=txpump.tx_pump):
         self.tx_pump = tx_pump
@@ -97,6 +100,7 @@ cdef class SessionPump:
         self.cng = None
         self.deadline = _NEVER
         self.engine_done = False
+        self.stop = None
 
     def rx(self, samples, Py_ssize_t pos):
         """Hear ``samples[pos:]``: None, or (start, end, stop, codes): see the module
@@ -153,12 +157,29 @@ cdef class SessionPump:
         if not _good(out, True):
             raise ValueError("out must be a writeable 1-D contiguous int16 array")
         cdef cnp.ndarray arr = <cnp.ndarray> out
-        cdef int16_t* o = <int16_t*> cnp.PyArray_DATA(arr)
-        cdef Py_ssize_t n = cnp.PyArray_DIM(arr, 0), k, end, q
-        cdef TxPump ctp
-        cdef long long left
+        cdef Py_ssize_t n = cnp.PyArray_DIM(arr, 0)
         if not 0 <= pos <= n:
             raise ValueError("pos outside the block")
+        return self._fill(arr, <int16_t*> cnp.PyArray_DATA(arr), n, pos, first)
+
+    def tx_new(self, Py_ssize_t n):
+        """A new array of ``n`` samples, filled as ``tx(out, 0, True)`` fills it; what
+        that returned is in ``stop``."""
+        if n < 0:
+            raise ValueError("sample count must be >= 0")
+        cdef cnp.npy_intp dims[1]
+        dims[0] = n
+        cdef cnp.ndarray arr = cnp.PyArray_EMPTY(1, dims, cnp.NPY_INT16, 0)
+        self.stop = self._fill(arr, <int16_t*> cnp.PyArray_DATA(arr), n, 0, True)
+        return arr
+
+    cdef object _fill(self, cnp.ndarray out, int16_t* o, Py_ssize_t n, Py_ssize_t pos,
+                      bint first):
+        """``tx`` on ``out`` (checked: writeable 1-D C-contiguous native int16, ``n``
+        samples at ``o``, ``0 <= pos <= n``)."""
+        cdef Py_ssize_t k, end, q
+        cdef TxPump ctp
+        cdef long long left
         if first and self.hold is not None and \
                 (self.rx_clock if self.rx_clock > self.tx_clock else self.tx_clock) \
                 >= self.hold_until:

@@ -1,5 +1,6 @@
 # The compiled transmit pump's declaration, so the session pump (_sessionpump.pyx) calls
 # its fill directly (no Python call, no memoryview per block).
+cimport numpy as cnp
 from libc.stdint cimport int16_t
 
 
@@ -11,7 +12,7 @@ cdef class TxPump:
     cdef const int16_t* hp      # its data (kept alive by _held)
     cdef Py_ssize_t hpos, hlen
 
-    cdef object _tx(self, Py_ssize_t k)
+    cdef cnp.ndarray _tx(self, Py_ssize_t k)
     cdef void _take(self, Py_ssize_t k) except *
     cdef Py_ssize_t fill_c(self, int16_t* o, Py_ssize_t n, Py_ssize_t pos,
                            Py_ssize_t* quiet) except -1

@@ -19,11 +19,14 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   ``int16_t[::1]`` memoryview of ``out``; the session pump from an ndarray it checked to
   be writeable, 1-D, C-contiguous, native int16, of ``n`` samples.
 * ``_held`` is a C-contiguous int16 ndarray of ``hlen`` samples (set only in ``__init__``
-  and ``_take``, from ``np.ascontiguousarray(..., np.int16)``), ``hp`` its data (set with
-  it; the array is kept by ``_held``), and ``0 <= hpos <= hlen``; reads are
-  ``hp[hpos + i]`` with ``i < take <= hlen - hpos``.
-* What the transmitter returns is checked to be a 1-D C-contiguous int16 array of
-  exactly the length asked for (else ``RuntimeError``) before it is copied.
+  and ``_take``: what ``_tx`` checked, or a new ``PyArray_EMPTY`` of ``left + k``
+  samples filled by two copies, the ``left = hlen - hpos > 0`` held ones from
+  ``hp[hpos]`` and the ``k`` new ones), ``hp`` its data (set with it; the array is kept
+  by ``_held``), and ``0 <= hpos <= hlen``; reads are ``hp[hpos + i]`` with ``i < take
+  <= hlen - hpos``.
+* What the transmitter returns is checked to be a 1-D C-contiguous native int16 array
+  (converted with ``np.ascontiguousarray`` if it is not) of exactly the length asked for
+  (else ``RuntimeError``) before it is copied.
 * ``_quiet`` scans ``o[a..b)`` with ``0 <= a < b <= n``.
 * Memory: at most ``ahead`` (+ what was held, under one block) samples are held.
 """
@@ -39,6 +42,15 @@ cnp.import_array()
 DEF CHUNK = 40
 
 ctypedef const int16_t* cptr
+
+
+cdef inline bint _is_samples(object a):
+    """``a`` is a 1-D, C-contiguous, native-order int16 ndarray."""
+    if type(a) is not np.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray> a
+    return (cnp.PyArray_TYPE(arr) == cnp.NPY_INT16 and cnp.PyArray_NDIM(arr) == 1
+            and cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISNOTSWAPPED(arr))
 
 
 cdef inline Py_ssize_t _quiet(const int16_t* o, Py_ssize_t a, Py_ssize_t b,
@@ -74,22 +86,38 @@ cdef class TxPump:
         """Samples taken from the transmitter and not yet played."""
         return self.hlen - self.hpos
 
-    cdef object _tx(self, Py_ssize_t k):
-        got = np.ascontiguousarray(self.src.tx(k), dtype=np.int16)
-        if type(got) is not np.ndarray or got.ndim != 1 or got.shape[0] != k \
-                or not got.dtype.isnative:
+    cdef cnp.ndarray _tx(self, Py_ssize_t k):
+        """``src.tx(k)`` as a C-contiguous native int16 array of ``k`` samples (what the
+        modems give already: then no conversion call through numpy's Python layer)."""
+        got = self.src.tx(k)
+        if not _is_samples(got):
+            got = np.ascontiguousarray(got, dtype=np.int16)
+            if not _is_samples(got):
+                raise RuntimeError(f"the transmitter gave {got.shape} samples for tx({k})")
+        cdef cnp.ndarray a = <cnp.ndarray> got
+        if cnp.PyArray_DIM(a, 0) != k:
             raise RuntimeError(f"the transmitter gave {got.shape} samples for tx({k})")
-        return got
+        return a
 
     cdef void _take(self, Py_ssize_t k) except *:
         """Hold ``k`` more samples from the transmitter (after those still held)."""
-        new = self._tx(k)
-        if self.hpos < self.hlen:
-            new = np.concatenate((self._held[self.hpos:self.hlen], new))
+        cdef cnp.ndarray new = self._tx(k)
+        cdef Py_ssize_t left = self.hlen - self.hpos
+        cdef cnp.npy_intp dims[1]
+        cdef int16_t* d
+        if left > 0:
+            # the held rest, then the new samples, in one new array (np.concatenate
+            # without its Python call)
+            dims[0] = left + k
+            merged = cnp.PyArray_EMPTY(1, dims, cnp.NPY_INT16, 0)
+            d = <int16_t*> cnp.PyArray_DATA(merged)
+            memcpy(d, &self.hp[self.hpos], left * sizeof(int16_t))
+            memcpy(&d[left], cnp.PyArray_DATA(new), k * sizeof(int16_t))
+            new = merged
         self._held = new
         self.hp = <cptr> cnp.PyArray_DATA(new)
         self.hpos = 0
-        self.hlen = new.shape[0]
+        self.hlen = cnp.PyArray_DIM(new, 0)
 
     def fill(self, out, Py_ssize_t pos, Py_ssize_t quiet):
         """Write the burst into ``out[pos:]``: returns (the position after the last

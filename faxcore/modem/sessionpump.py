@@ -47,6 +47,9 @@ call, when a held answer whose time has come stops the step with ``RELEASE``):
 
 At the block's end, a due deadline gives ``TIMER`` (the session runs the timer). Stops
 return ``(pos, stop)``; ``None`` means the block is full and nothing is due.
+``tx_new(n)`` is ``tx`` on a new array of ``n`` samples from position 0 (the session's
+``tx(n)``): it returns the array and leaves what ``tx`` returned in ``stop`` (the
+compiled pump makes the array in C, with no ``np.empty`` call through Python per block).
 
 :class:`ReferenceSessionPump` is this in plain Python, the readable description;
 :class:`faxcore.modem._sessionpump.SessionPump` is the same in Cython (what
@@ -140,6 +143,7 @@ class ReferenceSessionPump:
         self.cng = None
         self.deadline = NEVER
         self.engine_done = False
+        self.stop = None   # what the last tx_new's step returned
 
     def rx(self, samples: np.ndarray, pos: int):
         if not is_samples(samples):
@@ -170,6 +174,13 @@ class ReferenceSessionPump:
             if codes:
                 return start, pos, CODES, codes
         return None
+
+    def tx_new(self, n: int) -> np.ndarray:
+        if n < 0:
+            raise ValueError("sample count must be >= 0")
+        out = np.empty(n, np.int16)
+        self.stop = self.tx(out, 0, True)
+        return out
 
     def tx(self, out: np.ndarray, pos: int, first: bool):
         if not is_samples(out, write=True):

@@ -235,12 +235,17 @@ class T30Engine(TransmitterMixin, ReceiverMixin):
     def _wait(self, deadline: float | None):
         ev = yield deadline
         if isinstance(ev, LineDropped):
-            # The status depends on where the procedure is (rules.ON_LINE_DROPPED): after
-            # its end the call is complete, however the far end leaves (Decision 4).
-            status = ON_LINE_DROPPED.get(self._state, T30Status.CALLDROPPED)
-            raise CallFailed(status, "line dropped" if status is not T30Status.OK else
-                             "line dropped after the procedure was complete", send_dcn=False)
+            self._line_dropped()
         return ev
+
+    def _line_dropped(self):
+        """Raise what a LineDropped event means here (what :meth:`_wait` does with one;
+        a hot loop that yields itself, page data, calls this instead)."""
+        # The status depends on where the procedure is (rules.ON_LINE_DROPPED): after
+        # its end the call is complete, however the far end leaves (Decision 4).
+        status = ON_LINE_DROPPED.get(self._state, T30Status.CALLDROPPED)
+        raise CallFailed(status, "line dropped" if status is not T30Status.OK else
+                         "line dropped after the procedure was complete", send_dcn=False)
 
     def _frame(self, name: str, fif: bytes = b"", final: bool = True) -> Frame:
         return Frame.build(name, fif, x=self._x, final=final)

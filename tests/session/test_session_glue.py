@@ -1,0 +1,89 @@
+"""The per-block and per-event Python work of a call (issue 14: whole-call CPU and
+channel density), counted on a whole faxcore <-> faxcore V.29 non-ECM call, where page
+data is one engine event per 20 ms block:
+
+* the session's ``tx(n)`` gets its new block from the compiled step (``tx_new``), not
+  from ``np.empty`` through Python (was one call per block per station);
+* the transmit pump holds a modem's samples without ``np.ascontiguousarray`` /
+  ``np.concatenate`` calls through numpy's Python layer (was two per 200 ms);
+* an event the engine answers with no command runs no import statement (the session
+  imported the HDLC transmitter on every event: ~10 k instructions each, an
+  AttributeError formatted inside the import machinery).
+
+The call's audio is the same as before (tests/session/test_session_pump.py compares it
+sample for sample with the plain-Python steps, and the sha256 digests there)."""
+
+from __future__ import annotations
+
+import builtins
+from collections import Counter
+
+import numpy as np
+
+import faxcore
+import faxcore.session
+from faxcore import modem
+from faxcore.modem import _txpump
+from faxcore.t30 import TxPage
+from faxcore.testing.pages import text_page
+
+
+class _CountingNumpy:
+    """``numpy`` for one module's globals, counting the functions it calls."""
+
+    def __init__(self, counts: Counter, names: tuple[str, ...]) -> None:
+        self._counts = counts
+        self._names = names
+
+    def __getattr__(self, name: str):
+        attr = getattr(np, name)
+        if name not in self._names:
+            return attr
+
+        def counted(*args, **kwargs):
+            self._counts[name] += 1
+            return attr(*args, **kwargs)
+        return counted
+
+
+def test_call_runs_no_numpy_call_or_import_per_block(monkeypatch) -> None:
+    counts: Counter = Counter()
+    monkeypatch.setattr(faxcore.session, "np",
+                        _CountingNumpy(counts, ("empty", "zeros", "concatenate")))
+    monkeypatch.setattr(_txpump, "np",
+                        _CountingNumpy(counts, ("ascontiguousarray", "concatenate")))
+    real_import = builtins.__import__
+
+    def counting_import(name, *args, **kwargs):
+        counts["import " + name] += 1
+        return real_import(name, *args, **kwargs)
+
+    pages = [TxPage(text_page(300, seed=3), "fine")]
+    a = faxcore.FaxSession(True, send=pages, ecm=False, modems=("v29",))
+    b = faxcore.FaxSession(False, ecm=False, modems=("v29",))
+    events = Counter()
+    handle = b.engine.handle_event
+
+    def on_event(ev, now):
+        events[type(ev).__name__] += 1
+        handle(ev, now)
+
+    b.engine.handle_event = on_event
+    blocks = 0
+    monkeypatch.setattr(builtins, "__import__", counting_import)
+    while not (a.done and b.done):
+        x, y = a.tx(160), b.tx(160)
+        a.rx(y)
+        b.rx(x)
+        blocks += 1
+        assert blocks < 400 * modem.SAMPLE_RATE // 160, "the call did not end"
+    monkeypatch.setattr(builtins, "__import__", real_import)
+    assert a.result.ok and b.result.ok
+    assert np.array_equal(b.pages[0], pages[0].bitmap)
+    # the page came as one DataReceived per block: hundreds of events
+    assert events["DataReceived"] > 100, events
+    assert counts["empty"] == 0 and counts["zeros"] == 0, counts
+    assert counts["ascontiguousarray"] == 0 and counts["concatenate"] == 0, counts
+    # the session imports the HDLC transmitter only when the engine gives commands (a
+    # burst, a tone, a gap: a few per phase), not on every page-data event
+    assert counts["import faxcore.modem.hdlc"] < events["DataReceived"] // 4, (counts, events)
