@@ -64,6 +64,7 @@ given and raises ``ValueError`` otherwise):
 
 import numpy as np
 
+cimport cython
 cimport numpy as cnp
 from libc.math cimport M_PI, atan2, ceil, cos, floor, sin, sqrt
 from libc.string cimport memcpy, memmove
@@ -87,33 +88,39 @@ cdef extern from *:
         return v;
     }
     /* The samples of one symbol period, rounded to int16:
-       v[l] = sum_j hs[-j] tab[(j 4 + hc[-j]) 8 + l], j = 0..ntaps-1, each lane summed in
-       tap order, for lanes 0..2 npairs-1 (npairs 3 or 4; SSE2 pairs); then clamped to
+       v[l] = sum_j hs[-j] tab[(j 4 + hc[-j]) 8 + l], j = 0..ntaps-1, for lanes
+       0..2 npairs-1 (npairs 3 or 4; SSE2 pairs); then clamped to
        [-32768, 32767] and rounded half away from zero, as the plain loop does. */
     static inline void v27_period(const double *restrict tab, int ntaps, int npairs,
                                   const unsigned char *hc, const double *hs, short *out)
     {
-        v27_v2d a0 = {0.0, 0.0}, a1 = {0.0, 0.0}, a2 = {0.0, 0.0}, a3 = {0.0, 0.0}, sv;
+        /* three partial sums per lane pair (taps j = 0, 1, 2 mod 3), so that the adds
+           are three short dependency chains instead of one of ntaps */
+        v27_v2d a0 = {0.0, 0.0}, a1 = {0.0, 0.0}, a2 = {0.0, 0.0}, a3 = {0.0, 0.0};
+        v27_v2d b0 = {0.0, 0.0}, b1 = {0.0, 0.0}, b2 = {0.0, 0.0}, b3 = {0.0, 0.0};
+        v27_v2d c0 = {0.0, 0.0}, c1 = {0.0, 0.0}, c2 = {0.0, 0.0}, c3 = {0.0, 0.0}, sv;
         const double *t;
         int j;
-        if (npairs == 3) {
-            for (j = 0; j < ntaps; j++) {
-                t = tab + (j * 4 + hc[-j]) * 8;
-                sv = (v27_v2d){hs[-j], hs[-j]};
-                a0 += sv * v27_ld(t);
-                a1 += sv * v27_ld(t + 2);
-                a2 += sv * v27_ld(t + 4);
-            }
-        } else {
-            for (j = 0; j < ntaps; j++) {
-                t = tab + (j * 4 + hc[-j]) * 8;
-                sv = (v27_v2d){hs[-j], hs[-j]};
-                a0 += sv * v27_ld(t);
-                a1 += sv * v27_ld(t + 2);
-                a2 += sv * v27_ld(t + 4);
-                a3 += sv * v27_ld(t + 6);
-            }
+    #define V27_TAP(A0, A1, A2, A3, J) \
+        t = tab + ((J) * 4 + hc[-(J)]) * 8; \
+        sv = (v27_v2d){hs[-(J)], hs[-(J)]}; \
+        A0 += sv * v27_ld(t); \
+        A1 += sv * v27_ld(t + 2); \
+        A2 += sv * v27_ld(t + 4); \
+        if (npairs > 3) A3 += sv * v27_ld(t + 6);
+        for (j = 0; j + 3 <= ntaps; j += 3) {
+            V27_TAP(a0, a1, a2, a3, j)
+            V27_TAP(b0, b1, b2, b3, j + 1)
+            V27_TAP(c0, c1, c2, c3, j + 2)
         }
+        for (; j < ntaps; j++) {
+            V27_TAP(a0, a1, a2, a3, j)
+        }
+    #undef V27_TAP
+        a0 = (a0 + b0) + c0;
+        a1 = (a1 + b1) + c1;
+        a2 = (a2 + b2) + c2;
+        a3 = (a3 + b3) + c3;
     #if defined(__SSE2__)
         {
             const __m128d hi = _mm_set1_pd(32767.0), lo = _mm_set1_pd(-32768.0);
@@ -285,6 +292,8 @@ cdef class Scrambler:
 # Transmit pulse shaping
 # ---------------------------------------------------------------------------------------
 
+# final: its cdef methods are called directly (inlinable), not through the vtable
+@cython.final
 cdef class PskShaper:
     """Pulse-shape unit-amplitude PSK symbols and put them on the 1800 Hz carrier.
 
@@ -510,49 +519,69 @@ cdef class PskShaper:
 
     cdef void _run_fast(self, const cnp.int8_t* sym, int n, cnp.int16_t* o) noexcept:
         """As ``_run_c`` with the gain of ``set_gain`` (``fast_ok`` checked by the
-        caller): one table sum per symbol period, then a copy per sample."""
-        cdef int i, k = 0, s, hp = self.hist_pos, num = self.num, den = self.den
+        caller): one table sum per symbol period, stored straight into ``o`` when all
+        8 lanes fit before ``n`` (the lanes past the period are overwritten by the
+        next period's samples, which start right after it), else through ``sbuf``."""
+        cdef int i = 0, k = 0, s, m, L, hp = self.hist_pos, num = self.num, den = self.den
         cdef int bp = self.baud_phase
         cdef int car = <int>(self.sample_no % CARRIER_PERIOD)
         # lane of the last sample made (the next one, unless a symbol enters, is lane + 1;
         # bp = row of that sample = first row + lane x den, first row < den)
         cdef int lane = bp // den
         cdef cnp.int16_t *sb = self.sbuf
-        if not self.sb_valid and bp + den < num:
-            # the block starts inside a period whose samples are not made yet (after
-            # run() or a new gain): make them now, from the period's first position
-            self._period((car - lane - 1 + 2 * CARRIER_PERIOD) % CARRIER_PERIOD)
         self.sample_no += n
-        for i in range(n):
-            bp += den
-            if bp >= num:
-                bp -= num
-                s = sym[k]
-                k += 1
-                hp = (hp + 1) & 31
-                if s < 0:
-                    self.hist_re[hp] = 0.0
-                    self.hist_im[hp] = 0.0
-                    self.hcode[hp] = 0
-                    self.hsgn[hp] = 0.0
-                else:
-                    self.hist_re[hp] = self.pt_re[s & 7]
-                    self.hist_im[hp] = self.pt_im[s & 7]
-                    self.hcode[hp] = s & 3
-                    self.hsgn[hp] = -1.0 if s & 4 else 1.0
-                self.hist_re[hp + 32] = self.hist_re[hp]
-                self.hist_im[hp + 32] = self.hist_im[hp]
-                self.hcode[hp + 32] = self.hcode[hp]
-                self.hsgn[hp + 32] = self.hsgn[hp]
-                self.hist_pos = hp
-                self._period(car)
-                lane = 0
-            else:
+        # the rest of the period the last block ended in
+        if bp + den < num:
+            if not self.sb_valid:
+                # its samples are not made yet (after run() or a new gain): make them
+                # now, from the period's first position
+                self._period((car - lane - 1 + 2 * CARRIER_PERIOD) % CARRIER_PERIOD)
+            while i < n and bp + den < num:
+                bp += den
                 lane += 1
-            o[i] = sb[lane & (SLANES - 1)]
-            car += 1
-            if car == CARRIER_PERIOD:
-                car = 0
+                o[i] = sb[lane & (SLANES - 1)]
+                i += 1
+                car += 1
+                if car == CARRIER_PERIOD:
+                    car = 0
+        # whole periods: a symbol enters at each
+        while i < n:
+            bp += den - num     # the entering sample's row: 0 <= bp < den
+            s = sym[k]
+            k += 1
+            hp = (hp + 1) & 31
+            if s < 0:
+                self.hist_re[hp] = 0.0
+                self.hist_im[hp] = 0.0
+                self.hcode[hp] = 0
+                self.hsgn[hp] = 0.0
+            else:
+                self.hist_re[hp] = self.pt_re[s & 7]
+                self.hist_im[hp] = self.pt_im[s & 7]
+                self.hcode[hp] = s & 3
+                self.hsgn[hp] = -1.0 if s & 4 else 1.0
+            self.hist_re[hp + 32] = self.hist_re[hp]
+            self.hist_im[hp + 32] = self.hist_im[hp]
+            self.hcode[hp + 32] = self.hcode[hp]
+            self.hsgn[hp + 32] = self.hsgn[hp]
+            self.hist_pos = hp
+            L = (num - bp + den - 1) // den     # samples in this period (<= SLANES)
+            if i + SLANES <= n:
+                v27_period(&self.tab[car, 0, 0, 0], self.ntaps, self.npairs,
+                           &self.hcode[hp + 32], &self.hsgn[hp + 32], o + i)
+                self.sb_valid = 0
+                m = L
+            else:
+                self._period(car)
+                m = n - i if n - i < L else L
+                for lane in range(m):
+                    o[i + lane] = sb[lane & (SLANES - 1)]
+            i += m
+            bp += (m - 1) * den
+            lane = m - 1
+            car += m
+            if car >= CARRIER_PERIOD:
+                car -= CARRIER_PERIOD
         self.baud_phase = bp
 
 
@@ -873,6 +902,7 @@ cdef inline int _quadrant(double x, double y) noexcept nogil:
         return 0 if x > 0.0 else 1
     return 2 if x < 0.0 else 3
 
+@cython.final   # cdef methods called directly (inlinable), not through the vtable
 cdef class V27Demod:
     """The V.27ter receiver's signal processing. ``process(samples)`` returns the data bits
     (uint8 array); events accumulate in ``self.events`` as ``(code, sample_index)``."""
