@@ -1185,7 +1185,7 @@ cdef class V27Demod:
             raise ValueError("samples must be 1-D contiguous native int16")
         cdef const cnp.int16_t *x = <const cnp.int16_t*> cnp.PyArray_DATA(arr)
         cdef Py_ssize_t m = cnp.PyArray_DIM(arr, 0), i
-        cdef double v, pw, npw, offp
+        cdef double v, pw, npw, offp, fl, onp
         cdef int w, car
         cdef int off
         cdef long long nn, nxt
@@ -1226,6 +1226,40 @@ cdef class V27Demod:
                     nn += 1
                     i += 1
                 self.power = pw
+                self.n = nn
+                if i >= m:
+                    break
+            elif not self.carrier and self.state == ST_IDLE:
+                # No carrier (most of a call): the power meter, the noise floor and the
+                # input ring (the filter reads back into it when a burst starts), with
+                # the running values in registers (the same arithmetic as below). The
+                # sample that raises the carrier goes on below.
+                pw = self.power
+                fl = self.floor
+                nn = self.n
+                onp = self.on_power
+                while i < m:
+                    v = <double>x[i]
+                    npw = pw + (v * v - pw) * 0.03125
+                    if not (npw < fl) and npw > onp and npw > 4.0 * fl:
+                        break
+                    pw = npw
+                    w = <int>(nn & (NB - 1))
+                    self.bre[w] = <float>(v * self.mix_re[car])
+                    self.bim[w] = <float>(v * self.mix_im[car])
+                    self.bre[w + NB] = self.bre[w]
+                    self.bim[w + NB] = self.bim[w]
+                    car += 1
+                    if car == CARRIER_PERIOD:
+                        car = 0
+                    if pw < fl:
+                        fl = pw
+                    else:
+                        fl += (pw - fl) * 0.00025
+                    nn += 1
+                    i += 1
+                self.power = pw
+                self.floor = fl
                 self.n = nn
                 if i >= m:
                     break
