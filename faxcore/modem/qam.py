@@ -24,7 +24,6 @@ from faxcore.modem.base import (
     SIGNAL_LOST,
     TRAINING_FAILED,
     TRAINING_SUCCEEDED,
-    BitQueue,
     ReceiverBase,
     as_bits,
     as_samples,
@@ -161,6 +160,13 @@ def base_config(carrier_hz: float, points: np.ndarray) -> dict:
     }
 
 
+#: training samples per (transmitter class, bit rate, level, kind): (samples, shaper state,
+#: coder state) after them; at most _TRAINING_CACHE_MAX entries (a V.17 long training is
+#: 22 KB), emptied when full
+_TRAINING_CACHE: dict[tuple, tuple] = {}
+_TRAINING_CACHE_MAX = 64
+
+
 class QamTransmitter(qam_core.QamTxCore):
     """Symbols from :meth:`_training_symbols` / the data coder, pulse shaped.
 
@@ -205,21 +211,16 @@ class QamTransmitter(qam_core.QamTxCore):
             self._init_shaper(pulse, self.carrier_hz, gain)
             self._init_encoder()
         self._fill = np.ones(8 * self.bits_per_symbol, np.uint8)
-        self._queue = BitQueue()
-        self._final = False
-        self._phase = 0  # 0 = not started, 1 = data, 2 = ending, 3 = done
+        # the queue, phase (0 = not started, 1 = data, 2 = ending, 3 = done) and final
+        # flag are the core's (C): its refill reads them, and so does the reference path
+        self._set_shape(self.CHUNK, self.END_ONES, not self.reference)
 
     # --- public API
     def send(self, bits, final: bool = True) -> None:
         if self._final:
             raise RuntimeError("send() after the end of the burst")
-        self._queue.put(as_bits(bits))
+        self._put_bits(as_bits(bits))
         self._final = bool(final)
-
-    @property
-    def queued_bits(self) -> int:
-        """Data bits given to :meth:`send` and not yet modulated."""
-        return len(self._queue)
 
     def continues_past(self, n: int) -> bool:
         """True if ``tx(n)`` now surely leaves ``done`` False (the samples are already
@@ -237,47 +238,62 @@ class QamTransmitter(qam_core.QamTxCore):
         avail = self.buffered
         if self._phase == 3:
             return max(0, avail - 1)
-        if self._phase == 1 and len(self._queue) >= self.CHUNK * self.bits_per_symbol:
+        if self._phase == 1 and self.queued_bits >= self.CHUNK * self.bits_per_symbol:
             return avail + 3 * self.CHUNK
         return avail
 
     # --- internals
-    def _next_samples(self) -> np.ndarray | bool | None:
-        # the fast path appends its samples itself (True); the reference returns them
+    def _next_samples(self) -> np.ndarray | None:
+        """The reference path (``reference=True``): the next piece as the plain reading
+        computes it. The fast path does the same in C (``QamTxCore._fast_refill``)."""
         if self._phase == 0:
             self._phase = 1
-            sym = np.ascontiguousarray(self._training_symbols())
-            if self.reference:
-                return self._mod.modulate(sym)
-            self._sync_encoder()
-            self._modulate_symbols(sym)
-            return True
+            return self._mod.modulate(np.ascontiguousarray(self._training_symbols()))
         if self._phase == 1:
             bps = self.bits_per_symbol
-            avail = len(self._queue)
+            avail = self.queued_bits
             if self._final and avail < self.CHUNK * bps:
                 # the end: pad the last symbol with ones, then the closing ones
-                bits = self._queue.take(avail)
+                bits = self._take_bits(avail)
                 pad = (-len(bits)) % bps
                 bits = np.concatenate([bits, np.ones(pad + self.END_ONES * bps, np.uint8)])
                 self._phase = 2
             elif avail >= bps:
-                bits = self._queue.take(min(self.CHUNK, avail // bps) * bps)
+                bits = self._take_bits(min(self.CHUNK, avail // bps) * bps)
             else:
                 # queue dry but more data announced (final=False): a little fill
                 bits = self._fill
-            if self.reference:
-                return self._mod.modulate(np.ascontiguousarray(self._data_symbols(bits)))
-            self._modulate_bits(np.ascontiguousarray(bits, np.uint8))
-            return True
+            return self._mod.modulate(np.ascontiguousarray(self._data_symbols(bits)))
         if self._phase == 2:
             self._phase = 3
             self.ended = True
-            sym = np.ascontiguousarray(self._tail_symbols())
-            if self.reference:
-                return self._mod.modulate(sym)
-            self._modulate_symbols(sym)
-            return True
+            return self._mod.modulate(np.ascontiguousarray(self._tail_symbols()))
+        return None
+
+    def _start_burst(self) -> None:
+        """Modulate the training (and check segment) into the buffer. Every burst of a
+        kind starts the same way (the same symbols into a shaper at rest), so its samples
+        and the shaper's and coder's state after them are computed once per kind and
+        level, then copied (:data:`_TRAINING_CACHE`)."""
+        key = (type(self), self.bit_rate, self.level_dbm0, self._training_kind())
+        hit = _TRAINING_CACHE.get(key)
+        if hit is None:
+            sym = np.ascontiguousarray(self._training_symbols())
+            self._sync_encoder()
+            n = self._modulate_symbols(sym)
+            samples = self._last_samples(n)
+            samples.flags.writeable = False
+            if len(_TRAINING_CACHE) >= _TRAINING_CACHE_MAX:
+                _TRAINING_CACHE.clear()
+            _TRAINING_CACHE[key] = (samples, self._shaper_state(), self._enc_state())
+            return
+        samples, shaper, enc = hit
+        self._append_samples(samples)
+        self._set_shaper_state(*shaper)
+        self._set_enc_state(enc)
+
+    def _training_kind(self) -> object:
+        """What else (besides class, rate and level) selects the training sequence."""
         return None
 
     def _training_symbols(self) -> np.ndarray:  # pragma: no cover - abstract

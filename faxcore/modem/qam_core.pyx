@@ -62,7 +62,14 @@ given and raises ``ValueError`` otherwise):
   bits and a V.29 one is ``amp * 8 + phase`` (< 16, or < 8 with 3 bits), and
   ``_init_v17`` / ``_init_v29`` check ``points`` (at most 128, finite) holds them all and
   ``step`` has 8 entries 0..7. ``_modulate_*`` refuse to run before ``_init_shaper``
-  (and a coder).
+  (and a coder). The coder gathers a symbol's bits with one 8-byte read only where
+  ``k + 8 <= n``, else byte by byte (``k + bps <= n``).
+* ``QamTxCore``'s bit queue: ``qlist[qidx:]`` are 1-D C-contiguous uint8 arrays (checked
+  by ``_put_bits``), ``0 <= qpos < len(qlist[qidx])`` while bits are queued, and
+  ``qcount`` is the number of unread bits in them; ``_take(m)`` refuses ``m > qcount``,
+  reads ``k <= len - qpos`` bytes of an array at a time (into ``tbuf``, grown to ``m``
+  first) and so never passes the last array. ``_fast_refill`` takes at most ``qcount``
+  bits, and writes ``total`` bytes into ``ebuf`` (grown to ``total`` first).
 * Training: ``tr_idx < tr_len`` (the state changes when it reaches tr_len).
   ``v29_bits`` has 8 entries, indexed with ``& 7``; ``v17_next`` entries are 0..7.
 * Float to int: every double cast to an integer (NCO phase steps, the frequency
@@ -96,7 +103,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.math cimport atan2, cos, floor, sin, sqrt
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcpy, memmove, memset
 from libc.stdint cimport int16_t, int32_t, uint8_t, uint32_t
 
 cnp.import_array()
@@ -346,6 +353,10 @@ cdef class BlockTx:
     def _next_samples(self):  # pragma: no cover - abstract
         return None
 
+    cdef object _refill(self):
+        """The next piece (see ``_next_samples``); subclasses may do it in C."""
+        return self._next_samples()
+
     cdef int16_t* _room(self, Py_ssize_t k) except NULL:
         """Room for ``k`` more samples at ``blen``: moves the live samples to the front
         or into a larger array when needed; returns where to write."""
@@ -389,7 +400,7 @@ cdef class BlockTx:
         cdef Py_ssize_t avail = self.blen - self.bpos, k
         while avail < n:
             # refill (once per modulated piece, not per block)
-            got = self._next_samples()
+            got = self._refill()
             if got is None:
                 break
             if got is not True:
@@ -429,7 +440,51 @@ cdef extern from *:
         memcpy(&v, p, sizeof v);
         return v;
     }
-    static inline long fc_txshape_body(int *pbp, int *pspos, int *ppos, int LP, int P,
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #define FC_TX_GROUPS 1
+    #else
+    #define FC_TX_GROUPS 0
+    #endif
+    /* symbols the next four samples take, by baud phase (bp >= 7 takes one, then -7;
+       else +3): at most one in three steps, so 1 or 2 */
+    static const int fc_tx_need4[10] = {1, 1, 1, 1, 1, 1, 1, 1, 2, 2};
+    /* the dot product of one sample, not yet summed across its four lanes */
+    #define FC_TX_DOT(acc)                                                          \
+        do {                                                                        \
+            const float *x_ = ring + 2 * (spos + 1);                                \
+            fc_tx4 a0_ = *(const fc_tx4 *)row * fc_tx_ld(x_);                       \
+            fc_tx4 a1_ = *(const fc_tx4 *)(row + 4) * fc_tx_ld(x_ + 4);             \
+            for (m = 2; m + 2 <= n4; m += 2) {                                      \
+                a0_ += *(const fc_tx4 *)(row + 4 * m) * fc_tx_ld(x_ + 4 * m);       \
+                a1_ += *(const fc_tx4 *)(row + 4 * m + 4) * fc_tx_ld(x_ + 4 * m + 4); \
+            }                                                                       \
+            if (m < n4)                                                             \
+                a0_ += *(const fc_tx4 *)(row + 4 * m) * fc_tx_ld(x_ + 4 * m);       \
+            (acc) = a0_ + a1_;                                                      \
+            if (++pos >= P) {                                                       \
+                pos = 0;                                                            \
+                row = tab;                                                          \
+            } else {                                                                \
+                row += NT;                                                          \
+            }                                                                       \
+        } while (0)
+    #define FC_TX_STEP()                                                            \
+        do {                                                                        \
+            if (bp >= 7) {                                                          \
+                bp -= 7;                                                            \
+                if (++spos >= LP)                                                   \
+                    spos = 0;                                                       \
+                ring[2 * spos] = sym[2 * k];                                        \
+                ring[2 * spos + 1] = sym[2 * k + 1];                                \
+                ring[2 * (spos + LP)] = sym[2 * k];                                 \
+                ring[2 * (spos + LP) + 1] = sym[2 * k + 1];                         \
+                k++;                                                                \
+            } else {                                                                \
+                bp += 3;                                                            \
+            }                                                                       \
+        } while (0)
+    static inline __attribute__((always_inline)) long fc_txshape_body(int *pbp, int *pspos, int *ppos, int LP, int P,
                                        const int n4, const float *restrict tab,
                                        float *restrict ring, const float *restrict sym,
                                        long ns, short *restrict o)
@@ -438,40 +493,46 @@ cdef extern from *:
         const int NT = 4 * n4;
         long n = 0, k = 0;
         const float *row = tab + (long)pos * NT;
+        fc_tx4 acc;
         for (;;) {
-            if (bp >= 7) {
-                if (k >= ns)
-                    break;
-                bp -= 7;
-                if (++spos >= LP)
-                    spos = 0;
-                ring[2 * spos] = sym[2 * k];
-                ring[2 * spos + 1] = sym[2 * k + 1];
-                ring[2 * (spos + LP)] = sym[2 * k];
-                ring[2 * (spos + LP) + 1] = sym[2 * k + 1];
-                k++;
-            } else {
-                bp += 3;
+    #if FC_TX_GROUPS
+            if (k + fc_tx_need4[bp] <= ns) {
+                /* four samples, each its own dot product as below; their lane sums,
+                   clamps and roundings four at once: the same arithmetic, in the same
+                   order ((l0 + l2) + (l1 + l3), then as the single-sample path) */
+                fc_tx4 c0, c1, c2, c3;
+                FC_TX_STEP();
+                FC_TX_DOT(c0);
+                FC_TX_STEP();
+                FC_TX_DOT(c1);
+                FC_TX_STEP();
+                FC_TX_DOT(c2);
+                FC_TX_STEP();
+                FC_TX_DOT(c3);
+                __m128 v0, v1, v2, v3;
+                memcpy(&v0, &c0, 16);
+                memcpy(&v1, &c1, 16);
+                memcpy(&v2, &c2, 16);
+                memcpy(&v3, &c3, 16);
+                __m128 s01 = _mm_add_ps(_mm_unpacklo_ps(v0, v1), _mm_unpackhi_ps(v0, v1));
+                __m128 s23 = _mm_add_ps(_mm_unpacklo_ps(v2, v3), _mm_unpackhi_ps(v2, v3));
+                __m128 r = _mm_add_ps(_mm_movelh_ps(s01, s23), _mm_movehl_ps(s23, s01));
+                r = _mm_min_ps(r, _mm_set1_ps(32767.0f));    /* r < hi ? r : hi */
+                r = _mm_max_ps(r, _mm_set1_ps(-32768.0f));   /* r > lo ? r : lo */
+                const __m128d off = _mm_set1_pd(32768.5);
+                __m128i lo = _mm_cvttpd_epi32(_mm_add_pd(_mm_cvtps_pd(r), off));
+                __m128i hi = _mm_cvttpd_epi32(_mm_add_pd(_mm_cvtps_pd(_mm_movehl_ps(r, r)), off));
+                __m128i q = _mm_sub_epi32(_mm_unpacklo_epi64(lo, hi), _mm_set1_epi32(32768));
+                _mm_storel_epi64((__m128i *)(o + n), _mm_packs_epi32(q, q));
+                n += 4;
+                continue;
             }
-            const float *x = ring + 2 * (spos + 1);
-            /* the table rows are 16-byte aligned (QamTxCore._init_shaper): loaded as
-               vectors (a memory operand of mulps); the ring is not */
-            fc_tx4 a0 = *(const fc_tx4 *)row * fc_tx_ld(x);
-            fc_tx4 a1 = *(const fc_tx4 *)(row + 4) * fc_tx_ld(x + 4);
-            for (m = 2; m + 2 <= n4; m += 2) {
-                a0 += *(const fc_tx4 *)(row + 4 * m) * fc_tx_ld(x + 4 * m);
-                a1 += *(const fc_tx4 *)(row + 4 * m + 4) * fc_tx_ld(x + 4 * m + 4);
-            }
-            if (m < n4)
-                a0 += *(const fc_tx4 *)(row + 4 * m) * fc_tx_ld(x + 4 * m);
-            a0 += a1;
-            float v = (a0[0] + a0[2]) + (a0[1] + a0[3]);
-            if (++pos >= P) {
-                pos = 0;
-                row = tab;
-            } else {
-                row += NT;
-            }
+    #endif
+            if (bp >= 7 && k >= ns)
+                break;
+            FC_TX_STEP();
+            FC_TX_DOT(acc);
+            float v = (acc[0] + acc[2]) + (acc[1] + acc[3]);
             /* clamp, as selects (minss/maxss; NaN, which finite symbols and tables
                cannot give, ends at 32767: no undefined cast), then floor(v + 0.5) as
                the reference (Modulator.modulate): v + 32768.5 >= 0.5 here, so the
@@ -504,6 +565,41 @@ cdef extern from *:
     long fc_txshape_any(int *pbp, int *pspos, int *ppos, int LP, int P, int n4,
                         const float *tab, float *ring, const float *sym, long ns,
                         int16_t *o) noexcept nogil
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* nb (<= 8) data bits, one per byte (bit 0 of each), packed with the first in bit 0;
+       fast: eight bytes may be read (p[0..7]): one load and a multiply that gathers bit
+       0 of each byte into the top byte (byte i to bit 56 + i; the partial products
+       below it land on distinct bits, so nothing carries into it) */
+    static inline uint32_t fc_bits_lsb(const uint8_t *p, int nb, int fast)
+    {
+        uint32_t v = 0;
+        int j;
+        if (fast) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            x &= 0x0101010101010101ULL;
+            v = (uint32_t)((x * 0x0102040810204080ULL) >> 56);
+            return v & ((1u << nb) - 1u);
+        }
+        for (j = 0; j < nb; j++)
+            v |= (uint32_t)(p[j] & 1u) << j;
+        return v;
+    }
+    """
+    uint32_t fc_bits_lsb(const uint8_t *p, int nb, int fast) noexcept nogil
+
+
+cdef inline uint32_t _rev23(uint32_t r) noexcept nogil:
+    """The 23-bit scrambler register bit-reversed (bit i to bit 22 - i)."""
+    cdef uint32_t o = 0
+    cdef int i
+    for i in range(23):
+        o |= ((r >> i) & 1) << (22 - i)
+    return o
 
 
 DEF TX_LP_MAX = 32     # fast shaper: at most 32 symbols under the pulse (320 taps at 24 kHz)
@@ -544,6 +640,20 @@ cdef class QamTxCore(BlockTx):
     cdef float pre[128]
     cdef float pim[128]
     cdef uint8_t step[8]
+    cdef uint8_t rev[64]            # V.17: bps-bit words bit-reversed
+    # the data path in C (fast_path): the bit queue, the burst's phase, its shape
+    cdef list qlist                 # the queued bit arrays (uint8, C-contiguous), as sent:
+    cdef Py_ssize_t qidx            # qlist[qidx] is being read, from qpos; those before
+    cdef Py_ssize_t qpos            # it are spent (set to None); no copy of the caller's
+    cdef Py_ssize_t qcount          # bits (as BitQueue kept them); qcount: bits queued
+    cdef cnp.ndarray tbuf           # uint8 scratch: a chunk that spans two arrays
+    cdef object qhold               # the array the last _take pointed into
+    cdef cnp.ndarray ebuf           # uint8 scratch: the last bits + padding + closing ones
+    cdef uint8_t ones[64]           # the fill: 8 symbols of ones (bps <= 6)
+    cdef public int _phase          # 0 not started, 1 data, 2 ending, 3 done
+    cdef public bint _final         # no more send() after the data queued
+    cdef public bint fast_path      # _refill in C (else the Python _next_samples)
+    cdef int chunk, end_ones        # data symbols per refill; closing symbols of ones
     cdef cnp.ndarray sbuf           # float32 scratch: (re, im) of the symbols of one call
 
     def __cinit__(self, *args, **kwargs):
@@ -551,6 +661,20 @@ cdef class QamTxCore(BlockTx):
         self.ready = False
         self.mode = 0
         self.sbuf = np.zeros(2 * 256, np.float32)
+        self.qlist = []
+        self.qidx = 0
+        self.qpos = 0
+        self.qcount = 0
+        self.tbuf = np.zeros(2048, np.uint8)
+        self.ebuf = np.zeros(4096, np.uint8)
+        self._phase = 0
+        self._final = False
+        self.fast_path = False
+        self.chunk = 240
+        self.end_ones = 32
+        cdef int i
+        for i in range(64):
+            self.ones[i] = 1
 
     def _init_shaper(self, double[::1] taps, double carrier_hz, double gain):
         """Build the folded tables for pulse ``taps`` (24 kHz), ``carrier_hz``, ``gain``
@@ -610,6 +734,8 @@ cdef class QamTxCore(BlockTx):
             raise ValueError("scrambler tap must be 1..22")
         if bps < 3 or bps > 6:
             raise ValueError("V.17 carries 3..6 bits per symbol")
+        if tap < bps:
+            raise ValueError("the scrambler tap must be at least bps")  # see _modulate_bits
         if points.shape[0] < (1 << (bps + 1)) or points.shape[0] > 128:
             raise ValueError("points must hold every label of bps + 1 bits (at most 128)")
         if not np.all(np.isfinite(np.asarray(points))):
@@ -617,6 +743,7 @@ cdef class QamTxCore(BlockTx):
         for i in range(points.shape[0]):
             self.pre[i] = <float>points[i].real
             self.pim[i] = <float>points[i].imag
+        self._init_rev(bps)
         self.mode = 1
         self.bps = bps
         self.t1 = tap - 1
@@ -632,6 +759,8 @@ cdef class QamTxCore(BlockTx):
             raise ValueError("scrambler tap must be 1..22")
         if bps != 3 and bps != 4:
             raise ValueError("V.29 carries 3 or 4 bits per symbol")
+        if tap < bps:
+            raise ValueError("the scrambler tap must be at least bps")  # see _modulate_bits
         if step.shape[0] != 8:
             raise ValueError("step must have 8 entries")
         for i in range(8):
@@ -645,11 +774,21 @@ cdef class QamTxCore(BlockTx):
         for i in range(points.shape[0]):
             self.pre[i] = <float>points[i].real
             self.pim[i] = <float>points[i].imag
+        self._init_rev(bps)
         self.mode = 2
         self.bps = bps
         self.t1 = tap - 1
         self.reg = 0
         self.phase = 0
+
+    cdef void _init_rev(self, int bps) noexcept:
+        """rev[w]: the bps-bit word w bit-reversed (w < 64)."""
+        cdef int i, j
+        for i in range(64):
+            self.rev[i] = 0
+            for j in range(bps):
+                if (i >> j) & 1:
+                    self.rev[i] |= <uint8_t>(1 << (bps - 1 - j))
 
     def _set_v17_state(self, uint32_t reg, int diff, int conv):
         self.reg = reg & 0x7FFFFF
@@ -665,6 +804,184 @@ cdef class QamTxCore(BlockTx):
         if self.mode == 1:
             return int(self.reg), self.diff, self.conv
         return int(self.reg), self.phase
+
+    def _set_shape(self, int chunk, int end_ones, bint fast_path):
+        """Data symbols per refill, closing symbols of ones, and whether ``_refill`` runs
+        in C (``_fast_refill``) or calls the Python ``_next_samples``."""
+        if chunk < 1 or chunk > 1 << 20 or end_ones < 0 or end_ones > 1 << 20:
+            raise ValueError("chunk 1..2**20, end_ones 0..2**20")
+        self.chunk = chunk
+        self.end_ones = end_ones
+        self.fast_path = fast_path
+
+    @property
+    def queued_bits(self):
+        """Data bits given to ``send`` and not yet modulated."""
+        return self.qcount
+
+    def _put_bits(self, bits):
+        """Queue data bits (a 1-D C-contiguous uint8 array of 0/1, kept, not copied)."""
+        cdef cnp.ndarray a = bits
+        if a.ndim != 1 or a.dtype != np.uint8 or not a.flags.c_contiguous:
+            raise ValueError("bits must be a 1-D C-contiguous uint8 array")
+        if a.shape[0]:
+            self.qlist.append(a)
+            self.qcount += a.shape[0]
+
+    cdef const uint8_t* _take(self, Py_ssize_t m) except NULL:
+        """Take ``m <= qcount`` queued bits: a pointer to them, in the current array if
+        they are all there (that array held in ``qhold``: valid until the next call),
+        else gathered into ``tbuf``."""
+        cdef cnp.ndarray cur
+        cdef Py_ssize_t k, got = 0, left
+        cdef uint8_t *t
+        cdef const uint8_t *p
+        if m < 0 or m > self.qcount:
+            raise ValueError("not that many bits queued")
+        if m == 0:
+            return self.ones
+        cur = <cnp.ndarray> self.qlist[self.qidx]
+        left = cur.shape[0] - self.qpos
+        if m <= left:
+            # qpos + m <= len(cur); kept alive (qhold) while the pointer is in use,
+            # though _spent lets go of it in the list
+            p = <const uint8_t*> cnp.PyArray_DATA(cur) + self.qpos
+            self.qhold = cur
+            self.qpos += m
+            self.qcount -= m
+            self._spent()
+            return p
+        if self.tbuf.shape[0] < m:
+            self.tbuf = np.empty(m, np.uint8)
+        t = <uint8_t*> cnp.PyArray_DATA(self.tbuf)
+        while got < m:
+            # the arrays from qidx on hold qcount >= m - got bits: qidx stays in range
+            cur = <cnp.ndarray> self.qlist[self.qidx]
+            left = cur.shape[0] - self.qpos
+            k = m - got if m - got < left else left
+            memcpy(t + got, <const uint8_t*> cnp.PyArray_DATA(cur) + self.qpos, k)
+            got += k
+            self.qpos += k
+            self.qcount -= k
+            self._spent()
+        return t
+
+    cdef void _spent(self) noexcept:
+        """Step past the current array once it is read to its end (let go of it)."""
+        cdef cnp.ndarray cur
+        while self.qidx < len(self.qlist):
+            cur = <cnp.ndarray> self.qlist[self.qidx]
+            if self.qpos < cur.shape[0]:
+                return
+            self.qlist[self.qidx] = None
+            self.qidx += 1
+            self.qpos = 0
+        # all read: start the list afresh (it does not grow without bound)
+        self.qlist = []
+        self.qidx = 0
+
+    def _take_bits(self, Py_ssize_t n):
+        """The next ``min(n, queued_bits)`` queued bits (a copy), taken off the queue."""
+        cdef Py_ssize_t k = self.qcount
+        cdef const uint8_t *p
+        if n < k:
+            k = n if n > 0 else 0
+        out = np.empty(k, np.uint8)
+        if k:
+            p = self._take(k)
+            memcpy(cnp.PyArray_DATA(out), p, k)
+        return out
+
+    cdef object _refill(self):
+        if not self.fast_path:
+            return self._next_samples()
+        return self._fast_refill()
+
+    cdef object _fast_refill(self):
+        """What the reference ``QamTransmitter._next_samples`` does, with the data
+        chunks coded and shaped straight from the queue (no Python per chunk)."""
+        cdef Py_ssize_t avail, m, pad, total
+        cdef int bps = self.bps
+        cdef uint8_t *e
+        if self._phase == 0:
+            self._phase = 1
+            self._start_burst()
+            return True
+        if self._phase == 1:
+            avail = self.qcount
+            if self._final and avail < <Py_ssize_t>self.chunk * bps:
+                # the end: the last bits, the last symbol padded with ones, the closing
+                # ones (total <= chunk * bps + bps + end_ones * bps bytes of ebuf)
+                pad = (bps - avail % bps) % bps     # (cdivision: no negative operand)
+                total = avail + pad + <Py_ssize_t>self.end_ones * bps
+                if self.ebuf.shape[0] < total:
+                    self.ebuf = np.empty(total, np.uint8)
+                e = <uint8_t*> cnp.PyArray_DATA(self.ebuf)
+                if avail > 0:
+                    memcpy(e, self._take(avail), avail)
+                memset(e + avail, 1, total - avail)
+                self._phase = 2
+                self._code(e, total)
+            elif avail >= bps:
+                m = avail // bps
+                if m > self.chunk:
+                    m = self.chunk
+                m *= bps
+                self._code(self._take(m), m)      # m <= qcount
+            else:
+                # queue dry but more data announced: a little fill (8 symbols of ones)
+                self._code(self.ones, 8 * bps)
+            return True
+        if self._phase == 2:
+            self._phase = 3
+            self.ended = True
+            self._modulate_symbols(np.ascontiguousarray(self._tail_symbols(), np.complex128))
+            return True
+        return None
+
+    def _set_enc_state(self, tuple state):
+        """Set the coder state as ``_enc_state`` gave it."""
+        if self.mode == 1:
+            self._set_v17_state(*state)
+        elif self.mode == 2:
+            self._set_v29_state(*state)
+        else:
+            raise RuntimeError("no coder set up")
+
+    def _shaper_state(self):
+        """(baud phase, ring position, table row, ring floats): all the shaper's memory."""
+        if not self.ready:
+            raise RuntimeError("_init_shaper first")
+        ring = np.empty(4 * self.LP, np.float32)
+        cdef float[::1] rv = ring
+        cdef int i
+        for i in range(4 * self.LP):
+            rv[i] = self.ring[i]
+        return self.bp, self.spos, self.pos, ring
+
+    def _set_shaper_state(self, int bp, int spos, int pos, const float[::1] ring):
+        """Restore what ``_shaper_state`` gave (for the same pulse and carrier)."""
+        cdef int i
+        if not self.ready:
+            raise RuntimeError("_init_shaper first")
+        if not (0 <= bp <= 9 and 0 <= spos < self.LP and 0 <= pos < self.P
+                and ring.shape[0] == 4 * self.LP):
+            raise ValueError("shaper state out of range")
+        self.bp = bp
+        self.spos = spos
+        self.pos = pos
+        for i in range(4 * self.LP):
+            self.ring[i] = ring[i]
+
+    def _last_samples(self, Py_ssize_t n):
+        """A copy of the last ``n`` samples appended (still buffered)."""
+        if not 0 <= n <= self.blen - self.bpos:
+            raise ValueError("not that many samples buffered")
+        return self.buf[self.blen - n:self.blen].copy()
+
+    def _append_samples(self, piece):
+        """Append int16 samples to the buffer (as a ``_next_samples`` piece would be)."""
+        self._append(np.ascontiguousarray(piece, np.int16).reshape(-1))
 
     cdef float* _scratch(self, Py_ssize_t ns) except NULL:
         if self.sbuf.shape[0] < 2 * ns:
@@ -705,11 +1022,26 @@ cdef class QamTxCore(BlockTx):
     def _modulate_bits(self, const uint8_t[::1] bits):
         """Append the samples of data ``bits`` (whole symbols) coded by the encoder set
         with ``_init_v17`` / ``_init_v29``, continuing its state."""
-        cdef Py_ssize_t n = bits.shape[0], ns, i, k
+        if bits.shape[0] == 0:
+            return self._code(self.ones, 0)
+        return self._code(&bits[0], bits.shape[0])
+
+    cdef Py_ssize_t _code(self, const uint8_t *bits, Py_ssize_t n) except -1:
+        """``_modulate_bits`` on the ``n`` bytes at ``bits``."""
+        cdef Py_ssize_t ns, i, k
         cdef int j, q, y, y1, y2, s0, s1, s2, ns0, ns1, lab, amp, tri
         cdef int bps = self.bps, t1 = self.t1
         cdef int diff = self.diff, conv = self.conv, ph = self.phase
-        cdef uint32_t b, reg = self.reg
+        cdef uint32_t d, w, reg = _rev23(self.reg)
+        # a symbol's bps scrambled bits at once, the first in time in bit 0 of d and w,
+        # with the register kept bit-reversed here (reg bit i = the scramble23 register's
+        # bit 22 - i, the oldest output in bit 0): bit j of w is d_j ^ r(t1 - j) ^ r(22 - j)
+        # of scramble23's register before the symbol, = bit 22 - t1 + j and bit j of this
+        # one, since j < bps <= tap = t1 + 1 puts every tap before the symbol; the new
+        # outputs go in at the top. Exactly the one-bit recurrence (tested equal).
+        cdef int sh1 = 22 - t1, top = 23 - bps
+        cdef uint32_t wmask = (1u << bps) - 1
+        cdef const uint8_t *rev = self.rev
         # the coder state in locals (written back below): the stores to the scratch
         # would otherwise make the compiler reload it from the object every symbol
         cdef const float *pre = self.pre
@@ -724,12 +1056,12 @@ cdef class QamTxCore(BlockTx):
         k = 0
         if self.mode == 1:
             for i in range(ns):
-                q = 0
-                for j in range(bps):
-                    b = (bits[k] ^ (reg >> t1) ^ (reg >> 22)) & 1
-                    reg = ((reg << 1) | b) & 0x7FFFFF
-                    q |= <int>b << j
-                    k += 1
+                # k + bps <= n; eight bytes read only where k + 8 <= n
+                d = fc_bits_lsb(&bits[k], bps, k + 8 <= n)
+                k += bps
+                w = (d ^ (reg >> sh1) ^ reg) & wmask
+                reg = (reg >> bps) | (w << top)
+                q = <int>w      # the word Q, first bit in time in bit 0
                 y = (diff + (q & 3)) & 3
                 diff = y
                 y1 = y & 1
@@ -746,12 +1078,11 @@ cdef class QamTxCore(BlockTx):
                 conv = ns0 | (ns1 << 1) | (s0 << 2)
         else:
             for i in range(ns):
-                q = 0
-                for j in range(bps):
-                    b = (bits[k] ^ (reg >> t1) ^ (reg >> 22)) & 1
-                    reg = ((reg << 1) | b) & 0x7FFFFF
-                    q = (q << 1) | <int>b       # first bit in time = MSB
-                    k += 1
+                d = fc_bits_lsb(&bits[k], bps, k + 8 <= n)
+                k += bps
+                w = (d ^ (reg >> sh1) ^ reg) & wmask
+                reg = (reg >> bps) | (w << top)
+                q = rev[w]      # w < 16: the first bit in time as the MSB
                 amp = (q >> 3) & 1 if bps == 4 else 0
                 tri = q & 7
                 ph = (ph + step[tri]) & 7
@@ -762,7 +1093,7 @@ cdef class QamTxCore(BlockTx):
         self.diff = diff
         self.conv = conv
         self.phase = ph
-        self.reg = reg
+        self.reg = _rev23(reg)
         return self._shape(sb, ns)
 
 

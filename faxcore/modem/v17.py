@@ -201,6 +201,9 @@ class Transmitter(qam.QamTransmitter):
     def _init_encoder(self) -> None:
         self._init_v17(self._points, self.bits_per_symbol, 18)
 
+    def _training_kind(self) -> object:
+        return self.short_train
+
     def _sync_encoder(self) -> None:
         # the training coded its check segment with the plain coder: go on from there
         self._set_v17_state(self._scr, self._diff, self._conv)

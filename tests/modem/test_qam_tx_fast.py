@@ -187,3 +187,89 @@ def test_reference_path_is_the_old_transmitter(key):
     """``reference=True`` is the transmitter as it was (sample for sample, look-ahead
     answers included), so the comparisons above are against the old waveform."""
     assert _block_digest(*key) == REFERENCE_DIGESTS[key]
+
+
+@pytest.mark.parametrize("name,bps", [("v17", 3), ("v17", 4), ("v17", 5), ("v17", 6),
+                                      ("v29", 3), ("v29", 4)])
+def test_compiled_coder_matches_plain_coder(name, bps):
+    """The compiled coder (a symbol's bits scrambled at once, the register kept
+    bit-reversed, eight bytes gathered per load) against ``v17_symbols`` /
+    ``v29_symbols`` from random register, differential and trellis states, in pieces of
+    every length (the short ones take the byte-by-byte gather); bytes other than 0/1 use
+    bit 0, as the plain coder does."""
+    rng = np.random.default_rng(bps * 7 + len(name))
+    pulse = qam.tx_pulse()
+    core = qam_core.QamTxCore()
+    core._init_shaper(pulse, 1800.0, 200.0)
+    mod = qam_core.Modulator(pulse, 1800.0, 200.0)
+    reg = int(rng.integers(0, 1 << 23))
+    if name == "v17":
+        pts = {3: v17.CONSTELLATIONS[7200], 4: v17.CONSTELLATIONS[9600],
+               5: v17.CONSTELLATIONS[12000], 6: v17.CONSTELLATIONS[14400]}[bps]
+        diff, conv = int(rng.integers(0, 4)), int(rng.integers(0, 8))
+        core._init_v17(pts, bps)
+        core._set_v17_state(reg, diff, conv)
+        state = (reg, diff, conv)
+    else:
+        core._init_v29(v29._STEP_U8, v29._POINTS_C, bps)
+        phase = int(rng.integers(0, 8))
+        core._set_v29_state(reg, phase)
+        state = (reg, phase)
+    got, want = [], []
+    for k in [1, 2, 1, 3, 7, 100, 1, 0, 33, 240, 5]:
+        bits = rng.integers(0, 2, k * bps, dtype=np.uint8)
+        bits[::5] |= 2                                # bit 0 is the data bit
+        if name == "v17":
+            sym, *st = qam_core.v17_symbols(bits, state[0], state[1], state[2], bps, pts, 18)
+        else:
+            sym, *st = qam_core.v29_symbols(bits, state[0], state[1], bps, v29._STEP_U8,
+                                            v29._POINTS_C, 18)
+        state = tuple(int(x) for x in st)
+        want.append(mod.modulate(sym))
+        n = core._modulate_bits(bits)
+        assert n == len(want[-1])
+        got.append(core.tx(n))
+        assert core._enc_state() == state
+    diff_ = np.abs(np.concatenate(got).astype(np.int64) - np.concatenate(want))
+    assert diff_.max() <= 1
+
+
+@pytest.mark.parametrize("name,rate,opts", [("v17", 14400, {}), ("v17", 9600, {"short_train": True}),
+                                            ("v29", 7200, {})])
+def test_training_cache_gives_the_same_burst(name, rate, opts):
+    """A burst whose training comes from the cache (shaper and coder state restored) is
+    sample for sample the burst that computed it; other levels are other entries."""
+    qam._TRAINING_CACHE.clear()
+    computed, look_c, _ = _burst(name, rate, opts, False, 160, seed=11)
+    assert len(qam._TRAINING_CACHE) == 1
+    cached, look_h, _ = _burst(name, rate, opts, False, 160, seed=11)
+    assert len(qam._TRAINING_CACHE) == 1
+    assert np.array_equal(computed, cached) and look_c == look_h
+    quieter, _, _ = _burst(name, rate, opts, False, 160, seed=11, level=-20.0)
+    assert len(qam._TRAINING_CACHE) == 2
+    assert np.abs(quieter).max() < np.abs(cached).max() // 2
+
+
+@pytest.mark.parametrize("name,rate", [("v29", 9600), ("v17", 14400), ("v17", 7200)])
+@pytest.mark.parametrize("pieces", [(3000,), (3001, 17, 2999, 1003)])
+def test_queue_keeps_the_bits_it_points_into(name, rate, pieces):
+    """The queue reads the caller's arrays in place: an array sent as a temporary (the
+    queue holds the only reference) stays valid while its bits are coded, the last ones
+    included (a use-after-free found while writing the fast path: the closing chunk was
+    copied from an array the queue had just let go of, and came out as garbage)."""
+    def run(reference: bool) -> np.ndarray:
+        rng = np.random.default_rng(5)
+        tx = modem.transmitter(name, rate, reference=reference)
+        for i, k in enumerate(pieces):
+            tx.send(rng.integers(0, 2, k, dtype=np.uint8), final=i == len(pieces) - 1)
+        out, i = [], 0
+        sizes = [160, 37, 1, 400, 41, 160]
+        while not tx.done:
+            out.append(tx.tx(sizes[i % len(sizes)]))
+            i += 1
+            junk = [np.full(n, 7, np.uint8) for n in (*pieces, 960, 4000)]
+            del junk
+        return np.concatenate(out).astype(np.int64)
+    fast, ref = run(False), run(True)
+    assert len(fast) == len(ref)
+    assert np.abs(fast - ref).max() <= 1
