@@ -471,7 +471,7 @@ class FaxSession:
         """The engine has run: the step learns its deadline (as a sample clock) and
         whether it is done, so no block need ask it."""
         sp = self._sp
-        sp.deadline = deadline_samples(engine.next_deadline)
+        sp.set_deadline(engine.next_deadline)  # deadline_samples (compiled in the step)
         sp.engine_done = engine.done
 
     def _finish(self) -> None:

@@ -32,12 +32,14 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int16_t
+from libc.math cimport INFINITY, ceil
 from libc.string cimport memset
 
 from faxcore.modem._pump cimport RxPump
 from faxcore.modem._txpump cimport TxPump
 
 from faxcore.modem import txpump
+from faxcore.modem.base import SAMPLE_RATE as _SAMPLE_RATE
 from faxcore.modem.sessionpump import NEVER as _NEVER
 from faxcore.modem.sessionpump import RX_BLOCK as _RX_BLOCK
 from faxcore.modem.sessionpump import RX_LOUD as _RX_LOUD
@@ -54,11 +56,44 @@ DEF SLOW = 5
 DEF CONVERT = 6
 
 cdef Py_ssize_t RX_BLOCK = _RX_BLOCK
+cdef double SAMPLE_RATE = _SAMPLE_RATE
+cdef double C_NEVER = _NEVER
 cdef int RX_LOUD = _RX_LOUD
 cdef object SilenceType = Silence
 cdef object supports = txpump.supports
 cdef object ndarray = np.ndarray
 cdef tuple T_CONVERT = (0, 0, CONVERT, None)
+
+
+def deadline_samples(seconds) -> int:
+    """:func:`faxcore.modem.sessionpump.deadline_samples` compiled (the session's
+    ``set_deadline`` after every engine step): the same floating-point steps on C
+    doubles (``c`` stays below 2**62, so ``c`` and ``c - 1`` convert exactly when below
+    2**53, the deadlines of any call, and ``x / 8000.0`` is then the same correctly
+    rounded division as Python's ``int / int``); a deadline at or beyond ``NEVER``
+    samples is ``NEVER``."""
+    return _deadline(seconds)
+
+
+cdef long long _deadline(object seconds) except? -1:
+    if seconds is None:
+        return _NEVER
+    cdef double s = seconds
+    cdef double x
+    cdef long long c
+    if s != s or s == INFINITY:  # NaN / inf never come due
+        return _NEVER
+    if s <= 0:
+        return 0
+    x = ceil(s * SAMPLE_RATE)
+    if x >= C_NEVER:
+        return _NEVER
+    c = <long long> x
+    while c > 0 and (c - 1) / SAMPLE_RATE >= s:
+        c -= 1
+    while c / SAMPLE_RATE < s:
+        c += 1
+    return c
 
 
 cdef inline bint _good(object a, bint write):
@@ -101,6 +136,11 @@ cdef class SessionPump:
         self.deadline = _NEVER
         self.engine_done = False
         self.stop = None
+
+    def set_deadline(self, seconds):
+        """``deadline = deadline_samples(seconds)``: the engine's next deadline (None:
+        none) as a sample clock."""
+        self.deadline = _deadline(seconds)
 
     def rx(self, samples, Py_ssize_t pos):
         """Hear ``samples[pos:]``: None, or (start, end, stop, codes): see the module

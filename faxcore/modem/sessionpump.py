@@ -92,7 +92,9 @@ def is_samples(a: object, write: bool = False) -> bool:
 
 def deadline_samples(seconds: float | None) -> int:
     """The first sample clock ``c`` with ``c / SAMPLE_RATE >= seconds`` (the comparison
-    the session makes, in the same floating point), ``NEVER`` for None."""
+    the session makes, in the same floating point), ``NEVER`` for None. The compiled
+    pump's ``set_deadline`` uses its twin, ``_sessionpump.deadline_samples`` (the same
+    steps in C; ``NEVER`` also for a deadline at or beyond ``NEVER`` samples)."""
     if seconds is None:
         return NEVER
     if seconds != seconds or seconds == math.inf:  # NaN / inf never come due
@@ -174,6 +176,10 @@ class ReferenceSessionPump:
             if codes:
                 return start, pos, CODES, codes
         return None
+
+    def set_deadline(self, seconds: float | None) -> None:
+        """The engine's next deadline (None: none) as a sample clock."""
+        self.deadline = deadline_samples(seconds)
 
     def tx_new(self, n: int) -> np.ndarray:
         if n < 0:

@@ -87,3 +87,24 @@ def test_call_runs_no_numpy_call_or_import_per_block(monkeypatch) -> None:
     # the session imports the HDLC transmitter only when the engine gives commands (a
     # burst, a tone, a gap: a few per phase), not on every page-data event
     assert counts["import faxcore.modem.hdlc"] < events["DataReceived"] // 4, (counts, events)
+
+
+def test_compiled_deadline_samples_is_the_plain_one() -> None:
+    """The step's ``set_deadline`` (compiled ``deadline_samples``, called after every
+    engine step) gives the plain reading's sample clock on every deadline a call makes
+    and on the awkward ones."""
+    from faxcore.modem import _sessionpump, sessionpump  # the compiled twin: needs the build
+
+    rng = np.random.default_rng(11)
+    values = [float(v) for v in rng.random(5000) * 3600] + [
+        0.1, 0.3, 1 / 3, 7.000125, 2.5, 1e-9, 0.0, -0.0, -1.0, 1e-300, 0.000125,
+        0.000125 * 3, 6.0 + 0.1 + 0.2, 86400.0 * 365, float(np.nextafter(2.5, 3)),
+        float(np.nextafter(2.5, 2)), float("nan"), float("inf"), float("-inf"), 1e300]
+    for v in values + [int(rng.integers(0, 10**6)) for _ in range(100)] + [None, np.float64(2.75)]:
+        plain = sessionpump.deadline_samples(v) if v != 1e300 else sessionpump.NEVER
+        assert _sessionpump.deadline_samples(v) == plain, v
+    for step in (sessionpump.ReferenceSessionPump(), sessionpump.session_pump()):
+        step.set_deadline(2.5)
+        assert step.deadline == 20000
+        step.set_deadline(None)
+        assert step.deadline == sessionpump.NEVER
