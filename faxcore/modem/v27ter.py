@@ -161,7 +161,7 @@ def _tables() -> tuple:
 
 
 #: (bit rate, level, tep) -> what a transmitter starts from (pulse table, gain, training
-#: symbols, scrambler and phase after them, the shaper's per-period tables): the same for
+#: symbols, scrambler and phase after them): the same for
 #: every burst, made once (issue 14: a burst's set-up is no small part of a short one)
 _TX_CACHE: dict[tuple, tuple] = {}
 _TX_CACHE_MAX = 16
@@ -198,22 +198,17 @@ class Transmitter(PskTxCore):
             # power of the shaped baseband for random unit symbols, per output sample
             p_bb = float(np.mean(np.sum(coef * coef, axis=1)))
             gain = dbm0_to_rms(self.level_dbm0) / math.sqrt(p_bb / 2.0)
-            shaper = PskShaper(num, den, coef)
-            shaper.set_gain(gain)
             scr = Scrambler(SCRAMBLER_SEED)
             training, state = self._training_symbols(scr, tep, num / den)
             training.setflags(write=False)   # shared: _setup copies it
-            hit = (num, den, coef, gain, training, scr.reg, scr.count, state, shaper.tables)
+            hit = (num, den, coef, gain, training, scr.reg, scr.count, state)
             if len(_TX_CACHE) >= _TX_CACHE_MAX:
                 _TX_CACHE.clear()
             _TX_CACHE[key] = hit
-        else:
-            num, den, coef, gain = hit[:4]
-            shaper = PskShaper(num, den, coef)
-            shaper.set_gain(gain, hit[8])
+        num, den, coef, gain = hit[:4]
         # the training is the first of the pending symbols; the data path goes on from
-        # the scrambler and phase it left
-        self._setup(shaper, gain, hit[4], self.bits_per_symbol, _STEP[self.bit_rate],
+        # the scrambler and phase it left (_setup gives the shaper its gain's tables)
+        self._setup(PskShaper(num, den, coef), gain, hit[4], self.bits_per_symbol, _STEP[self.bit_rate],
                     hit[5], hit[6], hit[7], CHUNK, SHUTDOWN_SYMBOLS, 2 * TX_SPAN + 1)
 
     # -- symbol generation ---------------------------------------------------------------

@@ -25,8 +25,8 @@ given and raises ``ValueError`` otherwise):
   ``PskTxCore.tx``: ``need <= len(pend) - ppos``, checked after any refill, with
   ``0 <= ppos <= len(pend)``: ``ppos`` grows by ``need`` only after that check and is
   reset with every new ``pend``; the output block is made with ``n`` elements).
-* The per-period shaper (``_run_fast``): ``tab`` is ``[40, ntaps, 4, 8]`` (built so, or
-  checked in ``set_gain``), read at ``car`` in ``[0, 40)`` (a modulo, or the running
+* The per-period shaper (``_run_fast``): ``tab`` is ``[40, ntaps, 4, 8]`` (built so by
+  ``set_gain``, which alone fills its cache), read at ``car`` in ``[0, 40)`` (a modulo, or the running
   carrier index) over taps ``j < ntaps`` and codes ``hcode <= 3`` (``s & 3``, or 0), 8
   lanes; the history codes/signs (64) at ``hist_pos + 32 - j`` as above; the period's
   samples ``sbuf[lane & 7]``. The data path: ``_encode`` reads ``nbits <= qlen`` bits
@@ -292,6 +292,25 @@ cdef class Scrambler:
 # Transmit pulse shaping
 # ---------------------------------------------------------------------------------------
 
+# the 8 phase points and the 1800 Hz carrier at 8000 samples/s, made once
+cdef double _PT_RE[8]
+cdef double _PT_IM[8]
+cdef double _CAR_RE[CARRIER_PERIOD]
+cdef double _CAR_IM[CARRIER_PERIOD]
+cdef int _k
+for _k in range(8):
+    _PT_RE[_k] = cos(_k * M_PI / 4.0)
+    _PT_IM[_k] = sin(_k * M_PI / 4.0)
+for _k in range(CARRIER_PERIOD):
+    _CAR_RE[_k] = cos(2.0 * M_PI * 1800.0 * _k / 8000.0)
+    _CAR_IM[_k] = sin(2.0 * M_PI * 1800.0 * _k / 8000.0)
+
+#: (num, den, pulse table bytes, gain) -> per-period tables (read-only) made by
+#: ``PskShaper.set_gain``: every burst at one rate and level uses the same
+_SHAPER_TABLES = {}
+_SHAPER_TABLES_MAX = 32
+
+
 # final: its cdef methods are called directly (inlinable), not through the vtable
 @cython.final
 cdef class PskShaper:
@@ -325,13 +344,16 @@ cdef class PskShaper:
     cdef cnp.int16_t sbuf[SLANES]
 
     def __init__(self, int num, int den, coef):
-        cdef int i
+        cdef int i, j
         if den < 1 or den > num:
             raise ValueError("symbol period num/den must have 0 < den <= num")
         self.coef = np.ascontiguousarray(coef, dtype=np.float64)
-        if (self.coef.ndim != 2 or self.coef.shape[0] != num or not 1 <= self.coef.shape[1] <= 32
-                or not np.all(np.isfinite(self.coef))):
+        if self.coef.ndim != 2 or self.coef.shape[0] != num or not 1 <= self.coef.shape[1] <= 32:
             raise ValueError("bad pulse-shaping table")
+        for i in range(num):
+            for j in range(self.coef.shape[1]):
+                if not (abs(self.coef[i, j]) < 1e300):   # finite (NaN fails too)
+                    raise ValueError("bad pulse-shaping table")
         self.num = num
         self.den = den
         self.ntaps = self.coef.shape[1]
@@ -348,12 +370,11 @@ cdef class PskShaper:
         self.sb_valid = 0
         for i in range(SLANES):
             self.sbuf[i] = 0
-        for i in range(8):
-            self.pt_re[i] = cos(i * M_PI / 4.0)
-            self.pt_im[i] = sin(i * M_PI / 4.0)
-        for i in range(CARRIER_PERIOD):
-            self.car_re[i] = cos(2.0 * M_PI * 1800.0 * i / 8000.0)
-            self.car_im[i] = sin(2.0 * M_PI * 1800.0 * i / 8000.0)
+        # the points and the carrier: the same values as cos/sin here (computed once)
+        memcpy(self.pt_re, _PT_RE, sizeof(self.pt_re))
+        memcpy(self.pt_im, _PT_IM, sizeof(self.pt_im))
+        memcpy(self.car_re, _CAR_RE, sizeof(self.car_re))
+        memcpy(self.car_im, _CAR_IM, sizeof(self.car_im))
 
     def symbols_needed(self, int n):
         """How many new symbols the next ``n`` output samples consume."""
@@ -452,10 +473,9 @@ cdef class PskShaper:
     # The same products as the plain loop above in another order: a sample may round
     # the other way only if it lies within ~1e-11 of a half LSB (the tests bound it).
 
-    def set_gain(self, double gain, tables=None):
-        """Build the per-period tables for ``gain`` (then ``run_fast`` may be used), or
-        take ``tables``: what :attr:`tables` gave on a shaper of the same ``num``,
-        ``den``, pulse table and gain (checked for shape and finite values)."""
+    def set_gain(self, double gain):
+        """Build the per-period tables for ``gain`` (then ``run_fast`` may be used); the
+        tables of a shaper of the same period, pulse table and gain are reused."""
         cdef int car, j, c, l, row, lanes
         if not (abs(gain) < 1e9):
             raise ValueError("gain must be finite")
@@ -465,14 +485,11 @@ cdef class PskShaper:
             return
         self.npairs = 3 if lanes <= 6 else 4
         self.sb_valid = 0
-        if tables is not None:
-            if (not isinstance(tables, np.ndarray) or tables.dtype != np.float64
-                    or tables.shape != (CARRIER_PERIOD, self.ntaps, 4, SLANES)
-                    or not tables.flags.c_contiguous or not np.all(np.isfinite(tables))):
-                self.fast_ok = False
-                raise ValueError("bad per-period tables")
-            self.tab = tables
-            self.tab_arr = tables
+        key = (self.num, self.den, np.asarray(self.coef).tobytes(), gain)
+        tab = _SHAPER_TABLES.get(key)
+        if tab is not None:
+            self.tab = tab
+            self.tab_arr = tab
             self.fast_gain = gain
             return
         tab = np.zeros((CARRIER_PERIOD, self.ntaps, 4, SLANES), np.float64)
@@ -487,7 +504,10 @@ cdef class PskShaper:
                         t[car, j, c, l] = gain * self.coef[row, j] * (
                             self.pt_re[c] * self.car_re[(car + l) % CARRIER_PERIOD]
                             - self.pt_im[c] * self.car_im[(car + l) % CARRIER_PERIOD])
-        tab.setflags(write=False)   # shared by the shapers given it (see v27ter._TX_CACHE)
+        tab.setflags(write=False)   # shared by the shapers of the same key
+        if len(_SHAPER_TABLES) >= _SHAPER_TABLES_MAX:
+            _SHAPER_TABLES.clear()
+        _SHAPER_TABLES[key] = tab
         self.tab = tab
         self.tab_arr = tab
         self.fast_gain = gain
