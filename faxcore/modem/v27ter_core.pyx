@@ -922,6 +922,40 @@ cdef inline int _quadrant(double x, double y) noexcept nogil:
         return 0 if x > 0.0 else 1
     return 2 if x < 0.0 else 3
 
+#: the receiver's tables by the identity of what it was given (a receiver is made per
+#: burst): the given objects (so that their ids stay theirs) and private copies, checked
+#: once, read-only, that the receivers read (a table changed after its first use is not
+#: seen: v27ter's are made once and never changed)
+_RX_TABLES = {}
+_RX_TABLES_MAX = 16
+
+
+def _rx_tables(coef, int nfrac, pattern, lut, exp24):
+    """((given objects), coef, crev, z2_max, pattern, lut, exp24), checked."""
+    c = np.array(coef, dtype=np.float64, order="C", copy=True)
+    if c.ndim != 2 or nfrac < 1 or not np.all(np.isfinite(c)):
+        raise ValueError("bad matched-filter table")
+    ntap = c.shape[1]
+    if c.shape[0] != nfrac + 1 or ntap % 2 != 0 or not 2 <= ntap <= NB - 8:
+        raise ValueError("bad matched-filter table")
+    # the largest equaliser input (full scale, mixed x2, largest row, largest AGC
+    # gain); taps summing to 16 times the identity's on it: blown up
+    z2_max = (16.0 * 31623.0 * 65536.0 * float(np.max(np.sum(np.abs(c), axis=1)))) ** 2
+    crev = np.ascontiguousarray(c[:, ::-1], dtype=np.float32)
+    pat = np.array(pattern, dtype=np.uint8, order="C", copy=True)
+    if pat.ndim != 1 or pat.shape[0] != MAX_TRAIN:
+        raise ValueError("segment 4 pattern must have 1074 entries")
+    lt = np.array(lut, dtype=np.int16, order="C", copy=True)
+    e24 = np.array(exp24, dtype=np.uint32, order="C", copy=True)
+    if lt.ndim != 1 or e24.ndim != 1 or lt.shape[0] != 65536 or e24.shape[0] != MAX_TRAIN:
+        raise ValueError("bad segment 4 tables")
+    if int(lt.max()) >= MAX_TRAIN - 300 or int(lt.min()) < -1:
+        raise ValueError("bad segment 4 tables")
+    for a in (c, crev, pat, lt, e24):
+        a.setflags(write=False)
+    return (coef, pattern, lut, exp24), c, crev, z2_max, pat, lt, e24
+
+
 @cython.final   # cdef methods called directly (inlinable), not through the vtable
 cdef class V27Demod:
     """The V.27ter receiver's signal processing. ``process(samples)`` returns the data bits
@@ -931,7 +965,7 @@ cdef class V27Demod:
     cdef int bit_rate, bps, ntap, half_len, nphase
     cdef double sps, half_sps
     cdef const double[:, ::1] coef        # [nfrac + 1, ntap] matched-filter polyphase table
-    cdef float[:, ::1] crev         # the same in float32, each row reversed (oldest sample's
+    cdef const float[:, ::1] crev   # the same in float32, each row reversed (oldest sample's
                                     # tap first)
     cdef int nfrac
     cdef double on_power, off_power
@@ -1007,29 +1041,24 @@ cdef class V27Demod:
         self.bps = 3 if bit_rate == 4800 else 2
         self.sps = 5.0 if bit_rate == 4800 else 20.0 / 3.0
         self.half_sps = self.sps / 2.0
-        self.coef = np.ascontiguousarray(coef, dtype=np.float64)
-        if self.coef.ndim != 2 or nfrac < 1 or not np.all(np.isfinite(self.coef)):
-            raise ValueError("bad matched-filter table")
+        key = (id(coef), id(pattern), id(lut), id(exp24), nfrac)
+        hit = _RX_TABLES.get(key)
+        if (hit is None or hit[0][0] is not coef or hit[0][1] is not pattern
+                or hit[0][2] is not lut or hit[0][3] is not exp24):
+            hit = _rx_tables(coef, nfrac, pattern, lut, exp24)
+            if len(_RX_TABLES) >= _RX_TABLES_MAX:
+                _RX_TABLES.clear()
+            _RX_TABLES[key] = hit
+        # private, checked, read-only copies (see _rx_tables)
+        self.coef = hit[1]
+        self.crev = hit[2]
+        self.z2_max = hit[3]
+        self.pattern = hit[4]
+        self.lut = hit[5]
+        self.exp24 = hit[6]
         self.nfrac = nfrac
         self.ntap = self.coef.shape[1]
-        if self.coef.shape[0] != nfrac + 1 or self.ntap % 2 != 0 or not 2 <= self.ntap <= NB - 8:
-            raise ValueError("bad matched-filter table")
-        # the largest equaliser input (full scale, mixed x2, largest row, largest AGC
-        # gain); taps summing to 16 times the identity's on it: blown up
-        self.z2_max = (16.0 * 31623.0 * 65536.0
-                       * float(np.max(np.sum(np.abs(self.coef), axis=1)))) ** 2
         self.half_len = self.ntap // 2 - 1
-        self.crev = np.ascontiguousarray(np.asarray(self.coef)[:, ::-1], dtype=np.float32)
-        self.pattern = np.ascontiguousarray(pattern, dtype=np.uint8)
-        if self.pattern.shape[0] != MAX_TRAIN:
-            raise ValueError("segment 4 pattern must have 1074 entries")
-        self.lut = np.ascontiguousarray(lut, dtype=np.int16)
-        self.exp24 = np.ascontiguousarray(exp24, dtype=np.uint32)
-        if self.lut.shape[0] != 65536 or self.exp24.shape[0] != MAX_TRAIN:
-            raise ValueError("bad segment 4 tables")
-        lut_arr = np.asarray(self.lut)
-        if int(lut_arr.max()) >= MAX_TRAIN - 300 or int(lut_arr.min()) < -1:
-            raise ValueError("bad segment 4 tables")
         self.seg4_reg = seg4_reg
         self.seg4_count = seg4_count
         self.on_power = on_power
@@ -1041,12 +1070,12 @@ cdef class V27Demod:
         inv = (1, 0, 2, 3, 7, 6, 4, 5) if bit_rate == 4800 else (0, 0, 1, 0, 3, 0, 2, 0)
         for i in range(8):
             self.inv[i] = inv[i]
-            self.pt_re[i] = cos(i * M_PI / 4.0)
-            self.pt_im[i] = sin(i * M_PI / 4.0)
+            self.pt_re[i] = _PT_RE[i]
+            self.pt_im[i] = _PT_IM[i]
         for i in range(CARRIER_PERIOD):
             # exp(-j w n): mixing down; the factor 2 restores the amplitude of the real carrier
-            self.mix_re[i] = 2.0 * cos(2.0 * M_PI * 1800.0 * i / 8000.0)
-            self.mix_im[i] = -2.0 * sin(2.0 * M_PI * 1800.0 * i / 8000.0)
+            self.mix_re[i] = 2.0 * _CAR_RE[i]
+            self.mix_im[i] = -2.0 * _CAR_IM[i]
         for i in range(2 * NB):
             self.bre[i] = 0.0
             self.bim[i] = 0.0

@@ -8,11 +8,14 @@ digests were recorded with the receiver as it was before the change (commit 7a29
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 import pytest
+from faxcore.modem.v27ter_core import V27Demod
 
 from faxcore import modem
+from faxcore.modem import v27ter
 
 #: sha256 over (bits, events, last_mse, carrier offset, dropouts) per block, old code
 DIGESTS: dict[tuple[int, str], str] = {
@@ -95,3 +98,26 @@ def test_rx_takes_any_sample_form() -> None:
     for bad in (x.astype(">i2"), x.astype(np.int32), x.reshape(-1, 2), x[::2], list(x[:10])):
         with pytest.raises((TypeError, ValueError)):
             core.process(bad)
+
+
+def test_rx_tables_checked_and_private() -> None:
+    """The receiver's tables are checked once per given object and read from private
+    read-only copies: a bad table is refused, and changing a given table after its
+    first use cannot put an out-of-range index in front of a receiver."""
+
+
+
+    pattern, lut, exp24, reg, count = v27ter._segment4_tables()
+    num, den = 5, 1
+    h = int(math.ceil(v27ter.RX_SPAN * num / den))
+    f = np.arange(v27ter.RX_PHASES + 1)[:, None] / v27ter.RX_PHASES
+    coef = v27ter.rrc((np.arange(2 * h + 2)[None, :] - h + f) / (num / den))
+    args = (pattern, lut, exp24, reg, count, 1e4, 1e3)
+    bad = lut.copy()
+    bad[5] = 30000
+    with pytest.raises(ValueError):
+        V27Demod(4800, coef, v27ter.RX_PHASES, pattern, bad, exp24, reg, count, 1e4, 1e3)
+    x = burst(4800, None, 3)
+    first = run_core(V27Demod(4800, coef, v27ter.RX_PHASES, *args), x)
+    lut[:] = 30000          # changed after its first use: not seen
+    assert run_core(V27Demod(4800, coef, v27ter.RX_PHASES, *args), x) == first
