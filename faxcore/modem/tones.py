@@ -68,6 +68,11 @@ class CngGenerator(_ToneGen):
     def done(self) -> bool:
         return self.cycles is not None and self.position >= self.cycles * self.PERIOD
 
+    def continues_past(self, n: int) -> bool:
+        """True if ``tx(n)`` surely leaves ``done`` False: the session then plays the
+        block in one piece instead of 40 samples at a time (the same samples)."""
+        return self.cycles is None or self.position + n < self.cycles * self.PERIOD
+
     def tx(self, n: int) -> np.ndarray:
         # each burst starts at phase 0: sample k of a period is the table's k while on
         pos = self.position
@@ -104,6 +109,10 @@ class CedGenerator(_ToneGen):
     @property
     def done(self) -> bool:
         return self.position >= self._end
+
+    def continues_past(self, n: int) -> bool:
+        """True if ``tx(n)`` surely leaves ``done`` False (see CngGenerator's)."""
+        return self.position + n < self._end
 
     def tx(self, n: int) -> np.ndarray:
         pos = self.position

@@ -108,3 +108,33 @@ def test_compiled_deadline_samples_is_the_plain_one() -> None:
         assert step.deadline == 20000
         step.set_deadline(None)
         assert step.deadline == sessionpump.NEVER
+
+
+def test_tones_play_in_whole_blocks(monkeypatch) -> None:
+    """CED and a CNG burst say how far they surely go on (``continues_past``), so the
+    session plays them a 20 ms block at a time, not 40 samples at a time (four Python
+    pieces per block before); ``continues_past(n)`` is exactly "not done after tx(n)"."""
+    from faxcore.modem.tones import CedGenerator, CngGenerator  # this test's subjects
+
+    for make in (lambda: CedGenerator(duration=0.5, silence_before=0.01),
+                 lambda: CngGenerator(cycles=1), lambda: CngGenerator(cycles=2)):
+        g = make()
+        rng = np.random.default_rng(5)
+        while not g.done:
+            n = int(rng.integers(1, 700))
+            will = g.continues_past(n)
+            g.tx(n)
+            assert will == (not g.done)
+    assert CngGenerator().continues_past(10**9)   # endless CNG
+    calls = Counter()
+    real_tx = CedGenerator.tx
+
+    def counting_tx(self, n):
+        calls[n] += 1
+        return real_tx(self, n)
+
+    monkeypatch.setattr(CedGenerator, "tx", counting_tx)
+    b = faxcore.FaxSession(False, modems=("v29",))
+    for _ in range(250):   # 5 s: CED (2.6-4 s) and its end
+        b.tx(160)
+    assert sum(calls.values()) < 1.2 * sum(n * c for n, c in calls.items()) / 160, calls
