@@ -160,11 +160,19 @@ def base_config(carrier_hz: float, points: np.ndarray) -> dict:
     }
 
 
-#: training samples per (transmitter class, bit rate, level, kind): (samples, shaper state,
-#: coder state) after them; at most _TRAINING_CACHE_MAX entries (a V.17 long training is
-#: 22 KB), emptied when full
-_TRAINING_CACHE: dict[tuple, tuple] = {}
-_TRAINING_CACHE_MAX = 64
+#: fast-path cores per (transmitter class, bit rate, level): set up (tables), at rest
+_PROTOTYPES: dict[tuple, qam_core.QamTxCore] = {}
+#: ... per (class, bit rate, level, kind): after the training, whose samples they hold
+#: (a V.17 long training is 22 KB)
+_TRAINING_CACHE: dict[tuple, qam_core.QamTxCore] = {}
+#: entries per cache (emptied when full: levels are few in practice)
+_CACHE_MAX = 64
+
+
+def _bounded_put(cache: dict, key: tuple, value: object) -> None:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
 
 
 class QamTransmitter(qam_core.QamTxCore):
@@ -200,26 +208,42 @@ class QamTransmitter(qam_core.QamTxCore):
         self.level_dbm0 = float(level_dbm0)
         if not -60.0 <= self.level_dbm0 <= 3.0:
             raise ValueError("level_dbm0 must be between -60 and +3 dBm0")
-        pulse = tx_pulse()
-        # passband power = mean|symbol|^2 * sum(h^2) / 10 / 2 (10 pulse samples/symbol)
-        rms_unit = np.sqrt(self._mean_power * np.sum(pulse ** 2) / 10.0 / 2.0)
-        gain = dbm0_to_rms(self.level_dbm0) / rms_unit
         self.reference = bool(reference)
         if self.reference:
-            self._mod = qam_core.Modulator(pulse, self.carrier_hz, gain)
+            pulse = tx_pulse()
+            self._mod = qam_core.Modulator(pulse, self.carrier_hz, self._gain())
+            self._fill = np.ones(8 * self.bits_per_symbol, np.uint8)
         else:
-            self._init_shaper(pulse, self.carrier_hz, gain)
-            self._init_encoder()
-        self._fill = np.ones(8 * self.bits_per_symbol, np.uint8)
+            # a kind met before is copied from its prototype (tables and all): building
+            # them is what a new transmitter per burst would otherwise spend its time on
+            key = (type(self), bit_rate, self.level_dbm0)
+            proto = _PROTOTYPES.get(key)
+            if proto is None:
+                self._init_shaper(tx_pulse(), self.carrier_hz, self._gain())
+                self._init_encoder()
+                proto = qam_core.QamTxCore()
+                proto._init_like(self)
+                _bounded_put(_PROTOTYPES, key, proto)
+            else:
+                self._init_like(proto)
         # the queue, phase (0 = not started, 1 = data, 2 = ending, 3 = done) and final
         # flag are the core's (C): its refill reads them, and so does the reference path
         self._set_shape(self.CHUNK, self.END_ONES, not self.reference)
+
+    def _gain(self) -> float:
+        """Pulse gain for the level: passband power = mean|symbol|^2 * sum(h^2) / 10 / 2
+        (10 pulse samples a symbol)."""
+        pulse = tx_pulse()
+        rms_unit = np.sqrt(self._mean_power * np.sum(pulse ** 2) / 10.0 / 2.0)
+        return float(dbm0_to_rms(self.level_dbm0) / rms_unit)
 
     # --- public API
     def send(self, bits, final: bool = True) -> None:
         if self._final:
             raise RuntimeError("send() after the end of the burst")
-        self._put_bits(as_bits(bits))
+        # the usual uint8 array is checked and queued in C; anything else via as_bits
+        if not self._send_array(bits):
+            self._put_bits(as_bits(bits))
         self._final = bool(final)
 
     def continues_past(self, n: int) -> bool:
@@ -280,17 +304,16 @@ class QamTransmitter(qam_core.QamTxCore):
         if hit is None:
             sym = np.ascontiguousarray(self._training_symbols())
             self._sync_encoder()
-            n = self._modulate_symbols(sym)
-            samples = self._last_samples(n)
-            samples.flags.writeable = False
-            if len(_TRAINING_CACHE) >= _TRAINING_CACHE_MAX:
-                _TRAINING_CACHE.clear()
-            _TRAINING_CACHE[key] = (samples, self._shaper_state(), self._enc_state())
+            self._modulate_symbols(sym)
+            # the buffer holds the training alone (nothing was taken from it yet)
+            hit = qam_core.QamTxCore()
+            hit._init_like(self)
+            hit._copy_state(self)
+            hit._append_buffered(self)
+            _bounded_put(_TRAINING_CACHE, key, hit)
             return
-        samples, shaper, enc = hit
-        self._append_samples(samples)
-        self._set_shaper_state(*shaper)
-        self._set_enc_state(enc)
+        self._copy_state(hit)
+        self._append_buffered(hit)
 
     def _training_kind(self) -> object:
         """What else (besides class, rate and level) selects the training sequence."""

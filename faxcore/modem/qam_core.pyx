@@ -321,6 +321,10 @@ def v29_symbols(const uint8_t[::1] bits, uint32_t reg, int abs_phase, int bps,
     return out, reg, (ph if ns else abs_phase)
 
 
+#: the buffer every BlockTx starts with (never written: _room replaces a 0-capacity buffer)
+_EMPTY16 = np.zeros(0, np.int16)
+
+
 cdef class BlockTx:
     """The per-block transmit path in C (issue 14): a buffer of modulated samples that
     ``tx(n)`` hands out in fresh int16 blocks with one call (no Python per block).
@@ -339,7 +343,7 @@ cdef class BlockTx:
     cdef public bint done
 
     def __cinit__(self, *args, **kwargs):
-        self.buf = np.zeros(0, np.int16)
+        self.buf = _EMPTY16
         self.bpos = 0
         self.blen = 0
         self.ended = False
@@ -660,13 +664,15 @@ cdef class QamTxCore(BlockTx):
         # (after BlockTx's): nothing set up yet; the scratch exists from the start
         self.ready = False
         self.mode = 0
-        self.sbuf = np.zeros(2 * 256, np.float32)
+        # the scratch arrays are made when first needed (a new transmitter per burst
+        # allocates nothing it does not use)
+        self.sbuf = None
         self.qlist = []
         self.qidx = 0
         self.qpos = 0
         self.qcount = 0
-        self.tbuf = np.zeros(2048, np.uint8)
-        self.ebuf = np.zeros(4096, np.uint8)
+        self.tbuf = None
+        self.ebuf = None
         self._phase = 0
         self._final = False
         self.fast_path = False
@@ -851,7 +857,7 @@ cdef class QamTxCore(BlockTx):
             self.qcount -= m
             self._spent()
             return p
-        if self.tbuf.shape[0] < m:
+        if self.tbuf is None or self.tbuf.shape[0] < m:
             self.tbuf = np.empty(m, np.uint8)
         t = <uint8_t*> cnp.PyArray_DATA(self.tbuf)
         while got < m:
@@ -914,7 +920,7 @@ cdef class QamTxCore(BlockTx):
                 # ones (total <= chunk * bps + bps + end_ones * bps bytes of ebuf)
                 pad = (bps - avail % bps) % bps     # (cdivision: no negative operand)
                 total = avail + pad + <Py_ssize_t>self.end_ones * bps
-                if self.ebuf.shape[0] < total:
+                if self.ebuf is None or self.ebuf.shape[0] < total:
                     self.ebuf = np.empty(total, np.uint8)
                 e = <uint8_t*> cnp.PyArray_DATA(self.ebuf)
                 if avail > 0:
@@ -938,6 +944,80 @@ cdef class QamTxCore(BlockTx):
             self._modulate_symbols(np.ascontiguousarray(self._tail_symbols(), np.complex128))
             return True
         return None
+
+    def _init_like(self, QamTxCore other):
+        """Set up as ``other`` was (shaper tables, shared; coder tables and settings),
+        with the state at rest: a new transmitter of a kind met before, without
+        rebuilding anything."""
+        if not other.ready or other.mode == 0:
+            raise ValueError("other is not set up")
+        self.tab_arr = other.tab_arr
+        self.tab = other.tab
+        self.P = other.P
+        self.LP = other.LP
+        self.NT = other.NT
+        self.pos = 0
+        self.bp = 0
+        self.spos = 0
+        memset(self.ring, 0, sizeof(self.ring))
+        self.ready = True
+        self.mode = other.mode
+        self.bps = other.bps
+        self.t1 = other.t1
+        memcpy(self.pre, other.pre, sizeof(self.pre))
+        memcpy(self.pim, other.pim, sizeof(self.pim))
+        memcpy(self.step, other.step, sizeof(self.step))
+        memcpy(self.rev, other.rev, sizeof(self.rev))
+        self.reg = 0
+        self.diff = 0
+        self.conv = 0
+        self.phase = 0
+
+    def _copy_state(self, QamTxCore other):
+        """The shaper's and coder's state of ``other`` (set up alike: ``_init_like``)."""
+        if not (self.ready and other.ready and self.LP == other.LP and self.P == other.P
+                and self.mode == other.mode and self.bps == other.bps):
+            raise ValueError("not set up alike")
+        self.bp = other.bp
+        self.spos = other.spos
+        self.pos = other.pos
+        memcpy(self.ring, other.ring, sizeof(self.ring))
+        self.reg = other.reg
+        self.diff = other.diff
+        self.conv = other.conv
+        self.phase = other.phase
+
+    def _append_buffered(self, QamTxCore other):
+        """Append a copy of the samples ``other`` holds (it keeps them)."""
+        cdef Py_ssize_t k = other.blen - other.bpos
+        cdef int16_t *dst = self._room(k)
+        if k > 0:
+            memcpy(dst, <int16_t*> cnp.PyArray_DATA(other.buf) + other.bpos,
+                   k * sizeof(int16_t))
+            self.blen += k
+
+    def _send_array(self, bits):
+        """Queue ``bits`` if it is a 1-D C-contiguous uint8 array of 0/1 (True; ValueError
+        if a byte is over 1); False for anything else (the caller converts it)."""
+        cdef cnp.ndarray a
+        cdef const uint8_t *p
+        cdef Py_ssize_t i, n
+        cdef uint8_t acc = 0
+        if type(bits) is not np.ndarray:
+            return False
+        a = bits
+        if a.ndim != 1 or a.descr.type_num != cnp.NPY_UINT8 or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+            return False
+        n = a.shape[0]
+        p = <const uint8_t*> cnp.PyArray_DATA(a)
+        for i in range(n):
+            acc |= p[i]
+        if acc > 1:
+            raise ValueError("bits must be 0 or 1 (one bit per element/byte)")
+        if n:
+            self.qlist.append(a)
+            self.qcount += n
+        return True
 
     def _set_enc_state(self, tuple state):
         """Set the coder state as ``_enc_state`` gave it."""
@@ -984,7 +1064,7 @@ cdef class QamTxCore(BlockTx):
         self._append(np.ascontiguousarray(piece, np.int16).reshape(-1))
 
     cdef float* _scratch(self, Py_ssize_t ns) except NULL:
-        if self.sbuf.shape[0] < 2 * ns:
+        if self.sbuf is None or self.sbuf.shape[0] < 2 * ns:
             self.sbuf = np.empty(2 * ns + 512, np.float32)
         return <float*> cnp.PyArray_DATA(self.sbuf)
 

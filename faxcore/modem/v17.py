@@ -129,6 +129,10 @@ CONSTELLATIONS = {14400: _parse(_C14400), 12000: _parse(_C12000),
                   9600: _parse(_C9600), 7200: _parse(_C7200)}
 
 
+#: mean |point|^2 of each constellation (the transmit gain's reference)
+MEAN_POWER = {rate: float(np.mean(np.abs(pts) ** 2)) for rate, pts in CONSTELLATIONS.items()}
+
+
 def _check_rate(bit_rate: int) -> int:
     if bit_rate not in RATES:
         raise ValueError(f"V.17 runs at {RATES} bit/s, not {bit_rate}")
@@ -192,7 +196,7 @@ class Transmitter(qam.QamTransmitter):
         self.bits_per_symbol = BITS_PER_SYMBOL[_check_rate(bit_rate)]
         self.short_train = _short(short_train, long_training)
         self._points = CONSTELLATIONS[bit_rate]
-        self._mean_power = float(np.mean(np.abs(self._points) ** 2))
+        self._mean_power = MEAN_POWER[bit_rate]
         self._scr = 0
         self._diff = 0
         self._conv = 0

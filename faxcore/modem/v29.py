@@ -51,6 +51,10 @@ MIN_TRAINING_SNR_DB = {9600: 17.5, 7200: 14.3}
 SNR_SYMBOLS = 96
 
 
+#: mean |point|^2 of each rate's constellation (the transmit gain's reference)
+MEAN_POWER = {9600: float(np.mean(np.abs(POINTS) ** 2)), 7200: float(np.mean(np.abs(INNER) ** 2))}
+
+
 def _check_rate(bit_rate: int) -> int:
     if bit_rate not in RATES:
         raise ValueError(f"V.29 runs at {RATES} bit/s, not {bit_rate}")
@@ -87,8 +91,7 @@ class Transmitter(qam.QamTransmitter):
     def __init__(self, bit_rate: int, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0,
                  reference: bool = False) -> None:
         self.bits_per_symbol = 4 if _check_rate(bit_rate) == 9600 else 3
-        pts = POINTS if bit_rate == 9600 else INNER
-        self._mean_power = float(np.mean(np.abs(pts) ** 2))
+        self._mean_power = MEAN_POWER[bit_rate]
         self._scr = 0
         self._abs_phase = 0
         super().__init__(bit_rate, level_dbm0, reference=reference)

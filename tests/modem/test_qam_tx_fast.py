@@ -237,11 +237,13 @@ def test_compiled_coder_matches_plain_coder(name, bps):
 @pytest.mark.parametrize("name,rate,opts", [("v17", 14400, {}), ("v17", 9600, {"short_train": True}),
                                             ("v29", 7200, {})])
 def test_training_cache_gives_the_same_burst(name, rate, opts):
-    """A burst whose training comes from the cache (shaper and coder state restored) is
-    sample for sample the burst that computed it; other levels are other entries."""
+    """A burst whose set-up (tables) and training come from the caches (shaper and coder
+    state restored) is sample for sample the burst that computed them; other levels are
+    other entries."""
     qam._TRAINING_CACHE.clear()
+    qam._PROTOTYPES.clear()
     computed, look_c, _ = _burst(name, rate, opts, False, 160, seed=11)
-    assert len(qam._TRAINING_CACHE) == 1
+    assert len(qam._TRAINING_CACHE) == 1 and len(qam._PROTOTYPES) == 1
     cached, look_h, _ = _burst(name, rate, opts, False, 160, seed=11)
     assert len(qam._TRAINING_CACHE) == 1
     assert np.array_equal(computed, cached) and look_c == look_h
