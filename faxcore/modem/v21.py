@@ -76,6 +76,9 @@ class Transmitter(V21TxCore):
     ``tx``, ``sure_samples`` and ``continues_past`` are the compiled core's
     (:class:`faxcore.modem.v21_core.V21TxCore`): one C call per block."""
 
+    # no instance __dict__: finding ``tx``/``done`` on a block then needs no dict lookup
+    __slots__ = ("level_dbm0",)
+
     def __init__(self, bit_rate: int = BIT_RATE, *, level_dbm0: float = DEFAULT_TX_LEVEL_DBM0):
         _check_rate(bit_rate)
         if not -60.0 <= level_dbm0 <= 3.0:

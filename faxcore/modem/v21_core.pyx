@@ -59,7 +59,8 @@ Memory safety. Bounds checks are off, so every index below is proven in range:
   range. ``tx`` writes ``o[i + j]`` for ``j < m <= n - i``.
 * The modulator's run tables ``seq1``/``seq0`` (TABLE + SEQX) are read from ``pos[ph] <
   TABLE`` for ``m <= 27 <= SEQX`` samples (``m`` is the rest of one bit: 80 clock units
-  at 3 a sample), into ``o[i:i + m]`` with ``i + m <= n``.
+  at 3 a sample), into ``o[i:i + m]`` with ``i + m <= n``; at the burst's end the rest,
+  ``o[i:n]``, is zeroed (``i < n`` in the loop).
 * ``V21TxCore``: the queued bits are ``qbuf[qpos:]`` with ``0 <= qpos <= len(qbuf)``
   (``qpos`` only grows by one after a ``qpos < qlen`` compare; ``put`` rebuilds
   ``qbuf`` and resets ``qpos``); ``tx(n)`` writes ``out[0:n]`` of an array it made with
@@ -73,7 +74,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.math cimport M_PI, ceil, cos, floor, sin, sqrt
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cnp.import_array()
 
@@ -1008,9 +1009,11 @@ cdef class V21TxCore(V21Modulator):
         if n < 0:
             raise ValueError("n must be >= 0")
         cdef cnp.npy_intp dim = n
-        cdef cnp.ndarray out = cnp.PyArray_ZEROS(1, &dim, cnp.NPY_INT16, 0)
+        cdef cnp.ndarray out
         if self.done or n == 0:
-            return out
+            return cnp.PyArray_ZEROS(1, &dim, cnp.NPY_INT16, 0)
+        # (not zeroed: every sample is written below, the tail after the burst's end too)
+        out = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_INT16, 0)
         cdef short* o = <short*> cnp.PyArray_DATA(out)
         cdef const unsigned char* q = <const unsigned char*> cnp.PyArray_DATA(self.qbuf)
         cdef Py_ssize_t i = 0, m, qpos = self.qpos, qlen = self.qbuf.shape[0]
@@ -1021,9 +1024,10 @@ cdef class V21TxCore(V21Modulator):
                     self.cur = q[qpos]
                     qpos += 1
                 elif self.final:
-                    # out of bits at a bit boundary: the burst ends here (the rest of
-                    # out stays zero)
+                    # out of bits at a bit boundary: the burst ends here, the rest of
+                    # out is zeros
                     self.done = True
+                    memset(o + i, 0, (n - i) * sizeof(short))
                     break
                 else:
                     self.cur = 1
