@@ -2,7 +2,10 @@
 """Per-sample and per-symbol loops shared by the V.29 and V.17 modems.
 
 Transmit side: the 23-bit scramblers, the V.17 differential + trellis encoder and a
-polyphase pulse shaper / modulator (10/3 samples per symbol at 2400 baud).
+polyphase pulse shaper / modulator (10/3 samples per symbol at 2400 baud): the plain
+double-precision ``Modulator`` (the reference) and the fast ``QamTxCore`` the V.17/V.29
+transmitters use (bits -> symbols -> float32 folded-carrier shaper in one C pass, into
+``BlockTx``'s buffer; within one LSB of the reference, tests/modem/test_qam_tx_fast.py).
 
 Receive side (:class:`QamReceiver`): carrier detect (power meter with on/off
 thresholds), a bank of complex band-pass root-raised-cosine filters at P fractional
