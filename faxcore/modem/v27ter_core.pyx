@@ -25,9 +25,9 @@ given and raises ``ValueError`` otherwise):
   ``PskTxCore.tx``: ``need <= len(pend) - ppos``, checked after any refill, with
   ``0 <= ppos <= len(pend)``: ``ppos`` grows by ``need`` only after that check and is
   reset with every new ``pend``; the output block is made with ``n`` elements).
-* The per-period shaper (``_run_fast``): ``tab`` is ``[40, ntaps, 4, 8]`` (built so by
+* The per-period shaper (``_run_fast``): ``tab`` is ``[40, ntaps, 9, 8]`` (built so by
   ``set_gain``, which alone fills its cache), read at ``car`` in ``[0, 40)`` (a modulo, or the running
-  carrier index) over taps ``j < ntaps`` and codes ``hcode <= 3`` (``s & 3``, or 0), 8
+  carrier index) over taps ``j < ntaps`` and codes ``hcode <= 8`` (``s & 7``, or 8), 8
   lanes; the history codes/signs (64) at ``hist_pos + 32 - j`` as above; the period's
   samples ``sbuf[lane & 7]``. The data path: ``_encode`` reads ``nbits <= qlen`` bits
   from ``qbuf[qpos:]`` (checked) and writes ``total / bps`` symbols into the room
@@ -88,26 +88,26 @@ cdef extern from *:
         return v;
     }
     /* The samples of one symbol period, rounded to int16:
-       v[l] = sum_j hs[-j] tab[(j 4 + hc[-j]) 8 + l], j = 0..ntaps-1, for lanes
+       v[l] = sum_j tab[(j 9 + hc[-j]) 8 + l], j = 0..ntaps-1 (hc: phase 0..7, 8 for a
+       zero symbol, whose rows are 0), for lanes
        0..2 npairs-1 (npairs 3 or 4; SSE2 pairs); then clamped to
        [-32768, 32767] and rounded half away from zero, as the plain loop does. */
     static inline void v27_period(const double *restrict tab, int ntaps, int npairs,
-                                  const unsigned char *hc, const double *hs, short *out)
+                                  const unsigned char *hc, short *out)
     {
         /* three partial sums per lane pair (taps j = 0, 1, 2 mod 3), so that the adds
            are three short dependency chains instead of one of ntaps */
         v27_v2d a0 = {0.0, 0.0}, a1 = {0.0, 0.0}, a2 = {0.0, 0.0}, a3 = {0.0, 0.0};
         v27_v2d b0 = {0.0, 0.0}, b1 = {0.0, 0.0}, b2 = {0.0, 0.0}, b3 = {0.0, 0.0};
-        v27_v2d c0 = {0.0, 0.0}, c1 = {0.0, 0.0}, c2 = {0.0, 0.0}, c3 = {0.0, 0.0}, sv;
+        v27_v2d c0 = {0.0, 0.0}, c1 = {0.0, 0.0}, c2 = {0.0, 0.0}, c3 = {0.0, 0.0};
         const double *t;
         int j;
     #define V27_TAP(A0, A1, A2, A3, J) \
-        t = tab + ((J) * 4 + hc[-(J)]) * 8; \
-        sv = (v27_v2d){hs[-(J)], hs[-(J)]}; \
-        A0 += sv * v27_ld(t); \
-        A1 += sv * v27_ld(t + 2); \
-        A2 += sv * v27_ld(t + 4); \
-        if (npairs > 3) A3 += sv * v27_ld(t + 6);
+        t = tab + ((J) * 9 + hc[-(J)]) * 8; \
+        A0 += v27_ld(t); \
+        A1 += v27_ld(t + 2); \
+        A2 += v27_ld(t + 4); \
+        if (npairs > 3) A3 += v27_ld(t + 6);
         for (j = 0; j + 3 <= ntaps; j += 3) {
             V27_TAP(a0, a1, a2, a3, j)
             V27_TAP(b0, b1, b2, b3, j + 1)
@@ -182,7 +182,7 @@ cdef extern from *:
     void v27_lms(double *cr, double *ci, const double *ur, const double *ui, int n,
                  double er, double ei) noexcept nogil
     void v27_period(const double *tab, int ntaps, int npairs, const unsigned char *hc,
-                    const double *hs, cnp.int16_t *out) noexcept nogil
+                    cnp.int16_t *out) noexcept nogil
 
 cdef enum:
     NB = 64               # input history ring (complex baseband), power of two >= filter length
@@ -195,6 +195,7 @@ cdef enum:
     HOLD_MAX = 128        # bits held during a dropout (low_grace symbols of <= 3 bits)
     SEG5 = 8              # segment 5 (scrambled ones) in symbols
     SLANES = 8            # samples per symbol period the per-period shaper makes (>= 20/3)
+    NCODES = 9            # per-period table rows per tap: phases 0..7, then a zero symbol
     TX_DATA = 0           # transmitter: encoding the data (or the fill before more)
     TX_TAIL = 1           # the data's end is encoded; the ring-down zeros come next
     TX_OFF = 2            # everything encoded: zero symbols only
@@ -331,10 +332,9 @@ cdef class PskShaper:
     cdef double car_re[CARRIER_PERIOD]
     cdef double car_im[CARRIER_PERIOD]
     # the per-period form (``set_gain``, ``_run_fast``): the history as table codes
-    # (phase & 3) and signs (-1 for phases 4..7, 0 for a zero symbol), the tables, and
-    # the samples of the current symbol period
+    # (the phase 0..7, 8 for a zero symbol), the tables, and the samples of the current
+    # symbol period
     cdef unsigned char hcode[64]
-    cdef double hsgn[64]
     cdef const double[:, :, :, ::1] tab
     cdef object tab_arr
     cdef double fast_gain
@@ -363,8 +363,7 @@ cdef class PskShaper:
         for i in range(64):
             self.hist_re[i] = 0.0
             self.hist_im[i] = 0.0
-            self.hcode[i] = 0
-            self.hsgn[i] = 0.0
+            self.hcode[i] = NCODES - 1
         self.fast_ok = False
         self.npairs = 4
         self.sb_valid = 0
@@ -431,17 +430,14 @@ cdef class PskShaper:
                 if s < 0:
                     hre[hp] = 0.0
                     him[hp] = 0.0
-                    self.hcode[hp] = 0
-                    self.hsgn[hp] = 0.0
+                    self.hcode[hp] = NCODES - 1
                 else:
                     hre[hp] = self.pt_re[s & 7]
                     him[hp] = self.pt_im[s & 7]
-                    self.hcode[hp] = s & 3
-                    self.hsgn[hp] = -1.0 if s & 4 else 1.0
+                    self.hcode[hp] = s & 7
                 hre[hp + 32] = hre[hp]
                 him[hp + 32] = him[hp]
                 self.hcode[hp + 32] = self.hcode[hp]
-                self.hsgn[hp + 32] = self.hsgn[hp]
             cp = coef + bp * row
             xr = 0.0
             xi = 0.0
@@ -468,8 +464,9 @@ cdef class PskShaper:
     # positions of those samples depend only on the carrier position ``car`` of the
     # first one. So ``tab[car, j, c, l]`` = gain x coef[row_l, j] x Re(point(c) x
     # carrier(car + l)), row_l = (car den) mod num + l den: the ``l``-th sample of the
-    # period is sum_j sign_j tab[car, j, code_j, l] (code = phase & 3, sign -1 for phases
-    # 4..7, 0 for a zero symbol), all lanes at once (SSE2 pairs) when the symbol enters.
+    # period is sum_j tab[car, j, code_j, l] (code = the phase 0..7, whose rows 4..7 are
+    # the exact negatives of 0..3; 8 for a zero symbol, rows of 0), all lanes at once
+    # (SSE2 pairs) when the symbol enters.
     # The same products as the plain loop above in another order: a sample may round
     # the other way only if it lies within ~1e-11 of a half LSB (the tests bound it).
 
@@ -492,7 +489,7 @@ cdef class PskShaper:
             self.tab_arr = tab
             self.fast_gain = gain
             return
-        tab = np.zeros((CARRIER_PERIOD, self.ntaps, 4, SLANES), np.float64)
+        tab = np.zeros((CARRIER_PERIOD, self.ntaps, NCODES, SLANES), np.float64)
         cdef double[:, :, :, ::1] t = tab
         for car in range(CARRIER_PERIOD):
             for l in range(lanes):
@@ -504,6 +501,7 @@ cdef class PskShaper:
                         t[car, j, c, l] = gain * self.coef[row, j] * (
                             self.pt_re[c] * self.car_re[(car + l) % CARRIER_PERIOD]
                             - self.pt_im[c] * self.car_im[(car + l) % CARRIER_PERIOD])
+                        t[car, j, c + 4, l] = -t[car, j, c, l]   # the opposite point
         tab.setflags(write=False)   # shared by the shapers of the same key
         if len(_SHAPER_TABLES) >= _SHAPER_TABLES_MAX:
             _SHAPER_TABLES.clear()
@@ -521,7 +519,7 @@ cdef class PskShaper:
         """The int16 samples of the symbol period that starts at carrier position
         ``car`` into ``sbuf`` (from the history as it is now)."""
         v27_period(&self.tab[car, 0, 0, 0], self.ntaps, self.npairs,
-                   &self.hcode[self.hist_pos + 32], &self.hsgn[self.hist_pos + 32], self.sbuf)
+                   &self.hcode[self.hist_pos + 32], self.sbuf)
         self.sb_valid = 1
 
     def run_fast(self, symbols, int n):
@@ -573,22 +571,19 @@ cdef class PskShaper:
             if s < 0:
                 self.hist_re[hp] = 0.0
                 self.hist_im[hp] = 0.0
-                self.hcode[hp] = 0
-                self.hsgn[hp] = 0.0
+                self.hcode[hp] = NCODES - 1
             else:
                 self.hist_re[hp] = self.pt_re[s & 7]
                 self.hist_im[hp] = self.pt_im[s & 7]
-                self.hcode[hp] = s & 3
-                self.hsgn[hp] = -1.0 if s & 4 else 1.0
+                self.hcode[hp] = s & 7
             self.hist_re[hp + 32] = self.hist_re[hp]
             self.hist_im[hp + 32] = self.hist_im[hp]
             self.hcode[hp + 32] = self.hcode[hp]
-            self.hsgn[hp + 32] = self.hsgn[hp]
             self.hist_pos = hp
             L = (num - bp + den - 1) // den     # samples in this period (<= SLANES)
             if i + SLANES <= n:
                 v27_period(&self.tab[car, 0, 0, 0], self.ntaps, self.npairs,
-                           &self.hcode[hp + 32], &self.hsgn[hp + 32], o + i)
+                           &self.hcode[hp + 32], o + i)
                 self.sb_valid = 0
                 m = L
             else:
