@@ -37,7 +37,7 @@ from faxcore.modem.base import (
     as_samples,
 )
 from faxcore.modem.dsp import DBM0_RMS
-from faxcore.modem.v21_core import V21Demodulator, V21TxCore
+from faxcore.modem.v21_core import V21Demodulator, V21ReferenceDemodulator, V21TxCore
 
 BIT_RATE = 300
 MARK_HZ = 1650
@@ -97,8 +97,10 @@ class Transmitter(V21TxCore):
         self.final = bool(final)
 
 
-class Receiver(V21Demodulator):
-    """V.21 ch2 FSK receiver (see module docstring)."""
+class _ReceiverApi:
+    """The receiver contract (:mod:`faxcore.modem.base`) over a V.21 demodulator core."""
+
+    __slots__ = ()
 
     def __init__(self, bit_rate: int = BIT_RATE, *, cutoff_dbm0: float = -47.0):
         _check_rate(bit_rate)
@@ -128,3 +130,14 @@ class Receiver(V21Demodulator):
     @property
     def trained(self) -> bool:
         return bool(self.in_burst)
+
+
+class Receiver(_ReceiverApi, V21Demodulator):
+    """V.21 ch2 FSK receiver (see module docstring)."""
+
+
+class ReferenceReceiver(_ReceiverApi, V21ReferenceDemodulator):
+    """The same receiver on the plain reading of the demodulator (no idle gate): the tests
+    compare the two, and use this one where they need the old detector's behaviour over
+    non-V.21 signal (it can make noise bits of a V.27ter page, which the gate ignores)."""
+
