@@ -97,7 +97,6 @@ def route_dsp_calls() -> None:
         qam_core,
         v17,
         v21,
-        v27ter,
         v29,
     )
 
@@ -115,8 +114,8 @@ def route_dsp_calls() -> None:
     hdlc.Deframer = _timed_factory(hdlc.Deframer)
     hdlc.frames_bits = functools.partial(dsp_call, hdlc.frames_bits)
     hdlc.crc16_update = functools.partial(dsp_call, hdlc.crc16_update)
-    v27ter.PskShaper = _timed_factory(v27ter.PskShaper)
-    v27ter.Scrambler = _timed_factory(v27ter.Scrambler)
+    # the V.27ter transmitter (PskTxCore: scrambler, coder and shaper in one compiled
+    # core) is called from the compiled transmit pump, like V.21's: no Python entry
     make_pump = pump.rx_pump
     pump.rx_pump = lambda *a, **k: _Timed(make_pump(*a, **k))
 

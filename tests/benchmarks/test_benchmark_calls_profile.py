@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from faxcore.testing.paths import ROOT
 
 CHILD = """
@@ -27,3 +29,16 @@ def test_profile_routing_finds_every_entry_point() -> None:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("routed")
+
+
+@pytest.mark.parametrize("modem_name", ["v17", "v29", "v27ter"])
+def test_profile_runs_a_call_for_every_modem(modem_name: str) -> None:
+    """The whole ``--profile`` run, per modem: ``--modem v27ter`` failed with TypeError
+    once the V.27ter transmitter's core checked its tables' type (the routing handed it a
+    timing proxy of ``PskShaper``)."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "calls.py"), "--modem",
+                          modem_name, "--profile"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # the layer table with the compiled cores' share, then the top functions
+    assert "Cython DSP" in out.stdout and "top 15 functions by own time" in out.stdout
