@@ -238,6 +238,74 @@ cdef class V21ReferenceDemodulator:
             tau -= 1
         return -1.0
 
+    cdef void _carrier_on(self, long long t) noexcept:
+        """The carrier-on decision at sample ``t`` (rare: once per burst): the burst's
+        level and its start, searched back in ``hist_a``; the decoder is armed."""
+        cdef double ref = 0.0, t_on
+        cdef long long lo
+        cdef int k
+        self.carrier = 1
+        self.hold = 0
+        for k in range(NWIN):
+            if self.hist_a[(t - k) & HMASK] > ref:
+                ref = self.hist_a[(t - k) & HMASK]
+        self.level = ref
+        if self.pending:
+            # the burst still waiting for the decoder (shorter than the
+            # lag) is replaced by this one and never reported: the start
+            # may be searched for back to the end of the burst before it
+            self.last_end = self.pending_prev_end
+            self.last_cut = self.pending_prev_cut
+        self.pending_prev_end = self.last_end
+        self.pending_prev_cut = self.last_cut
+        lo = self._search_floor(t, self.last_end)
+        t_on = self._find_edge(ref, 1, t, lo)
+        if t_on >= 0.0:
+            t_on = t_on - 0.5 * NWIN + 1.0
+        elif self.last_cut and lo > t - (HIST - 2 * NWIN):
+            # no rise since the previous burst was cut (by noise on top,
+            # not by the tone stopping): this one goes on from there
+            t_on = self.last_end
+        else:
+            # no rise to time: from now
+            t_on = t - 0.5 * NWIN + 1.0
+        if t_on < t - DELAY:
+            t_on = t - DELAY
+        if t_on < self.last_end:
+            t_on = self.last_end
+        self.burst_on = t_on
+        # the decoder (DELAY behind) starts when it reaches t_on, or
+        # after it has flushed the previous burst
+        self.pending = 1
+        self.pending_has_end = 0
+        self.pending_on = t_on
+
+    cdef void _carrier_off(self, long long t) noexcept:
+        """The carrier-off decision at sample ``t`` (rare: once per burst): the burst's
+        end, searched back in ``hist_a``, for the decoder."""
+        cdef double ref, t_end
+        self.carrier = 0
+        self.hold = 0
+        ref = self._find_edge(self.level, 0, t,
+                              self._search_floor(t, self.burst_on))
+        if ref < 0.0:
+            # the in-band share fell, not the amplitude: the end is
+            # where the off condition started to hold
+            t_end = <double> (t - HOLD_OFF + 1)
+        else:
+            t_end = ref - 0.5 * NWIN + 1.0
+        if t_end < self.burst_on:
+            t_end = self.burst_on
+        self.last_end = t_end
+        self.last_cut = ref < 0.0
+        if self.pending:
+            # burst shorter than the decoder lag: end known before start
+            self.pending_has_end = 1
+            self.pending_end = t_end
+        else:
+            self.dec_ending = 1
+            self.t_end = t_end
+
     cdef void _start_decoder(self, double t_on) noexcept:
         self.dec_active = 1
         self.dec_ending = 0
@@ -310,9 +378,9 @@ cdef class V21ReferenceDemodulator:
 
     def process(self, const short[::1] x):
         cdef Py_ssize_t i, n = x.shape[0]
-        cdef double v, p1r, p1i, p0r, p0i, a2, a, pin, ref, t_on, t_end
+        cdef double v, p1r, p1i, p0r, p0i, a2, a, pin
         cdef int k, w, ti
-        cdef long long t, lo
+        cdef long long t
         cdef double alpha = self.alpha
         # the running sums and power averages in locals (registers) for the loop, written
         # back at its end: nothing called from it reads them (the same arithmetic)
@@ -373,42 +441,7 @@ cdef class V21ReferenceDemodulator:
                         and l_pin_s > 0.4 * l_ptot_s):
                     self.hold += 1
                     if self.hold >= HOLD_ON:
-                        self.carrier = 1
-                        self.hold = 0
-                        ref = 0.0
-                        for k in range(NWIN):
-                            if self.hist_a[(t - k) & HMASK] > ref:
-                                ref = self.hist_a[(t - k) & HMASK]
-                        self.level = ref
-                        if self.pending:
-                            # the burst still waiting for the decoder (shorter than the
-                            # lag) is replaced by this one and never reported: the start
-                            # may be searched for back to the end of the burst before it
-                            self.last_end = self.pending_prev_end
-                            self.last_cut = self.pending_prev_cut
-                        self.pending_prev_end = self.last_end
-                        self.pending_prev_cut = self.last_cut
-                        lo = self._search_floor(t, self.last_end)
-                        t_on = self._find_edge(ref, 1, t, lo)
-                        if t_on >= 0.0:
-                            t_on = t_on - 0.5 * NWIN + 1.0
-                        elif self.last_cut and lo > t - (HIST - 2 * NWIN):
-                            # no rise since the previous burst was cut (by noise on top,
-                            # not by the tone stopping): this one goes on from there
-                            t_on = self.last_end
-                        else:
-                            # no rise to time: from now
-                            t_on = t - 0.5 * NWIN + 1.0
-                        if t_on < t - DELAY:
-                            t_on = t - DELAY
-                        if t_on < self.last_end:
-                            t_on = self.last_end
-                        self.burst_on = t_on
-                        # the decoder (DELAY behind) starts when it reaches t_on, or
-                        # after it has flushed the previous burst
-                        self.pending = 1
-                        self.pending_has_end = 0
-                        self.pending_on = t_on
+                        self._carrier_on(t)
                 else:
                     self.hold = 0
             else:
@@ -416,27 +449,7 @@ cdef class V21ReferenceDemodulator:
                         or l_a_s < 0.25 * self.level):
                     self.hold += 1
                     if self.hold >= HOLD_OFF:
-                        self.carrier = 0
-                        self.hold = 0
-                        ref = self._find_edge(self.level, 0, t,
-                                              self._search_floor(t, self.burst_on))
-                        if ref < 0.0:
-                            # the in-band share fell, not the amplitude: the end is
-                            # where the off condition started to hold
-                            t_end = <double> (t - HOLD_OFF + 1)
-                        else:
-                            t_end = ref - 0.5 * NWIN + 1.0
-                        if t_end < self.burst_on:
-                            t_end = self.burst_on
-                        self.last_end = t_end
-                        self.last_cut = ref < 0.0
-                        if self.pending:
-                            # burst shorter than the decoder lag: end known before start
-                            self.pending_has_end = 1
-                            self.pending_end = t_end
-                        else:
-                            self.dec_ending = 1
-                            self.t_end = t_end
+                        self._carrier_off(t)
                 else:
                     self.hold = 0
                     self.level += (a - self.level) * (1.0 / 256.0)
@@ -585,10 +598,9 @@ cdef class V21Demodulator(V21ReferenceDemodulator):
         reference's loop does per sample, with the integer correlators."""
         cdef Py_ssize_t i
         cdef long long v, xo, t = self.t
-        cdef double f1r, f1i, f0r, f0i, vv, a2, a, pin, ref, t_on, t_end, d, dp
+        cdef double f1r, f1i, f0r, f0i, vv, a2, a, pin, d, dp
         cdef long long td
-        cdef int k, ti = self.tidx, to = self.tob
-        cdef long long lo
+        cdef int ti = self.tidx, to = self.tob
         cdef double alpha = self.alpha
         cdef long long s1r = self.q1r, s1i = self.q1i, s0r = self.q0r, s0i = self.q0i
         cdef double l_pin_s = self.pin_s, l_ptot_s = self.ptot_s, l_a_s = self.a_s
@@ -629,34 +641,7 @@ cdef class V21Demodulator(V21ReferenceDemodulator):
                         and l_pin_s > 0.4 * l_ptot_s):
                     self.hold += 1
                     if self.hold >= HOLD_ON:
-                        self.carrier = 1
-                        self.hold = 0
-                        ref = 0.0
-                        for k in range(NWIN):
-                            if self.hist_a[(t - k) & HMASK] > ref:
-                                ref = self.hist_a[(t - k) & HMASK]
-                        self.level = ref
-                        if self.pending:
-                            self.last_end = self.pending_prev_end
-                            self.last_cut = self.pending_prev_cut
-                        self.pending_prev_end = self.last_end
-                        self.pending_prev_cut = self.last_cut
-                        lo = self._search_floor(t, self.last_end)
-                        t_on = self._find_edge(ref, 1, t, lo)
-                        if t_on >= 0.0:
-                            t_on = t_on - 0.5 * NWIN + 1.0
-                        elif self.last_cut and lo > t - (HIST - 2 * NWIN):
-                            t_on = self.last_end
-                        else:
-                            t_on = t - 0.5 * NWIN + 1.0
-                        if t_on < t - DELAY:
-                            t_on = t - DELAY
-                        if t_on < self.last_end:
-                            t_on = self.last_end
-                        self.burst_on = t_on
-                        self.pending = 1
-                        self.pending_has_end = 0
-                        self.pending_on = t_on
+                        self._carrier_on(t)
                 else:
                     self.hold = 0
             else:
@@ -664,24 +649,7 @@ cdef class V21Demodulator(V21ReferenceDemodulator):
                         or l_a_s < 0.25 * self.level):
                     self.hold += 1
                     if self.hold >= HOLD_OFF:
-                        self.carrier = 0
-                        self.hold = 0
-                        ref = self._find_edge(self.level, 0, t,
-                                              self._search_floor(t, self.burst_on))
-                        if ref < 0.0:
-                            t_end = <double> (t - HOLD_OFF + 1)
-                        else:
-                            t_end = ref - 0.5 * NWIN + 1.0
-                        if t_end < self.burst_on:
-                            t_end = self.burst_on
-                        self.last_end = t_end
-                        self.last_cut = ref < 0.0
-                        if self.pending:
-                            self.pending_has_end = 1
-                            self.pending_end = t_end
-                        else:
-                            self.dec_ending = 1
-                            self.t_end = t_end
+                        self._carrier_off(t)
                 else:
                     self.hold = 0
                     self.level += (a - self.level) * (1.0 / 256.0)
