@@ -59,7 +59,9 @@ given and raises ``ValueError`` otherwise):
   ``sym[2 k], sym[2 k + 1]`` for ``k < ns`` from the scratch of ``>= 2 ns`` floats;
   the symbol ring (4 LP floats, ``LP <= TX_LP_MAX``) is written at pairs ``spos`` and
   ``spos + LP`` (``0 <= spos < LP``) and read over the ``2 LP`` floats from pair
-  ``spos + 1``; table row ``pos < P`` of ``2 LP`` floats in ``P * 2 LP`` (plus up to 3
+  ``spos + 1`` (the usual pulse, ``2 LP = 28``, keeps that window in registers: loaded
+  from there, shifted by the pair ``sym[2 k], sym[2 k + 1]``, one 8-byte load, the
+  same ``k < ns`` as the ring write); table row ``pos < P`` of ``2 LP`` floats in ``P * 2 LP`` (plus up to 3
   floats skipped to align it to 16 bytes, of the 4 allocated extra). The coder reads
   ``bits[k]``, ``k < ns * bps = n`` (checked whole symbols); a V.17 label has ``bps + 1``
   bits and a V.29 one is ``amp * 8 + phase`` (< 16, or < 8 with 3 bits), and
@@ -491,6 +493,99 @@ cdef extern from *:
                 bp += 3;                                                            \
             }                                                                       \
         } while (0)
+    #if FC_TX_GROUPS
+    /* The 28-float window (7 vectors) of the usual pulse kept in registers across the
+       samples of a symbol (3 or 4 of them) instead of reloaded from the ring for each:
+       a new symbol shifts it by one (re, im) pair (each vector takes the top half of
+       itself and the bottom half of the next; the last takes the new pair), the very
+       floats the ring holds at pairs spos + 1 .. spos + LP after the push, so every
+       product and sum is the one FC_TX_DOT forms from the ring (same order). */
+    static inline __attribute__((always_inline)) void fc_tx_win_load(__m128 *win, const float *x)
+    {
+        int i;
+        for (i = 0; i < 7; i++)
+            win[i] = _mm_loadu_ps(x + 4 * i);
+    }
+    #define FC_TX_SHUF(a, b) _mm_shuffle_ps((a), (b), _MM_SHUFFLE(1, 0, 3, 2))
+    /* one sample's dot product from the register window, as FC_TX_DOT with n4 = 7:
+       a0 = r0 x0 + r2 x2 + r4 x4 + r6 x6, a1 = r1 x1 + r3 x3 + r5 x5, in that order */
+    #define FC_TX_DOT7(acc)                                                         \
+        do {                                                                        \
+            __m128 a0_ = _mm_mul_ps(_mm_load_ps(row), w0);                          \
+            __m128 a1_ = _mm_mul_ps(_mm_load_ps(row + 4), w1);                      \
+            a0_ = _mm_add_ps(a0_, _mm_mul_ps(_mm_load_ps(row + 8), w2));            \
+            a1_ = _mm_add_ps(a1_, _mm_mul_ps(_mm_load_ps(row + 12), w3));           \
+            a0_ = _mm_add_ps(a0_, _mm_mul_ps(_mm_load_ps(row + 16), w4));           \
+            a1_ = _mm_add_ps(a1_, _mm_mul_ps(_mm_load_ps(row + 20), w5));           \
+            a0_ = _mm_add_ps(a0_, _mm_mul_ps(_mm_load_ps(row + 24), w6));           \
+            (acc) = _mm_add_ps(a0_, a1_);                                           \
+            if (++pos >= P) {                                                       \
+                pos = 0;                                                            \
+                row = tab;                                                          \
+            } else {                                                                \
+                row += 28;                                                          \
+            }                                                                       \
+        } while (0)
+    /* FC_TX_STEP, and the window shifted in registers when a symbol comes in */
+    #define FC_TX_STEP7()                                                           \
+        do {                                                                        \
+            if (bp >= 7) {                                                          \
+                bp -= 7;                                                            \
+                if (++spos >= LP)                                                   \
+                    spos = 0;                                                       \
+                ring[2 * spos] = sym[2 * k];                                        \
+                ring[2 * spos + 1] = sym[2 * k + 1];                                \
+                ring[2 * (spos + LP)] = sym[2 * k];                                 \
+                ring[2 * (spos + LP) + 1] = sym[2 * k + 1];                         \
+                __m128 nw_ = _mm_castpd_ps(_mm_load_sd((const double *)(sym + 2 * k))); \
+                w0 = FC_TX_SHUF(w0, w1);                                            \
+                w1 = FC_TX_SHUF(w1, w2);                                            \
+                w2 = FC_TX_SHUF(w2, w3);                                            \
+                w3 = FC_TX_SHUF(w3, w4);                                            \
+                w4 = FC_TX_SHUF(w4, w5);                                            \
+                w5 = FC_TX_SHUF(w5, w6);                                            \
+                w6 = FC_TX_SHUF(w6, nw_);                                           \
+                k++;                                                                \
+            } else {                                                                \
+                bp += 3;                                                            \
+            }                                                                       \
+        } while (0)
+    /* four samples (k + fc_tx_need4[bp] <= ns symbols available), written at o[0..3];
+       lane sums, clamps and roundings as the generic group path */
+    static inline __attribute__((always_inline)) void fc_txshape_group7(
+        int *pbp, int *pspos, int *ppos, const float **prow, long *pk, int LP, int P,
+        const float *restrict tab, float *restrict ring, const float *restrict sym,
+        short *restrict o, __m128 *win)
+    {
+        int bp = *pbp, spos = *pspos, pos = *ppos;
+        long k = *pk;
+        const float *row = *prow;
+        __m128 w0 = win[0], w1 = win[1], w2 = win[2], w3 = win[3], w4 = win[4],
+               w5 = win[5], w6 = win[6];
+        __m128 v0, v1, v2, v3;
+        FC_TX_STEP7();
+        FC_TX_DOT7(v0);
+        FC_TX_STEP7();
+        FC_TX_DOT7(v1);
+        FC_TX_STEP7();
+        FC_TX_DOT7(v2);
+        FC_TX_STEP7();
+        FC_TX_DOT7(v3);
+        __m128 s01 = _mm_add_ps(_mm_unpacklo_ps(v0, v1), _mm_unpackhi_ps(v0, v1));
+        __m128 s23 = _mm_add_ps(_mm_unpacklo_ps(v2, v3), _mm_unpackhi_ps(v2, v3));
+        __m128 r = _mm_add_ps(_mm_movelh_ps(s01, s23), _mm_movehl_ps(s23, s01));
+        r = _mm_min_ps(r, _mm_set1_ps(32767.0f));
+        r = _mm_max_ps(r, _mm_set1_ps(-32768.0f));
+        const __m128d off = _mm_set1_pd(32768.5);
+        __m128i lo = _mm_cvttpd_epi32(_mm_add_pd(_mm_cvtps_pd(r), off));
+        __m128i hi = _mm_cvttpd_epi32(_mm_add_pd(_mm_cvtps_pd(_mm_movehl_ps(r, r)), off));
+        __m128i q = _mm_sub_epi32(_mm_unpacklo_epi64(lo, hi), _mm_set1_epi32(32768));
+        _mm_storel_epi64((__m128i *)o, _mm_packs_epi32(q, q));
+        win[0] = w0; win[1] = w1; win[2] = w2; win[3] = w3; win[4] = w4; win[5] = w5;
+        win[6] = w6;
+        *pbp = bp; *pspos = spos; *ppos = pos; *pk = k; *prow = row;
+    }
+    #endif
     static inline __attribute__((always_inline)) long fc_txshape_body(int *pbp, int *pspos, int *ppos, int LP, int P,
                                        const int n4, const float *restrict tab,
                                        float *restrict ring, const float *restrict sym,
@@ -501,9 +596,21 @@ cdef extern from *:
         long n = 0, k = 0;
         const float *row = tab + (long)pos * NT;
         fc_tx4 acc;
+    #if FC_TX_GROUPS
+        __m128 win[7];      /* n4 == 7: the window ring[2 (spos + 1) ..][0..27] */
+        if (n4 == 7)
+            fc_tx_win_load(win, ring + 2 * (spos + 1));
+    #endif
         for (;;) {
     #if FC_TX_GROUPS
-            if (k + fc_tx_need4[bp] <= ns) {
+            if (n4 == 7 && k + fc_tx_need4[bp] <= ns) {
+                /* the usual pulse (28 floats): the four samples of fc_txshape_group7,
+                   the window in registers (same values, same arithmetic) */
+                fc_txshape_group7(&bp, &spos, &pos, &row, &k, LP, P, tab, ring, sym, o + n, win);
+                n += 4;
+                continue;
+            }
+            if (n4 != 7 && k + fc_tx_need4[bp] <= ns) {
                 /* four samples, each its own dot product as below; their lane sums,
                    clamps and roundings four at once: the same arithmetic, in the same
                    order ((l0 + l2) + (l1 + l3), then as the single-sample path) */
@@ -548,6 +655,10 @@ cdef extern from *:
             v = v > -32768.0f ? v : -32768.0f;
             t = (int)((double)v + 32768.5) - 32768;
             o[n++] = (short)t;
+    #if FC_TX_GROUPS
+            if (n4 == 7)
+                fc_tx_win_load(win, ring + 2 * (spos + 1));
+    #endif
         }
         *pbp = bp;
         *pspos = spos;

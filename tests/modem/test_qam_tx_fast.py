@@ -275,3 +275,33 @@ def test_queue_keeps_the_bits_it_points_into(name, rate, pieces):
     fast, ref = run(False), run(True)
     assert len(fast) == len(ref)
     assert np.abs(fast - ref).max() <= 1
+
+
+@pytest.mark.parametrize("carrier", [1800.0, 1700.0])
+def test_shaper_pieces_give_the_samples_and_state_of_one_call(carrier):
+    """The usual pulse's four-sample path keeps the symbol window in registers (shifted
+    one symbol at a time, reloaded from the ring after a single-sample step): symbols
+    fed in uneven pieces (every piece ends in single-sample steps, the next begins
+    with a reload) give exactly the samples and the shaper state (ring included) of
+    the same symbols in one call."""
+    rng = np.random.default_rng(int(carrier) + 5)
+    pulse = qam.tx_pulse()
+    sym = (rng.normal(0, 6, 900) + 1j * rng.normal(0, 6, 900)).astype(np.complex128)
+    whole = qam_core.QamTxCore()
+    whole._init_shaper(pulse, carrier, 300.0)
+    n = whole._modulate_symbols(sym)
+    want = whole.tx(n)
+    parts = qam_core.QamTxCore()
+    parts._init_shaper(pulse, carrier, 300.0)
+    got, i = [], 0
+    for k in [1, 2, 3, 1, 5, 7, 1, 1, 13, 2, 40, 1, 3] * 30:
+        if i >= len(sym):
+            break
+        m = parts._modulate_symbols(sym[i:i + k])
+        got.append(parts.tx(m))
+        i += k
+    assert i >= len(sym)
+    assert np.array_equal(np.concatenate(got), want)
+    sw, sp = whole._shaper_state(), parts._shaper_state()
+    assert sw[:3] == sp[:3]
+    assert np.array_equal(sw[3], sp[3])
