@@ -478,16 +478,21 @@ cdef extern from *:
                 row += NT;                                                          \
             }                                                                       \
         } while (0)
+    /* symbol k into the ring (twice: the window is read forward without wrapping) */
+    #define FC_TX_PUSH()                                                            \
+        do {                                                                        \
+            bp -= 7;                                                                \
+            if (++spos >= LP)                                                       \
+                spos = 0;                                                           \
+            ring[2 * spos] = sym[2 * k];                                            \
+            ring[2 * spos + 1] = sym[2 * k + 1];                                    \
+            ring[2 * (spos + LP)] = sym[2 * k];                                     \
+            ring[2 * (spos + LP) + 1] = sym[2 * k + 1];                             \
+        } while (0)
     #define FC_TX_STEP()                                                            \
         do {                                                                        \
             if (bp >= 7) {                                                          \
-                bp -= 7;                                                            \
-                if (++spos >= LP)                                                   \
-                    spos = 0;                                                       \
-                ring[2 * spos] = sym[2 * k];                                        \
-                ring[2 * spos + 1] = sym[2 * k + 1];                                \
-                ring[2 * (spos + LP)] = sym[2 * k];                                 \
-                ring[2 * (spos + LP) + 1] = sym[2 * k + 1];                         \
+                FC_TX_PUSH();                                                       \
                 k++;                                                                \
             } else {                                                                \
                 bp += 3;                                                            \
@@ -530,13 +535,7 @@ cdef extern from *:
     #define FC_TX_STEP7()                                                           \
         do {                                                                        \
             if (bp >= 7) {                                                          \
-                bp -= 7;                                                            \
-                if (++spos >= LP)                                                   \
-                    spos = 0;                                                       \
-                ring[2 * spos] = sym[2 * k];                                        \
-                ring[2 * spos + 1] = sym[2 * k + 1];                                \
-                ring[2 * (spos + LP)] = sym[2 * k];                                 \
-                ring[2 * (spos + LP) + 1] = sym[2 * k + 1];                         \
+                FC_TX_PUSH();                                                       \
                 __m128 nw_ = _mm_castpd_ps(_mm_load_sd((const double *)(sym + 2 * k))); \
                 w0 = FC_TX_SHUF(w0, w1);                                            \
                 w1 = FC_TX_SHUF(w1, w2);                                            \
