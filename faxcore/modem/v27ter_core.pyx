@@ -1159,6 +1159,18 @@ cdef class V27Demod:
         """Tracked carrier offset in Hz (from the carrier loop)."""
         return self.freq * (self.bit_rate / self.bps) / (2.0 * M_PI)
 
+    cdef inline int _mix_in(self, long long n, double v, int car) noexcept:
+        """Sample ``v`` (time ``n``) mixed down into the input ring, twice (the filter
+        reads the ring forward without wrapping); returns the next carrier phase index
+        (``0 <= car < CARRIER_PERIOD`` in and out)."""
+        cdef int w = <int>(n & (NB - 1))
+        self.bre[w] = <float>(v * self.mix_re[car])
+        self.bim[w] = <float>(v * self.mix_im[car])
+        self.bre[w + NB] = self.bre[w]
+        self.bim[w + NB] = self.bim[w]
+        car += 1
+        return 0 if car == CARRIER_PERIOD else car
+
     cdef inline void _event(self, int code, long long t) noexcept:
         # process() flushes the buffer to ``events`` before it can fill (at most 3
         # events per half-baud step, 1 more per sample: see process); checked regardless
@@ -1230,7 +1242,7 @@ cdef class V27Demod:
         cdef const cnp.int16_t *x = <const cnp.int16_t*> cnp.PyArray_DATA(arr)
         cdef Py_ssize_t m = cnp.PyArray_DIM(arr, 0), i
         cdef double v, pw, npw, offp, fl, onp
-        cdef int w, car
+        cdef int car
         cdef int off
         cdef long long nn, nxt
         need = m + 16 + HOLD_MAX
@@ -1259,14 +1271,7 @@ cdef class V27Demod:
                     if npw < offp or nn >= nxt:
                         break
                     pw = npw
-                    w = <int>(nn & (NB - 1))
-                    self.bre[w] = <float>(v * self.mix_re[car])
-                    self.bim[w] = <float>(v * self.mix_im[car])
-                    self.bre[w + NB] = self.bre[w]
-                    self.bim[w + NB] = self.bim[w]
-                    car += 1
-                    if car == CARRIER_PERIOD:
-                        car = 0
+                    car = self._mix_in(nn, v, car)
                     nn += 1
                     i += 1
                 self.power = pw
@@ -1288,14 +1293,7 @@ cdef class V27Demod:
                     if not (npw < fl) and npw > onp and npw > 4.0 * fl:
                         break
                     pw = npw
-                    w = <int>(nn & (NB - 1))
-                    self.bre[w] = <float>(v * self.mix_re[car])
-                    self.bim[w] = <float>(v * self.mix_im[car])
-                    self.bre[w + NB] = self.bre[w]
-                    self.bim[w + NB] = self.bim[w]
-                    car += 1
-                    if car == CARRIER_PERIOD:
-                        car = 0
+                    car = self._mix_in(nn, v, car)
                     if pw < fl:
                         fl = pw
                     else:
@@ -1313,14 +1311,7 @@ cdef class V27Demod:
             # carrier detect: ~4 ms power meter with hysteresis
             pw = self.power + (v * v - self.power) * 0.03125
             self.power = pw
-            w = <int>(self.n & (NB - 1))
-            self.bre[w] = <float>(v * self.mix_re[car])
-            self.bim[w] = <float>(v * self.mix_im[car])
-            self.bre[w + NB] = self.bre[w]
-            self.bim[w + NB] = self.bim[w]
-            car += 1
-            if car == CARRIER_PERIOD:
-                car = 0
+            car = self._mix_in(self.n, v, car)
             if self.carrier:
                 if pw < self.off_power:
                     self._carrier_down(pw)
