@@ -4,6 +4,8 @@ end, bit-error counting, and the interop cases run in both directions for every 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from faxcore import modem
@@ -172,3 +174,31 @@ def data_bit_at(name: str, rate: int, sample: int, lead: int = 800) -> int:
     """Index of the data bit being sent at ``sample`` (of a signal made by
     ``with_noise_hit``), to within a symbol."""
     return (sample - lead - LONG_TRAIN_SAMPLES[name]) * rate // 8000
+
+
+def two_piece_burst_digest(name: str, rate: int, block: int, **options) -> tuple[str, int]:
+    """A transmitter's burst in ``block``-sample calls, hashed: sha256 over each block's
+    samples with ``sure_samples()`` and ``continues_past(block)`` after it; returns
+    (hex digest, samples). The data comes in two pieces, the first announced as not
+    final, and the second only after the first has run out (so the fill is sent in
+    between). ``options`` go to :func:`faxcore.modem.transmitter`."""
+    rng = np.random.default_rng(rate + block)
+    first = rng.integers(0, 2, rate // 4, dtype=np.uint8)
+    second = rng.integers(0, 2, rate // 3, dtype=np.uint8)
+    tx = modem.transmitter(name, rate, **options)
+    tx.send(first, final=False)
+    h = hashlib.sha256()
+    total = 0
+    late = int(8000 * (len(first) / rate)) + 8000
+    sent = False
+    while not tx.done and total < 80000:
+        if not sent and total >= late:
+            tx.send(second, final=True)
+            sent = True
+        out = tx.tx(block)
+        assert out.dtype == np.int16 and out.shape == (block,)
+        h.update(out.tobytes())
+        h.update(np.array([tx.sure_samples(), tx.continues_past(block)], np.int64).tobytes())
+        total += block
+    assert tx.done
+    return h.hexdigest(), total

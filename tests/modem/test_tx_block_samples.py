@@ -14,13 +14,13 @@ LSB, with identical look-ahead answers, block by block."""
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 
 import numpy as np
 import pytest
 
 from faxcore import modem
+from faxcore.testing.modem_rig import two_piece_burst_digest
 
 CASES = [("v21", 300), ("v27ter", 2400), ("v27ter", 4800), ("v29", 7200), ("v29", 9600),
          ("v17", 7200), ("v17", 9600), ("v17", 12000), ("v17", 14400)]
@@ -67,35 +67,10 @@ DIGESTS: dict[tuple[str, int, int], str] = {
 }
 
 
-def run_burst(name: str, rate: int, block: int) -> tuple[str, int]:
-    """Transmit the two-piece burst in ``block``-sample calls; (digest, samples)."""
-    rng = np.random.default_rng(rate + block)
-    first = rng.integers(0, 2, rate // 4, dtype=np.uint8)
-    second = rng.integers(0, 2, rate // 3, dtype=np.uint8)
-    tx = modem.transmitter(name, rate)
-    tx.send(first, final=False)
-    h = hashlib.sha256()
-    total = 0
-    # the second piece comes late: after the first has run out (fill in between)
-    late = int(8000 * (len(first) / rate)) + 8000
-    sent = False
-    while not tx.done and total < 80000:
-        if not sent and total >= late:
-            tx.send(second, final=True)
-            sent = True
-        out = tx.tx(block)
-        assert out.dtype == np.int16 and out.shape == (block,)
-        h.update(out.tobytes())
-        h.update(np.array([tx.sure_samples(), tx.continues_past(block)], np.int64).tobytes())
-        total += block
-    assert tx.done
-    return h.hexdigest(), total
-
-
 @pytest.mark.parametrize("name,rate", CASES)
 @pytest.mark.parametrize("block", BLOCKS)
 def test_tx_blocks_same_samples_as_before(name: str, rate: int, block: int) -> None:
-    digest, _ = run_burst(name, rate, block)
+    digest, _ = two_piece_burst_digest(name, rate, block)
     assert digest == DIGESTS[(name, rate, block)]
 
 
