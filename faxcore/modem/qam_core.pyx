@@ -848,25 +848,11 @@ cdef class QamTxCore(BlockTx):
 
     def _init_v17(self, const double complex[::1] points, int bps, int tap=18):
         """V.17 data coding (as :func:`v17_symbols`), state reset to 0."""
-        cdef int i
-        if tap < 1 or tap > 22:
-            raise ValueError("scrambler tap must be 1..22")
         if bps < 3 or bps > 6:
             raise ValueError("V.17 carries 3..6 bits per symbol")
-        if tap < bps:
-            raise ValueError("the scrambler tap must be at least bps")  # see _modulate_bits
-        if points.shape[0] < (1 << (bps + 1)) or points.shape[0] > 128:
-            raise ValueError("points must hold every label of bps + 1 bits (at most 128)")
-        if not np.all(np.isfinite(np.asarray(points))):
-            raise ValueError("points must be finite")
-        for i in range(points.shape[0]):
-            self.pre[i] = <float>points[i].real
-            self.pim[i] = <float>points[i].imag
-        self._init_rev(bps)
+        self._init_coder(points, bps, tap, 1 << (bps + 1),
+                         "points must hold every label of bps + 1 bits (at most 128)")
         self.mode = 1
-        self.bps = bps
-        self.t1 = tap - 1
-        self.reg = 0
         self.diff = 0
         self.conv = 0
 
@@ -874,31 +860,42 @@ cdef class QamTxCore(BlockTx):
                   int tap=18):
         """V.29 data coding (as :func:`v29_symbols`), state reset to 0."""
         cdef int i
-        if tap < 1 or tap > 22:
-            raise ValueError("scrambler tap must be 1..22")
         if bps != 3 and bps != 4:
             raise ValueError("V.29 carries 3 or 4 bits per symbol")
-        if tap < bps:
-            raise ValueError("the scrambler tap must be at least bps")  # see _modulate_bits
         if step.shape[0] != 8:
             raise ValueError("step must have 8 entries")
         for i in range(8):
             if step[i] > 7:
                 raise ValueError("phase steps are 0..7")
+        self._init_coder(points, bps, tap, 16 if bps == 4 else 8,
+                         "too few (or over 128) constellation points")
+        for i in range(8):
             self.step[i] = step[i]
-        if points.shape[0] < (16 if bps == 4 else 8) or points.shape[0] > 128:
-            raise ValueError("too few (or over 128) constellation points")
+        self.mode = 2
+        self.phase = 0
+
+    cdef int _init_coder(self, const double complex[::1] points, int bps, int tap,
+                         Py_ssize_t need, str too_few) except -1:
+        """What both coders check and set: the scrambler tap, the points (``need`` to
+        128 of them, finite; ``too_few`` is the error otherwise), the bit-reversal
+        table; the scrambler register at 0."""
+        cdef Py_ssize_t i
+        if tap < 1 or tap > 22:
+            raise ValueError("scrambler tap must be 1..22")
+        if tap < bps:
+            raise ValueError("the scrambler tap must be at least bps")  # see _modulate_bits
+        if points.shape[0] < need or points.shape[0] > 128:
+            raise ValueError(too_few)
         if not np.all(np.isfinite(np.asarray(points))):
             raise ValueError("points must be finite")
         for i in range(points.shape[0]):
             self.pre[i] = <float>points[i].real
             self.pim[i] = <float>points[i].imag
         self._init_rev(bps)
-        self.mode = 2
         self.bps = bps
         self.t1 = tap - 1
         self.reg = 0
-        self.phase = 0
+        return 0
 
     cdef void _init_rev(self, int bps) noexcept:
         """rev[w]: the bps-bit word w bit-reversed (w < 64)."""
