@@ -61,31 +61,6 @@ cpdef unsigned int crc16_update(unsigned int crc, const unsigned char[::1] data)
     return crc & 0xFFFF
 
 
-def stuff_bytes(const unsigned char[::1] data, int ones):
-    """Bits (LSB first) of ``data`` with a 0 inserted after five consecutive 1s.
-    ``ones`` is the run of 1s already sent; returns (bits ndarray, ones)."""
-    cdef Py_ssize_t n = data.shape[0], i, k = 0
-    cdef int j, b
-    if ones < 0 or ones > 4:
-        raise ValueError("ones (the run of 1s already sent) must be 0..4")
-    out = np.empty(n * 8 + n * 8 // 5 + 2, dtype=np.uint8)
-    cdef unsigned char[::1] o = out
-    for i in range(n):
-        for j in range(8):
-            b = (data[i] >> j) & 1
-            o[k] = b
-            k += 1
-            if b:
-                ones += 1
-                if ones == 5:
-                    o[k] = 0
-                    k += 1
-                    ones = 0
-            else:
-                ones = 0
-    return out[:k], ones
-
-
 cdef inline Py_ssize_t _stuff(const unsigned char* data, Py_ssize_t n, unsigned char* o,
                               Py_ssize_t k, int* ones_p) noexcept:
     """Stuff ``n`` octets LSB first into ``o[k:]``; returns the new ``k``."""
@@ -109,6 +84,20 @@ cdef inline Py_ssize_t _stuff(const unsigned char* data, Py_ssize_t n, unsigned 
                 ones = 0
     ones_p[0] = ones
     return k
+
+
+def stuff_bytes(const unsigned char[::1] data, int ones):
+    """Bits (LSB first) of ``data`` with a 0 inserted after five consecutive 1s.
+    ``ones`` is the run of 1s already sent; returns (bits ndarray, ones)."""
+    cdef Py_ssize_t n = data.shape[0], k
+    if ones < 0 or ones > 4:
+        raise ValueError("ones (the run of 1s already sent) must be 0..4")
+    out = np.empty(n * 8 + n * 8 // 5 + 2, dtype=np.uint8)
+    cdef unsigned char[::1] o = out
+    if n == 0:
+        return out[:0], ones
+    k = _stuff(&data[0], n, &o[0], 0, &ones)
+    return out[:k], ones
 
 
 def frames_bits(frames, int ones, bint corrupt):

@@ -196,6 +196,22 @@ cdef inline int32_t _i32(double v) noexcept nogil:
 # --------------------------------------------------------------------------- transmit
 
 
+cdef inline int _v17_label(int q, int *diff, int *conv) noexcept nogil:
+    """One symbol of V.17's differential + 8-state trellis encoder: the label of data
+    word ``q`` (bit 0 = Q1, the first bit in time; label bit 0 the redundant bit Y0,
+    bits 1-2 the differentially coded Y1 Y2, bits 3.. Q3 Q4 ...); ``diff`` and ``conv``
+    are the coder's state, updated. Every V.17 coder here calls this."""
+    cdef int y = (diff[0] + (q & 3)) & 3
+    cdef int y1 = y & 1, y2 = (y >> 1) & 1
+    cdef int c = conv[0]
+    cdef int s0 = c & 1, s1 = (c >> 1) & 1, s2 = (c >> 2) & 1
+    cdef int ns0 = s1 ^ y2 ^ (s0 & y1)
+    cdef int ns1 = s2 ^ y1 ^ y2 ^ (s0 & (s1 ^ y2))
+    diff[0] = y
+    conv[0] = ns0 | (ns1 << 1) | (s0 << 2)
+    return ((q << 1) & 0x78) | (y << 1) | s0
+
+
 def scramble23(const uint8_t[::1] bits, uint32_t reg, int tap=18):
     """Self-synchronising scrambler 1 + x^-tap + x^-23 (V.29, V.17).
 
@@ -221,19 +237,8 @@ def v17_encode(const uint8_t[::1] q, int diff, int conv):
     cdef Py_ssize_t i, n = q.shape[0]
     out = np.empty(n, np.uint8)
     cdef uint8_t[::1] o = out
-    cdef int y, y1, y2, s0, s1, s2, ns0, ns1
     for i in range(n):
-        y = (diff + (q[i] & 3)) & 3
-        diff = y
-        y1 = y & 1
-        y2 = (y >> 1) & 1
-        s0 = conv & 1
-        s1 = (conv >> 1) & 1
-        s2 = (conv >> 2) & 1
-        o[i] = <uint8_t>(((q[i] << 1) & 0x78) | (y << 1) | s0)
-        ns0 = s1 ^ y2 ^ (s0 & y1)
-        ns1 = s2 ^ y1 ^ y2 ^ (s0 & (s1 ^ y2))
-        conv = ns0 | (ns1 << 1) | (s0 << 2)
+        o[i] = <uint8_t>_v17_label(q[i], &diff, &conv)
     return out, diff, conv
 
 
@@ -246,7 +251,7 @@ def v17_symbols(const uint8_t[::1] bits, uint32_t reg, int diff, int conv, int b
     ``len(bits)`` must be a multiple of ``bps`` (3..6), ``points`` hold every label of
     ``bps + 1`` bits. Returns (symbols, reg, diff, conv)."""
     cdef Py_ssize_t n = bits.shape[0], ns, i, k
-    cdef int j, q, y, y1, y2, s0, s1, s2, ns0, ns1, lab
+    cdef int j, q, lab
     cdef uint32_t b
     cdef int t1 = tap - 1
     if tap < 1 or tap > 22:
@@ -266,19 +271,9 @@ def v17_symbols(const uint8_t[::1] bits, uint32_t reg, int diff, int conv, int b
             reg = ((reg << 1) | b) & 0x7FFFFF
             q |= <int>b << j
             k += 1
-        y = (diff + (q & 3)) & 3
-        diff = y
-        y1 = y & 1
-        y2 = (y >> 1) & 1
-        s0 = conv & 1
-        s1 = (conv >> 1) & 1
-        s2 = (conv >> 2) & 1
         # < 1 << (bps + 1): q has bps bits, (q << 1) & 0x78 keeps bits 3..bps
-        lab = ((q << 1) & 0x78) | (y << 1) | s0
+        lab = _v17_label(q, &diff, &conv)
         o[i] = points[lab]
-        ns0 = s1 ^ y2 ^ (s0 & y1)
-        ns1 = s2 ^ y1 ^ y2 ^ (s0 & (s1 ^ y2))
-        conv = ns0 | (ns1 << 1) | (s0 << 2)
     return out, reg, diff, conv
 
 
@@ -1219,7 +1214,7 @@ cdef class QamTxCore(BlockTx):
     cdef Py_ssize_t _code(self, const uint8_t *bits, Py_ssize_t n) except -1:
         """``_modulate_bits`` on the ``n`` bytes at ``bits``."""
         cdef Py_ssize_t ns, i, k
-        cdef int j, q, y, y1, y2, s0, s1, s2, ns0, ns1, lab, amp, tri
+        cdef int j, q, lab, amp, tri
         cdef int bps = self.bps, t1 = self.t1
         cdef int diff = self.diff, conv = self.conv, ph = self.phase
         cdef uint32_t d, w, reg = _rev23(self.reg)
@@ -1252,20 +1247,10 @@ cdef class QamTxCore(BlockTx):
                 w = (d ^ (reg >> sh1) ^ reg) & wmask
                 reg = (reg >> bps) | (w << top)
                 q = <int>w      # the word Q, first bit in time in bit 0
-                y = (diff + (q & 3)) & 3
-                diff = y
-                y1 = y & 1
-                y2 = (y >> 1) & 1
-                s0 = conv & 1
-                s1 = (conv >> 1) & 1
-                s2 = (conv >> 2) & 1
                 # < 1 << (bps + 1) <= len(points), checked in _init_v17
-                lab = ((q << 1) & 0x78) | (y << 1) | s0
+                lab = _v17_label(q, &diff, &conv)
                 sb[2 * i] = pre[lab]
                 sb[2 * i + 1] = pim[lab]
-                ns0 = s1 ^ y2 ^ (s0 & y1)
-                ns1 = s2 ^ y1 ^ y2 ^ (s0 & (s1 ^ y2))
-                conv = ns0 | (ns1 << 1) | (s0 << 2)
         else:
             for i in range(ns):
                 d = fc_bits_lsb(&bits[k], bps, k + 8 <= n)
